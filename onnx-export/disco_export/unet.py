@@ -1,0 +1,264 @@
+"""guided-diffusion ``UNetModel`` (unconditional, ``learn_sigma=True``) as Disco Diffusion configures it.
+
+Written from the published architecture (dd-algorithm.md §4.1); parameter names follow the official
+checkpoints (``input_blocks.0.0.weight``, ``middle_block.1.qkv.weight``, ``out.2.weight`` ...), so
+``load_state_dict(strict=True)`` accepts ``512x512_diffusion_uncond_finetune_008100.pt`` and
+``256x256_diffusion_uncond.pt`` unchanged. fp32 throughout.
+
+Forward: ``eps_full = UNet(x, t)`` with x: shape (B, 3, H, W), t: shape (B,) float timesteps in [0, 1000),
+eps_full: shape (B, 6, H, W) (channels 0..2 = eps, 3..5 = variance interpolation).
+"""
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .layers import avg_pool2x2, upsample_nearest2x
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Hyper-parameters of one guided-diffusion UNet (the names of guided-diffusion's ``create_model``)."""
+
+    name: str
+    image_size: int
+    num_channels: int
+    channel_mult: tuple
+    num_res_blocks: int
+    attention_ds: tuple  # feature-map downsample factors that carry attention
+    num_head_channels: int = -1
+    num_heads: int = 4
+    resblock_updown: bool = True
+    use_scale_shift_norm: bool = True
+    conv_resample: bool = True
+    in_channels: int = 3
+    out_channels: int = 6
+    norm_groups: int = 32
+    tiny: bool = False
+
+    def as_manifest(self):
+        """JSON-ready dict of the config (manifest ``diffusion`` section)."""
+        d = asdict(self)
+        d["channel_mult"] = list(self.channel_mult)
+        d["attention_ds"] = list(self.attention_ds)
+        d["channels"] = self.in_channels
+        d["downsample_factor"] = 2 ** (len(self.channel_mult) - 1)
+        return d
+
+
+CONFIGS = {
+    "512x512_diffusion_uncond_finetune_008100": UNetConfig(
+        name="512x512_diffusion_uncond_finetune_008100", image_size=512, num_channels=256,
+        channel_mult=(0.5, 1, 1, 2, 2, 4, 4), num_res_blocks=2, attention_ds=(16, 32, 64),
+        num_head_channels=64),
+    "256x256_diffusion_uncond": UNetConfig(
+        name="256x256_diffusion_uncond", image_size=256, num_channels=256,
+        channel_mult=(1, 1, 2, 2, 4, 4), num_res_blocks=2, attention_ds=(8, 16, 32),
+        num_head_channels=64),
+}
+
+# Tiny stand-ins: same block structure (resblock up/down, scale-shift norm, legacy attention, 6 outputs), small widths.
+TINY_CONFIGS = {
+    "512x512_diffusion_uncond_finetune_008100": UNetConfig(
+        name="512x512_diffusion_uncond_finetune_008100", image_size=64, num_channels=32,
+        channel_mult=(0.5, 1, 1), num_res_blocks=1, attention_ds=(2, 4), num_head_channels=16,
+        norm_groups=8, tiny=True),
+    "256x256_diffusion_uncond": UNetConfig(
+        name="256x256_diffusion_uncond", image_size=64, num_channels=32,
+        channel_mult=(1, 2), num_res_blocks=1, attention_ds=(2,), num_head_channels=16,
+        norm_groups=8, tiny=True),
+}
+
+
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm evaluated in fp32 (guided-diffusion's ``normalization``)."""
+
+    def forward(self, x):
+        return super().forward(x.float()).type(x.dtype)
+
+
+def timestep_embedding(t, dim, max_period=10000):
+    """Sinusoidal embedding, cos first. t: shape (B,) -> shape (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = t[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class Downsample(nn.Module):
+    """Stride-2 3x3 conv (``op``) or 2x2 average pool. x: (B, C, H, W) -> (B, C', H/2, W/2)."""
+
+    def __init__(self, channels, use_conv, out_channels=None):
+        super().__init__()
+        self.use_conv = use_conv
+        if use_conv:
+            self.op = nn.Conv2d(channels, out_channels or channels, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.op(x) if self.use_conv else avg_pool2x2(x)
+
+
+class Upsample(nn.Module):
+    """Nearest x2, then an optional 3x3 ``conv``. x: (B, C, H, W) -> (B, C', 2H, 2W)."""
+
+    def __init__(self, channels, use_conv, out_channels=None):
+        super().__init__()
+        self.use_conv = use_conv
+        if use_conv:
+            self.conv = nn.Conv2d(channels, out_channels or channels, 3, padding=1)
+
+    def forward(self, x):
+        x = upsample_nearest2x(x)
+        return self.conv(x) if self.use_conv else x
+
+
+class ResBlock(nn.Module):
+    """Residual block conditioned on the time embedding; optionally resamples (``up``/``down``).
+
+    x: (B, C, H, W), emb: (B, E) -> (B, C_out, H', W').
+    """
+
+    def __init__(self, channels, emb_channels, out_channels, groups, use_scale_shift_norm, up=False, down=False):
+        super().__init__()
+        self.use_scale_shift_norm = use_scale_shift_norm
+        self.in_layers = nn.Sequential(
+            GroupNorm32(groups, channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
+        self.updown = up or down
+        if up:
+            self.h_upd = Upsample(channels, False)
+            self.x_upd = Upsample(channels, False)
+        elif down:
+            self.h_upd = Downsample(channels, False)
+            self.x_upd = Downsample(channels, False)
+        self.emb_layers = nn.Sequential(
+            nn.SiLU(), nn.Linear(emb_channels, 2 * out_channels if use_scale_shift_norm else out_channels))
+        self.out_layers = nn.Sequential(
+            GroupNorm32(groups, out_channels), nn.SiLU(), nn.Dropout(p=0.0),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1))
+        self.skip_connection = nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
+
+    def forward(self, x, emb):
+        if self.updown:
+            h = self.in_layers[1](self.in_layers[0](x))
+            h = self.in_layers[2](self.h_upd(h))
+            x = self.x_upd(x)
+        else:
+            h = self.in_layers(x)
+        emb_out = self.emb_layers(emb)[:, :, None, None]
+        if self.use_scale_shift_norm:
+            scale, shift = emb_out.chunk(2, dim=1)
+            h = self.out_layers[0](h) * (1 + scale) + shift
+            h = self.out_layers[3](self.out_layers[1](h))
+        else:
+            h = self.out_layers(h + emb_out)
+        return self.skip_connection(x) + h
+
+
+class AttentionBlock(nn.Module):
+    """Spatial self-attention with guided-diffusion's legacy QKV layout (heads split before q/k/v).
+
+    x: (B, C, H, W) -> (B, C, H, W).
+    """
+
+    def __init__(self, channels, num_heads, num_head_channels, groups):
+        super().__init__()
+        self.num_heads = num_heads if num_head_channels == -1 else channels // num_head_channels
+        self.norm = GroupNorm32(groups, channels)
+        self.qkv = nn.Conv1d(channels, channels * 3, 1)
+        self.proj_out = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        xf = x.reshape(b, c, h * w)
+        qkv = self.qkv(self.norm(xf))
+        ch = c // self.num_heads
+        q, k, v = qkv.reshape(b * self.num_heads, 3 * ch, h * w).split(ch, dim=1)
+        scale = 1 / math.sqrt(math.sqrt(ch))
+        weight = torch.einsum("bct,bcs->bts", q * scale, k * scale)
+        weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
+        a = torch.einsum("bts,bcs->bct", weight, v).reshape(b, c, h * w)
+        return (xf + self.proj_out(a)).reshape(b, c, h, w)
+
+
+class TimestepSequential(nn.Sequential):
+    """Sequential that hands the time embedding to the ResBlocks inside."""
+
+    def forward(self, x, emb):
+        for layer in self:
+            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+        return x
+
+
+class UNetModel(nn.Module):
+    """The guided-diffusion UNet. forward(x: (B, 3, H, W), t: (B,)) -> eps_full: (B, 6, H, W)."""
+
+    def __init__(self, cfg: UNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        mc, g = cfg.num_channels, cfg.norm_groups
+        emb_dim = mc * 4
+        self.time_embed = nn.Sequential(nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+
+        def res(ch_in, ch_out, **kw):
+            return ResBlock(ch_in, emb_dim, ch_out, g, cfg.use_scale_shift_norm, **kw)
+
+        def attn(ch):
+            return AttentionBlock(ch, cfg.num_heads, cfg.num_head_channels, g)
+
+        ch = input_ch = int(cfg.channel_mult[0] * mc)
+        self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(cfg.in_channels, ch, 3, padding=1))])
+        skip_chans = [ch]
+        ds = 1
+        for level, mult in enumerate(cfg.channel_mult):
+            for _ in range(cfg.num_res_blocks):
+                layers = [res(ch, int(mult * mc))]
+                ch = int(mult * mc)
+                if ds in cfg.attention_ds:
+                    layers.append(attn(ch))
+                self.input_blocks.append(TimestepSequential(*layers))
+                skip_chans.append(ch)
+            if level != len(cfg.channel_mult) - 1:
+                down = res(ch, ch, down=True) if cfg.resblock_updown else Downsample(ch, cfg.conv_resample, ch)
+                self.input_blocks.append(TimestepSequential(down))
+                skip_chans.append(ch)
+                ds *= 2
+        self.middle_block = TimestepSequential(res(ch, ch), attn(ch), res(ch, ch))
+        self.output_blocks = nn.ModuleList([])
+        for level, mult in list(enumerate(cfg.channel_mult))[::-1]:
+            for i in range(cfg.num_res_blocks + 1):
+                layers = [res(ch + skip_chans.pop(), int(mc * mult))]
+                ch = int(mc * mult)
+                if ds in cfg.attention_ds:
+                    layers.append(attn(ch))
+                if level and i == cfg.num_res_blocks:
+                    layers.append(res(ch, ch, up=True) if cfg.resblock_updown else Upsample(ch, cfg.conv_resample, ch))
+                    ds //= 2
+                self.output_blocks.append(TimestepSequential(*layers))
+        self.out = nn.Sequential(GroupNorm32(g, ch), nn.SiLU(), nn.Conv2d(input_ch, cfg.out_channels, 3, padding=1))
+
+    def forward(self, x, t):
+        emb = self.time_embed(timestep_embedding(t, self.cfg.num_channels))
+        hs = []
+        h = x
+        for block in self.input_blocks:
+            h = block(h, emb)
+            hs.append(h)
+        h = self.middle_block(h, emb)
+        for block in self.output_blocks:
+            h = block(torch.cat([h, hs.pop()], dim=1), emb)
+        return self.out(h)
+
+
+class UNetEps(nn.Module):
+    """eps part of the UNet output, for the VJP: (x: (B,3,H,W), t: (B,)) -> (eps: (B,3,H,W), eps_full: (B,6,H,W))."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x, t):
+        out = self.unet(x, t)
+        return out[:, :3], out
