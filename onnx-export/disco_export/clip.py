@@ -344,3 +344,49 @@ class TextEncoder(nn.Module):
 
     def forward(self, tokens):
         return self.clip.encode_text(tokens)
+
+
+SOT, EOT = 49406, 49407
+
+
+def sample_tokens(batch, gen, context_length=CONTEXT_LENGTH):
+    """Random token rows like clip.tokenize's: SOT, ids < 49406, EOT at a random position, zero padding.
+
+    Returns int64 (B, 77).
+    """
+    tokens = torch.zeros(batch, context_length, dtype=torch.int64)
+    for i in range(batch):
+        n = int(torch.randint(1, context_length - 1, (1,), generator=gen))
+        tokens[i, 0] = SOT
+        tokens[i, 1:n] = torch.randint(1, SOT, (n - 1,), generator=gen)
+        tokens[i, n] = EOT
+    return tokens
+
+
+def graph_specs(flag, model):
+    """Per CLIP model: text ``tokens -> text_embed``, image ``image -> image_embed`` and image VJP
+    ``(image, upstream) -> (image_embed, grad_image)``.
+
+    tokens: (B, 77) int64; image, grad_image: (B, 3, R, R); text_embed, image_embed, upstream: (B, D).
+    """
+    from .export import GraphSpec, TensorSpec
+    cfg = model.cfg
+    r, d = cfg.image_resolution, cfg.embed_dim
+    image = TensorSpec("image", "float32", ["B", 3, r, r])
+    emb = TensorSpec("image_embed", "float32", ["B", d])
+
+    def sample_image(batch, gen):
+        """image ~ N(0, 1): (B, 3, R, R) (normalised pixels)."""
+        return [torch.randn(batch, 3, r, r, generator=gen)]
+
+    image_encoder = ImageEncoder(model)
+    return {
+        "text": GraphSpec(f"clip_{flag}_text", TextEncoder(model),
+                          [TensorSpec("tokens", "int64", ["B", cfg.context_length])],
+                          [TensorSpec("text_embed", "float32", ["B", d])],
+                          lambda b, g: [sample_tokens(b, g, cfg.context_length)]),
+        "image": GraphSpec(f"clip_{flag}_image", image_encoder, [image], [emb], sample_image),
+        "image_vjp": GraphSpec(f"clip_{flag}_image_vjp", image_encoder, [image],
+                               [emb, TensorSpec("grad_image", "float32", image.shape)], sample_image, vjp=True,
+                               upstream=TensorSpec("upstream", "float32", ["B", d])),
+    }

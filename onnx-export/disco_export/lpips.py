@@ -103,3 +103,31 @@ class LPIPS(nn.Module):
             d = (self._unit(fa[k]) - self._unit(fb[k])) ** 2
             total = total + getattr(self, f"lin{k}")(d).mean(dim=(1, 2, 3))
         return total
+
+
+def _sample(height, width):
+    def sample(batch, gen):
+        """a, b ~ U[-1, 1): (B, 3, H, W) each."""
+        return [torch.rand(batch, 3, height, width, generator=gen) * 2 - 1 for _ in range(2)]
+    return sample
+
+
+def graph_specs(model, height, width):
+    """Forward ``(a, b) -> distance`` and VJP ``(a, b, upstream) -> (distance, grad_a)`` at H x W.
+
+    a, b, grad_a: (B, 3, H, W); distance, upstream: (B,).
+    """
+    from .export import GraphSpec, TensorSpec
+    if height % 16 or width % 16:
+        raise ValueError(f"LPIPS: height and width must be multiples of 16, got {width}x{height}")
+    img = ["B", 3, height, width]
+    a, b = TensorSpec("a", "float32", img), TensorSpec("b", "float32", img)
+    dist = TensorSpec("distance", "float32", ["B"])
+    meta = {"height": height, "width": width}
+    size = f"{width}x{height}"
+    return {
+        "forward": GraphSpec(f"lpips_fwd_{size}", model, [a, b], [dist], _sample(height, width), meta=meta),
+        "vjp": GraphSpec(f"lpips_vjp_{size}", model, [a, b], [dist, TensorSpec("grad_a", "float32", img)],
+                         _sample(height, width), vjp=True, upstream=TensorSpec("upstream", "float32", ["B"]),
+                         meta=meta),
+    }

@@ -114,3 +114,33 @@ class SecondaryPred(nn.Module):
 
     def forward(self, x, t):
         return self.model(x, t)[0]
+
+
+def _sample(height, width):
+    def sample(batch, gen):
+        """x ~ N(0, 1): (B, 3, H, W); t ~ U[0, 1): (B,)."""
+        return [torch.randn(batch, 3, height, width, generator=gen), torch.rand(batch, generator=gen)]
+    return sample
+
+
+def graph_specs(model, height, width):
+    """Forward ``(x, t) -> (pred, v)`` and VJP ``(x, t, upstream) -> (pred, grad_x)`` at H x W.
+
+    upstream, pred, v, grad_x: (B, 3, H, W).
+    """
+    from .export import GraphSpec, TensorSpec
+    if height % 32 or width % 32:
+        raise ValueError(f"secondary model: height and width must be multiples of 32, got {width}x{height}")
+    x = TensorSpec("x", "float32", ["B", 3, height, width])
+    t = TensorSpec("t", "float32", ["B"])
+    img = ["B", 3, height, width]
+    meta = {"height": height, "width": width}
+    size = f"{width}x{height}"
+    return {
+        "forward": GraphSpec(f"secondary_fwd_{size}", model, [x, t],
+                             [TensorSpec("pred", "float32", img), TensorSpec("v", "float32", img)],
+                             _sample(height, width), meta=meta),
+        "vjp": GraphSpec(f"secondary_vjp_{size}", SecondaryPred(model), [x, t],
+                         [TensorSpec("pred", "float32", img), TensorSpec("grad_x", "float32", img)],
+                         _sample(height, width), vjp=True, upstream=TensorSpec("upstream", "float32", img), meta=meta),
+    }

@@ -262,3 +262,32 @@ class UNetEps(nn.Module):
     def forward(self, x, t):
         out = self.unet(x, t)
         return out[:, :3], out
+
+
+def _sample(height, width):
+    def sample(batch, gen):
+        """x ~ N(0, 1): (B, 3, H, W); t ~ U[0, 1000): (B,)."""
+        return [torch.randn(batch, 3, height, width, generator=gen), torch.rand(batch, generator=gen) * 1000]
+    return sample
+
+
+def graph_specs(model, height, width):
+    """UNet forward ``(x, t) -> eps_full`` and VJP ``(x, t, upstream) -> (eps_full, grad_x)`` at H x W.
+
+    upstream: (B, 3, H, W), the cotangent of eps = eps_full[:, :3]; grad_x: (B, 3, H, W).
+    """
+    from .export import GraphSpec, TensorSpec
+    ds = 2 ** (len(model.cfg.channel_mult) - 1)
+    if height % ds or width % ds:
+        raise ValueError(f"{model.cfg.name}: height and width must be multiples of {ds}, got {width}x{height}")
+    x = TensorSpec("x", "float32", ["B", 3, height, width])
+    t = TensorSpec("t", "float32", ["B"])
+    full = TensorSpec("eps_full", "float32", ["B", model.cfg.out_channels, height, width])
+    meta = {"height": height, "width": width}
+    size = f"{width}x{height}"
+    return {
+        "forward": GraphSpec(f"unet_fwd_{size}", model, [x, t], [full], _sample(height, width), meta=meta),
+        "vjp": GraphSpec(f"unet_vjp_{size}", UNetEps(model), [x, t], [full, TensorSpec("grad_x", "float32", x.shape)],
+                         _sample(height, width), vjp=True, has_aux=True,
+                         upstream=TensorSpec("upstream", "float32", ["B", 3, height, width]), meta=meta),
+    }

@@ -1,0 +1,103 @@
+"""Export Disco Diffusion's models (guided-diffusion UNet, secondary model, OpenAI CLIP, LPIPS-VGG) as ONNX
+forward and VJP graphs with a manifest.json, or, with --tiny, the same architectures at small widths with
+fixed-seed random weights (test fixtures). Every graph is verified in ONNX Runtime against PyTorch autograd.
+
+Example: python -m disco_export --diffusion 512x512_diffusion_uncond_finetune_008100 --checkpoint PATH
+         --secondary PATH --clip ViTB32 RN50 ViTB16 --lpips --lpips-vgg PATH --lpips-lin PATH --out models/default
+Download of the official files is a separate command: python -m disco_export.download --help
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import checkpoints, clip, unet, verify
+from .modelset import Request, build, log
+
+DEFAULT_SIZE = "1280x768"
+TINY_SIZE = "64x64"
+TINY_CLIP = ["ViTB32", "RN50", "ViTB16"]
+
+
+def parse_size(text):
+    """'WxH' -> (width, height)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x768 (width x height), got {text!r}")
+    return w, h
+
+
+def parse_clip_checkpoint(text):
+    """'FLAG=PATH' -> (flag, path)."""
+    flag, sep, path = text.partition("=")
+    if not sep or flag not in clip.CONFIGS:
+        raise argparse.ArgumentTypeError(f"expected FLAG=PATH with FLAG in {', '.join(clip.CONFIGS)}, got {text!r}")
+    return flag, Path(path)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="python -m disco_export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--out", type=Path, required=True, help="model-set directory to write (graphs + manifest.json)")
+    a("--tiny", action="store_true",
+      help="tiny random-weight models (fixed seed); without other model flags exports everything: "
+           f"the 512 UNet, secondary, CLIP {' '.join(TINY_CLIP)}, LPIPS at {TINY_SIZE}")
+    a("--diffusion", choices=sorted(unet.CONFIGS), help="guided-diffusion UNet to export (default: none)")
+    a("--checkpoint", type=Path, help="the UNet checkpoint (.pt state dict) for --diffusion")
+    a("--secondary", nargs="?", const=True, default=None, metavar="PATH",
+      help="export the secondary model from this secondary_model_imagenet_2.pth (no PATH with --tiny)")
+    a("--clip", nargs="+", default=[], choices=list(clip.CONFIGS), metavar="FLAG",
+      help=f"CLIP models by Disco Diffusion flag name: {', '.join(clip.CONFIGS)}")
+    a("--clip-dir", type=Path, default=Path("~/.cache/clip").expanduser(),
+      help="directory holding OpenAI's released CLIP files (ViT-B-32.pt, RN50.pt, ...) (default: %(default)s)")
+    a("--clip-checkpoint", type=parse_clip_checkpoint, action="append", default=[], metavar="FLAG=PATH",
+      help="explicit CLIP checkpoint (OpenAI TorchScript archive or open_clip state dict); repeatable")
+    a("--lpips", action="store_true", help="export LPIPS v0.1 (VGG16) forward and VJP")
+    a("--lpips-vgg", type=Path, help="torchvision vgg16 weights (vgg16-397923af.pth) for --lpips")
+    a("--lpips-lin", type=Path, help="LPIPS v0.1 linear heads (lpips/weights/v0.1/vgg.pth) for --lpips")
+    a("--size", type=parse_size, action="append", default=[], metavar="WxH",
+      help=f"image size (width x height) for the UNet, secondary and LPIPS graphs; repeatable "
+           f"(default: {DEFAULT_SIZE}, or {TINY_SIZE} with --tiny)")
+    a("--verify-batches", type=int, nargs="+", default=[1, 3], metavar="N",
+      help="batch sizes at which every graph is checked against PyTorch (default: %(default)s)")
+    a("--seed", type=int, default=0, help="seed of the tiny random weights (default: %(default)s)")
+    return p
+
+
+def request(args):
+    """Turn parsed arguments into a Request (filling the --tiny defaults)."""
+    tiny = args.tiny
+    anything = args.diffusion or args.secondary or args.clip or args.lpips
+    if tiny and isinstance(args.secondary, str):
+        raise SystemExit("--tiny takes no checkpoint paths (use --secondary without PATH)")
+    req = Request(out=args.out, tiny=tiny, diffusion=args.diffusion, checkpoint=args.checkpoint,
+                  secondary=bool(args.secondary),
+                  secondary_checkpoint=Path(args.secondary) if isinstance(args.secondary, str) else None,
+                  clip=list(dict.fromkeys(args.clip)), lpips=args.lpips, lpips_vgg=args.lpips_vgg,
+                  lpips_lin=args.lpips_lin, sizes=args.size or [parse_size(TINY_SIZE if tiny else DEFAULT_SIZE)],
+                  verify_batches=tuple(args.verify_batches), seed=args.seed)
+    if tiny and not anything:
+        req.diffusion, req.secondary, req.clip, req.lpips = "512x512_diffusion_uncond_finetune_008100", True, TINY_CLIP, True
+    if not tiny:
+        if req.secondary and req.secondary_checkpoint is None:
+            raise SystemExit("--secondary needs the path of secondary_model_imagenet_2.pth")
+        explicit = dict(args.clip_checkpoint)
+        for flag in req.clip:
+            req.clip_checkpoints[flag] = explicit.get(flag, args.clip_dir / clip.OPENAI_FILES[flag])
+    return req
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        build(request(args))
+    except (checkpoints.CheckpointError, verify.VerificationError, ValueError) as e:
+        log(f"error: {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

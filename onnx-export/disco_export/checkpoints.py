@@ -1,0 +1,98 @@
+"""Reading official checkpoints and checking them against the model definitions.
+
+Formats: plain ``torch.save`` state dicts (guided-diffusion, secondary model, LPIPS heads, torchvision VGG16),
+OpenAI CLIP's TorchScript archives, and open_clip state dicts (optionally under ``state_dict`` with a
+``module.`` prefix). Nothing here downloads anything (see ``download.py``).
+"""
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+# Keys that OpenAI's TorchScript archives carry besides the weights (dropped by clip.build_model too).
+CLIP_JIT_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, or does not fit the architecture."""
+
+
+def sha256_file(path, chunk=1 << 20):
+    """Hex sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _require(path):
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def read_state_dict(path):
+    """Tensors of a checkpoint file as ``{key: tensor}`` (fp32), whichever supported format it has."""
+    path = _require(path)
+    try:
+        sd = torch.jit.load(str(path), map_location="cpu").state_dict()
+        sd = {k: v for k, v in sd.items() if k not in CLIP_JIT_EXTRA_KEYS}
+    except (RuntimeError, ValueError):
+        try:
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
+            raise CheckpointError(f"{path}: not a TorchScript archive or a torch.save state dict ({e})") from e
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{path}: holds a {type(sd).__name__}, not a state dict")
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def check_keys(model, sd, what, ignore=()):
+    """Raise CheckpointError naming missing, unexpected and mis-shaped keys of ``sd`` for ``model``."""
+    want = model.state_dict()
+    missing = sorted(k for k in want if k not in sd)
+    unexpected = sorted(k for k in sd if k not in want and not any(k.startswith(p) for p in ignore))
+    shapes = sorted(f"{k}: checkpoint {tuple(sd[k].shape)}, model {tuple(want[k].shape)}"
+                    for k in want if k in sd and tuple(sd[k].shape) != tuple(want[k].shape))
+    if missing or unexpected or shapes:
+        lines = [f"{what}: checkpoint does not match the architecture"]
+        for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+            if items:
+                lines.append(f"  {title} ({len(items)}): " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else ""))
+        raise CheckpointError("\n".join(lines))
+
+
+def load_into(model, path, what, ignore=()):
+    """Load the checkpoint at ``path`` into ``model`` strictly; return the file's sha256."""
+    sd = read_state_dict(path)
+    sd = {k: v for k, v in sd.items() if not any(k.startswith(p) for p in ignore)}
+    check_keys(model, sd, what)
+    model.load_state_dict(sd, strict=True)
+    return sha256_file(path)
+
+
+def load_lpips(model, vgg_path, lin_path):
+    """LPIPS from torchvision's ``vgg16`` weights (``features.<i>.*``) and the v0.1 heads (``lin<k>.model.1.weight``).
+
+    Returns the sha256 of the two files joined as ``"<vgg>+<lin>"``.
+    """
+    vgg = read_state_dict(vgg_path)
+    lin = read_state_dict(lin_path)
+    sd = {k: v for k, v in model.state_dict().items() if k.startswith("scaling_layer.")}
+    for name in model.state_dict():
+        if name.startswith("net.slice"):
+            idx = name.split(".", 3)[2:]  # [<features index>, weight|bias]
+            key = f"features.{idx[0]}.{idx[1]}"
+            if key in vgg:
+                sd[name] = vgg[key]
+    sd.update({k: v for k, v in lin.items()})
+    check_keys(model, sd, f"LPIPS ({vgg_path} + {lin_path})")
+    model.load_state_dict(sd, strict=True)
+    return sha256_file(vgg_path) + "+" + sha256_file(lin_path)

@@ -1,0 +1,265 @@
+"""Export forward and VJP (vector-Jacobian product) graphs to ONNX, following shared/export-recipe.md.
+
+Three stages:
+1. ``torch.export`` the forward module with a dynamic batch dimension (SDPA forced to the MATH kernel), then
+   ``run_decompositions``;
+2. for a VJP graph, ``make_fx(functionalize(vjp_fn))`` traced on FakeTensors whose batch dimension alone is
+   dynamic, with extra decompositions (``convolution_backward`` as a transposed convolution, ``empty_permuted``
+   as zeros);
+3. ``torch.onnx.export(dynamo=True, external_data=False)`` to one file.
+
+This relies on private torch APIs; the torch version is pinned in requirements.txt.
+"""
+
+import contextlib
+import warnings
+
+import torch
+from torch.export import Dim
+from torch.fx.experimental.proxy_tensor import make_fx
+from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+OPSET = 20
+MAX_BATCH = 4096
+
+
+def _conv_output_padding(in_size, out_size, stride, padding, dilation, kernel):
+    """ConvTranspose output padding that restores ``in_size``: in − ((out−1)s − 2p + d(k−1) + 1)."""
+    return in_size - ((out_size - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1)
+
+
+def _convolution_backward(grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed,
+                          output_padding, groups, output_mask):
+    """``aten.convolution_backward`` as a transposed convolution (grad_input) and a sum (grad_bias).
+
+    grad_output: (B, C_out, *S_out); input: (B, C_in, *S_in); weight: (C_out, C_in/groups, *K).
+    Weight gradients are not needed (parameters do not require grad) and are returned as None.
+    """
+    if transposed:
+        raise NotImplementedError("convolution_backward of a transposed convolution")
+    n_sp = weight.dim() - 2
+    grad_input = grad_weight = grad_bias = None
+    if output_mask[0]:
+        ops, pad_after = [], []
+        for i in range(n_sp):
+            op = _conv_output_padding(input.shape[2 + i], grad_output.shape[2 + i], stride[i], padding[i],
+                                      dilation[i], weight.shape[2 + i])
+            if isinstance(op, int) and 0 <= op < max(stride[i], dilation[i]):
+                ops.append(op)
+                pad_after.append(0)
+            else:  # symbolic or too large for ConvTranspose: pad with zeros afterwards (those rows are never read)
+                ops.append(0)
+                pad_after.append(op)
+        grad_input = torch.ops.aten.convolution.default(
+            grad_output, weight, None, list(stride), list(padding), list(dilation), True, ops, groups)
+        if any(not (isinstance(p, int) and p == 0) for p in pad_after):
+            pads = []
+            for p in reversed(pad_after):
+                pads += [0, p]
+            grad_input = torch.nn.functional.pad(grad_input, pads)
+    if output_mask[2]:
+        grad_bias = grad_output.sum(dim=[0] + list(range(2, grad_output.dim())))
+    return grad_input, grad_weight, grad_bias
+
+
+def _empty_permuted(size, physical_layout, dtype=None, layout=None, device=None, pin_memory=None):
+    """``aten.empty_permuted`` as zeros (ONNX has no uninitialised tensor)."""
+    return torch.zeros(size, dtype=dtype, device=device)
+
+
+def decomposition_table():
+    """Core ATen decompositions plus the extra ones the VJP graphs need."""
+    table = dict(torch.export.default_decompositions())
+    table[torch.ops.aten.convolution_backward.default] = _convolution_backward
+    table[torch.ops.aten.empty_permuted.default] = _empty_permuted
+    return table
+
+
+@contextlib.contextmanager
+def _math_attention():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    with sdpa_kernel(SDPBackend.MATH):
+        yield
+
+
+def _freeze(module):
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def export_forward(module, example_inputs, batched):
+    """Stage 1: ``torch.export`` with a dynamic batch ``B`` on the inputs flagged in ``batched``.
+
+    Returns the decomposed ExportedProgram.
+    """
+    _freeze(module)
+    batch = Dim("B", min=1, max=MAX_BATCH)
+    dynamic = tuple({0: batch} if b else None for b in batched)
+    with _math_attention(), torch.no_grad():
+        ep = torch.export.export(module, tuple(example_inputs), dynamic_shapes=dynamic, strict=False)
+    return ep.run_decompositions(decomposition_table())
+
+
+class _VJP(torch.nn.Module):
+    """(inputs..., upstream) -> (forward output, grad w.r.t. inputs[wrt])."""
+
+    def __init__(self, forward_gm, wrt, n_inputs, has_aux):
+        super().__init__()
+        self.fwd = forward_gm
+        self.wrt = wrt
+        self.n_inputs = n_inputs
+        self.has_aux = has_aux
+
+    def forward(self, *args):
+        inputs, upstream = list(args[: self.n_inputs]), args[self.n_inputs]
+
+        def f(x):
+            full = list(inputs)
+            full[self.wrt] = x
+            out = self.fwd(*full)
+            if self.has_aux:
+                return out[0], out[1]
+            return out
+
+        if self.has_aux:
+            out, vjp_fn, aux = torch.func.vjp(f, inputs[self.wrt], has_aux=True)
+            (grad,) = vjp_fn(upstream)
+            return aux, grad
+        out, vjp_fn = torch.func.vjp(f, inputs[self.wrt])
+        (grad,) = vjp_fn(upstream)
+        return out, grad
+
+
+def trace_vjp(forward_ep, example_inputs, upstream, wrt=0, has_aux=False):
+    """Stage 2: trace the VJP of the exported forward with ``make_fx`` on FakeTensors, batch alone dynamic.
+
+    example_inputs: forward inputs, each batched on dim 0; upstream: cotangent shaped like the (first)
+    forward output. Returns an fx GraphModule taking (*inputs, upstream) -> (output, grad_input).
+    """
+    gm = forward_ep.module()
+    vjp = _VJP(gm, wrt, len(example_inputs), has_aux)
+    shape_env = ShapeEnv()
+    mode = FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True)
+
+    def fake(t):
+        dyn = [DimDynamic.DYNAMIC] + [DimDynamic.STATIC] * (t.dim() - 1)
+        return mode.from_tensor(t, symbolic_context=StatelessSymbolicContext(dynamic_sizes=dyn))
+
+    fakes = [fake(t) for t in list(example_inputs) + [upstream]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mode, _math_attention():
+            traced = make_fx(torch.func.functionalize(vjp), decomposition_table=decomposition_table(),
+                             tracing_mode="symbolic")(*fakes)
+    return traced
+
+
+def to_onnx(module, example_inputs, input_names, output_names, path, batched_inputs, batched_outputs):
+    """Stage 3: ``torch.onnx.export(dynamo=True)`` to a single file with batch axis ``B``."""
+    batch = Dim("B", min=1, max=MAX_BATCH)
+    dynamic = tuple({0: batch} if b else None for b in batched_inputs)
+    with warnings.catch_warnings(), _math_attention():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(
+            module, tuple(example_inputs), dynamo=True, dynamic_shapes=dynamic, input_names=list(input_names),
+            output_names=list(output_names), opset_version=OPSET, external_data=False, optimize=True,
+            verbose=False)
+    prog.save(str(path), external_data=False)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Graph specifications and the one code path that turns a spec into a verified .onnx file.
+
+from dataclasses import dataclass, field  # noqa: E402
+import time  # noqa: E402
+from typing import Callable  # noqa: E402
+
+
+@dataclass
+class TensorSpec:
+    """A graph input or output: name, dtype (``float32``/``int64``) and shape with ``"B"`` for the batch."""
+
+    name: str
+    dtype: str
+    shape: list
+
+    def concrete(self, batch):
+        return [batch if d == "B" else d for d in self.shape]
+
+    def as_manifest(self):
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+
+@dataclass
+class GraphSpec:
+    """One graph to export.
+
+    module: eager nn.Module computing the forward outputs from the forward inputs (for a VJP with
+    ``has_aux``, it returns (differentiated output, kept output)); sampler(batch, generator) draws fresh
+    forward inputs; a VJP graph takes the forward inputs plus ``upstream`` and returns (forward output,
+    gradient w.r.t. input ``wrt``).
+    """
+
+    name: str
+    module: torch.nn.Module
+    inputs: list
+    outputs: list
+    sampler: Callable
+    vjp: bool = False
+    wrt: int = 0
+    has_aux: bool = False
+    upstream: TensorSpec = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def forward_input_names(self):
+        return [t.name for t in self.inputs]
+
+    @property
+    def input_names(self):
+        return self.forward_input_names + ([self.upstream.name] if self.vjp else [])
+
+    @property
+    def output_names(self):
+        return [t.name for t in self.outputs]
+
+    @property
+    def upstream_name(self):
+        return self.upstream.name
+
+    def upstream_shape(self, batch):
+        return self.upstream.concrete(batch)
+
+    def sample_inputs(self, batch, generator):
+        return self.sampler(batch, generator)
+
+    def io_manifest(self):
+        ins = [t.as_manifest() for t in self.inputs] + ([self.upstream.as_manifest()] if self.vjp else [])
+        return {"inputs": ins, "outputs": [t.as_manifest() for t in self.outputs]}
+
+
+TRACE_BATCH = 2
+
+
+def build_graph(spec, path, log=None):
+    """Export ``spec`` to ``path`` through the three stages; returns the seconds taken.
+
+    The module is frozen (eval mode, no parameter gradients) first.
+    """
+    t0 = time.perf_counter()
+    _freeze(spec.module)
+    gen = torch.Generator().manual_seed(0)
+    example = spec.sample_inputs(TRACE_BATCH, gen)
+    ep = export_forward(spec.module, example, [True] * len(example))
+    if spec.vjp:
+        upstream = torch.randn(spec.upstream_shape(TRACE_BATCH), generator=gen)
+        graph = trace_vjp(ep, example, upstream, wrt=spec.wrt, has_aux=spec.has_aux)
+        args = list(example) + [upstream]
+    else:
+        graph, args = ep, list(example)
+    to_onnx(graph, args, spec.input_names, spec.output_names, path, [True] * len(args), None)
+    return time.perf_counter() - t0

@@ -1,0 +1,140 @@
+"""The model set's ``manifest.json`` (format ``disco-models/1``, documented in docs/models.md).
+
+The Rust side reads only this file: graph files with their blake3, I/O names, dtypes and shapes (``"B"`` marks
+the dynamic batch), the fixed image size of size-dependent graphs, and per-family sections that map roles
+(``forward``, ``vjp``, ``text`` ...) to graph names.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import blake3
+import onnx
+import onnxruntime
+import torch
+
+from . import __version__
+
+FORMAT = "disco-models/1"
+MANIFEST = "manifest.json"
+
+
+def blake3_file(path, chunk=1 << 20):
+    """Hex blake3 of a file, streamed."""
+    h = blake3.blake3()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def exporter_info():
+    return {"name": "disco_export", "version": __version__, "torch": torch.__version__.split("+")[0],
+            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def graph_entry(spec, root, file, source_sha256, export_seconds, rel_errors):
+    """Manifest record of one exported graph file (relative ``file`` under ``root``)."""
+    path = Path(root) / file
+    entry = {"file": file, "blake3": blake3_file(path), "bytes": path.stat().st_size,
+             "source_sha256": source_sha256, "kind": "vjp" if spec.vjp else "forward"}
+    entry.update(spec.io_manifest())
+    entry.update(spec.meta)
+    entry["verification"] = {"max_rel_error": rel_errors, "export_seconds": round(export_seconds, 2)}
+    return entry
+
+
+def _merge(old, new):
+    """Recursive dict merge: values of ``new`` win, sub-dicts merge."""
+    out = dict(old)
+    for k, v in new.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load(root):
+    """The manifest at ``root`` as a dict, or None when there is none."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def write(root, tiny, sections, graphs):
+    """Write (or extend) ``root/manifest.json`` atomically.
+
+    An existing manifest of the same kind (tiny or real) is extended: new graphs and sections replace entries of
+    the same name, others are kept (so another image size can be added later).
+    """
+    root = Path(root)
+    doc = {"format": FORMAT, "exporter": exporter_info(), "tiny": tiny, "diffusion": None,
+           "graphs": {}, "clip": {}, "secondary": None, "lpips": None, "unet": None}
+    old = load(root)
+    if old is not None:
+        if old.get("format") != FORMAT or old.get("tiny") != tiny:
+            raise RuntimeError(f"{root / MANIFEST} is a different kind of model set; use another --out")
+        doc = _merge(doc, {k: v for k, v in old.items() if k != "exporter"})
+    doc = _merge(doc, sections)
+    doc["graphs"].update(graphs)
+    tmp = root / (MANIFEST + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, root / MANIFEST)
+    return doc
+
+
+def validate(doc, root=None):
+    """Check a manifest dict against the schema (and, given ``root``, the files' sizes and blake3).
+
+    Returns a list of problems (empty when valid).
+    """
+    problems = []
+
+    def need(cond, msg):
+        if not cond:
+            problems.append(msg)
+
+    need(doc.get("format") == FORMAT, f"format is not {FORMAT}")
+    ex = doc.get("exporter", {})
+    for k in ("name", "version", "torch", "onnx", "onnxruntime"):
+        need(isinstance(ex.get(k), str), f"exporter.{k} missing")
+    need(isinstance(doc.get("tiny"), bool), "tiny is not a bool")
+    graphs = doc.get("graphs", {})
+    need(isinstance(graphs, dict) and graphs, "graphs missing or empty")
+    for name, g in graphs.items():
+        for k, typ in (("file", str), ("blake3", str), ("bytes", int), ("inputs", list), ("outputs", list),
+                       ("kind", str)):
+            need(isinstance(g.get(k), typ), f"graphs.{name}.{k} missing or not {typ.__name__}")
+        need("source_sha256" in g, f"graphs.{name}.source_sha256 missing")
+        for io in g.get("inputs", []) + g.get("outputs", []):
+            need(isinstance(io.get("name"), str) and io.get("dtype") in ("float32", "int64"),
+                 f"graphs.{name}: bad tensor record {io}")
+            need(all(isinstance(d, int) or isinstance(d, str) for d in io.get("shape", [None])),
+                 f"graphs.{name}: bad shape {io.get('shape')}")
+        if root is not None and isinstance(g.get("file"), str):
+            path = Path(root) / g["file"]
+            need(path.is_file(), f"graphs.{name}: file {g['file']} missing")
+            if path.is_file():
+                need(path.stat().st_size == g.get("bytes"), f"graphs.{name}: size differs")
+                need(blake3_file(path) == g.get("blake3"), f"graphs.{name}: blake3 differs")
+
+    def refs(section, where):
+        for role, v in section.items():
+            names = v.values() if isinstance(v, dict) else [v]
+            for n in names:
+                need(n in graphs, f"{where}.{role} names unknown graph {n}")
+
+    for flag, c in (doc.get("clip") or {}).items():
+        for k in ("name", "resolution", "embed_dim", "context_length", "mean", "std", "graphs"):
+            need(k in c, f"clip.{flag}.{k} missing")
+        need(set(c.get("graphs", {})) == {"text", "image", "image_vjp"}, f"clip.{flag}.graphs roles wrong")
+        refs(c.get("graphs", {}), f"clip.{flag}.graphs")
+    for fam in ("unet", "secondary", "lpips"):
+        sec = doc.get(fam)
+        if sec is not None:
+            need(set(sec.get("graphs", {})) == {"forward", "vjp"}, f"{fam}.graphs roles wrong")
+            refs(sec.get("graphs", {}), f"{fam}.graphs")
+    return problems

@@ -1,0 +1,177 @@
+"""Assemble a model set: build the models (real checkpoints or tiny random weights), export every graph
+through export.build_graph, verify each in ONNX Runtime, and write the manifest.
+
+Real and tiny sets run the same functions; only the model construction differs.
+"""
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import checkpoints, clip, export, lpips, manifest, secondary, unet, verify
+
+
+@dataclass
+class Request:
+    """What to export. Paths are ignored (and not needed) when ``tiny``."""
+
+    out: Path
+    tiny: bool = False
+    diffusion: str = None
+    checkpoint: Path = None
+    secondary: bool = False
+    secondary_checkpoint: Path = None
+    clip: list = field(default_factory=list)
+    clip_checkpoints: dict = field(default_factory=dict)
+    lpips: bool = False
+    lpips_vgg: Path = None
+    lpips_lin: Path = None
+    sizes: list = field(default_factory=list)  # [(width, height)]
+    verify_batches: tuple = (1, 3)
+    seed: int = 0
+
+
+def log(msg):
+    print(f"[disco_export] {msg}", file=sys.stderr, flush=True)
+
+
+def _seeded(seed, build):
+    """Build a module under a fixed RNG seed (tiny weights), without disturbing the global RNG."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return build()
+
+
+def _tiny_buffers(model, seed):
+    """Give tiny models non-trivial BatchNorm statistics and non-negative LPIPS heads (as trained ones are)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            if isinstance(m, lpips.NetLinLayer):
+                m.model[1].weight.abs_()
+    return model
+
+
+def make_unet(req):
+    """(model, source sha256 or None)."""
+    if req.tiny:
+        cfg = unet.TINY_CONFIGS[req.diffusion]
+        return _seeded(req.seed + 1, lambda: unet.UNetModel(cfg)), None
+    model = unet.UNetModel(unet.CONFIGS[req.diffusion])
+    if req.checkpoint is None:
+        raise checkpoints.CheckpointError(f"--checkpoint is required for {req.diffusion}")
+    return model, checkpoints.load_into(model, req.checkpoint, req.diffusion)
+
+
+def make_secondary(req):
+    if req.tiny:
+        return _seeded(req.seed + 2, lambda: secondary.SecondaryDiffusionImageNet2(secondary.TINY_BASE_CHANNELS)), None
+    model = secondary.SecondaryDiffusionImageNet2()
+    return model, checkpoints.load_into(model, req.secondary_checkpoint, "secondary_model_imagenet_2")
+
+
+def make_clip(req, flag):
+    if req.tiny:
+        cfg = clip.tiny_config(flag)
+        seed = req.seed + 10 + list(clip.CONFIGS).index(flag)
+        return _tiny_buffers(_seeded(seed, lambda: clip.CLIP(cfg)), seed), None
+    model = clip.CLIP(clip.CONFIGS[flag])
+    path = req.clip_checkpoints.get(flag)
+    if path is None:
+        raise checkpoints.CheckpointError(f"no checkpoint for CLIP {flag}")
+    return model, checkpoints.load_into(model, path, f"CLIP {flag}")
+
+
+def make_lpips(req):
+    if req.tiny:
+        return _tiny_buffers(_seeded(req.seed + 3, lambda: lpips.LPIPS(lpips.TINY_VGG_CHANNELS)), req.seed + 3), None
+    model = lpips.LPIPS()
+    if req.lpips_vgg is None or req.lpips_lin is None:
+        raise checkpoints.CheckpointError("--lpips needs --lpips-vgg and --lpips-lin")
+    return model, checkpoints.load_lpips(model, req.lpips_vgg, req.lpips_lin)
+
+
+def _run(spec, req, source_sha, graphs):
+    file = f"{spec.name}.onnx"
+    path = req.out / file
+    log(f"export {spec.name} ...")
+    secs = export.build_graph(spec, path)
+    errs = verify.check(spec, path, batch_sizes=req.verify_batches)
+    worst = max(errs.values())
+    log(f"  {spec.name}: {secs:.1f} s, {path.stat().st_size / 1e6:.2f} MB, max rel. error {worst:.2e}")
+    graphs[spec.name] = manifest.graph_entry(spec, req.out, file, source_sha, secs, errs)
+
+
+def _sized(family, model, req, source_sha, graphs, make_specs):
+    roles = {"forward": {}, "vjp": {}}
+    for w, h in req.sizes:
+        specs = make_specs(model, h, w)
+        for role, spec in specs.items():
+            _run(spec, req, source_sha, graphs)
+            roles[role][f"{w}x{h}"] = spec.name
+    return {"graphs": roles, "sizes": [[w, h] for w, h in req.sizes]}
+
+
+def build(req):
+    """Export everything ``req`` asks for into ``req.out``; returns the manifest dict.
+
+    Raises checkpoints.CheckpointError or verify.VerificationError (nothing is written to the manifest then).
+    """
+    t0 = time.perf_counter()
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    req.out = Path(req.out)
+    req.out.mkdir(parents=True, exist_ok=True)
+    # Load every checkpoint first, so that a wrong path fails before minutes of exporting.
+    models = {}
+    if req.diffusion:
+        models["unet"] = make_unet(req)
+    if req.secondary:
+        models["secondary"] = make_secondary(req)
+    for flag in req.clip:
+        models[f"clip:{flag}"] = make_clip(req, flag)
+    if req.lpips:
+        models["lpips"] = make_lpips(req)
+    if not models:
+        raise ValueError("nothing to export: give --diffusion, --secondary, --clip or --lpips (or --tiny)")
+    graphs, sections = {}, {}
+    if "unet" in models:
+        model, sha = models["unet"]
+        sections["diffusion"] = model.cfg.as_manifest()
+        sections["unet"] = _sized("unet", model, req, sha, graphs, unet.graph_specs)
+    if "secondary" in models:
+        model, sha = models["secondary"]
+        sections["secondary"] = _sized("secondary", model, req, sha, graphs, secondary.graph_specs)
+    if req.clip:
+        sections["clip"] = {}
+    for flag in req.clip:
+        model, sha = models[f"clip:{flag}"]
+        names = {}
+        for role, spec in clip.graph_specs(flag, model).items():
+            _run(spec, req, sha, graphs)
+            names[role] = spec.name
+        cfg = model.cfg
+        sections["clip"][flag] = {
+            "name": cfg.name, "resolution": cfg.image_resolution, "embed_dim": cfg.embed_dim,
+            "context_length": cfg.context_length, "vocab_size": cfg.vocab_size,
+            "mean": list(clip.MEAN), "std": list(clip.STD), "graphs": names, "config": cfg.as_manifest()}
+    if "lpips" in models:
+        model, sha = models["lpips"]
+        sections["lpips"] = _sized("lpips", model, req, sha, graphs, lpips.graph_specs)
+        sections["lpips"]["version"] = "0.1"
+        sections["lpips"]["net"] = "vgg16"
+    doc = manifest.write(req.out, req.tiny, sections, graphs)
+    problems = manifest.validate(doc, req.out)
+    if problems:
+        raise RuntimeError("manifest invalid: " + "; ".join(problems))
+    total = sum(g["bytes"] for g in doc["graphs"].values())
+    log(f"done: {len(graphs)} graphs in {time.perf_counter() - t0:.0f} s, set holds {total / 1e6:.1f} MB "
+        f"-> {req.out / manifest.MANIFEST}")
+    return doc
