@@ -1,0 +1,48 @@
+//! `disco check`: load and validate, print diagnostics and a summary.
+
+use std::path::Path;
+
+use disco::project::{self, Project, TargetKind};
+
+use super::report::{plural, print_all};
+use super::{EXIT_INVALID, EXIT_OK};
+
+/// Runs `disco check` on `path`.
+pub fn run(path: &Path) -> i32 {
+    let result = project::load(path);
+    print_all(&result.diagnostics);
+    match result.project {
+        Some(p) => {
+            println!("ok: {} is valid: {}", path.display(), summary(&p));
+            EXIT_OK
+        }
+        None => EXIT_INVALID,
+    }
+}
+
+/// One line describing the targets.
+pub fn summary(p: &Project) -> String {
+    let parts: Vec<String> = p
+        .targets
+        .iter()
+        .map(|t| {
+            let what = |s: &disco::project::Settings| {
+                if s.animation_mode.value == project::types::AnimationMode::None {
+                    let n = s.n_batches.value as usize;
+                    format!("{n} image{}", plural(n))
+                } else {
+                    let n = s.max_frames.value as usize;
+                    format!("{n} frame{}", plural(n))
+                }
+            };
+            match (&t.kind, &t.sweep) {
+                (TargetKind::Sweep, Some(sw)) => {
+                    format!("sweep \"{}\" ({} cells × {})", t.name.value, sw.cells.len(), what(&t.settings))
+                }
+                (TargetKind::Animation, _) => format!("animation \"{}\" ({})", t.name.value, what(&t.settings)),
+                _ => format!("stills \"{}\" ({})", t.name.value, what(&t.settings)),
+            }
+        })
+        .collect();
+    format!("{} target{}: {}", parts.len(), plural(parts.len()), parts.join(", "))
+}

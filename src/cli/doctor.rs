@@ -1,0 +1,93 @@
+//! `disco doctor`: is everything a build needs present?
+
+use std::path::{Path, PathBuf};
+
+use disco::project;
+use disco::render::manifest::{self, GraphCheck, Manifest};
+use disco::render::runtime;
+
+use super::{EXIT_FAILURE, EXIT_OK};
+
+/// Runs `disco doctor`.
+pub fn run(project_arg: Option<PathBuf>, ort_lib: Option<&Path>, verify: bool) -> i32 {
+    println!("disco {}", env!("CARGO_PKG_VERSION"));
+    let mut ok = true;
+
+    match runtime::discover(ort_lib) {
+        Err(e) => {
+            ok = false;
+            println!("ONNX Runtime: NOT FOUND: {e}\n  help: {}", e.help());
+        }
+        Ok(found) => match runtime::init(Some(&found.path)) {
+            Err(e) => {
+                ok = false;
+                println!("ONNX Runtime: {} (via {}) could not be loaded: {e}", found.path.display(), found.via);
+            }
+            Ok(_) => {
+                let info = runtime::info();
+                println!("ONNX Runtime: {} (via {})", found.path.display(), found.via);
+                println!("  {}", info.build.lines().next().unwrap_or_default());
+                for (name, available) in info.providers {
+                    println!("  execution provider {name}: {}", if available { "available" } else { "not in this build" });
+                }
+            }
+        },
+    }
+
+    println!("FFmpeg: not linked into this build yet (video assembly arrives with the animation/video work)");
+
+    let project_file = match project_arg {
+        Some(p) if p.is_dir() => Some(p.join("disco.kdl")),
+        Some(p) => Some(p),
+        None => Some(PathBuf::from("disco.kdl")).filter(|p| p.exists()),
+    };
+    let mut sets: Vec<(PathBuf, String)> = Vec::new();
+    if let Some(pf) = &project_file {
+        match project::load(pf).project {
+            Some(p) => {
+                let dir = pf.parent().unwrap_or(Path::new("")).to_path_buf();
+                for t in &p.targets {
+                    let ms = &t.settings.model_set.value;
+                    let path = ms.resolved.clone().unwrap_or_else(|| dir.join(ms.written.clone().unwrap_or_default()));
+                    if !sets.iter().any(|(s, _)| *s == path) {
+                        sets.push((path, format!("model set of {}", pf.display())));
+                    }
+                }
+            }
+            None => println!("project {}: invalid (run `disco check`)", pf.display()),
+        }
+    }
+    if sets.is_empty() {
+        println!("model sets: no project given; pass one to check its model set");
+    }
+    for (dir, why) in sets {
+        match Manifest::read(&dir) {
+            Err(e) => println!("{why}: {e}\n  help: export one with `python -m disco_export` (see docs/models.md)"),
+            Ok(m) => {
+                println!(
+                    "{why}: {} ({} graphs, CLIP models: {}{})",
+                    dir.display(),
+                    m.graphs.len(),
+                    m.clip.keys().cloned().collect::<Vec<_>>().join(", "),
+                    if m.tiny { "; tiny random-weight test set" } else { "" }
+                );
+                if verify {
+                    for (name, check) in manifest::verify(&dir, &m) {
+                        match check {
+                            GraphCheck::Ok => println!("  {name}: ok"),
+                            GraphCheck::Missing => {
+                                ok = false;
+                                println!("  {name}: MISSING");
+                            }
+                            GraphCheck::Changed { actual } => {
+                                ok = false;
+                                println!("  {name}: CHANGED (blake3 {actual})");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if ok { EXIT_OK } else { EXIT_FAILURE }
+}

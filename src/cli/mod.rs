@@ -1,0 +1,104 @@
+//! Command-line front end: flags (clap), diagnostics (miette) and exit codes.
+//!
+//! Exit codes: 0 ok, 1 failure (e.g. a missing runtime), 2 usage error or invalid project.
+
+mod check;
+mod doctor;
+mod import;
+mod init;
+mod report;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code for a failure that is not the user's input.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for bad usage or an invalid project.
+pub const EXIT_INVALID: i32 = 2;
+
+/// A make-like build tool for Disco Diffusion-style CLIP-guided diffusion art.
+///
+/// A project file (`disco.kdl`) declares every Disco Diffusion setting, prompts keyed by
+/// frame, still batches, 2D animations and parameter sweeps. See docs/project-format.md.
+#[derive(Parser, Debug)]
+#[command(name = "disco", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse and validate a project; print every error and warning with its file:line:column.
+    ///
+    /// Exits 0 if the project is valid (warnings allowed), 2 if it has errors. Writes nothing.
+    Check {
+        /// The project file, or a directory holding `disco.kdl` (default: ./disco.kdl).
+        project: Option<PathBuf>,
+    },
+    /// Create a new project directory with a working `disco.kdl`, `init_images/` and a `.gitignore`.
+    ///
+    /// Refuses to touch a directory that already holds a `disco.kdl`.
+    Init {
+        /// Directory to create (or fill, if it exists and has no disco.kdl).
+        dir: PathBuf,
+    },
+    /// Turn a Disco Diffusion settings file into a disco project.
+    ///
+    /// Reads DD's `<batch>(<n>)_settings.txt` (JSON) or the CLI port's YAML config. Every key
+    /// that is not imported is listed with the reason, on screen and as a comment in the file.
+    /// The result is validated before it is written.
+    Import {
+        /// The DD settings file (JSON or YAML).
+        file: PathBuf,
+        /// Where to write the project (default: ./disco.kdl).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Report the ONNX Runtime library, its execution providers, and the model sets found.
+    ///
+    /// Exits 1 if ONNX Runtime cannot be found or loaded.
+    Doctor {
+        /// The project whose model set to check (default: ./disco.kdl if present).
+        project: Option<PathBuf>,
+        /// Path to libonnxruntime.so (overrides ORT_DYLIB_PATH and the search).
+        #[arg(long, value_name = "PATH")]
+        ort_lib: Option<PathBuf>,
+        /// Also hash every graph file and compare with its manifest.
+        #[arg(long)]
+        verify: bool,
+    },
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_INVALID } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Check { project } => check::run(&project_path(project)),
+        Command::Init { dir } => init::run(&dir),
+        Command::Import { file, output, force } => import::run(&file, output.as_deref(), force),
+        Command::Doctor { project, ort_lib, verify } => doctor::run(project, ort_lib.as_deref(), verify),
+    }
+}
+
+/// The project file named on the command line: a file, or `disco.kdl` inside a directory.
+fn project_path(arg: Option<PathBuf>) -> PathBuf {
+    match arg {
+        Some(p) if p.is_dir() => p.join("disco.kdl"),
+        Some(p) => p,
+        None => PathBuf::from("disco.kdl"),
+    }
+}

@@ -1,0 +1,13 @@
+//! disco: a make-like build tool for Disco Diffusion-style CLIP-guided diffusion art.
+//!
+//! Layers, each looking only downward (see `docs/architecture.md`):
+//! - [`project`]: KDL text → typed, validated project with source spans.
+//! - [`import`]: Disco Diffusion settings files → project text.
+//! - [`render`]: ONNX Runtime discovery and model-set manifests (the sampler arrives here).
+
+#![deny(missing_docs)]
+
+pub mod fsutil;
+pub mod import;
+pub mod project;
+pub mod render;

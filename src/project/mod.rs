@@ -1,0 +1,23 @@
+//! KDL text → typed [`Project`]: every Disco Diffusion setting, prompts, targets, sweeps.
+//!
+//! This layer reads project files (and their includes) and validates them; diagnostics
+//! carry file, line and column. It knows nothing of jobs, caches or models: model
+//! manifests and the runtime are looked at after parsing, by the layers below.
+
+mod diagnostic;
+mod load;
+mod model;
+pub mod names;
+mod parse;
+mod read;
+pub mod schema;
+mod source;
+pub mod types;
+mod validate;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Rendered};
+pub use load::{LoadResult, load, load_str};
+pub use model::{Axis, Cell, Project, Sweep, Target, TargetKind};
+pub use parse::{MAX_PROJECT_BYTES, PARSE_TIMEOUT};
+pub use schema::{SCHEMA, SettingInfo, Settings};
+pub use source::{Origin, SourceFile, Spanned};

@@ -1,0 +1,109 @@
+//! KDL text → `KdlDocument`, bounded in size and time.
+//!
+//! kdl-rs can take exponential time on some malformed inputs (kdl-rs issue 177), so a parse
+//! runs on a worker thread and is abandoned after [`PARSE_TIMEOUT`]; files over
+//! [`MAX_PROJECT_BYTES`] are refused before parsing. A timed-out worker is left to finish
+//! (or not) on its own: the caller gets a diagnostic and moves on.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use kdl::KdlDocument;
+use miette::SourceSpan;
+
+use super::diagnostic::Diagnostic;
+use super::source::{Origin, SourceFile};
+
+/// Largest project or include file accepted (project files are hand-written text).
+pub const MAX_PROJECT_BYTES: usize = 1 << 20;
+
+/// Longest a single file may take to parse before we give up on it.
+pub const PARSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Parses one file as KDL 2.0, or explains why it could not.
+pub fn parse_kdl(file: &Arc<SourceFile>) -> Result<KdlDocument, Vec<Diagnostic>> {
+    parse_kdl_within(file, PARSE_TIMEOUT)
+}
+
+/// As [`parse_kdl`], with an explicit time limit (tests use a short one).
+pub fn parse_kdl_within(
+    file: &Arc<SourceFile>,
+    timeout: Duration,
+) -> Result<KdlDocument, Vec<Diagnostic>> {
+    if file.text.len() > MAX_PROJECT_BYTES {
+        return Err(vec![Diagnostic::bare(format!(
+            "{} is {} bytes; project files are limited to {} bytes",
+            file.path.display(),
+            file.text.len(),
+            MAX_PROJECT_BYTES
+        ))
+        .with_help("a project file holds settings, not data: keep images and schedules in their own files")]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let text = file.text.clone();
+    std::thread::Builder::new()
+        .name("kdl-parse".into())
+        .spawn(move || {
+            let _ = tx.send(KdlDocument::parse_v2(&text));
+        })
+        .map_err(|e| vec![Diagnostic::bare(format!("cannot start the parser thread: {e}"))])?;
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(doc)) => Ok(doc),
+        Ok(Err(err)) => Err(err
+            .diagnostics
+            .iter()
+            .map(|d| {
+                let message = d.message.clone().unwrap_or_else(|| "invalid KDL".into());
+                let label = d.label.clone().unwrap_or_else(|| "here".into());
+                let origin = Origin::new(file, clamp_span(d.span, file.text.len()));
+                let diag = Diagnostic::error(format!("KDL syntax: {message}"), &origin, label);
+                match &d.help {
+                    Some(h) => diag.with_help(h.clone()),
+                    None => diag,
+                }
+            })
+            .collect()),
+        Err(_) => Err(vec![Diagnostic::bare(format!(
+            "{} took longer than {} s to parse and was abandoned",
+            file.path.display(),
+            timeout.as_secs_f64()
+        ))
+        .with_help(
+            "the KDL parser can take exponential time on some malformed files (kdl-rs issue 177); \
+             look for unbalanced quotes, braces or slashdash comments near your last edit",
+        )]),
+    }
+}
+
+fn clamp_span(span: SourceSpan, len: usize) -> SourceSpan {
+    let start = span.offset().min(len);
+    let end = (span.offset() + span.len()).min(len);
+    SourceSpan::from(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_has_a_span() {
+        let f = SourceFile::new("bad.kdl", "steps 250\nwidth-height 1280 \"\n");
+        let errs = parse_kdl(&f).unwrap_err();
+        assert!(!errs.is_empty());
+        assert!(errs[0].primary.is_some(), "{errs:?}");
+    }
+
+    #[test]
+    fn oversized_file_is_refused_without_parsing() {
+        let f = SourceFile::new("big.kdl", "a 1\n".repeat(MAX_PROJECT_BYTES / 4 + 1));
+        let errs = parse_kdl(&f).unwrap_err();
+        assert!(errs[0].message.contains("limited to"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn valid_file_parses() {
+        let f = SourceFile::new("ok.kdl", "steps 250\n");
+        assert_eq!(parse_kdl(&f).unwrap().nodes().len(), 1);
+    }
+}

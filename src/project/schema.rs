@@ -1,0 +1,374 @@
+//! Every setting a project can make, defined once: name, DD name, type, DD default, limits,
+//! whether it can change pixels, and its documentation.
+//!
+//! `docs/project-format.md` and the completeness test against `parameters.md` are checked
+//! against this table; planning hashes the settings marked `pixels` (DESIGN.md §3).
+
+use std::sync::LazyLock;
+
+use kdl::KdlNode;
+use serde_json::Value;
+
+use super::diagnostic::Diagnostic;
+use super::read::Cx;
+use super::source::Spanned;
+use super::types::*;
+
+/// Facts about one setting, for docs, validation and import.
+#[derive(Debug, Clone)]
+pub struct SettingInfo {
+    /// Name in a project file (kebab-case).
+    pub name: &'static str,
+    /// Disco Diffusion's name (empty when DD has none).
+    pub dd_name: &'static str,
+    /// Documentation (first line = summary).
+    pub doc: &'static str,
+    /// What a value looks like.
+    pub expects: &'static str,
+    /// Whether the value can change a rendered pixel (and so belongs in a job's key).
+    pub pixels: bool,
+    /// Smallest valid value (inclusive); smaller is an error.
+    pub min: Option<f64>,
+    /// Smallest valid value (exclusive).
+    pub above: Option<f64>,
+    /// Largest valid value (inclusive); larger is an error.
+    pub max: Option<f64>,
+    /// The documented range (parameters.md); outside it is a warning.
+    pub advised: Option<(f64, f64)>,
+    /// The default, as DD JSON.
+    pub default: Value,
+}
+
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $field:ident : $ty:ty = $default:expr ; $name:literal, dd $dd:literal, pixels $pixels:literal
+            $(, min $min:literal)? $(, above $above:literal)? $(, max $max:literal)? $(, advised $lo:literal ..= $hi:literal)? ;
+    )*) => {
+        /// Every setting of a target, each with where it was written (`origin` = `None` for
+        /// DD's default).
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct Settings {
+            $( $(#[doc = $doc])* pub $field: Spanned<$ty>, )*
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings { $( $field: Spanned::default_value($default), )* }
+            }
+        }
+
+        /// The settings table, in documentation order.
+        pub static SCHEMA: LazyLock<Vec<SettingInfo>> = LazyLock::new(|| {
+            let d = Settings::default();
+            vec![$(
+                SettingInfo {
+                    name: $name,
+                    dd_name: $dd,
+                    doc: concat!($($doc, "\n"),*),
+                    expects: <$ty as SettingType>::EXPECTS,
+                    pixels: $pixels,
+                    min: None $(.or(Some($min as f64)))?,
+                    above: None $(.or(Some($above as f64)))?,
+                    max: None $(.or(Some($max as f64)))?,
+                    advised: None $(.or(Some(($lo as f64, $hi as f64))))?,
+                    default: d.$field.value.to_json(),
+                },
+            )*]
+        });
+
+        impl Settings {
+            /// Reads setting `name` from `node`; `None` if there is no such setting.
+            pub fn set(&mut self, name: &str, node: &KdlNode, cx: Cx) -> Option<Result<(), Diagnostic>> {
+                match name {
+                    $( $name => Some(<$ty as SettingType>::from_node(node, cx).map(|v| {
+                        self.$field = Spanned::at(v, cx.value_origin(node));
+                    })), )*
+                    _ => None,
+                }
+            }
+
+            /// The value of setting `name` as DD JSON.
+            pub fn get_json(&self, name: &str) -> Option<Value> {
+                match name {
+                    $( $name => Some(self.$field.value.to_json()), )*
+                    _ => None,
+                }
+            }
+
+            /// The value of `name` as a number and where it was written, for range checks.
+            pub fn numeric(&self, name: &str) -> Option<(f64, Option<&super::source::Origin>)> {
+                match name {
+                    $( $name => self.$field.value.numeric().map(|x| (x, self.$field.origin.as_ref())), )*
+                    _ => None,
+                }
+            }
+
+            /// Where setting `name` was written, if it was.
+            pub fn origin(&self, name: &str) -> Option<&super::source::Origin> {
+                match name {
+                    $( $name => self.$field.origin.as_ref(), )*
+                    _ => None,
+                }
+            }
+
+            /// KDL text for a setting from its DD JSON value (for `disco import`).
+            pub fn kdl_from_json(name: &str, v: &Value) -> Option<Result<String, String>> {
+                match name {
+                    $( $name => Some(<$ty as SettingType>::kdl_from_json(v)), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+settings! {
+    // ---- Basic (parameters.md; dd-algorithm.md §2.1) ----
+    /// File and folder name for the batch: outputs go to `images_out/<batch-name>/`.
+    batch_name: String = "TimeToDisco".into(); "batch-name", dd "batch_name", pixels false;
+    /// Text prompts keyed by frame, each with an optional weight (`"text:2"` or `weight=2`).
+    text_prompts: Prompts = Prompts::dd_default(); "text-prompts", dd "text_prompts", pixels true;
+    /// Image prompts keyed by frame (paths relative to the file that names them).
+    image_prompts: Prompts = Prompts::default(); "image-prompts", dd "image_prompts", pixels true;
+    /// Output size in pixels; each side is floored to a multiple of 64. DD's default is
+    /// 1280×768 for 512-class models and 512×448 for 256-class models.
+    width_height: WidthHeight = WidthHeight { width: 1280, height: 768 }; "width-height", dd "width_height", pixels true;
+    /// Number of diffusion steps (the respacing is `ddim{steps}`).
+    steps: u32 = 250; "steps", dd "steps", pixels true, min 1;
+    /// Steps skipped at the start of the noise schedule (must be less than `steps`).
+    skip_steps: u32 = 10; "skip-steps", dd "skip_steps", pixels true;
+    /// How strongly CLIP pulls toward the prompts each step.
+    clip_guidance_scale: f64 = 5000.0; "clip-guidance-scale", dd "clip_guidance_scale", pixels true, min 0, advised 1500 ..= 100000;
+    /// L2 total-variation smoothing of the denoised estimate.
+    tv_scale: f64 = 0.0; "tv-scale", dd "tv_scale", pixels true, min 0, advised 0 ..= 1000;
+    /// Range loss weight. In DD it has no effect (dd-algorithm.md §5.7); disco keeps DD's behaviour.
+    range_scale: f64 = 150.0; "range-scale", dd "range_scale", pixels true, min 0, advised 0 ..= 1000;
+    /// Penalty on values outside [-1, 1] (mitigates over-saturation).
+    sat_scale: f64 = 0.0; "sat-scale", dd "sat_scale", pixels true, min 0, advised 0 ..= 2000;
+    /// Start image (resized to the output size), or `#null`.
+    init_image: OptPath = OptPath::default(); "init-image", dd "init_image", pixels true;
+    /// LPIPS weight pulling the image toward the init image.
+    init_scale: f64 = 1000.0; "init-scale", dd "init_scale", pixels true, min 0, advised 10 ..= 20000;
+    /// Cutout/CLIP passes per step (each with new cuts and augmentations).
+    cutn_batches: u32 = 4; "cutn-batches", dd "cutn_batches", pixels true, min 1, advised 1 ..= 8;
+    /// Skip the torchvision-style augmentations of the cutouts.
+    skip_augs: bool = false; "skip-augs", dd "skip_augs", pixels true;
+    /// Number of still images in a batch (stills only).
+    n_batches: u32 = 50; "n-batches", dd "n_batches", pixels false, min 1, advised 1 ..= 100;
+    /// Write the in-progress image every this many steps (DD's notebook uses 20, the CLI 50).
+    display_rate: u32 = 50; "display-rate", dd "display_rate", pixels false, min 1, advised 5 ..= 500;
+    /// Accepted for DD compatibility: disco always resumes interrupted builds.
+    resume_run: bool = false; "resume-run", dd "resume_run", pixels false;
+
+    // ---- Models (§2.2) ----
+    /// The guided-diffusion checkpoint.
+    diffusion_model: DiffusionModel = DiffusionModel::Uncond512; "diffusion-model", dd "diffusion_model", pixels true;
+    /// Guide with the small secondary model's denoised estimate (faster) instead of the UNet's.
+    use_secondary_model: bool = true; "use-secondary-model", dd "use_secondary_model", pixels true;
+    /// The sampler: "ddim" or "plms".
+    diffusion_sampling_mode: Sampler = Sampler::Ddim; "diffusion-sampling-mode", dd "diffusion_sampling_mode", pixels true;
+    /// DD's `sampling_mode`: the 3D warp's interpolation. The CLI port's docs use this name for
+    /// the sampler, so "ddim"/"plms" here set `diffusion-sampling-mode` instead (with a warning).
+    sampling_mode: GridSampleMode = GridSampleMode::Bicubic; "sampling-mode", dd "sampling_mode", pixels false;
+    /// Derived, as in DD: `ddim{steps}`. May be given only with that value.
+    timestep_respacing: String = "ddim250".into(); "timestep-respacing", dd "timestep_respacing", pixels false;
+    /// Derived, as in DD: `(1000 // steps) * steps` below 1000 steps, else `steps`.
+    diffusion_steps: u32 = 1000; "diffusion-steps", dd "diffusion_steps", pixels false;
+    /// Memory saving in DD (gradient checkpointing). In disco: run cut batches in smaller
+    /// pieces to lower peak memory; never changes pixels.
+    use_checkpoint: bool = true; "use-checkpoint", dd "use_checkpoint", pixels false;
+    /// CLIP ViT-B/32.
+    vit_b32: bool = true; "vit-b32", dd "ViTB32", pixels true;
+    /// CLIP ViT-B/16.
+    vit_b16: bool = true; "vit-b16", dd "ViTB16", pixels true;
+    /// CLIP ViT-L/14.
+    vit_l14: bool = false; "vit-l14", dd "ViTL14", pixels true;
+    /// CLIP ViT-L/14@336px.
+    vit_l14_336px: bool = false; "vit-l14-336px", dd "ViTL14_336px", pixels true;
+    /// CLIP RN50.
+    rn50: bool = true; "rn50", dd "RN50", pixels true;
+    /// CLIP RN101.
+    rn101: bool = false; "rn101", dd "RN101", pixels true;
+    /// CLIP RN50x4.
+    rn50x4: bool = false; "rn50x4", dd "RN50x4", pixels true;
+    /// CLIP RN50x16.
+    rn50x16: bool = false; "rn50x16", dd "RN50x16", pixels true;
+    /// CLIP RN50x64.
+    rn50x64: bool = false; "rn50x64", dd "RN50x64", pixels true;
+    /// Save k+1 or more partial images (a count), or at given steps (`{ at 10 50 }`).
+    intermediate_saves: IntermediateSaves = IntermediateSaves::Count(0); "intermediate-saves", dd "intermediate_saves", pixels false;
+    /// Put partial images in a `partials/` subfolder.
+    intermediates_in_subfolder: bool = true; "intermediates-in-subfolder", dd "intermediates_in_subfolder", pixels false;
+
+    // ---- Extra settings (§2.3) ----
+    /// The run seed (DD's `set_seed`): an integer, or "random".
+    seed: Seed = Seed::Random; "seed", dd "seed", pixels true;
+    /// DDIM η (noise added per step); above 1 risks NaN.
+    eta: f64 = 0.8; "eta", dd "eta", pixels true, min 0, advised 0 ..= 1;
+    /// Cap the RMS of the guidance gradient at `clamp-max`.
+    clamp_grad: bool = true; "clamp-grad", dd "clamp_grad", pixels true;
+    /// RMS ceiling of the guidance gradient.
+    clamp_max: f64 = 0.05; "clamp-max", dd "clamp_max", pixels true, above 0;
+    /// Clamp the denoised estimate to [-1, 1] inside the sampler.
+    clip_denoised: bool = false; "clip-denoised", dd "clip_denoised", pixels true;
+    /// No effect for unconditional models (kept for DD compatibility).
+    randomize_class: bool = true; "randomize-class", dd "randomize_class", pixels false;
+    /// Add 25 noisy copies of every text prompt embedding.
+    fuzzy_prompt: bool = false; "fuzzy-prompt", dd "fuzzy_prompt", pixels true;
+    /// Noise level of the fuzzy copies.
+    rand_mag: f64 = 0.05; "rand-mag", dd "rand_mag", pixels true, min 0;
+    /// Start from Perlin noise instead of Gaussian noise.
+    perlin_init: bool = false; "perlin-init", dd "perlin_init", pixels true;
+    /// Perlin colour mode: "mixed", "color" or "gray".
+    perlin_mode: PerlinMode = PerlinMode::Mixed; "perlin-mode", dd "perlin_mode", pixels true;
+    /// Overview cuts per diffusion time (1000 entries).
+    cut_overview: CutSchedule = CutSchedule::dd("[12]*400+[4]*600"); "cut-overview", dd "cut_overview", pixels true;
+    /// Inner cuts per diffusion time (1000 entries).
+    cut_innercut: CutSchedule = CutSchedule::dd("[4]*400+[12]*600"); "cut-innercut", dd "cut_innercut", pixels true;
+    /// Inner-cut size exponent per diffusion time (1000 entries, > 0).
+    cut_ic_pow: CutSchedule = CutSchedule::dd("[1]*1000"); "cut-ic-pow", dd "cut_ic_pow", pixels true;
+    /// Fraction of gray inner cuts per diffusion time (1000 entries in [0, 1]).
+    cut_icgray_p: CutSchedule = CutSchedule::dd("[0.2]*400+[0]*600"); "cut-icgray-p", dd "cut_icgray_p", pixels true;
+    /// Mirror the top half into the bottom half at the `transformation-percent` points (DDIM).
+    use_vertical_symmetry: bool = false; "use-vertical-symmetry", dd "use_vertical_symmetry", pixels true;
+    /// Mirror the left half into the right half at the `transformation-percent` points (DDIM).
+    use_horizontal_symmetry: bool = false; "use-horizontal-symmetry", dd "use_horizontal_symmetry", pixels true;
+    /// When symmetry is applied, as fractions of the remaining steps.
+    transformation_percent: Fractions = Fractions(vec![0.09]); "transformation-percent", dd "transformation_percent", pixels true;
+
+    // ---- Animation and video (§2.4) ----
+    /// "None" (stills) or "2D". DD's "3D" and "Video Input" are not supported yet.
+    animation_mode: AnimationMode = AnimationMode::None; "animation-mode", dd "animation_mode", pixels true;
+    /// Accepted for DD compatibility: keyframe strings and plain numbers are both always accepted.
+    key_frames: bool = true; "key-frames", dd "key_frames", pixels false;
+    /// Number of animation frames.
+    max_frames: u32 = 10000; "max-frames", dd "max_frames", pixels true, min 1;
+    /// Interpolation between keyframes: "Linear", "Quadratic" or "Cubic".
+    interp_spline: InterpSpline = InterpSpline::Linear; "interp-spline", dd "interp_spline", pixels true;
+    /// Rotation in degrees per frame (2D), keyframed.
+    angle: Keyframes = Keyframes::dd("0:(0)"); "angle", dd "angle", pixels true;
+    /// Zoom factor per frame (2D), keyframed.
+    zoom: Keyframes = Keyframes::dd("0: (1), 10: (1.05)"); "zoom", dd "zoom", pixels true;
+    /// Horizontal shift in pixels per frame (2D), keyframed.
+    translation_x: Keyframes = Keyframes::dd("0: (0)"); "translation-x", dd "translation_x", pixels true;
+    /// Vertical shift in pixels per frame (2D), keyframed.
+    translation_y: Keyframes = Keyframes::dd("0: (0)"); "translation-y", dd "translation_y", pixels true;
+    /// LPIPS weight pulling each frame toward the warped previous frame.
+    frames_scale: f64 = 1500.0; "frames-scale", dd "frames_scale", pixels true, min 0;
+    /// Steps skipped for frames after the first, as a percentage of `steps`.
+    frames_skip_steps: Percent = Percent(60.0); "frames-skip-steps", dd "frames_skip_steps", pixels true;
+    /// Frames per second of the assembled video.
+    video_fps: f64 = 12.0; "video-fps", dd "fps", pixels false, above 0;
+    /// H.264 constant rate factor of the video (0 = lossless, 51 = worst).
+    video_crf: u32 = 17; "video-crf", dd "", pixels false, max 51;
+
+    // ---- disco's own ----
+    /// The exported model set (a directory with `manifest.json`), relative to this file.
+    model_set: OptPath = OptPath { written: Some("models/default".into()), resolved: None }; "model-set", dd "", pixels false;
+}
+
+/// Looks a setting up by its project-file name.
+pub fn info(name: &str) -> Option<&'static SettingInfo> {
+    SCHEMA.iter().find(|s| s.name == name)
+}
+
+/// Looks a setting up by Disco Diffusion's name.
+pub fn by_dd_name(dd: &str) -> Option<&'static SettingInfo> {
+    SCHEMA.iter().find(|s| !s.dd_name.is_empty() && s.dd_name == dd)
+}
+
+/// DD settings disco knows but does not support yet, with the reason (shown on use and by import).
+pub const UNSUPPORTED: &[(&str, &str)] = &[
+    ("translation_z", "3D animation is not supported yet"),
+    ("rotation_3d_x", "3D animation is not supported yet"),
+    ("rotation_3d_y", "3D animation is not supported yet"),
+    ("rotation_3d_z", "3D animation is not supported yet"),
+    ("midas_depth_model", "3D animation is not supported yet"),
+    ("midas_weight", "3D animation is not supported yet"),
+    ("near_plane", "3D animation is not supported yet"),
+    ("far_plane", "3D animation is not supported yet"),
+    ("fov", "3D animation is not supported yet"),
+    ("padding_mode", "3D animation is not supported yet"),
+    ("turbo_mode", "turbo mode (3D only) is not supported yet"),
+    ("turbo_steps", "turbo mode (3D only) is not supported yet"),
+    ("turbo_preroll", "turbo mode (3D only) is not supported yet"),
+    ("vr_mode", "VR mode (3D only) is not supported yet"),
+    ("vr_eye_angle", "VR mode (3D only) is not supported yet"),
+    ("vr_ipd", "VR mode (3D only) is not supported yet"),
+    ("video_init_path", "Video Input mode is not supported yet"),
+    ("extract_nth_frame", "Video Input mode is not supported yet"),
+    ("video_init_seed_continuity", "Video Input mode is not supported yet"),
+    ("video_init_flow_warp", "Video Input mode is not supported yet"),
+    ("video_init_flow_blend", "Video Input mode is not supported yet"),
+    ("video_init_check_consistency", "Video Input mode is not supported yet"),
+    ("video_init_blend_mode", "Video Input mode is not supported yet"),
+    ("video_init_steps", "Video Input mode is not supported yet"),
+    ("video_init_clip_guidance_scale", "Video Input mode is not supported yet"),
+    ("video_init_tv_scale", "Video Input mode is not supported yet"),
+    ("video_init_range_scale", "Video Input mode is not supported yet"),
+    ("video_init_sat_scale", "Video Input mode is not supported yet"),
+    ("video_init_cutn_batches", "Video Input mode is not supported yet"),
+    ("video_init_skip_steps", "Video Input mode is not supported yet"),
+    ("video_init_frames_scale", "Video Input mode is not supported yet"),
+    ("video_init_frames_skip_steps", "Video Input mode is not supported yet"),
+    ("ViTB32_laion2b_e16", "OpenCLIP models are not exported yet"),
+    ("ViTB32_laion400m_e31", "OpenCLIP models are not exported yet"),
+    ("ViTB32_laion400m_32", "OpenCLIP models are not exported yet"),
+    ("ViTB32quickgelu_laion400m_e31", "OpenCLIP models are not exported yet"),
+    ("ViTB32quickgelu_laion400m_e32", "OpenCLIP models are not exported yet"),
+    ("ViTB16_laion400m_e31", "OpenCLIP models are not exported yet"),
+    ("ViTB16_laion400m_e32", "OpenCLIP models are not exported yet"),
+    ("RN50_yffcc15m", "OpenCLIP models are not exported yet"),
+    ("RN50_cc12m", "OpenCLIP models are not exported yet"),
+    ("RN50_quickgelu_yfcc15m", "OpenCLIP models are not exported yet"),
+    ("RN50_quickgelu_cc12m", "OpenCLIP models are not exported yet"),
+    ("RN101_yfcc15m", "OpenCLIP models are not exported yet"),
+    ("RN101_quickgelu_yfcc15m", "OpenCLIP models are not exported yet"),
+];
+
+/// The CLIP toggles: (setting name, DD flag, OpenAI CLIP name).
+pub const CLIP_MODELS: &[(&str, &str, &str)] = &[
+    ("vit-b32", "ViTB32", "ViT-B/32"),
+    ("vit-b16", "ViTB16", "ViT-B/16"),
+    ("vit-l14", "ViTL14", "ViT-L/14"),
+    ("vit-l14-336px", "ViTL14_336px", "ViT-L/14@336px"),
+    ("rn50", "RN50", "RN50"),
+    ("rn101", "RN101", "RN101"),
+    ("rn50x4", "RN50x4", "RN50x4"),
+    ("rn50x16", "RN50x16", "RN50x16"),
+    ("rn50x64", "RN50x64", "RN50x64"),
+];
+
+impl Settings {
+    /// The enabled CLIP models as DD flag names, in DD's load order.
+    pub fn clip_models(&self) -> Vec<&'static str> {
+        CLIP_MODELS
+            .iter()
+            .filter(|(name, _, _)| self.get_json(name) == Some(Value::Bool(true)))
+            .map(|(_, dd, _)| *dd)
+            .collect()
+    }
+
+    /// `timestep_respacing` and `diffusion_steps` as DD derives them from `steps` (§4.2).
+    pub fn derived_respacing(steps: u32) -> (String, u32) {
+        let d = if steps < 1000 { (1000 / steps.max(1)) * steps } else { steps };
+        (format!("ddim{steps}"), d)
+    }
+
+    /// Settings as a Disco Diffusion settings JSON object (DD names; `width`/`height`
+    /// unrounded as DD records them).
+    pub fn to_dd_json(&self) -> serde_json::Map<String, Value> {
+        let mut out = serde_json::Map::new();
+        for s in SCHEMA.iter().filter(|s| !s.dd_name.is_empty()) {
+            let v = self.get_json(s.name).unwrap_or(Value::Null);
+            if s.name == "width-height" {
+                let (w, h) = (self.width_height.width, self.width_height.height);
+                out.insert("width".into(), w.into());
+                out.insert("height".into(), h.into());
+            }
+            out.insert(s.dd_name.into(), v);
+        }
+        out
+    }
+}

@@ -1,0 +1,180 @@
+//! Settings that take one of a fixed set of names.
+
+use kdl::KdlNode;
+use serde_json::Value;
+
+use super::{SettingType, kdl_string};
+use crate::project::diagnostic::Diagnostic;
+use crate::project::read::{self, Cx};
+
+/// Declares an enum setting: its variants, the name each is written as (first = canonical,
+/// then accepted spellings), and names DD knows that disco does not render yet.
+macro_rules! choice {
+    (
+        $(#[$meta:meta])* $ty:ident, $expects:literal {
+            $( $(#[$vmeta:meta])* $variant:ident => [$canon:literal $(, $alias:literal)*] ),+ $(,)?
+        }
+        unsupported { $( $uname:literal => $why:expr ),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $ty { $( $(#[$vmeta])* $variant ),+ }
+
+        impl $ty {
+            /// Every accepted canonical name.
+            pub const NAMES: &'static [&'static str] = &[$($canon),+];
+
+            /// The canonical name of this value.
+            pub fn name(self) -> &'static str {
+                match self { $( $ty::$variant => $canon ),+ }
+            }
+
+            /// Reads a name (canonical or alias); `Err` carries the reason for names DD
+            /// knows but disco does not support yet.
+            pub fn parse(s: &str) -> Result<Self, Option<&'static str>> {
+                $( if s == $canon $(|| s == $alias)* { return Ok($ty::$variant); } )+
+                $( if s == $uname { return Err(Some($why)); } )*
+                Err(None)
+            }
+        }
+
+        impl SettingType for $ty {
+            const EXPECTS: &'static str = $expects;
+            fn from_node(node: &KdlNode, cx: Cx) -> Result<Self, Diagnostic> {
+                let e = read::single(node, cx, Self::EXPECTS)?;
+                let s = read::string(e, cx)?;
+                $ty::parse(s).map_err(|why| match why {
+                    Some(why) => Diagnostic::error(
+                        format!("`{s}` is not supported yet"),
+                        &cx.entry(e),
+                        "not supported yet",
+                    ).with_help(why),
+                    None => {
+                        let list = Self::NAMES.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+                        let d = Diagnostic::error(
+                            format!("unknown value `{s}` for `{}`", node.name().value()),
+                            &cx.entry(e),
+                            format!("expected one of {list}"),
+                        );
+                        match crate::project::names::closest(s, Self::NAMES.iter().copied()) {
+                            Some(best) => d.with_help(format!("did you mean \"{best}\"?")),
+                            None => d,
+                        }
+                    }
+                })
+            }
+            fn to_json(&self) -> Value {
+                Value::String(self.name().to_owned())
+            }
+            fn kdl_from_json(v: &Value) -> Result<String, String> {
+                match v {
+                    Value::String(s) => match $ty::parse(s) {
+                        Ok(x) => Ok(kdl_string(x.name())),
+                        Err(Some(why)) => Err(format!("\"{s}\" is not supported yet: {why}")),
+                        Err(None) => Err(format!("\"{s}\" is not one of {:?}", Self::NAMES)),
+                    },
+                    other => Err(format!("expected a string, found {other}")),
+                }
+            }
+        }
+    };
+}
+
+const KALIYUGA: &str = "disco exports the two OpenAI guided-diffusion models; fine-tuned community \
+models need their own export (see docs/models.md)";
+
+choice! {
+    /// The guided-diffusion checkpoint (dd-algorithm.md §4.1).
+    DiffusionModel, "a diffusion model name" {
+        /// `512x512_diffusion_uncond_finetune_008100`.
+        Uncond512 => ["512x512_diffusion_uncond_finetune_008100"],
+        /// `256x256_diffusion_uncond`.
+        Uncond256 => ["256x256_diffusion_uncond"],
+    }
+    unsupported {
+        "portrait_generator_v001" => KALIYUGA,
+        "pixelartdiffusion_expanded" => KALIYUGA,
+        "pixel_art_diffusion_hard_256" => KALIYUGA,
+        "pixel_art_diffusion_soft_256" => KALIYUGA,
+        "pixelartdiffusion4k" => KALIYUGA,
+        "watercolordiffusion_2" => KALIYUGA,
+        "watercolordiffusion" => KALIYUGA,
+        "PulpSciFiDiffusion" => KALIYUGA,
+        "custom" => KALIYUGA,
+    }
+}
+
+impl DiffusionModel {
+    /// DD's default output size for this model (`width_height_for_256x256_models`, §2.1).
+    pub fn default_size(self) -> (u32, u32) {
+        match self {
+            DiffusionModel::Uncond512 => (1280, 768),
+            DiffusionModel::Uncond256 => (512, 448),
+        }
+    }
+}
+
+choice! {
+    /// The diffusion sampler (DD's `diffusion_sampling_mode`).
+    Sampler, "\"ddim\" or \"plms\"" {
+        /// DDIM with `eta`.
+        Ddim => ["ddim"],
+        /// Pseudo linear multi-step, order 2.
+        Plms => ["plms"],
+    }
+    unsupported {}
+}
+
+choice! {
+    /// Perlin init colour mode (§9).
+    PerlinMode, "\"mixed\", \"color\" or \"gray\"" {
+        /// Colour octaves A, gray octaves B.
+        Mixed => ["mixed"],
+        /// Both colour.
+        Color => ["color"],
+        /// Both gray.
+        Gray => ["gray"],
+    }
+    unsupported {}
+}
+
+choice! {
+    /// What a target renders: stills, or an animation.
+    AnimationMode, "\"None\" or \"2D\"" {
+        /// Still images (`n-batches` of them).
+        None => ["None", "none"],
+        /// 2D animation: each frame starts from the warped previous one.
+        TwoD => ["2D", "2d"],
+    }
+    unsupported {
+        "3D" => "3D animation needs MiDaS/AdaBins depth models, which disco does not export yet; use \"2D\"",
+        "3d" => "3D animation needs MiDaS/AdaBins depth models, which disco does not export yet; use \"2D\"",
+        "Video Input" => "Video Input mode needs RAFT optical flow, which disco does not export yet",
+    }
+}
+
+choice! {
+    /// Interpolation between keyframes (§10.1).
+    InterpSpline, "\"Linear\", \"Quadratic\" or \"Cubic\"" {
+        /// Piecewise linear.
+        Linear => ["Linear", "linear"],
+        /// Quadratic spline (falls back to linear with ≤ 2 keys).
+        Quadratic => ["Quadratic", "quadratic"],
+        /// Cubic spline (falls back to quadratic with ≤ 3 keys).
+        Cubic => ["Cubic", "cubic"],
+    }
+    unsupported {}
+}
+
+choice! {
+    /// DD's `sampling_mode`: the 3D warp's grid-sample interpolation (3D only).
+    GridSampleMode, "\"bicubic\", \"bilinear\" or \"nearest\"" {
+        /// Bicubic.
+        Bicubic => ["bicubic"],
+        /// Bilinear.
+        Bilinear => ["bilinear"],
+        /// Nearest neighbour.
+        Nearest => ["nearest"],
+    }
+    unsupported {}
+}
