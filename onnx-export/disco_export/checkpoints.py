@@ -10,8 +10,9 @@ from pathlib import Path
 
 import torch
 
-# Keys that OpenAI's TorchScript archives carry besides the weights (dropped by clip.build_model too).
-CLIP_JIT_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+# Keys that OpenAI's TorchScript archives carry besides the weights (dropped by clip.build_model too), and the
+# constant causal mask that a traced module may keep as a buffer.
+CLIP_JIT_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size", "attn_mask")
 
 
 class CheckpointError(RuntimeError):

@@ -6,7 +6,9 @@ Three stages:
 2. for a VJP graph, ``make_fx(functionalize(vjp_fn))`` traced on FakeTensors whose batch dimension alone is
    dynamic, with extra decompositions (``convolution_backward`` as a transposed convolution, ``empty_permuted``
    as zeros);
-3. ``torch.onnx.export(dynamo=True, external_data=False)`` to one file.
+3. ``torch.onnx.export(dynamo=True, external_data=False, optimize=False)`` to one file. The onnxscript optimizer
+   (``optimize=True``) deletes additions of constants below ~1e-8 as if they were zero, which turns LPIPS's
+   ``f / (‖f‖ + 1e-10)`` into NaN where a feature vector is zero; ONNX Runtime optimises the graph itself anyway.
 
 This relies on private torch APIs; the torch version is pinned in requirements.txt.
 """
@@ -165,7 +167,7 @@ def to_onnx(module, example_inputs, input_names, output_names, path, batched_inp
         warnings.simplefilter("ignore")
         prog = torch.onnx.export(
             module, tuple(example_inputs), dynamo=True, dynamic_shapes=dynamic, input_names=list(input_names),
-            output_names=list(output_names), opset_version=OPSET, external_data=False, optimize=True,
+            output_names=list(output_names), opset_version=OPSET, external_data=False, optimize=False,
             verbose=False)
     prog.save(str(path), external_data=False)
     return path

@@ -1,0 +1,46 @@
+"""A tiny model set exported once per test session by the real CLI code path.
+
+Set DISCO_TINY_MODELS=<dir> to reuse a set that ``python -m disco_export --tiny --out <dir>`` already wrote
+(CI does that first); otherwise the set is exported into a temporary directory (a few minutes on 2 cores).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from disco_export import clip, lpips, manifest, secondary, unet
+from disco_export.__main__ import TINY_CLIP, main, parser, request
+from disco_export.modelset import make_clip, make_lpips, make_secondary, make_unet
+
+
+@pytest.fixture(scope="session")
+def tiny_set(tmp_path_factory):
+    env = os.environ.get("DISCO_TINY_MODELS")
+    if env and (Path(env) / manifest.MANIFEST).is_file():
+        return Path(env)
+    out = tmp_path_factory.mktemp("tiny")
+    assert main(["--tiny", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tiny_set):
+    return manifest.load(tiny_set)
+
+
+def tiny_specs():
+    """Every graph spec of the default tiny set, rebuilt from the same seeds: {graph name: GraphSpec}."""
+    req = request(parser().parse_args(["--tiny", "--out", "unused"]))
+    specs = {}
+    (w, h), = req.sizes
+    model, _ = make_unet(req)
+    specs.update({s.name: s for s in unet.graph_specs(model, h, w).values()})
+    model, _ = make_secondary(req)
+    specs.update({s.name: s for s in secondary.graph_specs(model, h, w).values()})
+    model, _ = make_lpips(req)
+    specs.update({s.name: s for s in lpips.graph_specs(model, h, w).values()})
+    for flag in TINY_CLIP:
+        model, _ = make_clip(req, flag)
+        specs.update({s.name: s for s in clip.graph_specs(flag, model).values()})
+    return specs

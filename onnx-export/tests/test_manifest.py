@@ -1,0 +1,110 @@
+"""manifest.json of the tiny set: schema, the contract with the Rust side, and file hashes."""
+
+import copy
+import json
+import shutil
+
+import blake3
+
+from disco_export import clip, manifest
+
+
+def test_manifest_is_valid_and_hashes_match(tiny_set, tiny_manifest):
+    assert manifest.validate(tiny_manifest, tiny_set) == []
+    for g in tiny_manifest["graphs"].values():
+        data = (tiny_set / g["file"]).read_bytes()
+        assert blake3.blake3(data).hexdigest() == g["blake3"]
+        assert len(data) == g["bytes"]
+        assert g["source_sha256"] is None  # random weights
+
+
+def test_manifest_top_level_contract(tiny_manifest):
+    m = tiny_manifest
+    assert m["format"] == "disco-models/1"
+    assert m["tiny"] is True
+    assert m["exporter"]["name"] == "disco_export"
+    assert m["exporter"]["torch"].startswith("2.15")
+    d = m["diffusion"]
+    assert d["name"] == "512x512_diffusion_uncond_finetune_008100"
+    assert d["channels"] == 3 and d["out_channels"] == 6 and isinstance(d["image_size"], int)
+    for fam in ("unet", "secondary", "lpips"):
+        assert m[fam]["graphs"]["forward"] == {"64x64": f"{fam}_fwd_64x64"}
+        assert m[fam]["graphs"]["vjp"] == {"64x64": f"{fam}_vjp_64x64"}
+        assert m[fam]["sizes"] == [[64, 64]]
+        g = m["graphs"][f"{fam}_vjp_64x64"]
+        assert g["height"] == 64 and g["width"] == 64 and g["kind"] == "vjp"
+
+
+def test_manifest_clip_sections(tiny_manifest):
+    c = tiny_manifest["clip"]
+    assert set(c) == {"ViTB32", "RN50", "ViTB16"}
+    for flag, entry in c.items():
+        assert entry["name"] == clip.CONFIGS[flag].name
+        assert entry["context_length"] == 77 and entry["vocab_size"] == 49408
+        assert entry["mean"] == list(clip.MEAN) and entry["std"] == list(clip.STD)
+        text = tiny_manifest["graphs"][entry["graphs"]["text"]]
+        assert text["inputs"] == [{"name": "tokens", "dtype": "int64", "shape": ["B", 77]}]
+        assert text["outputs"] == [{"name": "text_embed", "dtype": "float32", "shape": ["B", entry["embed_dim"]]}]
+        r = entry["resolution"]
+        vjp = tiny_manifest["graphs"][entry["graphs"]["image_vjp"]]
+        assert [i["name"] for i in vjp["inputs"]] == ["image", "upstream"]
+        assert vjp["inputs"][0]["shape"] == ["B", 3, r, r]
+        assert [o["name"] for o in vjp["outputs"]] == ["image_embed", "grad_image"]
+    assert c["ViTB32"]["config"]["kind"] == "vit" and c["RN50"]["config"]["kind"] == "modified_resnet"
+
+
+def test_graph_io_names_contract(tiny_manifest):
+    g = tiny_manifest["graphs"]
+
+    def names(n):
+        return [i["name"] for i in g[n]["inputs"]], [o["name"] for o in g[n]["outputs"]]
+
+    assert names("unet_fwd_64x64") == (["x", "t"], ["eps_full"])
+    assert names("unet_vjp_64x64") == (["x", "t", "upstream"], ["eps_full", "grad_x"])
+    assert names("secondary_fwd_64x64") == (["x", "t"], ["pred", "v"])
+    assert names("secondary_vjp_64x64") == (["x", "t", "upstream"], ["pred", "grad_x"])
+    assert names("lpips_fwd_64x64") == (["a", "b"], ["distance"])
+    assert names("lpips_vjp_64x64") == (["a", "b", "upstream"], ["distance", "grad_a"])
+    assert g["unet_vjp_64x64"]["inputs"][2]["shape"] == ["B", 3, 64, 64]
+    assert g["unet_vjp_64x64"]["outputs"][0]["shape"] == ["B", 6, 64, 64]
+    assert g["lpips_vjp_64x64"]["inputs"][2]["shape"] == ["B"]
+
+
+def test_tiny_set_is_small(tiny_manifest):
+    assert sum(g["bytes"] for g in tiny_manifest["graphs"].values()) < 30e6
+
+
+def test_validate_catches_problems(tiny_set, tiny_manifest, tmp_path):
+    bad = copy.deepcopy(tiny_manifest)
+    bad["format"] = "disco-models/0"
+    del bad["graphs"]["unet_fwd_64x64"]["blake3"]
+    bad["clip"]["RN50"]["graphs"]["text"] = "no_such_graph"
+    problems = manifest.validate(bad)
+    assert any("format" in p for p in problems)
+    assert any("unet_fwd_64x64.blake3" in p for p in problems)
+    assert any("no_such_graph" in p for p in problems)
+    # A changed file is detected through its blake3.
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_set, root)
+    path = root / tiny_manifest["graphs"]["lpips_fwd_64x64"]["file"]
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert any("lpips_fwd_64x64: blake3 differs" in p for p in manifest.validate(manifest.load(root), root))
+
+
+def test_manifest_extends_with_another_size(tmp_path):
+    """Adding a graph to an existing set keeps the old entries (how a missing image size is added later)."""
+    root = tmp_path
+    (root / "a.onnx").write_bytes(b"a")
+    (root / "b.onnx").write_bytes(b"b")
+    entry = {"file": "a.onnx", "blake3": blake3.blake3(b"a").hexdigest(), "bytes": 1, "source_sha256": None,
+             "kind": "forward", "inputs": [], "outputs": []}
+    manifest.write(root, True, {"unet": {"graphs": {"forward": {"64x64": "a"}, "vjp": {"64x64": "a"}}}}, {"a": entry})
+    entry_b = dict(entry, file="b.onnx", blake3=blake3.blake3(b"b").hexdigest())
+    doc = manifest.write(root, True, {"unet": {"graphs": {"forward": {"128x64": "b"}, "vjp": {"128x64": "b"}}}},
+                         {"b": entry_b})
+    assert doc["unet"]["graphs"]["forward"] == {"64x64": "a", "128x64": "b"}
+    assert set(doc["graphs"]) == {"a", "b"}
+    assert json.loads((root / "manifest.json").read_text()) == doc
+    assert manifest.validate(doc, root) == []
