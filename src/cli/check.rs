@@ -37,12 +37,24 @@ pub fn summary(p: &Project) -> String {
             };
             match (&t.kind, &t.sweep) {
                 (TargetKind::Sweep, Some(sw)) => {
-                    format!("sweep \"{}\" ({} cells × {})", t.name.value, sw.cells.len(), what(&t.settings))
+                    format!(
+                        "sweep \"{}\" ({} cells × {})",
+                        t.name.value,
+                        sw.cells.len(),
+                        what(&t.settings)
+                    )
                 }
-                (TargetKind::Animation, _) => format!("animation \"{}\" ({})", t.name.value, what(&t.settings)),
+                (TargetKind::Animation, _) => {
+                    format!("animation \"{}\" ({})", t.name.value, what(&t.settings))
+                }
                 _ => format!("stills \"{}\" ({})", t.name.value, what(&t.settings)),
             }
         })
         .collect();
-    format!("{} target{}: {}", parts.len(), plural(parts.len()), parts.join(", "))
+    format!(
+        "{} target{}: {}",
+        parts.len(),
+        plural(parts.len()),
+        parts.join(", ")
+    )
 }

@@ -21,20 +21,33 @@ pub fn run(project_arg: Option<PathBuf>, ort_lib: Option<&Path>, verify: bool) -
         Ok(found) => match runtime::init(Some(&found.path)) {
             Err(e) => {
                 ok = false;
-                println!("ONNX Runtime: {} (via {}) could not be loaded: {e}", found.path.display(), found.via);
+                println!(
+                    "ONNX Runtime: {} (via {}) could not be loaded: {e}",
+                    found.path.display(),
+                    found.via
+                );
             }
             Ok(_) => {
                 let info = runtime::info();
                 println!("ONNX Runtime: {} (via {})", found.path.display(), found.via);
                 println!("  {}", info.build.lines().next().unwrap_or_default());
                 for (name, available) in info.providers {
-                    println!("  execution provider {name}: {}", if available { "available" } else { "not in this build" });
+                    println!(
+                        "  execution provider {name}: {}",
+                        if available {
+                            "available"
+                        } else {
+                            "not in this build"
+                        }
+                    );
                 }
             }
         },
     }
 
-    println!("FFmpeg: not linked into this build yet (video assembly arrives with the animation/video work)");
+    println!(
+        "FFmpeg: not linked into this build yet (video assembly arrives with the animation/video work)"
+    );
 
     let project_file = match project_arg {
         Some(p) if p.is_dir() => Some(p.join("disco.kdl")),
@@ -48,7 +61,10 @@ pub fn run(project_arg: Option<PathBuf>, ort_lib: Option<&Path>, verify: bool) -
                 let dir = pf.parent().unwrap_or(Path::new("")).to_path_buf();
                 for t in &p.targets {
                     let ms = &t.settings.model_set.value;
-                    let path = ms.resolved.clone().unwrap_or_else(|| dir.join(ms.written.clone().unwrap_or_default()));
+                    let path = ms
+                        .resolved
+                        .clone()
+                        .unwrap_or_else(|| dir.join(ms.written.clone().unwrap_or_default()));
                     if !sets.iter().any(|(s, _)| *s == path) {
                         sets.push((path, format!("model set of {}", pf.display())));
                     }
@@ -62,14 +78,20 @@ pub fn run(project_arg: Option<PathBuf>, ort_lib: Option<&Path>, verify: bool) -
     }
     for (dir, why) in sets {
         match Manifest::read(&dir) {
-            Err(e) => println!("{why}: {e}\n  help: export one with `python -m disco_export` (see docs/models.md)"),
+            Err(e) => println!(
+                "{why}: {e}\n  help: export one with `python -m disco_export` (see docs/models.md)"
+            ),
             Ok(m) => {
                 println!(
                     "{why}: {} ({} graphs, CLIP models: {}{})",
                     dir.display(),
                     m.graphs.len(),
                     m.clip.keys().cloned().collect::<Vec<_>>().join(", "),
-                    if m.tiny { "; tiny random-weight test set" } else { "" }
+                    if m.tiny {
+                        "; tiny random-weight test set"
+                    } else {
+                        ""
+                    }
                 );
                 if verify {
                     for (name, check) in manifest::verify(&dir, &m) {

@@ -12,7 +12,10 @@ use super::{EXIT_FAILURE, EXIT_INVALID, EXIT_OK};
 pub fn run(file: &Path, output: Option<&Path>, force: bool) -> i32 {
     let out = output.unwrap_or(Path::new("disco.kdl"));
     if out.exists() && !force {
-        eprintln!("error: {} already exists (use --force to overwrite)", out.display());
+        eprintln!(
+            "error: {} already exists (use --force to overwrite)",
+            out.display()
+        );
         return EXIT_INVALID;
     }
     let text = match std::fs::read_to_string(file) {
@@ -39,9 +42,17 @@ pub fn run(file: &Path, output: Option<&Path>, force: bool) -> i32 {
         eprintln!("error: cannot write {}: {e}", out.display());
         return EXIT_FAILURE;
     }
-    println!("imported {} settings from {} into {}", imported.imported.len(), file.display(), out.display());
+    println!(
+        "imported {} settings from {} into {}",
+        imported.imported.len(),
+        file.display(),
+        out.display()
+    );
     if !imported.skipped.is_empty() {
-        println!("not imported ({}; also listed at the end of the file):", imported.skipped.len());
+        println!(
+            "not imported ({}; also listed at the end of the file):",
+            imported.skipped.len()
+        );
         for (key, why) in &imported.skipped {
             println!("  {key}: {why}");
         }

@@ -10,13 +10,17 @@ use super::{EXIT_FAILURE, EXIT_INVALID, EXIT_OK};
 /// The project file `disco init` writes.
 pub const TEMPLATE: &str = include_str!("../../examples/init/disco.kdl");
 
-const GITIGNORE: &str = "# disco's cache and outputs (rebuildable from disco.kdl)\n.disco/\nimages_out/\n";
+const GITIGNORE: &str =
+    "# disco's cache and outputs (rebuildable from disco.kdl)\n.disco/\nimages_out/\n";
 
 /// Runs `disco init`.
 pub fn run(dir: &Path) -> i32 {
     let file = dir.join("disco.kdl");
     if file.exists() {
-        eprintln!("error: {} already exists; `disco init` never overwrites a project", file.display());
+        eprintln!(
+            "error: {} already exists; `disco init` never overwrites a project",
+            file.display()
+        );
         return EXIT_INVALID;
     }
     let result = (|| -> std::io::Result<()> {
@@ -38,6 +42,9 @@ pub fn run(dir: &Path) -> i32 {
         return EXIT_FAILURE;
     }
     println!("created {}", file.display());
-    println!("next: edit the prompts, then `disco check {}`", dir.display());
+    println!(
+        "next: edit the prompts, then `disco check {}`",
+        dir.display()
+    );
     EXIT_OK
 }

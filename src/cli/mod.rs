@@ -81,7 +81,11 @@ pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_INVALID } else { EXIT_OK };
+            let code = if e.use_stderr() {
+                EXIT_INVALID
+            } else {
+                EXIT_OK
+            };
             let _ = e.print();
             return code;
         }
@@ -89,8 +93,16 @@ pub fn run() -> i32 {
     match cli.command {
         Command::Check { project } => check::run(&project_path(project)),
         Command::Init { dir } => init::run(&dir),
-        Command::Import { file, output, force } => import::run(&file, output.as_deref(), force),
-        Command::Doctor { project, ort_lib, verify } => doctor::run(project, ort_lib.as_deref(), verify),
+        Command::Import {
+            file,
+            output,
+            force,
+        } => import::run(&file, output.as_deref(), force),
+        Command::Doctor {
+            project,
+            ort_lib,
+            verify,
+        } => doctor::run(project, ort_lib.as_deref(), verify),
     }
 }
 

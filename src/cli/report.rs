@@ -8,7 +8,11 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 /// Renders one diagnostic as text.
 pub fn render(d: &Diagnostic) -> String {
     let tty = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let theme = if tty { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let theme = if tty {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(if tty { 120 } else { 100 });
     let mut out = String::new();
     match handler.render_report(&mut out, &d.rendered()) {
@@ -24,7 +28,11 @@ pub fn print_all(diags: &Diagnostics) {
     }
     let (e, w) = (diags.error_count(), diags.warning_count());
     if e > 0 {
-        eprintln!("error: the project has {e} error{} and {w} warning{}", plural(e), plural(w));
+        eprintln!(
+            "error: the project has {e} error{} and {w} warning{}",
+            plural(e),
+            plural(w)
+        );
     } else if w > 0 {
         eprintln!("warning: {w} warning{}", plural(w));
     }

@@ -10,8 +10,14 @@ use miette::{LabeledSpan, NamedSource, Severity, SourceSpan};
 use super::source::Origin;
 
 /// One problem found in a project, pointing at the entry that causes it.
+///
+/// Boxed so that `Result<T, Diagnostic>` stays small on the happy path.
 #[derive(Debug, Clone)]
-pub struct Diagnostic {
+pub struct Diagnostic(Box<DiagnosticData>);
+
+/// The contents of a [`Diagnostic`].
+#[derive(Debug, Clone)]
+pub struct DiagnosticData {
     /// Error or warning.
     pub severity: Severity,
     /// One sentence saying what is wrong.
@@ -24,32 +30,47 @@ pub struct Diagnostic {
     pub help: Option<String>,
 }
 
+impl std::ops::Deref for Diagnostic {
+    type Target = DiagnosticData;
+    fn deref(&self) -> &DiagnosticData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Diagnostic {
+    fn deref_mut(&mut self) -> &mut DiagnosticData {
+        &mut self.0
+    }
+}
+
 impl Diagnostic {
     /// An error at `origin` with a label.
     pub fn error(message: impl Into<String>, origin: &Origin, label: impl Into<String>) -> Self {
-        Diagnostic {
+        Diagnostic(Box::new(DiagnosticData {
             severity: Severity::Error,
             message: message.into(),
             primary: Some((origin.clone(), label.into())),
             secondary: Vec::new(),
             help: None,
-        }
+        }))
     }
 
     /// A warning at `origin` with a label.
     pub fn warning(message: impl Into<String>, origin: &Origin, label: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message, origin, label) }
+        let mut d = Diagnostic::error(message, origin, label);
+        d.severity = Severity::Warning;
+        d
     }
 
     /// An error that belongs to no file position (e.g. an unreadable project file).
     pub fn bare(message: impl Into<String>) -> Self {
-        Diagnostic {
+        Diagnostic(Box::new(DiagnosticData {
             severity: Severity::Error,
             message: message.into(),
             primary: None,
             secondary: Vec::new(),
             help: None,
-        }
+        }))
     }
 
     /// Adds advice on how to fix it.
@@ -119,7 +140,10 @@ impl miette::Diagnostic for Rendered {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {

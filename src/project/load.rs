@@ -26,7 +26,14 @@ use super::validate;
 pub const MAX_SWEEP_CELLS: usize = 10_000;
 
 /// Node names that are not settings.
-const KEYWORDS: &[&str] = &["include", "stills", "animation", "sweep", "clip-models", "axis"];
+const KEYWORDS: &[&str] = &[
+    "include",
+    "stills",
+    "animation",
+    "sweep",
+    "clip-models",
+    "axis",
+];
 
 /// What loading produced: the project if it is valid, and every diagnostic.
 #[derive(Debug)]
@@ -63,15 +70,26 @@ struct Loader<'a> {
 
 impl<'a> Loader<'a> {
     fn new(read: &'a dyn Fn(&Path) -> io::Result<String>) -> Self {
-        Loader { read, files: Vec::new(), diags: Diagnostics::default(), stack: Vec::new() }
+        Loader {
+            read,
+            files: Vec::new(),
+            diags: Diagnostics::default(),
+            stack: Vec::new(),
+        }
     }
 
     fn run(mut self, path: &Path, text: Option<String>) -> LoadResult {
         let text = match text.map(Ok).unwrap_or_else(|| (self.read)(path)) {
             Ok(t) => t,
             Err(e) => {
-                self.diags.push(Diagnostic::bare(format!("cannot read project file {}: {e}", path.display())));
-                return LoadResult { project: None, diagnostics: self.diags };
+                self.diags.push(Diagnostic::bare(format!(
+                    "cannot read project file {}: {e}",
+                    path.display()
+                )));
+                return LoadResult {
+                    project: None,
+                    diagnostics: self.diags,
+                };
             }
         };
         let mut base = Settings::default();
@@ -84,9 +102,21 @@ impl<'a> Loader<'a> {
         for rt in raw {
             if let Some(t) = self.target(&base, rt) {
                 if !seen.insert(t.name.value.clone()) {
-                    let o = t.name.origin.clone().expect("declared targets have an origin");
-                    self.diags.push(Diagnostic::error(format!("two targets are named `{}`", t.name.value), &o, "duplicate name")
-                        .with_help("target names must be unique: `disco build NAME` selects by name"));
+                    let o = t
+                        .name
+                        .origin
+                        .clone()
+                        .expect("declared targets have an origin");
+                    self.diags.push(
+                        Diagnostic::error(
+                            format!("two targets are named `{}`", t.name.value),
+                            &o,
+                            "duplicate name",
+                        )
+                        .with_help(
+                            "target names must be unique: `disco build NAME` selects by name",
+                        ),
+                    );
                 }
                 targets.push(t);
             }
@@ -105,8 +135,16 @@ impl<'a> Loader<'a> {
             validate::target(t, &mut self.diags);
         }
         let diagnostics = dedup(self.diags);
-        let project = (!diagnostics.has_errors()).then(|| Project { path: path.to_owned(), files: self.files, base, targets });
-        LoadResult { project, diagnostics }
+        let project = (!diagnostics.has_errors()).then(|| Project {
+            path: path.to_owned(),
+            files: self.files,
+            base,
+            targets,
+        });
+        LoadResult {
+            project,
+            diagnostics,
+        }
     }
 
     fn walk_file(&mut self, file: Arc<SourceFile>, base: &mut Settings, raw: &mut Vec<RawTarget>) {
@@ -122,27 +160,49 @@ impl<'a> Loader<'a> {
         for node in doc.nodes() {
             match node.name().value() {
                 "include" => self.include(node, cx, base, raw),
-                "stills" => raw.push(RawTarget { kind: TargetKind::Stills, node: node.clone(), file: file.clone() }),
-                "animation" => raw.push(RawTarget { kind: TargetKind::Animation, node: node.clone(), file: file.clone() }),
-                "sweep" => raw.push(RawTarget { kind: TargetKind::Sweep, node: node.clone(), file: file.clone() }),
+                "stills" => raw.push(RawTarget {
+                    kind: TargetKind::Stills,
+                    node: node.clone(),
+                    file: file.clone(),
+                }),
+                "animation" => raw.push(RawTarget {
+                    kind: TargetKind::Animation,
+                    node: node.clone(),
+                    file: file.clone(),
+                }),
+                "sweep" => raw.push(RawTarget {
+                    kind: TargetKind::Sweep,
+                    node: node.clone(),
+                    file: file.clone(),
+                }),
                 _ => self.setting(base, node, cx),
             }
         }
     }
 
     fn include(&mut self, node: &KdlNode, cx: Cx, base: &mut Settings, raw: &mut Vec<RawTarget>) {
-        let entry = match read::single(node, cx, "a path").and_then(|e| read::string(e, cx).map(|s| (e, s))) {
+        let entry = match read::single(node, cx, "a path")
+            .and_then(|e| read::string(e, cx).map(|s| (e, s)))
+        {
             Ok(x) => x,
             Err(d) => return self.diags.push(d),
         };
         let (e, rel) = entry;
         let path = cx.file.dir().join(rel);
         let canon = path.canonicalize().unwrap_or_else(|_| path.clone());
-        let this = cx.file.path.canonicalize().unwrap_or_else(|_| cx.file.path.clone());
+        let this = cx
+            .file
+            .path
+            .canonicalize()
+            .unwrap_or_else(|_| cx.file.path.clone());
         if canon == this || self.stack.contains(&canon) {
             return self.diags.push(
-                Diagnostic::error(format!("`{rel}` includes itself (directly or through other includes)"), &cx.entry(e), "include cycle")
-                    .with_help("remove one of the includes in the cycle"),
+                Diagnostic::error(
+                    format!("`{rel}` includes itself (directly or through other includes)"),
+                    &cx.entry(e),
+                    "include cycle",
+                )
+                .with_help("remove one of the includes in the cycle"),
             );
         }
         let text = match (self.read)(&path) {
@@ -166,10 +226,11 @@ impl<'a> Loader<'a> {
         if name == "clip-models" {
             return self.clip_models(settings, node, cx);
         }
-        if name == "sampling-mode" {
-            if let Some(KdlValue::String(s)) = node.entries().first().map(|e| e.value()) {
-                if let Ok(sampler) = Sampler::parse(s) {
-                    self.diags.push(
+        if name == "sampling-mode"
+            && let Some(KdlValue::String(s)) = node.entries().first().map(|e| e.value())
+            && let Ok(sampler) = Sampler::parse(s)
+        {
+            self.diags.push(
                         Diagnostic::warning(
                             format!("`sampling-mode \"{s}\"` sets the sampler; its DD name is `diffusion-sampling-mode`"),
                             &cx.name(node),
@@ -177,10 +238,8 @@ impl<'a> Loader<'a> {
                         )
                         .with_help("in Disco Diffusion `sampling_mode` is the 3D warp's interpolation; write `diffusion-sampling-mode` to be unambiguous"),
                     );
-                    settings.diffusion_sampling_mode = Spanned::at(sampler, cx.value_origin(node));
-                    return;
-                }
-            }
+            settings.diffusion_sampling_mode = Spanned::at(sampler, cx.value_origin(node));
+            return;
         }
         match settings.set(name, node, cx) {
             Some(Ok(())) => {}
@@ -201,7 +260,10 @@ impl<'a> Loader<'a> {
                 Ok(s) => s,
                 Err(d) => return self.diags.push(d),
             };
-            match CLIP_MODELS.iter().find(|(n, dd, clip)| s == *n || s == *dd || s == *clip) {
+            match CLIP_MODELS
+                .iter()
+                .find(|(n, dd, clip)| s == *n || s == *dd || s == *clip)
+            {
                 Some((n, _, _)) => {
                     on.insert(*n);
                 }
@@ -235,7 +297,11 @@ impl<'a> Loader<'a> {
             Some(e) if e.name().is_none() => match read::string(e, cx) {
                 Ok(s) if !s.trim().is_empty() => Spanned::at(s.to_owned(), cx.entry(e)),
                 Ok(_) => {
-                    self.diags.push(Diagnostic::error("a target name cannot be empty", &cx.entry(e), "empty name"));
+                    self.diags.push(Diagnostic::error(
+                        "a target name cannot be empty",
+                        &cx.entry(e),
+                        "empty name",
+                    ));
                     return None;
                 }
                 Err(d) => {
@@ -245,17 +311,26 @@ impl<'a> Loader<'a> {
             },
             _ => {
                 self.diags.push(
-                    Diagnostic::error(format!("`{keyword}` needs a name"), &cx.name(node), "expected a name")
-                        .with_help(format!("write e.g. `{keyword} \"lighthouse\" {{ … }}`")),
+                    Diagnostic::error(
+                        format!("`{keyword}` needs a name"),
+                        &cx.name(node),
+                        "expected a name",
+                    )
+                    .with_help(format!("write e.g. `{keyword} \"lighthouse\" {{ … }}`")),
                 );
                 return None;
             }
         };
         if let Some(extra) = node.entries().get(1) {
-            self.diags.push(Diagnostic::error(format!("`{keyword}` takes only a name"), &cx.entry(extra), "unexpected value"));
+            self.diags.push(Diagnostic::error(
+                format!("`{keyword}` takes only a name"),
+                &cx.entry(extra),
+                "unexpected value",
+            ));
         }
         let mut settings = base.clone();
-        settings.batch_name = Spanned::at(name.value.clone(), name.origin.clone().expect("written"));
+        settings.batch_name =
+            Spanned::at(name.value.clone(), name.origin.clone().expect("written"));
         if rt.kind == TargetKind::Animation {
             settings.animation_mode = Spanned::at(AnimationMode::TwoD, cx.name(node));
         }
@@ -264,22 +339,38 @@ impl<'a> Loader<'a> {
             match child.name().value() {
                 "axis" if rt.kind == TargetKind::Sweep => axes_nodes.push(child),
                 "axis" => self.diags.push(
-                    Diagnostic::error("`axis` belongs in a `sweep` block", &cx.name(child), "not in a sweep")
-                        .with_help(format!("change `{keyword}` to `sweep` to render a grid")),
+                    Diagnostic::error(
+                        "`axis` belongs in a `sweep` block",
+                        &cx.name(child),
+                        "not in a sweep",
+                    )
+                    .with_help(format!("change `{keyword}` to `sweep` to render a grid")),
                 ),
-                kw @ ("include" | "stills" | "animation" | "sweep") => self.diags.push(Diagnostic::error(
-                    format!("`{kw}` cannot appear inside a target"),
-                    &cx.name(child),
-                    "only settings (and `axis` in sweeps) go here",
-                )),
+                kw @ ("include" | "stills" | "animation" | "sweep") => {
+                    self.diags.push(Diagnostic::error(
+                        format!("`{kw}` cannot appear inside a target"),
+                        &cx.name(child),
+                        "only settings (and `axis` in sweeps) go here",
+                    ))
+                }
                 _ => self.setting(&mut settings, child, cx),
             }
         }
         if rt.kind == TargetKind::Stills && settings.animation_mode.value != AnimationMode::None {
-            let o = settings.animation_mode.origin.clone().unwrap_or_else(|| cx.name(node));
+            let o = settings
+                .animation_mode
+                .origin
+                .clone()
+                .unwrap_or_else(|| cx.name(node));
             self.diags.push(
-                Diagnostic::error("a `stills` target cannot be an animation", &o, "animation mode set here")
-                    .with_help("declare it as `animation \"name\" { … }`, or set `animation-mode \"None\"`"),
+                Diagnostic::error(
+                    "a `stills` target cannot be an animation",
+                    &o,
+                    "animation mode set here",
+                )
+                .with_help(
+                    "declare it as `animation \"name\" { … }`, or set `animation-mode \"None\"`",
+                ),
             );
         }
         finish(&mut settings);
@@ -287,14 +378,29 @@ impl<'a> Loader<'a> {
             TargetKind::Sweep => Some(self.sweep(node, &axes_nodes, &settings, cx)?),
             _ => None,
         };
-        Some(Target { name, kind: rt.kind, settings, sweep })
+        Some(Target {
+            name,
+            kind: rt.kind,
+            settings,
+            sweep,
+        })
     }
 
-    fn sweep(&mut self, node: &KdlNode, axes_nodes: &[&KdlNode], settings: &Settings, cx: Cx) -> Option<Sweep> {
+    fn sweep(
+        &mut self,
+        node: &KdlNode,
+        axes_nodes: &[&KdlNode],
+        settings: &Settings,
+        cx: Cx,
+    ) -> Option<Sweep> {
         if axes_nodes.is_empty() {
             self.diags.push(
-                Diagnostic::error("a sweep needs at least one `axis`", &cx.name(node), "no axis")
-                    .with_help("add e.g. `axis \"clip-guidance-scale\" 5000 10000`"),
+                Diagnostic::error(
+                    "a sweep needs at least one `axis`",
+                    &cx.name(node),
+                    "no axis",
+                )
+                .with_help("add e.g. `axis \"clip-guidance-scale\" 5000 10000`"),
             );
             return None;
         }
@@ -304,7 +410,11 @@ impl<'a> Loader<'a> {
         for a in axes_nodes {
             let args: Vec<_> = a.entries().iter().collect();
             let Some((first, rest)) = args.split_first() else {
-                self.diags.push(Diagnostic::error("`axis` needs a setting name and values", &cx.node(a), "empty axis"));
+                self.diags.push(Diagnostic::error(
+                    "`axis` needs a setting name and values",
+                    &cx.node(a),
+                    "empty axis",
+                ));
                 return None;
             };
             let setting = match read::string(first, cx) {
@@ -319,18 +429,30 @@ impl<'a> Loader<'a> {
                 return None;
             };
             if !used.insert(info.name) {
-                self.diags.push(Diagnostic::error(format!("`{setting}` is swept twice"), &cx.entry(first), "repeated axis"));
+                self.diags.push(Diagnostic::error(
+                    format!("`{setting}` is swept twice"),
+                    &cx.entry(first),
+                    "repeated axis",
+                ));
                 return None;
             }
             if rest.is_empty() {
-                self.diags.push(Diagnostic::error(format!("axis `{setting}` has no values"), &cx.node(a), "expected values"));
+                self.diags.push(Diagnostic::error(
+                    format!("axis `{setting}` has no values"),
+                    &cx.node(a),
+                    "expected values",
+                ));
                 return None;
             }
             let mut labels = Vec::new();
             let mut nodes = Vec::new();
             for e in rest {
                 if let Some(p) = e.name() {
-                    self.diags.push(Diagnostic::error(format!("`axis` takes no property `{}`", p.value()), &cx.entry(e), "unexpected property"));
+                    self.diags.push(Diagnostic::error(
+                        format!("`axis` takes no property `{}`", p.value()),
+                        &cx.entry(e),
+                        "unexpected property",
+                    ));
                     return None;
                 }
                 let label = match e.value() {
@@ -341,7 +463,11 @@ impl<'a> Loader<'a> {
                     KdlValue::Null => "null".into(),
                 };
                 if labels.contains(&label) {
-                    self.diags.push(Diagnostic::error(format!("axis `{setting}` repeats the value {label}"), &cx.entry(e), "repeated value"));
+                    self.diags.push(Diagnostic::error(
+                        format!("axis `{setting}` repeats the value {label}"),
+                        &cx.entry(e),
+                        "repeated value",
+                    ));
                     return None;
                 }
                 let mut n = KdlNode::new(info.name);
@@ -350,7 +476,10 @@ impl<'a> Loader<'a> {
                 labels.push(label);
                 nodes.push(n);
             }
-            axes.push(Axis { setting: Spanned::at(info.name, cx.entry(first)), labels });
+            axes.push(Axis {
+                setting: Spanned::at(info.name, cx.entry(first)),
+                labels,
+            });
             values.push(nodes);
         }
         let total: usize = values.iter().map(Vec::len).product();
@@ -385,7 +514,11 @@ impl<'a> Loader<'a> {
                 parts.push(format!("{}={}", axes[k].setting.value, axes[k].labels[c]));
             }
             finish(&mut s);
-            cells.push(Cell { name: parts.join(","), coords, settings: s });
+            cells.push(Cell {
+                name: parts.join(","),
+                coords,
+                settings: s,
+            });
         }
         Some(Sweep { axes, cells })
     }
@@ -396,7 +529,10 @@ impl<'a> Loader<'a> {
 fn finish(s: &mut Settings) {
     if s.width_height.origin.is_none() {
         let (w, h) = s.diffusion_model.value.default_size();
-        s.width_height.value = super::types::WidthHeight { width: w, height: h };
+        s.width_height.value = super::types::WidthHeight {
+            width: w,
+            height: h,
+        };
     }
     let (respacing, d) = Settings::derived_respacing(s.steps.value);
     if s.timestep_respacing.origin.is_none() {
@@ -409,17 +545,35 @@ fn finish(s: &mut Settings) {
 
 /// The error for a node that is not a setting, with the best suggestion we have.
 fn unknown_node(name: &str, origin: &Origin) -> Diagnostic {
-    if let Some((_, why)) = UNSUPPORTED.iter().find(|(dd, _)| *dd == name || names::kebab(dd) == name) {
-        return Diagnostic::error(format!("`{name}` is not supported yet"), origin, "not supported yet").with_help(*why);
+    if let Some((_, why)) = UNSUPPORTED
+        .iter()
+        .find(|(dd, _)| *dd == name || names::kebab(dd) == name)
+    {
+        return Diagnostic::error(
+            format!("`{name}` is not supported yet"),
+            origin,
+            "not supported yet",
+        )
+        .with_help(*why);
     }
-    let d = Diagnostic::error(format!("unknown setting `{name}`"), origin, "not a disco setting");
+    let d = Diagnostic::error(
+        format!("unknown setting `{name}`"),
+        origin,
+        "not a disco setting",
+    );
     if let Some(info) = schema::by_dd_name(name) {
-        return d.with_help(format!("did you mean `{}`? (disco spells Disco Diffusion's `{name}` in kebab-case)", info.name));
+        return d.with_help(format!(
+            "did you mean `{}`? (disco spells Disco Diffusion's `{name}` in kebab-case)",
+            info.name
+        ));
     }
     if let Some(info) = schema::info(&names::kebab(name)) {
         return d.with_help(format!("did you mean `{}`?", info.name));
     }
-    let candidates = SCHEMA.iter().map(|s| s.name).chain(KEYWORDS.iter().copied());
+    let candidates = SCHEMA
+        .iter()
+        .map(|s| s.name)
+        .chain(KEYWORDS.iter().copied());
     match names::closest(name, candidates) {
         Some(best) => d.with_help(format!("did you mean `{best}`?")),
         None => d.with_help("see docs/project-format.md for every setting"),
@@ -433,7 +587,14 @@ fn dedup(diags: Diagnostics) -> Diagnostics {
         diags
             .0
             .into_iter()
-            .filter(|d| seen.insert((d.message.clone(), d.primary.as_ref().map(|(o, _)| (o.file.path.clone(), o.span.offset(), o.span.len())))))
+            .filter(|d| {
+                seen.insert((
+                    d.message.clone(),
+                    d.primary
+                        .as_ref()
+                        .map(|(o, _)| (o.file.path.clone(), o.span.offset(), o.span.len())),
+                ))
+            })
             .collect(),
     )
 }

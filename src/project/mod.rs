@@ -15,9 +15,9 @@ mod source;
 pub mod types;
 mod validate;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Rendered};
+pub use diagnostic::{Diagnostic, DiagnosticData, Diagnostics, Rendered};
 pub use load::{LoadResult, load, load_str};
 pub use model::{Axis, Cell, Project, Sweep, Target, TargetKind};
-pub use parse::{MAX_PROJECT_BYTES, PARSE_TIMEOUT};
+pub use parse::{MAX_PROJECT_BYTES, PARSE_TIMEOUT, parse_kdl, parse_kdl_within};
 pub use schema::{SCHEMA, SettingInfo, Settings};
 pub use source::{Origin, SourceFile, Spanned};

@@ -30,7 +30,10 @@ mod tests {
     #[test]
     fn typo_suggests_the_nearest_name() {
         let names = ["clip-guidance-scale", "tv-scale", "steps"];
-        assert_eq!(closest("clip_guidance_scale", names), Some("clip-guidance-scale"));
+        assert_eq!(
+            closest("clip_guidance_scale", names),
+            Some("clip-guidance-scale")
+        );
         assert_eq!(closest("stpes", names), Some("steps"));
         assert_eq!(closest("zzzz", names), None);
     }

@@ -47,7 +47,11 @@ pub fn parse_kdl_within(
         .spawn(move || {
             let _ = tx.send(KdlDocument::parse_v2(&text));
         })
-        .map_err(|e| vec![Diagnostic::bare(format!("cannot start the parser thread: {e}"))])?;
+        .map_err(|e| {
+            vec![Diagnostic::bare(format!(
+                "cannot start the parser thread: {e}"
+            ))]
+        })?;
     match rx.recv_timeout(timeout) {
         Ok(Ok(doc)) => Ok(doc),
         Ok(Err(err)) => Err(err
@@ -98,7 +102,11 @@ mod tests {
     fn oversized_file_is_refused_without_parsing() {
         let f = SourceFile::new("big.kdl", "a 1\n".repeat(MAX_PROJECT_BYTES / 4 + 1));
         let errs = parse_kdl(&f).unwrap_err();
-        assert!(errs[0].message.contains("limited to"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("limited to"),
+            "{}",
+            errs[0].message
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ impl Cx<'_> {
 
     /// Where a setting's value is: its first argument, else the node.
     pub fn value_origin(&self, node: &KdlNode) -> Origin {
-        node.entries().first().map_or_else(|| self.node(node), |e| self.entry(e))
+        node.entries()
+            .first()
+            .map_or_else(|| self.node(node), |e| self.entry(e))
     }
 }
 
@@ -83,7 +85,11 @@ pub fn single<'n>(node: &'n KdlNode, cx: Cx, what: &str) -> Result<&'n KdlEntry,
             format!("expected {what}"),
         )),
         [_, second, ..] => Err(Diagnostic::error(
-            format!("`{}` takes one value, found {}", node.name().value(), args.len()),
+            format!(
+                "`{}` takes one value, found {}",
+                node.name().value(),
+                args.len()
+            ),
             &cx.entry(second),
             "extra value",
         )),
@@ -163,7 +169,10 @@ pub fn inner_origin(entry: &KdlEntry, cx: Cx, start: usize, end: usize) -> Origi
     if text.len() == value.len() + 2 && text.starts_with('"') && &text[1..text.len() - 1] == value {
         let end = end.max(start + 1).min(value.len());
         let start = start.min(end.saturating_sub(1));
-        Origin::new(cx.file, (span.offset() + 1 + start..span.offset() + 1 + end).into())
+        Origin::new(
+            cx.file,
+            (span.offset() + 1 + start..span.offset() + 1 + end).into(),
+        )
     } else {
         cx.entry(entry)
     }

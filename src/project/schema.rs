@@ -275,7 +275,9 @@ pub fn info(name: &str) -> Option<&'static SettingInfo> {
 
 /// Looks a setting up by Disco Diffusion's name.
 pub fn by_dd_name(dd: &str) -> Option<&'static SettingInfo> {
-    SCHEMA.iter().find(|s| !s.dd_name.is_empty() && s.dd_name == dd)
+    SCHEMA
+        .iter()
+        .find(|s| !s.dd_name.is_empty() && s.dd_name == dd)
 }
 
 /// DD settings disco knows but does not support yet, with the reason (shown on use and by import).
@@ -298,33 +300,99 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("vr_ipd", "VR mode (3D only) is not supported yet"),
     ("video_init_path", "Video Input mode is not supported yet"),
     ("extract_nth_frame", "Video Input mode is not supported yet"),
-    ("video_init_seed_continuity", "Video Input mode is not supported yet"),
-    ("video_init_flow_warp", "Video Input mode is not supported yet"),
-    ("video_init_flow_blend", "Video Input mode is not supported yet"),
-    ("video_init_check_consistency", "Video Input mode is not supported yet"),
-    ("video_init_blend_mode", "Video Input mode is not supported yet"),
+    (
+        "video_init_seed_continuity",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_flow_warp",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_flow_blend",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_check_consistency",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_blend_mode",
+        "Video Input mode is not supported yet",
+    ),
     ("video_init_steps", "Video Input mode is not supported yet"),
-    ("video_init_clip_guidance_scale", "Video Input mode is not supported yet"),
-    ("video_init_tv_scale", "Video Input mode is not supported yet"),
-    ("video_init_range_scale", "Video Input mode is not supported yet"),
-    ("video_init_sat_scale", "Video Input mode is not supported yet"),
-    ("video_init_cutn_batches", "Video Input mode is not supported yet"),
-    ("video_init_skip_steps", "Video Input mode is not supported yet"),
-    ("video_init_frames_scale", "Video Input mode is not supported yet"),
-    ("video_init_frames_skip_steps", "Video Input mode is not supported yet"),
+    (
+        "video_init_clip_guidance_scale",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_tv_scale",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_range_scale",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_sat_scale",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_cutn_batches",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_skip_steps",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_frames_scale",
+        "Video Input mode is not supported yet",
+    ),
+    (
+        "video_init_frames_skip_steps",
+        "Video Input mode is not supported yet",
+    ),
     ("ViTB32_laion2b_e16", "OpenCLIP models are not exported yet"),
-    ("ViTB32_laion400m_e31", "OpenCLIP models are not exported yet"),
-    ("ViTB32_laion400m_32", "OpenCLIP models are not exported yet"),
-    ("ViTB32quickgelu_laion400m_e31", "OpenCLIP models are not exported yet"),
-    ("ViTB32quickgelu_laion400m_e32", "OpenCLIP models are not exported yet"),
-    ("ViTB16_laion400m_e31", "OpenCLIP models are not exported yet"),
-    ("ViTB16_laion400m_e32", "OpenCLIP models are not exported yet"),
+    (
+        "ViTB32_laion400m_e31",
+        "OpenCLIP models are not exported yet",
+    ),
+    (
+        "ViTB32_laion400m_32",
+        "OpenCLIP models are not exported yet",
+    ),
+    (
+        "ViTB32quickgelu_laion400m_e31",
+        "OpenCLIP models are not exported yet",
+    ),
+    (
+        "ViTB32quickgelu_laion400m_e32",
+        "OpenCLIP models are not exported yet",
+    ),
+    (
+        "ViTB16_laion400m_e31",
+        "OpenCLIP models are not exported yet",
+    ),
+    (
+        "ViTB16_laion400m_e32",
+        "OpenCLIP models are not exported yet",
+    ),
     ("RN50_yffcc15m", "OpenCLIP models are not exported yet"),
     ("RN50_cc12m", "OpenCLIP models are not exported yet"),
-    ("RN50_quickgelu_yfcc15m", "OpenCLIP models are not exported yet"),
-    ("RN50_quickgelu_cc12m", "OpenCLIP models are not exported yet"),
+    (
+        "RN50_quickgelu_yfcc15m",
+        "OpenCLIP models are not exported yet",
+    ),
+    (
+        "RN50_quickgelu_cc12m",
+        "OpenCLIP models are not exported yet",
+    ),
     ("RN101_yfcc15m", "OpenCLIP models are not exported yet"),
-    ("RN101_quickgelu_yfcc15m", "OpenCLIP models are not exported yet"),
+    (
+        "RN101_quickgelu_yfcc15m",
+        "OpenCLIP models are not exported yet",
+    ),
 ];
 
 /// The CLIP toggles: (setting name, DD flag, OpenAI CLIP name).
@@ -352,7 +420,11 @@ impl Settings {
 
     /// `timestep_respacing` and `diffusion_steps` as DD derives them from `steps` (§4.2).
     pub fn derived_respacing(steps: u32) -> (String, u32) {
-        let d = if steps < 1000 { (1000 / steps.max(1)) * steps } else { steps };
+        let d = if steps < 1000 {
+            (1000 / steps.max(1)) * steps
+        } else {
+            steps
+        };
         (format!("ddim{steps}"), d)
     }
 
@@ -371,4 +443,48 @@ impl Settings {
         }
         out
     }
+}
+
+/// The settings reference table of docs/project-format.md, generated from [`SCHEMA`]
+/// (a test keeps the document in step with this table).
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "| setting | DD name | default | accepts | limits | in key | description |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    let num = |x: f64| super::types::fmt_number(x);
+    for s in SCHEMA.iter() {
+        let mut limits = Vec::new();
+        if let Some(m) = s.min {
+            limits.push(format!("≥ {}", num(m)));
+        }
+        if let Some(m) = s.above {
+            limits.push(format!("> {}", num(m)));
+        }
+        if let Some(m) = s.max {
+            limits.push(format!("≤ {}", num(m)));
+        }
+        if let Some((lo, hi)) = s.advised {
+            limits.push(format!("advised {}–{}", num(lo), num(hi)));
+        }
+        let default = match &s.default {
+            Value::Object(_) => "DD's lighthouse prompts".to_owned(),
+            v => v.to_string(),
+        };
+        let doc = s.doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} | {} | {} | {} |\n",
+            s.name,
+            if s.dd_name.is_empty() {
+                "—".to_owned()
+            } else {
+                format!("`{}`", s.dd_name)
+            },
+            default.replace('|', "\\|"),
+            s.expects.replace('|', "\\|"),
+            limits.join(", "),
+            if s.pixels { "yes" } else { "no" },
+            doc.replace('|', "\\|"),
+        ));
+    }
+    out
 }

@@ -22,7 +22,10 @@ pub struct SourceFile {
 impl SourceFile {
     /// A source file from a path and its text.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Arc<Self> {
-        Arc::new(SourceFile { path: path.into(), text: Arc::new(text.into()) })
+        Arc::new(SourceFile {
+            path: path.into(),
+            text: Arc::new(text.into()),
+        })
     }
 
     /// The file as miette wants it for rendering snippets.
@@ -57,7 +60,10 @@ pub struct Origin {
 impl Origin {
     /// An origin in `file` at `span`.
     pub fn new(file: &Arc<SourceFile>, span: SourceSpan) -> Self {
-        Origin { file: file.clone(), span }
+        Origin {
+            file: file.clone(),
+            span,
+        }
     }
 
     /// `path:line:col` of the start of the span.
@@ -88,12 +94,18 @@ pub struct Spanned<T> {
 impl<T> Spanned<T> {
     /// A value that was not written by the user.
     pub fn default_value(value: T) -> Self {
-        Spanned { value, origin: None }
+        Spanned {
+            value,
+            origin: None,
+        }
     }
 
     /// A value written at `origin`.
     pub fn at(value: T, origin: Origin) -> Self {
-        Spanned { value, origin: Some(origin) }
+        Spanned {
+            value,
+            origin: Some(origin),
+        }
     }
 }
 

@@ -36,7 +36,14 @@ fn blame(s: &Settings, name: &str, fallback: Option<&Origin>) -> Option<Origin> 
     s.origin(name).or(fallback).cloned()
 }
 
-fn push(diags: &mut Diagnostics, origin: Option<Origin>, error: bool, message: String, label: &str, help: Option<String>) {
+fn push(
+    diags: &mut Diagnostics,
+    origin: Option<Origin>,
+    error: bool,
+    message: String,
+    label: &str,
+    help: Option<String>,
+) {
     let d = match origin {
         Some(o) if error => Diagnostic::error(message, &o, label),
         Some(o) => Diagnostic::warning(message, &o, label),
@@ -69,23 +76,65 @@ pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics
 
 fn ranges(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     for info in SCHEMA.iter() {
-        let Some((x, origin)) = s.numeric(info.name) else { continue };
+        let Some((x, origin)) = s.numeric(info.name) else {
+            continue;
+        };
         let origin = origin.or(fallback).cloned();
         let shown = fmt_number(x);
         if let Some(min) = info.min.filter(|m| x < *m) {
-            push(diags, origin, true, format!("`{}` must be at least {}, found {shown}", info.name, fmt_number(min)), "too small", None);
+            push(
+                diags,
+                origin,
+                true,
+                format!(
+                    "`{}` must be at least {}, found {shown}",
+                    info.name,
+                    fmt_number(min)
+                ),
+                "too small",
+                None,
+            );
         } else if let Some(above) = info.above.filter(|m| x <= *m) {
-            push(diags, origin, true, format!("`{}` must be greater than {}, found {shown}", info.name, fmt_number(above)), "too small", None);
+            push(
+                diags,
+                origin,
+                true,
+                format!(
+                    "`{}` must be greater than {}, found {shown}",
+                    info.name,
+                    fmt_number(above)
+                ),
+                "too small",
+                None,
+            );
         } else if let Some(max) = info.max.filter(|m| x > *m) {
-            push(diags, origin, true, format!("`{}` must be at most {}, found {shown}", info.name, fmt_number(max)), "too large", None);
+            push(
+                diags,
+                origin,
+                true,
+                format!(
+                    "`{}` must be at most {}, found {shown}",
+                    info.name,
+                    fmt_number(max)
+                ),
+                "too large",
+                None,
+            );
         } else if let Some((lo, hi)) = info.advised.filter(|(lo, hi)| x < *lo || x > *hi) {
             push(
                 diags,
                 origin,
                 false,
-                format!("`{}` = {shown} is outside the documented range {}–{}", info.name, fmt_number(lo), fmt_number(hi)),
+                format!(
+                    "`{}` = {shown} is outside the documented range {}–{}",
+                    info.name,
+                    fmt_number(lo),
+                    fmt_number(hi)
+                ),
                 "outside the usual range",
-                (info.name == "eta").then(|| "η above 1 can make the DDIM variance negative and the image NaN".to_owned()),
+                (info.name == "eta").then(|| {
+                    "η above 1 can make the DDIM variance negative and the image NaN".to_owned()
+                }),
             );
         }
     }
@@ -98,7 +147,10 @@ fn steps(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
             diags,
             blame(s, "skip-steps", fallback),
             true,
-            format!("`skip-steps` ({}) must be less than `steps` ({steps})", s.skip_steps.value),
+            format!(
+                "`skip-steps` ({}) must be less than `steps` ({steps})",
+                s.skip_steps.value
+            ),
             "skips every step",
             Some("nothing would be left to render; lower skip-steps or raise steps".into()),
         );
@@ -110,7 +162,9 @@ fn steps(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
                 diags,
                 blame(s, "frames-skip-steps", fallback),
                 true,
-                format!("`frames-skip-steps` skips {calc} of {steps} steps for frames after the first"),
+                format!(
+                    "`frames-skip-steps` skips {calc} of {steps} steps for frames after the first"
+                ),
                 "skips every step",
                 Some("use a percentage below 100%".into()),
             );
@@ -118,14 +172,30 @@ fn steps(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     }
     let (respacing, d) = Settings::derived_respacing(steps);
     if s.timestep_respacing.origin.is_some() && s.timestep_respacing.value != respacing {
-        push(diags, blame(s, "timestep-respacing", fallback), true,
-            format!("`timestep-respacing` is derived from `steps`: it must be \"{respacing}\", found \"{}\"", s.timestep_respacing.value),
-            "disagrees with steps", Some("remove it; disco derives it as DD does".into()));
+        push(
+            diags,
+            blame(s, "timestep-respacing", fallback),
+            true,
+            format!(
+                "`timestep-respacing` is derived from `steps`: it must be \"{respacing}\", found \"{}\"",
+                s.timestep_respacing.value
+            ),
+            "disagrees with steps",
+            Some("remove it; disco derives it as DD does".into()),
+        );
     }
     if s.diffusion_steps.origin.is_some() && s.diffusion_steps.value != d {
-        push(diags, blame(s, "diffusion-steps", fallback), true,
-            format!("`diffusion-steps` is derived from `steps`: it must be {d}, found {}", s.diffusion_steps.value),
-            "disagrees with steps", Some("remove it; disco derives it as DD does".into()));
+        push(
+            diags,
+            blame(s, "diffusion-steps", fallback),
+            true,
+            format!(
+                "`diffusion-steps` is derived from `steps`: it must be {d}, found {}",
+                s.diffusion_steps.value
+            ),
+            "disagrees with steps",
+            Some("remove it; disco derives it as DD does".into()),
+        );
     }
 }
 
@@ -134,11 +204,29 @@ fn size(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     let (w, h) = wh.floored();
     let origin = blame(s, "width-height", fallback);
     if w == 0 || h == 0 {
-        push(diags, origin, true, format!("{}×{} is smaller than 64 pixels on a side", wh.width, wh.height), "too small",
-            Some("each side is floored to a multiple of 64, so it must be at least 64".into()));
+        push(
+            diags,
+            origin,
+            true,
+            format!(
+                "{}×{} is smaller than 64 pixels on a side",
+                wh.width, wh.height
+            ),
+            "too small",
+            Some("each side is floored to a multiple of 64, so it must be at least 64".into()),
+        );
     } else if (w, h) != (wh.width, wh.height) {
-        push(diags, origin, false, format!("{}×{} is not a multiple of 64: the image will be {w}×{h}", wh.width, wh.height),
-            "rounded down to multiples of 64", Some(format!("write `width-height {w} {h}` to say what you get")));
+        push(
+            diags,
+            origin,
+            false,
+            format!(
+                "{}×{} is not a multiple of 64: the image will be {w}×{h}",
+                wh.width, wh.height
+            ),
+            "rounded down to multiples of 64",
+            Some(format!("write `width-height {w} {h}` to say what you get")),
+        );
     }
 }
 
@@ -147,7 +235,11 @@ fn schedules(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
         ("cut-overview", &s.cut_overview.value, ScheduleKind::Count),
         ("cut-innercut", &s.cut_innercut.value, ScheduleKind::Count),
         ("cut-ic-pow", &s.cut_ic_pow.value, ScheduleKind::Positive),
-        ("cut-icgray-p", &s.cut_icgray_p.value, ScheduleKind::Probability),
+        (
+            "cut-icgray-p",
+            &s.cut_icgray_p.value,
+            ScheduleKind::Probability,
+        ),
     ];
     let mut complete = true;
     for (name, sched, kind) in all {
@@ -160,25 +252,65 @@ fn schedules(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
             continue;
         }
         if n > 1000 {
-            push(diags, origin.clone(), false, format!("`{name}` has {n} entries; only the first 1000 are used"), "longer than 1000", None);
+            push(
+                diags,
+                origin.clone(),
+                false,
+                format!("`{name}` has {n} entries; only the first 1000 are used"),
+                "longer than 1000",
+                None,
+            );
         }
         if let Err((i, why)) = sched.check(kind) {
-            push(diags, origin, true, format!("`{name}` entry {i} is {}: {why}", fmt_number(sched.values[i])), "invalid entry", None);
+            push(
+                diags,
+                origin,
+                true,
+                format!(
+                    "`{name}` entry {i} is {}: {why}",
+                    fmt_number(sched.values[i])
+                ),
+                "invalid entry",
+                None,
+            );
         }
     }
-    if complete {
-        if let Some(i) = (0..1000).find(|&i| s.cut_overview.value.at(i) + s.cut_innercut.value.at(i) == 0.0) {
-            push(diags, blame(s, "cut-innercut", fallback).or_else(|| blame(s, "cut-overview", fallback)), true,
-                format!("at schedule entry {i} both `cut-overview` and `cut-innercut` are 0: no cuts to guide with"), "no cuts", None);
-        }
+    if complete
+        && let Some(i) =
+            (0..1000).find(|&i| s.cut_overview.value.at(i) + s.cut_innercut.value.at(i) == 0.0)
+    {
+        push(
+            diags,
+            blame(s, "cut-innercut", fallback).or_else(|| blame(s, "cut-overview", fallback)),
+            true,
+            format!(
+                "at schedule entry {i} both `cut-overview` and `cut-innercut` are 0: no cuts to guide with"
+            ),
+            "no cuts",
+            None,
+        );
     }
 }
 
 /// DD normalises text and image prompt weights together, per frame (§3.3).
 fn prompt_weights(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
-    let frames: std::collections::BTreeSet<u32> =
-        s.text_prompts.value.0.keys().chain(s.image_prompts.value.0.keys()).copied().collect();
-    let at = |p: &Prompts, f: u32| p.at(f).map(|set| (set.prompts.iter().map(|p| p.weight).sum::<f64>(), set.origin.clone(), set.prompts.len()));
+    let frames: std::collections::BTreeSet<u32> = s
+        .text_prompts
+        .value
+        .0
+        .keys()
+        .chain(s.image_prompts.value.0.keys())
+        .copied()
+        .collect();
+    let at = |p: &Prompts, f: u32| {
+        p.at(f).map(|set| {
+            (
+                set.prompts.iter().map(|p| p.weight).sum::<f64>(),
+                set.origin.clone(),
+                set.prompts.len(),
+            )
+        })
+    };
     for f in frames {
         let text = at(&s.text_prompts.value, f);
         let image = at(&s.image_prompts.value, f);
@@ -188,7 +320,10 @@ fn prompt_weights(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnosti
         }
         let sum = text.as_ref().map_or(0.0, |t| t.0) + image.as_ref().map_or(0.0, |t| t.0);
         if sum.abs() < MIN_WEIGHT_SUM {
-            let origin = text.and_then(|t| t.1).or_else(|| image.and_then(|t| t.1)).or_else(|| fallback.cloned());
+            let origin = text
+                .and_then(|t| t.1)
+                .or_else(|| image.and_then(|t| t.1))
+                .or_else(|| fallback.cloned());
             push(diags, origin, true, format!("the prompt weights at frame {f} sum to {}", fmt_number(sum)), "weights sum to zero",
                 Some("weights are divided by |their sum|, which must be at least 0.001; change one weight".into()));
         }

@@ -55,10 +55,17 @@ impl Manifest {
     /// Reads `<dir>/manifest.json`.
     pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|_| ManifestError::Missing(dir.to_owned()))?;
-        let m: Manifest = serde_json::from_str(&text).map_err(|e| ManifestError::Invalid { path: path.clone(), reason: e.to_string() })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|_| ManifestError::Missing(dir.to_owned()))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| ManifestError::Invalid {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         if !m.format.starts_with("disco-models/") {
-            return Err(ManifestError::Invalid { path, reason: format!("unknown format `{}`", m.format) });
+            return Err(ManifestError::Invalid {
+                path,
+                reason: format!("unknown format `{}`", m.format),
+            });
         }
         Ok(m)
     }
@@ -87,7 +94,10 @@ pub fn verify(dir: &Path, m: &Manifest) -> Vec<(String, GraphCheck)> {
                 Err(_) => GraphCheck::Missing,
                 Ok(f) => {
                     let mut h = blake3::Hasher::new();
-                    match h.update_reader(f).map(|h| h.finalize().to_hex().to_string()) {
+                    match h
+                        .update_reader(f)
+                        .map(|h| h.finalize().to_hex().to_string())
+                    {
                         Ok(actual) if actual == g.blake3 => GraphCheck::Ok,
                         Ok(actual) => GraphCheck::Changed { actual },
                         Err(_) => GraphCheck::Missing,

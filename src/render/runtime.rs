@@ -57,7 +57,11 @@ fn lib_in(dir: &Path) -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+        })
         .collect();
     // prefer the fully versioned name (the real file, not a symlink)
     found.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
@@ -83,16 +87,40 @@ fn wheel_in_site_packages(lib_root: &Path) -> Option<PathBuf> {
 /// Looks for the library without loading it.
 pub fn discover(explicit: Option<&Path>) -> Result<Found, RuntimeError> {
     if let Some(p) = explicit {
-        return if p.exists() { Ok(Found { path: p.into(), via: "--ort-lib" }) } else { Err(RuntimeError::Missing { path: p.into(), via: "--ort-lib" }) };
+        return if p.exists() {
+            Ok(Found {
+                path: p.into(),
+                via: "--ort-lib",
+            })
+        } else {
+            Err(RuntimeError::Missing {
+                path: p.into(),
+                via: "--ort-lib",
+            })
+        };
     }
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        return if p.exists() { Ok(Found { path: p, via: "ORT_DYLIB_PATH" }) } else { Err(RuntimeError::Missing { path: p, via: "ORT_DYLIB_PATH" }) };
+        return if p.exists() {
+            Ok(Found {
+                path: p,
+                via: "ORT_DYLIB_PATH",
+            })
+        } else {
+            Err(RuntimeError::Missing {
+                path: p,
+                via: "ORT_DYLIB_PATH",
+            })
+        };
     }
     let mut looked = Vec::new();
     let mut roots: Vec<(PathBuf, &'static str)> = Vec::new();
     let exe = std::env::current_exe().ok();
-    for start in exe.iter().filter_map(|e| e.parent().map(Path::to_path_buf)).chain(std::env::current_dir().ok()) {
+    for start in exe
+        .iter()
+        .filter_map(|e| e.parent().map(Path::to_path_buf))
+        .chain(std::env::current_dir().ok())
+    {
         for dir in start.ancestors() {
             roots.push((dir.join(".venv/lib"), ".venv"));
         }
@@ -106,20 +134,25 @@ pub fn discover(explicit: Option<&Path>) -> Result<Found, RuntimeError> {
     roots.push(("/usr/local/lib".into(), "system site-packages"));
     roots.push(("/usr/lib".into(), "system site-packages"));
     for (root, via) in &roots {
-        if root.exists() {
-            if let Some(p) = wheel_in_site_packages(root) {
-                return Ok(Found { path: p, via });
-            }
+        if root.exists()
+            && let Some(p) = wheel_in_site_packages(root)
+        {
+            return Ok(Found { path: p, via });
         }
     }
     looked.push(".venv, $VIRTUAL_ENV, user and system site-packages".to_owned());
     for dir in ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu"] {
         if let Some(p) = lib_in(Path::new(dir)) {
-            return Ok(Found { path: p, via: "system library directory" });
+            return Ok(Found {
+                path: p,
+                via: "system library directory",
+            });
         }
         looked.push(dir.to_owned());
     }
-    Err(RuntimeError::NotFound { looked: looked.join(", ") })
+    Err(RuntimeError::NotFound {
+        looked: looked.join(", "),
+    })
 }
 
 static LOADED: OnceLock<Result<Found, String>> = OnceLock::new();
@@ -130,11 +163,18 @@ pub fn init(explicit: Option<&Path>) -> Result<Found, RuntimeError> {
         let found = discover(explicit).map_err(|e| e.to_string())?;
         // The environment itself is built by the renderer; loading the library is enough
         // to ask it about itself.
-        let _builder = ort::init_from(&found.path)
-            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", found.path.display()))?;
+        let _builder = ort::init_from(&found.path).map_err(|e| {
+            format!(
+                "cannot load ONNX Runtime from {}: {e}",
+                found.path.display()
+            )
+        })?;
         Ok(found)
     });
-    r.clone().map_err(|reason| RuntimeError::Load { path: explicit.map(Path::to_path_buf).unwrap_or_default(), reason })
+    r.clone().map_err(|reason| RuntimeError::Load {
+        path: explicit.map(Path::to_path_buf).unwrap_or_default(),
+        reason,
+    })
 }
 
 /// Facts about the loaded library, for `disco doctor`.
@@ -153,5 +193,8 @@ pub fn info() -> RuntimeInfo {
         ("CPU", ort::ep::CPU::is_available().unwrap_or(false)),
         ("CUDA", ort::ep::CUDA::is_available().unwrap_or(false)),
     ];
-    RuntimeInfo { build: ort::info().to_owned(), providers }
+    RuntimeInfo {
+        build: ort::info().to_owned(),
+        providers,
+    }
 }

@@ -31,8 +31,12 @@ impl PartialEq for Keyframes {
 impl Keyframes {
     /// Keyframes from DD's string form; panics on invalid text (built-in defaults only).
     pub fn dd(text: &str) -> Self {
-        let keys = parse_dd(text).unwrap_or_else(|e| panic!("bad built-in keyframes {text}: {}", e.1));
-        Keyframes { keys, text: text.to_owned() }
+        let keys =
+            parse_dd(text).unwrap_or_else(|e| panic!("bad built-in keyframes {text}: {}", e.1));
+        Keyframes {
+            keys,
+            text: text.to_owned(),
+        }
     }
 
     fn from_pairs(mut pairs: Vec<(u32, f64)>) -> Self {
@@ -45,13 +49,20 @@ impl Keyframes {
                 _ => keys.push(p),
             }
         }
-        let text = keys.iter().map(|(f, v)| format!("{f}: ({})", fmt_number(*v))).collect::<Vec<_>>().join(", ");
+        let text = keys
+            .iter()
+            .map(|(f, v)| format!("{f}: ({})", fmt_number(*v)))
+            .collect::<Vec<_>>()
+            .join(", ");
         Keyframes { keys, text }
     }
 }
 
+/// A parse error: byte range in the text and message.
+pub type KeyError = ((usize, usize), String);
+
 /// Parses DD's keyframe string; `Err((byte range, message))`.
-pub fn parse_dd(text: &str) -> Result<Vec<(u32, f64)>, ((usize, usize), String)> {
+pub fn parse_dd(text: &str) -> Result<Vec<(u32, f64)>, KeyError> {
     let b = text.as_bytes();
     let mut pairs = Vec::new();
     let mut i = 0;
@@ -72,19 +83,34 @@ pub fn parse_dd(text: &str) -> Result<Vec<(u32, f64)>, ((usize, usize), String)>
             while k < b.len() && b[k].is_ascii_whitespace() {
                 k += 1;
             }
-            if k < b.len() && b[k] == b'(' {
-                if let Some(close) = text[k + 1..].find(')') {
-                    let inner = &text[k + 1..k + 1 + close];
-                    let frame: u32 = text[start..j]
-                        .parse()
-                        .map_err(|_| ((start, j), format!("frame {} is too large", &text[start..j])))?;
-                    let value: f64 = inner.trim().parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| {
-                        ((k + 1, k + 1 + close), format!("`{}` is not a number (expressions are not supported)", inner.trim()))
+            if k < b.len()
+                && b[k] == b'('
+                && let Some(close) = text[k + 1..].find(')')
+            {
+                let inner = &text[k + 1..k + 1 + close];
+                let frame: u32 = text[start..j].parse().map_err(|_| {
+                    (
+                        (start, j),
+                        format!("frame {} is too large", &text[start..j]),
+                    )
+                })?;
+                let value: f64 = inner
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|x: &f64| x.is_finite())
+                    .ok_or_else(|| {
+                        (
+                            (k + 1, k + 1 + close),
+                            format!(
+                                "`{}` is not a number (expressions are not supported)",
+                                inner.trim()
+                            ),
+                        )
                     })?;
-                    pairs.push((frame, value));
-                    i = k + 1 + close + 1;
-                    continue;
-                }
+                pairs.push((frame, value));
+                i = k + 1 + close + 1;
+                continue;
             }
         }
         i = j;
@@ -93,14 +119,18 @@ pub fn parse_dd(text: &str) -> Result<Vec<(u32, f64)>, ((usize, usize), String)>
         // DD retries a string without keys as "0: (<string>)" (§10.1).
         return match text.trim().parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(vec![(0, x)]),
-            _ => Err(((0, text.len()), "no `FRAME: (VALUE)` keyframes found".into())),
+            _ => Err((
+                (0, text.len()),
+                "no `FRAME: (VALUE)` keyframes found".into(),
+            )),
         };
     }
     Ok(pairs)
 }
 
 impl SettingType for Keyframes {
-    const EXPECTS: &'static str = "a number, DD keyframes such as \"0: (1), 10: (1.05)\", or a block of `key FRAME VALUE`";
+    const EXPECTS: &'static str =
+        "a number, DD keyframes such as \"0: (1), 10: (1.05)\", or a block of `key FRAME VALUE`";
     fn from_node(node: &KdlNode, cx: Cx) -> Result<Self, Diagnostic> {
         if let Some(children) = node.children() {
             if let Some(e) = node.entries().first() {
@@ -127,10 +157,17 @@ impl SettingType for Keyframes {
                         "expected `key FRAME VALUE`",
                     ));
                 };
-                pairs.push((read::int(frame, cx, 0, u32::MAX as i128)? as u32, read::number(value, cx)?));
+                pairs.push((
+                    read::int(frame, cx, 0, u32::MAX as i128)? as u32,
+                    read::number(value, cx)?,
+                ));
             }
             if pairs.is_empty() {
-                return Err(Diagnostic::error("keyframes need at least one key", &cx.node(node), "empty block"));
+                return Err(Diagnostic::error(
+                    "keyframes need at least one key",
+                    &cx.node(node),
+                    "empty block",
+                ));
             }
             return Ok(Keyframes::from_pairs(pairs));
         }
@@ -138,8 +175,12 @@ impl SettingType for Keyframes {
         match e.value() {
             KdlValue::String(s) => {
                 let pairs = parse_dd(s).map_err(|((a, b), msg)| {
-                    Diagnostic::error(format!("invalid keyframes: {msg}"), &read::inner_origin(e, cx, a, b), msg)
-                        .with_help("DD keyframes look like \"0: (1), 10: (1.05)\"")
+                    Diagnostic::error(
+                        format!("invalid keyframes: {msg}"),
+                        &read::inner_origin(e, cx, a, b),
+                        msg,
+                    )
+                    .with_help("DD keyframes look like \"0: (1), 10: (1.05)\"")
                 })?;
                 let mut k = Keyframes::from_pairs(pairs);
                 k.text = s.clone();
@@ -166,7 +207,10 @@ mod tests {
 
     #[test]
     fn dd_default_zoom() {
-        assert_eq!(parse_dd("0: (1), 10: (1.05)").unwrap(), vec![(0, 1.0), (10, 1.05)]);
+        assert_eq!(
+            parse_dd("0: (1), 10: (1.05)").unwrap(),
+            vec![(0, 1.0), (10, 1.05)]
+        );
         assert_eq!(parse_dd("0:(0)").unwrap(), vec![(0, 0.0)]);
     }
 

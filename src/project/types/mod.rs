@@ -8,14 +8,16 @@
 mod choice;
 mod keyframes;
 mod prompts;
-mod schedule;
 mod scalars;
+mod schedule;
 
-pub use choice::{AnimationMode, DiffusionModel, GridSampleMode, InterpSpline, PerlinMode, Sampler};
+pub use choice::{
+    AnimationMode, DiffusionModel, GridSampleMode, InterpSpline, PerlinMode, Sampler,
+};
 pub use keyframes::Keyframes;
 pub use prompts::{Prompt, PromptSet, Prompts};
-pub use schedule::{CutSchedule, ScheduleKind};
 pub use scalars::{Fractions, IntermediateSaves, OptPath, Percent, Seed, WidthHeight};
+pub use schedule::{CutSchedule, ScheduleKind};
 
 use std::fmt::Debug;
 
@@ -52,13 +54,21 @@ pub fn kdl_string(s: &str) -> String {
 
 /// Shortest decimal text of a float that reads back to the same value (`1` for 1.0).
 pub fn fmt_number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
 }
 
 /// A KDL number literal for `x` (floats keep a `.0` so KDL reads them as floats).
 pub fn kdl_number(x: f64) -> String {
     let s = format!("{x:?}");
-    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") { s } else { format!("{s}.0") }
+    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }
 
 impl SettingType for u32 {
@@ -72,7 +82,9 @@ impl SettingType for u32 {
     }
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         match v {
-            Value::Number(n) if n.as_u64().is_some_and(|x| x <= u32::MAX as u64) => Ok(n.to_string()),
+            Value::Number(n) if n.as_u64().is_some_and(|x| x <= u32::MAX as u64) => {
+                Ok(n.to_string())
+            }
             Value::Number(n) if n.as_f64().is_some_and(|x| x.fract() == 0.0 && x >= 0.0) => {
                 Ok(fmt_number(n.as_f64().unwrap_or_default()))
             }
@@ -91,12 +103,18 @@ impl SettingType for f64 {
         read::number(read::single(node, cx, Self::EXPECTS)?, cx)
     }
     fn to_json(&self) -> Value {
-        if self.fract() == 0.0 && self.abs() < 1e15 { Value::from(*self as i64) } else { Value::from(*self) }
+        if self.fract() == 0.0 && self.abs() < 1e15 {
+            Value::from(*self as i64)
+        } else {
+            Value::from(*self)
+        }
     }
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         match v {
             Value::Number(n) => Ok(n.to_string()),
-            Value::String(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => Ok(s.trim().to_owned()),
+            Value::String(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+                Ok(s.trim().to_owned())
+            }
             other => Err(format!("expected a number, found {other}")),
         }
     }

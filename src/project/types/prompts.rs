@@ -63,20 +63,33 @@ impl Prompts {
     /// DD's default `text_prompts` (parameters.md).
     pub fn dd_default() -> Self {
         let set = |texts: &[(&str, f64)]| PromptSet {
-            prompts: texts.iter().map(|(t, w)| Prompt { text: (*t).into(), weight: *w, origin: None }).collect(),
+            prompts: texts
+                .iter()
+                .map(|(t, w)| Prompt {
+                    text: (*t).into(),
+                    weight: *w,
+                    origin: None,
+                })
+                .collect(),
             origin: None,
         };
         Prompts(BTreeMap::from([
             (
                 0,
                 set(&[
-                    ("A beautiful painting of a singular lighthouse, shining its light across a tumultuous sea of blood by greg rutkowski and thomas kinkade, Trending on artstation.", 1.0),
+                    (
+                        "A beautiful painting of a singular lighthouse, shining its light across a tumultuous sea of blood by greg rutkowski and thomas kinkade, Trending on artstation.",
+                        1.0,
+                    ),
                     ("yellow color scheme", 1.0),
                 ]),
             ),
             (
                 100,
-                set(&[("This set of prompts start at frame 100", 1.0), ("This prompt has weight five", 5.0)]),
+                set(&[
+                    ("This set of prompts start at frame 100", 1.0),
+                    ("This prompt has weight five", 5.0),
+                ]),
             ),
         ]))
     }
@@ -84,25 +97,36 @@ impl Prompts {
     /// The set in force at `frame`: the last key ≤ frame, else the first key (DD's
     /// forward-fill then back-fill, §3.1).
     pub fn at(&self, frame: u32) -> Option<&PromptSet> {
-        self.0.range(..=frame).next_back().or_else(|| self.0.iter().next()).map(|(_, s)| s)
+        self.0
+            .range(..=frame)
+            .next_back()
+            .or_else(|| self.0.iter().next())
+            .map(|(_, s)| s)
     }
 }
 
-/// Splits DD's `"text:weight"`; `Ok((text, weight, suffix byte range))`.
+/// Splits DD's `"text:weight"` into (text, weight); `Err` is the byte range of a bad weight.
 ///
 /// URLs keep their scheme colon (§3.2). A suffix that is not a number is an error: DD would
 /// crash on it, and guessing would change what the artist meant.
-pub fn split_weight(s: &str) -> Result<(String, f64, Option<(usize, usize)>), (usize, usize)> {
-    let search_from = if s.starts_with("http://") || s.starts_with("https://") { s.find("//").map_or(0, |i| i + 2) } else { 0 };
+pub fn split_weight(s: &str) -> Result<(String, f64), (usize, usize)> {
+    let search_from = if s.starts_with("http://") || s.starts_with("https://") {
+        s.find("//").map_or(0, |i| i + 2)
+    } else {
+        0
+    };
     match s[search_from..].rfind(':').map(|i| i + search_from) {
-        None => Ok((s.to_owned(), 1.0, None)),
+        None => Ok((s.to_owned(), 1.0)),
         Some(i) => {
             let suffix = &s[i + 1..];
             match suffix.trim().parse::<f64>() {
-                Ok(w) if w.is_finite() => Ok((s[..i].to_owned(), w, Some((i, s.len())))),
+                Ok(w) if w.is_finite() => Ok((s[..i].to_owned(), w)),
                 // "http://host/a.png" has no weight; "http://host:8080/a.png" is DD's crash case
-                _ if search_from > 0 && !s[search_from..i].contains('/') && suffix.contains('/') => {
-                    Ok((s.to_owned(), 1.0, None))
+                _ if search_from > 0
+                    && !s[search_from..i].contains('/')
+                    && suffix.contains('/') =>
+                {
+                    Ok((s.to_owned(), 1.0))
                 }
                 _ => Err((i + 1, s.len())),
             }
@@ -112,7 +136,7 @@ pub fn split_weight(s: &str) -> Result<(String, f64, Option<(usize, usize)>), (u
 
 fn prompt_from_entry(e: &KdlEntry, cx: Cx) -> Result<Prompt, Diagnostic> {
     let s = read::string(e, cx)?;
-    let (text, weight, _) = split_weight(s).map_err(|(a, b)| {
+    let (text, weight) = split_weight(s).map_err(|(a, b)| {
         Diagnostic::error(
             format!("`{}` is not a prompt weight", &s[a..b]),
             &read::inner_origin(e, cx, a, b),
@@ -120,7 +144,11 @@ fn prompt_from_entry(e: &KdlEntry, cx: Cx) -> Result<Prompt, Diagnostic> {
         )
         .with_help("DD reads the text after the last `:` as the weight; to keep a colon in the text, write `- \"…\" weight=1`")
     })?;
-    Ok(Prompt { text, weight, origin: Some(cx.entry(e)) })
+    Ok(Prompt {
+        text,
+        weight,
+        origin: Some(cx.entry(e)),
+    })
 }
 
 fn prompt_item(node: &KdlNode, cx: Cx) -> Result<Prompt, Diagnostic> {
@@ -129,25 +157,46 @@ fn prompt_item(node: &KdlNode, cx: Cx) -> Result<Prompt, Diagnostic> {
     for e in node.entries() {
         match e.name().map(|n| n.value()) {
             None if text.is_none() => text = Some(e),
-            None => return Err(Diagnostic::error("a prompt item takes one text", &cx.entry(e), "extra value")),
+            None => {
+                return Err(Diagnostic::error(
+                    "a prompt item takes one text",
+                    &cx.entry(e),
+                    "extra value",
+                ));
+            }
             Some("weight") => weight = Some(read::number(e, cx)?),
             Some(other) => {
-                return Err(Diagnostic::error(format!("unknown property `{other}`"), &cx.entry(e), "expected `weight=`"));
+                return Err(Diagnostic::error(
+                    format!("unknown property `{other}`"),
+                    &cx.entry(e),
+                    "expected `weight=`",
+                ));
             }
         }
     }
     let Some(t) = text else {
-        return Err(Diagnostic::error("a prompt item needs its text", &cx.node(node), "expected `- \"text\"`"));
+        return Err(Diagnostic::error(
+            "a prompt item needs its text",
+            &cx.node(node),
+            "expected `- \"text\"`",
+        ));
     };
     match weight {
         // An explicit weight keeps the text verbatim, colons included.
-        Some(w) => Ok(Prompt { text: read::string(t, cx)?.to_owned(), weight: w, origin: Some(cx.entry(t)) }),
+        Some(w) => Ok(Prompt {
+            text: read::string(t, cx)?.to_owned(),
+            weight: w,
+            origin: Some(cx.entry(t)),
+        }),
         None => prompt_from_entry(t, cx),
     }
 }
 
 fn frame_set(node: &KdlNode, args: &[&KdlEntry], cx: Cx) -> Result<PromptSet, Diagnostic> {
-    let mut prompts = args.iter().map(|e| prompt_from_entry(e, cx)).collect::<Result<Vec<_>, _>>()?;
+    let mut prompts = args
+        .iter()
+        .map(|e| prompt_from_entry(e, cx))
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(children) = node.children() {
         for item in children.nodes() {
             if item.name().value() != "-" {
@@ -160,19 +209,35 @@ fn frame_set(node: &KdlNode, args: &[&KdlEntry], cx: Cx) -> Result<PromptSet, Di
             prompts.push(prompt_item(item, cx)?);
         }
     }
-    Ok(PromptSet { prompts, origin: Some(cx.node(node)) })
+    Ok(PromptSet {
+        prompts,
+        origin: Some(cx.node(node)),
+    })
 }
 
 impl SettingType for Prompts {
     const EXPECTS: &'static str = "prompt strings, or a block of `frame N \"…\"` sets";
     fn from_node(node: &KdlNode, cx: Cx) -> Result<Self, Diagnostic> {
         let mut map = BTreeMap::new();
-        let positional: Vec<&KdlEntry> = node.entries().iter().filter(|e| e.name().is_none()).collect();
+        let positional: Vec<&KdlEntry> = node
+            .entries()
+            .iter()
+            .filter(|e| e.name().is_none())
+            .collect();
         if let Some(p) = node.entries().iter().find(|e| e.name().is_some()) {
-            return Err(Diagnostic::error("prompts take no properties", &cx.entry(p), "unexpected property")
-                .with_help("give a weight as `\"text:2\"` or as `- \"text\" weight=2` inside a block"));
+            return Err(Diagnostic::error(
+                "prompts take no properties",
+                &cx.entry(p),
+                "unexpected property",
+            )
+            .with_help(
+                "give a weight as `\"text:2\"` or as `- \"text\" weight=2` inside a block",
+            ));
         }
-        let mut frame0 = PromptSet { prompts: Vec::new(), origin: Some(cx.node(node)) };
+        let mut frame0 = PromptSet {
+            prompts: Vec::new(),
+            origin: Some(cx.node(node)),
+        };
         for e in &positional {
             frame0.prompts.push(prompt_from_entry(e, cx)?);
         }
@@ -182,16 +247,28 @@ impl SettingType for Prompts {
                     "frame" => {
                         let args: Vec<&KdlEntry> = child.entries().iter().collect();
                         let Some((first, rest)) = args.split_first() else {
-                            return Err(Diagnostic::error("`frame` needs a frame number", &cx.node(child), "expected `frame N \"…\"`"));
+                            return Err(Diagnostic::error(
+                                "`frame` needs a frame number",
+                                &cx.node(child),
+                                "expected `frame N \"…\"`",
+                            ));
                         };
                         if first.name().is_some() {
-                            return Err(Diagnostic::error("`frame` needs a frame number first", &cx.entry(first), "expected a frame number"));
+                            return Err(Diagnostic::error(
+                                "`frame` needs a frame number first",
+                                &cx.entry(first),
+                                "expected a frame number",
+                            ));
                         }
                         let f = read::int(first, cx, 0, u32::MAX as i128)? as u32;
                         let set = frame_set(child, rest, cx)?;
                         if map.insert(f, set).is_some() {
-                            return Err(Diagnostic::error(format!("frame {f} has two prompt sets"), &cx.entry(first), "repeated frame")
-                                .with_help("merge the two sets into one `frame` node"));
+                            return Err(Diagnostic::error(
+                                format!("frame {f} has two prompt sets"),
+                                &cx.entry(first),
+                                "repeated frame",
+                            )
+                            .with_help("merge the two sets into one `frame` node"));
                         }
                     }
                     "-" => frame0.prompts.push(prompt_item(child, cx)?),
@@ -240,7 +317,11 @@ impl SettingType for Prompts {
             match list {
                 Value::Array(items) => items
                     .iter()
-                    .map(|s| s.as_str().map(kdl_string).ok_or_else(|| format!("prompt {s} is not a string")))
+                    .map(|s| {
+                        s.as_str()
+                            .map(kdl_string)
+                            .ok_or_else(|| format!("prompt {s} is not a string"))
+                    })
                     .collect(),
                 Value::String(s) => Ok(vec![kdl_string(s)]),
                 other => Err(format!("expected a list of prompts, found {other}")),
@@ -252,14 +333,21 @@ impl SettingType for Prompts {
             Value::Object(map) => {
                 let mut frames = map
                     .iter()
-                    .map(|(k, list)| k.trim().parse::<u32>().map(|f| (f, list)).map_err(|_| format!("frame key \"{k}\" is not a whole number")))
+                    .map(|(k, list)| {
+                        k.trim()
+                            .parse::<u32>()
+                            .map(|f| (f, list))
+                            .map_err(|_| format!("frame key \"{k}\" is not a whole number"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 frames.sort_by_key(|f| f.0);
                 for (f, list) in frames {
                     lines.push(format!("    frame {f} {}", strings(list)?.join(" ")));
                 }
             }
-            list @ (Value::Array(_) | Value::String(_)) => lines.push(format!("    frame 0 {}", strings(list)?.join(" "))),
+            list @ (Value::Array(_) | Value::String(_)) => {
+                lines.push(format!("    frame 0 {}", strings(list)?.join(" ")))
+            }
             other => return Err(format!("expected prompts keyed by frame, found {other}")),
         }
         Ok(format!("{{\n{}\n}}", lines.join("\n")))
@@ -279,9 +367,9 @@ mod tests {
 
     #[test]
     fn urls_keep_their_scheme() {
-        let (t, w, _) = split_weight("https://example.org/a.png:3").unwrap();
+        let (t, w) = split_weight("https://example.org/a.png:3").unwrap();
         assert_eq!((t.as_str(), w), ("https://example.org/a.png", 3.0));
-        let (t, w, _) = split_weight("http://example.org/a.png").unwrap();
+        let (t, w) = split_weight("http://example.org/a.png").unwrap();
         assert_eq!((t.as_str(), w), ("http://example.org/a.png", 1.0));
     }
 

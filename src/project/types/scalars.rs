@@ -46,7 +46,9 @@ impl SettingType for Seed {
             Value::String(s) if s == "random_seed" || s == "random" => Ok("\"random\"".into()),
             Value::String(s) => match s.trim().parse::<u64>() {
                 Ok(n) if n <= MAX_SEED => Ok(n.to_string()),
-                _ => Err(format!("seed \"{s}\" is neither an integer nor \"random_seed\"")),
+                _ => Err(format!(
+                    "seed \"{s}\" is neither an integer nor \"random_seed\""
+                )),
             },
             Value::Number(n) if n.as_u64().is_some_and(|n| n <= MAX_SEED) => Ok(n.to_string()),
             other => Err(format!("seed {other} is not an integer in 0..=2^32")),
@@ -98,7 +100,11 @@ impl SettingType for WidthHeight {
     }
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         match v.as_array().map(Vec::as_slice) {
-            Some([w, h]) => Ok(format!("{} {}", u32::kdl_from_json(w)?, u32::kdl_from_json(h)?)),
+            Some([w, h]) => Ok(format!(
+                "{} {}",
+                u32::kdl_from_json(w)?,
+                u32::kdl_from_json(h)?
+            )),
             _ => Err(format!("expected [width, height], found {v}")),
         }
     }
@@ -137,7 +143,9 @@ impl SettingType for OptPath {
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         match v {
             Value::Null => Ok("#null".into()),
-            Value::String(s) if matches!(s.as_str(), "" | "none" | "None" | "NONE") => Ok("#null".into()),
+            Value::String(s) if matches!(s.as_str(), "" | "none" | "None" | "NONE") => {
+                Ok("#null".into())
+            }
             Value::String(s) => Ok(kdl_string(s)),
             other => Err(format!("expected a path or null, found {other}")),
         }
@@ -161,7 +169,10 @@ impl SettingType for IntermediateSaves {
             for child in children.nodes() {
                 if child.name().value() != "at" {
                     return Err(Diagnostic::error(
-                        format!("unknown node `{}` in `intermediate-saves`", child.name().value()),
+                        format!(
+                            "unknown node `{}` in `intermediate-saves`",
+                            child.name().value()
+                        ),
                         &cx.name(child),
                         "expected `at`",
                     ));
@@ -175,7 +186,9 @@ impl SettingType for IntermediateSaves {
             return Ok(IntermediateSaves::At(at));
         }
         let e = read::single(node, cx, Self::EXPECTS)?;
-        Ok(IntermediateSaves::Count(read::int(e, cx, 0, u32::MAX as i128)? as u32))
+        Ok(IntermediateSaves::Count(
+            read::int(e, cx, 0, u32::MAX as i128)? as u32,
+        ))
     }
     fn to_json(&self) -> Value {
         match self {
@@ -186,7 +199,10 @@ impl SettingType for IntermediateSaves {
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         match v {
             Value::Array(items) => {
-                let steps = items.iter().map(u32::kdl_from_json).collect::<Result<Vec<_>, _>>()?;
+                let steps = items
+                    .iter()
+                    .map(u32::kdl_from_json)
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(format!("{{\n    at {}\n}}", steps.join(" ")))
             }
             other => u32::kdl_from_json(other),
@@ -234,7 +250,11 @@ impl SettingType for Fractions {
         };
         items
             .iter()
-            .map(|x| x.as_f64().map(fmt_number).ok_or_else(|| format!("{x} is not a number")))
+            .map(|x| {
+                x.as_f64()
+                    .map(fmt_number)
+                    .ok_or_else(|| format!("{x} is not a number"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(|v| v.join(" "))
     }

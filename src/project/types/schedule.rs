@@ -33,9 +33,13 @@ pub enum ScheduleKind {
 impl ScheduleKind {
     fn check(self, x: f64) -> Result<(), &'static str> {
         match self {
-            ScheduleKind::Count if x < 0.0 || x.fract() != 0.0 => Err("cut counts must be whole numbers ≥ 0"),
+            ScheduleKind::Count if x < 0.0 || x.fract() != 0.0 => {
+                Err("cut counts must be whole numbers ≥ 0")
+            }
             ScheduleKind::Positive if x <= 0.0 => Err("exponents must be > 0"),
-            ScheduleKind::Probability if !(0.0..=1.0).contains(&x) => Err("probabilities must be in [0, 1]"),
+            ScheduleKind::Probability if !(0.0..=1.0).contains(&x) => {
+                Err("probabilities must be in [0, 1]")
+            }
             _ => Ok(()),
         }
     }
@@ -59,8 +63,12 @@ impl PartialEq for CutSchedule {
 impl CutSchedule {
     /// A schedule from a DD expression; panics on invalid text (for built-in defaults only).
     pub fn dd(text: &str) -> Self {
-        let values = parse_dd(text).unwrap_or_else(|e| panic!("bad built-in schedule {text}: {}", e.message));
-        CutSchedule { values, text: text.to_owned() }
+        let values = parse_dd(text)
+            .unwrap_or_else(|e| panic!("bad built-in schedule {text}: {}", e.message));
+        CutSchedule {
+            values,
+            text: text.to_owned(),
+        }
     }
 
     /// Value at schedule index `idx` (0..1000).
@@ -70,7 +78,10 @@ impl CutSchedule {
 
     /// Checks every value against `kind`; returns the index and reason of the first bad one.
     pub fn check(&self, kind: ScheduleKind) -> Result<(), (usize, &'static str)> {
-        self.values.iter().enumerate().try_for_each(|(i, &x)| kind.check(x).map_err(|e| (i, e)))
+        self.values
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, &x)| kind.check(x).map_err(|e| (i, e)))
     }
 }
 
@@ -99,7 +110,10 @@ impl Lexer<'_> {
         self.s.get(self.pos).copied()
     }
     fn err<T>(&self, len: usize, message: impl Into<String>) -> Result<T, ExprError> {
-        Err(ExprError { at: (self.pos, self.pos + len.max(1)), message: message.into() })
+        Err(ExprError {
+            at: (self.pos, self.pos + len.max(1)),
+            message: message.into(),
+        })
     }
     fn eat(&mut self, c: u8, what: &str) -> Result<(), ExprError> {
         if self.peek() == Some(c) {
@@ -112,9 +126,17 @@ impl Lexer<'_> {
     fn number(&mut self) -> Result<(f64, (usize, usize)), ExprError> {
         self.skip_ws();
         let start = self.pos;
-        while self.pos < self.s.len() && matches!(self.s[self.pos], b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E' | b'_') {
+        while self.pos < self.s.len()
+            && matches!(
+                self.s[self.pos],
+                b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E' | b'_'
+            )
+        {
             // a '+' or '-' only belongs to the number at its start or after an exponent
-            if matches!(self.s[self.pos], b'+' | b'-') && self.pos > start && !matches!(self.s[self.pos - 1], b'e' | b'E') {
+            if matches!(self.s[self.pos], b'+' | b'-')
+                && self.pos > start
+                && !matches!(self.s[self.pos - 1], b'e' | b'E')
+            {
                 break;
             }
             self.pos += 1;
@@ -131,7 +153,10 @@ impl Lexer<'_> {
     fn count(&mut self) -> Result<usize, ExprError> {
         let (x, (a, b)) = self.number()?;
         if x < 0.0 || x.fract() != 0.0 {
-            return Err(ExprError { at: (a, b), message: "a repeat count must be a whole number ≥ 0".into() });
+            return Err(ExprError {
+                at: (a, b),
+                message: "a repeat count must be a whole number ≥ 0".into(),
+            });
         }
         Ok(x as usize)
     }
@@ -156,7 +181,10 @@ impl Lexer<'_> {
 
 /// Parses DD's schedule expression: `term ('+' term)*`, term = `list ('*' n)?` or `n '*' list`.
 pub fn parse_dd(text: &str) -> Result<Vec<f64>, ExprError> {
-    let mut lx = Lexer { s: text.as_bytes(), pos: 0 };
+    let mut lx = Lexer {
+        s: text.as_bytes(),
+        pos: 0,
+    };
     let mut out: Vec<f64> = Vec::new();
     loop {
         let term_start = lx.pos;
@@ -174,7 +202,10 @@ pub fn parse_dd(text: &str) -> Result<Vec<f64>, ExprError> {
             lx.eat(b'*', "`*` after a repeat count")?;
             (lx.list()?, times)
         } else {
-            return lx.err(1, "expected a list such as `[12]` (the schedule is read as data, not run as code)");
+            return lx.err(
+                1,
+                "expected a list such as `[12]` (the schedule is read as data, not run as code)",
+            );
         };
         if out.len() + items.len().saturating_mul(times) > MAX_EXPANDED {
             return Err(ExprError {
@@ -197,7 +228,11 @@ fn segments_text(segments: &[(Vec<f64>, usize)]) -> String {
     segments
         .iter()
         .map(|(items, n)| {
-            let list = items.iter().map(|x| fmt_number(*x)).collect::<Vec<_>>().join(", ");
+            let list = items
+                .iter()
+                .map(|x| fmt_number(*x))
+                .collect::<Vec<_>>()
+                .join(", ");
             format!("[{list}]*{n}")
         })
         .collect::<Vec<_>>()
@@ -205,7 +240,8 @@ fn segments_text(segments: &[(Vec<f64>, usize)]) -> String {
 }
 
 impl SettingType for CutSchedule {
-    const EXPECTS: &'static str = "a DD schedule such as \"[12]*400+[4]*600\", or a block of `- VALUE count=N` segments";
+    const EXPECTS: &'static str =
+        "a DD schedule such as \"[12]*400+[4]*600\", or a block of `- VALUE count=N` segments";
     fn from_node(node: &KdlNode, cx: Cx) -> Result<Self, Diagnostic> {
         if let Some(children) = node.children() {
             if let Some(e) = node.entries().first() {
@@ -239,18 +275,26 @@ impl SettingType for CutSchedule {
                     values.extend_from_slice(items);
                 }
             }
-            return Ok(CutSchedule { values, text: segments_text(&segments) });
+            return Ok(CutSchedule {
+                values,
+                text: segments_text(&segments),
+            });
         }
         let e = read::single(node, cx, Self::EXPECTS)?;
         let text = read::string(e, cx)?;
-        parse_dd(text).map(|values| CutSchedule { values, text: text.to_owned() }).map_err(|err| {
-            Diagnostic::error(
-                format!("invalid schedule: {}", err.message),
-                &read::inner_origin(e, cx, err.at.0, err.at.1),
-                err.message,
-            )
-            .with_help("write sums of repeated lists, e.g. \"[12]*400+[4]*600\"")
-        })
+        parse_dd(text)
+            .map(|values| CutSchedule {
+                values,
+                text: text.to_owned(),
+            })
+            .map_err(|err| {
+                Diagnostic::error(
+                    format!("invalid schedule: {}", err.message),
+                    &read::inner_origin(e, cx, err.at.0, err.at.1),
+                    err.message,
+                )
+                .with_help("write sums of repeated lists, e.g. \"[12]*400+[4]*600\"")
+            })
     }
     fn to_json(&self) -> Value {
         Value::String(self.text.clone())
@@ -261,7 +305,11 @@ impl SettingType for CutSchedule {
             // A plain number (EM writes `cut_ic_pow: 1`) means that value everywhere.
             Value::Number(n) => Ok(kdl_string(&format!("[{n}]*{SCHEDULE_LEN}"))),
             Value::Array(items) => {
-                let list = items.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+                let list = items
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 Ok(kdl_string(&format!("[{list}]")))
             }
             other => Err(format!("expected a schedule string, found {other}")),
@@ -280,13 +328,21 @@ fn segment(seg: &KdlNode, cx: Cx) -> Result<(Vec<f64>, usize), Diagnostic> {
         }
     }
     if items.is_empty() {
-        return Err(Diagnostic::error("a segment needs a value", &cx.node(seg), "expected `- VALUE count=N`"));
+        return Err(Diagnostic::error(
+            "a segment needs a value",
+            &cx.node(seg),
+            "expected `- VALUE count=N`",
+        ));
     }
     Ok((items, count.unwrap_or(1)))
 }
 
 fn unknown_prop(e: &KdlEntry, cx: Cx, name: &str) -> Diagnostic {
-    Diagnostic::error(format!("unknown property `{name}`"), &cx.entry(e), "expected `count=`")
+    Diagnostic::error(
+        format!("unknown property `{name}`"),
+        &cx.entry(e),
+        "expected `count=`",
+    )
 }
 
 #[cfg(test)]
@@ -302,7 +358,10 @@ mod tests {
 
     #[test]
     fn repeat_on_the_left_and_multi_item_lists() {
-        assert_eq!(parse_dd("2*[1, 2.5]+[3]").unwrap(), vec![1.0, 2.5, 1.0, 2.5, 3.0]);
+        assert_eq!(
+            parse_dd("2*[1, 2.5]+[3]").unwrap(),
+            vec![1.0, 2.5, 1.0, 2.5, 3.0]
+        );
         assert_eq!(parse_dd(" [ 0.2 ] * 2 ").unwrap(), vec![0.2, 0.2]);
     }
 

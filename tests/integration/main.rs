@@ -1,0 +1,11 @@
+//! End-to-end tests of the `disco` binary and library, one binary with modules by theme.
+
+mod support;
+
+mod check_examples;
+mod docs;
+mod import;
+mod init;
+mod invalid_corpus;
+mod parameters;
+mod project;
