@@ -9,7 +9,12 @@ use disco::render::runtime;
 use super::{EXIT_FAILURE, EXIT_OK};
 
 /// Runs `disco doctor`.
-pub fn run(project_arg: Option<PathBuf>, ort_lib: Option<&Path>, verify: bool) -> i32 {
+pub fn run(
+    project_arg: Option<PathBuf>,
+    ort_lib: Option<&Path>,
+    verify: bool,
+    model_set: Option<PathBuf>,
+) -> i32 {
     println!("disco {}", env!("CARGO_PKG_VERSION"));
     let mut ok = true;
 
@@ -29,7 +34,13 @@ pub fn run(project_arg: Option<PathBuf>, ort_lib: Option<&Path>, verify: bool) -
             }
             Ok(_) => {
                 let info = runtime::info();
-                println!("ONNX Runtime: {} (via {})", found.path.display(), found.via);
+                let version = runtime::library_version(&found.path)
+                    .unwrap_or_else(|e| format!("unknown ({e})"));
+                println!(
+                    "ONNX Runtime {version}: {} (via {})",
+                    found.path.display(),
+                    found.via
+                );
                 println!("  {}", info.build.lines().next().unwrap_or_default());
                 for (name, available) in info.providers {
                     println!(
@@ -55,6 +66,9 @@ pub fn run(project_arg: Option<PathBuf>, ort_lib: Option<&Path>, verify: bool) -
         None => Some(PathBuf::from("disco.kdl")).filter(|p| p.exists()),
     };
     let mut sets: Vec<(PathBuf, String)> = Vec::new();
+    if let Some(dir) = model_set {
+        sets.push((dir, "model set".to_owned()));
+    }
     if let Some(pf) = &project_file {
         match project::load(pf).project {
             Some(p) => {
@@ -74,13 +88,16 @@ pub fn run(project_arg: Option<PathBuf>, ort_lib: Option<&Path>, verify: bool) -
         }
     }
     if sets.is_empty() {
-        println!("model sets: no project given; pass one to check its model set");
+        println!("model sets: none given; pass a project or --model-set DIR");
     }
     for (dir, why) in sets {
         match Manifest::read(&dir) {
-            Err(e) => println!(
-                "{why}: {e}\n  help: export one with `python -m disco_export` (see docs/models.md)"
-            ),
+            Err(e) => {
+                ok = false;
+                println!(
+                    "{why}: {e}\n  help: export one with `python -m disco_export` (see docs/models.md)"
+                );
+            }
             Ok(m) => {
                 println!(
                     "{why}: {} ({} graphs, CLIP models: {}{})",

@@ -73,6 +73,9 @@ enum Command {
         /// Also hash every graph file and compare with its manifest.
         #[arg(long)]
         verify: bool,
+        /// Check this model set directory too (one holding manifest.json).
+        #[arg(long, value_name = "DIR")]
+        model_set: Option<PathBuf>,
     },
 }
 
@@ -102,7 +105,8 @@ pub fn run() -> i32 {
             project,
             ort_lib,
             verify,
-        } => doctor::run(project, ort_lib.as_deref(), verify),
+            model_set,
+        } => doctor::run(project, ort_lib.as_deref(), verify, model_set),
     }
 }
 

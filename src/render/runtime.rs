@@ -177,6 +177,28 @@ pub fn init(explicit: Option<&Path>) -> Result<Found, RuntimeError> {
     })
 }
 
+/// The library's own version string (`OrtGetApiBase()->GetVersionString()`), read without
+/// initialising ort, so it also works for a library ort would refuse.
+pub fn library_version(path: &Path) -> Result<String, String> {
+    // SAFETY: loading ONNX Runtime runs no initialisers with preconditions; the symbol has
+    // the C signature of the ONNX Runtime C API (`const OrtApiBase* OrtGetApiBase(void)`),
+    // and GetVersionString returns a static NUL-terminated string.
+    unsafe {
+        let lib = libloading::Library::new(path).map_err(|e| e.to_string())?;
+        let get: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
+            lib.get(b"OrtGetApiBase").map_err(|e| e.to_string())?;
+        let base = get();
+        if base.is_null() {
+            return Err("OrtGetApiBase returned null".into());
+        }
+        let v = ((*base).GetVersionString)();
+        let version = std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned();
+        // keep the library loaded: ort will load the same file again
+        std::mem::forget(lib);
+        Ok(version)
+    }
+}
+
 /// Facts about the loaded library, for `disco doctor`.
 #[derive(Debug, Clone)]
 pub struct RuntimeInfo {
