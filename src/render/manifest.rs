@@ -33,6 +33,32 @@ pub struct Graph {
     pub file: PathBuf,
     /// blake3 of the file, hex.
     pub blake3: String,
+    /// Weights stored beside the graph (graphs over 2 GB), if any.
+    #[serde(default)]
+    pub external_data: Option<DataFile>,
+}
+
+/// A file of external tensor data belonging to a graph.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataFile {
+    /// File, relative to the model set.
+    pub file: PathBuf,
+    /// blake3 of the file, hex.
+    pub blake3: String,
+}
+
+fn check_file(path: &Path, want: &str) -> GraphCheck {
+    let Ok(f) = std::fs::File::open(path) else {
+        return GraphCheck::Missing;
+    };
+    match blake3::Hasher::new()
+        .update_reader(f)
+        .map(|h| h.finalize().to_hex().to_string())
+    {
+        Ok(actual) if actual == want => GraphCheck::Ok,
+        Ok(actual) => GraphCheck::Changed { actual },
+        Err(_) => GraphCheck::Missing,
+    }
 }
 
 /// Why a model set could not be read.
@@ -85,26 +111,44 @@ pub enum GraphCheck {
     },
 }
 
-/// Hashes every graph of a model set and compares with the manifest.
+/// Hashes every graph of a model set (and its external data) and compares with the manifest.
 pub fn verify(dir: &Path, m: &Manifest) -> Vec<(String, GraphCheck)> {
     m.graphs
         .iter()
         .map(|(name, g)| {
-            let check = match std::fs::File::open(dir.join(&g.file)) {
-                Err(_) => GraphCheck::Missing,
-                Ok(f) => {
-                    let mut h = blake3::Hasher::new();
-                    match h
-                        .update_reader(f)
-                        .map(|h| h.finalize().to_hex().to_string())
-                    {
-                        Ok(actual) if actual == g.blake3 => GraphCheck::Ok,
-                        Ok(actual) => GraphCheck::Changed { actual },
-                        Err(_) => GraphCheck::Missing,
-                    }
-                }
-            };
+            let mut check = check_file(&dir.join(&g.file), &g.blake3);
+            if let (GraphCheck::Ok, Some(data)) = (&check, &g.external_data) {
+                check = check_file(&dir.join(&data.file), &data.blake3);
+            }
             (name.clone(), check)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_detects_a_changed_and_a_missing_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.onnx"), b"graph a").unwrap();
+        std::fs::write(dir.path().join("b.onnx"), b"graph b").unwrap();
+        let hash = |b: &[u8]| blake3::hash(b).to_hex().to_string();
+        let manifest = format!(
+            r#"{{"format": "disco-models/1", "tiny": true, "graphs": {{
+                "a": {{"file": "a.onnx", "blake3": "{}"}},
+                "b": {{"file": "b.onnx", "blake3": "{}"}},
+                "c": {{"file": "c.onnx", "blake3": "{}"}}}}}}"#,
+            hash(b"graph a"),
+            hash(b"graph B"),
+            hash(b"graph c")
+        );
+        std::fs::write(dir.path().join(MANIFEST), manifest).unwrap();
+        let m = Manifest::read(dir.path()).unwrap();
+        let checks = verify(dir.path(), &m);
+        assert_eq!(checks[0], ("a".into(), GraphCheck::Ok));
+        assert!(matches!(checks[1].1, GraphCheck::Changed { .. }));
+        assert_eq!(checks[2], ("c".into(), GraphCheck::Missing));
+    }
 }
