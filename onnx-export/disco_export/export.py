@@ -159,8 +159,33 @@ def trace_vjp(forward_ep, example_inputs, upstream, wrt=0, has_aux=False):
     return traced
 
 
-def to_onnx(module, example_inputs, input_names, output_names, path, batched_inputs, batched_outputs):
-    """Stage 3: ``torch.onnx.export(dynamo=True)`` to a single file with batch axis ``B``."""
+def strip_metadata(path):
+    """Drop per-node debug metadata (stack traces with local paths, fx node text) so that the same export
+    gives the same bytes on every machine. External tensor data, if any, is left untouched."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+
+    def clean(graph):
+        graph.doc_string = ""
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    clean(attr.g)
+        for vi in list(graph.value_info) + list(graph.input) + list(graph.output):
+            del vi.metadata_props[:]
+
+    clean(model.graph)
+    del model.metadata_props[:]
+    onnx.save(model, str(path))
+
+
+def to_onnx(module, example_inputs, input_names, output_names, path, batched_inputs, batched_outputs,
+            external_data=False):
+    """Stage 3: ``torch.onnx.export(dynamo=True)`` with batch axis ``B``; one file unless ``external_data``
+    (needed above protobuf's 2 GB limit: the tensors then go to ``<path>.data``)."""
     batch = Dim("B", min=1, max=MAX_BATCH)
     dynamic = tuple({0: batch} if b else None for b in batched_inputs)
     with warnings.catch_warnings(), _math_attention():
@@ -169,7 +194,8 @@ def to_onnx(module, example_inputs, input_names, output_names, path, batched_inp
             module, tuple(example_inputs), dynamo=True, dynamic_shapes=dynamic, input_names=list(input_names),
             output_names=list(output_names), opset_version=OPSET, external_data=False, optimize=False,
             verbose=False)
-    prog.save(str(path), external_data=False)
+    prog.save(str(path), external_data=external_data)
+    strip_metadata(path)
     return path
 
 
@@ -245,6 +271,17 @@ class GraphSpec:
 
 
 TRACE_BATCH = 2
+# Weights above this many bytes (counted twice for a VJP, whose graph also holds transposed copies) are written
+# as external data beside the .onnx file.
+EXTERNAL_DATA_BYTES = 1_500_000_000
+
+
+def weight_bytes(module):
+    return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
+
+
+def uses_external_data(spec):
+    return weight_bytes(spec.module) * (2 if spec.vjp else 1) > EXTERNAL_DATA_BYTES
 
 
 def build_graph(spec, path, log=None):
@@ -263,5 +300,6 @@ def build_graph(spec, path, log=None):
         args = list(example) + [upstream]
     else:
         graph, args = ep, list(example)
-    to_onnx(graph, args, spec.input_names, spec.output_names, path, [True] * len(args), None)
+    to_onnx(graph, args, spec.input_names, spec.output_names, path, [True] * len(args), None,
+            external_data=uses_external_data(spec))
     return time.perf_counter() - t0

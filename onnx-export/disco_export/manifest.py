@@ -39,6 +39,9 @@ def graph_entry(spec, root, file, source_sha256, export_seconds, rel_errors):
     path = Path(root) / file
     entry = {"file": file, "blake3": blake3_file(path), "bytes": path.stat().st_size,
              "source_sha256": source_sha256, "kind": "vjp" if spec.vjp else "forward"}
+    data = path.with_name(path.name + ".data")
+    if data.is_file():  # weights beyond protobuf's 2 GB limit live beside the graph
+        entry["external_data"] = {"file": file + ".data", "blake3": blake3_file(data), "bytes": data.stat().st_size}
     entry.update(spec.io_manifest())
     entry.update(spec.meta)
     entry["verification"] = {"max_rel_error": rel_errors, "export_seconds": round(export_seconds, 2)}
