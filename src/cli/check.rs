@@ -44,7 +44,7 @@ pub fn summary(p: &Project) -> String {
                         what(&t.settings)
                     )
                 }
-                (TargetKind::Animation, _) => {
+                (TargetKind::Animation, _) | (TargetKind::Implicit, _) if t.is_animation() => {
                     format!("animation \"{}\" ({})", t.name.value, what(&t.settings))
                 }
                 _ => format!("stills \"{}\" ({})", t.name.value, what(&t.settings)),

@@ -373,6 +373,22 @@ impl<'a> Loader<'a> {
                 ),
             );
         }
+        if rt.kind == TargetKind::Animation && settings.animation_mode.value == AnimationMode::None
+        {
+            let o = settings
+                .animation_mode
+                .origin
+                .clone()
+                .unwrap_or_else(|| cx.name(node));
+            self.diags.push(
+                Diagnostic::error(
+                    "an `animation` target cannot render stills",
+                    &o,
+                    "animation mode \"None\" set here",
+                )
+                .with_help("declare it as `stills \"name\" { … }`, or remove `animation-mode`"),
+            );
+        }
         finish(&mut settings);
         let sweep = match rt.kind {
             TargetKind::Sweep => Some(self.sweep(node, &axes_nodes, &settings, cx)?),
@@ -545,6 +561,18 @@ fn finish(s: &mut Settings) {
 
 /// The error for a node that is not a setting, with the best suggestion we have.
 fn unknown_node(name: &str, origin: &Origin) -> Diagnostic {
+    if name == "axis" {
+        return Diagnostic::error(
+            "`axis` belongs in a `sweep` block",
+            origin,
+            "not in a sweep",
+        )
+        .with_help("write `sweep \"name\" { axis \"setting\" value… }`");
+    }
+    if name == "set_seed" {
+        return Diagnostic::error("unknown setting `set_seed`", origin, "not a disco setting")
+            .with_help("did you mean `seed`? (DD's `set_seed` is disco's `seed`: an integer or \"random\")");
+    }
     if let Some((_, why)) = UNSUPPORTED
         .iter()
         .find(|(dd, _)| *dd == name || names::kebab(dd) == name)
@@ -563,7 +591,7 @@ fn unknown_node(name: &str, origin: &Origin) -> Diagnostic {
     );
     if let Some(info) = schema::by_dd_name(name) {
         return d.with_help(format!(
-            "did you mean `{}`? (disco spells Disco Diffusion's `{name}` in kebab-case)",
+            "did you mean `{}`? (Disco Diffusion's `{name}`)",
             info.name
         ));
     }

@@ -467,6 +467,7 @@ pub fn reference_markdown() -> String {
             limits.push(format!("advised {}–{}", num(lo), num(hi)));
         }
         let default = match &s.default {
+            Value::Object(m) if m.is_empty() => "none".to_owned(),
             Value::Object(_) => "DD's lighthouse prompts".to_owned(),
             v => v.to_string(),
         };

@@ -68,6 +68,17 @@ pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics
     size(s, fallback, diags);
     schedules(s, fallback, diags);
     prompt_weights(s, fallback, diags);
+    let name = &s.batch_name.value;
+    if name.is_empty() || name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
+        push(
+            diags,
+            blame(s, "batch-name", fallback),
+            true,
+            format!("`{name}` cannot be a folder name under images_out/"),
+            "not a plain folder name",
+            Some("use a name without `/` or `\\`".into()),
+        );
+    }
     if s.resume_run.value {
         push(diags, blame(s, "resume-run", fallback), false, "`resume-run` has no effect in disco".into(), "can be removed",
             Some("disco resumes interrupted builds by itself: finished frames are kept and a frame in progress continues from its last checkpoint".into()));
