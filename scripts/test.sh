@@ -22,7 +22,7 @@ rm -rf target/models/tiny
 (cd onnx-export && ../.venv/bin/python -m disco_export --tiny --out ../target/models/tiny)
 
 step "onnx-export: pytest"
-(cd onnx-export && ../.venv/bin/python -m pytest -q tests)
+(cd onnx-export && DISCO_TINY_MODELS=../target/models/tiny ../.venv/bin/python -m pytest -q tests)
 
 step "disco reads the exported model set and loads ONNX Runtime"
 cargo run --locked --quiet -- doctor --model-set target/models/tiny --verify
