@@ -14,12 +14,12 @@ step "Rust: format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 
-step "Rust: tests"
-cargo test --locked
-
 step "onnx-export: tiny model set through the real export path (verified against torch)"
 rm -rf target/models/tiny
 (cd onnx-export && ../.venv/bin/python -m disco_export --tiny --out ../target/models/tiny)
+
+step "Rust: tests (the model tests run the tiny set through ONNX Runtime)"
+DISCO_TINY_MODELS="$root/target/models/tiny" cargo test --locked
 
 step "onnx-export: pytest"
 (cd onnx-export && DISCO_TINY_MODELS=../target/models/tiny ../.venv/bin/python -m pytest -q tests)

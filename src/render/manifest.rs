@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// Name of the manifest file at the root of a model set.
 pub const MANIFEST: &str = "manifest.json";
 
-/// The part of a manifest the CLI reads.
+/// A model set's manifest (schema: docs/models.md §2).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
     /// Format tag, `disco-models/1`.
@@ -21,9 +21,83 @@ pub struct Manifest {
     pub tiny: bool,
     /// Every graph by name.
     pub graphs: BTreeMap<String, Graph>,
-    /// CLIP models by DD flag name.
+    /// CLIP models by DD flag name (`ViTB32`, `RN50`, …).
     #[serde(default)]
-    pub clip: BTreeMap<String, serde_json::Value>,
+    pub clip: BTreeMap<String, ClipModel>,
+    /// The diffusion UNet's graphs by role and size.
+    #[serde(default)]
+    pub unet: Option<Sized>,
+    /// The secondary model's graphs by role and size.
+    #[serde(default)]
+    pub secondary: Option<Sized>,
+    /// LPIPS graphs by role and size.
+    #[serde(default)]
+    pub lpips: Option<Sized>,
+}
+
+/// A CLIP model of the set.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClipModel {
+    /// OpenAI's name (`ViT-B/32`).
+    pub name: String,
+    /// Input resolution R of the image encoder.
+    pub resolution: usize,
+    /// Embedding size D.
+    pub embed_dim: usize,
+    /// Token sequence length (77).
+    pub context_length: usize,
+    /// Per-channel normalisation mean.
+    pub mean: [f32; 3],
+    /// Per-channel normalisation std.
+    pub std: [f32; 3],
+    /// Graph names by role: `text`, `image`, `image_vjp`.
+    pub graphs: BTreeMap<String, String>,
+}
+
+/// Size-dependent graphs: role (`forward`, `vjp`) → `"<width>x<height>"` → graph name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sized {
+    /// Graph names by role and size.
+    pub graphs: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Sized {
+    /// The graph for `role` at `width`×`height`, if the set has that size.
+    pub fn graph(&self, role: &str, width: usize, height: usize) -> Option<&str> {
+        self.graphs
+            .get(role)?
+            .get(&format!("{width}x{height}"))
+            .map(String::as_str)
+    }
+
+    /// The sizes exported for `role`, as `WxH` strings.
+    pub fn sizes(&self, role: &str) -> Vec<&str> {
+        self.graphs
+            .get(role)
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// One input or output of a graph.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TensorSpec {
+    /// Name in the graph.
+    pub name: String,
+    /// `float32` or `int64`.
+    pub dtype: String,
+    /// Dimensions: numbers, or `"B"` for the dynamic batch axis.
+    pub shape: Vec<Dim>,
+}
+
+/// One dimension of a [`TensorSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Dim {
+    /// A fixed size.
+    Fixed(usize),
+    /// A symbolic size (`"B"`).
+    Symbol(String),
 }
 
 /// One ONNX graph of a model set.
@@ -36,6 +110,12 @@ pub struct Graph {
     /// Weights stored beside the graph (graphs over 2 GB), if any.
     #[serde(default)]
     pub external_data: Option<DataFile>,
+    /// Inputs, in graph order.
+    #[serde(default)]
+    pub inputs: Vec<TensorSpec>,
+    /// Outputs, in graph order.
+    #[serde(default)]
+    pub outputs: Vec<TensorSpec>,
 }
 
 /// A file of external tensor data belonging to a graph.

@@ -155,26 +155,41 @@ pub fn discover(explicit: Option<&Path>) -> Result<Found, RuntimeError> {
     })
 }
 
-static LOADED: OnceLock<Result<Found, String>> = OnceLock::new();
+static LOADED: OnceLock<Result<(Found, ort::environment::Environment), String>> = OnceLock::new();
 
-/// Finds and loads the library once per process (ORT allows one environment per process).
+/// Finds and loads the library and builds the process's one ORT environment (ORT allows a
+/// single environment per process, so the first call decides).
 pub fn init(explicit: Option<&Path>) -> Result<Found, RuntimeError> {
     let r = LOADED.get_or_init(|| {
         let found = discover(explicit).map_err(|e| e.to_string())?;
-        // The environment itself is built by the renderer; loading the library is enough
-        // to ask it about itself.
-        let _builder = ort::init_from(&found.path).map_err(|e| {
-            format!(
-                "cannot load ONNX Runtime from {}: {e}",
-                found.path.display()
-            )
-        })?;
-        Ok(found)
+        let env = ort::init_from(&found.path)
+            .map_err(|e| {
+                format!(
+                    "cannot load ONNX Runtime from {}: {e}",
+                    found.path.display()
+                )
+            })?
+            .with_name("disco")
+            .build()
+            .map_err(|e| format!("cannot create the ONNX Runtime environment: {e}"))?;
+        Ok((found, env))
     });
-    r.clone().map_err(|reason| RuntimeError::Load {
-        path: explicit.map(Path::to_path_buf).unwrap_or_default(),
-        reason,
-    })
+    match r {
+        Ok((found, _)) => Ok(found.clone()),
+        Err(reason) => Err(RuntimeError::Load {
+            path: explicit.map(Path::to_path_buf).unwrap_or_default(),
+            reason: reason.clone(),
+        }),
+    }
+}
+
+/// The environment built by [`init`] (which is called with no explicit path if needed).
+pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeError> {
+    init(None)?;
+    match LOADED.get() {
+        Some(Ok((_, env))) => Ok(env),
+        _ => unreachable!("init succeeded"),
+    }
 }
 
 /// The library's own version string (`OrtGetApiBase()->GetVersionString()`), read without

@@ -7,5 +7,6 @@ mod docs;
 mod import;
 mod init;
 mod invalid_corpus;
+mod models;
 mod parameters;
 mod project;

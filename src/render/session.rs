@@ -1,0 +1,385 @@
+//! ONNX Runtime sessions for the graphs of a model set: created once per graph and reused
+//! for every step and frame; inputs and outputs go by their manifest names, and shapes are
+//! checked against the manifest before a run.
+//!
+//! Devices (DESIGN.md §5): `cpu`; `cuda[:N]`, registered with error-on-failure so a broken
+//! CUDA set-up is an error, never a silent CPU run; `auto`, which tries CUDA and falls back
+//! to the CPU with a notice the caller must show.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ort::ep::ExecutionProvider;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::manifest::{Dim, Graph, Manifest, ManifestError, TensorSpec};
+use super::runtime;
+
+/// Where graphs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// CUDA if it works, else the CPU with a notice.
+    Auto,
+    /// The CPU provider.
+    Cpu,
+    /// The CUDA provider on device N.
+    Cuda(i32),
+}
+
+impl FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Device::Cuda)
+                .ok_or_else(|| format!("unknown device `{s}`: expected auto, cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+/// How sessions are created.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOptions {
+    /// The requested device.
+    pub device: Device,
+    /// Threads inside one operator (ORT's intra-op pool); `None` = ORT's default.
+    pub intra_threads: Option<usize>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            device: Device::Auto,
+            intra_threads: None,
+        }
+    }
+}
+
+/// What went wrong opening or running a graph.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// ONNX Runtime is missing.
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    /// The manifest is missing or invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The manifest has no graph of that name.
+    #[error("the model set {dir} has no graph `{graph}`")]
+    NoGraph {
+        /// The model set.
+        dir: PathBuf,
+        /// The graph asked for.
+        graph: String,
+    },
+    /// ORT refused to create the session (or the requested provider).
+    #[error("cannot open graph `{graph}` on {device:?}: {reason}")]
+    Open {
+        /// The graph.
+        graph: String,
+        /// The device asked for.
+        device: Device,
+        /// ORT's message.
+        reason: String,
+    },
+    /// An input was missing, extra, or of the wrong shape.
+    #[error("graph `{graph}`: {reason}")]
+    Input {
+        /// The graph.
+        graph: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// ORT failed during the run.
+    #[error("graph `{graph}` failed: {reason}")]
+    Run {
+        /// The graph.
+        graph: String,
+        /// ORT's message.
+        reason: String,
+    },
+}
+
+/// A model set directory with its manifest.
+#[derive(Debug, Clone)]
+pub struct ModelSet {
+    /// The directory holding `manifest.json`.
+    pub dir: PathBuf,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+}
+
+impl ModelSet {
+    /// Reads the manifest of the set at `dir`.
+    pub fn open(dir: &Path) -> Result<ModelSet, SessionError> {
+        Ok(ModelSet {
+            dir: dir.to_owned(),
+            manifest: Manifest::read(dir)?,
+        })
+    }
+
+    fn graph(&self, name: &str) -> Result<&Graph, SessionError> {
+        self.manifest
+            .graphs
+            .get(name)
+            .ok_or_else(|| SessionError::NoGraph {
+                dir: self.dir.clone(),
+                graph: name.to_owned(),
+            })
+    }
+}
+
+/// Tensors handed to [`GraphSession::run`], by input name.
+pub enum Input<'a> {
+    /// A float32 tensor.
+    F32(ArrayViewD<'a, f32>),
+    /// An int64 tensor (CLIP tokens).
+    I64(ArrayViewD<'a, i64>),
+}
+
+/// One graph, ready to run.
+pub struct GraphSession {
+    name: String,
+    spec: Graph,
+    session: Session,
+    /// The device the session actually runs on.
+    pub device: Device,
+    /// Set when `auto` fell back to the CPU; the caller shows it.
+    pub notice: Option<String>,
+}
+
+impl GraphSession {
+    /// Opens graph `name` of `set` with `opts`.
+    pub fn open(
+        set: &ModelSet,
+        name: &str,
+        opts: SessionOptions,
+    ) -> Result<GraphSession, SessionError> {
+        let spec = set.graph(name)?.clone();
+        let path = set.dir.join(&spec.file);
+        let env = runtime::environment()?;
+        let build = |device: Device| -> Result<Session, String> {
+            let mut b = Session::builder(env).map_err(|e| e.to_string())?;
+            if let Some(n) = opts.intra_threads {
+                b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
+            }
+            if let Device::Cuda(id) = device {
+                let ep = ort::ep::CUDA::default()
+                    .with_device_id(id)
+                    .build()
+                    .error_on_failure();
+                b = b
+                    .with_execution_providers([ep])
+                    .map_err(|e| e.to_string())?;
+            }
+            b.commit_from_file(&path).map_err(|e| e.to_string())
+        };
+        let open_err = |device, reason| SessionError::Open {
+            graph: name.to_owned(),
+            device,
+            reason,
+        };
+        let (session, device, notice) = match opts.device {
+            Device::Auto => {
+                let cuda = ort::ep::CUDA::is_available().unwrap_or(false);
+                match cuda.then(|| build(Device::Cuda(0))) {
+                    Some(Ok(s)) => (s, Device::Cuda(0), None),
+                    other => {
+                        let why = match other {
+                            Some(Err(e)) => format!("CUDA failed ({e})"),
+                            _ => "this ONNX Runtime has no CUDA provider".to_owned(),
+                        };
+                        let s = build(Device::Cpu).map_err(|e| open_err(Device::Cpu, e))?;
+                        (s, Device::Cpu, Some(format!("running on the CPU: {why}")))
+                    }
+                }
+            }
+            d => (build(d).map_err(|e| open_err(d, e))?, d, None),
+        };
+        Ok(GraphSession {
+            name: name.to_owned(),
+            spec,
+            session,
+            device,
+            notice,
+        })
+    }
+
+    /// The graph's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the graph; every manifest input must be given (by name), and every float32
+    /// output is returned by name.
+    pub fn run(
+        &mut self,
+        inputs: &[(&str, Input<'_>)],
+    ) -> Result<HashMap<String, ArrayD<f32>>, SessionError> {
+        let err = |reason: String| SessionError::Input {
+            graph: self.name.clone(),
+            reason,
+        };
+        check_inputs(&self.spec.inputs, inputs).map_err(err)?;
+        let mut values: Vec<(
+            std::borrow::Cow<'_, str>,
+            ort::session::SessionInputValue<'_>,
+        )> = Vec::new();
+        for (name, input) in inputs {
+            let v: ort::session::SessionInputValue<'_> = match input {
+                Input::F32(a) => TensorRef::from_array_view(a.view())
+                    .map_err(|e| err(format!("input `{name}`: {e}")))?
+                    .into(),
+                Input::I64(a) => TensorRef::from_array_view(a.view())
+                    .map_err(|e| err(format!("input `{name}`: {e}")))?
+                    .into(),
+            };
+            values.push(((*name).into(), v));
+        }
+        let run_err = |reason: String| SessionError::Run {
+            graph: self.name.clone(),
+            reason,
+        };
+        let outputs = self
+            .session
+            .run(values)
+            .map_err(|e| run_err(e.to_string()))?;
+        let mut out = HashMap::new();
+        for spec in self.spec.outputs.iter().filter(|s| s.dtype == "float32") {
+            let value = outputs
+                .get(&spec.name)
+                .ok_or_else(|| run_err(format!("no output `{}`", spec.name)))?;
+            let view = value
+                .try_extract_array::<f32>()
+                .map_err(|e| run_err(e.to_string()))?;
+            out.insert(
+                spec.name.clone(),
+                view.to_owned()
+                    .into_dimensionality::<IxDyn>()
+                    .expect("dynamic"),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Checks names and shapes against the manifest: every input given once, fixed dimensions
+/// equal, and one batch size shared by every `B` axis.
+fn check_inputs(specs: &[TensorSpec], inputs: &[(&str, Input<'_>)]) -> Result<(), String> {
+    let mut batch = None;
+    for spec in specs {
+        let Some((_, input)) = inputs.iter().find(|(n, _)| *n == spec.name) else {
+            return Err(format!("missing input `{}`", spec.name));
+        };
+        let (shape, dtype) = match input {
+            Input::F32(a) => (a.shape(), "float32"),
+            Input::I64(a) => (a.shape(), "int64"),
+        };
+        if dtype != spec.dtype {
+            return Err(format!(
+                "input `{}` must be {}, got {dtype}",
+                spec.name, spec.dtype
+            ));
+        }
+        if shape.len() != spec.shape.len() {
+            return Err(format!(
+                "input `{}` has rank {}, expected {:?}",
+                spec.name,
+                shape.len(),
+                spec.shape
+            ));
+        }
+        for (got, want) in shape.iter().zip(&spec.shape) {
+            match want {
+                Dim::Fixed(n) if n != got => {
+                    return Err(format!(
+                        "input `{}` has shape {shape:?}, expected {:?}",
+                        spec.name, spec.shape
+                    ));
+                }
+                Dim::Symbol(_) => match batch {
+                    None => batch = Some(*got),
+                    Some(b) if b != *got => {
+                        return Err(format!(
+                            "input `{}` has batch {got}, other inputs {b}",
+                            spec.name
+                        ));
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    if let Some((extra, _)) = inputs
+        .iter()
+        .find(|(n, _)| !specs.iter().any(|s| s.name == *n))
+    {
+        return Err(format!("unknown input `{extra}`"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array;
+
+    fn spec(name: &str, shape: Vec<Dim>) -> TensorSpec {
+        TensorSpec {
+            name: name.into(),
+            dtype: "float32".into(),
+            shape,
+        }
+    }
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!("cuda:1".parse::<Device>(), Ok(Device::Cuda(1)));
+        assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
+        assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
+        assert!("gpu".parse::<Device>().is_err());
+    }
+
+    #[test]
+    fn inputs_are_checked_against_the_manifest() {
+        let specs = vec![
+            spec("x", vec![Dim::Symbol("B".into()), Dim::Fixed(3)]),
+            spec("t", vec![Dim::Symbol("B".into())]),
+        ];
+        let x = Array::<f32, _>::zeros(IxDyn(&[2, 3]));
+        let t2 = Array::<f32, _>::zeros(IxDyn(&[2]));
+        let t3 = Array::<f32, _>::zeros(IxDyn(&[3]));
+        let x4 = Array::<f32, _>::zeros(IxDyn(&[2, 4]));
+        assert!(
+            check_inputs(
+                &specs,
+                &[("x", Input::F32(x.view())), ("t", Input::F32(t2.view()))]
+            )
+            .is_ok()
+        );
+        let batch = check_inputs(
+            &specs,
+            &[("x", Input::F32(x.view())), ("t", Input::F32(t3.view()))],
+        );
+        assert!(batch.unwrap_err().contains("batch"));
+        let fixed = check_inputs(
+            &specs,
+            &[("x", Input::F32(x4.view())), ("t", Input::F32(t2.view()))],
+        );
+        assert!(fixed.unwrap_err().contains("shape"));
+        assert!(
+            check_inputs(&specs, &[("x", Input::F32(x.view()))])
+                .unwrap_err()
+                .contains("missing")
+        );
+    }
+}

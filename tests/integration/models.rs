@@ -1,0 +1,227 @@
+//! The exported tiny model set runs through disco's ONNX Runtime layer: names and shapes
+//! from the manifest, dynamic batch, and VJP graphs consistent with their forward graphs
+//! (directional derivative by central differences vs ⟨grad, v⟩).
+//!
+//! Needs a tiny set: `DISCO_TINY_MODELS=<dir>`, else `target/models/tiny`. scripts/test.sh
+//! exports it before `cargo test`; outside CI a missing set skips these tests with a notice.
+
+use std::path::PathBuf;
+
+use disco::render::session::{Device, GraphSession, Input, ModelSet, SessionError, SessionOptions};
+use ndarray::{Array, ArrayD, IxDyn};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::support::root;
+
+fn tiny_set() -> Option<ModelSet> {
+    let dir = std::env::var_os("DISCO_TINY_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/models/tiny"));
+    if !dir.join("manifest.json").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no tiny model set at {} (scripts/test.sh exports one)",
+            dir.display()
+        );
+        eprintln!(
+            "skipping: no tiny model set at {} (run scripts/test.sh)",
+            dir.display()
+        );
+        return None;
+    }
+    Some(ModelSet::open(&dir).expect("manifest"))
+}
+
+fn randn(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    Array::from_shape_fn(IxDyn(shape), |_| StandardNormal.sample(&mut rng))
+}
+
+fn dot(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| *x as f64 * *y as f64)
+        .sum()
+}
+
+fn cpu() -> SessionOptions {
+    SessionOptions {
+        device: Device::Cpu,
+        intra_threads: Some(2),
+    }
+}
+
+/// Checks a VJP graph against its forward graph: same forward output, and
+/// ⟨upstream, (f(x+hv) − f(x−hv))/2h⟩ ≈ ⟨grad, v⟩.
+fn check_vjp(
+    set: &ModelSet,
+    fwd: &str,
+    vjp: &str,
+    x_name: &str,
+    extra: &[(&str, ArrayD<f32>)],
+    x: ArrayD<f32>,
+    out: &str,
+    grad: &str,
+) {
+    let mut f = GraphSession::open(set, fwd, cpu()).unwrap();
+    let mut g = GraphSession::open(set, vjp, cpu()).unwrap();
+    let run_f = |f: &mut GraphSession, x: &ArrayD<f32>| {
+        let mut inputs = vec![(x_name, Input::F32(x.view()))];
+        inputs.extend(extra.iter().map(|(n, a)| (*n, Input::F32(a.view()))));
+        f.run(&inputs).unwrap().remove(out).unwrap()
+    };
+    let y = run_f(&mut f, &x);
+    // The upstream gradient has the shape the manifest gives (the UNet's is ∂L/∂ε, the first
+    // 3 of its 6 output channels), with the batch of x.
+    let up_spec = set.manifest.graphs[vjp]
+        .inputs
+        .iter()
+        .find(|i| i.name == "upstream")
+        .expect("upstream input");
+    let up_shape: Vec<usize> = up_spec
+        .shape
+        .iter()
+        .map(|d| match d {
+            disco::render::manifest::Dim::Fixed(n) => *n,
+            disco::render::manifest::Dim::Symbol(_) => x.shape()[0],
+        })
+        .collect();
+    let upstream = randn(&up_shape, 11);
+    let project = |out: ArrayD<f32>| -> ArrayD<f32> {
+        if out.ndim() == 4 && out.shape()[1] != up_shape[1] {
+            out.slice_axis(ndarray::Axis(1), ndarray::Slice::from(0..up_shape[1]))
+                .to_owned()
+        } else {
+            out
+        }
+    };
+    let mut inputs = vec![
+        (x_name, Input::F32(x.view())),
+        ("upstream", Input::F32(upstream.view())),
+    ];
+    inputs.extend(extra.iter().map(|(n, a)| (*n, Input::F32(a.view()))));
+    let mut r = g.run(&inputs).unwrap();
+    let (y_vjp, grad_x) = (r.remove(out).unwrap(), r.remove(grad).unwrap());
+    let rel = (&y - &y_vjp).mapv(|d| (d as f64).powi(2)).sum().sqrt()
+        / y.mapv(|d| (d as f64).powi(2)).sum().sqrt();
+    assert!(
+        rel < 1e-5,
+        "{vjp}: forward output differs from {fwd} by {rel:e}"
+    );
+    let v = randn(x.shape(), 12);
+    let h = 1e-2f32;
+    let (xp, xm) = (&x + &(&v * h), &x - &(&v * h));
+    let fd = (dot(&upstream, &project(run_f(&mut f, &xp)))
+        - dot(&upstream, &project(run_f(&mut f, &xm))))
+        / (2.0 * h as f64);
+    let an = dot(&grad_x, &v);
+    assert!(
+        (fd - an).abs() <= 2e-2 * an.abs().max(1e-3),
+        "{vjp}: directional derivative {fd} vs ⟨grad, v⟩ {an}"
+    );
+}
+
+#[test]
+fn unet_secondary_and_clip_vjp_graphs_agree_with_their_forward_graphs() {
+    let Some(set) = tiny_set() else { return };
+    let unet = set.manifest.unet.as_ref().expect("unet section");
+    let size = unet.sizes("forward")[0].to_owned();
+    let (w, h) = size
+        .split_once('x')
+        .map(|(w, h)| (w.parse::<usize>().unwrap(), h.parse::<usize>().unwrap()))
+        .unwrap();
+    let x = randn(&[1, 3, h, w], 1);
+    let t = Array::from_elem(IxDyn(&[1]), 420.0f32);
+    check_vjp(
+        &set,
+        unet.graph("forward", w, h).unwrap(),
+        unet.graph("vjp", w, h).unwrap(),
+        "x",
+        &[("t", t)],
+        x.clone(),
+        "eps_full",
+        "grad_x",
+    );
+
+    let sec = set.manifest.secondary.as_ref().expect("secondary section");
+    let tc = Array::from_elem(IxDyn(&[1]), 0.6f32);
+    check_vjp(
+        &set,
+        sec.graph("forward", w, h).unwrap(),
+        sec.graph("vjp", w, h).unwrap(),
+        "x",
+        &[("t", tc)],
+        x,
+        "pred",
+        "grad_x",
+    );
+
+    for (flag, clip) in &set.manifest.clip {
+        let r = clip.resolution;
+        let cuts = randn(&[3, 3, r, r], 2);
+        check_vjp(
+            &set,
+            &clip.graphs["image"],
+            &clip.graphs["image_vjp"],
+            "image",
+            &[],
+            cuts,
+            "image_embed",
+            "grad_image",
+        );
+        eprintln!("{flag}: image VJP consistent");
+    }
+}
+
+#[test]
+fn clip_text_graph_embeds_golden_tokens_with_any_batch() {
+    let Some(set) = tiny_set() else { return };
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("onnx-export/tests/golden/clip_tokens.json")).unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<i64> = golden
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["ids"].as_array())
+        .take(5)
+        .flat_map(|ids| ids.iter().map(|i| i.as_i64().unwrap()))
+        .collect();
+    let tokens = Array::from_shape_vec(IxDyn(&[5, 77]), ids).unwrap();
+    for (flag, clip) in &set.manifest.clip {
+        let mut s = GraphSession::open(&set, &clip.graphs["text"], cpu()).unwrap();
+        for b in [1, 5] {
+            let out = s
+                .run(&[(
+                    "tokens",
+                    Input::I64(tokens.slice(ndarray::s![..b, ..]).into_dyn()),
+                )])
+                .unwrap();
+            let e = &out["text_embed"];
+            assert_eq!(e.shape(), &[b, clip.embed_dim], "{flag}");
+            assert!(
+                e.iter().all(|v| v.is_finite()) && e.iter().any(|v| *v != 0.0),
+                "{flag}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_shape_is_refused_before_ort_runs() {
+    let Some(set) = tiny_set() else { return };
+    let (flag, clip) = set.manifest.clip.iter().next().unwrap();
+    let mut s = GraphSession::open(&set, &clip.graphs["image"], cpu()).unwrap();
+    let bad = randn(&[2, 3, clip.resolution + 1, clip.resolution], 3);
+    match s.run(&[("image", Input::F32(bad.view()))]) {
+        Err(SessionError::Input { reason, .. }) => {
+            assert!(reason.contains("shape"), "{flag}: {reason}")
+        }
+        other => panic!(
+            "{flag}: expected an input error, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+}
