@@ -56,13 +56,10 @@ fn cpu() -> SessionOptions {
 /// ⟨upstream, (f(x+hv) − f(x−hv))/2h⟩ ≈ ⟨grad, v⟩.
 fn check_vjp(
     set: &ModelSet,
-    fwd: &str,
-    vjp: &str,
-    x_name: &str,
+    (fwd, vjp): (&str, &str),
+    (x_name, x): (&str, ArrayD<f32>),
     extra: &[(&str, ArrayD<f32>)],
-    x: ArrayD<f32>,
-    out: &str,
-    grad: &str,
+    (out, grad): (&str, &str),
 ) {
     let mut f = GraphSession::open(set, fwd, cpu()).unwrap();
     let mut g = GraphSession::open(set, vjp, cpu()).unwrap();
@@ -133,42 +130,39 @@ fn unet_secondary_and_clip_vjp_graphs_agree_with_their_forward_graphs() {
         .unwrap();
     let x = randn(&[1, 3, h, w], 1);
     let t = Array::from_elem(IxDyn(&[1]), 420.0f32);
-    check_vjp(
-        &set,
+    let graphs = (
         unet.graph("forward", w, h).unwrap(),
         unet.graph("vjp", w, h).unwrap(),
-        "x",
+    );
+    check_vjp(
+        &set,
+        graphs,
+        ("x", x.clone()),
         &[("t", t)],
-        x.clone(),
-        "eps_full",
-        "grad_x",
+        ("eps_full", "grad_x"),
     );
 
     let sec = set.manifest.secondary.as_ref().expect("secondary section");
     let tc = Array::from_elem(IxDyn(&[1]), 0.6f32);
-    check_vjp(
-        &set,
+    let graphs = (
         sec.graph("forward", w, h).unwrap(),
         sec.graph("vjp", w, h).unwrap(),
-        "x",
-        &[("t", tc)],
-        x,
-        "pred",
-        "grad_x",
     );
+    check_vjp(&set, graphs, ("x", x), &[("t", tc)], ("pred", "grad_x"));
 
     for (flag, clip) in &set.manifest.clip {
         let r = clip.resolution;
         let cuts = randn(&[3, 3, r, r], 2);
+        let graphs = (
+            clip.graphs["image"].as_str(),
+            clip.graphs["image_vjp"].as_str(),
+        );
         check_vjp(
             &set,
-            &clip.graphs["image"],
-            &clip.graphs["image_vjp"],
-            "image",
+            graphs,
+            ("image", cuts),
             &[],
-            cuts,
-            "image_embed",
-            "grad_image",
+            ("image_embed", "grad_image"),
         );
         eprintln!("{flag}: image VJP consistent");
     }
