@@ -14,18 +14,7 @@ from pathlib import Path
 from . import checkpoints, clip, unet, verify
 from .modelset import Request, build, log
 
-DEFAULT_SIZE = "1280x768"
-TINY_SIZE = "64x64"
 TINY_CLIP = ["ViTB32", "RN50", "ViTB16"]
-
-
-def parse_size(text):
-    """'WxH' -> (width, height)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 1280x768 (width x height), got {text!r}")
-    return w, h
 
 
 def parse_clip_checkpoint(text):
@@ -43,7 +32,7 @@ def parser():
     a("--out", type=Path, required=True, help="model-set directory to write (graphs + manifest.json)")
     a("--tiny", action="store_true",
       help="tiny random-weight models (fixed seed); without other model flags exports everything: "
-           f"the 512 UNet, secondary, CLIP {' '.join(TINY_CLIP)}, LPIPS at {TINY_SIZE}")
+           f"the 512 UNet, secondary, CLIP {' '.join(TINY_CLIP)} and LPIPS")
     a("--diffusion", choices=sorted(unet.CONFIGS), help="guided-diffusion UNet to export (default: none)")
     a("--checkpoint", type=Path, help="the UNet checkpoint (.pt state dict) for --diffusion")
     a("--secondary", nargs="?", const=True, default=None, metavar="PATH",
@@ -57,9 +46,6 @@ def parser():
     a("--lpips", action="store_true", help="export LPIPS v0.1 (VGG16) forward and VJP")
     a("--lpips-vgg", type=Path, help="torchvision vgg16 weights (vgg16-397923af.pth) for --lpips")
     a("--lpips-lin", type=Path, help="LPIPS v0.1 linear heads (lpips/weights/v0.1/vgg.pth) for --lpips")
-    a("--size", type=parse_size, action="append", default=[], metavar="WxH",
-      help=f"image size (width x height) for the UNet, secondary and LPIPS graphs; repeatable "
-           f"(default: {DEFAULT_SIZE}, or {TINY_SIZE} with --tiny)")
     a("--verify-batches", type=int, nargs="+", default=[1, 3], metavar="N",
       help="batch sizes at which every graph is checked against PyTorch (default: %(default)s)")
     a("--seed", type=int, default=0, help="seed of the tiny random weights (default: %(default)s)")
@@ -76,7 +62,7 @@ def request(args):
                   secondary=bool(args.secondary),
                   secondary_checkpoint=Path(args.secondary) if isinstance(args.secondary, str) else None,
                   clip=list(dict.fromkeys(args.clip)), lpips=args.lpips, lpips_vgg=args.lpips_vgg,
-                  lpips_lin=args.lpips_lin, sizes=args.size or [parse_size(TINY_SIZE if tiny else DEFAULT_SIZE)],
+                  lpips_lin=args.lpips_lin,
                   verify_batches=tuple(args.verify_batches), seed=args.seed)
     if tiny and not anything:
         req.diffusion, req.secondary, req.clip, req.lpips = "512x512_diffusion_uncond_finetune_008100", True, TINY_CLIP, True

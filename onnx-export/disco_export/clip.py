@@ -375,7 +375,7 @@ def graph_specs(flag, model):
     image = TensorSpec("image", "float32", ["B", 3, r, r])
     emb = TensorSpec("image_embed", "float32", ["B", d])
 
-    def sample_image(batch, gen):
+    def sample_image(batch, gen, size=None):
         """image ~ N(0, 1): (B, 3, R, R) (normalised pixels)."""
         return [torch.randn(batch, 3, r, r, generator=gen)]
 
@@ -384,7 +384,7 @@ def graph_specs(flag, model):
         "text": GraphSpec(f"clip_{flag}_text", TextEncoder(model),
                           [TensorSpec("tokens", "int64", ["B", cfg.context_length])],
                           [TensorSpec("text_embed", "float32", ["B", d])],
-                          lambda b, g: [sample_tokens(b, g, cfg.context_length)]),
+                          lambda b, g, size=None: [sample_tokens(b, g, cfg.context_length)]),
         "image": GraphSpec(f"clip_{flag}_image", image_encoder, [image], [emb], sample_image),
         "image_vjp": GraphSpec(f"clip_{flag}_image_vjp", image_encoder, [image],
                                [emb, TensorSpec("grad_image", "float32", image.shape)], sample_image, vjp=True,

@@ -1,11 +1,14 @@
 """Export forward and VJP (vector-Jacobian product) graphs to ONNX, following shared/export-recipe.md.
 
 Three stages:
-1. ``torch.export`` the forward module with a dynamic batch dimension (SDPA forced to the MATH kernel), then
-   ``run_decompositions``;
-2. for a VJP graph, ``make_fx(functionalize(vjp_fn))`` traced on FakeTensors whose batch dimension alone is
+1. ``torch.export`` the forward module with a dynamic batch dimension ``B`` and, for image-size-dependent
+   models, dynamic height and width ``H = m·hk``, ``W = m·wk`` (m = the model's size multiple), with SDPA
+   forced to the MATH kernel, then ``run_decompositions``;
+2. for a VJP graph, ``make_fx(functionalize(vjp_fn))`` traced on FakeTensors whose batch (and H, W) axes are
    dynamic, with extra decompositions (``convolution_backward`` as a transposed convolution, ``empty_permuted``
-   as zeros);
+   as zeros); arithmetic with a symbolic Python scalar (GroupNorm's 1/(C·H·W) in the backward pass) is then
+   rewritten as tensor arithmetic, which the ONNX translator can handle. The example sizes are chosen so that
+   no feature map is 1 pixel wide (a size of 1 would be specialised) — e.g. 3m x 5m;
 3. ``torch.onnx.export(dynamo=True, external_data=False, optimize=False)`` to one file. The onnxscript optimizer
    (``optimize=True``) deletes additions of constants below ~1e-8 as if they were zero, which turns LPIPS's
    ``f / (‖f‖ + 1e-10)`` into NaN where a feature vector is zero; ONNX Runtime optimises the graph itself anyway.
@@ -24,6 +27,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 OPSET = 20
 MAX_BATCH = 4096
+MAX_SIDE = 8192
 
 
 def _conv_output_padding(in_size, out_size, stride, padding, dilation, kernel):
@@ -92,17 +96,54 @@ def _freeze(module):
     return module
 
 
-def export_forward(module, example_inputs, batched):
-    """Stage 1: ``torch.export`` with a dynamic batch ``B`` on the inputs flagged in ``batched``.
+def dynamic_dims(multiple):
+    """The symbolic axes: ``B`` (batch), and ``H``, ``W`` as multiples of ``multiple`` (None: no H/W)."""
+    dims = {"B": Dim("B", min=1, max=MAX_BATCH)}
+    if multiple:
+        dims["H"] = multiple * Dim("hk", min=1, max=MAX_SIDE // multiple)
+        dims["W"] = multiple * Dim("wk", min=1, max=MAX_SIDE // multiple)
+    return dims
 
-    Returns the decomposed ExportedProgram.
-    """
+
+def dynamic_shapes(tensor_specs, multiple):
+    """torch.export ``dynamic_shapes`` for inputs described by TensorSpecs (string axes are dynamic)."""
+    dims = dynamic_dims(multiple)
+    return tuple({i: dims[d] for i, d in enumerate(t.shape) if isinstance(d, str)} or None for t in tensor_specs)
+
+
+def export_forward(module, example_inputs, input_specs, multiple=None):
+    """Stage 1: ``torch.export`` with the symbolic axes of ``input_specs``; returns the decomposed program."""
     _freeze(module)
-    batch = Dim("B", min=1, max=MAX_BATCH)
-    dynamic = tuple({0: batch} if b else None for b in batched)
     with _math_attention(), torch.no_grad():
-        ep = torch.export.export(module, tuple(example_inputs), dynamic_shapes=dynamic, strict=False)
+        ep = torch.export.export(module, tuple(example_inputs), dynamic_shapes=dynamic_shapes(input_specs, multiple),
+                                 strict=False)
     return ep.run_decompositions(decomposition_table())
+
+
+_SCALAR_TO_TENSOR = {
+    torch.ops.aten.mul.Scalar: torch.ops.aten.mul.Tensor,
+    torch.ops.aten.div.Scalar: torch.ops.aten.div.Tensor,
+    torch.ops.aten.add.Scalar: torch.ops.aten.add.Tensor,
+    torch.ops.aten.sub.Scalar: torch.ops.aten.sub.Tensor,
+}
+
+
+def tensorize_symbolic_scalars(gm):
+    """Rewrite ``aten.<op>.Scalar(t, s)`` whose scalar ``s`` is computed from symbolic sizes into
+    ``aten.<op>.Tensor(t, scalar_tensor(s))``. Returns the number of rewritten nodes."""
+    n = 0
+    for node in list(gm.graph.nodes):
+        if node.op == "call_function" and node.target in _SCALAR_TO_TENSOR and isinstance(node.args[1], torch.fx.Node):
+            with gm.graph.inserting_before(node):
+                scalar = gm.graph.call_function(torch.ops.aten.scalar_tensor.default, (node.args[1],),
+                                                {"dtype": torch.float32})
+                new = gm.graph.call_function(_SCALAR_TO_TENSOR[node.target],
+                                             (node.args[0], scalar) + tuple(node.args[2:]), dict(node.kwargs))
+            node.replace_all_uses_with(new)
+            gm.graph.erase_node(node)
+            n += 1
+    gm.recompile()
+    return n
 
 
 class _VJP(torch.nn.Module):
@@ -135,27 +176,29 @@ class _VJP(torch.nn.Module):
         return out, grad
 
 
-def trace_vjp(forward_ep, example_inputs, upstream, wrt=0, has_aux=False):
-    """Stage 2: trace the VJP of the exported forward with ``make_fx`` on FakeTensors, batch alone dynamic.
+def trace_vjp(forward_ep, example_inputs, upstream, tensor_specs, wrt=0, has_aux=False):
+    """Stage 2: trace the VJP of the exported forward with ``make_fx`` on FakeTensors.
 
-    example_inputs: forward inputs, each batched on dim 0; upstream: cotangent shaped like the (first)
-    forward output. Returns an fx GraphModule taking (*inputs, upstream) -> (output, grad_input).
+    example_inputs: forward inputs; upstream: cotangent shaped like the (first) forward output; tensor_specs:
+    TensorSpecs of (*inputs, upstream) whose string axes become dynamic. Returns an fx GraphModule taking
+    (*inputs, upstream) -> (output, grad_input).
     """
     gm = forward_ep.module()
     vjp = _VJP(gm, wrt, len(example_inputs), has_aux)
     shape_env = ShapeEnv()
     mode = FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True)
 
-    def fake(t):
-        dyn = [DimDynamic.DYNAMIC] + [DimDynamic.STATIC] * (t.dim() - 1)
+    def fake(t, spec):
+        dyn = [DimDynamic.DYNAMIC if isinstance(d, str) else DimDynamic.STATIC for d in spec.shape]
         return mode.from_tensor(t, symbolic_context=StatelessSymbolicContext(dynamic_sizes=dyn))
 
-    fakes = [fake(t) for t in list(example_inputs) + [upstream]]
+    fakes = [fake(t, spec) for t, spec in zip(list(example_inputs) + [upstream], tensor_specs)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with mode, _math_attention():
             traced = make_fx(torch.func.functionalize(vjp), decomposition_table=decomposition_table(),
                              tracing_mode="symbolic")(*fakes)
+    tensorize_symbolic_scalars(traced)
     return traced
 
 
@@ -182,12 +225,11 @@ def strip_metadata(path):
     onnx.save(model, str(path))
 
 
-def to_onnx(module, example_inputs, input_names, output_names, path, batched_inputs, batched_outputs,
+def to_onnx(module, example_inputs, input_names, output_names, path, tensor_specs, multiple=None,
             external_data=False):
-    """Stage 3: ``torch.onnx.export(dynamo=True)`` with batch axis ``B``; one file unless ``external_data``
-    (needed above protobuf's 2 GB limit: the tensors then go to ``<path>.data``)."""
-    batch = Dim("B", min=1, max=MAX_BATCH)
-    dynamic = tuple({0: batch} if b else None for b in batched_inputs)
+    """Stage 3: ``torch.onnx.export(dynamo=True)`` with the symbolic axes of ``tensor_specs``; one file unless
+    ``external_data`` (needed above protobuf's 2 GB limit: the tensors then go to ``<path>.data``)."""
+    dynamic = dynamic_shapes(tensor_specs, multiple)
     with warnings.catch_warnings(), _math_attention():
         warnings.simplefilter("ignore")
         prog = torch.onnx.export(
@@ -209,14 +251,17 @@ from typing import Callable  # noqa: E402
 
 @dataclass
 class TensorSpec:
-    """A graph input or output: name, dtype (``float32``/``int64``) and shape with ``"B"`` for the batch."""
+    """A graph input or output: name, dtype (``float32``/``int64``) and shape; the string axes are symbolic:
+    ``"B"`` (batch), ``"H"``, ``"W"`` (image height and width)."""
 
     name: str
     dtype: str
     shape: list
 
-    def concrete(self, batch):
-        return [batch if d == "B" else d for d in self.shape]
+    def concrete(self, batch, size=None):
+        """The shape at batch ``batch`` and image size ``size`` = (height, width)."""
+        h, w = size if size else (None, None)
+        return [{"B": batch, "H": h, "W": w}.get(d, d) if isinstance(d, str) else d for d in self.shape]
 
     def as_manifest(self):
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
@@ -227,9 +272,10 @@ class GraphSpec:
     """One graph to export.
 
     module: eager nn.Module computing the forward outputs from the forward inputs (for a VJP with
-    ``has_aux``, it returns (differentiated output, kept output)); sampler(batch, generator) draws fresh
-    forward inputs; a VJP graph takes the forward inputs plus ``upstream`` and returns (forward output,
-    gradient w.r.t. input ``wrt``).
+    ``has_aux``, it returns (differentiated output, kept output)); sampler(batch, generator, size) draws fresh
+    forward inputs at image size ``size`` = (height, width) (ignored by models without H/W axes); a VJP graph
+    takes the forward inputs plus ``upstream`` and returns (forward output, gradient w.r.t. input ``wrt``).
+    multiple: the size multiple m of models with symbolic H, W (H = m·k), else None.
     """
 
     name: str
@@ -241,6 +287,7 @@ class GraphSpec:
     wrt: int = 0
     has_aux: bool = False
     upstream: TensorSpec = None
+    multiple: int = None
     meta: dict = field(default_factory=dict)
 
     @property
@@ -259,11 +306,22 @@ class GraphSpec:
     def upstream_name(self):
         return self.upstream.name
 
-    def upstream_shape(self, batch):
-        return self.upstream.concrete(batch)
+    def upstream_shape(self, batch, size=None):
+        return self.upstream.concrete(batch, size)
 
-    def sample_inputs(self, batch, generator):
-        return self.sampler(batch, generator)
+    def sample_inputs(self, batch, generator, size=None):
+        return self.sampler(batch, generator, size)
+
+    @property
+    def trace_size(self):
+        """Example (height, width) for tracing: 3m x 5m keeps every feature map wider than one pixel."""
+        return (3 * self.multiple, 5 * self.multiple) if self.multiple else None
+
+    @property
+    def check_sizes(self):
+        """Image sizes at which the graph is verified (small, different from the traced one and each other)."""
+        m = self.multiple
+        return [(2 * m, 3 * m), (4 * m, 2 * m)] if m else [None]
 
     def io_manifest(self):
         ins = [t.as_manifest() for t in self.inputs] + ([self.upstream.as_manifest()] if self.vjp else [])
@@ -292,14 +350,17 @@ def build_graph(spec, path, log=None):
     t0 = time.perf_counter()
     _freeze(spec.module)
     gen = torch.Generator().manual_seed(0)
-    example = spec.sample_inputs(TRACE_BATCH, gen)
-    ep = export_forward(spec.module, example, [True] * len(example))
+    size = spec.trace_size
+    example = spec.sample_inputs(TRACE_BATCH, gen, size)
+    ep = export_forward(spec.module, example, spec.inputs, spec.multiple)
+    specs = list(spec.inputs)
     if spec.vjp:
-        upstream = torch.randn(spec.upstream_shape(TRACE_BATCH), generator=gen)
-        graph = trace_vjp(ep, example, upstream, wrt=spec.wrt, has_aux=spec.has_aux)
+        upstream = torch.randn(spec.upstream_shape(TRACE_BATCH, size), generator=gen)
+        specs.append(spec.upstream)
+        graph = trace_vjp(ep, example, upstream, specs, wrt=spec.wrt, has_aux=spec.has_aux)
         args = list(example) + [upstream]
     else:
         graph, args = ep, list(example)
-    to_onnx(graph, args, spec.input_names, spec.output_names, path, [True] * len(args), None,
+    to_onnx(graph, args, spec.input_names, spec.output_names, path, specs, spec.multiple,
             external_data=uses_external_data(spec))
     return time.perf_counter() - t0

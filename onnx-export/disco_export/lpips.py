@@ -105,29 +105,28 @@ class LPIPS(nn.Module):
         return total
 
 
-def _sample(height, width):
-    def sample(batch, gen):
-        """a, b ~ U[-1, 1): (B, 3, H, W) each."""
-        return [torch.rand(batch, 3, height, width, generator=gen) * 2 - 1 for _ in range(2)]
-    return sample
+SIZE_MULTIPLE = 16
 
 
-def graph_specs(model, height, width):
-    """Forward ``(a, b) -> distance`` and VJP ``(a, b, upstream) -> (distance, grad_a)`` at H x W.
+def sample_inputs(batch, gen, size):
+    """a, b ~ U[-1, 1): (B, 3, H, W) each."""
+    h, w = size
+    return [torch.rand(batch, 3, h, w, generator=gen) * 2 - 1 for _ in range(2)]
 
-    a, b, grad_a: (B, 3, H, W); distance, upstream: (B,).
+
+def graph_specs(model):
+    """Forward ``(a, b) -> distance`` and VJP ``(a, b, upstream) -> (distance, grad_a)``, symbolic B, H, W.
+
+    a, b, grad_a: (B, 3, H, W) with H, W multiples of 16; distance, upstream: (B,).
     """
     from .export import GraphSpec, TensorSpec
-    if height % 16 or width % 16:
-        raise ValueError(f"LPIPS: height and width must be multiples of 16, got {width}x{height}")
-    img = ["B", 3, height, width]
+    img = ["B", 3, "H", "W"]
     a, b = TensorSpec("a", "float32", img), TensorSpec("b", "float32", img)
     dist = TensorSpec("distance", "float32", ["B"])
-    meta = {"height": height, "width": width}
-    size = f"{width}x{height}"
+    meta = {"size_multiple": SIZE_MULTIPLE}
     return {
-        "forward": GraphSpec(f"lpips_fwd_{size}", model, [a, b], [dist], _sample(height, width), meta=meta),
-        "vjp": GraphSpec(f"lpips_vjp_{size}", model, [a, b], [dist, TensorSpec("grad_a", "float32", img)],
-                         _sample(height, width), vjp=True, upstream=TensorSpec("upstream", "float32", ["B"]),
+        "forward": GraphSpec("lpips_fwd", model, [a, b], [dist], sample_inputs, multiple=SIZE_MULTIPLE, meta=meta),
+        "vjp": GraphSpec("lpips_vjp", model, [a, b], [dist, TensorSpec("grad_a", "float32", img)], sample_inputs,
+                         vjp=True, upstream=TensorSpec("upstream", "float32", ["B"]), multiple=SIZE_MULTIPLE,
                          meta=meta),
     }

@@ -69,7 +69,7 @@ def write(root, tiny, sections, graphs):
     """Write (or extend) ``root/manifest.json`` atomically.
 
     An existing manifest of the same kind (tiny or real) is extended: new graphs and sections replace entries of
-    the same name, others are kept (so another image size can be added later).
+    the same name, others are kept (so models can be added to a set later).
     """
     root = Path(root)
     doc = {"format": FORMAT, "exporter": exporter_info(), "tiny": tiny, "diffusion": None,
@@ -125,10 +125,8 @@ def validate(doc, root=None):
                 need(blake3_file(path) == g.get("blake3"), f"graphs.{name}: blake3 differs")
 
     def refs(section, where):
-        for role, v in section.items():
-            names = v.values() if isinstance(v, dict) else [v]
-            for n in names:
-                need(n in graphs, f"{where}.{role} names unknown graph {n}")
+        for role, name in section.items():
+            need(isinstance(name, str) and name in graphs, f"{where}.{role} names unknown graph {name}")
 
     for flag, c in (doc.get("clip") or {}).items():
         for k in ("name", "resolution", "embed_dim", "context_length", "mean", "std", "graphs"):
@@ -139,5 +137,6 @@ def validate(doc, root=None):
         sec = doc.get(fam)
         if sec is not None:
             need(set(sec.get("graphs", {})) == {"forward", "vjp"}, f"{fam}.graphs roles wrong")
+            need(isinstance(sec.get("size_multiple"), int), f"{fam}.size_multiple missing")
             refs(sec.get("graphs", {}), f"{fam}.graphs")
     return problems

@@ -29,7 +29,6 @@ class Request:
     lpips: bool = False
     lpips_vgg: Path = None
     lpips_lin: Path = None
-    sizes: list = field(default_factory=list)  # [(width, height)]
     verify_batches: tuple = (1, 3)
     seed: int = 0
 
@@ -110,14 +109,13 @@ def _run(spec, req, source_sha, graphs):
     graphs[spec.name] = manifest.graph_entry(spec, req.out, file, source_sha, secs, errs)
 
 
-def _sized(family, model, req, source_sha, graphs, make_specs):
-    roles = {"forward": {}, "vjp": {}}
-    for w, h in req.sizes:
-        specs = make_specs(model, h, w)
-        for role, spec in specs.items():
-            _run(spec, req, source_sha, graphs)
-            roles[role][f"{w}x{h}"] = spec.name
-    return {"graphs": roles, "sizes": [[w, h] for w, h in req.sizes]}
+def _family(specs, req, source_sha, graphs):
+    """Export the forward and VJP graphs of one image model; its manifest section."""
+    roles = {}
+    for role, spec in specs.items():
+        _run(spec, req, source_sha, graphs)
+        roles[role] = spec.name
+    return {"graphs": roles, "size_multiple": specs["forward"].multiple}
 
 
 def build(req):
@@ -145,10 +143,10 @@ def build(req):
     if "unet" in models:
         model, sha = models["unet"]
         sections["diffusion"] = model.cfg.as_manifest()
-        sections["unet"] = _sized("unet", model, req, sha, graphs, unet.graph_specs)
+        sections["unet"] = _family(unet.graph_specs(model), req, sha, graphs)
     if "secondary" in models:
         model, sha = models["secondary"]
-        sections["secondary"] = _sized("secondary", model, req, sha, graphs, secondary.graph_specs)
+        sections["secondary"] = _family(secondary.graph_specs(model), req, sha, graphs)
     if req.clip:
         sections["clip"] = {}
     for flag in req.clip:
@@ -164,7 +162,7 @@ def build(req):
             "mean": list(clip.MEAN), "std": list(clip.STD), "graphs": names, "config": cfg.as_manifest()}
     if "lpips" in models:
         model, sha = models["lpips"]
-        sections["lpips"] = _sized("lpips", model, req, sha, graphs, lpips.graph_specs)
+        sections["lpips"] = _family(lpips.graph_specs(model), req, sha, graphs)
         sections["lpips"]["version"] = "0.1"
         sections["lpips"]["net"] = "vgg16"
     doc = manifest.write(req.out, req.tiny, sections, graphs)

@@ -116,31 +116,29 @@ class SecondaryPred(nn.Module):
         return self.model(x, t)[0]
 
 
-def _sample(height, width):
-    def sample(batch, gen):
-        """x ~ N(0, 1): (B, 3, H, W); t ~ U[0, 1): (B,)."""
-        return [torch.randn(batch, 3, height, width, generator=gen), torch.rand(batch, generator=gen)]
-    return sample
+SIZE_MULTIPLE = 32
 
 
-def graph_specs(model, height, width):
-    """Forward ``(x, t) -> (pred, v)`` and VJP ``(x, t, upstream) -> (pred, grad_x)`` at H x W.
+def sample_inputs(batch, gen, size):
+    """x ~ N(0, 1): (B, 3, H, W); t ~ U[0, 1): (B,)."""
+    h, w = size
+    return [torch.randn(batch, 3, h, w, generator=gen), torch.rand(batch, generator=gen)]
 
-    upstream, pred, v, grad_x: (B, 3, H, W).
+
+def graph_specs(model):
+    """Forward ``(x, t) -> (pred, v)`` and VJP ``(x, t, upstream) -> (pred, grad_x)``, symbolic B, H, W.
+
+    x, upstream, pred, v, grad_x: (B, 3, H, W) with H, W multiples of 32; t: (B,).
     """
     from .export import GraphSpec, TensorSpec
-    if height % 32 or width % 32:
-        raise ValueError(f"secondary model: height and width must be multiples of 32, got {width}x{height}")
-    x = TensorSpec("x", "float32", ["B", 3, height, width])
-    t = TensorSpec("t", "float32", ["B"])
-    img = ["B", 3, height, width]
-    meta = {"height": height, "width": width}
-    size = f"{width}x{height}"
+    img = ["B", 3, "H", "W"]
+    x, t = TensorSpec("x", "float32", img), TensorSpec("t", "float32", ["B"])
+    pred = TensorSpec("pred", "float32", img)
+    meta = {"size_multiple": SIZE_MULTIPLE}
     return {
-        "forward": GraphSpec(f"secondary_fwd_{size}", model, [x, t],
-                             [TensorSpec("pred", "float32", img), TensorSpec("v", "float32", img)],
-                             _sample(height, width), meta=meta),
-        "vjp": GraphSpec(f"secondary_vjp_{size}", SecondaryPred(model), [x, t],
-                         [TensorSpec("pred", "float32", img), TensorSpec("grad_x", "float32", img)],
-                         _sample(height, width), vjp=True, upstream=TensorSpec("upstream", "float32", img), meta=meta),
+        "forward": GraphSpec("secondary_fwd", model, [x, t], [pred, TensorSpec("v", "float32", img)], sample_inputs,
+                             multiple=SIZE_MULTIPLE, meta=meta),
+        "vjp": GraphSpec("secondary_vjp", SecondaryPred(model), [x, t], [pred, TensorSpec("grad_x", "float32", img)],
+                         sample_inputs, vjp=True, upstream=TensorSpec("upstream", "float32", img),
+                         multiple=SIZE_MULTIPLE, meta=meta),
     }

@@ -264,30 +264,27 @@ class UNetEps(nn.Module):
         return out[:, :3], out
 
 
-def _sample(height, width):
-    def sample(batch, gen):
-        """x ~ N(0, 1): (B, 3, H, W); t ~ U[0, 1000): (B,)."""
-        return [torch.randn(batch, 3, height, width, generator=gen), torch.rand(batch, generator=gen) * 1000]
-    return sample
+def sample_inputs(batch, gen, size):
+    """x ~ N(0, 1): (B, 3, H, W); t ~ U[0, 1000): (B,)."""
+    h, w = size
+    return [torch.randn(batch, 3, h, w, generator=gen), torch.rand(batch, generator=gen) * 1000]
 
 
-def graph_specs(model, height, width):
-    """UNet forward ``(x, t) -> eps_full`` and VJP ``(x, t, upstream) -> (eps_full, grad_x)`` at H x W.
+def graph_specs(model):
+    """UNet forward ``(x, t) -> eps_full`` and VJP ``(x, t, upstream) -> (eps_full, grad_x)``, symbolic B, H, W.
 
-    upstream: (B, 3, H, W), the cotangent of eps = eps_full[:, :3]; grad_x: (B, 3, H, W).
+    x, upstream, grad_x: (B, 3, H, W); t: (B,); eps_full: (B, 6, H, W). upstream is the cotangent of
+    eps = eps_full[:, :3]. H and W must be multiples of 2^(levels-1) (64 for the 512 model).
     """
     from .export import GraphSpec, TensorSpec
-    ds = 2 ** (len(model.cfg.channel_mult) - 1)
-    if height % ds or width % ds:
-        raise ValueError(f"{model.cfg.name}: height and width must be multiples of {ds}, got {width}x{height}")
-    x = TensorSpec("x", "float32", ["B", 3, height, width])
-    t = TensorSpec("t", "float32", ["B"])
-    full = TensorSpec("eps_full", "float32", ["B", model.cfg.out_channels, height, width])
-    meta = {"height": height, "width": width}
-    size = f"{width}x{height}"
+    m = 2 ** (len(model.cfg.channel_mult) - 1)
+    img = ["B", 3, "H", "W"]
+    x, t = TensorSpec("x", "float32", img), TensorSpec("t", "float32", ["B"])
+    full = TensorSpec("eps_full", "float32", ["B", model.cfg.out_channels, "H", "W"])
+    meta = {"size_multiple": m}
     return {
-        "forward": GraphSpec(f"unet_fwd_{size}", model, [x, t], [full], _sample(height, width), meta=meta),
-        "vjp": GraphSpec(f"unet_vjp_{size}", UNetEps(model), [x, t], [full, TensorSpec("grad_x", "float32", x.shape)],
-                         _sample(height, width), vjp=True, has_aux=True,
-                         upstream=TensorSpec("upstream", "float32", ["B", 3, height, width]), meta=meta),
+        "forward": GraphSpec("unet_fwd", model, [x, t], [full], sample_inputs, multiple=m, meta=meta),
+        "vjp": GraphSpec("unet_vjp", UNetEps(model), [x, t], [full, TensorSpec("grad_x", "float32", img)],
+                         sample_inputs, vjp=True, has_aux=True, upstream=TensorSpec("upstream", "float32", img),
+                         multiple=m, meta=meta),
     }

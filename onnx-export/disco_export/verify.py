@@ -48,20 +48,24 @@ def reference(spec, inputs, upstream=None):
     return [kept.detach().numpy(), grad.numpy()]
 
 
-def check(spec, path, batch_sizes=(1, 3), seed=1234, tolerance=TOLERANCE, sess=None):
+def check(spec, path, batch_sizes=(1, 3), seed=1234, tolerance=TOLERANCE, sess=None, sizes=None):
     """Run the graph at each batch size on fresh random inputs; return the worst relative error per output.
 
-    Raises VerificationError if any output's relative error exceeds ``tolerance`` or a shape differs.
+    Graphs with symbolic H, W run batch i at image size ``sizes[i % len(sizes)]`` (default:
+    ``spec.check_sizes``, small sizes other than the traced one). Raises VerificationError if any output's
+    relative error exceeds ``tolerance`` or a shape differs.
     """
     sess = sess or session(path)
     gen = torch.Generator().manual_seed(seed)
+    sizes = sizes or spec.check_sizes
     worst = {name: 0.0 for name in spec.output_names}
-    for b in batch_sizes:
-        inputs = spec.sample_inputs(b, gen)
+    for i, b in enumerate(batch_sizes):
+        size = sizes[i % len(sizes)]
+        inputs = spec.sample_inputs(b, gen, size)
         feeds = {name: t.numpy() for name, t in zip(spec.forward_input_names, inputs)}
         upstream = None
         if spec.vjp:
-            upstream = torch.randn(spec.upstream_shape(b), generator=gen)
+            upstream = torch.randn(spec.upstream_shape(b, size), generator=gen)
             feeds[spec.upstream_name] = upstream.numpy()
         got = sess.run(list(spec.output_names), feeds)
         want = reference(spec, inputs, upstream)
@@ -71,6 +75,7 @@ def check(spec, path, batch_sizes=(1, 3), seed=1234, tolerance=TOLERANCE, sess=N
             err = rel_error(g, w)
             worst[name] = max(worst[name], err)
             if not err < tolerance:
+                at = f"batch {b}" + (f", {size[1]}x{size[0]}" if size else "")
                 raise VerificationError(
-                    f"{spec.name}: output {name} at batch {b} has relative error {err:.3g} > {tolerance:g}")
+                    f"{spec.name}: output {name} at {at} has relative error {err:.3g} > {tolerance:g}")
     return worst

@@ -33,13 +33,12 @@ def tiny_specs():
     """Every graph spec of the default tiny set, rebuilt from the same seeds: {graph name: GraphSpec}."""
     req = request(parser().parse_args(["--tiny", "--out", "unused"]))
     specs = {}
-    (w, h), = req.sizes
     model, _ = make_unet(req)
-    specs.update({s.name: s for s in unet.graph_specs(model, h, w).values()})
+    specs.update({s.name: s for s in unet.graph_specs(model).values()})
     model, _ = make_secondary(req)
-    specs.update({s.name: s for s in secondary.graph_specs(model, h, w).values()})
+    specs.update({s.name: s for s in secondary.graph_specs(model).values()})
     model, _ = make_lpips(req)
-    specs.update({s.name: s for s in lpips.graph_specs(model, h, w).values()})
+    specs.update({s.name: s for s in lpips.graph_specs(model).values()})
     for flag in TINY_CLIP:
         model, _ = make_clip(req, flag)
         specs.update({s.name: s for s in clip.graph_specs(flag, model).values()})

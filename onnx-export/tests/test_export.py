@@ -44,7 +44,7 @@ def test_tiny_epsilon_survives_export(tmp_path):
     """A zero feature vector must give 0, not NaN (the onnxscript optimizer drops `+ 1e-10`)."""
     spec = GraphSpec("unit", _Unit(), [TensorSpec("x", "float32", ["B", 3, 4, 4])],
                      [TensorSpec("y", "float32", ["B", 3, 4, 4])],
-                     lambda b, g: [torch.randn(b, 3, 4, 4, generator=g)])
+                     lambda b, g, size=None: [torch.randn(b, 3, 4, 4, generator=g)])
     export.build_graph(spec, tmp_path / "unit.onnx")
     x = torch.randn(2, 3, 4, 4)
     x[:, :, 1, 2] = 0
@@ -68,7 +68,7 @@ def test_vjp_graph_against_closed_form(tmp_path):
     m = _Affine()
     spec = GraphSpec("affine_vjp", m, [TensorSpec("x", "float32", ["B", 4]), TensorSpec("s", "float32", ["B"])],
                      [TensorSpec("y", "float32", ["B", 3]), TensorSpec("grad_x", "float32", ["B", 4])],
-                     lambda b, g: [torch.randn(b, 4, generator=g), torch.randn(b, generator=g)], vjp=True,
+                     lambda b, g, size=None: [torch.randn(b, 4, generator=g), torch.randn(b, generator=g)], vjp=True,
                      upstream=TensorSpec("upstream", "float32", ["B", 3]))
     export.build_graph(spec, tmp_path / "a.onnx")
     sess = verify.session(tmp_path / "a.onnx")
@@ -82,7 +82,7 @@ def test_vjp_graph_against_closed_form(tmp_path):
 
 def test_verification_fails_loudly_on_a_wrong_graph(tmp_path):
     good = GraphSpec("g", _Unit(), [TensorSpec("x", "float32", ["B", 3, 4, 4])],
-                     [TensorSpec("y", "float32", ["B", 3, 4, 4])], lambda b, g: [torch.randn(b, 3, 4, 4, generator=g)])
+                     [TensorSpec("y", "float32", ["B", 3, 4, 4])], lambda b, g, size=None: [torch.randn(b, 3, 4, 4, generator=g)])
     export.build_graph(good, tmp_path / "g.onnx")
 
     class Other(nn.Module):
@@ -98,7 +98,7 @@ def _affine_spec():
     torch.manual_seed(0)
     return GraphSpec("affine_vjp", _Affine(), [TensorSpec("x", "float32", ["B", 4]), TensorSpec("s", "float32", ["B"])],
                      [TensorSpec("y", "float32", ["B", 3]), TensorSpec("grad_x", "float32", ["B", 4])],
-                     lambda b, g: [torch.randn(b, 4, generator=g), torch.randn(b, generator=g)], vjp=True,
+                     lambda b, g, size=None: [torch.randn(b, 4, generator=g), torch.randn(b, generator=g)], vjp=True,
                      upstream=TensorSpec("upstream", "float32", ["B", 3]))
 
 
@@ -117,7 +117,7 @@ def test_large_weights_go_to_external_data(tmp_path, monkeypatch):
     torch.manual_seed(0)
     spec = GraphSpec("lin_vjp", nn.Linear(64, 64), [TensorSpec("x", "float32", ["B", 64])],
                      [TensorSpec("y", "float32", ["B", 64]), TensorSpec("grad_x", "float32", ["B", 64])],
-                     lambda b, g: [torch.randn(b, 64, generator=g)], vjp=True,
+                     lambda b, g, size=None: [torch.randn(b, 64, generator=g)], vjp=True,
                      upstream=TensorSpec("upstream", "float32", ["B", 64]))
     export.build_graph(spec, tmp_path / "big.onnx")
     data = tmp_path / "big.onnx.data"

@@ -27,12 +27,13 @@ def test_manifest_top_level_contract(tiny_manifest):
     d = m["diffusion"]
     assert d["name"] == "512x512_diffusion_uncond_finetune_008100"
     assert d["channels"] == 3 and d["out_channels"] == 6 and isinstance(d["image_size"], int)
-    for fam in ("unet", "secondary", "lpips"):
-        assert m[fam]["graphs"]["forward"] == {"64x64": f"{fam}_fwd_64x64"}
-        assert m[fam]["graphs"]["vjp"] == {"64x64": f"{fam}_vjp_64x64"}
-        assert m[fam]["sizes"] == [[64, 64]]
-        g = m["graphs"][f"{fam}_vjp_64x64"]
-        assert g["height"] == 64 and g["width"] == 64 and g["kind"] == "vjp"
+    multiples = {"unet": 4, "secondary": 32, "lpips": 16}
+    for fam, mult in multiples.items():
+        assert m[fam]["graphs"] == {"forward": f"{fam}_fwd", "vjp": f"{fam}_vjp"}
+        assert m[fam]["size_multiple"] == mult
+        g = m["graphs"][f"{fam}_vjp"]
+        assert g["kind"] == "vjp" and g["size_multiple"] == mult
+        assert g["inputs"][0]["shape"] == ["B", 3, "H", "W"]
 
 
 def test_manifest_clip_sections(tiny_manifest):
@@ -59,15 +60,15 @@ def test_graph_io_names_contract(tiny_manifest):
     def names(n):
         return [i["name"] for i in g[n]["inputs"]], [o["name"] for o in g[n]["outputs"]]
 
-    assert names("unet_fwd_64x64") == (["x", "t"], ["eps_full"])
-    assert names("unet_vjp_64x64") == (["x", "t", "upstream"], ["eps_full", "grad_x"])
-    assert names("secondary_fwd_64x64") == (["x", "t"], ["pred", "v"])
-    assert names("secondary_vjp_64x64") == (["x", "t", "upstream"], ["pred", "grad_x"])
-    assert names("lpips_fwd_64x64") == (["a", "b"], ["distance"])
-    assert names("lpips_vjp_64x64") == (["a", "b", "upstream"], ["distance", "grad_a"])
-    assert g["unet_vjp_64x64"]["inputs"][2]["shape"] == ["B", 3, 64, 64]
-    assert g["unet_vjp_64x64"]["outputs"][0]["shape"] == ["B", 6, 64, 64]
-    assert g["lpips_vjp_64x64"]["inputs"][2]["shape"] == ["B"]
+    assert names("unet_fwd") == (["x", "t"], ["eps_full"])
+    assert names("unet_vjp") == (["x", "t", "upstream"], ["eps_full", "grad_x"])
+    assert names("secondary_fwd") == (["x", "t"], ["pred", "v"])
+    assert names("secondary_vjp") == (["x", "t", "upstream"], ["pred", "grad_x"])
+    assert names("lpips_fwd") == (["a", "b"], ["distance"])
+    assert names("lpips_vjp") == (["a", "b", "upstream"], ["distance", "grad_a"])
+    assert g["unet_vjp"]["inputs"][2]["shape"] == ["B", 3, "H", "W"]
+    assert g["unet_vjp"]["outputs"][0]["shape"] == ["B", 6, "H", "W"]
+    assert g["lpips_vjp"]["inputs"][2]["shape"] == ["B"]
 
 
 def test_tiny_set_is_small(tiny_manifest):
@@ -77,34 +78,35 @@ def test_tiny_set_is_small(tiny_manifest):
 def test_validate_catches_problems(tiny_set, tiny_manifest, tmp_path):
     bad = copy.deepcopy(tiny_manifest)
     bad["format"] = "disco-models/0"
-    del bad["graphs"]["unet_fwd_64x64"]["blake3"]
+    del bad["graphs"]["unet_fwd"]["blake3"]
     bad["clip"]["RN50"]["graphs"]["text"] = "no_such_graph"
     problems = manifest.validate(bad)
     assert any("format" in p for p in problems)
-    assert any("unet_fwd_64x64.blake3" in p for p in problems)
+    assert any("unet_fwd.blake3" in p for p in problems)
     assert any("no_such_graph" in p for p in problems)
     # A changed file is detected through its blake3.
     root = tmp_path / "copy"
     shutil.copytree(tiny_set, root)
-    path = root / tiny_manifest["graphs"]["lpips_fwd_64x64"]["file"]
+    path = root / tiny_manifest["graphs"]["lpips_fwd"]["file"]
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert any("lpips_fwd_64x64: blake3 differs" in p for p in manifest.validate(manifest.load(root), root))
+    assert any("lpips_fwd: blake3 differs" in p for p in manifest.validate(manifest.load(root), root))
 
 
-def test_manifest_extends_with_another_size(tmp_path):
-    """Adding a graph to an existing set keeps the old entries (how a missing image size is added later)."""
+def test_manifest_extends_an_existing_set(tmp_path):
+    """Exporting into an existing set keeps its other entries (how a CLIP model is added later)."""
     root = tmp_path
     (root / "a.onnx").write_bytes(b"a")
     (root / "b.onnx").write_bytes(b"b")
     entry = {"file": "a.onnx", "blake3": blake3.blake3(b"a").hexdigest(), "bytes": 1, "source_sha256": None,
              "kind": "forward", "inputs": [], "outputs": []}
-    manifest.write(root, True, {"unet": {"graphs": {"forward": {"64x64": "a"}, "vjp": {"64x64": "a"}}}}, {"a": entry})
+    manifest.write(root, True, {"unet": {"graphs": {"forward": "a", "vjp": "a"}, "size_multiple": 64}}, {"a": entry})
     entry_b = dict(entry, file="b.onnx", blake3=blake3.blake3(b"b").hexdigest())
-    doc = manifest.write(root, True, {"unet": {"graphs": {"forward": {"128x64": "b"}, "vjp": {"128x64": "b"}}}},
+    doc = manifest.write(root, True, {"lpips": {"graphs": {"forward": "b", "vjp": "b"}, "size_multiple": 16}},
                          {"b": entry_b})
-    assert doc["unet"]["graphs"]["forward"] == {"64x64": "a", "128x64": "b"}
+    assert doc["unet"]["graphs"] == {"forward": "a", "vjp": "a"}
+    assert doc["lpips"]["graphs"] == {"forward": "b", "vjp": "b"}
     assert set(doc["graphs"]) == {"a", "b"}
     assert json.loads((root / "manifest.json").read_text()) == doc
     assert manifest.validate(doc, root) == []
