@@ -5,4 +5,8 @@
 //! manifests ([`manifest`]). The sampler lands here with the renderer issue.
 
 pub mod manifest;
+pub mod noise;
 pub mod runtime;
+pub mod sampler;
+pub mod saves;
+pub mod schedule;
