@@ -39,7 +39,7 @@ pub fn is_intermediate_save(
     match saves {
         IntermediateSaves::Count(k) => {
             let spc = steps_per_checkpoint(steps, skip_steps, *k);
-            j > 0 && j % spc == 0
+            j > 0 && j.is_multiple_of(spc)
         }
         IntermediateSaves::At(list) => list.contains(&j),
     }
@@ -67,7 +67,7 @@ pub fn save_percent(j: usize, total: usize) -> u32 {
 /// Whether iteration j refreshes the preview: j mod `display_rate` = 0 (so j = 0 too) or
 /// j is the last iteration (§11.3). A `display_rate` of 0 shows only the last.
 pub fn is_preview(j: usize, display_rate: usize, total: usize) -> bool {
-    j == total || (display_rate > 0 && j % display_rate == 0)
+    j == total || (display_rate > 0 && j.is_multiple_of(display_rate))
 }
 
 #[cfg(test)]

@@ -294,11 +294,14 @@ mod tests {
         }
     }
 
+    /// k, τ, t_model, ᾱ_k, ᾱ_{k−1}, fac, σ_k, sqrt(1−ᾱ_{k−1}−σ²), t_c, cut idx.
+    type Row = (usize, usize, f32, f64, f64, f64, f64, f64, f64, usize);
+
     #[test]
     fn worked_example_rows_of_section_4_7a() {
         // §4.7a (steps 250, skip 10, η 0.8): k, τ, t_model, ᾱ_k, ᾱ_{k−1}, fac, σ_k,
         // sqrt(1−ᾱ_{k−1}−σ²), t_c, cut idx.
-        let rows: [(usize, usize, f32, f64, f64, f64, f64, f64, f64, usize); 5] = [
+        let rows: [Row; 5] = [
             (
                 239, 956, 956.0, 9.44588e-5, 1.02039e-4, 0.999953, 0.218049, 0.975886, 0.993813, 43,
             ),
