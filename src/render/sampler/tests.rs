@@ -289,18 +289,25 @@ fn resume_from_a_mid_run_state_is_bit_identical() {
         );
         assert_eq!(state.k, 26 - 10);
         assert_eq!(state.eps_prev.is_some(), method == Method::Plms);
+        // A fresh stream re-opened at the saved position, as after a restart.
         let mut rng = JobRng::at(rng.position());
+        let mut js = Vec::new();
         let rest = sample(
             &sched,
             &opts,
             state,
             &mut analytic(0.4, Some(0.05)),
             &mut rng,
-            |_| {},
+            |r| js.push(r.j),
             &never,
         )
         .unwrap();
         assert_eq!(rest, whole, "{method:?}");
+        assert_eq!(
+            js,
+            (10..=26).collect::<Vec<_>>(),
+            "j continues after a resume"
+        );
     }
 }
 
@@ -510,4 +517,47 @@ fn mismatched_shapes_fail_at_the_door() {
     let x = Array4::<f32>::zeros([1, 3, 4, 4]);
     let e = Array4::<f32>::zeros([1, 3, 4, 5]);
     pred_x0(x.view(), e.view(), 0.5);
+}
+
+#[test]
+fn zero_gradient_is_no_guidance_up_to_rounding() {
+    let mut rng = JobRng::new(16);
+    let (x, e, z) = (rng.normal4(SHAPE), rng.normal4(SHAPE), rng.normal4(SHAPE));
+    let zero = Array4::<f32>::zeros(SHAPE);
+    let a = DiffusionSchedule::new(250).at(100);
+    let with = ddim_step(
+        x.view(),
+        e.view(),
+        Some(zero.view()),
+        z.view(),
+        a,
+        0.8,
+        false,
+    );
+    let without = ddim_step(x.view(), e.view(), None, z.view(), a, 0.8, false);
+    assert_eq!(with.pred_x0, without.pred_x0, "the unguided x̂0 ignores g");
+    assert!(rel_err(with.x_prev.view(), without.x_prev.mapv(f64::from).view()) < 1e-6);
+}
+
+#[test]
+fn nan_propagates_for_the_guard_to_see() {
+    // The NaN guard lives in cond_fn's caller (§5.8); the step must not hide a NaN, not
+    // even behind clip_denoised's clamp.
+    let mut x = Array4::<f32>::zeros(SHAPE);
+    x[[0, 1, 2, 3]] = f32::NAN;
+    let e = Array4::<f32>::zeros(SHAPE);
+    let a = DiffusionSchedule::new(250).at(100);
+    let out = ddim_step(x.view(), e.view(), None, e.view(), a, 0.8, true);
+    assert!(out.pred_x0[[0, 1, 2, 3]].is_nan());
+    assert!(out.x_prev[[0, 1, 2, 3]].is_nan());
+    assert_eq!(out.x_prev.iter().filter(|v| v.is_nan()).count(), 1);
+}
+
+#[test]
+fn empty_images_pass_through() {
+    let x = Array4::<f32>::zeros([1, 3, 0, 0]);
+    let a = DiffusionSchedule::new(10).at(5);
+    let out = ddim_step(x.view(), x.view(), Some(x.view()), x.view(), a, 0.8, true);
+    assert_eq!(out.x_prev.shape(), [1, 3, 0, 0]);
+    assert_eq!(mirror_horizontal(x.view()).shape(), [1, 3, 0, 0]);
 }
