@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{Array4, ArrayView4};
 
-use super::{Symmetry, condition_score, ddim_step, plms_step, q_sample};
+use super::{StepOut, Symmetry, condition_score, ddim_step, plms_step, q_sample};
 use crate::render::noise::NoiseSource;
 use crate::render::schedule::DiffusionSchedule;
 
@@ -177,42 +177,7 @@ pub fn sample<D: Denoiser>(
             return Ok(Outcome::Cancelled(state));
         }
         let k = state.k;
-        let a = schedule.at(k);
-        let (out, eps_prev) = match options.method {
-            Method::Ddim { eta } => {
-                let mirrored;
-                let x = if options.symmetry.applies(k) {
-                    mirrored = options.symmetry.apply(state.x.view());
-                    mirrored.view()
-                } else {
-                    state.x.view()
-                };
-                let d = denoiser.denoise(x, EvalAt { k, cur_t: k })?;
-                check_output(&d, x);
-                let z = noise.normal4(shape);
-                let g = d.grad.as_ref().map(|g| g.view());
-                let out = ddim_step(x, d.eps.view(), g, z.view(), a, eta, options.clip_denoised);
-                (out, None)
-            }
-            Method::Plms => {
-                let model = |x: ArrayView4<f32>, i: usize| {
-                    let d = denoiser.denoise(x, EvalAt { k: i, cur_t: k })?;
-                    check_output(&d, x);
-                    let alpha_bar = schedule.alpha_bar(i);
-                    let g = d.grad.as_ref().map(|g| g.view());
-                    Ok(condition_score(
-                        x,
-                        d.eps.view(),
-                        g,
-                        alpha_bar,
-                        options.clip_denoised,
-                    ))
-                };
-                let prev = state.eps_prev.as_ref().map(|e| e.view());
-                let out = plms_step(state.x.view(), a, prev, model)?;
-                (out.step, Some(out.eps))
-            }
-        };
+        let (out, eps_prev) = take_step(schedule, options, &state, denoiser, noise, shape)?;
         let j = k0 - k;
         if k == 0 {
             on_step(&StepReport {
@@ -237,6 +202,55 @@ pub fn sample<D: Denoiser>(
             pred_x0: out.pred_x0.view(),
             resume: Some(&state),
         });
+    }
+}
+
+/// One step from `state` at k = `state.k`: x_{k−1}, the unguided x̂0 and PLMS's new history.
+fn take_step<D: Denoiser>(
+    schedule: &DiffusionSchedule,
+    options: &SampleOptions,
+    state: &SamplerState,
+    denoiser: &mut D,
+    noise: &mut impl NoiseSource,
+    shape: [usize; 4],
+) -> Result<(StepOut, Option<Array4<f32>>), D::Error> {
+    let k = state.k;
+    let a = schedule.at(k);
+    match options.method {
+        Method::Ddim { eta } => {
+            let mirrored;
+            let x = if options.symmetry.applies(k) {
+                mirrored = options.symmetry.apply(state.x.view());
+                mirrored.view()
+            } else {
+                state.x.view()
+            };
+            let d = denoiser.denoise(x, EvalAt { k, cur_t: k })?;
+            check_output(&d, x);
+            // Drawn after the model call, as ddim_sample's randn_like is.
+            let z = noise.normal4(shape);
+            let g = d.grad.as_ref().map(|g| g.view());
+            let out = ddim_step(x, d.eps.view(), g, z.view(), a, eta, options.clip_denoised);
+            Ok((out, None))
+        }
+        Method::Plms => {
+            let model = |x: ArrayView4<f32>, i: usize| {
+                let d = denoiser.denoise(x, EvalAt { k: i, cur_t: k })?;
+                check_output(&d, x);
+                let g = d.grad.as_ref().map(|g| g.view());
+                let alpha_bar = schedule.alpha_bar(i);
+                Ok(condition_score(
+                    x,
+                    d.eps.view(),
+                    g,
+                    alpha_bar,
+                    options.clip_denoised,
+                ))
+            };
+            let prev = state.eps_prev.as_ref().map(|e| e.view());
+            let out = plms_step(state.x.view(), a, prev, model)?;
+            Ok((out.step, Some(out.eps)))
+        }
     }
 }
 
