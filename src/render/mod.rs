@@ -15,3 +15,4 @@ pub mod sampler;
 pub mod saves;
 pub mod schedule;
 pub mod session;
+pub mod spec;
