@@ -17,6 +17,7 @@ This relies on private torch APIs; the torch version is pinned in requirements.t
 """
 
 import contextlib
+import logging
 import warnings
 
 import torch
@@ -24,6 +25,9 @@ from torch.export import Dim
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 from torch._subclasses.fake_tensor import FakeTensorMode
+
+# torch.onnx logs a warning per missing torchvision operator on every export; torchvision is not used.
+logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
 OPSET = 20
 MAX_BATCH = 4096
