@@ -6,4 +6,5 @@
 
 pub mod losses;
 pub mod manifest;
+pub mod prompts;
 pub mod runtime;
