@@ -8,3 +8,4 @@ pub mod losses;
 pub mod manifest;
 pub mod prompts;
 pub mod runtime;
+pub mod tokenizer;
