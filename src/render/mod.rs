@@ -6,6 +6,7 @@
 
 pub mod losses;
 pub mod manifest;
+pub mod perlin;
 pub mod prompts;
 pub mod runtime;
 pub mod tokenizer;
