@@ -102,17 +102,17 @@ pub fn clip_loss_and_grad<F: Real>(
         // g_hat = dL/dê_i = (1/C) Σ_p w_p · f(r)·(ê_i − t̂_p), with f(r) = ∂d/∂r / r
         //       = 2·asin(r/2) / (r·sqrt(1 − r²/4)), whose limit at r = 0 is 1.
         let mut g_hat = ndarray::Array1::<F>::zeros(d);
-        for j in 0..p {
-            let r = chord(e_hat.row(i), t_hat.row(j));
-            loss = loss + weights[j] * dist_of_chord(r) * inv_c;
+        for (t_j, &w_j) in t_hat.rows().into_iter().zip(weights) {
+            let r = chord(e_hat.row(i), t_j);
+            loss = loss + w_j * dist_of_chord(r) * inv_c;
             let s = (r / two).min(one);
             let f = if r > F::zero() {
                 two * s.asin() / (r * (one - s * s).sqrt())
             } else {
                 one
             };
-            let k = weights[j] * f * inv_c;
-            for (g, (&a, &b)) in g_hat.iter_mut().zip(e_hat.row(i).iter().zip(t_hat.row(j))) {
+            let k = w_j * f * inv_c;
+            for (g, (&a, &b)) in g_hat.iter_mut().zip(e_hat.row(i).iter().zip(t_j)) {
                 *g = *g + k * (a - b);
             }
         }

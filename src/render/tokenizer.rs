@@ -212,10 +212,11 @@ fn ftfy_unescape_html(text: &str) -> Cow<'_, str> {
         }
         let lower = m.to_lowercase();
         let is_upper = m == m.to_uppercase() && m != lower;
-        if is_upper && htmlize::unescape(m) == m {
-            if let Some(v) = htmlize::ENTITIES.get(lower.as_bytes()) {
-                return String::from_utf8_lossy(v).to_uppercase();
-            }
+        if is_upper
+            && htmlize::unescape(m) == m
+            && let Some(v) = htmlize::ENTITIES.get(lower.as_bytes())
+        {
+            return String::from_utf8_lossy(v).to_uppercase();
         }
         m.to_owned()
     })
