@@ -159,7 +159,7 @@ impl ClipTokenizer {
 /// `html.unescape` twice, whitespace runs collapsed, trimmed, lowercased.
 pub fn clean(text: &str) -> String {
     let text = ftfy_subset(text);
-    let text = htmlize::unescape(htmlize::unescape(text.as_str()).into_owned()).into_owned();
+    let text = py_unescape(&py_unescape(&text));
     WHITESPACE
         .replace_all(text.trim(), " ")
         .trim()
@@ -194,6 +194,33 @@ fn ftfy_subset(text: &str) -> String {
     out
 }
 
+/// Python's `html.unescape`: the WHATWG rules (`htmlize`), except that numeric references to
+/// the code points Python drops (C0 controls but tab, LF, FF, CR; DEL; noncharacters) vanish
+/// instead of being decoded.
+fn py_unescape(text: &str) -> String {
+    let kept = NUMERIC_REF.replace_all(text, |c: &regex::Captures| {
+        let value = match (c.get(1), c.get(2)) {
+            (Some(d), _) => d.as_str().parse::<u32>().ok(),
+            (_, Some(h)) => u32::from_str_radix(h.as_str(), 16).ok(),
+            _ => None,
+        };
+        let dropped = value.is_some_and(|v| {
+            matches!(v, 0x1..=0x8 | 0xB | 0xE..=0x1F | 0x7F | 0xFDD0..=0xFDEF)
+                || (v <= 0x10FFFF && (v & 0xFFFE) == 0xFFFE)
+        });
+        if dropped {
+            String::new()
+        } else {
+            c[0].to_owned()
+        }
+    });
+    htmlize::unescape(kept.as_ref()).into_owned()
+}
+
+/// Python's numeric character reference (`html._charref`, numeric part).
+static NUMERIC_REF: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"&#(?:([0-9]+)|[xX]([0-9a-fA-F]+));?").expect("regex"));
+
 /// ftfy's `unescape_html`: terminated named references (plus upper-cased lowercase names,
 /// `&EACUTE;` → `É`) and numeric references that decode cleanly.
 fn ftfy_unescape_html(text: &str) -> Cow<'_, str> {
@@ -213,7 +240,7 @@ fn ftfy_unescape_html(text: &str) -> Cow<'_, str> {
         let lower = m.to_lowercase();
         let is_upper = m == m.to_uppercase() && m != lower;
         if is_upper
-            && htmlize::unescape(m) == m
+            && py_unescape(m) == m
             && let Some(v) = htmlize::ENTITIES.get(lower.as_bytes())
         {
             return String::from_utf8_lossy(v).to_uppercase();
@@ -391,6 +418,12 @@ mod tests {
         // NFC: e + combining acute → é
         assert_eq!(clean("e\u{301}"), "\u{e9}");
         assert_eq!(clean("a\u{0}b\u{feff}c"), "abc");
+        // html.unescape('a&#1;b&#x81;c&#128;d&#xFDD0;e&#xFFFF;f&#0;g&#x110000;h')
+        //   = 'ab\x81c€def\ufffdg\ufffdh' (CPython)
+        assert_eq!(
+            py_unescape("a&#1;b&#x81;c&#128;d&#xFDD0;e&#xFFFF;f&#0;g&#x110000;h"),
+            "ab\u{81}c€def\u{fffd}g\u{fffd}h"
+        );
     }
 
     // a literal special token inside a symbol run is not special (CLIP's regex order)
