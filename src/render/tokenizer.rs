@@ -9,10 +9,11 @@
 //! Pre-processing, in CLIP's order: `ftfy.fix_text` → `html.unescape` twice → strip → collapse
 //! whitespace runs to one space → lowercase. ftfy has no Rust port; [`clean`] replicates the
 //! ftfy 6.3 steps that change prompts in practice (HTML entity unescaping to a fixed point,
-//! Latin ligatures, full/half-width forms, curly quotes, line breaks, control characters,
-//! NFC). **Not replicated:** ftfy's mojibake repair (`fix_encoding`: "Ã©" → "é", including
-//! `restore_byte_a0`, `decode_inconsistent_utf8`, `replace_lossy_sequences`), `fix_c1_controls`,
-//! `fix_surrogates` (Rust strings cannot hold surrogates) and `remove_terminal_escapes`.
+//! Latin ligatures, full/half-width forms, curly quotes, C1 controls read as Windows-1252,
+//! line breaks, control characters, NFC). **Not replicated:** ftfy's mojibake repair
+//! (`fix_encoding`: "Ã©" → "é", including `restore_byte_a0`, `decode_inconsistent_utf8`,
+//! `replace_lossy_sequences`), `fix_surrogates` (Rust strings cannot hold surrogates) and
+//! `remove_terminal_escapes` (ANSI colour codes).
 //! Text that needs those tokenizes differently from DD.
 
 use std::borrow::Cow;
@@ -281,6 +282,8 @@ fn fix_char(c: char) -> Vec<char> {
         // uncurl_quotes
         '\u{02BC}' | '\u{2018}'..='\u{201B}' => "'",
         '\u{201C}'..='\u{201F}' => "\"",
+        // fix_c1_controls: C1 controls read as Windows-1252 (undefined bytes stay)
+        '\u{80}'..='\u{9F}' => return vec![windows_1252(c)],
         // remove_control_chars
         '\u{00}'..='\u{08}'
         | '\u{0B}'
@@ -292,6 +295,17 @@ fn fix_char(c: char) -> Vec<char> {
         _ => return vec![c],
     };
     s.chars().collect()
+}
+
+/// A C1 control character as the Windows-1252 byte it stands for ("sloppy": the five
+/// undefined bytes map to themselves, as in ftfy).
+fn windows_1252(c: char) -> char {
+    const HIGH: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž',
+        '\u{8F}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}',
+        'ž', 'Ÿ',
+    ];
+    HIGH[(c as usize) - 0x80]
 }
 
 /// ftfy's `fix_line_breaks`: CRLF, CR, U+2028, U+2029 and U+0085 → `\n`.
@@ -424,6 +438,61 @@ mod tests {
             py_unescape("a&#1;b&#x81;c&#128;d&#xFDD0;e&#xFFFF;f&#0;g&#x110000;h"),
             "ab\u{81}c€def\u{fffd}g\u{fffd}h"
         );
+    }
+
+    /// `whitespace_clean(basic_clean(text)).lower()` as computed by CLIP's code with ftfy 6.3.1
+    /// and CPython 3 `html` (generated once, kept here as text).
+    const REFERENCE_CLEAN: &[(&str, &str)] = &[
+        (
+            "Tom &AMP; Jerry &EACUTE;t&eacute; &NTILDE;",
+            "tom & jerry été ñ",
+        ),
+        ("&amp;amp;amp;amp;lt;", "<"),
+        ("<b>&amp;amp;amp;</b>", "<b>&amp;</b>"),
+        (
+            "line1 &amp;amp;\u{a}line2 < &amp;amp;\u{a}line3 &amp;amp;",
+            "line1 & line2 < & line3 &",
+        ),
+        (
+            "&ampx; &amp &lt3 &notit; &notin; &#65 &#x41; &#xZZ; &#1;x",
+            "&x; & <3 ¬it; ∉ a a &#xzz; x",
+        ),
+        (
+            "ﬀﬃ Ĳssel ǅ ＨＥＬＬＯ\u{3000}ｗｏｒｌｄ ｶﾀｶﾅ",
+            "ffffi ijssel dž hello world カタカナ",
+        ),
+        ("‘quote’ „low“ ‛ ʼ", "'quote' \"low\" ' '"),
+        ("e\u{301} n\u{303} A\u{30a}", "é ñ å"),
+        (
+            "tab\u{b}vt \u{2028}ls\u{2029}ps \u{85}nel \u{d}\u{d}cr",
+            "tabvt ls ps …nel cr",
+        ),
+        (
+            "zero\u{200b}width \u{feff}bom \u{206a}arabic ￼obj",
+            "zero\u{200b}width bom arabic obj",
+        ),
+        ("\u{1}\u{2}ctrl\u{7f}del", "ctrldel"),
+        ("café", "café"),
+        ("İstanbul ΣΑΣ ß", "i\u{307}stanbul σας ß"),
+        ("&frac12; &FRAC12; &copy &COPY;", "½ ½ © ©"),
+        ("a\u{a0}b", "a b"),
+        ("&#128; &#x80; &#150;", "€ € –"),
+        ("ＡＢＣ&amp;ｄｅｆ", "abc&def"),
+        ("x &lt;y&gt; z", "x <y> z"),
+        ("&lt;&lt;&lt;", "<<<"),
+        ("Ａ＆ａｍｐ；Ｂ", "a&b"),
+        ("\u{93}smart\u{94} \u{85}", "\"smart\" …"),
+        ("&lt;i&gt; &amp;amp;", "<i> &"),
+        ("Ｔｏｋｙｏ\u{3000}Ｔｏｗｅｒ！", "tokyo tower!"),
+        ("naïve fiancé", "naïve fiancé"),
+        ("&Amp; &aMP;", "&amp; &amp;"),
+    ];
+
+    #[test]
+    fn clean_matches_ftfy_and_cpython() {
+        for (text, want) in REFERENCE_CLEAN {
+            assert_eq!(clean(text), *want, "clean({text:?})");
+        }
     }
 
     // a literal special token inside a symbol run is not special (CLIP's regex order)
