@@ -359,6 +359,37 @@ mod tests {
         assert!(g.iter().all(|v| *v == 0.0), "{g:?}");
     }
 
+    // A zero row normalises to 0 (norm clamped to eps): d = 2·arcsin(½)² = π²/18, and the
+    // gradient is large (÷ eps, as PyTorch's clamp_min) but finite.
+    #[test]
+    fn zero_embedding_row_is_finite() {
+        let e = array![[0.0f64, 0.0]];
+        let t = array![[3.0f64, 0.0]];
+        let (l, g) = clip_loss_and_grad(e.view(), t.view(), &[1.0]);
+        assert_close(l, std::f64::consts::PI.powi(2) / 18.0, 1e-12, 0.0, "π²/18");
+        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+        assert!(g[(0, 0)] < 0.0 && g[(0, 1)] == 0.0);
+    }
+
+    // the f32 kernel agrees with the f64 one
+    #[test]
+    fn f32_matches_f64() {
+        let mut rng = ChaCha8Rng::seed_from_u64(15);
+        let e: Array2<f64> = randn(&mut rng, &[4, 16], 1.0)
+            .into_dimensionality()
+            .unwrap();
+        let t: Array2<f64> = randn(&mut rng, &[2, 16], 1.0)
+            .into_dimensionality()
+            .unwrap();
+        let (l64, g64) = clip_loss_and_grad(e.view(), t.view(), &[0.7, 0.3]);
+        let (e32, t32) = (e.mapv(|v| v as f32), t.mapv(|v| v as f32));
+        let (l32, g32) = clip_loss_and_grad(e32.view(), t32.view(), &[0.7, 0.3]);
+        assert_close(l32 as f64, l64, 1e-5, 0.0, "L f32");
+        for (a, b) in g32.iter().zip(g64.iter()) {
+            assert_close(*a as f64, *b, 1e-3, 1e-6, "dL/de f32");
+        }
+    }
+
     #[test]
     fn tv_known_value_and_grad() {
         // one channel 2×2 [[0,1],[2,3]]: dx² = 1,1; dy² = 4,4; mean over 4 px → 10/4
