@@ -19,7 +19,18 @@ use ndarray::{Array2, Array3, Array4};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::project::types::PerlinMode;
+/// Which Perlin images are in colour (DD's `perlin_mode`, §9). The render layer's own copy of
+/// the project's setting, so `render/` names no project type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PerlinMode {
+    /// Image A in colour, image B gray (DD's default).
+    #[default]
+    Mixed,
+    /// Both in colour.
+    Color,
+    /// Both gray: the three channels of the init are equal.
+    Gray,
+}
 
 /// DD's octave amplitudes `a_i = 0.5·1.5^(−i)`, `i < n`.
 pub fn octave_amplitudes(n: usize) -> Vec<f32> {
