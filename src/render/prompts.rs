@@ -67,7 +67,7 @@ pub enum PromptError {
 ///
 /// Weights are then normalised jointly: `w ← w/|Σw|` (signs kept), error if `|Σw| < 1e-3`.
 ///
-/// DD crashes when `fuzzy_prompt` meets image prompts (§3.3 step 2 [BUG]); here the text rows
+/// DD crashes when `fuzzy_prompt` meets image prompts (§3.3 step 2 (a bug)); here the text rows
 /// are fuzzed and the image rows are kept as without fuzzy, the evident intent.
 pub fn build_targets(
     text_embeds: ArrayView2<f32>,
