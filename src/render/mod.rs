@@ -3,16 +3,23 @@
 //!
 //! - [`runtime`], [`session`], [`manifest`]: finding ONNX Runtime, model-set manifests,
 //!   graph sessions by manifest name.
+//! - [`spec`]: every resolved input of one render.
 //! - [`schedule`], [`sampler`], [`saves`], [`noise`]: the diffusion process (dd-algorithm.md
 //!   §4, §11.2) as pure functions and one sampler loop.
+//! - [`tokenizer`], [`prompts`], [`losses`], [`perlin`]: CLIP tokens, targets and weights,
+//!   the guidance losses with their gradients, Perlin init.
 //!
-//! Guidance (cutouts, losses, the cond_fn composition) is being added.
+//! The cutouts and the cond_fn composition are being added.
 
+pub mod losses;
 pub mod manifest;
 pub mod noise;
+pub mod perlin;
+pub mod prompts;
 pub mod runtime;
 pub mod sampler;
 pub mod saves;
 pub mod schedule;
 pub mod session;
 pub mod spec;
+pub mod tokenizer;
