@@ -4,5 +4,6 @@
 //! So far: finding and loading the ONNX Runtime library ([`runtime`]) and reading model-set
 //! manifests ([`manifest`]). The sampler lands here with the renderer issue.
 
+pub mod cutouts;
 pub mod manifest;
 pub mod runtime;
