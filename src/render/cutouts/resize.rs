@@ -95,6 +95,21 @@ impl AxisMap {
         }
     }
 
+    /// A map from explicit rows of `(input index, weight)` taps over `n_in` samples; used for
+    /// the legacy resampler's kernels. Indices may repeat (their weights add).
+    pub fn from_rows(n_in: usize, rows: Vec<Vec<(usize, f32)>>) -> AxisMap {
+        assert!(
+            rows.iter().flatten().all(|&(p, _)| p < n_in),
+            "tap outside the input"
+        );
+        AxisMap {
+            n_in,
+            n_out: rows.len(),
+            scale: rows.len() as f64 / n_in as f64,
+            rows,
+        }
+    }
+
     /// Number of input samples read.
     pub fn n_in(&self) -> usize {
         self.n_in
@@ -190,7 +205,7 @@ impl Resize {
 }
 
 /// One pass along `axis` (2 = H, 3 = W): out[.., j, ..] = Σ w · x[.., p, ..].
-fn apply_axis(x: ArrayView4<f32>, map: &AxisMap, axis: usize) -> Array4<f32> {
+pub(super) fn apply_axis(x: ArrayView4<f32>, map: &AxisMap, axis: usize) -> Array4<f32> {
     assert_eq!(x.len_of(Axis(axis)), map.n_in);
     let mut dim = x.raw_dim();
     dim[axis] = map.n_out;
