@@ -149,6 +149,7 @@ impl std::ops::Sub for Dual {
 }
 impl std::ops::Mul for Dual {
     type Output = Dual;
+    #[allow(clippy::suspicious_arithmetic_impl)] // product rule
     fn mul(self, o: Dual) -> Dual {
         Dual {
             v: self.v * o.v,
@@ -158,6 +159,7 @@ impl std::ops::Mul for Dual {
 }
 impl std::ops::Div for Dual {
     type Output = Dual;
+    #[allow(clippy::suspicious_arithmetic_impl)] // quotient rule
     fn div(self, o: Dual) -> Dual {
         let q = self.v / o.v;
         Dual {

@@ -5,8 +5,10 @@
 use ndarray::{Array4, ArrayView4, Axis};
 
 /// CLIP's per-channel mean (RGB).
+#[allow(clippy::excessive_precision)] // the published constants, digit for digit (`DD:2046`)
 pub const CLIP_MEAN: [f32; 3] = [0.48145466, 0.4578275, 0.40821073];
 /// CLIP's per-channel standard deviation (RGB).
+#[allow(clippy::excessive_precision)] // the published constants, digit for digit (`DD:2046`)
 pub const CLIP_STD: [f32; 3] = [0.26862954, 0.26130258, 0.27577711];
 
 /// `cuts: [C, 3, R, R]` → `(cuts − mean)/std`.

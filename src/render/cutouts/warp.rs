@@ -178,12 +178,14 @@ pub fn perspective_coeffs(start: [[f64; 2]; 4], end: [[f64; 2]; 4]) -> [f64; 8] 
             .max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))
             .expect("rows");
         a.swap(col, piv);
-        for row in 0..8 {
+        let pivot = a[col];
+        for (row, r) in a.iter_mut().enumerate() {
             if row != col {
-                let f = a[row][col] / a[col][col];
-                for k in col..9 {
-                    a[row][k] -= f * a[col][k];
-                }
+                let f = r[col] / pivot[col];
+                r.iter_mut()
+                    .zip(&pivot)
+                    .skip(col)
+                    .for_each(|(x, p)| *x -= f * p);
             }
         }
     }
