@@ -262,6 +262,28 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "no cutouts")]
+    fn no_cuts_at_all_is_refused_as_dd_raises() {
+        CutPlan::draw(&mut rng(56), 16, 16, 8, 0, 0, 1.0, 0.0);
+    }
+
+    #[test]
+    fn nan_in_the_image_reaches_the_cuts_that_read_it() {
+        // cond_fn's NaN guard (§5.8) relies on a NaN surviving to the gradient.
+        let mut u = uniform(&mut rng(57), (1, 3, 12, 12), 0.0, 1.0);
+        u[[0, 1, 6, 6]] = f32::NAN;
+        let plan = CutPlan::new(12, 12, 8, 1, vec![]);
+        let cuts = apply(u.view(), &plan);
+        assert!(cuts.iter().any(|v| v.is_nan()));
+        let g = adjoint(
+            cuts.mapv(|v| if v.is_nan() { f32::NAN } else { 0.0 })
+                .view(),
+            &plan,
+        );
+        assert!(g.iter().any(|v| v.is_nan()));
+    }
+
+    #[test]
     fn overview_pads_only_the_short_axis() {
         // H=4, W=8, R=8: pad top and bottom by floor((8 − 4)/2) = 2, no resize along W
         // (8 → 8 is the identity) nor H (8 → 8): the overview is the padded image itself.

@@ -9,6 +9,9 @@
 //! noise. Then [`resample`]: a Lanczos-2 prefilter on each shrunk axis, then PyTorch bicubic
 //! (a = −0.75, `align_corners=True`).
 //!
+//! The caller then applies CLIP normalisation to these **[-1, 1]** cuts, as DD does (a DD bug
+//! kept for parity, §3.3 step 2), and weights each of the cutn embeddings by w/cutn.
+//!
 //! Simplification: torch's `'reflect'` padding fails when the Lanczos kernel is wider than the
 //! image (extreme shrink factors); we keep reflecting instead of raising.
 

@@ -240,17 +240,27 @@ mod tests {
     use crate::render::cutouts::testutil::{assert_close, assert_rel, dot, randn, rng};
     use ndarray::array;
 
-    /// Naive twin: every output pixel straight from the formula, both axes at once.
+    /// Naive twin: every output pixel straight from §5.4's formulas (sharing nothing with the
+    /// fast path but the kernel), both axes at once, out-of-range taps read as zeros.
     fn resize_naive(x: ArrayView4<f32>, h_out: usize, w_out: usize) -> Array4<f32> {
         let (c, k, h, w) = x.dim();
-        let taps = |n_in: usize, n_out: usize, j: usize| -> Vec<(i64, f64)> {
-            if n_in == n_out {
-                vec![(j as i64, 1.0)]
-            } else {
-                row_taps(n_in, n_out, j)
+        // (position, normalised weight) of every tap of output sample j, in-range or not.
+        let taps = |n: usize, m: usize, j: usize| -> Vec<(i64, f64)> {
+            if n == m {
+                return vec![(j as i64, 1.0)];
             }
+            let s = m as f64 / n as f64;
+            let (aa, support) = if s < 1.0 { (s, 4.0 / s) } else { (1.0, 4.0) };
+            let c = j as f64 / s + (n as f64 - 1.0) / 2.0 - (m as f64 - 1.0) / (2.0 * s);
+            let first = (c - support / 2.0 - f32::EPSILON as f64).ceil() as i64;
+            let count = (support - f32::EPSILON as f64).ceil() as i64;
+            let raw: Vec<(i64, f64)> = (first..first + count)
+                .map(|p| (p, aa * keys_cubic(aa * (c - p as f64))))
+                .collect();
+            let total: f64 = raw.iter().map(|t| t.1).sum();
+            raw.into_iter().map(|(p, wt)| (p, wt / total)).collect()
         };
-        let get = |ci, ki, y: i64, xx: i64| -> f64 {
+        let get = |ci: usize, ki: usize, y: i64, xx: i64| -> f64 {
             if y < 0 || xx < 0 || y >= h as i64 || xx >= w as i64 {
                 0.0
             } else {

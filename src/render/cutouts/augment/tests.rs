@@ -205,3 +205,18 @@ fn identity_params_leave_in_range_cuts_unchanged() {
     let y = apply(x.view(), &p);
     assert!(y.iter().zip(x.iter()).all(|(a, b)| (a - b).abs() < 1e-5));
 }
+
+#[test]
+fn zero_gradient_gives_zero_gradient() {
+    let p = params(10, 2, 6, AugMode::Still);
+    let x = uniform(&mut rng(38), (2, 3, 6, 6), 0.0, 1.0);
+    let g = adjoint(Array4::zeros((2, 3, 6, 6)).view(), x.view(), &p);
+    assert!(g.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+#[should_panic(expected = "cuts must be [C, 3, R, R]")]
+fn wrong_cut_size_is_refused_at_the_door() {
+    let p = params(11, 1, 6, AugMode::Still);
+    apply(Array4::zeros((1, 3, 7, 7)).view(), &p);
+}
