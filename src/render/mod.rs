@@ -9,8 +9,11 @@
 //! - [`tokenizer`], [`prompts`], [`losses`], [`perlin`]: CLIP tokens, targets and weights,
 //!   the guidance losses with their gradients, Perlin init.
 //!
-//! The cutouts and the cond_fn composition are being added.
+//! - [`cutouts`]: cutouts, augmentations and CLIP normalisation with their adjoints.
+//!
+//! The cond_fn composition is being added.
 
+pub mod cutouts;
 pub mod losses;
 pub mod manifest;
 pub mod noise;
