@@ -6,6 +6,7 @@ OpenAI CLIP's TorchScript archives, and open_clip state dicts (optionally under 
 """
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -39,7 +40,9 @@ def read_state_dict(path):
     """Tensors of a checkpoint file as ``{key: tensor}`` (fp32), whichever supported format it has."""
     path = _require(path)
     try:
-        sd = torch.jit.load(str(path), map_location="cpu").state_dict()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still the reader
+            sd = torch.jit.load(str(path), map_location="cpu").state_dict()
         sd = {k: v for k, v in sd.items() if k not in CLIP_JIT_EXTRA_KEYS}
     except (RuntimeError, ValueError):
         try:

@@ -34,7 +34,7 @@ def exporter_info():
             "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
 
 
-def graph_entry(spec, root, file, source_sha256, export_seconds, rel_errors):
+def graph_entry(spec, root, file, source_sha256, export_seconds, rel_errors, notes=()):
     """Manifest record of one exported graph file (relative ``file`` under ``root``)."""
     path = Path(root) / file
     entry = {"file": file, "blake3": blake3_file(path), "bytes": path.stat().st_size,
@@ -45,6 +45,8 @@ def graph_entry(spec, root, file, source_sha256, export_seconds, rel_errors):
     entry.update(spec.io_manifest())
     entry.update(spec.meta)
     entry["verification"] = {"max_rel_error": rel_errors, "export_seconds": round(export_seconds, 2)}
+    if notes:
+        entry["verification"]["judged_against_fp64"] = list(notes)
     return entry
 
 

@@ -127,3 +127,30 @@ def test_large_weights_go_to_external_data(tmp_path, monkeypatch):
     entry = manifest.graph_entry(spec, tmp_path, "big.onnx", None, 0.0, {"y": 0.0})
     assert entry["external_data"]["file"] == "big.onnx.data"
     assert entry["external_data"]["bytes"] == data.stat().st_size
+
+
+class _Double(nn.Module):
+    def forward(self, x):
+        return 2 * x
+
+
+def test_fp64_fallback_accepts_a_faithful_graph_and_rejects_a_wrong_one(tmp_path):
+    spec = GraphSpec("ill", _Double(), [TensorSpec("x", "float32", ["B", 4])],
+                     [TensorSpec("y", "float32", ["B", 4])], lambda b, g, size=None: [torch.randn(b, 4, generator=g)])
+    export.build_graph(spec, tmp_path / "id.onnx")
+
+    class Noisy(nn.Module):  # the reference differs from the (exact) graph by ~1e-4, like bad fp32 round-off
+        def forward(self, x):
+            return 2 * x + 1e-4 * x.norm() * (1 if x.dtype == torch.float32 else 0) * torch.ones_like(x)
+
+    notes = []
+    judged = GraphSpec("ill", Noisy(), spec.inputs, spec.outputs, spec.sampler)
+    errs = verify.check(judged, tmp_path / "id.onnx", notes=notes)  # graph is exact vs fp64: accepted
+    assert notes and errs["y"] < 1e-5
+
+    class Wrong(nn.Module):  # fp64 disagrees with the graph as much as fp32 does: a wrong graph
+        def forward(self, x):
+            return x * 2.002
+
+    with pytest.raises(verify.VerificationError, match="against fp64"):
+        verify.check(GraphSpec("ill", Wrong(), spec.inputs, spec.outputs, spec.sampler), tmp_path / "id.onnx")
