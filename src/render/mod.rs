@@ -14,8 +14,11 @@
 //! The cond_fn composition is being added.
 
 pub mod cutouts;
+pub mod guidance;
+pub mod job;
 pub mod losses;
 pub mod manifest;
+pub mod models;
 pub mod noise;
 pub mod perlin;
 pub mod prompts;

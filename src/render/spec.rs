@@ -6,16 +6,8 @@
 
 use ndarray::Array4;
 
+use super::cutouts::augment::AugMode;
 use super::sampler::Method;
-
-/// Which augmentation set the cutouts use (dd-algorithm.md §5.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AugSet {
-    /// Still images (`animation_mode = 'None'`): flip p 0.5, hue ±0.1.
-    Still,
-    /// 2D animation frames: flip p 0.4, hue ±0.3.
-    Animation,
-}
 
 /// How `range_scale` acts (DESIGN.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +82,8 @@ pub struct RenderSpec {
     pub cutn_batches: usize,
     /// `skip_augs`.
     pub skip_augs: bool,
-    /// Which augmentations.
-    pub aug_set: AugSet,
+    /// Which augmentations (stills or animation frames, §5.5).
+    pub aug_mode: AugMode,
     /// `cut_overview` (1000 entries).
     pub cut_overview: Vec<f64>,
     /// `cut_innercut` (1000 entries).

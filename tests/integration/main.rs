@@ -10,3 +10,4 @@ mod invalid_corpus;
 mod models;
 mod parameters;
 mod project;
+mod render;

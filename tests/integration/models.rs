@@ -14,7 +14,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::support::root;
 
-fn tiny_set() -> Option<ModelSet> {
+/// The tiny model set, or `None` (outside CI) when none has been exported.
+pub fn tiny_set() -> Option<ModelSet> {
     let dir = std::env::var_os("DISCO_TINY_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target/models/tiny"));

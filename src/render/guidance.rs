@@ -1,0 +1,299 @@
+//! `cond_fn` (dd-algorithm.md §5): the guidance gradient at one (x, k), composed from the
+//! exported graphs (denoiser, CLIP, LPIPS and their VJPs) and the Rust kernels between them
+//! (cutouts, augmentations, normalisation, losses) with their hand-written adjoints.
+//!
+//! The random choices of one call (cut plans and augmentation parameters for every CLIP model
+//! and cutn-batch) are drawn first into [`Draws`]; [`loss_and_grad`] is then a deterministic
+//! function of (x, draws), which is what the gradient tests differentiate numerically.
+
+use ndarray::{Array1, Array2, Array4, ArrayD, Ix2, Ix4};
+use rand::Rng;
+
+use super::cutouts::augment::{self, AugMode, AugParams};
+use super::cutouts::dango::{self, CutPlan};
+use super::cutouts::normalize::{normalize, normalize_adjoint};
+use super::losses;
+use super::models::{ClipSessions, Models};
+use super::prompts::Targets;
+use super::schedule::{DiffusionSchedule, schedule_index, t_c};
+use super::session::{GraphSession, Input, SessionError};
+use super::spec::{RangeLoss, RenderSpec};
+
+/// The guidance settings of a render, from its [`RenderSpec`].
+#[derive(Debug, Clone)]
+pub struct GuidanceSettings {
+    /// `clip_guidance_scale`.
+    pub clip_guidance_scale: f32,
+    /// `tv_scale`.
+    pub tv_scale: f32,
+    /// `range_scale`.
+    pub range_scale: f32,
+    /// DD's no-op range loss, or through the denoiser.
+    pub range_loss: RangeLoss,
+    /// `sat_scale`.
+    pub sat_scale: f32,
+    /// LPIPS weight toward `init`.
+    pub init_scale: f32,
+    /// `cutn_batches`.
+    pub cutn_batches: usize,
+    /// Augmentations, or `None` for `skip_augs`.
+    pub augs: Option<AugMode>,
+    /// The four cut schedules (1000 entries each).
+    pub cut_overview: Vec<f64>,
+    /// Inner cuts per schedule index.
+    pub cut_innercut: Vec<f64>,
+    /// Inner-cut size exponent per schedule index.
+    pub cut_ic_pow: Vec<f64>,
+    /// Gray inner-cut fraction per schedule index.
+    pub cut_icgray_p: Vec<f64>,
+    /// Guide through the secondary model (else the UNet).
+    pub secondary: bool,
+    /// `clamp_grad` with `clamp_max`.
+    pub clamp_max: Option<f32>,
+}
+
+impl GuidanceSettings {
+    /// The guidance part of a spec.
+    pub fn from_spec(spec: &RenderSpec) -> Self {
+        GuidanceSettings {
+            clip_guidance_scale: spec.clip_guidance_scale,
+            tv_scale: spec.tv_scale,
+            range_scale: spec.range_scale,
+            range_loss: spec.range_loss,
+            sat_scale: spec.sat_scale,
+            init_scale: spec.init_scale,
+            cutn_batches: spec.cutn_batches,
+            augs: (!spec.skip_augs).then_some(spec.aug_mode),
+            cut_overview: spec.cut_overview.clone(),
+            cut_innercut: spec.cut_innercut.clone(),
+            cut_ic_pow: spec.cut_ic_pow.clone(),
+            cut_icgray_p: spec.cut_icgray_p.clone(),
+            secondary: spec.use_secondary_model,
+            clamp_max: spec.clamp_max,
+        }
+    }
+}
+
+/// The random choices of one cond_fn call: per CLIP model, per cutn-batch.
+#[derive(Debug, Clone)]
+pub struct Draws {
+    /// `[model][batch]` → the cut plan and augmentation parameters.
+    pub batches: Vec<Vec<(CutPlan, Option<AugParams>)>>,
+}
+
+/// Where cond_fn is evaluated: the model time index `k` (cut schedule) and DD's `cur_t`
+/// (ᾱ, `fac` and the secondary model's time; §4.6).
+#[derive(Debug, Clone, Copy)]
+pub struct At {
+    /// Respaced index of the model time passed to cond_fn.
+    pub k: usize,
+    /// DD's global `cur_t`.
+    pub cur_t: usize,
+}
+
+/// Draws the cut plans and augmentations for one call (model order, then batch order, then
+/// plan before augmentations — disco's own order; PyTorch's stream cannot be matched, §15).
+pub fn draw(
+    rng: &mut impl Rng,
+    settings: &GuidanceSettings,
+    schedule: &DiffusionSchedule,
+    at: At,
+    clip: &[ClipSessions],
+    (height, width): (usize, usize),
+) -> Draws {
+    let idx = schedule_index(schedule.t_model(at.k));
+    let overview = settings.cut_overview[idx] as usize;
+    let inner = settings.cut_innercut[idx] as usize;
+    let (ic_pow, gray_p) = (settings.cut_ic_pow[idx], settings.cut_icgray_p[idx]);
+    let batches = clip
+        .iter()
+        .map(|m| {
+            (0..settings.cutn_batches)
+                .map(|_| {
+                    let r = m.resolution;
+                    let plan = CutPlan::draw(rng, height, width, r, overview, inner, ic_pow, gray_p);
+                    let aug = settings.augs.map(|mode| AugParams::draw(rng, plan.n_cuts(), r, mode));
+                    (plan, aug)
+                })
+                .collect()
+        })
+        .collect();
+    Draws { batches }
+}
+
+/// Loss terms of one cond_fn call, for progress reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Losses {
+    /// Σ over models and batches of cgs·L/cutn_batches.
+    pub clip: f64,
+    /// tv_scale·TV(x_in).
+    pub tv: f64,
+    /// sat_scale·SAT(x_in).
+    pub sat: f64,
+    /// range_scale·RNG(denoised) (counted even when DD's range loss has no effect).
+    pub range: f64,
+    /// init_scale·LPIPS(x_in, init).
+    pub init: f64,
+}
+
+impl Losses {
+    /// The total.
+    pub fn total(&self) -> f64 {
+        self.clip + self.tv + self.sat + self.range + self.init
+    }
+}
+
+/// Why cond_fn failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GuidanceError {
+    /// A graph failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+fn one(s: &mut GraphSession, inputs: &[(&str, Input<'_>)], out: &str) -> Result<ArrayD<f32>, SessionError> {
+    let mut r = s.run(inputs)?;
+    Ok(r.remove(out).expect("the manifest lists this output"))
+}
+
+fn four(a: ArrayD<f32>) -> Array4<f32> {
+    a.into_dimensionality::<Ix4>().expect("a 4-D graph output")
+}
+
+/// The total guidance loss L(x) and ∂L/∂x (before the sign flip, NaN guard and RMS clamp):
+/// `x: [1, 3, H, W]`; `eps_at_cur_t` is the UNet's ε at (x, cur_t) when the caller has it
+/// (UNet path only); `init: [1, 3, H, W]` in [-1, 1] for the LPIPS term.
+#[allow(clippy::too_many_arguments)] // cond_fn's inputs as DD has them, plus the drawn randomness
+pub fn loss_and_grad(
+    models: &mut Models,
+    settings: &GuidanceSettings,
+    schedule: &DiffusionSchedule,
+    targets: &[Targets],
+    init: Option<&Array4<f32>>,
+    x: &Array4<f32>,
+    at: At,
+    draws: &Draws,
+    eps_at_cur_t: Option<&Array4<f32>>,
+) -> Result<(Losses, Array4<f32>), GuidanceError> {
+    let (b, c, h, w) = x.dim();
+    assert_eq!((b, c), (1, 3), "x must be [1, 3, H, W]");
+    let alpha_bar = schedule.alpha_bar(at.cur_t);
+    let fac = (1.0 - alpha_bar).sqrt() as f32;
+    let tc = Array1::from_elem(1, t_c(alpha_bar)).into_dyn();
+    let t_unet = Array1::from_elem(1, schedule.t_model(at.cur_t)).into_dyn();
+    let xd = x.clone().into_dyn();
+
+    // 1. The denoised estimate (§5.1).
+    let pred: Array4<f32> = match (&mut models.secondary, settings.secondary) {
+        (Some((fwd, _)), true) => four(one(fwd, &[("x", Input::F32(xd.view())), ("t", Input::F32(tc.view()))], "pred")?),
+        _ => {
+            let eps = match eps_at_cur_t {
+                Some(e) => e.clone(),
+                None => {
+                    let full = one(&mut models.unet, &[("x", Input::F32(xd.view())), ("t", Input::F32(t_unet.view()))], "eps_full")?;
+                    four(full).slice_move(ndarray::s![.., 0..3, .., ..])
+                }
+            };
+            super::sampler::pred_x0(x.view(), eps.view(), alpha_bar)
+        }
+    };
+    let x_in = &pred * fac + x * (1.0 - fac);
+
+    // 2. ∂L/∂x_in (§5.6–5.7).
+    let mut losses = Losses::default();
+    let mut g_in = Array4::<f32>::zeros((1, 3, h, w));
+    let u = x_in.mapv(|v| (v + 1.0) / 2.0);
+    let per_batch = settings.clip_guidance_scale / settings.cutn_batches as f32;
+    for ((model, target), batches) in models.clip.iter_mut().zip(targets).zip(&draws.batches) {
+        for (plan, aug) in batches {
+            let cuts = dango::apply(u.view(), plan);
+            let cuts_aug = match aug {
+                Some(p) => augment::apply(cuts.view(), p),
+                None => cuts.clone(),
+            };
+            let clip_in = normalize(cuts_aug.view()).into_dyn();
+            let embed = one(&mut model.image, &[("image", Input::F32(clip_in.view()))], "image_embed")?
+                .into_dimensionality::<Ix2>()
+                .expect("[C, D] embeddings");
+            let (loss, d_embed) = losses::clip_loss_and_grad(embed.view(), target.rows.view(), &target.weights);
+            losses.clip += (loss * per_batch) as f64;
+            let upstream: Array2<f32> = d_embed * per_batch;
+            let upstream = upstream.into_dyn();
+            let g_clip_in = four(one(
+                &mut model.image_vjp,
+                &[("image", Input::F32(clip_in.view())), ("upstream", Input::F32(upstream.view()))],
+                "grad_image",
+            )?);
+            let g_cuts = normalize_adjoint(g_clip_in.view());
+            let g_cuts = match aug {
+                Some(p) => augment::adjoint(g_cuts.view(), cuts.view(), p),
+                None => g_cuts,
+            };
+            // u = (x_in + 1)/2
+            g_in.scaled_add(0.5, &dango::adjoint(g_cuts.view(), plan));
+        }
+    }
+    if settings.tv_scale != 0.0 {
+        let (l, g) = losses::tv_loss_grad(x_in.view());
+        losses.tv = (l * settings.tv_scale) as f64;
+        g_in.scaled_add(settings.tv_scale, &g);
+    }
+    if settings.sat_scale != 0.0 {
+        let (l, g) = losses::sat_loss_grad(&x_in);
+        losses.sat = (l * settings.sat_scale) as f64;
+        g_in.scaled_add(settings.sat_scale, &g);
+    }
+    if let (Some(init), Some(lpips), true) = (init, models.lpips_vjp.as_mut(), settings.init_scale != 0.0) {
+        let a = x_in.clone().into_dyn();
+        let bimg = init.clone().into_dyn();
+        let up = Array1::from_elem(1, settings.init_scale).into_dyn();
+        let mut r = lpips.run(&[("a", Input::F32(a.view())), ("b", Input::F32(bimg.view())), ("upstream", Input::F32(up.view()))])?;
+        losses.init = (r["distance"].sum() * settings.init_scale) as f64;
+        g_in += &four(r.remove("grad_a").expect("grad_a output"));
+    }
+    // The range loss acts on the denoised estimate: with DD's behaviour its gradient never
+    // reaches x_in (§5.7), so it only shows in the losses; otherwise it joins the upstream of
+    // the denoiser's VJP below.
+    let mut g_pred = g_in.mapv(|v| v * fac);
+    if settings.range_scale != 0.0 {
+        let (l, g) = losses::range_loss_grad(pred.view());
+        losses.range = (l * settings.range_scale) as f64;
+        if settings.range_loss == RangeLoss::ThroughDenoiser {
+            g_pred.scaled_add(settings.range_scale, &g);
+        }
+    }
+
+    // 3. Back through x_in = fac·pred(x) + (1 − fac)·x (§5.8).
+    let mut grad_x = g_in.mapv(|v| v * (1.0 - fac));
+    match (&mut models.secondary, settings.secondary) {
+        (Some((_, vjp)), true) => {
+            let up = g_pred.into_dyn();
+            let gx = one(vjp, &[("x", Input::F32(xd.view())), ("t", Input::F32(tc.view())), ("upstream", Input::F32(up.view()))], "grad_x")?;
+            grad_x += &four(gx);
+        }
+        _ => {
+            // pred = sqrt(1/ᾱ)·x − sqrt(1/ᾱ − 1)·ε(x)  (export-recipe.md, "UNet path")
+            let (a, s) = ((1.0 / alpha_bar).sqrt() as f32, (1.0 / alpha_bar - 1.0).sqrt() as f32);
+            grad_x.scaled_add(a, &g_pred);
+            let up = g_pred.mapv(|v| -s * v).into_dyn();
+            let vjp = models.unet_vjp.as_mut().expect("the UNet VJP is opened when the secondary model is off");
+            let gx = one(vjp, &[("x", Input::F32(xd.view())), ("t", Input::F32(t_unet.view())), ("upstream", Input::F32(up.view()))], "grad_x")?;
+            grad_x += &four(gx);
+        }
+    }
+    Ok((losses, grad_x))
+}
+
+/// DD's final treatment of the gradient (§5.8): g = −∂L/∂x; a NaN anywhere zeroes it (the
+/// step goes on unguided; returns `true` so the caller can warn); otherwise the RMS is
+/// capped at `clamp_max`. A zero gradient stays zero (DD divides 0 by 0 there).
+pub fn finish(mut grad_x: Array4<f32>, clamp_max: Option<f32>) -> (Array4<f32>, bool) {
+    if losses::nan_guard(&mut grad_x) {
+        return (grad_x, true);
+    }
+    grad_x.mapv_inplace(|v| -v);
+    if let Some(m) = clamp_max {
+        losses::clamp_rms(&mut grad_x, m);
+    }
+    (grad_x, false)
+}

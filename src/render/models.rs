@@ -1,0 +1,157 @@
+//! The sessions one render needs, opened once per build and reused for every step and frame.
+
+use super::manifest::Sized;
+use super::session::{GraphSession, ModelSet, SessionError, SessionOptions};
+
+/// Why the model set cannot serve a render.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsError {
+    /// A graph could not be opened.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The set has no graphs of this family.
+    #[error("the model set {dir} has no {family} graphs")]
+    NoFamily {
+        /// The model set.
+        dir: String,
+        /// `unet`, `secondary` or `lpips`.
+        family: &'static str,
+    },
+    /// The set lacks this image size.
+    #[error("the model set {dir} has no {family} graphs for {width}x{height} (it has: {have})")]
+    NoSize {
+        /// The model set.
+        dir: String,
+        /// `unet`, `secondary` or `lpips`.
+        family: &'static str,
+        /// Requested width.
+        width: usize,
+        /// Requested height.
+        height: usize,
+        /// Sizes the set has.
+        have: String,
+    },
+    /// The set lacks a CLIP model the project enables.
+    #[error("the model set {dir} has no CLIP model {flag} (it has: {have})")]
+    NoClip {
+        /// The model set.
+        dir: String,
+        /// DD flag of the missing model.
+        flag: String,
+        /// Models the set has.
+        have: String,
+    },
+}
+
+impl ModelsError {
+    /// The command that adds what is missing (docs/models.md §3).
+    pub fn help(&self) -> Option<String> {
+        match self {
+            ModelsError::NoSize { dir, width, height, .. } => Some(format!(
+                "export that size into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --size {width}x{height} … (same model flags as before; see docs/models.md §3)"
+            )),
+            ModelsError::NoClip { dir, flag, .. } => Some(format!(
+                "export it into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --clip {flag} --clip-dir … (see docs/models.md §3)"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// One CLIP model's sessions and facts.
+pub struct ClipSessions {
+    /// DD flag (`ViTB32`, …).
+    pub flag: String,
+    /// Input resolution R.
+    pub resolution: usize,
+    /// Text encoder.
+    pub text: GraphSession,
+    /// Image encoder.
+    pub image: GraphSession,
+    /// Image encoder VJP.
+    pub image_vjp: GraphSession,
+}
+
+/// Every session a render at one size uses.
+pub struct Models {
+    /// UNet forward.
+    pub unet: GraphSession,
+    /// UNet VJP (guidance through the UNet when `use_secondary_model` is off).
+    pub unet_vjp: Option<GraphSession>,
+    /// Secondary model forward and VJP.
+    pub secondary: Option<(GraphSession, GraphSession)>,
+    /// LPIPS VJP (init / frame coherence loss).
+    pub lpips_vjp: Option<GraphSession>,
+    /// The enabled CLIP models, in the project's order.
+    pub clip: Vec<ClipSessions>,
+    /// Notices to show (e.g. `auto` fell back to the CPU).
+    pub notices: Vec<String>,
+}
+
+/// What a render needs from the set.
+#[derive(Debug, Clone)]
+pub struct Needs<'a> {
+    /// Image width.
+    pub width: usize,
+    /// Image height.
+    pub height: usize,
+    /// Guidance through the secondary model (else the UNet VJP).
+    pub secondary: bool,
+    /// An LPIPS term (init image or animation frames).
+    pub lpips: bool,
+    /// CLIP models by DD flag.
+    pub clip: &'a [String],
+}
+
+impl Models {
+    /// Opens every session `needs` asks for.
+    pub fn open(set: &ModelSet, needs: &Needs, opts: SessionOptions) -> Result<Models, ModelsError> {
+        let dir = set.dir.display().to_string();
+        let sized = |fam: Option<&Sized>, family: &'static str, role: &str| -> Result<String, ModelsError> {
+            let s = fam.ok_or_else(|| ModelsError::NoFamily { dir: dir.clone(), family })?;
+            s.graph(role, needs.width, needs.height).map(str::to_owned).ok_or_else(|| ModelsError::NoSize {
+                dir: dir.clone(),
+                family,
+                width: needs.width,
+                height: needs.height,
+                have: s.sizes(role).join(", "),
+            })
+        };
+        let m = &set.manifest;
+        let mut notices = Vec::new();
+        let mut open = |name: &str| -> Result<GraphSession, ModelsError> {
+            let s = GraphSession::open(set, name, opts)?;
+            if let Some(n) = &s.notice {
+                if !notices.contains(n) {
+                    notices.push(n.clone());
+                }
+            }
+            Ok(s)
+        };
+        let unet = open(&sized(m.unet.as_ref(), "unet", "forward")?)?;
+        let (unet_vjp, secondary) = if needs.secondary {
+            let f = open(&sized(m.secondary.as_ref(), "secondary", "forward")?)?;
+            let v = open(&sized(m.secondary.as_ref(), "secondary", "vjp")?)?;
+            (None, Some((f, v)))
+        } else {
+            (Some(open(&sized(m.unet.as_ref(), "unet", "vjp")?)?), None)
+        };
+        let lpips_vjp = if needs.lpips { Some(open(&sized(m.lpips.as_ref(), "lpips", "vjp")?)?) } else { None };
+        let mut clip = Vec::new();
+        for flag in needs.clip {
+            let c = m.clip.get(flag).ok_or_else(|| ModelsError::NoClip {
+                dir: dir.clone(),
+                flag: flag.clone(),
+                have: m.clip.keys().cloned().collect::<Vec<_>>().join(", "),
+            })?;
+            clip.push(ClipSessions {
+                flag: flag.clone(),
+                resolution: c.resolution,
+                text: open(&c.graphs["text"])?,
+                image: open(&c.graphs["image"])?,
+                image_vjp: open(&c.graphs["image_vjp"])?,
+            });
+        }
+        Ok(Models { unet, unet_vjp, secondary, lpips_vjp, clip, notices })
+    }
+}
