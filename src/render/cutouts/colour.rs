@@ -58,42 +58,48 @@ pub fn hflip(x: ArrayView4<f32>) -> Array4<f32> {
 
 /// torchvision `adjust_hue(x, h)`: `x: [C, 3, h, w]`, shift `h` in turns (|h| ≤ ½).
 pub fn hue(x: ArrayView4<f32>, shift: f64) -> Array4<f32> {
-    map_pixels(x, |rgb| {
+    map_pixels(x, x, |rgb, _| {
         hue_pixel(rgb.map(|v| v as f64), shift).map(|v| v as f32)
     })
 }
 
 /// Transpose of the Jacobian of [`hue`] at `x`, applied to `g` (both `[C, 3, h, w]`).
 pub fn hue_adjoint(g: ArrayView4<f32>, x: ArrayView4<f32>, shift: f64) -> Array4<f32> {
-    assert_eq!(g.dim(), x.dim(), "hue gradient and input");
-    let mut out = Array4::zeros(x.raw_dim());
-    Zip::from(out.lanes_mut(Axis(1)))
-        .and(x.lanes(Axis(1)))
-        .and(g.lanes(Axis(1)))
-        .for_each(|mut o, xp, gp| {
-            let seed = |i: usize| Dual {
-                v: xp[i] as f64,
-                d: std::array::from_fn(|k| if k == i { 1.0 } else { 0.0 }),
-            };
-            let y = hue_pixel([seed(0), seed(1), seed(2)], shift);
-            for i in 0..3 {
-                o[i] = (0..3).map(|c| y[c].d[i] * gp[c] as f64).sum::<f64>() as f32;
-            }
-        });
-    out
+    map_pixels(x, g, |xp, gp| {
+        let seed = |i: usize| Dual {
+            v: xp[i] as f64,
+            d: std::array::from_fn(|k| if k == i { 1.0 } else { 0.0 }),
+        };
+        let y = hue_pixel([seed(0), seed(1), seed(2)], shift);
+        std::array::from_fn(|i| (0..3).map(|c| y[c].d[i] * gp[c] as f64).sum::<f64>() as f32)
+    })
 }
 
-fn map_pixels(x: ArrayView4<f32>, f: impl Fn([f32; 3]) -> [f32; 3]) -> Array4<f32> {
-    let (_, k, _, _) = x.dim();
+/// `f(x pixel, y pixel)` for every pixel of two `[C, 3, h, w]` arrays, over contiguous
+/// channel planes (iterating ndarray lanes per pixel was the hot spot).
+fn map_pixels(
+    x: ArrayView4<f32>,
+    y: ArrayView4<f32>,
+    f: impl Fn([f32; 3], [f32; 3]) -> [f32; 3],
+) -> Array4<f32> {
+    let (c, k, h, w) = x.dim();
     assert_eq!(k, 3, "hue needs RGB");
-    let mut out = Array4::zeros(x.raw_dim());
-    Zip::from(out.lanes_mut(Axis(1)))
-        .and(x.lanes(Axis(1)))
-        .for_each(|mut o, p| {
-            let y = f([p[0], p[1], p[2]]);
-            o.iter_mut().zip(y).for_each(|(d, v)| *d = v);
-        });
-    out
+    assert_eq!(x.dim(), y.dim(), "hue gradient and input");
+    let (x, y) = (x.as_standard_layout(), y.as_standard_layout());
+    let (xs, ys) = (
+        x.as_slice().expect("standard"),
+        y.as_slice().expect("standard"),
+    );
+    let n = h * w;
+    let mut out = vec![0.0f32; xs.len()];
+    for base in (0..c).map(|ci| ci * 3 * n) {
+        for i in base..base + n {
+            let px = |s: &[f32]| [s[i], s[i + n], s[i + 2 * n]];
+            let v = f(px(xs), px(ys));
+            (out[i], out[i + n], out[i + 2 * n]) = (v[0], v[1], v[2]);
+        }
+    }
+    Array4::from_shape_vec((c, 3, h, w), out).expect("shape")
 }
 
 /// The scalar operations the hue code needs, for `f64` and for [`Dual`].
@@ -213,7 +219,8 @@ fn rgb_to_hsv<T: Real>([r, g, b]: [T; 3]) -> [T; 3] {
     };
     // fmod(h/6 + 1, 1): derivative 1 through the modulo.
     let h = h / T::c(6.0) + one;
-    let hv = h.v() % 1.0;
+    // fmod(v, 1) = v − trunc(v) exactly (libm's fmod was the hot spot).
+    let hv = h.v() - h.v().trunc();
     [h.with_value(hv), s, maxc]
 }
 
@@ -240,7 +247,8 @@ fn hsv_to_rgb<T: Real>([h, s, v]: [T; 3]) -> [T; 3] {
 fn hue_pixel<T: Real>(rgb: [T; 3], shift: f64) -> [T; 3] {
     let [h, s, v] = rgb_to_hsv(rgb);
     let hs = h + T::c(shift);
-    hsv_to_rgb([hs.with_value(hs.v().rem_euclid(1.0)), s, v])
+    // Python's `%` (floor modulo) = v − floor(v) for finite v.
+    hsv_to_rgb([hs.with_value(hs.v() - hs.v().floor()), s, v])
 }
 
 #[cfg(test)]

@@ -30,19 +30,23 @@ pub enum Interp {
 pub struct Warp {
     h: usize,
     w: usize,
-    /// Per output pixel (row-major), up to 4 `(flat input index, weight)`.
-    taps: Vec<Vec<(usize, f32)>>,
+    /// Per output pixel (row-major), 4 `(flat input index, weight)`; unused slots are
+    /// `(0, 0.0)` (fixed width keeps the inner loop branch-free).
+    taps: Vec<[(u32, f32); 4]>,
 }
 
 impl Warp {
     /// A warp whose output pixel `(x, y)` (column, row indices) reads input pixel coordinate
     /// `src(x, y)` (same units; pixel centres at integers).
+    ///
+    /// Panics for planes of 2³² pixels or more (taps are stored as `u32`).
     pub fn from_fn(
         h: usize,
         w: usize,
         interp: Interp,
         src: impl Fn(f64, f64) -> (f64, f64),
     ) -> Warp {
+        assert!(h * w <= u32::MAX as usize, "warp plane too large");
         let mut taps = Vec::with_capacity(h * w);
         for i in 0..h {
             for j in 0..w {
@@ -97,7 +101,7 @@ impl Warp {
                     );
                     let xp = xp.as_slice().expect("standard layout");
                     for (dst, taps) in op.iter_mut().zip(&self.taps) {
-                        *dst = taps.iter().map(|&(p, wt)| wt * xp[p]).sum();
+                        *dst = taps.iter().map(|&(p, wt)| wt * xp[p as usize]).sum();
                     }
                 }
             });
@@ -116,7 +120,7 @@ impl Warp {
                     let op = op.as_slice_mut().expect("fresh array");
                     for (&gv, taps) in gp.iter().zip(&self.taps) {
                         for &(p, wt) in taps {
-                            op[p] += wt * gv;
+                            op[p as usize] += wt * gv;
                         }
                     }
                 }
@@ -127,7 +131,7 @@ impl Warp {
 
 /// Bilinear taps at pixel coordinate (sx, sy), each weight multiplied by the fill mask (the
 /// sum of the in-range weights), as `_apply_grid_transform` does with a fill value.
-fn bilinear_taps(h: usize, w: usize, sx: f64, sy: f64) -> Vec<(usize, f32)> {
+fn bilinear_taps(h: usize, w: usize, sx: f64, sy: f64) -> [(u32, f32); 4] {
     let (x0, y0) = (sx.floor(), sy.floor());
     let (fx, fy) = (sx - x0, sy - y0);
     let mut taps = Vec::with_capacity(4);
@@ -140,19 +144,21 @@ fn bilinear_taps(h: usize, w: usize, sx: f64, sy: f64) -> Vec<(usize, f32)> {
         }
     }
     let mask: f64 = taps.iter().map(|t| t.1).sum();
-    taps.into_iter()
-        .map(|(p, wt)| (p, (wt * mask) as f32))
-        .collect()
+    let mut out = [(0, 0.0); 4];
+    for (slot, (p, wt)) in out.iter_mut().zip(taps) {
+        *slot = (p as u32, (wt * mask) as f32);
+    }
+    out
 }
 
 /// Nearest tap (`grid_sample` rounds half to even); none when out of range.
-fn nearest_tap(h: usize, w: usize, sx: f64, sy: f64) -> Vec<(usize, f32)> {
+fn nearest_tap(h: usize, w: usize, sx: f64, sy: f64) -> [(u32, f32); 4] {
     let (xx, yy) = (sx.round_ties_even(), sy.round_ties_even());
+    let mut out = [(0, 0.0); 4];
     if xx >= 0.0 && yy >= 0.0 && xx < w as f64 && yy < h as f64 {
-        vec![(yy as usize * w + xx as usize, 1.0)]
-    } else {
-        Vec::new()
+        out[0] = ((yy as usize * w + xx as usize) as u32, 1.0);
     }
+    out
 }
 
 /// torchvision's `_get_inverse_affine_matrix` for centre (0, 0), scale 1, no shear: the 2×3

@@ -220,3 +220,62 @@ fn wrong_cut_size_is_refused_at_the_door() {
     let p = params(11, 1, 6, AugMode::Still);
     apply(Array4::zeros((1, 3, 7, 7)).view(), &p);
 }
+
+/// Timing at DD's default size (768×512 image, 16 cuts of 224): `cargo test --release -- --ignored perf`.
+#[test]
+#[ignore]
+fn perf_dd_default_size() {
+    use crate::render::cutouts::dango::{self, CutPlan};
+    let mut r = rng(39);
+    let u = uniform(&mut r, (1, 3, 512, 768), 0.0, 1.0);
+    let t = std::time::Instant::now();
+    let plan = CutPlan::draw(&mut r, 512, 768, 224, 4, 12, 1.0, 0.2);
+    let cuts = dango::apply(u.view(), &plan);
+    let t_cut = t.elapsed();
+    let p = AugParams::draw(&mut r, 16, 224, AugMode::Still);
+    let t_draw = t.elapsed();
+    let aug = apply(cuts.view(), &p);
+    let t_aug = t.elapsed();
+    let g = adjoint(aug.view(), cuts.view(), &p);
+    let t_aug_back = t.elapsed();
+    let gu = dango::adjoint(g.view(), &plan);
+    let t_back = t.elapsed();
+    assert_eq!(gu.dim(), (1, 3, 512, 768));
+    eprintln!(
+        "cumulative: cuts {t_cut:?}, +draw augs {t_draw:?}, +augment {t_aug:?}, +augment adjoint {t_aug_back:?}, +cut adjoint {t_back:?}"
+    );
+}
+
+#[test]
+#[ignore]
+fn perf_stages() {
+    let mut r = rng(40);
+    let x = uniform(&mut r, (16, 3, 224, 224), 0.0, 1.0);
+    let p = AugParams::draw(&mut r, 16, 224, AugMode::Still);
+    let time = |name: &str, f: &dyn Fn() -> Array4<f32>| {
+        let t = std::time::Instant::now();
+        let y = f();
+        eprintln!("{name}: {:?} ({})", t.elapsed(), y.len());
+    };
+    time("flip", &|| hflip(x.view()));
+    time("warp build", &|| {
+        p.warp();
+        Array4::zeros((1, 1, 1, 1))
+    });
+    let w = p.warp();
+    time("warp apply", &|| w.apply(x.view()));
+    time("warp adjoint", &|| w.adjoint(x.view()));
+    time("gray", &|| gray(x.view()));
+    time("linear part", &|| linear_part(x.view(), &p));
+    for op in [
+        Jitter::Brightness,
+        Jitter::Contrast,
+        Jitter::Saturation,
+        Jitter::Hue,
+    ] {
+        time(&format!("{op:?}"), &|| jitter(op, x.view(), &p));
+        time(&format!("{op:?} adjoint"), &|| {
+            jitter_adjoint(op, x.view(), x.view(), &p)
+        });
+    }
+}
