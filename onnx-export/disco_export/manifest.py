@@ -46,7 +46,7 @@ def graph_entry(spec, root, file, source_sha256, export_seconds, rel_errors, not
     entry.update(spec.meta)
     entry["verification"] = {"max_rel_error": rel_errors, "export_seconds": round(export_seconds, 2)}
     if notes:
-        entry["verification"]["judged_against_fp64"] = list(notes)
+        entry["verification"]["judged_by_noise_floor"] = list(notes)
     return entry
 
 
