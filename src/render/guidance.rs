@@ -111,8 +111,11 @@ pub fn draw(
             (0..settings.cutn_batches)
                 .map(|_| {
                     let r = m.resolution;
-                    let plan = CutPlan::draw(rng, height, width, r, overview, inner, ic_pow, gray_p);
-                    let aug = settings.augs.map(|mode| AugParams::draw(rng, plan.n_cuts(), r, mode));
+                    let plan =
+                        CutPlan::draw(rng, height, width, r, overview, inner, ic_pow, gray_p);
+                    let aug = settings
+                        .augs
+                        .map(|mode| AugParams::draw(rng, plan.n_cuts(), r, mode));
                     (plan, aug)
                 })
                 .collect()
@@ -151,7 +154,11 @@ pub enum GuidanceError {
     Session(#[from] SessionError),
 }
 
-fn one(s: &mut GraphSession, inputs: &[(&str, Input<'_>)], out: &str) -> Result<ArrayD<f32>, SessionError> {
+fn one(
+    s: &mut GraphSession,
+    inputs: &[(&str, Input<'_>)],
+    out: &str,
+) -> Result<ArrayD<f32>, SessionError> {
     let mut r = s.run(inputs)?;
     Ok(r.remove(out).expect("the manifest lists this output"))
 }
@@ -185,12 +192,23 @@ pub fn loss_and_grad(
 
     // 1. The denoised estimate (§5.1).
     let pred: Array4<f32> = match (&mut models.secondary, settings.secondary) {
-        (Some((fwd, _)), true) => four(one(fwd, &[("x", Input::F32(xd.view())), ("t", Input::F32(tc.view()))], "pred")?),
+        (Some((fwd, _)), true) => four(one(
+            fwd,
+            &[("x", Input::F32(xd.view())), ("t", Input::F32(tc.view()))],
+            "pred",
+        )?),
         _ => {
             let eps = match eps_at_cur_t {
                 Some(e) => e.clone(),
                 None => {
-                    let full = one(&mut models.unet, &[("x", Input::F32(xd.view())), ("t", Input::F32(t_unet.view()))], "eps_full")?;
+                    let full = one(
+                        &mut models.unet,
+                        &[
+                            ("x", Input::F32(xd.view())),
+                            ("t", Input::F32(t_unet.view())),
+                        ],
+                        "eps_full",
+                    )?;
                     four(full).slice_move(ndarray::s![.., 0..3, .., ..])
                 }
             };
@@ -212,16 +230,24 @@ pub fn loss_and_grad(
                 None => cuts.clone(),
             };
             let clip_in = normalize(cuts_aug.view()).into_dyn();
-            let embed = one(&mut model.image, &[("image", Input::F32(clip_in.view()))], "image_embed")?
-                .into_dimensionality::<Ix2>()
-                .expect("[C, D] embeddings");
-            let (loss, d_embed) = losses::clip_loss_and_grad(embed.view(), target.rows.view(), &target.weights);
+            let embed = one(
+                &mut model.image,
+                &[("image", Input::F32(clip_in.view()))],
+                "image_embed",
+            )?
+            .into_dimensionality::<Ix2>()
+            .expect("[C, D] embeddings");
+            let (loss, d_embed) =
+                losses::clip_loss_and_grad(embed.view(), target.rows.view(), &target.weights);
             losses.clip += (loss * per_batch) as f64;
             let upstream: Array2<f32> = d_embed * per_batch;
             let upstream = upstream.into_dyn();
             let g_clip_in = four(one(
                 &mut model.image_vjp,
-                &[("image", Input::F32(clip_in.view())), ("upstream", Input::F32(upstream.view()))],
+                &[
+                    ("image", Input::F32(clip_in.view())),
+                    ("upstream", Input::F32(upstream.view())),
+                ],
                 "grad_image",
             )?);
             let g_cuts = normalize_adjoint(g_clip_in.view());
@@ -243,11 +269,17 @@ pub fn loss_and_grad(
         losses.sat = (l * settings.sat_scale) as f64;
         g_in.scaled_add(settings.sat_scale, &g);
     }
-    if let (Some(init), Some(lpips), true) = (init, models.lpips_vjp.as_mut(), settings.init_scale != 0.0) {
+    if let (Some(init), Some(lpips), true) =
+        (init, models.lpips_vjp.as_mut(), settings.init_scale != 0.0)
+    {
         let a = x_in.clone().into_dyn();
         let bimg = init.clone().into_dyn();
         let up = Array1::from_elem(1, settings.init_scale).into_dyn();
-        let mut r = lpips.run(&[("a", Input::F32(a.view())), ("b", Input::F32(bimg.view())), ("upstream", Input::F32(up.view()))])?;
+        let mut r = lpips.run(&[
+            ("a", Input::F32(a.view())),
+            ("b", Input::F32(bimg.view())),
+            ("upstream", Input::F32(up.view())),
+        ])?;
         losses.init = (r["distance"].sum() * settings.init_scale) as f64;
         g_in += &four(r.remove("grad_a").expect("grad_a output"));
     }
@@ -268,16 +300,38 @@ pub fn loss_and_grad(
     match (&mut models.secondary, settings.secondary) {
         (Some((_, vjp)), true) => {
             let up = g_pred.into_dyn();
-            let gx = one(vjp, &[("x", Input::F32(xd.view())), ("t", Input::F32(tc.view())), ("upstream", Input::F32(up.view()))], "grad_x")?;
+            let gx = one(
+                vjp,
+                &[
+                    ("x", Input::F32(xd.view())),
+                    ("t", Input::F32(tc.view())),
+                    ("upstream", Input::F32(up.view())),
+                ],
+                "grad_x",
+            )?;
             grad_x += &four(gx);
         }
         _ => {
             // pred = sqrt(1/ᾱ)·x − sqrt(1/ᾱ − 1)·ε(x)  (export-recipe.md, "UNet path")
-            let (a, s) = ((1.0 / alpha_bar).sqrt() as f32, (1.0 / alpha_bar - 1.0).sqrt() as f32);
+            let (a, s) = (
+                (1.0 / alpha_bar).sqrt() as f32,
+                (1.0 / alpha_bar - 1.0).sqrt() as f32,
+            );
             grad_x.scaled_add(a, &g_pred);
             let up = g_pred.mapv(|v| -s * v).into_dyn();
-            let vjp = models.unet_vjp.as_mut().expect("the UNet VJP is opened when the secondary model is off");
-            let gx = one(vjp, &[("x", Input::F32(xd.view())), ("t", Input::F32(t_unet.view())), ("upstream", Input::F32(up.view()))], "grad_x")?;
+            let vjp = models
+                .unet_vjp
+                .as_mut()
+                .expect("the UNet VJP is opened when the secondary model is off");
+            let gx = one(
+                vjp,
+                &[
+                    ("x", Input::F32(xd.view())),
+                    ("t", Input::F32(t_unet.view())),
+                    ("upstream", Input::F32(up.view())),
+                ],
+                "grad_x",
+            )?;
             grad_x += &four(gx);
         }
     }

@@ -16,7 +16,9 @@ use super::guidance::{self, At, GuidanceError, GuidanceSettings, Losses};
 use super::models::Models;
 use super::noise::{JobRng, RngPosition};
 use super::prompts::{self, ImagePrompt, PromptError, Targets};
-use super::sampler::{Denoised, EvalAt, Method, Outcome, SampleOptions, SamplerState, Symmetry, sample, start_state};
+use super::sampler::{
+    Denoised, EvalAt, Method, Outcome, SampleOptions, SamplerState, Symmetry, sample, start_state,
+};
 use super::schedule::DiffusionSchedule;
 use super::session::{Input, SessionError};
 use super::spec::RenderSpec;
@@ -80,34 +82,76 @@ pub enum Rendered {
 fn guidance_seed(seed: u64) -> u64 {
     // A fixed odd multiplier and offset make the guidance stream independent of the noise
     // stream for the same job seed.
-    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x6A09_E667_F3BC_C909)
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x6A09_E667_F3BC_C909)
 }
 
 /// The CLIP targets of the spec's prompts for every model, drawing image-prompt cutouts and
 /// fuzzy noise from `rng` (model by model, as DD encodes them).
-pub fn targets(models: &mut Models, spec: &RenderSpec, rng: &mut JobRng) -> Result<Vec<Targets>, RenderError> {
+pub fn targets(
+    models: &mut Models,
+    spec: &RenderSpec,
+    rng: &mut JobRng,
+) -> Result<Vec<Targets>, RenderError> {
     let tokenizer = ClipTokenizer::new();
     let texts: Vec<&str> = spec.text_prompts.iter().map(|p| p.text.as_str()).collect();
     let weights: Vec<f32> = spec.text_prompts.iter().map(|p| p.weight).collect();
-    let tokens = if texts.is_empty() { None } else { Some(tokenizer.tokenize(&texts, Overlong::Error)?.into_dyn()) };
+    let tokens = if texts.is_empty() {
+        None
+    } else {
+        Some(tokenizer.tokenize(&texts, Overlong::Error)?.into_dyn())
+    };
     let mut out = Vec::new();
     for m in &mut models.clip {
         let text_embeds: Array2<f32> = match &tokens {
-            Some(t) => m.text.run(&[("tokens", Input::I64(t.view()))])?.remove("text_embed").expect("text_embed").into_dimensionality::<Ix2>().expect("[P, D]"),
+            Some(t) => m
+                .text
+                .run(&[("tokens", Input::I64(t.view()))])?
+                .remove("text_embed")
+                .expect("text_embed")
+                .into_dimensionality::<Ix2>()
+                .expect("[P, D]"),
             None => Array2::zeros((0, 0)),
         };
         let mut image_embeds = Vec::new();
         for ip in &spec.image_prompts {
             let (_, _, h, w) = ip.image.dim();
-            let plan = LegacyPlan::draw(rng.rng(), h, w, m.resolution, IMAGE_PROMPT_CUTN, spec.skip_augs);
+            let plan = LegacyPlan::draw(
+                rng.rng(),
+                h,
+                w,
+                m.resolution,
+                IMAGE_PROMPT_CUTN,
+                spec.skip_augs,
+            );
             // DD normalises these [-1, 1] cuts with CLIP's [0, 1] constants (§3.3): kept.
             let cuts = normalize(legacy::apply(ip.image.view(), &plan).view()).into_dyn();
-            let e = m.image.run(&[("image", Input::F32(cuts.view()))])?.remove("image_embed").expect("image_embed");
+            let e = m
+                .image
+                .run(&[("image", Input::F32(cuts.view()))])?
+                .remove("image_embed")
+                .expect("image_embed");
             image_embeds.push((e.into_dimensionality::<Ix2>().expect("[16, D]"), ip.weight));
         }
-        let images: Vec<ImagePrompt> = image_embeds.iter().map(|(e, w)| ImagePrompt { embeds: e.view(), weight: *w }).collect();
-        let text_embeds = if text_embeds.ncols() == 0 && !images.is_empty() { Array2::zeros((0, images[0].embeds.ncols())) } else { text_embeds };
-        out.push(prompts::build_targets(text_embeds.view(), &weights, &images, spec.fuzzy, rng.rng())?);
+        let images: Vec<ImagePrompt> = image_embeds
+            .iter()
+            .map(|(e, w)| ImagePrompt {
+                embeds: e.view(),
+                weight: *w,
+            })
+            .collect();
+        let text_embeds = if text_embeds.ncols() == 0 && !images.is_empty() {
+            Array2::zeros((0, images[0].embeds.ncols()))
+        } else {
+            text_embeds
+        };
+        out.push(prompts::build_targets(
+            text_embeds.view(),
+            &weights,
+            &images,
+            spec.fuzzy,
+            rng.rng(),
+        )?);
     }
     Ok(out)
 }
@@ -116,7 +160,9 @@ pub fn targets(models: &mut Models, spec: &RenderSpec, rng: &mut JobRng) -> Resu
 /// `floor(255·clamp((v + 1)/2, 0, 1))` (§11.1, truncation, no rounding).
 pub fn to_u8(pred_x0: ArrayView4<f32>) -> Array3<u8> {
     let (_, _, h, w) = pred_x0.dim();
-    Array3::from_shape_fn((h, w, 3), |(y, x, c)| (255.0 * ((pred_x0[[0, c, y, x]] + 1.0) / 2.0).clamp(0.0, 1.0)) as u8)
+    Array3::from_shape_fn((h, w, 3), |(y, x, c)| {
+        (255.0 * ((pred_x0[[0, c, y, x]] + 1.0) / 2.0).clamp(0.0, 1.0)) as u8
+    })
 }
 
 /// Renders `spec` from the start, or from `resume`. `on_step` sees every step; `cancel`
@@ -140,14 +186,28 @@ pub fn render(
         None => {
             let mut noise = JobRng::new(spec.seed);
             let z = noise.normal4([1, 3, h, w]);
-            (noise, start_state(&schedule, spec.skip_steps, spec.init.as_ref().map(|i| i.view()), z))
+            (
+                noise,
+                start_state(
+                    &schedule,
+                    spec.skip_steps,
+                    spec.init.as_ref().map(|i| i.view()),
+                    z,
+                ),
+            )
         }
     };
     let options = SampleOptions {
         method: spec.method,
         skip_steps: spec.skip_steps,
         clip_denoised: spec.clip_denoised,
-        symmetry: Symmetry::new(spec.horizontal_symmetry, spec.vertical_symmetry, &spec.transformation_percent, spec.steps, spec.skip_steps),
+        symmetry: Symmetry::new(
+            spec.horizontal_symmetry,
+            spec.vertical_symmetry,
+            &spec.transformation_percent,
+            spec.steps,
+            spec.skip_steps,
+        ),
     };
     let settings = GuidanceSettings::from_spec(spec);
     let ddim = matches!(spec.method, Method::Ddim { .. });
@@ -157,18 +217,45 @@ pub fn render(
     let mut denoiser = |x: ArrayView4<f32>, at: EvalAt| -> Result<Denoised, RenderError> {
         let xd = x.to_owned().into_dyn();
         let t = ndarray::Array1::from_elem(1, schedule.t_model(at.k)).into_dyn();
-        let full = models.unet.run(&[("x", Input::F32(xd.view())), ("t", Input::F32(t.view()))])?.remove("eps_full").expect("eps_full");
-        let eps: Array4<f32> = full.into_dimensionality::<ndarray::Ix4>().expect("[1, 6, H, W]").slice_move(ndarray::s![.., 0..3, .., ..]);
+        let full = models
+            .unet
+            .run(&[("x", Input::F32(xd.view())), ("t", Input::F32(t.view()))])?
+            .remove("eps_full")
+            .expect("eps_full");
+        let eps: Array4<f32> = full
+            .into_dimensionality::<ndarray::Ix4>()
+            .expect("[1, 6, H, W]")
+            .slice_move(ndarray::s![.., 0..3, .., ..]);
         // The guidance at DDIM's last step never reaches the saved image (§4.5): skip it.
         if ddim && at.k == 0 {
             *last.borrow_mut() = (Losses::default(), false);
             return Ok(Denoised { eps, grad: None });
         }
-        let at = At { k: at.k, cur_t: at.cur_t };
-        let draws = guidance::draw(guide_rng.rng(), &settings, &schedule, at, &models.clip, (h, w));
+        let at = At {
+            k: at.k,
+            cur_t: at.cur_t,
+        };
+        let draws = guidance::draw(
+            guide_rng.rng(),
+            &settings,
+            &schedule,
+            at,
+            &models.clip,
+            (h, w),
+        );
         let x = x.to_owned();
         let eps_cur = (at.k == at.cur_t).then_some(&eps);
-        let (losses, grad_x) = guidance::loss_and_grad(models, &settings, &schedule, &targets, spec.init.as_ref(), &x, at, &draws, eps_cur)?;
+        let (losses, grad_x) = guidance::loss_and_grad(
+            models,
+            &settings,
+            &schedule,
+            &targets,
+            spec.init.as_ref(),
+            &x,
+            at,
+            &draws,
+            eps_cur,
+        )?;
         let (g, nan) = guidance::finish(grad_x, settings.clamp_max);
         *last.borrow_mut() = (losses, nan);
         Ok(Denoised { eps, grad: Some(g) })
@@ -181,12 +268,22 @@ pub fn render(
         &mut noise,
         |r| {
             let l = last.borrow();
-            on_step(&StepEvent { j: r.j, total, pred_x0: r.pred_x0, losses: &l.0, nan: l.1 });
+            on_step(&StepEvent {
+                j: r.j,
+                total,
+                pred_x0: r.pred_x0,
+                losses: &l.0,
+                nan: l.1,
+            });
         },
         cancel,
     );
     match outcome? {
         Outcome::Finished { pred_x0, .. } => Ok(Rendered::Finished(to_u8(pred_x0.view()))),
-        Outcome::Cancelled(state) => Ok(Rendered::Cancelled(Checkpoint { state, noise: noise.position(), guidance: guide_rng.position() })),
+        Outcome::Cancelled(state) => Ok(Rendered::Cancelled(Checkpoint {
+            state,
+            noise: noise.position(),
+            guidance: guide_rng.position(),
+        })),
     }
 }

@@ -47,7 +47,9 @@ impl ModelsError {
     /// The command that adds what is missing (docs/models.md §3).
     pub fn help(&self) -> Option<String> {
         match self {
-            ModelsError::NoSize { dir, width, height, .. } => Some(format!(
+            ModelsError::NoSize {
+                dir, width, height, ..
+            } => Some(format!(
                 "export that size into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --size {width}x{height} … (same model flags as before; see docs/models.md §3)"
             )),
             ModelsError::NoClip { dir, flag, .. } => Some(format!(
@@ -105,26 +107,38 @@ pub struct Needs<'a> {
 
 impl Models {
     /// Opens every session `needs` asks for.
-    pub fn open(set: &ModelSet, needs: &Needs, opts: SessionOptions) -> Result<Models, ModelsError> {
+    pub fn open(
+        set: &ModelSet,
+        needs: &Needs,
+        opts: SessionOptions,
+    ) -> Result<Models, ModelsError> {
         let dir = set.dir.display().to_string();
-        let sized = |fam: Option<&Sized>, family: &'static str, role: &str| -> Result<String, ModelsError> {
-            let s = fam.ok_or_else(|| ModelsError::NoFamily { dir: dir.clone(), family })?;
-            s.graph(role, needs.width, needs.height).map(str::to_owned).ok_or_else(|| ModelsError::NoSize {
+        let sized = |fam: Option<&Sized>,
+                     family: &'static str,
+                     role: &str|
+         -> Result<String, ModelsError> {
+            let s = fam.ok_or_else(|| ModelsError::NoFamily {
                 dir: dir.clone(),
                 family,
-                width: needs.width,
-                height: needs.height,
-                have: s.sizes(role).join(", "),
-            })
+            })?;
+            s.graph(role, needs.width, needs.height)
+                .map(str::to_owned)
+                .ok_or_else(|| ModelsError::NoSize {
+                    dir: dir.clone(),
+                    family,
+                    width: needs.width,
+                    height: needs.height,
+                    have: s.sizes(role).join(", "),
+                })
         };
         let m = &set.manifest;
         let mut notices = Vec::new();
         let mut open = |name: &str| -> Result<GraphSession, ModelsError> {
             let s = GraphSession::open(set, name, opts)?;
-            if let Some(n) = &s.notice {
-                if !notices.contains(n) {
-                    notices.push(n.clone());
-                }
+            if let Some(n) = &s.notice
+                && !notices.contains(n)
+            {
+                notices.push(n.clone());
             }
             Ok(s)
         };
@@ -136,7 +150,11 @@ impl Models {
         } else {
             (Some(open(&sized(m.unet.as_ref(), "unet", "vjp")?)?), None)
         };
-        let lpips_vjp = if needs.lpips { Some(open(&sized(m.lpips.as_ref(), "lpips", "vjp")?)?) } else { None };
+        let lpips_vjp = if needs.lpips {
+            Some(open(&sized(m.lpips.as_ref(), "lpips", "vjp")?)?)
+        } else {
+            None
+        };
         let mut clip = Vec::new();
         for flag in needs.clip {
             let c = m.clip.get(flag).ok_or_else(|| ModelsError::NoClip {
@@ -152,6 +170,13 @@ impl Models {
                 image_vjp: open(&c.graphs["image_vjp"])?,
             });
         }
-        Ok(Models { unet, unet_vjp, secondary, lpips_vjp, clip, notices })
+        Ok(Models {
+            unet,
+            unet_vjp,
+            secondary,
+            lpips_vjp,
+            clip,
+            notices,
+        })
     }
 }

@@ -29,8 +29,14 @@ fn spec(set: &ModelSet) -> RenderSpec {
         method: Method::Ddim { eta: 0.8 },
         clip_denoised: false,
         text_prompts: vec![
-            TextPrompt { text: "a red circle on a blue background".into(), weight: 2.0 },
-            TextPrompt { text: "blurry".into(), weight: -0.5 },
+            TextPrompt {
+                text: "a red circle on a blue background".into(),
+                weight: 2.0,
+            },
+            TextPrompt {
+                text: "blurry".into(),
+                weight: -0.5,
+            },
         ],
         image_prompts: vec![],
         fuzzy: None,
@@ -58,8 +64,22 @@ fn spec(set: &ModelSet) -> RenderSpec {
 }
 
 fn models(set: &ModelSet, s: &RenderSpec, lpips: bool) -> Models {
-    let needs = Needs { width: s.width, height: s.height, secondary: s.use_secondary_model, lpips, clip: &s.clip_models };
-    Models::open(set, &needs, SessionOptions { device: Device::Cpu, intra_threads: Some(2) }).unwrap()
+    let needs = Needs {
+        width: s.width,
+        height: s.height,
+        secondary: s.use_secondary_model,
+        lpips,
+        clip: &s.clip_models,
+    };
+    Models::open(
+        set,
+        &needs,
+        SessionOptions {
+            device: Device::Cpu,
+            intra_threads: Some(2),
+        },
+    )
+    .unwrap()
 }
 
 fn randn(shape: (usize, usize, usize, usize), seed: u64) -> Array4<f32> {
@@ -80,18 +100,47 @@ fn check_cond_fn_gradient(secondary: bool) {
     let settings = GuidanceSettings::from_spec(&s);
     let targets = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
     let at = At { k: 6, cur_t: 6 };
-    let draws = guidance::draw(JobRng::new(2).rng(), &settings, &schedule, at, &m.clip, (s.height, s.width));
+    let draws = guidance::draw(
+        JobRng::new(2).rng(),
+        &settings,
+        &schedule,
+        at,
+        &m.clip,
+        (s.height, s.width),
+    );
     let x = randn((1, 3, s.height, s.width), 3);
     let mut loss = |x: &Array4<f32>| {
-        guidance::loss_and_grad(&mut m, &settings, &schedule, &targets, s.init.as_ref(), x, at, &draws, None).unwrap()
+        guidance::loss_and_grad(
+            &mut m,
+            &settings,
+            &schedule,
+            &targets,
+            s.init.as_ref(),
+            x,
+            at,
+            &draws,
+            None,
+        )
+        .unwrap()
     };
     let (l0, grad) = loss(&x);
-    assert!(l0.clip > 0.0 && l0.tv > 0.0 && l0.init > 0.0 && l0.range > 0.0, "{l0:?}");
+    assert!(
+        l0.clip > 0.0 && l0.tv > 0.0 && l0.init > 0.0 && l0.range > 0.0,
+        "{l0:?}"
+    );
     let v = randn((1, 3, s.height, s.width), 4);
     let h = 1e-3f32;
-    let fd = (loss(&(&x + &(&v * h))).0.total() - loss(&(&x - &(&v * h))).0.total()) / (2.0 * h as f64);
-    let an: f64 = grad.iter().zip(v.iter()).map(|(g, v)| *g as f64 * *v as f64).sum();
-    assert!((fd - an).abs() <= 5e-2 * an.abs(), "secondary={secondary}: finite difference {fd} vs analytic {an}");
+    let fd =
+        (loss(&(&x + &(&v * h))).0.total() - loss(&(&x - &(&v * h))).0.total()) / (2.0 * h as f64);
+    let an: f64 = grad
+        .iter()
+        .zip(v.iter())
+        .map(|(g, v)| *g as f64 * *v as f64)
+        .sum();
+    assert!(
+        (fd - an).abs() <= 5e-2 * an.abs(),
+        "secondary={secondary}: finite difference {fd} vs analytic {an}"
+    );
 }
 
 #[test]
@@ -111,17 +160,99 @@ fn a_render_is_deterministic_and_resumes_bit_identically_after_cancellation() {
     let mut m = models(&set, &s, false);
     let never = AtomicBool::new(false);
     let mut steps = 0;
-    let Rendered::Finished(a) = job::render(&s, &mut m, None, |_| steps += 1, &never).unwrap() else { panic!("cancelled") };
+    let Rendered::Finished(a) = job::render(&s, &mut m, None, |_| steps += 1, &never).unwrap()
+    else {
+        panic!("cancelled")
+    };
     assert_eq!(steps, s.steps - s.skip_steps);
     assert_eq!(a.dim(), (s.height, s.width, 3));
-    let Rendered::Finished(b) = job::render(&s, &mut m, None, |_| {}, &never).unwrap() else { panic!("cancelled") };
+    let Rendered::Finished(b) = job::render(&s, &mut m, None, |_| {}, &never).unwrap() else {
+        panic!("cancelled")
+    };
     assert_eq!(a, b, "same spec, same bytes");
 
     let stop = AtomicBool::new(false);
-    let cp = match job::render(&s, &mut m, None, |e| if e.j == 4 { stop.store(true, Ordering::SeqCst) }, &stop).unwrap() {
+    let cp = match job::render(
+        &s,
+        &mut m,
+        None,
+        |e| {
+            if e.j == 4 {
+                stop.store(true, Ordering::SeqCst)
+            }
+        },
+        &stop,
+    )
+    .unwrap()
+    {
         Rendered::Cancelled(cp) => cp,
         Rendered::Finished(_) => panic!("not cancelled"),
     };
-    let Rendered::Finished(c) = job::render(&s, &mut m, Some(&cp), |_| {}, &never).unwrap() else { panic!("cancelled") };
+    let Rendered::Finished(c) = job::render(&s, &mut m, Some(&cp), |_| {}, &never).unwrap() else {
+        panic!("cancelled")
+    };
     assert_eq!(a, c, "resumed render differs from an uninterrupted one");
+}
+
+/// Spherical distance (weighted as the targets are) between the image's overview cut and
+/// the prompts, for the first CLIP model.
+fn clip_distance(m: &mut Models, s: &RenderSpec, image: &ndarray::Array3<u8>) -> f64 {
+    use disco::render::cutouts::{normalize::normalize, resize::Resize};
+    use disco::render::session::Input;
+    let (h, w, _) = image.dim();
+    let x = Array4::from_shape_fn((1, 3, h, w), |(_, c, y, x)| image[[y, x, c]] as f32 / 255.0);
+    let r = m.clip[0].resolution;
+    let cut = normalize(Resize::new(h, w, r, r).apply(x.view()).view()).into_dyn();
+    let e = m.clip[0]
+        .image
+        .run(&[("image", Input::F32(cut.view()))])
+        .unwrap()
+        .remove("image_embed")
+        .unwrap();
+    let e = e.into_dimensionality::<ndarray::Ix2>().unwrap();
+    let targets = job::targets(m, s, &mut JobRng::new(0)).unwrap();
+    let d = disco::render::losses::spherical_dist(e.view(), targets[0].rows.view());
+    d.row(0)
+        .iter()
+        .zip(&targets[0].weights)
+        .map(|(d, w)| (*d * *w) as f64)
+        .sum()
+}
+
+#[test]
+fn guidance_brings_the_image_closer_to_the_prompt_than_no_guidance() {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    s.text_prompts.truncate(1);
+    s.clip_models.truncate(1);
+    (s.tv_scale, s.sat_scale, s.range_scale, s.init_scale) = (0.0, 0.0, 0.0, 0.0);
+    s.clamp_max = Some(0.2);
+    let mut m = models(&set, &s, false);
+    let never = AtomicBool::new(false);
+    let mut closer = 0;
+    let seeds = [1, 2, 3, 4];
+    for seed in seeds {
+        s.seed = seed;
+        let mut guided = s.clone();
+        guided.clip_guidance_scale = 20000.0;
+        let mut unguided = s.clone();
+        unguided.clip_guidance_scale = 0.0;
+        let Rendered::Finished(a) = job::render(&guided, &mut m, None, |_| {}, &never).unwrap()
+        else {
+            panic!()
+        };
+        let Rendered::Finished(b) = job::render(&unguided, &mut m, None, |_| {}, &never).unwrap()
+        else {
+            panic!()
+        };
+        let (da, db) = (clip_distance(&mut m, &s, &a), clip_distance(&mut m, &s, &b));
+        eprintln!("seed {seed}: guided {da:.5}, unguided {db:.5}");
+        closer += usize::from(da < db);
+    }
+    assert_eq!(
+        closer,
+        seeds.len(),
+        "guidance lowered the CLIP distance for only {closer} of {} seeds",
+        seeds.len()
+    );
 }
