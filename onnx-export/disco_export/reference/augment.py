@@ -1,0 +1,137 @@
+"""DD's still / 2D augmentation pipeline (dd-algorithm.md §5.5) from RECORDED parameters, in plain torch.
+
+Order (docs/trace.md): flip → + noise[0] → affine → + noise[1] → grayscale if drawn → + noise[2] → the four
+ColorJitter operations in the recorded order. Written as torch ops so autograd differentiates it. The
+formulas follow torchvision's tensor functional ops (torchvision itself is not installed):
+
+* affine: ``_get_inverse_affine_matrix`` with centre (0, 0) relative to the image centre, scale 1, no shear,
+  then ``_gen_affine_grid`` + ``grid_sample(bilinear, zeros, align_corners=False)``. RandomAffine passes
+  fill = [0.0]*C (a list, not None), so ``_apply_grid_transform`` samples an all-ones mask with the same grid
+  and returns ``img·mask + (1 − mask)·0``: border pixels are attenuated twice. We do that too.
+* brightness/contrast/saturation: ``_blend(a, b, f) = (f·a + (1 − f)·b).clamp(0, 1)``; contrast's b is the
+  per-image mean of the grayscale (over all its pixels), saturation's the grayscale.
+* hue: ``_rgb2hsv`` → h = (h + hue) mod 1 → ``_hsv2rgb``, as torchvision (no final clamp).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .cutouts import gray
+
+
+def inverse_affine_matrix(angle, translate):
+    """torchvision ``_get_inverse_affine_matrix(center=(0,0), angle, translate, scale=1, shear=(0,0))``.
+
+    Returns the 2×3 matrix mapping a centre-relative output pixel to its centre-relative input pixel.
+    """
+    rot = math.radians(angle)
+    tx, ty = translate
+    a, b, c, d = math.cos(rot), -math.sin(rot), math.sin(rot), math.cos(rot)
+    m = [d, -b, 0.0, -c, a, 0.0]  # inverse of [[a, b], [c, d]] (det 1)
+    m[2] += m[0] * (-tx) + m[1] * (-ty)
+    m[5] += m[3] * (-tx) + m[4] * (-ty)
+    return m
+
+
+def affine_grid(m, h, w):
+    """torchvision ``_gen_affine_grid``: the grid_sample grid (1, h, w, 2) for inverse matrix m."""
+    xs = torch.linspace(-w * 0.5 + 0.5, w * 0.5 - 0.5, w, dtype=torch.float64)
+    ys = torch.linspace(-h * 0.5 + 0.5, h * 0.5 - 0.5, h, dtype=torch.float64)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    sx = (m[0] * gx + m[1] * gy + m[2]) / (0.5 * w)
+    sy = (m[3] * gx + m[4] * gy + m[5]) / (0.5 * h)
+    return torch.stack([sx, sy], dim=-1)[None].to(torch.float32)
+
+
+def affine(img, angle, translate):
+    """Bilinear affine warp with fill 0 and the mask quirk. img: (N, C, h, w)."""
+    n, c, h, w = img.shape
+    grid = affine_grid(inverse_affine_matrix(angle, translate), h, w).expand(n, h, w, 2)
+    out = F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    ones = torch.ones(n, 1, h, w, dtype=img.dtype)
+    mask = F.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out * mask
+
+
+def blend(a, b, factor):
+    return (factor * a + (1.0 - factor) * b).clamp(0.0, 1.0)
+
+
+def luma(img):
+    """(N, 3, h, w) -> (N, 1, h, w)."""
+    return gray(img)[:, :1]
+
+
+def brightness(img, f):
+    return blend(img, torch.zeros_like(img), f)
+
+
+def contrast(img, f):
+    mean = luma(img).mean(dim=(-3, -2, -1), keepdim=True)
+    return blend(img, mean, f)
+
+
+def saturation(img, f):
+    return blend(img, luma(img), f)
+
+
+def rgb2hsv(img):
+    """torchvision ``_rgb2hsv``. img: (N, 3, h, w) -> (N, 3, h, w) holding (h, s, v)."""
+    r, g, b = img.unbind(dim=-3)
+    maxc = img.max(dim=-3).values
+    minc = img.min(dim=-3).values
+    eqc = maxc == minc
+    cr = maxc - minc
+    ones = torch.ones_like(maxc)
+    s = cr / torch.where(eqc, ones, maxc)
+    cr_div = torch.where(eqc, ones, cr)
+    rc, gc, bc = (maxc - r) / cr_div, (maxc - g) / cr_div, (maxc - b) / cr_div
+    hr = (maxc == r) * (bc - gc)
+    hg = ((maxc == g) & (maxc != r)) * (2.0 + rc - bc)
+    hb = ((maxc != g) & (maxc != r)) * (4.0 + gc - rc)
+    hue = torch.fmod((hr + hg + hb) / 6.0 + 1.0, 1.0)
+    return torch.stack((hue, s, maxc), dim=-3)
+
+
+def hsv2rgb(img):
+    """torchvision ``_hsv2rgb``."""
+    h, s, v = img.unbind(dim=-3)
+    i = torch.floor(h * 6.0)
+    f = h * 6.0 - i
+    i = i.to(torch.int32) % 6
+    p = (v * (1.0 - s)).clamp(0.0, 1.0)
+    q = (v * (1.0 - s * f)).clamp(0.0, 1.0)
+    t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0)
+    mask = (i.unsqueeze(-3) == torch.arange(6, dtype=torch.int32).view(-1, 1, 1)).to(img.dtype)
+    a1 = torch.stack((v, q, p, p, t, v), dim=-3)
+    a2 = torch.stack((t, v, v, q, p, p), dim=-3)
+    a3 = torch.stack((p, p, t, v, v, q), dim=-3)
+    a4 = torch.stack((a1, a2, a3), dim=-4)
+    return torch.einsum("...ijk,...xijk->...xjk", mask, a4)
+
+
+def hue(img, shift):
+    hsv = rgb2hsv(img)
+    h, s, v = hsv.unbind(dim=-3)
+    h = torch.remainder(h + shift, 1.0)
+    return hsv2rgb(torch.stack((h, s, v), dim=-3))
+
+
+JITTER = {"brightness": brightness, "contrast": contrast, "saturation": saturation, "hue": hue}
+
+
+def augment(cuts, aug):
+    """The pipeline on a whole cutn-batch. cuts: (C, 3, R, R); aug: the trace's ``aug`` dict with its noise
+    already as tensors (each (C, 3, R, R)). Returns (C, 3, R, R)."""
+    x = cuts.flip(-1) if aug["flip"] else cuts
+    x = x + aug["noise"][0]
+    x = affine(x, aug["angle"], aug["translate"])
+    x = x + aug["noise"][1]
+    if aug["gray"]:
+        x = gray(x)
+    x = x + aug["noise"][2]
+    for name in aug["order"]:
+        x = JITTER[name](x, aug[name])
+    return x

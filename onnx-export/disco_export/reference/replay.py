@@ -1,0 +1,130 @@
+"""Replay a trace: teacher-forced (every evaluation and step from the trace's recorded inputs) and free
+(from x_start on this reference's own outputs, with the recorded noise and draws), compared with the trace.
+
+Errors are relative: ‖a − b‖/‖b‖ with b the trace's tensor (‖a‖ when ‖b‖ = 0).
+"""
+
+import torch
+
+from .cond_fn import Guidance, cond_fn
+from .sampler import condition_score, ddim_step, plms_mid, plms_next, symmetry
+from .schedule import Schedule
+
+
+def rel_error(a, b):
+    if a is None or b is None:
+        return None
+    nb = float(b.double().norm())
+    diff = float((a.double() - b.double()).norm())
+    return diff / nb if nb > 0 else diff
+
+
+class Replayer:
+    """Evaluates the UNet and cond_fn as the trace's render did. models: models.Models."""
+
+    def __init__(self, trace, models):
+        self.trace, self.models, self.spec = trace, models, trace.spec
+        self.sched = Schedule(self.spec["steps"])
+        self.settings = Guidance.from_spec(self.spec)
+        self.targets = trace.targets()
+        self.init = trace.tensor(trace.doc.get("init"))
+        self.method = self.spec["method"]
+        self.clip_denoised = bool(self.spec.get("clip_denoised", False))
+        sym = self.spec.get("symmetry") or {}
+        self.sym_steps = set(sym.get("steps") or [])
+        self.sym = (bool(sym.get("horizontal")), bool(sym.get("vertical")))
+
+    def evaluate(self, x, ev):
+        """epŝ at (x, t_model(k)) and, when the trace's evaluation was guided, cond_fn at (x, cur_t)."""
+        with torch.no_grad():
+            t = torch.tensor([self.sched.t_model(ev["k"])], dtype=torch.float32)
+            eps = self.models.unet(x, t)[:, :3]
+        if ev.get("grad") is None:
+            return eps, None, None, None
+        losses, grad_raw, grad = cond_fn(self.models, self.settings, self.sched, self.targets, self.init, x,
+                                         ev["cur_t"], self.trace.draws(ev))
+        return eps, grad_raw, grad, losses
+
+    def guided(self, x, eps, grad, k):
+        return condition_score(x, eps, grad, self.sched.alpha_bar[k], self.clip_denoised)
+
+    def _eval_record(self, step, ev, x, out):
+        eps, grad_raw, grad, losses = out
+        tr = self.trace.tensor
+        rec = {"j": step["j"], "k": ev["k"], "cur_t": ev["cur_t"], "x": rel_error(x, tr(ev["x"])),
+               "eps": rel_error(eps, tr(ev["eps"])), "grad_raw": rel_error(grad_raw, tr(ev.get("grad_raw"))),
+               "grad": rel_error(grad, tr(ev.get("grad")))}
+        if losses is not None and ev.get("losses"):
+            rec["losses"] = {name: {"reference": v, "trace": ev["losses"].get(name)} for name, v in losses.items()}
+        return rec
+
+    def run(self, free):
+        """One pass over the trace's steps. free: evaluate on our own x (else the recorded ones)."""
+        tr, sched = self.trace.tensor, self.sched
+        x = tr(self.trace.doc["x_start"])
+        eps_prev, evals, steps, pred = None, [], [], None
+        for step in self.trace.doc["steps"]:
+            k = step["k"]
+            a, ap = sched.alpha_bar[k], sched.alpha_bar_prev[k]
+            x_k = x if free else tr(step["x"])
+            if free and self.method == "ddim" and k in self.sym_steps:
+                x_k = symmetry(x_k, *self.sym)
+            step_evals = step["evals"]
+            ev0 = step_evals[0]
+            x0_in = x_k if free else tr(ev0["x"])
+            out0 = self.evaluate(x0_in, ev0)
+            evals.append(self._eval_record(step, ev0, x0_in, out0))
+            if self.method == "ddim":
+                x_next, pred = ddim_step(x_k, out0[0], out0[2], tr(step["noise"]), k, a, ap,
+                                         self.spec.get("eta", 0.0), self.clip_denoised)
+            else:
+                eps_a, x0_guided, pred = self.guided(x_k, out0[0], out0[2], k)
+                if k == 0:
+                    x_next = x0_guided
+                else:
+                    if eps_prev is None:
+                        x_mid = plms_mid(x0_guided, eps_a, ap)
+                        ev1 = step_evals[1]
+                        x1_in = x_mid if free else tr(ev1["x"])
+                        out1 = self.evaluate(x1_in, ev1)
+                        rec = self._eval_record(step, ev1, x1_in, out1)
+                        rec["x"] = rel_error(x_mid, tr(ev1["x"]))  # our probe vs the recorded one
+                        evals.append(rec)
+                        eps_b = self.guided(x1_in, out1[0], out1[2], ev1["k"])[0]
+                        eps_star = (eps_a + eps_b) / 2
+                    else:
+                        eps_star = (3 * eps_a - eps_prev) / 2
+                    x_next = plms_next(x_k, eps_star, a, ap)
+                eps_prev = eps_a
+            steps.append({"j": step["j"], "k": k, "x": rel_error(x_k, tr(step["x"])),
+                          "pred_x0": rel_error(pred, tr(step["pred_x0"])),
+                          "x_next": rel_error(x_next, tr(step["x_next"]))})
+            x = x_next
+        result = {"evals": evals, "steps": steps}
+        if free:
+            result["final"] = rel_error(pred, tr(self.trace.doc["final"]))
+        result["max"] = maxima(result)
+        return result
+
+
+def maxima(result):
+    """The largest error of each kind over evaluations and steps."""
+    out = {}
+    for kind in ("evals", "steps"):
+        for rec in result[kind]:
+            for name, v in rec.items():
+                if name in ("j", "k", "cur_t", "losses") or v is None:
+                    continue
+                key = f"{name}" if kind == "steps" or name not in ("x",) else "eval_x"
+                out[key] = max(out.get(key, 0.0), v)
+    if result.get("final") is not None:
+        out["final"] = result["final"]
+    return out
+
+
+def replay(trace, models):
+    """The full report: teacher-forced and free runs."""
+    r = Replayer(trace, models)
+    return {"trace": str(trace.dir), "method": r.method,
+            "path": "secondary" if r.settings.secondary else "unet",
+            "teacher_forced": r.run(free=False), "free": r.run(free=True)}

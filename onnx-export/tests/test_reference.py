@@ -1,0 +1,284 @@
+"""The PyTorch reference of disco's sampler (disco_export.reference): hand-checked kernels, the rebuilt tiny
+modules against the ONNX graphs, and a replay of a synthetic trace written in the documented format."""
+
+import json
+import math
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from disco_export import manifest
+from disco_export.reference import __main__ as cli
+from disco_export.reference.augment import affine, hue
+from disco_export.reference.cond_fn import Guidance, cond_fn, finish
+from disco_export.reference.cutouts import CutPlan, InnerCut, make_cutouts, resize, resize_taps
+from disco_export.reference.losses import tv_loss
+from disco_export.reference.models import graph_name, rebuild_tiny
+from disco_export.reference.sampler import condition_score, ddim_step, plms_mid, plms_next
+from disco_export.reference.schedule import Schedule, t_c
+from disco_export.reference.trace import Trace, TraceWriter
+
+CLIP_FLAGS = ["RN50", "ViTB32"]
+
+
+# --- ResizeRight (dd-algorithm.md §5.4), values by hand ---
+
+def test_resize_up_2_to_4_taps():
+    pos, w = resize_taps(2, 4)
+    # output 0 sits at input −0.25: taps −2..1 at distances 1.75, 0.75, −0.25, −1.25
+    assert pos[0].tolist() == [-2, -1, 0, 1]
+    assert np.allclose(w[0], [-0.0234375, 0.2265625, 0.8671875, -0.0703125], atol=1e-12)
+    # only taps 0 and 1 are inside the image: 0.8671875 and −0.0703125
+    assert np.allclose(w[0][2:], [0.8671875, -0.0703125], atol=1e-12)
+
+
+def test_resize_constant_darkens_at_borders():
+    up = resize(torch.ones(1, 1, 1, 2), (1, 4))
+    assert torch.allclose(up.flatten(), torch.tensor([0.796875, 1.09375, 1.09375, 0.796875]), atol=1e-7)
+    down = resize(torch.ones(1, 1, 1, 4), (1, 2))  # antialiased: kernel 0.5·k(0.5·x), 8 taps
+    assert torch.allclose(down.flatten(), torch.tensor([0.9453125, 0.9453125]), atol=1e-7)
+
+
+def test_resize_identity_and_both_axes():
+    x = torch.randn(2, 3, 5, 7)
+    assert torch.equal(resize(x, (5, 7)), x)
+    y = resize(x, (10, 3))
+    assert y.shape == (2, 3, 10, 3)
+
+
+def test_make_cutouts_pads_the_short_axis_and_orders_cuts():
+    u = torch.rand(1, 3, 8, 16)
+    plan = CutPlan(8, 16, 4, 4, [InnerCut(8, 0, 8, True), InnerCut(6, 1, 2, False)])
+    cuts = make_cutouts(u, plan)
+    assert cuts.shape == (6, 3, 4, 4)
+    ov = resize(torch.nn.functional.pad(u, (0, 0, 4, 4)), (4, 4))
+    assert torch.allclose(cuts[0], ov[0])
+    assert torch.allclose(cuts[2], ov[0].flip(-1))
+    assert torch.allclose(cuts[1][0], cuts[1][1]) and torch.allclose(cuts[3][1], cuts[3][2])  # gray
+    assert torch.allclose(cuts[5], resize(u[:, :, 1:7, 2:8], (4, 4))[0])
+    many = make_cutouts(u, CutPlan(8, 16, 4, 6, []))
+    assert all(torch.equal(many[i], many[0]) for i in range(6))
+
+
+# --- augmentations ---
+
+def test_affine_90_degrees_moves_top_left_to_top_right():
+    x = torch.zeros(1, 1, 4, 4)
+    x[0, 0, 0, 0] = 1
+    y = affine(x, 90.0, (0, 0))
+    assert y[0, 0, 0, 3] == pytest.approx(1.0, abs=1e-6)
+    assert float(y.abs().sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_affine_translation_and_fill_mask():
+    x = torch.ones(1, 1, 4, 4)
+    y = affine(x, 0.0, (1, 0))  # one pixel right: the left column is filled with 0
+    assert torch.allclose(y[0, 0, :, 0], torch.zeros(4)) and torch.allclose(y[0, 0, :, 1:], torch.ones(4, 3))
+
+
+def test_hue_third_turn_makes_red_green():
+    red = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
+    assert torch.allclose(hue(red, 1 / 3).flatten(), torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
+    grey = torch.full((1, 3, 1, 1), 0.4)
+    assert torch.allclose(hue(grey, 0.2), grey)
+
+
+# --- schedule ---
+
+def test_schedule_reference_values():
+    s = Schedule(1000)
+    assert s.alpha_bar[0] == pytest.approx(0.9999, rel=1e-9)
+    assert s.alpha_bar[99] == pytest.approx(0.897018, rel=1e-6)
+    assert s.alpha_bar[999] == pytest.approx(4.03583e-5, rel=1e-5)
+    assert t_c(0.9999) == pytest.approx(0.0063663, rel=1e-5)
+    s = Schedule(250)
+    assert (s.diffusion_steps, s.stride) == (1000, 4)
+    assert s.alpha_bar[239] == pytest.approx(9.44588e-5, rel=1e-5) and s.t_model(239) == 956.0
+    assert Schedule(150).t_model(149) == pytest.approx(993.333, rel=1e-6)
+
+
+# --- losses and the gradient's finish ---
+
+def test_tv_loss_replicate_padding():
+    x = torch.tensor([[0.0, 1.0], [0.0, 0.0]]).view(1, 1, 2, 2)
+    # dx: (1, 0 | 0, 0), dy: (0, −1 | 0, 0) -> (1 + 1)/4
+    assert float(tv_loss(x)) == pytest.approx(0.5)
+
+
+def test_finish_keeps_zero_and_guards_nan():
+    assert torch.equal(finish(torch.zeros(1, 3, 2, 2), 0.05), torch.zeros(1, 3, 2, 2))
+    g = torch.ones(1, 3, 2, 2)
+    assert float(finish(g, 0.05).square().mean().sqrt()) == pytest.approx(0.05)
+    g[0, 0, 0, 0] = float("nan")
+    assert torch.equal(finish(g, 0.05), torch.zeros(1, 3, 2, 2))
+
+
+# --- the rebuilt tiny modules against the ONNX graphs ---
+
+def _session(root, doc, name):
+    return ort.InferenceSession(str(root / doc["graphs"][name]["file"]), providers=["CPUExecutionProvider"])
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def test_rebuilt_tiny_modules_match_onnx(tiny_set):
+    doc = manifest.load(tiny_set)
+    models = rebuild_tiny(tiny_set, CLIP_FLAGS)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        s = _session(tiny_set, doc, graph_name(doc, "unet", "forward"))
+        t = torch.tensor([412.0])
+        onnx_out = s.run(["eps_full"], {"x": x.numpy(), "t": t.numpy()})[0]
+        assert _rel(models.unet(x, t).numpy(), onnx_out) < 1e-5
+        s = _session(tiny_set, doc, graph_name(doc, "secondary", "forward"))
+        t = torch.tensor([0.37])
+        onnx_out = s.run(["pred"], {"x": x.numpy(), "t": t.numpy()})[0]
+        assert _rel(models.secondary(x, t)[0].numpy(), onnx_out) < 1e-5
+        s = _session(tiny_set, doc, graph_name(doc, "lpips", "forward"))
+        b = torch.rand(1, 3, 64, 64, generator=g) * 2 - 1
+        onnx_out = s.run(["distance"], {"a": x.clamp(-1, 1).numpy(), "b": b.numpy()})[0]
+        assert _rel(models.lpips(x.clamp(-1, 1), b).numpy(), onnx_out) < 1e-5
+        for flag, m in models.clip.items():
+            s = _session(tiny_set, doc, graph_name(doc, flag, "image"))
+            img = torch.randn(2, 3, m.resolution, m.resolution, generator=g)
+            onnx_out = s.run(["image_embed"], {"image": img.numpy()})[0]
+            assert _rel(m.encoder(img).numpy(), onnx_out) < 1e-5, flag
+
+
+# --- a synthetic trace in the documented format, replayed ---
+
+def _draws(rng, models, n_batches, h, w, overview, inner, augs):
+    out = []
+    for m in models.clip.values():
+        r, batches = m.resolution, []
+        short, min_size = min(h, w), min(h, w, m.resolution)
+        for _ in range(n_batches):
+            cuts = []
+            for i in range(inner):
+                size = int(rng.random() ** 1.2 * (short - min_size) + min_size)
+                cuts.append({"size": size, "oy": int(rng.integers(0, h - size + 1)),
+                             "ox": int(rng.integers(0, w - size + 1)), "gray": i == 0})
+            plan = {"h": h, "w": w, "r": r, "overview": overview, "inner": cuts}
+            aug = None
+            if augs:
+                n = overview + inner
+                order = ["brightness", "contrast", "saturation", "hue"]
+                rng.shuffle(order)
+                aug = {"flip": bool(rng.random() < 0.5),
+                       "noise": [torch.from_numpy(rng.standard_normal((n, 3, r, r)).astype(np.float32) * 0.01)
+                                 for _ in range(3)],
+                       "angle": float(rng.uniform(-10, 10)),
+                       "translate": [int(round(rng.uniform(-0.05 * r, 0.05 * r))) for _ in range(2)],
+                       "gray": bool(rng.random() < 0.3), "brightness": float(rng.uniform(0.9, 1.1)),
+                       "contrast": float(rng.uniform(0.9, 1.1)), "saturation": float(rng.uniform(0.9, 1.1)),
+                       "hue": float(rng.uniform(-0.1, 0.1)), "order": order}
+            batches.append((plan, aug))
+        out.append(batches)
+    return out
+
+
+def write_synthetic_trace(out_dir, models_dir, method, secondary, range_loss="dd", seed=0):
+    """A 32×64 render of 6 steps (skip 2) computed by this reference, written as disco's writer would."""
+    models = rebuild_tiny(models_dir, CLIP_FLAGS)
+    rng = np.random.default_rng(seed)
+    h, w, steps, skip = 32, 64, 6, 2
+    spec = {"width": w, "height": h, "steps": steps, "skip_steps": skip, "method": method, "eta": 0.8,
+            "clip_denoised": False, "clip_guidance_scale": 5000.0, "tv_scale": 10.0, "range_scale": 150.0,
+            "range_loss": range_loss, "sat_scale": 20.0, "init_scale": 100.0, "cutn_batches": 2,
+            "augs": "still", "use_secondary_model": secondary, "clamp_max": 0.05,
+            "symmetry": {"horizontal": method == "ddim", "vertical": False, "steps": [2]},
+            "clip_models": CLIP_FLAGS}
+    sched, settings = Schedule(steps), Guidance.from_spec(spec)
+    wr = TraceWriter()
+    targets = []
+    for m in models.clip.values():
+        rows = torch.from_numpy(rng.standard_normal((2, 32)).astype(np.float32))
+        targets.append((rows, torch.tensor([0.25, 0.75])))
+    init = torch.from_numpy(rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32))
+    k0 = sched.start_index(skip)
+    x = math.sqrt(1 - sched.alpha_bar[k0]) * torch.from_numpy(rng.standard_normal((1, 3, h, w)).astype(np.float32))
+    doc = {"models": str(models_dir), "spec": spec,
+           "targets": [{"rows": wr.ref(r), "weights": wt.tolist()} for r, wt in targets],
+           "init": wr.ref(init), "x_start": wr.ref(x), "steps": []}
+
+    def evaluate(xe, k, cur_t, guided=True):
+        with torch.no_grad():
+            eps = models.unet(xe, torch.tensor([sched.t_model(k)]))[:, :3]
+        ev = {"k": k, "cur_t": cur_t, "eps": wr.ref(eps), "x": wr.ref(xe), "draws": [], "losses": None,
+              "grad_raw": None, "grad": None}
+        if not guided:
+            return ev, eps, None
+        raw = _draws(rng, models, 2, h, w, 4, 2, True)
+        draws = [[(CutPlan.from_json(p), a) for p, a in per] for per in raw]
+        losses, grad_raw, grad = cond_fn(models, settings, sched, targets, init, xe, cur_t, draws)
+        ev["draws"] = [[{"plan": p, "aug": None if a is None else dict(a, noise=[wr.ref(n) for n in a["noise"]])}
+                        for p, a in per] for per in raw]
+        ev.update(losses=losses, grad_raw=wr.ref(grad_raw), grad=wr.ref(grad))
+        return ev, eps, grad
+
+    eps_prev = None
+    for j, k in enumerate(range(k0, -1, -1)):
+        a, ap = sched.alpha_bar[k], sched.alpha_bar_prev[k]
+        if method == "ddim" and k in spec["symmetry"]["steps"]:
+            x = x.clone()
+            x[..., w // 2:] = x[..., : w // 2].flip(-1)
+        ev, eps, grad = evaluate(x, k, k, guided=not (method == "ddim" and k == 0))
+        evs, noise = [ev], None
+        if method == "ddim":
+            noise = torch.from_numpy(rng.standard_normal((1, 3, h, w)).astype(np.float32))
+            x_next, pred = ddim_step(x, eps, grad, noise, k, a, ap, 0.8, False)
+        else:
+            eps_a, x0g, pred = condition_score(x, eps, grad, a, False)
+            if k == 0:
+                x_next = x0g
+            elif eps_prev is None:
+                x_mid = plms_mid(x0g, eps_a, ap)
+                ev1, eps1, grad1 = evaluate(x_mid, k - 1, k)
+                evs.append(ev1)
+                x_next = plms_next(x, (eps_a + condition_score(x_mid, eps1, grad1, sched.alpha_bar[k - 1], False)[0]) / 2, a, ap)
+            else:
+                x_next = plms_next(x, (3 * eps_a - eps_prev) / 2, a, ap)
+            eps_prev = eps_a
+        doc["steps"].append({"j": j, "k": k, "x": wr.ref(x), "evals": evs, "noise": wr.ref(noise),
+                             "pred_x0": wr.ref(pred), "x_next": wr.ref(x_next)})
+        x = x_next
+    doc["final"] = wr.ref(pred)
+    wr.write(out_dir, doc)
+    return out_dir
+
+
+@pytest.mark.parametrize("method,secondary,range_loss", [("ddim", True, "dd"), ("plms", False, "through_denoiser")])
+def test_replay_of_a_synthetic_trace_agrees(tiny_set, tmp_path, method, secondary, range_loss):
+    torch.set_num_threads(2)
+    trace_dir = write_synthetic_trace(tmp_path / "trace", tiny_set, method, secondary, range_loss)
+    trace = Trace(trace_dir)
+    assert trace.doc["format"] == "disco-trace/1" and len(trace.doc["steps"]) == 4
+    out = tmp_path / "report.json"
+    assert cli.main(["--trace", str(trace_dir), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["method"] == method and report["path"] == ("secondary" if secondary else "unet")
+    for run in ("teacher_forced", "free"):
+        worst = report[run]["max"]
+        assert {"eps", "grad_raw", "grad", "pred_x0", "x_next"} <= set(worst)
+        assert all(v < 1e-5 for v in worst.values()), (run, worst)
+    assert report["free"]["final"] < 1e-5
+    n_evals = sum(len(s["evals"]) for s in trace.doc["steps"])
+    assert len(report["teacher_forced"]["evals"]) == n_evals
+
+
+def test_range_loss_dd_has_no_gradient(tiny_set):
+    """With range_loss "dd" the range term is reported but leaves the gradient alone (§5.7)."""
+    models = rebuild_tiny(tiny_set, CLIP_FLAGS)
+    sched = Schedule(6)
+    base = dict(clip_guidance_scale=0.0, tv_scale=0.0, range_scale=150.0, sat_scale=0.0, init_scale=0.0,
+                cutn_batches=1, secondary=True, clamp_max=None)
+    x = torch.randn(1, 3, 32, 32) * 3
+    empty = [[], []]
+    lo, raw_dd, _ = cond_fn(models, Guidance(range_loss="dd", **base), sched, [], None, x, 3, empty)
+    _, raw_td, _ = cond_fn(models, Guidance(range_loss="through_denoiser", **base), sched, [], None, x, 3, empty)
+    assert lo["range"] > 0 and torch.equal(raw_dd, torch.zeros_like(x)) and raw_td.abs().sum() > 0
