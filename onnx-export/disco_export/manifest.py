@@ -125,6 +125,13 @@ def validate(doc, root=None):
             if path.is_file():
                 need(path.stat().st_size == g.get("bytes"), f"graphs.{name}: size differs")
                 need(blake3_file(path) == g.get("blake3"), f"graphs.{name}: blake3 differs")
+            ext = g.get("external_data")
+            if ext is not None:
+                data = Path(root) / ext.get("file", "")
+                need(data.is_file(), f"graphs.{name}: external data {ext.get('file')} missing")
+                if data.is_file():
+                    need(data.stat().st_size == ext.get("bytes"), f"graphs.{name}: external data size differs")
+                    need(blake3_file(data) == ext.get("blake3"), f"graphs.{name}: external data blake3 differs")
 
     def refs(section, where):
         for role, name in section.items():

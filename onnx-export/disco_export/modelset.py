@@ -172,7 +172,7 @@ def build(req):
     problems = manifest.validate(doc, req.out)
     if problems:
         raise RuntimeError("manifest invalid: " + "; ".join(problems))
-    total = sum(g["bytes"] for g in doc["graphs"].values())
+    total = sum(g["bytes"] + g.get("external_data", {}).get("bytes", 0) for g in doc["graphs"].values())
     log(f"done: {len(graphs)} graphs in {time.perf_counter() - t0:.0f} s, set holds {total / 1e6:.1f} MB "
         f"-> {req.out / manifest.MANIFEST}")
     return doc

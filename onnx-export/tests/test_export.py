@@ -127,6 +127,10 @@ def test_large_weights_go_to_external_data(tmp_path, monkeypatch):
     entry = manifest.graph_entry(spec, tmp_path, "big.onnx", None, 0.0, {"y": 0.0})
     assert entry["external_data"]["file"] == "big.onnx.data"
     assert entry["external_data"]["bytes"] == data.stat().st_size
+    doc = {"format": manifest.FORMAT, "exporter": manifest.exporter_info(), "tiny": True, "graphs": {"lin_vjp": entry}}
+    assert manifest.validate(doc, tmp_path) == []
+    data.write_bytes(data.read_bytes()[:-4] + b"\0\0\0\1")
+    assert any("external data blake3 differs" in p for p in manifest.validate(doc, tmp_path))
 
 
 class _Double(nn.Module):
