@@ -6,10 +6,12 @@
 //! augmentations). Keeping them apart means a change in guidance settings does not shift the
 //! noise, and a checkpoint records both positions.
 
+use std::cell::RefCell;
 use std::sync::atomic::AtomicBool;
 
 use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
 
+use super::cutouts::augment::AugMode;
 use super::cutouts::legacy::{self, LegacyPlan};
 use super::cutouts::normalize::normalize;
 use super::guidance::{self, At, GuidanceError, GuidanceSettings, Losses};
@@ -21,8 +23,9 @@ use super::sampler::{
 };
 use super::schedule::DiffusionSchedule;
 use super::session::{Input, SessionError};
-use super::spec::RenderSpec;
+use super::spec::{RangeLoss, RenderSpec};
 use super::tokenizer::{ClipTokenizer, Overlong, TooLong};
+use super::trace::Trace;
 
 /// Number of legacy cutouts per image prompt (`DD:1291`).
 const IMAGE_PROMPT_CUTN: usize = prompts::IMAGE_PROMPT_CUTS;
@@ -171,8 +174,57 @@ pub fn render(
     spec: &RenderSpec,
     models: &mut Models,
     resume: Option<&Checkpoint>,
+    on_step: impl FnMut(&StepEvent<'_>),
+    cancel: &AtomicBool,
+) -> Result<Rendered, RenderError> {
+    run(spec, models, resume, on_step, cancel, None)
+}
+
+/// Renders `spec` from the start and records everything into `trace` (docs/trace.md).
+pub fn render_traced(
+    spec: &RenderSpec,
+    models: &mut Models,
+    trace: &mut Trace,
+) -> Result<Rendered, RenderError> {
+    let cell = RefCell::new(std::mem::take(trace));
+    let r = run(
+        spec,
+        models,
+        None,
+        |_| {},
+        &AtomicBool::new(false),
+        Some(&cell),
+    );
+    *trace = cell.into_inner();
+    r
+}
+
+fn spec_json(spec: &RenderSpec, symmetry: &Symmetry) -> serde_json::Value {
+    let (method, eta) = match spec.method {
+        Method::Ddim { eta } => ("ddim", Some(eta)),
+        Method::Plms => ("plms", None),
+    };
+    serde_json::json!({
+        "width": spec.width, "height": spec.height, "steps": spec.steps, "skip_steps": spec.skip_steps,
+        "method": method, "eta": eta, "clip_denoised": spec.clip_denoised,
+        "clip_guidance_scale": spec.clip_guidance_scale, "tv_scale": spec.tv_scale,
+        "range_scale": spec.range_scale,
+        "range_loss": match spec.range_loss { RangeLoss::Dd => "dd", RangeLoss::ThroughDenoiser => "through_denoiser" },
+        "sat_scale": spec.sat_scale, "init_scale": spec.init_scale, "cutn_batches": spec.cutn_batches,
+        "augs": if spec.skip_augs { None } else { Some(match spec.aug_mode { AugMode::Still => "still", AugMode::Animated => "animated" }) },
+        "use_secondary_model": spec.use_secondary_model, "clamp_max": spec.clamp_max,
+        "symmetry": {"horizontal": symmetry.horizontal, "vertical": symmetry.vertical, "steps": symmetry.steps},
+        "clip_models": spec.clip_models, "seed": spec.seed,
+    })
+}
+
+fn run(
+    spec: &RenderSpec,
+    models: &mut Models,
+    resume: Option<&Checkpoint>,
     mut on_step: impl FnMut(&StepEvent<'_>),
     cancel: &AtomicBool,
+    trace: Option<&RefCell<Trace>>,
 ) -> Result<Rendered, RenderError> {
     let schedule = DiffusionSchedule::new(spec.steps);
     let (h, w) = (spec.height, spec.width);
@@ -209,11 +261,30 @@ pub fn render(
             spec.skip_steps,
         ),
     };
+    if let Some(t) = trace {
+        let mut t = t.borrow_mut();
+        let spec_json = spec_json(spec, &options.symmetry);
+        t.doc.insert("format".into(), "disco-trace/1".into());
+        t.doc.insert("spec".into(), spec_json);
+        let targets_json: Vec<serde_json::Value> = targets
+            .iter()
+            .map(|tg| serde_json::json!({"rows": t.tensor(&tg.rows), "weights": tg.weights}))
+            .collect();
+        t.doc.insert("targets".into(), targets_json.into());
+        let init = spec
+            .init
+            .as_ref()
+            .map(|i| t.tensor(i))
+            .unwrap_or(serde_json::Value::Null);
+        t.doc.insert("init".into(), init);
+        let x_start = t.tensor(&state.x);
+        t.doc.insert("x_start".into(), x_start);
+    }
     let settings = GuidanceSettings::from_spec(spec);
     let ddim = matches!(spec.method, Method::Ddim { .. });
     let total = spec.steps - spec.skip_steps;
     // The losses of the latest guidance evaluation, shared by the denoiser and the reporter.
-    let last = std::cell::RefCell::new((Losses::default(), false));
+    let last = RefCell::new((Losses::default(), false));
     let mut denoiser = |x: ArrayView4<f32>, at: EvalAt| -> Result<Denoised, RenderError> {
         let xd = x.to_owned().into_dyn();
         let t = ndarray::Array1::from_elem(1, schedule.t_model(at.k)).into_dyn();
@@ -229,6 +300,11 @@ pub fn render(
         // The guidance at DDIM's last step never reaches the saved image (§4.5): skip it.
         if ddim && at.k == 0 {
             *last.borrow_mut() = (Losses::default(), false);
+            if let Some(t) = trace {
+                let mut t = t.borrow_mut();
+                let e = serde_json::json!({"k": at.k, "cur_t": at.cur_t, "eps": t.tensor(&eps), "x": t.tensor(&x), "draws": [], "losses": Trace::losses(&Losses::default()), "grad_raw": null, "grad": null});
+                t.evals.push(e);
+            }
             return Ok(Denoised { eps, grad: None });
         }
         let at = At {
@@ -256,17 +332,52 @@ pub fn render(
             &draws,
             eps_cur,
         )?;
+        let grad_raw = trace.map(|_| grad_x.clone());
         let (g, nan) = guidance::finish(grad_x, settings.clamp_max);
+        if let (Some(t), Some(raw)) = (trace, grad_raw) {
+            let mut t = t.borrow_mut();
+            let e = serde_json::json!({
+                "k": at.k, "cur_t": at.cur_t, "eps": t.tensor(&eps), "x": t.tensor(&x), "draws": t.draws(&draws),
+                "losses": Trace::losses(&losses), "grad_raw": t.tensor(&raw), "grad": t.tensor(&g),
+            });
+            t.evals.push(e);
+        }
         *last.borrow_mut() = (losses, nan);
         Ok(Denoised { eps, grad: Some(g) })
+    };
+    let mut noise_source = |shape: [usize; 4]| {
+        let z = noise.normal4(shape);
+        if let Some(t) = trace {
+            let mut t = t.borrow_mut();
+            let r = t.tensor(&z);
+            t.noise.push(r);
+        }
+        z
     };
     let outcome = sample(
         &schedule,
         &options,
         state,
         &mut denoiser,
-        &mut noise,
+        &mut noise_source,
         |r| {
+            if let Some(t) = trace {
+                let mut t = t.borrow_mut();
+                let evals = std::mem::take(&mut t.evals);
+                let z = t.noise.pop().unwrap_or(serde_json::Value::Null);
+                t.noise.clear();
+                let x = evals
+                    .first()
+                    .map(|e| e["x"].clone())
+                    .unwrap_or(serde_json::Value::Null);
+                let pred = t.tensor(&r.pred_x0);
+                let x_next = r
+                    .resume
+                    .map(|s| t.tensor(&s.x))
+                    .unwrap_or(serde_json::Value::Null);
+                let step = serde_json::json!({"j": r.j, "k": r.k, "x": x, "evals": evals, "noise": z, "pred_x0": pred, "x_next": x_next});
+                t.steps.push(step);
+            }
             let l = last.borrow();
             on_step(&StepEvent {
                 j: r.j,
@@ -279,7 +390,17 @@ pub fn render(
         cancel,
     );
     match outcome? {
-        Outcome::Finished { pred_x0, .. } => Ok(Rendered::Finished(to_u8(pred_x0.view()))),
+        Outcome::Finished { pred_x0, x } => {
+            if let Some(t) = trace {
+                let mut t = t.borrow_mut();
+                let (fin, x_last) = (t.tensor(&pred_x0), t.tensor(&x));
+                t.doc.insert("final".into(), fin);
+                if let Some(last_step) = t.steps.last_mut() {
+                    last_step["x_next"] = x_last;
+                }
+            }
+            Ok(Rendered::Finished(to_u8(pred_x0.view())))
+        }
         Outcome::Cancelled(state) => Ok(Rendered::Cancelled(Checkpoint {
             state,
             noise: noise.position(),

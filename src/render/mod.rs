@@ -29,3 +29,4 @@ pub mod schedule;
 pub mod session;
 pub mod spec;
 pub mod tokenizer;
+pub mod trace;

@@ -9,5 +9,6 @@ mod init;
 mod invalid_corpus;
 mod models;
 mod parameters;
+mod parity;
 mod project;
 mod render;

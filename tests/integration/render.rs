@@ -17,7 +17,8 @@ use ndarray::Array4;
 
 use crate::models::tiny_set;
 
-fn spec(set: &ModelSet) -> RenderSpec {
+/// A small guided render of the tiny set (12 steps, 2 CLIP models, every loss on).
+pub fn spec(set: &ModelSet) -> RenderSpec {
     let size = set.manifest.unet.as_ref().unwrap().sizes("forward")[0].to_owned();
     let (w, h) = size.split_once('x').unwrap();
     RenderSpec {
