@@ -127,7 +127,8 @@ pub struct DataFile {
     pub blake3: String,
 }
 
-fn check_file(path: &Path, want: &str) -> GraphCheck {
+/// Hashes one file and compares with the manifest's blake3.
+pub fn check_file(path: &Path, want: &str) -> GraphCheck {
     let Ok(f) = std::fs::File::open(path) else {
         return GraphCheck::Missing;
     };

@@ -15,7 +15,7 @@ use ort::ep::ExecutionProvider;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::manifest::{Dim, Graph, Manifest, ManifestError, TensorSpec};
+use super::manifest::{Dim, Graph, GraphCheck, Manifest, ManifestError, TensorSpec};
 use super::runtime;
 
 /// Where graphs run.
@@ -52,6 +52,8 @@ pub struct SessionOptions {
     pub device: Device,
     /// Threads inside one operator (ORT's intra-op pool); `None` = ORT's default.
     pub intra_threads: Option<usize>,
+    /// Hash every graph file (and its external data) against the manifest before opening it.
+    pub verify_hashes: bool,
 }
 
 impl Default for SessionOptions {
@@ -59,6 +61,7 @@ impl Default for SessionOptions {
         SessionOptions {
             device: Device::Auto,
             intra_threads: None,
+            verify_hashes: true,
         }
     }
 }
@@ -72,6 +75,16 @@ pub enum SessionError {
     /// The manifest is missing or invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// A graph file is missing or differs from what was exported.
+    #[error("graph `{graph}` ({path}) {problem}")]
+    Changed {
+        /// The graph.
+        graph: String,
+        /// Its file.
+        path: PathBuf,
+        /// "is missing" or "changed since export (blake3 …)".
+        problem: String,
+    },
     /// The manifest has no graph of that name.
     #[error("the model set {dir} has no graph `{graph}`")]
     NoGraph {
@@ -165,6 +178,24 @@ impl GraphSession {
     ) -> Result<GraphSession, SessionError> {
         let spec = set.graph(name)?.clone();
         let path = set.dir.join(&spec.file);
+        if opts.verify_hashes {
+            let checks = std::iter::once((&spec.file, &spec.blake3))
+                .chain(spec.external_data.as_ref().map(|d| (&d.file, &d.blake3)));
+            for (file, want) in checks {
+                let problem = match super::manifest::check_file(&set.dir.join(file), want) {
+                    GraphCheck::Ok => continue,
+                    GraphCheck::Missing => "is missing".to_owned(),
+                    GraphCheck::Changed { actual } => {
+                        format!("changed since export (blake3 {actual}, manifest {want})")
+                    }
+                };
+                return Err(SessionError::Changed {
+                    graph: name.to_owned(),
+                    path: set.dir.join(file),
+                    problem,
+                });
+            }
+        }
         let env = runtime::environment()?;
         let build = |device: Device| -> Result<Session, String> {
             let mut b = Session::builder(env).map_err(|e| e.to_string())?;

@@ -50,6 +50,7 @@ fn cpu() -> SessionOptions {
     SessionOptions {
         device: Device::Cpu,
         intra_threads: Some(2),
+        verify_hashes: true,
     }
 }
 
@@ -219,4 +220,28 @@ fn a_wrong_shape_is_refused_before_ort_runs() {
             other.map(|_| ())
         ),
     }
+}
+
+#[test]
+fn a_modified_graph_file_is_named_before_it_is_opened() {
+    let Some(set) = tiny_set() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&set.dir, tmp.path());
+    let copy = ModelSet::open(tmp.path()).unwrap();
+    let (_, clip) = copy.manifest.clip.iter().next().unwrap();
+    let name = clip.graphs["text"].clone();
+    let file = tmp.path().join(&copy.manifest.graphs[&name].file);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    match GraphSession::open(&copy, &name, cpu()) {
+        Err(SessionError::Changed { graph, problem, .. }) => {
+            assert_eq!(graph, name);
+            assert!(problem.contains("changed since export"), "{problem}");
+        }
+        other => panic!("expected a changed-graph error, got {:?}", other.err()),
+    }
+    std::fs::remove_file(&file).unwrap();
+    assert!(matches!(GraphSession::open(&copy, &name, cpu()), Err(SessionError::Changed { .. })));
 }

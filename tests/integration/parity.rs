@@ -45,6 +45,7 @@ fn traced(set: &ModelSet, method: Method, secondary: bool, dir: &Path) {
         SessionOptions {
             device: Device::Cpu,
             intra_threads: Some(2),
+            verify_hashes: true,
         },
     )
     .unwrap();

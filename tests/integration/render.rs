@@ -78,6 +78,7 @@ fn models(set: &ModelSet, s: &RenderSpec, lpips: bool) -> Models {
         SessionOptions {
             device: Device::Cpu,
             intra_threads: Some(2),
+            verify_hashes: true,
         },
     )
     .unwrap()
