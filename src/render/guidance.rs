@@ -50,7 +50,12 @@ pub struct GuidanceSettings {
     pub secondary: bool,
     /// `clamp_grad` with `clamp_max`.
     pub clamp_max: Option<f32>,
+    /// `use_checkpoint`: at most this many cuts per CLIP call (`None`: a whole cutn-batch).
+    pub clip_chunk: Option<usize>,
 }
+
+/// Cuts per CLIP call with `use_checkpoint` on.
+pub const CHECKPOINT_CHUNK: usize = 4;
 
 impl GuidanceSettings {
     /// The guidance part of a spec.
@@ -70,6 +75,7 @@ impl GuidanceSettings {
             cut_icgray_p: spec.cut_icgray_p.clone(),
             secondary: spec.use_secondary_model,
             clamp_max: spec.clamp_max,
+            clip_chunk: spec.use_checkpoint.then_some(CHECKPOINT_CHUNK),
         }
     }
 }
@@ -163,6 +169,67 @@ fn one(
     Ok(r.remove(out).expect("the manifest lists this output"))
 }
 
+/// The image encoder over `clip_in: [C, 3, R, R]`, `chunk` cuts per call → `[C, D]`.
+///
+/// Chunking is `use_checkpoint`'s meaning in disco: it bounds the activations ORT holds at
+/// once (DD's gradient checkpointing bounds PyTorch's). Each cut is computed independently,
+/// so only the batch size ORT sees changes.
+fn embed_chunked(
+    s: &mut GraphSession,
+    clip_in: &Array4<f32>,
+    chunk: usize,
+) -> Result<Array2<f32>, SessionError> {
+    let mut rows = Vec::new();
+    for start in (0..clip_in.dim().0).step_by(chunk) {
+        let part = clip_in
+            .slice(ndarray::s![
+                start..(start + chunk).min(clip_in.dim().0),
+                ..,
+                ..,
+                ..
+            ])
+            .to_owned()
+            .into_dyn();
+        let e = one(s, &[("image", Input::F32(part.view()))], "image_embed")?;
+        rows.push(e.into_dimensionality::<Ix2>().expect("[C, D] embeddings"));
+    }
+    let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+    Ok(ndarray::concatenate(ndarray::Axis(0), &views).expect("equal widths"))
+}
+
+/// The image encoder's VJP over `clip_in: [C, 3, R, R]` with `upstream: [C, D]`, in chunks.
+fn vjp_chunked(
+    s: &mut GraphSession,
+    clip_in: &Array4<f32>,
+    upstream: &Array2<f32>,
+    chunk: usize,
+) -> Result<Array4<f32>, SessionError> {
+    let c = clip_in.dim().0;
+    let mut out = Array4::zeros(clip_in.dim());
+    for start in (0..c).step_by(chunk) {
+        let end = (start + chunk).min(c);
+        let part = clip_in
+            .slice(ndarray::s![start..end, .., .., ..])
+            .to_owned()
+            .into_dyn();
+        let up = upstream
+            .slice(ndarray::s![start..end, ..])
+            .to_owned()
+            .into_dyn();
+        let g = one(
+            s,
+            &[
+                ("image", Input::F32(part.view())),
+                ("upstream", Input::F32(up.view())),
+            ],
+            "grad_image",
+        )?;
+        out.slice_mut(ndarray::s![start..end, .., .., ..])
+            .assign(&four(g));
+    }
+    Ok(out)
+}
+
 fn four(a: ArrayD<f32>) -> Array4<f32> {
     a.into_dimensionality::<Ix4>().expect("a 4-D graph output")
 }
@@ -229,27 +296,14 @@ pub fn loss_and_grad(
                 Some(p) => augment::apply(cuts.view(), p),
                 None => cuts.clone(),
             };
-            let clip_in = normalize(cuts_aug.view()).into_dyn();
-            let embed = one(
-                &mut model.image,
-                &[("image", Input::F32(clip_in.view()))],
-                "image_embed",
-            )?
-            .into_dimensionality::<Ix2>()
-            .expect("[C, D] embeddings");
+            let clip_in = normalize(cuts_aug.view());
+            let chunk = settings.clip_chunk.unwrap_or(clip_in.dim().0).max(1);
+            let embed = embed_chunked(&mut model.image, &clip_in, chunk)?;
             let (loss, d_embed) =
                 losses::clip_loss_and_grad(embed.view(), target.rows.view(), &target.weights);
             losses.clip += (loss * per_batch) as f64;
             let upstream: Array2<f32> = d_embed * per_batch;
-            let upstream = upstream.into_dyn();
-            let g_clip_in = four(one(
-                &mut model.image_vjp,
-                &[
-                    ("image", Input::F32(clip_in.view())),
-                    ("upstream", Input::F32(upstream.view())),
-                ],
-                "grad_image",
-            )?);
+            let g_clip_in = vjp_chunked(&mut model.image_vjp, &clip_in, &upstream, chunk)?;
             let g_cuts = normalize_adjoint(g_clip_in.view());
             let g_cuts = match aug {
                 Some(p) => augment::adjoint(g_cuts.view(), cuts.view(), p),

@@ -96,6 +96,8 @@ pub struct RenderSpec {
     pub use_secondary_model: bool,
     /// `clamp_grad` with `clamp_max`.
     pub clamp_max: Option<f32>,
+    /// `use_checkpoint`: run CLIP over a few cuts at a time to bound peak memory.
+    pub use_checkpoint: bool,
     /// `use_horizontal_symmetry`.
     pub horizontal_symmetry: bool,
     /// `use_vertical_symmetry`.

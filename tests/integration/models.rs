@@ -243,5 +243,8 @@ fn a_modified_graph_file_is_named_before_it_is_opened() {
         other => panic!("expected a changed-graph error, got {:?}", other.err()),
     }
     std::fs::remove_file(&file).unwrap();
-    assert!(matches!(GraphSession::open(&copy, &name, cpu()), Err(SessionError::Changed { .. })));
+    assert!(matches!(
+        GraphSession::open(&copy, &name, cpu()),
+        Err(SessionError::Changed { .. })
+    ));
 }

@@ -58,6 +58,7 @@ pub fn spec(set: &ModelSet) -> RenderSpec {
         cut_icgray_p: [vec![0.2; 400], vec![0.0; 600]].concat(),
         use_secondary_model: true,
         clamp_max: Some(0.05),
+        use_checkpoint: true,
         horizontal_symmetry: false,
         vertical_symmetry: false,
         transformation_percent: vec![0.09],
@@ -257,4 +258,17 @@ fn guidance_brings_the_image_closer_to_the_prompt_than_no_guidance() {
         "guidance lowered the CLIP distance for only {closer} of {} seeds",
         seeds.len()
     );
+}
+
+#[test]
+fn use_checkpoint_changes_memory_not_pixels() {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    let mut m = models(&set, &s, false);
+    let never = AtomicBool::new(false);
+    s.use_checkpoint = true;
+    let Rendered::Finished(a) = job::render(&s, &mut m, None, |_| {}, &never).unwrap() else { panic!() };
+    s.use_checkpoint = false;
+    let Rendered::Finished(b) = job::render(&s, &mut m, None, |_| {}, &never).unwrap() else { panic!() };
+    assert_eq!(a, b, "chunking the CLIP calls changed the image");
 }
