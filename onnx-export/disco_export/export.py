@@ -215,6 +215,7 @@ def strip_metadata(path):
 
     def clean(graph):
         graph.doc_string = ""
+        del graph.metadata_props[:]  # e.g. symbol value ranges, printed in hash-seed-dependent order
         for node in graph.node:
             del node.metadata_props[:]
             node.doc_string = ""

@@ -103,12 +103,24 @@ def _affine_spec():
 
 
 def test_export_is_byte_for_byte_reproducible(tmp_path):
-    """No paths, stack traces or timestamps in the file: the blake3 in a manifest is reproducible."""
+    """No paths, stack traces, timestamps or hash-ordered text in the file: a manifest's blake3 is reproducible."""
     export.build_graph(_affine_spec(), tmp_path / "a.onnx")
     export.build_graph(_affine_spec(), tmp_path / "b.onnx")
     a, b = (tmp_path / "a.onnx").read_bytes(), (tmp_path / "b.onnx").read_bytes()
     assert a == b
     assert b"stack_trace" not in a and str(tmp_path).encode() not in a
+
+
+def test_symbolic_size_export_has_no_metadata(tmp_path):
+    """Graphs with symbolic H, W carried symbol value ranges whose order varied between runs."""
+    import onnx
+    from disco_export import lpips
+    torch.manual_seed(0)
+    spec = lpips.graph_specs(lpips.LPIPS((2, 2, 2, 2, 2)))["forward"]
+    export.build_graph(spec, tmp_path / "l.onnx")
+    model = onnx.load(str(tmp_path / "l.onnx"))
+    assert len(model.graph.metadata_props) == 0 and len(model.metadata_props) == 0
+    assert all(len(n.metadata_props) == 0 for n in model.graph.node)
 
 
 def test_large_weights_go_to_external_data(tmp_path, monkeypatch):
