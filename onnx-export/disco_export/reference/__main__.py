@@ -52,7 +52,8 @@ def main(argv=None):
     report = replay(trace, models)
     log(f"replayed {len(trace.doc['steps'])} steps in {time.perf_counter() - t0:.1f} s")
     for run in ("teacher_forced", "free"):
-        log(f"{run}: " + ", ".join(f"{k} {v:.2e}" for k, v in report[run]["max"].items()))
+        for stat in ("max", "median"):
+            log(f"{run} {stat}: " + ", ".join(f"{k} {v:.2e}" for k, v in report[run][stat].items()))
     text = json.dumps(report, indent=1)
     if args.out:
         args.out.write_text(text)

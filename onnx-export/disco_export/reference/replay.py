@@ -103,23 +103,32 @@ class Replayer:
         result = {"evals": evals, "steps": steps}
         if free:
             result["final"] = rel_error(pred, tr(self.trace.doc["final"]))
-        result["max"] = maxima(result)
-        return result
+        return summarise(result)
 
 
-def maxima(result):
-    """The largest error of each kind over evaluations and steps."""
-    out = {}
+def summarise(result):
+    """Per kind of error: its maximum, where that maximum is (j, k), and its median over evaluations/steps.
+
+    Kinds: eval_x, eps, grad_raw, grad (per evaluation); x, pred_x0, x_next (per step); final (free run).
+    """
+    values = {}
     for kind in ("evals", "steps"):
         for rec in result[kind]:
             for name, v in rec.items():
                 if name in ("j", "k", "cur_t", "losses") or v is None:
                     continue
-                key = f"{name}" if kind == "steps" or name not in ("x",) else "eval_x"
-                out[key] = max(out.get(key, 0.0), v)
+                key = "eval_x" if kind == "evals" and name == "x" else name
+                values.setdefault(key, []).append((v, rec["j"], rec["k"]))
+    out_max, out_at, out_median = {}, {}, {}
+    for key, vals in values.items():
+        v, j, k = max(vals)
+        out_max[key], out_at[key] = v, {"j": j, "k": k}
+        ordered = sorted(x[0] for x in vals)
+        out_median[key] = ordered[len(ordered) // 2]
     if result.get("final") is not None:
-        out["final"] = result["final"]
-    return out
+        out_max["final"] = out_median["final"] = result["final"]
+    result.update(max=out_max, max_at=out_at, median=out_median)
+    return result
 
 
 def replay(trace, models):
