@@ -26,13 +26,13 @@ pub struct Manifest {
     pub clip: BTreeMap<String, ClipModel>,
     /// The diffusion UNet's graphs by role and size.
     #[serde(default)]
-    pub unet: Option<Sized>,
+    pub unet: Option<Family>,
     /// The secondary model's graphs by role and size.
     #[serde(default)]
-    pub secondary: Option<Sized>,
+    pub secondary: Option<Family>,
     /// LPIPS graphs by role and size.
     #[serde(default)]
-    pub lpips: Option<Sized>,
+    pub lpips: Option<Family>,
 }
 
 /// A CLIP model of the set.
@@ -54,28 +54,26 @@ pub struct ClipModel {
     pub graphs: BTreeMap<String, String>,
 }
 
-/// Size-dependent graphs: role (`forward`, `vjp`) → `"<width>x<height>"` → graph name.
+/// A model family's graphs (`unet`, `secondary`, `lpips`): role (`forward`, `vjp`) → graph
+/// name. Their height and width are symbolic: any multiple of `size_multiple` is served.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Sized {
-    /// Graph names by role and size.
-    pub graphs: BTreeMap<String, BTreeMap<String, String>>,
+pub struct Family {
+    /// Graph names by role.
+    pub graphs: BTreeMap<String, String>,
+    /// Image height and width must be multiples of this.
+    pub size_multiple: usize,
 }
 
-impl Sized {
-    /// The graph for `role` at `width`×`height`, if the set has that size.
-    pub fn graph(&self, role: &str, width: usize, height: usize) -> Option<&str> {
-        self.graphs
-            .get(role)?
-            .get(&format!("{width}x{height}"))
-            .map(String::as_str)
+impl Family {
+    /// The graph for `role`.
+    pub fn graph(&self, role: &str) -> Option<&str> {
+        self.graphs.get(role).map(String::as_str)
     }
 
-    /// The sizes exported for `role`, as `WxH` strings.
-    pub fn sizes(&self, role: &str) -> Vec<&str> {
-        self.graphs
-            .get(role)
-            .map(|m| m.keys().map(String::as_str).collect())
-            .unwrap_or_default()
+    /// Whether the family's graphs accept a `width`×`height` image.
+    pub fn serves(&self, width: usize, height: usize) -> bool {
+        let m = self.size_multiple.max(1);
+        width > 0 && height > 0 && width % m == 0 && height % m == 0
     }
 }
 

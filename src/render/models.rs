@@ -1,6 +1,6 @@
 //! The sessions one render needs, opened once per build and reused for every step and frame.
 
-use super::manifest::Sized;
+use super::manifest::Family;
 use super::session::{GraphSession, ModelSet, SessionError, SessionOptions};
 
 /// Why the model set cannot serve a render.
@@ -17,9 +17,11 @@ pub enum ModelsError {
         /// `unet`, `secondary` or `lpips`.
         family: &'static str,
     },
-    /// The set lacks this image size.
-    #[error("the model set {dir} has no {family} graphs for {width}x{height} (it has: {have})")]
-    NoSize {
+    /// The family's graphs cannot take this image size.
+    #[error(
+        "the {family} graphs of {dir} need sizes that are multiples of {multiple}, not {width}x{height}"
+    )]
+    SizeMultiple {
         /// The model set.
         dir: String,
         /// `unet`, `secondary` or `lpips`.
@@ -28,8 +30,18 @@ pub enum ModelsError {
         width: usize,
         /// Requested height.
         height: usize,
-        /// Sizes the set has.
-        have: String,
+        /// What sizes must be a multiple of.
+        multiple: usize,
+    },
+    /// The manifest lists no graph for a role.
+    #[error("the {family} section of {dir} has no `{role}` graph")]
+    NoRole {
+        /// The model set.
+        dir: String,
+        /// `unet`, `secondary` or `lpips`.
+        family: &'static str,
+        /// `forward` or `vjp`.
+        role: &'static str,
     },
     /// The set lacks a CLIP model the project enables.
     #[error("the model set {dir} has no CLIP model {flag} (it has: {have})")]
@@ -47,11 +59,6 @@ impl ModelsError {
     /// The command that adds what is missing (docs/models.md §3).
     pub fn help(&self) -> Option<String> {
         match self {
-            ModelsError::NoSize {
-                dir, width, height, ..
-            } => Some(format!(
-                "export that size into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --size {width}x{height} … (same model flags as before; see docs/models.md §3)"
-            )),
             ModelsError::NoClip { dir, flag, .. } => Some(format!(
                 "export it into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --clip {flag} --clip-dir … (see docs/models.md §3)"
             )),
@@ -113,22 +120,29 @@ impl Models {
         opts: SessionOptions,
     ) -> Result<Models, ModelsError> {
         let dir = set.dir.display().to_string();
-        let sized = |fam: Option<&Sized>,
+        let sized = |fam: Option<&Family>,
                      family: &'static str,
-                     role: &str|
+                     role: &'static str|
          -> Result<String, ModelsError> {
-            let s = fam.ok_or_else(|| ModelsError::NoFamily {
+            let f = fam.ok_or_else(|| ModelsError::NoFamily {
                 dir: dir.clone(),
                 family,
             })?;
-            s.graph(role, needs.width, needs.height)
-                .map(str::to_owned)
-                .ok_or_else(|| ModelsError::NoSize {
+            if !f.serves(needs.width, needs.height) {
+                return Err(ModelsError::SizeMultiple {
                     dir: dir.clone(),
                     family,
                     width: needs.width,
                     height: needs.height,
-                    have: s.sizes(role).join(", "),
+                    multiple: f.size_multiple,
+                });
+            }
+            f.graph(role)
+                .map(str::to_owned)
+                .ok_or_else(|| ModelsError::NoRole {
+                    dir: dir.clone(),
+                    family,
+                    role,
                 })
         };
         let m = &set.manifest;

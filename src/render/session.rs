@@ -305,7 +305,8 @@ impl GraphSession {
 /// Checks names and shapes against the manifest: every input given once, fixed dimensions
 /// equal, and one batch size shared by every `B` axis.
 fn check_inputs(specs: &[TensorSpec], inputs: &[(&str, Input<'_>)]) -> Result<(), String> {
-    let mut batch = None;
+    // Each symbolic axis ("B", "H", "W") takes one value across all inputs of a run.
+    let mut symbols: HashMap<&str, usize> = HashMap::new();
     for spec in specs {
         let Some((_, input)) = inputs.iter().find(|(n, _)| *n == spec.name) else {
             return Err(format!("missing input `{}`", spec.name));
@@ -336,11 +337,14 @@ fn check_inputs(specs: &[TensorSpec], inputs: &[(&str, Input<'_>)]) -> Result<()
                         spec.name, spec.shape
                     ));
                 }
-                Dim::Symbol(_) => match batch {
-                    None => batch = Some(*got),
-                    Some(b) if b != *got => {
+                Dim::Symbol(sym) => match symbols.get(sym.as_str()) {
+                    None => {
+                        symbols.insert(sym, *got);
+                    }
+                    Some(v) if v != got => {
+                        let what = if sym == "B" { "batch" } else { "size" };
                         return Err(format!(
-                            "input `{}` has batch {got}, other inputs {b}",
+                            "input `{}` has {what} {sym} = {got}, other inputs {v}",
                             spec.name
                         ));
                     }

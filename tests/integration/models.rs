@@ -83,7 +83,20 @@ fn check_vjp(
         .iter()
         .map(|d| match d {
             disco::render::manifest::Dim::Fixed(n) => *n,
-            disco::render::manifest::Dim::Symbol(_) => x.shape()[0],
+            disco::render::manifest::Dim::Symbol(sym) => {
+                // the same symbol's size in x's spec ("B", "H", "W")
+                let x_spec = set.manifest.graphs[vjp]
+                    .inputs
+                    .iter()
+                    .find(|i| i.name == x_name)
+                    .unwrap();
+                let pos = x_spec
+                    .shape
+                    .iter()
+                    .position(|d| *d == disco::render::manifest::Dim::Symbol(sym.clone()))
+                    .unwrap();
+                x.shape()[pos]
+            }
         })
         .collect();
     let upstream = randn(&up_shape, 11);
@@ -124,33 +137,25 @@ fn check_vjp(
 #[test]
 fn unet_secondary_and_clip_vjp_graphs_agree_with_their_forward_graphs() {
     let Some(set) = tiny_set() else { return };
-    let unet = set.manifest.unet.as_ref().expect("unet section");
-    let size = unet.sizes("forward")[0].to_owned();
-    let (w, h) = size
-        .split_once('x')
-        .map(|(w, h)| (w.parse::<usize>().unwrap(), h.parse::<usize>().unwrap()))
-        .unwrap();
-    let x = randn(&[1, 3, h, w], 1);
-    let t = Array::from_elem(IxDyn(&[1]), 420.0f32);
-    let graphs = (
-        unet.graph("forward", w, h).unwrap(),
-        unet.graph("vjp", w, h).unwrap(),
-    );
-    check_vjp(
-        &set,
-        graphs,
-        ("x", x.clone()),
-        &[("t", t)],
-        ("eps_full", "grad_x"),
-    );
+    // Height and width are symbolic: check a square and a non-square size.
+    for (h, w) in [(64, 64), (64, 96)] {
+        let x = randn(&[1, 3, h, w], 1);
+        let unet = set.manifest.unet.as_ref().expect("unet section");
+        let t = Array::from_elem(IxDyn(&[1]), 420.0f32);
+        let graphs = (unet.graph("forward").unwrap(), unet.graph("vjp").unwrap());
+        check_vjp(
+            &set,
+            graphs,
+            ("x", x.clone()),
+            &[("t", t)],
+            ("eps_full", "grad_x"),
+        );
 
-    let sec = set.manifest.secondary.as_ref().expect("secondary section");
-    let tc = Array::from_elem(IxDyn(&[1]), 0.6f32);
-    let graphs = (
-        sec.graph("forward", w, h).unwrap(),
-        sec.graph("vjp", w, h).unwrap(),
-    );
-    check_vjp(&set, graphs, ("x", x), &[("t", tc)], ("pred", "grad_x"));
+        let sec = set.manifest.secondary.as_ref().expect("secondary section");
+        let tc = Array::from_elem(IxDyn(&[1]), 0.6f32);
+        let graphs = (sec.graph("forward").unwrap(), sec.graph("vjp").unwrap());
+        check_vjp(&set, graphs, ("x", x), &[("t", tc)], ("pred", "grad_x"));
+    }
 
     for (flag, clip) in &set.manifest.clip {
         let r = clip.resolution;
