@@ -73,7 +73,7 @@ impl Family {
     /// Whether the family's graphs accept a `width`×`height` image.
     pub fn serves(&self, width: usize, height: usize) -> bool {
         let m = self.size_multiple.max(1);
-        width > 0 && height > 0 && width % m == 0 && height % m == 0
+        width > 0 && height > 0 && width.is_multiple_of(m) && height.is_multiple_of(m)
     }
 }
 
