@@ -28,6 +28,9 @@ def parser():
     p.add_argument("--models", type=Path,
                    help="model-set directory (default: the trace's \"models\", relative to the trace if not absolute)")
     p.add_argument("--seed", type=int, default=0, help="seed the tiny set was exported with (default: %(default)s)")
+    p.add_argument("--noise-floor", action="store_true",
+                   help="also measure each teacher-forced gradient's noise floor (its change under 1e-6 relative "
+                        "input noise; one more cond_fn per evaluation)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     return p
 
@@ -49,7 +52,7 @@ def main(argv=None):
         log(f"cannot replay: {e}")
         return 2
     t0 = time.perf_counter()
-    report = replay(trace, models)
+    report = replay(trace, models, noise_floor=args.noise_floor)
     log(f"replayed {len(trace.doc['steps'])} steps in {time.perf_counter() - t0:.1f} s")
     for run in ("teacher_forced", "free"):
         for stat in ("max", "median"):

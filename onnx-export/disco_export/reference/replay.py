@@ -22,8 +22,9 @@ def rel_error(a, b):
 class Replayer:
     """Evaluates the UNet and cond_fn as the trace's render did. models: models.Models."""
 
-    def __init__(self, trace, models):
+    def __init__(self, trace, models, noise_floor=False):
         self.trace, self.models, self.spec = trace, models, trace.spec
+        self.noise_floor = noise_floor
         self.sched = Schedule(self.spec["steps"])
         self.settings = Guidance.from_spec(self.spec)
         self.targets = trace.targets()
@@ -54,6 +55,12 @@ class Replayer:
         rec = {"j": step["j"], "k": ev["k"], "cur_t": ev["cur_t"], "x": rel_error(x, tr(ev["x"])),
                "eps": rel_error(eps, tr(ev["eps"])), "grad_raw": rel_error(grad_raw, tr(ev.get("grad_raw"))),
                "grad": rel_error(grad, tr(ev.get("grad")))}
+        if self.noise_floor and grad_raw is not None:
+            # How far our own ∂L/∂x moves under 1e-6 relative input noise: clamp ties and ReLU masks make
+            # the gradient discontinuous at float32 resolution (docs/models.md, "noise floor").
+            gen = torch.Generator().manual_seed(20261129 + 1000 * step["j"] + ev["k"])
+            x_p = x * (1 + 1e-6 * torch.randn(x.shape, generator=gen))
+            rec["grad_raw_floor"] = rel_error(self.evaluate(x_p, ev)[1], grad_raw)
         if losses is not None and ev.get("losses"):
             rec["losses"] = {name: {"reference": v, "trace": ev["losses"].get(name)} for name, v in losses.items()}
         return rec
@@ -109,7 +116,8 @@ class Replayer:
 def summarise(result):
     """Per kind of error: its maximum, where that maximum is (j, k), and its median over evaluations/steps.
 
-    Kinds: eval_x, eps, grad_raw, grad (per evaluation); x, pred_x0, x_next (per step); final (free run).
+    Kinds: eval_x, eps, grad_raw, grad, grad_raw_floor (per evaluation); x, pred_x0, x_next (per step);
+    final (free run).
     """
     values = {}
     for kind in ("evals", "steps"):
@@ -131,9 +139,13 @@ def summarise(result):
     return result
 
 
-def replay(trace, models):
-    """The full report: teacher-forced and free runs."""
-    r = Replayer(trace, models)
-    return {"trace": str(trace.dir), "method": r.method,
-            "path": "secondary" if r.settings.secondary else "unet",
-            "teacher_forced": r.run(free=False), "free": r.run(free=True)}
+def replay(trace, models, noise_floor=False):
+    """The full report: teacher-forced and free runs (noise_floor: also each teacher-forced evaluation's
+    ``grad_raw_floor``, the relative change of our own grad_raw under 1e-6 relative noise on x)."""
+    r = Replayer(trace, models, noise_floor)
+    report = {"trace": str(trace.dir), "method": r.method,
+              "path": "secondary" if r.settings.secondary else "unet",
+              "teacher_forced": r.run(free=False)}
+    r.noise_floor = False
+    report["free"] = r.run(free=True)
+    return report
