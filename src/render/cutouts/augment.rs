@@ -216,25 +216,34 @@ fn linear_part(cuts: ArrayView4<f32>, p: &AugParams) -> Array4<f32> {
 
 /// The blend a clamped jitter op clamps: brightness blends with 0, contrast with the per-image
 /// mean luma, saturation with the luma (torchvision `_blend`).
+///
+/// Computed in f32 as torchvision does (`ratio·img1 + (1 − ratio)·img2` on f32 tensors, the
+/// Python-float ratios rounded to f32): the clamp that follows decides whether a pixel's
+/// gradient passes, and f64 blends rounded differently from PyTorch at pixels lying within
+/// ~1e-6 of 0 or 1 (seen in the PyTorch replay, docs/trace.md).
 fn blend(op: Jitter, x: ArrayView4<f32>, p: &AugParams) -> Array4<f32> {
     let (_, _, h, w) = x.dim();
+    let ratios = |r: f64| (r as f32, (1.0 - r) as f32);
     match op {
-        Jitter::Brightness => x.mapv(|v| (p.brightness * v as f64) as f32),
+        Jitter::Brightness => {
+            let b = p.brightness as f32;
+            x.mapv(|v| b * v)
+        }
         Jitter::Contrast => {
-            let c = p.contrast;
+            let (c, c1) = ratios(p.contrast);
             let mut out = x.to_owned();
             for (mut o, l) in out.outer_iter_mut().zip(luma(x).outer_iter()) {
-                let mean = l.iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64;
-                o.mapv_inplace(|v| (c * v as f64 + (1.0 - c) * mean) as f32);
+                let mean = (l.iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64) as f32;
+                o.mapv_inplace(|v| c * v + c1 * mean);
             }
             out
         }
         Jitter::Saturation => {
-            let s = p.saturation;
+            let (s, s1) = ratios(p.saturation);
             let mut out = gray(x);
             Zip::from(&mut out)
                 .and(x)
-                .for_each(|o, &v| *o = (s * v as f64 + (1.0 - s) * *o as f64) as f32);
+                .for_each(|o, &v| *o = s * v + s1 * *o);
             out
         }
         Jitter::Hue => unreachable!("hue is not a blend"),
