@@ -8,10 +8,10 @@
 //!   §4, §11.2) as pure functions and one sampler loop.
 //! - [`tokenizer`], [`prompts`], [`losses`], [`perlin`]: CLIP tokens, targets and weights,
 //!   the guidance losses with their gradients, Perlin init.
-//!
 //! - [`cutouts`]: cutouts, augmentations and CLIP normalisation with their adjoints.
-//!
-//! The cond_fn composition is being added.
+//! - [`guidance`]: cond_fn composed from the graphs and the kernels; [`models`]: the sessions
+//!   a render needs; [`job`]: one render end to end (targets, sampler loop, final image,
+//!   checkpoints); [`trace`]: everything a render did, for the PyTorch replay.
 
 pub mod cutouts;
 pub mod guidance;
