@@ -267,6 +267,12 @@ impl<'a> Loader<'a> {
                 Some((n, _, _)) => {
                     on.insert(*n);
                 }
+                None if UNSUPPORTED.iter().any(|(dd, _)| *dd == s) => {
+                    return self.diags.push(
+                        Diagnostic::error(format!("CLIP model `{s}` is not supported yet"), &cx.entry(e), "not supported yet")
+                            .with_help("OpenCLIP models are not exported yet; use the OpenAI models (ViT-B/32, RN50, …)"),
+                    );
+                }
                 None => {
                     let all = CLIP_MODELS.iter().flat_map(|(n, dd, c)| [*n, *dd, *c]);
                     let d = Diagnostic::error(format!("unknown CLIP model `{s}`"), &cx.entry(e), "not a CLIP model disco knows")
@@ -527,7 +533,11 @@ impl<'a> Loader<'a> {
                     }
                     None => unreachable!("axis settings were looked up in the schema"),
                 }
-                parts.push(format!("{}={}", axes[k].setting.value, axes[k].labels[c]));
+                parts.push(format!(
+                    "{}={}",
+                    axes[k].setting.value,
+                    cell_value(&axes[k].labels[c])
+                ));
             }
             finish(&mut s);
             cells.push(Cell {
@@ -537,6 +547,16 @@ impl<'a> Loader<'a> {
             });
         }
         Some(Sweep { axes, cells })
+    }
+}
+
+/// A value as it appears in a cell name: quoted (with `"` and `\` escaped) when it holds a
+/// character that would make the name ambiguous (`,` separates axes, `=` a name from its value).
+fn cell_value(label: &str) -> String {
+    if label.contains([',', '=', '"']) || label.is_empty() {
+        format!("\"{}\"", label.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        label.to_owned()
     }
 }
 

@@ -68,6 +68,7 @@ pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics
     size(s, fallback, diags);
     schedules(s, fallback, diags);
     prompt_weights(s, fallback, diags);
+    guidance_inputs(s, fallback, diags);
     let name = &s.batch_name.value;
     if name.is_empty() || name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
         push(
@@ -338,5 +339,52 @@ fn prompt_weights(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnosti
             push(diags, origin, true, format!("the prompt weights at frame {f} sum to {}", fmt_number(sum)), "weights sum to zero",
                 Some("weights are divided by |their sum|, which must be at least 0.001; change one weight".into()));
         }
+    }
+}
+
+/// CLIP guidance needs a CLIP model and something to guide toward (DD crashes on either).
+fn guidance_inputs(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
+    if s.clip_guidance_scale.value == 0.0 {
+        return;
+    }
+    if s.clip_models().is_empty() {
+        let origin = super::schema::CLIP_MODELS
+            .iter()
+            .find_map(|(n, _, _)| s.origin(n))
+            .or(fallback)
+            .cloned();
+        push(diags, origin, true, "no CLIP model is enabled".into(), "CLIP models turned off here",
+            Some("enable one (e.g. `clip-models \"ViT-B/32\"`), or set `clip-guidance-scale 0` for unguided images".into()));
+    }
+    for (name, prompts) in [
+        ("text-prompts", &s.text_prompts),
+        ("image-prompts", &s.image_prompts),
+    ] {
+        for (frame, set) in &prompts.value.0 {
+            if set.prompts.is_empty() {
+                let origin = set.origin.clone().or_else(|| blame(s, name, fallback));
+                push(
+                    diags,
+                    origin,
+                    true,
+                    format!("the {name} set at frame {frame} is empty"),
+                    "no prompts here",
+                    Some("give it at least one prompt, or remove it".into()),
+                );
+            }
+        }
+    }
+    if s.text_prompts.value.0.is_empty() && s.image_prompts.value.0.is_empty() {
+        push(
+            diags,
+            blame(s, "text-prompts", fallback),
+            true,
+            "there are no prompts to guide toward".into(),
+            "no prompts",
+            Some(
+                "add `text-prompts \"…\"`, or set `clip-guidance-scale 0` for unguided images"
+                    .into(),
+            ),
+        );
     }
 }

@@ -191,3 +191,31 @@ fn a_parse_that_takes_too_long_is_abandoned_with_a_diagnostic() {
     assert!(start.elapsed() < std::time::Duration::from_secs(2));
     assert!(errs[0].message.contains("abandoned"), "{}", errs[0].message);
 }
+
+#[test]
+fn sweep_values_with_commas_are_quoted_in_cell_names() {
+    let p = load(
+        "sweep \"words\" {\n    axis \"text-prompts\" \"a lighthouse, at night\" \"sea\"\n}\n",
+    );
+    let names: Vec<_> = p.targets[0]
+        .sweep
+        .as_ref()
+        .unwrap()
+        .cells
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "text-prompts=\"a lighthouse, at night\"",
+            "text-prompts=sea"
+        ]
+    );
+}
+
+#[test]
+fn unguided_projects_need_no_prompts_or_clip_models() {
+    let p = load("clip-guidance-scale 0\ntext-prompts {}\nclip-models\n");
+    assert!(p.targets[0].settings.clip_models().is_empty());
+}
