@@ -362,38 +362,29 @@ impl<'a> Loader<'a> {
                 _ => self.setting(&mut settings, child, cx),
             }
         }
-        if rt.kind == TargetKind::Stills && settings.animation_mode.value != AnimationMode::None {
+        // The keyword says what the target is; an `animation-mode` that contradicts it is an error.
+        let animated = settings.animation_mode.value != AnimationMode::None;
+        let mismatch = match rt.kind {
+            TargetKind::Stills if animated => Some((
+                "a `stills` target cannot be an animation",
+                "animation mode set here",
+                "declare it as `animation \"name\" { … }`, or set `animation-mode \"None\"`",
+            )),
+            TargetKind::Animation if !animated => Some((
+                "an `animation` target cannot render stills",
+                "animation mode \"None\" set here",
+                "declare it as `stills \"name\" { … }`, or remove `animation-mode`",
+            )),
+            _ => None,
+        };
+        if let Some((message, label, help)) = mismatch {
             let o = settings
                 .animation_mode
                 .origin
                 .clone()
                 .unwrap_or_else(|| cx.name(node));
-            self.diags.push(
-                Diagnostic::error(
-                    "a `stills` target cannot be an animation",
-                    &o,
-                    "animation mode set here",
-                )
-                .with_help(
-                    "declare it as `animation \"name\" { … }`, or set `animation-mode \"None\"`",
-                ),
-            );
-        }
-        if rt.kind == TargetKind::Animation && settings.animation_mode.value == AnimationMode::None
-        {
-            let o = settings
-                .animation_mode
-                .origin
-                .clone()
-                .unwrap_or_else(|| cx.name(node));
-            self.diags.push(
-                Diagnostic::error(
-                    "an `animation` target cannot render stills",
-                    &o,
-                    "animation mode \"None\" set here",
-                )
-                .with_help("declare it as `stills \"name\" { … }`, or remove `animation-mode`"),
-            );
+            self.diags
+                .push(Diagnostic::error(message, &o, label).with_help(help));
         }
         finish(&mut settings);
         let sweep = match rt.kind {

@@ -9,7 +9,7 @@
 use ndarray::{Array1, Array2, Array4, ArrayD, Ix2, Ix4};
 use rand::Rng;
 
-use super::cutouts::augment::{self, AugMode, AugParams};
+use super::cutouts::augment::{self, AugParams};
 use super::cutouts::dango::{self, CutPlan};
 use super::cutouts::normalize::{normalize, normalize_adjoint};
 use super::losses;
@@ -19,66 +19,8 @@ use super::schedule::{DiffusionSchedule, schedule_index, t_c};
 use super::session::{GraphSession, Input, SessionError};
 use super::spec::{RangeLoss, RenderSpec};
 
-/// The guidance settings of a render, from its [`RenderSpec`].
-#[derive(Debug, Clone)]
-pub struct GuidanceSettings {
-    /// `clip_guidance_scale`.
-    pub clip_guidance_scale: f32,
-    /// `tv_scale`.
-    pub tv_scale: f32,
-    /// `range_scale`.
-    pub range_scale: f32,
-    /// DD's no-op range loss, or through the denoiser.
-    pub range_loss: RangeLoss,
-    /// `sat_scale`.
-    pub sat_scale: f32,
-    /// LPIPS weight toward `init`.
-    pub init_scale: f32,
-    /// `cutn_batches`.
-    pub cutn_batches: usize,
-    /// Augmentations, or `None` for `skip_augs`.
-    pub augs: Option<AugMode>,
-    /// The four cut schedules (1000 entries each).
-    pub cut_overview: Vec<f64>,
-    /// Inner cuts per schedule index.
-    pub cut_innercut: Vec<f64>,
-    /// Inner-cut size exponent per schedule index.
-    pub cut_ic_pow: Vec<f64>,
-    /// Gray inner-cut fraction per schedule index.
-    pub cut_icgray_p: Vec<f64>,
-    /// Guide through the secondary model (else the UNet).
-    pub secondary: bool,
-    /// `clamp_grad` with `clamp_max`.
-    pub clamp_max: Option<f32>,
-    /// `use_checkpoint`: at most this many cuts per CLIP call (`None`: a whole cutn-batch).
-    pub clip_chunk: Option<usize>,
-}
-
 /// Cuts per CLIP call with `use_checkpoint` on.
 pub const CHECKPOINT_CHUNK: usize = 4;
-
-impl GuidanceSettings {
-    /// The guidance part of a spec.
-    pub fn from_spec(spec: &RenderSpec) -> Self {
-        GuidanceSettings {
-            clip_guidance_scale: spec.clip_guidance_scale,
-            tv_scale: spec.tv_scale,
-            range_scale: spec.range_scale,
-            range_loss: spec.range_loss,
-            sat_scale: spec.sat_scale,
-            init_scale: spec.init_scale,
-            cutn_batches: spec.cutn_batches,
-            augs: (!spec.skip_augs).then_some(spec.aug_mode),
-            cut_overview: spec.cut_overview.clone(),
-            cut_innercut: spec.cut_innercut.clone(),
-            cut_ic_pow: spec.cut_ic_pow.clone(),
-            cut_icgray_p: spec.cut_icgray_p.clone(),
-            secondary: spec.use_secondary_model,
-            clamp_max: spec.clamp_max,
-            clip_chunk: spec.use_checkpoint.then_some(CHECKPOINT_CHUNK),
-        }
-    }
-}
 
 /// The random choices of one cond_fn call: per CLIP model, per cutn-batch.
 #[derive(Debug, Clone)]
@@ -101,27 +43,26 @@ pub struct At {
 /// plan before augmentations — disco's own order; PyTorch's stream cannot be matched, §15).
 pub fn draw(
     rng: &mut impl Rng,
-    settings: &GuidanceSettings,
+    spec: &RenderSpec,
     schedule: &DiffusionSchedule,
     at: At,
     clip: &[ClipSessions],
     (height, width): (usize, usize),
 ) -> Draws {
     let idx = schedule_index(schedule.t_model(at.k));
-    let overview = settings.cut_overview[idx] as usize;
-    let inner = settings.cut_innercut[idx] as usize;
-    let (ic_pow, gray_p) = (settings.cut_ic_pow[idx], settings.cut_icgray_p[idx]);
+    let overview = spec.cut_overview[idx] as usize;
+    let inner = spec.cut_innercut[idx] as usize;
+    let (ic_pow, gray_p) = (spec.cut_ic_pow[idx], spec.cut_icgray_p[idx]);
     let batches = clip
         .iter()
         .map(|m| {
-            (0..settings.cutn_batches)
+            (0..spec.cutn_batches)
                 .map(|_| {
                     let r = m.resolution;
                     let plan =
                         CutPlan::draw(rng, height, width, r, overview, inner, ic_pow, gray_p);
-                    let aug = settings
-                        .augs
-                        .map(|mode| AugParams::draw(rng, plan.n_cuts(), r, mode));
+                    let aug = (!spec.skip_augs)
+                        .then(|| AugParams::draw(rng, plan.n_cuts(), r, spec.aug_mode));
                     (plan, aug)
                 })
                 .collect()
@@ -236,14 +177,13 @@ fn four(a: ArrayD<f32>) -> Array4<f32> {
 
 /// The total guidance loss L(x) and ∂L/∂x (before the sign flip, NaN guard and RMS clamp):
 /// `x: [1, 3, H, W]`; `eps_at_cur_t` is the UNet's ε at (x, cur_t) when the caller has it
-/// (UNet path only); `init: [1, 3, H, W]` in [-1, 1] for the LPIPS term.
+/// (UNet path only). The LPIPS term pulls toward `spec.init`.
 #[allow(clippy::too_many_arguments)] // cond_fn's inputs as DD has them, plus the drawn randomness
 pub fn loss_and_grad(
     models: &mut Models,
-    settings: &GuidanceSettings,
+    spec: &RenderSpec,
     schedule: &DiffusionSchedule,
     targets: &[Targets],
-    init: Option<&Array4<f32>>,
     x: &Array4<f32>,
     at: At,
     draws: &Draws,
@@ -258,7 +198,7 @@ pub fn loss_and_grad(
     let xd = x.clone().into_dyn();
 
     // 1. The denoised estimate (§5.1).
-    let pred: Array4<f32> = match (&mut models.secondary, settings.secondary) {
+    let pred: Array4<f32> = match (&mut models.secondary, spec.use_secondary_model) {
         (Some((fwd, _)), true) => four(one(
             fwd,
             &[("x", Input::F32(xd.view())), ("t", Input::F32(tc.view()))],
@@ -288,7 +228,7 @@ pub fn loss_and_grad(
     let mut losses = Losses::default();
     let mut g_in = Array4::<f32>::zeros((1, 3, h, w));
     let u = x_in.mapv(|v| (v + 1.0) / 2.0);
-    let per_batch = settings.clip_guidance_scale / settings.cutn_batches as f32;
+    let per_batch = spec.clip_guidance_scale / spec.cutn_batches as f32;
     for ((model, target), batches) in models.clip.iter_mut().zip(targets).zip(&draws.batches) {
         for (plan, aug) in batches {
             let cuts = dango::apply(u.view(), plan);
@@ -297,7 +237,11 @@ pub fn loss_and_grad(
                 None => cuts.clone(),
             };
             let clip_in = normalize(cuts_aug.view());
-            let chunk = settings.clip_chunk.unwrap_or(clip_in.dim().0).max(1);
+            let chunk = if spec.use_checkpoint {
+                CHECKPOINT_CHUNK
+            } else {
+                clip_in.dim().0.max(1)
+            };
             let embed = embed_chunked(&mut model.image, &clip_in, chunk)?;
             let (loss, d_embed) =
                 losses::clip_loss_and_grad(embed.view(), target.rows.view(), &target.weights);
@@ -313,45 +257,47 @@ pub fn loss_and_grad(
             g_in.scaled_add(0.5, &dango::adjoint(g_cuts.view(), plan));
         }
     }
-    if settings.tv_scale != 0.0 {
+    if spec.tv_scale != 0.0 {
         let (l, g) = losses::tv_loss_grad(x_in.view());
-        losses.tv = (l * settings.tv_scale) as f64;
-        g_in.scaled_add(settings.tv_scale, &g);
+        losses.tv = (l * spec.tv_scale) as f64;
+        g_in.scaled_add(spec.tv_scale, &g);
     }
-    if settings.sat_scale != 0.0 {
+    if spec.sat_scale != 0.0 {
         let (l, g) = losses::sat_loss_grad(&x_in);
-        losses.sat = (l * settings.sat_scale) as f64;
-        g_in.scaled_add(settings.sat_scale, &g);
+        losses.sat = (l * spec.sat_scale) as f64;
+        g_in.scaled_add(spec.sat_scale, &g);
     }
-    if let (Some(init), Some(lpips), true) =
-        (init, models.lpips_vjp.as_mut(), settings.init_scale != 0.0)
-    {
+    if let (Some(init), Some(lpips), true) = (
+        spec.init.as_ref(),
+        models.lpips_vjp.as_mut(),
+        spec.init_scale != 0.0,
+    ) {
         let a = x_in.clone().into_dyn();
         let bimg = init.clone().into_dyn();
-        let up = Array1::from_elem(1, settings.init_scale).into_dyn();
+        let up = Array1::from_elem(1, spec.init_scale).into_dyn();
         let mut r = lpips.run(&[
             ("a", Input::F32(a.view())),
             ("b", Input::F32(bimg.view())),
             ("upstream", Input::F32(up.view())),
         ])?;
-        losses.init = (r["distance"].sum() * settings.init_scale) as f64;
+        losses.init = (r["distance"].sum() * spec.init_scale) as f64;
         g_in += &four(r.remove("grad_a").expect("grad_a output"));
     }
     // The range loss acts on the denoised estimate: with DD's behaviour its gradient never
     // reaches x_in (§5.7), so it only shows in the losses; otherwise it joins the upstream of
     // the denoiser's VJP below.
     let mut g_pred = g_in.mapv(|v| v * fac);
-    if settings.range_scale != 0.0 {
+    if spec.range_scale != 0.0 {
         let (l, g) = losses::range_loss_grad(pred.view());
-        losses.range = (l * settings.range_scale) as f64;
-        if settings.range_loss == RangeLoss::ThroughDenoiser {
-            g_pred.scaled_add(settings.range_scale, &g);
+        losses.range = (l * spec.range_scale) as f64;
+        if spec.range_loss == RangeLoss::ThroughDenoiser {
+            g_pred.scaled_add(spec.range_scale, &g);
         }
     }
 
     // 3. Back through x_in = fac·pred(x) + (1 − fac)·x (§5.8).
     let mut grad_x = g_in.mapv(|v| v * (1.0 - fac));
-    match (&mut models.secondary, settings.secondary) {
+    match (&mut models.secondary, spec.use_secondary_model) {
         (Some((_, vjp)), true) => {
             let up = g_pred.into_dyn();
             let gx = one(

@@ -14,7 +14,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
 use super::cutouts::augment::AugMode;
 use super::cutouts::legacy::{self, LegacyPlan};
 use super::cutouts::normalize::normalize;
-use super::guidance::{self, At, GuidanceError, GuidanceSettings, Losses};
+use super::guidance::{self, At, GuidanceError, Losses};
 use super::models::Models;
 use super::noise::{JobRng, RngPosition};
 use super::prompts::{self, ImagePrompt, PromptError, Targets};
@@ -280,7 +280,6 @@ fn run(
         let x_start = t.tensor(&state.x);
         t.doc.insert("x_start".into(), x_start);
     }
-    let settings = GuidanceSettings::from_spec(spec);
     let ddim = matches!(spec.method, Method::Ddim { .. });
     let total = spec.steps - spec.skip_steps;
     // The losses of the latest guidance evaluation, shared by the denoiser and the reporter.
@@ -311,29 +310,13 @@ fn run(
             k: at.k,
             cur_t: at.cur_t,
         };
-        let draws = guidance::draw(
-            guide_rng.rng(),
-            &settings,
-            &schedule,
-            at,
-            &models.clip,
-            (h, w),
-        );
+        let draws = guidance::draw(guide_rng.rng(), spec, &schedule, at, &models.clip, (h, w));
         let x = x.to_owned();
         let eps_cur = (at.k == at.cur_t).then_some(&eps);
-        let (losses, grad_x) = guidance::loss_and_grad(
-            models,
-            &settings,
-            &schedule,
-            &targets,
-            spec.init.as_ref(),
-            &x,
-            at,
-            &draws,
-            eps_cur,
-        )?;
+        let (losses, grad_x) =
+            guidance::loss_and_grad(models, spec, &schedule, &targets, &x, at, &draws, eps_cur)?;
         let grad_raw = trace.map(|_| grad_x.clone());
-        let (g, nan) = guidance::finish(grad_x, settings.clamp_max);
+        let (g, nan) = guidance::finish(grad_x, spec.clamp_max);
         if let (Some(t), Some(raw)) = (trace, grad_raw) {
             let mut t = t.borrow_mut();
             let e = serde_json::json!({

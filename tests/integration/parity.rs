@@ -5,14 +5,13 @@
 use std::path::Path;
 
 use disco::render::job::{self, Rendered};
-use disco::render::models::{Models, Needs};
 use disco::render::noise::JobRng;
 use disco::render::sampler::Method;
-use disco::render::session::{Device, ModelSet, SessionOptions};
+use disco::render::session::ModelSet;
 use disco::render::trace::Trace;
 
 use crate::models::tiny_set;
-use crate::render::spec;
+use crate::render::{models, spec};
 
 /// A full guided run as the parity criterion asks: ≥ 20 steps, skip > 0, init image,
 /// ≥ 2 CLIP models, cutn_batches 2, TV/SAT/init scales non-zero.
@@ -32,23 +31,7 @@ fn traced(set: &ModelSet, method: Method, secondary: bool, dir: &Path) {
             && s.sat_scale > 0.0
             && s.init_scale > 0.0
     );
-    let needs = Needs {
-        width: w,
-        height: h,
-        secondary,
-        lpips: true,
-        clip: &s.clip_models,
-    };
-    let mut m = Models::open(
-        set,
-        &needs,
-        SessionOptions {
-            device: Device::Cpu,
-            intra_threads: Some(2),
-            verify_hashes: true,
-        },
-    )
-    .unwrap();
+    let mut m = models(set, &s, true);
     let mut trace = Trace::new();
     let Rendered::Finished(_) = job::render_traced(&s, &mut m, &mut trace).unwrap() else {
         panic!("cancelled")

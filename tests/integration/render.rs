@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use disco::render::cutouts::augment::AugMode;
-use disco::render::guidance::{self, At, GuidanceSettings};
+use disco::render::guidance::{self, At};
 use disco::render::job::{self, Rendered};
 use disco::render::models::{Models, Needs};
 use disco::render::noise::JobRng;
@@ -64,7 +64,8 @@ pub fn spec(set: &ModelSet) -> RenderSpec {
     }
 }
 
-fn models(set: &ModelSet, s: &RenderSpec, lpips: bool) -> Models {
+/// The sessions `s` needs on the CPU (LPIPS only when asked).
+pub fn models(set: &ModelSet, s: &RenderSpec, lpips: bool) -> Models {
     let needs = Needs {
         width: s.width,
         height: s.height,
@@ -99,12 +100,11 @@ fn check_cond_fn_gradient(secondary: bool) {
     s.init = Some(randn((1, 3, s.height, s.width), 5).mapv(|v| v.tanh()));
     let mut m = models(&set, &s, true);
     let schedule = DiffusionSchedule::new(s.steps);
-    let settings = GuidanceSettings::from_spec(&s);
     let targets = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
     let at = At { k: 6, cur_t: 6 };
     let draws = guidance::draw(
         JobRng::new(2).rng(),
-        &settings,
+        &s,
         &schedule,
         at,
         &m.clip,
@@ -112,18 +112,7 @@ fn check_cond_fn_gradient(secondary: bool) {
     );
     let x = randn((1, 3, s.height, s.width), 3);
     let mut loss = |x: &Array4<f32>| {
-        guidance::loss_and_grad(
-            &mut m,
-            &settings,
-            &schedule,
-            &targets,
-            s.init.as_ref(),
-            x,
-            at,
-            &draws,
-            None,
-        )
-        .unwrap()
+        guidance::loss_and_grad(&mut m, &s, &schedule, &targets, x, at, &draws, None).unwrap()
     };
     let (l0, grad) = loss(&x);
     assert!(
