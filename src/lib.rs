@@ -9,5 +9,6 @@
 
 pub mod fsutil;
 pub mod import;
+pub mod plan;
 pub mod project;
 pub mod render;
