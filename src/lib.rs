@@ -7,8 +7,10 @@
 
 #![deny(missing_docs)]
 
+pub mod build;
 pub mod fsutil;
 pub mod import;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod store;

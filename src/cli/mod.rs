@@ -2,10 +2,12 @@
 //!
 //! Exit codes: 0 ok, 1 failure (e.g. a missing runtime), 2 usage error or invalid project.
 
+mod build;
 mod check;
 mod doctor;
 mod import;
 mod init;
+mod progress;
 mod report;
 
 use std::path::PathBuf;
@@ -61,6 +63,27 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Render every stale job: only images whose inputs changed since they were built.
+    ///
+    /// Images go under images_out/<batch-name>/ with Disco Diffusion's names; the cache is
+    /// .disco/ beside the project. Exits 0 when everything built, 1 if a job failed or the
+    /// build could not run, 2 for an invalid project, 130 after Ctrl-C.
+    Build {
+        #[command(flatten)]
+        selection: build::Selection,
+        #[command(flatten)]
+        flags: build::BuildFlags,
+    },
+    /// List every job that would render and why (what changed since it was built).
+    Plan {
+        #[command(flatten)]
+        selection: build::Selection,
+    },
+    /// Remove cached images that no target of the project references any more.
+    Gc {
+        #[command(flatten)]
+        selection: build::Selection,
+    },
     /// Report the ONNX Runtime library, its execution providers, and the model sets found.
     ///
     /// Exits 1 if ONNX Runtime cannot be found or loaded.
@@ -94,6 +117,9 @@ pub fn run() -> i32 {
         }
     };
     match cli.command {
+        Command::Build { selection, flags } => build::run_build(&selection, &flags),
+        Command::Plan { selection } => build::run_plan(&selection),
+        Command::Gc { selection } => build::run_gc(&selection),
         Command::Check { project } => check::run(&project_path(project)),
         Command::Init { dir } => init::run(&dir),
         Command::Import {

@@ -71,6 +71,31 @@ pub struct StepEvent<'a> {
     pub losses: &'a Losses,
     /// True when the NaN guard zeroed this step's gradient.
     pub nan: bool,
+    /// Where the render stands after this step (`None` after the last step): resuming
+    /// from [`ResumePoint::to_checkpoint`] continues bit for bit.
+    pub resume: Option<ResumePoint<'a>>,
+}
+
+/// A borrowed [`Checkpoint`], offered after every step so a caller can save one.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumePoint<'a> {
+    /// The sampler's state before the next step.
+    pub state: &'a SamplerState,
+    /// The diffusion-noise stream's position.
+    pub noise: RngPosition,
+    /// The guidance stream's position.
+    pub guidance: RngPosition,
+}
+
+impl ResumePoint<'_> {
+    /// An owned checkpoint.
+    pub fn to_checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            state: self.state.clone(),
+            noise: self.noise,
+            guidance: self.guidance,
+        }
+    }
 }
 
 /// The result of [`render`].
@@ -282,6 +307,9 @@ fn run(
     }
     let ddim = matches!(spec.method, Method::Ddim { .. });
     let total = spec.steps - spec.skip_steps;
+    // The streams' positions after the latest draw, for the checkpoints offered per step.
+    let noise_pos = std::cell::Cell::new(noise.position());
+    let guide_pos = std::cell::Cell::new(guide_rng.position());
     // The losses of the latest guidance evaluation, shared by the denoiser and the reporter.
     let last = RefCell::new((Losses::default(), false));
     let mut denoiser = |x: ArrayView4<f32>, at: EvalAt| -> Result<Denoised, RenderError> {
@@ -311,6 +339,7 @@ fn run(
             cur_t: at.cur_t,
         };
         let draws = guidance::draw(guide_rng.rng(), spec, &schedule, at, &models.clip, (h, w));
+        guide_pos.set(guide_rng.position());
         let x = x.to_owned();
         let eps_cur = (at.k == at.cur_t).then_some(&eps);
         let (losses, grad_x) =
@@ -330,6 +359,7 @@ fn run(
     };
     let mut noise_source = |shape: [usize; 4]| {
         let z = noise.normal4(shape);
+        noise_pos.set(noise.position());
         if let Some(t) = trace {
             let mut t = t.borrow_mut();
             let r = t.tensor(&z);
@@ -368,6 +398,11 @@ fn run(
                 pred_x0: r.pred_x0,
                 losses: &l.0,
                 nan: l.1,
+                resume: r.resume.map(|state| ResumePoint {
+                    state,
+                    noise: noise_pos.get(),
+                    guidance: guide_pos.get(),
+                }),
             });
         },
         cancel,

@@ -30,3 +30,7 @@ pub mod session;
 pub mod spec;
 pub mod tokenizer;
 pub mod trace;
+
+/// The renderer's version salt, hashed into every job key: bump it when a change to the
+/// renderer changes pixels, so cached images of the old renderer are not served.
+pub const RENDERER_SALT: &str = "disco-render/1";

@@ -112,13 +112,41 @@ pub struct Needs<'a> {
     pub clip: &'a [String],
 }
 
-impl Models {
-    /// Opens every session `needs` asks for.
-    pub fn open(
-        set: &ModelSet,
-        needs: &Needs,
-        opts: SessionOptions,
-    ) -> Result<Models, ModelsError> {
+/// The graph names a render uses, by role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphNames {
+    /// UNet forward.
+    pub unet: String,
+    /// UNet VJP, for guidance through the UNet.
+    pub unet_vjp: Option<String>,
+    /// Secondary model forward and VJP.
+    pub secondary: Option<(String, String)>,
+    /// LPIPS VJP.
+    pub lpips_vjp: Option<String>,
+    /// Per CLIP model: (flag, resolution, text, image, image VJP).
+    pub clip: Vec<(String, usize, String, String, String)>,
+}
+
+impl GraphNames {
+    /// Every name, in the order they open.
+    pub fn all(&self) -> Vec<&str> {
+        let mut v = vec![self.unet.as_str()];
+        v.extend(self.unet_vjp.as_deref());
+        if let Some((f, b)) = &self.secondary {
+            v.extend([f.as_str(), b.as_str()]);
+        }
+        v.extend(self.lpips_vjp.as_deref());
+        for (_, _, t, i, b) in &self.clip {
+            v.extend([t.as_str(), i.as_str(), b.as_str()]);
+        }
+        v
+    }
+}
+
+impl Needs<'_> {
+    /// The graphs of `set` these needs use, checking that the set has them and that they
+    /// serve the size.
+    pub fn graphs(&self, set: &ModelSet) -> Result<GraphNames, ModelsError> {
         let dir = set.dir.display().to_string();
         let sized = |fam: Option<&Family>,
                      family: &'static str,
@@ -128,12 +156,12 @@ impl Models {
                 dir: dir.clone(),
                 family,
             })?;
-            if !f.serves(needs.width, needs.height) {
+            if !f.serves(self.width, self.height) {
                 return Err(ModelsError::SizeMultiple {
                     dir: dir.clone(),
                     family,
-                    width: needs.width,
-                    height: needs.height,
+                    width: self.width,
+                    height: self.height,
                     multiple: f.size_multiple,
                 });
             }
@@ -146,6 +174,59 @@ impl Models {
                 })
         };
         let m = &set.manifest;
+        let unet = sized(m.unet.as_ref(), "unet", "forward")?;
+        let (unet_vjp, secondary) = if self.secondary {
+            let f = sized(m.secondary.as_ref(), "secondary", "forward")?;
+            let v = sized(m.secondary.as_ref(), "secondary", "vjp")?;
+            (None, Some((f, v)))
+        } else {
+            (Some(sized(m.unet.as_ref(), "unet", "vjp")?), None)
+        };
+        let lpips_vjp = if self.lpips {
+            Some(sized(m.lpips.as_ref(), "lpips", "vjp")?)
+        } else {
+            None
+        };
+        let mut clip = Vec::new();
+        for flag in self.clip {
+            let c = m.clip.get(flag).ok_or_else(|| ModelsError::NoClip {
+                dir: dir.clone(),
+                flag: flag.clone(),
+                have: m.clip.keys().cloned().collect::<Vec<_>>().join(", "),
+            })?;
+            let role = |r: &'static str| {
+                c.graphs.get(r).cloned().ok_or_else(|| ModelsError::NoRole {
+                    dir: dir.clone(),
+                    family: "clip",
+                    role: r,
+                })
+            };
+            clip.push((
+                flag.clone(),
+                c.resolution,
+                role("text")?,
+                role("image")?,
+                role("image_vjp")?,
+            ));
+        }
+        Ok(GraphNames {
+            unet,
+            unet_vjp,
+            secondary,
+            lpips_vjp,
+            clip,
+        })
+    }
+}
+
+impl Models {
+    /// Opens every session `needs` asks for.
+    pub fn open(
+        set: &ModelSet,
+        needs: &Needs,
+        opts: SessionOptions,
+    ) -> Result<Models, ModelsError> {
+        let names = needs.graphs(set)?;
         let mut notices = Vec::new();
         let mut open = |name: &str| -> Result<GraphSession, ModelsError> {
             let s = GraphSession::open(set, name, opts)?;
@@ -156,32 +237,21 @@ impl Models {
             }
             Ok(s)
         };
-        let unet = open(&sized(m.unet.as_ref(), "unet", "forward")?)?;
-        let (unet_vjp, secondary) = if needs.secondary {
-            let f = open(&sized(m.secondary.as_ref(), "secondary", "forward")?)?;
-            let v = open(&sized(m.secondary.as_ref(), "secondary", "vjp")?)?;
-            (None, Some((f, v)))
-        } else {
-            (Some(open(&sized(m.unet.as_ref(), "unet", "vjp")?)?), None)
+        let unet = open(&names.unet)?;
+        let unet_vjp = names.unet_vjp.as_deref().map(&mut open).transpose()?;
+        let secondary = match &names.secondary {
+            Some((f, v)) => Some((open(f)?, open(v)?)),
+            None => None,
         };
-        let lpips_vjp = if needs.lpips {
-            Some(open(&sized(m.lpips.as_ref(), "lpips", "vjp")?)?)
-        } else {
-            None
-        };
+        let lpips_vjp = names.lpips_vjp.as_deref().map(&mut open).transpose()?;
         let mut clip = Vec::new();
-        for flag in needs.clip {
-            let c = m.clip.get(flag).ok_or_else(|| ModelsError::NoClip {
-                dir: dir.clone(),
-                flag: flag.clone(),
-                have: m.clip.keys().cloned().collect::<Vec<_>>().join(", "),
-            })?;
+        for (flag, resolution, text, image, image_vjp) in &names.clip {
             clip.push(ClipSessions {
                 flag: flag.clone(),
-                resolution: c.resolution,
-                text: open(&c.graphs["text"])?,
-                image: open(&c.graphs["image"])?,
-                image_vjp: open(&c.graphs["image_vjp"])?,
+                resolution: *resolution,
+                text: open(text)?,
+                image: open(image)?,
+                image_vjp: open(image_vjp)?,
             });
         }
         Ok(Models {

@@ -1,0 +1,121 @@
+//! Deciding each job: current, only to be materialised again, or to render — and why
+//! (STYLE.md rule 11: the code that decides also explains).
+
+use std::path::PathBuf;
+
+use crate::plan::{Job, Plan, Staleness, TargetPlan, explain};
+use crate::project::types::IntermediateSaves as Saves;
+use crate::render::saves::{self, IntermediateSaves};
+use crate::store::{Outputs, Store};
+
+/// What a build does with one job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Cached, and every output file holds it.
+    Current,
+    /// Cached; an output file is missing or holds something else.
+    Materialize,
+    /// Must render, for this reason.
+    Render(Staleness),
+}
+
+/// Decides every job of `plan`.
+pub fn decide(plan: &Plan, store: &Store, outputs: &Outputs) -> Vec<Decision> {
+    plan.jobs
+        .iter()
+        .map(|job| decide_one(plan, store, outputs, job))
+        .collect()
+}
+
+fn decide_one(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> Decision {
+    let target = &plan.targets[job.target];
+    if store.has(&job.key) {
+        let saves = saves_of(target, job);
+        if !saves.is_empty() {
+            let have = store
+                .record(&job.key)
+                .map(|r| r.partials)
+                .unwrap_or_default();
+            if !saves.iter().all(|j| have.contains(&(*j as u32))) {
+                return Decision::Render(Staleness::PartialsMissing);
+            }
+        }
+        let current = outputs.is_current(&plan.dir, &job.output, &job.key)
+            && partial_outputs(target, job)
+                .iter()
+                .all(|(rel, _)| outputs.is_current(&plan.dir, rel, &job.key));
+        return if current {
+            Decision::Current
+        } else {
+            Decision::Materialize
+        };
+    }
+    Decision::Render(why_stale(plan, store, outputs, job))
+}
+
+/// Why `job` (not cached) renders: compared with what its output slot last held.
+pub fn why_stale(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> Staleness {
+    let Some(entry) = outputs.get(&job.output) else {
+        return Staleness::NeverBuilt;
+    };
+    if entry.key == job.key {
+        return Staleness::ObjectMissing;
+    }
+    let old = store.record(&entry.key).and_then(|r| {
+        let common = store.inputs(&r.common)?;
+        Some((common, r.frame))
+    });
+    match old {
+        Some((c, f)) => explain(
+            (&c, &f),
+            (&plan.targets[job.target].common.inputs, &job.frame),
+        ),
+        None => Staleness::InputsChanged(Vec::new()),
+    }
+}
+
+/// Iterations j of `job` that write an intermediate save (dd-algorithm.md §11.2).
+pub fn saves_of(target: &TargetPlan, job: &Job) -> Vec<usize> {
+    let s = match &target.settings.intermediate_saves.value {
+        Saves::Count(0) => return Vec::new(),
+        Saves::Count(k) => IntermediateSaves::Count(*k as usize),
+        Saves::At(v) => IntermediateSaves::At(v.iter().map(|&j| j as usize).collect()),
+    };
+    saves::save_iterations(
+        &s,
+        target.common.inputs.steps as usize,
+        job.frame.skip_steps as usize,
+    )
+}
+
+/// The intermediate saves' files (relative to the project) with their iteration:
+/// `<batch>(0)_<i:04>-<pct:02>%.png` for a count, `…_<i:04>-<j:03>.png` for a list, in
+/// `partials/` when `intermediates-in-subfolder` (§11.2). Animation frames use their frame
+/// number as i (DD uses the batch index, so every frame overwrites frame 0's partials).
+pub fn partial_outputs(target: &TargetPlan, job: &Job) -> Vec<(PathBuf, usize)> {
+    let js = saves_of(target, job);
+    if js.is_empty() {
+        return Vec::new();
+    }
+    let s = &target.settings;
+    let dir = if s.intermediates_in_subfolder.value {
+        target.folder.join("partials")
+    } else {
+        target.folder.clone()
+    };
+    let total = saves::total_iterations(s.steps.value as usize, job.frame.skip_steps as usize);
+    js.into_iter()
+        .map(|j| {
+            let name = match &s.intermediate_saves.value {
+                Saves::At(_) => format!("{}(0)_{:04}-{j:03}.png", target.batch_name, job.index),
+                Saves::Count(_) => format!(
+                    "{}(0)_{:04}-{:02}%.png",
+                    target.batch_name,
+                    job.index,
+                    saves::save_percent(j, total)
+                ),
+            };
+            (dir.join(name), j)
+        })
+        .collect()
+}

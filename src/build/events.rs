@@ -1,0 +1,114 @@
+//! What a build reports, as values (STYLE.md rule 22): the library emits, the CLI draws
+//! (bars on a terminal, plain lines elsewhere, JSON lines for `--message-format json`).
+
+use serde::Serialize;
+
+/// One thing that happened in a build.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The plan is made: how many jobs, how many must render.
+    Planned {
+        /// Jobs in the selected targets.
+        jobs: usize,
+        /// Jobs that will render.
+        stale: usize,
+        /// Jobs whose image is cached.
+        fresh: usize,
+    },
+    /// A random seed was drawn for a target and recorded.
+    SeedDrawn {
+        /// `target` or `target[cell]`.
+        target: String,
+        /// The seed.
+        seed: u64,
+    },
+    /// A job must render, and why (also emitted for `--dry-run`).
+    Stale {
+        /// `target image 3`.
+        job: String,
+        /// The job's key.
+        key: String,
+        /// Machine tag of the reason.
+        reason: String,
+        /// The reason for people.
+        detail: String,
+    },
+    /// A job started rendering.
+    JobStarted {
+        /// `target image 3`.
+        job: String,
+        /// The job's key.
+        key: String,
+        /// Sampler iterations it will run.
+        steps: usize,
+        /// Iteration it resumes from (0 from scratch).
+        resumed_at: usize,
+    },
+    /// A sampler step finished.
+    Step {
+        /// `target image 3`.
+        job: String,
+        /// 0-based iteration.
+        j: usize,
+        /// Iterations in the job.
+        total: usize,
+        /// Total guidance loss of the step.
+        loss: f64,
+    },
+    /// A job's image is rendered and stored.
+    JobFinished {
+        /// `target image 3`.
+        job: String,
+        /// The job's key.
+        key: String,
+        /// Output file, relative to the project directory.
+        output: String,
+        /// Render time.
+        seconds: f64,
+    },
+    /// A cached image was (re)materialised into its output file.
+    Materialized {
+        /// `target image 3`.
+        job: String,
+        /// Output file.
+        output: String,
+    },
+    /// A job failed; it is not cached and the build goes on.
+    JobFailed {
+        /// `target image 3`.
+        job: String,
+        /// Why.
+        error: String,
+    },
+    /// A job was skipped because the frame it starts from failed.
+    JobSkipped {
+        /// `target frame 4`.
+        job: String,
+        /// Why.
+        reason: String,
+    },
+    /// The build ended.
+    Finished {
+        /// Jobs rendered.
+        rendered: usize,
+        /// Jobs served from the cache.
+        reused: usize,
+        /// Jobs that failed or were skipped.
+        failed: usize,
+        /// Wall time.
+        seconds: f64,
+    },
+}
+
+/// Receives a build's events.
+pub trait Sink {
+    /// One event.
+    fn event(&mut self, e: &Event);
+}
+
+impl<F: FnMut(&Event)> Sink for F {
+    fn event(&mut self, e: &Event) {
+        self(e)
+    }
+}

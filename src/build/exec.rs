@@ -1,0 +1,448 @@
+//! `disco build`: plan, decide what is stale, render it in dependency order, store and
+//! materialise. Failures are sorted by consequence (STYLE.md rule 10): a bad project, a held
+//! lock or an unusable store stop the build; a frame that fails is reported, never cached,
+//! and the other jobs go on (frames chained to it are skipped).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ndarray::Array3;
+
+use super::decide::{Decision, decide, saves_of};
+use super::events::{Event, Sink};
+use super::renderer::{Hooks, Outcome, Renderer, Request};
+use super::{checkpoint, materialize, png};
+use crate::fsutil::write_atomic;
+use crate::plan::{self, Facts, Key, Plan, PlanOptions};
+use crate::project::{Diagnostic, Project};
+use crate::render::job::Checkpoint;
+use crate::store::{ObjectInfo, RECORD_FORMAT, Record, Store};
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Only these targets; empty = all.
+    pub only: Vec<String>,
+    /// Report what would render; render and write nothing.
+    pub dry_run: bool,
+    /// Save a sampler checkpoint every this many iterations (0: never).
+    pub checkpoint_every: usize,
+    /// Who is building, written into the lock (`pid 123: disco build`).
+    pub holder: String,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            only: Vec::new(),
+            dry_run: false,
+            checkpoint_every: 10,
+            holder: format!("pid {}", std::process::id()),
+        }
+    }
+}
+
+/// What a build did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Jobs rendered.
+    pub rendered: usize,
+    /// Jobs served from the cache.
+    pub reused: usize,
+    /// Jobs failed or skipped.
+    pub failed: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// Why a build stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The project cannot be planned (missing files, model set problems…).
+    #[error("the project cannot be built")]
+    Plan(Vec<Diagnostic>),
+    /// Another build holds the lock.
+    #[error(transparent)]
+    Locked(#[from] crate::store::LockError),
+    /// The store cannot be written.
+    #[error("cannot write the store: {0}")]
+    Store(#[from] std::io::Error),
+    /// Cancelled (Ctrl-C); the running frame saved a checkpoint.
+    #[error("interrupted")]
+    Interrupted,
+    /// The renderer rendered on another provider than the plan keyed.
+    #[error(
+        "planned for {planned} but sessions run on {actual}: pass `--device {actual}` so keys match the pixels"
+    )]
+    Provider {
+        /// What planning assumed.
+        planned: String,
+        /// What the sessions run on.
+        actual: String,
+    },
+}
+
+/// Plans `project` (shared with `disco plan`): the store's recorded seeds applied.
+pub fn make_plan(
+    project: &Project,
+    only: &[String],
+    store: &Store,
+    facts: &mut dyn Facts,
+) -> Result<Plan, BuildError> {
+    let options = PlanOptions {
+        only: only.to_vec(),
+        recorded_seeds: store.seeds().seeds,
+    };
+    plan::plan(project, &options, facts).map_err(BuildError::Plan)
+}
+
+/// Builds `plan` (made by [`make_plan`]) in its store.
+pub fn build(
+    plan: &Plan,
+    options: &BuildOptions,
+    renderer: &mut dyn Renderer,
+    sink: &mut dyn Sink,
+    cancel: &AtomicBool,
+) -> Result<Summary, BuildError> {
+    let started = Instant::now();
+    let store = Store::new(&plan.dir);
+    let _lock = if options.dry_run {
+        None
+    } else {
+        Some(store.lock(&options.holder)?)
+    };
+    if !options.dry_run && !plan.drawn_seeds.is_empty() {
+        store.seeds().record(&plan.drawn_seeds)?;
+        for (target, seed) in &plan.drawn_seeds {
+            sink.event(&Event::SeedDrawn {
+                target: target.clone(),
+                seed: *seed,
+            });
+        }
+    }
+    let mut outputs = store.outputs();
+    let decisions = decide(plan, &store, &outputs);
+    let stale = decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::Render(_)))
+        .count();
+    sink.event(&Event::Planned {
+        jobs: plan.jobs.len(),
+        stale,
+        fresh: plan.jobs.len() - stale,
+    });
+    for (j, d) in decisions.iter().enumerate() {
+        if let Decision::Render(why) = d {
+            sink.event(&Event::Stale {
+                job: plan.job_label(j),
+                key: plan.jobs[j].key.to_string(),
+                reason: why.tag().into(),
+                detail: why.to_string(),
+            });
+        }
+    }
+    let mut summary = Summary::default();
+    if options.dry_run {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+    let mut failed: HashSet<usize> = HashSet::new();
+    for (t, target) in plan.targets.iter().enumerate() {
+        if stale > 0 {
+            store.put_inputs(&target.common.digest, &target.common.inputs)?;
+        }
+        for j in target.jobs.clone() {
+            let job = &plan.jobs[j];
+            match &decisions[j] {
+                Decision::Current => summary.reused += 1,
+                Decision::Materialize => {
+                    materialise(plan, &store, &mut outputs, j)?;
+                    summary.reused += 1;
+                    sink.event(&Event::Materialized {
+                        job: plan.job_label(j),
+                        output: job.output.display().to_string(),
+                    });
+                }
+                Decision::Render(_) => {
+                    if let Some(p) = job.prev.filter(|p| failed.contains(p)) {
+                        failed.insert(j);
+                        summary.failed += 1;
+                        sink.event(&Event::JobSkipped {
+                            job: plan.job_label(j),
+                            reason: format!("{} failed", plan.job_label(p)),
+                        });
+                        continue;
+                    }
+                    match render_job(plan, options, &store, renderer, sink, cancel, j)? {
+                        true => {
+                            materialise(plan, &store, &mut outputs, j)?;
+                            outputs.save()?;
+                            summary.rendered += 1;
+                        }
+                        false => {
+                            failed.insert(j);
+                            summary.failed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        write_settings(plan, t)?;
+    }
+    outputs.save()?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    sink.event(&Event::Finished {
+        rendered: summary.rendered,
+        reused: summary.reused,
+        failed: summary.failed,
+        seconds: summary.seconds,
+    });
+    Ok(summary)
+}
+
+/// Where the build writes while a job renders: partials into the store, the preview
+/// beside the images, checkpoints into the store.
+struct JobHooks<'a> {
+    plan: &'a Plan,
+    j: usize,
+    store: &'a Store,
+    sink: &'a mut dyn Sink,
+    saved: Vec<u32>,
+    error: Option<std::io::Error>,
+}
+
+impl Hooks for JobHooks<'_> {
+    fn step(&mut self, j: usize, total: usize, loss: f64) {
+        self.sink.event(&Event::Step {
+            job: self.plan.job_label(self.j),
+            j,
+            total,
+            loss,
+        });
+    }
+
+    fn save(&mut self, j: usize, image: Array3<u8>) {
+        let key = &self.plan.jobs[self.j].key;
+        let r = png::encode(&image, &[])
+            .map_err(std::io::Error::other)
+            .and_then(|b| {
+                let path = self.store.partial_path(key, j as u32);
+                std::fs::create_dir_all(path.parent().expect("object dir"))?;
+                write_atomic(&path, &b)
+            });
+        match r {
+            Ok(()) => self.saved.push(j as u32),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn preview(&mut self, image: Array3<u8>) {
+        // DD's progress.png (§11.3); best effort: a failed preview never fails the job
+        let folder = self
+            .plan
+            .dir
+            .join(&self.plan.targets[self.plan.jobs[self.j].target].folder);
+        if let Ok(b) = png::encode(&image, &[]) {
+            let _ = std::fs::create_dir_all(&folder);
+            let _ = write_atomic(&folder.join("progress.png"), &b);
+        }
+    }
+
+    fn checkpoint(&mut self, cp: Checkpoint) {
+        let key = &self.plan.jobs[self.j].key;
+        if let Err(e) = self
+            .store
+            .put_checkpoint(key, &checkpoint::encode(key, &cp))
+        {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// Renders job `j` into the store. `Ok(false)`: the job failed (reported).
+#[allow(clippy::too_many_arguments)]
+fn render_job(
+    plan: &Plan,
+    options: &BuildOptions,
+    store: &Store,
+    renderer: &mut dyn Renderer,
+    sink: &mut dyn Sink,
+    cancel: &AtomicBool,
+    j: usize,
+) -> Result<bool, BuildError> {
+    let job = &plan.jobs[j];
+    let target = &plan.targets[job.target];
+    let label = plan.job_label(j);
+    let fail = |sink: &mut dyn Sink, error: String| {
+        sink.event(&Event::JobFailed {
+            job: label.clone(),
+            error,
+        });
+        Ok(false)
+    };
+    let prev: Option<Array3<u8>> = match job.prev {
+        Some(p) => {
+            let path = store.image_path(&plan.jobs[p].key);
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| png::decode(&b))
+            {
+                Ok(img) => Some(img),
+                Err(e) => return fail(sink, format!("previous frame {}: {e}", path.display())),
+            }
+        }
+        None => None,
+    };
+    let c = &target.common.inputs;
+    let shape = [1, 3, c.height as usize, c.width as usize];
+    let resume = store
+        .checkpoint(&job.key)
+        .and_then(|b| checkpoint::decode(&b, &job.key, shape));
+    let saves = saves_of(target, job);
+    let k0 = c.steps as usize - job.frame.skip_steps as usize;
+    let resumed_at = resume.as_ref().map_or(0, |cp| k0 - 1 - cp.state.k);
+    sink.event(&Event::JobStarted {
+        job: label.clone(),
+        key: job.key.to_string(),
+        steps: k0,
+        resumed_at,
+    });
+    let started = Instant::now();
+    let req = Request {
+        plan,
+        job: j,
+        prev: prev.as_ref(),
+        saves: &saves,
+        preview_every: target.settings.display_rate.value as usize,
+        checkpoint_every: options.checkpoint_every,
+        resume: resume.as_ref(),
+    };
+    let mut hooks = JobHooks {
+        plan,
+        j,
+        store,
+        sink,
+        saved: Vec::new(),
+        error: None,
+    };
+    let outcome = renderer.render(&req, &mut hooks, cancel);
+    let JobHooks { sink, error, .. } = hooks;
+    if let Some(e) = error {
+        return Err(BuildError::Store(e));
+    }
+    if let Some(actual) = renderer.provider()
+        && actual != c.provider
+    {
+        return Err(BuildError::Provider {
+            planned: c.provider.clone(),
+            actual: actual.to_owned(),
+        });
+    }
+    let (image, losses, steps, device) = match outcome {
+        Err(e) => return fail(sink, e),
+        Ok(Outcome::Cancelled(cp)) => {
+            store.put_checkpoint(&job.key, &checkpoint::encode(&job.key, &cp))?;
+            return Err(BuildError::Interrupted);
+        }
+        Ok(Outcome::Finished {
+            image,
+            losses,
+            steps,
+            device,
+        }) => (image, losses, steps, device),
+    };
+    let inputs = serde_json::json!({"key": job.key, "common": c, "frame": job.frame});
+    let bytes = png::encode(&image, &[("disco-inputs", inputs.to_string())])
+        .map_err(std::io::Error::other)?;
+    // Partials of an earlier, interrupted run of this job are in the store already.
+    let partials: Vec<u32> = saves
+        .iter()
+        .map(|&j| j as u32)
+        .filter(|&j| store.partial_path(&job.key, j).is_file())
+        .collect();
+    let record = Record {
+        format: RECORD_FORMAT.into(),
+        key: job.key,
+        common: target.common.digest,
+        frame: job.frame.clone(),
+        image: ObjectInfo {
+            blake3: blake3::hash(&bytes).to_hex().to_string(),
+            bytes: bytes.len() as u64,
+        },
+        partials,
+        seconds: started.elapsed().as_secs_f64(),
+        steps: steps as u32,
+        losses,
+        device,
+        tool: env!("CARGO_PKG_VERSION").into(),
+        finished: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    store.put(&job.key, &bytes, &[], &record)?;
+    store.remove_checkpoint(&job.key)?;
+    sink.event(&Event::JobFinished {
+        job: label,
+        key: job.key.to_string(),
+        output: job.output.display().to_string(),
+        seconds: record.seconds,
+    });
+    Ok(true)
+}
+
+/// Puts job `j`'s cached image (and its intermediate saves) in place.
+fn materialise(
+    plan: &Plan,
+    store: &Store,
+    outputs: &mut crate::store::Outputs,
+    j: usize,
+) -> std::io::Result<()> {
+    let job = &plan.jobs[j];
+    for (rel, src) in files_of(plan, store, j) {
+        materialize::link_or_copy(&src, &plan.dir.join(&rel))?;
+        outputs.set(&plan.dir, &rel, job.key)?;
+    }
+    Ok(())
+}
+
+/// Every file job `j` materialises: (path relative to the project, object file).
+pub(super) fn files_of(plan: &Plan, store: &Store, j: usize) -> Vec<(PathBuf, PathBuf)> {
+    let job = &plan.jobs[j];
+    let target = &plan.targets[job.target];
+    let mut out = vec![(job.output.clone(), store.image_path(&job.key))];
+    for (rel, jj) in super::decide::partial_outputs(target, job) {
+        out.push((rel, store.partial_path(&job.key, jj as u32)));
+    }
+    out
+}
+
+/// `<batch>(0)_settings.txt` beside the images: DD's settings file (§11.4), JSON with
+/// 4-space indents, seed resolved; rewritten only when it changes.
+fn write_settings(plan: &Plan, t: usize) -> std::io::Result<()> {
+    let target = &plan.targets[t];
+    let path = plan
+        .dir
+        .join(&target.folder)
+        .join(format!("{}(0)_settings.txt", target.batch_name));
+    let json = serde_json::Value::Object(target.settings.to_dd_json());
+    let mut bytes = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut bytes, fmt);
+    serde::Serialize::serialize(&json, &mut ser).map_err(std::io::Error::other)?;
+    if std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    write_atomic(&path, &bytes)
+}
+
+/// The key of every job of `plan` and the digests of its shared inputs (what `disco gc`
+/// keeps).
+pub fn referenced(plan: &Plan) -> (HashSet<Key>, HashSet<Key>) {
+    (
+        plan.jobs.iter().map(|j| j.key).collect(),
+        plan.targets.iter().map(|t| t.common.digest).collect(),
+    )
+}

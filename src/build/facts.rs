@@ -1,0 +1,162 @@
+//! Planning's [`Facts`] from the real world: file hashes through the store's stat cache,
+//! model graphs through their set's manifest (each file checked against its recorded
+//! blake3, so a modified or truncated graph is named before anything renders), and the
+//! runtime from the ONNX Runtime library found on this machine — without loading it, so a
+//! no-op build stays in milliseconds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::plan::{Facts, ModelNeeds, RuntimeFacts};
+use crate::render::models::Needs;
+use crate::render::session::{Device, ModelSet};
+use crate::render::{RENDERER_SALT, runtime};
+use crate::store::StatCache;
+
+/// [`Facts`] backed by a stat cache.
+pub struct StoreFacts {
+    /// The stat cache (save it after planning).
+    pub stat: StatCache,
+    sets: HashMap<PathBuf, Result<ModelSet, String>>,
+    device: Device,
+    ort_lib: Option<PathBuf>,
+    runtime: Option<Result<RuntimeFacts, String>>,
+}
+
+impl StoreFacts {
+    /// Facts for a build on `device`, with ONNX Runtime at `ort_lib` (or found as
+    /// `disco doctor` finds it).
+    pub fn new(stat: StatCache, device: Device, ort_lib: Option<PathBuf>) -> StoreFacts {
+        StoreFacts {
+            stat,
+            sets: HashMap::new(),
+            device,
+            ort_lib,
+            runtime: None,
+        }
+    }
+
+    fn set(&mut self, dir: &Path) -> Result<&ModelSet, String> {
+        self.sets
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| ModelSet::open(dir).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl Facts for StoreFacts {
+    fn file_blake3(&mut self, path: &Path) -> Result<String, String> {
+        self.stat.blake3(path).map_err(|e| e.to_string())
+    }
+
+    fn model_hashes(
+        &mut self,
+        dir: &Path,
+        needs: &ModelNeeds,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let set = self.set(dir)?;
+        let clip = needs.clip.clone();
+        let names = Needs {
+            width: needs.width as usize,
+            height: needs.height as usize,
+            secondary: needs.secondary,
+            lpips: needs.lpips,
+            clip: &clip,
+        }
+        .graphs(set)
+        .map_err(|e| match e.help() {
+            Some(h) => format!("{e} ({h})"),
+            None => e.to_string(),
+        })?;
+        let mut files = Vec::new();
+        for name in names.all() {
+            let g = set.manifest.graphs.get(name).ok_or_else(|| {
+                format!("the manifest of {} lists no graph `{name}`", dir.display())
+            })?;
+            files.push((name.to_owned(), set.dir.join(&g.file), g.blake3.clone()));
+            if let Some(x) = &g.external_data {
+                files.push((name.to_owned(), set.dir.join(&x.file), x.blake3.clone()));
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (name, path, want) in files {
+            let got = self
+                .stat
+                .blake3(&path)
+                .map_err(|e| format!("model file {} of graph `{name}`: {e}", path.display()))?;
+            if got != want {
+                return Err(format!(
+                    "model file {} (graph `{name}`) does not match its manifest: blake3 {} expected, {} found — it was modified or truncated; restore or re-export the model set",
+                    path.display(),
+                    &want[..want.len().min(16)],
+                    &got[..16]
+                ));
+            }
+            out.entry(name)
+                .and_modify(|h: &mut String| {
+                    h.push('+');
+                    h.push_str(&got);
+                })
+                .or_insert(got);
+        }
+        Ok(out)
+    }
+
+    fn runtime(&mut self) -> Result<RuntimeFacts, String> {
+        if let Some(r) = &self.runtime {
+            return r.clone();
+        }
+        let r = runtime_facts(self.device, self.ort_lib.as_deref(), &mut self.stat);
+        self.runtime = Some(r.clone());
+        r
+    }
+}
+
+/// The provider class a device renders with: `cpu` or `cuda`. `auto` means CUDA when the
+/// library ships its CUDA provider beside it (the onnxruntime-gpu wheel does).
+fn provider(device: Device, lib: &Path) -> &'static str {
+    match device {
+        Device::Cpu => "cpu",
+        Device::Cuda(_) => "cuda",
+        Device::Auto => {
+            let dir = lib.parent().unwrap_or(Path::new("."));
+            if dir.join("libonnxruntime_providers_cuda.so").exists() {
+                "cuda"
+            } else {
+                "cpu"
+            }
+        }
+    }
+}
+
+/// ORT's version from its file name (`libonnxruntime.so.1.32.0`), else by asking the
+/// library (loads it: slower).
+fn runtime_facts(
+    device: Device,
+    explicit: Option<&Path>,
+    stat: &mut StatCache,
+) -> Result<RuntimeFacts, String> {
+    let found = runtime::discover(explicit).map_err(|e| format!("{e} ({})", e.help()))?;
+    let name = found
+        .path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let version = match name.strip_prefix("libonnxruntime.so.") {
+        Some(v) if v.chars().all(|c| c.is_ascii_digit() || c == '.') => v.to_owned(),
+        // an unversioned name: the content identifies the build
+        _ => {
+            let h = stat
+                .blake3(&found.path)
+                .map_err(|e| format!("{}: {e}", found.path.display()))?;
+            format!("blake3:{}", &h[..16])
+        }
+    };
+    Ok(RuntimeFacts {
+        renderer: RENDERER_SALT.to_owned(),
+        provider: provider(device, &found.path).to_owned(),
+        ort: version,
+    })
+}

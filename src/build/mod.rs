@@ -1,0 +1,26 @@
+//! Building: a plan's stale jobs rendered in dependency order, stored, and materialised
+//! under `images_out/` (DESIGN.md §3–§4). Joins the layers: planning's jobs, the store's
+//! objects, the renderer's pixels; reports through an event [`Sink`].
+//!
+//! - [`exec`]: `disco build`; [`decide`]: current / materialise / render, and why;
+//! - [`facts`]: planning's facts from the stat cache, manifests and runtime;
+//! - [`renderer`]: the seam to the pixels ([`OrtRenderer`] on ONNX Runtime);
+//! - [`spec`]: a job → the renderer's inputs; [`checkpoint`], [`png`], [`materialize`]:
+//!   the bytes the build writes.
+
+pub mod checkpoint;
+pub mod decide;
+pub mod events;
+pub mod exec;
+pub mod facts;
+pub mod materialize;
+pub mod png;
+pub mod renderer;
+pub mod spec;
+mod warp;
+
+pub use decide::{Decision, decide};
+pub use events::{Event, Sink};
+pub use exec::{BuildError, BuildOptions, Summary, build, make_plan, referenced};
+pub use facts::StoreFacts;
+pub use renderer::{Hooks, OrtRenderer, Outcome, Renderer, Request};

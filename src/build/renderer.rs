@@ -1,0 +1,200 @@
+//! The seam between the build and the pixels: a [`Renderer`] turns one planned job into an
+//! image. [`OrtRenderer`] is the real one (ONNX Runtime sessions, opened once per build and
+//! reused for every job); tests substitute a fake that derives an image from the key.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use ndarray::Array3;
+
+use crate::plan::Plan;
+use crate::render::job::{self, Checkpoint, Rendered};
+use crate::render::models::{Models, Needs};
+use crate::render::session::{ModelSet, SessionOptions};
+
+/// One job to render.
+pub struct Request<'a> {
+    /// The plan the job belongs to.
+    pub plan: &'a Plan,
+    /// Index into `plan.jobs`.
+    pub job: usize,
+    /// The previous frame's final image, for a frame that starts from it.
+    pub prev: Option<&'a Array3<u8>>,
+    /// Iterations j that write an intermediate save.
+    pub saves: &'a [usize],
+    /// Refresh the preview every this many iterations (DD's `display_rate`).
+    pub preview_every: usize,
+    /// Offer a checkpoint every this many iterations (0: never).
+    pub checkpoint_every: usize,
+    /// Resume from this checkpoint.
+    pub resume: Option<&'a Checkpoint>,
+}
+
+/// What the renderer reports while it works.
+pub trait Hooks {
+    /// Iteration `j` of `total` finished with guidance loss `loss`.
+    fn step(&mut self, j: usize, total: usize, loss: f64);
+    /// The unguided x̂0 after iteration `j`, when it is an intermediate save.
+    fn save(&mut self, j: usize, image: Array3<u8>);
+    /// The unguided x̂0, when the preview is due.
+    fn preview(&mut self, image: Array3<u8>);
+    /// A point to resume from, when one is due.
+    fn checkpoint(&mut self, cp: Checkpoint);
+}
+
+/// How a render ended.
+pub enum Outcome {
+    /// The final image and facts for the record.
+    Finished {
+        /// `[H, W, 3]`.
+        image: Array3<u8>,
+        /// Loss terms of the last guided step.
+        losses: serde_json::Value,
+        /// Iterations run by this call.
+        steps: usize,
+        /// Where it ran.
+        device: String,
+    },
+    /// The cancellation flag stopped it; resume from this checkpoint.
+    Cancelled(Checkpoint),
+}
+
+/// Renders jobs.
+pub trait Renderer {
+    /// Renders `req`, reporting through `hooks`, stopping between steps when `cancel` is set.
+    fn render(
+        &mut self,
+        req: &Request<'_>,
+        hooks: &mut dyn Hooks,
+        cancel: &AtomicBool,
+    ) -> Result<Outcome, String>;
+    /// The provider class actually rendering (`cpu`, `cuda`), once known.
+    fn provider(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The real renderer: Disco Diffusion's sampler on ONNX Runtime.
+pub struct OrtRenderer {
+    options: SessionOptions,
+    ort_lib: Option<PathBuf>,
+    sets: HashMap<PathBuf, ModelSet>,
+    /// Sessions by (model set, secondary, lpips, CLIP models): graphs have symbolic sizes,
+    /// so one set of sessions serves every size of a build.
+    models: HashMap<(PathBuf, bool, bool, Vec<String>), Models>,
+    /// Notices to show once (e.g. `auto` fell back to the CPU).
+    pub notices: Vec<String>,
+    provider: Option<String>,
+}
+
+impl OrtRenderer {
+    /// A renderer opening sessions with `options` (hashes were checked by planning), with
+    /// ONNX Runtime from `ort_lib` or found as `disco doctor` finds it.
+    pub fn new(options: SessionOptions, ort_lib: Option<PathBuf>) -> OrtRenderer {
+        OrtRenderer {
+            options,
+            ort_lib,
+            sets: HashMap::new(),
+            models: HashMap::new(),
+            notices: Vec::new(),
+            provider: None,
+        }
+    }
+
+    fn models(&mut self, plan: &Plan, j: usize) -> Result<&mut Models, String> {
+        let target = &plan.targets[plan.jobs[j].target];
+        let c = &target.common.inputs;
+        // LPIPS is opened for any target that may need it, so frames 0 and 1 share sessions.
+        let lpips = target.lpips;
+        let id = (
+            target.model_set.clone(),
+            c.use_secondary_model,
+            lpips,
+            c.clip_models.clone(),
+        );
+        if !self.models.contains_key(&id) {
+            crate::render::runtime::init(self.ort_lib.as_deref())
+                .map_err(|e| format!("{e} ({})", e.help()))?;
+            if !self.sets.contains_key(&target.model_set) {
+                let set = ModelSet::open(&target.model_set).map_err(|e| e.to_string())?;
+                self.sets.insert(target.model_set.clone(), set);
+            }
+            let set = &self.sets[&target.model_set];
+            let needs = Needs {
+                width: c.width as usize,
+                height: c.height as usize,
+                secondary: c.use_secondary_model,
+                lpips,
+                clip: &c.clip_models,
+            };
+            let m = Models::open(set, &needs, self.options).map_err(|e| match e.help() {
+                Some(h) => format!("{e} ({h})"),
+                None => e.to_string(),
+            })?;
+            for n in &m.notices {
+                if !self.notices.contains(n) {
+                    self.notices.push(n.clone());
+                }
+            }
+            self.provider = Some(
+                match m.unet.device {
+                    crate::render::session::Device::Cuda(_) => "cuda",
+                    _ => "cpu",
+                }
+                .to_owned(),
+            );
+            self.models.insert(id.clone(), m);
+        }
+        Ok(self.models.get_mut(&id).expect("opened"))
+    }
+}
+
+impl Renderer for OrtRenderer {
+    fn render(
+        &mut self,
+        req: &Request<'_>,
+        hooks: &mut dyn Hooks,
+        cancel: &AtomicBool,
+    ) -> Result<Outcome, String> {
+        let spec = super::spec::render_spec(req.plan, req.job, req.prev)?;
+        let models = self.models(req.plan, req.job)?;
+        let device = format!("{:?}", models.unet.device).to_lowercase();
+        let mut last_losses = serde_json::Value::Null;
+        let mut steps = 0;
+        let on_step = |e: &job::StepEvent<'_>| {
+            steps += 1;
+            let total = e.total.saturating_sub(1);
+            hooks.step(e.j, e.total, e.losses.total());
+            last_losses = serde_json::json!({
+                "total": e.losses.total(), "clip": e.losses.clip, "tv": e.losses.tv,
+                "sat": e.losses.sat, "range": e.losses.range, "init": e.losses.init,
+            });
+            if req.saves.contains(&e.j) {
+                hooks.save(e.j, job::to_u8(e.pred_x0));
+            }
+            if crate::render::saves::is_preview(e.j, req.preview_every, total) {
+                hooks.preview(job::to_u8(e.pred_x0));
+            }
+            if let Some(r) = &e.resume
+                && req.checkpoint_every > 0
+                && (e.j + 1).is_multiple_of(req.checkpoint_every)
+            {
+                hooks.checkpoint(r.to_checkpoint());
+            }
+        };
+        match job::render(&spec, models, req.resume, on_step, cancel).map_err(|e| e.to_string())? {
+            Rendered::Finished(image) => Ok(Outcome::Finished {
+                image,
+                losses: last_losses,
+                steps,
+                device,
+            }),
+            Rendered::Cancelled(cp) => Ok(Outcome::Cancelled(cp)),
+        }
+    }
+
+    fn provider(&self) -> Option<&str> {
+        self.provider.as_deref()
+    }
+}

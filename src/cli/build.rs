@@ -1,0 +1,266 @@
+//! `disco build`, `disco plan` and `disco gc`: flags in, one library call, events drawn,
+//! exit code out.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use disco::build::{
+    self, BuildError, BuildOptions, Decision, OrtRenderer, Sink, StoreFacts, decide, make_plan,
+};
+use disco::plan::Plan;
+use disco::project::{self, Diagnostics};
+use disco::render::session::{Device, SessionOptions};
+use disco::store::Store;
+
+use super::progress::{HumanSink, JsonSink, MessageFormat};
+use super::report::print_all;
+use super::{EXIT_FAILURE, EXIT_INVALID, EXIT_OK, project_path};
+
+/// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// Flags shared by `build` and `plan`.
+#[derive(Debug, clap::Args)]
+pub struct Selection {
+    /// The project file or directory, then target names (all targets if none). The first
+    /// argument is the project if it names a `.kdl` file or a directory; else a target.
+    pub args: Vec<String>,
+    /// How to report: `human` (bars on a terminal, plain lines otherwise) or `json` (one
+    /// JSON object per event on stdout).
+    #[arg(long, value_enum, default_value = "human")]
+    pub message_format: MessageFormat,
+    /// Where to render: `auto` (CUDA when the ONNX Runtime library has it, else the CPU),
+    /// `cpu`, `cuda` or `cuda:N`. Part of every job's key: CPU and GPU pixels differ.
+    #[arg(long, default_value = "auto")]
+    pub device: Device,
+    /// Path to libonnxruntime.so (overrides ORT_DYLIB_PATH and the search).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+impl Selection {
+    /// (project file, targets).
+    fn split(&self) -> (PathBuf, Vec<String>) {
+        let mut args = self.args.clone();
+        let first_is_project = args.first().is_some_and(|a| {
+            let p = Path::new(a);
+            p.is_dir() || a.ends_with(".kdl")
+        });
+        let project = if first_is_project {
+            Some(PathBuf::from(args.remove(0)))
+        } else {
+            None
+        };
+        (project_path(project), args)
+    }
+}
+
+/// `disco build`'s own flags.
+#[derive(Debug, clap::Args)]
+pub struct BuildFlags {
+    /// Show what would render and why; render and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Save the sampler state every N steps, so an interrupted frame resumes there (0:
+    /// never).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub checkpoint_every: usize,
+    /// Threads per ONNX Runtime operator (default: ONNX Runtime's choice).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+fn sink(format: MessageFormat) -> Box<dyn Sink> {
+    match format {
+        MessageFormat::Json => Box::new(JsonSink),
+        MessageFormat::Human => Box::new(HumanSink::new()),
+    }
+}
+
+/// Loads and plans; diagnostics printed, exit code on failure.
+fn load_and_plan(sel: &Selection) -> Result<(Plan, Store), i32> {
+    let (path, targets) = sel.split();
+    let loaded = project::load(&path);
+    print_all(&loaded.diagnostics);
+    let Some(project) = loaded.project else {
+        return Err(EXIT_INVALID);
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let store = Store::new(&dir);
+    let mut facts = StoreFacts::new(store.stat_cache(), sel.device, sel.ort_lib.clone());
+    let plan = make_plan(&project, &targets, &store, &mut facts);
+    // a hash computed is worth keeping even when planning failed further on
+    if let Err(e) = facts.stat.save() {
+        eprintln!("warning: cannot save the stat cache: {e}");
+    }
+    match plan {
+        Ok(p) => Ok((p, store)),
+        Err(BuildError::Plan(diags)) => {
+            let spanned = diags.iter().any(|d| d.location().is_some());
+            print_all(&Diagnostics(diags));
+            Err(if spanned { EXIT_INVALID } else { EXIT_FAILURE })
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Runs `disco build`.
+pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
+    let (plan, _store) = match load_and_plan(sel) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        // Ctrl-C: the running frame stops after its step and saves a checkpoint
+        let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::Release));
+    }
+    let options = BuildOptions {
+        only: Vec::new(),
+        dry_run: flags.dry_run,
+        checkpoint_every: flags.checkpoint_every,
+        holder: format!(
+            "pid {} ({})",
+            std::process::id(),
+            std::env::args().collect::<Vec<_>>().join(" ")
+        ),
+    };
+    let mut renderer = OrtRenderer::new(
+        SessionOptions {
+            device: sel.device,
+            intra_threads: flags.threads,
+            // planning has checked every graph file against its manifest
+            verify_hashes: false,
+        },
+        sel.ort_lib.clone(),
+    );
+    let mut sink = sink(sel.message_format);
+    let result = build::build(&plan, &options, &mut renderer, sink.as_mut(), &cancel);
+    for n in &renderer.notices {
+        eprintln!("notice: {n}");
+    }
+    match result {
+        Ok(s) if s.failed > 0 => EXIT_FAILURE,
+        Ok(_) => EXIT_OK,
+        Err(BuildError::Interrupted) => {
+            eprintln!(
+                "interrupted: the frame in progress saved a checkpoint; `disco build` resumes it"
+            );
+            EXIT_INTERRUPTED
+        }
+        Err(BuildError::Locked(e)) => {
+            eprintln!("error: {e}\nhelp: one build per project at a time; wait for it, or stop it");
+            EXIT_FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// Runs `disco plan`: every job that would render and why, and how many are up to date.
+pub fn run_plan(sel: &Selection) -> i32 {
+    let (plan, store) = match load_and_plan(sel) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let outputs = store.outputs();
+    let decisions = decide(&plan, &store, &outputs);
+    if sel.message_format == MessageFormat::Json {
+        let mut sink = JsonSink;
+        let options = BuildOptions {
+            dry_run: true,
+            ..BuildOptions::default()
+        };
+        let mut none = NoRenderer;
+        return match build::build(
+            &plan,
+            &options,
+            &mut none,
+            &mut sink,
+            &AtomicBool::new(false),
+        ) {
+            Ok(_) => EXIT_OK,
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_FAILURE
+            }
+        };
+    }
+    let mut current = 0;
+    for (j, d) in decisions.iter().enumerate() {
+        match d {
+            Decision::Render(why) => println!("{}: {why}", plan.job_label(j)),
+            Decision::Materialize => {
+                println!("{}: cached, output file to restore", plan.job_label(j))
+            }
+            Decision::Current => current += 1,
+        }
+    }
+    let stale = decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::Render(_)))
+        .count();
+    println!(
+        "{stale} to render, {current} up to date ({} jobs)",
+        plan.jobs.len()
+    );
+    EXIT_OK
+}
+
+/// A renderer for dry runs: never called.
+struct NoRenderer;
+
+impl build::Renderer for NoRenderer {
+    fn render(
+        &mut self,
+        _: &build::Request<'_>,
+        _: &mut dyn build::Hooks,
+        _: &AtomicBool,
+    ) -> Result<build::Outcome, String> {
+        Err("a dry run renders nothing".into())
+    }
+}
+
+/// Runs `disco gc`: drops cached images no current target references.
+pub fn run_gc(sel: &Selection) -> i32 {
+    let (plan, store) = match load_and_plan(sel) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let _lock = match store.lock(&format!("pid {} (disco gc)", std::process::id())) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let (keys, inputs) = build::referenced(&plan);
+    match store.gc(&keys, &inputs) {
+        Ok(r) => {
+            println!(
+                "removed {} cached image{} ({} files, {:.1} MiB); kept {}",
+                r.objects,
+                if r.objects == 1 { "" } else { "s" },
+                r.files,
+                r.bytes as f64 / (1 << 20) as f64,
+                keys.len()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
