@@ -4,10 +4,14 @@
 //! - [`project`]: KDL text → typed, validated project with source spans.
 //! - [`import`]: Disco Diffusion settings files → project text.
 //! - [`render`]: ONNX Runtime discovery and model-set manifests (the sampler arrives here).
+//! - [`anim`]: 2D animation math: keyframe series and the frame-to-frame warp.
+//! - [`video`]: frames → H.264 mp4 through FFmpeg.
 
 #![deny(missing_docs)]
 
+pub mod anim;
 pub mod fsutil;
 pub mod import;
 pub mod project;
 pub mod render;
+pub mod video;
