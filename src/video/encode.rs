@@ -100,6 +100,18 @@ impl Mp4Writer {
         settings: &EncodeSettings,
     ) -> Result<Mp4Writer, VideoError> {
         init()?;
+        if settings.fps == 0 || settings.fps > i32::MAX as u32 {
+            return Err(VideoError::Settings(format!(
+                "fps {} is not a frame rate",
+                settings.fps
+            )));
+        }
+        if settings.crf > 51 {
+            return Err(VideoError::Settings(format!(
+                "crf {} is out of x264's range 0–51",
+                settings.crf
+            )));
+        }
         if width % 2 == 1 || height % 2 == 1 || width == 0 || height == 0 {
             return Err(VideoError::OddSize { width, height });
         }

@@ -23,6 +23,9 @@ pub enum VideoError {
     /// The FFmpeg libraries have no H.264 encoder.
     #[error("no H.264 encoder in the linked FFmpeg libraries: {INSTALL_HELP}")]
     NoH264Encoder,
+    /// The settings cannot be encoded (zero fps, crf above 51).
+    #[error("invalid video settings: {0}")]
+    Settings(String),
     /// No frames were given.
     #[error("no frames to encode")]
     NoFrames,

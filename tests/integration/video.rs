@@ -158,6 +158,28 @@ fn odd_sizes_and_no_frames_are_errors() {
         video::encode_pngs(&[], &out, &EncodeSettings::default()),
         Err(VideoError::NoFrames)
     ));
+    let zero_fps = EncodeSettings {
+        fps: 0,
+        ..EncodeSettings::default()
+    };
+    let err = video::Mp4Writer::create(&out, 32, 32, &zero_fps)
+        .err()
+        .unwrap();
+    assert!(matches!(err, VideoError::Settings(_)), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn doctor_reports_the_h264_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crate::support::disco(dir.path(), &["doctor"]);
+    let (stdout, _) = crate::support::text(&o);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("FFmpeg"))
+        .unwrap_or_else(|| panic!("no FFmpeg line in:\n{stdout}"));
+    let name = video::h264_encoder().expect("this machine has libx264");
+    assert!(line.ends_with(&format!("H.264 encoder {name}")), "{line}");
 }
 
 #[test]
