@@ -67,9 +67,14 @@ pub fn encode_pngs(
     let img = png::read_rgb(first)?;
     let (h, w, _) = img.dim();
     let mut writer = Mp4Writer::create(out, w as u32, h as u32, settings)?;
-    writer.write(&img, first)?;
+    writer.write(&img)?;
     for path in &frames[1..] {
-        writer.write(&png::read_rgb(path)?, path)?;
+        writer.write(&png::read_rgb(path)?).map_err(|mut e| {
+            if let VideoError::SizeMismatch { path: p, .. } = &mut e {
+                *p = Some(path.clone());
+            }
+            e
+        })?;
     }
     writer.finish()
 }
@@ -157,7 +162,11 @@ impl Mp4Writer {
         stream.set_parameters(&encoder);
         stream.set_time_base(encoder_tb);
         stream.set_avg_frame_rate(Rational::new(settings.fps as i32, 1));
-        octx.write_header().map_err(ff("write the mp4 header"))?;
+        // faststart: the index goes before the media, so players can start before the end
+        let mut mux_opts = Dictionary::new();
+        mux_opts.set("movflags", "+faststart");
+        octx.write_header_with(mux_opts)
+            .map_err(ff("write the mp4 header"))?;
         // the muxer may pick its own time base; packets are rescaled to it
         let stream_tb = octx.stream(0).expect("stream just added").time_base();
 
@@ -186,13 +195,14 @@ impl Mp4Writer {
         })
     }
 
-    /// Appends one `[H, W, 3]` RGB frame; `origin` names it in a size-mismatch error.
-    pub fn write(&mut self, img: &Array3<u8>, origin: &Path) -> Result<(), VideoError> {
+    /// Appends one `[H, W, 3]` RGB frame.
+    pub fn write(&mut self, img: &Array3<u8>) -> Result<(), VideoError> {
         let (h, w, c) = img.dim();
         let (width, height) = (self.rgb.width(), self.rgb.height());
         if (w as u32, h as u32) != (width, height) || c != 3 {
             return Err(VideoError::SizeMismatch {
-                path: origin.to_owned(),
+                index: self.frames as usize,
+                path: None,
                 found_w: w as u32,
                 found_h: h as u32,
                 width,

@@ -38,10 +38,13 @@ pub enum VideoError {
         height: u32,
     },
     /// A frame's size differs from the first frame's.
-    #[error("{} is {found_w}×{found_h}, but the first frame is {width}×{height}", path.display())]
+    #[error("frame {index}{} is {found_w}×{found_h}, but the first frame is {width}×{height}",
+        path.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default())]
     SizeMismatch {
-        /// The odd frame out (empty for in-memory frames).
-        path: PathBuf,
+        /// The frame's position, 0 first.
+        index: usize,
+        /// Its file, when it came from one.
+        path: Option<PathBuf>,
         /// Its width.
         found_w: u32,
         /// Its height.

@@ -57,6 +57,10 @@ fn every_frame_round_trips_at_the_right_rate() {
     assert_eq!(enc.frames, n);
     assert_eq!(enc.encoder, "libx264");
     assert_eq!(enc.bytes, std::fs::metadata(&out).unwrap().len());
+    // faststart: the index (moov) precedes the media (mdat)
+    let bytes = std::fs::read(&out).unwrap();
+    let find = |tag: &[u8]| bytes.windows(4).position(|w| w == tag).unwrap();
+    assert!(find(b"moov") < find(b"mdat"));
 
     let dec = video::decode(&out).unwrap();
     assert_eq!(dec.frames.len(), n, "frame 0 included, none dropped");
@@ -126,7 +130,7 @@ fn mismatched_sizes_are_an_error_and_leave_nothing() {
     let out = dir.path().join("o.mp4");
     let err = video::encode_pngs(&[a, b.clone()], &out, &EncodeSettings::default()).unwrap_err();
     assert!(
-        matches!(&err, VideoError::SizeMismatch { path, .. } if *path == b),
+        matches!(&err, VideoError::SizeMismatch { index: 1, path: Some(p), found_w: 34, .. } if *p == b),
         "{err}"
     );
     assert!(!out.exists());
