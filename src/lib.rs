@@ -12,6 +12,7 @@
 pub mod anim;
 pub mod fsutil;
 pub mod import;
+pub mod plan;
 pub mod project;
 pub mod render;
 pub mod video;

@@ -144,6 +144,9 @@ settings! {
     tv_scale: f64 = 0.0; "tv-scale", dd "tv_scale", pixels true, min 0, advised 0 ..= 1000;
     /// Range loss weight. In DD it has no effect (dd-algorithm.md §5.7); disco keeps DD's behaviour.
     range_scale: f64 = 150.0; "range-scale", dd "range_scale", pixels true, min 0, advised 0 ..= 1000;
+    /// How `range-scale` acts: "dd" (DD's behaviour: no effect, dd-algorithm.md §5.7) or
+    /// "through-denoiser" (the range loss's gradient flows back through the denoiser).
+    range_loss: RangeLossMode = RangeLossMode::Dd; "range-loss", dd "", pixels true;
     /// Penalty on values outside [-1, 1] (mitigates over-saturation).
     sat_scale: f64 = 0.0; "sat-scale", dd "sat_scale", pixels true, min 0, advised 0 ..= 2000;
     /// Start image (resized to the output size), or `#null`.

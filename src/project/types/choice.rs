@@ -167,6 +167,17 @@ choice! {
 }
 
 choice! {
+    /// How `range-scale` acts (DESIGN.md §5).
+    RangeLossMode, "\"dd\" or \"through-denoiser\"" {
+        /// DD's behaviour: the loss is taken on a detached estimate, so it has no effect (§5.7).
+        Dd => ["dd"],
+        /// The evident intent: the range loss's gradient flows back through the denoiser.
+        ThroughDenoiser => ["through-denoiser"],
+    }
+    unsupported {}
+}
+
+choice! {
     /// DD's `sampling_mode`: the 3D warp's grid-sample interpolation (3D only).
     GridSampleMode, "\"bicubic\", \"bilinear\" or \"nearest\"" {
         /// Bicubic.

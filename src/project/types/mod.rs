@@ -12,6 +12,7 @@ mod scalars;
 mod schedule;
 
 pub use choice::{
+    RangeLossMode,
     AnimationMode, DiffusionModel, GridSampleMode, InterpSpline, PerlinMode, Sampler,
 };
 pub use keyframes::Keyframes;

@@ -1,0 +1,194 @@
+//! A job's resolved inputs: exactly what can change its pixels (DESIGN.md §3), as plain
+//! values. The same values are hashed into the key, recorded in the store, shown by
+//! `disco plan` when they differ, and turned into a `RenderSpec` by the build.
+//!
+//! Settings that have no effect in a configuration are left out (`None`), so changing them
+//! re-renders nothing: `range-scale` under DD's range loss, `eta` under PLMS, `clamp-max`
+//! without `clamp-grad`, `transformation-percent` without symmetry, the Perlin mode when an
+//! init image is given.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::key::Key;
+
+/// Inputs shared by every job of one target (or sweep cell), hashed once per target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CommonInputs {
+    /// The renderer's version salt (`render::RENDERER_SALT`).
+    pub renderer: String,
+    /// Execution provider class the pixels come from (`cpu`, `cuda`).
+    pub provider: String,
+    /// ONNX Runtime's version.
+    pub ort: String,
+    /// Every graph the jobs use: name → blake3 of its file (and external data).
+    pub models: BTreeMap<String, String>,
+    /// Output width (a multiple of 64).
+    pub width: u32,
+    /// Output height (a multiple of 64).
+    pub height: u32,
+    /// `steps`.
+    pub steps: u32,
+    /// `ddim` or `plms`.
+    pub sampler: String,
+    /// DDIM's η (`None` under PLMS).
+    pub eta: Option<f64>,
+    /// `clip-denoised`.
+    pub clip_denoised: bool,
+    /// Enabled CLIP models, DD flags in load order.
+    pub clip_models: Vec<String>,
+    /// `clip-guidance-scale`.
+    pub clip_guidance_scale: f64,
+    /// `tv-scale`.
+    pub tv_scale: f64,
+    /// `range-scale` when it acts (`range-loss "through-denoiser"`), else `None`.
+    pub range_scale: Option<f64>,
+    /// `sat-scale`.
+    pub sat_scale: f64,
+    /// `cutn-batches`.
+    pub cutn_batches: u32,
+    /// Augmentations: `still` or `animated`; `None` with `skip-augs`.
+    pub augs: Option<String>,
+    /// The four cut schedules, run-length encoded over their 1000 entries.
+    pub cuts: CutSchedules,
+    /// `use-secondary-model`.
+    pub use_secondary_model: bool,
+    /// `clamp-max` when `clamp-grad` is on.
+    pub clamp_max: Option<f64>,
+    /// Symmetry, when either direction is on.
+    pub symmetry: Option<Symmetry>,
+    /// `rand-mag` when `fuzzy-prompt` is on.
+    pub fuzzy: Option<f64>,
+}
+
+/// DD's cut schedules as `[value, count]` runs (the expanded 1000 entries, compressed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CutSchedules {
+    /// `cut-overview`.
+    pub overview: Vec<(f64, u32)>,
+    /// `cut-innercut`.
+    pub innercut: Vec<(f64, u32)>,
+    /// `cut-ic-pow`.
+    pub ic_pow: Vec<(f64, u32)>,
+    /// `cut-icgray-p`.
+    pub icgray_p: Vec<(f64, u32)>,
+}
+
+/// Symmetry settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Symmetry {
+    /// `use-horizontal-symmetry`.
+    pub horizontal: bool,
+    /// `use-vertical-symmetry`.
+    pub vertical: bool,
+    /// `transformation-percent`.
+    pub transformation_percent: Vec<f64>,
+}
+
+/// The inputs of one job beyond its target's shared ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FrameInputs {
+    /// The seed of this image (DD: seed + frame for animations; seed + index for stills).
+    pub seed: u64,
+    /// `skip-steps` (animation frames > 0: `frames-skip-steps` of `steps`).
+    pub skip_steps: u32,
+    /// Where the start image comes from.
+    pub init: Init,
+    /// LPIPS weight toward the init (`init-scale`; `frames-scale` for frames > 0); `None`
+    /// without an init.
+    pub init_scale: Option<f64>,
+    /// Text prompts in force at this frame.
+    pub text_prompts: Vec<TextPrompt>,
+    /// Image prompts in force at this frame.
+    pub image_prompts: Vec<ImagePrompt>,
+}
+
+/// One text prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextPrompt {
+    /// Text for CLIP.
+    pub text: String,
+    /// Weight before normalisation.
+    pub weight: f64,
+}
+
+/// One image prompt: its file's content hash and weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImagePrompt {
+    /// The file, for people (not keyed).
+    pub path: String,
+    /// blake3 of the file.
+    pub blake3: String,
+    /// Weight before normalisation.
+    pub weight: f64,
+}
+
+/// The start image of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Init {
+    /// Pure noise (or zeros under `skip-steps`, as DD).
+    None,
+    /// DD's Perlin init in this mode (§9), drawn from the job's seed.
+    Perlin {
+        /// `mixed`, `color` or `gray`.
+        mode: String,
+    },
+    /// An image file.
+    Image {
+        /// The file, for people (not keyed).
+        path: String,
+        /// blake3 of the file.
+        blake3: String,
+    },
+    /// The previous animation frame, warped (dd-algorithm.md §10.3).
+    PreviousFrame {
+        /// The previous frame's key: the chain (an edit at frame k re-renders k onwards).
+        key: Key,
+        /// Rotation in degrees.
+        angle: f64,
+        /// Zoom factor.
+        zoom: f64,
+        /// Translation in pixels.
+        translation_x: f64,
+        /// Translation in pixels.
+        translation_y: f64,
+    },
+}
+
+/// `values` as `[value, count]` runs.
+pub fn run_length(values: &[f64]) -> Vec<(f64, u32)> {
+    let mut runs: Vec<(f64, u32)> = Vec::new();
+    for &v in values {
+        match runs.last_mut() {
+            Some((last, n)) if last.to_bits() == v.to_bits() => *n += 1,
+            _ => runs.push((v, 1)),
+        }
+    }
+    runs
+}
+
+/// The expansion of [`run_length`].
+pub fn expand_runs(runs: &[(f64, u32)]) -> Vec<f64> {
+    runs.iter()
+        .flat_map(|&(v, n)| std::iter::repeat_n(v, n as usize))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_length_round_trips() {
+        let v = [vec![12.0; 400], vec![4.0; 600]].concat();
+        assert_eq!(run_length(&v), vec![(12.0, 400), (4.0, 600)]);
+        assert_eq!(expand_runs(&run_length(&v)), v);
+        assert!(run_length(&[]).is_empty());
+    }
+}

@@ -1,0 +1,173 @@
+//! Job keys: blake3 over a canonical, versioned encoding of a job's resolved inputs
+//! (DESIGN.md §3). The encoding is the contract with every user's cache.
+//!
+//! Encoding, version `disco-key/1`:
+//! - a value is serialised to JSON with object keys sorted (recursively), no whitespace,
+//!   numbers as serde_json writes them (shortest round-trip form: nothing printed lossy);
+//! - object fields named `path` are dropped: they label a file for people, its content is
+//!   keyed by the `blake3` beside it, so moving an init image does not re-render;
+//! - a job's key is `blake3("disco-key/1\n" ‖ common digest (hex) ‖ "\n" ‖ frame encoding)`,
+//!   where the common digest is `blake3` of the target's shared inputs' encoding. Shared
+//!   inputs (cut schedules, model hashes) are hashed once per target, not once per frame.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The version tag hashed into every key; bump it when the encoding changes.
+pub const KEY_FORMAT: &str = "disco-key/1";
+
+/// A 32-byte blake3 digest naming a job (or a target's shared inputs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(pub [u8; 32]);
+
+impl Key {
+    /// The key of a job from its target's shared digest and its own inputs.
+    pub fn of_job(common: &Key, frame: &impl Serialize) -> Key {
+        let mut h = blake3::Hasher::new();
+        h.update(KEY_FORMAT.as_bytes());
+        h.update(b"\n");
+        h.update(common.to_string().as_bytes());
+        h.update(b"\n");
+        h.update(&canonical_bytes(frame));
+        Key(*h.finalize().as_bytes())
+    }
+
+    /// The digest of a target's shared inputs.
+    pub fn of_common(common: &impl Serialize) -> Key {
+        Key(*blake3::hash(&canonical_bytes(common)).as_bytes())
+    }
+
+    /// The first two hex digits (the object's fan-out directory).
+    pub fn fanout(&self) -> String {
+        format!("{:02x}", self.0[0])
+    }
+
+    /// A short form for people (12 hex digits).
+    pub fn short(&self) -> String {
+        self.to_string()[..12].to_owned()
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({})", self.short())
+    }
+}
+
+impl FromStr for Key {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Key, String> {
+        if s.len() != 64 || !s.is_ascii() {
+            return Err(format!("not a 64-digit hex key: {s:?}"));
+        }
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+                .map_err(|_| format!("not a hex key: {s:?}"))?;
+        }
+        Ok(Key(out))
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The canonical encoding of `value` (see the module docs).
+pub fn canonical_bytes(value: &impl Serialize) -> Vec<u8> {
+    let v = serde_json::to_value(value).expect("inputs serialise to JSON");
+    let mut out = Vec::with_capacity(256);
+    write_canonical(&v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(map) => {
+            let mut fields: Vec<(&String, &Value)> =
+                map.iter().filter(|(k, _)| k.as_str() != "path").collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
+                out.push(b':');
+                write_canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn encoding_sorts_fields_and_drops_paths() {
+        let a = json!({"b": 1, "a": {"path": "x.png", "blake3": "ff", "z": [1.5, 0.1]}});
+        assert_eq!(
+            String::from_utf8(canonical_bytes(&a)).unwrap(),
+            r#"{"a":{"blake3":"ff","z":[1.5,0.1]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn floats_keep_every_bit() {
+        // 0.1 + 0.2 = 0.30000000000000004: a lossy print would merge it with 0.3
+        let a = Key::of_common(&json!({"x": 0.1 + 0.2}));
+        let b = Key::of_common(&json!({"x": 0.3}));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn key_round_trips_through_text() {
+        let k = Key::of_job(&Key::of_common(&json!({"w": 64})), &json!({"seed": 1}));
+        assert_eq!(k.to_string().parse::<Key>().unwrap(), k);
+        assert!("xyz".parse::<Key>().is_err());
+    }
+
+    // The encoding is a contract with every user's cache: this value must not move
+    // without a change of KEY_FORMAT.
+    #[test]
+    fn golden_key() {
+        let common = Key::of_common(&json!({"width": 64, "steps": 10}));
+        let k = Key::of_job(&common, &json!({"seed": 7, "prompts": [{"text": "a", "weight": 1.0}]}));
+        insta::assert_snapshot!(k.to_string());
+    }
+}
