@@ -5,8 +5,10 @@
 
 mod spline;
 
+pub mod motion;
 pub mod series;
 pub mod warp;
 
+pub use motion::{MotionKeys, MotionSeries};
 pub use series::{Series, SeriesError};
 pub use warp::{Kernel, Motion};

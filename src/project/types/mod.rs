@@ -12,8 +12,7 @@ mod scalars;
 mod schedule;
 
 pub use choice::{
-    RangeLossMode,
-    AnimationMode, DiffusionModel, GridSampleMode, InterpSpline, PerlinMode, Sampler,
+    AnimationMode, DiffusionModel, GridSampleMode, InterpSpline, PerlinMode, RangeLossMode, Sampler,
 };
 pub use keyframes::Keyframes;
 pub use prompts::{Prompt, PromptSet, Prompts};
