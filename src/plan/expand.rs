@@ -182,16 +182,7 @@ pub fn plan(
                     }
                 },
             };
-            match plan_target(
-                &mut plan,
-                &runtime,
-                facts,
-                &mut commons,
-                name,
-                cell,
-                settings,
-                seed,
-            ) {
+            match plan_target(&mut plan, &runtime, facts, &mut commons, name, cell, settings, seed) {
                 Ok(()) => {}
                 Err(d) => errors.push(d),
             }
@@ -460,11 +451,7 @@ pub fn safe_file_name(name: &str) -> String {
             }
         })
         .collect();
-    if s.starts_with('.') {
-        format!("_{s}")
-    } else {
-        s
-    }
+    if s.starts_with('.') { format!("_{s}") } else { s }
 }
 
 /// Two jobs writing one file would overwrite each other: an error naming both targets.
@@ -472,10 +459,7 @@ fn check_outputs(plan: &Plan, errors: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<&Path, usize> = HashMap::new();
     for (i, job) in plan.jobs.iter().enumerate() {
         if let Some(&other) = seen.get(job.output.as_path()) {
-            let (a, b) = (
-                &plan.targets[plan.jobs[other].target],
-                &plan.targets[job.target],
-            );
+            let (a, b) = (&plan.targets[plan.jobs[other].target], &plan.targets[job.target]);
             errors.push(
                 Diagnostic::bare(format!(
                     "targets `{}` and `{}` both write {}",

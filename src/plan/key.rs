@@ -167,10 +167,7 @@ mod tests {
     #[test]
     fn golden_key() {
         let common = Key::of_common(&json!({"width": 64, "steps": 10}));
-        let k = Key::of_job(
-            &common,
-            &json!({"seed": 7, "prompts": [{"text": "a", "weight": 1.0}]}),
-        );
+        let k = Key::of_job(&common, &json!({"seed": 7, "prompts": [{"text": "a", "weight": 1.0}]}));
         insta::assert_snapshot!(k.to_string());
     }
 }

@@ -157,10 +157,7 @@ fn diff_objects(prefix: &str, was: &Value, now: &Value, out: &mut Vec<Change>) {
         if !seen.insert(k) || k == "models" {
             continue;
         }
-        let (a, b) = (
-            w.get(k).unwrap_or(&Value::Null),
-            n.get(k).unwrap_or(&Value::Null),
-        );
+        let (a, b) = (w.get(k).unwrap_or(&Value::Null), n.get(k).unwrap_or(&Value::Null));
         if a == b {
             continue;
         }

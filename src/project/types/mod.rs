@@ -12,7 +12,8 @@ mod scalars;
 mod schedule;
 
 pub use choice::{
-    AnimationMode, DiffusionModel, GridSampleMode, InterpSpline, PerlinMode, RangeLossMode, Sampler,
+    RangeLossMode,
+    AnimationMode, DiffusionModel, GridSampleMode, InterpSpline, PerlinMode, Sampler,
 };
 pub use keyframes::Keyframes;
 pub use prompts::{Prompt, PromptSet, Prompts};
