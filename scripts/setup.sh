@@ -2,6 +2,7 @@
 # Installs what disco needs on a fresh Debian 12 machine, idempotently:
 #   - the Python environment of onnx-export in .venv (pinned; torch, onnx, onnxruntime, pytest),
 #     which also provides the ONNX Runtime shared library that disco loads;
+#   - the FFmpeg development libraries (apt) that ffmpeg-next builds against;
 #   - nothing is downloaded at run time by disco itself.
 # Re-running is fast: the Python packages are reinstalled only when requirements.txt changes.
 set -euo pipefail
@@ -14,6 +15,12 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v cargo >/dev/null || { say "cargo not found: install Rust (rustup) first"; exit 1; }
+# FFmpeg's development files for ffmpeg-next (video assembly; Debian 12's libavcodec has libx264),
+# plus pkg-config and clang, which its build script uses to find and bind them.
+for pkg in libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev \
+    libavdevice-dev pkg-config clang; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
+done
 if ((${#need_apt[@]})); then
     say "installing ${need_apt[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive

@@ -4,9 +4,12 @@
 //! - [`project`]: KDL text → typed, validated project with source spans.
 //! - [`import`]: Disco Diffusion settings files → project text.
 //! - [`render`]: ONNX Runtime discovery and model-set manifests (the sampler arrives here).
+//! - [`anim`]: 2D animation math: keyframe series and the frame-to-frame warp.
+//! - [`video`]: frames → H.264 mp4 through FFmpeg.
 
 #![deny(missing_docs)]
 
+pub mod anim;
 pub mod build;
 pub mod fsutil;
 pub mod import;
@@ -14,3 +17,4 @@ pub mod plan;
 pub mod project;
 pub mod render;
 pub mod store;
+pub mod video;

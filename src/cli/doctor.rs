@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use disco::project;
 use disco::render::manifest::{self, GraphCheck, Manifest};
 use disco::render::runtime;
+use disco::video;
 
 use super::{EXIT_FAILURE, EXIT_OK};
 
@@ -56,9 +57,15 @@ pub fn run(
         },
     }
 
-    println!(
-        "FFmpeg: not linked into this build yet (video assembly arrives with the animation/video work)"
-    );
+    // Only animations need video, so a missing encoder is reported but does not fail doctor.
+    let libavcodec = video::libavcodec_version();
+    match video::h264_encoder() {
+        Some(name) => println!("FFmpeg (libavcodec {libavcodec}): H.264 encoder {name}"),
+        None => println!(
+            "FFmpeg (libavcodec {libavcodec}): NO H.264 encoder; animations cannot be made into video\n  help: {}",
+            video::INSTALL_HELP
+        ),
+    }
 
     let project_file = match project_arg {
         Some(p) if p.is_dir() => Some(p.join("disco.kdl")),

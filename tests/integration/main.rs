@@ -2,6 +2,7 @@
 
 mod support;
 
+mod anim;
 mod check_examples;
 mod docs;
 mod import;
@@ -12,3 +13,4 @@ mod parameters;
 mod parity;
 mod project;
 mod render;
+mod video;

@@ -1,0 +1,99 @@
+//! mp4 → RGB frames, for checking a video that was written (tests, `disco` verifying its output).
+
+use std::path::Path;
+
+use ffmpeg_next::{Rational, format, frame, media, software::scaling, util};
+use ndarray::Array3;
+
+use super::{VideoError, init};
+
+/// A decoded video.
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The stream's average frame rate as the container states it.
+    pub fps: Rational,
+    /// The stream's time base.
+    pub time_base: Rational,
+    /// Each frame's presentation timestamp in `time_base` units, in display order.
+    pub pts: Vec<i64>,
+    /// The frames as `[H, W, 3]` RGB, in display order.
+    pub frames: Vec<Array3<u8>>,
+}
+
+/// Decodes the best video stream of `path` into RGB frames.
+pub fn decode(path: &Path) -> Result<Decoded, VideoError> {
+    init()?;
+    let ff = |step| move |source| VideoError::Ffmpeg { step, source };
+    let mut input = format::input(path).map_err(ff("open the video"))?;
+    let stream = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or(VideoError::Ffmpeg {
+            step: "find a video stream",
+            source: ffmpeg_next::Error::StreamNotFound,
+        })?;
+    let index = stream.index();
+    let (fps, time_base) = (stream.avg_frame_rate(), stream.time_base());
+    let mut decoder = ffmpeg_next::codec::context::Context::from_parameters(stream.parameters())
+        .and_then(|c| c.decoder().video())
+        .map_err(ff("open the decoder"))?;
+    let (width, height) = (decoder.width(), decoder.height());
+    let mut scaler = scaling::Context::get(
+        decoder.format(),
+        width,
+        height,
+        format::Pixel::RGB24,
+        width,
+        height,
+        scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,
+    )
+    .map_err(ff("set up YUV→RGB conversion"))?;
+    let mut out = Decoded {
+        width,
+        height,
+        fps,
+        time_base,
+        pts: Vec::new(),
+        frames: Vec::new(),
+    };
+    let mut receive = |decoder: &mut ffmpeg_next::decoder::Video| -> Result<(), VideoError> {
+        let mut yuv = frame::Video::empty();
+        loop {
+            match decoder.receive_frame(&mut yuv) {
+                Ok(()) => {}
+                Err(ffmpeg_next::Error::Eof) => return Ok(()),
+                Err(ffmpeg_next::Error::Other { errno }) if errno == util::error::EAGAIN => {
+                    return Ok(());
+                }
+                Err(e) => return Err(ff("decode a frame")(e)),
+            }
+            let mut rgb = frame::Video::empty();
+            scaler
+                .run(&yuv, &mut rgb)
+                .map_err(ff("convert a frame to RGB"))?;
+            let stride = rgb.stride(0);
+            let data = rgb.data(0);
+            let (w, h) = (width as usize, height as usize);
+            out.frames
+                .push(Array3::from_shape_fn((h, w, 3), |(y, x, k)| {
+                    data[y * stride + x * 3 + k]
+                }));
+            out.pts.push(yuv.timestamp().unwrap_or(i64::MIN));
+        }
+    };
+    for (s, packet) in input.packets() {
+        if s.index() == index {
+            decoder
+                .send_packet(&packet)
+                .map_err(ff("decode a packet"))?;
+            receive(&mut decoder)?;
+        }
+    }
+    decoder.send_eof().map_err(ff("flush the decoder"))?;
+    receive(&mut decoder)?;
+    Ok(out)
+}
