@@ -17,7 +17,6 @@ pub mod materialize;
 pub mod png;
 pub mod renderer;
 pub mod spec;
-mod warp;
 
 pub use decide::{Decision, decide};
 pub use events::{Event, Sink};

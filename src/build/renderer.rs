@@ -165,11 +165,14 @@ impl Renderer for OrtRenderer {
         let on_step = |e: &job::StepEvent<'_>| {
             steps += 1;
             let total = e.total.saturating_sub(1);
-            hooks.step(e.j, e.total, e.losses.total());
-            last_losses = serde_json::json!({
-                "total": e.losses.total(), "clip": e.losses.clip, "tv": e.losses.tv,
-                "sat": e.losses.sat, "range": e.losses.range, "init": e.losses.init,
-            });
+            // DDIM's last step runs no guidance (§4.5): report the last guided step's losses
+            if e.losses.total() != 0.0 || last_losses.is_null() {
+                last_losses = serde_json::json!({
+                    "total": e.losses.total(), "clip": e.losses.clip, "tv": e.losses.tv,
+                    "sat": e.losses.sat, "range": e.losses.range, "init": e.losses.init,
+                });
+            }
+            hooks.step(e.j, e.total, last_losses["total"].as_f64().unwrap_or(0.0));
             if req.saves.contains(&e.j) {
                 hooks.save(e.j, job::to_u8(e.pred_x0));
             }

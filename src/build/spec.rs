@@ -4,6 +4,7 @@
 
 use ndarray::{Array3, Array4};
 
+use crate::anim::warp::{Kernel, Motion, warp_frame};
 use crate::plan::inputs::expand_runs;
 use crate::plan::{CommonInputs, FrameInputs, Init, Plan};
 use crate::render::cutouts::augment::AugMode;
@@ -54,8 +55,14 @@ pub fn render_spec(plan: &Plan, j: usize, prev: Option<&Array3<u8>>) -> Result<R
             ..
         } => {
             let prev = prev.ok_or("the previous frame's image is missing")?;
-            let warped =
-                super::warp::warp_frame(prev, *angle, *zoom, *translation_x, *translation_y);
+            let motion = Motion {
+                angle: *angle,
+                zoom: *zoom,
+                translation_x: *translation_x,
+                translation_y: *translation_y,
+            };
+            // OpenCV ≤ 4.10's fixed-point bilinear: what DD's pictures were made with
+            let warped = warp_frame(prev, &motion, Kernel::FixedPoint);
             Some(to_tensor(&warped))
         }
     };

@@ -287,11 +287,7 @@ fn plan_target(
     } else {
         s.n_batches.value
     };
-    let motion = if animation {
-        motion::series(s)
-    } else {
-        Vec::new()
-    };
+    let motion = if animation { motion::series(s) } else { None };
     let mut image_hashes: HashMap<PathBuf, String> = HashMap::new();
     for index in 0..count {
         // DD's frame-keyed prompts: a still batch reads frame 0 (§3.1).
@@ -337,13 +333,16 @@ fn plan_target(
         }
         let (init, skip_steps, init_scale, prev) = if animation && index > 0 {
             let prev = plan.jobs.len() - 1;
-            let [angle, zoom, translation_x, translation_y] = motion[index as usize];
+            let m = motion
+                .as_ref()
+                .and_then(|m| m.at(index))
+                .expect("a frame below max-frames has motion");
             let init = Init::PreviousFrame {
                 key: plan.jobs[prev].key,
-                angle,
-                zoom,
-                translation_x,
-                translation_y,
+                angle: m.angle,
+                zoom: m.zoom,
+                translation_x: m.translation_x,
+                translation_y: m.translation_y,
             };
             let skip = s.frames_skip_steps.value.of_steps(s.steps.value);
             (init, skip, Some(s.frames_scale.value), Some(prev))

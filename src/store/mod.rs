@@ -104,8 +104,32 @@ impl Store {
             write_atomic(&self.partial_path(key, *j), bytes)?;
         }
         write_atomic(&self.image_path(key), image)?;
+        // Outputs are hard links to objects: read-only, so editing an output in place
+        // cannot change the cached image behind it.
+        for j in self.partials_on_disk(key) {
+            read_only(&self.partial_path(key, j))?;
+        }
+        read_only(&self.image_path(key))?;
         let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
         write_atomic(&self.record_path(key), &json)
+    }
+
+    /// Iterations j whose intermediate save of job `key` is on disk.
+    fn partials_on_disk(&self, key: &Key) -> Vec<u32> {
+        let prefix = format!("{key}.");
+        let Ok(entries) = std::fs::read_dir(self.object_dir(key)) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix(&prefix)?
+                    .strip_suffix(".png")?
+                    .parse()
+                    .ok()
+            })
+            .collect()
     }
 
     fn inputs_path(&self, digest: &Key) -> PathBuf {
@@ -185,4 +209,10 @@ impl Store {
     ) -> io::Result<GcReport> {
         gc::run(&self.root, keep, keep_inputs)
     }
+}
+
+fn read_only(path: &Path) -> io::Result<()> {
+    let mut p = std::fs::metadata(path)?.permissions();
+    p.set_readonly(true);
+    std::fs::set_permissions(path, p)
 }

@@ -5,6 +5,7 @@ mod support;
 mod anim;
 mod check_examples;
 mod docs;
+mod engine;
 mod import;
 mod init;
 mod invalid_corpus;

@@ -1,0 +1,320 @@
+//! The build engine with its seams faked (STYLE.md rule 17): a renderer that paints an
+//! image from the job's key and facts that need no model files. Each test is a scenario
+//! and asserts exactly which jobs rendered, and why.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use disco::build::{self, BuildOptions, Event, Hooks, Outcome, Renderer, Request};
+use disco::plan::{Facts, ModelNeeds, RuntimeFacts};
+use disco::store::Store;
+use ndarray::Array3;
+
+/// Facts without files: every graph hashes to `model_hash`.
+struct FakeFacts {
+    model_hash: String,
+}
+
+impl Facts for FakeFacts {
+    fn file_blake3(&mut self, path: &Path) -> Result<String, String> {
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        Ok(blake3::hash(&bytes).to_hex().to_string())
+    }
+    fn model_hashes(
+        &mut self,
+        _: &Path,
+        needs: &ModelNeeds,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut m = BTreeMap::from([("unet_fwd".to_owned(), self.model_hash.clone())]);
+        for c in &needs.clip {
+            m.insert(format!("clip_{c}_image"), "c1".into());
+        }
+        Ok(m)
+    }
+    fn runtime(&mut self) -> Result<RuntimeFacts, String> {
+        Ok(RuntimeFacts {
+            renderer: "fake/1".into(),
+            provider: "cpu".into(),
+            ort: "0".into(),
+        })
+    }
+}
+
+/// Paints a 64×64 image from the key's bytes (and the previous frame, to show the chain).
+struct FakeRenderer;
+
+impl Renderer for FakeRenderer {
+    fn render(
+        &mut self,
+        req: &Request<'_>,
+        hooks: &mut dyn Hooks,
+        _: &AtomicBool,
+    ) -> Result<Outcome, String> {
+        let key = req.plan.jobs[req.job].key;
+        let prev = req.prev.map_or(0, |p| p[[0, 0, 0]]);
+        let image = Array3::from_shape_fn((64, 64, 3), |(y, x, c)| {
+            key.0[(y + x + c) % 32].wrapping_add(prev)
+        });
+        hooks.step(0, 1, 0.5);
+        Ok(Outcome::Finished {
+            image,
+            losses: serde_json::Value::Null,
+            steps: 1,
+            device: "fake".into(),
+        })
+    }
+}
+
+/// A temp project with `text` as its disco.kdl.
+struct Scenario {
+    dir: tempfile::TempDir,
+    facts: FakeFacts,
+}
+
+impl Scenario {
+    fn new(text: &str) -> Scenario {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("disco.kdl"), text).unwrap();
+        Scenario {
+            dir,
+            facts: FakeFacts {
+                model_hash: "m1".into(),
+            },
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("disco.kdl")
+    }
+
+    fn edit(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.path()).unwrap();
+        assert!(text.contains(from), "{from:?} not in the project");
+        std::fs::write(self.path(), text.replacen(from, to, 1)).unwrap();
+    }
+
+    /// Builds; returns (rendered job labels, stale reasons by label).
+    fn build(&mut self) -> (Vec<String>, BTreeMap<String, String>) {
+        let loaded = disco::project::load(&self.path());
+        let project = loaded
+            .project
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        let store = Store::new(self.dir.path());
+        let plan = build::make_plan(&project, &[], &store, &mut self.facts).expect("plan");
+        let mut rendered = Vec::new();
+        let mut reasons = BTreeMap::new();
+        let mut sink = |e: &Event| match e {
+            Event::JobFinished { job, .. } => rendered.push(job.clone()),
+            Event::Stale { job, detail, .. } => {
+                reasons.insert(job.clone(), detail.clone());
+            }
+            Event::JobFailed { job, error } => panic!("{job} failed: {error}"),
+            _ => {}
+        };
+        build::build(
+            &plan,
+            &BuildOptions::default(),
+            &mut FakeRenderer,
+            &mut sink,
+            &AtomicBool::new(false),
+        )
+        .expect("build");
+        (rendered, reasons)
+    }
+}
+
+const ANIMATION: &str = r#"
+model-set "models"
+width-height 64 64
+steps 10
+skip-steps 2
+seed 5
+text-prompts {
+    frame 0 "a red circle"
+    frame 6 "a blue square"
+}
+animation "film" {
+    max-frames 10
+}
+stills "still" {
+    n-batches 2
+}
+"#;
+
+fn frames(range: std::ops::Range<u32>) -> Vec<String> {
+    range.map(|f| format!("film frame {f}")).collect()
+}
+
+#[test]
+fn a_second_build_with_nothing_changed_renders_nothing() {
+    let mut s = Scenario::new(ANIMATION);
+    let (first, _) = s.build();
+    assert_eq!(first.len(), 12);
+    let (second, reasons) = s.build();
+    assert!(second.is_empty(), "re-rendered {second:?}");
+    assert!(reasons.is_empty());
+}
+
+#[test]
+fn editing_the_prompt_keyframe_at_frame_6_rerenders_6_onwards() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    s.edit("frame 6 \"a blue square\"", "frame 6 \"a green star\"");
+    let (rendered, reasons) = s.build();
+    assert_eq!(rendered, frames(6..10));
+    assert_eq!(
+        reasons["film frame 6"],
+        "text-prompts [\"a blue square\":1.0] → [\"a green star\":1.0]"
+    );
+}
+
+#[test]
+fn editing_a_motion_keyframe_rerenders_from_the_first_frame_it_moves() {
+    let mut s = Scenario::new(&ANIMATION.replace(
+        "max-frames 10",
+        "max-frames 10\n    zoom \"0: (1), 8: (1)\"",
+    ));
+    s.build();
+    s.edit("8: (1)", "8: (1.1)");
+    let (rendered, reasons) = s.build();
+    // linear from frame 0 to 8: frame 1 is the first whose zoom moves
+    assert_eq!(rendered, frames(1..10));
+    assert_eq!(reasons["film frame 1"], "zoom 1.0 → 1.0125");
+    assert_eq!(reasons["film frame 9"], "zoom 1.0 → 1.1");
+}
+
+#[test]
+fn a_change_carried_by_the_chain_says_so() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    s.edit(
+        "frame 0 \"a red circle\"",
+        "frame 0 \"a red circle\" \"blurry:-0.5\"",
+    );
+    let (rendered, reasons) = s.build();
+    let mut want = frames(0..10);
+    want.extend(["still image 0".to_owned(), "still image 1".to_owned()]);
+    assert_eq!(rendered, want);
+    assert!(reasons["film frame 0"].starts_with("text-prompts"));
+    assert_eq!(reasons["film frame 6"], "previous frame changed");
+}
+
+#[test]
+fn settings_that_cannot_change_pixels_rerender_nothing() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    s.edit(
+        "seed 5",
+        "seed 5\ndisplay-rate 7\nvideo-fps 24\nuse-checkpoint #false",
+    );
+    let (rendered, _) = s.build();
+    assert!(rendered.is_empty(), "{rendered:?}");
+}
+
+#[test]
+fn renaming_a_batch_rematerialises_without_rendering() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    s.edit(
+        "stills \"still\" {",
+        "stills \"still\" {\n    batch-name \"renamed\"",
+    );
+    let (rendered, _) = s.build();
+    assert!(rendered.is_empty(), "{rendered:?}");
+    let a = std::fs::read(s.dir.path().join("images_out/still/still(0)_1.png")).unwrap();
+    let b = std::fs::read(s.dir.path().join("images_out/renamed/renamed(0)_1.png")).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_model_change_rerenders_everything_and_is_named() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    s.facts.model_hash = "m2".into();
+    let (rendered, reasons) = s.build();
+    assert_eq!(rendered.len(), 12);
+    assert_eq!(reasons["still image 0"], "model unet_fwd changed");
+}
+
+#[test]
+fn a_deleted_output_is_restored_from_the_cache() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    let out = s.dir.path().join("images_out/film/film(0)_0003.png");
+    let before = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let (rendered, _) = s.build();
+    assert!(rendered.is_empty());
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+}
+
+#[test]
+fn reverting_an_edit_reuses_the_images_of_before() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    s.edit("seed 5", "seed 6");
+    // still i has seed + i: still 0 of seed 6 is still 1 of seed 5, already cached
+    assert_eq!(s.build().0.len(), 11);
+    s.edit("seed 6", "seed 5");
+    assert!(s.build().0.is_empty(), "the seed-5 images are still cached");
+}
+
+const SWEEP: &str = r#"
+model-set "models"
+width-height 64 64
+steps 20
+seed 1
+sweep "grid" {
+    n-batches 1
+    axis "clip-guidance-scale" 5000 6000
+    axis "tv-scale" 0 10
+}
+"#;
+
+#[test]
+fn editing_one_sweep_value_rerenders_only_its_cells() {
+    let mut s = Scenario::new(SWEEP);
+    assert_eq!(s.build().0.len(), 4);
+    s.edit("\"tv-scale\" 0 10", "\"tv-scale\" 0 20");
+    let (rendered, _) = s.build();
+    assert_eq!(
+        rendered,
+        vec![
+            "grid[clip-guidance-scale=5000,tv-scale=20] image 0",
+            "grid[clip-guidance-scale=6000,tv-scale=20] image 0"
+        ]
+    );
+    assert!(
+        s.dir
+            .path()
+            .join("images_out/grid/clip-guidance-scale=5000,tv-scale=20/grid(0)_0.png")
+            .is_file()
+    );
+}
+
+#[test]
+fn adding_an_axis_value_renders_only_the_new_cells() {
+    let mut s = Scenario::new(SWEEP);
+    s.build();
+    s.edit("5000 6000", "5000 6000 7000");
+    let (rendered, _) = s.build();
+    assert_eq!(rendered.len(), 2);
+    assert!(
+        rendered
+            .iter()
+            .all(|r| r.contains("clip-guidance-scale=7000"))
+    );
+}
+
+#[test]
+fn random_seeds_are_drawn_once_and_kept() {
+    let mut s = Scenario::new(&ANIMATION.replace("seed 5", "seed \"random\""));
+    assert_eq!(s.build().0.len(), 12);
+    assert!(s.build().0.is_empty());
+    let seeds = std::fs::read_to_string(s.dir.path().join(".disco/seeds.json")).unwrap();
+    assert!(
+        seeds.contains("\"film\"") && seeds.contains("\"still\""),
+        "{seeds}"
+    );
+}
