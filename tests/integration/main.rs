@@ -3,6 +3,7 @@
 mod support;
 
 mod anim;
+mod build;
 mod check_examples;
 mod docs;
 mod engine;
