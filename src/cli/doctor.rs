@@ -58,11 +58,18 @@ pub fn run(
     }
 
     // Only animations need video, so a missing encoder is reported but does not fail doctor.
-    let libavcodec = video::libavcodec_version();
-    match video::h264_encoder() {
-        Some(name) => println!("FFmpeg (libavcodec {libavcodec}): H.264 encoder {name}"),
-        None => println!(
-            "FFmpeg (libavcodec {libavcodec}): NO H.264 encoder; animations cannot be made into video\n  help: {}",
+    // FFmpeg lives in the `disco-video` helper (src/bin/disco-video.rs).
+    match video::external::probe() {
+        Ok(p) => match p.encoder {
+            Some(name) => println!("FFmpeg (libavcodec {}): H.264 encoder {name}", p.libavcodec),
+            None => println!(
+                "FFmpeg (libavcodec {}): NO H.264 encoder; animations cannot be made into video\n  help: {}",
+                p.libavcodec,
+                video::INSTALL_HELP
+            ),
+        },
+        Err(e) => println!(
+            "FFmpeg: cannot ask the disco-video helper: {e}\n  help: {}",
             video::INSTALL_HELP
         ),
     }

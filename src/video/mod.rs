@@ -5,6 +5,7 @@
 
 mod decode;
 mod encode;
+pub mod external;
 pub mod png;
 
 use std::path::PathBuf;

@@ -1,0 +1,94 @@
+//! Video work through the `disco-video` helper executable (src/bin/disco-video.rs), which
+//! links FFmpeg so that `disco` does not: a command that makes no video never pays for
+//! loading FFmpeg's libraries.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{EncodeSettings, Encoded};
+
+/// The helper: beside the running executable (`cargo install` and `target/` both put it
+/// there), else on `PATH`.
+pub fn helper() -> PathBuf {
+    let name = "disco-video";
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            let beside = exe.parent()?.join(name);
+            beside.is_file().then_some(beside)
+        })
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// What the FFmpeg libraries offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// libavcodec's version.
+    pub libavcodec: String,
+    /// The H.264 encoder, if any.
+    pub encoder: Option<String>,
+}
+
+fn run(args: &[&str], extra: &[PathBuf]) -> Result<Vec<(String, String)>, String> {
+    let helper = helper();
+    let out = Command::new(&helper)
+        .args(args)
+        .args(extra)
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run {}: {e} (it is built with disco)",
+                helper.display()
+            )
+        })?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_owned(), v.to_owned()))
+        })
+        .collect())
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Result<&'a str, String> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| format!("disco-video said nothing about {name}"))
+}
+
+/// The FFmpeg version and H.264 encoder, as the helper sees them.
+pub fn probe() -> Result<Probe, String> {
+    let f = run(&["probe"], &[])?;
+    let encoder = field(&f, "encoder")?;
+    Ok(Probe {
+        libavcodec: field(&f, "libavcodec")?.to_owned(),
+        encoder: (encoder != "-").then(|| encoder.to_owned()),
+    })
+}
+
+/// Encodes `frames` into `out` (atomically) with the helper.
+pub fn encode(frames: &[PathBuf], out: &Path, s: &EncodeSettings) -> Result<Encoded, String> {
+    let (fps, crf) = (s.fps.to_string(), s.crf.to_string());
+    let out_s = out.to_string_lossy();
+    let f = run(
+        &[
+            "encode", "--out", &out_s, "--fps", &fps, "--crf", &crf, "--preset", &s.preset,
+        ],
+        frames,
+    )?;
+    let num = |name| -> Result<u64, String> {
+        field(&f, name)?
+            .parse()
+            .map_err(|e| format!("disco-video {name}: {e}"))
+    };
+    Ok(Encoded {
+        frames: num("frames")? as usize,
+        encoder: field(&f, "encoder")?.to_owned(),
+        bytes: num("bytes")?,
+    })
+}
