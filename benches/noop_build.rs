@@ -113,7 +113,7 @@ fn main() {
     let store = Store::new(dir.path());
     let mut facts = StoreFacts::new(store.stat_cache(), Device::Auto, None);
     let t = Instant::now();
-    let plan = build::make_plan(&project, &[], &store, &mut facts).expect("plan");
+    let plan = build::make_plan(&project, &[], None, &store, &mut facts).expect("plan");
     let first_plan_s = t.elapsed().as_secs_f64();
     let hashed = facts.stat.hashed_bytes;
     facts.stat.save().unwrap();

@@ -74,6 +74,51 @@ pub fn why_stale(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> St
     }
 }
 
+/// An animation's video: where it goes (relative to the project), how it is encoded, and
+/// its key — blake3 over the encoding settings and every frame's key, so the video is
+/// re-encoded exactly when a frame or a video setting changed.
+#[derive(Debug, Clone)]
+pub struct VideoPlan {
+    /// `images_out/<batch>/<batch>(0).mp4`.
+    pub output: PathBuf,
+    /// The frames, in order, relative to the project.
+    pub frames: Vec<PathBuf>,
+    /// Encoder settings (DD: 12 fps, crf 17, veryslow).
+    pub settings: crate::video::EncodeSettings,
+    /// The video's key.
+    pub key: crate::plan::Key,
+}
+
+/// The video of target `t`, for complete animations.
+pub fn video_of(plan: &Plan, t: usize) -> Option<VideoPlan> {
+    let target = &plan.targets[t];
+    if !target.animation || !target.complete || target.jobs.is_empty() {
+        return None;
+    }
+    let s = &target.settings;
+    let settings = crate::video::EncodeSettings {
+        fps: s.video_fps.value.round().max(1.0) as u32,
+        crf: s.video_crf.value.min(51) as u8,
+        preset: "veryslow".into(),
+    };
+    let mut h = blake3::Hasher::new();
+    h.update(b"disco-video/1\n");
+    h.update(format!("{} {} {}\n", settings.fps, settings.crf, settings.preset).as_bytes());
+    for j in target.jobs.clone() {
+        h.update(&plan.jobs[j].key.0);
+    }
+    Some(VideoPlan {
+        output: target.folder.join(format!("{}(0).mp4", target.batch_name)),
+        frames: target
+            .jobs
+            .clone()
+            .map(|j| plan.jobs[j].output.clone())
+            .collect(),
+        settings,
+        key: crate::plan::Key(*h.finalize().as_bytes()),
+    })
+}
+
 /// Iterations j of `job` that write an intermediate save (dd-algorithm.md §11.2).
 pub fn saves_of(target: &TargetPlan, job: &Job) -> Vec<usize> {
     let s = match &target.settings.intermediate_saves.value {

@@ -88,6 +88,24 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// An animation's video was encoded.
+    VideoEncoded {
+        /// The target.
+        target: String,
+        /// The mp4, relative to the project directory.
+        output: String,
+        /// Frames in it.
+        frames: usize,
+        /// Encoding time.
+        seconds: f64,
+    },
+    /// An animation's video could not be made (its frames are fine).
+    VideoFailed {
+        /// The target.
+        target: String,
+        /// Why.
+        error: String,
+    },
     /// The build ended.
     Finished {
         /// Jobs rendered.

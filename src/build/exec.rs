@@ -88,12 +88,14 @@ pub enum BuildError {
 pub fn make_plan(
     project: &Project,
     only: &[String],
+    frame_limit: Option<u32>,
     store: &Store,
     facts: &mut dyn Facts,
 ) -> Result<Plan, BuildError> {
     let options = PlanOptions {
         only: only.to_vec(),
         recorded_seeds: store.seeds().seeds,
+        frame_limit,
     };
     plan::plan(project, &options, facts).map_err(BuildError::Plan)
 }
@@ -190,6 +192,32 @@ pub fn build(
             }
         }
         write_settings(plan, t)?;
+        if target.jobs.clone().all(|j| !failed.contains(&j))
+            && let Some(v) = super::decide::video_of(plan, t)
+            && !outputs.is_current(&plan.dir, &v.output, &v.key)
+        {
+            outputs.save()?;
+            let started = Instant::now();
+            let frames: Vec<PathBuf> = v.frames.iter().map(|f| plan.dir.join(f)).collect();
+            match crate::video::external::encode(&frames, &plan.dir.join(&v.output), &v.settings) {
+                Ok(e) => {
+                    outputs.set(&plan.dir, &v.output, v.key)?;
+                    sink.event(&Event::VideoEncoded {
+                        target: target.label(),
+                        output: v.output.display().to_string(),
+                        frames: e.frames,
+                        seconds: started.elapsed().as_secs_f64(),
+                    });
+                }
+                Err(error) => {
+                    summary.failed += 1;
+                    sink.event(&Event::VideoFailed {
+                        target: target.label(),
+                        error,
+                    });
+                }
+            }
+        }
     }
     outputs.save()?;
     summary.seconds = started.elapsed().as_secs_f64();

@@ -37,6 +37,28 @@ pub struct Selection {
     /// Path to libonnxruntime.so (overrides ORT_DYLIB_PATH and the search).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
+    /// Only animation frames A..B (end exclusive; `..B` from the start), to preview the
+    /// start of a long animation. Frames chain, so frames before A are built too; the
+    /// video waits for the whole animation.
+    #[arg(long, value_name = "A..B", value_parser = parse_frames)]
+    pub frames: Option<(u32, u32)>,
+}
+
+/// `A..B` or `..B`.
+fn parse_frames(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}` is not a frame range: write A..B, e.g. 0..48"))?;
+    let a: u32 = if a.is_empty() {
+        0
+    } else {
+        a.parse().map_err(|e| format!("`{a}`: {e}"))?
+    };
+    let b: u32 = b.parse().map_err(|e| format!("`{b}`: {e}"))?;
+    if a >= b {
+        return Err(format!("the range {a}..{b} is empty"));
+    }
+    Ok((a, b))
 }
 
 impl Selection {
@@ -93,7 +115,13 @@ fn load_and_plan(sel: &Selection) -> Result<(Plan, Store), i32> {
         .to_path_buf();
     let store = Store::new(&dir);
     let mut facts = StoreFacts::new(store.stat_cache(), sel.device, sel.ort_lib.clone());
-    let plan = make_plan(&project, &targets, &store, &mut facts);
+    let plan = make_plan(
+        &project,
+        &targets,
+        sel.frames.map(|r| r.1),
+        &store,
+        &mut facts,
+    );
     // a hash computed is worth keeping even when planning failed further on
     if let Err(e) = facts.stat.save() {
         eprintln!("warning: cannot save the stat cache: {e}");
@@ -205,6 +233,17 @@ pub fn run_plan(sel: &Selection) -> i32 {
                 println!("{}: cached, output file to restore", plan.job_label(j))
             }
             Decision::Current => current += 1,
+        }
+    }
+    for t in 0..plan.targets.len() {
+        if let Some(v) = build::decide::video_of(&plan, t)
+            && !outputs.is_current(&plan.dir, &v.output, &v.key)
+        {
+            println!(
+                "{} video: to encode → {}",
+                plan.targets[t].label(),
+                v.output.display()
+            );
         }
     }
     let stale = decisions

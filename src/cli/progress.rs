@@ -166,6 +166,15 @@ impl Sink for HumanSink {
                 self.done += 1;
                 self.line(format!("skipped {job}: {reason}"));
             }
+            Event::VideoEncoded {
+                output,
+                frames,
+                seconds,
+                ..
+            } => self.line(format!("    encoded {frames} frames in {seconds:.1} s → {output}")),
+            Event::VideoFailed { target, error } => {
+                self.line(format!("error: the video of {target} failed: {error}"))
+            }
             Event::Finished {
                 rendered,
                 reused,

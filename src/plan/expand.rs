@@ -41,6 +41,9 @@ pub struct TargetPlan {
     pub folder: PathBuf,
     /// Frames of an animation (else still images).
     pub animation: bool,
+    /// For animations: whether every frame up to `max-frames` is planned (not cut short
+    /// by `--frames`), so the video can be made.
+    pub complete: bool,
     /// The layered settings (seed resolved), for the settings file beside the images.
     pub settings: Settings,
     /// The run seed.
@@ -113,6 +116,9 @@ pub struct PlanOptions {
     /// Seeds drawn for `seed "random"` by earlier builds, by seed id (`target` or
     /// `target[cell]`).
     pub recorded_seeds: BTreeMap<String, u64>,
+    /// Plan animation frames below this one only (`disco build --frames ..N`): a preview
+    /// of the start. Frames chain, so every frame before the limit is planned.
+    pub frame_limit: Option<u32>,
 }
 
 /// Plans `project`: every selected target's jobs with their keys.
@@ -193,6 +199,7 @@ pub fn plan(
                 cell,
                 settings,
                 seed,
+                options.frame_limit,
             ) {
                 Ok(()) => {}
                 Err(d) => errors.push(d),
@@ -224,6 +231,7 @@ fn plan_target(
     cell: Option<&str>,
     s: &Settings,
     seed: u64,
+    frame_limit: Option<u32>,
 ) -> Result<(), Diagnostic> {
     let animation = s.animation_mode.value != AnimationMode::None;
     let (width, height) = s.width_height.value.floored();
@@ -283,7 +291,7 @@ fn plan_target(
         (None, false) => Init::None,
     };
     let count = if animation {
-        s.max_frames.value
+        s.max_frames.value.min(frame_limit.unwrap_or(u32::MAX))
     } else {
         s.n_batches.value
     };
@@ -381,6 +389,7 @@ fn plan_target(
         batch_name,
         folder,
         animation,
+        complete: count == s.max_frames.value,
         settings,
         seed,
         model_set,

@@ -101,7 +101,7 @@ impl Scenario {
             .project
             .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
         let store = Store::new(self.dir.path());
-        let plan = build::make_plan(&project, &[], &store, &mut self.facts).expect("plan");
+        let plan = build::make_plan(&project, &[], None, &store, &mut self.facts).expect("plan");
         let mut rendered = Vec::new();
         let mut reasons = BTreeMap::new();
         let mut sink = |e: &Event| match e {

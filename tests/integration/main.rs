@@ -3,6 +3,7 @@
 mod support;
 
 mod anim;
+mod animation;
 mod build;
 mod check_examples;
 mod docs;

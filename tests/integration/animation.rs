@@ -1,0 +1,112 @@
+//! A 2D animation end to end on the tiny set: frames chained by the warp, the mp4 made from
+//! every frame, and an edit at frame 6 re-rendering frames 6.. and re-encoding the video.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::models::tiny_set;
+use crate::support::{disco, text};
+
+fn build(dir: &Path) -> Vec<Value> {
+    let out = disco(dir, &["build", "--message-format", "json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn of(events: &[Value], kind: &str) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|e| e["event"] == kind)
+        .cloned()
+        .collect()
+}
+
+fn psnr(a: &ndarray::Array3<u8>, b: &ndarray::Array3<u8>) -> f64 {
+    let mse: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
+}
+
+#[test]
+fn a_12_frame_animation_builds_its_video_and_an_edit_at_frame_6_redoes_6_onwards() {
+    let Some(set) = tiny_set() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let kdl = dir.path().join("disco.kdl");
+    let text0 = format!(
+        r#"model-set "{}"
+width-height 64 64
+steps 6
+skip-steps 4
+seed 3
+cutn-batches 1
+clip-models "RN50"
+text-prompts {{
+    frame 0 "a red circle"
+    frame 6 "a blue square"
+}}
+animation "film" {{
+    max-frames 12
+    frames-skip-steps "70%"
+    zoom "0: (1), 11: (1.1)"
+    translation-x "0: (1)"
+    video-fps 12
+}}
+"#,
+        set.dir.display()
+    );
+    std::fs::write(&kdl, &text0).unwrap();
+    let events = build(dir.path());
+    assert_eq!(of(&events, "job-finished").len(), 12);
+    let video = of(&events, "video-encoded");
+    assert_eq!(video.len(), 1, "{events:?}");
+    let mp4 = dir.path().join("images_out/film/film(0).mp4");
+    let decoded = disco::video::decode(&mp4).unwrap();
+    assert_eq!(decoded.frames.len(), 12, "every frame, frame 0 included");
+    assert_eq!((decoded.width, decoded.height), (64, 64));
+    assert_eq!(f64::from(decoded.fps), 12.0);
+    // The tiny set's random weights paint noise, which H.264 cannot keep at 35 dB (the
+    // video tests do that on smooth frames); here each decoded frame must be nearest to
+    // its own PNG, proving order and completeness.
+    let pngs: Vec<_> = (0..12)
+        .map(|f| {
+            let png = dir
+                .path()
+                .join(format!("images_out/film/film(0)_{f:04}.png"));
+            disco::video::png::read_rgb(&png).unwrap()
+        })
+        .collect();
+    for (f, got) in decoded.frames.iter().enumerate() {
+        let scores: Vec<f64> = pngs.iter().map(|p| psnr(got, p)).collect();
+        let best = (0..12)
+            .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+            .unwrap();
+        assert_eq!(
+            best, f,
+            "decoded frame {f} is nearest to PNG {best}: {scores:?}"
+        );
+    }
+
+    // nothing changed: no frame, no video
+    let events = build(dir.path());
+    assert!(of(&events, "job-finished").is_empty());
+    assert!(of(&events, "video-encoded").is_empty());
+
+    std::fs::write(&kdl, text0.replace("a blue square", "a green star")).unwrap();
+    let events = build(dir.path());
+    let redone: Vec<String> = of(&events, "job-finished")
+        .iter()
+        .map(|e| e["job"].as_str().unwrap().to_owned())
+        .collect();
+    let want: Vec<String> = (6..12).map(|f| format!("film frame {f}")).collect();
+    assert_eq!(redone, want);
+    assert_eq!(of(&events, "video-encoded").len(), 1);
+}
