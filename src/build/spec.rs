@@ -155,15 +155,7 @@ fn image_prompt_files(plan: &Plan, j: usize) -> Vec<std::path::PathBuf> {
         .map(|set| {
             set.prompts
                 .iter()
-                .map(|p| {
-                    let base = p
-                        .origin
-                        .as_ref()
-                        .or(s.image_prompts.origin.as_ref())
-                        .map(|o| o.file.dir().to_path_buf())
-                        .unwrap_or_default();
-                    base.join(&p.text)
-                })
+                .map(|p| crate::plan::expand::prompt_path(p, s))
                 .collect()
         })
         .unwrap_or_default()

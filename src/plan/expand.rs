@@ -401,7 +401,7 @@ fn plan_target(
 }
 
 /// An image prompt's file: written relative to the file that declared it.
-fn prompt_path(p: &crate::project::types::Prompt, s: &Settings) -> PathBuf {
+pub fn prompt_path(p: &crate::project::types::Prompt, s: &Settings) -> PathBuf {
     let base = p
         .origin
         .as_ref()

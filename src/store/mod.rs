@@ -26,6 +26,7 @@ mod objects;
 mod outputs;
 mod seeds;
 mod statcache;
+mod versioned;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
 use crate::plan::Key;
 
 const FORMAT: &str = "disco-outputs/1";
@@ -38,22 +37,11 @@ pub struct Outputs {
     dirty: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Doc {
-    format: String,
-    entries: BTreeMap<String, OutputEntry>,
-}
-
 impl Outputs {
     /// Reads `root/outputs.json` (missing or unreadable: empty).
     pub fn load(root: &Path) -> Outputs {
         let path = root.join("outputs.json");
-        let entries = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Doc>(&b).ok())
-            .filter(|d| d.format == FORMAT)
-            .map(|d| d.entries)
-            .unwrap_or_default();
+        let entries = super::versioned::load(&path, FORMAT, "entries");
         Outputs {
             path,
             entries,
@@ -103,18 +91,7 @@ impl Outputs {
         if !self.dirty {
             return Ok(());
         }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let doc = Doc {
-            format: FORMAT.into(),
-            entries: std::mem::take(&mut self.entries),
-        };
-        let r = serde_json::to_vec(&doc)
-            .map_err(io::Error::other)
-            .and_then(|b| write_atomic(&self.path, &b));
-        self.entries = doc.entries;
-        r?;
+        super::versioned::save(&self.path, FORMAT, "entries", &self.entries)?;
         self.dirty = false;
         Ok(())
     }

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::outputs::file_stat;
-use crate::fsutil::write_atomic;
 
 const FORMAT: &str = "disco-stat/1";
 
@@ -22,12 +21,6 @@ struct Entry {
     mtime_ns: i128,
     inode: u64,
     blake3: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Doc {
-    format: String,
-    entries: BTreeMap<String, Entry>,
 }
 
 /// Content hashes by file identity.
@@ -44,12 +37,7 @@ impl StatCache {
     /// Reads `root/stat-cache.json` (missing or unreadable: empty).
     pub fn load(root: &Path) -> StatCache {
         let path = root.join("stat-cache.json");
-        let entries = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Doc>(&b).ok())
-            .filter(|d| d.format == FORMAT)
-            .map(|d| d.entries)
-            .unwrap_or_default();
+        let entries = super::versioned::load(&path, FORMAT, "entries");
         StatCache {
             path,
             entries,
@@ -91,18 +79,7 @@ impl StatCache {
         if !self.dirty {
             return Ok(());
         }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let doc = Doc {
-            format: FORMAT.into(),
-            entries: std::mem::take(&mut self.entries),
-        };
-        let r = serde_json::to_vec(&doc)
-            .map_err(io::Error::other)
-            .and_then(|b| write_atomic(&self.path, &b));
-        self.entries = doc.entries;
-        r?;
+        super::versioned::save(&self.path, FORMAT, "entries", &self.entries)?;
         self.dirty = false;
         Ok(())
     }
