@@ -318,3 +318,39 @@ fn random_seeds_are_drawn_once_and_kept() {
         "{seeds}"
     );
 }
+
+#[test]
+fn gc_drops_what_no_target_references_and_keeps_the_rest() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    s.edit("frame 6 \"a blue square\"", "frame 6 \"a green star\"");
+    s.build();
+    let objects = |s: &Scenario| {
+        walk(&s.dir.path().join(".disco/objects"))
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .count()
+    };
+    assert_eq!(objects(&s), 16, "12 current + 4 replaced frames");
+    let loaded = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let plan = build::make_plan(&loaded, &[], None, &store, &mut s.facts).unwrap();
+    let (keys, inputs) = build::referenced(&plan);
+    let report = store.gc(&keys, &inputs).unwrap();
+    assert_eq!(report.objects, 4);
+    assert_eq!(objects(&s), 12);
+    assert!(s.build().0.is_empty(), "gc kept every current image");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
