@@ -81,9 +81,10 @@ impl Store {
         self.object_dir(key).join(format!("{key}.json"))
     }
 
-    /// Whether job `key` is cached (its record exists; records are written last).
+    /// Whether job `key` is cached: its record exists (records are written last) and its
+    /// image is still there.
     pub fn has(&self, key: &Key) -> bool {
-        self.record_path(key).is_file()
+        self.record_path(key).is_file() && self.image_path(key).is_file()
     }
 
     /// Job `key`'s record, if it is cached and readable.
