@@ -231,8 +231,15 @@ impl Ties {
     }
 }
 
+/// The hue op's ties are looked for within this many `margin`s. Its inputs can lie far outside
+/// [0, 1] (hue first in the order, rough cuts) where the rounding differences upstream reach
+/// ~2e-5, and it amplifies them (t = v·(1 − s·(1 − f))); hue ties are few (tens per batch),
+/// so a wider net costs little.
+pub const HUE_MARGIN_FACTOR: f32 = 10.0;
+
 /// The decisions of [`adjoint`] at `cuts_in` taken within `margin` of a kink: blends within
-/// `margin` of a clamp bound, and the hue op's near-ties ([`hue_ties`]).
+/// `margin` of a clamp bound, and the hue op's near-ties ([`hue_ties`]) within
+/// [`HUE_MARGIN_FACTOR`]` · margin`.
 ///
 /// Why: the jitter ops' derivatives jump at their kinks, so an element within float32 rounding
 /// of a kink can take the other branch in an independent implementation (the PyTorch replay)
@@ -245,7 +252,7 @@ pub fn ties(cuts_in: ArrayView4<f32>, p: &AugParams, margin: f32) -> Ties {
     let mut ties = Ties::default();
     for (i, (&op, xin)) in p.order.iter().zip(jitter_inputs(cuts_in, p)).enumerate() {
         if op == Jitter::Hue {
-            ties.hue = hue_ties(xin.view(), p.hue, margin);
+            ties.hue = hue_ties(xin.view(), p.hue, HUE_MARGIN_FACTOR * margin);
             continue;
         }
         let z = blend(op, xin.view(), p);
