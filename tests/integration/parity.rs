@@ -171,7 +171,8 @@ fn pytorch_reference_replays_disco_renders() {
                 num(&fu["max"]["final"])
             );
         }
-        assert!(guided >= 20, "{name}: {guided} guided evaluations");
+        // 20 steps: DDIM guides all but its last (§4.5), PLMS adds one on its first step.
+        assert!(guided >= 19, "{name}: {guided} guided evaluations");
         // The max over evaluations bounds every single one.
         for (what, err, limit) in [
             ("final image", final_err, 1e-4),
