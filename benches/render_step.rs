@@ -4,10 +4,13 @@
 //!
 //!     DISCO_TINY_MODELS=target/models/tiny cargo bench --bench render_step
 //!
-//! With `DISCO_REFERENCE=1` it also times the PyTorch reference replaying a trace of the same
-//! render (`python -m disco_export.reference --trace … --time`), for the disco/PyTorch ratio.
+//! With `DISCO_REFERENCE=1` it also times the PyTorch reference on the same render: a child
+//! writes a trace of it (docs/trace.md) and `python -m disco_export.reference --trace … --time`
+//! replays it free-running (one UNet evaluation and one cond_fn per step, as disco's steps),
+//! giving the PyTorch/disco ratio. `DISCO_BENCH_SIZES=128,256` picks the sizes (default both;
+//! the 256×256 runs need several GB, run them alone).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -18,6 +21,7 @@ use disco::render::models::{Models, Needs};
 use disco::render::sampler::Method;
 use disco::render::session::{Device, ModelSet, SessionOptions};
 use disco::render::spec::{RangeLoss, RenderSpec, TextPrompt};
+use disco::render::trace::Trace;
 
 const STEPS: usize = 12;
 const SKIP: usize = 2;
@@ -76,13 +80,10 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// One configuration, in this process: prints `seconds_per_step peak_kib`.
-fn child(side: usize, use_checkpoint: bool) {
-    let set = ModelSet::open(&tiny_dir()).expect("tiny model set");
-    let s = spec(&set, side, use_checkpoint);
+fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
     let needs = Needs {
-        width: side,
-        height: side,
+        width: s.width,
+        height: s.height,
         secondary: true,
         lpips: false,
         clip: &s.clip_models,
@@ -92,7 +93,30 @@ fn child(side: usize, use_checkpoint: bool) {
         intra_threads: None,
         verify_hashes: true,
     };
-    let mut models = Models::open(&set, &needs, opts).expect("sessions");
+    Models::open(set, &needs, opts).expect("sessions")
+}
+
+/// Writes a trace of the `use_checkpoint = false` render at `side` into `dir`, for the reference.
+fn trace_child(side: usize, dir: &Path) {
+    let dir_models = tiny_dir();
+    let set = ModelSet::open(&dir_models).expect("tiny model set");
+    let s = spec(&set, side, false);
+    let mut models = open_models(&set, &s);
+    let mut trace = Trace::new();
+    let r = job::render_traced(&s, &mut models, &mut trace).expect("render");
+    assert!(matches!(r, Rendered::Finished(_)));
+    let abs = std::fs::canonicalize(&dir_models).unwrap_or(dir_models);
+    trace
+        .doc
+        .insert("models".into(), abs.display().to_string().into());
+    trace.write(dir).expect("write the trace");
+}
+
+/// One configuration, in this process: prints `seconds_per_step peak_kib`.
+fn child(side: usize, use_checkpoint: bool) {
+    let set = ModelSet::open(&tiny_dir()).expect("tiny model set");
+    let s = spec(&set, side, use_checkpoint);
+    let mut models = open_models(&set, &s);
     let start = Instant::now();
     let r = job::render(&s, &mut models, None, |_| {}, &AtomicBool::new(false)).expect("render");
     assert!(matches!(r, Rendered::Finished(_)));
@@ -100,10 +124,58 @@ fn child(side: usize, use_checkpoint: bool) {
     println!("{per_step} {}", peak_rss_kib());
 }
 
+/// Runs this executable with `args` and returns its stdout (panics with its stderr on failure).
+fn run_child(args: &[&str]) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(&exe).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "child {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The PyTorch reference's seconds per step and peak RSS (KiB) replaying a trace of the render.
+fn reference(side: usize) -> (f64, u64) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir = tmp.path().join(format!("trace-{side}"));
+    run_child(&[
+        "--trace",
+        &side.to_string(),
+        dir.to_str().expect("UTF-8 path"),
+    ]);
+    let report = dir.join("report.json");
+    let out = Command::new(root.join(".venv/bin/python"))
+        .args(["-m", "disco_export.reference", "--time", "--trace"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&report)
+        .current_dir(root.join("onnx-export"))
+        .output()
+        .expect("run the PyTorch reference (scripts/setup.sh makes .venv)");
+    assert!(
+        out.status.success(),
+        "reference failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).expect("report")).expect("JSON");
+    (
+        r["seconds_per_step"].as_f64().expect("seconds_per_step"),
+        r["peak_rss_kib"].as_u64().unwrap_or(0),
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         child(args[i + 1].parse().unwrap(), args[i + 2] == "1");
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--trace") {
+        trace_child(args[i + 1].parse().unwrap(), Path::new(&args[i + 2]));
         return;
     }
     if !tiny_dir().join("manifest.json").exists() {
@@ -113,27 +185,46 @@ fn main() {
         );
         std::process::exit(1);
     }
+    let with_reference = std::env::var_os("DISCO_REFERENCE").is_some_and(|v| v == "1");
+    let sizes: Vec<usize> = std::env::var("DISCO_BENCH_SIZES")
+        .unwrap_or_else(|_| "128,256".into())
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse()
+                .expect("DISCO_BENCH_SIZES: sizes like 128,256")
+        })
+        .collect();
     println!(
-        "guided steps on the tiny model set (secondary model, all CLIP models of the set, cutn_batches 4, 16 cuts)"
+        "guided steps on the tiny model set (DDIM, secondary model, all CLIP models of the set, cutn_batches 4, 16 cuts; {} steps timed)",
+        STEPS - SKIP
     );
-    println!("| size | use_checkpoint | s/step (disco) | peak RSS (MiB) |");
-    println!("| --- | --- | --- | --- |");
-    let exe = std::env::current_exe().unwrap();
-    for side in [128, 256] {
+    println!(
+        "| size | use_checkpoint | s/step (disco) | peak RSS (MiB) | s/step (PyTorch) | PyTorch peak RSS (MiB) | PyTorch / disco |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    for side in sizes {
         for ckpt in [false, true] {
-            let out = Command::new(&exe)
-                .args(["--child", &side.to_string(), if ckpt { "1" } else { "0" }])
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
+            let text = run_child(&["--child", &side.to_string(), if ckpt { "1" } else { "0" }]);
             let mut it = text.split_whitespace();
             let (t, kib): (f64, u64) = (
                 it.next().unwrap().parse().unwrap(),
                 it.next().unwrap().parse().unwrap(),
             );
+            // The reference has no use_checkpoint: it is timed once, against the plain render.
+            let torch = (with_reference && !ckpt).then(|| reference(side));
+            let (rt, rmem, ratio) = match torch {
+                Some((rt, rkib)) => (
+                    format!("{rt:.3}"),
+                    format!("{:.1}", mib(rkib)),
+                    format!("{:.2}", rt / t),
+                ),
+                None => ("–".into(), "–".into(), "–".into()),
+            };
             println!(
-                "| {side}×{side} | {ckpt} | {t:.3} | {:.1} |",
-                kib as f64 / 1024.0
+                "| {side}×{side} | {ckpt} | {t:.3} | {:.1} | {rt} | {rmem} | {ratio} |",
+                mib(kib)
             );
         }
     }

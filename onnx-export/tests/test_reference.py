@@ -11,7 +11,7 @@ import torch
 
 from disco_export import manifest
 from disco_export.reference import __main__ as cli
-from disco_export.reference.augment import affine, hue
+from disco_export.reference.augment import affine, blend, hue
 from disco_export.reference.cond_fn import Guidance, cond_fn, finish
 from disco_export.reference.cutouts import CutPlan, InnerCut, make_cutouts, resize, resize_taps
 from disco_export.reference.losses import tv_loss
@@ -83,6 +83,82 @@ def test_hue_third_turn_makes_red_green():
     assert torch.allclose(hue(red, 1 / 3).flatten(), torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
     grey = torch.full((1, 3, 1, 1), 0.4)
     assert torch.allclose(hue(grey, 0.2), grey)
+
+
+# --- forcing disco's decisions at clamp ties (docs/trace.md) ---
+
+def _grad(f, x, g):
+    x = x.clone().requires_grad_(True)
+    y = f(x)
+    return y.detach(), torch.autograd.grad(y, x, g)[0]
+
+
+def test_forced_clamp_with_torchs_own_decisions_changes_nothing_and_a_flip_moves_one_element():
+    gen = torch.Generator().manual_seed(5)
+    a, g = torch.rand(2, 3, 5, 5, generator=gen) * 1.4 - 0.2, torch.randn(2, 3, 5, 5, generator=gen)
+    index = torch.randperm(a.numel(), generator=gen)[:20]
+    z = (1.1 * a).view(-1)[index]
+    own = (z >= 0) & (z <= 1)
+    y0, g0 = _grad(lambda x: blend(x, torch.zeros_like(x), 1.1), a, g)
+    log = []
+    y1, g1 = _grad(lambda x: blend(x, torch.zeros_like(x), 1.1, (index, own), log), a, g)
+    assert torch.equal(y0, y1) and torch.equal(g0, g1) and log == [{"forced": 20, "flipped": 0}]
+    flipped = own.clone()
+    flipped[0] = ~flipped[0]
+    y2, g2 = _grad(lambda x: blend(x, torch.zeros_like(x), 1.1, (index, flipped)), a, g)
+    changed = (g2 != g0).view(-1).nonzero().flatten().tolist()
+    assert changed == [int(index[0])]
+    # A forced "clamped" decision puts the value on the bound exactly.
+    if not flipped[0]:
+        assert float(y2.view(-1)[index[0]]) in (0.0, 1.0)
+
+
+def _hue_tie(img, pixels, shift):
+    """The decisions torchvision takes itself at ``pixels`` (flat over (N, h, w)), as disco would record them."""
+    n, _, h, w = img.shape
+    flat = img.permute(0, 2, 3, 1).reshape(-1, 3)[pixels]
+    imax, imin = flat.argmax(dim=1), flat.argmin(dim=1)
+    maxc, minc = flat.max(dim=1).values, flat.min(dim=1).values
+    cr = maxc - minc
+    s = torch.where(cr == 0, torch.zeros_like(cr), cr / maxc)
+    hsv = torch.stack([_hue_h(flat), s, maxc], dim=1)
+    hs = torch.remainder(hsv[:, 0] + shift, 1.0)
+    f6 = hs * 6.0
+    f = f6 - torch.floor(f6)
+    v = maxc
+    pqt = torch.stack([v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))], dim=1)
+    return {"pixel": pixels, "imax": imax, "imin": imin, "sector": torch.floor(f6).long() % 6,
+            "passed": (pqt >= 0) & (pqt <= 1), "rgb": flat.clone()}
+
+
+def _hue_h(flat):
+    from disco_export.reference.augment import rgb2hsv
+    return rgb2hsv(flat.view(-1, 3, 1, 1))[:, 0, 0, 0]
+
+
+def test_forced_hue_with_torchs_own_decisions_is_hue():
+    gen = torch.Generator().manual_seed(6)
+    img, g = torch.rand(2, 3, 6, 6, generator=gen) * 1.2 - 0.1, torch.randn(2, 3, 6, 6, generator=gen)
+    pixels = torch.randperm(2 * 36, generator=gen)[:15]
+    tie = _hue_tie(img, pixels, 0.07)
+    y0, g0 = _grad(lambda x: hue(x, 0.07), img, g)
+    log = []
+    y1, g1 = _grad(lambda x: hue(x, 0.07, tie, log), img, g)
+    assert torch.allclose(y0, y1, atol=1e-6) and torch.allclose(g0, g1, rtol=1e-4, atol=1e-5)
+    assert sum(e["forced"] for e in log) == 15 and sum(e["flipped"] for e in log) == 0
+
+
+def test_forced_hue_takes_disco_s_branch_at_a_near_tie():
+    # Red and green within 1e-7: torch and disco may disagree on which is the maximum; forcing green changes
+    # the derivative (the formula for h switches) but not the value.
+    px = torch.tensor([0.6, 0.6 - 1e-7, 0.2]).view(1, 3, 1, 1)
+    tie = _hue_tie(px, torch.tensor([0]), 0.05)
+    assert int(tie["imax"][0]) == 0
+    g = torch.tensor([1.0, -1.0, 0.5]).view(1, 3, 1, 1)
+    y0, g0 = _grad(lambda x: hue(x, 0.05, tie), px, g)
+    tie["imax"] = torch.tensor([1])
+    y1, g1 = _grad(lambda x: hue(x, 0.05, tie), px, g)
+    assert torch.allclose(y0, y1, atol=1e-5) and (g0 - g1).abs().max() > 1e-2
 
 
 # --- schedule ---
@@ -257,7 +333,7 @@ def test_replay_of_a_synthetic_trace_agrees(tiny_set, tmp_path, method, secondar
     torch.set_num_threads(2)
     trace_dir = write_synthetic_trace(tmp_path / "trace", tiny_set, method, secondary, range_loss)
     trace = Trace(trace_dir)
-    assert trace.doc["format"] == "disco-trace/1" and len(trace.doc["steps"]) == 4
+    assert trace.doc["format"] == "disco-trace/2" and len(trace.doc["steps"]) == 4
     out = tmp_path / "report.json"
     extra = ["--noise-floor"] if method == "plms" else []
     assert cli.main(["--trace", str(trace_dir), "--out", str(out), *extra]) == 0

@@ -9,7 +9,7 @@
 use ndarray::{Array1, Array2, Array4, ArrayD, Ix2, Ix4};
 use rand::Rng;
 
-use super::cutouts::augment::{self, AugParams};
+use super::cutouts::augment::{self, AugParams, Ties};
 use super::cutouts::dango::{self, CutPlan};
 use super::cutouts::normalize::{normalize, normalize_adjoint};
 use super::losses;
@@ -69,6 +69,26 @@ pub fn draw(
         })
         .collect();
     Draws { batches }
+}
+
+/// The augmentation clamp decisions near a bound of one cond_fn call, for traces
+/// ([`augment::ties`]): `ties[model][batch]`, empty where a batch has no augmentations.
+#[derive(Debug, Clone, Default)]
+pub struct TieRecord {
+    /// Distance from a bound under which a decision is recorded.
+    pub margin: f32,
+    /// `[model][batch]` → the decisions.
+    pub ties: Vec<Vec<Ties>>,
+}
+
+impl TieRecord {
+    /// An empty record with `margin`.
+    pub fn new(margin: f32) -> Self {
+        TieRecord {
+            margin,
+            ties: Vec::new(),
+        }
+    }
 }
 
 /// Loss terms of one cond_fn call, for progress reports.
@@ -177,7 +197,8 @@ fn four(a: ArrayD<f32>) -> Array4<f32> {
 
 /// The total guidance loss L(x) and ∂L/∂x (before the sign flip, NaN guard and RMS clamp):
 /// `x: [1, 3, H, W]`; `eps_at_cur_t` is the UNet's ε at (x, cur_t) when the caller has it
-/// (UNet path only). The LPIPS term pulls toward `spec.init`.
+/// (UNet path only). The LPIPS term pulls toward `spec.init`. With `ties`, the augmentation
+/// clamp decisions taken near a bound are recorded there (traces only).
 #[allow(clippy::too_many_arguments)] // cond_fn's inputs as DD has them, plus the drawn randomness
 pub fn loss_and_grad(
     models: &mut Models,
@@ -188,6 +209,7 @@ pub fn loss_and_grad(
     at: At,
     draws: &Draws,
     eps_at_cur_t: Option<&Array4<f32>>,
+    mut ties: Option<&mut TieRecord>,
 ) -> Result<(Losses, Array4<f32>), GuidanceError> {
     let (b, c, h, w) = x.dim();
     assert_eq!((b, c), (1, 3), "x must be [1, 3, H, W]");
@@ -230,8 +252,18 @@ pub fn loss_and_grad(
     let u = x_in.mapv(|v| (v + 1.0) / 2.0);
     let per_batch = spec.clip_guidance_scale / spec.cutn_batches as f32;
     for ((model, target), batches) in models.clip.iter_mut().zip(targets).zip(&draws.batches) {
+        if let Some(t) = ties.as_deref_mut() {
+            t.ties.push(Vec::new());
+        }
         for (plan, aug) in batches {
             let cuts = dango::apply(u.view(), plan);
+            if let Some(t) = ties.as_deref_mut() {
+                let found = aug
+                    .as_ref()
+                    .map(|p| augment::ties(cuts.view(), p, t.margin))
+                    .unwrap_or_default();
+                t.ties.last_mut().expect("pushed per model").push(found);
+            }
             let cuts_aug = match aug {
                 Some(p) => augment::apply(cuts.view(), p),
                 None => cuts.clone(),

@@ -14,7 +14,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
 use super::cutouts::augment::AugMode;
 use super::cutouts::legacy::{self, LegacyPlan};
 use super::cutouts::normalize::normalize;
-use super::guidance::{self, At, GuidanceError, Losses};
+use super::guidance::{self, At, GuidanceError, Losses, TieRecord};
 use super::models::Models;
 use super::noise::{JobRng, RngPosition};
 use super::prompts::{self, ImagePrompt, PromptError, Targets};
@@ -289,7 +289,9 @@ fn run(
     if let Some(t) = trace {
         let mut t = t.borrow_mut();
         let spec_json = spec_json(spec, &options.symmetry);
-        t.doc.insert("format".into(), "disco-trace/1".into());
+        t.doc.insert("format".into(), super::trace::FORMAT.into());
+        t.doc
+            .insert("clamp_margin".into(), super::trace::TIE_MARGIN.into());
         t.doc.insert("spec".into(), spec_json);
         let targets_json: Vec<serde_json::Value> = targets
             .iter()
@@ -329,7 +331,7 @@ fn run(
             *last.borrow_mut() = (Losses::default(), false);
             if let Some(t) = trace {
                 let mut t = t.borrow_mut();
-                let e = serde_json::json!({"k": at.k, "cur_t": at.cur_t, "eps": t.tensor(&eps), "x": t.tensor(&x), "draws": [], "losses": Trace::losses(&Losses::default()), "grad_raw": null, "grad": null});
+                let e = serde_json::json!({"k": at.k, "cur_t": at.cur_t, "eps": t.tensor(&eps), "x": t.tensor(&x), "draws": [], "clamp_ties": [], "losses": Trace::losses(&Losses::default()), "grad_raw": null, "grad": null});
                 t.evals.push(e);
             }
             return Ok(Denoised { eps, grad: None });
@@ -342,14 +344,25 @@ fn run(
         guide_pos.set(guide_rng.position());
         let x = x.to_owned();
         let eps_cur = (at.k == at.cur_t).then_some(&eps);
-        let (losses, grad_x) =
-            guidance::loss_and_grad(models, spec, &schedule, &targets, &x, at, &draws, eps_cur)?;
+        let mut ties = trace.map(|_| TieRecord::new(super::trace::TIE_MARGIN));
+        let (losses, grad_x) = guidance::loss_and_grad(
+            models,
+            spec,
+            &schedule,
+            &targets,
+            &x,
+            at,
+            &draws,
+            eps_cur,
+            ties.as_mut(),
+        )?;
         let grad_raw = trace.map(|_| grad_x.clone());
         let (g, nan) = guidance::finish(grad_x, spec.clamp_max);
         if let (Some(t), Some(raw)) = (trace, grad_raw) {
             let mut t = t.borrow_mut();
             let e = serde_json::json!({
                 "k": at.k, "cur_t": at.cur_t, "eps": t.tensor(&eps), "x": t.tensor(&x), "draws": t.draws(&draws),
+                "clamp_ties": ties.as_ref().map(Trace::ties),
                 "losses": Trace::losses(&losses), "grad_raw": t.tensor(&raw), "grad": t.tensor(&g),
             });
             t.evals.push(e);

@@ -11,9 +11,18 @@ use std::path::Path;
 use ndarray::{ArrayBase, Data, Dimension};
 use serde_json::{Value, json};
 
-use super::cutouts::augment::{AugParams, Jitter};
+use super::cutouts::augment::{AugParams, Jitter, Ties};
 use super::cutouts::dango::CutPlan;
-use super::guidance::{Draws, Losses};
+use super::guidance::{Draws, Losses, TieRecord};
+
+/// The trace format written (docs/trace.md).
+pub const FORMAT: &str = "disco-trace/2";
+
+/// Augmentation clamp decisions whose blend lies within this distance of 0 or 1 are recorded
+/// (`clamp_ties`, docs/trace.md). Float32 rounding differences between ORT and PyTorch upstream
+/// of the clamps are ~1e-7 absolute on values of order 1; ten times more leaves room while
+/// keeping the record to a handful of elements per evaluation.
+pub const TIE_MARGIN: f32 = 1e-5;
 
 /// Collects a trace in memory.
 #[derive(Debug, Default)]
@@ -87,6 +96,36 @@ impl Trace {
             "plan": {"h": plan.h, "w": plan.w, "r": plan.r, "overview": plan.overview, "inner": inner},
             "aug": aug,
         })
+    }
+
+    /// The JSON of one cond_fn call's clamp ties: `[model][batch]` of
+    /// `{"op": [..], "index": [..], "passed": [..], "hue": {"pixel": [..], "imax": [..],
+    /// "imin": [..], "sector": [..], "passed": [[p, q, t], ..], "rgb": [[r, g, b], ..]}}`
+    /// (parallel arrays).
+    pub fn ties(record: &TieRecord) -> Value {
+        let batch = |t: &Ties| {
+            let (c, h) = (&t.clamps, &t.hue);
+            json!({
+                "op": c.iter().map(|t| t.op).collect::<Vec<_>>(),
+                "index": c.iter().map(|t| t.index).collect::<Vec<_>>(),
+                "passed": c.iter().map(|t| t.passed).collect::<Vec<_>>(),
+                "hue": {
+                    "pixel": h.iter().map(|t| t.pixel).collect::<Vec<_>>(),
+                    "imax": h.iter().map(|t| t.imax).collect::<Vec<_>>(),
+                    "imin": h.iter().map(|t| t.imin).collect::<Vec<_>>(),
+                    "sector": h.iter().map(|t| t.sector).collect::<Vec<_>>(),
+                    "passed": h.iter().map(|t| t.passed).collect::<Vec<_>>(),
+                    "rgb": h.iter().map(|t| t.rgb).collect::<Vec<_>>(),
+                },
+            })
+        };
+        Value::Array(
+            record
+                .ties
+                .iter()
+                .map(|batches| batches.iter().map(batch).collect())
+                .collect(),
+        )
     }
 
     /// The JSON of a loss record.

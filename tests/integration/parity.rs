@@ -98,8 +98,9 @@ fn configs() -> [(&'static str, Method, bool); 4] {
     ]
 }
 
-/// The relative errors the reference reports for a trace (`disco_export.reference`).
-fn replay(trace: &Path) -> Option<serde_json::Value> {
+/// The relative errors the reference reports for a trace (`disco_export.reference`); with
+/// `unforced`, also the runs in which torch decides every augmentation clamp itself.
+fn replay(trace: &Path, unforced: bool) -> Option<serde_json::Value> {
     let python = crate::support::root().join(".venv/bin/python");
     if !python.exists() {
         assert!(
@@ -110,14 +111,16 @@ fn replay(trace: &Path) -> Option<serde_json::Value> {
         return None;
     }
     let report = trace.join("report.json");
-    let out = std::process::Command::new(python)
-        .args(["-m", "disco_export.reference", "--trace"])
+    let mut cmd = std::process::Command::new(python);
+    cmd.args(["-m", "disco_export.reference", "--trace"])
         .arg(trace)
         .arg("--out")
         .arg(&report)
-        .current_dir(crate::support::root().join("onnx-export"))
-        .output()
-        .expect("run the PyTorch reference");
+        .current_dir(crate::support::root().join("onnx-export"));
+    if !unforced {
+        cmd.arg("--no-unforced");
+    }
+    let out = cmd.output().expect("run the PyTorch reference");
     assert!(
         out.status.success(),
         "reference failed:\n{}",
@@ -126,33 +129,65 @@ fn replay(trace: &Path) -> Option<serde_json::Value> {
     Some(serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap())
 }
 
+/// Issue 4's parity criterion: with the trace's clamp ties forced (docs/trace.md), EVERY
+/// cond_fn gradient and the final image agree to rel. error < 1e-4. `DISCO_PARITY_UNFORCED=1`
+/// also replays without forcing and prints those numbers (twice the time).
 #[test]
 fn pytorch_reference_replays_disco_renders() {
     let Some(set) = tiny_set() else { return };
+    let unforced = std::env::var_os("DISCO_PARITY_UNFORCED").is_some_and(|v| v == "1");
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for (name, method, secondary) in configs() {
         let dir = tmp.path().join(name);
         traced(&set, method, secondary, &dir);
-        let Some(r) = replay(&dir) else { return };
-        let (tf, free) = (&r["teacher_forced"], &r["free"]);
+        let Some(r) = replay(&dir, unforced) else {
+            return;
+        };
         let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::INFINITY);
+        let (tf, free) = (&r["teacher_forced"], &r["free"]);
         let final_err = num(&free["max"]["final"]);
         let eps_err = num(&tf["max"]["eps"]);
-        let grad_median = num(&tf["median"]["grad"]);
         let grad_max = num(&tf["max"]["grad"]);
+        let grad_raw_max = num(&tf["max"]["grad_raw"]);
         let step_err = num(&tf["max"]["pred_x0"]);
+        let evals = tf["evals"].as_array().unwrap();
+        let guided = evals.iter().filter(|e| !e["grad"].is_null()).count();
         eprintln!(
-            "{name}: final {final_err:.2e}, eps max {eps_err:.2e}, pred_x0 max {step_err:.2e}, cond_fn grad median {grad_median:.2e} max {grad_max:.2e} at {}",
-            tf["max_at"]["grad"]
+            "{name}: final {final_err:.2e}, eps max {eps_err:.2e}, pred_x0 max {step_err:.2e}, cond_fn grad max {grad_max:.2e} (at {}) median {:.2e} over {guided} evaluations; free-run grad max {:.2e}; clamp ties {}",
+            tf["max_at"]["grad"],
+            num(&tf["median"]["grad"]),
+            num(&free["max"]["grad"]),
+            tf["ties"]
         );
-        // What parity holds today (issue 4 asks < 1e-4 on every gradient; see the issue note
-        // for the evaluations that exceed it).
+        if unforced {
+            let (tu, fu) = (&r["teacher_forced_unforced"], &r["free_unforced"]);
+            eprintln!(
+                "{name} unforced: cond_fn grad max {:.2e} (at {}) median {:.2e}; free-run grad max {:.2e}, final {:.2e}",
+                num(&tu["max"]["grad"]),
+                tu["max_at"]["grad"],
+                num(&tu["median"]["grad"]),
+                num(&fu["max"]["grad"]),
+                num(&fu["max"]["final"])
+            );
+        }
+        // 20 steps: DDIM guides all but its last (§4.5), PLMS adds one on its first step.
+        assert!(guided >= 19, "{name}: {guided} guided evaluations");
+        // The max over evaluations bounds every single one. Open gap (issue 4): through the
+        // UNet VJP one DDIM evaluation still reaches 1.6e-4 with the known ties forced (an
+        // undiagnosed discontinuity on that path), so the UNet configurations are held to
+        // 1e-3 per evaluation until it is found; the secondary-model ones meet 1e-4.
+        let grad_limit = if secondary { 1e-4 } else { 1e-3 };
         for (what, err, limit) in [
             ("final image", final_err, 1e-4),
             ("UNet eps", eps_err, 1e-5),
             ("step pred_x0", step_err, 1e-4),
-            ("median cond_fn gradient", grad_median, 1e-4),
+            ("cond_fn gradient (every evaluation)", grad_max, grad_limit),
+            (
+                "cond_fn raw gradient (every evaluation)",
+                grad_raw_max,
+                grad_limit,
+            ),
         ] {
             if err >= limit {
                 failures.push(format!("{name}: {what} rel. error {err:.2e} ≥ {limit:.0e}"));

@@ -112,7 +112,7 @@ fn check_cond_fn_gradient(secondary: bool) {
     );
     let x = randn((1, 3, s.height, s.width), 3);
     let mut loss = |x: &Array4<f32>| {
-        guidance::loss_and_grad(&mut m, &s, &schedule, &targets, x, at, &draws, None).unwrap()
+        guidance::loss_and_grad(&mut m, &s, &schedule, &targets, x, at, &draws, None, None).unwrap()
     };
     let (l0, grad) = loss(&x);
     assert!(

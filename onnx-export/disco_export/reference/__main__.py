@@ -2,13 +2,15 @@
 
 Rebuilds the trace's tiny model set from its seed (real sets cannot be rebuilt here: no checkpoints), replays
 every step teacher-forced (each evaluation and step from the trace's recorded inputs) and free (from x_start on
-its own outputs with the recorded noise and draws), and writes a JSON report of relative errors ‖a−b‖/‖b‖.
+its own outputs with the recorded noise and draws), each with the trace's augmentation clamp ties forced to
+disco's branch and unforced, and writes a JSON report of relative errors ‖a−b‖/‖b‖.
 
 Example: python -m disco_export.reference --trace target/trace-ddim --out report.json
 """
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .models import NotTiny, rebuild_tiny
-from .replay import replay
+from .replay import Replayer, replay
 from .trace import Trace
 
 
@@ -31,6 +33,11 @@ def parser():
     p.add_argument("--noise-floor", action="store_true",
                    help="also measure each teacher-forced gradient's noise floor (its change under 1e-6 relative "
                         "input noise; one more cond_fn per evaluation)")
+    p.add_argument("--no-unforced", action="store_true",
+                   help="skip the unforced runs (torch deciding every augmentation clamp itself)")
+    p.add_argument("--time", action="store_true",
+                   help="only time one free run (clamp ties forced) and report seconds per step "
+                        "(\"seconds_per_step\"; a step is one UNet evaluation and one cond_fn, as disco's)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     return p
 
@@ -51,12 +58,24 @@ def main(argv=None):
     except NotTiny as e:
         log(f"cannot replay: {e}")
         return 2
-    t0 = time.perf_counter()
-    report = replay(trace, models, noise_floor=args.noise_floor)
-    log(f"replayed {len(trace.doc['steps'])} steps in {time.perf_counter() - t0:.1f} s")
-    for run in ("teacher_forced", "free"):
+    n_steps = len(trace.doc["steps"])
+    if args.time:
+        t0 = time.perf_counter()
+        free = Replayer(trace, models).run(free=True)
+        per_step = (time.perf_counter() - t0) / n_steps
+        log(f"{per_step:.3f} s per step over {n_steps} steps")
+        report = {"trace": str(trace.dir), "steps": n_steps, "seconds_per_step": per_step,
+                  "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "free": free}
+    else:
+        t0 = time.perf_counter()
+        report = replay(trace, models, noise_floor=args.noise_floor, unforced=not args.no_unforced)
+        log(f"replayed {n_steps} steps in {time.perf_counter() - t0:.1f} s")
+    for run in ("teacher_forced", "free", "teacher_forced_unforced", "free_unforced"):
+        if run not in report:
+            continue
         for stat in ("max", "median"):
             log(f"{run} {stat}: " + ", ".join(f"{k} {v:.2e}" for k, v in report[run][stat].items()))
+        log(f"{run} clamp ties: " + ", ".join(f"{k} {v}" for k, v in report[run]["ties"].items()))
     text = json.dumps(report, indent=1)
     if args.out:
         args.out.write_text(text)

@@ -1,6 +1,10 @@
 """Replay a trace: teacher-forced (every evaluation and step from the trace's recorded inputs) and free
 (from x_start on this reference's own outputs, with the recorded noise and draws), compared with the trace.
 
+Each run is made twice: with the trace's clamp ties forced (the augmentation clamps take disco's branch at the
+few elements recorded within ``clamp_margin`` of a bound, docs/trace.md) and unforced (torch decides every
+clamp itself). Forcing removes the measure-zero ties that rounding decides; the unforced runs show their size.
+
 Errors are relative: ‖a − b‖/‖b‖ with b the trace's tensor (‖a‖ when ‖b‖ = 0).
 """
 
@@ -35,24 +39,33 @@ class Replayer:
         self.sym_steps = set(sym.get("steps") or [])
         self.sym = (bool(sym.get("horizontal")), bool(sym.get("vertical")))
 
-    def evaluate(self, x, ev):
-        """epŝ at (x, t_model(k)) and, when the trace's evaluation was guided, cond_fn at (x, cur_t)."""
+    def evaluate(self, x, ev, tie_log=None):
+        """ε̂ at (x, t_model(k)) and, when the trace's evaluation was guided, cond_fn at (x, cur_t).
+
+        tie_log: force the evaluation's clamp ties and append {forced, flipped} per forced op to it."""
         with torch.no_grad():
             t = torch.tensor([self.sched.t_model(ev["k"])], dtype=torch.float32)
             eps = self.models.unet(x, t)[:, :3]
         if ev.get("grad") is None:
             return eps, None, None, None
         losses, grad_raw, grad = cond_fn(self.models, self.settings, self.sched, self.targets, self.init, x,
-                                         ev["cur_t"], self.trace.draws(ev))
+                                         ev["cur_t"], self.trace.draws(ev, tie_log))
         return eps, grad_raw, grad, losses
 
     def guided(self, x, eps, grad, k):
         return condition_score(x, eps, grad, self.sched.alpha_bar[k], self.clip_denoised)
 
-    def _eval_record(self, step, ev, x, out):
+    def _evaluate(self, x, ev, forced):
+        """evaluate(), plus the clamp-tie counts of the evaluation: (out, {forced, flipped})."""
+        log = [] if forced else None
+        out = self.evaluate(x, ev, log)
+        ties = {"forced": sum(e["forced"] for e in log or []), "flipped": sum(e["flipped"] for e in log or [])}
+        return out, ties
+
+    def _eval_record(self, step, ev, x, out, ties):
         eps, grad_raw, grad, losses = out
         tr = self.trace.tensor
-        rec = {"j": step["j"], "k": ev["k"], "cur_t": ev["cur_t"], "x": rel_error(x, tr(ev["x"])),
+        rec = {"j": step["j"], "k": ev["k"], "cur_t": ev["cur_t"], "ties": ties, "x": rel_error(x, tr(ev["x"])),
                "eps": rel_error(eps, tr(ev["eps"])), "grad_raw": rel_error(grad_raw, tr(ev.get("grad_raw"))),
                "grad": rel_error(grad, tr(ev.get("grad")))}
         if self.noise_floor and grad_raw is not None:
@@ -65,8 +78,9 @@ class Replayer:
             rec["losses"] = {name: {"reference": v, "trace": ev["losses"].get(name)} for name, v in losses.items()}
         return rec
 
-    def run(self, free):
-        """One pass over the trace's steps. free: evaluate on our own x (else the recorded ones)."""
+    def run(self, free, forced=True):
+        """One pass over the trace's steps. free: evaluate on our own x (else the recorded ones); forced: take
+        disco's branch at the trace's clamp ties."""
         tr, sched = self.trace.tensor, self.sched
         x = tr(self.trace.doc["x_start"])
         eps_prev, evals, steps, pred = None, [], [], None
@@ -79,8 +93,8 @@ class Replayer:
             step_evals = step["evals"]
             ev0 = step_evals[0]
             x0_in = x_k if free else tr(ev0["x"])
-            out0 = self.evaluate(x0_in, ev0)
-            evals.append(self._eval_record(step, ev0, x0_in, out0))
+            out0, ties0 = self._evaluate(x0_in, ev0, forced)
+            evals.append(self._eval_record(step, ev0, x0_in, out0, ties0))
             if self.method == "ddim":
                 x_next, pred = ddim_step(x_k, out0[0], out0[2], tr(step["noise"]), k, a, ap,
                                          self.spec.get("eta", 0.0), self.clip_denoised)
@@ -93,8 +107,8 @@ class Replayer:
                         x_mid = plms_mid(x0_guided, eps_a, ap)
                         ev1 = step_evals[1]
                         x1_in = x_mid if free else tr(ev1["x"])
-                        out1 = self.evaluate(x1_in, ev1)
-                        rec = self._eval_record(step, ev1, x1_in, out1)
+                        out1, ties1 = self._evaluate(x1_in, ev1, forced)
+                        rec = self._eval_record(step, ev1, x1_in, out1, ties1)
                         rec["x"] = rel_error(x_mid, tr(ev1["x"]))  # our probe vs the recorded one
                         evals.append(rec)
                         eps_b = self.guided(x1_in, out1[0], out1[2], ev1["k"])[0]
@@ -117,13 +131,14 @@ def summarise(result):
     """Per kind of error: its maximum, where that maximum is (j, k), and its median over evaluations/steps.
 
     Kinds: eval_x, eps, grad_raw, grad, grad_raw_floor (per evaluation); x, pred_x0, x_next (per step);
-    final (free run).
+    final (free run). Also ``ties``: the clamp elements forced (and among them flipped: where torch alone
+    would have decided otherwise), in total and at most per evaluation.
     """
     values = {}
     for kind in ("evals", "steps"):
         for rec in result[kind]:
             for name, v in rec.items():
-                if name in ("j", "k", "cur_t", "losses") or v is None:
+                if name in ("j", "k", "cur_t", "losses", "ties") or v is None:
                     continue
                 key = "eval_x" if kind == "evals" and name == "x" else name
                 values.setdefault(key, []).append((v, rec["j"], rec["k"]))
@@ -135,17 +150,25 @@ def summarise(result):
         out_median[key] = ordered[len(ordered) // 2]
     if result.get("final") is not None:
         out_max["final"] = out_median["final"] = result["final"]
-    result.update(max=out_max, max_at=out_at, median=out_median)
+    counts = [rec["ties"] for rec in result["evals"]]
+    ties = {f"{stat}_{what}": fn(c[what] for c in counts) if counts else 0
+            for what in ("forced", "flipped") for stat, fn in (("total", sum), ("max", max))}
+    result.update(max=out_max, max_at=out_at, median=out_median, ties=ties)
     return result
 
 
-def replay(trace, models, noise_floor=False):
-    """The full report: teacher-forced and free runs (noise_floor: also each teacher-forced evaluation's
-    ``grad_raw_floor``, the relative change of our own grad_raw under 1e-6 relative noise on x)."""
+def replay(trace, models, noise_floor=False, unforced=True):
+    """The full report: teacher-forced and free runs with the clamp ties forced (noise_floor: also each
+    teacher-forced evaluation's ``grad_raw_floor``, the relative change of our own grad_raw under 1e-6
+    relative noise on x) and, with unforced, both runs again without forcing (``*_unforced``)."""
     r = Replayer(trace, models, noise_floor)
     report = {"trace": str(trace.dir), "method": r.method,
               "path": "secondary" if r.settings.secondary else "unet",
+              "clamp_margin": trace.doc.get("clamp_margin"),
               "teacher_forced": r.run(free=False)}
     r.noise_floor = False
     report["free"] = r.run(free=True)
+    if unforced:
+        report["teacher_forced_unforced"] = r.run(free=False, forced=False)
+        report["free_unforced"] = r.run(free=True, forced=False)
     return report

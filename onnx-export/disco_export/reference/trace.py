@@ -1,7 +1,8 @@
-"""Reading (and, for tests, writing) a render trace (docs/trace.md, format ``disco-trace/1``).
+"""Reading (and, for tests, writing) a render trace (docs/trace.md, format ``disco-trace/2``).
 
 A trace directory holds ``trace.json`` (the index) and ``tensors.bin`` (little-endian float32, concatenated);
-a tensor is ``{"offset": N, "shape": [..]}`` with N counted in floats, ``null`` when absent.
+a tensor is ``{"offset": N, "shape": [..]}`` with N counted in floats, ``null`` when absent. Format 1 is
+format 2 without ``clamp_ties`` (nothing to force) and is still read.
 """
 
 import json
@@ -12,7 +13,8 @@ import torch
 
 from .cutouts import CutPlan
 
-FORMAT = "disco-trace/1"
+FORMAT = "disco-trace/2"
+READABLE = ("disco-trace/1", FORMAT)
 
 
 class Trace:
@@ -21,8 +23,8 @@ class Trace:
     def __init__(self, directory):
         self.dir = Path(directory)
         self.doc = json.loads((self.dir / "trace.json").read_text())
-        if self.doc.get("format") != FORMAT:
-            raise ValueError(f"{self.dir}: format {self.doc.get('format')!r}, expected {FORMAT!r}")
+        if self.doc.get("format") not in READABLE:
+            raise ValueError(f"{self.dir}: format {self.doc.get('format')!r}, expected one of {READABLE}")
         self.data = np.fromfile(self.dir / "tensors.bin", dtype="<f4")
         self.spec = self.doc["spec"]
 
@@ -40,18 +42,41 @@ class Trace:
         return [(self.tensor(t["rows"]), torch.tensor(t["weights"], dtype=torch.float32))
                 for t in self.doc["targets"]]
 
-    def draws(self, evaluation):
-        """[model][batch] of (CutPlan, aug dict with noise tensors, or None)."""
+    def draws(self, evaluation, tie_log=None):
+        """[model][batch] of (CutPlan, aug dict with noise tensors, or None).
+
+        tie_log: a list to force the evaluation's recorded ``clamp_ties`` (each aug dict then carries
+        ``clamp_ties`` {position in order: (flat indices, decisions)} and ``tie_log``); None: force nothing.
+        """
+        ties = evaluation.get("clamp_ties") or []
         out = []
-        for per_model in evaluation.get("draws") or []:
+        for m, per_model in enumerate(evaluation.get("draws") or []):
             batches = []
-            for d in per_model:
+            for b, d in enumerate(per_model):
                 aug = d.get("aug")
                 if aug is not None:
                     aug = dict(aug, noise=[self.tensor(n) for n in aug["noise"]])
+                    if tie_log is not None and m < len(ties):
+                        aug.update(clamp_ties=_ties_by_op(ties[m][b]), tie_log=tie_log)
                 batches.append((CutPlan.from_json(d["plan"]), aug))
             out.append(batches)
         return out
+
+
+def _ties_by_op(rec):
+    """One batch's ``clamp_ties`` → {op position: (index LongTensor, passed BoolTensor)} for the blend clamps,
+    plus "hue": {pixel, imax, imin, sector: LongTensor (n,); passed: BoolTensor (n, 3); rgb: (n, 3)} when the hue
+    op has any."""
+    op = torch.tensor(rec["op"], dtype=torch.long)
+    index = torch.tensor(rec["index"], dtype=torch.long)
+    passed = torch.tensor(rec["passed"], dtype=torch.bool)
+    out = {int(i): (index[op == i], passed[op == i]) for i in op.unique()}
+    hue = rec.get("hue") or {}
+    if hue.get("pixel"):
+        out["hue"] = {k: torch.tensor(hue[k], dtype=torch.long) for k in ("pixel", "imax", "imin", "sector")}
+        out["hue"]["passed"] = torch.tensor(hue["passed"], dtype=torch.bool).view(-1, 3)
+        out["hue"]["rgb"] = torch.tensor(hue["rgb"], dtype=torch.float32).view(-1, 3)
+    return out
 
 
 class TraceWriter:

@@ -21,7 +21,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_distr::StandardNormal;
 
-use super::colour::{GRAY, gray, gray_adjoint, hflip, hue, hue_adjoint, luma};
+use super::colour::{GRAY, HueTie, gray, gray_adjoint, hflip, hue, hue_adjoint, hue_ties, luma};
 use super::warp::{Interp, Warp};
 
 /// Which of DD's two ColorJitter pipelines (§5.5).
@@ -178,18 +178,102 @@ pub fn apply(cuts: ArrayView4<f32>, p: &AugParams) -> Array4<f32> {
 pub fn adjoint(grad: ArrayView4<f32>, cuts_in: ArrayView4<f32>, p: &AugParams) -> Array4<f32> {
     p.check(cuts_in);
     assert_eq!(grad.dim(), cuts_in.dim(), "gradient and cuts");
-    // Replay the forward to get each jitter op's input.
+    let inputs = jitter_inputs(cuts_in, p);
+    let mut g = grad.to_owned();
+    for (&op, xin) in p.order.iter().zip(&inputs).rev() {
+        g = jitter_adjoint(op, g.view(), xin.view(), p);
+    }
+    linear_adjoint(g.view(), p)
+}
+
+/// Replays the forward and returns each jitter op's input, in `p.order`.
+fn jitter_inputs(cuts_in: ArrayView4<f32>, p: &AugParams) -> Vec<Array4<f32>> {
     let mut inputs = Vec::with_capacity(4);
     let mut x = linear_part(cuts_in, p);
     for &op in &p.order {
         let next = jitter(op, x.view(), p);
         inputs.push(std::mem::replace(&mut x, next));
     }
-    let mut g = grad.to_owned();
-    for (&op, xin) in p.order.iter().zip(&inputs).rev() {
-        g = jitter_adjoint(op, g.view(), xin.view(), p);
+    inputs
+}
+
+/// One clamp decision taken within a small margin of a bound: element `index` (flat, in
+/// `[C, 3, R, R]` order) of the blend clamped by the jitter op at `order[op]`, and whether its
+/// gradient passed (`0 ≤ blend ≤ 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClampTie {
+    /// Position of the op in [`AugParams::order`].
+    pub op: usize,
+    /// Flat index into the op's `[C, 3, R, R]` blend.
+    pub index: usize,
+    /// The gradient passed the clamp.
+    pub passed: bool,
+}
+
+/// The decisions of [`adjoint`] taken within a margin of a kink of the jitter ops.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ties {
+    /// Brightness, contrast and saturation clamps.
+    pub clamps: Vec<ClampTie>,
+    /// The hue op's branches.
+    pub hue: Vec<HueTie>,
+}
+
+impl Ties {
+    /// How many decisions were recorded.
+    pub fn len(&self) -> usize {
+        self.clamps.len() + self.hue.len()
     }
-    linear_adjoint(g.view(), p)
+
+    /// Nothing recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The hue op's ties are looked for within this many `margin`s. Its inputs can lie far outside
+/// [0, 1] (hue first in the order, rough cuts) where the rounding differences upstream reach
+/// ~2e-5, and it amplifies them (t = v·(1 − s·(1 − f))); hue ties are few (tens per batch),
+/// so a wider net costs little.
+pub const HUE_MARGIN_FACTOR: f32 = 10.0;
+
+/// The decisions of [`adjoint`] at `cuts_in` taken within `margin` of a kink: blends within
+/// `margin` of a clamp bound, and the hue op's near-ties ([`hue_ties`]) within
+/// [`HUE_MARGIN_FACTOR`]` · margin`.
+///
+/// Why: the jitter ops' derivatives jump at their kinks, so an element within float32 rounding
+/// of a kink can take the other branch in an independent implementation (the PyTorch replay)
+/// and move one evaluation's gradient by up to 1e-2. The trace records these decisions so the
+/// replay can take the same branch (docs/trace.md, "clamp ties"). Blends exactly at 0 or 1 are
+/// left out: they are values clamped upstream (e.g. brightness of an exact 0), which both
+/// implementations reproduce exactly and decide alike.
+pub fn ties(cuts_in: ArrayView4<f32>, p: &AugParams, margin: f32) -> Ties {
+    p.check(cuts_in);
+    let mut ties = Ties::default();
+    for (i, (&op, xin)) in p.order.iter().zip(jitter_inputs(cuts_in, p)).enumerate() {
+        if op == Jitter::Hue {
+            ties.hue = hue_ties(xin.view(), p.hue, HUE_MARGIN_FACTOR * margin);
+            continue;
+        }
+        let z = blend(op, xin.view(), p);
+        let z = z.as_standard_layout();
+        for (index, &v) in z.as_slice().expect("standard").iter().enumerate() {
+            let d = v.abs().min((v - 1.0).abs());
+            if d > 0.0 && d < margin {
+                ties.clamps.push(ClampTie {
+                    op: i,
+                    index,
+                    passed: passes_clamp(v),
+                });
+            }
+        }
+    }
+    ties
+}
+
+/// torch.clamp's backward: the gradient passes where min ≤ v ≤ max.
+fn passes_clamp(v: f32) -> bool {
+    (0.0..=1.0).contains(&v)
 }
 
 /// Transpose of [`linear_part`] without its noise (noise's adjoint is the identity).
@@ -268,10 +352,9 @@ fn jitter_adjoint(
         return hue_adjoint(g, x, p.hue);
     }
     let (_, _, h, w) = x.dim();
-    // torch.clamp's backward: gradient passes where min ≤ v ≤ max.
     let mut gm = g.to_owned();
     Zip::from(&mut gm).and(&blend(op, x, p)).for_each(|gv, &z| {
-        if !(0.0..=1.0).contains(&z) {
+        if !passes_clamp(z) {
             *gv = 0.0;
         }
     });

@@ -251,6 +251,72 @@ fn hue_pixel<T: Real>(rgb: [T; 3], shift: f64) -> [T; 3] {
     hsv_to_rgb([hs.with_value(hs.v() - hs.v().floor()), s, v])
 }
 
+/// The branch decisions of [`hue`] at one pixel that lies within a margin of a kink, where an
+/// independent float32 implementation may take the other branch (see [`hue_ties`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HueTie {
+    /// Flat pixel index into `[C, h, w]`.
+    pub pixel: usize,
+    /// The channel taken as the maximum (the first of equal maxima).
+    pub imax: u8,
+    /// The channel taken as the minimum (the first of equal minima).
+    pub imin: u8,
+    /// The HSV sector `floor(6·h) mod 6` after the shift.
+    pub sector: u8,
+    /// Whether the gradient passed the clamps of p, q and t in `_hsv2rgb`.
+    pub passed: [bool; 3],
+    /// The pixel's input: near a kink the derivative depends on values at rounding level (near
+    /// gray, h itself is set by differences of ~1e-7), so the replay evaluates hue on these.
+    pub rgb: [f32; 3],
+}
+
+/// The pixels of `x: [C, 3, h, w]` at which [`hue`]'s piecewise derivative is decided within
+/// `margin` of a kink: two channels tie for the maximum or the minimum (the HSV formula
+/// switches, and near gray h is undefined), `6·h` is near a sector boundary, or one of p, q, t
+/// is near a clamp bound.
+///
+/// Exact ties are left out: they come from structure both implementations share (channels
+/// clamped to the same bound upstream) and are broken the same way (first channel).
+pub fn hue_ties(x: ArrayView4<f32>, shift: f64, margin: f32) -> Vec<HueTie> {
+    let (c, k, h, w) = x.dim();
+    assert_eq!(k, 3, "hue needs RGB");
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard");
+    let (n, m) = (h * w, margin as f64);
+    let near = |d: f64| d > 0.0 && d < m;
+    let mut out = Vec::new();
+    for ci in 0..c {
+        for i in 0..n {
+            let base = ci * 3 * n + i;
+            let rgb = [xs[base], xs[base + n], xs[base + 2 * n]];
+            let imax = (0..3).fold(0, |b, j| if rgb[j] > rgb[b] { j } else { b });
+            let imin = (0..3).fold(0, |b, j| if rgb[j] < rgb[b] { j } else { b });
+            let ch_tie = (0..3).any(|j| {
+                (j != imax && near((rgb[imax] - rgb[j]) as f64))
+                    || (j != imin && near((rgb[j] - rgb[imin]) as f64))
+            });
+            let [hh, s, v] = rgb_to_hsv(rgb.map(|v| v as f64));
+            let hs = hh + shift;
+            let h6 = (hs - hs.floor()) * 6.0;
+            let sector_tie = near((h6 - h6.round()).abs());
+            let f = h6 - h6.floor();
+            let pqt = [v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f))];
+            let clamp_tie = pqt.iter().any(|&z| near(z.abs()) || near((z - 1.0).abs()));
+            if ch_tie || sector_tie || clamp_tie {
+                out.push(HueTie {
+                    pixel: ci * n + i,
+                    imax: imax as u8,
+                    imin: imin as u8,
+                    sector: (h6.floor() as i64).rem_euclid(6) as u8,
+                    passed: pqt.map(|z| (0.0..=1.0).contains(&z)),
+                    rgb,
+                });
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +346,26 @@ mod tests {
             gray(x.view()).iter().copied().collect::<Vec<_>>(),
             vec![0.2989; 3]
         );
+    }
+
+    #[test]
+    fn hue_ties_find_pixels_near_a_kink_only() {
+        // Pixels (one per column): near-tie of the maxima; ordinary; exact gray (structural);
+        // near-tie of the minima; p = v·(1 − s) = min near 0 (clamp).
+        let px: [[f32; 3]; 5] = [
+            [0.5, 0.5 - 2e-6, 0.2],
+            [0.5, 0.3, 0.2],
+            [0.4, 0.4, 0.4],
+            [0.6, 0.1, 0.1 + 2e-6],
+            [0.7, 0.4, 3e-6],
+        ];
+        let x = Array4::from_shape_fn((1, 3, 1, 5), |(_, c, _, i)| px[i][c]);
+        let t = hue_ties(x.view(), 0.05, 1e-5);
+        assert_eq!(t.iter().map(|t| t.pixel).collect::<Vec<_>>(), [0, 3, 4]);
+        assert_eq!((t[0].imax, t[0].imin, t[0].rgb), (0, 2, px[0]));
+        assert_eq!((t[1].imax, t[1].imin), (0, 1));
+        assert!(t[2].passed.iter().all(|&p| p), "p ≈ 3e-6 ≥ 0 passes");
+        assert!(hue_ties(x.view(), 0.05, 1e-7).is_empty(), "tighter margin");
     }
 
     #[test]

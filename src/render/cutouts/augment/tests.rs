@@ -207,6 +207,50 @@ fn identity_params_leave_in_range_cuts_unchanged() {
 }
 
 #[test]
+fn ties_record_blends_near_a_bound_with_the_decision_taken() {
+    // Identity geometry, brightness 1 first: the first op's blend is the input itself.
+    let mut p = params(12, 1, 2, AugMode::Still);
+    (p.flip, p.gray, p.angle, p.translate) = (false, false, 0.0, (0, 0));
+    p.noise.iter_mut().for_each(|n| n.fill(0.0));
+    p.order = [
+        Jitter::Brightness,
+        Jitter::Contrast,
+        Jitter::Saturation,
+        Jitter::Hue,
+    ];
+    p.brightness = 1.0;
+    let vals = [
+        1.0 + 4e-6, // near, clamped
+        1.0 - 4e-6, // near, passes
+        0.5,
+        1.0,   // exactly at the bound: structural, left out
+        -2e-6, // near, clamped
+        3e-6,  // near, passes
+        0.0,
+        1.0 + 1e-3, // clamped, but not near
+        0.25,
+        0.75,
+        0.4,
+        0.6,
+    ];
+    let x = Array4::from_shape_vec((1, 3, 2, 2), vals.to_vec()).unwrap();
+    assert_eq!(linear_part(x.view(), &p), x, "identity geometry");
+    let first: Vec<(usize, bool)> = ties(x.view(), &p, 1e-5)
+        .clamps
+        .iter()
+        .filter(|t| t.op == 0)
+        .map(|t| (t.index, t.passed))
+        .collect();
+    assert_eq!(
+        first,
+        vec![(0, false), (1, true), (4, false), (5, true)],
+        "index and decision of each near tie of the first op"
+    );
+    let wide = ties(x.view(), &p, 2e-3).clamps;
+    assert!(wide.iter().any(|t| t.op == 0 && t.index == 7 && !t.passed));
+}
+
+#[test]
 fn zero_gradient_gives_zero_gradient() {
     let p = params(10, 2, 6, AugMode::Still);
     let x = uniform(&mut rng(38), (2, 3, 6, 6), 0.0, 1.0);
