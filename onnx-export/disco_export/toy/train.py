@@ -16,6 +16,7 @@ Usage: nice -n 19 python -m disco_export.toy.train clip|unet|secondary [--steps 
 
 import argparse
 import copy
+import json
 import math
 import sys
 import time
@@ -47,8 +48,8 @@ UNET_CONFIG = unet_mod.UNetConfig(
 
 SECONDARY_CHANNELS = 12
 
-STEPS = {"clip": 1200, "unet": 1300, "secondary": 1500}
-BATCH = {"clip": 96, "unet": 16, "secondary": 16}
+STEPS = {"clip": 1200, "unet": 1400, "secondary": 800}
+BATCH = {"clip": 96, "unet": 8, "secondary": 16}
 LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4}
 
 
@@ -333,6 +334,12 @@ def main(argv=None):
     for k, v in metrics.items():
         print(f"{args.model}.{k} = {v:.4f}")
     print(f"{args.model}.wall_seconds = {wall:.0f}")
+    record = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+              "wall_seconds": round(wall), "torch": torch.__version__.split("+")[0],
+              "metrics": {k: round(v, 4) for k, v in metrics.items()}}
+    if args.model != "clip":
+        record["ema"] = args.ema
+    (args.out / f"{args.model}.json").write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
 
