@@ -154,6 +154,8 @@ def train_clip(args):
     sched = warmup_cosine(opt, args.steps)
     t0, avg = time.perf_counter(), None
     for step in range(args.steps):
+        if stop_now(args, step, t0):
+            break
         ss, imgs = scenes.sample_batch(rng, args.batch, excluded=HELD_OUT)
         caps = [s.caption for s in ss]
         loss = clip_loss(model, clip_views(imgs, gen, CLIP_CONFIG.image_resolution), tokenizer(caps), caps)
@@ -164,6 +166,7 @@ def train_clip(args):
         sched.step()
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
         progress(step, args.steps, t0, f"loss {avg:.3f}")
+        args.done = step + 1
     torch.save(model.state_dict(), args.out / "clip.pt")
     col, shp = clip_zero_shot(model, tokenizer)
     hcol, hshp = clip_zero_shot(model, tokenizer, held_out_only=True)
@@ -252,6 +255,17 @@ def warmup_cosine(opt, steps, warmup=100):
         opt, lambda i: min(1.0, (i + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / steps))))
 
 
+def stop_now(args, step, t0):
+    """Whether to stop before ``step``: at ``--stop-after`` steps, or when ``--max-minutes`` have passed (the
+    learning-rate schedule still spans ``--steps``; re-run with ``--stop-after`` the steps done to reproduce)."""
+    if args.stop_after is not None and step >= args.stop_after:
+        return True
+    if args.max_minutes is not None and time.perf_counter() - t0 > 60 * args.max_minutes:
+        log(f"time budget of {args.max_minutes} min reached after {step} steps")
+        return True
+    return False
+
+
 def progress(step, steps, t0, text):
     if step % 100 == 0 or step == steps - 1:
         dt = time.perf_counter() - t0
@@ -286,6 +300,8 @@ def train_diffusion(args, kind):
 
     t0, avg = time.perf_counter(), None
     for step in range(args.steps):
+        if stop_now(args, step, t0):
+            break
         _, imgs = scenes.sample_batch(rng, args.batch)
         x0 = torch.from_numpy(scenes.to_model(imgs))
         if torch.rand(1, generator=gen).item() < 0.5:  # horizontal flips: free variety
@@ -303,6 +319,7 @@ def train_diffusion(args, kind):
                 pe.lerp_(pm, 1 - decay)
         avg = mse.item() if avg is None else 0.98 * avg + 0.02 * mse.item()
         progress(step, args.steps, t0, f"mse {avg:.4f}")
+        args.done = step + 1
     torch.save(ema.state_dict(), args.out / f"{kind}.pt")
     with torch.no_grad():
         x0, frac, noise = validation_batch()
@@ -310,15 +327,43 @@ def train_diffusion(args, kind):
     return {"train_mse": avg, "val_mse_ema": float(val)}
 
 
+def evaluate(args):
+    """The end-of-training metrics of an existing checkpoint in ``args.out``."""
+    if args.model == "clip":
+        model = clip_mod.CLIP(CLIP_CONFIG)
+        model.load_state_dict(torch.load(args.out / "clip.pt"))
+        tokenizer = Tokenizer()
+        col, shp = clip_zero_shot(model, tokenizer)
+        hcol, hshp = clip_zero_shot(model, tokenizer, held_out_only=True)
+        return {"zero_shot_color": col, "zero_shot_shape": shp, "held_out_pairs_color": hcol,
+                "held_out_pairs_shape": hshp}
+    if args.model == "unet":
+        model, sch = unet_mod.UNetModel(UNET_CONFIG), LinearSchedule()
+    else:
+        model, sch = secondary_mod.SecondaryDiffusionImageNet2(SECONDARY_CHANNELS), None
+    model.load_state_dict(torch.load(args.out / f"{args.model}.pt"))
+    x0, frac, noise = validation_batch()
+    with torch.no_grad():
+        if sch is None:
+            val = v_loss(model, x0, frac, noise)
+        else:
+            val = hybrid_loss(model, sch, x0, (frac * sch.steps).long().clamp(max=sch.steps - 1), noise)[1]
+    return {"val_mse_ema": float(val)}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m disco_export.toy.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=["clip", "unet", "secondary"])
     p.add_argument("--steps", type=int, help="optimizer steps (default: the shipped weights' count)")
+    p.add_argument("--stop-after", type=int, help="stop after this many steps (the schedule still spans --steps)")
+    p.add_argument("--max-minutes", type=float, help="stop when this much time has passed (wall clock)")
     p.add_argument("--batch", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--ema", type=float, default=0.995, help="EMA decay of the diffusion models' weights")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--evaluate", action="store_true",
+                   help="only compute the metrics of the checkpoint in --out (and store them in its record)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint directory (default: %(default)s)")
     args = p.parse_args(argv)
@@ -327,14 +372,24 @@ def main(argv=None):
     args.lr = args.lr or LR[args.model]
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
+    args.done = 0
     t0 = time.perf_counter()
+    if args.evaluate:
+        metrics = evaluate(args)
+        for k, v in metrics.items():
+            print(f"{args.model}.{k} = {v:.4f}")
+        path = args.out / f"{args.model}.json"
+        record = json.loads(path.read_text()) if path.is_file() else {"steps": args.steps, "seed": args.seed}
+        record["metrics"] = {k: round(v, 4) for k, v in metrics.items()}
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        return 0
     metrics = train_clip(args) if args.model == "clip" else train_diffusion(args, args.model)
     wall = time.perf_counter() - t0
-    log(f"{args.model}: {args.steps} steps, batch {args.batch}, seed {args.seed}, {wall:.0f} s")
+    log(f"{args.model}: {args.done} of {args.steps} steps, batch {args.batch}, seed {args.seed}, {wall:.0f} s")
     for k, v in metrics.items():
         print(f"{args.model}.{k} = {v:.4f}")
     print(f"{args.model}.wall_seconds = {wall:.0f}")
-    record = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+    record = {"steps": args.steps, "steps_done": args.done, "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads,
               "wall_seconds": round(wall), "torch": torch.__version__.split("+")[0],
               "metrics": {k: round(v, 4) for k, v in metrics.items()}}
     if args.model != "clip":
