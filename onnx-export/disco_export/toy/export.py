@@ -24,16 +24,22 @@ DESCRIPTION = ("toy model set: small models trained on procedural 64x64 scenes o
                "(onnx-export/disco_export/toy, docs/toy-models.md); not Disco Diffusion's models")
 
 
-def load_models(ckpt_dir):
+MODELS = ("clip", "unet", "secondary")
+
+
+def load_models(ckpt_dir, which=MODELS):
     """{"unet" | "secondary" | "clip:ViTB32": (model, sha256 of the checkpoint)} from train.py's checkpoints."""
     ckpt_dir = Path(ckpt_dir)
     out = {}
-    m = unet.UNetModel(train.UNET_CONFIG)
-    out["unet"] = (m, checkpoints.load_into(m, ckpt_dir / "unet.pt", "toy UNet"))
-    m = secondary.SecondaryDiffusionImageNet2(train.SECONDARY_CHANNELS)
-    out["secondary"] = (m, checkpoints.load_into(m, ckpt_dir / "secondary.pt", "toy secondary model"))
-    m = clip.CLIP(train.CLIP_CONFIG)
-    out[f"clip:{train.CLIP_FLAG}"] = (m, checkpoints.load_into(m, ckpt_dir / "clip.pt", "toy CLIP"))
+    if "unet" in which:
+        m = unet.UNetModel(train.UNET_CONFIG)
+        out["unet"] = (m, checkpoints.load_into(m, ckpt_dir / "unet.pt", "toy UNet"))
+    if "secondary" in which:
+        m = secondary.SecondaryDiffusionImageNet2(train.SECONDARY_CHANNELS)
+        out["secondary"] = (m, checkpoints.load_into(m, ckpt_dir / "secondary.pt", "toy secondary model"))
+    if "clip" in which:
+        m = clip.CLIP(train.CLIP_CONFIG)
+        out[f"clip:{train.CLIP_FLAG}"] = (m, checkpoints.load_into(m, ckpt_dir / "clip.pt", "toy CLIP"))
     for model, _ in out.values():
         model.eval()
     return out
@@ -58,11 +64,15 @@ def main(argv=None):
                    help="train.py's output directory (default: %(default)s)")
     p.add_argument("--out", type=Path, default=REPO / "models" / "toy", help="model set (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--only", nargs="+", choices=MODELS, default=list(MODELS),
+                   help="export only these models (into the same set: the manifest is extended)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        req = Request(out=args.out, diffusion=train.UNET_CONFIG.name, secondary=True, clip=[train.CLIP_FLAG],
-                      prebuilt=load_models(args.checkpoints), extra_sections={"toy": toy_section(args.checkpoints)})
+        req = Request(out=args.out, diffusion=train.UNET_CONFIG.name if "unet" in args.only else None,
+                      secondary="secondary" in args.only, clip=[train.CLIP_FLAG] if "clip" in args.only else [],
+                      prebuilt=load_models(args.checkpoints, args.only),
+                      extra_sections={"toy": toy_section(args.checkpoints)})
         build(req)
     except (checkpoints.CheckpointError, verify.VerificationError, ValueError) as e:
         log(f"error: {e}")

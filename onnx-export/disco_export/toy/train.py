@@ -48,7 +48,7 @@ UNET_CONFIG = unet_mod.UNetConfig(
 
 SECONDARY_CHANNELS = 12
 
-STEPS = {"clip": 1200, "unet": 1400, "secondary": 800}
+STEPS = {"clip": 1200, "unet": 1200, "secondary": 800}
 BATCH = {"clip": 96, "unet": 8, "secondary": 16}
 LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4}
 
