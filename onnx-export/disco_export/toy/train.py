@@ -285,6 +285,8 @@ def train_diffusion(args, kind):
         model, sch = unet_mod.UNetModel(UNET_CONFIG), LinearSchedule()
     else:
         model, sch = secondary_mod.SecondaryDiffusionImageNet2(SECONDARY_CHANNELS), None
+    if args.init is not None:  # a second stage: continue from the EMA weights of a first one
+        model.load_state_dict(torch.load(args.init))
     ema = copy.deepcopy(model).requires_grad_(False)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -362,6 +364,7 @@ def main(argv=None):
     p.add_argument("--lr", type=float)
     p.add_argument("--ema", type=float, default=0.995, help="EMA decay of the diffusion models' weights")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, help="start from these weights (a diffusion model's second stage)")
     p.add_argument("--evaluate", action="store_true",
                    help="only compute the metrics of the checkpoint in --out (and store them in its record)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
@@ -394,6 +397,8 @@ def main(argv=None):
               "metrics": {k: round(v, 4) for k, v in metrics.items()}}
     if args.model != "clip":
         record["ema"] = args.ema
+    if args.init is not None:
+        record["init"] = str(args.init.name)
     (args.out / f"{args.model}.json").write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
