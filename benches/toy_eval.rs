@@ -9,8 +9,10 @@
 //!     cargo bench --bench toy_eval
 //!
 //! `DISCO_TOY_MODELS` (default `models/toy`), `DISCO_TOY_SEEDS` (default 16),
-//! `DISCO_TOY_SCALE` (default 5000), `DISCO_TOY_STEPS` (default 50) and `DISCO_PYTHON`
-//! (default `.venv/bin/python`) change the set-up.
+//! `DISCO_TOY_SCALE` (clip_guidance_scale, default DD's 5000), `DISCO_TOY_CLAMP` (clamp_max,
+//! default DD's 0.05), `DISCO_TOY_STEPS` (default 50), `DISCO_TOY_OUT` (default
+//! `target/toy-eval`) and `DISCO_PYTHON` (default `.venv/bin/python`) change the set-up;
+//! `DISCO_TOY_VERBOSE=1` prints the loss terms every ten steps.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,7 +46,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f64, steps: usize) -> RenderSpec {
+fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> RenderSpec {
+    let clamp: f32 = env_or("DISCO_TOY_CLAMP", 0.05);
     RenderSpec {
         width: SIDE,
         height: SIDE,
@@ -76,7 +79,7 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f64, steps: usize) -> Re
         cut_ic_pow: vec![1.0; 1000],
         cut_icgray_p: [vec![0.2; 400], vec![0.0; 600]].concat(),
         use_secondary_model: true,
-        clamp_max: Some(0.05),
+        clamp_max: Some(clamp),
         use_checkpoint: true,
         horizontal_symmetry: false,
         vertical_symmetry: false,
@@ -94,7 +97,13 @@ fn write_ppm(path: &Path, img: &Array3<u8>) {
 }
 
 fn render(models: &mut Models, s: &RenderSpec) -> Array3<u8> {
-    match job::render(s, models, None, |_| {}, &AtomicBool::new(false)).expect("render") {
+    let verbose = std::env::var_os("DISCO_TOY_VERBOSE").is_some();
+    let show = |e: &job::StepEvent<'_>| {
+        if verbose && e.j.is_multiple_of(10) {
+            eprintln!("seed {} step {}: {:?}", s.seed, e.j, e.losses);
+        }
+    };
+    match job::render(s, models, None, show, &AtomicBool::new(false)).expect("render") {
         Rendered::Finished(img) => img,
         Rendered::Cancelled(_) => unreachable!("never cancelled"),
     }
@@ -136,7 +145,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("models/toy"));
     let seeds: u64 = env_or("DISCO_TOY_SEEDS", SEEDS);
-    let scale: f64 = env_or("DISCO_TOY_SCALE", 5000.0);
+    let scale: f32 = env_or("DISCO_TOY_SCALE", 5000.0);
     let steps: usize = env_or("DISCO_TOY_STEPS", 50);
     let python = std::env::var_os("DISCO_PYTHON")
         .map(PathBuf::from)
@@ -156,7 +165,10 @@ fn main() {
         verify_hashes: true,
     };
     let mut models = Models::open(&set, &needs, opts).expect("sessions");
-    let out = PathBuf::from("target/toy-eval");
+    let clamp: f32 = env_or("DISCO_TOY_CLAMP", 0.05);
+    let out = std::env::var_os("DISCO_TOY_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/toy-eval"));
     let start = Instant::now();
     // Unguided renders ignore the prompt (its CLIP term is multiplied by 0): one per seed.
     let mut unguided = Vec::new();
@@ -170,7 +182,10 @@ fn main() {
     for (p, (prompt, _, _)) in PROMPTS.iter().enumerate() {
         for seed in 0..seeds {
             let s = spec(&set, prompt, seed, scale, steps);
-            let path = out.join(format!("guided/p{p}-{}-seed{seed:02}.ppm", prompt.replace(' ', "_")));
+            let path = out.join(format!(
+                "guided/p{p}-{}-seed{seed:02}.ppm",
+                prompt.replace(' ', "_")
+            ));
             write_ppm(&path, &render(&mut models, &s));
             guided.push(path);
         }
@@ -179,13 +194,11 @@ fn main() {
     let all: Vec<PathBuf> = unguided.iter().chain(&guided).cloned().collect();
     let verdicts = classify(&python, &all);
     println!(
-        "toy set {}: {} renders of {SIDE}×{SIDE}, {steps} DDIM steps, guidance scale {scale}, {seeds} seeds, {secs:.0} s",
+        "toy set {}: {} renders of {SIDE}×{SIDE}, {steps} DDIM steps (eta 0.8), guidance scale {scale}, clamp_max {clamp}, {seeds} seeds, {secs:.0} s",
         dir.display(),
         all.len()
     );
-    println!(
-        "| prompt | colour, guided | colour, unguided | shape, guided | shape, unguided |"
-    );
+    println!("| prompt | colour, guided | colour, unguided | shape, guided | shape, unguided |");
     println!("| --- | --- | --- | --- | --- |");
     let n = seeds as usize;
     let (mut tot_cg, mut tot_cu, mut tot_sg, mut tot_su) = (0, 0, 0, 0);
