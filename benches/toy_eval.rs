@@ -109,11 +109,20 @@ fn render(models: &mut Models, s: &RenderSpec) -> Array3<u8> {
     }
 }
 
-/// The classifier's (colour, shape) for each picture.
-fn classify(python: &Path, files: &[PathBuf]) -> BTreeMap<PathBuf, (String, String)> {
+/// The classifier's (colour, shape) for each picture; also writes them as a contact sheet,
+/// `columns` to a row.
+fn classify(
+    python: &Path,
+    files: &[PathBuf],
+    sheet: &Path,
+    columns: u64,
+) -> BTreeMap<PathBuf, (String, String)> {
     let out = Command::new(python)
         .current_dir("onnx-export")
-        .args(["-m", "disco_export.toy.classify"])
+        .args(["-m", "disco_export.toy.classify", "--columns"])
+        .arg(columns.to_string())
+        .arg("--sheet")
+        .arg(std::path::absolute(sheet).unwrap())
         .args(files.iter().map(|f| std::path::absolute(f).unwrap()))
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
@@ -192,7 +201,8 @@ fn main() {
     }
     let secs = start.elapsed().as_secs_f64();
     let all: Vec<PathBuf> = unguided.iter().chain(&guided).cloned().collect();
-    let verdicts = classify(&python, &all);
+    let sheet = out.join("sheet.png");
+    let verdicts = classify(&python, &all, &sheet, seeds);
     println!(
         "toy set {}: {} renders of {SIDE}×{SIDE}, {steps} DDIM steps (eta 0.8), guidance scale {scale}, clamp_max {clamp}, {seeds} seeds, {secs:.0} s",
         dir.display(),
@@ -233,4 +243,8 @@ fn main() {
         *hist.entry(verdicts[f].0.as_str()).or_default() += 1;
     }
     println!("unguided colours: {hist:?}");
+    println!(
+        "pictures: {} (rows: unguided, then each prompt; one column per seed)",
+        sheet.display()
+    );
 }

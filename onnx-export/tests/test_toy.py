@@ -137,3 +137,12 @@ def test_hybrid_loss_variance_term_is_smallest_at_the_true_posterior_variance():
     total, mse = loss_with(-1.0)  # v = -1: the posterior variance itself
     assert mse.item() == pytest.approx(0.0, abs=1e-6)
     assert total.item() < loss_with(1.0)[0].item()
+
+
+def test_contact_sheet_round_trips_through_png(tmp_path):
+    imgs = [np.full((4, 4, 3), v, dtype=np.uint8) for v in (10, 200, 90)]
+    sheet = classify.contact_sheet(imgs, columns=2, pad=1)
+    assert sheet.shape == (11, 11, 3)
+    assert (sheet[1:5, 6:10] == 200).all() and (sheet[6:10, 1:5] == 90).all() and (sheet[6:10, 6:10] == 255).all()
+    classify.write_png(tmp_path / "s.png", sheet)
+    assert np.array_equal(classify.read_image(tmp_path / "s.png"), sheet)

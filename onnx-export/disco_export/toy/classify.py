@@ -219,12 +219,37 @@ def _read_png(data, path):
     return out.reshape(h, w, ch)[:, :, :3].astype(np.uint8)
 
 
+def write_png(path, img):
+    """uint8 (H, W, 3) as an 8-bit RGB PNG (no filtering)."""
+    h, w, _ = img.shape
+    raw = b"".join(b"\x00" + img[y].tobytes() for y in range(h))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def contact_sheet(images, columns, pad=2):
+    """Equal-sized uint8 pictures in rows of ``columns`` on white: uint8 (H', W', 3)."""
+    h, w, _ = images[0].shape
+    rows = -(-len(images) // columns)
+    sheet = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, 3), 255, dtype=np.uint8)
+    for i, img in enumerate(images):
+        y, x = pad + (i // columns) * (h + pad), pad + (i % columns) * (w + pad)
+        sheet[y:y + h, x:x + w] = img
+    return sheet
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m disco_export.toy.classify", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="*", type=Path)
     p.add_argument("--n", type=int, default=500, help="ground-truth scenes per kind (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--sheet", type=Path, help="also write the given pictures as one PNG contact sheet")
+    p.add_argument("--columns", type=int, default=16, help="pictures per row of --sheet (default: %(default)s)")
     args = p.parse_args(argv)
     if not args.images:
         for noise in (0.0, 8.0, 25.0):
@@ -233,9 +258,12 @@ def main(argv=None):
                   f"scenes: colour {acc['color']:.3f}, shape {acc['shape']:.3f}; on {args.n // 2} two-object "
                   f"scenes: colour is one of the objects' {acc['color_two']:.3f}")
         return 0
-    for path in args.images:
-        v = classify(read_image(path))
+    images = [read_image(path) for path in args.images]
+    for path, img in zip(args.images, images):
+        v = classify(img)
         print(f"{path}\t{v.color}\t{v.shape}\t{v.iou:.3f}\t{v.foreground:.3f}")
+    if args.sheet:
+        write_png(args.sheet, contact_sheet(images, args.columns))
     return 0
 
 
