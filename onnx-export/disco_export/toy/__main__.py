@@ -24,14 +24,18 @@ def main(argv=None):
     args = p.parse_args(argv)
     ck = ["--out", str(args.checkpoints)]
     cmd = [sys.executable, "-m", "disco_export.toy.train"]
+    stage1 = args.checkpoints / "stage1"
+    # the UNet in two stages: stage1/unet.pt, then from it the shipped unet.pt
+    unet = (cmd + ["unet", "--out", str(stage1)],
+            cmd + ["unet", "--init", str(stage1 / "unet.pt")] + train.UNET_STAGE2 + ck)
     if args.parallel:
-        unet = subprocess.Popen(cmd + ["unet"] + ck)
+        proc = subprocess.Popen(" ".join(f"'{a}'" for a in unet[0]) + " && "
+                                + " ".join(f"'{a}'" for a in unet[1]), shell=True)
         rc = subprocess.call(cmd + ["clip"] + ck) or subprocess.call(cmd + ["secondary"] + ck)
-        rc = unet.wait() or rc
+        rc = proc.wait() or rc
     else:
-        rc = 0
-        for model in ("clip", "unet", "secondary"):
-            rc = rc or subprocess.call(cmd + [model] + ck)
+        rc = subprocess.call(cmd + ["clip"] + ck) or subprocess.call(unet[0]) or subprocess.call(unet[1])
+        rc = rc or subprocess.call(cmd + ["secondary"] + ck)
     if rc:
         return rc
     return export.main(["--checkpoints", str(args.checkpoints), "--out", str(args.out)])

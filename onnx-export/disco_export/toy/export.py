@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .. import checkpoints, clip, secondary, unet, verify
+from .. import checkpoints, clip, manifest, secondary, unet, verify
 from ..modelset import Request, build, log
 from . import train
 
@@ -48,8 +48,9 @@ def load_models(ckpt_dir, which=MODELS):
 def toy_section(ckpt_dir):
     """The manifest's ``toy`` section: what the set is, its CLIP names, and each model's training record."""
     records = {}
-    for kind in ("clip", "unet", "secondary"):
-        path = Path(ckpt_dir) / f"{kind}.json"
+    for kind, file in (("clip", "clip.json"), ("unet_stage1", "stage1/unet.json"), ("unet", "unet.json"),
+                       ("secondary", "secondary.json")):
+        path = Path(ckpt_dir) / file
         if path.is_file():
             records[kind] = json.loads(path.read_text())
     return {"description": DESCRIPTION, "image_size": 64,
@@ -64,10 +65,18 @@ def main(argv=None):
                    help="train.py's output directory (default: %(default)s)")
     p.add_argument("--out", type=Path, default=REPO / "models" / "toy", help="model set (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--only", nargs="+", choices=MODELS, default=list(MODELS),
-                   help="export only these models (into the same set: the manifest is extended)")
+    p.add_argument("--only", nargs="*", choices=MODELS, default=list(MODELS),
+                   help="export only these models (into the same set: the manifest is extended); none: only "
+                        "rewrite the manifest's toy section")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if not args.only:
+        doc = manifest.write(args.out, False, {"toy": toy_section(args.checkpoints)}, {})
+        problems = manifest.validate(doc, args.out)
+        if problems:
+            log("error: " + "; ".join(problems))
+            return 1
+        return 0
     try:
         req = Request(out=args.out, diffusion=train.UNET_CONFIG.name if "unet" in args.only else None,
                       secondary="secondary" in args.only, clip=[train.CLIP_FLAG] if "clip" in args.only else [],

@@ -49,6 +49,10 @@ UNET_CONFIG = unet_mod.UNetConfig(
 SECONDARY_CHANNELS = 12
 
 STEPS = {"clip": 1200, "unet": 1200, "secondary": 800}
+# The UNet's second stage (``--init`` the first stage's EMA weights): the shipped run stopped at its 22-minute
+# budget after 721 of the 1400 scheduled steps; ``--stop-after 721`` replays it.
+UNET_STAGE2 = ["--seed", "1", "--steps", "1400", "--stop-after", "721", "--batch", "16", "--lr", "3e-4",
+               "--ema", "0.998"]
 BATCH = {"clip": 96, "unet": 8, "secondary": 16}
 LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4}
 
