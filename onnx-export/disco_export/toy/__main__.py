@@ -8,6 +8,7 @@ checkpoint (docs/toy-models.md lists the shipped weights' numbers).
 """
 
 import argparse
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,7 @@ def main(argv=None):
     unet = (cmd + ["unet", "--out", str(stage1)],
             cmd + ["unet", "--init", str(stage1 / "unet.pt")] + train.UNET_STAGE2 + ck)
     if args.parallel:
-        proc = subprocess.Popen(" ".join(f"'{a}'" for a in unet[0]) + " && "
-                                + " ".join(f"'{a}'" for a in unet[1]), shell=True)
+        proc = subprocess.Popen(f"{shlex.join(unet[0])} && {shlex.join(unet[1])}", shell=True)
         rc = subprocess.call(cmd + ["clip"] + ck) or subprocess.call(cmd + ["secondary"] + ck)
         rc = proc.wait() or rc
     else:
