@@ -185,7 +185,8 @@ def _pair(rng, excluded):
         off = sign * 15.0
         cx = 32.0 + dx * off + rng.uniform(-3, 3) + (0 if dx else rng.uniform(-8, 8))
         cy = 32.0 + dy * off + rng.uniform(-3, 3) + (0 if dy else rng.uniform(-8, 8))
-        objs.append(Obj(shape, color, float(np.clip(cx, r + 1, SIZE - r - 1)), float(np.clip(cy, r + 1, SIZE - r - 1)), r))
+        lo, hi = r + 1, SIZE - r - 1
+        objs.append(Obj(shape, color, float(np.clip(cx, lo, hi)), float(np.clip(cy, lo, hi)), r))
     return objs, rel
 
 

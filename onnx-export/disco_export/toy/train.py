@@ -396,7 +396,8 @@ def main(argv=None):
     for k, v in metrics.items():
         print(f"{args.model}.{k} = {v:.4f}")
     print(f"{args.model}.wall_seconds = {wall:.0f}")
-    record = {"steps": args.steps, "steps_done": args.done, "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+    record = {"steps": args.steps, "steps_done": args.done, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+              "threads": args.threads,
               "wall_seconds": round(wall), "torch": torch.__version__.split("+")[0],
               "metrics": {k: round(v, 4) for k, v in metrics.items()}}
     if args.model != "clip":
