@@ -31,6 +31,11 @@ class Request:
     lpips_lin: Path = None
     verify_batches: tuple = (1, 3)
     seed: int = 0
+    # Models built by the caller (the toy set's trained weights): {"unet" | "secondary" | "clip:FLAG" | "lpips":
+    # (model, source sha256)}; they replace the checkpoint or tiny construction of that model.
+    prebuilt: dict = field(default_factory=dict)
+    # Extra top-level manifest sections (the toy set's description), written as given.
+    extra_sections: dict = field(default_factory=dict)
 
 
 def log(msg):
@@ -131,18 +136,19 @@ def build(req):
     req.out = Path(req.out)
     req.out.mkdir(parents=True, exist_ok=True)
     # Load every checkpoint first, so that a wrong path fails before minutes of exporting.
-    models = {}
-    if req.diffusion:
+    models = dict(req.prebuilt)
+    if req.diffusion and "unet" not in models:
         models["unet"] = make_unet(req)
-    if req.secondary:
+    if req.secondary and "secondary" not in models:
         models["secondary"] = make_secondary(req)
     for flag in req.clip:
-        models[f"clip:{flag}"] = make_clip(req, flag)
-    if req.lpips:
+        if f"clip:{flag}" not in models:
+            models[f"clip:{flag}"] = make_clip(req, flag)
+    if req.lpips and "lpips" not in models:
         models["lpips"] = make_lpips(req)
     if not models:
         raise ValueError("nothing to export: give --diffusion, --secondary, --clip or --lpips (or --tiny)")
-    graphs, sections = {}, {}
+    graphs, sections = {}, dict(req.extra_sections)
     if "unet" in models:
         model, sha = models["unet"]
         sections["diffusion"] = model.cfg.as_manifest()

@@ -1,0 +1,250 @@
+//! Prompt adherence of the toy model set (docs/toy-models.md): renders every prompt of
+//! [`PROMPTS`] over [`SEEDS`] seeds with CLIP guidance, and the same seeds without it
+//! (`clip_guidance_scale` 0, every other setting equal), writes the pictures under
+//! `target/toy-eval/`, then has the deterministic colour/shape classifier of
+//! `onnx-export/disco_export/toy/classify.py` (which does not use the toy CLIP) judge them.
+//! Prints one table row per prompt: how often the picture's dominant colour and its shape
+//! match the prompt, guided and unguided.
+//!
+//!     cargo bench --bench toy_eval
+//!
+//! `DISCO_TOY_MODELS` (default `models/toy`), `DISCO_TOY_SEEDS` (default 16),
+//! `DISCO_TOY_SCALE` (clip_guidance_scale, default DD's 5000), `DISCO_TOY_CLAMP` (clamp_max,
+//! default DD's 0.05), `DISCO_TOY_STEPS` (default 50), `DISCO_TOY_OUT` (default
+//! `target/toy-eval`) and `DISCO_PYTHON` (default `.venv/bin/python`) change the set-up;
+//! `DISCO_TOY_VERBOSE=1` prints the loss terms every ten steps.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use disco::render::cutouts::augment::AugMode;
+use disco::render::job::{self, Rendered};
+use disco::render::models::{Models, Needs};
+use disco::render::sampler::Method;
+use disco::render::session::{Device, ModelSet, SessionOptions};
+use disco::render::spec::{RangeLoss, RenderSpec, TextPrompt};
+use ndarray::Array3;
+
+/// (prompt, colour, shape): four colours and four shapes, none of them a pair held out of
+/// the toy CLIP's training.
+const PROMPTS: [(&str, &str, &str); 4] = [
+    ("a red circle", "red", "circle"),
+    ("a blue square", "blue", "square"),
+    ("a yellow star", "yellow", "star"),
+    ("a green triangle", "green", "triangle"),
+];
+const SEEDS: u64 = 16;
+const SIDE: usize = 64;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> RenderSpec {
+    let clamp: f32 = env_or("DISCO_TOY_CLAMP", 0.05);
+    RenderSpec {
+        width: SIDE,
+        height: SIDE,
+        seed,
+        steps,
+        skip_steps: 0,
+        method: Method::Ddim { eta: 0.8 },
+        clip_denoised: false,
+        text_prompts: vec![TextPrompt {
+            text: prompt.into(),
+            weight: 1.0,
+        }],
+        image_prompts: vec![],
+        fuzzy: None,
+        clip_models: set.manifest.clip.keys().cloned().collect(),
+        clip_guidance_scale: scale,
+        tv_scale: 0.0,
+        range_scale: 150.0,
+        range_loss: RangeLoss::Dd,
+        sat_scale: 0.0,
+        init_scale: 0.0,
+        init: None,
+        cutn_batches: 1,
+        skip_augs: false,
+        aug_mode: AugMode::Still,
+        // DD's default cut schedule
+        cut_overview: [vec![12.0; 400], vec![4.0; 600]].concat(),
+        cut_innercut: [vec![4.0; 400], vec![12.0; 600]].concat(),
+        cut_ic_pow: vec![1.0; 1000],
+        cut_icgray_p: [vec![0.2; 400], vec![0.0; 600]].concat(),
+        use_secondary_model: true,
+        clamp_max: Some(clamp),
+        use_checkpoint: true,
+        horizontal_symmetry: false,
+        vertical_symmetry: false,
+        transformation_percent: vec![0.09],
+    }
+}
+
+/// Binary PPM (P6), which the classifier reads.
+fn write_ppm(path: &Path, img: &Array3<u8>) {
+    let (h, w, _) = img.dim();
+    let mut bytes = format!("P6\n{w} {h}\n255\n").into_bytes();
+    bytes.extend(img.iter());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn render(models: &mut Models, s: &RenderSpec) -> Array3<u8> {
+    let verbose = std::env::var_os("DISCO_TOY_VERBOSE").is_some();
+    let show = |e: &job::StepEvent<'_>| {
+        if verbose && e.j.is_multiple_of(10) {
+            eprintln!("seed {} step {}: {:?}", s.seed, e.j, e.losses);
+        }
+    };
+    match job::render(s, models, None, show, &AtomicBool::new(false)).expect("render") {
+        Rendered::Finished(img) => img,
+        Rendered::Cancelled(_) => unreachable!("never cancelled"),
+    }
+}
+
+/// The classifier's (colour, shape) for each picture; also writes them as a contact sheet,
+/// `columns` to a row.
+fn classify(
+    python: &Path,
+    files: &[PathBuf],
+    sheet: &Path,
+    columns: u64,
+) -> BTreeMap<PathBuf, (String, String)> {
+    let out = Command::new(python)
+        .current_dir("onnx-export")
+        .args(["-m", "disco_export.toy.classify", "--columns"])
+        .arg(columns.to_string())
+        .arg("--sheet")
+        .arg(std::path::absolute(sheet).unwrap())
+        .args(files.iter().map(|f| std::path::absolute(f).unwrap()))
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "classifier failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    files
+        .iter()
+        .zip(text.lines())
+        .map(|(f, line)| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            (f.clone(), (cols[1].to_string(), cols[2].to_string()))
+        })
+        .collect()
+}
+
+fn rate(hits: usize, n: usize) -> String {
+    format!("{hits}/{n} ({:.0}%)", 100.0 * hits as f64 / n as f64)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` and test harness probes
+    }
+    let dir = std::env::var_os("DISCO_TOY_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("models/toy"));
+    let seeds: u64 = env_or("DISCO_TOY_SEEDS", SEEDS);
+    let scale: f32 = env_or("DISCO_TOY_SCALE", 5000.0);
+    let steps: usize = env_or("DISCO_TOY_STEPS", 50);
+    let python = std::env::var_os("DISCO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::path::absolute(".venv/bin/python").unwrap());
+    let set = ModelSet::open(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let probe = spec(&set, PROMPTS[0].0, 0, scale, steps);
+    let needs = Needs {
+        width: SIDE,
+        height: SIDE,
+        secondary: true,
+        lpips: false,
+        clip: &probe.clip_models,
+    };
+    let opts = SessionOptions {
+        device: Device::Cpu,
+        intra_threads: Some(1),
+        verify_hashes: true,
+    };
+    let mut models = Models::open(&set, &needs, opts).expect("sessions");
+    let clamp: f32 = env_or("DISCO_TOY_CLAMP", 0.05);
+    let out = std::env::var_os("DISCO_TOY_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/toy-eval"));
+    let start = Instant::now();
+    // Unguided renders ignore the prompt (its CLIP term is multiplied by 0): one per seed.
+    let mut unguided = Vec::new();
+    for seed in 0..seeds {
+        let s = spec(&set, PROMPTS[0].0, seed, 0.0, steps);
+        let path = out.join(format!("unguided/seed{seed:02}.ppm"));
+        write_ppm(&path, &render(&mut models, &s));
+        unguided.push(path);
+    }
+    let mut guided = Vec::new();
+    for (p, (prompt, _, _)) in PROMPTS.iter().enumerate() {
+        for seed in 0..seeds {
+            let s = spec(&set, prompt, seed, scale, steps);
+            let path = out.join(format!(
+                "guided/p{p}-{}-seed{seed:02}.ppm",
+                prompt.replace(' ', "_")
+            ));
+            write_ppm(&path, &render(&mut models, &s));
+            guided.push(path);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let all: Vec<PathBuf> = unguided.iter().chain(&guided).cloned().collect();
+    let sheet = out.join("sheet.png");
+    let verdicts = classify(&python, &all, &sheet, seeds);
+    println!(
+        "toy set {}: {} renders of {SIDE}×{SIDE}, {steps} DDIM steps (eta 0.8), guidance scale {scale}, clamp_max {clamp}, {seeds} seeds, {secs:.0} s",
+        dir.display(),
+        all.len()
+    );
+    println!("| prompt | colour, guided | colour, unguided | shape, guided | shape, unguided |");
+    println!("| --- | --- | --- | --- | --- |");
+    let n = seeds as usize;
+    let (mut tot_cg, mut tot_cu, mut tot_sg, mut tot_su) = (0, 0, 0, 0);
+    for (p, (prompt, colour, shape)) in PROMPTS.iter().enumerate() {
+        let g = &guided[p * n..(p + 1) * n];
+        let count = |files: &[PathBuf], f: &dyn Fn(&(String, String)) -> bool| {
+            files.iter().filter(|x| f(&verdicts[*x])).count()
+        };
+        let cg = count(g, &|v| v.0 == *colour);
+        let cu = count(&unguided, &|v| v.0 == *colour);
+        let sg = count(g, &|v| v.1 == *shape);
+        let su = count(&unguided, &|v| v.1 == *shape);
+        (tot_cg, tot_cu, tot_sg, tot_su) = (tot_cg + cg, tot_cu + cu, tot_sg + sg, tot_su + su);
+        println!(
+            "| {prompt} | {} | {} | {} | {} |",
+            rate(cg, n),
+            rate(cu, n),
+            rate(sg, n),
+            rate(su, n)
+        );
+    }
+    let m = n * PROMPTS.len();
+    println!(
+        "| all | {} | {} | {} | {} |",
+        rate(tot_cg, m),
+        rate(tot_cu, m),
+        rate(tot_sg, m),
+        rate(tot_su, m)
+    );
+    let mut hist: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &unguided {
+        *hist.entry(verdicts[f].0.as_str()).or_default() += 1;
+    }
+    println!("unguided colours: {hist:?}");
+    println!(
+        "pictures: {} (rows: unguided, then each prompt; one column per seed)",
+        sheet.display()
+    );
+}

@@ -1,0 +1,1 @@
+"""The toy model set: a procedural world of coloured shapes, its classifier, and the training scripts."""

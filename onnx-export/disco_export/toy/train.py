@@ -1,0 +1,412 @@
+"""Train the toy model set on the procedural scenes (scenes.py), on the CPU, from a fixed seed.
+
+Three models, each of the architecture family Disco Diffusion uses, at small widths:
+
+- ``clip``: a CLIP (ViT image tower at 32×32, text transformer over the real CLIP BPE vocabulary), contrastive;
+- ``unet``: a guided-diffusion UNet (1000-step linear schedule, eps + learned variance: the improved-DDPM hybrid
+  loss), 64×64;
+- ``secondary``: the secondary model (cosine schedule, v-objective), 64×64.
+
+Each run prints its metrics at the end (CLIP zero-shot accuracy; the diffusion models' loss on a fixed validation
+batch), so a re-run can be compared with the shipped weights (docs/toy-models.md). Checkpoints are plain state
+dicts; ``python -m disco_export.toy.export`` turns them into the model set.
+
+Usage: nice -n 19 python -m disco_export.toy.train clip|unet|secondary [--steps N] [--out DIR]
+"""
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import clip as clip_mod
+from .. import secondary as secondary_mod
+from .. import tokens as tokens_mod
+from .. import unet as unet_mod
+from . import scenes
+
+DEFAULT_OUT = Path(__file__).resolve().parents[3] / "target" / "toy-train"
+
+# (colour, shape) pairs the CLIP never sees in training: its zero-shot test of composition.
+HELD_OUT = (("green", "star"), ("blue", "triangle"), ("pink", "ring"), ("orange", "square"), ("cyan", "circle"))
+
+CLIP_FLAG = "ViTB32"
+CLIP_CONFIG = clip_mod.CLIPConfig(
+    name="ViT-B/32", embed_dim=64, image_resolution=32, vision_layers=3, vision_width=64, vision_patch_size=4,
+    text_width=32, text_heads=4, text_layers=2, vision_heads=4)
+
+UNET_CONFIG = unet_mod.UNetConfig(
+    name="512x512_diffusion_uncond_finetune_008100", image_size=64, num_channels=32, channel_mult=(0.5, 1, 1, 2),
+    num_res_blocks=1, attention_ds=(8,), num_head_channels=32, norm_groups=8)
+
+SECONDARY_CHANNELS = 12
+
+STEPS = {"clip": 1200, "unet": 1200, "secondary": 800}
+# The UNet's second stage (``--init`` the first stage's EMA weights): the shipped run stopped at its 22-minute
+# budget after 721 of the 1400 scheduled steps; ``--stop-after 721`` replays it.
+UNET_STAGE2 = ["--seed", "1", "--steps", "1400", "--stop-after", "721", "--batch", "16", "--lr", "3e-4",
+               "--ema", "0.998"]
+BATCH = {"clip": 96, "unet": 8, "secondary": 16}
+LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4}
+
+
+def log(msg):
+    print(f"[toy.train] {msg}", file=sys.stderr, flush=True)
+
+
+class Tokenizer:
+    """clip.tokenize for captions (the reference BPE of tokens.py), cached: list of str -> int64 (N, 77)."""
+
+    def __init__(self):
+        self.bpe = tokens_mod.reference_tokenizer()
+        self.cache = {}
+
+    def __call__(self, texts):
+        rows = []
+        for t in texts:
+            if t not in self.cache:
+                ids = tokens_mod.tokenize(self.bpe, t)
+                if ids is None:
+                    raise ValueError(f"caption over 77 tokens: {t!r}")
+                self.cache[t] = ids
+            rows.append(self.cache[t])
+        return torch.tensor(rows, dtype=torch.int64)
+
+
+# ---------------------------------------------------------------- CLIP
+
+
+def clip_views(images, gen, res, train=True):
+    """uint8 (N, 64, 64, 3) -> CLIP input (N, 3, res, res), normalised.
+
+    Training views imitate what guidance shows the CLIP: random square crops (DD's cutouts), blur (early
+    denoised estimates are blurry), a little noise and, rarely, grayscale.
+    """
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    n, _, h, w = x.shape
+    if train:
+        out = []
+        sizes = torch.randint(36, h + 1, (n,), generator=gen)
+        for i in range(n):
+            s = int(sizes[i])
+            oy, ox = (int(v) for v in torch.randint(0, h - s + 1, (2,), generator=gen))
+            out.append(F.interpolate(x[i:i + 1, :, oy:oy + s, ox:ox + s], size=(res, res), mode="bilinear",
+                                     antialias=True, align_corners=False))
+        x = torch.cat(out)
+        blur = torch.rand(n, generator=gen) < 0.3
+        if blur.any():
+            k = 2 ** int(torch.randint(1, 3, (1,), generator=gen))
+            small = F.avg_pool2d(x[blur], k)
+            x[blur] = F.interpolate(small, size=(res, res), mode="bilinear", align_corners=False)
+        x = x + torch.randn(x.shape, generator=gen) * 0.03 * torch.rand(n, 1, 1, 1, generator=gen)
+        gray = torch.rand(n, generator=gen) < 0.05
+        x[gray] = x[gray].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+    else:
+        x = F.interpolate(x, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
+    mean = torch.tensor(clip_mod.MEAN)[None, :, None, None]
+    std = torch.tensor(clip_mod.STD)[None, :, None, None]
+    return (x - mean) / std
+
+
+def clip_loss(model, img, tok, captions):
+    ie = F.normalize(model.encode_image(img), dim=-1)
+    te = F.normalize(model.encode_text(tok), dim=-1)
+    logits = ie @ te.T * model.logit_scale.exp().clamp(max=100)
+    # identical captions in a batch are all positives
+    same = torch.tensor([[a == b for b in captions] for a in captions], dtype=torch.float32)
+    target = same / same.sum(dim=1, keepdim=True)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+@torch.no_grad()
+def clip_zero_shot(model, tokenizer, n=400, seed=10_000, held_out_only=False):
+    """Zero-shot accuracy on fresh single-object scenes: the best of the 40 captions "a {colour} {shape}".
+
+    Returns (colour accuracy, shape accuracy). ``held_out_only``: scenes of the HELD_OUT pairs only.
+    """
+    model.eval()
+    rng = np.random.default_rng(seed)
+    combos = [(c, s) for c in scenes.COLORS for s in scenes.SHAPES]
+    te = F.normalize(model.encode_text(tokenizer([f"{scenes.article(c)} {c} {s}" for c, s in combos])), dim=-1)
+    excluded = tuple(p for p in combos if p not in HELD_OUT) if held_out_only else ()
+    ss = [scenes.sample_scene(rng, two_object_p=0.0, excluded=excluded) for _ in range(n)]
+    imgs = np.stack([scenes.render(s) for s in ss])
+    ie = F.normalize(model.encode_image(clip_views(imgs, None, model.cfg.image_resolution, train=False)), dim=-1)
+    best = (ie @ te.T).argmax(dim=1)
+    col = np.mean([combos[b][0] == s.main.color for b, s in zip(best.tolist(), ss)])
+    shp = np.mean([combos[b][1] == s.main.shape for b, s in zip(best.tolist(), ss)])
+    model.train()
+    return float(col), float(shp)
+
+
+def train_clip(args):
+    torch.manual_seed(args.seed)
+    model = clip_mod.CLIP(CLIP_CONFIG)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(1 / 0.07))  # CLIP's initial temperature
+    tokenizer = Tokenizer()
+    rng = np.random.default_rng(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05, betas=(0.9, 0.98))
+    sched = warmup_cosine(opt, args.steps)
+    t0, avg = time.perf_counter(), None
+    for step in range(args.steps):
+        if stop_now(args, step, t0):
+            break
+        ss, imgs = scenes.sample_batch(rng, args.batch, excluded=HELD_OUT)
+        caps = [s.caption for s in ss]
+        loss = clip_loss(model, clip_views(imgs, gen, CLIP_CONFIG.image_resolution), tokenizer(caps), caps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
+        progress(step, args.steps, t0, f"loss {avg:.3f}")
+        args.done = step + 1
+    torch.save(model.state_dict(), args.out / "clip.pt")
+    col, shp = clip_zero_shot(model, tokenizer)
+    hcol, hshp = clip_zero_shot(model, tokenizer, held_out_only=True)
+    return {"train_loss": avg, "zero_shot_color": col, "zero_shot_shape": shp,
+            "held_out_pairs_color": hcol, "held_out_pairs_shape": hshp}
+
+
+# ---------------------------------------------------------------- diffusion UNet
+
+
+class LinearSchedule:
+    """guided-diffusion's 1000-step linear beta schedule and the posterior q(x_{t-1} | x_t, x_0)."""
+
+    def __init__(self, steps=1000):
+        scale = 1000 / steps
+        b = np.linspace(scale * 1e-4, scale * 0.02, steps, dtype=np.float64)
+        ab = np.cumprod(1 - b)
+        ab_prev = np.append(1.0, ab[:-1])
+        var = b * (1 - ab_prev) / (1 - ab)
+        self.steps = steps
+        t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+        self.betas, self.alphas_cumprod = t(b), t(ab)
+        self.sqrt_ab, self.sqrt_1mab = t(np.sqrt(ab)), t(np.sqrt(1 - ab))
+        self.post_logvar = t(np.log(np.append(var[1], var[1:])))
+        self.log_betas = t(np.log(b))
+        self.post_c0 = t(b * np.sqrt(ab_prev) / (1 - ab))
+        self.post_ct = t((1 - ab_prev) * np.sqrt(1 - b) / (1 - ab))
+
+    def q_sample(self, x0, t, noise):
+        return self.sqrt_ab[t][:, None, None, None] * x0 + self.sqrt_1mab[t][:, None, None, None] * noise
+
+
+def _normal_kl(m1, lv1, m2, lv2):
+    return 0.5 * (-1.0 + lv2 - lv1 + torch.exp(lv1 - lv2) + (m1 - m2) ** 2 * torch.exp(-lv2))
+
+
+def _std_normal_cdf(x):
+    return 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _discretized_gaussian_nll(x, mean, logvar):
+    """-log p(x) of 8-bit data x in [-1, 1] under N(mean, exp(logvar)) integrated over each bin."""
+    inv = torch.exp(-0.5 * logvar)
+    cdf_plus = _std_normal_cdf(inv * (x - mean + 1 / 255))
+    cdf_min = _std_normal_cdf(inv * (x - mean - 1 / 255))
+    log_cdf_plus = torch.log(cdf_plus.clamp(min=1e-12))
+    log_1m_cdf_min = torch.log((1 - cdf_min).clamp(min=1e-12))
+    log_delta = torch.log((cdf_plus - cdf_min).clamp(min=1e-12))
+    lp = torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_1m_cdf_min, log_delta))
+    return -lp
+
+
+def hybrid_loss(model, sch, x0, t, noise, vlb_weight=0.001):
+    """Improved-DDPM's L_hybrid: MSE on eps + λ·L_vlb for the variance channels (mean detached)."""
+    xt = sch.q_sample(x0, t, noise)
+    out = model(xt, t.float())
+    eps, v = out[:, :3], out[:, 3:]
+    mse = ((eps - noise) ** 2).mean(dim=(1, 2, 3))
+    c = lambda a: a[t][:, None, None, None]  # noqa: E731
+    true_mean = c(sch.post_c0) * x0 + c(sch.post_ct) * xt
+    x0_pred = (xt - c(sch.sqrt_1mab) * eps.detach()) / c(sch.sqrt_ab)
+    model_mean = c(sch.post_c0) * x0_pred.clamp(-1, 1) + c(sch.post_ct) * xt
+    frac = (v + 1) / 2
+    logvar = frac * c(sch.log_betas) + (1 - frac) * c(sch.post_logvar)
+    kl = _normal_kl(true_mean, c(sch.post_logvar), model_mean, logvar).mean(dim=(1, 2, 3)) / math.log(2.0)
+    nll = _discretized_gaussian_nll(x0, model_mean, logvar).mean(dim=(1, 2, 3)) / math.log(2.0)
+    vlb = torch.where(t == 0, nll, kl) * sch.steps
+    return (mse + vlb_weight * vlb).mean(), mse.mean()
+
+
+# ---------------------------------------------------------------- secondary model (v-objective)
+
+
+def v_loss(model, x0, t, noise):
+    """Crowson's v-objective on the cosine schedule: t in [0, 1], v = α·eps − σ·x0."""
+    a, s = torch.cos(t * math.pi / 2)[:, None, None, None], torch.sin(t * math.pi / 2)[:, None, None, None]
+    _, v = model(x0 * a + noise * s, t)
+    return F.mse_loss(v, noise * a - x0 * s)
+
+
+# ---------------------------------------------------------------- shared loop
+
+
+def warmup_cosine(opt, steps, warmup=100):
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / steps))))
+
+
+def stop_now(args, step, t0):
+    """Whether to stop before ``step``: at ``--stop-after`` steps, or when ``--max-minutes`` have passed (the
+    learning-rate schedule still spans ``--steps``; re-run with ``--stop-after`` the steps done to reproduce)."""
+    if args.stop_after is not None and step >= args.stop_after:
+        return True
+    if args.max_minutes is not None and time.perf_counter() - t0 > 60 * args.max_minutes:
+        log(f"time budget of {args.max_minutes} min reached after {step} steps")
+        return True
+    return False
+
+
+def progress(step, steps, t0, text):
+    if step % 100 == 0 or step == steps - 1:
+        dt = time.perf_counter() - t0
+        log(f"step {step + 1}/{steps}  {text}  {dt:.0f} s ({dt / (step + 1):.3f} s/step)")
+
+
+def validation_batch(n=64, seed=20_000):
+    """A fixed batch (x0, uniform t fraction, noise) for comparable validation losses."""
+    _, imgs = scenes.sample_batch(np.random.default_rng(seed), n)
+    g = torch.Generator().manual_seed(seed)
+    return torch.from_numpy(scenes.to_model(imgs)), (torch.arange(n) + 0.5) / n, torch.randn(n, 3, 64, 64, generator=g)
+
+
+def train_diffusion(args, kind):
+    torch.manual_seed(args.seed)
+    if kind == "unet":
+        model, sch = unet_mod.UNetModel(UNET_CONFIG), LinearSchedule()
+    else:
+        model, sch = secondary_mod.SecondaryDiffusionImageNet2(SECONDARY_CHANNELS), None
+    if args.init is not None:  # a second stage: continue from the EMA weights of a first one
+        model.load_state_dict(torch.load(args.init))
+    ema = copy.deepcopy(model).requires_grad_(False)
+    rng = np.random.default_rng(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    sched = warmup_cosine(opt, args.steps)
+
+    def loss_of(m, x0, frac, noise):
+        if kind == "unet":
+            t = (frac * sch.steps).long().clamp(max=sch.steps - 1)
+            return hybrid_loss(m, sch, x0, t, noise)
+        loss = v_loss(m, x0, frac, noise)
+        return loss, loss
+
+    t0, avg = time.perf_counter(), None
+    for step in range(args.steps):
+        if stop_now(args, step, t0):
+            break
+        _, imgs = scenes.sample_batch(rng, args.batch)
+        x0 = torch.from_numpy(scenes.to_model(imgs))
+        if torch.rand(1, generator=gen).item() < 0.5:  # horizontal flips: free variety
+            x0 = x0.flip(3)
+        frac = torch.rand(args.batch, generator=gen)
+        loss, mse = loss_of(model, x0, frac, torch.randn(x0.shape, generator=gen))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        avg = mse.item() if avg is None else 0.98 * avg + 0.02 * mse.item()
+        progress(step, args.steps, t0, f"mse {avg:.4f}")
+        args.done = step + 1
+    torch.save(ema.state_dict(), args.out / f"{kind}.pt")
+    with torch.no_grad():
+        x0, frac, noise = validation_batch()
+        _, val = loss_of(ema, x0, frac, noise)
+    return {"train_mse": avg, "val_mse_ema": float(val)}
+
+
+def evaluate(args):
+    """The end-of-training metrics of an existing checkpoint in ``args.out``."""
+    if args.model == "clip":
+        model = clip_mod.CLIP(CLIP_CONFIG)
+        model.load_state_dict(torch.load(args.out / "clip.pt"))
+        tokenizer = Tokenizer()
+        col, shp = clip_zero_shot(model, tokenizer)
+        hcol, hshp = clip_zero_shot(model, tokenizer, held_out_only=True)
+        return {"zero_shot_color": col, "zero_shot_shape": shp, "held_out_pairs_color": hcol,
+                "held_out_pairs_shape": hshp}
+    if args.model == "unet":
+        model, sch = unet_mod.UNetModel(UNET_CONFIG), LinearSchedule()
+    else:
+        model, sch = secondary_mod.SecondaryDiffusionImageNet2(SECONDARY_CHANNELS), None
+    model.load_state_dict(torch.load(args.out / f"{args.model}.pt"))
+    x0, frac, noise = validation_batch()
+    with torch.no_grad():
+        if sch is None:
+            val = v_loss(model, x0, frac, noise)
+        else:
+            val = hybrid_loss(model, sch, x0, (frac * sch.steps).long().clamp(max=sch.steps - 1), noise)[1]
+    return {"val_mse_ema": float(val)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m disco_export.toy.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", choices=["clip", "unet", "secondary"])
+    p.add_argument("--steps", type=int, help="optimizer steps (default: the shipped weights' count)")
+    p.add_argument("--stop-after", type=int, help="stop after this many steps (the schedule still spans --steps)")
+    p.add_argument("--max-minutes", type=float, help="stop when this much time has passed (wall clock)")
+    p.add_argument("--batch", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--ema", type=float, default=0.995, help="EMA decay of the diffusion models' weights")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, help="start from these weights (a diffusion model's second stage)")
+    p.add_argument("--evaluate", action="store_true",
+                   help="only compute the metrics of the checkpoint in --out (and store them in its record)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint directory (default: %(default)s)")
+    args = p.parse_args(argv)
+    args.steps = args.steps or STEPS[args.model]
+    args.batch = args.batch or BATCH[args.model]
+    args.lr = args.lr or LR[args.model]
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    args.done = 0
+    t0 = time.perf_counter()
+    if args.evaluate:
+        metrics = evaluate(args)
+        for k, v in metrics.items():
+            print(f"{args.model}.{k} = {v:.4f}")
+        path = args.out / f"{args.model}.json"
+        record = json.loads(path.read_text()) if path.is_file() else {"steps": args.steps, "seed": args.seed}
+        record["metrics"] = {k: round(v, 4) for k, v in metrics.items()}
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        return 0
+    metrics = train_clip(args) if args.model == "clip" else train_diffusion(args, args.model)
+    wall = time.perf_counter() - t0
+    log(f"{args.model}: {args.done} of {args.steps} steps, batch {args.batch}, seed {args.seed}, {wall:.0f} s")
+    for k, v in metrics.items():
+        print(f"{args.model}.{k} = {v:.4f}")
+    print(f"{args.model}.wall_seconds = {wall:.0f}")
+    record = {"steps": args.steps, "steps_done": args.done, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+              "threads": args.threads,
+              "wall_seconds": round(wall), "torch": torch.__version__.split("+")[0],
+              "metrics": {k: round(v, 4) for k, v in metrics.items()}}
+    if args.model != "clip":
+        record["ema"] = args.ema
+    if args.init is not None:
+        record["init"] = str(args.init.name)
+    (args.out / f"{args.model}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

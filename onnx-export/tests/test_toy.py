@@ -1,0 +1,148 @@
+"""The toy world: scene generator, classifier and the training losses' building blocks (fast, no model set)."""
+
+import zlib
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from disco_export.toy import classify, scenes, train
+
+
+def test_a_seed_fixes_scenes_and_captions():
+    a_s, a_i = scenes.sample_batch(np.random.default_rng(5), 8)
+    b_s, b_i = scenes.sample_batch(np.random.default_rng(5), 8)
+    c_s, c_i = scenes.sample_batch(np.random.default_rng(6), 8)
+    assert [s.caption for s in a_s] == [s.caption for s in b_s]
+    assert np.array_equal(a_i, b_i)
+    assert not np.array_equal(a_i, c_i)
+    assert a_i.shape == (8, 64, 64, 3) and a_i.dtype == np.uint8
+
+
+def test_captions_name_what_is_drawn():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        s = scenes.sample_scene(rng)
+        for o in s.objects:
+            assert f"{o.color} {o.shape}" in s.caption
+            assert o.color not in s.background
+            assert o.r + 0.99 <= o.cx <= 64 - o.r - 0.99 and o.r + 0.99 <= o.cy <= 64 - o.r - 0.99
+        if len(s.objects) == 2:
+            assert any(rel in s.caption for rel in scenes.RELATIONS)
+        if "background" in s.caption:
+            assert s.caption.split(" on a")[-1].split()[0] in s.background[0]
+        assert " a o" not in s.caption and " a a" not in s.caption  # "an orange"
+
+
+def test_the_picture_shows_the_objects_colour_inside_and_the_background_at_the_corners():
+    s = scenes.Scene([scenes.Obj("square", "red", 32, 32, 12)], ("blue",))
+    img = scenes.render(s)
+    assert tuple(img[32, 32]) == scenes.COLORS["red"]
+    assert tuple(img[0, 0]) == scenes.COLORS["blue"] and tuple(img[63, 63]) == scenes.COLORS["blue"]
+    ring = scenes.Scene([scenes.Obj("ring", "yellow", 32, 32, 16)], ("black", "white"), "vertical")
+    img = scenes.render(ring)
+    assert tuple(img[32, 29]) == scenes.NEUTRALS["black"]  # the hole shows the (left) background
+    assert tuple(img[32, 35]) == scenes.NEUTRALS["white"]  # ... and the right one
+    assert tuple(img[32, 32 + 12]) == scenes.COLORS["yellow"]
+    assert tuple(img[0, 63]) == scenes.NEUTRALS["white"]
+
+
+def test_shape_masks_differ_in_area_as_the_geometry_says():
+    area = {s: scenes.shape_mask(s, 32, 32, 16).sum() for s in scenes.SHAPES}
+    assert area["circle"] == pytest.approx(np.pi * 16 ** 2, rel=0.02)
+    assert area["ring"] == pytest.approx(np.pi * 16 ** 2 * (1 - 0.55 ** 2), rel=0.03)
+    assert area["star"] < area["triangle"] < area["square"] < area["circle"]
+
+
+def test_held_out_pairs_are_never_drawn_when_excluded():
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        s = scenes.sample_scene(rng, excluded=train.HELD_OUT)
+        assert not any((o.color, o.shape) in train.HELD_OUT for o in s.objects)
+
+
+def test_classifier_is_right_on_the_generators_ground_truth():
+    acc = classify.ground_truth_accuracy(n=80, seed=3)
+    assert acc["color"] >= 0.98 and acc["shape"] >= 0.95 and acc["color_two"] >= 0.95
+    noisy = classify.ground_truth_accuracy(n=80, seed=3, noise=25.0)
+    assert noisy["color"] >= 0.95 and noisy["shape"] >= 0.6
+
+
+@pytest.mark.parametrize("color", list(scenes.COLORS))
+def test_classifier_reads_every_colour_on_a_two_tone_background(color):
+    bg = [c for c in scenes.BACKGROUNDS if c != color][:2]
+    s = scenes.Scene([scenes.Obj("star", color, 30, 34, 14)], tuple(bg), "horizontal")
+    v = classify.classify(scenes.render(s))
+    assert (v.color, v.shape) == (color, "star"), v
+
+
+def test_classifier_finds_nothing_on_a_plain_picture():
+    img = np.full((64, 64, 3), 90, dtype=np.uint8)
+    v = classify.classify(img)
+    assert v.color is None and v.shape is None and v.foreground == 0.0
+
+
+def test_classifier_judges_what_is_drawn_not_the_caption():
+    # the same scene with the object recoloured and reshaped must change the verdict
+    a = classify.classify(scenes.render(scenes.Scene([scenes.Obj("circle", "green", 32, 32, 14)], ("white",))))
+    b = classify.classify(scenes.render(scenes.Scene([scenes.Obj("triangle", "purple", 32, 32, 14)], ("white",))))
+    assert (a.color, a.shape) == ("green", "circle") and (b.color, b.shape) == ("purple", "triangle")
+
+
+def _png(img, filt):
+    h, w, _ = img.shape
+    rows = []
+    for y in range(h):
+        row = img[y].reshape(-1).astype(np.int32)
+        if filt == 1:  # Sub
+            row = (row - np.concatenate([np.zeros(3, np.int32), row[:-3]])) % 256
+        rows.append(bytes([filt]) + row.astype(np.uint8).tobytes())
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("kind", ["ppm", "png0", "png1"])
+def test_read_image_round_trips(tmp_path, kind):
+    img = np.random.default_rng(2).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    path = tmp_path / f"x.{kind[:3]}"
+    if kind == "ppm":
+        path.write_bytes(b"P6\n# comment\n7 5\n255\n" + img.tobytes())
+    else:
+        path.write_bytes(_png(img, int(kind[-1])))
+    assert np.array_equal(classify.read_image(path), img)
+
+
+def test_linear_schedule_is_guided_diffusions():
+    s = train.LinearSchedule()
+    assert s.betas[0].item() == pytest.approx(1e-4) and s.betas[-1].item() == pytest.approx(0.02)
+    assert s.alphas_cumprod[-1].item() == pytest.approx(4.04e-5, rel=0.01)
+
+
+def test_hybrid_loss_variance_term_is_smallest_at_the_true_posterior_variance():
+    # a model that predicts the noise exactly: only the variance channels change the loss
+    s = train.LinearSchedule()
+    x0 = torch.rand(2, 3, 8, 8) * 2 - 1
+    noise = torch.randn(2, 3, 8, 8)
+    t = torch.tensor([500, 900])
+
+    def loss_with(v):
+        model = lambda x, tt: torch.cat([noise, torch.full_like(noise, v)], dim=1)  # noqa: E731
+        return train.hybrid_loss(model, s, x0, t, noise)
+
+    total, mse = loss_with(-1.0)  # v = -1: the posterior variance itself
+    assert mse.item() == pytest.approx(0.0, abs=1e-6)
+    assert total.item() < loss_with(1.0)[0].item()
+
+
+def test_contact_sheet_round_trips_through_png(tmp_path):
+    imgs = [np.full((4, 4, 3), v, dtype=np.uint8) for v in (10, 200, 90)]
+    sheet = classify.contact_sheet(imgs, columns=2, pad=1)
+    assert sheet.shape == (11, 11, 3)
+    assert (sheet[1:5, 6:10] == 200).all() and (sheet[6:10, 1:5] == 90).all() and (sheet[6:10, 6:10] == 255).all()
+    classify.write_png(tmp_path / "s.png", sheet)
+    assert np.array_equal(classify.read_image(tmp_path / "s.png"), sheet)
