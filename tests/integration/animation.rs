@@ -5,8 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::models::tiny_set;
-use crate::support::{disco, text};
+use crate::support::{disco, root, text};
 
 fn build(dir: &Path) -> Vec<Value> {
     let out = disco(dir, &["build", "--message-format", "json"]);
@@ -38,17 +37,21 @@ fn psnr(a: &ndarray::Array3<u8>, b: &ndarray::Array3<u8>) -> f64 {
 
 #[test]
 fn a_12_frame_animation_builds_its_video_and_an_edit_at_frame_6_redoes_6_onwards() {
-    let Some(set) = tiny_set() else { return };
+    // the toy set (models/toy, in the repository): smooth pictures a video can keep
+    let toy = root().join("models/toy");
     let dir = tempfile::tempdir().unwrap();
     let kdl = dir.path().join("disco.kdl");
     let text0 = format!(
         r#"model-set "{}"
 width-height 64 64
-steps 6
-skip-steps 4
+steps 10
+skip-steps 0
 seed 3
 cutn-batches 1
-clip-models "RN50"
+clip-models "ViT-B/32"
+clip-guidance-scale 50000
+clamp-max 0.2
+frames-scale 0
 text-prompts {{
     frame 0 "a red circle"
     frame 6 "a blue square"
@@ -61,7 +64,7 @@ animation "film" {{
     video-fps 12
 }}
 "#,
-        set.dir.display()
+        toy.display()
     );
     std::fs::write(&kdl, &text0).unwrap();
     let events = build(dir.path());
@@ -73,9 +76,9 @@ animation "film" {{
     assert_eq!(decoded.frames.len(), 12, "every frame, frame 0 included");
     assert_eq!((decoded.width, decoded.height), (64, 64));
     assert_eq!(f64::from(decoded.fps), 12.0);
-    // The tiny set's random weights paint noise, which H.264 cannot keep at 35 dB (the
-    // video tests do that on smooth frames); here each decoded frame must be nearest to
-    // its own PNG, proving order and completeness.
+    // Each decoded frame must be nearest to its own PNG (order and completeness). The PSNR
+    // is printed: at 64×64, crf 17 and 4:2:0 chroma it is 23–33 dB on these frames (the
+    // video tests reach > 35 dB on smooth frames); issue 6 asks for 35.
     let pngs: Vec<_> = (0..12)
         .map(|f| {
             let png = dir
@@ -93,6 +96,7 @@ animation "film" {{
             best, f,
             "decoded frame {f} is nearest to PNG {best}: {scores:?}"
         );
+        eprintln!("frame {f}: PSNR {:.1} dB", scores[f]);
     }
 
     // nothing changed: no frame, no video
