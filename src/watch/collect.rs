@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
+use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+use notify::{EventKind, PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer_opt};
 
 use crate::plan::IMAGES_OUT;
@@ -124,6 +125,19 @@ impl Window {
     }
 }
 
+/// Whether an event of this kind may have changed a file's content. Reading is not a
+/// change: every reload reads the project (and hashes new files), and counting those reads
+/// would reload forever.
+pub fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        // chmod, atime: the bytes are the same
+        EventKind::Modify(ModifyKind::Metadata(m)) => *m == MetadataKind::WriteTime,
+        _ => true,
+    }
+}
+
 /// Raw batches from the notify debouncer: every path named, or the watcher's errors.
 pub type Batch = Result<Vec<PathBuf>, String>;
 
@@ -148,7 +162,11 @@ impl Collector {
     ) -> Result<Collector, notify::Error> {
         let handler = move |r: DebounceEventResult| {
             let batch = match r {
-                Ok(events) => Ok(events.into_iter().flat_map(|e| e.event.paths).collect()),
+                Ok(events) => Ok(events
+                    .into_iter()
+                    .filter(|e| is_change(&e.event.kind))
+                    .flat_map(|e| e.event.paths)
+                    .collect()),
                 Err(errors) => Err(errors
                     .iter()
                     .map(ToString::to_string)
@@ -294,6 +312,29 @@ mod tests {
             None,
             "nothing accepted opens nothing"
         );
+    }
+
+    #[test]
+    fn reads_are_not_changes() {
+        use notify::event::{CreateKind, DataChange, RemoveKind, RenameMode};
+        for k in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+        ] {
+            assert!(!is_change(&k), "{k:?}");
+        }
+        for k in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Any,
+        ] {
+            assert!(is_change(&k), "{k:?}");
+        }
     }
 
     #[test]
