@@ -17,3 +17,4 @@ mod parity;
 mod project;
 mod render;
 mod video;
+mod watch;
