@@ -267,7 +267,12 @@ fn each_way_of_saving_rerenders_exactly_the_jobs_whose_keys_changed() {
     assert_eq!(finished(&events), ["still image 0"], "{events:?}");
 
     // delete-then-create: a second still is a new job; nothing else renders
-    save(&kdl, "n-batches 1", "n-batches 2", Save::DeleteCreate);
+    save(
+        &kdl,
+        "    n-batches 1",
+        "    n-batches 2",
+        Save::DeleteCreate,
+    );
     let events = after_save(&mut w);
     assert_eq!(finished(&events), ["still image 1"], "{events:?}");
     let after = w.quiet_for(Duration::from_millis(1000));
@@ -289,9 +294,9 @@ fn a_prompt_edit_cancels_the_frame_rendering_within_one_step_and_a_revert_resume
     };
     let dir = tempfile::tempdir().unwrap();
     let kdl = dir.path().join("disco.kdl");
-    let text0 = project(&models, 14, 0).replace("n-batches 1", "n-batches 0");
-    std::fs::write(&kdl, text0.replace("max-frames 3", "max-frames 1")).unwrap();
-    let mut w = Watcher::start(dir.path(), &[]);
+    let text0 = project(&models, 14, 0).replace("max-frames 3", "max-frames 1");
+    std::fs::write(&kdl, text0).unwrap();
+    let mut w = Watcher::start(dir.path(), &["film"]);
     // frame 0 is rendering: three steps in
     let started = w.until("job-started", |e| e["event"] == "job-started");
     let old_key = started.last().unwrap().1["key"].clone();
@@ -430,11 +435,9 @@ fn latency_from_save_to_the_first_step_of_the_rerender() {
     };
     let dir = tempfile::tempdir().unwrap();
     let kdl = dir.path().join("disco.kdl");
-    let text0 = project(&models, 8, 5)
-        .replace("max-frames 3", "max-frames 1")
-        .replace("n-batches 1", "n-batches 0");
+    let text0 = project(&models, 8, 5).replace("max-frames 3", "max-frames 1");
     std::fs::write(&kdl, &text0).unwrap();
-    let mut w = Watcher::start(dir.path(), &[]);
+    let mut w = Watcher::start(dir.path(), &["film"]);
     w.idle();
     let mut latencies = Vec::new();
     for i in 0..20 {
