@@ -96,6 +96,15 @@ impl Scenario {
 
     /// Builds; returns (rendered job labels, stale reasons by label).
     fn build(&mut self) -> (Vec<String>, BTreeMap<String, String>) {
+        let (rendered, reasons, _) = self.build_with(BuildOptions::default());
+        (rendered, reasons)
+    }
+
+    /// Builds with `options`; also returns the targets whose video was made (or tried).
+    fn build_with(
+        &mut self,
+        options: BuildOptions,
+    ) -> (Vec<String>, BTreeMap<String, String>, Vec<String>) {
         let loaded = disco::project::load(&self.path());
         let project = loaded
             .project
@@ -104,7 +113,11 @@ impl Scenario {
         let plan = build::make_plan(&project, &[], None, &store, &mut self.facts).expect("plan");
         let mut rendered = Vec::new();
         let mut reasons = BTreeMap::new();
+        let mut videos = Vec::new();
         let mut sink = |e: &Event| match e {
+            Event::VideoEncoded { target, .. } | Event::VideoFailed { target, .. } => {
+                videos.push(target.clone())
+            }
             Event::JobFinished { job, .. } => rendered.push(job.clone()),
             Event::Stale { job, detail, .. } => {
                 reasons.insert(job.clone(), detail.clone());
@@ -114,13 +127,13 @@ impl Scenario {
         };
         build::build(
             &plan,
-            &BuildOptions::default(),
+            &options,
             &mut FakeRenderer,
             &mut sink,
             &AtomicBool::new(false),
         )
         .expect("build");
-        (rendered, reasons)
+        (rendered, reasons, videos)
     }
 }
 
@@ -353,4 +366,26 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn render_only_renders_the_jobs_named_and_the_video_waits_for_the_rest() {
+    // `disco watch` renders one job per engine call, in its own order
+    let mut s = Scenario::new(ANIMATION);
+    let only = |jobs: Vec<usize>| BuildOptions {
+        render_only: Some(jobs),
+        ..BuildOptions::default()
+    };
+    // jobs 0..10 are the film's frames, 10 and 11 the stills
+    let (rendered, reasons, videos) = s.build_with(only(vec![0, 11]));
+    assert_eq!(rendered, ["film frame 0", "still image 1"]);
+    assert_eq!(reasons.len(), 12, "every stale job is still reported");
+    assert!(videos.is_empty(), "frames 1-9 wait: no video yet");
+    let (rendered, _, videos) = s.build_with(only((1..10).collect()));
+    assert_eq!(rendered, frames(1..10));
+    assert_eq!(videos, ["film"], "the last frame completes the film");
+    let (rendered, _, _) = s.build_with(only(Vec::new()));
+    assert!(rendered.is_empty());
+    let (rendered, _) = s.build();
+    assert_eq!(rendered, ["still image 0"]);
 }
