@@ -12,8 +12,8 @@ use disco::store::Store;
 use ndarray::Array3;
 
 /// Facts without files: every graph hashes to `model_hash`.
-struct FakeFacts {
-    model_hash: String,
+pub(crate) struct FakeFacts {
+    pub(crate) model_hash: String,
 }
 
 impl Facts for FakeFacts {
@@ -42,7 +42,7 @@ impl Facts for FakeFacts {
 }
 
 /// Paints a 64×64 image from the key's bytes (and the previous frame, to show the chain).
-struct FakeRenderer;
+pub(crate) struct FakeRenderer;
 
 impl Renderer for FakeRenderer {
     fn render(
@@ -137,7 +137,7 @@ impl Scenario {
     }
 }
 
-const ANIMATION: &str = r#"
+pub(crate) const ANIMATION: &str = r#"
 model-set "models"
 width-height 64 64
 steps 10
@@ -155,7 +155,7 @@ stills "still" {
 }
 "#;
 
-fn frames(range: std::ops::Range<u32>) -> Vec<String> {
+pub(crate) fn frames(range: std::ops::Range<u32>) -> Vec<String> {
     range.map(|f| format!("film frame {f}")).collect()
 }
 

@@ -18,3 +18,4 @@ mod project;
 mod render;
 mod video;
 mod watch;
+mod watch_loop;
