@@ -54,13 +54,16 @@ impl Deps {
                 .is_some_and(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
     }
 
-    /// Whether a change to `path` may change the plan. With `any`, after a failed load
-    /// (whose files are not all known), every path but the tool's own.
-    pub fn matters(&self, path: &Path, any: bool) -> bool {
+    /// Whether a change to `path` may change the plan. With `invalid` (the last load
+    /// failed, so its includes are not all known), any `.kdl` file counts too; other files
+    /// do not, or a log written beside the project would reload it forever.
+    pub fn matters(&self, path: &Path, invalid: bool) -> bool {
         if self.is_own(path) {
             return false;
         }
-        any || self.files.contains(path) || path.parent().is_some_and(|d| self.dirs.contains(d))
+        self.files.contains(path)
+            || path.parent().is_some_and(|d| self.dirs.contains(d))
+            || (invalid && path.extension().is_some_and(|e| e == "kdl"))
     }
 }
 
@@ -276,8 +279,10 @@ mod tests {
         ] {
             assert!(!d.matters(Path::new(p), false), "{p}");
         }
-        // after a failed load a file the project may now name counts
-        assert!(d.matters(Path::new("/p/init/b.png"), true));
+        // after a failed load an include the project may now name counts; a log does not
+        assert!(d.matters(Path::new("/p/new.kdl"), true));
+        assert!(!d.matters(Path::new("/p/new.kdl"), false));
+        assert!(!d.matters(Path::new("/p/watch.log"), true));
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub struct Loaded {
 pub struct Invalid {
     /// Every diagnostic (errors and warnings).
     pub diagnostics: Vec<Diagnostic>,
-    /// Files it read before failing (an include's path, so its fix is seen).
+    /// Files it read or tried to read before failing (a missing init image, so its
+    /// creation is seen).
     pub files: Vec<PathBuf>,
 }
 
@@ -76,14 +77,16 @@ pub fn reload(path: &Path, scope: &Scope, seams: &dyn Seams) -> Result<Loaded, I
     });
     let plan = match result.expect("with_facts calls back") {
         Ok(p) => p,
-        Err(BuildError::Plan(diagnostics)) => {
-            return Err(Invalid { diagnostics, files });
-        }
         Err(e) => {
-            return Err(Invalid {
-                diagnostics: vec![Diagnostic::bare(e.to_string())],
-                files,
-            });
+            let diagnostics = match e {
+                BuildError::Plan(d) => d,
+                e => vec![Diagnostic::bare(e.to_string())],
+            };
+            // an init image or image prompt not there yet: its creation is the fix
+            let mut files = files;
+            files.extend(read_files);
+            files.extend(read_dirs.into_iter().map(|d| d.join("manifest.json")));
+            return Err(Invalid { diagnostics, files });
         }
     };
     let outputs = store.outputs();

@@ -209,8 +209,8 @@ impl<'a> Loop<'a> {
             match rx.recv_timeout(wait) {
                 Ok(Msg::Interrupt) => return Ok(()),
                 Ok(Msg::Fs(Ok(paths))) => {
-                    let any = self.invalid;
-                    let accepted = paths.into_iter().filter(|p| self.deps.matters(p, any));
+                    let invalid = self.invalid;
+                    let accepted = paths.into_iter().filter(|p| self.deps.matters(p, invalid));
                     self.window.push(Instant::now(), accepted);
                 }
                 Ok(Msg::Fs(Err(error))) => self.failed(error),
