@@ -78,7 +78,7 @@ impl Watch {
 
     /// Stops the watcher when called (from a Ctrl-C handler): the running frame saves a
     /// checkpoint and [`Watch::run`] returns.
-    pub fn interrupter(&self) -> impl Fn() + Send + 'static {
+    pub fn interrupter(&self) -> impl Fn() + Send + use<> {
         let tx = self.tx.clone();
         move || {
             let _ = tx.send(Msg::Interrupt);

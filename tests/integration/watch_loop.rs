@@ -51,19 +51,24 @@ fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
-#[test]
-fn several_saves_in_one_debounce_window_reload_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let kdl = dir.path().join("disco.kdl");
-    std::fs::write(&kdl, ANIMATION).unwrap();
+/// A watch loop on `kdl` in a thread: its events, its interrupter and its handle.
+fn start(
+    kdl: &Path,
+    debounce_ms: u64,
+    poll: bool,
+) -> (
+    Receiver<Event>,
+    impl Fn() + Send + use<>,
+    std::thread::JoinHandle<Result<(), disco::watch::WatchError>>,
+) {
     let (tx, rx) = channel();
     let watch = Watch::new();
     let stop = watch.interrupter();
     let options = WatchOptions {
-        project: kdl.clone(),
+        project: kdl.to_path_buf(),
         scope: Scope::default(),
-        debounce: Duration::from_millis(300),
-        poll: false,
+        debounce: Duration::from_millis(debounce_ms),
+        poll,
         checkpoint_every: 0,
         holder: "watch_loop test".into(),
     };
@@ -72,6 +77,15 @@ fn several_saves_in_one_debounce_window_reload_once() {
     };
     let looping =
         std::thread::spawn(move || watch.run(&options, Arc::new(FakeSeams), Box::new(sink)));
+    (rx, stop, looping)
+}
+
+#[test]
+fn several_saves_in_one_debounce_window_reload_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let kdl = dir.path().join("disco.kdl");
+    std::fs::write(&kdl, ANIMATION).unwrap();
+    let (rx, stop, looping) = start(&kdl, 300, false);
     let (_, rendered) = until_idle(&rx);
     assert_eq!(rendered.len(), 12, "{rendered:?}");
 
@@ -84,8 +98,6 @@ fn several_saves_in_one_debounce_window_reload_once() {
     let (reloads, rendered) = until_idle(&rx);
     assert_eq!(reloads.len(), 1, "{reloads:?}");
     assert_eq!(rendered, frames(6..10));
-    let text = std::fs::read_to_string(&kdl).unwrap();
-    assert!(text.contains("a white square"));
 
     // the tool's own outputs did not re-trigger it
     std::thread::sleep(Duration::from_millis(800));
@@ -102,4 +114,25 @@ fn several_saves_in_one_debounce_window_reload_once() {
         rx.try_iter()
             .any(|e| matches!(e, Event::Watch(WatchEvent::WatchStopped {}))),
     );
+}
+
+#[test]
+fn polling_sees_a_save_by_rename_and_renders_what_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let kdl = dir.path().join("disco.kdl");
+    std::fs::write(&kdl, ANIMATION).unwrap();
+    let (rx, stop, looping) = start(&kdl, 100, true);
+    let (_, rendered) = until_idle(&rx);
+    assert_eq!(rendered.len(), 12, "{rendered:?}");
+    // mtimes of the poll scan have whole-second resolution on some file systems
+    std::thread::sleep(Duration::from_millis(1100));
+    let tmp = dir.path().join("disco.kdl.new");
+    let text = std::fs::read_to_string(&kdl).unwrap();
+    std::fs::write(&tmp, text.replace("n-batches 2", "n-batches 3")).unwrap();
+    std::fs::rename(&tmp, &kdl).unwrap();
+    let (reloads, rendered) = until_idle(&rx);
+    assert_eq!(reloads.len(), 1, "{reloads:?}");
+    assert_eq!(rendered, ["still image 2"]);
+    stop();
+    looping.join().unwrap().expect("the loop ends cleanly");
 }
