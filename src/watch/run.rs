@@ -217,7 +217,7 @@ impl<'a> Loop<'a> {
                 Ok(Msg::Reloaded(g, result)) => {
                     if self.reloading.as_ref().is_some_and(|r| r.0 == g) {
                         let (_, started, changed) = self.reloading.take().expect("in flight");
-                        self.reloaded(*result, changed, started)?;
+                        self.reloaded(*result, changed, started);
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -239,6 +239,14 @@ impl<'a> Loop<'a> {
                 let changed = std::mem::take(&mut self.pending);
                 self.start_reload(changed);
             }
+        }
+    }
+
+    /// Watches the directories of the current dependencies. After the start a failure
+    /// (a directory removed meanwhile, the inotify limit) is reported, never fatal.
+    fn rewatch(&mut self) {
+        if let Err(e) = self.collector.watch(self.deps.watch_dirs()) {
+            self.failed(format!("cannot watch a directory: {e}"));
         }
     }
 
@@ -274,7 +282,7 @@ impl<'a> Loop<'a> {
         result: Result<Loaded, Invalid>,
         changed: Vec<PathBuf>,
         started: Instant,
-    ) -> Result<(), WatchError> {
+    ) {
         let changed: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
         match result {
             Err(invalid) => {
@@ -282,7 +290,7 @@ impl<'a> Loop<'a> {
                 self.deps
                     .files
                     .extend(invalid.files.iter().map(|p| normalise(p)));
-                self.collector.watch(self.deps.watch_dirs())?;
+                self.rewatch();
                 emit(
                     &self.sink,
                     Event::Invalid {
@@ -294,7 +302,7 @@ impl<'a> Loop<'a> {
             Ok(loaded) => {
                 self.invalid = false;
                 self.deps = loaded.deps.clone();
-                self.collector.watch(self.deps.watch_dirs())?;
+                self.rewatch();
                 self.apply(loaded, changed, started);
             }
         }
@@ -312,7 +320,6 @@ impl<'a> Loop<'a> {
                 Event::Watch(WatchEvent::WatchReady { dirs, poll }),
             );
         }
-        Ok(())
     }
 
     /// Decides the new plan against the render thread's work, and hands it over.
