@@ -55,7 +55,8 @@ impl Actions {
 /// Decides what the worker does with the new plan's `jobs`, given what it is doing.
 ///
 /// - the running job is kept when a stale job still has its key (a valid frame in
-///   progress is never restarted), else cancelled;
+///   progress is never restarted), left alone when its key is wanted but already stored
+///   (it finished while the plan was made), else cancelled;
 /// - queued keys no job wants are dropped;
 /// - stale jobs are queued: newly stale ones first (the frames nearest the edit), then
 ///   those that were waiting, in plan order, each after the stale frame it starts from.
@@ -64,6 +65,8 @@ pub fn decide(jobs: &[Wanted], busy: &Busy) -> Actions {
     let mut actions = Actions::default();
     match busy.running {
         Some(k) if stale.contains(&k) => actions.keep_running = Some(k),
+        // wanted and in the store: it finished while the plan was made
+        Some(k) if jobs.iter().any(|j| j.key == k) => {}
         Some(k) => actions.cancel_running = Some(k),
         None => {}
     }
@@ -244,6 +247,20 @@ mod tests {
         assert!(again.is_noop(&busy, &jobs));
         assert_eq!(again.keep_running, Some(key(1)));
         assert_eq!(again.newly_stale, 0);
+    }
+
+    #[test]
+    fn a_running_job_that_finished_meanwhile_is_not_cancelled() {
+        // frame 1 (key 2) finished between the store read of planning and this decision
+        let jobs = film(&[1, 2, 3], 2);
+        let busy = Busy {
+            running: Some(key(2)),
+            queued: vec![key(3)],
+        };
+        let a = decide(&jobs, &busy);
+        assert_eq!(a.cancel_running, None);
+        assert_eq!(a.keep_running, None);
+        assert_eq!(keys(&jobs, &a.queue), [key(3)]);
     }
 
     #[test]
