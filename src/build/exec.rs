@@ -31,6 +31,10 @@ pub struct BuildOptions {
     pub checkpoint_every: usize,
     /// Who is building, written into the lock (`pid 123: disco build`).
     pub holder: String,
+    /// Render only these jobs (indices into the plan's jobs); other stale jobs wait, and so
+    /// does their target's video. Cached jobs are still materialised. `None`: every stale
+    /// job (`disco watch` renders one job per call, in its own order).
+    pub render_only: Option<Vec<usize>>,
 }
 
 impl Default for BuildOptions {
@@ -40,6 +44,7 @@ impl Default for BuildOptions {
             dry_run: false,
             checkpoint_every: 10,
             holder: format!("pid {}", std::process::id()),
+            render_only: None,
         }
     }
 }
@@ -151,6 +156,8 @@ pub fn build(
         return Ok(summary);
     }
     let mut failed: HashSet<usize> = HashSet::new();
+    // stale jobs left for a later call: not failed, but their target is not complete
+    let mut waiting: HashSet<usize> = HashSet::new();
     for (t, target) in plan.targets.iter().enumerate() {
         if stale > 0 {
             store.put_inputs(&target.common.digest, &target.common.inputs)?;
@@ -166,6 +173,14 @@ pub fn build(
                         job: plan.job_label(j),
                         output: job.output.display().to_string(),
                     });
+                }
+                Decision::Render(_)
+                    if options
+                        .render_only
+                        .as_ref()
+                        .is_some_and(|only| !only.contains(&j)) =>
+                {
+                    waiting.insert(j);
                 }
                 Decision::Render(_) => {
                     if let Some(p) = job.prev.filter(|p| failed.contains(p)) {
@@ -192,7 +207,10 @@ pub fn build(
             }
         }
         write_settings(plan, t)?;
-        if target.jobs.clone().all(|j| !failed.contains(&j))
+        if target
+            .jobs
+            .clone()
+            .all(|j| !failed.contains(&j) && !waiting.contains(&j))
             && let Some(v) = super::decide::video_of(plan, t)
             && !outputs.is_current(&plan.dir, &v.output, &v.key)
         {

@@ -15,10 +15,7 @@ use disco::store::Store;
 
 use super::progress::{HumanSink, JsonSink, MessageFormat};
 use super::report::print_all;
-use super::{EXIT_FAILURE, EXIT_INVALID, EXIT_OK, project_path};
-
-/// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
-const EXIT_INTERRUPTED: i32 = 130;
+use super::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, project_path};
 
 /// Flags shared by `build` and `plan`.
 #[derive(Debug, clap::Args)]
@@ -63,7 +60,7 @@ fn parse_frames(s: &str) -> Result<(u32, u32), String> {
 
 impl Selection {
     /// (project file, targets).
-    fn split(&self) -> (PathBuf, Vec<String>) {
+    pub(super) fn split(&self) -> (PathBuf, Vec<String>) {
         let mut args = self.args.clone();
         let first_is_project = args.first().is_some_and(|a| {
             let p = Path::new(a);
@@ -161,6 +158,7 @@ pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
             std::process::id(),
             std::env::args().collect::<Vec<_>>().join(" ")
         ),
+        render_only: None,
     };
     let mut renderer = OrtRenderer::new(
         SessionOptions {

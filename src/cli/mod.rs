@@ -9,6 +9,7 @@ mod import;
 mod init;
 mod progress;
 mod report;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -20,6 +21,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit code for bad usage or an invalid project.
 pub const EXIT_INVALID: i32 = 2;
+/// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// A make-like build tool for Disco Diffusion-style CLIP-guided diffusion art.
 ///
@@ -74,6 +77,18 @@ enum Command {
         #[command(flatten)]
         flags: build::BuildFlags,
     },
+    /// Re-render on save: only the jobs whose inputs an edit changed.
+    ///
+    /// Watches the project, its includes, init images, image prompts and model sets. An
+    /// edit cancels the frames it changes (they keep a checkpoint, so reverting resumes
+    /// them) and queues the new ones; frames still wanted go on. A bad edit prints its
+    /// diagnostic and the last good plan goes on. Exits 130 after Ctrl-C.
+    Watch {
+        #[command(flatten)]
+        selection: build::Selection,
+        #[command(flatten)]
+        flags: watch::WatchFlags,
+    },
     /// List every job that would render and why (what changed since it was built).
     Plan {
         #[command(flatten)]
@@ -118,6 +133,7 @@ pub fn run() -> i32 {
     };
     match cli.command {
         Command::Build { selection, flags } => build::run_build(&selection, &flags),
+        Command::Watch { selection, flags } => watch::run_watch(&selection, &flags),
         Command::Plan { selection } => build::run_plan(&selection),
         Command::Gc { selection } => build::run_gc(&selection),
         Command::Check { project } => check::run(&project_path(project)),

@@ -19,12 +19,19 @@ pub enum MessageFormat {
 /// JSON lines on stdout.
 pub struct JsonSink;
 
-impl Sink for JsonSink {
-    fn event(&mut self, e: &Event) {
+impl JsonSink {
+    /// Writes one value as a JSON line.
+    pub fn write(v: &impl serde::Serialize) {
         let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer(&mut out, e);
+        let _ = serde_json::to_writer(&mut out, v);
         let _ = writeln!(out);
         let _ = out.flush();
+    }
+}
+
+impl Sink for JsonSink {
+    fn event(&mut self, e: &Event) {
+        JsonSink::write(e);
     }
 }
 
@@ -68,7 +75,8 @@ impl HumanSink {
         }
     }
 
-    fn line(&self, s: String) {
+    /// Prints a line above the bars.
+    pub fn line(&self, s: String) {
         match &self.bars {
             Some(b) => b.multi.suspend(|| eprintln!("{s}")),
             None => eprintln!("{s}"),

@@ -12,8 +12,8 @@ use disco::store::Store;
 use ndarray::Array3;
 
 /// Facts without files: every graph hashes to `model_hash`.
-struct FakeFacts {
-    model_hash: String,
+pub(crate) struct FakeFacts {
+    pub(crate) model_hash: String,
 }
 
 impl Facts for FakeFacts {
@@ -42,7 +42,7 @@ impl Facts for FakeFacts {
 }
 
 /// Paints a 64×64 image from the key's bytes (and the previous frame, to show the chain).
-struct FakeRenderer;
+pub(crate) struct FakeRenderer;
 
 impl Renderer for FakeRenderer {
     fn render(
@@ -96,6 +96,15 @@ impl Scenario {
 
     /// Builds; returns (rendered job labels, stale reasons by label).
     fn build(&mut self) -> (Vec<String>, BTreeMap<String, String>) {
+        let (rendered, reasons, _) = self.build_with(BuildOptions::default());
+        (rendered, reasons)
+    }
+
+    /// Builds with `options`; also returns the targets whose video was made (or tried).
+    fn build_with(
+        &mut self,
+        options: BuildOptions,
+    ) -> (Vec<String>, BTreeMap<String, String>, Vec<String>) {
         let loaded = disco::project::load(&self.path());
         let project = loaded
             .project
@@ -104,7 +113,11 @@ impl Scenario {
         let plan = build::make_plan(&project, &[], None, &store, &mut self.facts).expect("plan");
         let mut rendered = Vec::new();
         let mut reasons = BTreeMap::new();
+        let mut videos = Vec::new();
         let mut sink = |e: &Event| match e {
+            Event::VideoEncoded { target, .. } | Event::VideoFailed { target, .. } => {
+                videos.push(target.clone())
+            }
             Event::JobFinished { job, .. } => rendered.push(job.clone()),
             Event::Stale { job, detail, .. } => {
                 reasons.insert(job.clone(), detail.clone());
@@ -114,17 +127,17 @@ impl Scenario {
         };
         build::build(
             &plan,
-            &BuildOptions::default(),
+            &options,
             &mut FakeRenderer,
             &mut sink,
             &AtomicBool::new(false),
         )
         .expect("build");
-        (rendered, reasons)
+        (rendered, reasons, videos)
     }
 }
 
-const ANIMATION: &str = r#"
+pub(crate) const ANIMATION: &str = r#"
 model-set "models"
 width-height 64 64
 steps 10
@@ -142,7 +155,7 @@ stills "still" {
 }
 "#;
 
-fn frames(range: std::ops::Range<u32>) -> Vec<String> {
+pub(crate) fn frames(range: std::ops::Range<u32>) -> Vec<String> {
     range.map(|f| format!("film frame {f}")).collect()
 }
 
@@ -353,4 +366,26 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn render_only_renders_the_jobs_named_and_the_video_waits_for_the_rest() {
+    // `disco watch` renders one job per engine call, in its own order
+    let mut s = Scenario::new(ANIMATION);
+    let only = |jobs: Vec<usize>| BuildOptions {
+        render_only: Some(jobs),
+        ..BuildOptions::default()
+    };
+    // jobs 0..10 are the film's frames, 10 and 11 the stills
+    let (rendered, reasons, videos) = s.build_with(only(vec![0, 11]));
+    assert_eq!(rendered, ["film frame 0", "still image 1"]);
+    assert_eq!(reasons.len(), 12, "every stale job is still reported");
+    assert!(videos.is_empty(), "frames 1-9 wait: no video yet");
+    let (rendered, _, videos) = s.build_with(only((1..10).collect()));
+    assert_eq!(rendered, frames(1..10));
+    assert_eq!(videos, ["film"], "the last frame completes the film");
+    let (rendered, _, _) = s.build_with(only(Vec::new()));
+    assert!(rendered.is_empty());
+    let (rendered, _) = s.build();
+    assert_eq!(rendered, ["still image 0"]);
 }

@@ -17,3 +17,5 @@ mod parity;
 mod project;
 mod render;
 mod video;
+mod watch;
+mod watch_loop;
