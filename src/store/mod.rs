@@ -214,7 +214,6 @@ impl Store {
 }
 
 fn read_only(path: &Path) -> io::Result<()> {
-    let mut p = std::fs::metadata(path)?.permissions();
-    p.set_readonly(true);
-    std::fs::set_permissions(path, p)
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444))
 }
