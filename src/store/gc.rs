@@ -36,11 +36,7 @@ pub fn run(root: &Path, keep: &HashSet<Key>, keep_inputs: &HashSet<Key>) -> io::
     for dir in read_dirs(&root.join("objects"))? {
         for entry in std::fs::read_dir(&dir)? {
             let path = entry?.path();
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+            let name = file_name(&path);
             let stray = name.starts_with(".disco-tmp-");
             match file_key(&name) {
                 Some(k) if !stray && keep.contains(&k) => {}
@@ -61,11 +57,7 @@ pub fn run(root: &Path, keep: &HashSet<Key>, keep_inputs: &HashSet<Key>) -> io::
         };
         for entry in entries {
             let path = entry?.path();
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+            let name = file_name(&path);
             if !file_key(&name).is_some_and(|k| set.contains(&k)) {
                 remove(&path, &mut report)?;
             }
@@ -73,16 +65,19 @@ pub fn run(root: &Path, keep: &HashSet<Key>, keep_inputs: &HashSet<Key>) -> io::
     }
     for entry in std::fs::read_dir(root)? {
         let path = entry?.path();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&path);
         if name.starts_with(".disco-tmp-") {
             remove(&path, &mut report)?;
         }
     }
     Ok(report)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn read_dirs(dir: &Path) -> io::Result<Vec<std::path::PathBuf>> {
