@@ -129,6 +129,15 @@ pub fn build(
             });
         }
     }
+    if !options.dry_run {
+        // A build killed between writing a temporary and renaming it leaves the temporary
+        // behind; the next build clears them from every folder it writes.
+        for t in &plan.targets {
+            let folder = plan.dir.join(&t.folder);
+            materialize::sweep_temporaries(&folder);
+            materialize::sweep_temporaries(&folder.join("partials"));
+        }
+    }
     let mut outputs = store.outputs();
     let decisions = decide(plan, &store, &outputs);
     let stale = decisions

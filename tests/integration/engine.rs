@@ -389,3 +389,16 @@ fn render_only_renders_the_jobs_named_and_the_video_waits_for_the_rest() {
     let (rendered, _) = s.build();
     assert_eq!(rendered, ["still image 0"]);
 }
+
+#[test]
+fn a_build_clears_temporaries_a_killed_build_left_in_its_folders() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    let stray = s.dir.path().join("images_out/film/.disco-tmp-AbC123");
+    let partial = s.dir.path().join("images_out/still/partials/.disco-tmp-x");
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"half").unwrap();
+    std::fs::write(&partial, b"half").unwrap();
+    assert!(s.build().0.is_empty());
+    assert!(!stray.exists() && !partial.exists());
+}
