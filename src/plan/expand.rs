@@ -15,6 +15,7 @@ use super::inputs::{
 };
 use super::key::Key;
 use super::motion;
+use super::sweep::{SweepAxes, SweepCell};
 
 /// Where rendered images go, relative to the project directory (DD's `images_out`).
 pub const IMAGES_OUT: &str = "images_out";
@@ -35,6 +36,8 @@ pub struct TargetPlan {
     pub name: String,
     /// The sweep cell's name, for sweeps.
     pub cell: Option<String>,
+    /// The sweep's axes and this cell's coordinates, for sweeps.
+    pub sweep: Option<SweepCell>,
     /// `batch-name`: the output folder and file prefix.
     pub batch_name: String,
     /// Output folder, relative to the project directory.
@@ -96,6 +99,9 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     /// Random seeds drawn by this plan (`seed "random"` with none recorded): record them.
     pub drawn_seeds: BTreeMap<String, u64>,
+    /// Whether every target of the project is planned (none selected by name): only then
+    /// can the project's report be written.
+    pub all_targets: bool,
 }
 
 impl Plan {
@@ -158,6 +164,7 @@ pub fn plan(
         targets: Vec::new(),
         jobs: Vec::new(),
         drawn_seeds: BTreeMap::new(),
+        all_targets: options.only.is_empty(),
     };
     // Shared inputs are identical for identical settings (e.g. sweep cells over the seed).
     let mut commons: HashMap<Key, Arc<Common>> = HashMap::new();
@@ -165,15 +172,25 @@ pub fn plan(
         if !options.only.is_empty() && !options.only.contains(&target.name.value) {
             continue;
         }
-        let cells: Vec<(Option<&str>, &Settings)> = match (&target.kind, &target.sweep) {
-            (TargetKind::Sweep, Some(sweep)) => sweep
-                .cells
-                .iter()
-                .map(|c| (Some(c.name.as_str()), &c.settings))
-                .collect(),
-            _ => vec![(None, &target.settings)],
-        };
-        for (cell, settings) in cells {
+        let cells: Vec<(Option<&str>, Option<SweepCell>, &Settings)> =
+            match (&target.kind, &target.sweep) {
+                (TargetKind::Sweep, Some(sweep)) => {
+                    let axes = SweepAxes::of(&target.name.value, sweep);
+                    sweep
+                        .cells
+                        .iter()
+                        .map(|c| {
+                            let at = SweepCell {
+                                axes: axes.clone(),
+                                coords: c.coords.clone(),
+                            };
+                            (Some(c.name.as_str()), Some(at), &c.settings)
+                        })
+                        .collect()
+                }
+                _ => vec![(None, None, &target.settings)],
+            };
+        for (cell, at, settings) in cells {
             let name = target.name.value.clone();
             let id = match cell {
                 Some(c) => format!("{name}[{c}]"),
@@ -196,7 +213,7 @@ pub fn plan(
                 facts,
                 &mut commons,
                 name,
-                cell,
+                (cell, at),
                 settings,
                 seed,
                 options.frame_limit,
@@ -228,7 +245,7 @@ fn plan_target(
     facts: &mut dyn Facts,
     commons: &mut HashMap<Key, Arc<Common>>,
     name: String,
-    cell: Option<&str>,
+    (cell, sweep): (Option<&str>, Option<SweepCell>),
     s: &Settings,
     seed: u64,
     frame_limit: Option<u32>,
@@ -386,6 +403,7 @@ fn plan_target(
     plan.targets.push(TargetPlan {
         name,
         cell: cell.map(str::to_owned),
+        sweep,
         batch_name,
         folder,
         animation,

@@ -4,7 +4,8 @@
 //!
 //! - [`inputs`]: what a job's pixels depend on; [`key`]: its canonical encoding and hash;
 //! - [`expand`]: project → [`Plan`]; [`motion`]: per-frame 2D motion;
-//! - [`reason`]: why a job must render, compared with what its slot last held.
+//! - [`reason`]: why a job must render, compared with what its slot last held;
+//! - [`sweep`]: a sweep cell's axes and coordinates.
 
 pub mod expand;
 pub mod facts;
@@ -12,9 +13,11 @@ pub mod inputs;
 pub mod key;
 pub mod motion;
 pub mod reason;
+pub mod sweep;
 
 pub use expand::{Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name};
 pub use facts::{Facts, ModelNeeds, RuntimeFacts};
 pub use inputs::{CommonInputs, FrameInputs, Init};
 pub use key::Key;
 pub use reason::{Change, Staleness, explain};
+pub use sweep::{SweepAxes, SweepAxis, SweepCell};
