@@ -6,6 +6,7 @@
 //! - [`render`]: ONNX Runtime discovery and model-set manifests (the sampler arrives here).
 //! - [`anim`]: 2D animation math: keyframe series and the frame-to-frame warp.
 //! - [`video`]: frames → H.264 mp4 through FFmpeg.
+//! - [`report`]: contact sheets of sweeps and the project's HTML report.
 //! - [`watch`]: re-render on save, cancelling only the jobs an edit changed.
 
 #![deny(missing_docs)]
@@ -17,6 +18,7 @@ pub mod import;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod report;
 pub mod store;
 pub mod video;
 pub mod watch;
