@@ -106,6 +106,22 @@ pub enum Event {
         /// Why.
         error: String,
     },
+    /// A sweep's contact sheet was redrawn, because a tile changed.
+    ContactSheet {
+        /// The sweep.
+        target: String,
+        /// The PNG, relative to the project directory.
+        output: String,
+        /// Its tiles (cells).
+        tiles: usize,
+    },
+    /// The project's report (`images_out/report.html`) was rewritten.
+    Report {
+        /// The HTML file, relative to the project directory.
+        output: String,
+        /// Images it shows.
+        images: usize,
+    },
     /// The build ended.
     Finished {
         /// Jobs rendered.
@@ -117,6 +133,27 @@ pub enum Event {
         /// Wall time.
         seconds: f64,
     },
+}
+
+impl From<crate::report::Written> for Event {
+    fn from(w: crate::report::Written) -> Event {
+        use crate::report::Written;
+        match w {
+            Written::Sheet {
+                sweep,
+                output,
+                tiles,
+            } => Event::ContactSheet {
+                target: sweep,
+                output: output.display().to_string(),
+                tiles,
+            },
+            Written::Report { output, images } => Event::Report {
+                output: output.display().to_string(),
+                images,
+            },
+        }
+    }
 }
 
 /// Receives a build's events.

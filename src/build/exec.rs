@@ -246,6 +246,13 @@ pub fn build(
             }
         }
     }
+    // what people look at: the sweeps' contact sheets and the project's report
+    let built: Vec<bool> = (0..plan.jobs.len())
+        .map(|j| !failed.contains(&j) && !waiting.contains(&j))
+        .collect();
+    for w in crate::report::refresh(plan, &store, &mut outputs, &built)? {
+        sink.event(&w.into());
+    }
     outputs.save()?;
     summary.seconds = started.elapsed().as_secs_f64();
     sink.event(&Event::Finished {

@@ -180,6 +180,12 @@ impl Sink for HumanSink {
                 seconds,
                 ..
             } => self.line(format!("    encoded {frames} frames in {seconds:.1} s → {output}")),
+            Event::ContactSheet { output, tiles, .. } => {
+                self.line(format!("      sheet of {tiles} cells → {output}"))
+            }
+            Event::Report { output, images } => {
+                self.line(format!("     report of {images} images → {output}"))
+            }
             Event::VideoFailed { target, error } => {
                 self.line(format!("error: the video of {target} failed: {error}"))
             }

@@ -92,11 +92,12 @@ pub fn render(page: &Page) -> String {
         0 => String::new(),
         n => format!("; {n} not built"),
     };
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let _ = writeln!(
         o,
-        "<p>{} images in {} targets{missing}. Click an image for the full PNG.</p>",
-        page.images,
-        page.sections.len()
+        "<p>{} in {}{missing}. Click an image for the full PNG.</p>",
+        plural(page.images, "image"),
+        plural(page.sections.len(), "target")
     );
     o.push_str(
         "<div id=\"load-failures\" hidden><strong>These images did not load</strong> \

@@ -137,7 +137,7 @@ impl Sheet {
         let l = self.layout(&face);
         let mut img = RgbImage::from_pixel(l.width, l.height, PAPER);
         let text_w = l.width - 2 * PAD;
-        let title = face.fit(&format!("sweep {}", self.title), text_w as f32);
+        let title = face.fit(&format!("sweep \"{}\"", self.title), text_w as f32);
         face.draw(&mut img, &title, PAD as i32, PAD as i32, text_w, INK);
         let cell_x = |c: usize| PAD + l.left + c as u32 * (l.cell_w + PAD);
         let row_y = |r: usize| l.top + r as u32 * (l.cell_h + PAD);

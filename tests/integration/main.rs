@@ -16,6 +16,7 @@ mod parameters;
 mod parity;
 mod project;
 mod render;
+mod report;
 mod video;
 mod watch;
 mod watch_loop;
