@@ -3,6 +3,7 @@
 #   - the Python environment of onnx-export in .venv (pinned; torch, onnx, onnxruntime, pytest),
 #     which also provides the ONNX Runtime shared library that disco loads;
 #   - the FFmpeg development libraries (apt) that ffmpeg-next builds against;
+#   - Chromium (apt), which the report's browser test runs headless;
 #   - nothing is downloaded at run time by disco itself.
 # Re-running is fast: the Python packages are reinstalled only when requirements.txt changes.
 set -euo pipefail
@@ -17,8 +18,9 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v cargo >/dev/null || { say "cargo not found: install Rust (rustup) first"; exit 1; }
 # FFmpeg's development files for ffmpeg-next (video assembly; Debian 12's libavcodec has libx264),
 # plus pkg-config and clang, which its build script uses to find and bind them.
+# Chromium loads images_out/report.html from file:// in tests/integration/report.rs.
 for pkg in libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev \
-    libavdevice-dev pkg-config clang; do
+    libavdevice-dev pkg-config clang chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then
