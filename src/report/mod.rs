@@ -209,7 +209,7 @@ fn report_key(
 ) -> Key {
     let mut h = blake3::Hasher::new();
     h.update(html::VERSION.as_bytes());
-    h.update(plan.dir.to_string_lossy().as_bytes());
+    h.update(page::title(plan).as_bytes());
     for t in &plan.targets {
         h.update(format!("\ntarget {}\n", t.label()).as_bytes());
         h.update(

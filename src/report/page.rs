@@ -110,12 +110,7 @@ pub struct Sources<'a> {
 pub fn collect(src: &Sources) -> Page {
     let plan = src.plan;
     let mut page = Page {
-        title: plan
-            .dir
-            .canonicalize()
-            .unwrap_or_else(|_| plan.dir.clone())
-            .file_name()
-            .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned()),
+        title: title(plan),
         ..Page::default()
     };
     let defaults = Settings::default().to_dd_json();
@@ -128,6 +123,15 @@ pub fn collect(src: &Sources) -> Page {
         page.sections.push(section);
     }
     page
+}
+
+/// The report's title: the project directory's name.
+pub fn title(plan: &Plan) -> String {
+    plan.dir
+        .canonicalize()
+        .unwrap_or_else(|_| plan.dir.clone())
+        .file_name()
+        .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned())
 }
 
 fn target_section(
