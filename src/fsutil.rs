@@ -1,4 +1,5 @@
-//! File-system helpers shared by every layer that writes: atomic writes.
+//! File-system helpers shared by every layer that writes: atomic writes, and clearing the
+//! temporaries a killed process left.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -25,6 +26,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Removes temporary files a killed build left in `dir` (not recursive).
+pub fn sweep_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(".disco-tmp-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,17 +25,7 @@ pub fn link_or_copy(object: &Path, dest: &Path) -> io::Result<()> {
     })
 }
 
-/// Removes temporary files a killed build left in `dir` (not recursive).
-pub fn sweep_temporaries(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(".disco-tmp-") {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
+pub use crate::fsutil::sweep_temporaries;
 
 #[cfg(test)]
 mod tests {

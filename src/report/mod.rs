@@ -21,7 +21,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{sweep_temporaries, write_atomic};
 use crate::plan::{IMAGES_OUT, Key, Plan, SweepAxes, safe_file_name};
 use crate::store::{Outputs, Store};
 
@@ -58,11 +58,15 @@ pub fn refresh(
     built: &[bool],
 ) -> io::Result<Vec<Written>> {
     let images_out = plan.dir.join(IMAGES_OUT);
+    // what a build killed while writing these left behind (the build clears target folders)
+    sweep_temporaries(&images_out);
+    sweep_temporaries(&images_out.join(thumbs::DIR));
     let mut written = Vec::new();
     let mut sheets = HashMap::new();
     for (cells, axes) in sections(plan) {
         let Some(axes) = axes else { continue };
         let (rel, sheet) = sheet_of(plan, store, &images_out, built, cells, &axes)?;
+        sweep_temporaries(plan.dir.join(&rel).parent().unwrap_or(&plan.dir));
         let key = sheet.key();
         if !outputs.is_current(&plan.dir, &rel, &key) {
             let img = sheet.draw(&|k| thumbs::load(&images_out, k));

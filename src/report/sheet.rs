@@ -22,7 +22,8 @@ const MAX_HEADER_WIDTH: u32 = 320;
 
 const PAPER: Rgb<u8> = Rgb([250, 250, 250]);
 const INK: Rgb<u8> = Rgb([25, 25, 25]);
-const EMPTY: Rgb<u8> = Rgb([222, 222, 222]);
+/// Not a grey, so that no anti-aliased label pixel has the colour of an empty tile.
+pub const EMPTY: Rgb<u8> = Rgb([226, 222, 214]);
 const FAINT: Rgb<u8> = Rgb([110, 110, 110]);
 
 /// One cell's tile.

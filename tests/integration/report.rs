@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use disco::build::{self, BuildOptions, Event};
+use disco::build::{self, BuildOptions, Event, Hooks, Outcome, Renderer, Request};
+use disco::report::sheet::EMPTY;
 use disco::store::Store;
 use serde_json::Value;
 
@@ -66,6 +67,10 @@ impl Scenario {
 
     /// Builds the targets `only` (all if empty); returns every event.
     fn build(&mut self, only: &[&str]) -> Vec<Event> {
+        self.build_with(only, &mut FakeRenderer)
+    }
+
+    fn build_with(&mut self, only: &[&str], renderer: &mut dyn Renderer) -> Vec<Event> {
         let loaded = disco::project::load(&self.dir.path().join("disco.kdl"));
         let project = loaded
             .project
@@ -78,12 +83,31 @@ impl Scenario {
         build::build(
             &plan,
             &BuildOptions::default(),
-            &mut FakeRenderer,
+            renderer,
             &mut sink,
             &AtomicBool::new(false),
         )
         .expect("build");
         events
+    }
+}
+
+/// The fake renderer, but the job labelled `fail` fails.
+struct FailOne {
+    fail: &'static str,
+}
+
+impl Renderer for FailOne {
+    fn render(
+        &mut self,
+        req: &Request<'_>,
+        hooks: &mut dyn Hooks,
+        cancel: &AtomicBool,
+    ) -> Result<Outcome, String> {
+        if req.plan.job_label(req.job) == self.fail {
+            return Err("NaN in the denoised estimate".into());
+        }
+        FakeRenderer.render(req, hooks, cancel)
     }
 }
 
@@ -226,6 +250,67 @@ fn sheets_and_the_report_are_redrawn_exactly_when_what_they_show_changes() {
     assert!(!report_written(&one));
     assert_eq!(std::fs::read(&report).unwrap(), report1);
     assert!(report_written(&s.build(&[])));
+}
+
+#[test]
+fn a_cell_that_failed_is_an_empty_tile_until_it_is_built() {
+    let mut s = Scenario::new(PROJECT);
+    let failing = "grid[clip-guidance-scale=6000,seed=2] image 0";
+    let first = s.build_with(&[], &mut FailOne { fail: failing });
+    assert!(
+        first
+            .iter()
+            .any(|e| matches!(e, Event::JobFailed { job, .. } if job == failing))
+    );
+    assert_eq!(sheets(&first), [6]);
+    let html = std::fs::read_to_string(s.out("report.html")).unwrap();
+    assert_eq!(html.matches("<img ").count(), 9);
+    assert_eq!(html.matches(">not built</div>").count(), 1);
+    assert!(html.contains("; 1 not built."), "{html}");
+    assert_links_exist(&s.out("report.html"));
+    // the failed cell's tile is filled where its image would be
+    let sheet = image::open(s.out("grid/grid_contact.png"))
+        .unwrap()
+        .to_rgb8();
+    let empty = |img: &image::RgbImage| img.pixels().filter(|p| **p == EMPTY).count();
+    assert!(
+        empty(&sheet) >= 64 * 64 / 2,
+        "{} pixels of an empty tile",
+        empty(&sheet)
+    );
+
+    let fixed = s.build(&[]);
+    assert_eq!(rendered(&fixed), [failing]);
+    assert_eq!(sheets(&fixed), [6]);
+    assert!(report_written(&fixed));
+    let sheet = image::open(s.out("grid/grid_contact.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(empty(&sheet), 0);
+    assert!(
+        !std::fs::read_to_string(s.out("report.html"))
+            .unwrap()
+            .contains("not built")
+    );
+}
+
+#[test]
+fn temporaries_a_killed_build_left_beside_the_sheet_and_report_are_cleared() {
+    let mut s = Scenario::new(PROJECT);
+    s.build(&[]);
+    let strays = [
+        ".disco-tmp-r1",
+        ".thumbs/.disco-tmp-t1",
+        "grid/.disco-tmp-s1",
+    ]
+    .map(|p| s.out(p));
+    for p in &strays {
+        std::fs::write(p, b"half").unwrap();
+    }
+    assert!(rendered(&s.build(&[])).is_empty());
+    for p in &strays {
+        assert!(!p.exists(), "{} left", p.display());
+    }
 }
 
 /// The sweep of the browser test: 2 × 3 cells on the tiny set, as small as renders go.
