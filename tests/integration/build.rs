@@ -227,11 +227,12 @@ fn assert_objects_sound(dir: &Path) {
     }
 }
 
-/// The images a build made (previews left out: they show whatever rendered last).
+/// The images a build made (previews left out: they show whatever rendered last; so is
+/// the report: it shows render times and the project's folder name).
 fn images(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     tree(&dir.join("images_out"))
         .into_iter()
-        .filter(|(p, _)| !p.ends_with("progress.png"))
+        .filter(|(p, _)| !p.ends_with("progress.png") && !p.ends_with("report.html"))
         .collect()
 }
 
