@@ -15,6 +15,7 @@ use super::events::{Event, Sink};
 use super::renderer::{Hooks, Outcome, Renderer, Request};
 use super::{checkpoint, materialize, png};
 use crate::fsutil::write_atomic;
+use crate::lockfile::{self, LockFile, LockedJob};
 use crate::plan::{self, Facts, Key, Plan, PlanOptions};
 use crate::project::{Diagnostic, Project};
 use crate::render::job::Checkpoint;
@@ -89,7 +90,8 @@ pub enum BuildError {
     },
 }
 
-/// Plans `project` (shared with `disco plan`): the store's recorded seeds applied.
+/// Plans `project` (shared with `disco plan`): recorded seeds applied — the store's, and
+/// over them the lock file's (committed with the project, so a clone draws the same).
 pub fn make_plan(
     project: &Project,
     only: &[String],
@@ -97,9 +99,14 @@ pub fn make_plan(
     store: &Store,
     facts: &mut dyn Facts,
 ) -> Result<Plan, BuildError> {
+    let mut recorded_seeds = store.seeds().seeds;
+    // an unreadable lock is reported by `status` and `verify`, and remade by the build
+    if let Ok(Some(lock)) = LockFile::read(&lockfile::lock_path(&project.path)) {
+        recorded_seeds.extend(lock.seeds());
+    }
     let options = PlanOptions {
         only: only.to_vec(),
-        recorded_seeds: store.seeds().seeds,
+        recorded_seeds,
         frame_limit,
     };
     plan::plan(project, &options, facts).map_err(BuildError::Plan)
@@ -164,6 +171,47 @@ pub fn build(
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
+    let run = build_targets(
+        plan,
+        options,
+        &store,
+        &mut outputs,
+        &decisions,
+        stale,
+        renderer,
+        sink,
+        cancel,
+        &mut summary,
+    );
+    // The lock records what exists, after a failed frame or Ctrl-C too.
+    let locked = update_lock(plan, &store);
+    run?;
+    locked?;
+    outputs.save()?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    sink.event(&Event::Finished {
+        rendered: summary.rendered,
+        reused: summary.reused,
+        failed: summary.failed,
+        seconds: summary.seconds,
+    });
+    Ok(summary)
+}
+
+/// Renders and materialises every target's jobs as `decisions` say, then its video.
+#[allow(clippy::too_many_arguments)]
+fn build_targets(
+    plan: &Plan,
+    options: &BuildOptions,
+    store: &Store,
+    outputs: &mut crate::store::Outputs,
+    decisions: &[Decision],
+    stale: usize,
+    renderer: &mut dyn Renderer,
+    sink: &mut dyn Sink,
+    cancel: &AtomicBool,
+    summary: &mut Summary,
+) -> Result<(), BuildError> {
     let mut failed: HashSet<usize> = HashSet::new();
     // stale jobs left for a later call: not failed, but their target is not complete
     let mut waiting: HashSet<usize> = HashSet::new();
@@ -176,7 +224,7 @@ pub fn build(
             match &decisions[j] {
                 Decision::Current => summary.reused += 1,
                 Decision::Materialize => {
-                    materialise(plan, &store, &mut outputs, j)?;
+                    materialise(plan, store, outputs, j)?;
                     summary.reused += 1;
                     sink.event(&Event::Materialized {
                         job: plan.job_label(j),
@@ -201,9 +249,18 @@ pub fn build(
                         });
                         continue;
                     }
-                    match render_job(plan, options, &store, renderer, sink, cancel, j)? {
+                    match render_job(
+                        plan,
+                        options,
+                        store,
+                        renderer,
+                        sink,
+                        cancel,
+                        j,
+                        RenderInto::Project,
+                    )? {
                         true => {
-                            materialise(plan, &store, &mut outputs, j)?;
+                            materialise(plan, store, outputs, j)?;
                             outputs.save()?;
                             summary.rendered += 1;
                         }
@@ -246,15 +303,35 @@ pub fn build(
             }
         }
     }
-    outputs.save()?;
-    summary.seconds = started.elapsed().as_secs_f64();
-    sink.event(&Event::Finished {
-        rendered: summary.rendered,
-        reused: summary.reused,
-        failed: summary.failed,
-        seconds: summary.seconds,
+    Ok(())
+}
+
+/// Rewrites the project's `disco.lock` (if its text changed) from what the store holds.
+/// An entry whose key is unchanged is kept as it is, so a no-op build reads no records.
+fn update_lock(plan: &Plan, store: &Store) -> Result<(), BuildError> {
+    let path = lockfile::lock_path(&plan.project_file);
+    // an unreadable lock is remade from the store (the build is what writes it)
+    let old = LockFile::read(&path).ok().flatten();
+    let lock = lockfile::update::updated(old.as_ref(), plan, |j| {
+        let job = &plan.jobs[j];
+        let t = &plan.targets[job.target];
+        if let Some(e) = old
+            .as_ref()
+            .and_then(|o| o.target(&t.label()))
+            .and_then(|l| l.jobs.get(&job.index))
+            .filter(|e| e.key == job.key)
+        {
+            return Some(e.clone());
+        }
+        store.record(&job.key).map(|r| LockedJob {
+            key: job.key,
+            blake3: r.image.blake3,
+            tool: r.tool,
+            origin: None,
+        })
     });
-    Ok(summary)
+    lock.write(&path)?;
+    Ok(())
 }
 
 /// Where the build writes while a job renders: partials into the store, the preview
@@ -266,6 +343,8 @@ struct JobHooks<'a> {
     sink: &'a mut dyn Sink,
     saved: Vec<u32>,
     error: Option<std::io::Error>,
+    /// Where the job renders (a scratch store gets no `progress.png`).
+    into: RenderInto,
 }
 
 impl Hooks for JobHooks<'_> {
@@ -294,6 +373,9 @@ impl Hooks for JobHooks<'_> {
     }
 
     fn preview(&mut self, image: Array3<u8>) {
+        if self.into == RenderInto::Scratch {
+            return;
+        }
         // DD's progress.png (§11.3); best effort: a failed preview never fails the job
         let folder = self
             .plan
@@ -316,9 +398,18 @@ impl Hooks for JobHooks<'_> {
     }
 }
 
-/// Renders job `j` into the store. `Ok(false)`: the job failed (reported).
+/// Where a job renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RenderInto {
+    /// The project's store, with `progress.png` beside its outputs.
+    Project,
+    /// A scratch store (`disco verify`): nothing written beside the project.
+    Scratch,
+}
+
+/// Renders job `j` into `store`. `Ok(false)`: the job failed (reported).
 #[allow(clippy::too_many_arguments)]
-fn render_job(
+pub(super) fn render_job(
     plan: &Plan,
     options: &BuildOptions,
     store: &Store,
@@ -326,6 +417,7 @@ fn render_job(
     sink: &mut dyn Sink,
     cancel: &AtomicBool,
     j: usize,
+    into: RenderInto,
 ) -> Result<bool, BuildError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
@@ -381,6 +473,7 @@ fn render_job(
         sink,
         saved: Vec::new(),
         error: None,
+        into,
     };
     let outcome = renderer.render(&req, &mut hooks, cancel);
     let JobHooks { sink, error, .. } = hooks;
@@ -441,7 +534,10 @@ fn render_job(
     sink.event(&Event::JobFinished {
         job: label,
         key: job.key.to_string(),
-        output: job.output.display().to_string(),
+        output: match into {
+            RenderInto::Project => job.output.display().to_string(),
+            RenderInto::Scratch => "the scratch store".into(),
+        },
         seconds: record.seconds,
     });
     Ok(true)

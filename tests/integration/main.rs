@@ -11,6 +11,7 @@ mod engine;
 mod import;
 mod init;
 mod invalid_corpus;
+mod lock;
 mod models;
 mod parameters;
 mod parity;
