@@ -99,17 +99,25 @@ pub fn make_plan(
     store: &Store,
     facts: &mut dyn Facts,
 ) -> Result<Plan, BuildError> {
-    let mut recorded_seeds = store.seeds().seeds;
-    // an unreadable lock is reported by `status` and `verify`, and remade by the build
-    if let Ok(Some(lock)) = LockFile::read(&lockfile::lock_path(&project.path)) {
-        recorded_seeds.extend(lock.seeds());
-    }
-    let options = PlanOptions {
+    let mut options = PlanOptions {
         only: only.to_vec(),
-        recorded_seeds,
+        recorded_seeds: store.seeds().seeds,
         frame_limit,
     };
-    plan::plan(project, &options, facts).map_err(BuildError::Plan)
+    let plan = plan::plan(project, &options, facts).map_err(BuildError::Plan)?;
+    if plan.drawn_seeds.is_empty() {
+        return Ok(plan);
+    }
+    // A seed the store does not know may be in the lock (a fresh clone). Read only then:
+    // parsing a large lock costs more than a whole no-op build. An unreadable lock is
+    // reported by `status` and `verify`, and remade by the build.
+    match LockFile::read(&lockfile::lock_path(&project.path)) {
+        Ok(Some(lock)) if plan.drawn_seeds.keys().any(|id| lock.target(id).is_some()) => {
+            options.recorded_seeds.extend(lock.seeds());
+            plan::plan(project, &options, facts).map_err(BuildError::Plan)
+        }
+        _ => Ok(plan),
+    }
 }
 
 /// Builds `plan` (made by [`make_plan`]) in its store.
@@ -184,7 +192,7 @@ pub fn build(
         &mut summary,
     );
     // The lock records what exists, after a failed frame or Ctrl-C too.
-    let locked = update_lock(plan, &store);
+    let locked = update_lock(plan, &store, &mut outputs, &decisions, &summary);
     run?;
     locked?;
     outputs.save()?;
@@ -307,9 +315,23 @@ fn build_targets(
 }
 
 /// Rewrites the project's `disco.lock` (if its text changed) from what the store holds.
-/// An entry whose key is unchanged is kept as it is, so a no-op build reads no records.
-fn update_lock(plan: &Plan, store: &Store) -> Result<(), BuildError> {
+/// An entry whose key is unchanged is kept as it is. When the build changed nothing and
+/// the lock is the file this store last wrote for the same jobs, it is not even read:
+/// parsing a 1000-frame lock would cost more than the rest of a no-op build.
+fn update_lock(
+    plan: &Plan,
+    store: &Store,
+    outputs: &mut crate::store::Outputs,
+    decisions: &[Decision],
+    summary: &Summary,
+) -> Result<(), BuildError> {
     let path = lockfile::lock_path(&plan.project_file);
+    let rel = PathBuf::from(path.file_name().expect("a lock file name"));
+    let digest = lock_digest(plan);
+    let unchanged = summary.failed == 0 && decisions.iter().all(|d| *d == Decision::Current);
+    if unchanged && outputs.is_current(&plan.dir, &rel, &digest) {
+        return Ok(());
+    }
     // an unreadable lock is remade from the store (the build is what writes it)
     let old = LockFile::read(&path).ok().flatten();
     let lock = lockfile::update::updated(old.as_ref(), plan, |j| {
@@ -331,7 +353,37 @@ fn update_lock(plan: &Plan, store: &Store) -> Result<(), BuildError> {
         })
     });
     lock.write(&path)?;
+    if lock.targets.iter().all(|t| {
+        plan.targets
+            .iter()
+            .filter(|p| p.label() == t.label())
+            .all(|p| t.jobs.len() == p.jobs.len())
+    }) {
+        // every planned job is in it: the next build with the same jobs may skip it
+        outputs.set(&plan.dir, &rel, digest)?;
+    }
     Ok(())
+}
+
+/// What the lock of `plan` is a function of, given the store: the project's targets and
+/// each planned job's place, seed and key.
+fn lock_digest(plan: &Plan) -> Key {
+    let mut h = blake3::Hasher::new();
+    h.update(lockfile::LOCK_FORMAT.as_bytes());
+    for name in &plan.project_targets {
+        h.update(name.as_bytes());
+        h.update(b"\0");
+    }
+    for t in &plan.targets {
+        h.update(t.label().as_bytes());
+        h.update(&t.seed.to_le_bytes());
+        h.update(&[u8::from(t.complete)]);
+        for job in &plan.jobs[t.jobs.clone()] {
+            h.update(&job.index.to_le_bytes());
+            h.update(&job.key.0);
+        }
+    }
+    Key(*h.finalize().as_bytes())
 }
 
 /// Where the build writes while a job renders: partials into the store, the preview
