@@ -16,6 +16,7 @@ mod models;
 mod parameters;
 mod parity;
 mod project;
+mod quality;
 mod render;
 mod video;
 mod watch;
