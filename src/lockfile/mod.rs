@@ -355,7 +355,7 @@ mod tests {
     fn sample() -> LockFile {
         let job = |b: u8| LockedJob {
             key: Key([b; 32]),
-            blake3: format!("{b:02x}").repeat(32),
+            blake3: format!("{:02x}", b + 0x80).repeat(32),
             tool: "0.1.0".into(),
             origin: None,
         };
@@ -401,7 +401,7 @@ mod tests {
 
     #[test]
     fn a_damaged_hash_is_an_error_at_its_line_and_column() {
-        let text = sample().render().replacen(&"02".repeat(32), "xyz", 1);
+        let text = sample().render().replacen(&"82".repeat(32), "xyz", 1);
         let errs = parse(&text).unwrap_err();
         let (origin, _) = errs[0].primary.clone().unwrap();
         let (line, col) = origin.file.line_col(origin.span.offset());
