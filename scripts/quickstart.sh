@@ -26,5 +26,11 @@ target/release/disco build examples/quickstart
 step "disco build examples/quickstart again (nothing changed: nothing renders)"
 target/release/disco build examples/quickstart
 
+step "disco status --check (nothing stale, disco.lock agrees)"
+target/release/disco status --check examples/quickstart
+
+step "disco verify --sample 1 (re-render one image in a scratch store, compare with disco.lock)"
+target/release/disco verify examples/quickstart --sample 1 --seed 1
+
 step "the images"
 ls -l examples/quickstart/images_out/quickstart/

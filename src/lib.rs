@@ -15,6 +15,7 @@ pub mod anim;
 pub mod build;
 pub mod fsutil;
 pub mod import;
+pub mod lockfile;
 pub mod plan;
 pub mod project;
 pub mod render;

@@ -15,6 +15,7 @@ use super::events::{Event, Sink};
 use super::renderer::{Hooks, Outcome, Renderer, Request};
 use super::{checkpoint, materialize, png};
 use crate::fsutil::write_atomic;
+use crate::lockfile::{self, LockFile, LockedJob};
 use crate::plan::{self, Facts, Key, Plan, PlanOptions};
 use crate::project::{Diagnostic, Project};
 use crate::render::job::Checkpoint;
@@ -89,7 +90,8 @@ pub enum BuildError {
     },
 }
 
-/// Plans `project` (shared with `disco plan`): the store's recorded seeds applied.
+/// Plans `project` (shared with `disco plan`): recorded seeds applied — the store's, and
+/// over them the lock file's (committed with the project, so a clone draws the same).
 pub fn make_plan(
     project: &Project,
     only: &[String],
@@ -97,12 +99,25 @@ pub fn make_plan(
     store: &Store,
     facts: &mut dyn Facts,
 ) -> Result<Plan, BuildError> {
-    let options = PlanOptions {
+    let mut options = PlanOptions {
         only: only.to_vec(),
         recorded_seeds: store.seeds().seeds,
         frame_limit,
     };
-    plan::plan(project, &options, facts).map_err(BuildError::Plan)
+    let plan = plan::plan(project, &options, facts).map_err(BuildError::Plan)?;
+    if plan.drawn_seeds.is_empty() {
+        return Ok(plan);
+    }
+    // A seed the store does not know may be in the lock (a fresh clone). Read only then:
+    // parsing a large lock costs more than a whole no-op build. An unreadable lock is
+    // reported by `status` and `verify`, and remade by the build.
+    match LockFile::read(&lockfile::lock_path(&project.path)) {
+        Ok(Some(lock)) if plan.drawn_seeds.keys().any(|id| lock.target(id).is_some()) => {
+            options.recorded_seeds.extend(lock.seeds());
+            plan::plan(project, &options, facts).map_err(BuildError::Plan)
+        }
+        _ => Ok(plan),
+    }
 }
 
 /// Builds `plan` (made by [`make_plan`]) in its store.
@@ -164,6 +179,47 @@ pub fn build(
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
+    let run = build_targets(
+        plan,
+        options,
+        &store,
+        &mut outputs,
+        &decisions,
+        stale,
+        renderer,
+        sink,
+        cancel,
+        &mut summary,
+    );
+    // The lock records what exists, after a failed frame or Ctrl-C too.
+    let locked = update_lock(plan, &store, &mut outputs, &decisions, &summary);
+    run?;
+    locked?;
+    outputs.save()?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    sink.event(&Event::Finished {
+        rendered: summary.rendered,
+        reused: summary.reused,
+        failed: summary.failed,
+        seconds: summary.seconds,
+    });
+    Ok(summary)
+}
+
+/// Renders and materialises every target's jobs as `decisions` say, then its video.
+#[allow(clippy::too_many_arguments)]
+fn build_targets(
+    plan: &Plan,
+    options: &BuildOptions,
+    store: &Store,
+    outputs: &mut crate::store::Outputs,
+    decisions: &[Decision],
+    stale: usize,
+    renderer: &mut dyn Renderer,
+    sink: &mut dyn Sink,
+    cancel: &AtomicBool,
+    summary: &mut Summary,
+) -> Result<(), BuildError> {
     let mut failed: HashSet<usize> = HashSet::new();
     // stale jobs left for a later call: not failed, but their target is not complete
     let mut waiting: HashSet<usize> = HashSet::new();
@@ -176,7 +232,7 @@ pub fn build(
             match &decisions[j] {
                 Decision::Current => summary.reused += 1,
                 Decision::Materialize => {
-                    materialise(plan, &store, &mut outputs, j)?;
+                    materialise(plan, store, outputs, j)?;
                     summary.reused += 1;
                     sink.event(&Event::Materialized {
                         job: plan.job_label(j),
@@ -201,9 +257,18 @@ pub fn build(
                         });
                         continue;
                     }
-                    match render_job(plan, options, &store, renderer, sink, cancel, j)? {
+                    match render_job(
+                        plan,
+                        options,
+                        store,
+                        renderer,
+                        sink,
+                        cancel,
+                        j,
+                        RenderInto::Project,
+                    )? {
                         true => {
-                            materialise(plan, &store, &mut outputs, j)?;
+                            materialise(plan, store, outputs, j)?;
                             outputs.save()?;
                             summary.rendered += 1;
                         }
@@ -250,18 +315,82 @@ pub fn build(
     let built: Vec<bool> = (0..plan.jobs.len())
         .map(|j| !failed.contains(&j) && !waiting.contains(&j))
         .collect();
-    for w in crate::report::refresh(plan, &store, &mut outputs, &built)? {
+    for w in crate::report::refresh(plan, store, outputs, &built)? {
         sink.event(&w.into());
     }
-    outputs.save()?;
-    summary.seconds = started.elapsed().as_secs_f64();
-    sink.event(&Event::Finished {
-        rendered: summary.rendered,
-        reused: summary.reused,
-        failed: summary.failed,
-        seconds: summary.seconds,
+    Ok(())
+}
+
+/// Rewrites the project's `disco.lock` (if its text changed) from what the store holds.
+/// An entry whose key is unchanged is kept as it is. When the build changed nothing and
+/// the lock is the file this store last wrote for the same jobs, it is not even read:
+/// parsing a 1000-frame lock would cost more than the rest of a no-op build.
+fn update_lock(
+    plan: &Plan,
+    store: &Store,
+    outputs: &mut crate::store::Outputs,
+    decisions: &[Decision],
+    summary: &Summary,
+) -> Result<(), BuildError> {
+    let path = lockfile::lock_path(&plan.project_file);
+    let rel = PathBuf::from(path.file_name().expect("a lock file name"));
+    let digest = lock_digest(plan);
+    let unchanged = summary.failed == 0 && decisions.iter().all(|d| *d == Decision::Current);
+    if unchanged && outputs.is_current(&plan.dir, &rel, &digest) {
+        return Ok(());
+    }
+    // an unreadable lock is remade from the store (the build is what writes it)
+    let old = LockFile::read(&path).ok().flatten();
+    let lock = lockfile::update::updated(old.as_ref(), plan, |j| {
+        let job = &plan.jobs[j];
+        let t = &plan.targets[job.target];
+        if let Some(e) = old
+            .as_ref()
+            .and_then(|o| o.target(&t.label()))
+            .and_then(|l| l.jobs.get(&job.index))
+            .filter(|e| e.key == job.key)
+        {
+            return Some(e.clone());
+        }
+        store.record(&job.key).map(|r| LockedJob {
+            key: job.key,
+            blake3: r.image.blake3,
+            tool: r.tool,
+            origin: None,
+        })
     });
-    Ok(summary)
+    lock.write(&path)?;
+    if lock.targets.iter().all(|t| {
+        plan.targets
+            .iter()
+            .filter(|p| p.label() == t.label())
+            .all(|p| t.jobs.len() == p.jobs.len())
+    }) {
+        // every planned job is in it: the next build with the same jobs may skip it
+        outputs.set(&plan.dir, &rel, digest)?;
+    }
+    Ok(())
+}
+
+/// What the lock of `plan` is a function of, given the store: the project's targets and
+/// each planned job's place, seed and key.
+fn lock_digest(plan: &Plan) -> Key {
+    let mut h = blake3::Hasher::new();
+    h.update(lockfile::LOCK_FORMAT.as_bytes());
+    for name in &plan.project_targets {
+        h.update(name.as_bytes());
+        h.update(b"\0");
+    }
+    for t in &plan.targets {
+        h.update(t.label().as_bytes());
+        h.update(&t.seed.to_le_bytes());
+        h.update(&[u8::from(t.complete)]);
+        for job in &plan.jobs[t.jobs.clone()] {
+            h.update(&job.index.to_le_bytes());
+            h.update(&job.key.0);
+        }
+    }
+    Key(*h.finalize().as_bytes())
 }
 
 /// Where the build writes while a job renders: partials into the store, the preview
@@ -273,6 +402,8 @@ struct JobHooks<'a> {
     sink: &'a mut dyn Sink,
     saved: Vec<u32>,
     error: Option<std::io::Error>,
+    /// Where the job renders (a scratch store gets no `progress.png`).
+    into: RenderInto,
 }
 
 impl Hooks for JobHooks<'_> {
@@ -301,6 +432,9 @@ impl Hooks for JobHooks<'_> {
     }
 
     fn preview(&mut self, image: Array3<u8>) {
+        if self.into == RenderInto::Scratch {
+            return;
+        }
         // DD's progress.png (§11.3); best effort: a failed preview never fails the job
         let folder = self
             .plan
@@ -323,9 +457,18 @@ impl Hooks for JobHooks<'_> {
     }
 }
 
-/// Renders job `j` into the store. `Ok(false)`: the job failed (reported).
+/// Where a job renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RenderInto {
+    /// The project's store, with `progress.png` beside its outputs.
+    Project,
+    /// A scratch store (`disco verify`): nothing written beside the project.
+    Scratch,
+}
+
+/// Renders job `j` into `store`. `Ok(false)`: the job failed (reported).
 #[allow(clippy::too_many_arguments)]
-fn render_job(
+pub(super) fn render_job(
     plan: &Plan,
     options: &BuildOptions,
     store: &Store,
@@ -333,6 +476,7 @@ fn render_job(
     sink: &mut dyn Sink,
     cancel: &AtomicBool,
     j: usize,
+    into: RenderInto,
 ) -> Result<bool, BuildError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
@@ -388,6 +532,7 @@ fn render_job(
         sink,
         saved: Vec::new(),
         error: None,
+        into,
     };
     let outcome = renderer.render(&req, &mut hooks, cancel);
     let JobHooks { sink, error, .. } = hooks;
@@ -448,7 +593,10 @@ fn render_job(
     sink.event(&Event::JobFinished {
         job: label,
         key: job.key.to_string(),
-        output: job.output.display().to_string(),
+        output: match into {
+            RenderInto::Project => job.output.display().to_string(),
+            RenderInto::Scratch => "the scratch store".into(),
+        },
         seconds: record.seconds,
     });
     Ok(true)

@@ -5,6 +5,7 @@
 //! - [`exec`]: `disco build`; [`decide`]: current / materialise / render, and why;
 //! - [`facts`]: planning's facts from the stat cache, manifests and runtime;
 //! - [`renderer`]: the seam to the pixels ([`OrtRenderer`] on ONNX Runtime);
+//! - [`verify`]: `disco verify`, re-rendering into a scratch store against `disco.lock`;
 //! - [`spec`]: a job → the renderer's inputs; [`checkpoint`], [`png`], [`materialize`]:
 //!   the bytes the build writes.
 
@@ -17,6 +18,7 @@ pub mod materialize;
 pub mod png;
 pub mod renderer;
 pub mod spec;
+pub mod verify;
 
 pub use decide::{Decision, decide};
 pub use events::{Event, Sink};

@@ -90,7 +90,7 @@ pub struct BuildFlags {
     pub threads: Option<usize>,
 }
 
-fn sink(format: MessageFormat) -> Box<dyn Sink> {
+pub(super) fn sink(format: MessageFormat) -> Box<dyn Sink> {
     match format {
         MessageFormat::Json => Box::new(JsonSink),
         MessageFormat::Human => Box::new(HumanSink::new()),
@@ -98,7 +98,13 @@ fn sink(format: MessageFormat) -> Box<dyn Sink> {
 }
 
 /// Loads and plans; diagnostics printed, exit code on failure.
-fn load_and_plan(sel: &Selection) -> Result<(Plan, Store), i32> {
+pub(super) fn load_and_plan(sel: &Selection) -> Result<(Plan, Store), i32> {
+    load_and_plan_with(sel, true)
+}
+
+/// As [`load_and_plan`]; `save_hashes: false` leaves the stat cache unwritten, so the
+/// command writes nothing into the project's store (`status`, `verify`).
+pub(super) fn load_and_plan_with(sel: &Selection, save_hashes: bool) -> Result<(Plan, Store), i32> {
     let (path, targets) = sel.split();
     let loaded = project::load(&path);
     print_all(&loaded.diagnostics);
@@ -120,7 +126,7 @@ fn load_and_plan(sel: &Selection) -> Result<(Plan, Store), i32> {
         &mut facts,
     );
     // a hash computed is worth keeping even when planning failed further on
-    if let Err(e) = facts.stat.save() {
+    if save_hashes && let Err(e) = facts.stat.save() {
         eprintln!("warning: cannot save the stat cache: {e}");
     }
     match plan {

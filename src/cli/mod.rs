@@ -9,6 +9,8 @@ mod import;
 mod init;
 mod progress;
 mod report;
+mod status;
+mod verify;
 mod watch;
 
 use std::path::PathBuf;
@@ -94,6 +96,29 @@ enum Command {
         #[command(flatten)]
         selection: build::Selection,
     },
+    /// Say what is stale and where `disco.lock` disagrees with the project; render nothing.
+    ///
+    /// Lists each stale job with its reason (as `disco plan`) and each job whose lock entry
+    /// is missing or out of date. Without a cache (a fresh clone) only the lock is judged.
+    /// With `--check`, exits 1 if there is anything to list: a CI gate.
+    Status {
+        #[command(flatten)]
+        selection: build::Selection,
+        /// Exit 1 if anything is stale or the lock disagrees.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Re-render locked jobs into a scratch store and compare them with `disco.lock`.
+    ///
+    /// Never touches the project's cache or outputs. Prints each mismatch with both
+    /// hashes and the PSNR (against a local copy of the locked image, when there is one).
+    /// Exits 1 on any mismatch or stale lock entry.
+    Verify {
+        #[command(flatten)]
+        selection: build::Selection,
+        #[command(flatten)]
+        flags: verify::VerifyFlags,
+    },
     /// Remove cached images that no target of the project references any more.
     Gc {
         #[command(flatten)]
@@ -136,6 +161,8 @@ pub fn run() -> i32 {
         Command::Watch { selection, flags } => watch::run_watch(&selection, &flags),
         Command::Plan { selection } => build::run_plan(&selection),
         Command::Gc { selection } => build::run_gc(&selection),
+        Command::Status { selection, check } => status::run(&selection, check),
+        Command::Verify { selection, flags } => verify::run(&selection, &flags),
         Command::Check { project } => check::run(&project_path(project)),
         Command::Init { dir } => init::run(&dir),
         Command::Import {

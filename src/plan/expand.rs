@@ -93,6 +93,10 @@ pub struct Job {
 pub struct Plan {
     /// The directory holding the project file (outputs and `.disco/` live here).
     pub dir: PathBuf,
+    /// The project file (its lock file sits beside it).
+    pub project_file: PathBuf,
+    /// Every target's name in the project, planned or not (`only` may select some).
+    pub project_targets: Vec<String>,
     /// Targets and sweep cells, in project order.
     pub targets: Vec<TargetPlan>,
     /// Jobs, grouped by target; a chain's frames in order.
@@ -161,6 +165,12 @@ pub fn plan(
         .map_err(|e| vec![Diagnostic::bare(format!("cannot render: {e}"))])?;
     let mut plan = Plan {
         dir,
+        project_file: project.path.clone(),
+        project_targets: project
+            .targets
+            .iter()
+            .map(|t| t.name.value.clone())
+            .collect(),
         targets: Vec::new(),
         jobs: Vec::new(),
         drawn_seeds: BTreeMap::new(),

@@ -18,6 +18,6 @@ mod validate;
 pub use diagnostic::{Diagnostic, DiagnosticData, Diagnostics, Rendered};
 pub use load::{LoadResult, load, load_str};
 pub use model::{Axis, Cell, Project, Sweep, Target, TargetKind};
-pub use parse::{MAX_PROJECT_BYTES, PARSE_TIMEOUT, parse_kdl, parse_kdl_within};
+pub use parse::{MAX_PROJECT_BYTES, PARSE_TIMEOUT, parse_kdl, parse_kdl_bounded, parse_kdl_within};
 pub use schema::{SCHEMA, SettingInfo, Settings};
 pub use source::{Origin, SourceFile, Spanned};

@@ -31,12 +31,22 @@ pub fn parse_kdl_within(
     file: &Arc<SourceFile>,
     timeout: Duration,
 ) -> Result<KdlDocument, Vec<Diagnostic>> {
-    if file.text.len() > MAX_PROJECT_BYTES {
+    parse_kdl_bounded(file, timeout, MAX_PROJECT_BYTES)
+}
+
+/// As [`parse_kdl_within`], for KDL files other than projects (`disco.lock`), with their
+/// own size limit.
+pub fn parse_kdl_bounded(
+    file: &Arc<SourceFile>,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<KdlDocument, Vec<Diagnostic>> {
+    if file.text.len() > max_bytes {
         return Err(vec![Diagnostic::bare(format!(
-            "{} is {} bytes; project files are limited to {} bytes",
+            "{} is {} bytes; such files are limited to {} bytes",
             file.path.display(),
             file.text.len(),
-            MAX_PROJECT_BYTES
+            max_bytes
         ))
         .with_help("a project file holds settings, not data: keep images and schedules in their own files")]);
     }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ffmpeg_next::{Rational, format, frame, media, software::scaling, util};
-use ndarray::Array3;
+use ndarray::{Array2, Array3};
 
 use super::{VideoError, init};
 
@@ -22,9 +22,22 @@ pub struct Decoded {
     pub pts: Vec<i64>,
     /// The frames as `[H, W, 3]` RGB, in display order.
     pub frames: Vec<Array3<u8>>,
+    /// Each frame's luma (Y') plane as stored, `[H, W]`, when the stream is yuv420p (as
+    /// disco writes it; empty otherwise): what PSNR of a 4:2:0 video is usually measured on.
+    pub luma: Vec<Array2<u8>>,
+    /// The YUV matrix the stream declares (first frame; disco writes SMPTE170M = BT.601).
+    pub color_space: util::color::Space,
+    /// The YUV range the stream declares (disco writes MPEG = limited).
+    pub color_range: util::color::Range,
+    /// Where the stream says its chroma samples sit (disco writes Center).
+    pub chroma_location: util::chroma::Location,
 }
 
 /// Decodes the best video stream of `path` into RGB frames.
+///
+/// The conversion to RGB is swscale's, which assumes what disco's encoder writes (BT.601,
+/// limited range, centre-sited chroma) whatever the stream declares; the declared values are
+/// returned so a caller can check them.
 pub fn decode(path: &Path) -> Result<Decoded, VideoError> {
     init()?;
     let ff = |step| move |source| VideoError::Ffmpeg { step, source };
@@ -49,9 +62,13 @@ pub fn decode(path: &Path) -> Result<Decoded, VideoError> {
         format::Pixel::RGB24,
         width,
         height,
-        scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,
+        // FULL_CHR_H_INT interpolates chroma horizontally; without it swscale repeats each
+        // chroma sample over two pixels, which cost 1.5 dB of RGB PSNR on the toy frames
+        // (30.8 → 32.2 dB at crf 17; 32.1 → 34.3 dB for the 4:2:0 conversion alone).
+        scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
     )
     .map_err(ff("set up YUV→RGB conversion"))?;
+    let yuv420 = decoder.format() == format::Pixel::YUV420P;
     let mut out = Decoded {
         width,
         height,
@@ -59,6 +76,10 @@ pub fn decode(path: &Path) -> Result<Decoded, VideoError> {
         time_base,
         pts: Vec::new(),
         frames: Vec::new(),
+        luma: Vec::new(),
+        color_space: util::color::Space::Unspecified,
+        color_range: util::color::Range::Unspecified,
+        chroma_location: util::chroma::Location::Unspecified,
     };
     let mut receive = |decoder: &mut ffmpeg_next::decoder::Video| -> Result<(), VideoError> {
         let mut yuv = frame::Video::empty();
@@ -70,6 +91,18 @@ pub fn decode(path: &Path) -> Result<Decoded, VideoError> {
                     return Ok(());
                 }
                 Err(e) => return Err(ff("decode a frame")(e)),
+            }
+            if out.frames.is_empty() {
+                out.color_space = yuv.color_space();
+                out.color_range = yuv.color_range();
+                out.chroma_location = yuv.chroma_location();
+            }
+            if yuv420 {
+                let (stride, data) = (yuv.stride(0), yuv.data(0));
+                out.luma.push(Array2::from_shape_fn(
+                    (height as usize, width as usize),
+                    |(y, x)| data[y * stride + x],
+                ));
             }
             let mut rgb = frame::Video::empty();
             scaler

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::quality::{chroma_420, luma_psnr, psnr};
 use crate::support::{disco, root, text};
 
 fn build(dir: &Path) -> Vec<Value> {
@@ -23,16 +24,6 @@ fn of(events: &[Value], kind: &str) -> Vec<Value> {
         .filter(|e| e["event"] == kind)
         .cloned()
         .collect()
-}
-
-fn psnr(a: &ndarray::Array3<u8>, b: &ndarray::Array3<u8>) -> f64 {
-    let mse: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
 }
 
 #[test]
@@ -76,9 +67,15 @@ animation "film" {{
     assert_eq!(decoded.frames.len(), 12, "every frame, frame 0 included");
     assert_eq!((decoded.width, decoded.height), (64, 64));
     assert_eq!(f64::from(decoded.fps), 12.0);
-    // Each decoded frame must be nearest to its own PNG (order and completeness). The PSNR
-    // is printed: at 64×64, crf 17 and 4:2:0 chroma it is 23–33 dB on these frames (the
-    // video tests reach > 35 dB on smooth frames); issue 6 asks for 35.
+    // Each decoded frame must be nearest to its own PNG (order and completeness), and close to
+    // it. These 64×64 toy frames are saturated noise, whose colour 4:2:0 cannot keep: the
+    // chroma subsampling alone, without any codec, leaves 23–35.5 dB of RGB PSNR (frame 0:
+    // 23.3 dB; 24.0 dB at best with any of swscale's filters), so 35 dB over RGB is out of
+    // reach of a yuv420p video of them. The 35 dB of issue 6 is therefore asked of luma, as
+    // video PSNR is usually measured (measured ≥ 39.8 dB), and RGB must stay within 2 dB of
+    // what 4:2:0 keeps (measured: within 1.4 dB; a decoder repeating chroma samples falls
+    // 2.3–3.0 dB short, a 601/709 mismatch 7 dB).
+    assert_eq!(decoded.luma.len(), 12);
     let pngs: Vec<_> = (0..12)
         .map(|f| {
             let png = dir
@@ -96,7 +93,18 @@ animation "film" {{
             best, f,
             "decoded frame {f} is nearest to PNG {best}: {scores:?}"
         );
-        eprintln!("frame {f}: PSNR {:.1} dB", scores[f]);
+        let luma = luma_psnr(&decoded.luma[f], &pngs[f]);
+        let kept = psnr(&chroma_420(&pngs[f]), &pngs[f]);
+        eprintln!(
+            "frame {f}: PSNR luma {luma:.1} dB, RGB {:.1} dB (4:2:0 alone keeps {kept:.1} dB)",
+            scores[f]
+        );
+        assert!(luma > 35.0, "frame {f}: luma PSNR {luma:.1} dB");
+        assert!(
+            scores[f] > kept - 2.0,
+            "frame {f}: RGB PSNR {:.1} dB, 4:2:0 alone keeps {kept:.1} dB",
+            scores[f]
+        );
     }
 
     // nothing changed: no frame, no video

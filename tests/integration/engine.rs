@@ -402,3 +402,41 @@ fn a_build_clears_temporaries_a_killed_build_left_in_its_folders() {
     assert!(s.build().0.is_empty());
     assert!(!stray.exists() && !partial.exists());
 }
+
+#[test]
+fn the_lock_holds_exactly_the_jobs_built_so_far() {
+    let mut s = Scenario::new(ANIMATION);
+    let lock = |s: &Scenario| {
+        disco::lockfile::LockFile::read(&s.dir.path().join("disco.lock"))
+            .unwrap()
+            .expect("a lock")
+    };
+    let indices = |l: &disco::lockfile::LockFile, t: &str| -> Vec<u32> {
+        l.target(t).unwrap().jobs.keys().copied().collect()
+    };
+    // a watch-style build of two jobs: the lock names those two
+    s.build_with(BuildOptions {
+        render_only: Some(vec![0, 11]),
+        ..BuildOptions::default()
+    });
+    let l = lock(&s);
+    assert_eq!(indices(&l, "film"), [0]);
+    assert_eq!(indices(&l, "still"), [1]);
+    s.build();
+    let full = lock(&s);
+    assert_eq!(indices(&full, "film"), (0..10).collect::<Vec<_>>());
+    let store = Store::new(s.dir.path());
+    for (i, e) in &full.target("still").unwrap().jobs {
+        let record = store.record(&e.key).unwrap();
+        assert_eq!(record.image.blake3, e.blake3, "still {i}");
+    }
+    // an edit at frame 6: frames 6.. get new keys and hashes, the rest are untouched
+    s.edit("frame 6 \"a blue square\"", "frame 6 \"a green star\"");
+    s.build();
+    let edited = lock(&s);
+    let film = |l: &disco::lockfile::LockFile| l.target("film").unwrap().jobs.clone();
+    let (a, b) = (film(&full), film(&edited));
+    assert!((0..6).all(|f| a[&f] == b[&f]));
+    assert!((6..10).all(|f| a[&f].key != b[&f].key && a[&f].blake3 != b[&f].blake3));
+    assert_eq!(full.target("still"), edited.target("still"));
+}

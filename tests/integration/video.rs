@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use disco::video::{self, EncodeSettings, VideoError, png};
+use ffmpeg_next::util::{chroma, color};
 use ndarray::Array3;
+
+use crate::quality::{luma_psnr, psnr};
 
 /// A moving, smooth test picture (x264 at crf 17 keeps such content well above 35 dB).
 fn frame(i: usize, w: usize, h: usize) -> Array3<u8> {
@@ -16,16 +19,6 @@ fn frame(i: usize, w: usize, h: usize) -> Array3<u8> {
         };
         v.round().clamp(0.0, 255.0) as u8
     })
-}
-
-fn psnr(a: &Array3<u8>, b: &Array3<u8>) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b.iter())
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
 }
 
 fn write_frames(dir: &std::path::Path, n: usize, w: usize, h: usize) -> Vec<PathBuf> {
@@ -75,13 +68,28 @@ fn every_frame_round_trips_at_the_right_rate() {
     for (i, s) in secs.iter().enumerate() {
         assert!((s - i as f64 / 12.0).abs() < 1e-6, "frame {i} at {s} s");
     }
-    let mut worst = f64::INFINITY;
+    // the stream declares what the encoder did, so players convert back the same way
+    assert_eq!(
+        (dec.color_space, dec.color_range, dec.chroma_location),
+        (
+            color::Space::SMPTE170M,
+            color::Range::MPEG,
+            chroma::Location::Center
+        )
+    );
+    let (mut worst, mut worst_luma) = (f64::INFINITY, f64::INFINITY);
     for (i, got) in dec.frames.iter().enumerate() {
         let p = psnr(got, &frame(i, w, h));
-        worst = worst.min(p);
-        assert!(p > 35.0, "frame {i}: PSNR {p:.1} dB");
+        let l = luma_psnr(&dec.luma[i], &frame(i, w, h));
+        (worst, worst_luma) = (worst.min(p), worst_luma.min(l));
+        assert!(
+            p > 35.0 && l > 35.0,
+            "frame {i}: PSNR {p:.1} dB, luma {l:.1} dB"
+        );
     }
-    eprintln!("{n} frames {w}×{h}: encoded in {took:?}, worst PSNR {worst:.2} dB");
+    eprintln!(
+        "{n} frames {w}×{h}: encoded in {took:?}, worst PSNR {worst:.2} dB, luma {worst_luma:.2} dB"
+    );
     // only the video is left besides the frames: the temporary was renamed
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), n + 1);
 }

@@ -1,0 +1,207 @@
+//! `disco verify`: re-render locked jobs into a scratch store and compare with `disco.lock`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use disco::build::verify::{self, Choice, Outcome, Tolerance, Verdict};
+use disco::build::{BuildError, Event, OrtRenderer};
+use disco::lockfile::{LockFile, lock_path};
+use disco::plan::Plan;
+use disco::project::Diagnostics;
+use disco::render::session::SessionOptions;
+use disco::store::Store;
+
+use super::build::{Selection, load_and_plan_with, sink};
+use super::progress::{JsonSink, MessageFormat};
+use super::report::{plural, print_all};
+use super::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
+
+/// `disco verify`'s own flags.
+#[derive(Debug, clap::Args)]
+pub struct VerifyFlags {
+    /// Re-render every locked job (the default).
+    #[arg(long, conflicts_with = "sample")]
+    pub all: bool,
+    /// Re-render N locked jobs drawn at random (with `--seed`), plus the frames they
+    /// chain from.
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+    /// The seed of `--sample`'s draw: the same seed picks the same jobs.
+    #[arg(long, value_name = "S", default_value_t = 0, requires = "sample")]
+    pub seed: u64,
+    /// `exact` (the same bytes; the CPU promise) or `psnr:DB` (at least DB dB against a
+    /// local copy of the locked image; for GPU runs, where bitwise equality is not promised).
+    #[arg(long, value_name = "exact|psnr:DB", default_value = "exact")]
+    pub tolerance: Tolerance,
+    /// Threads per ONNX Runtime operator (default: ONNX Runtime's choice).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// Runs `disco verify`: exit 0 when every chosen job matches, 1 on any mismatch.
+pub fn run(sel: &Selection, flags: &VerifyFlags) -> i32 {
+    let (plan, store) = match load_and_plan_with(sel, false) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let path = lock_path(&plan.project_file);
+    let lock = match LockFile::read(&path) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            eprintln!(
+                "error: {} does not exist\nhelp: `disco build` writes it; commit it with the project",
+                path.display()
+            );
+            return EXIT_FAILURE;
+        }
+        Err(diags) => {
+            print_all(&Diagnostics(diags));
+            return EXIT_INVALID;
+        }
+    };
+    let choice = match flags.sample {
+        Some(n) => Choice::Sample {
+            n,
+            seed: flags.seed,
+        },
+        None => Choice::All,
+    };
+    let jobs = verify::choose(&plan, &lock, choice);
+    let unlocked = plan.jobs.len()
+        - (0..plan.jobs.len())
+            .filter(|&j| verify::locked_entry(&plan, &lock, j).is_some())
+            .count();
+    if jobs.is_empty() {
+        eprintln!("error: disco.lock holds none of the selected jobs: nothing to verify");
+        return EXIT_FAILURE;
+    }
+    let scratch_dir = match tempfile::Builder::new().prefix("disco-verify-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot make a scratch store: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let scratch = Store::new(scratch_dir.path());
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::Release));
+    }
+    let mut renderer = OrtRenderer::new(
+        SessionOptions {
+            device: sel.device,
+            intra_threads: flags.threads,
+            verify_hashes: false,
+        },
+        sel.ort_lib.clone(),
+    );
+    let json = sel.message_format == MessageFormat::Json;
+    let mut events = sink(sel.message_format);
+    events.event(&Event::Planned {
+        jobs: jobs.len(),
+        stale: jobs.len(),
+        fresh: 0,
+    });
+    let result = verify::verify(
+        &plan,
+        &lock,
+        &jobs,
+        flags.tolerance,
+        &store,
+        &scratch,
+        &mut renderer,
+        events.as_mut(),
+        &cancel,
+        |v| print_verdict(&plan, v, json),
+    );
+    drop(events);
+    let verdicts = match result {
+        Ok(v) => v,
+        Err(BuildError::Interrupted) => {
+            eprintln!("interrupted");
+            return EXIT_INTERRUPTED;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let bad = verdicts.iter().filter(|v| !v.passed()).count();
+    if !json {
+        let what = match choice {
+            Choice::All => "every locked job".to_owned(),
+            Choice::Sample { n, seed } => format!("a sample of {n} (seed {seed})"),
+        };
+        println!(
+            "{}: {} of {} job{} match{} disco.lock ({what}, tolerance {}){}",
+            if bad == 0 { "ok" } else { "FAILED" },
+            verdicts.len() - bad,
+            verdicts.len(),
+            plural(verdicts.len()),
+            if verdicts.len() == 1 { "es" } else { "" },
+            match flags.tolerance {
+                Tolerance::Exact => "exact".to_owned(),
+                Tolerance::Psnr(db) => format!("psnr ≥ {db} dB"),
+            },
+            if unlocked > 0 {
+                format!(
+                    "; {unlocked} planned job{} not in the lock",
+                    plural(unlocked)
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    if bad == 0 { EXIT_OK } else { EXIT_FAILURE }
+}
+
+fn print_verdict(plan: &Plan, v: &Verdict, json: bool) {
+    let label = plan.job_label(v.job);
+    let psnr = match v.psnr {
+        Some(p) if p.is_infinite() => "PSNR ∞".to_owned(),
+        Some(p) => format!("PSNR {p:.2} dB"),
+        None => "PSNR n/a (no local copy of the locked image)".to_owned(),
+    };
+    let rendered = v.rendered.as_deref().unwrap_or("-");
+    let (tag, line) = match &v.outcome {
+        Outcome::Identical => ("identical", format!("ok {label}")),
+        Outcome::Within => (
+            "within",
+            format!(
+                "ok {label}: within tolerance, {psnr} (locked {}, rendered {rendered})",
+                v.locked.blake3
+            ),
+        ),
+        Outcome::Mismatch => (
+            "mismatch",
+            format!(
+                "MISMATCH {label}: locked blake3 {}, rendered {rendered}, {psnr}",
+                v.locked.blake3
+            ),
+        ),
+        Outcome::StaleLock => (
+            "stale-lock",
+            format!(
+                "STALE {label}: its inputs changed since disco.lock was written (locked key {}, \
+                 planned {}); run `disco build`, or `disco status` for why",
+                v.locked.key.short(),
+                plan.jobs[v.job].key.short()
+            ),
+        ),
+        Outcome::Failed(e) => ("failed", format!("FAILED {label}: {e}")),
+    };
+    if json {
+        JsonSink::write(&serde_json::json!({
+            "reason": "verified",
+            "job": label,
+            "outcome": tag,
+            "locked": v.locked.blake3,
+            "rendered": v.rendered,
+            "psnr": v.psnr.filter(|p| p.is_finite()),
+        }));
+    } else {
+        println!("{line}");
+    }
+}
