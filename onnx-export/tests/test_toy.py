@@ -1,13 +1,18 @@
 """The toy world: scene generator, classifier and the training losses' building blocks (fast, no model set)."""
 
+import json
 import zlib
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from disco_export.toy import __main__ as runner
 from disco_export.toy import classify, scenes, train
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_seed_fixes_scenes_and_captions():
@@ -146,3 +151,39 @@ def test_contact_sheet_round_trips_through_png(tmp_path):
     assert (sheet[1:5, 6:10] == 200).all() and (sheet[6:10, 1:5] == 90).all() and (sheet[6:10, 6:10] == 255).all()
     classify.write_png(tmp_path / "s.png", sheet)
     assert np.array_equal(classify.read_image(tmp_path / "s.png"), sheet)
+
+
+def test_the_runner_replays_the_recipe_of_the_shipped_weights(tmp_path):
+    # python -m disco_export.toy trains with the settings the manifest records for the shipped weights
+    records = json.loads((REPO / "models" / "toy" / "manifest.json").read_text())["toy"]["training"]
+    runs = {name: train.parse_args(argv) for name, argv in runner.stages(tmp_path).items()}
+    assert set(runs) == set(records)
+    for name, a in runs.items():
+        r = records[name]
+        assert (a.steps, a.stop_after or a.steps, a.batch, a.lr, a.seed, a.threads) == \
+            (r["steps"], r["steps_done"], r["batch"], r["lr"], r["seed"], r["threads"]), name
+        assert a.max_minutes is None and (a.init.name if a.init else None) == r.get("init"), name
+        if a.model != "clip":
+            assert a.ema == r["ema"], name
+    assert runs["unet"].init == runs["unet_stage1"].out / "unet.pt"  # stage 2 starts from stage 1's weights
+
+
+@pytest.fixture
+def keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("model", ["clip", "unet", "secondary"])
+def test_two_training_steps_give_the_same_weights_twice(tmp_path, keep_threads, model):
+    # the training is a function of its seed: the premise of "the scripts reproduce the shipped weights"
+    def run(name, *extra):
+        out = tmp_path / name
+        assert train.main([model, "--stop-after", "2", "--batch", "2", "--out", str(out), *extra]) == 0
+        return out / f"{model}.pt", json.loads((out / f"{model}.json").read_text())["metrics"]
+
+    (a, ma), (b, mb), (c, _) = run("a"), run("b"), run("c", "--seed", "1")
+    sa, sb, sc = (torch.load(p) for p in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa) and ma == mb
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)

@@ -16,6 +16,19 @@ from pathlib import Path
 from . import export, train
 
 
+def stages(checkpoints):
+    """The training runs that made the shipped set, as ``python -m disco_export.toy.train`` arguments, under the
+    names of the manifest's ``toy.training`` records: the CLIP, the UNet's two stages (stage1/unet.pt, then from
+    its EMA weights the shipped unet.pt) and the secondary model."""
+    checkpoints = Path(checkpoints)
+    ck = ["--out", str(checkpoints)]
+    stage1 = checkpoints / "stage1"
+    return {"clip": ["clip"] + ck,
+            "unet_stage1": ["unet", "--out", str(stage1)],
+            "unet": ["unet", "--init", str(stage1 / "unet.pt")] + train.UNET_STAGE2 + ck,
+            "secondary": ["secondary"] + ck}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m disco_export.toy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -23,19 +36,17 @@ def main(argv=None):
     p.add_argument("--checkpoints", type=Path, default=train.DEFAULT_OUT)
     p.add_argument("--parallel", action="store_true", help="train on two processes (see above)")
     args = p.parse_args(argv)
-    ck = ["--out", str(args.checkpoints)]
     cmd = [sys.executable, "-m", "disco_export.toy.train"]
-    stage1 = args.checkpoints / "stage1"
-    # the UNet in two stages: stage1/unet.pt, then from it the shipped unet.pt
-    unet = (cmd + ["unet", "--out", str(stage1)],
-            cmd + ["unet", "--init", str(stage1 / "unet.pt")] + train.UNET_STAGE2 + ck)
+    runs = {name: cmd + argv for name, argv in stages(args.checkpoints).items()}
     if args.parallel:
-        proc = subprocess.Popen(f"{shlex.join(unet[0])} && {shlex.join(unet[1])}", shell=True)
-        rc = subprocess.call(cmd + ["clip"] + ck) or subprocess.call(cmd + ["secondary"] + ck)
+        unet = f"{shlex.join(runs['unet_stage1'])} && {shlex.join(runs['unet'])}"
+        proc = subprocess.Popen(unet, shell=True)
+        rc = subprocess.call(runs["clip"]) or subprocess.call(runs["secondary"])
         rc = proc.wait() or rc
     else:
-        rc = subprocess.call(cmd + ["clip"] + ck) or subprocess.call(unet[0]) or subprocess.call(unet[1])
-        rc = rc or subprocess.call(cmd + ["secondary"] + ck)
+        rc = 0
+        for name in ("clip", "unet_stage1", "unet", "secondary"):
+            rc = rc or subprocess.call(runs[name])
     if rc:
         return rc
     return export.main(["--checkpoints", str(args.checkpoints), "--out", str(args.out)])

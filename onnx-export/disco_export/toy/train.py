@@ -357,7 +357,8 @@ def evaluate(args):
     return {"val_mse_ema": float(val)}
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The run's settings: the command line with the model's defaults filled in (STEPS, BATCH, LR)."""
     p = argparse.ArgumentParser(prog="python -m disco_export.toy.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=["clip", "unet", "secondary"])
@@ -377,10 +378,15 @@ def main(argv=None):
     args.steps = args.steps or STEPS[args.model]
     args.batch = args.batch or BATCH[args.model]
     args.lr = args.lr or LR[args.model]
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     args.done = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if args.evaluate:
         metrics = evaluate(args)
         for k, v in metrics.items():
@@ -391,14 +397,16 @@ def main(argv=None):
         path.write_text(json.dumps(record, indent=1) + "\n")
         return 0
     metrics = train_clip(args) if args.model == "clip" else train_diffusion(args, args.model)
-    wall = time.perf_counter() - t0
-    log(f"{args.model}: {args.done} of {args.steps} steps, batch {args.batch}, seed {args.seed}, {wall:.0f} s")
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    log(f"{args.model}: {args.done} of {args.steps} steps, batch {args.batch}, seed {args.seed}, {wall:.0f} s "
+        f"({cpu:.0f} s CPU)")
     for k, v in metrics.items():
         print(f"{args.model}.{k} = {v:.4f}")
     print(f"{args.model}.wall_seconds = {wall:.0f}")
+    print(f"{args.model}.cpu_seconds = {cpu:.0f}")
     record = {"steps": args.steps, "steps_done": args.done, "batch": args.batch, "lr": args.lr, "seed": args.seed,
               "threads": args.threads,
-              "wall_seconds": round(wall), "torch": torch.__version__.split("+")[0],
+              "wall_seconds": round(wall), "cpu_seconds": round(cpu), "torch": torch.__version__.split("+")[0],
               "metrics": {k: round(v, 4) for k, v in metrics.items()}}
     if args.model != "clip":
         record["ema"] = args.ema
