@@ -16,7 +16,7 @@ const PAD: u32 = 10;
 const GAP: u32 = 4;
 const FONT_PX: f32 = 14.0;
 /// Tiles are at least this wide, so that labels of small images stay readable.
-const MIN_CELL_WIDTH: u32 = 128;
+const MIN_CELL_WIDTH: u32 = 200;
 /// Row headers are cut (with `…`) beyond this width.
 const MAX_HEADER_WIDTH: u32 = 320;
 

@@ -35,8 +35,14 @@ pub enum LockError {
     },
 }
 
+/// How long taking the lock may wait for a holder that is just letting go.
+pub const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl BuildLock {
-    /// Takes the lock in `root` without waiting, writing `holder` into it.
+    /// Takes the lock in `root`, writing `holder` into it. It waits at most
+    /// [`RELEASE_GRACE`]: a process spawned while a lock was held shares the lock's open
+    /// file until it execs, so a lock just released (the previous build of `disco watch`,
+    /// which spawns the video encoder) can read as held for a moment.
     pub fn acquire(root: &Path, holder: &str) -> Result<BuildLock, LockError> {
         let path = root.join("lock");
         let io = |source| LockError::Io {
@@ -51,7 +57,15 @@ impl BuildLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
+        let deadline = std::time::Instant::now() + RELEASE_GRACE;
+        let mut attempt = file.try_lock();
+        while matches!(attempt, Err(TryLockError::WouldBlock))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            attempt = file.try_lock();
+        }
+        match attempt {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
