@@ -155,6 +155,15 @@ pub fn build(
     }
     let mut outputs = store.outputs();
     let decisions = decide(plan, &store, &outputs);
+    if !options.dry_run {
+        let stale_keys: Vec<Key> = decisions
+            .iter()
+            .zip(&plan.jobs)
+            .filter(|(d, _)| matches!(d, Decision::Render(_)))
+            .map(|(_, job)| job.key)
+            .collect();
+        store.sweep_temporaries(&stale_keys);
+    }
     let stale = decisions
         .iter()
         .filter(|d| matches!(d, Decision::Render(_)))

@@ -182,6 +182,23 @@ impl Store {
         }
     }
 
+    /// Removes the temporaries a killed build left while writing job `key`'s objects or
+    /// checkpoint, and the store's own small files. Call with the lock held, before `key`
+    /// renders: a stray can only belong to a job whose record was never written, so every
+    /// stray is in the folder of a job that renders again.
+    pub fn sweep_temporaries(&self, keys: &[Key]) {
+        let mut dirs: std::collections::BTreeSet<PathBuf> =
+            keys.iter().map(|k| self.object_dir(k)).collect();
+        dirs.extend([
+            self.root.clone(),
+            self.root.join("partial"),
+            self.root.join("inputs"),
+        ]);
+        for d in dirs {
+            crate::fsutil::sweep_temporaries(&d);
+        }
+    }
+
     /// Takes the build lock (see [`BuildLock`]).
     pub fn lock(&self, holder: &str) -> Result<BuildLock, LockError> {
         BuildLock::acquire(&self.root, holder)
