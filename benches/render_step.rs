@@ -8,7 +8,8 @@
 //! writes a trace of it (docs/trace.md) and `python -m disco_export.reference --trace … --time`
 //! replays it free-running (one UNet evaluation and one cond_fn per step, as disco's steps),
 //! giving the PyTorch/disco ratio. `DISCO_BENCH_SIZES=128,256` picks the sizes (default both;
-//! the 256×256 runs need several GB, run them alone).
+//! the 256×256 runs need several GB, run them alone); `DISCO_BENCH_STEPS=N` times N steps
+//! instead of 10 (N − 1 guided: DDIM's last is not; the reference replays the same N).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,15 +24,25 @@ use disco::render::session::{Device, ModelSet, SessionOptions};
 use disco::render::spec::{RangeLoss, RenderSpec, TextPrompt};
 use disco::render::trace::Trace;
 
-const STEPS: usize = 12;
 const SKIP: usize = 2;
+
+/// Steps timed: `DISCO_BENCH_STEPS` or 10; the last is unguided (DDIM does not guide k = 0).
+fn timed_steps() -> usize {
+    std::env::var("DISCO_BENCH_STEPS")
+        .map(|v| {
+            v.trim()
+                .parse()
+                .expect("DISCO_BENCH_STEPS: a number of steps")
+        })
+        .unwrap_or(10)
+}
 
 fn spec(set: &ModelSet, side: usize, use_checkpoint: bool) -> RenderSpec {
     RenderSpec {
         width: side,
         height: side,
         seed: 1,
-        steps: STEPS,
+        steps: timed_steps() + SKIP,
         skip_steps: SKIP,
         method: Method::Ddim { eta: 0.8 },
         clip_denoised: false,
@@ -120,7 +131,7 @@ fn child(side: usize, use_checkpoint: bool) {
     let start = Instant::now();
     let r = job::render(&s, &mut models, None, |_| {}, &AtomicBool::new(false)).expect("render");
     assert!(matches!(r, Rendered::Finished(_)));
-    let per_step = start.elapsed().as_secs_f64() / (STEPS - SKIP) as f64;
+    let per_step = start.elapsed().as_secs_f64() / timed_steps() as f64;
     println!("{per_step} {}", peak_rss_kib());
 }
 
@@ -197,7 +208,7 @@ fn main() {
         .collect();
     println!(
         "guided steps on the tiny model set (DDIM, secondary model, all CLIP models of the set, cutn_batches 4, 16 cuts; {} steps timed)",
-        STEPS - SKIP
+        timed_steps()
     );
     println!(
         "| size | use_checkpoint | s/step (disco) | peak RSS (MiB) | s/step (PyTorch) | PyTorch peak RSS (MiB) | PyTorch / disco |"

@@ -85,6 +85,21 @@ def test_hue_third_turn_makes_red_green():
     assert torch.allclose(hue(grey, 0.2), grey)
 
 
+@pytest.mark.parametrize("op", ["affine", "hue"])
+def test_affine_and_hue_on_rough_cuts_are_exact_to_float32_rounding(op):
+    # Rough cuts (UNet-path x̂0 at high noise) reach |u| ~ 40 with steep pixel-to-pixel jumps, where float32
+    # internals put errors of 1e-4 (affine) and 2e-5 (hue) into the output; disco computes both in float64,
+    # so the reference must too (augment's docstring). Compared with the same op on float64 input.
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(4, 3, 32, 32, generator=gen) * 15
+    f = (lambda v: affine(v, 7.3, (1, -2))) if op == "affine" else (lambda v: hue(v, 0.07))
+    got, exact = f(x), f(x.double())
+    assert got.dtype == torch.float32
+    err = float((got.double() - exact).abs().max())
+    # float32 rounding of the output is ≤ ulp(|y|)/2; here |y| < 128, so < 4e-6
+    assert err < 4e-6, err
+
+
 # --- forcing disco's decisions at clamp ties (docs/trace.md) ---
 
 def _grad(f, x, g):

@@ -7,10 +7,17 @@ formulas follow torchvision's tensor functional ops (torchvision itself is not i
 * affine: ``_get_inverse_affine_matrix`` with centre (0, 0) relative to the image centre, scale 1, no shear,
   then ``_gen_affine_grid`` + ``grid_sample(bilinear, zeros, align_corners=False)``. RandomAffine passes
   fill = [0.0]*C (a list, not None), so ``_apply_grid_transform`` samples an all-ones mask with the same grid
-  and returns ``img·mask + (1 − mask)·0``: border pixels are attenuated twice. We do that too.
+  and returns ``img·mask + (1 − mask)·0``: border pixels are attenuated twice. We do that too, in float64.
 * brightness/contrast/saturation: ``_blend(a, b, f) = (f·a + (1 − f)·b).clamp(0, 1)``; contrast's b is the
   per-image mean of the grayscale (over all its pixels), saturation's the grayscale.
-* hue: ``_rgb2hsv`` → h = (h + hue) mod 1 → ``_hsv2rgb``, as torchvision (no final clamp).
+* hue: ``_rgb2hsv`` → h = (h + hue) mod 1 → ``_hsv2rgb``, as torchvision (no final clamp), in float64.
+
+Precision: the affine warp and hue are computed in float64 and cast back to float32, as disco's kernels do.
+Both see rough cuts (UNet-path x̂0 at high noise, |u| up to ~40, steep from pixel to pixel) where float32
+rounding inside them is large in absolute terms: grid_sample's coordinates are off by ~4e-6 px, moving warped
+values by ~1e-4, and hue's HSV round trip is off by ~2e-5. Downstream, such differences flip ReLU decisions in
+CLIP's ResNet and moved single cond_fn gradients by up to 1.6e-4 (rel.) against disco; in float64 both sides
+agree to the float32 rounding of each op's output.
 """
 
 import math
@@ -36,23 +43,23 @@ def inverse_affine_matrix(angle, translate):
 
 
 def affine_grid(m, h, w):
-    """torchvision ``_gen_affine_grid``: the grid_sample grid (1, h, w, 2) for inverse matrix m."""
+    """torchvision ``_gen_affine_grid``: the grid_sample grid (1, h, w, 2) for inverse matrix m, float64."""
     xs = torch.linspace(-w * 0.5 + 0.5, w * 0.5 - 0.5, w, dtype=torch.float64)
     ys = torch.linspace(-h * 0.5 + 0.5, h * 0.5 - 0.5, h, dtype=torch.float64)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     sx = (m[0] * gx + m[1] * gy + m[2]) / (0.5 * w)
     sy = (m[3] * gx + m[4] * gy + m[5]) / (0.5 * h)
-    return torch.stack([sx, sy], dim=-1)[None].to(torch.float32)
+    return torch.stack([sx, sy], dim=-1)[None]
 
 
 def affine(img, angle, translate):
-    """Bilinear affine warp with fill 0 and the mask quirk. img: (N, C, h, w)."""
+    """Bilinear affine warp with fill 0 and the mask quirk, in float64 (module docstring). img: (N, C, h, w)."""
     n, c, h, w = img.shape
-    grid = affine_grid(inverse_affine_matrix(angle, translate), h, w).to(img.dtype).expand(n, h, w, 2)
-    out = F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    ones = torch.ones(n, 1, h, w, dtype=img.dtype)
+    grid = affine_grid(inverse_affine_matrix(angle, translate), h, w).expand(n, h, w, 2)
+    out = F.grid_sample(img.double(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    ones = torch.ones(n, 1, h, w, dtype=torch.float64)
     mask = F.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out * mask
+    return (out * mask).to(img.dtype)
 
 
 class _ForcedClamp(torch.autograd.Function):
@@ -211,12 +218,14 @@ def hue_forced(img, shift, tie, log=None):
 
 
 def hue(img, shift, tie=None, log=None):
+    """The HSV round trip, computed in float64 (module docstring; disco's hue works in f64 too)."""
+    x = img.double()
     if tie is not None:
-        return hue_forced(img, shift, tie, log)
-    hsv = rgb2hsv(img)
+        return hue_forced(x, shift, tie, log).to(img.dtype)
+    hsv = rgb2hsv(x)
     h, s, v = hsv.unbind(dim=-3)
     h = torch.remainder(h + shift, 1.0)
-    return hsv2rgb(torch.stack((h, s, v), dim=-3))
+    return hsv2rgb(torch.stack((h, s, v), dim=-3)).to(img.dtype)
 
 
 JITTER = {"brightness": brightness, "contrast": contrast, "saturation": saturation, "hue": hue}

@@ -5,6 +5,7 @@ ResizeRight is a separable linear map; each 1-D pass is a dense (m, n) matrix bu
 and used as float32 (ResizeRight itself computes them in float32; the difference is ~1e-7 relative).
 """
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -43,14 +44,16 @@ def resize_taps(n, m):
     return pos, w / total
 
 
+@functools.lru_cache(maxsize=None)
 def resize_matrix(n, m):
-    """The 1-D resize n → m as a dense float32 matrix (m, n); out-of-range taps dropped (zero padding)."""
+    """The 1-D resize n → m as a dense float32 matrix (m, n); out-of-range taps dropped (zero padding).
+
+    Cached: a render asks for the same few sizes in every cut of every step (callers must not modify it)."""
     pos, w = resize_taps(n, m)
+    inside = (pos >= 0) & (pos < n)
+    rows = np.broadcast_to(np.arange(m)[:, None], pos.shape)
     mat = np.zeros((m, n), dtype=np.float64)
-    for j in range(m):
-        for p, wt in zip(pos[j], w[j]):
-            if 0 <= p < n:
-                mat[j, p] += wt
+    mat[rows[inside], pos[inside]] = w[inside]  # a row's taps are distinct positions
     return torch.from_numpy(mat.astype(np.float32))
 
 
