@@ -143,18 +143,34 @@ pub(super) fn load_and_plan_with(sel: &Selection, save_hashes: bool) -> Result<(
     }
 }
 
+/// A flag Ctrl-C raises: the running frame stops after its step (and saves a checkpoint).
+pub(super) fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Release));
+    cancel
+}
+
+/// The renderer for `sel`'s device and ONNX Runtime library.
+pub(super) fn renderer(sel: &Selection, threads: Option<usize>) -> OrtRenderer {
+    OrtRenderer::new(
+        SessionOptions {
+            device: sel.device,
+            intra_threads: threads,
+            // planning has checked every graph file against its manifest
+            verify_hashes: false,
+        },
+        sel.ort_lib.clone(),
+    )
+}
+
 /// Runs `disco build`.
 pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
     let (plan, _store) = match load_and_plan(sel) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        // Ctrl-C: the running frame stops after its step and saves a checkpoint
-        let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::Release));
-    }
+    let cancel = cancel_on_ctrl_c();
     let options = BuildOptions {
         only: Vec::new(),
         dry_run: flags.dry_run,
@@ -166,15 +182,7 @@ pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
         ),
         render_only: None,
     };
-    let mut renderer = OrtRenderer::new(
-        SessionOptions {
-            device: sel.device,
-            intra_threads: flags.threads,
-            // planning has checked every graph file against its manifest
-            verify_hashes: false,
-        },
-        sel.ort_lib.clone(),
-    );
+    let mut renderer = renderer(sel, flags.threads);
     let mut sink = sink(sel.message_format);
     let result = build::build(&plan, &options, &mut renderer, sink.as_mut(), &cancel);
     for n in &renderer.notices {

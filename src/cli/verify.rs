@@ -1,17 +1,13 @@
 //! `disco verify`: re-render locked jobs into a scratch store and compare with `disco.lock`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use disco::build::verify::{self, Choice, Outcome, Tolerance, Verdict};
-use disco::build::{BuildError, Event, OrtRenderer};
+use disco::build::{BuildError, Event};
 use disco::lockfile::{LockFile, lock_path};
 use disco::plan::Plan;
 use disco::project::Diagnostics;
-use disco::render::session::SessionOptions;
 use disco::store::Store;
 
-use super::build::{Selection, load_and_plan_with, sink};
+use super::build::{Selection, cancel_on_ctrl_c, load_and_plan_with, renderer, sink};
 use super::progress::{JsonSink, MessageFormat};
 use super::report::{plural, print_all};
 use super::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
@@ -83,19 +79,8 @@ pub fn run(sel: &Selection, flags: &VerifyFlags) -> i32 {
         }
     };
     let scratch = Store::new(scratch_dir.path());
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::Release));
-    }
-    let mut renderer = OrtRenderer::new(
-        SessionOptions {
-            device: sel.device,
-            intra_threads: flags.threads,
-            verify_hashes: false,
-        },
-        sel.ort_lib.clone(),
-    );
+    let cancel = cancel_on_ctrl_c();
+    let mut renderer = renderer(sel, flags.threads);
     let json = sel.message_format == MessageFormat::Json;
     let mut events = sink(sel.message_format);
     events.event(&Event::Planned {
@@ -116,6 +101,9 @@ pub fn run(sel: &Selection, flags: &VerifyFlags) -> i32 {
         |v| print_verdict(&plan, v, json),
     );
     drop(events);
+    for n in &renderer.notices {
+        eprintln!("notice: {n}");
+    }
     let verdicts = match result {
         Ok(v) => v,
         Err(BuildError::Interrupted) => {
