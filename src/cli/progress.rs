@@ -92,7 +92,8 @@ impl Sink for HumanSink {
                 if let Some(b) = &self.bars {
                     b.overall.set_length(*stale as u64);
                 }
-                self.line(format!("{jobs} jobs: {stale} to render, {fresh} up to date"));
+                let s = if *jobs == 1 { "" } else { "s" };
+                self.line(format!("{jobs} job{s}: {stale} to render, {fresh} up to date"));
             }
             Event::SeedDrawn { target, seed } => self.line(format!(
                 "{target}: seed \"random\" drew {seed} (recorded in .disco/seeds.json; write `seed {seed}` to pin it)"
