@@ -67,10 +67,7 @@ pub struct LockedTarget {
 impl LockedTarget {
     /// `name` or `name[cell]`, as plans label targets.
     pub fn label(&self) -> String {
-        match &self.cell {
-            Some(c) => format!("{}[{c}]", self.name),
-            None => self.name.clone(),
-        }
+        crate::plan::target_label(&self.name, self.cell.as_deref())
     }
 }
 

@@ -64,10 +64,16 @@ pub struct TargetPlan {
 impl TargetPlan {
     /// `name` or `name[cell]`, as people see it.
     pub fn label(&self) -> String {
-        match &self.cell {
-            Some(c) => format!("{}[{c}]", self.name),
-            None => self.name.clone(),
-        }
+        target_label(&self.name, self.cell.as_deref())
+    }
+}
+
+/// A target's (or sweep cell's) label: `name` or `name[cell]`. It names the target in
+/// messages, in `seeds.json` and in `disco.lock`, so all three use this one spelling.
+pub fn target_label(name: &str, cell: Option<&str>) -> String {
+    match cell {
+        Some(c) => format!("{name}[{c}]"),
+        None => name.to_owned(),
     }
 }
 
@@ -202,10 +208,7 @@ pub fn plan(
             };
         for (cell, at, settings) in cells {
             let name = target.name.value.clone();
-            let id = match cell {
-                Some(c) => format!("{name}[{c}]"),
-                None => name.clone(),
-            };
+            let id = target_label(&name, cell);
             let seed = match settings.seed.value {
                 Seed::Fixed(n) => n,
                 Seed::Random => match options.recorded_seeds.get(&id) {

@@ -15,7 +15,9 @@ pub mod motion;
 pub mod reason;
 pub mod sweep;
 
-pub use expand::{Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name};
+pub use expand::{
+    Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name, target_label,
+};
 pub use facts::{Facts, ModelNeeds, RuntimeFacts};
 pub use inputs::{CommonInputs, FrameInputs, Init};
 pub use key::Key;
