@@ -301,8 +301,13 @@ fn plan_target(
     let t = plan.targets.len();
     let first = plan.jobs.len();
 
+    // DD loads the init image, then replaces it with Perlin noise when `perlin-init` is on
+    // (§9); `check` warns that the image is unused.
     let init_first = match (&init_path, s.perlin_init.value) {
-        (Some(p), _) => {
+        (_, true) => Init::Perlin {
+            mode: s.perlin_mode.value.name().to_owned(),
+        },
+        (Some(p), false) => {
             let blake3 = facts.file_blake3(p).map_err(|e| {
                 at_setting(
                     format!("cannot read init image {}: {e}", p.display()),
@@ -315,9 +320,6 @@ fn plan_target(
                 blake3,
             }
         }
-        (None, true) => Init::Perlin {
-            mode: s.perlin_mode.value.name().to_owned(),
-        },
         (None, false) => Init::None,
     };
     let count = if animation {

@@ -4,6 +4,7 @@
 //! carry file, line and column. It knows nothing of jobs, caches or models: model
 //! manifests and the runtime are looked at after parsing, by the layers below.
 
+mod degenerate;
 mod diagnostic;
 mod load;
 mod model;

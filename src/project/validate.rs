@@ -32,11 +32,11 @@ pub fn target(t: &Target, diags: &mut Diagnostics) {
 }
 
 /// The origin to blame for setting `name`: where it was written, else the target.
-fn blame(s: &Settings, name: &str, fallback: Option<&Origin>) -> Option<Origin> {
+pub(super) fn blame(s: &Settings, name: &str, fallback: Option<&Origin>) -> Option<Origin> {
     s.origin(name).or(fallback).cloned()
 }
 
-fn push(
+pub(super) fn push(
     diags: &mut Diagnostics,
     origin: Option<Origin>,
     error: bool,
@@ -69,6 +69,7 @@ pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics
     schedules(s, fallback, diags);
     prompt_weights(s, fallback, diags);
     guidance_inputs(s, fallback, diags);
+    super::degenerate::check(s, fallback, diags);
     let name = &s.batch_name.value;
     if name.is_empty() || name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
         push(
@@ -331,7 +332,15 @@ fn prompt_weights(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnosti
             continue;
         }
         let sum = text.as_ref().map_or(0.0, |t| t.0) + image.as_ref().map_or(0.0, |t| t.0);
-        if sum.abs() < MIN_WEIGHT_SUM {
+        if !sum.is_finite() {
+            // Each weight is finite, but their sum overflows: every normalised weight would be NaN.
+            let origin = text
+                .and_then(|t| t.1)
+                .or_else(|| image.and_then(|t| t.1))
+                .or_else(|| fallback.cloned());
+            push(diags, origin, true, format!("the prompt weights at frame {f} sum to {sum}"), "weights overflow",
+                Some("weights are divided by their sum, which must be a finite number; use smaller weights (only their ratios matter)".into()));
+        } else if sum.abs() < MIN_WEIGHT_SUM {
             let origin = text
                 .and_then(|t| t.1)
                 .or_else(|| image.and_then(|t| t.1))

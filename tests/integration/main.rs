@@ -6,6 +6,8 @@ mod anim;
 mod animation;
 mod build;
 mod check_examples;
+mod dd_arithmetic;
+mod dd_semantics;
 mod docs;
 mod engine;
 mod import;

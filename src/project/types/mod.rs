@@ -52,10 +52,13 @@ pub fn kdl_string(s: &str) -> String {
     KdlValue::String(s.to_owned()).to_string()
 }
 
-/// Shortest decimal text of a float that reads back to the same value (`1` for 1.0).
+/// Shortest decimal text of a float that reads back to the same value (`1` for 1.0;
+/// `1e-300` rather than three hundred digits at the extremes).
 pub fn fmt_number(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{}", x as i64)
+    } else if x.is_finite() && (x.abs() < 1e-5 || x.abs() >= 1e16) {
+        format!("{x:e}")
     } else {
         format!("{x}")
     }

@@ -270,9 +270,11 @@ impl Percent {
         (0.0..=100.0).contains(&x).then_some(x)
     }
 
-    /// `floor(steps · p / 100)`, DD's `calc_frames_skip_steps`.
+    /// DD's `calc_frames_skip_steps = math.floor(steps * (pct / 100))`, in DD's float order:
+    /// the ratio is rounded before the product, so 70 % of 90 steps is `90 · 0.7 = 62.99…`
+    /// → 62, not 63. Artists' DD settings must give DD's count (tests/integration/dd_arithmetic.rs).
     pub fn of_steps(self, steps: u32) -> u32 {
-        (steps as f64 * self.0 / 100.0).floor() as u32
+        (steps as f64 * (self.0 / 100.0)).floor() as u32
     }
 }
 

@@ -49,6 +49,12 @@ pub struct CutPlan {
     inner_resize: HashMap<usize, Resize>,
 }
 
+/// The last gray inner cut: DD's `if i <= int(IC_Grey_P * InnerCrop)`, the product in `f64`
+/// then truncated, as Python does (so cut 0 is always gray: the `<=` quirk).
+pub fn gray_until(icgray_p: f64, inner: usize) -> i64 {
+    (icgray_p * inner as f64).trunc() as i64
+}
+
 impl CutPlan {
     /// Draws inner-cut sizes `int(U^P·(short − min_size) + min_size)`, offsets uniform over
     /// the valid range, and gray flags, for an `h × w` image and CLIP side `r` (§5.3).
@@ -73,8 +79,7 @@ impl CutPlan {
         assert!(h > 0 && w > 0 && r > 0, "empty image or CLIP size");
         let short = h.min(w);
         let min_size = short.min(r);
-        // DD: `if i <= int(IC_Grey_P * InnerCrop)`, so cut 0 is always gray (the `<=` quirk).
-        let gray_until = (icgray_p * inner as f64).trunc() as i64;
+        let gray_until = gray_until(icgray_p, inner);
         let mut cuts = Vec::with_capacity(inner);
         for i in 0..inner {
             let u: f64 = rng.random();

@@ -1,0 +1,82 @@
+//! Where DD's semantics decide what a combination of settings means, disco follows DD and
+//! says so: Perlin noise replaces an init image (dd-algorithm.md §9); a fractional frame rate
+//! is rounded.
+
+use std::path::Path;
+
+use disco::plan::{self, Init, PlanOptions};
+use disco::project;
+
+use crate::engine::FakeFacts;
+
+fn warnings(text: &str) -> Vec<String> {
+    let r = project::load_str(Path::new("mem/disco.kdl"), text);
+    assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
+    r.diagnostics
+        .0
+        .iter()
+        .filter(|d| d.severity == miette::Severity::Warning)
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+#[test]
+fn perlin_init_replaces_the_init_image_as_in_dd_and_check_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    // The image is never read: it does not even exist.
+    let text = "init-image \"init_images/missing.png\"\nperlin-init #true\nperlin-mode \"gray\"\nn-batches 2\n";
+    let path = dir.path().join("disco.kdl");
+    std::fs::write(&path, text).unwrap();
+    let r = project::load(&path);
+    assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
+    let found = r
+        .diagnostics
+        .0
+        .iter()
+        .find(|d| d.message.contains("`init-image` is not used"))
+        .unwrap_or_else(|| panic!("no warning in {:?}", r.diagnostics));
+    assert_eq!(found.severity, miette::Severity::Warning);
+
+    let mut facts = FakeFacts {
+        model_hash: "m".into(),
+    };
+    let plan = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(plan.jobs.len(), 2);
+    for job in &plan.jobs {
+        assert!(
+            matches!(&job.frame.init, Init::Perlin { mode } if mode == "gray"),
+            "{:?}",
+            job.frame.init
+        );
+    }
+}
+
+#[test]
+fn an_init_image_without_perlin_is_used_and_not_warned_about() {
+    assert!(warnings("init-image \"a.png\"\n").is_empty());
+    assert!(warnings("perlin-init #true\n").is_empty());
+}
+
+#[test]
+fn a_fractional_frame_rate_is_rounded_with_a_warning() {
+    let w = warnings(
+        "animation \"a\" {\n  animation-mode \"2D\"\n  max-frames 3\n  video-fps 23.976\n}\n",
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.contains("`video-fps` 23.976 is rounded to 24")),
+        "{w:?}"
+    );
+    assert!(warnings("video-fps 24\n").is_empty());
+}
+
+#[test]
+fn a_negative_zoom_that_stays_away_from_zero_is_accepted() {
+    // DD's matrix with a negative zoom is a point reflection: odd, but a picture.
+    let r = project::load_str(
+        Path::new("mem/disco.kdl"),
+        "animation \"a\" {\n  animation-mode \"2D\"\n  max-frames 5\n  zoom \"0: (-1)\"\n}\n",
+    );
+    assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
+}
