@@ -273,6 +273,7 @@ fn plan_target(
         secondary: s.use_secondary_model.value,
         lpips: (has_init && s.init_scale.value > 0.0) || (animation && s.frames_scale.value > 0.0),
         clip: s.clip_models().into_iter().map(str::to_owned).collect(),
+        diffusion: s.diffusion_model.value.name().to_owned(),
     };
     let model_set = s.model_set.value.resolved.clone().unwrap_or_default();
     let models = facts.model_hashes(&model_set, &needs).map_err(|e| {

@@ -18,6 +18,8 @@ pub struct ModelNeeds {
     pub lpips: bool,
     /// CLIP models by DD flag, in load order.
     pub clip: Vec<String>,
+    /// DD's name of the diffusion model (`diffusion-model`): the set must hold it.
+    pub diffusion: String,
 }
 
 /// The facts a plan is computed from.

@@ -33,6 +33,16 @@ pub struct Manifest {
     /// LPIPS graphs by role and size.
     #[serde(default)]
     pub lpips: Option<Family>,
+    /// The diffusion model the UNet graphs were exported from.
+    #[serde(default)]
+    pub diffusion: Option<DiffusionArch>,
+}
+
+/// What a set records about its diffusion model (the architecture fields are the exporter's).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiffusionArch {
+    /// DD's name of the model (`512x512_diffusion_uncond_finetune_008100`).
+    pub name: String,
 }
 
 /// A CLIP model of the set.

@@ -80,3 +80,25 @@ fn a_negative_zoom_that_stays_away_from_zero_is_accepted() {
     );
     assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
 }
+
+#[test]
+fn a_model_set_for_another_diffusion_model_is_refused_before_rendering() {
+    // Before, the set's 512 UNet silently rendered a project that asks for the 256 model.
+    let Some(set) = crate::models::tiny_set() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "model-set \"{}\"\ndiffusion-model \"256x256_diffusion_uncond\"\nwidth-height 64 64\nsteps 4\nskip-steps 2\nseed 1\nn-batches 1\nclip-models \"ViT-B/32\"\n",
+        set.dir.display()
+    );
+    std::fs::write(dir.path().join("disco.kdl"), text).unwrap();
+    let out = crate::support::disco(dir.path(), &["build", "--dry-run"]);
+    let (_, stderr) = crate::support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("holds the diffusion model")
+            && stderr.contains("not `256x256_diffusion_uncond`"),
+        "{stderr}"
+    );
+}

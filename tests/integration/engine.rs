@@ -11,7 +11,8 @@ use disco::plan::{Facts, ModelNeeds, RuntimeFacts};
 use disco::store::Store;
 use ndarray::Array3;
 
-/// Facts without files: every graph hashes to `model_hash`.
+/// Facts without files: every graph hashes to `model_hash` (the UNet's also names the
+/// diffusion model, as a set holding several would).
 pub(crate) struct FakeFacts {
     pub(crate) model_hash: String,
 }
@@ -26,7 +27,8 @@ impl Facts for FakeFacts {
         _: &Path,
         needs: &ModelNeeds,
     ) -> Result<BTreeMap<String, String>, String> {
-        let mut m = BTreeMap::from([("unet_fwd".to_owned(), self.model_hash.clone())]);
+        let unet = format!("{}:{}", self.model_hash, needs.diffusion);
+        let mut m = BTreeMap::from([("unet_fwd".to_owned(), unet)]);
         for c in &needs.clip {
             m.insert(format!("clip_{c}_image"), "c1".into());
         }

@@ -13,6 +13,7 @@ mod engine;
 mod import;
 mod init;
 mod invalid_corpus;
+mod key_flags;
 mod lock;
 mod models;
 mod parameters;

@@ -1,0 +1,215 @@
+//! The `pixels` flag of every setting is the source of truth for the key: perturbing a setting
+//! whose flag is true changes some job's key (in a configuration where the setting has an
+//! effect), and perturbing one whose flag is false changes none. A setting missing from the
+//! key would serve stale images with no other test failing; a setting keyed without effect
+//! would re-render for nothing.
+
+use std::collections::BTreeSet;
+
+use disco::plan::{self, Key, PlanOptions};
+use disco::project::{self, SCHEMA};
+
+use crate::engine::FakeFacts;
+
+/// Settings every case starts from: small, seeded, a few images.
+const BASE: &str = "seed 7\nsteps 50\nskip-steps 5\nn-batches 2\nwidth-height 128 128\n";
+
+/// A small 2D animation (three frames).
+const ANIM: &str = "animation-mode \"2D\"\nmax-frames 3\n";
+
+/// (setting, context added to both sides, the setting's line on the base side, on the
+/// perturbed side). An empty base line leaves the setting at its default.
+const CASES: &[(&str, &str, &str, &str)] = &[
+    ("batch-name", "", "", "batch-name \"Other\""),
+    ("text-prompts", "", "", "text-prompts \"a red circle\""),
+    ("image-prompts", "", "", "image-prompts \"prompt.png\""),
+    ("width-height", "", "", "width-height 192 128"),
+    ("steps", "", "", "steps 60"),
+    ("skip-steps", "", "", "skip-steps 6"),
+    ("clip-guidance-scale", "", "", "clip-guidance-scale 6000"),
+    ("tv-scale", "", "", "tv-scale 10"),
+    (
+        "range-scale",
+        "range-loss \"through-denoiser\"\n",
+        "",
+        "range-scale 100",
+    ),
+    ("range-loss", "", "", "range-loss \"through-denoiser\""),
+    ("sat-scale", "", "", "sat-scale 5"),
+    ("init-image", "", "", "init-image \"init.png\""),
+    (
+        "init-scale",
+        "init-image \"init.png\"\n",
+        "",
+        "init-scale 500",
+    ),
+    ("cutn-batches", "", "", "cutn-batches 2"),
+    ("skip-augs", "", "", "skip-augs #true"),
+    ("n-batches", "", "", "n-batches 3"),
+    ("display-rate", "", "", "display-rate 10"),
+    ("resume-run", "", "", "resume-run #true"),
+    (
+        "diffusion-model",
+        "",
+        "",
+        "diffusion-model \"256x256_diffusion_uncond\"",
+    ),
+    ("use-secondary-model", "", "", "use-secondary-model #false"),
+    (
+        "diffusion-sampling-mode",
+        "",
+        "",
+        "diffusion-sampling-mode \"plms\"",
+    ),
+    ("sampling-mode", "", "", "sampling-mode \"bilinear\""),
+    (
+        "timestep-respacing",
+        "",
+        "",
+        "timestep-respacing \"ddim50\"",
+    ),
+    ("diffusion-steps", "", "", "diffusion-steps 1000"),
+    ("use-checkpoint", "", "", "use-checkpoint #false"),
+    ("vit-b32", "", "", "vit-b32 #false"),
+    ("vit-b16", "", "", "vit-b16 #false"),
+    ("vit-l14", "", "", "vit-l14 #true"),
+    ("vit-l14-336px", "", "", "vit-l14-336px #true"),
+    ("rn50", "", "", "rn50 #false"),
+    ("rn101", "", "", "rn101 #true"),
+    ("rn50x4", "", "", "rn50x4 #true"),
+    ("rn50x16", "", "", "rn50x16 #true"),
+    ("rn50x64", "", "", "rn50x64 #true"),
+    ("intermediate-saves", "", "", "intermediate-saves 2"),
+    (
+        "intermediates-in-subfolder",
+        "",
+        "",
+        "intermediates-in-subfolder #false",
+    ),
+    ("seed", "", "", "seed 8"),
+    ("eta", "", "", "eta 0.5"),
+    ("clamp-grad", "", "", "clamp-grad #false"),
+    ("clamp-max", "", "", "clamp-max 0.1"),
+    ("clip-denoised", "", "", "clip-denoised #true"),
+    ("randomize-class", "", "", "randomize-class #false"),
+    ("fuzzy-prompt", "", "", "fuzzy-prompt #true"),
+    ("rand-mag", "fuzzy-prompt #true\n", "", "rand-mag 0.1"),
+    ("perlin-init", "", "", "perlin-init #true"),
+    (
+        "perlin-mode",
+        "perlin-init #true\n",
+        "",
+        "perlin-mode \"color\"",
+    ),
+    ("cut-overview", "", "", "cut-overview \"[14]*400+[4]*600\""),
+    ("cut-innercut", "", "", "cut-innercut \"[4]*400+[14]*600\""),
+    ("cut-ic-pow", "", "", "cut-ic-pow \"[2]*1000\""),
+    ("cut-icgray-p", "", "", "cut-icgray-p \"[0.1]*400+[0]*600\""),
+    (
+        "use-vertical-symmetry",
+        "",
+        "",
+        "use-vertical-symmetry #true",
+    ),
+    (
+        "use-horizontal-symmetry",
+        "",
+        "",
+        "use-horizontal-symmetry #true",
+    ),
+    (
+        "transformation-percent",
+        "use-horizontal-symmetry #true\n",
+        "",
+        "transformation-percent 0.2",
+    ),
+    (
+        "animation-mode",
+        "max-frames 3\n",
+        "",
+        "animation-mode \"2D\"",
+    ),
+    ("key-frames", ANIM, "", "key-frames #false"),
+    (
+        "max-frames",
+        "animation-mode \"2D\"\nzoom \"0: (1), 30: (2)\"\n",
+        "max-frames 3",
+        "max-frames 4",
+    ),
+    (
+        "interp-spline",
+        "animation-mode \"2D\"\nmax-frames 5\nzoom \"0: (1), 2: (1.2), 4: (1.1)\"\n",
+        "",
+        "interp-spline \"Quadratic\"",
+    ),
+    ("angle", ANIM, "", "angle \"0: (3)\""),
+    ("zoom", ANIM, "", "zoom \"0: (1.1)\""),
+    ("translation-x", ANIM, "", "translation-x \"0: (2)\""),
+    ("translation-y", ANIM, "", "translation-y \"0: (2)\""),
+    ("frames-scale", ANIM, "", "frames-scale 1000"),
+    ("frames-skip-steps", ANIM, "", "frames-skip-steps \"50%\""),
+    ("video-fps", ANIM, "", "video-fps 24"),
+    ("video-crf", ANIM, "", "video-crf 20"),
+    ("model-set", "", "", "model-set \"other-models\""),
+];
+
+/// The keys of every job of `text`, in plan order.
+fn keys(dir: &std::path::Path, text: &str) -> Vec<Key> {
+    let path = dir.join("disco.kdl");
+    std::fs::write(&path, text).unwrap();
+    let r = project::load(&path);
+    assert!(!r.diagnostics.has_errors(), "{text}\n{:?}", r.diagnostics);
+    let mut facts = FakeFacts {
+        model_hash: "m".into(),
+    };
+    let plan = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
+        .unwrap_or_else(|e| panic!("{text}\n{e:?}"));
+    plan.jobs.iter().map(|j| j.key).collect()
+}
+
+#[test]
+fn every_setting_has_a_perturbation_case() {
+    let cased: BTreeSet<&str> = CASES.iter().map(|c| c.0).collect();
+    let schema: BTreeSet<&str> = SCHEMA.iter().map(|s| s.name).collect();
+    assert_eq!(cased.len(), CASES.len(), "a setting is listed twice");
+    assert_eq!(
+        schema.difference(&cased).collect::<Vec<_>>(),
+        Vec::<&&str>::new(),
+        "settings without a case: add one to CASES"
+    );
+    assert_eq!(
+        cased.difference(&schema).collect::<Vec<_>>(),
+        Vec::<&&str>::new(),
+        "cases for settings that do not exist"
+    );
+}
+
+#[test]
+fn a_setting_changes_the_key_exactly_when_its_pixels_flag_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["init.png", "prompt.png"] {
+        std::fs::write(dir.path().join(file), file.as_bytes()).unwrap();
+    }
+    let mut wrong = Vec::new();
+    for &(name, context, base, perturbed) in CASES {
+        let info = SCHEMA.iter().find(|s| s.name == name).unwrap();
+        let a = keys(dir.path(), &format!("{BASE}{context}{base}\n"));
+        let b = keys(dir.path(), &format!("{BASE}{context}{perturbed}\n"));
+        // Compare the jobs both plans have (`n-batches` and `max-frames` change the count).
+        let common = a.len().min(b.len());
+        assert!(common > 0, "{name}: no jobs");
+        let changed = a[..common] != b[..common];
+        if changed != info.pixels {
+            wrong.push(format!(
+                "{name}: pixels {} but `{perturbed}` {} the key",
+                info.pixels,
+                if changed {
+                    "changes"
+                } else {
+                    "does not change"
+                }
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
