@@ -14,6 +14,7 @@ mod import;
 mod init;
 mod invalid_corpus;
 mod key_flags;
+mod key_golden;
 mod lock;
 mod models;
 mod parameters;
