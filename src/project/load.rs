@@ -82,6 +82,8 @@ struct Loader<'a> {
     total_bytes: usize,
     /// `include` nodes expanded so far (bounded by [`MAX_INCLUDE_EXPANSIONS`]).
     expansions: usize,
+    /// Whether an include was refused for going past [`MAX_FILES`].
+    too_many_files: bool,
 }
 
 impl<'a> Loader<'a> {
@@ -94,6 +96,7 @@ impl<'a> Loader<'a> {
             parsed: HashMap::new(),
             total_bytes: 0,
             expansions: 0,
+            too_many_files: false,
         }
     }
 
@@ -249,13 +252,17 @@ impl<'a> Loader<'a> {
         }
         self.expansions += 1;
         if self.expansions > MAX_INCLUDE_EXPANSIONS {
+            // Reported once: every include after the limit is refused the same way.
+            if self.expansions > MAX_INCLUDE_EXPANSIONS + 1 {
+                return;
+            }
             return self.diags.push(
                 Diagnostic::error(
                     format!("the project expands more than {MAX_INCLUDE_EXPANSIONS} includes"),
                     &cx.entry(e),
                     "one too many",
                 )
-                .with_help("a file included from several places is read each time it is included: include shared settings once, from the main file"),
+                .with_help("each time a file is included its settings are applied again: include shared settings once, from the main file"),
             );
         }
         let (file, doc) = match self.parsed.get(&canon) {
@@ -280,6 +287,10 @@ impl<'a> Loader<'a> {
     fn read_include(&mut self, path: &Path, cx: Cx, e: &kdl::KdlEntry) -> Option<String> {
         let refuse = |message: String, label: &str| Diagnostic::error(message, &cx.entry(e), label);
         if self.files.len() >= MAX_FILES {
+            // Reported once, at the first include past the limit.
+            if std::mem::replace(&mut self.too_many_files, true) {
+                return None;
+            }
             self.diags.push(
                 refuse(
                     format!("the project reads more than {MAX_FILES} files"),
