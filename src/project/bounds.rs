@@ -67,7 +67,11 @@ fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
 fn cuts(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     let (o, i) = (&s.cut_overview.value.values, &s.cut_innercut.value.values);
     let n = SCHEDULE_LEN.min(o.len()).min(i.len());
-    if let Some(k) = (0..n).find(|&k| !(o[k] + i[k] <= MAX_CUTS_PER_PASS)) {
+    let too_many = |k: usize| {
+        let cuts = o[k] + i[k];
+        cuts.is_nan() || cuts > MAX_CUTS_PER_PASS
+    };
+    if let Some(k) = (0..n).find(|&k| too_many(k)) {
         let origin = if o[k] >= i[k] {
             s.cut_overview.origin.as_ref()
         } else {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use disco::project::{self, LoadResult};
 
-use crate::support::{disco, text};
+use crate::support::text;
 
 /// Generous: each case finishes in well under a second once fixed; before, they hung.
 const PATIENCE: Duration = Duration::from_secs(20);
