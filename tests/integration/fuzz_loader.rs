@@ -2,140 +2,22 @@
 //! KDL's structural tokens, and grammar-shaped projects built from the real setting names
 //! with random values, nesting, targets, sweeps, keyframes and include graphs.
 //!
-//! Each case must end within [`LIMIT`] (it runs on its own thread), never panic, and answer
-//! either a project or error diagnostics. A project that loads must also plan (with faked
-//! files and models): whatever planning can refuse, `check` must have refused already.
+//! Each case must end within `fuzz_support::LIMIT` (it runs on its own thread), never
+//! panic, and answer either a project or error diagnostics. A project that loads must also
+//! plan (with faked files and models): whatever planning can refuse, `check` must have
+//! refused already (`fuzz_support::loads_or_explains`).
 //!
 //! Case counts are small so the whole module takes well under a minute; run longer with
 //! `PROPTEST_CASES=5000 cargo test --test integration fuzz_loader` (the variable overrides
 //! every property's count). `FUZZ_STATS=1` (with `--nocapture`) prints whether each case
 //! loaded or its first error, to see what the generators reach.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
-use disco::plan::{self, Facts, ModelNeeds, PlanOptions, RuntimeFacts};
-use disco::project::{self, LoadResult, SCHEMA};
+use disco::project::{self, SCHEMA};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 
-/// Longest a case may take. The parser gives up after 5 s (`PARSE_TIMEOUT`) per file;
-/// anything near this means a hang.
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// Plans are built only for projects of at most this many images (planning a million
-/// jobs is allowed, but too slow to do hundreds of times here).
-const PLAN_IMAGES: u64 = 5_000;
-
-fn config(cases: u32) -> Config {
-    // `Config::default()` reads PROPTEST_CASES; keep our count unless it is set.
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-/// Planning's view of the world, faked: every file and model exists.
-struct FakeFacts;
-
-impl Facts for FakeFacts {
-    fn file_blake3(&mut self, _: &Path) -> Result<String, String> {
-        Ok("0".repeat(64))
-    }
-    fn model_hashes(
-        &mut self,
-        _: &Path,
-        _: &ModelNeeds,
-    ) -> Result<BTreeMap<String, String>, String> {
-        Ok(BTreeMap::new())
-    }
-    fn runtime(&mut self) -> Result<RuntimeFacts, String> {
-        Ok(RuntimeFacts {
-            renderer: "fuzz".into(),
-            provider: "cpu".into(),
-            ort: "0".into(),
-        })
-    }
-}
-
-/// Runs `f` on a thread; fails if it panics or takes longer than [`LIMIT`].
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let start = Instant::now();
-    std::thread::Builder::new()
-        .name("fuzz-case".into())
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .unwrap();
-    match rx.recv_timeout(LIMIT) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: panicked"),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what}: still running after {:?}", start.elapsed())
-        }
-    }
-}
-
-/// The loader's contract on one result, and planning's on a loaded project.
-fn check_result(r: &LoadResult) -> Result<(), TestCaseError> {
-    prop_assert_eq!(
-        r.project.is_some(),
-        !r.diagnostics.has_errors(),
-        "a project comes back exactly when there are no errors: {:?}",
-        r.diagnostics
-    );
-    for d in &r.diagnostics.0 {
-        prop_assert!(!d.message.is_empty());
-        // Rendering must not panic on any span the loader produced.
-        let _ = format!("{:?}", miette::Report::new(d.rendered()));
-    }
-    let Some(p) = &r.project else {
-        if std::env::var("FUZZ_STATS").is_ok() {
-            let first = r.diagnostics.0.iter().find(|d| d.is_error());
-            eprintln!("fuzz: error: {}", first.map_or("", |d| d.message.as_str()));
-        }
-        return Ok(());
-    };
-    if std::env::var("FUZZ_STATS").is_ok() {
-        eprintln!("fuzz: loaded {} targets", p.targets.len());
-    }
-    let images: u64 = p
-        .targets
-        .iter()
-        .map(|t| {
-            let cells = t.sweep.as_ref().map_or(1, |s| s.cells.len()) as u64;
-            let each = if t.is_animation() {
-                t.settings.max_frames.value
-            } else {
-                t.settings.n_batches.value
-            };
-            cells * u64::from(each)
-        })
-        .sum();
-    if images <= PLAN_IMAGES {
-        let planned = plan::plan(p, &PlanOptions::default(), &mut FakeFacts);
-        prop_assert!(
-            planned.is_ok(),
-            "`check` passed but planning failed: {:?}",
-            planned.err()
-        );
-    }
-    Ok(())
-}
-
-fn load_text(text: String) -> LoadResult {
-    within("load_str", move || {
-        project::load_str(Path::new("fuzz/disco.kdl"), &text)
-    })
-}
+use crate::fuzz_support::{config, load_text, loads_or_explains, within};
 
 // ---- arbitrary and token-soup text ----
 
@@ -391,12 +273,12 @@ proptest! {
 
     #[test]
     fn arbitrary_text_loads_or_explains(text in any::<String>()) {
-        check_result(&load_text(text))?;
+        loads_or_explains(&load_text(text))?;
     }
 
     #[test]
     fn token_soup_loads_or_explains(text in token_soup()) {
-        check_result(&load_text(text))?;
+        loads_or_explains(&load_text(text))?;
     }
 
     #[test]
@@ -404,7 +286,7 @@ proptest! {
         text in token_soup(),
         depth in 55usize..75,
     ) {
-        check_result(&load_text(nested(depth, &text)))?;
+        loads_or_explains(&load_text(nested(depth, &text)))?;
     }
 }
 
@@ -413,7 +295,7 @@ proptest! {
 
     #[test]
     fn grammar_shaped_projects_load_or_explain(text in project_file(false)) {
-        check_result(&load_text(text))?;
+        loads_or_explains(&load_text(text))?;
     }
 }
 
@@ -422,7 +304,7 @@ proptest! {
 
     #[test]
     fn multi_target_projects_load_or_explain_and_plan_when_valid(text in targets_project()) {
-        check_result(&load_text(text))?;
+        loads_or_explains(&load_text(text))?;
     }
 }
 
@@ -443,7 +325,7 @@ proptest! {
         let path = dir.path().join("disco.kdl");
         std::fs::write(&path, main).unwrap();
         let r = within("load", move || project::load(&path));
-        check_result(&r)?;
+        loads_or_explains(&r)?;
     }
 }
 

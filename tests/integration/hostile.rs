@@ -326,3 +326,33 @@ fn sweep_cells_are_counted_without_wrapping() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn an_output_path_past_path_max_is_an_error_in_check() {
+    // 17 folders of 250 bytes: the project directory alone is over 4,096 bytes.
+    let dir: PathBuf = std::iter::once("/".to_owned())
+        .chain((0..17).map(|i| format!("{i:0>250}")))
+        .collect();
+    let r = project::load_str(&dir.join("disco.kdl"), "clip-guidance-scale 0\n");
+    let errs = errors(&r);
+    assert!(
+        errs.len() == 1 && errs[0].contains("paths are limited to 4096"),
+        "{errs:?}"
+    );
+    // The same project in a short directory is fine.
+    let r = project::load_str(Path::new("/p/disco.kdl"), "clip-guidance-scale 0\n");
+    assert!(errors(&r).is_empty(), "{:?}", errors(&r));
+}
+
+#[test]
+fn a_sweep_cell_folder_name_past_name_max_is_an_error_in_check() {
+    let long = "w".repeat(250);
+    let text = format!("sweep \"s\" {{\n    axis \"text-prompts\" \"{long}\" \"short\"\n}}\n");
+    let errs = errors(&project::load_str(Path::new("mem/disco.kdl"), &text));
+    assert!(
+        errs.len() == 1
+            && errs[0].contains("the sweep cell's folder name would be 263 bytes")
+            && errs[0].contains("mem/disco.kdl:1:7"),
+        "{errs:?}"
+    );
+}

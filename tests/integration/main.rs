@@ -9,6 +9,7 @@ mod check_examples;
 mod docs;
 mod engine;
 mod fuzz_loader;
+mod fuzz_support;
 mod hostile;
 mod import;
 mod init;
