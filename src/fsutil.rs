@@ -43,19 +43,17 @@ impl From<BoundedReadError> for io::Error {
 
 /// Reads at most `limit` bytes of the regular file at `path` (symlinks are followed).
 ///
-/// The file is opened without blocking (a FIFO with no writer would otherwise hang the
-/// `open`), its type is checked on the open handle (no race between check and read), and
-/// the read goes through `Read::take(limit + 1)`, so memory stays bounded whatever the file
-/// is or becomes while being read. A file of more than `limit` bytes is
-/// [`BoundedReadError::TooLarge`].
+/// The file's type is checked before opening, then again on the open handle (so a file
+/// swapped for a FIFO in between is still refused); it is opened without blocking (a FIFO
+/// with no writer would otherwise hang the `open`), and the read goes through
+/// `Read::take(limit + 1)`, so memory stays bounded whatever the file is or becomes while
+/// being read. A file of more than `limit` bytes is [`BoundedReadError::TooLarge`].
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError> {
+    // Checked before opening too: opening some devices has effects of its own.
+    regular(&std::fs::metadata(path)?)?;
     let file = open_nonblocking(path)?;
     let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(BoundedReadError::NotRegular {
-            kind: kind_of(&meta.file_type()),
-        });
-    }
+    regular(&meta)?;
     // The size is a hint only: the file may grow between `metadata` and the read.
     let hint = meta.len().min(limit).saturating_add(1);
     let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0).min(1 << 20));
@@ -64,6 +62,16 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError
         return Err(BoundedReadError::TooLarge { limit });
     }
     Ok(bytes)
+}
+
+fn regular(meta: &std::fs::Metadata) -> Result<(), BoundedReadError> {
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(BoundedReadError::NotRegular {
+            kind: kind_of(&meta.file_type()),
+        })
+    }
 }
 
 /// [`read_bounded`], then UTF-8 decoding ([`BoundedReadError::NotUtf8`] when that fails).
