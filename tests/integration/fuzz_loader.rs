@@ -208,6 +208,25 @@ fn project_file(includes: bool) -> impl Strategy<Value = String> {
     .prop_map(|lines| lines.join("\n") + "\n")
 }
 
+/// Settings whose string values have a grammar of their own (DD schedules, keyframes,
+/// percentages, weighted prompts), given strings of that grammar's characters.
+fn dd_string_setting() -> impl Strategy<Value = String> {
+    let names = vec![
+        "cut-overview",
+        "cut-innercut",
+        "cut-ic-pow",
+        "cut-icgray-p",
+        "angle",
+        "zoom",
+        "translation-x",
+        "frames-skip-steps",
+        "transformation-percent",
+        "text-prompts",
+    ];
+    (prop::sample::select(names), "[\\[\\]()*+,:%0-9. e-]{0,60}")
+        .prop_map(|(n, v)| format!("{n} {v:?}"))
+}
+
 /// Projects that are mostly valid, with several targets sharing batch names and sweeps
 /// whose values collide once unsafe characters are replaced: what `check` must catch
 /// before planning does.
@@ -302,6 +321,11 @@ proptest! {
 
 proptest! {
     #![proptest_config(config(256))]
+
+    #[test]
+    fn dd_strings_load_or_explain(lines in prop::collection::vec(dd_string_setting(), 1..4)) {
+        loads_or_explains(&load_text(lines.join("\n")))?;
+    }
 
     #[test]
     fn multi_target_projects_load_or_explain_and_plan_when_valid(text in targets_project()) {
