@@ -90,6 +90,7 @@ pub fn loads_or_explains(r: &LoadResult) -> Result<(), TestCaseError> {
         prop_assert!(!d.message.is_empty());
         // Rendering must not panic on any span the loader produced.
         let _ = format!("{:?}", miette::Report::new(d.rendered()));
+        let _ = d.location();
     }
     let Some(p) = &r.project else {
         if std::env::var("FUZZ_STATS").is_ok() {
