@@ -356,6 +356,19 @@ impl Builder<'_> {
             );
         }
         self.lines.sort_by_key(|(i, _)| *i);
+        // The report follows the file's order (repeated keys first).
+        let order: HashMap<&str, usize> = self
+            .map
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        self.skipped.sort_by_key(|s| {
+            (
+                s.value.is_some(),
+                order.get(s.key.as_str()).copied().unwrap_or(usize::MAX),
+            )
+        });
 
         let file_name = name
             .file_name()
