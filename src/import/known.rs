@@ -65,7 +65,11 @@ const UNSUPPORTED_DEFAULTS: &[(&str, &str, Mode)] = &[
     ("video_init_flow_warp", "true", Mode::VideoInput),
     ("video_init_flow_blend", "0.999", Mode::VideoInput),
     ("video_init_check_consistency", "false", Mode::VideoInput),
-    ("video_init_blend_mode", r#""optical flow""#, Mode::VideoInput),
+    (
+        "video_init_blend_mode",
+        r#""optical flow""#,
+        Mode::VideoInput,
+    ),
     ("video_init_steps", "100", Mode::VideoInput),
     ("video_init_clip_guidance_scale", "1000", Mode::VideoInput),
     ("video_init_tv_scale", "0.1", Mode::VideoInput),
@@ -146,9 +150,11 @@ pub fn same(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
-                    .all(|(k, a)| y.get(k.trim()).or_else(|| y.get(k)).is_some_and(|b| same(a, b)))
+                && x.iter().all(|(k, a)| {
+                    y.get(k.trim())
+                        .or_else(|| y.get(k))
+                        .is_some_and(|b| same(a, b))
+                })
         }
         _ => match (num(a), num(b)) {
             (Some(x), Some(y)) => x == y,
@@ -175,13 +181,25 @@ mod tests {
         let z = json!("0: (5)");
         assert!(unsupported_changes_picture("translation_z", &z, None));
         assert!(unsupported_changes_picture("translation_z", &z, Some("3D")));
-        assert!(!unsupported_changes_picture("translation_z", &z, Some("2D")));
+        assert!(!unsupported_changes_picture(
+            "translation_z",
+            &z,
+            Some("2D")
+        ));
         assert!(!unsupported_changes_picture(
             "translation_z",
             &json!("0: (10.0)"),
             None
         ));
-        assert!(unsupported_changes_picture("RN50_cc12m", &json!(true), Some("2D")));
-        assert!(!unsupported_changes_picture("RN50_cc12m", &json!(false), None));
+        assert!(unsupported_changes_picture(
+            "RN50_cc12m",
+            &json!(true),
+            Some("2D")
+        ));
+        assert!(!unsupported_changes_picture(
+            "RN50_cc12m",
+            &json!(false),
+            None
+        ));
     }
 }

@@ -220,7 +220,9 @@ impl Builder<'_> {
                 let items = wh.as_array();
                 for (key, v, i) in [("width", w, 0), ("height", h, 1)] {
                     let Some(v) = v else { continue };
-                    let agrees = items.and_then(|a| a.get(i)).is_some_and(|x| known::same(x, v));
+                    let agrees = items
+                        .and_then(|a| a.get(i))
+                        .is_some_and(|x| known::same(x, v));
                     let why = if agrees {
                         "the same as width_height, which was imported".to_owned()
                     } else {
@@ -235,14 +237,23 @@ impl Builder<'_> {
                 &Value::Array(vec![w.clone(), h.clone()]),
             ),
             (Some(v), None, None) | (None, Some(v), None) => {
-                let key = if m.contains_key("width") { "width" } else { "height" };
+                let key = if m.contains_key("width") {
+                    "width"
+                } else {
+                    "height"
+                };
                 let default = &schema::info("width-height").map(|i| i.default.clone());
                 let i = usize::from(key == "height");
                 let lossy = default
                     .as_ref()
                     .and_then(|d| d.get(i))
                     .is_none_or(|d| !known::same(d, v));
-                self.skip(key, Some(v), "width and height are imported together; the other is missing", lossy);
+                self.skip(
+                    key,
+                    Some(v),
+                    "width and height are imported together; the other is missing",
+                    lossy,
+                );
             }
             (None, None, None) => {}
         }
@@ -256,9 +267,14 @@ impl Builder<'_> {
         match (m.get("seed"), m.get("set_seed")) {
             (Some(seed), Some(set)) => {
                 self.emit("seed", "seed", seed);
-                let random = set.as_str().is_some_and(|s| matches!(s.trim(), "random_seed" | "random"));
+                let random = set
+                    .as_str()
+                    .is_some_and(|s| matches!(s.trim(), "random_seed" | "random"));
                 let (why, lossy) = if random {
-                    ("DD drew the recorded `seed` from it; that seed was imported", false)
+                    (
+                        "DD drew the recorded `seed` from it; that seed was imported",
+                        false,
+                    )
                 } else if known::same(seed, set) {
                     ("the same as `seed`, which was imported", false)
                 } else {
@@ -288,7 +304,12 @@ impl Builder<'_> {
         for key in ["diffusion_steps", "timestep_respacing"] {
             let Some(v) = self.map.get(key) else { continue };
             let Some(steps) = steps.filter(|s| *s > 0) else {
-                self.skip(key, Some(v), "derived from steps, which was not imported", false);
+                self.skip(
+                    key,
+                    Some(v),
+                    "derived from steps, which was not imported",
+                    false,
+                );
                 continue;
             };
             let (respacing, diffusion_steps) = Settings::derived_respacing(steps);
@@ -300,7 +321,9 @@ impl Builder<'_> {
             if known::same(v, &want) {
                 self.skip(key, Some(v), "derived from steps, as DD does", false);
             } else {
-                let why = format!("DD derives {want} from steps {steps}; disco always derives it, so the file's value is not used");
+                let why = format!(
+                    "DD derives {want} from steps {steps}; disco always derives it, so the file's value is not used"
+                );
                 self.skip(key, Some(v), why, true);
             }
         }
@@ -323,7 +346,12 @@ impl Builder<'_> {
         } else if let Some((_, why)) = known::CLI_PORT_EXTRAS.iter().find(|(k, _)| *k == key) {
             self.skip(key, Some(v), *why, known::truthy(v));
         } else {
-            self.skip(key, Some(v), "not a setting of Disco Diffusion or disco; DD ignores it", false);
+            self.skip(
+                key,
+                Some(v),
+                "not a setting of Disco Diffusion or disco; DD ignores it",
+                false,
+            );
         }
     }
 
@@ -332,7 +360,10 @@ impl Builder<'_> {
             && let Some(batch) = batch_from_file_name(name)
         {
             self.lines.push((
-                SCHEMA.iter().position(|s| s.name == "batch-name").unwrap_or(0),
+                SCHEMA
+                    .iter()
+                    .position(|s| s.name == "batch-name")
+                    .unwrap_or(0),
                 format!("batch-name {}", kdl_string(&batch)),
             ));
             self.notes.push(format!(

@@ -468,7 +468,10 @@ mod tests {
     #[test]
     fn non_mappings_say_what_they_are() {
         assert!(matches!(parse("[1]", false), Ok(Parsed::Other("a list"))));
-        assert!(matches!(parse("3", false), Ok(Parsed::Other("a single value"))));
+        assert!(matches!(
+            parse("3", false),
+            Ok(Parsed::Other("a single value"))
+        ));
         assert!(matches!(parse("", true), Ok(Parsed::Other("nothing"))));
     }
 }

@@ -107,7 +107,9 @@ mod tests {
         }
         assert!(matches!(
             read_to_string_bounded(dir.path(), 1 << 20),
-            Err(ReadError::NotRegular { kind: "a directory" })
+            Err(ReadError::NotRegular {
+                kind: "a directory"
+            })
         ));
     }
 }

@@ -199,23 +199,34 @@ fn keys_and_values_with_line_breaks_cannot_add_lines_to_the_project() {
     let tmp = tempfile::tempdir().unwrap();
     let mut m = serde_json::Map::new();
     m.insert("steps".into(), json!(100));
-    for (i, br) in ["\n", "\r", "\r\n", "\u{2028}", "\u{2029}", "\u{85}", "\u{b}", "\u{c}", "*/"]
-        .iter()
-        .enumerate()
+    for (i, br) in [
+        "\n", "\r", "\r\n", "\u{2028}", "\u{2029}", "\u{85}", "\u{b}", "\u{c}", "*/",
+    ]
+    .iter()
+    .enumerate()
     {
         m.insert(format!("k{i}{br}n-batches 7{br}"), json!(1));
         m.insert(format!("v{i}"), json!(format!("x{br}n-batches 7{br}")));
     }
     m.insert("bidi\u{202e}".into(), json!("\u{2066}x"));
-    std::fs::write(tmp.path().join("s.json"), serde_json::to_string(&m).unwrap()).unwrap();
+    std::fs::write(
+        tmp.path().join("s.json"),
+        serde_json::to_string(&m).unwrap(),
+    )
+    .unwrap();
 
     let out = disco(tmp.path(), &["import", "s.json"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let written = std::fs::read_to_string(tmp.path().join("disco.kdl")).unwrap();
     assert_eq!(nodes(&written), vec!["steps"], "{written}");
-    assert!(!written.contains(['\r', '\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}', '\u{202e}']));
-    assert!(!stdout.contains(['\r', '\u{2028}', '\u{202e}', '\u{b}']), "{stdout:?}");
+    assert!(!written.contains([
+        '\r', '\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}', '\u{202e}'
+    ]));
+    assert!(
+        !stdout.contains(['\r', '\u{2028}', '\u{202e}', '\u{b}']),
+        "{stdout:?}"
+    );
     let p = project::load(&tmp.path().join("disco.kdl"))
         .project
         .expect("valid");
@@ -271,12 +282,21 @@ fn values_that_change_the_picture_and_cannot_be_imported_refuse_the_import() {
             .unwrap_or_else(|| panic!("{key} not listed:\n{stdout}"));
         assert!(line.ends_with("[changes the picture]"), "{line}");
     }
-    assert!(stdout.contains("  clip_guidance_scale: NaN and infinity"), "{stdout}");
+    assert!(
+        stdout.contains("  clip_guidance_scale: NaN and infinity"),
+        "{stdout}"
+    );
     assert!(stdout.contains("  tv_scale: NaN and infinity"), "{stdout}");
     // display_rate does not change pixels: listed, not counted.
-    let line = stdout.lines().find(|l| l.starts_with("  display_rate: ")).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("  display_rate: "))
+        .unwrap();
     assert!(!line.contains("[changes the picture]"), "{line}");
-    assert!(stderr.contains("6 keys that change the picture"), "{stderr}");
+    assert!(
+        stderr.contains("6 keys that change the picture"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--allow-lossy"), "{stderr}");
 
     let out = disco(tmp.path(), &["import", "s.json", "--allow-lossy"]);
@@ -335,7 +355,10 @@ fn derived_keys_are_not_written_so_steps_can_be_edited() {
     let out = disco(tmp.path(), &["import", "t.json", "-o", "t.kdl"]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("  diffusion_steps: DD derives 1000 from steps 250"), "{stdout}");
+    assert!(
+        stdout.contains("  diffusion_steps: DD derives 1000 from steps 250"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -352,7 +375,11 @@ fn seed_and_set_seed_give_one_seed_line() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert_eq!(nodes(&written), vec!["seed"], "{written}");
     assert!(written.contains("\nseed 42\n"), "{written}");
-    assert!(text(&out).0.contains("  set_seed: DD drew the recorded `seed`"));
+    assert!(
+        text(&out)
+            .0
+            .contains("  set_seed: DD drew the recorded `seed`")
+    );
     // The CLI port records only set_seed.
     let (out, written) = import(r#"{"set_seed": 7}"#);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
@@ -383,7 +410,10 @@ fn empty_prompts_write_no_empty_block_and_names_are_trimmed() {
     let s = &p.targets[0].settings;
     assert_eq!(s.batch_name.value, "sea");
     assert!(s.image_prompts.value.0.is_empty());
-    assert_eq!(s.text_prompts.value.0.keys().copied().collect::<Vec<_>>(), vec![0, 100]);
+    assert_eq!(
+        s.text_prompts.value.0.keys().copied().collect::<Vec<_>>(),
+        vec![0, 100]
+    );
 }
 
 #[test]
@@ -399,13 +429,20 @@ fn fifos_and_devices_are_refused_promptly() {
         let (out, took) = disco_within(tmp.path(), &["import", file], Duration::from_secs(20));
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
-        assert!(stderr.contains(&format!("not a regular file ({kind})")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("not a regular file ({kind})")),
+            "{stderr}"
+        );
         assert!(took < Duration::from_secs(10), "{file} took {took:?}");
     }
     std::fs::write(tmp.path().join("big.json"), vec![b' '; (1 << 20) + 1]).unwrap();
     let out = disco(tmp.path(), &["import", "big.json"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("larger than 1048576 bytes"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("larger than 1048576 bytes"),
+        "{:?}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -426,7 +463,10 @@ fn deeply_nested_input_is_refused_promptly() {
         let (out, took) = disco_within(tmp.path(), &["import", file], Duration::from_secs(60));
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
-        assert!(stderr.contains("nested more than 32 levels deep"), "{file}: {stderr}");
+        assert!(
+            stderr.contains("nested more than 32 levels deep"),
+            "{file}: {stderr}"
+        );
         assert!(took < Duration::from_secs(5), "{file} took {took:?}");
     }
 }

@@ -90,7 +90,10 @@ pub fn needs_escape(c: char) -> bool {
 /// Whether `s` spells NaN or an infinity the way Python, YAML or Rust would read it
 /// (`"nan"`, `"-Infinity"`, `".inf"`): text DD would turn into a non-finite float.
 pub fn is_non_finite_word(s: &str) -> bool {
-    let t = s.trim().trim_start_matches(['+', '-']).trim_start_matches('.');
+    let t = s
+        .trim()
+        .trim_start_matches(['+', '-'])
+        .trim_start_matches('.');
     ["nan", "inf", "infinity"]
         .iter()
         .any(|w| t.eq_ignore_ascii_case(w))
@@ -157,8 +160,7 @@ impl SettingType for u32 {
                 Ok(n.to_string())
             }
             Value::Number(n)
-                if n
-                    .as_f64()
+                if n.as_f64()
                     .is_some_and(|x| x.fract() == 0.0 && (0.0..=max).contains(&x)) =>
             {
                 Ok(fmt_number(n.as_f64().unwrap_or_default()))
