@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::project::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use crate::project::types::{NON_FINITE, kdl_string};
-pub use parse::{MAX_DEPTH, MAX_VALUES, MAX_YAML_OPENINGS};
+pub use parse::{MAX_DEPTH, MAX_TEXT_BYTES, MAX_VALUES, MAX_YAML_OPENINGS};
 pub use read::ReadError;
 pub use report::{Skipped, printable};
 
@@ -472,5 +472,67 @@ mod tests {
         let keys: Vec<_> = out.skipped.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, vec!["frobnicate", "translation_z"]);
         assert!(out.kdl.contains("//   frobnicate = 3"));
+    }
+    fn skipped<'a>(out: &'a Imported, key: &str) -> &'a Skipped {
+        out.skipped
+            .iter()
+            .find(|s| s.key == key)
+            .unwrap_or_else(|| panic!("{key} not listed: {:?}", out.skipped))
+    }
+
+    #[test]
+    fn unknown_diffusion_models_change_the_picture() {
+        let out = import(
+            Path::new("a.json"),
+            r#"{"diffusion_model": "my_finetune_v2", "display_rate": "often"}"#,
+        )
+        .unwrap();
+        let model = skipped(&out, "diffusion_model");
+        assert!(model.changes_picture && model.reason.contains("is not one of"));
+        assert!(!skipped(&out, "display_rate").changes_picture);
+        assert_eq!(out.lossy().count(), 1);
+    }
+
+    #[test]
+    fn a_setting_given_twice_is_written_once() {
+        let out = import(
+            Path::new("a.yaml"),
+            "ViTL14_336: true\nViTL14_336px: false\nsteps: 5\nsteps: 6\n",
+        )
+        .unwrap();
+        assert_eq!(
+            out.kdl.matches("\nvit-l14-336px ").count(),
+            1,
+            "{}",
+            out.kdl
+        );
+        assert!(skipped(&out, "ViTL14_336px").changes_picture);
+        assert!(out.kdl.contains("\nsteps 6\n"));
+        assert!(skipped(&out, "steps").reason.contains("more than once"));
+    }
+
+    #[test]
+    fn a_lone_width_is_listed() {
+        let out = import(Path::new("a.json"), r#"{"width": 640}"#).unwrap();
+        assert!(!out.kdl.contains("width-height"));
+        assert!(skipped(&out, "width").changes_picture);
+        let out = import(Path::new("a.json"), r#"{"height": 768}"#).unwrap();
+        assert!(
+            !skipped(&out, "height").changes_picture,
+            "DD's default height"
+        );
+    }
+
+    #[test]
+    fn three_d_settings_count_only_where_they_act() {
+        let z = r#""translation_z": "0: (3)""#;
+        let out = import(Path::new("a.json"), &format!("{{{z}}}")).unwrap();
+        assert!(skipped(&out, "translation_z").changes_picture);
+        let out = import(
+            Path::new("a.json"),
+            &format!(r#"{{{z}, "animation_mode": "2D"}}"#),
+        )
+        .unwrap();
+        assert!(!skipped(&out, "translation_z").changes_picture);
     }
 }

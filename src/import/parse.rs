@@ -5,7 +5,8 @@
 //!   (`{"a": {"a": …`: 40,000 levels take 9 s), so the text is scanned for bracket depth
 //!   before any parser sees it, and refused past [`MAX_DEPTH`] levels;
 //! - YAML aliases can expand a small file into a huge value (`&a [*b, *b, …]`), so values
-//!   are counted while they are built and the parse stops past [`MAX_VALUES`];
+//!   and their text are counted while they are built, and the parse stops past
+//!   [`MAX_VALUES`] values or [`MAX_TEXT_BYTES`] bytes of text;
 //! - a YAML text with more than [`MAX_YAML_OPENINGS`] brackets is refused outright: the depth
 //!   scan reads quotes the simple way, and this cap bounds libyaml's cost whatever it
 //!   misreads.
@@ -25,6 +26,8 @@ pub const MAX_DEPTH: usize = 32;
 pub const MAX_VALUES: usize = 100_000;
 /// Most `[` and `{` a YAML text may hold.
 pub const MAX_YAML_OPENINGS: usize = 10_000;
+/// Most bytes of text (strings and keys) a settings file may hold once aliases expand.
+pub const MAX_TEXT_BYTES: usize = 8 << 20;
 
 /// A parsed settings file.
 #[derive(Debug)]
@@ -178,6 +181,7 @@ fn value_can_start(prev: Option<u8>, blank_before: bool) -> bool {
 #[derive(Default)]
 struct Budget {
     values: Cell<usize>,
+    text: Cell<usize>,
     non_finite: Cell<bool>,
 }
 
@@ -187,7 +191,20 @@ impl Budget {
         self.values.set(n);
         if n > MAX_VALUES {
             return Err(E::custom(format_args!(
-                "the file holds more than {MAX_VALUES} values (YAML aliases expand)"
+                "the file holds more than {MAX_VALUES} values (counting expanded YAML aliases)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Spends a value holding `len` bytes of text.
+    fn spend_text<E: de::Error>(&self, len: usize) -> Result<(), E> {
+        self.spend()?;
+        let n = self.text.get().saturating_add(len);
+        self.text.set(n);
+        if n > MAX_TEXT_BYTES {
+            return Err(E::custom(format_args!(
+                "the file holds more than {MAX_TEXT_BYTES} bytes of text (counting expanded YAML aliases)"
             )));
         }
         Ok(())
@@ -335,7 +352,7 @@ impl<'de> Visitor<'de> for Node<'_> {
         self.float(v)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        self.budget.spend()?;
+        self.budget.spend_text(v.len())?;
         Ok(Value::String(v.to_owned()))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
@@ -398,7 +415,7 @@ impl<'de> Visitor<'de> for Key<'_> {
         self.visit_string(v.to_owned())
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
-        self.0.spend()?;
+        self.0.spend_text(v.len())?;
         Ok(v)
     }
     fn visit_unit<E: de::Error>(self) -> Result<String, E> {
@@ -463,6 +480,18 @@ mod tests {
         );
         let err = parse(&y, true).unwrap_err().to_string();
         assert!(err.contains("more than 100000 values"), "{err}");
+    }
+
+    #[test]
+    fn aliased_text_is_bounded() {
+        // 100 kB of text, then 200 aliases of it: 20 MB from a 100 kB file.
+        let y = format!(
+            "a: &a \"{}\"\nb: [{}]\n",
+            "x".repeat(100_000),
+            vec!["*a"; 200].join(",")
+        );
+        let err = parse(&y, true).unwrap_err().to_string();
+        assert!(err.contains("bytes of text"), "{err}");
     }
 
     #[test]

@@ -284,6 +284,19 @@ fn check_written(dir: &Path, imported: &Imported) {
     );
     let out = dir.join("disco.kdl");
     let loaded = project::load_str(&out, &imported.kdl);
+    // The loader agrees: a setting was written exactly when the importer says so.
+    if let Some(target) = loaded.project.as_ref().and_then(|p| p.targets.first()) {
+        for info in schema::SCHEMA.iter() {
+            let written = target.settings.origin(info.name).is_some();
+            assert_eq!(
+                written,
+                said.contains(&info.name),
+                "{}: written {written}\n{}",
+                info.name,
+                imported.kdl
+            );
+        }
+    }
     if loaded.project.is_none() {
         for d in loaded.diagnostics.0.iter().filter(|d| d.is_error()) {
             let too_large = d.to_string().contains("such files are limited to");
