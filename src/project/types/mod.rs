@@ -240,3 +240,55 @@ impl SettingType for String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kdl_strings_read_back_as_one_value_on_one_line() {
+        // Each of these either ends a KDL line or is forbidden raw in a KDL document.
+        for s in [
+            "a\nb",
+            "a\rb",
+            "a\u{85}b",
+            "a\u{b}b",
+            "a\u{c}b",
+            "a\u{2028}b",
+            "a\u{2029}b",
+            "a\u{202e}b",
+            "a\u{2066}b",
+            "\u{feff}a",
+            "a\u{0}b",
+            "a\u{7f}b",
+            "a\"b",
+            "a\\b",
+            "*/ x",
+            "steps",
+            "",
+            "1",
+            "#true",
+        ] {
+            let text = format!("n {}", kdl_string(s));
+            assert!(!text.contains(needs_escape), "{text:?}");
+            let doc =
+                kdl::KdlDocument::parse_v2(&text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+            assert_eq!(doc.nodes().len(), 1, "{text:?}");
+            assert_eq!(
+                doc.nodes()[0].entries()[0].value().as_string(),
+                Some(s),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_finite_words_are_recognised() {
+        for w in ["nan", "NaN", " -inf", "+Infinity", ".inf", "-.NaN"] {
+            assert!(is_non_finite_word(w), "{w}");
+        }
+        for w in ["info", "1e5", "naan", ""] {
+            assert!(!is_non_finite_word(w), "{w}");
+        }
+    }
+}
