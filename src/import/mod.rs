@@ -296,7 +296,11 @@ impl Builder<'_> {
         let steps = match self.map.get("steps") {
             None => Some(250),
             Some(v) => match v {
-                Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                // As `steps` reads it: whole numbers, also when written as floats (`250.0`).
+                Value::Number(n) => n
+                    .as_f64()
+                    .filter(|x| x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(x))
+                    .map(|x| x as u32),
                 Value::String(s) => s.trim().parse().ok(),
                 _ => None,
             },
