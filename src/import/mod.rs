@@ -7,13 +7,13 @@
 //! ([`Skipped::changes_picture`]); `disco import` refuses to write a project that would
 //! render a different picture unless asked to (`--allow-lossy`).
 //!
-//! The file is untrusted: it is read within fixed bounds ([`read`], [`parse`]), and every
-//! text taken from it is escaped before it enters the project (`kdl_string` for values,
-//! [`report::printable`] for comments), so no key or value can add a line to the project.
+//! The file is untrusted: it is read within fixed bounds (`fsutil::read_to_string_bounded`,
+//! [`parse`]), and every text taken from it is escaped before it enters the project
+//! (`kdl_string` for values, [`report::printable`] for comments), so no key or value can
+//! add a line to the project.
 
 mod known;
 mod parse;
-mod read;
 mod report;
 
 use std::collections::HashMap;
@@ -21,10 +21,10 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use crate::fsutil::{self, BoundedReadError};
 use crate::project::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use crate::project::types::{NON_FINITE, kdl_string};
 pub use parse::{MAX_DEPTH, MAX_TEXT_BYTES, MAX_VALUES, MAX_YAML_OPENINGS};
-pub use read::ReadError;
 pub use report::{Skipped, printable};
 
 /// Largest settings file read (DD's are a few kilobytes; a project file has the same limit).
@@ -60,7 +60,7 @@ pub enum ImportError {
         path: String,
         /// Why.
         #[source]
-        source: ReadError,
+        source: BoundedReadError,
     },
     /// Neither JSON nor YAML, or beyond the parser's bounds.
     #[error("{path} is not a DD settings file (JSON or YAML): {reason}")]
@@ -83,7 +83,7 @@ pub enum ImportError {
 /// Reads the settings file at `path` (a regular file of at most [`MAX_SETTINGS_BYTES`])
 /// and imports it.
 pub fn import_file(path: &Path) -> Result<Imported, ImportError> {
-    let text = read::read_to_string_bounded(path, MAX_SETTINGS_BYTES).map_err(|source| {
+    let text = fsutil::read_to_string_bounded(path, MAX_SETTINGS_BYTES).map_err(|source| {
         ImportError::Read {
             path: printable(&path.display().to_string(), 200),
             source,

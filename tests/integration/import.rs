@@ -439,7 +439,9 @@ fn fifos_and_devices_are_refused_promptly() {
     let out = disco(tmp.path(), &["import", "big.json"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).1.contains("larger than 1048576 bytes"),
+        text(&out)
+            .1
+            .contains("larger than the limit of 1048576 bytes"),
         "{:?}",
         text(&out)
     );
