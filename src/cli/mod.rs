@@ -57,7 +57,8 @@ enum Command {
     ///
     /// Reads DD's `<batch>(<n>)_settings.txt` (JSON) or the CLI port's YAML config. Every key
     /// that is not imported is listed with the reason, on screen and as a comment in the file.
-    /// The result is validated before it is written.
+    /// The result is validated before it is written. If a key that changes the picture could
+    /// not be imported, nothing is written and the exit code is 1, unless --allow-lossy.
     Import {
         /// The DD settings file (JSON or YAML).
         file: PathBuf,
@@ -67,6 +68,10 @@ enum Command {
         /// Overwrite the output file if it exists.
         #[arg(long)]
         force: bool,
+        /// Write the project even though keys that change the picture were not imported (they
+        /// stay listed); without it such an import writes nothing and exits 1.
+        #[arg(long)]
+        allow_lossy: bool,
     },
     /// Render every stale job: only images whose inputs changed since they were built.
     ///
@@ -169,7 +174,8 @@ pub fn run() -> i32 {
             file,
             output,
             force,
-        } => import::run(&file, output.as_deref(), force),
+            allow_lossy,
+        } => import::run(&file, output.as_deref(), force, allow_lossy),
         Command::Doctor {
             project,
             ort_lib,

@@ -68,12 +68,12 @@ macro_rules! choice {
             }
             fn kdl_from_json(v: &Value) -> Result<String, String> {
                 match v {
-                    Value::String(s) => match $ty::parse(s) {
+                    Value::String(s) => match $ty::parse(s.trim()) {
                         Ok(x) => Ok(kdl_string(x.name())),
                         Err(Some(why)) => Err(format!("\"{s}\" is not supported yet: {why}")),
                         Err(None) => Err(format!("\"{s}\" is not one of {:?}", Self::NAMES)),
                     },
-                    other => Err(format!("expected a string, found {other}")),
+                    other => Err(format!("expected a string, found {}", super::kind(other))),
                 }
             }
         }

@@ -196,7 +196,10 @@ impl SettingType for Keyframes {
         match v {
             Value::String(s) => parse_dd(s).map(|_| kdl_string(s)).map_err(|e| e.1),
             Value::Number(n) => Ok(n.to_string()),
-            other => Err(format!("expected keyframes like \"0: (1)\", found {other}")),
+            other => Err(format!(
+                "expected keyframes like \"0: (1)\", found {}",
+                super::kind(other)
+            )),
         }
     }
 }

@@ -47,9 +47,56 @@ pub trait SettingType: Clone + PartialEq + Debug + Sized {
     }
 }
 
-/// A KDL string literal for `s`, escaped as needed.
+/// A KDL string literal for `s`: a bare identifier where KDL allows one, else a quoted
+/// string in which every character that could end the string or the line, or that KDL
+/// forbids or a reader cannot see, is escaped.
+///
+/// kdl-rs's own `Display` leaves U+0085, U+000B, U+2028/U+2029, bidi overrides and other
+/// control characters raw, which KDL 2 either forbids or reads as a line break; `disco
+/// import` writes text taken from untrusted files, so it must not rely on that.
 pub fn kdl_string(s: &str) -> String {
-    KdlValue::String(s.to_owned()).to_string()
+    let bare = KdlValue::String(s.to_owned()).to_string();
+    if !bare.starts_with('"') && !s.chars().any(needs_escape) {
+        return bare;
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Characters never written raw into a project: controls (C0, DEL, C1 — which include
+/// U+0085 NEL), the Unicode line and paragraph separators, bidi controls and the BOM.
+/// KDL reads some as newlines and forbids others; all of them hide what a file says.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+        )
+}
+
+/// Whether `s` spells NaN or an infinity the way Python, YAML or Rust would read it
+/// (`"nan"`, `"-Infinity"`, `".inf"`): text DD would turn into a non-finite float.
+pub fn is_non_finite_word(s: &str) -> bool {
+    let t = s
+        .trim()
+        .trim_start_matches(['+', '-'])
+        .trim_start_matches('.');
+    ["nan", "inf", "infinity"]
+        .iter()
+        .any(|w| t.eq_ignore_ascii_case(w))
 }
 
 /// Shortest decimal text of a float that reads back to the same value (`1` for 1.0;
@@ -74,6 +121,32 @@ pub fn kdl_number(x: f64) -> String {
     }
 }
 
+/// The reason `disco import` gives for NaN and infinities.
+pub const NON_FINITE: &str = "NaN and infinity are not numbers a setting can take";
+
+/// What kind of JSON value `v` is, for messages (never the value itself, which may be
+/// long or hold text that is unsafe to print).
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// A decimal number read from text (`" 1.5 "`, `"1E3"`, `"1_000"`), as KDL number text.
+fn kdl_number_text(s: &str) -> String {
+    let x: f64 = s.parse().unwrap_or_default();
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        fmt_number(x)
+    } else {
+        format!("{x:?}")
+    }
+}
+
 impl SettingType for u32 {
     const EXPECTS: &'static str = "a whole number";
     fn from_node(node: &KdlNode, cx: Cx) -> Result<Self, Diagnostic> {
@@ -84,15 +157,21 @@ impl SettingType for u32 {
         Value::from(*self)
     }
     fn kdl_from_json(v: &Value) -> Result<String, String> {
+        let max = u32::MAX as f64;
         match v {
             Value::Number(n) if n.as_u64().is_some_and(|x| x <= u32::MAX as u64) => {
                 Ok(n.to_string())
             }
-            Value::Number(n) if n.as_f64().is_some_and(|x| x.fract() == 0.0 && x >= 0.0) => {
+            Value::Number(n)
+                if n.as_f64()
+                    .is_some_and(|x| x.fract() == 0.0 && (0.0..=max).contains(&x)) =>
+            {
                 Ok(fmt_number(n.as_f64().unwrap_or_default()))
             }
+            Value::Number(n) => Err(format!("{n} is not a whole number in 0..={}", u32::MAX)),
             Value::String(s) if s.trim().parse::<u32>().is_ok() => Ok(s.trim().to_owned()),
-            other => Err(format!("expected a whole number, found {other}")),
+            Value::String(s) if is_non_finite_word(s) => Err(NON_FINITE.into()),
+            other => Err(format!("expected a whole number, found {}", kind(other))),
         }
     }
     fn numeric(&self) -> Option<f64> {
@@ -115,10 +194,13 @@ impl SettingType for f64 {
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         match v {
             Value::Number(n) => Ok(n.to_string()),
-            Value::String(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
-                Ok(s.trim().to_owned())
-            }
-            other => Err(format!("expected a number, found {other}")),
+            Value::String(s) => match s.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(kdl_number_text(s.trim())),
+                Ok(_) => Err(NON_FINITE.into()),
+                Err(_) if is_non_finite_word(s) => Err(NON_FINITE.into()),
+                Err(_) => Err("expected a number, found a string".into()),
+            },
+            other => Err(format!("expected a number, found {}", kind(other))),
         }
     }
     fn numeric(&self) -> Option<f64> {
@@ -139,7 +221,7 @@ impl SettingType for bool {
             Value::Bool(b) => Ok(format!("#{b}")),
             Value::String(s) if s.eq_ignore_ascii_case("true") => Ok("#true".into()),
             Value::String(s) if s.eq_ignore_ascii_case("false") => Ok("#false".into()),
-            other => Err(format!("expected true or false, found {other}")),
+            other => Err(format!("expected true or false, found {}", kind(other))),
         }
     }
 }
@@ -154,8 +236,62 @@ impl SettingType for String {
     }
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         match v {
-            Value::String(s) => Ok(kdl_string(s)),
-            other => Err(format!("expected a string, found {other}")),
+            // Names (`batch_name`): surrounding blanks are never meant.
+            Value::String(s) if s.trim().is_empty() => Err("an empty name".into()),
+            Value::String(s) => Ok(kdl_string(s.trim())),
+            other => Err(format!("expected a string, found {}", kind(other))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kdl_strings_read_back_as_one_value_on_one_line() {
+        // Each of these either ends a KDL line or is forbidden raw in a KDL document.
+        for s in [
+            "a\nb",
+            "a\rb",
+            "a\u{85}b",
+            "a\u{b}b",
+            "a\u{c}b",
+            "a\u{2028}b",
+            "a\u{2029}b",
+            "a\u{202e}b",
+            "a\u{2066}b",
+            "\u{feff}a",
+            "a\u{0}b",
+            "a\u{7f}b",
+            "a\"b",
+            "a\\b",
+            "*/ x",
+            "steps",
+            "",
+            "1",
+            "#true",
+        ] {
+            let text = format!("n {}", kdl_string(s));
+            assert!(!text.contains(needs_escape), "{text:?}");
+            let doc =
+                kdl::KdlDocument::parse_v2(&text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+            assert_eq!(doc.nodes().len(), 1, "{text:?}");
+            assert_eq!(
+                doc.nodes()[0].entries()[0].value().as_string(),
+                Some(s),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_finite_words_are_recognised() {
+        for w in ["nan", "NaN", " -inf", "+Infinity", ".inf", "-.NaN"] {
+            assert!(is_non_finite_word(w), "{w}");
+        }
+        for w in ["info", "1e5", "naan", ""] {
+            assert!(!is_non_finite_word(w), "{w}");
         }
     }
 }

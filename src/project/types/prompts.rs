@@ -312,44 +312,67 @@ impl SettingType for Prompts {
         }
         Value::Object(obj)
     }
+    /// Empty prompts give empty text: the importer then writes the bare node (`text-prompts`
+    /// = no prompts) rather than an empty block.
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         let strings = |list: &Value| -> Result<Vec<String>, String> {
             match list {
                 Value::Array(items) => items
                     .iter()
                     .map(|s| {
-                        s.as_str()
-                            .map(kdl_string)
-                            .ok_or_else(|| format!("prompt {s} is not a string"))
+                        s.as_str().map(kdl_string).ok_or_else(|| {
+                            format!("expected prompt strings, found {}", super::kind(s))
+                        })
                     })
                     .collect(),
                 Value::String(s) => Ok(vec![kdl_string(s)]),
-                other => Err(format!("expected a list of prompts, found {other}")),
+                Value::Null => Ok(Vec::new()),
+                other => Err(format!(
+                    "expected a list of prompts, found {}",
+                    super::kind(other)
+                )),
             }
         };
-        let mut lines = Vec::new();
-        match v {
-            Value::Null => {}
-            Value::Object(map) => {
-                let mut frames = map
-                    .iter()
-                    .map(|(k, list)| {
-                        k.trim()
-                            .parse::<u32>()
-                            .map(|f| (f, list))
-                            .map_err(|_| format!("frame key \"{k}\" is not a whole number"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                frames.sort_by_key(|f| f.0);
-                for (f, list) in frames {
-                    lines.push(format!("    frame {f} {}", strings(list)?.join(" ")));
-                }
+        let mut frames: Vec<(u32, Vec<String>)> = match v {
+            Value::Null => Vec::new(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, list)| {
+                    let f = k.trim().parse::<u32>().map_err(|_| {
+                        format!(
+                            "frame key \"{}\" is not a whole number",
+                            k.chars().take(40).collect::<String>()
+                        )
+                    })?;
+                    Ok((f, strings(list)?))
+                })
+                .collect::<Result<_, String>>()?,
+            list @ (Value::Array(_) | Value::String(_)) => vec![(0, strings(list)?)],
+            other => {
+                return Err(format!(
+                    "expected prompts keyed by frame, found {}",
+                    super::kind(other)
+                ));
             }
-            list @ (Value::Array(_) | Value::String(_)) => {
-                lines.push(format!("    frame 0 {}", strings(list)?.join(" ")))
-            }
-            other => return Err(format!("expected prompts keyed by frame, found {other}")),
+        };
+        frames.sort_by_key(|f| f.0);
+        if let Some(w) = frames.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(format!("frame {} is keyed twice", w[0].0));
         }
+        if frames.iter().all(|(_, texts)| texts.is_empty()) {
+            return Ok(String::new());
+        }
+        let lines: Vec<String> = frames
+            .iter()
+            .map(|(f, texts)| {
+                let mut line = format!("    frame {f}");
+                for t in texts {
+                    line.push(' ');
+                    line.push_str(t);
+                }
+                line
+            })
+            .collect();
         Ok(format!("{{\n{}\n}}", lines.join("\n")))
     }
 }

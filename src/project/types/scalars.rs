@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use kdl::{KdlNode, KdlValue};
 use serde_json::Value;
 
-use super::{SettingType, fmt_number, kdl_string};
+use super::{SettingType, fmt_number, kdl_string, kind};
 use crate::project::diagnostic::Diagnostic;
 use crate::project::read::{self, Cx};
 
@@ -51,7 +51,11 @@ impl SettingType for Seed {
                 )),
             },
             Value::Number(n) if n.as_u64().is_some_and(|n| n <= MAX_SEED) => Ok(n.to_string()),
-            other => Err(format!("seed {other} is not an integer in 0..=2^32")),
+            Value::Number(n) => Err(format!("seed {n} is not an integer in 0..=2^32")),
+            other => Err(format!(
+                "expected an integer seed or \"random_seed\", found {}",
+                kind(other)
+            )),
         }
     }
 }
@@ -105,7 +109,7 @@ impl SettingType for WidthHeight {
                 u32::kdl_from_json(w)?,
                 u32::kdl_from_json(h)?
             )),
-            _ => Err(format!("expected [width, height], found {v}")),
+            _ => Err(format!("expected [width, height], found {}", kind(v))),
         }
     }
 }
@@ -147,7 +151,7 @@ impl SettingType for OptPath {
                 Ok("#null".into())
             }
             Value::String(s) => Ok(kdl_string(s)),
-            other => Err(format!("expected a path or null, found {other}")),
+            other => Err(format!("expected a path or null, found {}", kind(other))),
         }
     }
 }
@@ -198,6 +202,8 @@ impl SettingType for IntermediateSaves {
     }
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         match v {
+            // DD saves at no step for an empty list, as for a count of 0.
+            Value::Array(items) if items.is_empty() => Ok("0".into()),
             Value::Array(items) => {
                 let steps = items
                     .iter()
@@ -245,15 +251,19 @@ impl SettingType for Fractions {
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         let items = match v {
             Value::Array(items) => items.clone(),
-            Value::String(s) => serde_json::from_str::<Vec<Value>>(s).map_err(|e| e.to_string())?,
+            Value::String(s) => serde_json::from_str::<Vec<Value>>(s)
+                .map_err(|_| "expected a list of fractions such as [0.09]".to_owned())?,
             other => vec![other.clone()],
         };
+        if items.is_empty() {
+            return Err("an empty list: at least one fraction is needed".into());
+        }
         items
             .iter()
             .map(|x| {
                 x.as_f64()
                     .map(fmt_number)
-                    .ok_or_else(|| format!("{x} is not a number"))
+                    .ok_or_else(|| format!("expected numbers, found {}", kind(x)))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|v| v.join(" "))
@@ -297,7 +307,10 @@ impl SettingType for Percent {
     fn kdl_from_json(v: &Value) -> Result<String, String> {
         match v {
             Value::String(s) if Percent::parse(s).is_some() => Ok(kdl_string(s.trim())),
-            other => Err(format!("expected a percentage like \"60%\", found {other}")),
+            other => Err(format!(
+                "expected a percentage like \"60%\", found {}",
+                kind(other)
+            )),
         }
     }
     fn numeric(&self) -> Option<f64> {

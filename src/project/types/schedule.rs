@@ -307,12 +307,23 @@ impl SettingType for CutSchedule {
             Value::Array(items) => {
                 let list = items
                     .iter()
-                    .map(|x| x.to_string())
-                    .collect::<Vec<_>>()
+                    .map(|x| match x {
+                        Value::Number(n) => Ok(n.to_string()),
+                        other => Err(format!(
+                            "expected a list of numbers, found {} in it",
+                            super::kind(other)
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
                     .join(", ");
-                Ok(kdl_string(&format!("[{list}]")))
+                let text = format!("[{list}]");
+                parse_dd(&text).map_err(|e| e.message)?;
+                Ok(kdl_string(&text))
             }
-            other => Err(format!("expected a schedule string, found {other}")),
+            other => Err(format!(
+                "expected a schedule string, found {}",
+                super::kind(other)
+            )),
         }
     }
 }
