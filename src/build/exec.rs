@@ -194,7 +194,6 @@ pub fn build(
         &store,
         &mut outputs,
         &decisions,
-        stale,
         renderer,
         sink,
         cancel,
@@ -223,7 +222,6 @@ fn build_targets(
     store: &Store,
     outputs: &mut crate::store::Outputs,
     decisions: &[Decision],
-    stale: usize,
     renderer: &mut dyn Renderer,
     sink: &mut dyn Sink,
     cancel: &AtomicBool,
@@ -233,7 +231,11 @@ fn build_targets(
     // stale jobs left for a later call: not failed, but their target is not complete
     let mut waiting: HashSet<usize> = HashSet::new();
     for (t, target) in plan.targets.iter().enumerate() {
-        if stale > 0 {
+        if target
+            .jobs
+            .clone()
+            .any(|j| matches!(decisions[j], Decision::Render(_) | Decision::Adopt))
+        {
             store.put_inputs(&target.common.digest, &target.common.inputs)?;
         }
         for j in target.jobs.clone() {
@@ -247,6 +249,27 @@ fn build_targets(
                         job: plan.job_label(j),
                         output: job.output.display().to_string(),
                     });
+                }
+                Decision::Adopt => {
+                    if adopt(plan, store, j)? {
+                        materialise(plan, store, outputs, j)?;
+                        summary.reused += 1;
+                        sink.event(&Event::Adopted {
+                            job: plan.job_label(j),
+                            output: job.output.display().to_string(),
+                        });
+                    } else {
+                        // the file changed since the plan looked: render after all
+                        failed.insert(j);
+                        summary.failed += 1;
+                        sink.event(&Event::JobFailed {
+                            job: plan.job_label(j),
+                            error: format!(
+                                "{} changed while the build ran; build again to render it",
+                                job.output.display()
+                            ),
+                        });
+                    }
                 }
                 Decision::Render(_)
                     if options
@@ -596,6 +619,7 @@ pub(super) fn render_job(
         finished: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        target: Some(target.label()),
     };
     store.put(&job.key, &bytes, &[], &record)?;
     store.remove_checkpoint(&job.key)?;
@@ -608,6 +632,52 @@ pub(super) fn render_job(
         },
         seconds: record.seconds,
     });
+    Ok(true)
+}
+
+/// Stores job `j`'s output file as its object, when its bytes are the image `disco.lock`
+/// records for the job's key (see [`Decision::Adopt`]). `Ok(false)`: they no longer are.
+fn adopt(plan: &Plan, store: &Store, j: usize) -> Result<bool, BuildError> {
+    let job = &plan.jobs[j];
+    let target = &plan.targets[job.target];
+    let lock = LockFile::read(&lockfile::lock_path(&plan.project_file))
+        .ok()
+        .flatten();
+    let Some(entry) = lock
+        .as_ref()
+        .and_then(|l| l.target(&target.label()))
+        .and_then(|t| t.jobs.get(&job.index))
+        .filter(|e| e.key == job.key)
+    else {
+        return Ok(false);
+    };
+    let Some(bytes) = super::decide::adoptable_bytes(&plan.dir.join(&job.output), &entry.blake3)
+    else {
+        return Ok(false);
+    };
+    let c = &target.common.inputs;
+    let record = Record {
+        format: RECORD_FORMAT.into(),
+        key: job.key,
+        common: target.common.digest,
+        frame: job.frame.clone(),
+        image: ObjectInfo {
+            blake3: entry.blake3.clone(),
+            bytes: bytes.len() as u64,
+        },
+        partials: Vec::new(),
+        // not rendered here: no time, no losses; the lock says which disco made it
+        seconds: 0.0,
+        steps: c.steps.saturating_sub(job.frame.skip_steps),
+        losses: serde_json::Value::Null,
+        device: c.provider.clone(),
+        tool: entry.tool.clone(),
+        finished: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        target: Some(target.label()),
+    };
+    store.put(&job.key, &bytes, &[], &record)?;
     Ok(true)
 }
 
@@ -655,13 +725,4 @@ fn write_settings(plan: &Plan, t: usize) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
     write_atomic(&path, &bytes)
-}
-
-/// The key of every job of `plan` and the digests of its shared inputs (what `disco gc`
-/// keeps).
-pub fn referenced(plan: &Plan) -> (HashSet<Key>, HashSet<Key>) {
-    (
-        plan.jobs.iter().map(|j| j.key).collect(),
-        plan.targets.iter().map(|t| t.common.digest).collect(),
-    )
 }

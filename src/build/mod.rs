@@ -3,6 +3,7 @@
 //! objects, the renderer's pixels; reports through an event [`Sink`].
 //!
 //! - [`exec`]: `disco build`; [`decide`]: current / materialise / render, and why;
+//! - [`gc`]: what `disco gc` keeps and removes;
 //! - [`facts`]: planning's facts from the stat cache, manifests and runtime;
 //! - [`renderer`]: the seam to the pixels ([`OrtRenderer`] on ONNX Runtime);
 //! - [`verify`]: `disco verify`, re-rendering into a scratch store against `disco.lock`;
@@ -14,6 +15,7 @@ pub mod decide;
 pub mod events;
 pub mod exec;
 pub mod facts;
+pub mod gc;
 pub mod materialize;
 pub mod png;
 pub mod renderer;
@@ -22,6 +24,7 @@ pub mod verify;
 
 pub use decide::{Decision, decide};
 pub use events::{Event, Sink};
-pub use exec::{BuildError, BuildOptions, Summary, build, make_plan, referenced};
+pub use exec::{BuildError, BuildOptions, Summary, build, make_plan};
 pub use facts::StoreFacts;
+pub use gc::gc;
 pub use renderer::{Hooks, OrtRenderer, Outcome, Renderer, Request};

@@ -162,6 +162,9 @@ impl Sink for HumanSink {
             Event::Materialized { job, output } => {
                 self.line(format!("   restored {job} from the cache → {output}"))
             }
+            Event::Adopted { job, output } => self.line(format!(
+                "    adopted {job} from {output} (its bytes are the image disco.lock records)"
+            )),
             Event::JobFailed { job, error } => {
                 self.done += 1;
                 if let Some(b) = &mut self.bars

@@ -100,10 +100,27 @@ impl Scenario {
         (rendered, reasons)
     }
 
+    /// `disco gc` of `only` (target names).
+    fn gc(&mut self, only: &[&str], dry_run: bool) -> disco::store::GcReport {
+        let project = disco::project::load(&self.path()).project.unwrap();
+        let store = Store::new(self.dir.path());
+        let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+        build::gc(&project, &only, &store, &mut self.facts, dry_run).expect("gc")
+    }
+
     /// Builds with `options`; also returns the targets whose video was made (or tried).
     fn build_with(
         &mut self,
         options: BuildOptions,
+    ) -> (Vec<String>, BTreeMap<String, String>, Vec<String>) {
+        self.build_observed(options, |_| {})
+    }
+
+    /// As [`Scenario::build_with`], showing every event to `observe` too.
+    fn build_observed(
+        &mut self,
+        options: BuildOptions,
+        mut observe: impl FnMut(&Event),
     ) -> (Vec<String>, BTreeMap<String, String>, Vec<String>) {
         let loaded = disco::project::load(&self.path());
         let project = loaded
@@ -114,16 +131,19 @@ impl Scenario {
         let mut rendered = Vec::new();
         let mut reasons = BTreeMap::new();
         let mut videos = Vec::new();
-        let mut sink = |e: &Event| match e {
-            Event::VideoEncoded { target, .. } | Event::VideoFailed { target, .. } => {
-                videos.push(target.clone())
+        let mut sink = |e: &Event| {
+            observe(e);
+            match e {
+                Event::VideoEncoded { target, .. } | Event::VideoFailed { target, .. } => {
+                    videos.push(target.clone())
+                }
+                Event::JobFinished { job, .. } => rendered.push(job.clone()),
+                Event::Stale { job, detail, .. } => {
+                    reasons.insert(job.clone(), detail.clone());
+                }
+                Event::JobFailed { job, error } => panic!("{job} failed: {error}"),
+                _ => {}
             }
-            Event::JobFinished { job, .. } => rendered.push(job.clone()),
-            Event::Stale { job, detail, .. } => {
-                reasons.insert(job.clone(), detail.clone());
-            }
-            Event::JobFailed { job, error } => panic!("{job} failed: {error}"),
-            _ => {}
         };
         build::build(
             &plan,
@@ -338,21 +358,81 @@ fn gc_drops_what_no_target_references_and_keeps_the_rest() {
     s.build();
     s.edit("frame 6 \"a blue square\"", "frame 6 \"a green star\"");
     s.build();
-    let objects = |s: &Scenario| {
-        walk(&s.dir.path().join(".disco/objects"))
-            .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .count()
-    };
     assert_eq!(objects(&s), 16, "12 current + 4 replaced frames");
-    let loaded = disco::project::load(&s.path()).project.unwrap();
-    let store = Store::new(s.dir.path());
-    let plan = build::make_plan(&loaded, &[], None, &store, &mut s.facts).unwrap();
-    let (keys, inputs) = build::referenced(&plan);
-    let report = store.gc(&keys, &inputs).unwrap();
+    let report = s.gc(&[], false);
     assert_eq!(report.objects, 4);
     assert_eq!(objects(&s), 12);
     assert!(s.build().0.is_empty(), "gc kept every current image");
+}
+
+/// Issue "Trust", class 1: `disco gc TARGET` deleted every other target's images.
+#[test]
+fn gc_naming_a_target_removes_only_that_targets_unreferenced_images() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    // naming one target removes nothing another target references
+    assert_eq!(s.gc(&["still"], false).objects, 0);
+    assert_eq!(s.gc(&["film"], false).objects, 0);
+    assert_eq!(objects(&s), 12);
+    assert!(s.build().0.is_empty(), "every image is still cached");
+    // a new seed replaces all 12; naming `still` lets only its own 2 old images go
+    s.edit("seed 5", "seed 50");
+    assert_eq!(s.build().0.len(), 12);
+    assert_eq!(objects(&s), 24);
+    assert_eq!(s.gc(&["still"], false).objects, 2);
+    assert_eq!(objects(&s), 22);
+    assert_eq!(s.gc(&[], false).objects, 10);
+    assert_eq!(objects(&s), 12);
+    assert!(s.build().0.is_empty());
+}
+
+#[test]
+fn gc_dry_run_lists_what_would_go_and_removes_nothing() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    s.edit("frame 6 \"a blue square\"", "frame 6 \"a green star\"");
+    s.build();
+    let before = walk(&s.dir.path().join(".disco"));
+    let dry = s.gc(&[], true);
+    assert_eq!(dry.objects, 4);
+    assert_eq!(walk(&s.dir.path().join(".disco")), before, "nothing removed");
+    assert!(dry.bytes > 0 && dry.removed.len() == dry.files);
+    let real = s.gc(&[], false);
+    assert_eq!((real.objects, real.files, real.bytes), (4, dry.files, dry.bytes));
+    assert_eq!(real.removed, dry.removed);
+}
+
+/// Issue "Trust", class 1: an image still in images_out/ whose bytes disco.lock records
+/// is adopted, not rendered again.
+#[test]
+fn a_deleted_store_is_adopted_from_images_out_without_rendering() {
+    let mut s = Scenario::new(ANIMATION);
+    assert_eq!(s.build().0.len(), 12);
+    let image = s.dir.path().join("images_out/film/film(0)_0003.png");
+    let bytes = std::fs::read(&image).unwrap();
+    std::fs::remove_dir_all(s.dir.path().join(".disco")).unwrap();
+    // one output edited by hand: its bytes are not the locked image, so it renders
+    let edited = s.dir.path().join("images_out/still/still(0)_1.png");
+    std::fs::remove_file(&edited).unwrap();
+    std::fs::write(&edited, b"not the image").unwrap();
+    let adopted = std::cell::RefCell::new(Vec::new());
+    let (rendered, _, _) = s.build_observed(BuildOptions::default(), |e| {
+        if let Event::Adopted { job, .. } = e {
+            adopted.borrow_mut().push(job.clone());
+        }
+    });
+    assert_eq!(rendered, vec!["still image 1".to_string()]);
+    assert_eq!(adopted.borrow().len(), 11);
+    assert_eq!(std::fs::read(&image).unwrap(), bytes);
+    assert_eq!(objects(&s), 12);
+    assert!(s.build().0.is_empty(), "adopted images are cached");
+}
+
+fn objects(s: &Scenario) -> usize {
+    walk(&s.dir.path().join(".disco/objects"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .count()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
