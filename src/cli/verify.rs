@@ -211,3 +211,18 @@ fn print_verdict(plan: &Plan, v: &Verdict, json: bool) {
         println!("{line}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::verifying_line;
+
+    #[test]
+    fn a_sampled_frame_says_how_many_renders_its_chain_takes() {
+        assert_eq!(verifying_line(1, 1), "verifying 1 locked job");
+        assert_eq!(
+            verifying_line(1, 6),
+            "verifying 1 locked job by 6 renders: an animation frame renders from the \
+             frames before it"
+        );
+    }
+}

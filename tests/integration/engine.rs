@@ -520,3 +520,44 @@ fn the_lock_holds_exactly_the_jobs_built_so_far() {
     assert!((6..10).all(|f| a[&f].key != b[&f].key && a[&f].blake3 != b[&f].blake3));
     assert_eq!(full.target("still"), edited.target("still"));
 }
+
+/// Issue "Trust", class 8: `verify --sample 1` said "1 job" and rendered a chain of 6.
+#[test]
+fn verifying_one_frame_counts_the_frames_it_chains_from() {
+    use disco::build::verify::{self, Tolerance};
+    use disco::lockfile::{LockFile, lock_path};
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let plan = build::make_plan(&project, &[], None, &store, &mut s.facts).unwrap();
+    let lock = LockFile::read(&lock_path(&s.path())).unwrap().unwrap();
+    let frame5 = (0..plan.jobs.len())
+        .find(|&j| plan.job_label(j) == "film frame 5")
+        .unwrap();
+    let still = (0..plan.jobs.len())
+        .find(|&j| plan.job_label(j) == "still image 1")
+        .unwrap();
+    assert_eq!(verify::renders(&plan, &lock, &[frame5]).len(), 6);
+    assert_eq!(verify::renders(&plan, &lock, &[still]).len(), 1);
+    assert_eq!(verify::renders(&plan, &lock, &[frame5, still]).len(), 7);
+    // and that is what verify renders
+    let scratch_dir = tempfile::tempdir().unwrap();
+    let mut finished = 0;
+    let verdicts = verify::verify(
+        &plan,
+        &lock,
+        &[frame5],
+        Tolerance::Exact,
+        &store,
+        &Store::new(scratch_dir.path()),
+        &mut FakeRenderer,
+        &mut |e: &Event| finished += usize::from(matches!(e, Event::JobFinished { .. })),
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(verdicts.len(), 1);
+    assert!(verdicts[0].passed());
+    assert_eq!(finished, 6);
+}
