@@ -12,7 +12,7 @@ use ndarray::Array3;
 
 use super::decide::{Decision, decide, saves_of};
 use super::events::{Event, Sink};
-use super::renderer::{Hooks, Outcome, Renderer, Request};
+use super::renderer::{Hooks, Outcome, RenderError, Renderer, Request};
 use super::{checkpoint, materialize, png};
 use crate::fsutil::write_atomic;
 use crate::lockfile::{self, LockFile, LockedJob};
@@ -75,6 +75,10 @@ pub enum BuildError {
     /// The store cannot be written.
     #[error("cannot write the store: {0}")]
     Store(#[from] std::io::Error),
+    /// The renderer cannot be set up (ONNX Runtime, model set, sessions): reported once,
+    /// not once per job.
+    #[error("cannot set up the renderer: {0}")]
+    Setup(String),
     /// Cancelled (Ctrl-C); the running frame saved a checkpoint.
     #[error("interrupted")]
     Interrupted,
@@ -580,7 +584,8 @@ pub(super) fn render_job(
         });
     }
     let (image, losses, steps, device) = match outcome {
-        Err(e) => return fail(sink, e),
+        Err(RenderError::Setup(e)) => return Err(BuildError::Setup(e)),
+        Err(RenderError::Job(e)) => return fail(sink, e),
         Ok(Outcome::Cancelled(cp)) => {
             store.put_checkpoint(&job.key, &checkpoint::encode(&job.key, &cp))?;
             return Err(BuildError::Interrupted);

@@ -27,4 +27,4 @@ pub use events::{Event, Sink};
 pub use exec::{BuildError, BuildOptions, Summary, build, make_plan};
 pub use facts::StoreFacts;
 pub use gc::gc;
-pub use renderer::{Hooks, OrtRenderer, Outcome, Renderer, Request};
+pub use renderer::{Hooks, OrtRenderer, Outcome, RenderError, Renderer, Request};

@@ -284,8 +284,8 @@ impl build::Renderer for NoRenderer {
         _: &build::Request<'_>,
         _: &mut dyn build::Hooks,
         _: &AtomicBool,
-    ) -> Result<build::Outcome, String> {
-        Err("a dry run renders nothing".into())
+    ) -> Result<build::Outcome, build::RenderError> {
+        Err(build::RenderError::Setup("a dry run renders nothing".into()))
     }
 }
 

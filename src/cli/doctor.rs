@@ -124,6 +124,10 @@ pub fn run(
                         ""
                     }
                 );
+                for (graph, role, problem) in m.role_problems() {
+                    ok = false;
+                    println!("  graph `{graph}` cannot be the {role} graph: it {problem}");
+                }
                 if verify {
                     for (name, check) in manifest::verify(&dir, &m) {
                         match check {

@@ -50,7 +50,7 @@ impl Renderer for FakeRenderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, build::RenderError> {
         let key = req.plan.jobs[req.job].key;
         let prev = req.prev.map_or(0, |p| p[[0, 0, 0]]);
         let image = Array3::from_shape_fn((64, 64, 3), |(y, x, c)| {
@@ -560,4 +560,52 @@ fn verifying_one_frame_counts_the_frames_it_chains_from() {
     assert_eq!(verdicts.len(), 1);
     assert!(verdicts[0].passed());
     assert_eq!(finished, 6);
+}
+
+/// A renderer whose set-up always fails (a CUDA error, a graph ONNX Runtime refuses).
+struct BrokenSetup {
+    calls: usize,
+}
+
+impl Renderer for BrokenSetup {
+    fn render(
+        &mut self,
+        _: &Request<'_>,
+        _: &mut dyn Hooks,
+        _: &AtomicBool,
+    ) -> Result<Outcome, build::RenderError> {
+        self.calls += 1;
+        Err(build::RenderError::Setup(
+            "cannot open graph `unet_fwd` on Cuda(0): CUDA error".into(),
+        ))
+    }
+}
+
+/// Issue "Trust", class 10: a set-up failure was retried and reported once per job.
+#[test]
+fn a_setup_failure_stops_the_build_once() {
+    let mut s = Scenario::new(ANIMATION);
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let plan = build::make_plan(&project, &[], None, &store, &mut s.facts).unwrap();
+    let mut renderer = BrokenSetup { calls: 0 };
+    let mut failures = 0;
+    let result = build::build(
+        &plan,
+        &BuildOptions::default(),
+        &mut renderer,
+        &mut |e: &Event| {
+            failures += usize::from(matches!(
+                e,
+                Event::JobFailed { .. } | Event::JobSkipped { .. }
+            ))
+        },
+        &AtomicBool::new(false),
+    );
+    match result {
+        Err(build::BuildError::Setup(e)) => assert!(e.contains("CUDA error"), "{e}"),
+        other => panic!("expected a set-up error, got {other:?}"),
+    }
+    assert_eq!(renderer.calls, 1, "tried once, not once per job");
+    assert_eq!(failures, 0, "no job is blamed for the set-up");
 }

@@ -19,6 +19,7 @@ mod project;
 mod quality;
 mod render;
 mod report;
+mod setup;
 mod video;
 mod watch;
 mod watch_loop;
