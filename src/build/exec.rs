@@ -103,6 +103,11 @@ pub fn make_plan(
     store: &Store,
     facts: &mut dyn Facts,
 ) -> Result<Plan, BuildError> {
+    // a model set lacking what a setting needs is named at that setting, before planning
+    let problems = super::needs::model_set_problems(project, only);
+    if problems.iter().any(Diagnostic::is_error) {
+        return Err(BuildError::Plan(problems));
+    }
     let mut options = PlanOptions {
         only: only.to_vec(),
         recorded_seeds: store.seeds().seeds,

@@ -3,7 +3,8 @@
 //! objects, the renderer's pixels; reports through an event [`Sink`].
 //!
 //! - [`exec`]: `disco build`; [`decide`]: current / materialise / render, and why;
-//! - [`gc`]: what `disco gc` keeps and removes;
+//! - [`gc`]: what `disco gc` keeps and removes; [`needs`]: what settings need from a
+//!   model set, checked before planning;
 //! - [`facts`]: planning's facts from the stat cache, manifests and runtime;
 //! - [`renderer`]: the seam to the pixels ([`OrtRenderer`] on ONNX Runtime);
 //! - [`verify`]: `disco verify`, re-rendering into a scratch store against `disco.lock`;
@@ -17,6 +18,7 @@ pub mod exec;
 pub mod facts;
 pub mod gc;
 pub mod materialize;
+pub mod needs;
 pub mod png;
 pub mod renderer;
 pub mod spec;

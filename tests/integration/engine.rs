@@ -609,3 +609,39 @@ fn a_setup_failure_stops_the_build_once() {
     assert_eq!(renderer.calls, 1, "tried once, not once per job");
     assert_eq!(failures, 0, "no job is blamed for the set-up");
 }
+
+/// Issue "Trust", class 7: a model set without LPIPS failed the first animation frame with
+/// "the model set has no lpips graphs"; planning now names the setting and the target.
+#[test]
+fn a_set_without_lpips_is_named_at_the_setting_that_needs_it_before_planning() {
+    let s = Scenario::new(&ANIMATION.replace("max-frames 10", "max-frames 10\n    frames-scale 900"));
+    let set = s.dir.path().join("models");
+    std::fs::create_dir_all(&set).unwrap();
+    std::fs::write(
+        set.join("manifest.json"),
+        r#"{"format": "disco-models/1", "graphs": {}}"#,
+    )
+    .unwrap();
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let mut facts = FakeFacts {
+        model_hash: "m1".into(),
+    };
+    let Err(build::BuildError::Plan(diags)) =
+        build::make_plan(&project, &[], None, &store, &mut facts)
+    else {
+        panic!("planned on a set without LPIPS");
+    };
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let d = &diags[0];
+    assert!(
+        d.message.contains("animation `film`") && d.message.contains("`frames-scale 900`"),
+        "{}",
+        d.message
+    );
+    let (origin, _) = d.primary.clone().unwrap();
+    let text = &origin.file.text;
+    assert_eq!(&text[origin.span.offset()..][..3], "900", "points at the setting");
+    // the stills need no LPIPS: building only them goes ahead
+    assert!(build::make_plan(&project, &["still".into()], None, &store, &mut facts).is_ok());
+}
