@@ -75,6 +75,14 @@ pub enum BuildError {
     /// The store cannot be written.
     #[error("cannot write the store: {0}")]
     Store(#[from] std::io::Error),
+    /// A file (an output under images_out/, or one of the store's) cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The renderer cannot be set up (ONNX Runtime, model set, sessions): reported once,
     /// not once per job.
     #[error("cannot set up the renderer: {0}")]
@@ -92,6 +100,20 @@ pub enum BuildError {
         /// What the sessions run on.
         actual: String,
     },
+}
+
+/// Names the file an I/O error was about.
+trait At<T> {
+    fn at(self, path: &Path) -> Result<T, BuildError>;
+}
+
+impl<T> At<T> for std::io::Result<T> {
+    fn at(self, path: &Path) -> Result<T, BuildError> {
+        self.map_err(|source| BuildError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
 }
 
 /// Plans `project` (shared with `disco plan`): recorded seeds applied — the store's, and
@@ -145,7 +167,10 @@ pub fn build(
         Some(store.lock(&options.holder)?)
     };
     if !options.dry_run && !plan.drawn_seeds.is_empty() {
-        store.seeds().record(&plan.drawn_seeds)?;
+        store
+            .seeds()
+            .record(&plan.drawn_seeds)
+            .at(&store.root().join("seeds.json"))?;
         for (target, seed) in &plan.drawn_seeds {
             sink.event(&Event::SeedDrawn {
                 target: target.clone(),
@@ -212,7 +237,7 @@ pub fn build(
     let locked = update_lock(plan, &store, &mut outputs, &decisions, &summary);
     run?;
     locked?;
-    outputs.save()?;
+    outputs.save().at(&store.root().join("outputs.json"))?;
     summary.seconds = started.elapsed().as_secs_f64();
     sink.event(&Event::Finished {
         rendered: summary.rendered,
@@ -245,7 +270,9 @@ fn build_targets(
             .clone()
             .any(|j| matches!(decisions[j], Decision::Render(_) | Decision::Adopt))
         {
-            store.put_inputs(&target.common.digest, &target.common.inputs)?;
+            store
+                .put_inputs(&target.common.digest, &target.common.inputs)
+                .at(&store.root().join("inputs"))?;
         }
         for j in target.jobs.clone() {
             let job = &plan.jobs[j];
@@ -308,12 +335,18 @@ fn build_targets(
                         j,
                         RenderInto::Project,
                     )? {
-                        true => {
+                        Some(seconds) => {
                             materialise(plan, store, outputs, j)?;
-                            outputs.save()?;
+                            outputs.save().at(&store.root().join("outputs.json"))?;
                             summary.rendered += 1;
+                            sink.event(&Event::JobFinished {
+                                job: plan.job_label(j),
+                                key: job.key.to_string(),
+                                output: job.output.display().to_string(),
+                                seconds,
+                            });
                         }
-                        false => {
+                        None => {
                             failed.insert(j);
                             summary.failed += 1;
                         }
@@ -329,12 +362,14 @@ fn build_targets(
             && let Some(v) = super::decide::video_of(plan, t)
             && !outputs.is_current(&plan.dir, &v.output, &v.key)
         {
-            outputs.save()?;
+            outputs.save().at(&store.root().join("outputs.json"))?;
             let started = Instant::now();
             let frames: Vec<PathBuf> = v.frames.iter().map(|f| plan.dir.join(f)).collect();
             match crate::video::external::encode(&frames, &plan.dir.join(&v.output), &v.settings) {
                 Ok(e) => {
-                    outputs.set(&plan.dir, &v.output, v.key)?;
+                    outputs
+                        .set(&plan.dir, &v.output, v.key)
+                        .at(&plan.dir.join(&v.output))?;
                     sink.event(&Event::VideoEncoded {
                         target: target.label(),
                         output: v.output.display().to_string(),
@@ -400,7 +435,7 @@ fn update_lock(
             origin: None,
         })
     });
-    lock.write(&path)?;
+    lock.write(&path).at(&path)?;
     if lock.targets.iter().all(|t| {
         plan.targets
             .iter()
@@ -408,7 +443,7 @@ fn update_lock(
             .all(|p| t.jobs.len() == p.jobs.len())
     }) {
         // every planned job is in it: the next build with the same jobs may skip it
-        outputs.set(&plan.dir, &rel, digest)?;
+        outputs.set(&plan.dir, &rel, digest).at(&path)?;
     }
     Ok(())
 }
@@ -442,7 +477,7 @@ struct JobHooks<'a> {
     store: &'a Store,
     sink: &'a mut dyn Sink,
     saved: Vec<u32>,
-    error: Option<std::io::Error>,
+    error: Option<BuildError>,
     /// Where the job renders (a scratch store gets no `progress.png`).
     into: RenderInto,
 }
@@ -459,14 +494,14 @@ impl Hooks for JobHooks<'_> {
 
     fn save(&mut self, j: usize, image: Array3<u8>) {
         let key = &self.plan.jobs[self.j].key;
+        let path = self.store.partial_path(key, j as u32);
         let r = png::encode(&image, &[])
             .map_err(std::io::Error::other)
             .and_then(|b| {
-                let path = self.store.partial_path(key, j as u32);
-                std::fs::create_dir_all(path.parent().expect("object dir"))?;
+                std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
                 write_atomic(&path, &b)
             });
-        match r {
+        match r.at(&path) {
             Ok(()) => self.saved.push(j as u32),
             Err(e) => self.error = Some(e),
         }
@@ -492,6 +527,7 @@ impl Hooks for JobHooks<'_> {
         if let Err(e) = self
             .store
             .put_checkpoint(key, &checkpoint::encode(key, &cp))
+            .at(&self.store.root().join("partial"))
         {
             self.error = Some(e);
         }
@@ -507,7 +543,10 @@ pub(super) enum RenderInto {
     Scratch,
 }
 
-/// Renders job `j` into `store`. `Ok(false)`: the job failed (reported).
+/// Renders job `j` into `store`: `Ok(Some(seconds))` when it rendered, `Ok(None)` when it
+/// failed (reported). Into a scratch store it reports `JobFinished` itself; into the
+/// project, the caller does once the output file is written, so "rendered → FILE" is
+/// never said of a file that is not there.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn render_job(
     plan: &Plan,
@@ -518,7 +557,7 @@ pub(super) fn render_job(
     cancel: &AtomicBool,
     j: usize,
     into: RenderInto,
-) -> Result<bool, BuildError> {
+) -> Result<Option<f64>, BuildError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
     let label = plan.job_label(j);
@@ -527,7 +566,7 @@ pub(super) fn render_job(
             job: label.clone(),
             error,
         });
-        Ok(false)
+        Ok(None)
     };
     let prev: Option<Array3<u8>> = match job.prev {
         Some(p) => {
@@ -578,7 +617,7 @@ pub(super) fn render_job(
     let outcome = renderer.render(&req, &mut hooks, cancel);
     let JobHooks { sink, error, .. } = hooks;
     if let Some(e) = error {
-        return Err(BuildError::Store(e));
+        return Err(e);
     }
     if let Some(actual) = renderer.provider()
         && actual != c.provider
@@ -592,7 +631,9 @@ pub(super) fn render_job(
         Err(RenderError::Setup(e)) => return Err(BuildError::Setup(e)),
         Err(RenderError::Job(e)) => return fail(sink, e),
         Ok(Outcome::Cancelled(cp)) => {
-            store.put_checkpoint(&job.key, &checkpoint::encode(&job.key, &cp))?;
+            store
+                .put_checkpoint(&job.key, &checkpoint::encode(&job.key, &cp))
+                .at(&store.root().join("partial"))?;
             return Err(BuildError::Interrupted);
         }
         Ok(Outcome::Finished {
@@ -631,18 +672,21 @@ pub(super) fn render_job(
             .map_or(0, |d| d.as_secs()),
         target: Some(target.label()),
     };
-    store.put(&job.key, &bytes, &[], &record)?;
-    store.remove_checkpoint(&job.key)?;
-    sink.event(&Event::JobFinished {
-        job: label,
-        key: job.key.to_string(),
-        output: match into {
-            RenderInto::Project => job.output.display().to_string(),
-            RenderInto::Scratch => "the scratch store".into(),
-        },
-        seconds: record.seconds,
-    });
-    Ok(true)
+    store
+        .put(&job.key, &bytes, &[], &record)
+        .at(&store.image_path(&job.key))?;
+    store
+        .remove_checkpoint(&job.key)
+        .at(&store.root().join("partial"))?;
+    if into == RenderInto::Scratch {
+        sink.event(&Event::JobFinished {
+            job: label,
+            key: job.key.to_string(),
+            output: "the scratch store".into(),
+            seconds: record.seconds,
+        });
+    }
+    Ok(Some(record.seconds))
 }
 
 /// Stores job `j`'s output file as its object, when its bytes are the image `disco.lock`
@@ -687,7 +731,9 @@ fn adopt(plan: &Plan, store: &Store, j: usize) -> Result<bool, BuildError> {
             .map_or(0, |d| d.as_secs()),
         target: Some(target.label()),
     };
-    store.put(&job.key, &bytes, &[], &record)?;
+    store
+        .put(&job.key, &bytes, &[], &record)
+        .at(&store.image_path(&job.key))?;
     Ok(true)
 }
 
@@ -697,11 +743,12 @@ fn materialise(
     store: &Store,
     outputs: &mut crate::store::Outputs,
     j: usize,
-) -> std::io::Result<()> {
+) -> Result<(), BuildError> {
     let job = &plan.jobs[j];
     for (rel, src) in files_of(plan, store, j) {
-        materialize::link_or_copy(&src, &plan.dir.join(&rel))?;
-        outputs.set(&plan.dir, &rel, job.key)?;
+        let dest = plan.dir.join(&rel);
+        materialize::link_or_copy(&src, &dest).at(&dest)?;
+        outputs.set(&plan.dir, &rel, job.key).at(&dest)?;
     }
     Ok(())
 }
@@ -719,7 +766,7 @@ pub(super) fn files_of(plan: &Plan, store: &Store, j: usize) -> Vec<(PathBuf, Pa
 
 /// `<batch>(0)_settings.txt` beside the images: DD's settings file (§11.4), JSON with
 /// 4-space indents, seed resolved; rewritten only when it changes.
-fn write_settings(plan: &Plan, t: usize) -> std::io::Result<()> {
+fn write_settings(plan: &Plan, t: usize) -> Result<(), BuildError> {
     let target = &plan.targets[t];
     let path = plan
         .dir
@@ -733,6 +780,7 @@ fn write_settings(plan: &Plan, t: usize) -> std::io::Result<()> {
     if std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
         return Ok(());
     }
-    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    write_atomic(&path, &bytes)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).at(dir)?;
+    write_atomic(&path, &bytes).at(&path)
 }

@@ -203,7 +203,7 @@ pub fn verify(
                 error = Some(format!("{} did not render", plan.job_label(c)));
                 break;
             }
-            if !render_job(
+            if render_job(
                 plan,
                 &options,
                 scratch,
@@ -212,7 +212,9 @@ pub fn verify(
                 cancel,
                 c,
                 RenderInto::Scratch,
-            )? {
+            )?
+            .is_none()
+            {
                 failed.insert(c);
                 error = Some(format!("{} did not render", plan.job_label(c)));
                 break;

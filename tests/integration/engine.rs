@@ -645,3 +645,36 @@ fn a_set_without_lpips_is_named_at_the_setting_that_needs_it_before_planning() {
     // the stills need no LPIPS: building only them goes ahead
     assert!(build::make_plan(&project, &["still".into()], None, &store, &mut facts).is_ok());
 }
+
+/// Issue "Trust", class 7: a write failure under images_out/ said "cannot write the
+/// store" without the path, after announcing "rendered → FILE" for the file it never wrote.
+#[test]
+fn an_output_that_cannot_be_written_is_named_and_never_announced() {
+    let mut s = Scenario::new(ANIMATION);
+    // images_out/still is a file: nothing can be written under it
+    std::fs::create_dir_all(s.dir.path().join("images_out")).unwrap();
+    std::fs::write(s.dir.path().join("images_out/still"), b"in the way").unwrap();
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let plan = build::make_plan(&project, &[], None, &store, &mut s.facts).unwrap();
+    let mut announced = Vec::new();
+    let result = build::build(
+        &plan,
+        &BuildOptions::default(),
+        &mut FakeRenderer,
+        &mut |e: &Event| {
+            if let Event::JobFinished { output, .. } = e {
+                announced.push(output.clone())
+            }
+        },
+        &AtomicBool::new(false),
+    );
+    let err = result.expect_err("the still cannot be written");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("images_out/still/still(0)_0.png") && !msg.contains("the store"),
+        "{msg}"
+    );
+    assert_eq!(announced.len(), 10, "{announced:?}");
+    assert!(announced.iter().all(|o| o.contains("images_out/film/")));
+}
