@@ -354,7 +354,15 @@ fn build_targets(
                 }
             }
         }
-        write_settings(plan, t)?;
+        // DD's settings file describes images: none for a target none of whose jobs has
+        // one (e.g. every job failed before rendering on an unreadable init image)
+        if target
+            .jobs
+            .clone()
+            .any(|j| !failed.contains(&j) && !waiting.contains(&j))
+        {
+            write_settings(plan, t)?;
+        }
         if target
             .jobs
             .clone()
@@ -391,8 +399,11 @@ fn build_targets(
     let built: Vec<bool> = (0..plan.jobs.len())
         .map(|j| !failed.contains(&j) && !waiting.contains(&j))
         .collect();
-    for w in crate::report::refresh(plan, store, outputs, &built)? {
-        sink.event(&w.into());
+    // likewise the report: a build with no image to show leaves none behind
+    if built.iter().any(|&b| b) {
+        for w in crate::report::refresh(plan, store, outputs, &built)? {
+            sink.event(&w.into());
+        }
     }
     Ok(())
 }

@@ -678,3 +678,41 @@ fn an_output_that_cannot_be_written_is_named_and_never_announced() {
     assert_eq!(announced.len(), 10, "{announced:?}");
     assert!(announced.iter().all(|o| o.contains("images_out/film/")));
 }
+
+/// Fails every job before it renders, as an init image that cannot be decoded does.
+struct UnreadableInit;
+
+impl Renderer for UnreadableInit {
+    fn render(
+        &mut self,
+        _: &Request<'_>,
+        _: &mut dyn Hooks,
+        _: &AtomicBool,
+    ) -> Result<Outcome, build::RenderError> {
+        Err("init image init.png: not a PNG or JPEG".into())
+    }
+}
+
+/// Issue "Trust", class 7: a job failing before it rendered left a settings file and a
+/// report behind.
+#[test]
+fn jobs_that_fail_before_rendering_leave_no_settings_file_or_report() {
+    let s = Scenario::new(ANIMATION);
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let mut facts = FakeFacts {
+        model_hash: "m1".into(),
+    };
+    let plan = build::make_plan(&project, &[], None, &store, &mut facts).unwrap();
+    let summary = build::build(
+        &plan,
+        &BuildOptions::default(),
+        &mut UnreadableInit,
+        &mut |_: &Event| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(summary.failed, 12);
+    let written = walk(&s.dir.path().join("images_out"));
+    assert!(written.is_empty(), "{written:?}");
+}
