@@ -716,3 +716,26 @@ fn jobs_that_fail_before_rendering_leave_no_settings_file_or_report() {
     let written = walk(&s.dir.path().join("images_out"));
     assert!(written.is_empty(), "{written:?}");
 }
+
+/// Issue "Trust", class 8: after a prompt edit, `plan` and `watch` also reported
+/// `zoom 1.0666666666666669 → 1.0666666666666667`, a change nobody made (a recorded value
+/// read back from JSON one ulp off).
+#[test]
+fn a_prompt_edit_explains_itself_without_float_noise() {
+    let motion = ANIMATION.replace(
+        "max-frames 10",
+        "max-frames 10\n    zoom \"0: (1.0), 9: (1.6)\"\n    angle \"0: (0.3), 9: (2.9)\"\n    translation-x \"0: (0.1), 9: (7.7)\"",
+    );
+    let mut s = Scenario::new(&motion);
+    s.build();
+    s.edit("frame 6 \"a blue square\"", "frame 6 \"a green star\"");
+    let (rendered, reasons) = s.build();
+    assert_eq!(rendered, frames(6..10));
+    for f in 6..10 {
+        let why = &reasons[&format!("film frame {f}")];
+        assert!(why.contains("text-prompts"), "frame {f}: {why}");
+        for noise in ["zoom", "angle", "translation"] {
+            assert!(!why.contains(noise), "frame {f}: {why}");
+        }
+    }
+}
