@@ -36,8 +36,11 @@ pub fn gc(
     }
     // an unreadable lock protects nothing; the build remakes it
     if let Ok(Some(lock)) = LockFile::read(&lockfile::lock_path(&project.path)) {
-        sel.keep
-            .extend(lock.targets.iter().flat_map(|t| t.jobs.values().map(|j| j.key)));
+        sel.keep.extend(
+            lock.targets
+                .iter()
+                .flat_map(|t| t.jobs.values().map(|j| j.key)),
+        );
     }
     let _lock = if dry_run {
         None

@@ -182,9 +182,7 @@ impl Renderer for OrtRenderer {
         cancel: &AtomicBool,
     ) -> Result<Outcome, RenderError> {
         let spec = super::spec::render_spec(req.plan, req.job, req.prev)?;
-        let models = self
-            .models(req.plan, req.job)
-            .map_err(RenderError::Setup)?;
+        let models = self.models(req.plan, req.job).map_err(RenderError::Setup)?;
         let device = format!("{:?}", models.unet.device).to_lowercase();
         let mut last_losses = serde_json::Value::Null;
         let mut steps = 0;

@@ -285,7 +285,9 @@ impl build::Renderer for NoRenderer {
         _: &mut dyn build::Hooks,
         _: &AtomicBool,
     ) -> Result<build::Outcome, build::RenderError> {
-        Err(build::RenderError::Setup("a dry run renders nothing".into()))
+        Err(build::RenderError::Setup(
+            "a dry run renders nothing".into(),
+        ))
     }
 }
 
@@ -316,7 +318,9 @@ pub fn run_gc(a: &GcArgs) -> i32 {
     let store = Store::new(&project_dir(&path));
     let mut facts = StoreFacts::new(store.stat_cache(), Device::Auto, a.ort_lib.clone());
     let result = build::gc(&project, &targets, &store, &mut facts, a.dry_run);
-    if !a.dry_run && let Err(e) = facts.stat.save() {
+    if !a.dry_run
+        && let Err(e) = facts.stat.save()
+    {
         eprintln!("warning: cannot save the stat cache: {e}");
     }
     let r = match result {

@@ -385,10 +385,7 @@ pub(super) mod tests {
             });
             std::thread::sleep(Duration::from_millis(400));
             let lines = screen.lines();
-            assert!(
-                lines.iter().any(|l| l.contains("rendering")),
-                "{lines:#?}"
-            );
+            assert!(lines.iter().any(|l| l.contains("rendering")), "{lines:#?}");
             for l in &lines {
                 assert!(l.chars().count() <= width as usize, "{width}: {l:?}");
             }

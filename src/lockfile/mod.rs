@@ -109,8 +109,9 @@ impl LockFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
                 return Err(vec![
-                    Diagnostic::bare(format!("cannot read {}: {e}", path.display()))
-                        .with_help("disco.lock is written by `disco build`; to remake it, delete it and build"),
+                    Diagnostic::bare(format!("cannot read {}: {e}", path.display())).with_help(
+                        "disco.lock is written by `disco build`; to remake it, delete it and build",
+                    ),
                 ]);
             }
         };

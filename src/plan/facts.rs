@@ -71,7 +71,7 @@ pub fn lpips_need(s: &crate::project::Settings) -> Option<LpipsNeed<'_>> {
             origin: s.frames_scale.origin.as_ref(),
         });
     }
-    (has_init && s.init_scale.value > 0.0).then(|| LpipsNeed {
+    (has_init && s.init_scale.value > 0.0).then_some(LpipsNeed {
         setting: "init-scale",
         value: s.init_scale.value,
         origin: s.init_scale.origin.as_ref(),

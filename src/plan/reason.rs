@@ -259,7 +259,10 @@ mod tests {
 
     #[test]
     fn float_noise_is_not_a_change() {
-        let (a, b) = (serde_json::json!(1.4), serde_json::json!(1.4000000000000001));
+        let (a, b) = (
+            serde_json::json!(1.4),
+            serde_json::json!(1.4000000000000001),
+        );
         assert!(same_number(&a, &b));
         assert!(!same_number(&a, &serde_json::json!(1.4000001)));
         let mut out = Vec::new();

@@ -389,9 +389,8 @@ fn skip_steps_against_steps(t: &Target, s: &Settings, diags: &mut Diagnostics) {
     }
     let target = &t.name.value;
     let (skip_at, steps_at) = (s.skip_steps.origin.as_ref(), s.steps.origin.as_ref());
-    let message = format!(
-        "in `{target}`, `skip-steps` ({skip}) must be less than `steps` ({steps})"
-    );
+    let message =
+        format!("in `{target}`, `skip-steps` ({skip}) must be less than `steps` ({steps})");
     let mut help = "nothing would be left to render; lower skip-steps or raise steps".to_owned();
     let fallback = t.name.origin.as_ref();
     let Some(primary) = skip_at.or(fallback) else {

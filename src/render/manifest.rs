@@ -262,7 +262,10 @@ impl Graph {
             .iter()
             .find(|t| !c.inputs.iter().any(|i| i.0 == t.name))
         {
-            return Some(format!("declares an input `{}` disco does not give", t.name));
+            return Some(format!(
+                "declares an input `{}` disco does not give",
+                t.name
+            ));
         }
         for &(name, dtype, r) in c.outputs {
             match self.outputs.iter().find(|t| t.name == name) {
@@ -406,15 +409,24 @@ mod tests {
         assert_eq!(good.breaks(&c), None);
         let no_out = graph(&format!("[{x}, {t}]"), "[]");
         assert_eq!(no_out.breaks(&c).unwrap(), "declares no output `eps_full`");
-        let rank = graph(&format!("[{x}, {t}]"), &format!("[{}]", eps.replace(", \"W\"", "")));
-        assert_eq!(rank.breaks(&c).unwrap(), "output `eps_full` has rank 3, not 4");
+        let rank = graph(
+            &format!("[{x}, {t}]"),
+            &format!("[{}]", eps.replace(", \"W\"", "")),
+        );
+        assert_eq!(
+            rank.breaks(&c).unwrap(),
+            "output `eps_full` has rank 3, not 4"
+        );
         let extra = r#"{"name": "y", "dtype": "float32", "shape": ["B"]}"#;
         let more = graph(&format!("[{x}, {t}, {extra}]"), &format!("[{eps}]"));
         assert_eq!(
             more.breaks(&c).unwrap(),
             "declares an input `y` disco does not give"
         );
-        let int = graph(&format!("[{x}, {}]", t.replace("float32", "int64")), &format!("[{eps}]"));
+        let int = graph(
+            &format!("[{x}, {}]", t.replace("float32", "int64")),
+            &format!("[{eps}]"),
+        );
         assert_eq!(int.breaks(&c).unwrap(), "input `t` is int64, not float32");
     }
 }

@@ -247,7 +247,10 @@ impl GraphNames {
         let mut roles: Vec<(&str, &str, &str)> = vec![("unet", "forward", &self.unet)];
         roles.extend(self.unet_vjp.as_deref().map(|g| ("unet", "vjp", g)));
         if let Some((f, v)) = &self.secondary {
-            roles.extend([("secondary", "forward", f.as_str()), ("secondary", "vjp", v)]);
+            roles.extend([
+                ("secondary", "forward", f.as_str()),
+                ("secondary", "vjp", v),
+            ]);
         }
         roles.extend(self.lpips_vjp.as_deref().map(|g| ("lpips", "vjp", g)));
         for (_, _, t, i, v) in &self.clip {

@@ -395,10 +395,17 @@ fn gc_dry_run_lists_what_would_go_and_removes_nothing() {
     let before = walk(&s.dir.path().join(".disco"));
     let dry = s.gc(&[], true);
     assert_eq!(dry.objects, 4);
-    assert_eq!(walk(&s.dir.path().join(".disco")), before, "nothing removed");
+    assert_eq!(
+        walk(&s.dir.path().join(".disco")),
+        before,
+        "nothing removed"
+    );
     assert!(dry.bytes > 0 && dry.removed.len() == dry.files);
     let real = s.gc(&[], false);
-    assert_eq!((real.objects, real.files, real.bytes), (4, dry.files, dry.bytes));
+    assert_eq!(
+        (real.objects, real.files, real.bytes),
+        (4, dry.files, dry.bytes)
+    );
     assert_eq!(real.removed, dry.removed);
 }
 
@@ -614,7 +621,8 @@ fn a_setup_failure_stops_the_build_once() {
 /// "the model set has no lpips graphs"; planning now names the setting and the target.
 #[test]
 fn a_set_without_lpips_is_named_at_the_setting_that_needs_it_before_planning() {
-    let s = Scenario::new(&ANIMATION.replace("max-frames 10", "max-frames 10\n    frames-scale 900"));
+    let s =
+        Scenario::new(&ANIMATION.replace("max-frames 10", "max-frames 10\n    frames-scale 900"));
     let set = s.dir.path().join("models");
     std::fs::create_dir_all(&set).unwrap();
     std::fs::write(
@@ -641,7 +649,11 @@ fn a_set_without_lpips_is_named_at_the_setting_that_needs_it_before_planning() {
     );
     let (origin, _) = d.primary.clone().unwrap();
     let text = &origin.file.text;
-    assert_eq!(&text[origin.span.offset()..][..3], "900", "points at the setting");
+    assert_eq!(
+        &text[origin.span.offset()..][..3],
+        "900",
+        "points at the setting"
+    );
     // the stills need no LPIPS: building only them goes ahead
     assert!(build::make_plan(&project, &["still".into()], None, &store, &mut facts).is_ok());
 }

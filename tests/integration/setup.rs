@@ -109,7 +109,10 @@ fn a_graph_that_cannot_be_loaded_stops_the_build_once() {
         "reported once, not once per job: {stderr}"
     );
     assert!(stderr.contains("cannot set up the renderer"), "{stderr}");
-    assert!(!stderr.contains("still image 0 failed"), "no job blamed: {stderr}");
+    assert!(
+        !stderr.contains("still image 0 failed"),
+        "no job blamed: {stderr}"
+    );
 }
 
 #[test]
@@ -121,7 +124,11 @@ fn doctor_names_a_graph_that_breaks_its_role() {
     };
     let out = disco(
         dir.path(),
-        &["doctor", "--model-set", &dir.path().join("models").to_string_lossy()],
+        &[
+            "doctor",
+            "--model-set",
+            &dir.path().join("models").to_string_lossy(),
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
