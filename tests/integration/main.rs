@@ -8,6 +8,7 @@ mod build;
 mod check_examples;
 mod docs;
 mod engine;
+mod gc;
 mod import;
 mod init;
 mod invalid_corpus;
