@@ -30,7 +30,9 @@ pub fn decide(plan: &Plan, store: &Store, outputs: &Outputs) -> Vec<Decision> {
     plan.jobs
         .iter()
         .map(|job| match decide_one(plan, store, outputs, job) {
-            Decision::Render(why) => {
+            // only a slot with no record of another key can hold this job's image: an
+            // edited job's output holds the old one, so its lock entry is not even read
+            Decision::Render(why @ (Staleness::NeverBuilt | Staleness::ObjectMissing)) => {
                 let lock = lock.get_or_insert_with(|| {
                     LockFile::read(&lockfile::lock_path(&plan.project_file))
                         .ok()

@@ -139,3 +139,20 @@ fn doctor_names_a_graph_that_breaks_its_role() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_device_whose_sessions_cannot_open_is_reported_once() {
+    // this ONNX Runtime has no CUDA provider (the CPU wheel): every session on cuda fails
+    let Some(dir) = damaged(|_, _| {}) else {
+        return;
+    };
+    let out = disco(dir.path(), &["build", "--device", "cuda"]);
+    let (_, stderr) = text(&out);
+    if !stderr.contains("CUDA execution provider is not enabled") {
+        eprintln!("skipping: this ONNX Runtime opens CUDA sessions\n{stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("cannot open graph").count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot set up the renderer"), "{stderr}");
+}
