@@ -156,3 +156,29 @@ fn a_device_whose_sessions_cannot_open_is_reported_once() {
     assert_eq!(stderr.matches("cannot open graph").count(), 1, "{stderr}");
     assert!(stderr.contains("cannot set up the renderer"), "{stderr}");
 }
+
+/// Issue "Trust", class 7: doctor names the target and setting that need LPIPS.
+#[test]
+fn doctor_names_the_target_that_needs_lpips() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("models");
+    std::fs::create_dir(&set).unwrap();
+    std::fs::write(
+        set.join("manifest.json"),
+        r#"{"format": "disco-models/1", "graphs": {}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("disco.kdl"),
+        "model-set \"models\"\ntext-prompts \"a\"\nanimation \"film\" {\n    max-frames 2\n}\n",
+    )
+    .unwrap();
+    let out = disco(dir.path(), &["doctor"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let flat = flat(&stderr);
+    assert!(
+        flat.contains("animation `film` needs LPIPS graphs for `frames-scale 1500`"),
+        "{stderr}"
+    );
+}
