@@ -17,8 +17,9 @@ use super::key::Key;
 use super::motion;
 use super::sweep::{SweepAxes, SweepCell};
 
-/// Where rendered images go, relative to the project directory (DD's `images_out`).
-pub const IMAGES_OUT: &str = "images_out";
+// The output layout is the project layer's, so that `check` sees the paths `build` writes.
+pub use crate::project::outputs::{IMAGES_OUT, safe_file_name};
+use crate::project::outputs::{image_file_name, target_folder};
 
 /// A target's shared inputs and their digest.
 #[derive(Debug)]
@@ -291,10 +292,7 @@ fn plan_target(
         .clone();
 
     let batch_name = s.batch_name.value.clone();
-    let mut folder = PathBuf::from(IMAGES_OUT).join(&batch_name);
-    if let Some(c) = cell {
-        folder.push(safe_file_name(c));
-    }
+    let folder = target_folder(&batch_name, cell);
     let mut settings = s.clone();
     settings.seed.value = Seed::Fixed(seed);
     let t = plan.targets.len();
@@ -398,11 +396,7 @@ fn plan_target(
             image_prompts,
         };
         let key = Key::of_job(&common.digest, &frame);
-        let file = if animation {
-            format!("{batch_name}(0)_{index:04}.png")
-        } else {
-            format!("{batch_name}(0)_{index}.png")
-        };
+        let file = image_file_name(&batch_name, index, animation);
         plan.jobs.push(Job {
             target: t,
             index,
@@ -485,26 +479,6 @@ fn common_inputs(
             transformation_percent: s.transformation_percent.value.0.clone(),
         }),
         fuzzy: s.fuzzy_prompt.value.then_some(s.rand_mag.value),
-    }
-}
-
-/// A sweep cell's name as a folder name: characters other than letters, digits and
-/// `.,=+-_` become `_`.
-pub fn safe_file_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".,=+-_".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.starts_with('.') {
-        format!("_{s}")
-    } else {
-        s
     }
 }
 

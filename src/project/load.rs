@@ -5,25 +5,34 @@
 //! their block. Every problem found is collected; the project is returned only if none of
 //! them is an error.
 
-use std::collections::{BTreeSet, HashSet};
-use std::io;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kdl::{KdlDocument, KdlNode, KdlValue};
 
+use super::bounds;
 use super::diagnostic::{Diagnostic, Diagnostics};
+use super::limits::{MAX_FILES, MAX_INCLUDE_EXPANSIONS, MAX_PROJECT_BYTES, MAX_TOTAL_BYTES};
 use super::model::{Axis, Cell, Project, Sweep, Target, TargetKind};
 use super::names;
+use super::outputs;
 use super::parse::parse_kdl;
 use super::read::{self, Cx};
 use super::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use super::source::{Origin, SourceFile, Spanned};
 use super::types::{AnimationMode, Sampler, fmt_number};
 use super::validate;
+use crate::fsutil::{BoundedReadError, read_to_string_bounded};
 
-/// Most cells a sweep may expand to.
-pub const MAX_SWEEP_CELLS: usize = 10_000;
+pub use super::limits::MAX_SWEEP_CELLS;
+
+/// How the loader reads a file: at most [`MAX_PROJECT_BYTES`], regular files only.
+type ReadFn<'a> = &'a dyn Fn(&Path) -> Result<String, BoundedReadError>;
+
+fn read_project_file(p: &Path) -> Result<String, BoundedReadError> {
+    read_to_string_bounded(p, MAX_PROJECT_BYTES as u64)
+}
 
 /// Node names that are not settings.
 const KEYWORDS: &[&str] = &[
@@ -46,12 +55,12 @@ pub struct LoadResult {
 
 /// Loads the project at `path` from the file system.
 pub fn load(path: &Path) -> LoadResult {
-    Loader::new(&|p: &Path| std::fs::read_to_string(p)).run(path, None)
+    Loader::new(&read_project_file).run(path, None)
 }
 
 /// Loads a project whose main file has the given text (includes still come from disk).
 pub fn load_str(path: &Path, text: &str) -> LoadResult {
-    Loader::new(&|p: &Path| std::fs::read_to_string(p)).run(path, Some(text.to_owned()))
+    Loader::new(&read_project_file).run(path, Some(text.to_owned()))
 }
 
 struct RawTarget {
@@ -61,20 +70,33 @@ struct RawTarget {
 }
 
 struct Loader<'a> {
-    read: &'a dyn Fn(&Path) -> io::Result<String>,
+    read: ReadFn<'a>,
     files: Vec<Arc<SourceFile>>,
     diags: Diagnostics,
     /// Canonical paths of the files being read, for include cycles.
     stack: Vec<PathBuf>,
+    /// Every file read so far by canonical path, with its document (`None` if it did not
+    /// parse): a file included again is walked again but read and parsed once.
+    parsed: HashMap<PathBuf, (Arc<SourceFile>, Option<Arc<KdlDocument>>)>,
+    /// Bytes of all distinct files read (bounded by [`MAX_TOTAL_BYTES`]).
+    total_bytes: usize,
+    /// `include` nodes expanded so far (bounded by [`MAX_INCLUDE_EXPANSIONS`]).
+    expansions: usize,
+    /// Whether an include was refused for going past [`MAX_FILES`].
+    too_many_files: bool,
 }
 
 impl<'a> Loader<'a> {
-    fn new(read: &'a dyn Fn(&Path) -> io::Result<String>) -> Self {
+    fn new(read: ReadFn<'a>) -> Self {
         Loader {
             read,
             files: Vec::new(),
             diags: Diagnostics::default(),
             stack: Vec::new(),
+            parsed: HashMap::new(),
+            total_bytes: 0,
+            expansions: 0,
+            too_many_files: false,
         }
     }
 
@@ -95,7 +117,10 @@ impl<'a> Loader<'a> {
         let mut base = Settings::default();
         let mut raw = Vec::new();
         let file = SourceFile::new(path, text);
-        self.walk_file(file, &mut base, &mut raw);
+        let canon = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        if let Some(doc) = self.parse(canon, file.clone()) {
+            self.walk_file(&file, &doc, &mut base, &mut raw);
+        }
 
         let mut targets = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
@@ -134,6 +159,13 @@ impl<'a> Loader<'a> {
         for t in &targets {
             validate::target(t, &mut self.diags);
         }
+        bounds::check(&targets, &mut self.diags);
+        // Output paths only mean something for targets that are otherwise valid (two
+        // targets with one name would also be reported as writing one folder).
+        if !self.diags.has_errors() {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            outputs::check(dir.unwrap_or(Path::new(".")), &targets, &mut self.diags);
+        }
         let diagnostics = dedup(self.diags);
         let project = (!diagnostics.has_errors()).then(|| Project {
             path: path.to_owned(),
@@ -147,16 +179,29 @@ impl<'a> Loader<'a> {
         }
     }
 
-    fn walk_file(&mut self, file: Arc<SourceFile>, base: &mut Settings, raw: &mut Vec<RawTarget>) {
+    /// Parses a file read for the first time and remembers it under its canonical path.
+    fn parse(&mut self, canon: PathBuf, file: Arc<SourceFile>) -> Option<Arc<KdlDocument>> {
         self.files.push(file.clone());
-        let doc: KdlDocument = match parse_kdl(&file) {
-            Ok(doc) => doc,
+        self.total_bytes += file.text.len();
+        let doc = match parse_kdl(&file) {
+            Ok(doc) => Some(Arc::new(doc)),
             Err(errs) => {
                 errs.into_iter().for_each(|d| self.diags.push(d));
-                return;
+                None
             }
         };
-        let cx = Cx { file: &file };
+        self.parsed.insert(canon, (file, doc.clone()));
+        doc
+    }
+
+    fn walk_file(
+        &mut self,
+        file: &Arc<SourceFile>,
+        doc: &KdlDocument,
+        base: &mut Settings,
+        raw: &mut Vec<RawTarget>,
+    ) {
+        let cx = Cx { file };
         for node in doc.nodes() {
             match node.name().value() {
                 "include" => self.include(node, cx, base, raw),
@@ -205,19 +250,83 @@ impl<'a> Loader<'a> {
                 .with_help("remove one of the includes in the cycle"),
             );
         }
-        let text = match (self.read)(&path) {
-            Ok(t) => t,
-            Err(err) => {
-                return self.diags.push(Diagnostic::error(
-                    format!("cannot read included file {}: {err}", path.display()),
+        self.expansions += 1;
+        if self.expansions > MAX_INCLUDE_EXPANSIONS {
+            // Reported once: every include after the limit is refused the same way.
+            if self.expansions > MAX_INCLUDE_EXPANSIONS + 1 {
+                return;
+            }
+            return self.diags.push(
+                Diagnostic::error(
+                    format!("the project expands more than {MAX_INCLUDE_EXPANSIONS} includes"),
                     &cx.entry(e),
-                    "included here",
-                ));
+                    "one too many",
+                )
+                .with_help("each time a file is included its settings are applied again: include shared settings once, from the main file"),
+            );
+        }
+        let (file, doc) = match self.parsed.get(&canon) {
+            Some((file, doc)) => (file.clone(), doc.clone()),
+            None => {
+                let Some(text) = self.read_include(&path, cx, e) else {
+                    return;
+                };
+                let file = SourceFile::new(path, text);
+                let doc = self.parse(canon, file.clone());
+                (file, doc)
             }
         };
-        self.stack.push(this);
-        self.walk_file(SourceFile::new(path, text), base, raw);
-        self.stack.pop();
+        if let Some(doc) = doc {
+            self.stack.push(this);
+            self.walk_file(&file, &doc, base, raw);
+            self.stack.pop();
+        }
+    }
+
+    /// Reads an include for the first time, within the per-file and per-project limits.
+    fn read_include(&mut self, path: &Path, cx: Cx, e: &kdl::KdlEntry) -> Option<String> {
+        let refuse = |message: String, label: &str| Diagnostic::error(message, &cx.entry(e), label);
+        if self.files.len() >= MAX_FILES {
+            // Reported once, at the first include past the limit.
+            if std::mem::replace(&mut self.too_many_files, true) {
+                return None;
+            }
+            self.diags.push(
+                refuse(
+                    format!("the project reads more than {MAX_FILES} files"),
+                    "one file too many",
+                )
+                .with_help("merge some of the included files"),
+            );
+            return None;
+        }
+        let text = match (self.read)(path) {
+            Ok(t) => t,
+            Err(err) => {
+                let d = refuse(
+                    format!("cannot read included file {}: {err}", path.display()),
+                    "included here",
+                );
+                self.diags.push(match err {
+                    BoundedReadError::NotRegular { .. } => {
+                        d.with_help("an include must name a regular file (or a symlink to one)")
+                    }
+                    _ => d,
+                });
+                return None;
+            }
+        };
+        if self.total_bytes + text.len() > MAX_TOTAL_BYTES {
+            self.diags.push(refuse(
+                format!(
+                    "the project's files hold more than {MAX_TOTAL_BYTES} bytes together, with {}",
+                    path.display()
+                ),
+                "one file too many",
+            ));
+            return None;
+        }
+        Some(text)
     }
 
     /// Applies one setting node; unknown names become "did you mean" errors.
@@ -457,7 +566,21 @@ impl<'a> Loader<'a> {
                 ));
                 return None;
             }
+            if rest.len() > MAX_SWEEP_CELLS {
+                self.diags.push(Diagnostic::error(
+                    format!(
+                        "axis `{setting}` has {} values; a sweep may have at most {MAX_SWEEP_CELLS} cells",
+                        rest.len()
+                    ),
+                    &cx.node(a),
+                    "too many values",
+                ));
+                return None;
+            }
             let mut labels = Vec::new();
+            // Labels are the values' canonical spelling (1 and 1.0 are both "1"): a set
+            // keeps the repeat check linear (a list made 100k values take minutes).
+            let mut seen_labels = HashSet::new();
             let mut nodes = Vec::new();
             for e in rest {
                 if let Some(p) = e.name() {
@@ -475,7 +598,7 @@ impl<'a> Loader<'a> {
                     KdlValue::Bool(b) => b.to_string(),
                     KdlValue::Null => "null".into(),
                 };
-                if labels.contains(&label) {
+                if !seen_labels.insert(label.clone()) {
                     self.diags.push(Diagnostic::error(
                         format!("axis `{setting}` repeats the value {label}"),
                         &cx.entry(e),
@@ -495,15 +618,27 @@ impl<'a> Loader<'a> {
             });
             values.push(nodes);
         }
-        let total: usize = values.iter().map(Vec::len).product();
-        if total > MAX_SWEEP_CELLS {
-            self.diags.push(Diagnostic::error(
-                format!("the sweep has {total} cells; the limit is {MAX_SWEEP_CELLS}"),
-                &cx.name(node),
-                "too many cells",
-            ));
+        // Checked: 8 axes of 256 values are 2^64 cells, which wrapped to "0 cells".
+        let total = values
+            .iter()
+            .try_fold(1usize, |n, v| n.checked_mul(v.len()))
+            .filter(|&n| n <= MAX_SWEEP_CELLS);
+        let Some(total) = total else {
+            let shown = values
+                .iter()
+                .map(|v| v.len().to_string())
+                .collect::<Vec<_>>()
+                .join(" × ");
+            self.diags.push(
+                Diagnostic::error(
+                    format!("the sweep has {shown} cells; the limit is {MAX_SWEEP_CELLS}"),
+                    &cx.name(node),
+                    "too many cells",
+                )
+                .with_help("sweep fewer values, or split the sweep into several targets"),
+            );
             return None;
-        }
+        };
         let mut cells = Vec::with_capacity(total);
         for i in 0..total {
             let mut coords = vec![0; axes.len()];

@@ -4,10 +4,14 @@
 //! carry file, line and column. It knows nothing of jobs, caches or models: model
 //! manifests and the runtime are looked at after parsing, by the layers below.
 
+mod bounds;
+mod depth;
 mod diagnostic;
+pub mod limits;
 mod load;
 mod model;
 pub mod names;
+pub mod outputs;
 mod parse;
 mod read;
 pub mod schema;

@@ -135,7 +135,7 @@ settings! {
     /// 1280×768 for 512-class models and 512×448 for 256-class models.
     width_height: WidthHeight = WidthHeight { width: 1280, height: 768 }; "width-height", dd "width_height", pixels true;
     /// Number of diffusion steps (the respacing is `ddim{steps}`).
-    steps: u32 = 250; "steps", dd "steps", pixels true, min 1;
+    steps: u32 = 250; "steps", dd "steps", pixels true, min 1, max 10000;
     /// Steps skipped at the start of the noise schedule (must be less than `steps`).
     skip_steps: u32 = 10; "skip-steps", dd "skip_steps", pixels true;
     /// How strongly CLIP pulls toward the prompts each step.
@@ -154,7 +154,7 @@ settings! {
     /// LPIPS weight pulling the image toward the init image.
     init_scale: f64 = 1000.0; "init-scale", dd "init_scale", pixels true, min 0, advised 10 ..= 20000;
     /// Cutout/CLIP passes per step (each with new cuts and augmentations).
-    cutn_batches: u32 = 4; "cutn-batches", dd "cutn_batches", pixels true, min 1, advised 1 ..= 8;
+    cutn_batches: u32 = 4; "cutn-batches", dd "cutn_batches", pixels true, min 1, max 256, advised 1 ..= 8;
     /// Skip the torchvision-style augmentations of the cutouts.
     skip_augs: bool = false; "skip-augs", dd "skip_augs", pixels true;
     /// Number of still images in a batch (stills only).

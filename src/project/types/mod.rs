@@ -17,7 +17,7 @@ pub use choice::{
 pub use keyframes::Keyframes;
 pub use prompts::{Prompt, PromptSet, Prompts};
 pub use scalars::{Fractions, IntermediateSaves, OptPath, Percent, Seed, WidthHeight};
-pub use schedule::{CutSchedule, ScheduleKind};
+pub use schedule::{CutSchedule, SCHEDULE_LEN, ScheduleKind};
 
 use std::fmt::Debug;
 

@@ -264,7 +264,7 @@ impl SettingType for CutSchedule {
             }
             let mut values = Vec::new();
             for (items, n) in &segments {
-                if values.len() + items.len() * n > MAX_EXPANDED {
+                if values.len() + items.len().saturating_mul(*n) > MAX_EXPANDED {
                     return Err(Diagnostic::error(
                         format!("the schedule expands to more than {MAX_EXPANDED} entries"),
                         &cx.node(node),
