@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use kdl::{KdlEntry, KdlNode, KdlValue};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{BoundedReadError, read_to_string_bounded, write_atomic};
 use crate::plan::Key;
 use crate::project::{Diagnostic, Origin, SourceFile};
 
@@ -104,9 +104,13 @@ impl LockFile {
     /// Reads a lock file: `Ok(None)` if there is none; diagnostics with file, line and
     /// column if it is not one.
     pub fn read(path: &Path) -> Result<Option<LockFile>, Vec<Diagnostic>> {
-        let text = match read_bounded(path, MAX_LOCK_BYTES as u64) {
+        // bounded, and never a FIFO or a device: a bad lock cannot stall a build or grow
+        // its memory
+        let text = match read_to_string_bounded(path, MAX_LOCK_BYTES as u64) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(BoundedReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
             Err(e) => {
                 return Err(vec![
                     Diagnostic::bare(format!("cannot read {}: {e}", path.display())).with_help(
@@ -206,40 +210,16 @@ impl LockFile {
     /// Writes the file atomically if its text changed; whether it did.
     pub fn write(&self, path: &Path) -> std::io::Result<bool> {
         let text = self.render();
-        if read_bounded(path, MAX_LOCK_BYTES as u64).ok().as_deref() == Some(text.as_str()) {
+        if read_to_string_bounded(path, MAX_LOCK_BYTES as u64)
+            .ok()
+            .as_deref()
+            == Some(text.as_str())
+        {
             return Ok(false);
         }
         write_atomic(path, text.as_bytes())?;
         Ok(true)
     }
-}
-
-/// A lock file's text, read through a bound: a regular file of at most `limit` bytes.
-/// A FIFO, a device (`/dev/zero` behind a symlink) or a huge file is refused before its
-/// bytes are read, so a bad `disco.lock` cannot stall a build or grow its memory.
-// The loader's `fsutil::read_to_string_bounded` (branch trust-loader) does the same for
-// project files; this one stays private until the two meet.
-fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
-    use std::io::{Error, ErrorKind, Read};
-    // opening a FIFO for reading blocks until a writer comes: look before opening
-    let kind = std::fs::metadata(path)?.file_type();
-    if !kind.is_file() {
-        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let file = std::fs::File::open(path)?;
-    // the file may have been swapped between the look and the open
-    if !file.metadata()?.file_type().is_file() {
-        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(Error::new(
-            ErrorKind::InvalidData,
-            format!("larger than {} MiB", limit >> 20),
-        ));
-    }
-    String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 /// A KDL string literal.

@@ -161,9 +161,12 @@ impl Manifest {
     /// Reads `<dir>/manifest.json`.
     pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join(MANIFEST);
-        let text = read_bounded(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ManifestError::Missing(dir.to_owned()),
-            _ => ManifestError::Invalid {
+        // a real set's manifest is a few KB; a FIFO or device in its place is refused
+        let text = crate::fsutil::read_to_string_bounded(&path, 16 << 20).map_err(|e| match e {
+            crate::fsutil::BoundedReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                ManifestError::Missing(dir.to_owned())
+            }
+            e => ManifestError::Invalid {
                 path: path.clone(),
                 reason: e.to_string(),
             },
@@ -317,24 +320,6 @@ impl Manifest {
         }
         out
     }
-}
-
-/// A manifest's text: a regular file of at most 16 MiB (a real set's is a few KB), so a
-/// FIFO or device in its place cannot stall or exhaust the renderer.
-fn read_bounded(path: &Path) -> std::io::Result<String> {
-    use std::io::{Error, ErrorKind, Read};
-    const LIMIT: u64 = 16 << 20;
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(LIMIT + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > LIMIT {
-        return Err(Error::new(ErrorKind::InvalidData, "larger than 16 MiB"));
-    }
-    Ok(text)
 }
 
 /// Result of checking one graph file against its manifest hash.
