@@ -60,6 +60,9 @@ fn file_key(name: &str) -> Option<Key> {
 
 pub fn run(root: &Path, sel: &GcSelection) -> io::Result<GcReport> {
     let mut report = GcReport::default();
+    // the shared inputs every kept record points at stay too (a locked image of another
+    // device has its own), so `plan` can still explain what changed since it
+    let mut keep_inputs = sel.keep_inputs.clone();
     for dir in read_dirs(&root.join("objects"))? {
         // which unreferenced keys of this folder may go (narrowed by their records)
         let mut may_go: std::collections::HashMap<Key, bool> = Default::default();
@@ -72,7 +75,16 @@ pub fn run(root: &Path, sel: &GcSelection) -> io::Result<GcReport> {
             let stray = name.starts_with(".disco-tmp-");
             let go = match file_key(&name) {
                 _ if stray => true,
-                Some(k) if sel.keep.contains(&k) => false,
+                Some(k) if sel.keep.contains(&k) => {
+                    if name.ends_with(".json")
+                        && let Some(r) = std::fs::read(&path)
+                            .ok()
+                            .and_then(|b| super::objects::parse_record(&b, &k))
+                    {
+                        keep_inputs.insert(r.common);
+                    }
+                    false
+                }
                 Some(k) => *may_go
                     .entry(k)
                     .or_insert_with(|| selected(&dir, &k, sel.only.as_ref())),
@@ -93,7 +105,7 @@ pub fn run(root: &Path, sel: &GcSelection) -> io::Result<GcReport> {
     }
     if sel.only.is_none() {
         // inputs and checkpoints name no target: only a whole-project gc judges them
-        for (sub, set) in [("inputs", &sel.keep_inputs), ("partial", &sel.keep)] {
+        for (sub, set) in [("inputs", &keep_inputs), ("partial", &sel.keep)] {
             let Ok(entries) = std::fs::read_dir(root.join(sub)) else {
                 continue;
             };

@@ -751,3 +751,22 @@ fn a_prompt_edit_explains_itself_without_float_noise() {
         }
     }
 }
+
+/// What disco.lock records is kept (a build on another `--device` keys its images
+/// apart), with the shared inputs its records point at, so `plan` still explains.
+#[test]
+fn gc_keeps_what_the_lock_records_and_the_inputs_behind_it() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    // the project moves on, unbuilt: the lock still records the seed-5 images
+    s.edit("seed 5", "seed 50");
+    let report = s.gc(&[], false);
+    assert_eq!((report.objects, report.files), (0, 0), "{report:?}");
+    assert_eq!(objects(&s), 12);
+    let (rendered, reasons) = s.build();
+    assert_eq!(rendered.len(), 12);
+    assert!(
+        reasons["film frame 0"].contains("seed 5 → 50"),
+        "{reasons:?}"
+    );
+}
