@@ -31,7 +31,7 @@ impl Renderer for StandIn {
         req: &Request<'_>,
         _: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, disco::build::RenderError> {
         let key = req.plan.jobs[req.job].key;
         Ok(Outcome::Finished {
             image: Array3::from_shape_fn((64, 64, 3), |(y, x, c)| key.0[(y * 3 + x + c) % 32]),

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::lockfile::{self, LockFile};
 use crate::plan::{Job, Plan, Staleness, TargetPlan, explain};
 use crate::project::types::IntermediateSaves as Saves;
 use crate::render::saves::{self, IntermediateSaves};
@@ -15,16 +16,64 @@ pub enum Decision {
     Current,
     /// Cached; an output file is missing or holds something else.
     Materialize,
+    /// Not cached, but its output file holds the very image `disco.lock` records for its
+    /// key (a store deleted or collected): adopt those bytes instead of rendering.
+    Adopt,
     /// Must render, for this reason.
     Render(Staleness),
 }
 
 /// Decides every job of `plan`.
 pub fn decide(plan: &Plan, store: &Store, outputs: &Outputs) -> Vec<Decision> {
+    // read only when a job is not cached: parsing a big lock costs more than a no-op build
+    let mut lock: Option<Option<LockFile>> = None;
     plan.jobs
         .iter()
-        .map(|job| decide_one(plan, store, outputs, job))
+        .map(|job| match decide_one(plan, store, outputs, job) {
+            // only a slot with no record of another key can hold this job's image: an
+            // edited job's output holds the old one, so its lock entry is not even read
+            Decision::Render(why @ (Staleness::NeverBuilt | Staleness::ObjectMissing)) => {
+                let lock = lock.get_or_insert_with(|| {
+                    LockFile::read(&lockfile::lock_path(&plan.project_file))
+                        .ok()
+                        .flatten()
+                });
+                if adoptable(plan, lock.as_ref(), job) {
+                    Decision::Adopt
+                } else {
+                    Decision::Render(why)
+                }
+            }
+            d => d,
+        })
         .collect()
+}
+
+/// Whether `job`'s output file holds the image `lock` records for the job's key. Jobs
+/// with intermediate saves are not adopted: their saves would be missing from the store.
+fn adoptable(plan: &Plan, lock: Option<&LockFile>, job: &Job) -> bool {
+    let target = &plan.targets[job.target];
+    let Some(entry) = lock
+        .and_then(|l| l.target(&target.label()))
+        .and_then(|t| t.jobs.get(&job.index))
+        .filter(|e| e.key == job.key)
+    else {
+        return false;
+    };
+    saves_of(target, job).is_empty()
+        && adoptable_bytes(&plan.dir.join(&job.output), &entry.blake3).is_some()
+}
+
+/// The bytes of `path` if it is a regular file whose blake3 is `blake3` (hex).
+pub fn adoptable_bytes(path: &std::path::Path, blake3: &str) -> Option<Vec<u8>> {
+    // an image is small; a symlink to a device or a huge file is not one
+    const MAX_IMAGE_BYTES: u64 = 1 << 30;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_IMAGE_BYTES {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    (blake3::hash(&bytes).to_hex().as_str() == blake3).then_some(bytes)
 }
 
 fn decide_one(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> Decision {

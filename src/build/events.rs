@@ -74,6 +74,14 @@ pub enum Event {
         /// Output file.
         output: String,
     },
+    /// A job's output file held the image `disco.lock` records for its key, and was
+    /// stored as its object instead of rendering it again.
+    Adopted {
+        /// `target image 3`.
+        job: String,
+        /// Output file.
+        output: String,
+    },
     /// A job failed; it is not cached and the build goes on.
     JobFailed {
         /// `target image 3`.

@@ -12,7 +12,7 @@ use ndarray::Array3;
 
 use super::decide::{Decision, decide, saves_of};
 use super::events::{Event, Sink};
-use super::renderer::{Hooks, Outcome, Renderer, Request};
+use super::renderer::{Hooks, Outcome, RenderError, Renderer, Request};
 use super::{checkpoint, materialize, png};
 use crate::fsutil::write_atomic;
 use crate::lockfile::{self, LockFile, LockedJob};
@@ -75,6 +75,18 @@ pub enum BuildError {
     /// The store cannot be written.
     #[error("cannot write the store: {0}")]
     Store(#[from] std::io::Error),
+    /// A file (an output under images_out/, or one of the store's) cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The renderer cannot be set up (ONNX Runtime, model set, sessions): reported once,
+    /// not once per job.
+    #[error("cannot set up the renderer: {0}")]
+    Setup(String),
     /// Cancelled (Ctrl-C); the running frame saved a checkpoint.
     #[error("interrupted")]
     Interrupted,
@@ -90,6 +102,20 @@ pub enum BuildError {
     },
 }
 
+/// Names the file an I/O error was about.
+trait At<T> {
+    fn at(self, path: &Path) -> Result<T, BuildError>;
+}
+
+impl<T> At<T> for std::io::Result<T> {
+    fn at(self, path: &Path) -> Result<T, BuildError> {
+        self.map_err(|source| BuildError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
 /// Plans `project` (shared with `disco plan`): recorded seeds applied — the store's, and
 /// over them the lock file's (committed with the project, so a clone draws the same).
 pub fn make_plan(
@@ -99,6 +125,11 @@ pub fn make_plan(
     store: &Store,
     facts: &mut dyn Facts,
 ) -> Result<Plan, BuildError> {
+    // a model set lacking what a setting needs is named at that setting, before planning
+    let problems = super::needs::model_set_problems(project, only);
+    if problems.iter().any(Diagnostic::is_error) {
+        return Err(BuildError::Plan(problems));
+    }
     let mut options = PlanOptions {
         only: only.to_vec(),
         recorded_seeds: store.seeds().seeds,
@@ -136,7 +167,10 @@ pub fn build(
         Some(store.lock(&options.holder)?)
     };
     if !options.dry_run && !plan.drawn_seeds.is_empty() {
-        store.seeds().record(&plan.drawn_seeds)?;
+        store
+            .seeds()
+            .record(&plan.drawn_seeds)
+            .at(&store.root().join("seeds.json"))?;
         for (target, seed) in &plan.drawn_seeds {
             sink.event(&Event::SeedDrawn {
                 target: target.clone(),
@@ -194,7 +228,6 @@ pub fn build(
         &store,
         &mut outputs,
         &decisions,
-        stale,
         renderer,
         sink,
         cancel,
@@ -204,7 +237,7 @@ pub fn build(
     let locked = update_lock(plan, &store, &mut outputs, &decisions, &summary);
     run?;
     locked?;
-    outputs.save()?;
+    outputs.save().at(&store.root().join("outputs.json"))?;
     summary.seconds = started.elapsed().as_secs_f64();
     sink.event(&Event::Finished {
         rendered: summary.rendered,
@@ -223,7 +256,6 @@ fn build_targets(
     store: &Store,
     outputs: &mut crate::store::Outputs,
     decisions: &[Decision],
-    stale: usize,
     renderer: &mut dyn Renderer,
     sink: &mut dyn Sink,
     cancel: &AtomicBool,
@@ -233,8 +265,14 @@ fn build_targets(
     // stale jobs left for a later call: not failed, but their target is not complete
     let mut waiting: HashSet<usize> = HashSet::new();
     for (t, target) in plan.targets.iter().enumerate() {
-        if stale > 0 {
-            store.put_inputs(&target.common.digest, &target.common.inputs)?;
+        if target
+            .jobs
+            .clone()
+            .any(|j| matches!(decisions[j], Decision::Render(_) | Decision::Adopt))
+        {
+            store
+                .put_inputs(&target.common.digest, &target.common.inputs)
+                .at(&store.root().join("inputs"))?;
         }
         for j in target.jobs.clone() {
             let job = &plan.jobs[j];
@@ -247,6 +285,27 @@ fn build_targets(
                         job: plan.job_label(j),
                         output: job.output.display().to_string(),
                     });
+                }
+                Decision::Adopt => {
+                    if adopt(plan, store, j)? {
+                        materialise(plan, store, outputs, j)?;
+                        summary.reused += 1;
+                        sink.event(&Event::Adopted {
+                            job: plan.job_label(j),
+                            output: job.output.display().to_string(),
+                        });
+                    } else {
+                        // the file changed since the plan looked: render after all
+                        failed.insert(j);
+                        summary.failed += 1;
+                        sink.event(&Event::JobFailed {
+                            job: plan.job_label(j),
+                            error: format!(
+                                "{} changed while the build ran; build again to render it",
+                                job.output.display()
+                            ),
+                        });
+                    }
                 }
                 Decision::Render(_)
                     if options
@@ -276,12 +335,18 @@ fn build_targets(
                         j,
                         RenderInto::Project,
                     )? {
-                        true => {
+                        Some(seconds) => {
                             materialise(plan, store, outputs, j)?;
-                            outputs.save()?;
+                            outputs.save().at(&store.root().join("outputs.json"))?;
                             summary.rendered += 1;
+                            sink.event(&Event::JobFinished {
+                                job: plan.job_label(j),
+                                key: job.key.to_string(),
+                                output: job.output.display().to_string(),
+                                seconds,
+                            });
                         }
-                        false => {
+                        None => {
                             failed.insert(j);
                             summary.failed += 1;
                         }
@@ -289,7 +354,15 @@ fn build_targets(
                 }
             }
         }
-        write_settings(plan, t)?;
+        // DD's settings file describes images: none for a target none of whose jobs has
+        // one (e.g. every job failed before rendering on an unreadable init image)
+        if target
+            .jobs
+            .clone()
+            .any(|j| !failed.contains(&j) && !waiting.contains(&j))
+        {
+            write_settings(plan, t)?;
+        }
         if target
             .jobs
             .clone()
@@ -297,12 +370,14 @@ fn build_targets(
             && let Some(v) = super::decide::video_of(plan, t)
             && !outputs.is_current(&plan.dir, &v.output, &v.key)
         {
-            outputs.save()?;
+            outputs.save().at(&store.root().join("outputs.json"))?;
             let started = Instant::now();
             let frames: Vec<PathBuf> = v.frames.iter().map(|f| plan.dir.join(f)).collect();
             match crate::video::external::encode(&frames, &plan.dir.join(&v.output), &v.settings) {
                 Ok(e) => {
-                    outputs.set(&plan.dir, &v.output, v.key)?;
+                    outputs
+                        .set(&plan.dir, &v.output, v.key)
+                        .at(&plan.dir.join(&v.output))?;
                     sink.event(&Event::VideoEncoded {
                         target: target.label(),
                         output: v.output.display().to_string(),
@@ -324,8 +399,11 @@ fn build_targets(
     let built: Vec<bool> = (0..plan.jobs.len())
         .map(|j| !failed.contains(&j) && !waiting.contains(&j))
         .collect();
-    for w in crate::report::refresh(plan, store, outputs, &built)? {
-        sink.event(&w.into());
+    // likewise the report: a build with no image to show leaves none behind
+    if built.iter().any(|&b| b) {
+        for w in crate::report::refresh(plan, store, outputs, &built)? {
+            sink.event(&w.into());
+        }
     }
     Ok(())
 }
@@ -368,7 +446,7 @@ fn update_lock(
             origin: None,
         })
     });
-    lock.write(&path)?;
+    lock.write(&path).at(&path)?;
     if lock.targets.iter().all(|t| {
         plan.targets
             .iter()
@@ -376,7 +454,7 @@ fn update_lock(
             .all(|p| t.jobs.len() == p.jobs.len())
     }) {
         // every planned job is in it: the next build with the same jobs may skip it
-        outputs.set(&plan.dir, &rel, digest)?;
+        outputs.set(&plan.dir, &rel, digest).at(&path)?;
     }
     Ok(())
 }
@@ -410,7 +488,7 @@ struct JobHooks<'a> {
     store: &'a Store,
     sink: &'a mut dyn Sink,
     saved: Vec<u32>,
-    error: Option<std::io::Error>,
+    error: Option<BuildError>,
     /// Where the job renders (a scratch store gets no `progress.png`).
     into: RenderInto,
 }
@@ -427,14 +505,14 @@ impl Hooks for JobHooks<'_> {
 
     fn save(&mut self, j: usize, image: Array3<u8>) {
         let key = &self.plan.jobs[self.j].key;
+        let path = self.store.partial_path(key, j as u32);
         let r = png::encode(&image, &[])
             .map_err(std::io::Error::other)
             .and_then(|b| {
-                let path = self.store.partial_path(key, j as u32);
-                std::fs::create_dir_all(path.parent().expect("object dir"))?;
+                std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
                 write_atomic(&path, &b)
             });
-        match r {
+        match r.at(&path) {
             Ok(()) => self.saved.push(j as u32),
             Err(e) => self.error = Some(e),
         }
@@ -460,6 +538,7 @@ impl Hooks for JobHooks<'_> {
         if let Err(e) = self
             .store
             .put_checkpoint(key, &checkpoint::encode(key, &cp))
+            .at(&self.store.root().join("partial"))
         {
             self.error = Some(e);
         }
@@ -475,7 +554,10 @@ pub(super) enum RenderInto {
     Scratch,
 }
 
-/// Renders job `j` into `store`. `Ok(false)`: the job failed (reported).
+/// Renders job `j` into `store`: `Ok(Some(seconds))` when it rendered, `Ok(None)` when it
+/// failed (reported). Into a scratch store it reports `JobFinished` itself; into the
+/// project, the caller does once the output file is written, so "rendered → FILE" is
+/// never said of a file that is not there.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn render_job(
     plan: &Plan,
@@ -486,7 +568,7 @@ pub(super) fn render_job(
     cancel: &AtomicBool,
     j: usize,
     into: RenderInto,
-) -> Result<bool, BuildError> {
+) -> Result<Option<f64>, BuildError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
     let label = plan.job_label(j);
@@ -495,7 +577,7 @@ pub(super) fn render_job(
             job: label.clone(),
             error,
         });
-        Ok(false)
+        Ok(None)
     };
     let prev: Option<Array3<u8>> = match job.prev {
         Some(p) => {
@@ -546,7 +628,7 @@ pub(super) fn render_job(
     let outcome = renderer.render(&req, &mut hooks, cancel);
     let JobHooks { sink, error, .. } = hooks;
     if let Some(e) = error {
-        return Err(BuildError::Store(e));
+        return Err(e);
     }
     if let Some(actual) = renderer.provider()
         && actual != c.provider
@@ -557,9 +639,12 @@ pub(super) fn render_job(
         });
     }
     let (image, losses, steps, device) = match outcome {
-        Err(e) => return fail(sink, e),
+        Err(RenderError::Setup(e)) => return Err(BuildError::Setup(e)),
+        Err(RenderError::Job(e)) => return fail(sink, e),
         Ok(Outcome::Cancelled(cp)) => {
-            store.put_checkpoint(&job.key, &checkpoint::encode(&job.key, &cp))?;
+            store
+                .put_checkpoint(&job.key, &checkpoint::encode(&job.key, &cp))
+                .at(&store.root().join("partial"))?;
             return Err(BuildError::Interrupted);
         }
         Ok(Outcome::Finished {
@@ -596,18 +681,70 @@ pub(super) fn render_job(
         finished: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        target: Some(target.label()),
     };
-    store.put(&job.key, &bytes, &[], &record)?;
-    store.remove_checkpoint(&job.key)?;
-    sink.event(&Event::JobFinished {
-        job: label,
-        key: job.key.to_string(),
-        output: match into {
-            RenderInto::Project => job.output.display().to_string(),
-            RenderInto::Scratch => "the scratch store".into(),
+    store
+        .put(&job.key, &bytes, &[], &record)
+        .at(&store.image_path(&job.key))?;
+    store
+        .remove_checkpoint(&job.key)
+        .at(&store.root().join("partial"))?;
+    if into == RenderInto::Scratch {
+        sink.event(&Event::JobFinished {
+            job: label,
+            key: job.key.to_string(),
+            output: "the scratch store".into(),
+            seconds: record.seconds,
+        });
+    }
+    Ok(Some(record.seconds))
+}
+
+/// Stores job `j`'s output file as its object, when its bytes are the image `disco.lock`
+/// records for the job's key (see [`Decision::Adopt`]). `Ok(false)`: they no longer are.
+fn adopt(plan: &Plan, store: &Store, j: usize) -> Result<bool, BuildError> {
+    let job = &plan.jobs[j];
+    let target = &plan.targets[job.target];
+    let lock = LockFile::read(&lockfile::lock_path(&plan.project_file))
+        .ok()
+        .flatten();
+    let Some(entry) = lock
+        .as_ref()
+        .and_then(|l| l.target(&target.label()))
+        .and_then(|t| t.jobs.get(&job.index))
+        .filter(|e| e.key == job.key)
+    else {
+        return Ok(false);
+    };
+    let Some(bytes) = super::decide::adoptable_bytes(&plan.dir.join(&job.output), &entry.blake3)
+    else {
+        return Ok(false);
+    };
+    let c = &target.common.inputs;
+    let record = Record {
+        format: RECORD_FORMAT.into(),
+        key: job.key,
+        common: target.common.digest,
+        frame: job.frame.clone(),
+        image: ObjectInfo {
+            blake3: entry.blake3.clone(),
+            bytes: bytes.len() as u64,
         },
-        seconds: record.seconds,
-    });
+        partials: Vec::new(),
+        // not rendered here: no time, no losses; the lock says which disco made it
+        seconds: 0.0,
+        steps: c.steps.saturating_sub(job.frame.skip_steps),
+        losses: serde_json::Value::Null,
+        device: c.provider.clone(),
+        tool: entry.tool.clone(),
+        finished: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        target: Some(target.label()),
+    };
+    store
+        .put(&job.key, &bytes, &[], &record)
+        .at(&store.image_path(&job.key))?;
     Ok(true)
 }
 
@@ -617,11 +754,12 @@ fn materialise(
     store: &Store,
     outputs: &mut crate::store::Outputs,
     j: usize,
-) -> std::io::Result<()> {
+) -> Result<(), BuildError> {
     let job = &plan.jobs[j];
     for (rel, src) in files_of(plan, store, j) {
-        materialize::link_or_copy(&src, &plan.dir.join(&rel))?;
-        outputs.set(&plan.dir, &rel, job.key)?;
+        let dest = plan.dir.join(&rel);
+        materialize::link_or_copy(&src, &dest).at(&dest)?;
+        outputs.set(&plan.dir, &rel, job.key).at(&dest)?;
     }
     Ok(())
 }
@@ -639,7 +777,7 @@ pub(super) fn files_of(plan: &Plan, store: &Store, j: usize) -> Vec<(PathBuf, Pa
 
 /// `<batch>(0)_settings.txt` beside the images: DD's settings file (§11.4), JSON with
 /// 4-space indents, seed resolved; rewritten only when it changes.
-fn write_settings(plan: &Plan, t: usize) -> std::io::Result<()> {
+fn write_settings(plan: &Plan, t: usize) -> Result<(), BuildError> {
     let target = &plan.targets[t];
     let path = plan
         .dir
@@ -653,15 +791,7 @@ fn write_settings(plan: &Plan, t: usize) -> std::io::Result<()> {
     if std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
         return Ok(());
     }
-    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    write_atomic(&path, &bytes)
-}
-
-/// The key of every job of `plan` and the digests of its shared inputs (what `disco gc`
-/// keeps).
-pub fn referenced(plan: &Plan) -> (HashSet<Key>, HashSet<Key>) {
-    (
-        plan.jobs.iter().map(|j| j.key).collect(),
-        plan.targets.iter().map(|t| t.common.digest).collect(),
-    )
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).at(dir)?;
+    write_atomic(&path, &bytes).at(&path)
 }

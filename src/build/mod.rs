@@ -3,6 +3,8 @@
 //! objects, the renderer's pixels; reports through an event [`Sink`].
 //!
 //! - [`exec`]: `disco build`; [`decide`]: current / materialise / render, and why;
+//! - [`gc`]: what `disco gc` keeps and removes; [`needs`]: what settings need from a
+//!   model set, checked before planning;
 //! - [`facts`]: planning's facts from the stat cache, manifests and runtime;
 //! - [`renderer`]: the seam to the pixels ([`OrtRenderer`] on ONNX Runtime);
 //! - [`verify`]: `disco verify`, re-rendering into a scratch store against `disco.lock`;
@@ -14,7 +16,9 @@ pub mod decide;
 pub mod events;
 pub mod exec;
 pub mod facts;
+pub mod gc;
 pub mod materialize;
+pub mod needs;
 pub mod png;
 pub mod renderer;
 pub mod spec;
@@ -22,6 +26,7 @@ pub mod verify;
 
 pub use decide::{Decision, decide};
 pub use events::{Event, Sink};
-pub use exec::{BuildError, BuildOptions, Summary, build, make_plan, referenced};
+pub use exec::{BuildError, BuildOptions, Summary, build, make_plan};
 pub use facts::StoreFacts;
-pub use renderer::{Hooks, OrtRenderer, Outcome, Renderer, Request};
+pub use gc::gc;
+pub use renderer::{Hooks, OrtRenderer, Outcome, RenderError, Renderer, Request};

@@ -60,6 +60,30 @@ pub enum Outcome {
     Cancelled(Checkpoint),
 }
 
+/// Why a render failed, sorted by consequence (DESIGN.md §2).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    /// The renderer cannot be set up (ONNX Runtime, the model set, its sessions): no job
+    /// can render, so the build stops once with this.
+    #[error("{0}")]
+    Setup(String),
+    /// This job failed; it is not cached and the build goes on with the others.
+    #[error("{0}")]
+    Job(String),
+}
+
+impl From<String> for RenderError {
+    fn from(e: String) -> Self {
+        RenderError::Job(e)
+    }
+}
+
+impl From<&str> for RenderError {
+    fn from(e: &str) -> Self {
+        RenderError::Job(e.to_owned())
+    }
+}
+
 /// Renders jobs.
 pub trait Renderer {
     /// Renders `req`, reporting through `hooks`, stopping between steps when `cancel` is set.
@@ -68,7 +92,7 @@ pub trait Renderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
-    ) -> Result<Outcome, String>;
+    ) -> Result<Outcome, RenderError>;
     /// The provider class actually rendering (`cpu`, `cuda`), once known.
     fn provider(&self) -> Option<&str> {
         None
@@ -156,9 +180,9 @@ impl Renderer for OrtRenderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, RenderError> {
         let spec = super::spec::render_spec(req.plan, req.job, req.prev)?;
-        let models = self.models(req.plan, req.job)?;
+        let models = self.models(req.plan, req.job).map_err(RenderError::Setup)?;
         let device = format!("{:?}", models.unet.device).to_lowercase();
         let mut last_losses = serde_json::Value::Null;
         let mut steps = 0;
@@ -186,7 +210,9 @@ impl Renderer for OrtRenderer {
                 hooks.checkpoint(r.to_checkpoint());
             }
         };
-        match job::render(&spec, models, req.resume, on_step, cancel).map_err(|e| e.to_string())? {
+        match job::render(&spec, models, req.resume, on_step, cancel)
+            .map_err(|e| RenderError::Job(e.to_string()))?
+        {
             Rendered::Finished(image) => Ok(Outcome::Finished {
                 image,
                 losses: last_losses,

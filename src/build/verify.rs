@@ -117,6 +117,25 @@ pub fn choose(plan: &Plan, lock: &LockFile, choice: Choice) -> Vec<usize> {
     }
 }
 
+/// Every job `verify` renders for `jobs`: each one whose lock entry is for its key, with
+/// the earlier frames it chains from (an animation frame renders from its predecessor,
+/// so sampling frame 5 renders frames 0–5). Sorted.
+pub fn renders(plan: &Plan, lock: &LockFile, jobs: &[usize]) -> Vec<usize> {
+    let mut all = std::collections::BTreeSet::new();
+    for &j in jobs {
+        if locked_entry(plan, lock, j).is_none_or(|l| l.key != plan.jobs[j].key) {
+            continue;
+        }
+        let mut c = Some(j);
+        while let Some(k) = c
+            && all.insert(k)
+        {
+            c = plan.jobs[k].prev;
+        }
+    }
+    all.into_iter().collect()
+}
+
 /// The lock's entry for job `j`.
 pub fn locked_entry<'l>(plan: &Plan, lock: &'l LockFile, j: usize) -> Option<&'l LockedJob> {
     let job = &plan.jobs[j];
@@ -184,7 +203,7 @@ pub fn verify(
                 error = Some(format!("{} did not render", plan.job_label(c)));
                 break;
             }
-            if !render_job(
+            if render_job(
                 plan,
                 &options,
                 scratch,
@@ -193,7 +212,9 @@ pub fn verify(
                 cancel,
                 c,
                 RenderInto::Scratch,
-            )? {
+            )?
+            .is_none()
+            {
                 failed.insert(c);
                 error = Some(format!("{} did not render", plan.job_label(c)));
                 break;

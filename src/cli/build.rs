@@ -61,18 +61,24 @@ fn parse_frames(s: &str) -> Result<(u32, u32), String> {
 impl Selection {
     /// (project file, targets).
     pub(super) fn split(&self) -> (PathBuf, Vec<String>) {
-        let mut args = self.args.clone();
-        let first_is_project = args.first().is_some_and(|a| {
-            let p = Path::new(a);
-            p.is_dir() || a.ends_with(".kdl")
-        });
-        let project = if first_is_project {
-            Some(PathBuf::from(args.remove(0)))
-        } else {
-            None
-        };
-        (project_path(project), args)
+        split_args(&self.args)
     }
+}
+
+/// The project file (the first argument if it names a `.kdl` file or a directory), then
+/// target names.
+fn split_args(args: &[String]) -> (PathBuf, Vec<String>) {
+    let mut args = args.to_vec();
+    let first_is_project = args.first().is_some_and(|a| {
+        let p = Path::new(a);
+        p.is_dir() || a.ends_with(".kdl")
+    });
+    let project = if first_is_project {
+        Some(PathBuf::from(args.remove(0)))
+    } else {
+        None
+    };
+    (project_path(project), args)
 }
 
 /// `disco build`'s own flags.
@@ -111,12 +117,7 @@ pub(super) fn load_and_plan_with(sel: &Selection, save_hashes: bool) -> Result<(
     let Some(project) = loaded.project else {
         return Err(EXIT_INVALID);
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let store = Store::new(&dir);
+    let store = Store::new(&project_dir(&path));
     let mut facts = StoreFacts::new(store.stat_cache(), sel.device, sel.ort_lib.clone());
     let plan = make_plan(
         &project,
@@ -244,6 +245,11 @@ pub fn run_plan(sel: &Selection) -> i32 {
             Decision::Materialize => {
                 println!("{}: cached, output file to restore", plan.job_label(j))
             }
+            Decision::Adopt => println!(
+                "{}: to adopt from {} (its bytes are the image disco.lock records)",
+                plan.job_label(j),
+                plan.jobs[j].output.display()
+            ),
             Decision::Current => current += 1,
         }
     }
@@ -278,40 +284,78 @@ impl build::Renderer for NoRenderer {
         _: &build::Request<'_>,
         _: &mut dyn build::Hooks,
         _: &AtomicBool,
-    ) -> Result<build::Outcome, String> {
-        Err("a dry run renders nothing".into())
+    ) -> Result<build::Outcome, build::RenderError> {
+        Err(build::RenderError::Setup(
+            "a dry run renders nothing".into(),
+        ))
     }
 }
 
-/// Runs `disco gc`: drops cached images no current target references.
-pub fn run_gc(sel: &Selection) -> i32 {
-    let (plan, store) = match load_and_plan(sel) {
-        Ok(p) => p,
-        Err(code) => return code,
+/// `disco gc`'s flags: no device or frame range, since what is kept never depends on them.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// The project file or directory, then target names: only the unreferenced images
+    /// those targets made are removed (all targets' if none). An image any target of the
+    /// project references is never removed.
+    pub args: Vec<String>,
+    /// List what would be removed, with sizes; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Path to libonnxruntime.so (overrides ORT_DYLIB_PATH and the search): keys name
+    /// the runtime, so gc must see the one builds use.
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+/// Runs `disco gc`: drops cached images no target of the project references.
+pub fn run_gc(a: &GcArgs) -> i32 {
+    let (path, targets) = split_args(&a.args);
+    let loaded = project::load(&path);
+    print_all(&loaded.diagnostics);
+    let Some(project) = loaded.project else {
+        return EXIT_INVALID;
     };
-    let _lock = match store.lock(&format!("pid {} (disco gc)", std::process::id())) {
-        Ok(l) => l,
+    let store = Store::new(&project_dir(&path));
+    let mut facts = StoreFacts::new(store.stat_cache(), Device::Auto, a.ort_lib.clone());
+    let result = build::gc(&project, &targets, &store, &mut facts, a.dry_run);
+    if !a.dry_run
+        && let Err(e) = facts.stat.save()
+    {
+        eprintln!("warning: cannot save the stat cache: {e}");
+    }
+    let r = match result {
+        Ok(r) => r,
+        Err(BuildError::Plan(diags)) => {
+            let spanned = diags.iter().any(|d| d.location().is_some());
+            print_all(&Diagnostics(diags));
+            return if spanned { EXIT_INVALID } else { EXIT_FAILURE };
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_FAILURE;
         }
     };
-    let (keys, inputs) = build::referenced(&plan);
-    match store.gc(&keys, &inputs) {
-        Ok(r) => {
-            println!(
-                "removed {} cached image{} ({} files, {:.1} MiB); kept {}",
-                r.objects,
-                if r.objects == 1 { "" } else { "s" },
-                r.files,
-                r.bytes as f64 / (1 << 20) as f64,
-                keys.len()
-            );
-            EXIT_OK
+    let mib = r.bytes as f64 / (1 << 20) as f64;
+    let images = format!(
+        "{} cached image{}",
+        r.objects,
+        if r.objects == 1 { "" } else { "s" }
+    );
+    if a.dry_run {
+        for (p, len) in &r.removed {
+            println!("would remove {} ({len} bytes)", p.display());
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_FAILURE
-        }
+        println!("would remove {images} ({} files, {mib:.1} MiB)", r.files);
+    } else {
+        println!("removed {images} ({} files, {mib:.1} MiB)", r.files);
     }
+    EXIT_OK
+}
+
+/// The folder of a project file (`.` for a bare file name).
+fn project_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
 }

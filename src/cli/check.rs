@@ -10,13 +10,20 @@ use super::{EXIT_INVALID, EXIT_OK};
 /// Runs `disco check` on `path`.
 pub fn run(path: &Path) -> i32 {
     let result = project::load(path);
-    print_all(&result.diagnostics);
+    let mut diagnostics = result.diagnostics;
+    if let Some(p) = &result.project {
+        // what the model set must have for these settings: the build would fail on it
+        for d in disco::build::needs::model_set_problems(p, &[]) {
+            diagnostics.push(d);
+        }
+    }
+    print_all(&diagnostics);
     match result.project {
-        Some(p) => {
+        Some(p) if !diagnostics.has_errors() => {
             println!("ok: {} is valid: {}", path.display(), summary(&p));
             EXIT_OK
         }
-        None => EXIT_INVALID,
+        _ => EXIT_INVALID,
     }
 }
 

@@ -7,6 +7,7 @@ use disco::render::manifest::{self, GraphCheck, Manifest};
 use disco::render::runtime;
 use disco::video;
 
+use super::report::print_all;
 use super::{EXIT_FAILURE, EXIT_OK};
 
 /// Runs `disco doctor`.
@@ -86,6 +87,11 @@ pub fn run(
     if let Some(pf) = &project_file {
         match project::load(pf).project {
             Some(p) => {
+                let needs = disco::build::needs::model_set_problems(&p, &[]);
+                if !needs.is_empty() {
+                    ok = false;
+                    print_all(&project::Diagnostics(needs));
+                }
                 let dir = pf.parent().unwrap_or(Path::new("")).to_path_buf();
                 for t in &p.targets {
                     let ms = &t.settings.model_set.value;
@@ -124,6 +130,10 @@ pub fn run(
                         ""
                     }
                 );
+                for (graph, role, problem) in m.role_problems() {
+                    ok = false;
+                    println!("  graph `{graph}` cannot be the {role} graph: it {problem}");
+                }
                 if verify {
                     for (name, check) in manifest::verify(&dir, &m) {
                         match check {

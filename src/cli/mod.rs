@@ -125,9 +125,13 @@ enum Command {
         flags: verify::VerifyFlags,
     },
     /// Remove cached images that no target of the project references any more.
+    ///
+    /// Whatever targets are named, an image some target of the project (at any frame) or
+    /// `disco.lock` references is kept; naming targets only narrows what goes to the
+    /// unreferenced images they made.
     Gc {
         #[command(flatten)]
-        selection: build::Selection,
+        args: build::GcArgs,
     },
     /// Report the ONNX Runtime library, its execution providers, and the model sets found.
     ///
@@ -165,7 +169,7 @@ pub fn run() -> i32 {
         Command::Build { selection, flags } => build::run_build(&selection, &flags),
         Command::Watch { selection, flags } => watch::run_watch(&selection, &flags),
         Command::Plan { selection } => build::run_plan(&selection),
-        Command::Gc { selection } => build::run_gc(&selection),
+        Command::Gc { args } => build::run_gc(&args),
         Command::Status { selection, check } => status::run(&selection, check),
         Command::Verify { selection, flags } => verify::run(&selection, &flags),
         Command::Check { project } => check::run(&project_path(project)),

@@ -47,6 +47,13 @@ pub fn run(sel: &Selection, check: bool) -> i32 {
                     job: plan.job_label(j),
                     detail: "cached, but its output file is missing or replaced".into(),
                 }),
+                Decision::Adopt => findings.push(Finding {
+                    reason: "adoptable",
+                    job: plan.job_label(j),
+                    detail: "not cached, but its output file holds the image disco.lock \
+                             records: `disco build` adopts it without rendering"
+                        .into(),
+                }),
                 Decision::Render(why) => findings.push(Finding {
                     reason: why.tag(),
                     job: plan.job_label(j),

@@ -83,9 +83,14 @@ pub fn run(sel: &Selection, flags: &VerifyFlags) -> i32 {
     let mut renderer = renderer(sel, flags.threads);
     let json = sel.message_format == MessageFormat::Json;
     let mut events = sink(sel.message_format);
+    // a sampled frame renders with the frames it chains from: say so, and count renders
+    let renders = verify::renders(&plan, &lock, &jobs).len();
+    if !json {
+        eprintln!("{}", verifying_line(jobs.len(), renders));
+    }
     events.event(&Event::Planned {
-        jobs: jobs.len(),
-        stale: jobs.len(),
+        jobs: renders,
+        stale: renders,
         fresh: 0,
     });
     let result = verify::verify(
@@ -145,6 +150,19 @@ pub fn run(sel: &Selection, flags: &VerifyFlags) -> i32 {
     if bad == 0 { EXIT_OK } else { EXIT_FAILURE }
 }
 
+/// `verifying 1 job (6 renders: frames chain from the first)`.
+fn verifying_line(jobs: usize, renders: usize) -> String {
+    let chained = if renders > jobs {
+        format!(
+            " by {renders} render{}: an animation frame renders from the frames before it",
+            plural(renders)
+        )
+    } else {
+        String::new()
+    };
+    format!("verifying {jobs} locked job{}{chained}", plural(jobs))
+}
+
 fn print_verdict(plan: &Plan, v: &Verdict, json: bool) {
     let label = plan.job_label(v.job);
     let psnr = match v.psnr {
@@ -191,5 +209,20 @@ fn print_verdict(plan: &Plan, v: &Verdict, json: bool) {
         }));
     } else {
         println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verifying_line;
+
+    #[test]
+    fn a_sampled_frame_says_how_many_renders_its_chain_takes() {
+        assert_eq!(verifying_line(1, 1), "verifying 1 locked job");
+        assert_eq!(
+            verifying_line(1, 6),
+            "verifying 1 locked job by 6 renders: an animation frame renders from the \
+             frames before it"
+        );
     }
 }

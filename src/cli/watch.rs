@@ -122,6 +122,14 @@ impl watch::Sink for WatchHuman {
                     .line("the last good plan goes on; waiting for the next save".into());
             }
             Event::Watch(w) => {
+                // the bars follow the watcher: each plan restarts the count and the clock,
+                // a cancelled job's bar goes, and nothing stays drawn while idle
+                match w {
+                    WatchEvent::WatchReload { stale, .. } => self.0.begin(*stale),
+                    WatchEvent::WatchCancel { .. } => self.0.clear_job(),
+                    WatchEvent::WatchIdle { .. } | WatchEvent::WatchStopped {} => self.0.idle(),
+                    _ => {}
+                }
                 if let Some(s) = describe(w) {
                     self.0.line(s);
                 }
@@ -188,4 +196,74 @@ fn describe(w: &WatchEvent) -> Option<String> {
             "stopped: the frame in progress saved a checkpoint; `disco build` or `disco watch` resumes it".into()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use disco::build;
+    use disco::watch::{Event, Sink, WatchEvent};
+
+    use super::WatchHuman;
+    use crate::cli::progress::tests::Screen;
+
+    fn reload(stale: usize) -> Event {
+        Event::Watch(WatchEvent::WatchReload {
+            changed: vec!["disco.kdl".into()],
+            jobs: 10,
+            stale,
+            keep: None,
+            queued: Vec::new(),
+            newly_stale: stale,
+            seconds: 0.0,
+        })
+    }
+
+    fn started(job: &str) -> Event {
+        Event::Build(build::Event::JobStarted {
+            job: job.into(),
+            key: "k".into(),
+            steps: 10,
+            resumed_at: 0,
+        })
+    }
+
+    /// Issue "Trust", class 8: watch's counter read `7/0 jobs`.
+    #[test]
+    fn the_counter_counts_the_plans_stale_jobs() {
+        let screen = Screen::new(100);
+        let mut w = WatchHuman(screen.sink());
+        w.event(&reload(3));
+        w.event(&started("film frame 0"));
+        w.event(&Event::Build(build::Event::JobFinished {
+            job: "film frame 0".into(),
+            key: "k".into(),
+            output: "images_out/film/film(0)_0000.png".into(),
+            seconds: 1.0,
+        }));
+        std::thread::sleep(Duration::from_millis(400));
+        let lines = screen.lines();
+        assert!(lines.iter().any(|l| l.contains("1/3 jobs")), "{lines:#?}");
+        assert!(!lines.iter().any(|l| l.contains("/0 jobs")), "{lines:#?}");
+        // the next plan counts afresh
+        w.event(&reload(2));
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(screen.lines().iter().any(|l| l.contains("0/2 jobs")));
+    }
+
+    /// Issue "Trust", class 8: a cancelled job's bar stayed on screen.
+    #[test]
+    fn a_cancelled_jobs_bar_goes() {
+        let screen = Screen::new(100);
+        let mut w = WatchHuman(screen.sink());
+        w.event(&reload(3));
+        w.event(&started("film frame 4"));
+        assert!(w.0.showing_job());
+        w.event(&Event::Watch(WatchEvent::WatchCancel {
+            job: "film frame 4".into(),
+            key: "k".into(),
+        }));
+        assert!(!w.0.showing_job());
+    }
 }

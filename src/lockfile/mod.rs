@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use kdl::{KdlEntry, KdlNode, KdlValue};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{BoundedReadError, read_to_string_bounded, write_atomic};
 use crate::plan::Key;
 use crate::project::{Diagnostic, Origin, SourceFile};
 
@@ -104,14 +104,19 @@ impl LockFile {
     /// Reads a lock file: `Ok(None)` if there is none; diagnostics with file, line and
     /// column if it is not one.
     pub fn read(path: &Path) -> Result<Option<LockFile>, Vec<Diagnostic>> {
-        let text = match std::fs::read_to_string(path) {
+        // bounded, and never a FIFO or a device: a bad lock cannot stall a build or grow
+        // its memory
+        let text = match read_to_string_bounded(path, MAX_LOCK_BYTES as u64) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(BoundedReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
             Err(e) => {
-                return Err(vec![Diagnostic::bare(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                ))]);
+                return Err(vec![
+                    Diagnostic::bare(format!("cannot read {}: {e}", path.display())).with_help(
+                        "disco.lock is written by `disco build`; to remake it, delete it and build",
+                    ),
+                ]);
             }
         };
         let file = SourceFile::new(path, text);
@@ -205,7 +210,11 @@ impl LockFile {
     /// Writes the file atomically if its text changed; whether it did.
     pub fn write(&self, path: &Path) -> std::io::Result<bool> {
         let text = self.render();
-        if std::fs::read(path).ok().as_deref() == Some(text.as_bytes()) {
+        if read_to_string_bounded(path, MAX_LOCK_BYTES as u64)
+            .ok()
+            .as_deref()
+            == Some(text.as_str())
+        {
             return Ok(false);
         }
         write_atomic(path, text.as_bytes())?;
@@ -432,6 +441,52 @@ mod tests {
         assert_eq!(
             lock_path(Path::new("a/disco.kdl")),
             Path::new("a/disco.lock")
+        );
+    }
+
+    /// Reads `path` on a thread; the error text, or a panic if it takes over 5 s (a read
+    /// of a FIFO or /dev/zero that never ends).
+    fn read_error_within_5s(path: &Path) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(LockFile::read(&p));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("reading the lock must not block or grow without bound");
+        let errs = result.expect_err("not a lock file");
+        errs[0].message.clone()
+    }
+
+    #[test]
+    fn a_fifo_a_device_or_a_huge_lock_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.lock");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(read_error_within_5s(&fifo).contains("not a regular file"));
+        let zero = dir.path().join("zero.lock");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert!(read_error_within_5s(&zero).contains("not a regular file"));
+        // a regular file one byte over the bound
+        let big = dir.path().join("big.lock");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_LOCK_BYTES as u64 + 1).unwrap();
+        assert!(read_error_within_5s(&big).contains("larger than"));
+        // and writing over a FIFO does not read it first
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (lock, p) = (sample(), fifo.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(lock.write(&p).map_err(|e| e.to_string()));
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_secs(5))
+                .unwrap()
+                .unwrap()
         );
     }
 }

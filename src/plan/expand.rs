@@ -267,12 +267,11 @@ fn plan_target(
     let animation = s.animation_mode.value != AnimationMode::None;
     let (width, height) = s.width_height.value.floored();
     let init_path = s.init_image.value.resolved.clone();
-    let has_init = init_path.is_some() || s.perlin_init.value;
     let needs = ModelNeeds {
         width,
         height,
         secondary: s.use_secondary_model.value,
-        lpips: (has_init && s.init_scale.value > 0.0) || (animation && s.frames_scale.value > 0.0),
+        lpips: super::facts::lpips_need(s).is_some(),
         clip: s.clip_models().into_iter().map(str::to_owned).collect(),
         diffusion: s.diffusion_model.value.name().to_owned(),
     };

@@ -47,3 +47,35 @@ pub struct RuntimeFacts {
     /// ONNX Runtime's version.
     pub ort: String,
 }
+
+/// The setting that makes a target's jobs need LPIPS graphs (an init-image or frame
+/// coherence loss), so a model set without them is reported against that setting.
+#[derive(Debug, Clone, Copy)]
+pub struct LpipsNeed<'a> {
+    /// `frames-scale` (animation frames after the first) or `init-scale` (an init image).
+    pub setting: &'static str,
+    /// Its value.
+    pub value: f64,
+    /// Where it was written; `None` for the default.
+    pub origin: Option<&'a crate::project::Origin>,
+}
+
+/// Why the jobs of settings `s` need LPIPS, if they do: `frames-scale` > 0 in an
+/// animation, or `init-scale` > 0 with an init image (or Perlin init).
+pub fn lpips_need(s: &crate::project::Settings) -> Option<LpipsNeed<'_>> {
+    use crate::project::types::AnimationMode;
+    let animation = s.animation_mode.value != AnimationMode::None;
+    let has_init = s.init_image.value.resolved.is_some() || s.perlin_init.value;
+    if animation && s.frames_scale.value > 0.0 {
+        return Some(LpipsNeed {
+            setting: "frames-scale",
+            value: s.frames_scale.value,
+            origin: s.frames_scale.origin.as_ref(),
+        });
+    }
+    (has_init && s.init_scale.value > 0.0).then_some(LpipsNeed {
+        setting: "init-scale",
+        value: s.init_scale.value,
+        origin: s.init_scale.origin.as_ref(),
+    })
+}

@@ -116,7 +116,7 @@ pub fn explain(
         return Staleness::RendererChanged(runtime);
     }
     let mut changes = Vec::new();
-    diff_objects("", &wc, &nc, &mut changes);
+    diff_objects("", &wc, &nc, true, &mut changes);
     let (mut wf, mut nf) = (wf, nf);
     // The init: a previous frame differs by its key (the chain) or by its motion.
     let chain = wf["init"]["key"] != nf["init"]["key"];
@@ -125,7 +125,13 @@ pub fn explain(
             init.remove("key");
         }
     }
-    diff_objects("", &wf, &nf, &mut changes);
+    diff_objects("", &wf, &nf, true, &mut changes);
+    if changes.is_empty() && !chain {
+        // only float noise differs, yet the key does: show it exactly rather than blame
+        // the key format
+        diff_objects("", &wc, &nc, false, &mut changes);
+        diff_objects("", &wf, &nf, false, &mut changes);
+    }
     match (changes.is_empty(), chain) {
         (true, true) => Staleness::ChainChanged,
         // identical inputs under another key: only the key format can explain it
@@ -143,7 +149,8 @@ fn to_value(v: &impl serde::Serialize) -> Value {
 }
 
 /// Field-by-field differences; nested objects (the init, cut schedules) name their parts.
-fn diff_objects(prefix: &str, was: &Value, now: &Value, out: &mut Vec<Change>) {
+/// `tolerant`: numbers within float noise of each other are the same.
+fn diff_objects(prefix: &str, was: &Value, now: &Value, tolerant: bool, out: &mut Vec<Change>) {
     let (Some(w), Some(n)) = (was.as_object(), now.as_object()) else {
         if let Some(c) = change(prefix, was, now) {
             out.push(c);
@@ -161,15 +168,32 @@ fn diff_objects(prefix: &str, was: &Value, now: &Value, out: &mut Vec<Change>) {
             w.get(k).unwrap_or(&Value::Null),
             n.get(k).unwrap_or(&Value::Null),
         );
-        if a == b {
+        if a == b || (tolerant && same_number(a, b)) {
             continue;
         }
         let name = field_name(prefix, k);
         if a.is_object() && b.is_object() && a.get("kind") == b.get("kind") {
-            diff_objects(&name, a, b, out);
+            diff_objects(&name, a, b, tolerant, out);
         } else if let Some(c) = change(&name, a, b) {
             out.push(c);
         }
+    }
+}
+
+/// Numbers (or arrays of them) equal to a relative 1e-12: float noise, not an edit. A
+/// recorded value is read back exactly (serde_json's `float_roundtrip`); this keeps an
+/// ulp of difference from older records or another writer out of the explanation. A key
+/// that differs only by such noise is still explained, by [`explain`]'s fallback.
+fn same_number(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
+            _ => false,
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a == b || same_number(a, b))
+        }
+        _ => false,
     }
 }
 
@@ -226,5 +250,39 @@ fn show(v: &Value) -> String {
         format!("{cut}…")
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_noise_is_not_a_change() {
+        let (a, b) = (
+            serde_json::json!(1.4),
+            serde_json::json!(1.4000000000000001),
+        );
+        assert!(same_number(&a, &b));
+        assert!(!same_number(&a, &serde_json::json!(1.4000001)));
+        let mut out = Vec::new();
+        let was = serde_json::json!({"zoom": 1.4, "text": "a"});
+        let now = serde_json::json!({"zoom": 1.4000000000000001, "text": "b"});
+        diff_objects("", &was, &now, true, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].field, "text");
+        out.clear();
+        diff_objects("", &was, &now, false, &mut out);
+        assert_eq!(out.len(), 2, "exact when asked");
+    }
+
+    #[test]
+    fn a_recorded_float_reads_back_exactly() {
+        // serde_json's default parser is an ulp off for about one value in six
+        for i in 0..20_000u32 {
+            let x = 1.0 + f64::from(i) / 15_000.0 + 1.0 / 3.0;
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+            assert_eq!(x.to_bits(), back.to_bits(), "{x}");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub fn target(t: &Target, diags: &mut Diagnostics) {
     let fallback = t.name.origin.clone();
     let mut own = Diagnostics::default();
     settings(&t.settings, fallback.as_ref(), &mut own);
+    skip_steps_against_steps(t, &t.settings, &mut own);
     if let Some(sweep) = &t.sweep {
         // Report only what a cell's values add: the target's own problems are reported once.
         let key = |d: &Diagnostic| (d.message.clone(), d.location());
@@ -22,6 +23,7 @@ pub fn target(t: &Target, diags: &mut Diagnostics) {
         for cell in &sweep.cells {
             let mut mine = Diagnostics::default();
             settings(&cell.settings, fallback.as_ref(), &mut mine);
+            skip_steps_against_steps(t, &cell.settings, &mut mine);
             for mut d in mine.0.into_iter().filter(|d| !known.contains(&key(d))) {
                 d.message = format!("{} (in sweep cell `{}`)", d.message, cell.name);
                 diags.push(d);
@@ -155,19 +157,7 @@ fn ranges(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
 
 fn steps(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     let steps = s.steps.value;
-    if s.skip_steps.value >= steps {
-        push(
-            diags,
-            blame(s, "skip-steps", fallback),
-            true,
-            format!(
-                "`skip-steps` ({}) must be less than `steps` ({steps})",
-                s.skip_steps.value
-            ),
-            "skips every step",
-            Some("nothing would be left to render; lower skip-steps or raise steps".into()),
-        );
-    }
+    // skip-steps against steps: skip_steps_against_steps, which names the target
     if s.animation_mode.value != super::types::AnimationMode::None {
         let calc = s.frames_skip_steps.value.of_steps(steps);
         if calc >= steps {
@@ -396,4 +386,49 @@ fn guidance_inputs(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnost
             ),
         );
     }
+}
+
+/// `skip-steps` must leave a step of `steps`. The two are often written in different
+/// places (`skip-steps 25` at the top, `steps 20` in an animation): the error points at
+/// both and names the target whose resolved settings clash.
+fn skip_steps_against_steps(t: &Target, s: &Settings, diags: &mut Diagnostics) {
+    let (skip, steps) = (s.skip_steps.value, s.steps.value);
+    if skip < steps {
+        return;
+    }
+    let target = &t.name.value;
+    let (skip_at, steps_at) = (s.skip_steps.origin.as_ref(), s.steps.origin.as_ref());
+    let message =
+        format!("in `{target}`, `skip-steps` ({skip}) must be less than `steps` ({steps})");
+    let mut help = "nothing would be left to render; lower skip-steps or raise steps".to_owned();
+    let fallback = t.name.origin.as_ref();
+    let Some(primary) = skip_at.or(fallback) else {
+        push(diags, None, true, message, "", Some(help));
+        return;
+    };
+    let label = if skip_at.is_some() {
+        format!("skips {skip} steps")
+    } else {
+        format!("uses the default `skip-steps {skip}`")
+    };
+    let mut d = Diagnostic::error(message, primary, label);
+    // the other half of the clash, when it is in the same file (miette draws one source)
+    if let Some(o) = steps_at.or(fallback)
+        && o.file.path == primary.file.path
+        && o.span != primary.span
+    {
+        let label = match steps_at {
+            Some(_) => format!("`steps {steps}` for `{target}`"),
+            None => format!("`{target}` has the default `steps {steps}`"),
+        };
+        d = d.with_secondary(o.span, label);
+    } else if let Some(o) = steps_at {
+        // in another file: say where
+        let (line, col) = o.file.line_col(o.span.offset());
+        help += &format!(
+            " (`steps {steps}` is written at {}:{line}:{col})",
+            o.file.path.display()
+        );
+    }
+    diags.push(d.with_help(help));
 }

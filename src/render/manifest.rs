@@ -1,7 +1,8 @@
 //! Model-set manifests (`manifest.json`, written by `onnx-export`; schema in docs/models.md).
 //!
-//! Only what `disco doctor` and `disco models` need so far: the graphs, their files and
-//! blake3 hashes, and the CLIP models present.
+//! The graphs, their files and blake3 hashes, the CLIP models present, and the contract
+//! each role's graph must meet (the inputs disco gives, the outputs it reads), checked
+//! when a set opens so a damaged manifest is named there instead of failing mid-render.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -170,8 +171,16 @@ impl Manifest {
     /// Reads `<dir>/manifest.json`.
     pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join(MANIFEST);
-        let text =
-            std::fs::read_to_string(&path).map_err(|_| ManifestError::Missing(dir.to_owned()))?;
+        // a real set's manifest is a few KB; a FIFO or device in its place is refused
+        let text = crate::fsutil::read_to_string_bounded(&path, 16 << 20).map_err(|e| match e {
+            crate::fsutil::BoundedReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                ManifestError::Missing(dir.to_owned())
+            }
+            e => ManifestError::Invalid {
+                path: path.clone(),
+                reason: e.to_string(),
+            },
+        })?;
         let m: Manifest = serde_json::from_str(&text).map_err(|e| ManifestError::Invalid {
             path: path.clone(),
             reason: e.to_string(),
@@ -183,6 +192,143 @@ impl Manifest {
             });
         }
         Ok(m)
+    }
+}
+
+/// What the renderer feeds a graph of one role and reads from it: every input it gives
+/// (a graph must declare exactly these) and every output it reads (a graph may declare
+/// more), as (name, dtype, rank). docs/models.md, "Graphs and their I/O names".
+#[derive(Debug, Clone, Copy)]
+pub struct Contract {
+    /// The role, for messages (`unet forward`, `clip image_vjp`).
+    pub role: &'static str,
+    /// Inputs given.
+    pub inputs: &'static [(&'static str, &'static str, usize)],
+    /// Outputs read.
+    pub outputs: &'static [(&'static str, &'static str, usize)],
+}
+
+const F32: &str = "float32";
+
+/// The contract of `family`'s graph for `role` (`forward`, `vjp`; CLIP: `text`, `image`,
+/// `image_vjp`); `None` for a role the renderer does not use.
+pub fn contract(family: &str, role: &str) -> Option<Contract> {
+    let (inputs, outputs): (&[_], &[_]) = match (family, role) {
+        ("unet", "forward") => (&[("x", F32, 4), ("t", F32, 1)], &[("eps_full", F32, 4)]),
+        ("unet", "vjp") => (
+            &[("x", F32, 4), ("t", F32, 1), ("upstream", F32, 4)],
+            &[("grad_x", F32, 4)],
+        ),
+        ("secondary", "forward") => (&[("x", F32, 4), ("t", F32, 1)], &[("pred", F32, 4)]),
+        ("secondary", "vjp") => (
+            &[("x", F32, 4), ("t", F32, 1), ("upstream", F32, 4)],
+            &[("grad_x", F32, 4)],
+        ),
+        ("lpips", "vjp") => (
+            &[("a", F32, 4), ("b", F32, 4), ("upstream", F32, 1)],
+            &[("distance", F32, 1), ("grad_a", F32, 4)],
+        ),
+        ("clip", "text") => (&[("tokens", "int64", 2)], &[("text_embed", F32, 2)]),
+        ("clip", "image") => (&[("image", F32, 4)], &[("image_embed", F32, 2)]),
+        ("clip", "image_vjp") => (
+            &[("image", F32, 4), ("upstream", F32, 2)],
+            &[("grad_image", F32, 4)],
+        ),
+        _ => return None,
+    };
+    let role = match (family, role) {
+        ("unet", "forward") => "unet forward",
+        ("unet", "vjp") => "unet vjp",
+        ("secondary", "forward") => "secondary forward",
+        ("secondary", "vjp") => "secondary vjp",
+        ("lpips", _) => "lpips vjp",
+        ("clip", "text") => "clip text",
+        ("clip", "image") => "clip image",
+        _ => "clip image_vjp",
+    };
+    Some(Contract {
+        role,
+        inputs,
+        outputs,
+    })
+}
+
+impl Graph {
+    /// What is wrong with this graph's declared inputs and outputs for `c`, if anything:
+    /// one sentence naming the tensor.
+    pub fn breaks(&self, c: &Contract) -> Option<String> {
+        let rank = |t: &TensorSpec| t.shape.len();
+        for &(name, dtype, r) in c.inputs {
+            match self.inputs.iter().find(|t| t.name == name) {
+                None => return Some(format!("declares no input `{name}`")),
+                Some(t) if t.dtype != dtype => {
+                    return Some(format!("input `{name}` is {}, not {dtype}", t.dtype));
+                }
+                Some(t) if rank(t) != r => {
+                    return Some(format!("input `{name}` has rank {}, not {r}", rank(t)));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(t) = self
+            .inputs
+            .iter()
+            .find(|t| !c.inputs.iter().any(|i| i.0 == t.name))
+        {
+            return Some(format!(
+                "declares an input `{}` disco does not give",
+                t.name
+            ));
+        }
+        for &(name, dtype, r) in c.outputs {
+            match self.outputs.iter().find(|t| t.name == name) {
+                None => return Some(format!("declares no output `{name}`")),
+                Some(t) if t.dtype != dtype => {
+                    return Some(format!("output `{name}` is {}, not {dtype}", t.dtype));
+                }
+                Some(t) if rank(t) != r => {
+                    return Some(format!("output `{name}` has rank {}, not {r}", rank(t)));
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+}
+
+impl Manifest {
+    /// Every graph the manifest assigns a role, whose declared inputs or outputs break
+    /// that role's contract, or that it does not list: (graph, role, what is wrong).
+    pub fn role_problems(&self) -> Vec<(String, &'static str, String)> {
+        let mut roles: Vec<(&str, &str, &String)> = Vec::new();
+        for (family, f) in [
+            ("unet", &self.unet),
+            ("secondary", &self.secondary),
+            ("lpips", &self.lpips),
+        ] {
+            for (role, name) in f.iter().flat_map(|f| &f.graphs) {
+                roles.push((family, role, name));
+            }
+        }
+        for c in self.clip.values() {
+            for (role, name) in &c.graphs {
+                roles.push(("clip", role, name));
+            }
+        }
+        let mut out = Vec::new();
+        for (family, role, name) in roles {
+            let Some(c) = contract(family, role) else {
+                continue;
+            };
+            let problem = match self.graphs.get(name) {
+                None => Some("is not in the manifest's `graphs`".to_owned()),
+                Some(g) => g.breaks(&c),
+            };
+            if let Some(p) = problem {
+                out.push((name.clone(), c.role, p));
+            }
+        }
+        out
     }
 }
 
@@ -239,5 +385,43 @@ mod tests {
         assert_eq!(checks[0], ("a".into(), GraphCheck::Ok));
         assert!(matches!(checks[1].1, GraphCheck::Changed { .. }));
         assert_eq!(checks[2], ("c".into(), GraphCheck::Missing));
+    }
+
+    fn graph(inputs: &str, outputs: &str) -> Graph {
+        serde_json::from_str(&format!(
+            r#"{{"file": "g.onnx", "blake3": "00", "inputs": {inputs}, "outputs": {outputs}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_graph_breaking_its_role_is_named_by_tensor() {
+        let c = contract("unet", "forward").unwrap();
+        let x = r#"{"name": "x", "dtype": "float32", "shape": ["B", 3, "H", "W"]}"#;
+        let t = r#"{"name": "t", "dtype": "float32", "shape": ["B"]}"#;
+        let eps = r#"{"name": "eps_full", "dtype": "float32", "shape": ["B", 6, "H", "W"]}"#;
+        let good = graph(&format!("[{x}, {t}]"), &format!("[{eps}]"));
+        assert_eq!(good.breaks(&c), None);
+        let no_out = graph(&format!("[{x}, {t}]"), "[]");
+        assert_eq!(no_out.breaks(&c).unwrap(), "declares no output `eps_full`");
+        let rank = graph(
+            &format!("[{x}, {t}]"),
+            &format!("[{}]", eps.replace(", \"W\"", "")),
+        );
+        assert_eq!(
+            rank.breaks(&c).unwrap(),
+            "output `eps_full` has rank 3, not 4"
+        );
+        let extra = r#"{"name": "y", "dtype": "float32", "shape": ["B"]}"#;
+        let more = graph(&format!("[{x}, {t}, {extra}]"), &format!("[{eps}]"));
+        assert_eq!(
+            more.breaks(&c).unwrap(),
+            "declares an input `y` disco does not give"
+        );
+        let int = graph(
+            &format!("[{x}, {}]", t.replace("float32", "int64")),
+            &format!("[{eps}]"),
+        );
+        assert_eq!(int.breaks(&c).unwrap(), "input `t` is int64, not float32");
     }
 }

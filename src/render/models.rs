@@ -1,6 +1,6 @@
 //! The sessions one render needs, opened once per build and reused for every step and frame.
 
-use super::manifest::Family;
+use super::manifest::{Family, contract};
 use super::session::{GraphSession, ModelSet, SessionError, SessionOptions};
 
 /// Why the model set cannot serve a render.
@@ -43,6 +43,19 @@ pub enum ModelsError {
         /// `forward` or `vjp`.
         role: &'static str,
     },
+    /// A graph's declared inputs or outputs do not fit the role it is listed for (a
+    /// damaged manifest, or one from another exporter).
+    #[error("graph `{graph}` of {dir} cannot be the {role} graph: it {problem}")]
+    Contract {
+        /// The model set.
+        dir: String,
+        /// The graph.
+        graph: String,
+        /// `unet forward`, `clip image_vjp`, …
+        role: &'static str,
+        /// What is wrong, naming the tensor.
+        problem: String,
+    },
     /// The set lacks a CLIP model the project enables.
     #[error("the model set {dir} has no CLIP model {flag} (it has: {have})")]
     NoClip {
@@ -62,6 +75,12 @@ impl ModelsError {
             ModelsError::NoClip { dir, flag, .. } => Some(format!(
                 "export it into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --clip {flag} --clip-dir … (see docs/models.md §3)"
             )),
+            ModelsError::Contract { .. } | ModelsError::Session(SessionError::NoGraph { .. }) => {
+                Some(
+                    "the manifest does not describe what disco feeds this graph; re-export the model set (docs/models.md §3), or check it with `disco doctor --verify`"
+                        .into(),
+                )
+            }
             _ => None,
         }
     }
@@ -209,13 +228,59 @@ impl Needs<'_> {
                 role("image_vjp")?,
             ));
         }
-        Ok(GraphNames {
+        let names = GraphNames {
             unet,
             unet_vjp,
             secondary,
             lpips_vjp,
             clip,
-        })
+        };
+        names.check(set)?;
+        Ok(names)
+    }
+}
+
+impl GraphNames {
+    /// Checks every graph against its role's contract (manifest.rs), so a damaged
+    /// manifest stops the build when the set opens, naming the graph and the tensor.
+    fn check(&self, set: &ModelSet) -> Result<(), ModelsError> {
+        let mut roles: Vec<(&str, &str, &str)> = vec![("unet", "forward", &self.unet)];
+        roles.extend(self.unet_vjp.as_deref().map(|g| ("unet", "vjp", g)));
+        if let Some((f, v)) = &self.secondary {
+            roles.extend([
+                ("secondary", "forward", f.as_str()),
+                ("secondary", "vjp", v),
+            ]);
+        }
+        roles.extend(self.lpips_vjp.as_deref().map(|g| ("lpips", "vjp", g)));
+        for (_, _, t, i, v) in &self.clip {
+            roles.extend([
+                ("clip", "text", t.as_str()),
+                ("clip", "image", i.as_str()),
+                ("clip", "image_vjp", v.as_str()),
+            ]);
+        }
+        let dir = set.dir.display().to_string();
+        for (family, role, name) in roles {
+            let c = contract(family, role).expect("every role the renderer opens has a contract");
+            let g = set
+                .manifest
+                .graphs
+                .get(name)
+                .ok_or_else(|| SessionError::NoGraph {
+                    dir: set.dir.clone(),
+                    graph: name.to_owned(),
+                })?;
+            if let Some(problem) = g.breaks(&c) {
+                return Err(ModelsError::Contract {
+                    dir,
+                    graph: name.to_owned(),
+                    role: c.role,
+                    problem,
+                });
+            }
+        }
+        Ok(())
     }
 }
 

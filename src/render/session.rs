@@ -291,6 +291,16 @@ impl GraphSession {
             let view = value
                 .try_extract_array::<f32>()
                 .map_err(|e| run_err(e.to_string()))?;
+            // the renderer trusts declared ranks (checked per role when the set opened);
+            // a graph that returns another rank is named here, not in a panic downstream
+            if view.ndim() != spec.shape.len() {
+                return Err(run_err(format!(
+                    "output `{}` has rank {}, the manifest declares {}",
+                    spec.name,
+                    view.ndim(),
+                    spec.shape.len()
+                )));
+            }
             out.insert(
                 spec.name.clone(),
                 view.to_owned()

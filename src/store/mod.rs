@@ -31,7 +31,7 @@ mod versioned;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use gc::GcReport;
+pub use gc::{GcReport, GcSelection};
 pub use lock::{BuildLock, LockError};
 pub use objects::{ObjectInfo, RECORD_FORMAT, Record};
 pub use outputs::{OutputEntry, Outputs};
@@ -219,14 +219,10 @@ impl Store {
         Seeds::load(&self.root)
     }
 
-    /// Removes objects, inputs and checkpoints that `keep` does not name, and stray
-    /// temporary files.
-    pub fn gc(
-        &self,
-        keep: &std::collections::HashSet<Key>,
-        keep_inputs: &std::collections::HashSet<Key>,
-    ) -> io::Result<GcReport> {
-        gc::run(&self.root, keep, keep_inputs)
+    /// Removes (or in a dry run lists) the objects, inputs and checkpoints `sel` neither
+    /// keeps nor leaves out, and stray temporary files.
+    pub fn gc(&self, sel: &GcSelection) -> io::Result<GcReport> {
+        gc::run(&self.root, sel)
     }
 }
 

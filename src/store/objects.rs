@@ -4,7 +4,8 @@
 //! `key`, `common` (digest of the shared inputs, kept in `inputs/<digest>.json`), `frame`
 //! (the job's own inputs), `image` (blake3 and size of the PNG), `partials` (iterations j
 //! with an intermediate save), `seconds`, `steps`, `losses` (of the last guided step),
-//! `device`, `tool` (disco's version), `finished` (Unix seconds).
+//! `device`, `tool` (disco's version), `finished` (Unix seconds), `target` (the label of
+//! the target that made it; optional).
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,10 @@ pub struct Record {
     pub tool: String,
     /// When it finished (Unix seconds).
     pub finished: u64,
+    /// The label of the target that made it (`name` or `name[cell]`), so `disco gc
+    /// TARGET` can tell its objects; absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// A record from bytes; `None` if unreadable, of another format, or for another key.

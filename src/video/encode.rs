@@ -280,6 +280,8 @@ impl Mp4Writer {
             ..
         } = self;
         drop(octx); // closes FFmpeg's handle on the file
+        // tempfile creates 0600; the video is as readable as every other output
+        super::shared_mode(tmp.as_file()).map_err(io(tmp.path()))?;
         tmp.as_file().sync_all().map_err(io(tmp.path()))?;
         let bytes = tmp.as_file().metadata().map_err(io(tmp.path()))?.len();
         tmp.persist(&out).map_err(|e| VideoError::Io {

@@ -101,3 +101,17 @@ fn init() -> Result<(), VideoError> {
         source,
     })
 }
+
+/// Gives a file written through a temporary the mode every other output has
+/// (`rw-r--r--`, as `fsutil::write_atomic` sets): tempfile creates them 0600, which left
+/// videos unreadable to a web server or another user.
+fn shared_mode(file: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}

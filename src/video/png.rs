@@ -71,6 +71,8 @@ pub fn write_rgb(path: &Path, img: &Array3<u8>) -> Result<(), VideoError> {
             .map_err(encode_err)?;
         writer.finish().map_err(encode_err)?;
     }
+    // tempfile creates 0600; a frame is as readable as every other output
+    super::shared_mode(tmp.as_file()).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())

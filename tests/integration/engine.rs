@@ -52,7 +52,7 @@ impl Renderer for FakeRenderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, build::RenderError> {
         let key = req.plan.jobs[req.job].key;
         let prev = req.prev.map_or(0, |p| p[[0, 0, 0]]);
         let image = Array3::from_shape_fn((64, 64, 3), |(y, x, c)| {
@@ -102,10 +102,27 @@ impl Scenario {
         (rendered, reasons)
     }
 
+    /// `disco gc` of `only` (target names).
+    fn gc(&mut self, only: &[&str], dry_run: bool) -> disco::store::GcReport {
+        let project = disco::project::load(&self.path()).project.unwrap();
+        let store = Store::new(self.dir.path());
+        let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+        build::gc(&project, &only, &store, &mut self.facts, dry_run).expect("gc")
+    }
+
     /// Builds with `options`; also returns the targets whose video was made (or tried).
     fn build_with(
         &mut self,
         options: BuildOptions,
+    ) -> (Vec<String>, BTreeMap<String, String>, Vec<String>) {
+        self.build_observed(options, |_| {})
+    }
+
+    /// As [`Scenario::build_with`], showing every event to `observe` too.
+    fn build_observed(
+        &mut self,
+        options: BuildOptions,
+        mut observe: impl FnMut(&Event),
     ) -> (Vec<String>, BTreeMap<String, String>, Vec<String>) {
         let loaded = disco::project::load(&self.path());
         let project = loaded
@@ -116,16 +133,19 @@ impl Scenario {
         let mut rendered = Vec::new();
         let mut reasons = BTreeMap::new();
         let mut videos = Vec::new();
-        let mut sink = |e: &Event| match e {
-            Event::VideoEncoded { target, .. } | Event::VideoFailed { target, .. } => {
-                videos.push(target.clone())
+        let mut sink = |e: &Event| {
+            observe(e);
+            match e {
+                Event::VideoEncoded { target, .. } | Event::VideoFailed { target, .. } => {
+                    videos.push(target.clone())
+                }
+                Event::JobFinished { job, .. } => rendered.push(job.clone()),
+                Event::Stale { job, detail, .. } => {
+                    reasons.insert(job.clone(), detail.clone());
+                }
+                Event::JobFailed { job, error } => panic!("{job} failed: {error}"),
+                _ => {}
             }
-            Event::JobFinished { job, .. } => rendered.push(job.clone()),
-            Event::Stale { job, detail, .. } => {
-                reasons.insert(job.clone(), detail.clone());
-            }
-            Event::JobFailed { job, error } => panic!("{job} failed: {error}"),
-            _ => {}
         };
         build::build(
             &plan,
@@ -340,21 +360,88 @@ fn gc_drops_what_no_target_references_and_keeps_the_rest() {
     s.build();
     s.edit("frame 6 \"a blue square\"", "frame 6 \"a green star\"");
     s.build();
-    let objects = |s: &Scenario| {
-        walk(&s.dir.path().join(".disco/objects"))
-            .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .count()
-    };
     assert_eq!(objects(&s), 16, "12 current + 4 replaced frames");
-    let loaded = disco::project::load(&s.path()).project.unwrap();
-    let store = Store::new(s.dir.path());
-    let plan = build::make_plan(&loaded, &[], None, &store, &mut s.facts).unwrap();
-    let (keys, inputs) = build::referenced(&plan);
-    let report = store.gc(&keys, &inputs).unwrap();
+    let report = s.gc(&[], false);
     assert_eq!(report.objects, 4);
     assert_eq!(objects(&s), 12);
     assert!(s.build().0.is_empty(), "gc kept every current image");
+}
+
+/// Issue "Trust", class 1: `disco gc TARGET` deleted every other target's images.
+#[test]
+fn gc_naming_a_target_removes_only_that_targets_unreferenced_images() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    // naming one target removes nothing another target references
+    assert_eq!(s.gc(&["still"], false).objects, 0);
+    assert_eq!(s.gc(&["film"], false).objects, 0);
+    assert_eq!(objects(&s), 12);
+    assert!(s.build().0.is_empty(), "every image is still cached");
+    // a new seed replaces all 12; naming `still` lets only its own 2 old images go
+    s.edit("seed 5", "seed 50");
+    assert_eq!(s.build().0.len(), 12);
+    assert_eq!(objects(&s), 24);
+    assert_eq!(s.gc(&["still"], false).objects, 2);
+    assert_eq!(objects(&s), 22);
+    assert_eq!(s.gc(&[], false).objects, 10);
+    assert_eq!(objects(&s), 12);
+    assert!(s.build().0.is_empty());
+}
+
+#[test]
+fn gc_dry_run_lists_what_would_go_and_removes_nothing() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    s.edit("frame 6 \"a blue square\"", "frame 6 \"a green star\"");
+    s.build();
+    let before = walk(&s.dir.path().join(".disco"));
+    let dry = s.gc(&[], true);
+    assert_eq!(dry.objects, 4);
+    assert_eq!(
+        walk(&s.dir.path().join(".disco")),
+        before,
+        "nothing removed"
+    );
+    assert!(dry.bytes > 0 && dry.removed.len() == dry.files);
+    let real = s.gc(&[], false);
+    assert_eq!(
+        (real.objects, real.files, real.bytes),
+        (4, dry.files, dry.bytes)
+    );
+    assert_eq!(real.removed, dry.removed);
+}
+
+/// Issue "Trust", class 1: an image still in images_out/ whose bytes disco.lock records
+/// is adopted, not rendered again.
+#[test]
+fn a_deleted_store_is_adopted_from_images_out_without_rendering() {
+    let mut s = Scenario::new(ANIMATION);
+    assert_eq!(s.build().0.len(), 12);
+    let image = s.dir.path().join("images_out/film/film(0)_0003.png");
+    let bytes = std::fs::read(&image).unwrap();
+    std::fs::remove_dir_all(s.dir.path().join(".disco")).unwrap();
+    // one output edited by hand: its bytes are not the locked image, so it renders
+    let edited = s.dir.path().join("images_out/still/still(0)_1.png");
+    std::fs::remove_file(&edited).unwrap();
+    std::fs::write(&edited, b"not the image").unwrap();
+    let adopted = std::cell::RefCell::new(Vec::new());
+    let (rendered, _, _) = s.build_observed(BuildOptions::default(), |e| {
+        if let Event::Adopted { job, .. } = e {
+            adopted.borrow_mut().push(job.clone());
+        }
+    });
+    assert_eq!(rendered, vec!["still image 1".to_string()]);
+    assert_eq!(adopted.borrow().len(), 11);
+    assert_eq!(std::fs::read(&image).unwrap(), bytes);
+    assert_eq!(objects(&s), 12);
+    assert!(s.build().0.is_empty(), "adopted images are cached");
+}
+
+fn objects(s: &Scenario) -> usize {
+    walk(&s.dir.path().join(".disco/objects"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .count()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -441,4 +528,247 @@ fn the_lock_holds_exactly_the_jobs_built_so_far() {
     assert!((0..6).all(|f| a[&f] == b[&f]));
     assert!((6..10).all(|f| a[&f].key != b[&f].key && a[&f].blake3 != b[&f].blake3));
     assert_eq!(full.target("still"), edited.target("still"));
+}
+
+/// Issue "Trust", class 8: `verify --sample 1` said "1 job" and rendered a chain of 6.
+#[test]
+fn verifying_one_frame_counts_the_frames_it_chains_from() {
+    use disco::build::verify::{self, Tolerance};
+    use disco::lockfile::{LockFile, lock_path};
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let plan = build::make_plan(&project, &[], None, &store, &mut s.facts).unwrap();
+    let lock = LockFile::read(&lock_path(&s.path())).unwrap().unwrap();
+    let frame5 = (0..plan.jobs.len())
+        .find(|&j| plan.job_label(j) == "film frame 5")
+        .unwrap();
+    let still = (0..plan.jobs.len())
+        .find(|&j| plan.job_label(j) == "still image 1")
+        .unwrap();
+    assert_eq!(verify::renders(&plan, &lock, &[frame5]).len(), 6);
+    assert_eq!(verify::renders(&plan, &lock, &[still]).len(), 1);
+    assert_eq!(verify::renders(&plan, &lock, &[frame5, still]).len(), 7);
+    // and that is what verify renders
+    let scratch_dir = tempfile::tempdir().unwrap();
+    let mut finished = 0;
+    let verdicts = verify::verify(
+        &plan,
+        &lock,
+        &[frame5],
+        Tolerance::Exact,
+        &store,
+        &Store::new(scratch_dir.path()),
+        &mut FakeRenderer,
+        &mut |e: &Event| finished += usize::from(matches!(e, Event::JobFinished { .. })),
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(verdicts.len(), 1);
+    assert!(verdicts[0].passed());
+    assert_eq!(finished, 6);
+}
+
+/// A renderer whose set-up always fails (a CUDA error, a graph ONNX Runtime refuses).
+struct BrokenSetup {
+    calls: usize,
+}
+
+impl Renderer for BrokenSetup {
+    fn render(
+        &mut self,
+        _: &Request<'_>,
+        _: &mut dyn Hooks,
+        _: &AtomicBool,
+    ) -> Result<Outcome, build::RenderError> {
+        self.calls += 1;
+        Err(build::RenderError::Setup(
+            "cannot open graph `unet_fwd` on Cuda(0): CUDA error".into(),
+        ))
+    }
+}
+
+/// Issue "Trust", class 10: a set-up failure was retried and reported once per job.
+#[test]
+fn a_setup_failure_stops_the_build_once() {
+    let mut s = Scenario::new(ANIMATION);
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let plan = build::make_plan(&project, &[], None, &store, &mut s.facts).unwrap();
+    let mut renderer = BrokenSetup { calls: 0 };
+    let mut failures = 0;
+    let result = build::build(
+        &plan,
+        &BuildOptions::default(),
+        &mut renderer,
+        &mut |e: &Event| {
+            failures += usize::from(matches!(
+                e,
+                Event::JobFailed { .. } | Event::JobSkipped { .. }
+            ))
+        },
+        &AtomicBool::new(false),
+    );
+    match result {
+        Err(build::BuildError::Setup(e)) => assert!(e.contains("CUDA error"), "{e}"),
+        other => panic!("expected a set-up error, got {other:?}"),
+    }
+    assert_eq!(renderer.calls, 1, "tried once, not once per job");
+    assert_eq!(failures, 0, "no job is blamed for the set-up");
+}
+
+/// Issue "Trust", class 7: a model set without LPIPS failed the first animation frame with
+/// "the model set has no lpips graphs"; planning now names the setting and the target.
+#[test]
+fn a_set_without_lpips_is_named_at_the_setting_that_needs_it_before_planning() {
+    let s =
+        Scenario::new(&ANIMATION.replace("max-frames 10", "max-frames 10\n    frames-scale 900"));
+    let set = s.dir.path().join("models");
+    std::fs::create_dir_all(&set).unwrap();
+    std::fs::write(
+        set.join("manifest.json"),
+        r#"{"format": "disco-models/1", "graphs": {}}"#,
+    )
+    .unwrap();
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let mut facts = FakeFacts {
+        model_hash: "m1".into(),
+    };
+    let Err(build::BuildError::Plan(diags)) =
+        build::make_plan(&project, &[], None, &store, &mut facts)
+    else {
+        panic!("planned on a set without LPIPS");
+    };
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let d = &diags[0];
+    assert!(
+        d.message.contains("animation `film`") && d.message.contains("`frames-scale 900`"),
+        "{}",
+        d.message
+    );
+    let (origin, _) = d.primary.clone().unwrap();
+    let text = &origin.file.text;
+    assert_eq!(
+        &text[origin.span.offset()..][..3],
+        "900",
+        "points at the setting"
+    );
+    // the stills need no LPIPS: building only them goes ahead
+    assert!(build::make_plan(&project, &["still".into()], None, &store, &mut facts).is_ok());
+}
+
+/// Issue "Trust", class 7: a write failure under images_out/ said "cannot write the
+/// store" without the path, after announcing "rendered → FILE" for the file it never wrote.
+#[test]
+fn an_output_that_cannot_be_written_is_named_and_never_announced() {
+    let mut s = Scenario::new(ANIMATION);
+    // images_out/still is a file: nothing can be written under it
+    std::fs::create_dir_all(s.dir.path().join("images_out")).unwrap();
+    std::fs::write(s.dir.path().join("images_out/still"), b"in the way").unwrap();
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let plan = build::make_plan(&project, &[], None, &store, &mut s.facts).unwrap();
+    let mut announced = Vec::new();
+    let result = build::build(
+        &plan,
+        &BuildOptions::default(),
+        &mut FakeRenderer,
+        &mut |e: &Event| {
+            if let Event::JobFinished { output, .. } = e {
+                announced.push(output.clone())
+            }
+        },
+        &AtomicBool::new(false),
+    );
+    let err = result.expect_err("the still cannot be written");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("images_out/still/still(0)_0.png") && !msg.contains("the store"),
+        "{msg}"
+    );
+    assert_eq!(announced.len(), 10, "{announced:?}");
+    assert!(announced.iter().all(|o| o.contains("images_out/film/")));
+}
+
+/// Fails every job before it renders, as an init image that cannot be decoded does.
+struct UnreadableInit;
+
+impl Renderer for UnreadableInit {
+    fn render(
+        &mut self,
+        _: &Request<'_>,
+        _: &mut dyn Hooks,
+        _: &AtomicBool,
+    ) -> Result<Outcome, build::RenderError> {
+        Err("init image init.png: not a PNG or JPEG".into())
+    }
+}
+
+/// Issue "Trust", class 7: a job failing before it rendered left a settings file and a
+/// report behind.
+#[test]
+fn jobs_that_fail_before_rendering_leave_no_settings_file_or_report() {
+    let s = Scenario::new(ANIMATION);
+    let project = disco::project::load(&s.path()).project.unwrap();
+    let store = Store::new(s.dir.path());
+    let mut facts = FakeFacts {
+        model_hash: "m1".into(),
+    };
+    let plan = build::make_plan(&project, &[], None, &store, &mut facts).unwrap();
+    let summary = build::build(
+        &plan,
+        &BuildOptions::default(),
+        &mut UnreadableInit,
+        &mut |_: &Event| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(summary.failed, 12);
+    let written = walk(&s.dir.path().join("images_out"));
+    assert!(written.is_empty(), "{written:?}");
+}
+
+/// Issue "Trust", class 8: after a prompt edit, `plan` and `watch` also reported
+/// `zoom 1.0666666666666669 → 1.0666666666666667`, a change nobody made (a recorded value
+/// read back from JSON one ulp off).
+#[test]
+fn a_prompt_edit_explains_itself_without_float_noise() {
+    let motion = ANIMATION.replace(
+        "max-frames 10",
+        "max-frames 10\n    zoom \"0: (1.0), 9: (1.6)\"\n    angle \"0: (0.3), 9: (2.9)\"\n    translation-x \"0: (0.1), 9: (7.7)\"",
+    );
+    let mut s = Scenario::new(&motion);
+    s.build();
+    s.edit("frame 6 \"a blue square\"", "frame 6 \"a green star\"");
+    let (rendered, reasons) = s.build();
+    assert_eq!(rendered, frames(6..10));
+    for f in 6..10 {
+        let why = &reasons[&format!("film frame {f}")];
+        assert!(why.contains("text-prompts"), "frame {f}: {why}");
+        for noise in ["zoom", "angle", "translation"] {
+            assert!(!why.contains(noise), "frame {f}: {why}");
+        }
+    }
+}
+
+/// What disco.lock records is kept (a build on another `--device` keys its images
+/// apart), with the shared inputs its records point at, so `plan` still explains.
+#[test]
+fn gc_keeps_what_the_lock_records_and_the_inputs_behind_it() {
+    let mut s = Scenario::new(ANIMATION);
+    s.build();
+    // the project moves on, unbuilt: the lock still records the seed-5 images
+    s.edit("seed 5", "seed 50");
+    let report = s.gc(&[], false);
+    assert_eq!((report.objects, report.files), (0, 0), "{report:?}");
+    assert_eq!(objects(&s), 12);
+    let (rendered, reasons) = s.build();
+    assert_eq!(rendered.len(), 12);
+    assert!(
+        reasons["film frame 0"].contains("seed 5 → 50"),
+        "{reasons:?}"
+    );
 }

@@ -103,7 +103,7 @@ impl Renderer for FailOne {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, build::RenderError> {
         if req.plan.job_label(req.job) == self.fail {
             return Err("NaN in the denoised estimate".into());
         }

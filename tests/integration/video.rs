@@ -207,3 +207,24 @@ fn an_existing_video_is_replaced_whole() {
     video::encode_pngs(&frames, &out, &settings).unwrap();
     assert_eq!(video::decode(&out).unwrap().frames.len(), 3);
 }
+
+/// Issue "Trust", class 8: the mp4 was written 0600 while every other output is
+/// world-readable.
+#[test]
+fn the_video_and_its_frames_are_as_readable_as_every_other_output() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let frames = write_frames(dir.path(), 2, 32, 32);
+    let out = dir.path().join("o.mp4");
+    let settings = EncodeSettings {
+        preset: "ultrafast".into(),
+        ..EncodeSettings::default()
+    };
+    video::encode_pngs(&frames, &out, &settings).unwrap();
+    let settings_file = dir.path().join("settings.txt");
+    disco::fsutil::write_atomic(&settings_file, b"{}").unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), mode(&settings_file), "the mp4");
+    assert_eq!(mode(&frames[0]), mode(&settings_file), "a frame");
+    assert_eq!(mode(&out), 0o644);
+}

@@ -1,0 +1,84 @@
+//! What a project's settings need from its model sets, checked before planning and by
+//! `disco check` and `disco doctor`: today, the LPIPS graphs that an init image or an
+//! animation's frame coherence loss use. The toy set ships without them, so the default
+//! animation settings (`frames-scale 1500`) would otherwise fail at the first frame with
+//! no word of which setting asked for LPIPS.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use crate::plan::lpips_need;
+use crate::project::{Diagnostic, Project, Settings};
+use crate::render::manifest::Manifest;
+
+/// One error per target (`only`: these targets; empty: all) whose settings need LPIPS
+/// from a model set that has none, at the setting that needs it. A model set whose
+/// manifest cannot be read is left to planning, which names it.
+pub fn model_set_problems(project: &Project, only: &[String]) -> Vec<Diagnostic> {
+    let mut manifests: HashMap<PathBuf, Option<Manifest>> = HashMap::new();
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for t in &project.targets {
+        if !only.is_empty() && !only.contains(&t.name.value) {
+            continue;
+        }
+        let cells: Vec<&Settings> = match &t.sweep {
+            Some(sw) => sw.cells.iter().map(|c| &c.settings).collect(),
+            None => vec![&t.settings],
+        };
+        for s in cells {
+            let Some(need) = lpips_need(s) else { continue };
+            let Some(dir) = s.model_set.value.resolved.clone() else {
+                continue;
+            };
+            let has_lpips = manifests
+                .entry(dir.clone())
+                .or_insert_with(|| Manifest::read(&dir).ok())
+                .as_ref()
+                .map(|m| m.lpips.as_ref().and_then(|f| f.graph("vjp")).is_some());
+            // one report per target and setting, however many sweep cells share it
+            if has_lpips != Some(false) || !seen.insert((t.name.value.clone(), need.setting)) {
+                continue;
+            }
+            let kind = if t.is_animation() {
+                "animation"
+            } else {
+                "target"
+            };
+            let message = format!(
+                "{kind} `{}` needs LPIPS graphs for `{} {}`{}, but the model set {} has none",
+                t.name.value,
+                need.setting,
+                need.value,
+                match need.setting {
+                    "init-scale" if s.init_image.value.resolved.is_some() => " with an init image",
+                    "init-scale" => " with `perlin-init`",
+                    _ => "",
+                },
+                dir.display()
+            );
+            let help = format!(
+                "write `{} 0` in `{}` to drop that loss, or use a model set with LPIPS (docs/models.md §3)",
+                need.setting, t.name.value
+            );
+            let (origin, label) = match (need.origin, &t.name.origin) {
+                (Some(o), _) => (Some(o), "needs LPIPS".to_owned()),
+                (None, o) => (
+                    o.as_ref(),
+                    format!("uses the default `{} {}`", need.setting, need.value),
+                ),
+            };
+            let mut d = match origin {
+                Some(o) => Diagnostic::error(message, o, label),
+                None => Diagnostic::bare(message),
+            };
+            if let (Some(o), Some(ms)) = (origin, &s.model_set.origin)
+                && o.file.path == ms.file.path
+            {
+                d = d.with_secondary(ms.span, "has no LPIPS graphs");
+            }
+            out.push(d.with_help(help));
+        }
+    }
+    out
+}
