@@ -24,5 +24,6 @@ mod quality;
 mod render;
 mod report;
 mod video;
+mod warp3d;
 mod watch;
 mod watch_loop;
