@@ -29,11 +29,15 @@ fn take<T>(bytes: &[u8], at: &mut usize, n: usize, size: usize, f: fn(&[u8]) -> 
 }
 
 fn f32s(bytes: &[u8], at: &mut usize, n: usize) -> Vec<f32> {
-    take(bytes, at, n, 4, |b| f32::from_le_bytes(b.try_into().unwrap()))
+    take(bytes, at, n, 4, |b| {
+        f32::from_le_bytes(b.try_into().unwrap())
+    })
 }
 
 fn f64s(bytes: &[u8], at: &mut usize, n: usize) -> Vec<f64> {
-    take(bytes, at, n, 8, |b| f64::from_le_bytes(b.try_into().unwrap()))
+    take(bytes, at, n, 8, |b| {
+        f64::from_le_bytes(b.try_into().unwrap())
+    })
 }
 
 fn floats<const N: usize>(v: &Value) -> [f64; N] {
@@ -75,17 +79,12 @@ fn warp3d_matches_pytorch_golden() {
         modes.insert((padding.as_str(), sampling.as_str()));
 
         // DD's pose from the keyframe values, as the golden built it
-        let pose = Pose::dd(
-            floats(&case["translation"]),
-            floats(&case["rotation_deg"]),
-        );
-        let want_r: [f64; 9] = {
-            let rows: Vec<[f64; 3]> = case["R"].as_array().unwrap().iter().map(floats).collect();
-            std::array::from_fn(|k| rows[k / 3][k % 3])
-        };
-        for k in 0..9 {
-            let got = pose.rotation[k / 3][k % 3];
-            assert!((got - want_r[k]).abs() < 1e-15, "{name}: R {got} vs {}", want_r[k]);
+        let pose = Pose::dd(floats(&case["translation"]), floats(&case["rotation_deg"]));
+        let want_r: Vec<[f64; 3]> = case["R"].as_array().unwrap().iter().map(floats).collect();
+        assert_eq!(want_r.len(), 3, "{name}: R is 3×3");
+        let got_r = pose.rotation.iter().flatten();
+        for (got, want) in got_r.zip(want_r.iter().flatten()) {
+            assert!((got - want).abs() < 1e-15, "{name}: R {got} vs {want}");
         }
         assert_eq!(pose.translation, floats::<3>(&case["T"]), "{name}: T");
         let camera = Camera {
@@ -104,7 +103,14 @@ fn warp3d_matches_pytorch_golden() {
 
         let grid = sampling_grid(depth.view(), &pose, &camera);
         let (_, grid_max) = errors(grid.iter().copied(), &want_grid);
-        let out = transform_image_3d(image.view(), depth.view(), &pose, &camera, sampling, padding);
+        let out = transform_image_3d(
+            image.view(),
+            depth.view(),
+            &pose,
+            &camera,
+            sampling,
+            padding,
+        );
         let (rel, max) = errors(out.iter().map(|&v| f64::from(v)), &want);
         println!(
             "{name:<24} {padding:<10} {sampling:<8} {h:>2}x{w:<2} grid max {grid_max:.1e}  \

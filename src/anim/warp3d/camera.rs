@@ -1,6 +1,6 @@
 //! DD's 3D camera (dd-algorithm.md §10.4): the frame's pose from its keyframe values, pytorch3d's
 //! field-of-view perspective projection, and the sampling grid they give a depth map. Knows
-//! nothing of pixels: [`super::grid_sample`] reads the image.
+//! nothing of pixels: [`super::grid_sample()`] reads the image.
 //!
 //! pytorch3d uses row vectors: a world point `X` maps to view space as `X·R + T`, then to clip
 //! space by the transposed projection matrix `K`, and `transform_points` divides by the last
@@ -259,7 +259,10 @@ mod tests {
         let grid = sampling_grid(depth.view(), &Pose::IDENTITY, &Camera::default());
         for ((i, j), _) in depth.indexed_iter() {
             // pixel centres (2i + 1)/n − 1
-            let (x, y) = ((2 * j + 1) as f64 / 4.0 - 1.0, (2 * i + 1) as f64 / 3.0 - 1.0);
+            let (x, y) = (
+                (2 * j + 1) as f64 / 4.0 - 1.0,
+                (2 * i + 1) as f64 / 3.0 - 1.0,
+            );
             assert!((grid[[i, j, 0]] - x).abs() < 1e-15);
             assert!((grid[[i, j, 1]] - y).abs() < 1e-15);
         }

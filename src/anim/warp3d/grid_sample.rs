@@ -114,13 +114,13 @@ impl FromStr for Sampling {
 
 impl fmt::Display for Padding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
 impl fmt::Display for Sampling {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -331,7 +331,11 @@ mod tests {
         assert_close(pad(-1.3, 4, Padding::Reflection), 0.3, "−1.3 about −½");
         assert_close(pad(4.2, 4, Padding::Reflection), 2.8, "4.2 about 3½");
         assert_close(pad(9.0, 4, Padding::Reflection), 1.0, "9 → −2 → 1");
-        assert_close(pad(-0.2, 4, Padding::Reflection), 0.0, "inside the edge: clipped");
+        assert_close(
+            pad(-0.2, 4, Padding::Reflection),
+            0.0,
+            "inside the edge: clipped",
+        );
         assert_eq!(pad(-7.25, 4, Padding::Zeros), -7.25);
         // a single pixel folds everything onto it
         assert_eq!(pad(12.3, 1, Padding::Reflection), 0.0);
@@ -352,7 +356,11 @@ mod tests {
         // x = −1 is u = −½: taps −2, −1, 0, 1 with weights [−0.09375, 0.59375, 0.59375, −0.09375]
         let row = [1.0, 2.0, 3.0, 4.0];
         // border: taps read [1, 1, 1, 2] → 1 − 0.09375 = 0.90625
-        assert_close(sample_row(&row, -1.0, Sampling::Bicubic, Padding::Border), 0.90625, "border");
+        assert_close(
+            sample_row(&row, -1.0, Sampling::Bicubic, Padding::Border),
+            0.90625,
+            "border",
+        );
         // reflection: −2 → 1, −1 → 0, so [2, 1, 1, 2] → 0.8125
         assert_close(
             sample_row(&row, -1.0, Sampling::Bicubic, Padding::Reflection),
@@ -360,30 +368,63 @@ mod tests {
             "reflection",
         );
         // zeros: [0, 0, 1, 2] → 0.59375 − 0.1875 = 0.40625
-        assert_close(sample_row(&row, -1.0, Sampling::Bicubic, Padding::Zeros), 0.40625, "zeros");
+        assert_close(
+            sample_row(&row, -1.0, Sampling::Bicubic, Padding::Zeros),
+            0.40625,
+            "zeros",
+        );
     }
 
     #[test]
     fn bilinear_pads_the_coordinate_and_zeros_drops_outside_taps() {
         let row = [1.0, 2.0, 3.0, 4.0];
         // u = −½: border clips to 0 → 1; reflection folds to 0 → 1; zeros: ½·0 + ½·1
-        assert_close(sample_row(&row, -1.0, Sampling::Bilinear, Padding::Border), 1.0, "border");
-        assert_close(sample_row(&row, -1.0, Sampling::Bilinear, Padding::Reflection), 1.0, "refl");
-        assert_close(sample_row(&row, -1.0, Sampling::Bilinear, Padding::Zeros), 0.5, "zeros");
+        assert_close(
+            sample_row(&row, -1.0, Sampling::Bilinear, Padding::Border),
+            1.0,
+            "border",
+        );
+        assert_close(
+            sample_row(&row, -1.0, Sampling::Bilinear, Padding::Reflection),
+            1.0,
+            "refl",
+        );
+        assert_close(
+            sample_row(&row, -1.0, Sampling::Bilinear, Padding::Zeros),
+            0.5,
+            "zeros",
+        );
         // u = 1.25 (x = −0.125): ¾·2 + ¼·3
-        assert_close(sample_row(&row, -0.125, Sampling::Bilinear, Padding::Zeros), 2.25, "inside");
+        assert_close(
+            sample_row(&row, -0.125, Sampling::Bilinear, Padding::Zeros),
+            2.25,
+            "inside",
+        );
         // u = 4.5 (x = 1.5): reflection about 3½ → 2.5 → ½·3 + ½·4
-        assert_close(sample_row(&row, 1.5, Sampling::Bilinear, Padding::Reflection), 3.5, "fold");
+        assert_close(
+            sample_row(&row, 1.5, Sampling::Bilinear, Padding::Reflection),
+            3.5,
+            "fold",
+        );
     }
 
     #[test]
     fn nearest_rounds_half_to_even() {
         let row = [10.0, 20.0];
         // W = 2: x = 0 → u = ½ → 0; x = 1 → u = 1½ → 2, outside
-        assert_eq!(sample_row(&row, 0.0, Sampling::Nearest, Padding::Zeros), 10.0);
-        assert_eq!(sample_row(&row, 1.0, Sampling::Nearest, Padding::Zeros), 0.0);
+        assert_eq!(
+            sample_row(&row, 0.0, Sampling::Nearest, Padding::Zeros),
+            10.0
+        );
+        assert_eq!(
+            sample_row(&row, 1.0, Sampling::Nearest, Padding::Zeros),
+            0.0
+        );
         // border clips 1½ to 1 before rounding
-        assert_eq!(sample_row(&row, 1.0, Sampling::Nearest, Padding::Border), 20.0);
+        assert_eq!(
+            sample_row(&row, 1.0, Sampling::Nearest, Padding::Border),
+            20.0
+        );
     }
 
     #[test]
@@ -400,9 +441,18 @@ mod tests {
     #[test]
     fn far_coordinates_do_not_overflow() {
         let row = [1.0, 2.0, 3.0];
-        assert_eq!(sample_row(&row, 1e300, Sampling::Bicubic, Padding::Border), 3.0);
-        assert_eq!(sample_row(&row, -1e300, Sampling::Bilinear, Padding::Zeros), 0.0);
-        assert_eq!(sample_row(&row, 1e300, Sampling::Nearest, Padding::Zeros), 0.0);
+        assert_eq!(
+            sample_row(&row, 1e300, Sampling::Bicubic, Padding::Border),
+            3.0
+        );
+        assert_eq!(
+            sample_row(&row, -1e300, Sampling::Bilinear, Padding::Zeros),
+            0.0
+        );
+        assert_eq!(
+            sample_row(&row, 1e300, Sampling::Nearest, Padding::Zeros),
+            0.0
+        );
     }
 
     #[test]
@@ -418,6 +468,9 @@ mod tests {
             err.to_string(),
             "unknown sampling mode \"bicubc\" (expected one of \"bicubic\", \"bilinear\", \"nearest\")"
         );
-        assert!("Border".parse::<Padding>().is_err(), "names are case-sensitive, as in PyTorch");
+        assert!(
+            "Border".parse::<Padding>().is_err(),
+            "names are case-sensitive, as in PyTorch"
+        );
     }
 }

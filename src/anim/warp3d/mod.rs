@@ -7,7 +7,7 @@
 //! Per frame DD projects the points `(x, y, depth)` — `x`, `y` = `linspace(−1, 1)` over the
 //! width and height — with an identity camera and with the frame's posed camera
 //! ([`camera`]), subtracts the screen offset from the identity sampling grid, and samples
-//! `image + (1/512 − 0.0001)` there with PyTorch's `grid_sample` ([`grid_sample`]), clamping
+//! `image + (1/512 − 0.0001)` there with PyTorch's `grid_sample` ([`grid_sample()`]), clamping
 //! the result to [0, 1]. The geometry and the sampling run in f64; DD runs float32, so the
 //! goldens (`tests/golden-gen/warp3d_golden.py`, float64) test the semantics, not the rounding.
 //!
