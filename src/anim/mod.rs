@@ -8,6 +8,7 @@ mod spline;
 pub mod motion;
 pub mod series;
 pub mod warp;
+pub mod warp3d;
 
 pub use motion::{MotionKeys, MotionSeries};
 pub use series::{Series, SeriesError};

@@ -30,5 +30,6 @@ mod render;
 mod report;
 mod setup;
 mod video;
+mod warp3d;
 mod watch;
 mod watch_loop;
