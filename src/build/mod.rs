@@ -17,6 +17,7 @@ pub mod events;
 pub mod exec;
 pub mod facts;
 pub mod gc;
+pub mod input_files;
 pub mod materialize;
 pub mod needs;
 pub mod png;

@@ -5,7 +5,7 @@
 //! no word of which setting asked for LPIPS.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::plan::lpips_need;
 use crate::project::{Diagnostic, Project, Settings};
@@ -27,15 +27,21 @@ pub fn model_set_problems(project: &Project, only: &[String]) -> Vec<Diagnostic>
             None => vec![&t.settings],
         };
         for s in cells {
-            let Some(need) = lpips_need(s) else { continue };
             let Some(dir) = s.model_set.value.resolved.clone() else {
                 continue;
             };
-            let has_lpips = manifests
+            let manifest = manifests
                 .entry(dir.clone())
                 .or_insert_with(|| Manifest::read(&dir).ok())
-                .as_ref()
-                .map(|m| m.lpips.as_ref().and_then(|f| f.graph("vjp")).is_some());
+                .as_ref();
+            if let Some(d) = manifest.and_then(|m| wrong_diffusion_model(m, &dir, s))
+                && seen.insert((t.name.value.clone(), "diffusion-model"))
+            {
+                out.push(d);
+            }
+            let Some(need) = lpips_need(s) else { continue };
+            let has_lpips =
+                manifest.map(|m| m.lpips.as_ref().and_then(|f| f.graph("vjp")).is_some());
             // one report per target and setting, however many sweep cells share it
             if has_lpips != Some(false) || !seen.insert((t.name.value.clone(), need.setting)) {
                 continue;
@@ -81,4 +87,37 @@ pub fn model_set_problems(project: &Project, only: &[String]) -> Vec<Diagnostic>
         }
     }
     out
+}
+
+/// A set holds one diffusion model: a project asking for another would get the set's
+/// pictures without a word (sets written before the exporter recorded the model pass).
+fn wrong_diffusion_model(m: &Manifest, dir: &Path, s: &Settings) -> Option<Diagnostic> {
+    let held = &m.diffusion.as_ref()?.name;
+    let wanted = s.diffusion_model.value.name();
+    if held == wanted {
+        return None;
+    }
+    let message = format!(
+        "the model set {} holds the diffusion model `{held}`, not `{wanted}`",
+        dir.display()
+    );
+    let help = format!(
+        "export `{wanted}` into a model set of its own (docs/models.md), or write `diffusion-model \"{held}\"`"
+    );
+    let d = match (&s.diffusion_model.origin, &s.model_set.origin) {
+        (Some(o), ms) => {
+            let d = Diagnostic::error(message, o, "asks for this model");
+            match ms {
+                Some(ms) if ms.file.path == o.file.path => {
+                    d.with_secondary(ms.span, "holds another")
+                }
+                _ => d,
+            }
+        }
+        (None, Some(ms)) => {
+            Diagnostic::error(message, ms, format!("holds `{held}`, not DD's default"))
+        }
+        (None, None) => Diagnostic::bare(message),
+    };
+    Some(d.with_help(help))
 }

@@ -16,6 +16,10 @@ pub fn run(path: &Path) -> i32 {
         for d in disco::build::needs::model_set_problems(p, &[]) {
             diagnostics.push(d);
         }
+        // the images the build reads: missing, special or undecodable files fail every job
+        for d in disco::build::input_files::input_file_problems(p, &[]) {
+            diagnostics.push(d);
+        }
     }
     print_all(&diagnostics);
     match result.project {

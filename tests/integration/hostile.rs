@@ -365,3 +365,27 @@ fn a_sweep_cell_folder_name_past_name_max_is_an_error_in_check() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_instead_of_panicking() {
+    // `disco check | head -0`: the reader is gone before disco prints its summary.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("disco.kdl"), "steps 20\n").unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_disco"))
+        .arg("check")
+        .current_dir(dir.path())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+    }
+}

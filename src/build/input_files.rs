@@ -1,0 +1,78 @@
+//! The images a build reads besides models: init images and image prompts. `disco check`
+//! reads and decodes each once, so a missing file, a FIFO or device, an oversized file or
+//! one that is not an image is an error at the setting that names it, before anything
+//! renders (the build would otherwise fail the same way once per job).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::fsutil::read_bounded;
+use crate::plan::expand::prompt_path;
+use crate::project::{Diagnostic, Origin, Project, Settings};
+
+/// The largest input image read (bytes): far above any init image or image prompt.
+pub const MAX_INPUT_IMAGE_BYTES: u64 = 256 << 20;
+
+/// One error per unreadable input image of the selected targets (`only`; empty: all),
+/// at the setting or prompt that names it.
+pub fn input_file_problems(project: &Project, only: &[String]) -> Vec<Diagnostic> {
+    let mut verdicts: HashMap<PathBuf, Result<(), String>> = HashMap::new();
+    let mut out = Vec::new();
+    let mut reported = std::collections::HashSet::new();
+    for t in &project.targets {
+        if !only.is_empty() && !only.contains(&t.name.value) {
+            continue;
+        }
+        let cells: Vec<&Settings> = match &t.sweep {
+            Some(sw) => sw.cells.iter().map(|c| &c.settings).collect(),
+            None => vec![&t.settings],
+        };
+        for s in cells {
+            for (path, origin, what) in inputs(s) {
+                let verdict = verdicts
+                    .entry(path.clone())
+                    .or_insert_with(|| readable_image(&path));
+                let Err(why) = verdict else { continue };
+                // a file named once but shared by many targets or cells is reported once
+                let at = origin
+                    .as_ref()
+                    .map(|o| (o.file.path.clone(), o.span.offset()));
+                if !reported.insert((path.clone(), at)) {
+                    continue;
+                }
+                let message = format!("cannot use {what} {}: {why}", path.display());
+                out.push(match &origin {
+                    Some(o) => Diagnostic::error(message, o, "this file"),
+                    None => Diagnostic::bare(message),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// (file, where it is named, what it is) for every image `s` makes the build read.
+fn inputs(s: &Settings) -> Vec<(PathBuf, Option<Origin>, &'static str)> {
+    let mut out = Vec::new();
+    // Perlin noise replaces the init image (DD §9): it is never read then.
+    if !s.perlin_init.value
+        && let Some(p) = &s.init_image.value.resolved
+    {
+        out.push((p.clone(), s.init_image.origin.clone(), "init image"));
+    }
+    for set in s.image_prompts.value.0.values() {
+        for p in &set.prompts {
+            let origin = p.origin.clone().or_else(|| set.origin.clone());
+            out.push((prompt_path(p, s), origin, "image prompt"));
+        }
+    }
+    out
+}
+
+/// Reads the file through the bounded reader and decodes it as the build would.
+fn readable_image(path: &Path) -> Result<(), String> {
+    let bytes = read_bounded(path, MAX_INPUT_IMAGE_BYTES).map_err(|e| e.to_string())?;
+    image::load_from_memory(&bytes)
+        .map(|_| ())
+        .map_err(|e| format!("not an image disco can read ({e})"))
+}
