@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::needs::resolved_settings;
 use crate::fsutil::read_bounded;
 use crate::plan::expand::prompt_path;
 use crate::project::{Diagnostic, Origin, Project, Settings};
@@ -19,33 +20,24 @@ pub fn input_file_problems(project: &Project, only: &[String]) -> Vec<Diagnostic
     let mut verdicts: HashMap<PathBuf, Result<(), String>> = HashMap::new();
     let mut out = Vec::new();
     let mut reported = std::collections::HashSet::new();
-    for t in &project.targets {
-        if !only.is_empty() && !only.contains(&t.name.value) {
-            continue;
-        }
-        let cells: Vec<&Settings> = match &t.sweep {
-            Some(sw) => sw.cells.iter().map(|c| &c.settings).collect(),
-            None => vec![&t.settings],
-        };
-        for s in cells {
-            for (path, origin, what) in inputs(s) {
-                let verdict = verdicts
-                    .entry(path.clone())
-                    .or_insert_with(|| readable_image(&path));
-                let Err(why) = verdict else { continue };
-                // a file named once but shared by many targets or cells is reported once
-                let at = origin
-                    .as_ref()
-                    .map(|o| (o.file.path.clone(), o.span.offset()));
-                if !reported.insert((path.clone(), at)) {
-                    continue;
-                }
-                let message = format!("cannot use {what} {}: {why}", path.display());
-                out.push(match &origin {
-                    Some(o) => Diagnostic::error(message, o, "this file"),
-                    None => Diagnostic::bare(message),
-                });
+    for (_, s) in resolved_settings(project, only) {
+        for (path, origin, what) in inputs(s) {
+            let verdict = verdicts
+                .entry(path.clone())
+                .or_insert_with(|| readable_image(&path));
+            let Err(why) = verdict else { continue };
+            // a file named once but shared by many targets or cells is reported once
+            let at = origin
+                .as_ref()
+                .map(|o| (o.file.path.clone(), o.span.offset()));
+            if !reported.insert((path.clone(), at)) {
+                continue;
             }
+            let message = format!("cannot use {what} {}: {why}", path.display());
+            out.push(match &origin {
+                Some(o) => Diagnostic::error(message, o, "this file"),
+                None => Diagnostic::bare(message),
+            });
         }
     }
     out

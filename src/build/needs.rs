@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::plan::lpips_need;
-use crate::project::{Diagnostic, Project, Settings};
+use crate::project::{Diagnostic, Project, Settings, Target};
 use crate::render::manifest::Manifest;
 
 /// One error per target (`only`: these targets; empty: all) whose settings need LPIPS
@@ -18,75 +18,83 @@ pub fn model_set_problems(project: &Project, only: &[String]) -> Vec<Diagnostic>
     let mut manifests: HashMap<PathBuf, Option<Manifest>> = HashMap::new();
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    for t in &project.targets {
-        if !only.is_empty() && !only.contains(&t.name.value) {
+    for (t, s) in resolved_settings(project, only) {
+        let Some(dir) = s.model_set.value.resolved.clone() else {
+            continue;
+        };
+        let manifest = manifests
+            .entry(dir.clone())
+            .or_insert_with(|| Manifest::read(&dir).ok())
+            .as_ref();
+        if let Some(d) = manifest.and_then(|m| wrong_diffusion_model(m, &dir, s))
+            && seen.insert((t.name.value.clone(), "diffusion-model"))
+        {
+            out.push(d);
+        }
+        let Some(need) = lpips_need(s) else { continue };
+        let has_lpips = manifest.map(|m| m.lpips.as_ref().and_then(|f| f.graph("vjp")).is_some());
+        // one report per target and setting, however many sweep cells share it
+        if has_lpips != Some(false) || !seen.insert((t.name.value.clone(), need.setting)) {
             continue;
         }
-        let cells: Vec<&Settings> = match &t.sweep {
-            Some(sw) => sw.cells.iter().map(|c| &c.settings).collect(),
-            None => vec![&t.settings],
+        let kind = if t.is_animation() {
+            "animation"
+        } else {
+            "target"
         };
-        for s in cells {
-            let Some(dir) = s.model_set.value.resolved.clone() else {
-                continue;
-            };
-            let manifest = manifests
-                .entry(dir.clone())
-                .or_insert_with(|| Manifest::read(&dir).ok())
-                .as_ref();
-            if let Some(d) = manifest.and_then(|m| wrong_diffusion_model(m, &dir, s))
-                && seen.insert((t.name.value.clone(), "diffusion-model"))
-            {
-                out.push(d);
-            }
-            let Some(need) = lpips_need(s) else { continue };
-            let has_lpips =
-                manifest.map(|m| m.lpips.as_ref().and_then(|f| f.graph("vjp")).is_some());
-            // one report per target and setting, however many sweep cells share it
-            if has_lpips != Some(false) || !seen.insert((t.name.value.clone(), need.setting)) {
-                continue;
-            }
-            let kind = if t.is_animation() {
-                "animation"
-            } else {
-                "target"
-            };
-            let message = format!(
-                "{kind} `{}` needs LPIPS graphs for `{} {}`{}, but the model set {} has none",
-                t.name.value,
-                need.setting,
-                need.value,
-                match need.setting {
-                    "init-scale" if s.init_image.value.resolved.is_some() => " with an init image",
-                    "init-scale" => " with `perlin-init`",
-                    _ => "",
-                },
-                dir.display()
-            );
-            let help = format!(
-                "write `{} 0` in `{}` to drop that loss, or use a model set with LPIPS (docs/models.md §3)",
-                need.setting, t.name.value
-            );
-            let (origin, label) = match (need.origin, &t.name.origin) {
-                (Some(o), _) => (Some(o), "needs LPIPS".to_owned()),
-                (None, o) => (
-                    o.as_ref(),
-                    format!("uses the default `{} {}`", need.setting, need.value),
-                ),
-            };
-            let mut d = match origin {
-                Some(o) => Diagnostic::error(message, o, label),
-                None => Diagnostic::bare(message),
-            };
-            if let (Some(o), Some(ms)) = (origin, &s.model_set.origin)
-                && o.file.path == ms.file.path
-            {
-                d = d.with_secondary(ms.span, "has no LPIPS graphs");
-            }
-            out.push(d.with_help(help));
+        let message = format!(
+            "{kind} `{}` needs LPIPS graphs for `{} {}`{}, but the model set {} has none",
+            t.name.value,
+            need.setting,
+            need.value,
+            match need.setting {
+                "init-scale" if s.init_image.value.resolved.is_some() => " with an init image",
+                "init-scale" => " with `perlin-init`",
+                _ => "",
+            },
+            dir.display()
+        );
+        let help = format!(
+            "write `{} 0` in `{}` to drop that loss, or use a model set with LPIPS (docs/models.md §3)",
+            need.setting, t.name.value
+        );
+        let (origin, label) = match (need.origin, &t.name.origin) {
+            (Some(o), _) => (Some(o), "needs LPIPS".to_owned()),
+            (None, o) => (
+                o.as_ref(),
+                format!("uses the default `{} {}`", need.setting, need.value),
+            ),
+        };
+        let mut d = match origin {
+            Some(o) => Diagnostic::error(message, o, label),
+            None => Diagnostic::bare(message),
+        };
+        if let (Some(o), Some(ms)) = (origin, &s.model_set.origin)
+            && o.file.path == ms.file.path
+        {
+            d = d.with_secondary(ms.span, "has no LPIPS graphs");
         }
+        out.push(d.with_help(help));
     }
     out
+}
+
+/// Every selected target's resolved settings (`only`: these targets; empty: all), one per
+/// sweep cell: what a build would plan.
+pub fn resolved_settings<'a>(
+    project: &'a Project,
+    only: &'a [String],
+) -> impl Iterator<Item = (&'a Target, &'a Settings)> {
+    project
+        .targets
+        .iter()
+        .filter(move |t| only.is_empty() || only.contains(&t.name.value))
+        .flat_map(|t| -> Vec<(&Target, &Settings)> {
+            match &t.sweep {
+                Some(sw) => sw.cells.iter().map(|c| (t, &c.settings)).collect(),
+                None => vec![(t, &t.settings)],
+            }
+        })
 }
 
 /// A set holds one diffusion model: a project asking for another would get the set's
