@@ -109,7 +109,7 @@ fn cli_port_yaml_imports_with_its_own_spellings() {
     let s = &p.targets[0].settings;
     assert_eq!(s.batch_name.value, "seaside");
     assert!(s.vit_l14_336px.value);
-    assert_eq!(s.cut_ic_pow.value.values, vec![1.0; 1000]);
+    assert_eq!(&s.cut_ic_pow.value.values[..], &[1.0; 1000][..]);
     assert_eq!(
         (s.width_height.value.width, s.width_height.value.height),
         (512, 448)

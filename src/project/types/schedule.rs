@@ -48,8 +48,9 @@ impl ScheduleKind {
 /// A cut schedule: the expanded values (at least 1000 after validation) and DD's text for it.
 #[derive(Clone, Debug)]
 pub struct CutSchedule {
-    /// Every value as expanded; entries after the first 1000 are never read.
-    pub values: Vec<f64>,
+    /// Every value as expanded; entries after the first 1000 are never read. Shared, so
+    /// the thousands of sweep cells that copy a target's settings share one list.
+    pub values: std::sync::Arc<[f64]>,
     /// DD's expression for the schedule, as written or as generated from segments.
     pub text: String,
 }
@@ -66,7 +67,7 @@ impl CutSchedule {
         let values = parse_dd(text)
             .unwrap_or_else(|e| panic!("bad built-in schedule {text}: {}", e.message));
         CutSchedule {
-            values,
+            values: values.into(),
             text: text.to_owned(),
         }
     }
@@ -276,7 +277,7 @@ impl SettingType for CutSchedule {
                 }
             }
             return Ok(CutSchedule {
-                values,
+                values: values.into(),
                 text: segments_text(&segments),
             });
         }
@@ -284,7 +285,7 @@ impl SettingType for CutSchedule {
         let text = read::string(e, cx)?;
         parse_dd(text)
             .map(|values| CutSchedule {
-                values,
+                values: values.into(),
                 text: text.to_owned(),
             })
             .map_err(|err| {
