@@ -12,7 +12,8 @@ use ndarray::Array3;
 use rand::SeedableRng;
 
 use super::events::Sink;
-use super::exec::{BuildError, BuildOptions, RenderInto, render_job};
+use super::exec::{BuildError, BuildOptions};
+use super::job::{RenderInto, render_job};
 use super::png;
 use super::renderer::Renderer;
 use crate::lockfile::{LockFile, LockedJob};
