@@ -56,7 +56,6 @@ impl Facts for StoreFacts {
         needs: &ModelNeeds,
     ) -> Result<BTreeMap<String, String>, String> {
         let set = self.set(dir)?;
-        holds_diffusion_model(set, dir, &needs.diffusion)?;
         let clip = needs.clip.clone();
         let names = Needs {
             width: needs.width as usize,
@@ -160,19 +159,4 @@ fn runtime_facts(
         provider: provider(device, &found.path).to_owned(),
         ort: version,
     })
-}
-
-/// A set holds one diffusion model; rendering another model's project with it would give
-/// that model's pictures without a word. Sets written before the exporter recorded the
-/// model cannot be checked.
-fn holds_diffusion_model(set: &ModelSet, dir: &Path, wanted: &str) -> Result<(), String> {
-    match &set.manifest.diffusion {
-        Some(d) if d.name != wanted => Err(format!(
-            "the model set {} holds the diffusion model `{}`, not `{wanted}` (`diffusion-model`): export `{wanted}` into a model set of its own, or set `diffusion-model \"{}\"`",
-            dir.display(),
-            d.name,
-            d.name
-        )),
-        _ => Ok(()),
-    }
 }

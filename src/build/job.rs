@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use ndarray::Array3;
 
@@ -16,7 +16,7 @@ use super::{checkpoint, png};
 use crate::fsutil::write_atomic;
 use crate::plan::Plan;
 use crate::render::job::Checkpoint;
-use crate::store::{ObjectInfo, RECORD_FORMAT, Record, Store};
+use crate::store::{ObjectInfo, RECORD_FORMAT, Record, Store, unix_now};
 
 /// Where the build writes while a job renders: partials into the store, the preview
 /// beside the images, checkpoints into the store.
@@ -216,9 +216,7 @@ pub(super) fn render_job(
         losses,
         device,
         tool: env!("CARGO_PKG_VERSION").into(),
-        finished: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        finished: unix_now(),
         target: Some(target.label()),
     };
     store

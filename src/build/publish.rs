@@ -3,14 +3,13 @@
 //! images.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::exec::{At, BuildError};
 use super::materialize;
 use crate::fsutil::write_atomic;
 use crate::lockfile::{self, LockFile};
 use crate::plan::Plan;
-use crate::store::{ObjectInfo, RECORD_FORMAT, Record, Store};
+use crate::store::{ObjectInfo, RECORD_FORMAT, Record, Store, unix_now};
 
 /// Stores job `j`'s output file as its object, when its bytes are the image `disco.lock`
 /// records for the job's key (see [`Decision::Adopt`]). `Ok(false)`: they no longer are.
@@ -49,9 +48,7 @@ pub(super) fn adopt(plan: &Plan, store: &Store, j: usize) -> Result<bool, BuildE
         losses: serde_json::Value::Null,
         device: c.provider.clone(),
         tool: entry.tool.clone(),
-        finished: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        finished: unix_now(),
         target: Some(target.label()),
     };
     store

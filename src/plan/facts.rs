@@ -18,7 +18,9 @@ pub struct ModelNeeds {
     pub lpips: bool,
     /// CLIP models by DD flag, in load order.
     pub clip: Vec<String>,
-    /// DD's name of the diffusion model (`diffusion-model`): the set must hold it.
+    /// DD's name of the diffusion model (`diffusion-model`), whose UNet graphs the hashes
+    /// must be of. Today's sets hold one model, and `build::needs` refuses a set holding
+    /// another before planning; a set holding several would pick by this name.
     pub diffusion: String,
 }
 

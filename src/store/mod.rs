@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 pub use gc::{GcReport, GcSelection};
 pub use lock::{BuildLock, LockError};
-pub use objects::{ObjectInfo, RECORD_FORMAT, Record};
+pub use objects::{ObjectInfo, RECORD_FORMAT, Record, unix_now};
 pub use outputs::{OutputEntry, Outputs};
 pub use seeds::Seeds;
 pub use statcache::StatCache;

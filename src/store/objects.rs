@@ -25,6 +25,13 @@ pub struct ObjectInfo {
     pub bytes: u64,
 }
 
+/// Now, in whole seconds since the Unix epoch: a record's `finished` time.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// One cached job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use disco::project::{self, LoadResult};
 
-use crate::support::text;
+use crate::support::{disco_command, text};
 
 /// Generous: each case finishes in well under a second once fixed; before, they hung.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -43,11 +43,8 @@ fn mkfifo(path: &Path) {
 
 /// Runs `disco args` in `dir`, killing it after [`PATIENCE`]; `None` if it had to be killed.
 fn disco_within(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
-    let child = Command::new(env!("CARGO_BIN_EXE_disco"))
+    let child = disco_command(dir)
         .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("ORT_DYLIB_PATH")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -373,9 +370,8 @@ fn output_into_a_closed_pipe_ends_quietly_instead_of_panicking() {
     std::fs::write(dir.path().join("disco.kdl"), "steps 20\n").unwrap();
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = Command::new(env!("CARGO_BIN_EXE_disco"))
+    let out = disco_command(dir.path())
         .arg("check")
-        .current_dir(dir.path())
         .stdout(writer)
         .stderr(Stdio::piped())
         .output()
@@ -388,4 +384,25 @@ fn output_into_a_closed_pipe_ends_quietly_instead_of_panicking() {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
     }
+}
+
+#[test]
+fn an_init_image_or_image_prompt_that_is_a_fifo_is_refused_by_check_without_waiting() {
+    // `check` reads the images a build reads: a FIFO with no writer must not hang it.
+    let dir = tempfile::tempdir().unwrap();
+    mkfifo(&dir.path().join("init.png"));
+    mkfifo(&dir.path().join("prompt.png"));
+    std::fs::write(
+        dir.path().join("disco.kdl"),
+        "init-image \"init.png\"\nimage-prompts \"prompt.png\"\n",
+    )
+    .unwrap();
+    let out = disco_within(dir.path(), &["check"]).expect("check hung on a FIFO");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot use init image") && stderr.contains("cannot use image prompt"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not a regular file"), "{stderr}");
 }

@@ -8,15 +8,19 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `disco` set up to run in `dir`, without colours and with the runtime found as a user's
+/// would be (no `ORT_DYLIB_PATH` from the test's environment).
+pub fn disco_command(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_disco"));
+    c.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("ORT_DYLIB_PATH");
+    c
+}
+
 /// Runs `disco` with `args` in `dir`, without colours.
 pub fn disco(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_disco"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("ORT_DYLIB_PATH")
-        .output()
-        .expect("run disco")
+    disco_command(dir).args(args).output().expect("run disco")
 }
 
 /// stdout and stderr as text.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::models::tiny_set;
-use crate::support::{disco, text};
+use crate::support::{disco, disco_command, text};
 
 /// Longest any one wait may take (a frame is a few seconds on a busy CPU).
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -57,7 +57,7 @@ struct Watcher {
 
 impl Watcher {
     fn start(dir: &Path, extra: &[&str]) -> Watcher {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_disco"))
+        let mut child = disco_command(dir)
             .args([
                 "watch",
                 "--message-format",
@@ -68,9 +68,6 @@ impl Watcher {
                 "1",
             ])
             .args(extra)
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env_remove("ORT_DYLIB_PATH")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
