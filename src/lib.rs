@@ -1,25 +1,34 @@
 //! disco: a make-like build tool for Disco Diffusion-style CLIP-guided diffusion art.
 //!
-//! Layers, each looking only downward (see `docs/architecture.md`):
-//! - [`project`]: KDL text → typed, validated project with source spans.
-//! - [`import`]: Disco Diffusion settings files → project text.
-//! - [`render`]: ONNX Runtime discovery and model-set manifests (the sampler arrives here).
-//! - [`anim`]: 2D animation math: keyframe series and the frame-to-frame warp.
-//! - [`video`]: frames → H.264 mp4 through FFmpeg.
-//! - [`report`]: contact sheets of sweeps and the project's HTML report.
-//! - [`watch`]: re-render on save, cancelling only the jobs an edit changed.
+//! The crate graph is the layer diagram (`docs/architecture.md`), each crate looking only
+//! downward:
+//! - `disco-kernels`: DD's numeric kernels and 2D/3D motion math ([`anim`]; the sampler,
+//!   cutouts, losses, … through [`render`]).
+//! - `disco-project`: KDL text → typed, validated [`project`]; [`fsutil`].
+//! - `disco-plan`: [`plan`] (jobs and their keys), the object [`store`], [`lockfile`].
+//! - `disco-runtime`: one job → one image on ONNX Runtime ([`render`]).
+//! - `disco-video`: frames → H.264 mp4 through FFmpeg ([`video`]).
+//! - this crate: [`build`] (the engine), [`watch`], [`report`], [`import`] and the CLI.
+//!
+//! The re-exports below give tests, benches and tools one path per layer.
 
 #![deny(missing_docs)]
 
-pub mod anim;
 pub mod build;
-pub mod fsutil;
 pub mod import;
-pub mod lockfile;
-pub mod plan;
-pub mod project;
-pub mod render;
 pub mod report;
-pub mod store;
-pub mod video;
 pub mod watch;
+
+pub use disco_kernels::anim;
+pub use disco_plan as plan;
+pub use disco_plan::{lockfile, store};
+pub use disco_project as project;
+pub use disco_project::fsutil;
+pub use disco_video as video;
+
+/// The renderer on ONNX Runtime (`disco-runtime`) with the kernels it drives
+/// (`disco-kernels`), under one path.
+pub mod render {
+    pub use disco_kernels::{cutouts, losses, noise, perlin, sampler, saves, schedule, tokenizer};
+    pub use disco_runtime::*;
+}

@@ -4,6 +4,7 @@
 //! animation settings (`frames-scale 1500`) would otherwise fail at the first frame with
 //! no word of which setting asked for LPIPS.
 
+use crate::project::types::Choice;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 

@@ -5,6 +5,7 @@
 //! tests/fixtures/parameters.md so the test runs anywhere, and the two must agree.
 
 use disco::project::schema::{self, CLIP_MODELS};
+use disco::project::types::Choice;
 use disco::project::types::{DiffusionModel, Sampler};
 use serde_json::Value;
 

@@ -1,0 +1,31 @@
+//! Planning: a project → targets → jobs, each with fully resolved inputs and a blake3 key
+//! (DESIGN.md §2–§3). Knows nothing of ONNX or of the store's files: the world outside the
+//! project text comes in through [`Facts`].
+//!
+//! - [`inputs`]: what a job's pixels depend on; [`key`]: its canonical encoding and hash;
+//! - [`expand`]: project → [`Plan`]; [`motion`]: per-frame 2D motion;
+//! - [`reason`]: why a job must render, compared with what its slot last held;
+//! - [`sweep`]: a sweep cell's axes and coordinates;
+//! - [`store`]: the content-addressed object store under `.disco/`;
+//! - [`lockfile`]: `disco.lock`, the committed record of seeds and outputs.
+
+#![deny(missing_docs)]
+
+pub mod expand;
+pub mod facts;
+pub mod inputs;
+pub mod key;
+pub mod lockfile;
+pub mod motion;
+pub mod reason;
+pub mod store;
+pub mod sweep;
+
+pub use expand::{
+    Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name, target_label,
+};
+pub use facts::{Facts, LpipsNeed, ModelNeeds, RuntimeFacts, lpips_need};
+pub use inputs::{CommonInputs, FrameInputs, Init};
+pub use key::Key;
+pub use reason::{Change, Staleness, explain};
+pub use sweep::{SweepAxes, SweepAxis, SweepCell};

@@ -1,0 +1,30 @@
+//! One job → one image, on ONNX Runtime. Knows nothing of caching, projects or files
+//! beyond the model set it is handed.
+//!
+//! - [`runtime`], [`session`], [`manifest`]: finding ONNX Runtime, model-set manifests,
+//!   graph sessions by manifest name.
+//! - [`spec`]: every resolved input of one render.
+//! - [`prompts`]: CLIP targets and weights.
+//! - [`guidance`]: cond_fn composed from the graphs and the kernels; [`models`]: the sessions
+//!   a render needs; [`job`]: one render end to end (targets, sampler loop, final image,
+//!   checkpoints); [`trace`]: everything a render did, for the PyTorch replay.
+
+#![deny(missing_docs)]
+
+pub mod guidance;
+pub mod job;
+pub mod manifest;
+pub mod models;
+pub mod prompts;
+pub mod runtime;
+pub mod session;
+pub mod spec;
+pub mod trace;
+
+// The pure kernels this layer drives (crate `disco-kernels`), under the names the modules
+// here use for them.
+use disco_kernels::{cutouts, losses, noise, sampler, schedule, tokenizer};
+
+/// The renderer's version salt, hashed into every job key: bump it when a change to the
+/// renderer changes pixels, so cached images of the old renderer are not served.
+pub const RENDERER_SALT: &str = "disco-render/1";

@@ -1,0 +1,432 @@
+//! Model-set manifests (`manifest.json`, written by `onnx-export`; schema in docs/models.md).
+//!
+//! The graphs, their files and blake3 hashes, the CLIP models present, and the contract
+//! each role's graph must meet (the inputs disco gives, the outputs it reads), checked
+//! when a set opens so a damaged manifest is named there instead of failing mid-render.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Name of the manifest file at the root of a model set.
+pub const MANIFEST: &str = "manifest.json";
+
+/// A model set's manifest (schema: docs/models.md §2).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    /// Format tag, `disco-models/1`.
+    pub format: String,
+    /// Whether this is a tiny random-weight set.
+    #[serde(default)]
+    pub tiny: bool,
+    /// Every graph by name.
+    pub graphs: BTreeMap<String, Graph>,
+    /// CLIP models by DD flag name (`ViTB32`, `RN50`, …).
+    #[serde(default)]
+    pub clip: BTreeMap<String, ClipModel>,
+    /// The diffusion UNet's graphs by role and size.
+    #[serde(default)]
+    pub unet: Option<Family>,
+    /// The secondary model's graphs by role and size.
+    #[serde(default)]
+    pub secondary: Option<Family>,
+    /// LPIPS graphs by role and size.
+    #[serde(default)]
+    pub lpips: Option<Family>,
+    /// The diffusion model the UNet graphs were exported from.
+    #[serde(default)]
+    pub diffusion: Option<DiffusionArch>,
+}
+
+/// What a set records about its diffusion model (the architecture fields are the exporter's).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiffusionArch {
+    /// DD's name of the model (`512x512_diffusion_uncond_finetune_008100`).
+    pub name: String,
+}
+
+/// A CLIP model of the set.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClipModel {
+    /// OpenAI's name (`ViT-B/32`).
+    pub name: String,
+    /// Input resolution R of the image encoder.
+    pub resolution: usize,
+    /// Embedding size D.
+    pub embed_dim: usize,
+    /// Token sequence length (77).
+    pub context_length: usize,
+    /// Per-channel normalisation mean.
+    pub mean: [f32; 3],
+    /// Per-channel normalisation std.
+    pub std: [f32; 3],
+    /// Graph names by role: `text`, `image`, `image_vjp`.
+    pub graphs: BTreeMap<String, String>,
+}
+
+/// A model family's graphs (`unet`, `secondary`, `lpips`): role (`forward`, `vjp`) → graph
+/// name. Their height and width are symbolic: any multiple of `size_multiple` is served.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Family {
+    /// Graph names by role.
+    pub graphs: BTreeMap<String, String>,
+    /// Image height and width must be multiples of this.
+    pub size_multiple: usize,
+}
+
+impl Family {
+    /// The graph for `role`.
+    pub fn graph(&self, role: &str) -> Option<&str> {
+        self.graphs.get(role).map(String::as_str)
+    }
+
+    /// Whether the family's graphs accept a `width`×`height` image.
+    pub fn serves(&self, width: usize, height: usize) -> bool {
+        let m = self.size_multiple.max(1);
+        width > 0 && height > 0 && width.is_multiple_of(m) && height.is_multiple_of(m)
+    }
+}
+
+/// One input or output of a graph.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TensorSpec {
+    /// Name in the graph.
+    pub name: String,
+    /// `float32` or `int64`.
+    pub dtype: String,
+    /// Dimensions: numbers, or `"B"` for the dynamic batch axis.
+    pub shape: Vec<Dim>,
+}
+
+/// One dimension of a [`TensorSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Dim {
+    /// A fixed size.
+    Fixed(usize),
+    /// A symbolic size (`"B"`).
+    Symbol(String),
+}
+
+/// One ONNX graph of a model set.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Graph {
+    /// File, relative to the model set.
+    pub file: PathBuf,
+    /// blake3 of the file, hex.
+    pub blake3: String,
+    /// Weights stored beside the graph (graphs over 2 GB), if any.
+    #[serde(default)]
+    pub external_data: Option<DataFile>,
+    /// Inputs, in graph order.
+    #[serde(default)]
+    pub inputs: Vec<TensorSpec>,
+    /// Outputs, in graph order.
+    #[serde(default)]
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// A file of external tensor data belonging to a graph.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataFile {
+    /// File, relative to the model set.
+    pub file: PathBuf,
+    /// blake3 of the file, hex.
+    pub blake3: String,
+}
+
+/// Hashes one file and compares with the manifest's blake3.
+pub fn check_file(path: &Path, want: &str) -> GraphCheck {
+    let Ok(f) = std::fs::File::open(path) else {
+        return GraphCheck::Missing;
+    };
+    match blake3::Hasher::new()
+        .update_reader(f)
+        .map(|h| h.finalize().to_hex().to_string())
+    {
+        Ok(actual) if actual == want => GraphCheck::Ok,
+        Ok(actual) => GraphCheck::Changed { actual },
+        Err(_) => GraphCheck::Missing,
+    }
+}
+
+/// Why a model set could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// No manifest file.
+    #[error("no {MANIFEST} in {0}")]
+    Missing(PathBuf),
+    /// Unreadable or not the expected JSON.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The manifest path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Manifest {
+    /// Reads `<dir>/manifest.json`.
+    pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
+        let path = dir.join(MANIFEST);
+        // a real set's manifest is a few KB; a FIFO or device in its place is refused
+        let text =
+            disco_project::fsutil::read_to_string_bounded(&path, 16 << 20).map_err(
+                |e| match e {
+                    disco_project::fsutil::BoundedReadError::Io(e)
+                        if e.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        ManifestError::Missing(dir.to_owned())
+                    }
+                    e => ManifestError::Invalid {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    },
+                },
+            )?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| ManifestError::Invalid {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if !m.format.starts_with("disco-models/") {
+            return Err(ManifestError::Invalid {
+                path,
+                reason: format!("unknown format `{}`", m.format),
+            });
+        }
+        Ok(m)
+    }
+}
+
+/// What the renderer feeds a graph of one role and reads from it: every input it gives
+/// (a graph must declare exactly these) and every output it reads (a graph may declare
+/// more), as (name, dtype, rank). docs/models.md, "Graphs and their I/O names".
+#[derive(Debug, Clone, Copy)]
+pub struct Contract {
+    /// The role, for messages (`unet forward`, `clip image_vjp`).
+    pub role: &'static str,
+    /// Inputs given.
+    pub inputs: &'static [(&'static str, &'static str, usize)],
+    /// Outputs read.
+    pub outputs: &'static [(&'static str, &'static str, usize)],
+}
+
+const F32: &str = "float32";
+
+/// The contract of `family`'s graph for `role` (`forward`, `vjp`; CLIP: `text`, `image`,
+/// `image_vjp`); `None` for a role the renderer does not use.
+pub fn contract(family: &str, role: &str) -> Option<Contract> {
+    let (inputs, outputs): (&[_], &[_]) = match (family, role) {
+        ("unet", "forward") => (&[("x", F32, 4), ("t", F32, 1)], &[("eps_full", F32, 4)]),
+        ("unet", "vjp") => (
+            &[("x", F32, 4), ("t", F32, 1), ("upstream", F32, 4)],
+            &[("grad_x", F32, 4)],
+        ),
+        ("secondary", "forward") => (&[("x", F32, 4), ("t", F32, 1)], &[("pred", F32, 4)]),
+        ("secondary", "vjp") => (
+            &[("x", F32, 4), ("t", F32, 1), ("upstream", F32, 4)],
+            &[("grad_x", F32, 4)],
+        ),
+        ("lpips", "vjp") => (
+            &[("a", F32, 4), ("b", F32, 4), ("upstream", F32, 1)],
+            &[("distance", F32, 1), ("grad_a", F32, 4)],
+        ),
+        ("clip", "text") => (&[("tokens", "int64", 2)], &[("text_embed", F32, 2)]),
+        ("clip", "image") => (&[("image", F32, 4)], &[("image_embed", F32, 2)]),
+        ("clip", "image_vjp") => (
+            &[("image", F32, 4), ("upstream", F32, 2)],
+            &[("grad_image", F32, 4)],
+        ),
+        _ => return None,
+    };
+    let role = match (family, role) {
+        ("unet", "forward") => "unet forward",
+        ("unet", "vjp") => "unet vjp",
+        ("secondary", "forward") => "secondary forward",
+        ("secondary", "vjp") => "secondary vjp",
+        ("lpips", _) => "lpips vjp",
+        ("clip", "text") => "clip text",
+        ("clip", "image") => "clip image",
+        _ => "clip image_vjp",
+    };
+    Some(Contract {
+        role,
+        inputs,
+        outputs,
+    })
+}
+
+impl Graph {
+    /// What is wrong with this graph's declared inputs and outputs for `c`, if anything:
+    /// one sentence naming the tensor.
+    pub fn breaks(&self, c: &Contract) -> Option<String> {
+        let rank = |t: &TensorSpec| t.shape.len();
+        for &(name, dtype, r) in c.inputs {
+            match self.inputs.iter().find(|t| t.name == name) {
+                None => return Some(format!("declares no input `{name}`")),
+                Some(t) if t.dtype != dtype => {
+                    return Some(format!("input `{name}` is {}, not {dtype}", t.dtype));
+                }
+                Some(t) if rank(t) != r => {
+                    return Some(format!("input `{name}` has rank {}, not {r}", rank(t)));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(t) = self
+            .inputs
+            .iter()
+            .find(|t| !c.inputs.iter().any(|i| i.0 == t.name))
+        {
+            return Some(format!(
+                "declares an input `{}` disco does not give",
+                t.name
+            ));
+        }
+        for &(name, dtype, r) in c.outputs {
+            match self.outputs.iter().find(|t| t.name == name) {
+                None => return Some(format!("declares no output `{name}`")),
+                Some(t) if t.dtype != dtype => {
+                    return Some(format!("output `{name}` is {}, not {dtype}", t.dtype));
+                }
+                Some(t) if rank(t) != r => {
+                    return Some(format!("output `{name}` has rank {}, not {r}", rank(t)));
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+}
+
+impl Manifest {
+    /// Every graph the manifest assigns a role, whose declared inputs or outputs break
+    /// that role's contract, or that it does not list: (graph, role, what is wrong).
+    pub fn role_problems(&self) -> Vec<(String, &'static str, String)> {
+        let mut roles: Vec<(&str, &str, &String)> = Vec::new();
+        for (family, f) in [
+            ("unet", &self.unet),
+            ("secondary", &self.secondary),
+            ("lpips", &self.lpips),
+        ] {
+            for (role, name) in f.iter().flat_map(|f| &f.graphs) {
+                roles.push((family, role, name));
+            }
+        }
+        for c in self.clip.values() {
+            for (role, name) in &c.graphs {
+                roles.push(("clip", role, name));
+            }
+        }
+        let mut out = Vec::new();
+        for (family, role, name) in roles {
+            let Some(c) = contract(family, role) else {
+                continue;
+            };
+            let problem = match self.graphs.get(name) {
+                None => Some("is not in the manifest's `graphs`".to_owned()),
+                Some(g) => g.breaks(&c),
+            };
+            if let Some(p) = problem {
+                out.push((name.clone(), c.role, p));
+            }
+        }
+        out
+    }
+}
+
+/// Result of checking one graph file against its manifest hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphCheck {
+    /// The file's blake3 matches.
+    Ok,
+    /// The file is missing.
+    Missing,
+    /// The file differs from what was exported.
+    Changed {
+        /// blake3 found.
+        actual: String,
+    },
+}
+
+/// Hashes every graph of a model set (and its external data) and compares with the manifest.
+pub fn verify(dir: &Path, m: &Manifest) -> Vec<(String, GraphCheck)> {
+    m.graphs
+        .iter()
+        .map(|(name, g)| {
+            let mut check = check_file(&dir.join(&g.file), &g.blake3);
+            if let (GraphCheck::Ok, Some(data)) = (&check, &g.external_data) {
+                check = check_file(&dir.join(&data.file), &data.blake3);
+            }
+            (name.clone(), check)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_detects_a_changed_and_a_missing_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.onnx"), b"graph a").unwrap();
+        std::fs::write(dir.path().join("b.onnx"), b"graph b").unwrap();
+        let hash = |b: &[u8]| blake3::hash(b).to_hex().to_string();
+        let manifest = format!(
+            r#"{{"format": "disco-models/1", "tiny": true, "graphs": {{
+                "a": {{"file": "a.onnx", "blake3": "{}"}},
+                "b": {{"file": "b.onnx", "blake3": "{}"}},
+                "c": {{"file": "c.onnx", "blake3": "{}"}}}}}}"#,
+            hash(b"graph a"),
+            hash(b"graph B"),
+            hash(b"graph c")
+        );
+        std::fs::write(dir.path().join(MANIFEST), manifest).unwrap();
+        let m = Manifest::read(dir.path()).unwrap();
+        let checks = verify(dir.path(), &m);
+        assert_eq!(checks[0], ("a".into(), GraphCheck::Ok));
+        assert!(matches!(checks[1].1, GraphCheck::Changed { .. }));
+        assert_eq!(checks[2], ("c".into(), GraphCheck::Missing));
+    }
+
+    fn graph(inputs: &str, outputs: &str) -> Graph {
+        serde_json::from_str(&format!(
+            r#"{{"file": "g.onnx", "blake3": "00", "inputs": {inputs}, "outputs": {outputs}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_graph_breaking_its_role_is_named_by_tensor() {
+        let c = contract("unet", "forward").unwrap();
+        let x = r#"{"name": "x", "dtype": "float32", "shape": ["B", 3, "H", "W"]}"#;
+        let t = r#"{"name": "t", "dtype": "float32", "shape": ["B"]}"#;
+        let eps = r#"{"name": "eps_full", "dtype": "float32", "shape": ["B", 6, "H", "W"]}"#;
+        let good = graph(&format!("[{x}, {t}]"), &format!("[{eps}]"));
+        assert_eq!(good.breaks(&c), None);
+        let no_out = graph(&format!("[{x}, {t}]"), "[]");
+        assert_eq!(no_out.breaks(&c).unwrap(), "declares no output `eps_full`");
+        let rank = graph(
+            &format!("[{x}, {t}]"),
+            &format!("[{}]", eps.replace(", \"W\"", "")),
+        );
+        assert_eq!(
+            rank.breaks(&c).unwrap(),
+            "output `eps_full` has rank 3, not 4"
+        );
+        let extra = r#"{"name": "y", "dtype": "float32", "shape": ["B"]}"#;
+        let more = graph(&format!("[{x}, {t}, {extra}]"), &format!("[{eps}]"));
+        assert_eq!(
+            more.breaks(&c).unwrap(),
+            "declares an input `y` disco does not give"
+        );
+        let int = graph(
+            &format!("[{x}, {}]", t.replace("float32", "int64")),
+            &format!("[{eps}]"),
+        );
+        assert_eq!(int.breaks(&c).unwrap(), "input `t` is int64, not float32");
+    }
+}
