@@ -1,4 +1,4 @@
-"""Golden values for disco's 2D animation math (src/anim), computed independently in Python.
+"""Golden values for disco's 2D animation math (crates/kernels/src/anim), computed independently in Python.
 
 Writes, under tests/fixtures/anim/:
   series.json          keyframe series exactly as Disco Diffusion's get_inbetweens builds them

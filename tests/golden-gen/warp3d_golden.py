@@ -1,4 +1,4 @@
-"""Golden values for disco's 3D warp kernel (src/anim/warp3d), from a small PyTorch re-implementation
+"""Golden values for disco's 3D warp kernel (crates/kernels/src/anim/warp3d), from a small PyTorch re-implementation
 of Disco Diffusion's transform_image_3d (disco_xform_utils.py; dd-algorithm.md §10.4).
 
 pytorch3d is not needed: the Euler rotation, the FoV perspective projection and transform_points

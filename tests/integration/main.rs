@@ -4,6 +4,7 @@ mod support;
 
 mod anim;
 mod animation;
+mod architecture;
 mod build;
 mod check_examples;
 mod dd_arithmetic;
