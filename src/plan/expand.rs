@@ -6,12 +6,16 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::project::types::{AnimationMode, RangeLossMode, Sampler, Seed};
-use crate::project::{Diagnostic, Origin, Project, Settings, TargetKind};
+use crate::anim::MotionSeries;
+use crate::project::types::{AnimationMode, Choice, Seed};
+use crate::project::{Diagnostic, Origin, Project, Settings, Target, TargetKind};
+use crate::render::cutouts::augment::AugMode;
+use crate::render::losses::RangeLoss;
+use crate::render::sampler::{Method, SamplerKind, Symmetry};
 
-use super::facts::{Facts, ModelNeeds};
+use super::facts::{Facts, ModelNeeds, RuntimeFacts};
 use super::inputs::{
-    CommonInputs, CutSchedules, FrameInputs, ImagePrompt, Init, Symmetry, TextPrompt, run_length,
+    CommonInputs, CutSchedules, FrameInputs, ImagePrompt, Init, TextPrompt, run_length,
 };
 use super::key::Key;
 use super::motion;
@@ -144,104 +148,96 @@ pub fn plan(
     options: &PlanOptions,
     facts: &mut dyn Facts,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    let dir = project
-        .path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let mut errors = Vec::new();
-    for name in &options.only {
-        if !project.targets.iter().any(|t| &t.name.value == name) {
-            let known: Vec<&str> = project
-                .targets
-                .iter()
-                .map(|t| t.name.value.as_str())
-                .collect();
-            errors.push(
-                Diagnostic::bare(format!("no target named `{name}`"))
-                    .with_help(format!("the project's targets: {}", known.join(", "))),
-            );
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
+    let unknown = unknown_targets(project, &options.only);
+    if !unknown.is_empty() {
+        return Err(unknown);
     }
     let runtime = facts
         .runtime()
         .map_err(|e| vec![Diagnostic::bare(format!("cannot render: {e}"))])?;
-    let mut plan = Plan {
-        dir,
-        project_file: project.path.clone(),
-        project_targets: project
-            .targets
-            .iter()
-            .map(|t| t.name.value.clone())
-            .collect(),
-        targets: Vec::new(),
-        jobs: Vec::new(),
-        drawn_seeds: BTreeMap::new(),
-        all_targets: options.only.is_empty(),
+    let mut planner = Planner {
+        plan: Plan {
+            dir: project
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+            project_file: project.path.clone(),
+            project_targets: project
+                .targets
+                .iter()
+                .map(|t| t.name.value.clone())
+                .collect(),
+            targets: Vec::new(),
+            jobs: Vec::new(),
+            drawn_seeds: BTreeMap::new(),
+            all_targets: options.only.is_empty(),
+        },
+        runtime,
+        facts,
+        commons: HashMap::new(),
+        frame_limit: options.frame_limit,
     };
-    // Shared inputs are identical for identical settings (e.g. sweep cells over the seed).
-    let mut commons: HashMap<Key, Arc<Common>> = HashMap::new();
-    for target in &project.targets {
-        if !options.only.is_empty() && !options.only.contains(&target.name.value) {
-            continue;
-        }
-        let cells: Vec<(Option<&str>, Option<SweepCell>, &Settings)> =
-            match (&target.kind, &target.sweep) {
-                (TargetKind::Sweep, Some(sweep)) => {
-                    let axes = SweepAxes::of(&target.name.value, sweep);
-                    sweep
-                        .cells
-                        .iter()
-                        .map(|c| {
-                            let at = SweepCell {
-                                axes: axes.clone(),
-                                coords: c.coords.clone(),
-                            };
-                            (Some(c.name.as_str()), Some(at), &c.settings)
-                        })
-                        .collect()
-                }
-                _ => vec![(None, None, &target.settings)],
-            };
-        for (cell, at, settings) in cells {
+    let mut errors = Vec::new();
+    let selected = project
+        .targets
+        .iter()
+        .filter(|t| options.only.is_empty() || options.only.contains(&t.name.value));
+    for target in selected {
+        for (cell, at, settings) in cells(target) {
             let name = target.name.value.clone();
             let id = target_label(&name, cell);
-            let seed = match settings.seed.value {
-                Seed::Fixed(n) => n,
-                Seed::Random => match options.recorded_seeds.get(&id) {
-                    Some(&n) => n,
-                    None => {
-                        let n = rand::random_range(0..=u64::from(u32::MAX));
-                        plan.drawn_seeds.insert(id.clone(), n);
-                        n
-                    }
-                },
-            };
-            match plan_target(
-                &mut plan,
-                &runtime,
-                facts,
-                &mut commons,
-                name,
-                (cell, at),
-                settings,
-                seed,
-                options.frame_limit,
-            ) {
-                Ok(()) => {}
-                Err(d) => errors.push(d),
+            let seed = planner.seed(&id, settings, &options.recorded_seeds);
+            if let Err(d) = planner.target(name, (cell, at), settings, seed) {
+                errors.push(d);
             }
         }
     }
+    let plan = planner.plan;
     check_outputs(&plan, &mut errors);
     if errors.is_empty() {
         Ok(plan)
     } else {
         Err(errors)
+    }
+}
+
+/// An error for each name in `only` that names no target of the project.
+fn unknown_targets(project: &Project, only: &[String]) -> Vec<Diagnostic> {
+    let known: Vec<&str> = project
+        .targets
+        .iter()
+        .map(|t| t.name.value.as_str())
+        .collect();
+    only.iter()
+        .filter(|name| !known.contains(&name.as_str()))
+        .map(|name| {
+            Diagnostic::bare(format!("no target named `{name}`"))
+                .with_help(format!("the project's targets: {}", known.join(", ")))
+        })
+        .collect()
+}
+
+/// The runs of jobs a target makes: itself, or each cell of a sweep (its name, where it
+/// sits in the sweep, its settings).
+fn cells(target: &Target) -> Vec<(Option<&str>, Option<SweepCell>, &Settings)> {
+    match (&target.kind, &target.sweep) {
+        (TargetKind::Sweep, Some(sweep)) => {
+            let axes = SweepAxes::of(&target.name.value, sweep);
+            sweep
+                .cells
+                .iter()
+                .map(|c| {
+                    let at = SweepCell {
+                        axes: axes.clone(),
+                        coords: c.coords.clone(),
+                    };
+                    (Some(c.name.as_str()), Some(at), &c.settings)
+                })
+                .collect()
+        }
+        _ => vec![(None, None, &target.settings)],
     }
 }
 
@@ -252,179 +248,249 @@ fn at_setting(message: String, origin: Option<&Origin>, label: &str) -> Diagnost
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan_target(
-    plan: &mut Plan,
-    runtime: &super::facts::RuntimeFacts,
-    facts: &mut dyn Facts,
-    commons: &mut HashMap<Key, Arc<Common>>,
-    name: String,
-    (cell, sweep): (Option<&str>, Option<SweepCell>),
-    s: &Settings,
-    seed: u64,
+/// The plan being built and what every target's planning reads.
+struct Planner<'a> {
+    plan: Plan,
+    runtime: RuntimeFacts,
+    facts: &'a mut dyn Facts,
+    /// Shared inputs are identical for identical settings (e.g. sweep cells over the seed):
+    /// one allocation per digest.
+    commons: HashMap<Key, Arc<Common>>,
     frame_limit: Option<u32>,
-) -> Result<(), Diagnostic> {
-    let animation = s.animation_mode.value != AnimationMode::None;
-    let (width, height) = s.width_height.value.floored();
-    let init_path = s.init_image.value.resolved.clone();
-    let needs = ModelNeeds {
-        width,
-        height,
-        secondary: s.use_secondary_model.value,
-        lpips: super::facts::lpips_need(s).is_some(),
-        clip: s.clip_models().into_iter().map(str::to_owned).collect(),
-        diffusion: s.diffusion_model.value.name().to_owned(),
-    };
-    let model_set = s.model_set.value.resolved.clone().unwrap_or_default();
-    let models = facts.model_hashes(&model_set, &needs).map_err(|e| {
-        at_setting(e, s.model_set.origin.as_ref(), "this model set")
-            .with_help("run `disco doctor --verify` to check the model set, or re-export it")
-    })?;
-    let common = common_inputs(s, runtime, models, animation, width, height);
-    let digest = Key::of_common(&common);
-    let common = commons
-        .entry(digest)
-        .or_insert_with(|| {
-            Arc::new(Common {
-                inputs: common,
-                digest,
-            })
-        })
-        .clone();
+}
 
-    let batch_name = s.batch_name.value.clone();
-    let folder = target_folder(&batch_name, cell);
-    let mut settings = s.clone();
-    settings.seed.value = Seed::Fixed(seed);
-    let t = plan.targets.len();
-    let first = plan.jobs.len();
+/// Where one job starts: its init, skipped steps, LPIPS weight and the job it chains from.
+struct Start {
+    init: Init,
+    skip_steps: u32,
+    init_scale: Option<f64>,
+    prev: Option<usize>,
+}
 
-    // DD loads the init image, then replaces it with Perlin noise when `perlin-init` is on
-    // (§9); `check` warns that the image is unused.
-    let init_first = match (&init_path, s.perlin_init.value) {
-        (_, true) => Init::Perlin {
-            mode: s.perlin_mode.value.name().to_owned(),
-        },
-        (Some(p), false) => {
-            let blake3 = facts.file_blake3(p).map_err(|e| {
-                at_setting(
-                    format!("cannot read init image {}: {e}", p.display()),
-                    s.init_image.origin.as_ref(),
-                    "this file",
-                )
-            })?;
-            Init::Image {
-                path: s.init_image.value.written.clone().unwrap_or_default(),
-                blake3,
-            }
+impl Planner<'_> {
+    /// The run seed of target (or cell) `id`: fixed, recorded by an earlier build, or drawn
+    /// now (and remembered in the plan, to be recorded).
+    fn seed(&mut self, id: &str, s: &Settings, recorded: &BTreeMap<String, u64>) -> u64 {
+        match s.seed.value {
+            Seed::Fixed(n) => n,
+            Seed::Random => match recorded.get(id) {
+                Some(&n) => n,
+                None => {
+                    let n = rand::random_range(0..=u64::from(u32::MAX));
+                    self.plan.drawn_seeds.insert(id.to_owned(), n);
+                    n
+                }
+            },
         }
-        (None, false) => Init::None,
-    };
-    let count = if animation {
-        s.max_frames.value.min(frame_limit.unwrap_or(u32::MAX))
-    } else {
-        s.n_batches.value
-    };
-    let motion = if animation { motion::series(s) } else { None };
-    let mut image_hashes: HashMap<PathBuf, String> = HashMap::new();
-    for index in 0..count {
-        // DD's frame-keyed prompts: a still batch reads frame 0 (§3.1).
-        let frame_no = if animation { index } else { 0 };
-        let text_prompts = s
-            .text_prompts
-            .value
-            .at(frame_no)
-            .map(|set| {
-                set.prompts
-                    .iter()
-                    .map(|p| TextPrompt {
-                        text: p.text.clone(),
-                        weight: p.weight,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut image_prompts = Vec::new();
-        if let Some(set) = s.image_prompts.value.at(frame_no) {
-            for p in &set.prompts {
-                let path = prompt_path(p, s);
-                let blake3 = match image_hashes.get(&path) {
-                    Some(h) => h.clone(),
-                    None => {
-                        let h = facts.file_blake3(&path).map_err(|e| {
-                            at_setting(
-                                format!("cannot read image prompt {}: {e}", path.display()),
-                                p.origin.as_ref().or(s.image_prompts.origin.as_ref()),
-                                "this image prompt",
-                            )
-                        })?;
-                        image_hashes.insert(path.clone(), h.clone());
-                        h
-                    }
-                };
-                image_prompts.push(ImagePrompt {
-                    path: p.text.clone(),
+    }
+
+    /// Plans one target (or sweep cell) with settings `s`: its shared inputs, then one job
+    /// per image or frame.
+    fn target(
+        &mut self,
+        name: String,
+        (cell, sweep): (Option<&str>, Option<SweepCell>),
+        s: &Settings,
+        seed: u64,
+    ) -> Result<(), Diagnostic> {
+        let animation = s.animation_mode.value != AnimationMode::None;
+        let (common, model_set, lpips) = self.common(s, animation)?;
+        let batch_name = s.batch_name.value.clone();
+        let folder = target_folder(&batch_name, cell);
+        let mut settings = s.clone();
+        settings.seed.value = Seed::Fixed(seed);
+        let t = self.plan.targets.len();
+        let first = self.plan.jobs.len();
+        let init_first = self.first_init(s)?;
+        let count = if animation {
+            s.max_frames.value.min(self.frame_limit.unwrap_or(u32::MAX))
+        } else {
+            s.n_batches.value
+        };
+        let motion = if animation { motion::series(s) } else { None };
+        let mut image_hashes: HashMap<PathBuf, String> = HashMap::new();
+        for index in 0..count {
+            // DD's frame-keyed prompts: a still batch reads frame 0 (§3.1).
+            let frame_no = if animation { index } else { 0 };
+            let image_prompts = self.image_prompts(s, frame_no, &mut image_hashes)?;
+            let start = if animation && index > 0 {
+                self.previous_frame(s, index, motion.as_ref())
+            } else {
+                Start {
+                    init_scale: (init_first != Init::None).then_some(s.init_scale.value),
+                    init: init_first.clone(),
+                    skip_steps: s.skip_steps.value,
+                    prev: None,
+                }
+            };
+            let frame = FrameInputs {
+                // DD: frame f of an animation uses seed + f (§10.2); disco gives still i
+                // seed + i, so any image of a batch can be remade on its own.
+                seed: seed + u64::from(index),
+                skip_steps: start.skip_steps,
+                init: start.init,
+                init_scale: start.init_scale,
+                text_prompts: text_prompts(s, frame_no),
+                image_prompts,
+            };
+            let key = Key::of_job(&common.digest, &frame);
+            let file = image_file_name(&batch_name, index, animation);
+            self.plan.jobs.push(Job {
+                target: t,
+                index,
+                key,
+                frame,
+                prev: start.prev,
+                output: folder.join(file),
+            });
+        }
+        self.plan.targets.push(TargetPlan {
+            name,
+            cell: cell.map(str::to_owned),
+            sweep,
+            batch_name,
+            folder,
+            animation,
+            complete: count == s.max_frames.value,
+            settings,
+            seed,
+            model_set,
+            lpips,
+            common,
+            jobs: first..self.plan.jobs.len(),
+        });
+        Ok(())
+    }
+
+    /// A target's shared inputs (one allocation per digest), its model set directory and
+    /// whether its jobs use LPIPS.
+    fn common(
+        &mut self,
+        s: &Settings,
+        animation: bool,
+    ) -> Result<(Arc<Common>, PathBuf, bool), Diagnostic> {
+        let (width, height) = s.width_height.value.floored();
+        let needs = ModelNeeds {
+            width,
+            height,
+            secondary: s.use_secondary_model.value,
+            lpips: super::facts::lpips_need(s).is_some(),
+            clip: s.clip_models().into_iter().map(str::to_owned).collect(),
+            diffusion: s.diffusion_model.value.name().to_owned(),
+        };
+        let model_set = s.model_set.value.resolved.clone().unwrap_or_default();
+        let models = self.facts.model_hashes(&model_set, &needs).map_err(|e| {
+            at_setting(e, s.model_set.origin.as_ref(), "this model set")
+                .with_help("run `disco doctor --verify` to check the model set, or re-export it")
+        })?;
+        let inputs = common_inputs(s, &self.runtime, models, animation, (width, height));
+        let digest = Key::of_common(&inputs);
+        let common = self
+            .commons
+            .entry(digest)
+            .or_insert_with(|| Arc::new(Common { inputs, digest }))
+            .clone();
+        Ok((common, model_set, needs.lpips))
+    }
+
+    /// The start of a target's first image (and of every still): DD loads the init image,
+    /// then replaces it with Perlin noise when `perlin-init` is on (§9); `check` warns that
+    /// the image is unused.
+    fn first_init(&mut self, s: &Settings) -> Result<Init, Diagnostic> {
+        Ok(match (&s.init_image.value.resolved, s.perlin_init.value) {
+            (_, true) => Init::Perlin {
+                mode: s.perlin_mode.value,
+            },
+            (Some(p), false) => {
+                let blake3 = self.facts.file_blake3(p).map_err(|e| {
+                    at_setting(
+                        format!("cannot read init image {}: {e}", p.display()),
+                        s.init_image.origin.as_ref(),
+                        "this file",
+                    )
+                })?;
+                Init::Image {
+                    path: s.init_image.value.written.clone().unwrap_or_default(),
                     blake3,
-                    weight: p.weight,
-                });
+                }
             }
-        }
-        let (init, skip_steps, init_scale, prev) = if animation && index > 0 {
-            let prev = plan.jobs.len() - 1;
-            let m = motion
-                .as_ref()
-                .and_then(|m| m.at(index))
-                .expect("a frame below max-frames has motion");
-            let init = Init::PreviousFrame {
-                key: plan.jobs[prev].key,
+            (None, false) => Init::None,
+        })
+    }
+
+    /// Frame `index` (> 0) of an animation: the previous frame (the last job planned),
+    /// warped by this frame's motion.
+    fn previous_frame(&self, s: &Settings, index: u32, motion: Option<&MotionSeries>) -> Start {
+        let prev = self.plan.jobs.len() - 1;
+        let m = motion
+            .and_then(|m| m.at(index))
+            .expect("a frame below max-frames has motion");
+        Start {
+            init: Init::PreviousFrame {
+                key: self.plan.jobs[prev].key,
                 angle: m.angle,
                 zoom: m.zoom,
                 translation_x: m.translation_x,
                 translation_y: m.translation_y,
-            };
-            let skip = s.frames_skip_steps.value.of_steps(s.steps.value);
-            (init, skip, Some(s.frames_scale.value), Some(prev))
-        } else {
-            let scale = (init_first != Init::None).then_some(s.init_scale.value);
-            (init_first.clone(), s.skip_steps.value, scale, None)
-        };
-        let frame = FrameInputs {
-            // DD: frame f of an animation uses seed + f (§10.2); disco gives still i
-            // seed + i, so any image of a batch can be remade on its own.
-            seed: seed + u64::from(index),
-            skip_steps,
-            init,
-            init_scale,
-            text_prompts,
-            image_prompts,
-        };
-        let key = Key::of_job(&common.digest, &frame);
-        let file = image_file_name(&batch_name, index, animation);
-        plan.jobs.push(Job {
-            target: t,
-            index,
-            key,
-            frame,
-            prev,
-            output: folder.join(file),
-        });
+            },
+            skip_steps: s.frames_skip_steps.value.of_steps(s.steps.value),
+            init_scale: Some(s.frames_scale.value),
+            prev: Some(prev),
+        }
     }
-    plan.targets.push(TargetPlan {
-        name,
-        cell: cell.map(str::to_owned),
-        sweep,
-        batch_name,
-        folder,
-        animation,
-        complete: count == s.max_frames.value,
-        settings,
-        seed,
-        model_set,
-        lpips: needs.lpips,
-        common,
-        jobs: first..plan.jobs.len(),
-    });
-    Ok(())
+
+    /// The image prompts in force at `frame_no`, each file hashed once per target.
+    fn image_prompts(
+        &mut self,
+        s: &Settings,
+        frame_no: u32,
+        hashes: &mut HashMap<PathBuf, String>,
+    ) -> Result<Vec<ImagePrompt>, Diagnostic> {
+        let Some(set) = s.image_prompts.value.at(frame_no) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(set.prompts.len());
+        for p in &set.prompts {
+            let path = prompt_path(p, s);
+            let blake3 = match hashes.get(&path) {
+                Some(h) => h.clone(),
+                None => {
+                    let h = self.facts.file_blake3(&path).map_err(|e| {
+                        at_setting(
+                            format!("cannot read image prompt {}: {e}", path.display()),
+                            p.origin.as_ref().or(s.image_prompts.origin.as_ref()),
+                            "this image prompt",
+                        )
+                    })?;
+                    hashes.insert(path, h.clone());
+                    h
+                }
+            };
+            out.push(ImagePrompt {
+                path: p.text.clone(),
+                blake3,
+                weight: p.weight,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The text prompts in force at `frame_no`.
+fn text_prompts(s: &Settings, frame_no: u32) -> Vec<TextPrompt> {
+    s.text_prompts
+        .value
+        .at(frame_no)
+        .map(|set| {
+            set.prompts
+                .iter()
+                .map(|p| TextPrompt {
+                    text: p.text.clone(),
+                    weight: p.weight,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An image prompt's file: written relative to the file that declared it.
@@ -438,16 +504,16 @@ pub fn prompt_path(p: &crate::project::types::Prompt, s: &Settings) -> PathBuf {
     base.join(&p.text)
 }
 
+/// The shared inputs of a target with settings `s` (see `inputs.rs` for what is left out
+/// where it has no effect).
 fn common_inputs(
     s: &Settings,
-    runtime: &super::facts::RuntimeFacts,
+    runtime: &RuntimeFacts,
     models: BTreeMap<String, String>,
     animation: bool,
-    width: u32,
-    height: u32,
+    (width, height): (u32, u32),
 ) -> CommonInputs {
-    let ddim = s.diffusion_sampling_mode.value == Sampler::Ddim;
-    let through = s.range_loss.value == RangeLossMode::ThroughDenoiser;
+    let through = s.range_loss.value == RangeLoss::ThroughDenoiser;
     let symmetric = s.use_horizontal_symmetry.value || s.use_vertical_symmetry.value;
     let runs = |v: &[f64]| run_length(&v[..v.len().min(1000)]);
     CommonInputs {
@@ -458,8 +524,10 @@ fn common_inputs(
         width,
         height,
         steps: s.steps.value,
-        sampler: s.diffusion_sampling_mode.value.name().to_owned(),
-        eta: ddim.then_some(s.eta.value),
+        method: match s.diffusion_sampling_mode.value {
+            SamplerKind::Ddim => Method::Ddim { eta: s.eta.value },
+            SamplerKind::Plms => Method::Plms,
+        },
         clip_denoised: s.clip_denoised.value,
         clip_models: s.clip_models().into_iter().map(str::to_owned).collect(),
         clip_guidance_scale: s.clip_guidance_scale.value,
@@ -467,7 +535,11 @@ fn common_inputs(
         range_scale: through.then_some(s.range_scale.value),
         sat_scale: s.sat_scale.value,
         cutn_batches: s.cutn_batches.value,
-        augs: (!s.skip_augs.value).then(|| if animation { "animated" } else { "still" }.into()),
+        augs: (!s.skip_augs.value).then_some(if animation {
+            AugMode::Animated
+        } else {
+            AugMode::Still
+        }),
         cuts: CutSchedules {
             overview: runs(&s.cut_overview.value.values),
             innercut: runs(&s.cut_innercut.value.values),

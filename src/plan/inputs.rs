@@ -1,17 +1,27 @@
-//! A job's resolved inputs: exactly what can change its pixels (DESIGN.md §3), as plain
-//! values. The same values are hashed into the key, recorded in the store, shown by
-//! `disco plan` when they differ, and turned into a `RenderSpec` by the build.
+//! A job's resolved inputs: exactly what can change its pixels (DESIGN.md §3), as typed
+//! values. The one shape of a job's inputs: hashed into the key, recorded in the store, shown
+//! by `disco plan` when they differ, and read by the renderer (its `RenderSpec` is these plus
+//! the loaded pixels).
 //!
 //! Settings that have no effect in a configuration are left out (`None`), so changing them
 //! re-renders nothing: `range-scale` under DD's range loss, `eta` under PLMS, `clamp-max`
 //! without `clamp-grad`, `transformation-percent` without symmetry, the Perlin mode when an
 //! init image is given.
+//!
+//! The serialised form is the key's contract (`key.rs`): field names and shapes must not
+//! move. Choices are the kernels' own enums, written under the names the key has always
+//! hashed; a stored value that is not a variant fails to deserialise (serde's typed error),
+//! it never falls back to another variant.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::key::Key;
+use crate::render::cutouts::augment::AugMode;
+use crate::render::losses::RangeLoss;
+use crate::render::perlin::PerlinMode;
+use crate::render::sampler::{Method, Symmetry};
 
 /// Inputs shared by every job of one target (or sweep cell), hashed once per target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,10 +41,10 @@ pub struct CommonInputs {
     pub height: u32,
     /// `steps`.
     pub steps: u32,
-    /// `ddim` or `plms`.
-    pub sampler: String,
-    /// DDIM's η (`None` under PLMS).
-    pub eta: Option<f64>,
+    /// The sampler, keyed as two fields: `sampler` (`ddim` or `plms`) and `eta` (DDIM's η,
+    /// `null` under PLMS).
+    #[serde(flatten, with = "method_fields")]
+    pub method: Method,
     /// `clip-denoised`.
     pub clip_denoised: bool,
     /// Enabled CLIP models, DD flags in load order.
@@ -50,7 +60,7 @@ pub struct CommonInputs {
     /// `cutn-batches`.
     pub cutn_batches: u32,
     /// Augmentations: `still` or `animated`; `None` with `skip-augs`.
-    pub augs: Option<String>,
+    pub augs: Option<AugMode>,
     /// The four cut schedules, run-length encoded over their 1000 entries.
     pub cuts: CutSchedules,
     /// `use-secondary-model`.
@@ -77,16 +87,78 @@ pub struct CutSchedules {
     pub icgray_p: Vec<(f64, u32)>,
 }
 
-/// Symmetry settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Symmetry {
-    /// `use-horizontal-symmetry`.
-    pub horizontal: bool,
-    /// `use-vertical-symmetry`.
-    pub vertical: bool,
-    /// `transformation-percent`.
-    pub transformation_percent: Vec<f64>,
+impl CommonInputs {
+    /// How the range loss acts: through the denoiser exactly when its scale is keyed.
+    pub fn range_loss(&self) -> RangeLoss {
+        match self.range_scale {
+            Some(_) => RangeLoss::ThroughDenoiser,
+            None => RangeLoss::Dd,
+        }
+    }
+}
+
+impl CutSchedules {
+    /// The four schedules' values at schedule index `idx` (0..1000): overview, inner cuts,
+    /// inner-cut power, gray probability.
+    ///
+    /// # Panics
+    /// If `idx` is past a schedule's end (planning keys 1000 entries of each).
+    pub fn at(&self, idx: usize) -> (f64, f64, f64, f64) {
+        (
+            run_at(&self.overview, idx),
+            run_at(&self.innercut, idx),
+            run_at(&self.ic_pow, idx),
+            run_at(&self.icgray_p, idx),
+        )
+    }
+}
+
+/// Entry `idx` of the run-length encoded `runs`.
+fn run_at(runs: &[(f64, u32)], idx: usize) -> f64 {
+    let mut left = idx;
+    for &(v, n) in runs {
+        if left < n as usize {
+            return v;
+        }
+        left -= n as usize;
+    }
+    panic!("schedule index {idx} is past the schedule's end")
+}
+
+/// [`Method`] as the two fields the key has always had: `sampler` and `eta`. Each sampler
+/// has exactly one shape (`ddim` with a number, `plms` with `null`); any other pair is an
+/// error, not a guess.
+mod method_fields {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::render::sampler::{Method, SamplerKind};
+
+    #[derive(Serialize, Deserialize)]
+    struct Fields {
+        sampler: SamplerKind,
+        eta: Option<f64>,
+    }
+
+    pub fn serialize<S: Serializer>(m: &Method, s: S) -> Result<S::Ok, S::Error> {
+        Fields {
+            sampler: m.kind(),
+            eta: m.eta(),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
+        let f = Fields::deserialize(d)?;
+        match (f.sampler, f.eta) {
+            (SamplerKind::Ddim, Some(eta)) => Ok(Method::Ddim { eta }),
+            (SamplerKind::Plms, None) => Ok(Method::Plms),
+            (SamplerKind::Ddim, None) => Err(D::Error::custom("sampler `ddim` without an `eta`")),
+            (SamplerKind::Plms, Some(_)) => Err(D::Error::custom(
+                "sampler `plms` with an `eta` (only DDIM has one)",
+            )),
+        }
+    }
 }
 
 /// The inputs of one job beyond its target's shared ones.
@@ -137,7 +209,7 @@ pub enum Init {
     /// DD's Perlin init in this mode (§9), drawn from the job's seed.
     Perlin {
         /// `mixed`, `color` or `gray`.
-        mode: String,
+        mode: PerlinMode,
     },
     /// An image file.
     Image {

@@ -21,7 +21,8 @@ use super::parse::parse_kdl;
 use super::read::{self, Cx};
 use super::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use super::source::{Origin, SourceFile, Spanned};
-use super::types::{AnimationMode, Sampler, fmt_number};
+use super::types::{AnimationMode, Choice, fmt_number};
+use crate::render::sampler::SamplerKind;
 use super::validate;
 use crate::fsutil::{BoundedReadError, read_to_string_bounded};
 
@@ -337,7 +338,7 @@ impl<'a> Loader<'a> {
         }
         if name == "sampling-mode"
             && let Some(KdlValue::String(s)) = node.entries().first().map(|e| e.value())
-            && let Ok(sampler) = Sampler::parse(s)
+            && let Ok(sampler) = SamplerKind::parse(s)
         {
             self.diags.push(
                         Diagnostic::warning(

@@ -6,12 +6,30 @@ use serde_json::Value;
 use super::{SettingType, kdl_string};
 use crate::project::diagnostic::Diagnostic;
 use crate::project::read::{self, Cx};
+use crate::render::losses::RangeLoss;
+use crate::render::perlin::PerlinMode;
+use crate::render::sampler::SamplerKind;
 
-/// Declares an enum setting: its variants, the name each is written as (first = canonical,
-/// then accepted spellings), and names DD knows that disco does not render yet.
+/// A setting that takes one of a fixed set of names: how each variant is written (first =
+/// canonical, then accepted spellings), and names DD knows that disco does not render yet.
+pub trait Choice: Copy + Sized + 'static {
+    /// Every accepted canonical name.
+    const NAMES: &'static [&'static str];
+
+    /// The canonical name of this value.
+    fn name(self) -> &'static str;
+
+    /// Reads a name (canonical or alias); `Err` carries the reason for names DD knows but
+    /// disco does not support yet.
+    fn parse(s: &str) -> Result<Self, Option<&'static str>>;
+}
+
+/// Declares an enum setting: `choice! { enum T … }` defines the enum here; `choice! { impl T
+/// … }` reads into an enum defined by the kernel that uses it (the sampler, the Perlin
+/// mode, the range loss), so planning and rendering share one type.
 macro_rules! choice {
     (
-        $(#[$meta:meta])* $ty:ident, $expects:literal {
+        $(#[$meta:meta])* enum $ty:ident, $expects:literal {
             $( $(#[$vmeta:meta])* $variant:ident => [$canon:literal $(, $alias:literal)*] ),+ $(,)?
         }
         unsupported { $( $uname:literal => $why:expr ),* $(,)? }
@@ -20,18 +38,25 @@ macro_rules! choice {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum $ty { $( $(#[$vmeta])* $variant ),+ }
 
-        impl $ty {
-            /// Every accepted canonical name.
-            pub const NAMES: &'static [&'static str] = &[$($canon),+];
+        choice! {
+            impl $ty, $expects { $( $variant => [$canon $(, $alias)*] ),+ }
+            unsupported { $( $uname => $why ),* }
+        }
+    };
+    (
+        impl $ty:ident, $expects:literal {
+            $( $variant:ident => [$canon:literal $(, $alias:literal)*] ),+ $(,)?
+        }
+        unsupported { $( $uname:literal => $why:expr ),* $(,)? }
+    ) => {
+        impl Choice for $ty {
+            const NAMES: &'static [&'static str] = &[$($canon),+];
 
-            /// The canonical name of this value.
-            pub fn name(self) -> &'static str {
+            fn name(self) -> &'static str {
                 match self { $( $ty::$variant => $canon ),+ }
             }
 
-            /// Reads a name (canonical or alias); `Err` carries the reason for names DD
-            /// knows but disco does not support yet.
-            pub fn parse(s: &str) -> Result<Self, Option<&'static str>> {
+            fn parse(s: &str) -> Result<Self, Option<&'static str>> {
                 $( if s == $canon $(|| s == $alias)* { return Ok($ty::$variant); } )+
                 $( if s == $uname { return Err(Some($why)); } )*
                 Err(None)
@@ -43,7 +68,7 @@ macro_rules! choice {
             fn from_node(node: &KdlNode, cx: Cx) -> Result<Self, Diagnostic> {
                 let e = read::single(node, cx, Self::EXPECTS)?;
                 let s = read::string(e, cx)?;
-                $ty::parse(s).map_err(|why| match why {
+                <$ty as Choice>::parse(s).map_err(|why| match why {
                     Some(why) => Diagnostic::error(
                         format!("`{s}` is not supported yet"),
                         &cx.entry(e),
@@ -64,12 +89,12 @@ macro_rules! choice {
                 })
             }
             fn to_json(&self) -> Value {
-                Value::String(self.name().to_owned())
+                Value::String(Choice::name(*self).to_owned())
             }
             fn kdl_from_json(v: &Value) -> Result<String, String> {
                 match v {
-                    Value::String(s) => match $ty::parse(s.trim()) {
-                        Ok(x) => Ok(kdl_string(x.name())),
+                    Value::String(s) => match <$ty as Choice>::parse(s.trim()) {
+                        Ok(x) => Ok(kdl_string(Choice::name(x))),
                         Err(Some(why)) => Err(format!("\"{s}\" is not supported yet: {why}")),
                         Err(None) => Err(format!("\"{s}\" is not one of {:?}", Self::NAMES)),
                     },
@@ -85,7 +110,7 @@ models need their own export (see docs/models.md)";
 
 choice! {
     /// The guided-diffusion checkpoint (dd-algorithm.md §4.1).
-    DiffusionModel, "a diffusion model name" {
+    enum DiffusionModel, "a diffusion model name" {
         /// `512x512_diffusion_uncond_finetune_008100`.
         Uncond512 => ["512x512_diffusion_uncond_finetune_008100"],
         /// `256x256_diffusion_uncond`.
@@ -114,25 +139,20 @@ impl DiffusionModel {
     }
 }
 
+// DD's `diffusion_sampling_mode`.
 choice! {
-    /// The diffusion sampler (DD's `diffusion_sampling_mode`).
-    Sampler, "\"ddim\" or \"plms\"" {
-        /// DDIM with `eta`.
+    impl SamplerKind, "\"ddim\" or \"plms\"" {
         Ddim => ["ddim"],
-        /// Pseudo linear multi-step, order 2.
         Plms => ["plms"],
     }
     unsupported {}
 }
 
+// Perlin init colour mode (§9).
 choice! {
-    /// Perlin init colour mode (§9).
-    PerlinMode, "\"mixed\", \"color\" or \"gray\"" {
-        /// Colour octaves A, gray octaves B.
+    impl PerlinMode, "\"mixed\", \"color\" or \"gray\"" {
         Mixed => ["mixed"],
-        /// Both colour.
         Color => ["color"],
-        /// Both gray.
         Gray => ["gray"],
     }
     unsupported {}
@@ -140,7 +160,7 @@ choice! {
 
 choice! {
     /// What a target renders: stills, or an animation.
-    AnimationMode, "\"None\" or \"2D\"" {
+    enum AnimationMode, "\"None\" or \"2D\"" {
         /// Still images (`n-batches` of them).
         None => ["None", "none"],
         /// 2D animation: each frame starts from the warped previous one.
@@ -155,7 +175,7 @@ choice! {
 
 choice! {
     /// Interpolation between keyframes (§10.1).
-    InterpSpline, "\"Linear\", \"Quadratic\" or \"Cubic\"" {
+    enum InterpSpline, "\"Linear\", \"Quadratic\" or \"Cubic\"" {
         /// Piecewise linear.
         Linear => ["Linear", "linear"],
         /// Quadratic spline (falls back to linear with ≤ 2 keys).
@@ -166,12 +186,10 @@ choice! {
     unsupported {}
 }
 
+// How `range-scale` acts (DESIGN.md §5).
 choice! {
-    /// How `range-scale` acts (DESIGN.md §5).
-    RangeLossMode, "\"dd\" or \"through-denoiser\"" {
-        /// DD's behaviour: the loss is taken on a detached estimate, so it has no effect (§5.7).
+    impl RangeLoss, "\"dd\" or \"through-denoiser\"" {
         Dd => ["dd"],
-        /// The evident intent: the range loss's gradient flows back through the denoiser.
         ThroughDenoiser => ["through-denoiser"],
     }
     unsupported {}
@@ -179,7 +197,7 @@ choice! {
 
 choice! {
     /// DD's `sampling_mode`: the 3D warp's grid-sample interpolation (3D only).
-    GridSampleMode, "\"bicubic\", \"bilinear\" or \"nearest\"" {
+    enum GridSampleMode, "\"bicubic\", \"bilinear\" or \"nearest\"" {
         /// Bicubic.
         Bicubic => ["bicubic"],
         /// Bilinear.
@@ -188,4 +206,28 @@ choice! {
         Nearest => ["nearest"],
     }
     unsupported {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernels' enums are keyed under the names serde writes; the project reads the
+    /// same names, so a project value and its key cannot drift apart.
+    #[test]
+    fn kernel_choices_read_the_names_they_are_keyed_under() {
+        fn check<T: Choice + serde::Serialize + PartialEq + std::fmt::Debug>(all: &[T]) {
+            assert_eq!(T::NAMES.len(), all.len());
+            for &v in all {
+                let keyed = serde_json::to_value(v).unwrap();
+                assert_eq!(keyed, Value::String(v.name().to_owned()));
+                assert_eq!(T::parse(v.name()), Ok(v));
+            }
+        }
+        check(&[SamplerKind::Ddim, SamplerKind::Plms]);
+        check(&[PerlinMode::Mixed, PerlinMode::Color, PerlinMode::Gray]);
+        assert_eq!(RangeLoss::parse("through-denoiser"), Ok(RangeLoss::ThroughDenoiser));
+        assert_eq!(RangeLoss::parse("through_denoiser"), Err(None));
+        assert_eq!(SamplerKind::parse("euler"), Err(None));
+    }
 }
