@@ -252,6 +252,73 @@ pub fn expand_runs(runs: &[(f64, u32)]) -> Vec<f64> {
         .collect()
 }
 
+/// Inputs with every optional part present and every choice shown, for tests that need real
+/// values (the key's golden test, the serialised shape).
+#[cfg(test)]
+pub(crate) fn sample() -> (CommonInputs, [FrameInputs; 2]) {
+    let common = CommonInputs {
+        renderer: "disco-render/1".into(),
+        provider: "cpu".into(),
+        ort: "1.22.0".into(),
+        models: BTreeMap::from([("unet".into(), "ab".repeat(32))]),
+        width: 128,
+        height: 64,
+        steps: 50,
+        method: Method::Ddim { eta: 0.8 },
+        clip_denoised: false,
+        clip_models: vec!["ViTB32".into(), "RN50".into()],
+        clip_guidance_scale: 5000.0,
+        tv_scale: 0.0,
+        range_scale: Some(150.0),
+        sat_scale: 0.1 + 0.2,
+        cutn_batches: 4,
+        augs: Some(AugMode::Animated),
+        cuts: CutSchedules {
+            overview: vec![(12.0, 400), (4.0, 600)],
+            innercut: vec![(4.0, 400), (12.0, 600)],
+            ic_pow: vec![(1.0, 1000)],
+            icgray_p: vec![(0.2, 400), (0.0, 600)],
+        },
+        use_secondary_model: true,
+        clamp_max: Some(0.05),
+        symmetry: Some(Symmetry {
+            horizontal: true,
+            vertical: false,
+            transformation_percent: vec![0.09],
+        }),
+        fuzzy: Some(0.05),
+    };
+    let first = FrameInputs {
+        seed: 7,
+        skip_steps: 10,
+        init: Init::Perlin {
+            mode: PerlinMode::Gray,
+        },
+        init_scale: Some(1000.0),
+        text_prompts: vec![TextPrompt {
+            text: "a red circle".into(),
+            weight: 2.0,
+        }],
+        image_prompts: vec![ImagePrompt {
+            path: "prompt.png".into(),
+            blake3: "cd".repeat(32),
+            weight: 0.5,
+        }],
+    };
+    let second = FrameInputs {
+        seed: 8,
+        init: Init::PreviousFrame {
+            key: Key([7; 32]),
+            angle: 2.0,
+            zoom: 1.1,
+            translation_x: 0.0,
+            translation_y: -4.5,
+        },
+        ..first.clone()
+    };
+    (common, [first, second])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +329,72 @@ mod tests {
         assert_eq!(run_length(&v), vec![(12.0, 400), (4.0, 600)]);
         assert_eq!(expand_runs(&run_length(&v)), v);
         assert!(run_length(&[]).is_empty());
+    }
+
+    #[test]
+    fn cut_schedules_are_read_from_their_runs() {
+        let (common, _) = sample();
+        let overview = expand_runs(&common.cuts.overview);
+        for idx in [0, 399, 400, 999] {
+            assert_eq!(common.cuts.at(idx).0, overview[idx], "{idx}");
+        }
+        assert_eq!(common.cuts.at(500), (4.0, 12.0, 1.0, 0.0));
+    }
+
+    #[test]
+    fn choices_are_written_under_the_keyed_names() {
+        let (mut common, frames) = sample();
+        let v = serde_json::to_value(&common).unwrap();
+        assert_eq!((&v["sampler"], &v["eta"]), (&"ddim".into(), &0.8.into()));
+        assert_eq!(v["augs"], "animated");
+        assert_eq!(v["symmetry"]["transformation-percent"][0], 0.09);
+        let f = serde_json::to_value(&frames[0]).unwrap();
+        assert_eq!(f["init"], serde_json::json!({"kind": "perlin", "mode": "gray"}));
+        common.method = Method::Plms;
+        let v = serde_json::to_value(&common).unwrap();
+        assert_eq!((&v["sampler"], &v["eta"]), (&"plms".into(), &Value::Null));
+        assert_eq!(common.range_loss(), RangeLoss::ThroughDenoiser);
+    }
+
+    #[test]
+    fn inputs_round_trip_through_json() {
+        let (common, frames) = sample();
+        let back: CommonInputs =
+            serde_json::from_slice(&serde_json::to_vec(&common).unwrap()).unwrap();
+        assert_eq!(back, common);
+        for f in frames {
+            let back: FrameInputs =
+                serde_json::from_slice(&serde_json::to_vec(&f).unwrap()).unwrap();
+            assert_eq!(back, f);
+        }
+    }
+
+    /// `field` of the sample's shared inputs set to `value`, read back.
+    fn common_with(field: &str, value: Value) -> Result<CommonInputs, String> {
+        let mut v = serde_json::to_value(sample().0).unwrap();
+        v[field] = value;
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    use serde_json::Value;
+
+    #[test]
+    fn a_stored_value_that_is_no_variant_is_an_error_not_a_fallback() {
+        let e = common_with("sampler", "euler".into()).unwrap_err();
+        assert!(e.contains("unknown variant `euler`"), "{e}");
+        let e = common_with("augs", "video".into()).unwrap_err();
+        assert!(e.contains("unknown variant `video`"), "{e}");
+        // each sampler has exactly one shape
+        let e = common_with("eta", Value::Null).unwrap_err();
+        assert!(e.contains("`ddim` without an `eta`"), "{e}");
+        let mut v = serde_json::to_value(sample().0).unwrap();
+        v["sampler"] = "plms".into();
+        let e = serde_json::from_value::<CommonInputs>(v).unwrap_err();
+        assert!(e.to_string().contains("`plms` with an `eta`"), "{e}");
+
+        let mut f = serde_json::to_value(&sample().1[0]).unwrap();
+        f["init"]["mode"] = "rainbow".into();
+        let e = serde_json::from_value::<FrameInputs>(f).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `rainbow`"), "{e}");
     }
 }
