@@ -16,12 +16,12 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::job::{self, Rendered};
 use disco::render::models::{Models, Needs};
 use disco::render::sampler::Method;
 use disco::render::session::{Device, ModelSet, SessionOptions};
-use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::spec::{RenderSpec, Unkeyed};
 use disco::render::trace::Trace;
 
@@ -82,7 +82,7 @@ fn spec(set: &ModelSet, side: usize, use_checkpoint: bool) -> RenderSpec {
         init: None,
         image_prompts: vec![],
         unkeyed: Unkeyed {
-            use_checkpoint: use_checkpoint,
+            use_checkpoint,
             dd_range_scale: 150.0,
         },
     }

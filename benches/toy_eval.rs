@@ -20,12 +20,12 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::job::{self, Rendered};
 use disco::render::models::{Models, Needs};
 use disco::render::sampler::Method;
 use disco::render::session::{Device, ModelSet, SessionOptions};
-use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::spec::{RenderSpec, Unkeyed};
 use ndarray::Array3;
 
@@ -80,7 +80,7 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
             fuzzy: None,
         },
         frame: FrameInputs {
-            seed: seed,
+            seed,
             skip_steps: 0,
             init: Init::None,
             init_scale: None,

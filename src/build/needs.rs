@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::plan::lpips_need;
-use crate::project::types::Choice;
+use crate::project::types::ChoiceSetting;
 use crate::project::{Diagnostic, Project, Settings, Target};
 use crate::render::manifest::Manifest;
 

@@ -187,8 +187,10 @@ fn decode_image(bytes: &[u8], path: &Path) -> Result<Array3<u8>, SpecError> {
         })?
         .to_rgb8();
     let (w, h) = img.dimensions();
-    Ok(Array3::from_shape_vec((h as usize, w as usize, 3), img.into_raw())
-        .expect("an RGB image is h·w·3 bytes"))
+    Ok(
+        Array3::from_shape_vec((h as usize, w as usize, 3), img.into_raw())
+            .expect("an RGB image is h·w·3 bytes"),
+    )
 }
 
 /// Lanczos resize to exactly `w`×`h` (DD resizes init images with PIL's LANCZOS, §4.4);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::anim::MotionSeries;
-use crate::project::types::{AnimationMode, Choice, Seed};
+use crate::project::types::{AnimationMode, ChoiceSetting, Seed};
 use crate::project::{Diagnostic, Origin, Project, Settings, Target, TargetKind};
 use crate::render::cutouts::augment::AugMode;
 use crate::render::losses::RangeLoss;

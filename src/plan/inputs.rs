@@ -349,11 +349,32 @@ mod tests {
         assert_eq!(v["augs"], "animated");
         assert_eq!(v["symmetry"]["transformation-percent"][0], 0.09);
         let f = serde_json::to_value(&frames[0]).unwrap();
-        assert_eq!(f["init"], serde_json::json!({"kind": "perlin", "mode": "gray"}));
+        assert_eq!(
+            f["init"],
+            serde_json::json!({"kind": "perlin", "mode": "gray"})
+        );
         common.method = Method::Plms;
         let v = serde_json::to_value(&common).unwrap();
         assert_eq!((&v["sampler"], &v["eta"]), (&"plms".into(), &Value::Null));
         assert_eq!(common.range_loss(), RangeLoss::ThroughDenoiser);
+        // the kernels' `name`s (traces, the report) are the keyed names
+        use crate::render::sampler::SamplerKind;
+        for (name, keyed) in [
+            (
+                SamplerKind::Plms.name(),
+                serde_json::to_value(SamplerKind::Plms),
+            ),
+            (
+                PerlinMode::Gray.name(),
+                serde_json::to_value(PerlinMode::Gray),
+            ),
+            (
+                AugMode::Animated.name(),
+                serde_json::to_value(AugMode::Animated),
+            ),
+        ] {
+            assert_eq!(Value::from(name), keyed.unwrap());
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use super::diagnostic::Diagnostics;
 use super::schema::Settings;
 use super::source::Origin;
-use super::types::{AnimationMode, Choice, Keyframes, fmt_number};
+use super::types::{AnimationMode, ChoiceSetting, Keyframes, fmt_number};
 use super::validate::{blame, push};
 use crate::anim::Series;
 

@@ -21,10 +21,10 @@ use super::parse::parse_kdl;
 use super::read::{self, Cx};
 use super::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use super::source::{Origin, SourceFile, Spanned};
-use super::types::{AnimationMode, Choice, fmt_number};
-use crate::render::sampler::SamplerKind;
+use super::types::{AnimationMode, ChoiceSetting, fmt_number};
 use super::validate;
 use crate::fsutil::{BoundedReadError, read_to_string_bounded};
+use crate::render::sampler::SamplerKind;
 
 pub use super::limits::MAX_SWEEP_CELLS;
 

@@ -13,11 +13,11 @@ use super::cutouts::augment::{self, AugParams, Ties};
 use super::cutouts::dango::{self, CutPlan};
 use super::cutouts::normalize::{normalize, normalize_adjoint};
 use super::losses;
+use super::losses::RangeLoss;
 use super::models::{ClipSessions, Models};
 use super::prompts::Targets;
 use super::schedule::{DiffusionSchedule, schedule_index, t_c};
 use super::session::{GraphSession, Input, SessionError};
-use super::losses::RangeLoss;
 use super::spec::RenderSpec;
 
 /// Cuts per CLIP call with `use_checkpoint` on.

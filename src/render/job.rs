@@ -14,9 +14,9 @@ use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
 use super::cutouts::legacy::{self, LegacyPlan};
 use super::cutouts::normalize::normalize;
 use super::guidance::{self, At, GuidanceError, Losses, TieRecord};
+use super::losses::RangeLoss;
 use super::models::Models;
 use super::noise::{JobRng, RngPosition};
-use super::losses::RangeLoss;
 use super::prompts::{self, EncodedImagePrompt, PromptError, Targets};
 use super::sampler::{
     Denoised, EvalAt, Method, Mirroring, SampleOptions, SamplerExit, SamplerState, sample,

@@ -21,7 +21,9 @@ use rand_distr::{Distribution, StandardNormal};
 
 /// Which Perlin images are in colour (DD's `perlin_mode`, §9). The one definition: the project
 /// parses the setting into it and a job's inputs key it, under the names serde writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PerlinMode {
     /// Image A in colour, image B gray (DD's default).

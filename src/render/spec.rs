@@ -63,7 +63,9 @@ impl RenderSpec {
 
     /// The range loss's weight, as cond_fn applies (or, under DD's range loss, reports) it.
     pub fn range_scale(&self) -> f32 {
-        self.common.range_scale.unwrap_or(self.unkeyed.dd_range_scale) as f32
+        self.common
+            .range_scale
+            .unwrap_or(self.unkeyed.dd_range_scale) as f32
     }
 
     /// How the range loss acts.

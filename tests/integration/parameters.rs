@@ -5,7 +5,7 @@
 //! tests/fixtures/parameters.md so the test runs anywhere, and the two must agree.
 
 use disco::project::schema::{self, CLIP_MODELS};
-use disco::project::types::{Choice, DiffusionModel};
+use disco::project::types::{ChoiceSetting, DiffusionModel};
 use disco::render::sampler::SamplerKind;
 use serde_json::Value;
 

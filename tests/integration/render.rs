@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::guidance::{self, At};
 use disco::render::job::{self, Rendered};
@@ -12,7 +13,6 @@ use disco::render::noise::JobRng;
 use disco::render::sampler::Method;
 use disco::render::schedule::DiffusionSchedule;
 use disco::render::session::{Device, ModelSet, SessionOptions};
-use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::spec::{RenderSpec, Unkeyed};
 use ndarray::Array4;
 

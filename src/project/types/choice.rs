@@ -12,7 +12,7 @@ use crate::render::sampler::SamplerKind;
 
 /// A setting that takes one of a fixed set of names: how each variant is written (first =
 /// canonical, then accepted spellings), and names DD knows that disco does not render yet.
-pub trait Choice: Copy + Sized + 'static {
+pub trait ChoiceSetting: Copy + Sized + 'static {
     /// Every accepted canonical name.
     const NAMES: &'static [&'static str];
 
@@ -49,7 +49,7 @@ macro_rules! choice {
         }
         unsupported { $( $uname:literal => $why:expr ),* $(,)? }
     ) => {
-        impl Choice for $ty {
+        impl ChoiceSetting for $ty {
             const NAMES: &'static [&'static str] = &[$($canon),+];
 
             fn name(self) -> &'static str {
@@ -68,7 +68,7 @@ macro_rules! choice {
             fn from_node(node: &KdlNode, cx: Cx) -> Result<Self, Diagnostic> {
                 let e = read::single(node, cx, Self::EXPECTS)?;
                 let s = read::string(e, cx)?;
-                <$ty as Choice>::parse(s).map_err(|why| match why {
+                <$ty as ChoiceSetting>::parse(s).map_err(|why| match why {
                     Some(why) => Diagnostic::error(
                         format!("`{s}` is not supported yet"),
                         &cx.entry(e),
@@ -89,12 +89,12 @@ macro_rules! choice {
                 })
             }
             fn to_json(&self) -> Value {
-                Value::String(Choice::name(*self).to_owned())
+                Value::String(ChoiceSetting::name(*self).to_owned())
             }
             fn kdl_from_json(v: &Value) -> Result<String, String> {
                 match v {
-                    Value::String(s) => match <$ty as Choice>::parse(s.trim()) {
-                        Ok(x) => Ok(kdl_string(Choice::name(x))),
+                    Value::String(s) => match <$ty as ChoiceSetting>::parse(s.trim()) {
+                        Ok(x) => Ok(kdl_string(ChoiceSetting::name(x))),
                         Err(Some(why)) => Err(format!("\"{s}\" is not supported yet: {why}")),
                         Err(None) => Err(format!("\"{s}\" is not one of {:?}", Self::NAMES)),
                     },
@@ -216,7 +216,7 @@ mod tests {
     /// same names, so a project value and its key cannot drift apart.
     #[test]
     fn kernel_choices_read_the_names_they_are_keyed_under() {
-        fn check<T: Choice + serde::Serialize + PartialEq + std::fmt::Debug>(all: &[T]) {
+        fn check<T: ChoiceSetting + serde::Serialize + PartialEq + std::fmt::Debug>(all: &[T]) {
             assert_eq!(T::NAMES.len(), all.len());
             for &v in all {
                 let keyed = serde_json::to_value(v).unwrap();
@@ -226,7 +226,10 @@ mod tests {
         }
         check(&[SamplerKind::Ddim, SamplerKind::Plms]);
         check(&[PerlinMode::Mixed, PerlinMode::Color, PerlinMode::Gray]);
-        assert_eq!(RangeLoss::parse("through-denoiser"), Ok(RangeLoss::ThroughDenoiser));
+        assert_eq!(
+            RangeLoss::parse("through-denoiser"),
+            Ok(RangeLoss::ThroughDenoiser)
+        );
         assert_eq!(RangeLoss::parse("through_denoiser"), Err(None));
         assert_eq!(SamplerKind::parse("euler"), Err(None));
     }

@@ -18,7 +18,9 @@ use crate::render::schedule::DiffusionSchedule;
 
 /// DD's `diffusion_sampling_mode`: the sampler without its parameters. The one definition:
 /// the project parses the setting into it and a job's inputs key it as `ddim` or `plms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SamplerKind {
     /// DDIM with `eta`.
