@@ -16,12 +16,13 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::job::{self, Rendered};
 use disco::render::models::{Models, Needs};
 use disco::render::sampler::Method;
 use disco::render::session::{Device, ModelSet, SessionOptions};
-use disco::render::spec::{RangeLoss, RenderSpec, TextPrompt};
+use disco::render::spec::{RenderSpec, Unkeyed};
 use disco::render::trace::Trace;
 
 const SKIP: usize = 2;
@@ -39,40 +40,51 @@ fn timed_steps() -> usize {
 
 fn spec(set: &ModelSet, side: usize, use_checkpoint: bool) -> RenderSpec {
     RenderSpec {
-        width: side,
-        height: side,
-        seed: 1,
-        steps: timed_steps() + SKIP,
-        skip_steps: SKIP,
-        method: Method::Ddim { eta: 0.8 },
-        clip_denoised: false,
-        text_prompts: vec![TextPrompt {
-            text: "a red circle".into(),
-            weight: 1.0,
-        }],
-        image_prompts: vec![],
-        fuzzy: None,
-        clip_models: set.manifest.clip.keys().cloned().collect(),
-        clip_guidance_scale: 5000.0,
-        tv_scale: 0.0,
-        range_scale: 150.0,
-        range_loss: RangeLoss::Dd,
-        sat_scale: 0.0,
-        init_scale: 0.0,
+        common: CommonInputs {
+            renderer: "bench".into(),
+            provider: "cpu".into(),
+            ort: "bench".into(),
+            models: Default::default(),
+            width: side as u32,
+            height: side as u32,
+            steps: (timed_steps() + SKIP) as u32,
+            method: Method::Ddim { eta: 0.8 },
+            clip_denoised: false,
+            clip_models: set.manifest.clip.keys().cloned().collect(),
+            clip_guidance_scale: 5000.0,
+            tv_scale: 0.0,
+            range_scale: None,
+            sat_scale: 0.0,
+            cutn_batches: 4,
+            augs: Some(AugMode::Still),
+            cuts: CutSchedules {
+                overview: vec![(12.0, 400), (4.0, 600)],
+                innercut: vec![(4.0, 400), (12.0, 600)],
+                ic_pow: vec![(1.0, 1000)],
+                icgray_p: vec![(0.2, 400), (0.0, 600)],
+            },
+            use_secondary_model: true,
+            clamp_max: Some(0.05),
+            symmetry: None,
+            fuzzy: None,
+        },
+        frame: FrameInputs {
+            seed: 1,
+            skip_steps: SKIP as u32,
+            init: Init::None,
+            init_scale: None,
+            text_prompts: vec![TextPrompt {
+                text: "a red circle".into(),
+                weight: 1.0,
+            }],
+            image_prompts: vec![],
+        },
         init: None,
-        cutn_batches: 4,
-        skip_augs: false,
-        aug_mode: AugMode::Still,
-        cut_overview: [vec![12.0; 400], vec![4.0; 600]].concat(),
-        cut_innercut: [vec![4.0; 400], vec![12.0; 600]].concat(),
-        cut_ic_pow: vec![1.0; 1000],
-        cut_icgray_p: [vec![0.2; 400], vec![0.0; 600]].concat(),
-        use_secondary_model: true,
-        clamp_max: Some(0.05),
-        use_checkpoint,
-        horizontal_symmetry: false,
-        vertical_symmetry: false,
-        transformation_percent: vec![0.09],
+        image_prompts: vec![],
+        unkeyed: Unkeyed {
+            use_checkpoint,
+            dd_range_scale: 150.0,
+        },
     }
 }
 
@@ -93,11 +105,11 @@ fn peak_rss_kib() -> u64 {
 
 fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
     let needs = Needs {
-        width: s.width,
-        height: s.height,
+        width: s.width(),
+        height: s.height(),
         secondary: true,
         lpips: false,
-        clip: &s.clip_models,
+        clip: &s.common.clip_models,
     };
     let opts = SessionOptions {
         device: Device::Cpu,

@@ -20,12 +20,13 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::job::{self, Rendered};
 use disco::render::models::{Models, Needs};
 use disco::render::sampler::Method;
 use disco::render::session::{Device, ModelSet, SessionOptions};
-use disco::render::spec::{RangeLoss, RenderSpec, TextPrompt};
+use disco::render::spec::{RenderSpec, Unkeyed};
 use ndarray::Array3;
 
 /// (prompt, colour, shape): four colours and four shapes, none of them a pair held out of
@@ -49,41 +50,52 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> RenderSpec {
     let clamp: f32 = env_or("DISCO_TOY_CLAMP", 0.05);
     RenderSpec {
-        width: SIDE,
-        height: SIDE,
-        seed,
-        steps,
-        skip_steps: 0,
-        method: Method::Ddim { eta: 0.8 },
-        clip_denoised: false,
-        text_prompts: vec![TextPrompt {
-            text: prompt.into(),
-            weight: 1.0,
-        }],
-        image_prompts: vec![],
-        fuzzy: None,
-        clip_models: set.manifest.clip.keys().cloned().collect(),
-        clip_guidance_scale: scale,
-        tv_scale: 0.0,
-        range_scale: 150.0,
-        range_loss: RangeLoss::Dd,
-        sat_scale: 0.0,
-        init_scale: 0.0,
+        common: CommonInputs {
+            renderer: "bench".into(),
+            provider: "cpu".into(),
+            ort: "bench".into(),
+            models: Default::default(),
+            width: SIDE as u32,
+            height: SIDE as u32,
+            steps: steps as u32,
+            method: Method::Ddim { eta: 0.8 },
+            clip_denoised: false,
+            clip_models: set.manifest.clip.keys().cloned().collect(),
+            clip_guidance_scale: f64::from(scale),
+            tv_scale: 0.0,
+            range_scale: None,
+            sat_scale: 0.0,
+            cutn_batches: 1,
+            augs: Some(AugMode::Still),
+            // DD's default cut schedule
+            cuts: CutSchedules {
+                overview: vec![(12.0, 400), (4.0, 600)],
+                innercut: vec![(4.0, 400), (12.0, 600)],
+                ic_pow: vec![(1.0, 1000)],
+                icgray_p: vec![(0.2, 400), (0.0, 600)],
+            },
+            use_secondary_model: true,
+            clamp_max: Some(f64::from(clamp)),
+            symmetry: None,
+            fuzzy: None,
+        },
+        frame: FrameInputs {
+            seed,
+            skip_steps: 0,
+            init: Init::None,
+            init_scale: None,
+            text_prompts: vec![TextPrompt {
+                text: prompt.into(),
+                weight: 1.0,
+            }],
+            image_prompts: vec![],
+        },
         init: None,
-        cutn_batches: 1,
-        skip_augs: false,
-        aug_mode: AugMode::Still,
-        // DD's default cut schedule
-        cut_overview: [vec![12.0; 400], vec![4.0; 600]].concat(),
-        cut_innercut: [vec![4.0; 400], vec![12.0; 600]].concat(),
-        cut_ic_pow: vec![1.0; 1000],
-        cut_icgray_p: [vec![0.2; 400], vec![0.0; 600]].concat(),
-        use_secondary_model: true,
-        clamp_max: Some(clamp),
-        use_checkpoint: true,
-        horizontal_symmetry: false,
-        vertical_symmetry: false,
-        transformation_percent: vec![0.09],
+        image_prompts: vec![],
+        unkeyed: Unkeyed {
+            use_checkpoint: true,
+            dd_range_scale: 150.0,
+        },
     }
 }
 
@@ -100,7 +112,7 @@ fn render(models: &mut Models, s: &RenderSpec) -> Array3<u8> {
     let verbose = std::env::var_os("DISCO_TOY_VERBOSE").is_some();
     let show = |e: &job::StepEvent<'_>| {
         if verbose && e.j.is_multiple_of(10) {
-            eprintln!("seed {} step {}: {:?}", s.seed, e.j, e.losses);
+            eprintln!("seed {} step {}: {:?}", s.frame.seed, e.j, e.losses);
         }
     };
     match job::render(s, models, None, show, &AtomicBool::new(false)).expect("render") {
@@ -166,7 +178,7 @@ fn main() {
         height: SIDE,
         secondary: true,
         lpips: false,
-        clip: &probe.clip_models,
+        clip: &probe.common.clip_models,
     };
     let opts = SessionOptions {
         device: Device::Cpu,

@@ -4,11 +4,11 @@
 //! animation settings (`frames-scale 1500`) would otherwise fail at the first frame with
 //! no word of which setting asked for LPIPS.
 
-use crate::project::types::Choice;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::plan::lpips_need;
+use crate::project::types::ChoiceSetting;
 use crate::project::{Diagnostic, Project, Settings, Target};
 use crate::render::manifest::Manifest;
 

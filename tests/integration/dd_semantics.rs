@@ -45,7 +45,7 @@ fn perlin_init_replaces_the_init_image_as_in_dd_and_check_warns() {
     assert_eq!(plan.jobs.len(), 2);
     for job in &plan.jobs {
         assert!(
-            matches!(&job.frame.init, Init::Perlin { mode } if mode == "gray"),
+            matches!(&job.frame.init, Init::Perlin { mode } if *mode == disco::render::perlin::PerlinMode::Gray),
             "{:?}",
             job.frame.init
         );

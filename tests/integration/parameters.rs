@@ -5,8 +5,8 @@
 //! tests/fixtures/parameters.md so the test runs anywhere, and the two must agree.
 
 use disco::project::schema::{self, CLIP_MODELS};
-use disco::project::types::Choice;
-use disco::project::types::{DiffusionModel, Sampler};
+use disco::project::types::{ChoiceSetting, DiffusionModel};
+use disco::render::sampler::SamplerKind;
 use serde_json::Value;
 
 use crate::support::root;
@@ -152,7 +152,7 @@ fn every_reference_parameter_is_in_the_schema_with_its_default_range_and_options
         for o in &p.options {
             let accepted = match info.name {
                 "diffusion-model" => DiffusionModel::parse(o).is_ok(),
-                "diffusion-sampling-mode" => Sampler::parse(o).is_ok(),
+                "diffusion-sampling-mode" => SamplerKind::parse(o).is_ok(),
                 _ => false,
             };
             if !accepted {

@@ -17,19 +17,20 @@ use crate::render::{models, spec};
 /// ≥ 2 CLIP models, cutn_batches 2, TV/SAT/init scales non-zero.
 fn traced(set: &ModelSet, method: Method, secondary: bool, dir: &Path) {
     let mut s = spec(set);
-    (s.steps, s.skip_steps, s.method, s.use_secondary_model) = (25, 5, method, secondary);
-    let (h, w) = (s.height, s.width);
+    (s.common.steps, s.frame.skip_steps) = (25, 5);
+    (s.common.method, s.common.use_secondary_model) = (method, secondary);
+    let (h, w) = (s.height(), s.width());
     s.init = Some(
         JobRng::new(9)
             .normal4([1, 3, h, w])
             .mapv(|v| (0.5 * v).tanh()),
     );
     assert!(
-        s.clip_models.len() >= 2
-            && s.cutn_batches == 2
-            && s.tv_scale > 0.0
-            && s.sat_scale > 0.0
-            && s.init_scale > 0.0
+        s.common.clip_models.len() >= 2
+            && s.common.cutn_batches == 2
+            && s.common.tv_scale > 0.0
+            && s.common.sat_scale > 0.0
+            && s.init_scale() > 0.0
     );
     let mut m = models(set, &s, true);
     let mut trace = Trace::new();

@@ -139,7 +139,7 @@ fn sampling_mode_with_a_sampler_value_sets_the_sampler_with_a_warning() {
     let s = &r.project.unwrap().targets[0].settings;
     assert_eq!(
         s.diffusion_sampling_mode.value,
-        disco::project::types::Sampler::Plms
+        disco::render::sampler::SamplerKind::Plms
     );
 }
 

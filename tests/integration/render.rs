@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::guidance::{self, At};
 use disco::render::job::{self, Rendered};
@@ -12,7 +13,7 @@ use disco::render::noise::JobRng;
 use disco::render::sampler::Method;
 use disco::render::schedule::DiffusionSchedule;
 use disco::render::session::{Device, ModelSet, SessionOptions};
-use disco::render::spec::{RangeLoss, RenderSpec, TextPrompt};
+use disco::render::spec::{RenderSpec, Unkeyed};
 use ndarray::Array4;
 
 use crate::models::tiny_set;
@@ -20,58 +21,70 @@ use crate::models::tiny_set;
 /// A small guided render of the tiny set (12 steps, 2 CLIP models, every loss on).
 pub fn spec(set: &ModelSet) -> RenderSpec {
     RenderSpec {
-        // not square, so that width and height cannot be swapped unnoticed
-        width: 64,
-        height: 96,
-        seed: 7,
-        steps: 12,
-        skip_steps: 3,
-        method: Method::Ddim { eta: 0.8 },
-        clip_denoised: false,
-        text_prompts: vec![
-            TextPrompt {
-                text: "a red circle on a blue background".into(),
-                weight: 2.0,
+        common: CommonInputs {
+            renderer: "test".into(),
+            provider: "cpu".into(),
+            ort: "test".into(),
+            models: Default::default(),
+            // not square, so that width and height cannot be swapped unnoticed
+            width: 64,
+            height: 96,
+            steps: 12,
+            method: Method::Ddim { eta: 0.8 },
+            clip_denoised: false,
+            clip_models: set.manifest.clip.keys().take(2).cloned().collect(),
+            clip_guidance_scale: 5000.0,
+            tv_scale: 10.0,
+            // DD's range loss: reported with `dd_range_scale`, no gradient
+            range_scale: None,
+            sat_scale: 20.0,
+            cutn_batches: 2,
+            augs: Some(AugMode::Still),
+            cuts: CutSchedules {
+                overview: vec![(4.0, 400), (2.0, 600)],
+                innercut: vec![(2.0, 400), (4.0, 600)],
+                ic_pow: vec![(1.0, 1000)],
+                icgray_p: vec![(0.2, 400), (0.0, 600)],
             },
-            TextPrompt {
-                text: "blurry".into(),
-                weight: -0.5,
-            },
-        ],
-        image_prompts: vec![],
-        fuzzy: None,
-        clip_models: set.manifest.clip.keys().take(2).cloned().collect(),
-        clip_guidance_scale: 5000.0,
-        tv_scale: 10.0,
-        range_scale: 150.0,
-        range_loss: RangeLoss::Dd,
-        sat_scale: 20.0,
-        init_scale: 100.0,
+            use_secondary_model: true,
+            clamp_max: Some(0.05),
+            symmetry: None,
+            fuzzy: None,
+        },
+        frame: FrameInputs {
+            seed: 7,
+            skip_steps: 3,
+            init: Init::None,
+            init_scale: Some(100.0),
+            text_prompts: vec![
+                TextPrompt {
+                    text: "a red circle on a blue background".into(),
+                    weight: 2.0,
+                },
+                TextPrompt {
+                    text: "blurry".into(),
+                    weight: -0.5,
+                },
+            ],
+            image_prompts: vec![],
+        },
         init: None,
-        cutn_batches: 2,
-        skip_augs: false,
-        aug_mode: AugMode::Still,
-        cut_overview: [vec![4.0; 400], vec![2.0; 600]].concat(),
-        cut_innercut: [vec![2.0; 400], vec![4.0; 600]].concat(),
-        cut_ic_pow: vec![1.0; 1000],
-        cut_icgray_p: [vec![0.2; 400], vec![0.0; 600]].concat(),
-        use_secondary_model: true,
-        clamp_max: Some(0.05),
-        use_checkpoint: true,
-        horizontal_symmetry: false,
-        vertical_symmetry: false,
-        transformation_percent: vec![0.09],
+        image_prompts: vec![],
+        unkeyed: Unkeyed {
+            use_checkpoint: true,
+            dd_range_scale: 150.0,
+        },
     }
 }
 
 /// The sessions `s` needs on the CPU (LPIPS only when asked).
 pub fn models(set: &ModelSet, s: &RenderSpec, lpips: bool) -> Models {
     let needs = Needs {
-        width: s.width,
-        height: s.height,
-        secondary: s.use_secondary_model,
+        width: s.width(),
+        height: s.height(),
+        secondary: s.common.use_secondary_model,
         lpips,
-        clip: &s.clip_models,
+        clip: &s.common.clip_models,
     };
     Models::open(
         set,
@@ -93,13 +106,13 @@ fn randn(shape: (usize, usize, usize, usize), seed: u64) -> Array4<f32> {
 fn check_cond_fn_gradient(secondary: bool) {
     let Some(set) = tiny_set() else { return };
     let mut s = spec(&set);
-    s.use_secondary_model = secondary;
+    s.common.use_secondary_model = secondary;
     // With DD's range loss the loss counts a term whose gradient DD drops (§5.7); the
     // intended form differentiates every term, so the whole loss can be checked.
-    s.range_loss = RangeLoss::ThroughDenoiser;
-    s.init = Some(randn((1, 3, s.height, s.width), 5).mapv(|v| v.tanh()));
+    s.common.range_scale = Some(s.unkeyed.dd_range_scale);
+    s.init = Some(randn((1, 3, s.height(), s.width()), 5).mapv(|v| v.tanh()));
     let mut m = models(&set, &s, true);
-    let schedule = DiffusionSchedule::new(s.steps);
+    let schedule = DiffusionSchedule::new(s.steps());
     let targets = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
     let at = At { k: 6, cur_t: 6 };
     let draws = guidance::draw(
@@ -108,9 +121,9 @@ fn check_cond_fn_gradient(secondary: bool) {
         &schedule,
         at,
         &m.clip,
-        (s.height, s.width),
+        (s.height(), s.width()),
     );
-    let x = randn((1, 3, s.height, s.width), 3);
+    let x = randn((1, 3, s.height(), s.width()), 3);
     let mut loss = |x: &Array4<f32>| {
         guidance::loss_and_grad(&mut m, &s, &schedule, &targets, x, at, &draws, None, None).unwrap()
     };
@@ -119,7 +132,7 @@ fn check_cond_fn_gradient(secondary: bool) {
         l0.clip > 0.0 && l0.tv > 0.0 && l0.init > 0.0 && l0.range > 0.0,
         "{l0:?}"
     );
-    let v = randn((1, 3, s.height, s.width), 4);
+    let v = randn((1, 3, s.height(), s.width()), 4);
     let h = 1e-3f32;
     let fd =
         (loss(&(&x + &(&v * h))).0.total() - loss(&(&x - &(&v * h))).0.total()) / (2.0 * h as f64);
@@ -155,8 +168,8 @@ fn a_render_is_deterministic_and_resumes_bit_identically_after_cancellation() {
     else {
         panic!("cancelled")
     };
-    assert_eq!(steps, s.steps - s.skip_steps);
-    assert_eq!(a.dim(), (s.height, s.width, 3));
+    assert_eq!(steps, s.steps() - s.skip_steps());
+    assert_eq!(a.dim(), (s.height(), s.width(), 3));
     let Rendered::Finished(b) = job::render(&s, &mut m, None, |_| {}, &never).unwrap() else {
         panic!("cancelled")
     };
@@ -214,20 +227,21 @@ fn clip_distance(m: &mut Models, s: &RenderSpec, image: &ndarray::Array3<u8>) ->
 fn guidance_brings_the_image_closer_to_the_prompt_than_no_guidance() {
     let Some(set) = tiny_set() else { return };
     let mut s = spec(&set);
-    s.text_prompts.truncate(1);
-    s.clip_models.truncate(1);
-    (s.tv_scale, s.sat_scale, s.range_scale, s.init_scale) = (0.0, 0.0, 0.0, 0.0);
-    s.clamp_max = Some(0.2);
+    s.frame.text_prompts.truncate(1);
+    s.common.clip_models.truncate(1);
+    (s.common.tv_scale, s.common.sat_scale) = (0.0, 0.0);
+    (s.unkeyed.dd_range_scale, s.frame.init_scale) = (0.0, None);
+    s.common.clamp_max = Some(0.2);
     let mut m = models(&set, &s, false);
     let never = AtomicBool::new(false);
     let mut closer = 0;
     let seeds = [1, 2, 3, 4];
     for seed in seeds {
-        s.seed = seed;
+        s.frame.seed = seed;
         let mut guided = s.clone();
-        guided.clip_guidance_scale = 20000.0;
+        guided.common.clip_guidance_scale = 20000.0;
         let mut unguided = s.clone();
-        unguided.clip_guidance_scale = 0.0;
+        unguided.common.clip_guidance_scale = 0.0;
         let Rendered::Finished(a) = job::render(&guided, &mut m, None, |_| {}, &never).unwrap()
         else {
             panic!()
@@ -254,11 +268,11 @@ fn use_checkpoint_changes_memory_not_pixels() {
     let mut s = spec(&set);
     let mut m = models(&set, &s, false);
     let never = AtomicBool::new(false);
-    s.use_checkpoint = true;
+    s.unkeyed.use_checkpoint = true;
     let Rendered::Finished(a) = job::render(&s, &mut m, None, |_| {}, &never).unwrap() else {
         panic!()
     };
-    s.use_checkpoint = false;
+    s.unkeyed.use_checkpoint = false;
     let Rendered::Finished(b) = job::render(&s, &mut m, None, |_| {}, &never).unwrap() else {
         panic!()
     };

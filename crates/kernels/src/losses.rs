@@ -194,6 +194,19 @@ pub fn sat_loss_grad<F: Real, S: Data<Elem = F>, D: Dimension>(
     (loss, grad)
 }
 
+/// How `range-scale` acts (DESIGN.md §5): the project's `range-loss` setting, read by
+/// `cond_fn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RangeLoss {
+    /// DD's behaviour: the range loss is taken on the denoised estimate, which is an input
+    /// of x_in, so its gradient with respect to x_in is zero and `range_scale` has no effect
+    /// (dd-algorithm.md §5.7). The default, so DD settings give DD's pictures.
+    #[default]
+    Dd,
+    /// The evident intent: the range loss's gradient flows back through the denoiser.
+    ThroughDenoiser,
+}
+
 /// Range loss (§5.7): `RNG = Σ_n mean_{C,H,W}(v − clamp(v, −1, 1))²` on the denoised estimate
 /// `v: [N, C, H, W]`, and its gradient `2·(v − clamp(v))/(C·H·W)`. (In DD this term never
 /// reaches x, §5.7 "range_scale is a no-op"; the kernel is still exact.)

@@ -19,9 +19,12 @@ use ndarray::{Array2, Array3, Array4};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-/// Which Perlin images are in colour (DD's `perlin_mode`, §9). The render layer's own copy of
-/// the project's setting, so `render/` names no project type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Which Perlin images are in colour (DD's `perlin_mode`, §9). The one definition: the project
+/// parses the setting into it and a job's inputs key it, under the names serde writes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum PerlinMode {
     /// Image A in colour, image B gray (DD's default).
     #[default]
@@ -30,6 +33,23 @@ pub enum PerlinMode {
     Color,
     /// Both gray: the three channels of the init are equal.
     Gray,
+}
+
+impl PerlinMode {
+    /// The name the key and the project file use (`mixed`, `color`, `gray`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PerlinMode::Mixed => "mixed",
+            PerlinMode::Color => "color",
+            PerlinMode::Gray => "gray",
+        }
+    }
+}
+
+impl std::fmt::Display for PerlinMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// DD's octave amplitudes `a_i = 0.5·1.5^(−i)`, `i < n`.

@@ -1,17 +1,27 @@
-//! A job's resolved inputs: exactly what can change its pixels (DESIGN.md §3), as plain
-//! values. The same values are hashed into the key, recorded in the store, shown by
-//! `disco plan` when they differ, and turned into a `RenderSpec` by the build.
+//! A job's resolved inputs: exactly what can change its pixels (DESIGN.md §3), as typed
+//! values. The one shape of a job's inputs: hashed into the key, recorded in the store, shown
+//! by `disco plan` when they differ, and read by the renderer (its `RenderSpec` is these plus
+//! the loaded pixels).
 //!
 //! Settings that have no effect in a configuration are left out (`None`), so changing them
 //! re-renders nothing: `range-scale` under DD's range loss, `eta` under PLMS, `clamp-max`
 //! without `clamp-grad`, `transformation-percent` without symmetry, the Perlin mode when an
 //! init image is given.
+//!
+//! The serialised form is the key's contract (`key.rs`): field names and shapes must not
+//! move. Choices are the kernels' own enums, written under the names the key has always
+//! hashed; a stored value that is not a variant fails to deserialise (serde's typed error),
+//! it never falls back to another variant.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::key::Key;
+use disco_kernels::cutouts::augment::AugMode;
+use disco_kernels::losses::RangeLoss;
+use disco_kernels::perlin::PerlinMode;
+use disco_kernels::sampler::{Method, Symmetry};
 
 /// Inputs shared by every job of one target (or sweep cell), hashed once per target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,10 +41,10 @@ pub struct CommonInputs {
     pub height: u32,
     /// `steps`.
     pub steps: u32,
-    /// `ddim` or `plms`.
-    pub sampler: String,
-    /// DDIM's η (`None` under PLMS).
-    pub eta: Option<f64>,
+    /// The sampler, keyed as two fields: `sampler` (`ddim` or `plms`) and `eta` (DDIM's η,
+    /// `null` under PLMS).
+    #[serde(flatten, with = "method_fields")]
+    pub method: Method,
     /// `clip-denoised`.
     pub clip_denoised: bool,
     /// Enabled CLIP models, DD flags in load order.
@@ -50,7 +60,7 @@ pub struct CommonInputs {
     /// `cutn-batches`.
     pub cutn_batches: u32,
     /// Augmentations: `still` or `animated`; `None` with `skip-augs`.
-    pub augs: Option<String>,
+    pub augs: Option<AugMode>,
     /// The four cut schedules, run-length encoded over their 1000 entries.
     pub cuts: CutSchedules,
     /// `use-secondary-model`.
@@ -77,16 +87,78 @@ pub struct CutSchedules {
     pub icgray_p: Vec<(f64, u32)>,
 }
 
-/// Symmetry settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Symmetry {
-    /// `use-horizontal-symmetry`.
-    pub horizontal: bool,
-    /// `use-vertical-symmetry`.
-    pub vertical: bool,
-    /// `transformation-percent`.
-    pub transformation_percent: Vec<f64>,
+impl CommonInputs {
+    /// How the range loss acts: through the denoiser exactly when its scale is keyed.
+    pub fn range_loss(&self) -> RangeLoss {
+        match self.range_scale {
+            Some(_) => RangeLoss::ThroughDenoiser,
+            None => RangeLoss::Dd,
+        }
+    }
+}
+
+impl CutSchedules {
+    /// The four schedules' values at schedule index `idx` (0..1000): overview, inner cuts,
+    /// inner-cut power, gray probability.
+    ///
+    /// # Panics
+    /// If `idx` is past a schedule's end (planning keys 1000 entries of each).
+    pub fn at(&self, idx: usize) -> (f64, f64, f64, f64) {
+        (
+            run_at(&self.overview, idx),
+            run_at(&self.innercut, idx),
+            run_at(&self.ic_pow, idx),
+            run_at(&self.icgray_p, idx),
+        )
+    }
+}
+
+/// Entry `idx` of the run-length encoded `runs`.
+fn run_at(runs: &[(f64, u32)], idx: usize) -> f64 {
+    let mut left = idx;
+    for &(v, n) in runs {
+        if left < n as usize {
+            return v;
+        }
+        left -= n as usize;
+    }
+    panic!("schedule index {idx} is past the schedule's end")
+}
+
+/// [`Method`] as the two fields the key has always had: `sampler` and `eta`. Each sampler
+/// has exactly one shape (`ddim` with a number, `plms` with `null`); any other pair is an
+/// error, not a guess.
+mod method_fields {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use disco_kernels::sampler::{Method, SamplerKind};
+
+    #[derive(Serialize, Deserialize)]
+    struct Fields {
+        sampler: SamplerKind,
+        eta: Option<f64>,
+    }
+
+    pub fn serialize<S: Serializer>(m: &Method, s: S) -> Result<S::Ok, S::Error> {
+        Fields {
+            sampler: m.kind(),
+            eta: m.eta(),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
+        let f = Fields::deserialize(d)?;
+        match (f.sampler, f.eta) {
+            (SamplerKind::Ddim, Some(eta)) => Ok(Method::Ddim { eta }),
+            (SamplerKind::Plms, None) => Ok(Method::Plms),
+            (SamplerKind::Ddim, None) => Err(D::Error::custom("sampler `ddim` without an `eta`")),
+            (SamplerKind::Plms, Some(_)) => Err(D::Error::custom(
+                "sampler `plms` with an `eta` (only DDIM has one)",
+            )),
+        }
+    }
 }
 
 /// The inputs of one job beyond its target's shared ones.
@@ -137,7 +209,7 @@ pub enum Init {
     /// DD's Perlin init in this mode (§9), drawn from the job's seed.
     Perlin {
         /// `mixed`, `color` or `gray`.
-        mode: String,
+        mode: PerlinMode,
     },
     /// An image file.
     Image {
@@ -180,6 +252,73 @@ pub fn expand_runs(runs: &[(f64, u32)]) -> Vec<f64> {
         .collect()
 }
 
+/// Inputs with every optional part present and every choice shown, for tests that need real
+/// values (the key's golden test, the serialised shape).
+#[cfg(test)]
+pub(crate) fn sample() -> (CommonInputs, [FrameInputs; 2]) {
+    let common = CommonInputs {
+        renderer: "disco-render/1".into(),
+        provider: "cpu".into(),
+        ort: "1.22.0".into(),
+        models: BTreeMap::from([("unet".into(), "ab".repeat(32))]),
+        width: 128,
+        height: 64,
+        steps: 50,
+        method: Method::Ddim { eta: 0.8 },
+        clip_denoised: false,
+        clip_models: vec!["ViTB32".into(), "RN50".into()],
+        clip_guidance_scale: 5000.0,
+        tv_scale: 0.0,
+        range_scale: Some(150.0),
+        sat_scale: 0.1 + 0.2,
+        cutn_batches: 4,
+        augs: Some(AugMode::Animated),
+        cuts: CutSchedules {
+            overview: vec![(12.0, 400), (4.0, 600)],
+            innercut: vec![(4.0, 400), (12.0, 600)],
+            ic_pow: vec![(1.0, 1000)],
+            icgray_p: vec![(0.2, 400), (0.0, 600)],
+        },
+        use_secondary_model: true,
+        clamp_max: Some(0.05),
+        symmetry: Some(Symmetry {
+            horizontal: true,
+            vertical: false,
+            transformation_percent: vec![0.09],
+        }),
+        fuzzy: Some(0.05),
+    };
+    let first = FrameInputs {
+        seed: 7,
+        skip_steps: 10,
+        init: Init::Perlin {
+            mode: PerlinMode::Gray,
+        },
+        init_scale: Some(1000.0),
+        text_prompts: vec![TextPrompt {
+            text: "a red circle".into(),
+            weight: 2.0,
+        }],
+        image_prompts: vec![ImagePrompt {
+            path: "prompt.png".into(),
+            blake3: "cd".repeat(32),
+            weight: 0.5,
+        }],
+    };
+    let second = FrameInputs {
+        seed: 8,
+        init: Init::PreviousFrame {
+            key: Key([7; 32]),
+            angle: 2.0,
+            zoom: 1.1,
+            translation_x: 0.0,
+            translation_y: -4.5,
+        },
+        ..first.clone()
+    };
+    (common, [first, second])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +329,93 @@ mod tests {
         assert_eq!(run_length(&v), vec![(12.0, 400), (4.0, 600)]);
         assert_eq!(expand_runs(&run_length(&v)), v);
         assert!(run_length(&[]).is_empty());
+    }
+
+    #[test]
+    fn cut_schedules_are_read_from_their_runs() {
+        let (common, _) = sample();
+        let overview = expand_runs(&common.cuts.overview);
+        for idx in [0, 399, 400, 999] {
+            assert_eq!(common.cuts.at(idx).0, overview[idx], "{idx}");
+        }
+        assert_eq!(common.cuts.at(500), (4.0, 12.0, 1.0, 0.0));
+    }
+
+    #[test]
+    fn choices_are_written_under_the_keyed_names() {
+        let (mut common, frames) = sample();
+        let v = serde_json::to_value(&common).unwrap();
+        assert_eq!((&v["sampler"], &v["eta"]), (&"ddim".into(), &0.8.into()));
+        assert_eq!(v["augs"], "animated");
+        assert_eq!(v["symmetry"]["transformation-percent"][0], 0.09);
+        let f = serde_json::to_value(&frames[0]).unwrap();
+        assert_eq!(
+            f["init"],
+            serde_json::json!({"kind": "perlin", "mode": "gray"})
+        );
+        common.method = Method::Plms;
+        let v = serde_json::to_value(&common).unwrap();
+        assert_eq!((&v["sampler"], &v["eta"]), (&"plms".into(), &Value::Null));
+        assert_eq!(common.range_loss(), RangeLoss::ThroughDenoiser);
+        // the kernels' `name`s (traces, the report) are the keyed names
+        use disco_kernels::sampler::SamplerKind;
+        for (name, keyed) in [
+            (
+                SamplerKind::Plms.name(),
+                serde_json::to_value(SamplerKind::Plms),
+            ),
+            (
+                PerlinMode::Gray.name(),
+                serde_json::to_value(PerlinMode::Gray),
+            ),
+            (
+                AugMode::Animated.name(),
+                serde_json::to_value(AugMode::Animated),
+            ),
+        ] {
+            assert_eq!(Value::from(name), keyed.unwrap());
+        }
+    }
+
+    #[test]
+    fn inputs_round_trip_through_json() {
+        let (common, frames) = sample();
+        let back: CommonInputs =
+            serde_json::from_slice(&serde_json::to_vec(&common).unwrap()).unwrap();
+        assert_eq!(back, common);
+        for f in frames {
+            let back: FrameInputs =
+                serde_json::from_slice(&serde_json::to_vec(&f).unwrap()).unwrap();
+            assert_eq!(back, f);
+        }
+    }
+
+    /// `field` of the sample's shared inputs set to `value`, read back.
+    fn common_with(field: &str, value: Value) -> Result<CommonInputs, String> {
+        let mut v = serde_json::to_value(sample().0).unwrap();
+        v[field] = value;
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    use serde_json::Value;
+
+    #[test]
+    fn a_stored_value_that_is_no_variant_is_an_error_not_a_fallback() {
+        let e = common_with("sampler", "euler".into()).unwrap_err();
+        assert!(e.contains("unknown variant `euler`"), "{e}");
+        let e = common_with("augs", "video".into()).unwrap_err();
+        assert!(e.contains("unknown variant `video`"), "{e}");
+        // each sampler has exactly one shape
+        let e = common_with("eta", Value::Null).unwrap_err();
+        assert!(e.contains("`ddim` without an `eta`"), "{e}");
+        let mut v = serde_json::to_value(sample().0).unwrap();
+        v["sampler"] = "plms".into();
+        let e = serde_json::from_value::<CommonInputs>(v).unwrap_err();
+        assert!(e.to_string().contains("`plms` with an `eta`"), "{e}");
+
+        let mut f = serde_json::to_value(&sample().1[0]).unwrap();
+        f["init"]["mode"] = "rainbow".into();
+        let e = serde_json::from_value::<FrameInputs>(f).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `rainbow`"), "{e}");
     }
 }

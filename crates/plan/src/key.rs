@@ -162,15 +162,34 @@ mod tests {
         assert!("xyz".parse::<Key>().is_err());
     }
 
-    // The encoding is a contract with every user's cache: this value must not move
-    // without a change of KEY_FORMAT.
+    // The encoding is a contract with every user's cache: these values must not move
+    // without a change of KEY_FORMAT. Real inputs, so a field added to (or renamed in) the
+    // structs shows here; tests/integration/key_golden.rs snapshots planned projects.
     #[test]
     fn golden_key() {
+        let (common, frames) = crate::inputs::sample();
+        let digest = Key::of_common(&common);
+        let mut out = String::from_utf8(canonical_bytes(&common)).unwrap();
+        for frame in &frames {
+            out.push('\n');
+            out.push_str(std::str::from_utf8(&canonical_bytes(frame)).unwrap());
+            out.push_str(&format!("\n{}", Key::of_job(&digest, frame)));
+        }
+        insta::assert_snapshot!(out);
+    }
+
+    /// The encoding of hand-written JSON, kept from before the inputs were typed: the
+    /// hashing itself has not moved.
+    #[test]
+    fn golden_key_of_plain_json() {
         let common = Key::of_common(&json!({"width": 64, "steps": 10}));
         let k = Key::of_job(
             &common,
             &json!({"seed": 7, "prompts": [{"text": "a", "weight": 1.0}]}),
         );
-        insta::assert_snapshot!(k.to_string());
+        assert_eq!(
+            k.to_string(),
+            "b515ca816b58a82262eb0e778f66167b018ea4adbff6e040a5caaef5f6f67fbc"
+        );
     }
 }

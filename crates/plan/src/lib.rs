@@ -3,7 +3,8 @@
 //! project text comes in through [`Facts`].
 //!
 //! - [`inputs`]: what a job's pixels depend on; [`key`]: its canonical encoding and hash;
-//! - [`expand`]: project → [`Plan`]; [`motion`]: per-frame 2D motion;
+//! - [`expand`]: project → [`Plan`] (one target's jobs in `target.rs`); [`motion`]: per-frame
+//!   2D motion;
 //! - [`reason`]: why a job must render, compared with what its slot last held;
 //! - [`sweep`]: a sweep cell's axes and coordinates;
 //! - [`store`]: the content-addressed object store under `.disco/`;
@@ -20,6 +21,7 @@ pub mod motion;
 pub mod reason;
 pub mod store;
 pub mod sweep;
+mod target;
 
 pub use expand::{
     Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name, target_label,

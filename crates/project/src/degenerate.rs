@@ -9,9 +9,8 @@
 use super::diagnostic::Diagnostics;
 use super::schema::Settings;
 use super::source::Origin;
-use super::types::{AnimationMode, Keyframes, fmt_number};
+use super::types::{AnimationMode, ChoiceSetting, Keyframes, fmt_number};
 use super::validate::{blame, push};
-use crate::types::Choice;
 use disco_kernels::anim::Series;
 
 /// A |zoom| below this maps the whole frame onto less than a thousandth of its size: no

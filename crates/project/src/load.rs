@@ -5,7 +5,6 @@
 //! their block. Every problem found is collected; the project is returned only if none of
 //! them is an error.
 
-use crate::types::Choice;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,9 +21,10 @@ use super::parse::parse_kdl;
 use super::read::{self, Cx};
 use super::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use super::source::{Origin, SourceFile, Spanned};
-use super::types::{AnimationMode, Sampler, fmt_number};
+use super::types::{AnimationMode, ChoiceSetting, fmt_number};
 use super::validate;
 use crate::fsutil::{BoundedReadError, read_to_string_bounded};
+use disco_kernels::sampler::SamplerKind;
 
 pub use super::limits::MAX_SWEEP_CELLS;
 
@@ -338,7 +338,7 @@ impl<'a> Loader<'a> {
         }
         if name == "sampling-mode"
             && let Some(KdlValue::String(s)) = node.entries().first().map(|e| e.value())
-            && let Ok(sampler) = Sampler::parse(s)
+            && let Ok(sampler) = SamplerKind::parse(s)
         {
             self.diags.push(
                         Diagnostic::warning(

@@ -2,7 +2,10 @@
 //! whether it can change pixels, and its documentation.
 //!
 //! `docs/project-format.md` and the completeness test against `parameters.md` are checked
-//! against this table; planning hashes the settings marked `pixels` (DESIGN.md §3).
+//! against this table. Planning resolves settings into a job's inputs by hand
+//! (`plan/expand.rs`); the test `tests/integration/key_flags.rs` makes the `pixels` flag
+//! true to that: perturbing a setting marked `pixels` changes a key, any other changes none
+//! (DESIGN.md §3).
 
 use std::sync::LazyLock;
 
@@ -13,6 +16,9 @@ use super::diagnostic::Diagnostic;
 use super::read::Cx;
 use super::source::Spanned;
 use super::types::*;
+use disco_kernels::losses::RangeLoss;
+use disco_kernels::perlin::PerlinMode;
+use disco_kernels::sampler::SamplerKind;
 
 /// Facts about one setting, for docs, validation and import.
 #[derive(Debug, Clone)]
@@ -146,7 +152,7 @@ settings! {
     range_scale: f64 = 150.0; "range-scale", dd "range_scale", pixels true, min 0, advised 0 ..= 1000;
     /// How `range-scale` acts: "dd" (DD's behaviour: no effect, dd-algorithm.md §5.7) or
     /// "through-denoiser" (the range loss's gradient flows back through the denoiser).
-    range_loss: RangeLossMode = RangeLossMode::Dd; "range-loss", dd "", pixels true;
+    range_loss: RangeLoss = RangeLoss::Dd; "range-loss", dd "", pixels true;
     /// Penalty on values outside [-1, 1] (mitigates over-saturation).
     sat_scale: f64 = 0.0; "sat-scale", dd "sat_scale", pixels true, min 0, advised 0 ..= 2000;
     /// Start image (resized to the output size), or `#null`.
@@ -170,7 +176,7 @@ settings! {
     /// Guide with the small secondary model's denoised estimate (faster) instead of the UNet's.
     use_secondary_model: bool = true; "use-secondary-model", dd "use_secondary_model", pixels true;
     /// The sampler: "ddim" or "plms".
-    diffusion_sampling_mode: Sampler = Sampler::Ddim; "diffusion-sampling-mode", dd "diffusion_sampling_mode", pixels true;
+    diffusion_sampling_mode: SamplerKind = SamplerKind::Ddim; "diffusion-sampling-mode", dd "diffusion_sampling_mode", pixels true;
     /// DD's `sampling_mode`: the 3D warp's interpolation. The CLI port's docs use this name for
     /// the sampler, so "ddim"/"plms" here set `diffusion-sampling-mode` instead (with a warning).
     sampling_mode: GridSampleMode = GridSampleMode::Bicubic; "sampling-mode", dd "sampling_mode", pixels false;

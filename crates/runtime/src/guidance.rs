@@ -13,11 +13,12 @@ use super::cutouts::augment::{self, AugParams, Ties};
 use super::cutouts::dango::{self, CutPlan};
 use super::cutouts::normalize::{normalize, normalize_adjoint};
 use super::losses;
+use super::losses::RangeLoss;
 use super::models::{ClipSessions, Models};
 use super::prompts::Targets;
 use super::schedule::{DiffusionSchedule, schedule_index, t_c};
 use super::session::{GraphSession, Input, SessionError};
-use super::spec::{RangeLoss, RenderSpec};
+use super::spec::RenderSpec;
 
 /// Cuts per CLIP call with `use_checkpoint` on.
 pub const CHECKPOINT_CHUNK: usize = 4;
@@ -50,19 +51,20 @@ pub fn draw(
     (height, width): (usize, usize),
 ) -> Draws {
     let idx = schedule_index(schedule.t_model(at.k));
-    let overview = spec.cut_overview[idx] as usize;
-    let inner = spec.cut_innercut[idx] as usize;
-    let (ic_pow, gray_p) = (spec.cut_ic_pow[idx], spec.cut_icgray_p[idx]);
+    let (overview, inner, ic_pow, gray_p) = spec.common.cuts.at(idx);
+    let (overview, inner) = (overview as usize, inner as usize);
     let batches = clip
         .iter()
         .map(|m| {
-            (0..spec.cutn_batches)
+            (0..spec.common.cutn_batches)
                 .map(|_| {
                     let r = m.resolution;
                     let plan =
                         CutPlan::draw(rng, height, width, r, overview, inner, ic_pow, gray_p);
-                    let aug = (!spec.skip_augs)
-                        .then(|| AugParams::draw(rng, plan.n_cuts(), r, spec.aug_mode));
+                    let aug = spec
+                        .common
+                        .augs
+                        .map(|mode| AugParams::draw(rng, plan.n_cuts(), r, mode));
                     (plan, aug)
                 })
                 .collect()
@@ -220,7 +222,7 @@ pub fn loss_and_grad(
     let xd = x.clone().into_dyn();
 
     // 1. The denoised estimate (§5.1).
-    let pred: Array4<f32> = match (&mut models.secondary, spec.use_secondary_model) {
+    let pred: Array4<f32> = match (&mut models.secondary, spec.common.use_secondary_model) {
         (Some((fwd, _)), true) => four(one(
             fwd,
             &[("x", Input::F32(xd.view())), ("t", Input::F32(tc.view()))],
@@ -250,7 +252,7 @@ pub fn loss_and_grad(
     let mut losses = Losses::default();
     let mut g_in = Array4::<f32>::zeros((1, 3, h, w));
     let u = x_in.mapv(|v| (v + 1.0) / 2.0);
-    let per_batch = spec.clip_guidance_scale / spec.cutn_batches as f32;
+    let per_batch = spec.common.clip_guidance_scale as f32 / spec.common.cutn_batches as f32;
     for ((model, target), batches) in models.clip.iter_mut().zip(targets).zip(&draws.batches) {
         if let Some(t) = ties.as_deref_mut() {
             t.ties.push(Vec::new());
@@ -269,7 +271,7 @@ pub fn loss_and_grad(
                 None => cuts.clone(),
             };
             let clip_in = normalize(cuts_aug.view());
-            let chunk = if spec.use_checkpoint {
+            let chunk = if spec.unkeyed.use_checkpoint {
                 CHECKPOINT_CHUNK
             } else {
                 clip_in.dim().0.max(1)
@@ -289,47 +291,49 @@ pub fn loss_and_grad(
             g_in.scaled_add(0.5, &dango::adjoint(g_cuts.view(), plan));
         }
     }
-    if spec.tv_scale != 0.0 {
+    let (tv_scale, sat_scale) = (spec.common.tv_scale as f32, spec.common.sat_scale as f32);
+    if tv_scale != 0.0 {
         let (l, g) = losses::tv_loss_grad(x_in.view());
-        losses.tv = (l * spec.tv_scale) as f64;
-        g_in.scaled_add(spec.tv_scale, &g);
+        losses.tv = (l * tv_scale) as f64;
+        g_in.scaled_add(tv_scale, &g);
     }
-    if spec.sat_scale != 0.0 {
+    if sat_scale != 0.0 {
         let (l, g) = losses::sat_loss_grad(&x_in);
-        losses.sat = (l * spec.sat_scale) as f64;
-        g_in.scaled_add(spec.sat_scale, &g);
+        losses.sat = (l * sat_scale) as f64;
+        g_in.scaled_add(sat_scale, &g);
     }
     if let (Some(init), Some(lpips), true) = (
         spec.init.as_ref(),
         models.lpips_vjp.as_mut(),
-        spec.init_scale != 0.0,
+        spec.init_scale() != 0.0,
     ) {
         let a = x_in.clone().into_dyn();
         let bimg = init.clone().into_dyn();
-        let up = Array1::from_elem(1, spec.init_scale).into_dyn();
+        let up = Array1::from_elem(1, spec.init_scale()).into_dyn();
         let mut r = lpips.run(&[
             ("a", Input::F32(a.view())),
             ("b", Input::F32(bimg.view())),
             ("upstream", Input::F32(up.view())),
         ])?;
-        losses.init = (r["distance"].sum() * spec.init_scale) as f64;
+        losses.init = (r["distance"].sum() * spec.init_scale()) as f64;
         g_in += &four(r.remove("grad_a").expect("grad_a output"));
     }
     // The range loss acts on the denoised estimate: with DD's behaviour its gradient never
     // reaches x_in (§5.7), so it only shows in the losses; otherwise it joins the upstream of
     // the denoiser's VJP below.
     let mut g_pred = g_in.mapv(|v| v * fac);
-    if spec.range_scale != 0.0 {
+    let range_scale = spec.range_scale();
+    if range_scale != 0.0 {
         let (l, g) = losses::range_loss_grad(pred.view());
-        losses.range = (l * spec.range_scale) as f64;
-        if spec.range_loss == RangeLoss::ThroughDenoiser {
-            g_pred.scaled_add(spec.range_scale, &g);
+        losses.range = (l * range_scale) as f64;
+        if spec.range_loss() == RangeLoss::ThroughDenoiser {
+            g_pred.scaled_add(range_scale, &g);
         }
     }
 
     // 3. Back through x_in = fac·pred(x) + (1 − fac)·x (§5.8).
     let mut grad_x = g_in.mapv(|v| v * (1.0 - fac));
-    match (&mut models.secondary, spec.use_secondary_model) {
+    match (&mut models.secondary, spec.common.use_secondary_model) {
         (Some((_, vjp)), true) => {
             let up = g_pred.into_dyn();
             let gx = one(

@@ -11,19 +11,20 @@ use std::sync::atomic::AtomicBool;
 
 use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
 
-use super::cutouts::augment::AugMode;
 use super::cutouts::legacy::{self, LegacyPlan};
 use super::cutouts::normalize::normalize;
 use super::guidance::{self, At, GuidanceError, Losses, TieRecord};
+use super::losses::RangeLoss;
 use super::models::Models;
 use super::noise::{JobRng, RngPosition};
-use super::prompts::{self, ImagePrompt, PromptError, Targets};
+use super::prompts::{self, EncodedImagePrompt, PromptError, Targets};
 use super::sampler::{
-    Denoised, EvalAt, Method, Outcome, SampleOptions, SamplerState, Symmetry, sample, start_state,
+    Denoised, EvalAt, Method, Mirroring, SampleOptions, SamplerExit, SamplerState, sample,
+    start_state,
 };
 use super::schedule::DiffusionSchedule;
 use super::session::{Input, SessionError};
-use super::spec::{RangeLoss, RenderSpec};
+use super::spec::RenderSpec;
 use super::tokenizer::{ClipTokenizer, Overlong, TooLong};
 use super::trace::Trace;
 
@@ -122,8 +123,9 @@ pub fn targets(
     rng: &mut JobRng,
 ) -> Result<Vec<Targets>, RenderError> {
     let tokenizer = ClipTokenizer::new();
-    let texts: Vec<&str> = spec.text_prompts.iter().map(|p| p.text.as_str()).collect();
-    let weights: Vec<f32> = spec.text_prompts.iter().map(|p| p.weight).collect();
+    let prompts = &spec.frame.text_prompts;
+    let texts: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
+    let weights: Vec<f32> = prompts.iter().map(|p| p.weight as f32).collect();
     let tokens = if texts.is_empty() {
         None
     } else {
@@ -142,28 +144,28 @@ pub fn targets(
             None => Array2::zeros((0, 0)),
         };
         let mut image_embeds = Vec::new();
-        for ip in &spec.image_prompts {
-            let (_, _, h, w) = ip.image.dim();
+        for (image, weight) in spec.image_prompts() {
+            let (_, _, h, w) = image.dim();
             let plan = LegacyPlan::draw(
                 rng.rng(),
                 h,
                 w,
                 m.resolution,
                 IMAGE_PROMPT_CUTN,
-                spec.skip_augs,
+                spec.common.augs.is_none(),
             );
             // DD normalises these [-1, 1] cuts with CLIP's [0, 1] constants (§3.3): kept.
-            let cuts = normalize(legacy::apply(ip.image.view(), &plan).view()).into_dyn();
+            let cuts = normalize(legacy::apply(image.view(), &plan).view()).into_dyn();
             let e = m
                 .image
                 .run(&[("image", Input::F32(cuts.view()))])?
                 .remove("image_embed")
                 .expect("image_embed");
-            image_embeds.push((e.into_dimensionality::<Ix2>().expect("[16, D]"), ip.weight));
+            image_embeds.push((e.into_dimensionality::<Ix2>().expect("[16, D]"), weight));
         }
-        let images: Vec<ImagePrompt> = image_embeds
+        let images: Vec<EncodedImagePrompt> = image_embeds
             .iter()
-            .map(|(e, w)| ImagePrompt {
+            .map(|(e, w)| EncodedImagePrompt {
                 embeds: e.view(),
                 weight: *w,
             })
@@ -177,7 +179,7 @@ pub fn targets(
             text_embeds.view(),
             &weights,
             &images,
-            spec.fuzzy,
+            spec.common.fuzzy.map(|m| m as f32),
             rng.rng(),
         )?);
     }
@@ -224,22 +226,21 @@ pub fn render_traced(
     r
 }
 
-fn spec_json(spec: &RenderSpec, symmetry: &Symmetry) -> serde_json::Value {
-    let (method, eta) = match spec.method {
-        Method::Ddim { eta } => ("ddim", Some(eta)),
-        Method::Plms => ("plms", None),
-    };
+fn spec_json(spec: &RenderSpec, symmetry: &Mirroring) -> serde_json::Value {
+    let c = &spec.common;
+    // The renderer's f32 values, as cond_fn uses them.
+    let f32s = |v: f64| v as f32;
     serde_json::json!({
-        "width": spec.width, "height": spec.height, "steps": spec.steps, "skip_steps": spec.skip_steps,
-        "method": method, "eta": eta, "clip_denoised": spec.clip_denoised,
-        "clip_guidance_scale": spec.clip_guidance_scale, "tv_scale": spec.tv_scale,
-        "range_scale": spec.range_scale,
-        "range_loss": match spec.range_loss { RangeLoss::Dd => "dd", RangeLoss::ThroughDenoiser => "through_denoiser" },
-        "sat_scale": spec.sat_scale, "init_scale": spec.init_scale, "cutn_batches": spec.cutn_batches,
-        "augs": if spec.skip_augs { None } else { Some(match spec.aug_mode { AugMode::Still => "still", AugMode::Animated => "animated" }) },
-        "use_secondary_model": spec.use_secondary_model, "clamp_max": spec.clamp_max,
+        "width": c.width, "height": c.height, "steps": c.steps, "skip_steps": spec.frame.skip_steps,
+        "method": c.method.kind().name(), "eta": c.method.eta(), "clip_denoised": c.clip_denoised,
+        "clip_guidance_scale": f32s(c.clip_guidance_scale), "tv_scale": f32s(c.tv_scale),
+        "range_scale": spec.range_scale(),
+        "range_loss": match spec.range_loss() { RangeLoss::Dd => "dd", RangeLoss::ThroughDenoiser => "through_denoiser" },
+        "sat_scale": f32s(c.sat_scale), "init_scale": spec.init_scale(), "cutn_batches": c.cutn_batches,
+        "augs": c.augs.map(|a| a.name()),
+        "use_secondary_model": c.use_secondary_model, "clamp_max": c.clamp_max.map(f32s),
         "symmetry": {"horizontal": symmetry.horizontal, "vertical": symmetry.vertical, "steps": symmetry.steps},
-        "clip_models": spec.clip_models, "seed": spec.seed,
+        "clip_models": c.clip_models, "seed": spec.frame.seed,
     })
 }
 
@@ -251,9 +252,9 @@ fn run(
     cancel: &AtomicBool,
     trace: Option<&RefCell<Trace>>,
 ) -> Result<Rendered, RenderError> {
-    let schedule = DiffusionSchedule::new(spec.steps);
-    let (h, w) = (spec.height, spec.width);
-    let mut guide_rng = JobRng::new(guidance_seed(spec.seed));
+    let schedule = DiffusionSchedule::new(spec.steps());
+    let (h, w) = (spec.height(), spec.width());
+    let mut guide_rng = JobRng::new(guidance_seed(spec.frame.seed));
     let targets = targets(models, spec, &mut guide_rng)?;
     let (mut noise, state) = match resume {
         Some(cp) => {
@@ -261,13 +262,13 @@ fn run(
             (JobRng::at(cp.noise), cp.state.clone())
         }
         None => {
-            let mut noise = JobRng::new(spec.seed);
+            let mut noise = JobRng::new(spec.frame.seed);
             let z = noise.normal4([1, 3, h, w]);
             (
                 noise,
                 start_state(
                     &schedule,
-                    spec.skip_steps,
+                    spec.skip_steps(),
                     spec.init.as_ref().map(|i| i.view()),
                     z,
                 ),
@@ -275,20 +276,14 @@ fn run(
         }
     };
     let options = SampleOptions {
-        method: spec.method,
-        skip_steps: spec.skip_steps,
-        clip_denoised: spec.clip_denoised,
-        symmetry: Symmetry::new(
-            spec.horizontal_symmetry,
-            spec.vertical_symmetry,
-            &spec.transformation_percent,
-            spec.steps,
-            spec.skip_steps,
-        ),
+        method: spec.common.method,
+        skip_steps: spec.skip_steps(),
+        clip_denoised: spec.common.clip_denoised,
+        mirroring: spec.mirroring(),
     };
     if let Some(t) = trace {
         let mut t = t.borrow_mut();
-        let spec_json = spec_json(spec, &options.symmetry);
+        let spec_json = spec_json(spec, &options.mirroring);
         t.doc.insert("format".into(), super::trace::FORMAT.into());
         t.doc
             .insert("clamp_margin".into(), super::trace::TIE_MARGIN.into());
@@ -307,8 +302,8 @@ fn run(
         let x_start = t.tensor(&state.x);
         t.doc.insert("x_start".into(), x_start);
     }
-    let ddim = matches!(spec.method, Method::Ddim { .. });
-    let total = spec.steps - spec.skip_steps;
+    let ddim = matches!(spec.common.method, Method::Ddim { .. });
+    let total = spec.steps() - spec.skip_steps();
     // The streams' positions after the latest draw, for the checkpoints offered per step.
     let noise_pos = std::cell::Cell::new(noise.position());
     let guide_pos = std::cell::Cell::new(guide_rng.position());
@@ -357,7 +352,7 @@ fn run(
             ties.as_mut(),
         )?;
         let grad_raw = trace.map(|_| grad_x.clone());
-        let (g, nan) = guidance::finish(grad_x, spec.clamp_max);
+        let (g, nan) = guidance::finish(grad_x, spec.common.clamp_max.map(|m| m as f32));
         if let (Some(t), Some(raw)) = (trace, grad_raw) {
             let mut t = t.borrow_mut();
             let e = serde_json::json!({
@@ -401,12 +396,12 @@ fn run(
                     .resume
                     .map(|s| t.tensor(&s.x))
                     .unwrap_or(serde_json::Value::Null);
-                let step = serde_json::json!({"j": r.j, "k": r.k, "x": x, "evals": evals, "noise": z, "pred_x0": pred, "x_next": x_next});
+                let step = serde_json::json!({"j": r.iteration, "k": r.k, "x": x, "evals": evals, "noise": z, "pred_x0": pred, "x_next": x_next});
                 t.steps.push(step);
             }
             let l = last.borrow();
             on_step(&StepEvent {
-                j: r.j,
+                j: r.iteration,
                 total,
                 pred_x0: r.pred_x0,
                 losses: &l.0,
@@ -421,7 +416,7 @@ fn run(
         cancel,
     );
     match outcome? {
-        Outcome::Finished { pred_x0, x } => {
+        SamplerExit::Finished { pred_x0, x } => {
             if let Some(t) = trace {
                 let mut t = t.borrow_mut();
                 let (fin, x_last) = (t.tensor(&pred_x0), t.tensor(&x));
@@ -432,7 +427,7 @@ fn run(
             }
             Ok(Rendered::Finished(to_u8(pred_x0.view())))
         }
-        Outcome::Cancelled(state) => Ok(Rendered::Cancelled(Checkpoint {
+        SamplerExit::Cancelled(state) => Ok(Rendered::Cancelled(Checkpoint {
             state,
             noise: noise.position(),
             guidance: guide_rng.position(),

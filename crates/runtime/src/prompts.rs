@@ -21,7 +21,7 @@ pub const MIN_WEIGHT_SUM: f32 = 1e-3;
 /// One image prompt, encoded: `embeds: [16, D]` (one row per legacy cutout, §5.9) and the
 /// prompt's weight `w` (each row gets `w/16`).
 #[derive(Debug, Clone, Copy)]
-pub struct ImagePrompt<'a> {
+pub struct EncodedImagePrompt<'a> {
     /// `encode_image` of the prompt's cutouts, `[16, D]`.
     pub embeds: ArrayView2<'a, f32>,
     /// The parsed weight of the prompt.
@@ -72,7 +72,7 @@ pub enum PromptError {
 pub fn build_targets(
     text_embeds: ArrayView2<f32>,
     text_weights: &[f32],
-    images: &[ImagePrompt],
+    images: &[EncodedImagePrompt],
     fuzzy: Option<f32>,
     rng: &mut impl Rng,
 ) -> Result<Targets, PromptError> {
@@ -185,7 +185,7 @@ mod tests {
     fn image_prompts_share_the_normalisation() {
         let e = array![[1.0f32, 0.0]];
         let im = Array2::from_elem((16, 2), 0.5f32);
-        let images = [ImagePrompt {
+        let images = [EncodedImagePrompt {
             embeds: im.view(),
             weight: 3.0,
         }];
@@ -245,7 +245,7 @@ mod tests {
         let err = build_targets(e.view(), &[1.0, 2.0], &[], None, &mut rng()).unwrap_err();
         assert!(matches!(err, PromptError::Shape(_)));
         let im = Array2::zeros((16, 3));
-        let images = [ImagePrompt {
+        let images = [EncodedImagePrompt {
             embeds: im.view(),
             weight: 1.0,
         }];

@@ -1,107 +1,97 @@
-//! What the renderer needs to make one image: every resolved input, as plain values.
+//! What the renderer needs to make one image: the job's resolved inputs — the very values its
+//! key is computed from ([`disco_plan::inputs`]) — plus the pixels they name, loaded, and the
+//! few settings that change no pixel ([`Unkeyed`]).
 //!
-//! Planning builds a [`RenderSpec`] from a project (keyframes interpolated, sweep cell
-//! applied, seed derived, images loaded); the renderer reads nothing else. The same value is
-//! what a job's key hashes, so a setting that is not in here cannot change a pixel.
+//! The build assembles a [`RenderSpec`] (`build/spec.rs`); the renderer reads nothing else.
+//! The inputs are not copied into a second list of fields: a setting the renderer reads is a
+//! field of the keyed inputs or of [`Unkeyed`], which says why it may stay out of the key.
 
 use ndarray::Array4;
 
-use super::cutouts::augment::AugMode;
-use super::sampler::Method;
-
-/// How `range_scale` acts (DESIGN.md §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeLoss {
-    /// DD's behaviour: the range loss is taken on the denoised estimate, which is an input
-    /// of x_in, so its gradient with respect to x_in is zero and `range_scale` has no effect
-    /// (dd-algorithm.md §5.7). The default, so DD settings give DD's pictures.
-    Dd,
-    /// The evident intent: the range loss's gradient flows back through the denoiser.
-    ThroughDenoiser,
-}
-
-/// One prompt for one frame.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TextPrompt {
-    /// Text for CLIP (no weight suffix).
-    pub text: String,
-    /// Weight before normalisation.
-    pub weight: f32,
-}
-
-/// One image prompt, already loaded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImagePromptSpec {
-    /// The image in [-1, 1], `[1, 3, h, w]`, resized as DD does (§3.3 step 2).
-    pub image: Array4<f32>,
-    /// Weight before normalisation (each of its 16 cutouts gets `w/16`).
-    pub weight: f32,
-}
+use crate::losses::RangeLoss;
+use crate::sampler::Mirroring;
+use disco_plan::inputs::{CommonInputs, FrameInputs};
 
 /// Every input of one render.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderSpec {
-    /// Output width (already a multiple of 64).
-    pub width: usize,
-    /// Output height (already a multiple of 64).
-    pub height: usize,
-    /// The seed of this image (planning applies DD's per-frame / per-batch rules).
-    pub seed: u64,
-    /// `steps`.
-    pub steps: usize,
-    /// `skip_steps` (for animation frames > 0: `calc_frames_skip_steps`).
-    pub skip_steps: usize,
-    /// DDIM (with η) or PLMS.
-    pub method: Method,
-    /// `clip_denoised`.
-    pub clip_denoised: bool,
-    /// Text prompts of the frame.
-    pub text_prompts: Vec<TextPrompt>,
-    /// Image prompts of the frame.
-    pub image_prompts: Vec<ImagePromptSpec>,
-    /// `fuzzy_prompt` with its `rand_mag`.
-    pub fuzzy: Option<f32>,
-    /// Enabled CLIP models by DD flag (`ViTB32`, …), in DD's load order.
-    pub clip_models: Vec<String>,
-    /// `clip_guidance_scale`.
-    pub clip_guidance_scale: f32,
-    /// `tv_scale`.
-    pub tv_scale: f32,
-    /// `range_scale`.
-    pub range_scale: f32,
-    /// How the range loss acts.
-    pub range_loss: RangeLoss,
-    /// `sat_scale`.
-    pub sat_scale: f32,
-    /// LPIPS weight toward the init (`init_scale`, or `frames_scale` for animation frames).
-    pub init_scale: f32,
-    /// The init image in [-1, 1], `[1, 3, H, W]` (init image, warped previous frame, or
-    /// Perlin noise made by the caller).
+    /// The target's shared inputs, as keyed.
+    pub common: CommonInputs,
+    /// The job's own inputs, as keyed (seed, skip steps, prompts, where the init comes from).
+    pub frame: FrameInputs,
+    /// The init in [-1, 1], `[1, 3, H, W]`: the init image, the warped previous frame or
+    /// Perlin noise, as `frame.init` names it; `None` for pure noise.
     pub init: Option<Array4<f32>>,
-    /// `cutn_batches`.
-    pub cutn_batches: usize,
-    /// `skip_augs`.
-    pub skip_augs: bool,
-    /// Which augmentations (stills or animation frames, §5.5).
-    pub aug_mode: AugMode,
-    /// `cut_overview` (1000 entries).
-    pub cut_overview: Vec<f64>,
-    /// `cut_innercut` (1000 entries).
-    pub cut_innercut: Vec<f64>,
-    /// `cut_ic_pow` (1000 entries).
-    pub cut_ic_pow: Vec<f64>,
-    /// `cut_icgray_p` (1000 entries).
-    pub cut_icgray_p: Vec<f64>,
-    /// `use_secondary_model`.
-    pub use_secondary_model: bool,
-    /// `clamp_grad` with `clamp_max`.
-    pub clamp_max: Option<f32>,
-    /// `use_checkpoint`: run CLIP over a few cuts at a time to bound peak memory.
+    /// The image prompts' pixels in [-1, 1], `[1, 3, h, w]`, resized as DD does (§3.3
+    /// step 2): one per entry of `frame.image_prompts`, in that order.
+    pub image_prompts: Vec<Array4<f32>>,
+    /// What the renderer reads beyond the keyed inputs.
+    pub unkeyed: Unkeyed,
+}
+
+/// Settings the renderer reads that cannot change a pixel, so no key hashes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Unkeyed {
+    /// `use-checkpoint`: run CLIP over a few cuts at a time to bound peak memory.
     pub use_checkpoint: bool,
-    /// `use_horizontal_symmetry`.
-    pub horizontal_symmetry: bool,
-    /// `use_vertical_symmetry`.
-    pub vertical_symmetry: bool,
-    /// `transformation_percent`.
-    pub transformation_percent: Vec<f64>,
+    /// `range-scale` under DD's range loss: the term is computed and reported in the
+    /// losses, but its gradient never reaches x (§5.7). Under `through-denoiser` the keyed
+    /// `common.range_scale` is used.
+    pub dd_range_scale: f64,
+}
+
+impl RenderSpec {
+    /// Output width (a multiple of 64).
+    pub fn width(&self) -> usize {
+        self.common.width as usize
+    }
+
+    /// Output height (a multiple of 64).
+    pub fn height(&self) -> usize {
+        self.common.height as usize
+    }
+
+    /// `steps`.
+    pub fn steps(&self) -> usize {
+        self.common.steps as usize
+    }
+
+    /// The steps skipped before the loop starts.
+    pub fn skip_steps(&self) -> usize {
+        self.frame.skip_steps as usize
+    }
+
+    /// The range loss's weight, as cond_fn applies (or, under DD's range loss, reports) it.
+    pub fn range_scale(&self) -> f32 {
+        self.common
+            .range_scale
+            .unwrap_or(self.unkeyed.dd_range_scale) as f32
+    }
+
+    /// How the range loss acts.
+    pub fn range_loss(&self) -> RangeLoss {
+        self.common.range_loss()
+    }
+
+    /// LPIPS weight toward the init; 0 without one.
+    pub fn init_scale(&self) -> f32 {
+        self.frame.init_scale.unwrap_or(0.0) as f32
+    }
+
+    /// When the sampler mirrors x_k.
+    pub fn mirroring(&self) -> Mirroring {
+        Mirroring::of(
+            self.common.symmetry.as_ref(),
+            self.steps(),
+            self.skip_steps(),
+        )
+    }
+
+    /// Each image prompt's pixels with its weight before normalisation.
+    pub fn image_prompts(&self) -> impl Iterator<Item = (&Array4<f32>, f32)> {
+        self.image_prompts
+            .iter()
+            .zip(&self.frame.image_prompts)
+            .map(|(pixels, p)| (pixels, p.weight as f32))
+    }
 }

@@ -24,8 +24,10 @@ use rand_distr::StandardNormal;
 use super::colour::{GRAY, HueTie, gray, gray_adjoint, hflip, hue, hue_adjoint, hue_ties, luma};
 use super::warp::{Interp, Warp};
 
-/// Which of DD's two ColorJitter pipelines (§5.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which of DD's two ColorJitter pipelines (§5.5); a job's inputs key it as `still` or
+/// `animated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AugMode {
     /// `animation_mode = 'None'`: flip p = 0.5, hue ±0.1.
     Still,
@@ -34,6 +36,14 @@ pub enum AugMode {
 }
 
 impl AugMode {
+    /// The name the key uses (`still`, `animated`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AugMode::Still => "still",
+            AugMode::Animated => "animated",
+        }
+    }
+
     fn flip_p(self) -> f64 {
         match self {
             AugMode::Still => 0.5,

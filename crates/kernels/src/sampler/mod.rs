@@ -18,10 +18,10 @@ mod tests;
 pub use ddim::{ddim_sigma, ddim_step};
 pub use plms::{PlmsOut, plms_step};
 pub use run::{
-    Denoised, Denoiser, EvalAt, Method, Outcome, SampleOptions, SamplerState, StepReport, sample,
-    start_state,
+    Denoised, Denoiser, EvalAt, Method, SampleOptions, SamplerExit, SamplerKind, SamplerState,
+    StepReport, sample, start_state,
 };
-pub use symmetry::{Symmetry, mirror_horizontal, mirror_vertical, symmetry_steps};
+pub use symmetry::{Mirroring, Symmetry, mirror_horizontal, mirror_vertical, symmetry_steps};
 
 use ndarray::{Array4, ArrayView4, Zip};
 

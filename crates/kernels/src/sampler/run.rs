@@ -1,6 +1,9 @@
 //! The sampling loop (dd-algorithm.md §4.4–§4.7): start state, one step per respaced index
 //! from K0 down to 0, symmetry, per-step reports and cancellation.
 //!
+//! Two counters, never mixed: `k` is a respaced schedule index (K0 = `start_k` down to 0)
+//! and `iteration` counts the steps this job's loop has taken (`start_k − k`, DD's `j`).
+//!
 //! The loop owns everything that lives across steps (x, k, PLMS's ε history) in a plain
 //! [`SamplerState`] that the build engine can persist and hand back to [`sample`] to resume.
 //! The model and `cond_fn` are behind [`Denoiser`]; noise comes from a [`NoiseSource`].
@@ -9,11 +12,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{Array4, ArrayView4};
 
-use super::{StepOut, Symmetry, condition_score, ddim_step, plms_step, q_sample};
+use super::{Mirroring, StepOut, condition_score, ddim_step, plms_step, q_sample};
 use crate::noise::NoiseSource;
 use crate::schedule::DiffusionSchedule;
 
-/// `diffusion_sampling_mode`.
+/// DD's `diffusion_sampling_mode`: the sampler without its parameters. The one definition:
+/// the project parses the setting into it and a job's inputs key it as `ddim` or `plms`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplerKind {
+    /// DDIM with `eta`.
+    #[default]
+    Ddim,
+    /// Pseudo linear multi-step, order 2.
+    Plms,
+}
+
+impl SamplerKind {
+    /// The name the key and the project file use (`ddim`, `plms`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SamplerKind::Ddim => "ddim",
+            SamplerKind::Plms => "plms",
+        }
+    }
+}
+
+/// The sampler with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Method {
     /// DDIM with noise scale η (`eta`, default 0.8).
@@ -25,6 +52,24 @@ pub enum Method {
     Plms,
 }
 
+impl Method {
+    /// Which sampler this is.
+    pub fn kind(self) -> SamplerKind {
+        match self {
+            Method::Ddim { .. } => SamplerKind::Ddim,
+            Method::Plms => SamplerKind::Plms,
+        }
+    }
+
+    /// DDIM's η; `None` under PLMS, which has none.
+    pub fn eta(self) -> Option<f64> {
+        match self {
+            Method::Ddim { eta } => Some(eta),
+            Method::Plms => None,
+        }
+    }
+}
+
 /// The per-job settings the loop reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleOptions {
@@ -34,8 +79,8 @@ pub struct SampleOptions {
     pub skip_steps: usize,
     /// `clip_denoised`: clamp x̂0 to [-1, 1] after every model call (DD default false).
     pub clip_denoised: bool,
-    /// Symmetry triggers (DDIM only).
-    pub symmetry: Symmetry,
+    /// When to mirror x_k (DDIM only).
+    pub mirroring: Mirroring,
 }
 
 /// Everything that carries from one step to the next; resuming from it reproduces the rest
@@ -91,8 +136,8 @@ impl<E, F: FnMut(ArrayView4<f32>, EvalAt) -> Result<Denoised, E>> Denoiser for F
 /// What the loop reports after each step.
 #[derive(Debug)]
 pub struct StepReport<'a> {
-    /// 0-based iteration within this job's loop (K0 − k), as DD's `j`.
-    pub j: usize,
+    /// Steps this job's loop took before this one (K0 − k): DD's `j`.
+    pub iteration: usize,
     /// The respaced index just stepped from.
     pub k: usize,
     /// The unguided x̂0 at (x_k, k): what DD previews and saves.
@@ -103,7 +148,7 @@ pub struct StepReport<'a> {
 
 /// How a call to [`sample`] ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum SamplerExit {
     /// All steps ran.
     Finished {
         /// x_{−1}, the sample after the last step.
@@ -126,19 +171,19 @@ pub fn start_state(
     init: Option<ArrayView4<f32>>,
     z: Array4<f32>,
 ) -> SamplerState {
-    let k0 = schedule.start_index(skip_steps);
+    let start_k = schedule.start_index(skip_steps);
     let x = match (init, skip_steps) {
-        (Some(init), _) => q_sample(init, schedule.alpha_bar(k0), z.view()),
+        (Some(init), _) => q_sample(init, schedule.alpha_bar(start_k), z.view()),
         // DD substitutes zeros: skip without init starts from sqrt(1 − ᾱ_K0)·z.
         (None, 1..) => q_sample(
             Array4::zeros(z.raw_dim()).view(),
-            schedule.alpha_bar(k0),
+            schedule.alpha_bar(start_k),
             z.view(),
         ),
         (None, 0) => z,
     };
     SamplerState {
-        k: k0,
+        k: start_k,
         x,
         eps_prev: None,
     }
@@ -147,7 +192,7 @@ pub fn start_state(
 /// Runs the loop from `state` down to k = 0.
 ///
 /// Before each step the `cancel` flag is read; if set, the current state comes back as
-/// [`Outcome::Cancelled`]. Each DDIM step draws one z from `noise` after its model call,
+/// [`SamplerExit::Cancelled`]. Each DDIM step draws one z from `noise` after its model call,
 /// including at k = 0, as DD does; PLMS draws none. `on_step` sees every step's report.
 ///
 /// # Errors
@@ -161,32 +206,32 @@ pub fn sample<D: Denoiser>(
     noise: &mut impl NoiseSource,
     mut on_step: impl FnMut(&StepReport<'_>),
     cancel: &AtomicBool,
-) -> Result<Outcome, D::Error> {
-    let k0 = schedule.start_index(options.skip_steps);
+) -> Result<SamplerExit, D::Error> {
+    let start_k = schedule.start_index(options.skip_steps);
     let (_b, c, _h, _w) = state.x.dim();
     assert_eq!(c, 3, "x must be [B, 3, H, W], got {:?}", state.x.shape());
     assert!(
-        state.k <= k0,
-        "state k = {} is before the start index {k0}",
+        state.k <= start_k,
+        "state k = {} is before the start index {start_k}",
         state.k
     );
     let shape: [usize; 4] = state.x.shape().try_into().expect("4-d x");
     let mut state = state;
     loop {
         if cancel.load(Ordering::Acquire) {
-            return Ok(Outcome::Cancelled(state));
+            return Ok(SamplerExit::Cancelled(state));
         }
         let k = state.k;
         let (out, eps_prev) = take_step(schedule, options, &state, denoiser, noise, shape)?;
-        let j = k0 - k;
+        let iteration = start_k - k;
         if k == 0 {
             on_step(&StepReport {
-                j,
+                iteration,
                 k,
                 pred_x0: out.pred_x0.view(),
                 resume: None,
             });
-            return Ok(Outcome::Finished {
+            return Ok(SamplerExit::Finished {
                 x: out.x_prev,
                 pred_x0: out.pred_x0,
             });
@@ -197,7 +242,7 @@ pub fn sample<D: Denoiser>(
             eps_prev,
         };
         on_step(&StepReport {
-            j,
+            iteration,
             k,
             pred_x0: out.pred_x0.view(),
             resume: Some(&state),
@@ -219,8 +264,8 @@ fn take_step<D: Denoiser>(
     match options.method {
         Method::Ddim { eta } => {
             let mirrored;
-            let x = if options.symmetry.applies(k) {
-                mirrored = options.symmetry.apply(state.x.view());
+            let x = if options.mirroring.applies(k) {
+                mirrored = options.mirroring.apply(state.x.view());
                 mirrored.view()
             } else {
                 state.x.view()

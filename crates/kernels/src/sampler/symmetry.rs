@@ -3,9 +3,21 @@
 
 use ndarray::{Array4, ArrayView4, Axis};
 
-/// When and how to mirror x_k.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// DD's symmetry settings, as a job's inputs key them (present when either direction is on).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Symmetry {
+    /// `use-horizontal-symmetry`.
+    pub horizontal: bool,
+    /// `use-vertical-symmetry`.
+    pub vertical: bool,
+    /// `transformation-percent`: the fractions of the run after which x_k is mirrored.
+    pub transformation_percent: Vec<f64>,
+}
+
+/// When and how to mirror x_k: [`Symmetry`] resolved to respaced indices.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mirroring {
     /// Mirror the left half onto the right half (`use_horizontal_symmetry`).
     pub horizontal: bool,
     /// Mirror the top half onto the bottom half (`use_vertical_symmetry`).
@@ -14,7 +26,7 @@ pub struct Symmetry {
     pub steps: Vec<usize>,
 }
 
-impl Symmetry {
+impl Mirroring {
     /// DD's settings: the two flags and `transformation_percent`, for a run of `steps` with
     /// `skip_steps` skipped.
     pub fn new(
@@ -28,6 +40,21 @@ impl Symmetry {
             horizontal,
             vertical,
             steps: symmetry_steps(steps, skip_steps, transformation_percent),
+        }
+    }
+
+    /// The mirroring of `symmetry` (none without it) for a run of `steps` with `skip_steps`
+    /// skipped.
+    pub fn of(symmetry: Option<&Symmetry>, steps: usize, skip_steps: usize) -> Self {
+        match symmetry {
+            Some(s) => Self::new(
+                s.horizontal,
+                s.vertical,
+                &s.transformation_percent,
+                steps,
+                skip_steps,
+            ),
+            None => Self::new(false, false, &[], steps, skip_steps),
         }
     }
 
@@ -103,7 +130,7 @@ mod tests {
     fn default_trigger_is_k_218() {
         // §4.7 / §15: p = 0.09, N = 250, skip = 10 → L = 240, int(240·0.91) = 218.
         assert_eq!(symmetry_steps(250, 10, &[0.09]), vec![218]);
-        let sym = Symmetry::new(true, false, &[0.09], 250, 10);
+        let sym = Mirroring::new(true, false, &[0.09], 250, 10);
         assert!(sym.applies(218));
         assert!(!sym.applies(217) && !sym.applies(219));
         // 218 is visited as the 22nd iteration (j = 239 − 218 = 21).
@@ -119,8 +146,22 @@ mod tests {
 
     #[test]
     fn no_flags_means_no_mirroring() {
-        let sym = Symmetry::new(false, false, &[0.09], 250, 10);
+        let sym = Mirroring::new(false, false, &[0.09], 250, 10);
         assert!(!sym.applies(218));
+    }
+
+    #[test]
+    fn settings_resolve_to_the_same_triggers() {
+        let settings = Symmetry {
+            horizontal: false,
+            vertical: true,
+            transformation_percent: vec![0.09, 0.5],
+        };
+        assert_eq!(
+            Mirroring::of(Some(&settings), 250, 10),
+            Mirroring::new(false, true, &[0.09, 0.5], 250, 10)
+        );
+        assert!(!Mirroring::of(None, 250, 10).applies(218));
     }
 
     #[test]
@@ -143,7 +184,7 @@ mod tests {
     #[test]
     fn horizontal_then_vertical_matches_a_naive_twin() {
         let x = Array::from_shape_fn((1, 3, 6, 8), |(_, c, h, w)| (c * 100 + h * 10 + w) as f32);
-        let sym = Symmetry {
+        let sym = Mirroring {
             horizontal: true,
             vertical: true,
             steps: vec![0],

@@ -38,7 +38,7 @@ fn options(method: Method, skip_steps: usize) -> SampleOptions {
         method,
         skip_steps,
         clip_denoised: false,
-        symmetry: Symmetry::default(),
+        mirroring: Mirroring::default(),
     }
 }
 
@@ -179,11 +179,11 @@ fn ddim_loop_matches_naive_rederivation() {
         state,
         &mut analytic(c, Some(d)),
         &mut noise,
-        |r| steps.push((r.j, r.k)),
+        |r| steps.push((r.iteration, r.k)),
         &AtomicBool::new(false),
     )
     .unwrap();
-    let Outcome::Finished { pred_x0, .. } = out else {
+    let SamplerExit::Finished { pred_x0, .. } = out else {
         panic!("not finished")
     };
     // 25 − 5 = 20 iterations, j = 0..19 over k = 19..0, one z each (even at k = 0).
@@ -234,7 +234,7 @@ fn ddim_with_eta_zero_ignores_the_noise() {
 /// Cancels from the callback once iteration `at_j` has been reported.
 fn cancelling(flag: &AtomicBool, at_j: usize) -> impl FnMut(&StepReport<'_>) + '_ {
     move |r| {
-        if r.j == at_j {
+        if r.iteration == at_j {
             flag.store(true, Ordering::Release);
         }
     }
@@ -271,7 +271,7 @@ fn resume_from_a_mid_run_state_is_bit_identical() {
             &mut analytic(0.4, Some(0.05)),
             &mut rng,
             |r| {
-                if r.j == 9 {
+                if r.iteration == 9 {
                     reported = r.resume.cloned();
                 }
                 cancelling(&flag, 9)(r)
@@ -279,7 +279,7 @@ fn resume_from_a_mid_run_state_is_bit_identical() {
             &flag,
         )
         .unwrap();
-        let Outcome::Cancelled(state) = first else {
+        let SamplerExit::Cancelled(state) = first else {
             panic!("not cancelled")
         };
         assert_eq!(
@@ -298,7 +298,7 @@ fn resume_from_a_mid_run_state_is_bit_identical() {
             state,
             &mut analytic(0.4, Some(0.05)),
             &mut rng,
-            |r| js.push(r.j),
+            |r| js.push(r.iteration),
             &never,
         )
         .unwrap();
@@ -335,7 +335,7 @@ fn cancellation_stops_within_one_step() {
         &flag,
     )
     .unwrap();
-    let Outcome::Cancelled(state) = out else {
+    let SamplerExit::Cancelled(state) = out else {
         panic!("not cancelled")
     };
     assert_eq!(*calls.borrow(), 5, "iterations 0..=4 ran, no more");
@@ -353,7 +353,7 @@ fn cancellation_stops_within_one_step() {
         &flag,
     )
     .unwrap();
-    assert_eq!(out, Outcome::Cancelled(start));
+    assert_eq!(out, SamplerExit::Cancelled(start));
     assert_eq!(*calls.borrow(), 5);
 }
 
@@ -458,11 +458,11 @@ fn plms_at_k_zero_returns_the_guided_x0() {
 #[test]
 fn symmetry_mirrors_the_model_input_at_the_trigger_only_in_ddim() {
     let sched = DiffusionSchedule::new(20);
-    let symmetry = Symmetry::new(true, false, &[0.5], 20, 0); // trigger k = 10
+    let symmetry = Mirroring::new(true, false, &[0.5], 20, 0); // trigger k = 10
     assert_eq!(symmetry.steps, [10]);
     for (method, expect_mirror) in [(Method::Ddim { eta: 0.8 }, true), (Method::Plms, false)] {
         let opts = SampleOptions {
-            symmetry: symmetry.clone(),
+            mirroring: symmetry.clone(),
             ..options(method, 0)
         };
         let seen = RefCell::new(Vec::new());

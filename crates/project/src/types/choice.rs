@@ -1,17 +1,19 @@
 //! Settings that take one of a fixed set of names.
 
-pub use disco_kernels::anim::InterpSpline;
 use kdl::KdlNode;
 use serde_json::Value;
 
 use super::{SettingType, kdl_string};
 use crate::diagnostic::Diagnostic;
 use crate::read::{self, Cx};
+pub use disco_kernels::anim::InterpSpline;
+use disco_kernels::losses::RangeLoss;
+use disco_kernels::perlin::PerlinMode;
+use disco_kernels::sampler::SamplerKind;
 
-/// A setting that takes one of a fixed set of names: the names it is written as and how
-/// they read back. A trait rather than inherent methods so that enums the kernels define
-/// (`disco_kernels::anim::InterpSpline`) are settings too.
-pub trait Choice: Sized + Copy + 'static {
+/// A setting that takes one of a fixed set of names: how each variant is written (first =
+/// canonical, then accepted spellings), and names DD knows that disco does not render yet.
+pub trait ChoiceSetting: Copy + Sized + 'static {
     /// Every accepted canonical name.
     const NAMES: &'static [&'static str];
 
@@ -23,12 +25,12 @@ pub trait Choice: Sized + Copy + 'static {
     fn parse(s: &str) -> Result<Self, Option<&'static str>>;
 }
 
-/// Declares an enum setting: its variants, the name each is written as (first = canonical,
-/// then accepted spellings), and names DD knows that disco does not render yet. `extern`
-/// gives names to an enum defined in a lower crate instead of declaring one.
+/// Declares an enum setting: `choice! { enum T … }` defines the enum here; `choice! { impl T
+/// … }` reads into an enum defined by the kernel that uses it (the sampler, the Perlin
+/// mode, the range loss), so planning and rendering share one type.
 macro_rules! choice {
     (
-        $(#[$meta:meta])* $ty:ident, $expects:literal {
+        $(#[$meta:meta])* enum $ty:ident, $expects:literal {
             $( $(#[$vmeta:meta])* $variant:ident => [$canon:literal $(, $alias:literal)*] ),+ $(,)?
         }
         unsupported { $( $uname:literal => $why:expr ),* $(,)? }
@@ -38,19 +40,17 @@ macro_rules! choice {
         pub enum $ty { $( $(#[$vmeta])* $variant ),+ }
 
         choice! {
-            extern $ty, $expects {
-                $( $variant => [$canon $(, $alias)*] ),+
-            }
+            impl $ty, $expects { $( $variant => [$canon $(, $alias)*] ),+ }
             unsupported { $( $uname => $why ),* }
         }
     };
     (
-        extern $ty:ident, $expects:literal {
+        impl $ty:ident, $expects:literal {
             $( $variant:ident => [$canon:literal $(, $alias:literal)*] ),+ $(,)?
         }
         unsupported { $( $uname:literal => $why:expr ),* $(,)? }
     ) => {
-        impl Choice for $ty {
+        impl ChoiceSetting for $ty {
             const NAMES: &'static [&'static str] = &[$($canon),+];
 
             fn name(self) -> &'static str {
@@ -69,7 +69,7 @@ macro_rules! choice {
             fn from_node(node: &KdlNode, cx: Cx) -> Result<Self, Diagnostic> {
                 let e = read::single(node, cx, Self::EXPECTS)?;
                 let s = read::string(e, cx)?;
-                $ty::parse(s).map_err(|why| match why {
+                <$ty as ChoiceSetting>::parse(s).map_err(|why| match why {
                     Some(why) => Diagnostic::error(
                         format!("`{s}` is not supported yet"),
                         &cx.entry(e),
@@ -90,12 +90,12 @@ macro_rules! choice {
                 })
             }
             fn to_json(&self) -> Value {
-                Value::String(self.name().to_owned())
+                Value::String(ChoiceSetting::name(*self).to_owned())
             }
             fn kdl_from_json(v: &Value) -> Result<String, String> {
                 match v {
-                    Value::String(s) => match $ty::parse(s.trim()) {
-                        Ok(x) => Ok(kdl_string(x.name())),
+                    Value::String(s) => match <$ty as ChoiceSetting>::parse(s.trim()) {
+                        Ok(x) => Ok(kdl_string(ChoiceSetting::name(x))),
                         Err(Some(why)) => Err(format!("\"{s}\" is not supported yet: {why}")),
                         Err(None) => Err(format!("\"{s}\" is not one of {:?}", Self::NAMES)),
                     },
@@ -111,7 +111,7 @@ models need their own export (see docs/models.md)";
 
 choice! {
     /// The guided-diffusion checkpoint (dd-algorithm.md §4.1).
-    DiffusionModel, "a diffusion model name" {
+    enum DiffusionModel, "a diffusion model name" {
         /// `512x512_diffusion_uncond_finetune_008100`.
         Uncond512 => ["512x512_diffusion_uncond_finetune_008100"],
         /// `256x256_diffusion_uncond`.
@@ -140,25 +140,20 @@ impl DiffusionModel {
     }
 }
 
+// DD's `diffusion_sampling_mode`.
 choice! {
-    /// The diffusion sampler (DD's `diffusion_sampling_mode`).
-    Sampler, "\"ddim\" or \"plms\"" {
-        /// DDIM with `eta`.
+    impl SamplerKind, "\"ddim\" or \"plms\"" {
         Ddim => ["ddim"],
-        /// Pseudo linear multi-step, order 2.
         Plms => ["plms"],
     }
     unsupported {}
 }
 
+// Perlin init colour mode (§9).
 choice! {
-    /// Perlin init colour mode (§9).
-    PerlinMode, "\"mixed\", \"color\" or \"gray\"" {
-        /// Colour octaves A, gray octaves B.
+    impl PerlinMode, "\"mixed\", \"color\" or \"gray\"" {
         Mixed => ["mixed"],
-        /// Both colour.
         Color => ["color"],
-        /// Both gray.
         Gray => ["gray"],
     }
     unsupported {}
@@ -166,7 +161,7 @@ choice! {
 
 choice! {
     /// What a target renders: stills, or an animation.
-    AnimationMode, "\"None\" or \"2D\"" {
+    enum AnimationMode, "\"None\" or \"2D\"" {
         /// Still images (`n-batches` of them).
         None => ["None", "none"],
         /// 2D animation: each frame starts from the warped previous one.
@@ -179,8 +174,9 @@ choice! {
     }
 }
 
+// Interpolation between keyframes (§10.1).
 choice! {
-    extern InterpSpline, "\"Linear\", \"Quadratic\" or \"Cubic\"" {
+    impl InterpSpline, "\"Linear\", \"Quadratic\" or \"Cubic\"" {
         Linear => ["Linear", "linear"],
         Quadratic => ["Quadratic", "quadratic"],
         Cubic => ["Cubic", "cubic"],
@@ -188,12 +184,10 @@ choice! {
     unsupported {}
 }
 
+// How `range-scale` acts (DESIGN.md §5).
 choice! {
-    /// How `range-scale` acts (DESIGN.md §5).
-    RangeLossMode, "\"dd\" or \"through-denoiser\"" {
-        /// DD's behaviour: the loss is taken on a detached estimate, so it has no effect (§5.7).
+    impl RangeLoss, "\"dd\" or \"through-denoiser\"" {
         Dd => ["dd"],
-        /// The evident intent: the range loss's gradient flows back through the denoiser.
         ThroughDenoiser => ["through-denoiser"],
     }
     unsupported {}
@@ -201,7 +195,7 @@ choice! {
 
 choice! {
     /// DD's `sampling_mode`: the 3D warp's grid-sample interpolation (3D only).
-    GridSampleMode, "\"bicubic\", \"bilinear\" or \"nearest\"" {
+    enum GridSampleMode, "\"bicubic\", \"bilinear\" or \"nearest\"" {
         /// Bicubic.
         Bicubic => ["bicubic"],
         /// Bilinear.
@@ -210,4 +204,31 @@ choice! {
         Nearest => ["nearest"],
     }
     unsupported {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernels' enums are keyed under the names serde writes; the project reads the
+    /// same names, so a project value and its key cannot drift apart.
+    #[test]
+    fn kernel_choices_read_the_names_they_are_keyed_under() {
+        fn check<T: ChoiceSetting + serde::Serialize + PartialEq + std::fmt::Debug>(all: &[T]) {
+            assert_eq!(T::NAMES.len(), all.len());
+            for &v in all {
+                let keyed = serde_json::to_value(v).unwrap();
+                assert_eq!(keyed, Value::String(v.name().to_owned()));
+                assert_eq!(T::parse(v.name()), Ok(v));
+            }
+        }
+        check(&[SamplerKind::Ddim, SamplerKind::Plms]);
+        check(&[PerlinMode::Mixed, PerlinMode::Color, PerlinMode::Gray]);
+        assert_eq!(
+            RangeLoss::parse("through-denoiser"),
+            Ok(RangeLoss::ThroughDenoiser)
+        );
+        assert_eq!(RangeLoss::parse("through_denoiser"), Err(None));
+        assert_eq!(SamplerKind::parse("euler"), Err(None));
+    }
 }

@@ -11,10 +11,7 @@ mod prompts;
 mod scalars;
 mod schedule;
 
-pub use choice::{
-    AnimationMode, Choice, DiffusionModel, GridSampleMode, InterpSpline, PerlinMode, RangeLossMode,
-    Sampler,
-};
+pub use choice::{AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline};
 pub use keyframes::Keyframes;
 pub use prompts::{Prompt, PromptSet, Prompts};
 pub use scalars::{Fractions, IntermediateSaves, OptPath, Percent, Seed, WidthHeight};
