@@ -24,13 +24,14 @@ pub mod materialize;
 pub mod needs;
 pub mod png;
 mod publish;
+mod targets;
 pub mod renderer;
 pub mod spec;
 pub mod verify;
 
 pub use decide::{Decision, decide};
 pub use events::{Event, Sink};
-pub use exec::{BuildError, BuildOptions, Summary, build, make_plan};
+pub use exec::{BuildError, BuildOptions, Summary, build, build_in, make_plan};
 pub use facts::StoreFacts;
 pub use gc::gc;
-pub use renderer::{Hooks, OrtRenderer, Outcome, RenderError, Renderer, Request};
+pub use renderer::{Hooks, OrtRenderer, RenderOutcome, RenderError, Renderer, Request};

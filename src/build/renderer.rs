@@ -44,7 +44,7 @@ pub trait Hooks {
 }
 
 /// How a render ended.
-pub enum Outcome {
+pub enum RenderOutcome {
     /// The final image and facts for the record.
     Finished {
         /// `[H, W, 3]`.
@@ -92,7 +92,7 @@ pub trait Renderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
-    ) -> Result<Outcome, RenderError>;
+    ) -> Result<RenderOutcome, RenderError>;
     /// The provider class actually rendering (`cpu`, `cuda`), once known.
     fn provider(&self) -> Option<&str> {
         None
@@ -180,7 +180,7 @@ impl Renderer for OrtRenderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
-    ) -> Result<Outcome, RenderError> {
+    ) -> Result<RenderOutcome, RenderError> {
         let spec = super::spec::render_spec(req.plan, req.job, req.prev)?;
         let models = self.models(req.plan, req.job).map_err(RenderError::Setup)?;
         let device = format!("{:?}", models.unet.device).to_lowercase();
@@ -213,13 +213,13 @@ impl Renderer for OrtRenderer {
         match job::render(&spec, models, req.resume, on_step, cancel)
             .map_err(|e| RenderError::Job(e.to_string()))?
         {
-            Rendered::Finished(image) => Ok(Outcome::Finished {
+            Rendered::Finished(image) => Ok(RenderOutcome::Finished {
                 image,
                 losses: last_losses,
                 steps,
                 device,
             }),
-            Rendered::Cancelled(cp) => Ok(Outcome::Cancelled(cp)),
+            Rendered::Cancelled(cp) => Ok(RenderOutcome::Cancelled(cp)),
         }
     }
 

@@ -5,7 +5,6 @@
 //! neither trust nor damage the cache it checks.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use ndarray::Array3;
@@ -18,7 +17,7 @@ use super::png;
 use super::renderer::Renderer;
 use crate::lockfile::{LockFile, LockedJob};
 use crate::plan::Plan;
-use crate::store::Store;
+use crate::store::{ObjectName, Store};
 
 /// Which locked jobs to re-render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +61,7 @@ impl std::str::FromStr for Tolerance {
 
 /// What one job's check found.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum VerifyOutcome {
     /// Same bytes.
     Identical,
     /// Other bytes, within the PSNR tolerance.
@@ -87,13 +86,13 @@ pub struct Verdict {
     /// PSNR of the re-render against a local copy of the locked image, when there is one.
     pub psnr: Option<f64>,
     /// The finding.
-    pub outcome: Outcome,
+    pub outcome: VerifyOutcome,
 }
 
 impl Verdict {
     /// Whether this job passes.
     pub fn passed(&self) -> bool {
-        matches!(self.outcome, Outcome::Identical | Outcome::Within)
+        matches!(self.outcome, VerifyOutcome::Identical | VerifyOutcome::Within)
     }
 }
 
@@ -180,7 +179,7 @@ pub fn verify(
             outcome,
         };
         if locked.key != job.key {
-            let v = verdict(None, None, Outcome::StaleLock);
+            let v = verdict(None, None, VerifyOutcome::StaleLock);
             each(&v);
             verdicts.push(v);
             continue;
@@ -222,7 +221,7 @@ pub fn verify(
             }
         }
         let v = match error {
-            Some(e) => verdict(None, None, Outcome::Failed(e)),
+            Some(e) => verdict(None, None, VerifyOutcome::Failed(e)),
             None => judge(plan, j, &locked, tolerance, store, scratch, verdict),
         };
         each(&v);
@@ -238,30 +237,30 @@ fn judge(
     tolerance: Tolerance,
     store: &Store,
     scratch: &Store,
-    verdict: impl Fn(Option<String>, Option<f64>, Outcome) -> Verdict,
+    verdict: impl Fn(Option<String>, Option<f64>, VerifyOutcome) -> Verdict,
 ) -> Verdict {
-    let path = scratch.image_path(&plan.jobs[j].key);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) => {
-            return verdict(
-                None,
-                None,
-                Outcome::Failed(format!("{}: {e}", path.display())),
-            );
+    let name = ObjectName::Image(plan.jobs[j].key);
+    let bytes = match scratch.objects().get(&name) {
+        Ok(Some(b)) => b,
+        got => {
+            let at = scratch
+                .local_path(&name)
+                .map_or_else(|| format!("{name:?}"), |p| p.display().to_string());
+            let why = got.err().map_or_else(|| "not stored".to_owned(), |e| e.to_string());
+            return verdict(None, None, VerifyOutcome::Failed(format!("{at}: {why}")));
         }
     };
     let rendered = blake3::hash(&bytes).to_hex().to_string();
     if rendered == locked.blake3 {
-        return verdict(Some(rendered), None, Outcome::Identical);
+        return verdict(Some(rendered), None, VerifyOutcome::Identical);
     }
     let psnr = local_copy(plan, j, locked, store).and_then(|reference| {
         let got = png::decode(&bytes).ok()?;
         psnr(&got, &reference)
     });
     let outcome = match (tolerance, psnr) {
-        (Tolerance::Psnr(db), Some(p)) if p >= db => Outcome::Within,
-        _ => Outcome::Mismatch,
+        (Tolerance::Psnr(db), Some(p)) if p >= db => VerifyOutcome::Within,
+        _ => VerifyOutcome::Mismatch,
     };
     verdict(Some(rendered), psnr, outcome)
 }
@@ -269,12 +268,9 @@ fn judge(
 /// The locked image's pixels, if this machine has a copy whose hash is the locked one:
 /// the store's object, or the output file.
 fn local_copy(plan: &Plan, j: usize, locked: &LockedJob, store: &Store) -> Option<Array3<u8>> {
-    let candidates = [
-        store.image_path(&locked.key),
-        plan.dir.join(&plan.jobs[j].output),
-    ];
-    candidates.iter().find_map(|p: &std::path::PathBuf| {
-        let bytes = std::fs::read(Path::new(p)).ok()?;
+    let object = || store.image(&locked.key);
+    let output = || std::fs::read(plan.dir.join(&plan.jobs[j].output)).ok();
+    [object(), output()].into_iter().flatten().find_map(|bytes| {
         (blake3::hash(&bytes).to_hex().as_str() == locked.blake3)
             .then(|| png::decode(&bytes).ok())
             .flatten()

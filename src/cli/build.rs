@@ -284,7 +284,7 @@ impl build::Renderer for NoRenderer {
         _: &build::Request<'_>,
         _: &mut dyn build::Hooks,
         _: &AtomicBool,
-    ) -> Result<build::Outcome, build::RenderError> {
+    ) -> Result<build::RenderOutcome, build::RenderError> {
         Err(build::RenderError::Setup(
             "a dry run renders nothing".into(),
         ))

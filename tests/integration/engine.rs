@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use disco::build::{self, BuildOptions, Event, Hooks, Outcome, Renderer, Request};
+use disco::build::{self, BuildOptions, Event, Hooks, RenderOutcome, Renderer, Request};
 use disco::plan::{Facts, ModelNeeds, RuntimeFacts};
 use disco::store::Store;
 use ndarray::Array3;
@@ -52,14 +52,14 @@ impl Renderer for FakeRenderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, build::RenderError> {
+    ) -> Result<RenderOutcome, build::RenderError> {
         let key = req.plan.jobs[req.job].key;
         let prev = req.prev.map_or(0, |p| p[[0, 0, 0]]);
         let image = Array3::from_shape_fn((64, 64, 3), |(y, x, c)| {
             key.0[(y + x + c) % 32].wrapping_add(prev)
         });
         hooks.step(0, 1, 0.5);
-        Ok(Outcome::Finished {
+        Ok(RenderOutcome::Finished {
             image,
             losses: serde_json::Value::Null,
             steps: 1,
@@ -582,7 +582,7 @@ impl Renderer for BrokenSetup {
         _: &Request<'_>,
         _: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, build::RenderError> {
+    ) -> Result<RenderOutcome, build::RenderError> {
         self.calls += 1;
         Err(build::RenderError::Setup(
             "cannot open graph `unet_fwd` on Cuda(0): CUDA error".into(),
@@ -702,7 +702,7 @@ impl Renderer for UnreadableInit {
         _: &Request<'_>,
         _: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, build::RenderError> {
+    ) -> Result<RenderOutcome, build::RenderError> {
         Err("init image init.png: not a PNG or JPEG".into())
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use disco::build::{self, BuildOptions, Event, Hooks, Outcome, Renderer, Request};
+use disco::build::{self, BuildOptions, Event, Hooks, RenderOutcome, Renderer, Request};
 use disco::report::sheet::EMPTY;
 use disco::store::Store;
 use serde_json::Value;
@@ -103,7 +103,7 @@ impl Renderer for FailOne {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
-    ) -> Result<Outcome, build::RenderError> {
+    ) -> Result<RenderOutcome, build::RenderError> {
         if req.plan.job_label(req.job) == self.fail {
             return Err("NaN in the denoised estimate".into());
         }
