@@ -277,7 +277,7 @@ fn plan_target(
     };
     let model_set = s.model_set.value.resolved.clone().unwrap_or_default();
     let models = facts.model_hashes(&model_set, &needs).map_err(|e| {
-        at_setting(e, s.model_set.origin.as_ref(), "this model set")
+        at_setting(e.to_string(), s.model_set.origin.as_ref(), "this model set")
             .with_help("run `disco doctor --verify` to check the model set, or re-export it")
     })?;
     let common = common_inputs(s, runtime, models, animation, width, height);

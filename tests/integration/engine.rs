@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use disco::build::{self, BuildOptions, Event, Hooks, RenderOutcome, Renderer, Request};
-use disco::plan::{Facts, ModelNeeds, RuntimeFacts};
+use disco::plan::{Facts, FactsError, ModelNeeds, RuntimeFacts};
 use disco::store::Store;
 use ndarray::Array3;
 
@@ -18,15 +18,15 @@ pub(crate) struct FakeFacts {
 }
 
 impl Facts for FakeFacts {
-    fn file_blake3(&mut self, path: &Path) -> Result<String, String> {
-        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    fn file_blake3(&mut self, path: &Path) -> Result<String, FactsError> {
+        let bytes = std::fs::read(path).map_err(|e| FactsError::read(path, e))?;
         Ok(blake3::hash(&bytes).to_hex().to_string())
     }
     fn model_hashes(
         &mut self,
         _: &Path,
         needs: &ModelNeeds,
-    ) -> Result<BTreeMap<String, String>, String> {
+    ) -> Result<BTreeMap<String, String>, FactsError> {
         let unet = format!("{}:{}", self.model_hash, needs.diffusion);
         let mut m = BTreeMap::from([("unet_fwd".to_owned(), unet)]);
         for c in &needs.clip {
@@ -34,7 +34,7 @@ impl Facts for FakeFacts {
         }
         Ok(m)
     }
-    fn runtime(&mut self) -> Result<RuntimeFacts, String> {
+    fn runtime(&mut self) -> Result<RuntimeFacts, FactsError> {
         Ok(RuntimeFacts {
             renderer: "fake/1".into(),
             provider: "cpu".into(),
