@@ -83,7 +83,7 @@ pub enum BuildError {
     /// The renderer cannot be set up (ONNX Runtime, model set, sessions): reported once,
     /// not once per job.
     #[error("cannot set up the renderer: {0}")]
-    Setup(String),
+    Setup(#[source] super::renderer::SetupError),
     /// Cancelled (Ctrl-C); the running frame saved a checkpoint.
     #[error("interrupted")]
     Interrupted,

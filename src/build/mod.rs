@@ -34,4 +34,6 @@ pub use events::{Event, Sink};
 pub use exec::{BuildError, BuildOptions, Summary, build, build_in, make_plan};
 pub use facts::StoreFacts;
 pub use gc::gc;
-pub use renderer::{Hooks, OrtRenderer, RenderOutcome, RenderError, Renderer, Request};
+pub use renderer::{
+    Hooks, JobError, OrtRenderer, RenderError, RenderOutcome, Renderer, Request, SetupError,
+};

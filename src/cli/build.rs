@@ -285,9 +285,7 @@ impl build::Renderer for NoRenderer {
         _: &mut dyn build::Hooks,
         _: &AtomicBool,
     ) -> Result<build::RenderOutcome, build::RenderError> {
-        Err(build::RenderError::Setup(
-            "a dry run renders nothing".into(),
-        ))
+        Err(build::SetupError::Other("a dry run renders nothing".into()).into())
     }
 }
 

@@ -584,9 +584,7 @@ impl Renderer for BrokenSetup {
         _: &AtomicBool,
     ) -> Result<RenderOutcome, build::RenderError> {
         self.calls += 1;
-        Err(build::RenderError::Setup(
-            "cannot open graph `unet_fwd` on Cuda(0): CUDA error".into(),
-        ))
+        Err(build::SetupError::Other("cannot open graph `unet_fwd` on Cuda(0): CUDA error".into()).into())
     }
 }
 
@@ -612,7 +610,7 @@ fn a_setup_failure_stops_the_build_once() {
         &AtomicBool::new(false),
     );
     match result {
-        Err(build::BuildError::Setup(e)) => assert!(e.contains("CUDA error"), "{e}"),
+        Err(build::BuildError::Setup(e)) => assert!(e.to_string().contains("CUDA error"), "{e}"),
         other => panic!("expected a set-up error, got {other:?}"),
     }
     assert_eq!(renderer.calls, 1, "tried once, not once per job");
