@@ -218,7 +218,7 @@ impl TargetLoop<'_> {
                 self.summary.failed += 1;
                 self.sink.event(&Event::VideoFailed {
                     target: target.label(),
-                    error,
+                    error: error.to_string(),
                 });
             }
         }
