@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use disco::build::{self, BuildOptions, Event, Hooks, RenderOutcome, Renderer, Request, StoreFacts};
+use disco::build::{self, BuildOptions, BuildEvent, Hooks, RenderOutcome, Renderer, Request, StoreFacts};
 use disco::render::session::Device;
 use disco::store::Store;
 use ndarray::Array3;
@@ -122,7 +122,7 @@ fn main() {
         &plan,
         &BuildOptions::default(),
         &mut StandIn,
-        &mut |_: &Event| {},
+        &mut |_: &BuildEvent| {},
         &AtomicBool::new(false),
     )
     .expect("first build");

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::decide::{Decision, decide};
-use super::events::{Event, Sink};
+use super::events::{BuildEvent, BuildSink};
 use super::lock_update::update_lock;
 use super::materialize;
 use super::renderer::Renderer;
@@ -153,7 +153,7 @@ pub fn build(
     plan: &Plan,
     options: &BuildOptions,
     renderer: &mut dyn Renderer,
-    sink: &mut dyn Sink,
+    sink: &mut dyn BuildSink,
     cancel: &AtomicBool,
 ) -> Result<Summary, BuildError> {
     build_in(&Store::new(&plan.dir), plan, options, renderer, sink, cancel)
@@ -165,7 +165,7 @@ pub fn build_in(
     plan: &Plan,
     options: &BuildOptions,
     renderer: &mut dyn Renderer,
-    sink: &mut dyn Sink,
+    sink: &mut dyn BuildSink,
     cancel: &AtomicBool,
 ) -> Result<Summary, BuildError> {
     let started = Instant::now();
@@ -212,7 +212,7 @@ pub fn build_in(
     locked?;
     outputs.save().at(&store.root().join("outputs.json"))?;
     summary.seconds = started.elapsed().as_secs_f64();
-    sink.event(&Event::Finished {
+    sink.event(&BuildEvent::Finished {
         rendered: summary.rendered,
         reused: summary.reused,
         failed: summary.failed,
@@ -223,14 +223,14 @@ pub fn build_in(
 
 /// Before a build writes: the seeds it drew recorded (and reported), the temporaries a
 /// killed build left under the targets' folders cleared.
-fn prepare(store: &Store, plan: &Plan, sink: &mut dyn Sink) -> Result<(), BuildError> {
+fn prepare(store: &Store, plan: &Plan, sink: &mut dyn BuildSink) -> Result<(), BuildError> {
     if !plan.drawn_seeds.is_empty() {
         store
             .seeds()
             .record(&plan.drawn_seeds)
             .at(&store.root().join("seeds.json"))?;
         for (target, seed) in &plan.drawn_seeds {
-            sink.event(&Event::SeedDrawn {
+            sink.event(&BuildEvent::SeedDrawn {
                 target: target.clone(),
                 seed: *seed,
             });
@@ -247,19 +247,19 @@ fn prepare(store: &Store, plan: &Plan, sink: &mut dyn Sink) -> Result<(), BuildE
 }
 
 /// Reports how many jobs are stale, and why each is.
-fn announce(plan: &Plan, decisions: &[Decision], sink: &mut dyn Sink) {
+fn announce(plan: &Plan, decisions: &[Decision], sink: &mut dyn BuildSink) {
     let stale = decisions
         .iter()
         .filter(|d| matches!(d, Decision::Render(_)))
         .count();
-    sink.event(&Event::Planned {
+    sink.event(&BuildEvent::Planned {
         jobs: plan.jobs.len(),
         stale,
         fresh: plan.jobs.len() - stale,
     });
     for (j, d) in decisions.iter().enumerate() {
         if let Decision::Render(why) = d {
-            sink.event(&Event::Stale {
+            sink.event(&BuildEvent::Stale {
                 job: plan.job_label(j),
                 key: plan.jobs[j].key.to_string(),
                 reason: why.tag().into(),

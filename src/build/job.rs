@@ -8,7 +8,7 @@ use std::time::Instant;
 use ndarray::Array3;
 
 use super::decide::saves_of;
-use super::events::{Event, Sink};
+use super::events::{BuildEvent, BuildSink};
 use super::exec::{BuildError, BuildOptions};
 use super::publish::{Made, store_job, stored};
 use super::renderer::{Hooks, RenderError, RenderOutcome, Renderer, Request};
@@ -24,7 +24,7 @@ struct JobHooks<'a> {
     plan: &'a Plan,
     j: usize,
     store: &'a Store,
-    sink: &'a mut dyn Sink,
+    sink: &'a mut dyn BuildSink,
     saved: Vec<u32>,
     error: Option<BuildError>,
     /// Where the job renders (a scratch store gets no `progress.png`).
@@ -33,7 +33,7 @@ struct JobHooks<'a> {
 
 impl Hooks for JobHooks<'_> {
     fn step(&mut self, j: usize, total: usize, loss: f64) {
-        self.sink.event(&Event::Step {
+        self.sink.event(&BuildEvent::Step {
             job: self.plan.job_label(self.j),
             j,
             total,
@@ -97,7 +97,7 @@ pub(super) fn render_job(
     options: &BuildOptions,
     store: &Store,
     renderer: &mut dyn Renderer,
-    sink: &mut dyn Sink,
+    sink: &mut dyn BuildSink,
     cancel: &AtomicBool,
     j: usize,
     into: RenderInto,
@@ -152,7 +152,7 @@ pub(super) fn render_job(
     };
     let seconds = finish(plan, store, j, &image, made)?;
     if into == RenderInto::Scratch {
-        sink.event(&Event::JobFinished {
+        sink.event(&BuildEvent::JobFinished {
             job: plan.job_label(j),
             key: job.key.to_string(),
             output: "the scratch store".into(),
@@ -163,8 +163,8 @@ pub(super) fn render_job(
 }
 
 /// Reports job `j` failed with `error`: the job is not cached; the build goes on.
-fn failed(plan: &Plan, j: usize, sink: &mut dyn Sink, error: String) -> Option<f64> {
-    sink.event(&Event::JobFailed {
+fn failed(plan: &Plan, j: usize, sink: &mut dyn BuildSink, error: String) -> Option<f64> {
+    sink.event(&BuildEvent::JobFailed {
         job: plan.job_label(j),
         error,
     });
@@ -208,7 +208,7 @@ fn run(
     renderer: &mut dyn Renderer,
     req: &Request<'_>,
     store: &Store,
-    sink: &mut dyn Sink,
+    sink: &mut dyn BuildSink,
     cancel: &AtomicBool,
     into: RenderInto,
 ) -> Result<Result<RenderOutcome, RenderError>, BuildError> {
@@ -218,7 +218,7 @@ fn run(
     // the sampler iterations this job runs: DD's steps less skip-steps
     let iterations = c.steps as usize - job.frame.skip_steps as usize;
     let resumed_at = req.resume.map_or(0, |cp| iterations - 1 - cp.state.k);
-    sink.event(&Event::JobStarted {
+    sink.event(&BuildEvent::JobStarted {
         job: plan.job_label(req.job),
         key: job.key.to_string(),
         steps: iterations,

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::decide::Decision;
-use super::events::{Event, Sink};
+use super::events::{BuildEvent, BuildSink};
 use super::exec::{At, BuildError, BuildOptions, Summary};
 use super::job::{RenderInto, render_job};
 use super::publish::{adopt, materialise, stored, write_settings};
@@ -25,7 +25,7 @@ pub(super) struct TargetLoop<'a> {
     pub outputs: &'a mut Outputs,
     pub decisions: &'a [Decision],
     pub renderer: &'a mut dyn Renderer,
-    pub sink: &'a mut dyn Sink,
+    pub sink: &'a mut dyn BuildSink,
     pub cancel: &'a AtomicBool,
     pub summary: &'a mut Summary,
 }
@@ -100,7 +100,7 @@ impl TargetLoop<'_> {
             Decision::Materialize => {
                 materialise(plan, store, self.outputs, j)?;
                 self.summary.reused += 1;
-                self.sink.event(&Event::Materialized {
+                self.sink.event(&BuildEvent::Materialized {
                     job: plan.job_label(j),
                     output: job.output.display().to_string(),
                 });
@@ -126,7 +126,7 @@ impl TargetLoop<'_> {
         if adopt(plan, store, j)? {
             materialise(plan, store, self.outputs, j)?;
             self.summary.reused += 1;
-            self.sink.event(&Event::Adopted {
+            self.sink.event(&BuildEvent::Adopted {
                 job: plan.job_label(j),
                 output: job.output.display().to_string(),
             });
@@ -134,7 +134,7 @@ impl TargetLoop<'_> {
             // the file changed since the plan looked: render after all
             progress.failed.insert(j);
             self.summary.failed += 1;
-            self.sink.event(&Event::JobFailed {
+            self.sink.event(&BuildEvent::JobFailed {
                 job: plan.job_label(j),
                 error: format!(
                     "{} changed while the build ran; build again to render it",
@@ -151,7 +151,7 @@ impl TargetLoop<'_> {
         if let Some(p) = job.prev.filter(|p| progress.failed.contains(p)) {
             progress.failed.insert(j);
             self.summary.failed += 1;
-            self.sink.event(&Event::JobSkipped {
+            self.sink.event(&BuildEvent::JobSkipped {
                 job: plan.job_label(j),
                 reason: format!("{} failed", plan.job_label(p)),
             });
@@ -178,7 +178,7 @@ impl TargetLoop<'_> {
             .save()
             .at(&store.root().join("outputs.json"))?;
         self.summary.rendered += 1;
-        self.sink.event(&Event::JobFinished {
+        self.sink.event(&BuildEvent::JobFinished {
             job: plan.job_label(j),
             key: job.key.to_string(),
             output: job.output.display().to_string(),
@@ -207,7 +207,7 @@ impl TargetLoop<'_> {
                 self.outputs
                     .set(&plan.dir, &v.output, v.key)
                     .at(&plan.dir.join(&v.output))?;
-                self.sink.event(&Event::VideoEncoded {
+                self.sink.event(&BuildEvent::VideoEncoded {
                     target: target.label(),
                     output: v.output.display().to_string(),
                     frames: e.frames,
@@ -216,7 +216,7 @@ impl TargetLoop<'_> {
             }
             Err(error) => {
                 self.summary.failed += 1;
-                self.sink.event(&Event::VideoFailed {
+                self.sink.event(&BuildEvent::VideoFailed {
                     target: target.label(),
                     error: error.to_string(),
                 });

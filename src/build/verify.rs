@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use ndarray::Array3;
 use rand::SeedableRng;
 
-use super::events::Sink;
+use super::events::BuildSink;
 use super::exec::{BuildError, BuildOptions};
 use super::job::{RenderInto, render_job};
 use super::png;
@@ -43,18 +43,29 @@ pub enum Tolerance {
     Psnr(f64),
 }
 
+/// Text that names no tolerance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToleranceError {
+    /// Neither `exact` nor `psnr:…`.
+    #[error("`{0}`: expected `exact` or `psnr:DB` (e.g. psnr:40)")]
+    Form(String),
+    /// `psnr:` followed by no positive number.
+    #[error("`{0}` is not a positive number of dB")]
+    Decibels(String),
+}
+
 impl std::str::FromStr for Tolerance {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Tolerance, String> {
+    type Err = ToleranceError;
+    fn from_str(s: &str) -> Result<Tolerance, ToleranceError> {
         if s == "exact" {
             return Ok(Tolerance::Exact);
         }
         let db = s
             .strip_prefix("psnr:")
-            .ok_or_else(|| format!("`{s}`: expected `exact` or `psnr:DB` (e.g. psnr:40)"))?;
+            .ok_or_else(|| ToleranceError::Form(s.to_owned()))?;
         match db.parse::<f64>() {
             Ok(v) if v.is_finite() && v > 0.0 => Ok(Tolerance::Psnr(v)),
-            _ => Err(format!("`{db}` is not a positive number of dB")),
+            _ => Err(ToleranceError::Decibels(db.to_owned())),
         }
     }
 }
@@ -155,7 +166,7 @@ pub fn verify(
     store: &Store,
     scratch: &Store,
     renderer: &mut dyn Renderer,
-    sink: &mut dyn Sink,
+    sink: &mut dyn BuildSink,
     cancel: &AtomicBool,
     mut each: impl FnMut(&Verdict),
 ) -> Result<Vec<Verdict>, BuildError> {
@@ -305,7 +316,7 @@ mod tests {
         assert_eq!("exact".parse::<Tolerance>(), Ok(Tolerance::Exact));
         assert_eq!("psnr:40".parse::<Tolerance>(), Ok(Tolerance::Psnr(40.0)));
         assert!("psnr:-1".parse::<Tolerance>().is_err());
-        assert!("40".parse::<Tolerance>().unwrap_err().contains("psnr:DB"));
+        assert!("40".parse::<Tolerance>().unwrap_err().to_string().contains("psnr:DB"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use disco::build::{
-    self, BuildError, BuildOptions, Decision, OrtRenderer, Sink, StoreFacts, decide, make_plan,
+    self, BuildError, BuildOptions, Decision, OrtRenderer, BuildSink, StoreFacts, decide, make_plan,
 };
 use disco::plan::Plan;
 use disco::project::{self, Diagnostics};
@@ -96,7 +96,7 @@ pub struct BuildFlags {
     pub threads: Option<usize>,
 }
 
-pub(super) fn sink(format: MessageFormat) -> Box<dyn Sink> {
+pub(super) fn sink(format: MessageFormat) -> Box<dyn BuildSink> {
     match format {
         MessageFormat::Json => Box::new(JsonSink),
         MessageFormat::Human => Box::new(HumanSink::new()),

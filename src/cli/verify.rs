@@ -1,7 +1,7 @@
 //! `disco verify`: re-render locked jobs into a scratch store and compare with `disco.lock`.
 
 use disco::build::verify::{self, Choice, VerifyOutcome, Tolerance, Verdict};
-use disco::build::{BuildError, Event};
+use disco::build::{BuildError, BuildEvent};
 use disco::lockfile::{LockFile, lock_path};
 use disco::plan::Plan;
 use disco::project::Diagnostics;
@@ -88,7 +88,7 @@ pub fn run(sel: &Selection, flags: &VerifyFlags) -> i32 {
     if !json {
         eprintln!("{}", verifying_line(jobs.len(), renders));
     }
-    events.event(&Event::Planned {
+    events.event(&BuildEvent::Planned {
         jobs: renders,
         stale: renders,
         fresh: 0,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use disco::build::{self, BuildOptions, Event, Hooks, RenderOutcome, Renderer, Request};
+use disco::build::{self, BuildOptions, BuildEvent, Hooks, RenderOutcome, Renderer, Request};
 use disco::plan::{Facts, FactsError, ModelNeeds, RuntimeFacts};
 use disco::store::Store;
 use ndarray::Array3;
@@ -122,7 +122,7 @@ impl Scenario {
     fn build_observed(
         &mut self,
         options: BuildOptions,
-        mut observe: impl FnMut(&Event),
+        mut observe: impl FnMut(&BuildEvent),
     ) -> (Vec<String>, BTreeMap<String, String>, Vec<String>) {
         let loaded = disco::project::load(&self.path());
         let project = loaded
@@ -133,17 +133,17 @@ impl Scenario {
         let mut rendered = Vec::new();
         let mut reasons = BTreeMap::new();
         let mut videos = Vec::new();
-        let mut sink = |e: &Event| {
+        let mut sink = |e: &BuildEvent| {
             observe(e);
             match e {
-                Event::VideoEncoded { target, .. } | Event::VideoFailed { target, .. } => {
+                BuildEvent::VideoEncoded { target, .. } | BuildEvent::VideoFailed { target, .. } => {
                     videos.push(target.clone())
                 }
-                Event::JobFinished { job, .. } => rendered.push(job.clone()),
-                Event::Stale { job, detail, .. } => {
+                BuildEvent::JobFinished { job, .. } => rendered.push(job.clone()),
+                BuildEvent::Stale { job, detail, .. } => {
                     reasons.insert(job.clone(), detail.clone());
                 }
-                Event::JobFailed { job, error } => panic!("{job} failed: {error}"),
+                BuildEvent::JobFailed { job, error } => panic!("{job} failed: {error}"),
                 _ => {}
             }
         };
@@ -426,7 +426,7 @@ fn a_deleted_store_is_adopted_from_images_out_without_rendering() {
     std::fs::write(&edited, b"not the image").unwrap();
     let adopted = std::cell::RefCell::new(Vec::new());
     let (rendered, _, _) = s.build_observed(BuildOptions::default(), |e| {
-        if let Event::Adopted { job, .. } = e {
+        if let BuildEvent::Adopted { job, .. } = e {
             adopted.borrow_mut().push(job.clone());
         }
     });
@@ -561,7 +561,7 @@ fn verifying_one_frame_counts_the_frames_it_chains_from() {
         &store,
         &Store::new(scratch_dir.path()),
         &mut FakeRenderer,
-        &mut |e: &Event| finished += usize::from(matches!(e, Event::JobFinished { .. })),
+        &mut |e: &BuildEvent| finished += usize::from(matches!(e, BuildEvent::JobFinished { .. })),
         &AtomicBool::new(false),
         |_| {},
     )
@@ -601,10 +601,10 @@ fn a_setup_failure_stops_the_build_once() {
         &plan,
         &BuildOptions::default(),
         &mut renderer,
-        &mut |e: &Event| {
+        &mut |e: &BuildEvent| {
             failures += usize::from(matches!(
                 e,
-                Event::JobFailed { .. } | Event::JobSkipped { .. }
+                BuildEvent::JobFailed { .. } | BuildEvent::JobSkipped { .. }
             ))
         },
         &AtomicBool::new(false),
@@ -674,8 +674,8 @@ fn an_output_that_cannot_be_written_is_named_and_never_announced() {
         &plan,
         &BuildOptions::default(),
         &mut FakeRenderer,
-        &mut |e: &Event| {
-            if let Event::JobFinished { output, .. } = e {
+        &mut |e: &BuildEvent| {
+            if let BuildEvent::JobFinished { output, .. } = e {
                 announced.push(output.clone())
             }
         },
@@ -720,7 +720,7 @@ fn jobs_that_fail_before_rendering_leave_no_settings_file_or_report() {
         &plan,
         &BuildOptions::default(),
         &mut UnreadableInit,
-        &mut |_: &Event| {},
+        &mut |_: &BuildEvent| {},
         &AtomicBool::new(false),
     )
     .unwrap();

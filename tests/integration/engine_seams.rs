@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use disco::build::{
-    self, BuildError, BuildOptions, Event, Hooks, JobError, RenderError, RenderOutcome, Renderer,
+    self, BuildError, BuildOptions, BuildEvent, Hooks, JobError, RenderError, RenderOutcome, Renderer,
     Request, SetupError,
 };
 use disco::plan::{Key, Plan};
@@ -40,8 +40,8 @@ fn build_with(
         plan,
         &BuildOptions::default(),
         renderer,
-        &mut |e: &Event| {
-            if let Event::JobFailed { job, .. } | Event::JobSkipped { job, .. } = e {
+        &mut |e: &BuildEvent| {
+            if let BuildEvent::JobFailed { job, .. } | BuildEvent::JobSkipped { job, .. } = e {
                 failed.push(job.clone());
             }
         },
