@@ -106,7 +106,7 @@ pub(super) fn render_job(
     let target = &plan.targets[job.target];
     let prev = match previous_frame(plan, store, j) {
         Ok(prev) => prev,
-        Err(error) => return Ok(failed(plan, j, sink, error)),
+        Err(error) => return Ok(failed(plan, j, sink, error.to_string())),
     };
     let resume = resume_point(plan, store, j);
     let saves = saves_of(target, job);
@@ -171,25 +171,51 @@ fn failed(plan: &Plan, j: usize, sink: &mut dyn BuildSink, error: String) -> Opt
     None
 }
 
+/// Why the frame a job starts from cannot be had: the job fails, the others go on.
+#[derive(Debug, thiserror::Error)]
+enum PreviousFrameError {
+    /// The store does not hold it (removed while the build ran).
+    #[error("previous frame {0}: not in the store")]
+    Missing(String),
+    /// The store cannot read it.
+    #[error("previous frame {at}: {source}")]
+    Read {
+        at: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// It is not a PNG.
+    #[error("previous frame {at}: {source}")]
+    Decode {
+        at: String,
+        #[source]
+        source: png::PngError,
+    },
+}
+
 /// The final image of the frame job `j` starts from, if it chains from one.
-fn previous_frame(plan: &Plan, store: &Store, j: usize) -> Result<Option<Array3<u8>>, String> {
+fn previous_frame(
+    plan: &Plan,
+    store: &Store,
+    j: usize,
+) -> Result<Option<Array3<u8>>, PreviousFrameError> {
     let Some(p) = plan.jobs[j].prev else {
         return Ok(None);
     };
-    let key = plan.jobs[p].key;
+    let name = ObjectName::Image(plan.jobs[p].key);
     let at = || {
         store
-            .local_path(&ObjectName::Image(key))
-            .map_or_else(|| key.to_string(), |p| p.display().to_string())
+            .local_path(&name)
+            .map_or_else(|| name.key().to_string(), |p| p.display().to_string())
     };
-    let bytes = match store.objects().get(&ObjectName::Image(key)) {
+    let bytes = match store.objects().get(&name) {
         Ok(Some(b)) => b,
-        Ok(None) => return Err(format!("previous frame {}: not in the store", at())),
-        Err(e) => return Err(format!("previous frame {}: {e}", at())),
+        Ok(None) => return Err(PreviousFrameError::Missing(at())),
+        Err(source) => return Err(PreviousFrameError::Read { at: at(), source }),
     };
     png::decode(&bytes)
         .map(Some)
-        .map_err(|e| format!("previous frame {}: {e}", at()))
+        .map_err(|source| PreviousFrameError::Decode { at: at(), source })
 }
 
 /// The checkpoint job `j` resumes from, if an interrupted run left one that fits.

@@ -195,18 +195,8 @@ pub fn verify(
             verdicts.push(v);
             continue;
         }
-        // the chain up to j, earliest first, skipping what this run rendered already
-        let mut chain = vec![j];
-        while let Some(p) = plan.jobs[*chain.last().expect("non-empty")].prev {
-            if scratch.has(&plan.jobs[p].key) || failed.contains(&p) {
-                chain.push(p);
-                break;
-            }
-            chain.push(p);
-        }
-        chain.reverse();
         let mut error = None;
-        for &c in &chain {
+        for c in chain_to(plan, scratch, &failed, j) {
             if scratch.has(&plan.jobs[c].key) {
                 continue;
             }
@@ -239,6 +229,20 @@ pub fn verify(
         verdicts.push(v);
     }
     Ok(verdicts)
+}
+
+/// The frames up to `j` it chains from, earliest first, back to one this run rendered (or
+/// failed) already.
+fn chain_to(plan: &Plan, scratch: &Store, failed: &HashSet<usize>, j: usize) -> Vec<usize> {
+    let mut chain = vec![j];
+    while let Some(p) = plan.jobs[*chain.last().expect("non-empty")].prev {
+        chain.push(p);
+        if scratch.has(&plan.jobs[p].key) || failed.contains(&p) {
+            break;
+        }
+    }
+    chain.reverse();
+    chain
 }
 
 fn judge(
