@@ -14,7 +14,9 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use disco::build::{self, BuildOptions, BuildEvent, Hooks, RenderOutcome, Renderer, Request, StoreFacts};
+use disco::build::{
+    self, BuildEvent, BuildOptions, Hooks, RenderOutcome, Renderer, Request, StoreFacts,
+};
 use disco::render::session::Device;
 use disco::store::Store;
 use ndarray::Array3;

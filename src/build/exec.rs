@@ -156,7 +156,14 @@ pub fn build(
     sink: &mut dyn BuildSink,
     cancel: &AtomicBool,
 ) -> Result<Summary, BuildError> {
-    build_in(&Store::new(&plan.dir), plan, options, renderer, sink, cancel)
+    build_in(
+        &Store::new(&plan.dir),
+        plan,
+        options,
+        renderer,
+        sink,
+        cancel,
+    )
 }
 
 /// Builds `plan` in `store` (whose objects may be anywhere: [`Store::with_objects`]).

@@ -48,9 +48,7 @@ impl Hooks for JobHooks<'_> {
             .and_then(|b| self.store.put_partial(&key, j as u32, &b));
         match r {
             Ok(()) => self.saved.push(j as u32),
-            Err(e) => {
-                self.error = Some(stored(self.store, &ObjectName::Partial(key, j as u32), e))
-            }
+            Err(e) => self.error = Some(stored(self.store, &ObjectName::Partial(key, j as u32), e)),
         }
     }
 
@@ -71,7 +69,10 @@ impl Hooks for JobHooks<'_> {
 
     fn checkpoint(&mut self, cp: Checkpoint) {
         let key = &self.plan.jobs[self.j].key;
-        if let Err(e) = self.store.put_checkpoint(key, &checkpoint::encode(key, &cp)) {
+        if let Err(e) = self
+            .store
+            .put_checkpoint(key, &checkpoint::encode(key, &cp))
+        {
             self.error = Some(stored(self.store, &ObjectName::Checkpoint(*key), e));
         }
     }

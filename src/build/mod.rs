@@ -24,9 +24,9 @@ pub mod materialize;
 pub mod needs;
 pub mod png;
 mod publish;
-mod targets;
 pub mod renderer;
 pub mod spec;
+mod targets;
 pub mod verify;
 
 pub use decide::{Decision, decide};

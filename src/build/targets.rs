@@ -67,12 +67,11 @@ impl TargetLoop<'_> {
 
     fn target(&mut self, t: usize, progress: &mut Progress) -> Result<(), BuildError> {
         let target = &self.plan.targets[t];
-        if target.jobs.clone().any(|j| {
-            matches!(
-                self.decisions[j],
-                Decision::Render(_) | Decision::Adopt
-            )
-        }) {
+        if target
+            .jobs
+            .clone()
+            .any(|j| matches!(self.decisions[j], Decision::Render(_) | Decision::Adopt))
+        {
             let digest = target.common.digest;
             self.store
                 .put_inputs(&digest, &target.common.inputs)
@@ -174,9 +173,7 @@ impl TargetLoop<'_> {
             return Ok(());
         };
         materialise(plan, store, self.outputs, j)?;
-        self.outputs
-            .save()
-            .at(&store.root().join("outputs.json"))?;
+        self.outputs.save().at(&store.root().join("outputs.json"))?;
         self.summary.rendered += 1;
         self.sink.event(&BuildEvent::JobFinished {
             job: plan.job_label(j),

@@ -103,7 +103,10 @@ pub struct Verdict {
 impl Verdict {
     /// Whether this job passes.
     pub fn passed(&self) -> bool {
-        matches!(self.outcome, VerifyOutcome::Identical | VerifyOutcome::Within)
+        matches!(
+            self.outcome,
+            VerifyOutcome::Identical | VerifyOutcome::Within
+        )
     }
 }
 
@@ -261,7 +264,9 @@ fn judge(
             let at = scratch
                 .local_path(&name)
                 .map_or_else(|| format!("{name:?}"), |p| p.display().to_string());
-            let why = got.err().map_or_else(|| "not stored".to_owned(), |e| e.to_string());
+            let why = got
+                .err()
+                .map_or_else(|| "not stored".to_owned(), |e| e.to_string());
             return verdict(None, None, VerifyOutcome::Failed(format!("{at}: {why}")));
         }
     };
@@ -285,11 +290,14 @@ fn judge(
 fn local_copy(plan: &Plan, j: usize, locked: &LockedJob, store: &Store) -> Option<Array3<u8>> {
     let object = || store.image(&locked.key);
     let output = || std::fs::read(plan.dir.join(&plan.jobs[j].output)).ok();
-    [object(), output()].into_iter().flatten().find_map(|bytes| {
-        (blake3::hash(&bytes).to_hex().as_str() == locked.blake3)
-            .then(|| png::decode(&bytes).ok())
-            .flatten()
-    })
+    [object(), output()]
+        .into_iter()
+        .flatten()
+        .find_map(|bytes| {
+            (blake3::hash(&bytes).to_hex().as_str() == locked.blake3)
+                .then(|| png::decode(&bytes).ok())
+                .flatten()
+        })
 }
 
 /// Peak signal-to-noise ratio in dB over 8-bit samples; infinite for equal images, `None`
@@ -320,7 +328,12 @@ mod tests {
         assert_eq!("exact".parse::<Tolerance>(), Ok(Tolerance::Exact));
         assert_eq!("psnr:40".parse::<Tolerance>(), Ok(Tolerance::Psnr(40.0)));
         assert!("psnr:-1".parse::<Tolerance>().is_err());
-        assert!("40".parse::<Tolerance>().unwrap_err().to_string().contains("psnr:DB"));
+        assert!(
+            "40".parse::<Tolerance>()
+                .unwrap_err()
+                .to_string()
+                .contains("psnr:DB")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use disco::build::{
-    self, BuildError, BuildOptions, Decision, OrtRenderer, BuildSink, StoreFacts, decide, make_plan,
+    self, BuildError, BuildOptions, BuildSink, Decision, OrtRenderer, StoreFacts, decide, make_plan,
 };
 use disco::plan::Plan;
 use disco::project::{self, Diagnostics};

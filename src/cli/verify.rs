@@ -1,6 +1,6 @@
 //! `disco verify`: re-render locked jobs into a scratch store and compare with `disco.lock`.
 
-use disco::build::verify::{self, Choice, VerifyOutcome, Tolerance, Verdict};
+use disco::build::verify::{self, Choice, Tolerance, Verdict, VerifyOutcome};
 use disco::build::{BuildError, BuildEvent};
 use disco::lockfile::{LockFile, lock_path};
 use disco::plan::Plan;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use disco::project::Diagnostics;
-use disco::watch::{self, WatchOutput, OrtSeams, Scope, Watch, WatchEvent, WatchOptions};
+use disco::watch::{self, OrtSeams, Scope, Watch, WatchEvent, WatchOptions, WatchOutput};
 
 use super::build::Selection;
 use super::progress::{HumanSink, JsonSink, MessageFormat};
@@ -203,7 +203,7 @@ mod tests {
     use std::time::Duration;
 
     use disco::build;
-    use disco::watch::{WatchOutput, WatchSink, WatchEvent};
+    use disco::watch::{WatchEvent, WatchOutput, WatchSink};
 
     use super::WatchHuman;
     use crate::cli::progress::tests::Screen;

@@ -31,8 +31,8 @@ use kdl::{KdlEntry, KdlNode, KdlValue};
 
 use crate::fsutil::{BoundedReadError, read_to_string_bounded, write_atomic};
 use crate::plan::Key;
-use crate::store::KeyParseError;
 use crate::project::{Diagnostic, Origin, SourceFile};
+use crate::store::KeyParseError;
 
 /// The format tag on the first line.
 pub const LOCK_FORMAT: &str = "disco-lock/1";

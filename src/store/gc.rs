@@ -42,7 +42,12 @@ pub struct GcReport {
 }
 
 impl GcReport {
-    fn remove(&mut self, objects: &dyn ObjectStore, entry: &Listed, dry_run: bool) -> io::Result<()> {
+    fn remove(
+        &mut self,
+        objects: &dyn ObjectStore,
+        entry: &Listed,
+        dry_run: bool,
+    ) -> io::Result<()> {
         if !dry_run {
             match entry.what {
                 Stored::Object(name) => objects.remove(&name)?,

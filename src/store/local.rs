@@ -86,9 +86,7 @@ impl ObjectStore for LocalObjects {
         };
         match fsutil::read_bounded(&self.path(name), limit) {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(fsutil::BoundedReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                Ok(None)
-            }
+            Err(fsutil::BoundedReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -142,10 +140,7 @@ impl ObjectStore for LocalObjects {
         // the store's own small files are no objects: only temporaries are listed
         let mut root = Vec::new();
         self.list_dir(&self.root, |_| None, &mut root)?;
-        out.extend(
-            root.into_iter()
-                .filter(|l| l.what == Stored::Temporary),
-        );
+        out.extend(root.into_iter().filter(|l| l.what == Stored::Temporary));
         Ok(out)
     }
 

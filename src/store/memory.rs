@@ -44,7 +44,12 @@ impl MemoryObjects {
 
     /// Every name held.
     pub fn names(&self) -> Vec<ObjectName> {
-        self.objects.lock().expect("objects").keys().copied().collect()
+        self.objects
+            .lock()
+            .expect("objects")
+            .keys()
+            .copied()
+            .collect()
     }
 
     fn note(&self, a: Access) {

@@ -101,11 +101,7 @@ pub fn probe() -> Result<Probe, VideoError> {
 }
 
 /// Encodes `frames` into `out` (atomically) with the helper.
-pub fn encode(
-    frames: &[PathBuf],
-    out: &Path,
-    s: &EncodeSettings,
-) -> Result<Encoded, VideoError> {
+pub fn encode(frames: &[PathBuf], out: &Path, s: &EncodeSettings) -> Result<Encoded, VideoError> {
     let (fps, crf) = (s.fps.to_string(), s.crf.to_string());
     let out_s = out.to_string_lossy();
     let f = run(

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::events::{WatchOutput, WatchSink, WatchEvent};
+use super::events::{WatchEvent, WatchOutput, WatchSink};
 use super::seams::Seams;
 use crate::build::{self, BuildError, BuildOptions};
 use crate::plan::{Key, Plan};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::apply::{self, ApplyOptions, Shared, SharedSink, emit};
 use super::collect::{Collector, Deps, Window, normalise};
 use super::decide::{Busy, decide};
-use super::events::{WatchOutput, Queued, WatchSink, WatchEvent};
+use super::events::{Queued, WatchEvent, WatchOutput, WatchSink};
 use super::reload::{Invalid, Loaded, Scope, reload};
 use super::seams::Seams;
 
@@ -251,7 +251,10 @@ impl<'a> Loop<'a> {
     }
 
     fn failed(&self, error: String) {
-        emit(&self.sink, WatchOutput::Watch(WatchEvent::WatchFailed { error }));
+        emit(
+            &self.sink,
+            WatchOutput::Watch(WatchEvent::WatchFailed { error }),
+        );
     }
 
     /// Loads and plans on a thread of its own; the result comes back as a message.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use disco::build::{self, BuildOptions, BuildEvent, Hooks, RenderOutcome, Renderer, Request};
+use disco::build::{self, BuildEvent, BuildOptions, Hooks, RenderOutcome, Renderer, Request};
 use disco::plan::{Facts, FactsError, ModelNeeds, RuntimeFacts};
 use disco::store::Store;
 use ndarray::Array3;
@@ -136,9 +136,8 @@ impl Scenario {
         let mut sink = |e: &BuildEvent| {
             observe(e);
             match e {
-                BuildEvent::VideoEncoded { target, .. } | BuildEvent::VideoFailed { target, .. } => {
-                    videos.push(target.clone())
-                }
+                BuildEvent::VideoEncoded { target, .. }
+                | BuildEvent::VideoFailed { target, .. } => videos.push(target.clone()),
                 BuildEvent::JobFinished { job, .. } => rendered.push(job.clone()),
                 BuildEvent::Stale { job, detail, .. } => {
                     reasons.insert(job.clone(), detail.clone());
@@ -584,7 +583,10 @@ impl Renderer for BrokenSetup {
         _: &AtomicBool,
     ) -> Result<RenderOutcome, build::RenderError> {
         self.calls += 1;
-        Err(build::SetupError::Other("cannot open graph `unet_fwd` on Cuda(0): CUDA error".into()).into())
+        Err(
+            build::SetupError::Other("cannot open graph `unet_fwd` on Cuda(0): CUDA error".into())
+                .into(),
+        )
     }
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use disco::build::{
-    self, BuildError, BuildOptions, BuildEvent, Hooks, JobError, RenderError, RenderOutcome, Renderer,
-    Request, SetupError,
+    self, BuildError, BuildEvent, BuildOptions, Hooks, JobError, RenderError, RenderOutcome,
+    Renderer, Request, SetupError,
 };
 use disco::plan::{Key, Plan};
 use disco::store::{Access, MemoryObjects, ObjectName, ObjectStore, Store};
@@ -24,7 +24,9 @@ fn facts() -> FakeFacts {
 }
 
 fn plan(dir: &Path, store: &Store) -> Plan {
-    let project = disco::project::load(&dir.join("disco.kdl")).project.unwrap();
+    let project = disco::project::load(&dir.join("disco.kdl"))
+        .project
+        .unwrap();
     build::make_plan(&project, &[], None, store, &mut facts()).expect("plan")
 }
 
@@ -69,7 +71,10 @@ fn a_build_puts_each_image_before_its_record_and_a_second_build_is_served() {
     for job in &plan.jobs {
         let image = at(Access::Put(ObjectName::Image(job.key))).expect("image put");
         let record = at(Access::Put(ObjectName::Record(job.key))).expect("record put");
-        assert!(image < record, "the record is what makes a job cached: written last");
+        assert!(
+            image < record,
+            "the record is what makes a job cached: written last"
+        );
     }
     for t in &plan.targets {
         assert!(at(Access::Put(ObjectName::Inputs(t.common.digest))).is_some());
@@ -145,7 +150,9 @@ fn a_store_written_by_the_first_format_is_served_without_rendering() {
     assert_eq!(plan.jobs.len(), 3);
     for job in &plan.jobs {
         // the keys are today's: the fixture's objects are found by them
-        let record = store.record(&job.key).expect("a record of the first format");
+        let record = store
+            .record(&job.key)
+            .expect("a record of the first format");
         // what it records is read back as this version's inputs, equal to the planned ones
         let (common, frame) =
             build::decide::recorded_inputs(&store, &job.key).expect("readable inputs");
@@ -161,7 +168,10 @@ fn a_store_written_by_the_first_format_is_served_without_rendering() {
     assert_eq!((s.rendered, s.reused), (0, 3), "{failed:?}");
     for job in &plan.jobs {
         let out = std::fs::read(dir.path().join(&job.output)).unwrap();
-        assert_eq!(out, std::fs::read(object_file(dir.path(), &job.key, "png")).unwrap());
+        assert_eq!(
+            out,
+            std::fs::read(object_file(dir.path(), &job.key, "png")).unwrap()
+        );
     }
     // intermediate saves are materialised from the store too
     let partials = dir.path().join("images_out/still/partials");
@@ -229,7 +239,12 @@ fn a_job_failure_spares_the_other_jobs_and_skips_only_the_frames_chained_to_it()
     // film 7 failed, 8 and 9 chain from it; the still's other image renders
     assert_eq!(
         failed,
-        ["film frame 7", "film frame 8", "film frame 9", "still image 0"]
+        [
+            "film frame 7",
+            "film frame 8",
+            "film frame 9",
+            "still image 0"
+        ]
     );
     assert_eq!((s.rendered, s.failed), (8, 4), "and the film's video waits");
     assert!(!store.has(&plan.jobs[7].key) && store.has(&plan.jobs[11].key));

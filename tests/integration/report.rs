@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use disco::build::{self, BuildOptions, BuildEvent, Hooks, RenderOutcome, Renderer, Request};
+use disco::build::{self, BuildEvent, BuildOptions, Hooks, RenderOutcome, Renderer, Request};
 use disco::report::sheet::EMPTY;
 use disco::store::Store;
 use serde_json::Value;
@@ -133,7 +133,9 @@ fn sheets(events: &[BuildEvent]) -> Vec<usize> {
 }
 
 fn report_written(events: &[BuildEvent]) -> bool {
-    events.iter().any(|e| matches!(e, BuildEvent::Report { .. }))
+    events
+        .iter()
+        .any(|e| matches!(e, BuildEvent::Report { .. }))
 }
 
 fn png_size(path: &Path) -> (u32, u32) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use disco::build::{BuildEvent, Renderer};
 use disco::plan::Facts;
 use disco::store::Store;
-use disco::watch::{WatchOutput, Scope, Seams, Watch, WatchEvent, WatchOptions};
+use disco::watch::{Scope, Seams, Watch, WatchEvent, WatchOptions, WatchOutput};
 
 use crate::engine::{ANIMATION, FakeFacts, FakeRenderer, frames};
 
