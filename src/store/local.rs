@@ -203,3 +203,85 @@ fn read_only(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: u8) -> Key {
+        Key([b; 32])
+    }
+
+    #[test]
+    fn objects_round_trip_under_the_layout_and_images_are_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = LocalObjects::new(dir.path());
+        let k = key(0xab);
+        for (name, rel) in [
+            (ObjectName::Image(k), format!("objects/ab/{k}.png")),
+            (ObjectName::Partial(k, 7), format!("objects/ab/{k}.7.png")),
+            (ObjectName::Record(k), format!("objects/ab/{k}.json")),
+            (ObjectName::Inputs(k), format!("inputs/{k}.json")),
+            (ObjectName::Checkpoint(k), format!("partial/{k}.ckpt")),
+        ] {
+            assert!(!o.contains(&name) && o.get(&name).unwrap().is_none());
+            o.put(&name, b"bytes").unwrap();
+            assert_eq!(std::fs::read(dir.path().join(&rel)).unwrap(), b"bytes");
+            assert_eq!(o.get(&name).unwrap().as_deref(), Some(&b"bytes"[..]));
+            let listed = o.list().unwrap();
+            assert!(
+                listed.iter().any(|l| l.what == Stored::Object(name)),
+                "{rel}"
+            );
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&o.path(&ObjectName::Image(k))), 0o444);
+        assert_eq!(mode(&o.path(&ObjectName::Record(k))), 0o644);
+        for name in [
+            ObjectName::Image(k),
+            ObjectName::Partial(k, 7),
+            ObjectName::Record(k),
+        ] {
+            o.remove(&name).unwrap();
+        }
+        // the emptied fan-out folder went with its last object
+        assert!(!dir.path().join("objects/ab").exists());
+    }
+
+    #[test]
+    fn strays_are_listed_as_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = LocalObjects::new(dir.path());
+        let k = key(0x01);
+        o.put(&ObjectName::Image(k), b"png").unwrap();
+        let fan = dir.path().join("objects/01");
+        std::fs::write(fan.join(".disco-tmp-123"), b"half").unwrap();
+        std::fs::write(fan.join(format!("{k}.png.bak")), b"x").unwrap();
+        std::fs::write(fan.join(format!("{k}.007.png")), b"x").unwrap();
+        std::fs::write(dir.path().join("outputs.json"), b"{}").unwrap();
+        let what: Vec<Stored> = o.list().unwrap().into_iter().map(|l| l.what).collect();
+        assert_eq!(
+            what,
+            [
+                Stored::Temporary,
+                Stored::Other(Some(k)),
+                Stored::Object(ObjectName::Image(k)),
+                Stored::Other(Some(k)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_an_object_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = LocalObjects::new(dir.path());
+        let name = ObjectName::Record(key(0x02));
+        let path = o.path(&name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert!(o.get(&name).is_err());
+    }
+}
