@@ -20,12 +20,14 @@ use crate::store::{ObjectName, Store};
 
 /// Where the build writes while a job renders: partials into the store, the preview
 /// beside the images, checkpoints into the store.
+/// The hooks' `j` is the sampler's iteration (DD's name); the job is `job`.
 struct JobHooks<'a> {
     plan: &'a Plan,
-    j: usize,
+    /// Index into `plan.jobs`.
+    job: usize,
     store: &'a Store,
     sink: &'a mut dyn BuildSink,
-    saved: Vec<u32>,
+    /// The first write that failed: the job stops being cacheable, the build stops.
     error: Option<BuildError>,
     /// Where the job renders (a scratch store gets no `progress.png`).
     into: RenderInto,
@@ -34,7 +36,7 @@ struct JobHooks<'a> {
 impl Hooks for JobHooks<'_> {
     fn step(&mut self, j: usize, total: usize, loss: f64) {
         self.sink.event(&BuildEvent::Step {
-            job: self.plan.job_label(self.j),
+            job: self.plan.job_label(self.job),
             j,
             total,
             loss,
@@ -42,13 +44,12 @@ impl Hooks for JobHooks<'_> {
     }
 
     fn save(&mut self, j: usize, image: Array3<u8>) {
-        let key = self.plan.jobs[self.j].key;
+        let key = self.plan.jobs[self.job].key;
         let r = png::encode(&image, &[])
             .map_err(std::io::Error::other)
             .and_then(|b| self.store.put_partial(&key, j as u32, &b));
-        match r {
-            Ok(()) => self.saved.push(j as u32),
-            Err(e) => self.error = Some(stored(self.store, &ObjectName::Partial(key, j as u32), e)),
+        if let Err(e) = r {
+            self.error = Some(stored(self.store, &ObjectName::Partial(key, j as u32), e));
         }
     }
 
@@ -60,7 +61,7 @@ impl Hooks for JobHooks<'_> {
         let folder = self
             .plan
             .dir
-            .join(&self.plan.targets[self.plan.jobs[self.j].target].folder);
+            .join(&self.plan.targets[self.plan.jobs[self.job].target].folder);
         if let Ok(b) = png::encode(&image, &[]) {
             let _ = std::fs::create_dir_all(&folder);
             let _ = write_atomic(&folder.join("progress.png"), &b);
@@ -68,7 +69,7 @@ impl Hooks for JobHooks<'_> {
     }
 
     fn checkpoint(&mut self, cp: Checkpoint) {
-        let key = &self.plan.jobs[self.j].key;
+        let key = &self.plan.jobs[self.job].key;
         if let Err(e) = self
             .store
             .put_checkpoint(key, &checkpoint::encode(key, &cp))
@@ -253,10 +254,9 @@ fn run(
     });
     let mut hooks = JobHooks {
         plan,
-        j: req.job,
+        job: req.job,
         store,
         sink,
-        saved: Vec::new(),
         error: None,
         into,
     };
