@@ -14,7 +14,9 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use disco::build::{self, BuildOptions, Event, Hooks, Outcome, Renderer, Request, StoreFacts};
+use disco::build::{
+    self, BuildEvent, BuildOptions, Hooks, RenderOutcome, Renderer, Request, StoreFacts,
+};
 use disco::render::session::Device;
 use disco::store::Store;
 use ndarray::Array3;
@@ -31,9 +33,9 @@ impl Renderer for StandIn {
         req: &Request<'_>,
         _: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, disco::build::RenderError> {
+    ) -> Result<RenderOutcome, disco::build::RenderError> {
         let key = req.plan.jobs[req.job].key;
-        Ok(Outcome::Finished {
+        Ok(RenderOutcome::Finished {
             image: Array3::from_shape_fn((64, 64, 3), |(y, x, c)| key.0[(y * 3 + x + c) % 32]),
             losses: serde_json::Value::Null,
             steps: 0,
@@ -122,7 +124,7 @@ fn main() {
         &plan,
         &BuildOptions::default(),
         &mut StandIn,
-        &mut |_: &Event| {},
+        &mut |_: &BuildEvent| {},
         &AtomicBool::new(false),
     )
     .expect("first build");

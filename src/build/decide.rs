@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::lockfile::{self, LockFile};
-use crate::plan::{Job, Plan, Staleness, TargetPlan, explain};
+use crate::plan::{CommonInputs, FrameInputs, Job, Key, Plan, Staleness, TargetPlan, explain};
 use crate::project::types::IntermediateSaves as Saves;
 use crate::render::saves::{self, IntermediateSaves};
 use crate::store::{Outputs, Store};
@@ -110,17 +110,23 @@ pub fn why_stale(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> St
     if entry.key == job.key {
         return Staleness::ObjectMissing;
     }
-    let old = store.record(&entry.key).and_then(|r| {
-        let common = store.inputs(&r.common)?;
-        Some((common, r.frame))
-    });
-    match old {
+    match recorded_inputs(store, &entry.key) {
         Some((c, f)) => explain(
             (&c, &f),
             (&plan.targets[job.target].common.inputs, &job.frame),
         ),
         None => Staleness::InputsChanged(Vec::new()),
     }
+}
+
+/// The inputs job `key` was rendered from, as its record and the shared inputs it points
+/// at hold them (the store keeps them as planning serialised them); `None` when either is
+/// missing or no longer reads as this version's inputs.
+pub fn recorded_inputs(store: &Store, key: &Key) -> Option<(CommonInputs, FrameInputs)> {
+    let r = store.record(key)?;
+    let common = serde_json::from_value(store.inputs(&r.common)?).ok()?;
+    let frame = serde_json::from_value(r.frame).ok()?;
+    Some((common, frame))
 }
 
 /// An animation's video: where it goes (relative to the project), how it is encoded, and

@@ -6,7 +6,7 @@ use serde::Serialize;
 /// One thing that happened in a build.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
-pub enum Event {
+pub enum BuildEvent {
     /// The plan is made: how many jobs, how many must render.
     Planned {
         /// Jobs in the selected targets.
@@ -143,20 +143,20 @@ pub enum Event {
     },
 }
 
-impl From<crate::report::Written> for Event {
-    fn from(w: crate::report::Written) -> Event {
+impl From<crate::report::Written> for BuildEvent {
+    fn from(w: crate::report::Written) -> BuildEvent {
         use crate::report::Written;
         match w {
             Written::Sheet {
                 sweep,
                 output,
                 tiles,
-            } => Event::ContactSheet {
+            } => BuildEvent::ContactSheet {
                 target: sweep,
                 output: output.display().to_string(),
                 tiles,
             },
-            Written::Report { output, images } => Event::Report {
+            Written::Report { output, images } => BuildEvent::Report {
                 output: output.display().to_string(),
                 images,
             },
@@ -165,13 +165,13 @@ impl From<crate::report::Written> for Event {
 }
 
 /// Receives a build's events.
-pub trait Sink {
+pub trait BuildSink {
     /// One event.
-    fn event(&mut self, e: &Event);
+    fn event(&mut self, e: &BuildEvent);
 }
 
-impl<F: FnMut(&Event)> Sink for F {
-    fn event(&mut self, e: &Event) {
+impl<F: FnMut(&BuildEvent)> BuildSink for F {
+    fn event(&mut self, e: &BuildEvent) {
         self(e)
     }
 }

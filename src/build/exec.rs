@@ -3,18 +3,16 @@
 //! lock or an unusable store stop the build; a frame that fails is reported, never cached,
 //! and the other jobs go on (frames chained to it are skipped).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::decide::{Decision, decide};
-use super::events::{Event, Sink};
-use super::job::{RenderInto, render_job};
+use super::events::{BuildEvent, BuildSink};
 use super::lock_update::update_lock;
 use super::materialize;
-use super::publish::{adopt, materialise, write_settings};
 use super::renderer::Renderer;
+use super::targets::TargetLoop;
 use crate::lockfile::{self, LockFile};
 use crate::plan::{self, Facts, Key, Plan, PlanOptions};
 use crate::project::{Diagnostic, Project};
@@ -85,7 +83,7 @@ pub enum BuildError {
     /// The renderer cannot be set up (ONNX Runtime, model set, sessions): reported once,
     /// not once per job.
     #[error("cannot set up the renderer: {0}")]
-    Setup(String),
+    Setup(#[source] super::renderer::SetupError),
     /// Cancelled (Ctrl-C); the running frame saved a checkpoint.
     #[error("interrupted")]
     Interrupted,
@@ -150,44 +148,44 @@ pub fn make_plan(
     }
 }
 
-/// Builds `plan` (made by [`make_plan`]) in its store.
+/// Builds `plan` (made by [`make_plan`]) in its store (`.disco/` beside the project).
 pub fn build(
     plan: &Plan,
     options: &BuildOptions,
     renderer: &mut dyn Renderer,
-    sink: &mut dyn Sink,
+    sink: &mut dyn BuildSink,
+    cancel: &AtomicBool,
+) -> Result<Summary, BuildError> {
+    build_in(
+        &Store::new(&plan.dir),
+        plan,
+        options,
+        renderer,
+        sink,
+        cancel,
+    )
+}
+
+/// Builds `plan` in `store` (whose objects may be anywhere: [`Store::with_objects`]).
+pub fn build_in(
+    store: &Store,
+    plan: &Plan,
+    options: &BuildOptions,
+    renderer: &mut dyn Renderer,
+    sink: &mut dyn BuildSink,
     cancel: &AtomicBool,
 ) -> Result<Summary, BuildError> {
     let started = Instant::now();
-    let store = Store::new(&plan.dir);
     let _lock = if options.dry_run {
         None
     } else {
         Some(store.lock(&options.holder)?)
     };
-    if !options.dry_run && !plan.drawn_seeds.is_empty() {
-        store
-            .seeds()
-            .record(&plan.drawn_seeds)
-            .at(&store.root().join("seeds.json"))?;
-        for (target, seed) in &plan.drawn_seeds {
-            sink.event(&Event::SeedDrawn {
-                target: target.clone(),
-                seed: *seed,
-            });
-        }
-    }
     if !options.dry_run {
-        // A build killed between writing a temporary and renaming it leaves the temporary
-        // behind; the next build clears them from every folder it writes.
-        for t in &plan.targets {
-            let folder = plan.dir.join(&t.folder);
-            materialize::sweep_temporaries(&folder);
-            materialize::sweep_temporaries(&folder.join("partials"));
-        }
+        prepare(store, plan, sink)?;
     }
     let mut outputs = store.outputs();
-    let decisions = decide(plan, &store, &outputs);
+    let decisions = decide(plan, store, &outputs);
     if !options.dry_run {
         let stale_keys: Vec<Key> = decisions
             .iter()
@@ -197,48 +195,31 @@ pub fn build(
             .collect();
         store.sweep_temporaries(&stale_keys);
     }
-    let stale = decisions
-        .iter()
-        .filter(|d| matches!(d, Decision::Render(_)))
-        .count();
-    sink.event(&Event::Planned {
-        jobs: plan.jobs.len(),
-        stale,
-        fresh: plan.jobs.len() - stale,
-    });
-    for (j, d) in decisions.iter().enumerate() {
-        if let Decision::Render(why) = d {
-            sink.event(&Event::Stale {
-                job: plan.job_label(j),
-                key: plan.jobs[j].key.to_string(),
-                reason: why.tag().into(),
-                detail: why.to_string(),
-            });
-        }
-    }
+    announce(plan, &decisions, sink);
     let mut summary = Summary::default();
     if options.dry_run {
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
-    let run = build_targets(
+    let run = TargetLoop {
         plan,
         options,
-        &store,
-        &mut outputs,
-        &decisions,
+        store,
+        outputs: &mut outputs,
+        decisions: &decisions,
         renderer,
         sink,
         cancel,
-        &mut summary,
-    );
+        summary: &mut summary,
+    }
+    .run();
     // The lock records what exists, after a failed frame or Ctrl-C too.
-    let locked = update_lock(plan, &store, &mut outputs, &decisions, &summary);
+    let locked = update_lock(plan, store, &mut outputs, &decisions, &summary);
     run?;
     locked?;
     outputs.save().at(&store.root().join("outputs.json"))?;
     summary.seconds = started.elapsed().as_secs_f64();
-    sink.event(&Event::Finished {
+    sink.event(&BuildEvent::Finished {
         rendered: summary.rendered,
         reused: summary.reused,
         failed: summary.failed,
@@ -247,162 +228,50 @@ pub fn build(
     Ok(summary)
 }
 
-/// Renders and materialises every target's jobs as `decisions` say, then its video.
-#[allow(clippy::too_many_arguments)]
-fn build_targets(
-    plan: &Plan,
-    options: &BuildOptions,
-    store: &Store,
-    outputs: &mut crate::store::Outputs,
-    decisions: &[Decision],
-    renderer: &mut dyn Renderer,
-    sink: &mut dyn Sink,
-    cancel: &AtomicBool,
-    summary: &mut Summary,
-) -> Result<(), BuildError> {
-    let mut failed: HashSet<usize> = HashSet::new();
-    // stale jobs left for a later call: not failed, but their target is not complete
-    let mut waiting: HashSet<usize> = HashSet::new();
-    for (t, target) in plan.targets.iter().enumerate() {
-        if target
-            .jobs
-            .clone()
-            .any(|j| matches!(decisions[j], Decision::Render(_) | Decision::Adopt))
-        {
-            store
-                .put_inputs(&target.common.digest, &target.common.inputs)
-                .at(&store.root().join("inputs"))?;
-        }
-        for j in target.jobs.clone() {
-            let job = &plan.jobs[j];
-            match &decisions[j] {
-                Decision::Current => summary.reused += 1,
-                Decision::Materialize => {
-                    materialise(plan, store, outputs, j)?;
-                    summary.reused += 1;
-                    sink.event(&Event::Materialized {
-                        job: plan.job_label(j),
-                        output: job.output.display().to_string(),
-                    });
-                }
-                Decision::Adopt => {
-                    if adopt(plan, store, j)? {
-                        materialise(plan, store, outputs, j)?;
-                        summary.reused += 1;
-                        sink.event(&Event::Adopted {
-                            job: plan.job_label(j),
-                            output: job.output.display().to_string(),
-                        });
-                    } else {
-                        // the file changed since the plan looked: render after all
-                        failed.insert(j);
-                        summary.failed += 1;
-                        sink.event(&Event::JobFailed {
-                            job: plan.job_label(j),
-                            error: format!(
-                                "{} changed while the build ran; build again to render it",
-                                job.output.display()
-                            ),
-                        });
-                    }
-                }
-                Decision::Render(_)
-                    if options
-                        .render_only
-                        .as_ref()
-                        .is_some_and(|only| !only.contains(&j)) =>
-                {
-                    waiting.insert(j);
-                }
-                Decision::Render(_) => {
-                    if let Some(p) = job.prev.filter(|p| failed.contains(p)) {
-                        failed.insert(j);
-                        summary.failed += 1;
-                        sink.event(&Event::JobSkipped {
-                            job: plan.job_label(j),
-                            reason: format!("{} failed", plan.job_label(p)),
-                        });
-                        continue;
-                    }
-                    match render_job(
-                        plan,
-                        options,
-                        store,
-                        renderer,
-                        sink,
-                        cancel,
-                        j,
-                        RenderInto::Project,
-                    )? {
-                        Some(seconds) => {
-                            materialise(plan, store, outputs, j)?;
-                            outputs.save().at(&store.root().join("outputs.json"))?;
-                            summary.rendered += 1;
-                            sink.event(&Event::JobFinished {
-                                job: plan.job_label(j),
-                                key: job.key.to_string(),
-                                output: job.output.display().to_string(),
-                                seconds,
-                            });
-                        }
-                        None => {
-                            failed.insert(j);
-                            summary.failed += 1;
-                        }
-                    }
-                }
-            }
-        }
-        // DD's settings file describes images: none for a target none of whose jobs has
-        // one (e.g. every job failed before rendering on an unreadable init image)
-        if target
-            .jobs
-            .clone()
-            .any(|j| !failed.contains(&j) && !waiting.contains(&j))
-        {
-            write_settings(plan, t)?;
-        }
-        if target
-            .jobs
-            .clone()
-            .all(|j| !failed.contains(&j) && !waiting.contains(&j))
-            && let Some(v) = super::decide::video_of(plan, t)
-            && !outputs.is_current(&plan.dir, &v.output, &v.key)
-        {
-            outputs.save().at(&store.root().join("outputs.json"))?;
-            let started = Instant::now();
-            let frames: Vec<PathBuf> = v.frames.iter().map(|f| plan.dir.join(f)).collect();
-            match crate::video::external::encode(&frames, &plan.dir.join(&v.output), &v.settings) {
-                Ok(e) => {
-                    outputs
-                        .set(&plan.dir, &v.output, v.key)
-                        .at(&plan.dir.join(&v.output))?;
-                    sink.event(&Event::VideoEncoded {
-                        target: target.label(),
-                        output: v.output.display().to_string(),
-                        frames: e.frames,
-                        seconds: started.elapsed().as_secs_f64(),
-                    });
-                }
-                Err(error) => {
-                    summary.failed += 1;
-                    sink.event(&Event::VideoFailed {
-                        target: target.label(),
-                        error,
-                    });
-                }
-            }
+/// Before a build writes: the seeds it drew recorded (and reported), the temporaries a
+/// killed build left under the targets' folders cleared.
+fn prepare(store: &Store, plan: &Plan, sink: &mut dyn BuildSink) -> Result<(), BuildError> {
+    if !plan.drawn_seeds.is_empty() {
+        store
+            .seeds()
+            .record(&plan.drawn_seeds)
+            .at(&store.root().join("seeds.json"))?;
+        for (target, seed) in &plan.drawn_seeds {
+            sink.event(&BuildEvent::SeedDrawn {
+                target: target.clone(),
+                seed: *seed,
+            });
         }
     }
-    // what people look at: the sweeps' contact sheets and the project's report
-    let built: Vec<bool> = (0..plan.jobs.len())
-        .map(|j| !failed.contains(&j) && !waiting.contains(&j))
-        .collect();
-    // likewise the report: a build with no image to show leaves none behind
-    if built.iter().any(|&b| b) {
-        for w in crate::report::refresh(plan, store, outputs, &built)? {
-            sink.event(&w.into());
-        }
+    // A build killed between writing a temporary and renaming it leaves the temporary
+    // behind; the next build clears them from every folder it writes.
+    for t in &plan.targets {
+        let folder = plan.dir.join(&t.folder);
+        materialize::sweep_temporaries(&folder);
+        materialize::sweep_temporaries(&folder.join("partials"));
     }
     Ok(())
+}
+
+/// Reports how many jobs are stale, and why each is.
+fn announce(plan: &Plan, decisions: &[Decision], sink: &mut dyn BuildSink) {
+    let stale = decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::Render(_)))
+        .count();
+    sink.event(&BuildEvent::Planned {
+        jobs: plan.jobs.len(),
+        stale,
+        fresh: plan.jobs.len() - stale,
+    });
+    for (j, d) in decisions.iter().enumerate() {
+        if let Decision::Render(why) = d {
+            sink.event(&BuildEvent::Stale {
+                job: plan.job_label(j),
+                key: plan.jobs[j].key.to_string(),
+                reason: why.tag().into(),
+                detail: why.to_string(),
+            });
+        }
+    }
 }

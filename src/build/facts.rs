@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::plan::{Facts, ModelNeeds, RuntimeFacts};
+use crate::plan::{Facts, FactsError, ModelNeeds, RuntimeFacts};
 use crate::render::models::Needs;
 use crate::render::session::{Device, ModelSet};
 use crate::render::{RENDERER_SALT, runtime};
@@ -17,10 +17,10 @@ use crate::store::StatCache;
 pub struct StoreFacts {
     /// The stat cache (save it after planning).
     pub stat: StatCache,
-    sets: HashMap<PathBuf, Result<ModelSet, String>>,
+    sets: HashMap<PathBuf, Result<ModelSet, FactsError>>,
     device: Device,
     ort_lib: Option<PathBuf>,
-    runtime: Option<Result<RuntimeFacts, String>>,
+    runtime: Option<Result<RuntimeFacts, FactsError>>,
 }
 
 impl StoreFacts {
@@ -36,25 +36,32 @@ impl StoreFacts {
         }
     }
 
-    fn set(&mut self, dir: &Path) -> Result<&ModelSet, String> {
+    fn set(&mut self, dir: &Path) -> Result<&ModelSet, FactsError> {
         self.sets
             .entry(dir.to_path_buf())
-            .or_insert_with(|| ModelSet::open(dir).map_err(|e| e.to_string()))
+            .or_insert_with(|| {
+                ModelSet::open(dir).map_err(|e| FactsError::ModelSet {
+                    set: dir.to_path_buf(),
+                    detail: e.to_string(),
+                })
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
 }
 
 impl Facts for StoreFacts {
-    fn file_blake3(&mut self, path: &Path) -> Result<String, String> {
-        self.stat.blake3(path).map_err(|e| e.to_string())
+    fn file_blake3(&mut self, path: &Path) -> Result<String, FactsError> {
+        self.stat
+            .blake3(path)
+            .map_err(|e| FactsError::read(path, e))
     }
 
     fn model_hashes(
         &mut self,
         dir: &Path,
         needs: &ModelNeeds,
-    ) -> Result<BTreeMap<String, String>, String> {
+    ) -> Result<BTreeMap<String, String>, FactsError> {
         let set = self.set(dir)?;
         let clip = needs.clip.clone();
         let names = Needs {
@@ -65,15 +72,23 @@ impl Facts for StoreFacts {
             clip: &clip,
         }
         .graphs(set)
-        .map_err(|e| match e.help() {
-            Some(h) => format!("{e} ({h})"),
-            None => e.to_string(),
+        .map_err(|e| FactsError::ModelSet {
+            set: dir.to_path_buf(),
+            detail: match e.help() {
+                Some(h) => format!("{e} ({h})"),
+                None => e.to_string(),
+            },
         })?;
         let mut files = Vec::new();
         for name in names.all() {
-            let g = set.manifest.graphs.get(name).ok_or_else(|| {
-                format!("the manifest of {} lists no graph `{name}`", dir.display())
-            })?;
+            let g = set
+                .manifest
+                .graphs
+                .get(name)
+                .ok_or_else(|| FactsError::NoGraph {
+                    set: dir.to_path_buf(),
+                    graph: name.to_owned(),
+                })?;
             files.push((name.to_owned(), set.dir.join(&g.file), g.blake3.clone()));
             if let Some(x) = &g.external_data {
                 files.push((name.to_owned(), set.dir.join(&x.file), x.blake3.clone()));
@@ -81,17 +96,23 @@ impl Facts for StoreFacts {
         }
         let mut out = BTreeMap::new();
         for (name, path, want) in files {
-            let got = self
-                .stat
-                .blake3(&path)
-                .map_err(|e| format!("model file {} of graph `{name}`: {e}", path.display()))?;
+            let got = match self.stat.blake3(&path) {
+                Ok(got) => got,
+                Err(e) => {
+                    return Err(FactsError::ModelFile {
+                        path,
+                        graph: name,
+                        source: e.into(),
+                    });
+                }
+            };
             if got != want {
-                return Err(format!(
-                    "model file {} (graph `{name}`) does not match its manifest: blake3 {} expected, {} found — it was modified or truncated; restore or re-export the model set",
-                    path.display(),
-                    &want[..want.len().min(16)],
-                    &got[..16]
-                ));
+                return Err(FactsError::Modified {
+                    path,
+                    graph: name,
+                    expected: want,
+                    found: got,
+                });
             }
             out.entry(name)
                 .and_modify(|h: &mut String| {
@@ -103,7 +124,7 @@ impl Facts for StoreFacts {
         Ok(out)
     }
 
-    fn runtime(&mut self) -> Result<RuntimeFacts, String> {
+    fn runtime(&mut self) -> Result<RuntimeFacts, FactsError> {
         if let Some(r) = &self.runtime {
             return r.clone();
         }
@@ -136,8 +157,10 @@ fn runtime_facts(
     device: Device,
     explicit: Option<&Path>,
     stat: &mut StatCache,
-) -> Result<RuntimeFacts, String> {
-    let found = runtime::discover(explicit).map_err(|e| format!("{e} ({})", e.help()))?;
+) -> Result<RuntimeFacts, FactsError> {
+    let found = runtime::discover(explicit).map_err(|e| FactsError::Runtime {
+        detail: format!("{e} ({})", e.help()),
+    })?;
     let name = found
         .path
         .file_name()
@@ -148,9 +171,9 @@ fn runtime_facts(
         Some(v) if v.chars().all(|c| c.is_ascii_digit() || c == '.') => v.to_owned(),
         // an unversioned name: the content identifies the build
         _ => {
-            let h = stat
-                .blake3(&found.path)
-                .map_err(|e| format!("{}: {e}", found.path.display()))?;
+            let h = stat.blake3(&found.path).map_err(|e| FactsError::Runtime {
+                detail: format!("{}: {e}", found.path.display()),
+            })?;
             format!("blake3:{}", &h[..16])
         }
     };

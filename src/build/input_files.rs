@@ -7,17 +7,28 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::needs::resolved_settings;
-use crate::fsutil::read_bounded;
+use crate::fsutil::{BoundedReadError, read_bounded};
 use crate::plan::expand::prompt_path;
 use crate::project::{Diagnostic, Origin, Project, Settings};
 
 /// The largest input image read (bytes): far above any init image or image prompt.
 pub const MAX_INPUT_IMAGE_BYTES: u64 = 256 << 20;
 
+/// Why an input image cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InputImageError {
+    /// It cannot be read (missing, a FIFO or device, too large).
+    #[error("{0}")]
+    Read(#[from] BoundedReadError),
+    /// Its bytes are no image the build can decode.
+    #[error("not an image disco can read ({0})")]
+    Decode(#[from] image::ImageError),
+}
+
 /// One error per unreadable input image of the selected targets (`only`; empty: all),
 /// at the setting or prompt that names it.
 pub fn input_file_problems(project: &Project, only: &[String]) -> Vec<Diagnostic> {
-    let mut verdicts: HashMap<PathBuf, Result<(), String>> = HashMap::new();
+    let mut verdicts: HashMap<PathBuf, Result<(), InputImageError>> = HashMap::new();
     let mut out = Vec::new();
     let mut reported = std::collections::HashSet::new();
     for (_, s) in resolved_settings(project, only) {
@@ -62,9 +73,8 @@ fn inputs(s: &Settings) -> Vec<(PathBuf, Option<Origin>, &'static str)> {
 }
 
 /// Reads the file through the bounded reader and decodes it as the build would.
-fn readable_image(path: &Path) -> Result<(), String> {
-    let bytes = read_bounded(path, MAX_INPUT_IMAGE_BYTES).map_err(|e| e.to_string())?;
-    image::load_from_memory(&bytes)
-        .map(|_| ())
-        .map_err(|e| format!("not an image disco can read ({e})"))
+pub fn readable_image(path: &Path) -> Result<(), InputImageError> {
+    let bytes = read_bounded(path, MAX_INPUT_IMAGE_BYTES)?;
+    image::load_from_memory(&bytes)?;
+    Ok(())
 }

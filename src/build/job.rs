@@ -2,30 +2,32 @@
 //! write its intermediate saves, preview and checkpoints as the sampler reaches them, and
 //! its record once it finishes.
 
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use ndarray::Array3;
 
 use super::decide::saves_of;
-use super::events::{Event, Sink};
-use super::exec::{At, BuildError, BuildOptions};
-use super::renderer::{Hooks, Outcome, RenderError, Renderer, Request};
+use super::events::{BuildEvent, BuildSink};
+use super::exec::{BuildError, BuildOptions};
+use super::publish::{Made, store_job, stored};
+use super::renderer::{Hooks, RenderError, RenderOutcome, Renderer, Request};
 use super::{checkpoint, png};
 use crate::fsutil::write_atomic;
 use crate::plan::Plan;
 use crate::render::job::Checkpoint;
-use crate::store::{ObjectInfo, RECORD_FORMAT, Record, Store, unix_now};
+use crate::store::{ObjectName, Store};
 
 /// Where the build writes while a job renders: partials into the store, the preview
 /// beside the images, checkpoints into the store.
+/// The hooks' `j` is the sampler's iteration (DD's name); the job is `job`.
 struct JobHooks<'a> {
     plan: &'a Plan,
-    j: usize,
+    /// Index into `plan.jobs`.
+    job: usize,
     store: &'a Store,
-    sink: &'a mut dyn Sink,
-    saved: Vec<u32>,
+    sink: &'a mut dyn BuildSink,
+    /// The first write that failed: the job stops being cacheable, the build stops.
     error: Option<BuildError>,
     /// Where the job renders (a scratch store gets no `progress.png`).
     into: RenderInto,
@@ -33,8 +35,8 @@ struct JobHooks<'a> {
 
 impl Hooks for JobHooks<'_> {
     fn step(&mut self, j: usize, total: usize, loss: f64) {
-        self.sink.event(&Event::Step {
-            job: self.plan.job_label(self.j),
+        self.sink.event(&BuildEvent::Step {
+            job: self.plan.job_label(self.job),
             j,
             total,
             loss,
@@ -42,17 +44,12 @@ impl Hooks for JobHooks<'_> {
     }
 
     fn save(&mut self, j: usize, image: Array3<u8>) {
-        let key = &self.plan.jobs[self.j].key;
-        let path = self.store.partial_path(key, j as u32);
+        let key = self.plan.jobs[self.job].key;
         let r = png::encode(&image, &[])
             .map_err(std::io::Error::other)
-            .and_then(|b| {
-                std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-                write_atomic(&path, &b)
-            });
-        match r.at(&path) {
-            Ok(()) => self.saved.push(j as u32),
-            Err(e) => self.error = Some(e),
+            .and_then(|b| self.store.put_partial(&key, j as u32, &b));
+        if let Err(e) = r {
+            self.error = Some(stored(self.store, &ObjectName::Partial(key, j as u32), e));
         }
     }
 
@@ -64,7 +61,7 @@ impl Hooks for JobHooks<'_> {
         let folder = self
             .plan
             .dir
-            .join(&self.plan.targets[self.plan.jobs[self.j].target].folder);
+            .join(&self.plan.targets[self.plan.jobs[self.job].target].folder);
         if let Ok(b) = png::encode(&image, &[]) {
             let _ = std::fs::create_dir_all(&folder);
             let _ = write_atomic(&folder.join("progress.png"), &b);
@@ -72,13 +69,12 @@ impl Hooks for JobHooks<'_> {
     }
 
     fn checkpoint(&mut self, cp: Checkpoint) {
-        let key = &self.plan.jobs[self.j].key;
+        let key = &self.plan.jobs[self.job].key;
         if let Err(e) = self
             .store
             .put_checkpoint(key, &checkpoint::encode(key, &cp))
-            .at(&self.store.root().join("partial"))
         {
-            self.error = Some(e);
+            self.error = Some(stored(self.store, &ObjectName::Checkpoint(*key), e));
         }
     }
 }
@@ -95,55 +91,27 @@ pub(super) enum RenderInto {
 /// Renders job `j` into `store`: `Ok(Some(seconds))` when it rendered, `Ok(None)` when it
 /// failed (reported). Into a scratch store it reports `JobFinished` itself; into the
 /// project, the caller does once the output file is written, so "rendered → FILE" is
-/// never said of a file that is not there.
+/// never said of a file that is not there. A renderer that cannot be set up stops the
+/// build ([`BuildError::Setup`]); a job that fails does not.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn render_job(
     plan: &Plan,
     options: &BuildOptions,
     store: &Store,
     renderer: &mut dyn Renderer,
-    sink: &mut dyn Sink,
+    sink: &mut dyn BuildSink,
     cancel: &AtomicBool,
     j: usize,
     into: RenderInto,
 ) -> Result<Option<f64>, BuildError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
-    let label = plan.job_label(j);
-    let fail = |sink: &mut dyn Sink, error: String| {
-        sink.event(&Event::JobFailed {
-            job: label.clone(),
-            error,
-        });
-        Ok(None)
+    let prev = match previous_frame(plan, store, j) {
+        Ok(prev) => prev,
+        Err(error) => return Ok(failed(plan, j, sink, error.to_string())),
     };
-    let prev: Option<Array3<u8>> = match job.prev {
-        Some(p) => {
-            let path = store.image_path(&plan.jobs[p].key);
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| png::decode(&b))
-            {
-                Ok(img) => Some(img),
-                Err(e) => return fail(sink, format!("previous frame {}: {e}", path.display())),
-            }
-        }
-        None => None,
-    };
-    let c = &target.common.inputs;
-    let shape = [1, 3, c.height as usize, c.width as usize];
-    let resume = store
-        .checkpoint(&job.key)
-        .and_then(|b| checkpoint::decode(&b, &job.key, shape));
+    let resume = resume_point(plan, store, j);
     let saves = saves_of(target, job);
-    let k0 = c.steps as usize - job.frame.skip_steps as usize;
-    let resumed_at = resume.as_ref().map_or(0, |cp| k0 - 1 - cp.state.k);
-    sink.event(&Event::JobStarted {
-        job: label.clone(),
-        key: job.key.to_string(),
-        steps: k0,
-        resumed_at,
-    });
     let started = Instant::now();
     let req = Request {
         plan,
@@ -154,18 +122,146 @@ pub(super) fn render_job(
         checkpoint_every: options.checkpoint_every,
         resume: resume.as_ref(),
     };
+    let outcome = run(renderer, &req, store, sink, cancel, into)?;
+    let (image, losses, steps, device) = match outcome {
+        Err(RenderError::Setup(e)) => return Err(BuildError::Setup(e)),
+        Err(RenderError::Job(e)) => return Ok(failed(plan, j, sink, e.to_string())),
+        Ok(RenderOutcome::Cancelled(cp)) => {
+            store
+                .put_checkpoint(&job.key, &checkpoint::encode(&job.key, &cp))
+                .map_err(|e| stored(store, &ObjectName::Checkpoint(job.key), e))?;
+            return Err(BuildError::Interrupted);
+        }
+        Ok(RenderOutcome::Finished {
+            image,
+            losses,
+            steps,
+            device,
+        }) => (image, losses, steps, device),
+    };
+    let made = Made {
+        // partials of an earlier, interrupted run of this job are in the store already
+        partials: saves
+            .iter()
+            .map(|&s| s as u32)
+            .filter(|&s| store.has_partial(&job.key, s))
+            .collect(),
+        seconds: started.elapsed().as_secs_f64(),
+        steps: steps as u32,
+        losses,
+        device,
+        tool: env!("CARGO_PKG_VERSION").into(),
+    };
+    let seconds = finish(plan, store, j, &image, made)?;
+    if into == RenderInto::Scratch {
+        sink.event(&BuildEvent::JobFinished {
+            job: plan.job_label(j),
+            key: job.key.to_string(),
+            output: "the scratch store".into(),
+            seconds,
+        });
+    }
+    Ok(Some(seconds))
+}
+
+/// Reports job `j` failed with `error`: the job is not cached; the build goes on.
+fn failed(plan: &Plan, j: usize, sink: &mut dyn BuildSink, error: String) -> Option<f64> {
+    sink.event(&BuildEvent::JobFailed {
+        job: plan.job_label(j),
+        error,
+    });
+    None
+}
+
+/// Why the frame a job starts from cannot be had: the job fails, the others go on.
+#[derive(Debug, thiserror::Error)]
+enum PreviousFrameError {
+    /// The store does not hold it (removed while the build ran).
+    #[error("previous frame {0}: not in the store")]
+    Missing(String),
+    /// The store cannot read it.
+    #[error("previous frame {at}: {source}")]
+    Read {
+        at: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// It is not a PNG.
+    #[error("previous frame {at}: {source}")]
+    Decode {
+        at: String,
+        #[source]
+        source: png::PngError,
+    },
+}
+
+/// The final image of the frame job `j` starts from, if it chains from one.
+fn previous_frame(
+    plan: &Plan,
+    store: &Store,
+    j: usize,
+) -> Result<Option<Array3<u8>>, PreviousFrameError> {
+    let Some(p) = plan.jobs[j].prev else {
+        return Ok(None);
+    };
+    let name = ObjectName::Image(plan.jobs[p].key);
+    let at = || {
+        store
+            .local_path(&name)
+            .map_or_else(|| name.key().to_string(), |p| p.display().to_string())
+    };
+    let bytes = match store.objects().get(&name) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(PreviousFrameError::Missing(at())),
+        Err(source) => return Err(PreviousFrameError::Read { at: at(), source }),
+    };
+    png::decode(&bytes)
+        .map(Some)
+        .map_err(|source| PreviousFrameError::Decode { at: at(), source })
+}
+
+/// The checkpoint job `j` resumes from, if an interrupted run left one that fits.
+fn resume_point(plan: &Plan, store: &Store, j: usize) -> Option<Checkpoint> {
+    let job = &plan.jobs[j];
+    let c = &plan.targets[job.target].common.inputs;
+    let shape = [1, 3, c.height as usize, c.width as usize];
+    store
+        .checkpoint(&job.key)
+        .and_then(|b| checkpoint::decode(&b, &job.key, shape))
+}
+
+/// Announces the job, renders it with the build's hooks, and checks the provider the
+/// renderer ran on against the one planned.
+fn run(
+    renderer: &mut dyn Renderer,
+    req: &Request<'_>,
+    store: &Store,
+    sink: &mut dyn BuildSink,
+    cancel: &AtomicBool,
+    into: RenderInto,
+) -> Result<Result<RenderOutcome, RenderError>, BuildError> {
+    let plan = req.plan;
+    let job = &plan.jobs[req.job];
+    let c = &plan.targets[job.target].common.inputs;
+    // the sampler iterations this job runs: DD's steps less skip-steps
+    let iterations = c.steps as usize - job.frame.skip_steps as usize;
+    let resumed_at = req.resume.map_or(0, |cp| iterations - 1 - cp.state.k);
+    sink.event(&BuildEvent::JobStarted {
+        job: plan.job_label(req.job),
+        key: job.key.to_string(),
+        steps: iterations,
+        resumed_at,
+    });
     let mut hooks = JobHooks {
         plan,
-        j,
+        job: req.job,
         store,
         sink,
-        saved: Vec::new(),
         error: None,
         into,
     };
-    let outcome = renderer.render(&req, &mut hooks, cancel);
-    let JobHooks { sink, error, .. } = hooks;
-    if let Some(e) = error {
+    let outcome = renderer.render(req, &mut hooks, cancel);
+    if let Some(e) = hooks.error {
         return Err(e);
     }
     if let Some(actual) = renderer.provider()
@@ -176,62 +272,26 @@ pub(super) fn render_job(
             actual: actual.to_owned(),
         });
     }
-    let (image, losses, steps, device) = match outcome {
-        Err(RenderError::Setup(e)) => return Err(BuildError::Setup(e)),
-        Err(RenderError::Job(e)) => return fail(sink, e),
-        Ok(Outcome::Cancelled(cp)) => {
-            store
-                .put_checkpoint(&job.key, &checkpoint::encode(&job.key, &cp))
-                .at(&store.root().join("partial"))?;
-            return Err(BuildError::Interrupted);
-        }
-        Ok(Outcome::Finished {
-            image,
-            losses,
-            steps,
-            device,
-        }) => (image, losses, steps, device),
-    };
+    Ok(outcome)
+}
+
+/// Stores job `j`'s finished image with its inputs in a PNG text chunk, then its record,
+/// and drops its checkpoint. Returns the render time.
+fn finish(
+    plan: &Plan,
+    store: &Store,
+    j: usize,
+    image: &Array3<u8>,
+    made: Made,
+) -> Result<f64, BuildError> {
+    let job = &plan.jobs[j];
+    let c = &plan.targets[job.target].common.inputs;
     let inputs = serde_json::json!({"key": job.key, "common": c, "frame": job.frame});
-    let bytes = png::encode(&image, &[("disco-inputs", inputs.to_string())])
+    let bytes = png::encode(image, &[("disco-inputs", inputs.to_string())])
         .map_err(std::io::Error::other)?;
-    // Partials of an earlier, interrupted run of this job are in the store already.
-    let partials: Vec<u32> = saves
-        .iter()
-        .map(|&j| j as u32)
-        .filter(|&j| store.partial_path(&job.key, j).is_file())
-        .collect();
-    let record = Record {
-        format: RECORD_FORMAT.into(),
-        key: job.key,
-        common: target.common.digest,
-        frame: job.frame.clone(),
-        image: ObjectInfo {
-            blake3: blake3::hash(&bytes).to_hex().to_string(),
-            bytes: bytes.len() as u64,
-        },
-        partials,
-        seconds: started.elapsed().as_secs_f64(),
-        steps: steps as u32,
-        losses,
-        device,
-        tool: env!("CARGO_PKG_VERSION").into(),
-        finished: unix_now(),
-        target: Some(target.label()),
-    };
-    store
-        .put(&job.key, &bytes, &[], &record)
-        .at(&store.image_path(&job.key))?;
+    let record = store_job(plan, store, j, &bytes, made)?;
     store
         .remove_checkpoint(&job.key)
-        .at(&store.root().join("partial"))?;
-    if into == RenderInto::Scratch {
-        sink.event(&Event::JobFinished {
-            job: label,
-            key: job.key.to_string(),
-            output: "the scratch store".into(),
-            seconds: record.seconds,
-        });
-    }
-    Ok(Some(record.seconds))
+        .map_err(|e| stored(store, &ObjectName::Checkpoint(job.key), e))?;
+    Ok(record.seconds)
 }

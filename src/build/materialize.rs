@@ -25,6 +25,12 @@ pub fn link_or_copy(object: &Path, dest: &Path) -> io::Result<()> {
     })
 }
 
+/// Makes `dest` hold `bytes` (an object a store keeps elsewhere), atomically.
+pub fn write_new(bytes: &[u8], dest: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dest.parent().unwrap_or(Path::new(".")))?;
+    crate::fsutil::write_atomic(dest, bytes)
+}
+
 pub use crate::fsutil::sweep_temporaries;
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Building: a plan's stale jobs rendered in dependency order, stored, and materialised
 //! under `images_out/` (DESIGN.md §3–§4). Joins the layers: planning's jobs, the store's
-//! objects, the renderer's pixels; reports through an event [`Sink`].
+//! objects, the renderer's pixels; reports through an event [`BuildSink`].
 //!
 //! - [`exec`]: `disco build`; [`decide`]: current / materialise / render, and why;
 //! - [`gc`]: what `disco gc` keeps and removes; [`needs`]: what settings need from a
@@ -26,11 +26,14 @@ pub mod png;
 mod publish;
 pub mod renderer;
 pub mod spec;
+mod targets;
 pub mod verify;
 
 pub use decide::{Decision, decide};
-pub use events::{Event, Sink};
-pub use exec::{BuildError, BuildOptions, Summary, build, make_plan};
+pub use events::{BuildEvent, BuildSink};
+pub use exec::{BuildError, BuildOptions, Summary, build, build_in, make_plan};
 pub use facts::StoreFacts;
 pub use gc::gc;
-pub use renderer::{Hooks, OrtRenderer, Outcome, RenderError, Renderer, Request};
+pub use renderer::{
+    Hooks, JobError, OrtRenderer, RenderError, RenderOutcome, Renderer, Request, SetupError,
+};

@@ -5,8 +5,25 @@ use std::io::Cursor;
 
 use ndarray::Array3;
 
+/// Why a PNG could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum PngError {
+    /// The encoder refused the image or a text chunk.
+    #[error("{0}")]
+    Encode(#[from] png::EncodingError),
+    /// The bytes are not a PNG this decoder reads.
+    #[error("{0}")]
+    Decode(#[from] image::ImageError),
+    /// A chunk of the PNG cannot be read.
+    #[error("{0}")]
+    Chunks(#[from] png::DecodingError),
+    /// The decoded pixels do not form an `[H, W, 3]` image.
+    #[error("{0}")]
+    Shape(#[from] ndarray::ShapeError),
+}
+
 /// Encodes `[H, W, 3]` RGB pixels with `text` chunks (keyword, value) in order.
-pub fn encode(image: &Array3<u8>, text: &[(&str, String)]) -> Result<Vec<u8>, String> {
+pub fn encode(image: &Array3<u8>, text: &[(&str, String)]) -> Result<Vec<u8>, PngError> {
     let (h, w, c) = image.dim();
     assert_eq!(c, 3, "RGB image expected, got {c} channels");
     let mut out = Vec::new();
@@ -17,30 +34,30 @@ pub fn encode(image: &Array3<u8>, text: &[(&str, String)]) -> Result<Vec<u8>, St
         enc.set_compression(png::Compression::Balanced);
         for (k, v) in text {
             // iTXt: the settings hold prompts in any script (tEXt is Latin-1 only)
-            enc.add_itxt_chunk((*k).to_owned(), v.clone())
-                .map_err(|e| e.to_string())?;
+            enc.add_itxt_chunk((*k).to_owned(), v.clone())?;
         }
-        let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+        let mut writer = enc.write_header()?;
         let data: Vec<u8> = image.iter().copied().collect();
-        writer.write_image_data(&data).map_err(|e| e.to_string())?;
-        writer.finish().map_err(|e| e.to_string())?;
+        writer.write_image_data(&data)?;
+        writer.finish()?;
     }
     Ok(out)
 }
 
 /// Decodes a PNG to `[H, W, 3]` RGB (gray and alpha are converted).
-pub fn decode(bytes: &[u8]) -> Result<Array3<u8>, String> {
-    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
-        .map_err(|e| e.to_string())?
-        .to_rgb8();
+pub fn decode(bytes: &[u8]) -> Result<Array3<u8>, PngError> {
+    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)?.to_rgb8();
     let (w, h) = img.dimensions();
-    Array3::from_shape_vec((h as usize, w as usize, 3), img.into_raw()).map_err(|e| e.to_string())
+    Ok(Array3::from_shape_vec(
+        (h as usize, w as usize, 3),
+        img.into_raw(),
+    )?)
 }
 
 /// The text chunks of a PNG (keyword, value).
-pub fn text_chunks(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+pub fn text_chunks(bytes: &[u8]) -> Result<Vec<(String, String)>, PngError> {
     let decoder = png::Decoder::new(Cursor::new(bytes));
-    let reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let reader = decoder.read_info()?;
     let info = reader.info();
     let mut out: Vec<(String, String)> = info
         .uncompressed_latin1_text
@@ -48,7 +65,7 @@ pub fn text_chunks(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
         .map(|t| (t.keyword.clone(), t.text.clone()))
         .collect();
     for t in &info.utf8_text {
-        out.push((t.keyword.clone(), t.get_text().map_err(|e| e.to_string())?));
+        out.push((t.keyword.clone(), t.get_text()?));
     }
     Ok(out)
 }

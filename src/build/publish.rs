@@ -9,7 +9,7 @@ use super::materialize;
 use crate::fsutil::write_atomic;
 use crate::lockfile::{self, LockFile};
 use crate::plan::Plan;
-use crate::store::{ObjectInfo, RECORD_FORMAT, Record, Store, unix_now};
+use crate::store::{ObjectInfo, ObjectName, RECORD_FORMAT, Record, Store, unix_now};
 
 /// Stores job `j`'s output file as its object, when its bytes are the image `disco.lock`
 /// records for the job's key (see [`Decision::Adopt`]). `Ok(false)`: they no longer are.
@@ -32,15 +32,7 @@ pub(super) fn adopt(plan: &Plan, store: &Store, j: usize) -> Result<bool, BuildE
         return Ok(false);
     };
     let c = &target.common.inputs;
-    let record = Record {
-        format: RECORD_FORMAT.into(),
-        key: job.key,
-        common: target.common.digest,
-        frame: job.frame.clone(),
-        image: ObjectInfo {
-            blake3: entry.blake3.clone(),
-            bytes: bytes.len() as u64,
-        },
+    let made = Made {
         partials: Vec::new(),
         // not rendered here: no time, no losses; the lock says which disco made it
         seconds: 0.0,
@@ -48,13 +40,67 @@ pub(super) fn adopt(plan: &Plan, store: &Store, j: usize) -> Result<bool, BuildE
         losses: serde_json::Value::Null,
         device: c.provider.clone(),
         tool: entry.tool.clone(),
+    };
+    store_job(plan, store, j, &bytes, made)?;
+    Ok(true)
+}
+
+/// How a job's image was made, for its record.
+pub(super) struct Made {
+    /// Iterations j with an intermediate save in the store.
+    pub partials: Vec<u32>,
+    /// Render time in seconds.
+    pub seconds: f64,
+    /// Sampler steps run.
+    pub steps: u32,
+    /// Loss terms of the last guided step.
+    pub losses: serde_json::Value,
+    /// Where it ran.
+    pub device: String,
+    /// The disco that made it.
+    pub tool: String,
+}
+
+/// Stores job `j`'s final image `png` and then its record (what makes it cached).
+pub(super) fn store_job(
+    plan: &Plan,
+    store: &Store,
+    j: usize,
+    png: &[u8],
+    made: Made,
+) -> Result<Record, BuildError> {
+    let job = &plan.jobs[j];
+    let target = &plan.targets[job.target];
+    let record = Record {
+        format: RECORD_FORMAT.into(),
+        key: job.key,
+        common: target.common.digest,
+        frame: serde_json::to_value(&job.frame).map_err(std::io::Error::other)?,
+        image: ObjectInfo {
+            blake3: blake3::hash(png).to_hex().to_string(),
+            bytes: png.len() as u64,
+        },
+        partials: made.partials,
+        seconds: made.seconds,
+        steps: made.steps,
+        losses: made.losses,
+        device: made.device,
+        tool: made.tool,
         finished: unix_now(),
         target: Some(target.label()),
     };
     store
-        .put(&job.key, &bytes, &[], &record)
-        .at(&store.image_path(&job.key))?;
-    Ok(true)
+        .put(&job.key, png, &record)
+        .map_err(|e| stored(store, &ObjectName::Image(job.key), e))?;
+    Ok(record)
+}
+
+/// A store error, naming the object's file when the store is local.
+pub(super) fn stored(store: &Store, name: &ObjectName, e: std::io::Error) -> BuildError {
+    match store.local_path(name) {
+        Some(path) => BuildError::Write { path, source: e },
+        None => BuildError::Store(e),
+    }
 }
 
 /// Puts job `j`'s cached image (and its intermediate saves) in place.
@@ -65,21 +111,31 @@ pub(super) fn materialise(
     j: usize,
 ) -> Result<(), BuildError> {
     let job = &plan.jobs[j];
-    for (rel, src) in files_of(plan, store, j) {
+    for (rel, name) in files_of(plan, j) {
         let dest = plan.dir.join(&rel);
-        materialize::link_or_copy(&src, &dest).at(&dest)?;
+        match store.local_path(&name) {
+            Some(object) => materialize::link_or_copy(&object, &dest).at(&dest)?,
+            None => {
+                let bytes = store
+                    .objects()
+                    .get(&name)
+                    .and_then(|b| b.ok_or_else(|| std::io::ErrorKind::NotFound.into()))
+                    .map_err(|e| stored(store, &name, e))?;
+                materialize::write_new(&bytes, &dest).at(&dest)?;
+            }
+        }
         outputs.set(&plan.dir, &rel, job.key).at(&dest)?;
     }
     Ok(())
 }
 
-/// Every file job `j` materialises: (path relative to the project, object file).
-pub(super) fn files_of(plan: &Plan, store: &Store, j: usize) -> Vec<(PathBuf, PathBuf)> {
+/// Every file job `j` materialises: (path relative to the project, the object it holds).
+pub(super) fn files_of(plan: &Plan, j: usize) -> Vec<(PathBuf, ObjectName)> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
-    let mut out = vec![(job.output.clone(), store.image_path(&job.key))];
-    for (rel, jj) in super::decide::partial_outputs(target, job) {
-        out.push((rel, store.partial_path(&job.key, jj as u32)));
+    let mut out = vec![(job.output.clone(), ObjectName::Image(job.key))];
+    for (rel, save) in super::decide::partial_outputs(target, job) {
+        out.push((rel, ObjectName::Partial(job.key, save as u32)));
     }
     out
 }

@@ -10,8 +10,9 @@ use ndarray::Array3;
 
 use crate::plan::Plan;
 use crate::render::job::{self, Checkpoint, Rendered};
-use crate::render::models::{Models, Needs};
-use crate::render::session::{ModelSet, SessionOptions};
+use crate::render::models::{Models, ModelsError, Needs};
+use crate::render::runtime::RuntimeError;
+use crate::render::session::{ModelSet, SessionError, SessionOptions};
 
 /// One job to render.
 pub struct Request<'a> {
@@ -44,7 +45,7 @@ pub trait Hooks {
 }
 
 /// How a render ended.
-pub enum Outcome {
+pub enum RenderOutcome {
     /// The final image and facts for the record.
     Finished {
         /// `[H, W, 3]`.
@@ -60,27 +61,68 @@ pub enum Outcome {
     Cancelled(Checkpoint),
 }
 
-/// Why a render failed, sorted by consequence (DESIGN.md §2).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a render failed, sorted by consequence (DESIGN.md §2): the per-target loop stops
+/// the build on [`RenderError::Setup`] and goes on after [`RenderError::Job`].
+#[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// The renderer cannot be set up (ONNX Runtime, the model set, its sessions): no job
     /// can render, so the build stops once with this.
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     /// This job failed; it is not cached and the build goes on with the others.
+    #[error(transparent)]
+    Job(#[from] JobError),
+}
+
+/// Why no job can render.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No usable ONNX Runtime library.
+    #[error("{} ({})", .0, .0.help())]
+    Runtime(#[source] RuntimeError),
+    /// The model set cannot be opened.
     #[error("{0}")]
-    Job(String),
+    ModelSet(#[source] SessionError),
+    /// The set's sessions cannot be opened for these settings (a graph ONNX Runtime
+    /// refuses, a CUDA error, a graph the set lacks).
+    #[error("{}", with_help(.0))]
+    Sessions(#[source] ModelsError),
+    /// Another renderer's set-up failure, in its words.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn with_help(e: &ModelsError) -> String {
+    match e.help() {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    }
+}
+
+/// Why one job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Its inputs cannot be read (an init image, an image prompt, the previous frame).
+    #[error("{0}")]
+    Inputs(String),
+    /// Its spec's pixels cannot be loaded (the disco renderer's init image, image prompts,
+    /// previous frame).
+    #[error(transparent)]
+    Spec(#[from] super::spec::SpecError),
+    /// The sampler or a session failed on it.
+    #[error(transparent)]
+    Render(#[from] job::RenderError),
 }
 
 impl From<String> for RenderError {
     fn from(e: String) -> Self {
-        RenderError::Job(e)
+        RenderError::Job(JobError::Inputs(e))
     }
 }
 
 impl From<&str> for RenderError {
     fn from(e: &str) -> Self {
-        RenderError::Job(e.to_owned())
+        RenderError::Job(JobError::Inputs(e.to_owned()))
     }
 }
 
@@ -92,7 +134,7 @@ pub trait Renderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
-    ) -> Result<Outcome, RenderError>;
+    ) -> Result<RenderOutcome, RenderError>;
     /// The provider class actually rendering (`cpu`, `cuda`), once known.
     fn provider(&self) -> Option<&str> {
         None
@@ -126,7 +168,7 @@ impl OrtRenderer {
         }
     }
 
-    fn models(&mut self, plan: &Plan, j: usize) -> Result<&mut Models, String> {
+    fn models(&mut self, plan: &Plan, j: usize) -> Result<&mut Models, SetupError> {
         let target = &plan.targets[plan.jobs[j].target];
         let c = &target.common.inputs;
         // LPIPS is opened for any target that may need it, so frames 0 and 1 share sessions.
@@ -138,10 +180,9 @@ impl OrtRenderer {
             c.clip_models.clone(),
         );
         if !self.models.contains_key(&id) {
-            crate::render::runtime::init(self.ort_lib.as_deref())
-                .map_err(|e| format!("{e} ({})", e.help()))?;
+            crate::render::runtime::init(self.ort_lib.as_deref()).map_err(SetupError::Runtime)?;
             if !self.sets.contains_key(&target.model_set) {
-                let set = ModelSet::open(&target.model_set).map_err(|e| e.to_string())?;
+                let set = ModelSet::open(&target.model_set).map_err(SetupError::ModelSet)?;
                 self.sets.insert(target.model_set.clone(), set);
             }
             let set = &self.sets[&target.model_set];
@@ -152,10 +193,7 @@ impl OrtRenderer {
                 lpips,
                 clip: &c.clip_models,
             };
-            let m = Models::open(set, &needs, self.options).map_err(|e| match e.help() {
-                Some(h) => format!("{e} ({h})"),
-                None => e.to_string(),
-            })?;
+            let m = Models::open(set, &needs, self.options).map_err(SetupError::Sessions)?;
             for n in &m.notices {
                 if !self.notices.contains(n) {
                     self.notices.push(n.clone());
@@ -180,9 +218,9 @@ impl Renderer for OrtRenderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
-    ) -> Result<Outcome, RenderError> {
+    ) -> Result<RenderOutcome, RenderError> {
         let spec = super::spec::render_spec(req.plan, req.job, req.prev)?;
-        let models = self.models(req.plan, req.job).map_err(RenderError::Setup)?;
+        let models = self.models(req.plan, req.job)?;
         let device = format!("{:?}", models.unet.device).to_lowercase();
         let mut last_losses = serde_json::Value::Null;
         let mut steps = 0;
@@ -210,16 +248,14 @@ impl Renderer for OrtRenderer {
                 hooks.checkpoint(r.to_checkpoint());
             }
         };
-        match job::render(&spec, models, req.resume, on_step, cancel)
-            .map_err(|e| RenderError::Job(e.to_string()))?
-        {
-            Rendered::Finished(image) => Ok(Outcome::Finished {
+        match job::render(&spec, models, req.resume, on_step, cancel).map_err(JobError::Render)? {
+            Rendered::Finished(image) => Ok(RenderOutcome::Finished {
                 image,
                 losses: last_losses,
                 steps,
                 device,
             }),
-            Rendered::Cancelled(cp) => Ok(Outcome::Cancelled(cp)),
+            Rendered::Cancelled(cp) => Ok(RenderOutcome::Cancelled(cp)),
         }
     }
 

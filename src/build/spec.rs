@@ -44,7 +44,7 @@ pub enum SpecError {
 
 impl From<SpecError> for super::RenderError {
     fn from(e: SpecError) -> Self {
-        super::RenderError::Job(e.to_string())
+        super::RenderError::Job(e.into())
     }
 }
 

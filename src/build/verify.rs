@@ -5,20 +5,19 @@
 //! neither trust nor damage the cache it checks.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use ndarray::Array3;
 use rand::SeedableRng;
 
-use super::events::Sink;
+use super::events::BuildSink;
 use super::exec::{BuildError, BuildOptions};
 use super::job::{RenderInto, render_job};
 use super::png;
 use super::renderer::Renderer;
 use crate::lockfile::{LockFile, LockedJob};
 use crate::plan::Plan;
-use crate::store::Store;
+use crate::store::{ObjectName, Store};
 
 /// Which locked jobs to re-render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,25 +43,36 @@ pub enum Tolerance {
     Psnr(f64),
 }
 
+/// Text that names no tolerance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToleranceError {
+    /// Neither `exact` nor `psnr:…`.
+    #[error("`{0}`: expected `exact` or `psnr:DB` (e.g. psnr:40)")]
+    Form(String),
+    /// `psnr:` followed by no positive number.
+    #[error("`{0}` is not a positive number of dB")]
+    Decibels(String),
+}
+
 impl std::str::FromStr for Tolerance {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Tolerance, String> {
+    type Err = ToleranceError;
+    fn from_str(s: &str) -> Result<Tolerance, ToleranceError> {
         if s == "exact" {
             return Ok(Tolerance::Exact);
         }
         let db = s
             .strip_prefix("psnr:")
-            .ok_or_else(|| format!("`{s}`: expected `exact` or `psnr:DB` (e.g. psnr:40)"))?;
+            .ok_or_else(|| ToleranceError::Form(s.to_owned()))?;
         match db.parse::<f64>() {
             Ok(v) if v.is_finite() && v > 0.0 => Ok(Tolerance::Psnr(v)),
-            _ => Err(format!("`{db}` is not a positive number of dB")),
+            _ => Err(ToleranceError::Decibels(db.to_owned())),
         }
     }
 }
 
 /// What one job's check found.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum VerifyOutcome {
     /// Same bytes.
     Identical,
     /// Other bytes, within the PSNR tolerance.
@@ -87,13 +97,16 @@ pub struct Verdict {
     /// PSNR of the re-render against a local copy of the locked image, when there is one.
     pub psnr: Option<f64>,
     /// The finding.
-    pub outcome: Outcome,
+    pub outcome: VerifyOutcome,
 }
 
 impl Verdict {
     /// Whether this job passes.
     pub fn passed(&self) -> bool {
-        matches!(self.outcome, Outcome::Identical | Outcome::Within)
+        matches!(
+            self.outcome,
+            VerifyOutcome::Identical | VerifyOutcome::Within
+        )
     }
 }
 
@@ -156,7 +169,7 @@ pub fn verify(
     store: &Store,
     scratch: &Store,
     renderer: &mut dyn Renderer,
-    sink: &mut dyn Sink,
+    sink: &mut dyn BuildSink,
     cancel: &AtomicBool,
     mut each: impl FnMut(&Verdict),
 ) -> Result<Vec<Verdict>, BuildError> {
@@ -180,23 +193,13 @@ pub fn verify(
             outcome,
         };
         if locked.key != job.key {
-            let v = verdict(None, None, Outcome::StaleLock);
+            let v = verdict(None, None, VerifyOutcome::StaleLock);
             each(&v);
             verdicts.push(v);
             continue;
         }
-        // the chain up to j, earliest first, skipping what this run rendered already
-        let mut chain = vec![j];
-        while let Some(p) = plan.jobs[*chain.last().expect("non-empty")].prev {
-            if scratch.has(&plan.jobs[p].key) || failed.contains(&p) {
-                chain.push(p);
-                break;
-            }
-            chain.push(p);
-        }
-        chain.reverse();
         let mut error = None;
-        for &c in &chain {
+        for c in chain_to(plan, scratch, &failed, j) {
             if scratch.has(&plan.jobs[c].key) {
                 continue;
             }
@@ -222,13 +225,27 @@ pub fn verify(
             }
         }
         let v = match error {
-            Some(e) => verdict(None, None, Outcome::Failed(e)),
+            Some(e) => verdict(None, None, VerifyOutcome::Failed(e)),
             None => judge(plan, j, &locked, tolerance, store, scratch, verdict),
         };
         each(&v);
         verdicts.push(v);
     }
     Ok(verdicts)
+}
+
+/// The frames up to `j` it chains from, earliest first, back to one this run rendered (or
+/// failed) already.
+fn chain_to(plan: &Plan, scratch: &Store, failed: &HashSet<usize>, j: usize) -> Vec<usize> {
+    let mut chain = vec![j];
+    while let Some(p) = plan.jobs[*chain.last().expect("non-empty")].prev {
+        chain.push(p);
+        if scratch.has(&plan.jobs[p].key) || failed.contains(&p) {
+            break;
+        }
+    }
+    chain.reverse();
+    chain
 }
 
 fn judge(
@@ -238,30 +255,32 @@ fn judge(
     tolerance: Tolerance,
     store: &Store,
     scratch: &Store,
-    verdict: impl Fn(Option<String>, Option<f64>, Outcome) -> Verdict,
+    verdict: impl Fn(Option<String>, Option<f64>, VerifyOutcome) -> Verdict,
 ) -> Verdict {
-    let path = scratch.image_path(&plan.jobs[j].key);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) => {
-            return verdict(
-                None,
-                None,
-                Outcome::Failed(format!("{}: {e}", path.display())),
-            );
+    let name = ObjectName::Image(plan.jobs[j].key);
+    let bytes = match scratch.objects().get(&name) {
+        Ok(Some(b)) => b,
+        got => {
+            let at = scratch
+                .local_path(&name)
+                .map_or_else(|| format!("{name:?}"), |p| p.display().to_string());
+            let why = got
+                .err()
+                .map_or_else(|| "not stored".to_owned(), |e| e.to_string());
+            return verdict(None, None, VerifyOutcome::Failed(format!("{at}: {why}")));
         }
     };
     let rendered = blake3::hash(&bytes).to_hex().to_string();
     if rendered == locked.blake3 {
-        return verdict(Some(rendered), None, Outcome::Identical);
+        return verdict(Some(rendered), None, VerifyOutcome::Identical);
     }
     let psnr = local_copy(plan, j, locked, store).and_then(|reference| {
         let got = png::decode(&bytes).ok()?;
         psnr(&got, &reference)
     });
     let outcome = match (tolerance, psnr) {
-        (Tolerance::Psnr(db), Some(p)) if p >= db => Outcome::Within,
-        _ => Outcome::Mismatch,
+        (Tolerance::Psnr(db), Some(p)) if p >= db => VerifyOutcome::Within,
+        _ => VerifyOutcome::Mismatch,
     };
     verdict(Some(rendered), psnr, outcome)
 }
@@ -269,16 +288,16 @@ fn judge(
 /// The locked image's pixels, if this machine has a copy whose hash is the locked one:
 /// the store's object, or the output file.
 fn local_copy(plan: &Plan, j: usize, locked: &LockedJob, store: &Store) -> Option<Array3<u8>> {
-    let candidates = [
-        store.image_path(&locked.key),
-        plan.dir.join(&plan.jobs[j].output),
-    ];
-    candidates.iter().find_map(|p: &std::path::PathBuf| {
-        let bytes = std::fs::read(Path::new(p)).ok()?;
-        (blake3::hash(&bytes).to_hex().as_str() == locked.blake3)
-            .then(|| png::decode(&bytes).ok())
-            .flatten()
-    })
+    let object = || store.image(&locked.key);
+    let output = || std::fs::read(plan.dir.join(&plan.jobs[j].output)).ok();
+    [object(), output()]
+        .into_iter()
+        .flatten()
+        .find_map(|bytes| {
+            (blake3::hash(&bytes).to_hex().as_str() == locked.blake3)
+                .then(|| png::decode(&bytes).ok())
+                .flatten()
+        })
 }
 
 /// Peak signal-to-noise ratio in dB over 8-bit samples; infinite for equal images, `None`
@@ -309,7 +328,12 @@ mod tests {
         assert_eq!("exact".parse::<Tolerance>(), Ok(Tolerance::Exact));
         assert_eq!("psnr:40".parse::<Tolerance>(), Ok(Tolerance::Psnr(40.0)));
         assert!("psnr:-1".parse::<Tolerance>().is_err());
-        assert!("40".parse::<Tolerance>().unwrap_err().contains("psnr:DB"));
+        assert!(
+            "40".parse::<Tolerance>()
+                .unwrap_err()
+                .to_string()
+                .contains("psnr:DB")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use disco::build::{
-    self, BuildError, BuildOptions, Decision, OrtRenderer, Sink, StoreFacts, decide, make_plan,
+    self, BuildError, BuildOptions, BuildSink, Decision, OrtRenderer, StoreFacts, decide, make_plan,
 };
 use disco::plan::Plan;
 use disco::project::{self, Diagnostics};
@@ -96,7 +96,7 @@ pub struct BuildFlags {
     pub threads: Option<usize>,
 }
 
-pub(super) fn sink(format: MessageFormat) -> Box<dyn Sink> {
+pub(super) fn sink(format: MessageFormat) -> Box<dyn BuildSink> {
     match format {
         MessageFormat::Json => Box::new(JsonSink),
         MessageFormat::Human => Box::new(HumanSink::new()),
@@ -284,10 +284,8 @@ impl build::Renderer for NoRenderer {
         _: &build::Request<'_>,
         _: &mut dyn build::Hooks,
         _: &AtomicBool,
-    ) -> Result<build::Outcome, build::RenderError> {
-        Err(build::RenderError::Setup(
-            "a dry run renders nothing".into(),
-        ))
+    ) -> Result<build::RenderOutcome, build::RenderError> {
+        Err(build::SetupError::Other("a dry run renders nothing".into()).into())
     }
 }
 

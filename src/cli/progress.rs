@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use disco::build::{Event, Sink};
+use disco::build::{BuildEvent, BuildSink};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// `--message-format`.
@@ -29,8 +29,8 @@ impl JsonSink {
     }
 }
 
-impl Sink for JsonSink {
-    fn event(&mut self, e: &Event) {
+impl BuildSink for JsonSink {
+    fn event(&mut self, e: &BuildEvent) {
         JsonSink::write(e);
     }
 }
@@ -151,19 +151,19 @@ impl HumanSink {
     }
 }
 
-impl Sink for HumanSink {
-    fn event(&mut self, e: &Event) {
+impl BuildSink for HumanSink {
+    fn event(&mut self, e: &BuildEvent) {
         match e {
-            Event::Planned { jobs, stale, fresh } => {
+            BuildEvent::Planned { jobs, stale, fresh } => {
                 self.begin(*stale);
                 let s = if *jobs == 1 { "" } else { "s" };
                 self.line(format!("{jobs} job{s}: {stale} to render, {fresh} up to date"));
             }
-            Event::SeedDrawn { target, seed } => self.line(format!(
+            BuildEvent::SeedDrawn { target, seed } => self.line(format!(
                 "{target}: seed \"random\" drew {seed} (recorded in .disco/seeds.json; write `seed {seed}` to pin it)"
             )),
-            Event::Stale { .. } => {}
-            Event::JobStarted {
+            BuildEvent::Stale { .. } => {}
+            BuildEvent::JobStarted {
                 job,
                 steps,
                 resumed_at,
@@ -194,7 +194,7 @@ impl Sink for HumanSink {
                     None => eprintln!("rendering {job} ({steps} steps{resumed})"),
                 }
             }
-            Event::Step {
+            BuildEvent::Step {
                 job, j, total, loss, ..
             } => match &self.bars {
                 Some(b) => {
@@ -209,7 +209,7 @@ impl Sink for HumanSink {
                     }
                 }
             },
-            Event::JobFinished {
+            BuildEvent::JobFinished {
                 job,
                 output,
                 seconds,
@@ -218,36 +218,36 @@ impl Sink for HumanSink {
                 self.job_done();
                 self.line(format!("   rendered {job} in {seconds:.1} s → {output}"));
             }
-            Event::Materialized { job, output } => {
+            BuildEvent::Materialized { job, output } => {
                 self.line(format!("   restored {job} from the cache → {output}"))
             }
-            Event::Adopted { job, output } => self.line(format!(
+            BuildEvent::Adopted { job, output } => self.line(format!(
                 "    adopted {job} from {output} (its bytes are the image disco.lock records)"
             )),
-            Event::JobFailed { job, error } => {
+            BuildEvent::JobFailed { job, error } => {
                 self.job_done();
                 self.line(format!("error: {job} failed: {error}"));
             }
-            Event::JobSkipped { job, reason } => {
+            BuildEvent::JobSkipped { job, reason } => {
                 self.job_done();
                 self.line(format!("skipped {job}: {reason}"));
             }
-            Event::VideoEncoded {
+            BuildEvent::VideoEncoded {
                 output,
                 frames,
                 seconds,
                 ..
             } => self.line(format!("    encoded {frames} frames in {seconds:.1} s → {output}")),
-            Event::ContactSheet { output, tiles, .. } => {
+            BuildEvent::ContactSheet { output, tiles, .. } => {
                 self.line(format!("      sheet of {tiles} cells → {output}"))
             }
-            Event::Report { output, images } => {
+            BuildEvent::Report { output, images } => {
                 self.line(format!("     report of {images} images → {output}"))
             }
-            Event::VideoFailed { target, error } => {
+            BuildEvent::VideoFailed { target, error } => {
                 self.line(format!("error: the video of {target} failed: {error}"))
             }
-            Event::Finished {
+            BuildEvent::Finished {
                 rendered,
                 reused,
                 failed,
@@ -270,7 +270,7 @@ pub(super) mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use disco::build::{Event, Sink};
+    use disco::build::{BuildEvent, BuildSink};
     use indicatif::{ProgressDrawTarget, TermLike};
 
     use super::HumanSink;
@@ -366,18 +366,18 @@ pub(super) mod tests {
         for width in [80u16, 120] {
             let screen = Screen::new(width);
             let mut sink = screen.sink();
-            sink.event(&Event::Planned {
+            sink.event(&BuildEvent::Planned {
                 jobs: 1000,
                 stale: 1000,
                 fresh: 0,
             });
-            sink.event(&Event::JobStarted {
+            sink.event(&BuildEvent::JobStarted {
                 job: label.into(),
                 key: "k".into(),
                 steps: 1000,
                 resumed_at: 0,
             });
-            sink.event(&Event::Step {
+            sink.event(&BuildEvent::Step {
                 job: label.into(),
                 j: 499,
                 total: 1000,
@@ -397,12 +397,12 @@ pub(super) mod tests {
     fn the_overall_clock_moves_while_a_job_renders() {
         let screen = Screen::new(100);
         let mut sink = screen.sink();
-        sink.event(&Event::Planned {
+        sink.event(&BuildEvent::Planned {
             jobs: 2,
             stale: 2,
             fresh: 0,
         });
-        sink.event(&Event::JobStarted {
+        sink.event(&BuildEvent::JobStarted {
             job: "still image 0".into(),
             key: "k".into(),
             steps: 10,

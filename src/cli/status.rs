@@ -121,9 +121,7 @@ fn lock_detail(plan: &Plan, store: &Store, d: &Disagreement) -> String {
         return d.to_string();
     };
     let job = &plan.jobs[*job];
-    let old = store
-        .record(locked)
-        .and_then(|r| Some((store.inputs(&r.common)?, r.frame)));
+    let old = disco::build::decide::recorded_inputs(store, locked);
     let why = old.map(|(c, f)| {
         explain(
             (&c, &f),

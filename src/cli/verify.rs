@@ -1,7 +1,7 @@
 //! `disco verify`: re-render locked jobs into a scratch store and compare with `disco.lock`.
 
-use disco::build::verify::{self, Choice, Outcome, Tolerance, Verdict};
-use disco::build::{BuildError, Event};
+use disco::build::verify::{self, Choice, Tolerance, Verdict, VerifyOutcome};
+use disco::build::{BuildError, BuildEvent};
 use disco::lockfile::{LockFile, lock_path};
 use disco::plan::Plan;
 use disco::project::Diagnostics;
@@ -88,7 +88,7 @@ pub fn run(sel: &Selection, flags: &VerifyFlags) -> i32 {
     if !json {
         eprintln!("{}", verifying_line(jobs.len(), renders));
     }
-    events.event(&Event::Planned {
+    events.event(&BuildEvent::Planned {
         jobs: renders,
         stale: renders,
         fresh: 0,
@@ -172,22 +172,22 @@ fn print_verdict(plan: &Plan, v: &Verdict, json: bool) {
     };
     let rendered = v.rendered.as_deref().unwrap_or("-");
     let (tag, line) = match &v.outcome {
-        Outcome::Identical => ("identical", format!("ok {label}")),
-        Outcome::Within => (
+        VerifyOutcome::Identical => ("identical", format!("ok {label}")),
+        VerifyOutcome::Within => (
             "within",
             format!(
                 "ok {label}: within tolerance, {psnr} (locked {}, rendered {rendered})",
                 v.locked.blake3
             ),
         ),
-        Outcome::Mismatch => (
+        VerifyOutcome::Mismatch => (
             "mismatch",
             format!(
                 "MISMATCH {label}: locked blake3 {}, rendered {rendered}, {psnr}",
                 v.locked.blake3
             ),
         ),
-        Outcome::StaleLock => (
+        VerifyOutcome::StaleLock => (
             "stale-lock",
             format!(
                 "STALE {label}: its inputs changed since disco.lock was written (locked key {}, \
@@ -196,7 +196,7 @@ fn print_verdict(plan: &Plan, v: &Verdict, json: bool) {
                 plan.jobs[v.job].key.short()
             ),
         ),
-        Outcome::Failed(e) => ("failed", format!("FAILED {label}: {e}")),
+        VerifyOutcome::Failed(e) => ("failed", format!("FAILED {label}: {e}")),
     };
     if json {
         JsonSink::write(&serde_json::json!({

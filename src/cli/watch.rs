@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use disco::project::Diagnostics;
-use disco::watch::{self, Event, OrtSeams, Scope, Watch, WatchEvent, WatchOptions};
+use disco::watch::{self, OrtSeams, Scope, Watch, WatchEvent, WatchOptions, WatchOutput};
 
 use super::build::Selection;
 use super::progress::{HumanSink, JsonSink, MessageFormat};
@@ -58,7 +58,7 @@ pub fn run_watch(sel: &Selection, flags: &WatchFlags) -> i32 {
         ort_lib: sel.ort_lib.clone(),
         threads: flags.threads,
     });
-    let sink: Box<dyn watch::Sink> = match sel.message_format {
+    let sink: Box<dyn watch::WatchSink> = match sel.message_format {
         MessageFormat::Json => Box::new(WatchJson),
         MessageFormat::Human => Box::new(WatchHuman(HumanSink::new())),
     };
@@ -78,12 +78,12 @@ pub fn run_watch(sel: &Selection, flags: &WatchFlags) -> i32 {
 /// JSON lines on stdout; diagnostics are also drawn on stderr.
 struct WatchJson;
 
-impl watch::Sink for WatchJson {
-    fn event(&mut self, e: &Event) {
+impl watch::WatchSink for WatchJson {
+    fn event(&mut self, e: &WatchOutput) {
         match e {
-            Event::Build(b) => disco::build::Sink::event(&mut JsonSink, b),
-            Event::Watch(w) => JsonSink::write(w),
-            Event::Invalid {
+            WatchOutput::Build(b) => disco::build::BuildSink::event(&mut JsonSink, b),
+            WatchOutput::Watch(w) => JsonSink::write(w),
+            WatchOutput::Invalid {
                 changed,
                 diagnostics,
             } => {
@@ -112,16 +112,16 @@ impl watch::Sink for WatchJson {
 /// Bars and lines for people, on stderr.
 struct WatchHuman(HumanSink);
 
-impl watch::Sink for WatchHuman {
-    fn event(&mut self, e: &Event) {
+impl watch::WatchSink for WatchHuman {
+    fn event(&mut self, e: &WatchOutput) {
         match e {
-            Event::Build(b) => disco::build::Sink::event(&mut self.0, b),
-            Event::Invalid { diagnostics, .. } => {
+            WatchOutput::Build(b) => disco::build::BuildSink::event(&mut self.0, b),
+            WatchOutput::Invalid { diagnostics, .. } => {
                 print_all(&Diagnostics(diagnostics.clone()));
                 self.0
                     .line("the last good plan goes on; waiting for the next save".into());
             }
-            Event::Watch(w) => {
+            WatchOutput::Watch(w) => {
                 // the bars follow the watcher: each plan restarts the count and the clock,
                 // a cancelled job's bar goes, and nothing stays drawn while idle
                 match w {
@@ -203,13 +203,13 @@ mod tests {
     use std::time::Duration;
 
     use disco::build;
-    use disco::watch::{Event, Sink, WatchEvent};
+    use disco::watch::{WatchEvent, WatchOutput, WatchSink};
 
     use super::WatchHuman;
     use crate::cli::progress::tests::Screen;
 
-    fn reload(stale: usize) -> Event {
-        Event::Watch(WatchEvent::WatchReload {
+    fn reload(stale: usize) -> WatchOutput {
+        WatchOutput::Watch(WatchEvent::WatchReload {
             changed: vec!["disco.kdl".into()],
             jobs: 10,
             stale,
@@ -220,8 +220,8 @@ mod tests {
         })
     }
 
-    fn started(job: &str) -> Event {
-        Event::Build(build::Event::JobStarted {
+    fn started(job: &str) -> WatchOutput {
+        WatchOutput::Build(build::BuildEvent::JobStarted {
             job: job.into(),
             key: "k".into(),
             steps: 10,
@@ -236,7 +236,7 @@ mod tests {
         let mut w = WatchHuman(screen.sink());
         w.event(&reload(3));
         w.event(&started("film frame 0"));
-        w.event(&Event::Build(build::Event::JobFinished {
+        w.event(&WatchOutput::Build(build::BuildEvent::JobFinished {
             job: "film frame 0".into(),
             key: "k".into(),
             output: "images_out/film/film(0)_0000.png".into(),
@@ -260,7 +260,7 @@ mod tests {
         w.event(&reload(3));
         w.event(&started("film frame 4"));
         assert!(w.0.showing_job());
-        w.event(&Event::Watch(WatchEvent::WatchCancel {
+        w.event(&WatchOutput::Watch(WatchEvent::WatchCancel {
             job: "film frame 4".into(),
             key: "k".into(),
         }));

@@ -43,7 +43,7 @@ pub fn ensure(store: &Store, images_out: &Path, key: &Key) -> io::Result<bool> {
     if path.is_file() {
         return Ok(true);
     }
-    let Ok(img) = image::open(store.image_path(key)) else {
+    let Some(Ok(img)) = store.image(key).map(|b| image::load_from_memory(&b)) else {
         return Ok(false);
     };
     let img = img.to_rgb8();

@@ -6,16 +6,16 @@ use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::events::{Event, Sink, WatchEvent};
+use super::events::{WatchEvent, WatchOutput, WatchSink};
 use super::seams::Seams;
 use crate::build::{self, BuildError, BuildOptions};
 use crate::plan::{Key, Plan};
 
 /// The events of everyone, one at a time.
-pub type SharedSink = Arc<Mutex<Box<dyn Sink>>>;
+pub type SharedSink = Arc<Mutex<Box<dyn WatchSink>>>;
 
 /// Sends `e` to the shared sink.
-pub fn emit(sink: &SharedSink, e: Event) {
+pub fn emit(sink: &SharedSink, e: WatchOutput) {
     sink.lock().unwrap_or_else(|p| p.into_inner()).event(&e);
 }
 
@@ -94,7 +94,7 @@ pub fn worker(shared: Arc<Shared>, seams: Arc<dyn Seams>, sink: SharedSink, opti
                     busy = false;
                     emit(
                         &sink,
-                        Event::Watch(WatchEvent::WatchIdle { rendered, failed }),
+                        WatchOutput::Watch(WatchEvent::WatchIdle { rendered, failed }),
                     );
                     (rendered, failed) = (0, 0);
                 }
@@ -113,15 +113,15 @@ pub fn worker(shared: Arc<Shared>, seams: Arc<dyn Seams>, sink: SharedSink, opti
             holder: options.holder.clone(),
             render_only: Some(only),
         };
-        let mut forward = |e: &build::Event| {
+        let mut forward = |e: &build::BuildEvent| {
             // the watcher reports its own plan and totals
             if !matches!(
                 e,
-                build::Event::Planned { .. }
-                    | build::Event::Stale { .. }
-                    | build::Event::Finished { .. }
+                build::BuildEvent::Planned { .. }
+                    | build::BuildEvent::Stale { .. }
+                    | build::BuildEvent::Finished { .. }
             ) {
-                emit(&sink, Event::Build(e.clone()));
+                emit(&sink, WatchOutput::Build(e.clone()));
             }
         };
         let result = build::build(
@@ -146,7 +146,7 @@ pub fn worker(shared: Arc<Shared>, seams: Arc<dyn Seams>, sink: SharedSink, opti
                 s.queue.clear();
                 emit(
                     &sink,
-                    Event::Watch(WatchEvent::WatchFailed {
+                    WatchOutput::Watch(WatchEvent::WatchFailed {
                         error: e.to_string(),
                     }),
                 );

@@ -142,7 +142,25 @@ pub fn is_change(kind: &EventKind) -> bool {
 }
 
 /// Raw batches from the notify debouncer: every path named, or the watcher's errors.
-pub type Batch = Result<Vec<PathBuf>, String>;
+pub type Batch = Result<Vec<PathBuf>, NotifyErrors>;
+
+/// The errors notify reported in one batch (a watch lost, an unreadable folder).
+#[derive(Debug)]
+pub struct NotifyErrors(pub Vec<notify::Error>);
+
+impl std::fmt::Display for NotifyErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for NotifyErrors {}
 
 enum Inner {
     Native(Debouncer<RecommendedWatcher, RecommendedCache>),
@@ -170,11 +188,7 @@ impl Collector {
                     .filter(|e| is_change(&e.event.kind))
                     .flat_map(|e| e.event.paths)
                     .collect()),
-                Err(errors) => Err(errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")),
+                Err(errors) => Err(NotifyErrors(errors)),
             };
             let _ = tx.send(batch);
         };

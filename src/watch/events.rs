@@ -7,9 +7,9 @@ use crate::project::Diagnostic;
 
 /// One thing that happened while watching.
 #[derive(Debug, Clone)]
-pub enum Event {
+pub enum WatchOutput {
     /// A build event of the job rendering (`job-started`, `step`, `job-finished`…).
-    Build(crate::build::Event),
+    Build(crate::build::BuildEvent),
     /// Something the watcher itself did.
     Watch(WatchEvent),
     /// The project cannot be loaded or planned: the last good plan goes on.
@@ -74,13 +74,13 @@ pub enum WatchEvent {
 }
 
 /// Receives the watcher's events, from its threads (hence `Send`).
-pub trait Sink: Send {
+pub trait WatchSink: Send {
     /// One event.
-    fn event(&mut self, e: &Event);
+    fn event(&mut self, e: &WatchOutput);
 }
 
-impl<F: FnMut(&Event) + Send> Sink for F {
-    fn event(&mut self, e: &Event) {
+impl<F: FnMut(&WatchOutput) + Send> WatchSink for F {
+    fn event(&mut self, e: &WatchOutput) {
         self(e)
     }
 }

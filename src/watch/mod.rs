@@ -20,7 +20,7 @@ pub mod run;
 pub mod seams;
 
 pub use decide::{Actions, Busy, Wanted, decide};
-pub use events::{Event, Queued, Sink, WatchEvent};
+pub use events::{Queued, WatchEvent, WatchOutput, WatchSink};
 pub use reload::Scope;
 pub use run::{RELOAD_TIMEOUT, Watch, WatchError, WatchOptions};
 pub use seams::{OrtSeams, Seams};

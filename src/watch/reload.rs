@@ -10,7 +10,7 @@ use super::collect::{Deps, normalise};
 use super::decide::Wanted;
 use super::seams::Seams;
 use crate::build::{self, BuildError, Decision};
-use crate::plan::{Facts, ModelNeeds, Plan, RuntimeFacts};
+use crate::plan::{Facts, FactsError, ModelNeeds, Plan, RuntimeFacts};
 use crate::project::Diagnostic;
 use crate::store::Store;
 
@@ -136,7 +136,7 @@ struct Recording<'a> {
 }
 
 impl Facts for Recording<'_> {
-    fn file_blake3(&mut self, path: &Path) -> Result<String, String> {
+    fn file_blake3(&mut self, path: &Path) -> Result<String, FactsError> {
         self.files.insert(path.to_path_buf());
         self.inner.file_blake3(path)
     }
@@ -145,12 +145,12 @@ impl Facts for Recording<'_> {
         &mut self,
         set: &Path,
         needs: &ModelNeeds,
-    ) -> Result<BTreeMap<String, String>, String> {
+    ) -> Result<BTreeMap<String, String>, FactsError> {
         self.dirs.insert(set.to_path_buf());
         self.inner.model_hashes(set, needs)
     }
 
-    fn runtime(&mut self) -> Result<RuntimeFacts, String> {
+    fn runtime(&mut self) -> Result<RuntimeFacts, FactsError> {
         self.inner.runtime()
     }
 }

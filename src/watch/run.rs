@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::apply::{self, ApplyOptions, Shared, SharedSink, emit};
 use super::collect::{Collector, Deps, Window, normalise};
 use super::decide::{Busy, decide};
-use super::events::{Event, Queued, Sink, WatchEvent};
+use super::events::{Queued, WatchEvent, WatchOutput, WatchSink};
 use super::reload::{Invalid, Loaded, Scope, reload};
 use super::seams::Seams;
 
@@ -90,7 +90,7 @@ impl Watch {
         self,
         options: &WatchOptions,
         seams: Arc<dyn Seams>,
-        sink: Box<dyn Sink>,
+        sink: Box<dyn WatchSink>,
     ) -> Result<(), WatchError> {
         let sink: SharedSink = Arc::new(Mutex::new(sink));
         let shared = Arc::new(Shared::default());
@@ -117,7 +117,7 @@ impl Watch {
         }
         let _ = worker.join();
         if result.is_ok() {
-            emit(&sink, Event::Watch(WatchEvent::WatchStopped {}));
+            emit(&sink, WatchOutput::Watch(WatchEvent::WatchStopped {}));
         }
         result
     }
@@ -213,7 +213,7 @@ impl<'a> Loop<'a> {
                     let accepted = paths.into_iter().filter(|p| self.deps.matters(p, invalid));
                     self.window.push(Instant::now(), accepted);
                 }
-                Ok(Msg::Fs(Err(error))) => self.failed(error),
+                Ok(Msg::Fs(Err(errors))) => self.failed(errors.to_string()),
                 Ok(Msg::Reloaded(g, result)) => {
                     if self.reloading.as_ref().is_some_and(|r| r.0 == g) {
                         let (_, started, changed) = self.reloading.take().expect("in flight");
@@ -251,7 +251,10 @@ impl<'a> Loop<'a> {
     }
 
     fn failed(&self, error: String) {
-        emit(&self.sink, Event::Watch(WatchEvent::WatchFailed { error }));
+        emit(
+            &self.sink,
+            WatchOutput::Watch(WatchEvent::WatchFailed { error }),
+        );
     }
 
     /// Loads and plans on a thread of its own; the result comes back as a message.
@@ -293,7 +296,7 @@ impl<'a> Loop<'a> {
                 self.rewatch();
                 emit(
                     &self.sink,
-                    Event::Invalid {
+                    WatchOutput::Invalid {
                         changed,
                         diagnostics: invalid.diagnostics,
                     },
@@ -317,7 +320,7 @@ impl<'a> Loop<'a> {
             let poll = self.options.poll;
             emit(
                 &self.sink,
-                Event::Watch(WatchEvent::WatchReady { dirs, poll }),
+                WatchOutput::Watch(WatchEvent::WatchReady { dirs, poll }),
             );
         }
     }
@@ -344,7 +347,7 @@ impl<'a> Loop<'a> {
             .collect();
         emit(
             &self.sink,
-            Event::Watch(WatchEvent::WatchReload {
+            WatchOutput::Watch(WatchEvent::WatchReload {
                 changed,
                 jobs: plan.jobs.len(),
                 stale: loaded.wanted.iter().filter(|w| w.stale).count(),
@@ -362,7 +365,7 @@ impl<'a> Loop<'a> {
             r.cancel.store(true, Ordering::Release);
             emit(
                 &self.sink,
-                Event::Watch(WatchEvent::WatchCancel {
+                WatchOutput::Watch(WatchEvent::WatchCancel {
                     job: r.job.clone(),
                     key: r.key.to_string(),
                 }),

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use disco::build::{self, BuildOptions, Event, Hooks, Outcome, Renderer, Request};
-use disco::plan::{Facts, ModelNeeds, RuntimeFacts};
+use disco::build::{self, BuildEvent, BuildOptions, Hooks, RenderOutcome, Renderer, Request};
+use disco::plan::{Facts, FactsError, ModelNeeds, RuntimeFacts};
 use disco::store::Store;
 use ndarray::Array3;
 
@@ -18,15 +18,15 @@ pub(crate) struct FakeFacts {
 }
 
 impl Facts for FakeFacts {
-    fn file_blake3(&mut self, path: &Path) -> Result<String, String> {
-        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    fn file_blake3(&mut self, path: &Path) -> Result<String, FactsError> {
+        let bytes = std::fs::read(path).map_err(|e| FactsError::read(path, e))?;
         Ok(blake3::hash(&bytes).to_hex().to_string())
     }
     fn model_hashes(
         &mut self,
         _: &Path,
         needs: &ModelNeeds,
-    ) -> Result<BTreeMap<String, String>, String> {
+    ) -> Result<BTreeMap<String, String>, FactsError> {
         let unet = format!("{}:{}", self.model_hash, needs.diffusion);
         let mut m = BTreeMap::from([("unet_fwd".to_owned(), unet)]);
         for c in &needs.clip {
@@ -34,7 +34,7 @@ impl Facts for FakeFacts {
         }
         Ok(m)
     }
-    fn runtime(&mut self) -> Result<RuntimeFacts, String> {
+    fn runtime(&mut self) -> Result<RuntimeFacts, FactsError> {
         Ok(RuntimeFacts {
             renderer: "fake/1".into(),
             provider: "cpu".into(),
@@ -52,14 +52,14 @@ impl Renderer for FakeRenderer {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, build::RenderError> {
+    ) -> Result<RenderOutcome, build::RenderError> {
         let key = req.plan.jobs[req.job].key;
         let prev = req.prev.map_or(0, |p| p[[0, 0, 0]]);
         let image = Array3::from_shape_fn((64, 64, 3), |(y, x, c)| {
             key.0[(y + x + c) % 32].wrapping_add(prev)
         });
         hooks.step(0, 1, 0.5);
-        Ok(Outcome::Finished {
+        Ok(RenderOutcome::Finished {
             image,
             losses: serde_json::Value::Null,
             steps: 1,
@@ -122,7 +122,7 @@ impl Scenario {
     fn build_observed(
         &mut self,
         options: BuildOptions,
-        mut observe: impl FnMut(&Event),
+        mut observe: impl FnMut(&BuildEvent),
     ) -> (Vec<String>, BTreeMap<String, String>, Vec<String>) {
         let loaded = disco::project::load(&self.path());
         let project = loaded
@@ -133,17 +133,16 @@ impl Scenario {
         let mut rendered = Vec::new();
         let mut reasons = BTreeMap::new();
         let mut videos = Vec::new();
-        let mut sink = |e: &Event| {
+        let mut sink = |e: &BuildEvent| {
             observe(e);
             match e {
-                Event::VideoEncoded { target, .. } | Event::VideoFailed { target, .. } => {
-                    videos.push(target.clone())
-                }
-                Event::JobFinished { job, .. } => rendered.push(job.clone()),
-                Event::Stale { job, detail, .. } => {
+                BuildEvent::VideoEncoded { target, .. }
+                | BuildEvent::VideoFailed { target, .. } => videos.push(target.clone()),
+                BuildEvent::JobFinished { job, .. } => rendered.push(job.clone()),
+                BuildEvent::Stale { job, detail, .. } => {
                     reasons.insert(job.clone(), detail.clone());
                 }
-                Event::JobFailed { job, error } => panic!("{job} failed: {error}"),
+                BuildEvent::JobFailed { job, error } => panic!("{job} failed: {error}"),
                 _ => {}
             }
         };
@@ -426,7 +425,7 @@ fn a_deleted_store_is_adopted_from_images_out_without_rendering() {
     std::fs::write(&edited, b"not the image").unwrap();
     let adopted = std::cell::RefCell::new(Vec::new());
     let (rendered, _, _) = s.build_observed(BuildOptions::default(), |e| {
-        if let Event::Adopted { job, .. } = e {
+        if let BuildEvent::Adopted { job, .. } = e {
             adopted.borrow_mut().push(job.clone());
         }
     });
@@ -561,7 +560,7 @@ fn verifying_one_frame_counts_the_frames_it_chains_from() {
         &store,
         &Store::new(scratch_dir.path()),
         &mut FakeRenderer,
-        &mut |e: &Event| finished += usize::from(matches!(e, Event::JobFinished { .. })),
+        &mut |e: &BuildEvent| finished += usize::from(matches!(e, BuildEvent::JobFinished { .. })),
         &AtomicBool::new(false),
         |_| {},
     )
@@ -582,11 +581,12 @@ impl Renderer for BrokenSetup {
         _: &Request<'_>,
         _: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, build::RenderError> {
+    ) -> Result<RenderOutcome, build::RenderError> {
         self.calls += 1;
-        Err(build::RenderError::Setup(
-            "cannot open graph `unet_fwd` on Cuda(0): CUDA error".into(),
-        ))
+        Err(
+            build::SetupError::Other("cannot open graph `unet_fwd` on Cuda(0): CUDA error".into())
+                .into(),
+        )
     }
 }
 
@@ -603,16 +603,16 @@ fn a_setup_failure_stops_the_build_once() {
         &plan,
         &BuildOptions::default(),
         &mut renderer,
-        &mut |e: &Event| {
+        &mut |e: &BuildEvent| {
             failures += usize::from(matches!(
                 e,
-                Event::JobFailed { .. } | Event::JobSkipped { .. }
+                BuildEvent::JobFailed { .. } | BuildEvent::JobSkipped { .. }
             ))
         },
         &AtomicBool::new(false),
     );
     match result {
-        Err(build::BuildError::Setup(e)) => assert!(e.contains("CUDA error"), "{e}"),
+        Err(build::BuildError::Setup(e)) => assert!(e.to_string().contains("CUDA error"), "{e}"),
         other => panic!("expected a set-up error, got {other:?}"),
     }
     assert_eq!(renderer.calls, 1, "tried once, not once per job");
@@ -676,8 +676,8 @@ fn an_output_that_cannot_be_written_is_named_and_never_announced() {
         &plan,
         &BuildOptions::default(),
         &mut FakeRenderer,
-        &mut |e: &Event| {
-            if let Event::JobFinished { output, .. } = e {
+        &mut |e: &BuildEvent| {
+            if let BuildEvent::JobFinished { output, .. } = e {
                 announced.push(output.clone())
             }
         },
@@ -702,7 +702,7 @@ impl Renderer for UnreadableInit {
         _: &Request<'_>,
         _: &mut dyn Hooks,
         _: &AtomicBool,
-    ) -> Result<Outcome, build::RenderError> {
+    ) -> Result<RenderOutcome, build::RenderError> {
         Err("init image init.png: not a PNG or JPEG".into())
     }
 }
@@ -722,7 +722,7 @@ fn jobs_that_fail_before_rendering_leave_no_settings_file_or_report() {
         &plan,
         &BuildOptions::default(),
         &mut UnreadableInit,
-        &mut |_: &Event| {},
+        &mut |_: &BuildEvent| {},
         &AtomicBool::new(false),
     )
     .unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use disco::plan::{self, Facts, ModelNeeds, PlanOptions, RuntimeFacts};
+use disco::plan::{self, Facts, FactsError, ModelNeeds, PlanOptions, RuntimeFacts};
 use disco::project::{self, LoadResult};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -39,17 +39,17 @@ pub fn config(cases: u32) -> Config {
 struct FakeFacts;
 
 impl Facts for FakeFacts {
-    fn file_blake3(&mut self, _: &Path) -> Result<String, String> {
+    fn file_blake3(&mut self, _: &Path) -> Result<String, FactsError> {
         Ok("0".repeat(64))
     }
     fn model_hashes(
         &mut self,
         _: &Path,
         _: &ModelNeeds,
-    ) -> Result<BTreeMap<String, String>, String> {
+    ) -> Result<BTreeMap<String, String>, FactsError> {
         Ok(BTreeMap::new())
     }
-    fn runtime(&mut self) -> Result<RuntimeFacts, String> {
+    fn runtime(&mut self) -> Result<RuntimeFacts, FactsError> {
         Ok(RuntimeFacts {
             renderer: "fuzz".into(),
             provider: "cpu".into(),

@@ -11,6 +11,7 @@ mod dd_arithmetic;
 mod dd_semantics;
 mod docs;
 mod engine;
+mod engine_seams;
 mod fuzz_import;
 mod fuzz_loader;
 mod fuzz_support;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use disco::build::{self, BuildOptions, Event, Hooks, Outcome, Renderer, Request};
+use disco::build::{self, BuildEvent, BuildOptions, Hooks, RenderOutcome, Renderer, Request};
 use disco::report::sheet::EMPTY;
 use disco::store::Store;
 use serde_json::Value;
@@ -66,11 +66,11 @@ impl Scenario {
     }
 
     /// Builds the targets `only` (all if empty); returns every event.
-    fn build(&mut self, only: &[&str]) -> Vec<Event> {
+    fn build(&mut self, only: &[&str]) -> Vec<BuildEvent> {
         self.build_with(only, &mut FakeRenderer)
     }
 
-    fn build_with(&mut self, only: &[&str], renderer: &mut dyn Renderer) -> Vec<Event> {
+    fn build_with(&mut self, only: &[&str], renderer: &mut dyn Renderer) -> Vec<BuildEvent> {
         let loaded = disco::project::load(&self.dir.path().join("disco.kdl"));
         let project = loaded
             .project
@@ -79,7 +79,7 @@ impl Scenario {
         let only: Vec<String> = only.iter().map(|s| (*s).to_owned()).collect();
         let plan = build::make_plan(&project, &only, None, &store, &mut self.facts).expect("plan");
         let mut events = Vec::new();
-        let mut sink = |e: &Event| events.push(e.clone());
+        let mut sink = |e: &BuildEvent| events.push(e.clone());
         build::build(
             &plan,
             &BuildOptions::default(),
@@ -103,7 +103,7 @@ impl Renderer for FailOne {
         req: &Request<'_>,
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
-    ) -> Result<Outcome, build::RenderError> {
+    ) -> Result<RenderOutcome, build::RenderError> {
         if req.plan.job_label(req.job) == self.fail {
             return Err("NaN in the denoised estimate".into());
         }
@@ -111,29 +111,31 @@ impl Renderer for FailOne {
     }
 }
 
-fn rendered(events: &[Event]) -> Vec<String> {
+fn rendered(events: &[BuildEvent]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::JobFinished { job, .. } => Some(job.clone()),
+            BuildEvent::JobFinished { job, .. } => Some(job.clone()),
             _ => None,
         })
         .collect()
 }
 
 /// Tiles of each contact sheet redrawn.
-fn sheets(events: &[Event]) -> Vec<usize> {
+fn sheets(events: &[BuildEvent]) -> Vec<usize> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::ContactSheet { tiles, .. } => Some(*tiles),
+            BuildEvent::ContactSheet { tiles, .. } => Some(*tiles),
             _ => None,
         })
         .collect()
 }
 
-fn report_written(events: &[Event]) -> bool {
-    events.iter().any(|e| matches!(e, Event::Report { .. }))
+fn report_written(events: &[BuildEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, BuildEvent::Report { .. }))
 }
 
 fn png_size(path: &Path) -> (u32, u32) {
@@ -260,7 +262,7 @@ fn a_cell_that_failed_is_an_empty_tile_until_it_is_built() {
     assert!(
         first
             .iter()
-            .any(|e| matches!(e, Event::JobFailed { job, .. } if job == failing))
+            .any(|e| matches!(e, BuildEvent::JobFailed { job, .. } if job == failing))
     );
     assert_eq!(sheets(&first), [6]);
     let html = std::fs::read_to_string(s.out("report.html")).unwrap();

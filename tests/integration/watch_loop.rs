@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use disco::build::{Event as BuildEvent, Renderer};
+use disco::build::{BuildEvent, Renderer};
 use disco::plan::Facts;
 use disco::store::Store;
-use disco::watch::{Event, Scope, Seams, Watch, WatchEvent, WatchOptions};
+use disco::watch::{Scope, Seams, Watch, WatchEvent, WatchOptions, WatchOutput};
 
 use crate::engine::{ANIMATION, FakeFacts, FakeRenderer, frames};
 
@@ -27,19 +27,19 @@ impl Seams for FakeSeams {
 }
 
 /// Events until the next `watch-idle`: (reloads with a changed file, jobs rendered).
-fn until_idle(rx: &Receiver<Event>) -> (Vec<Vec<String>>, Vec<String>) {
+fn until_idle(rx: &Receiver<WatchOutput>) -> (Vec<Vec<String>>, Vec<String>) {
     let (mut reloads, mut rendered) = (Vec::new(), Vec::new());
     loop {
         match rx
             .recv_timeout(Duration::from_secs(30))
             .expect("watch-idle")
         {
-            Event::Watch(WatchEvent::WatchIdle { .. }) => return (reloads, rendered),
-            Event::Watch(WatchEvent::WatchReload { changed, .. }) if !changed.is_empty() => {
+            WatchOutput::Watch(WatchEvent::WatchIdle { .. }) => return (reloads, rendered),
+            WatchOutput::Watch(WatchEvent::WatchReload { changed, .. }) if !changed.is_empty() => {
                 reloads.push(changed)
             }
-            Event::Build(BuildEvent::JobFinished { job, .. }) => rendered.push(job),
-            Event::Invalid { diagnostics, .. } => panic!("{diagnostics:?}"),
+            WatchOutput::Build(BuildEvent::JobFinished { job, .. }) => rendered.push(job),
+            WatchOutput::Invalid { diagnostics, .. } => panic!("{diagnostics:?}"),
             _ => {}
         }
     }
@@ -57,7 +57,7 @@ fn start(
     debounce_ms: u64,
     poll: bool,
 ) -> (
-    Receiver<Event>,
+    Receiver<WatchOutput>,
     impl Fn() + Send + use<>,
     std::thread::JoinHandle<Result<(), disco::watch::WatchError>>,
 ) {
@@ -72,7 +72,7 @@ fn start(
         checkpoint_every: 0,
         holder: "watch_loop test".into(),
     };
-    let sink = move |e: &Event| {
+    let sink = move |e: &WatchOutput| {
         let _ = tx.send(e.clone());
     };
     let looping =
@@ -101,18 +101,18 @@ fn several_saves_in_one_debounce_window_reload_once() {
 
     // the tool's own outputs did not re-trigger it
     std::thread::sleep(Duration::from_millis(800));
-    let late: Vec<Event> = rx.try_iter().collect();
+    let late: Vec<WatchOutput> = rx.try_iter().collect();
     assert!(
         !late
             .iter()
-            .any(|e| matches!(e, Event::Watch(WatchEvent::WatchReload { .. }))),
+            .any(|e| matches!(e, WatchOutput::Watch(WatchEvent::WatchReload { .. }))),
         "{late:?}"
     );
     stop();
     looping.join().unwrap().expect("the loop ends cleanly");
     assert!(
         rx.try_iter()
-            .any(|e| matches!(e, Event::Watch(WatchEvent::WatchStopped {}))),
+            .any(|e| matches!(e, WatchOutput::Watch(WatchEvent::WatchStopped {}))),
     );
 }
 

@@ -3,7 +3,8 @@
 //! build implements it with the store's stat cache.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What a target's jobs need from its model set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,19 +25,96 @@ pub struct ModelNeeds {
     pub diffusion: String,
 }
 
+/// Why a fact could not be had. Planning puts it in a diagnostic at the setting that
+/// asked (the init image, the model set); the messages read as they did when this was text.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FactsError {
+    /// A file cannot be read or hashed.
+    #[error("{source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why (shared: facts are remembered and handed out again).
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The model set cannot be opened (no manifest, an unreadable or foreign one), or
+    /// lacks what the settings need; `detail` is the model layer's message with its help.
+    #[error("{detail}")]
+    ModelSet {
+        /// The set's folder.
+        set: PathBuf,
+        /// What is wrong, in the model layer's words.
+        detail: String,
+    },
+    /// The manifest lists no graph of this name.
+    #[error("the manifest of {} lists no graph `{graph}`", set.display())]
+    NoGraph {
+        /// The set's folder.
+        set: PathBuf,
+        /// The graph.
+        graph: String,
+    },
+    /// A model file cannot be read.
+    #[error("model file {} of graph `{graph}`: {source}", path.display())]
+    ModelFile {
+        /// The file.
+        path: PathBuf,
+        /// The graph it belongs to.
+        graph: String,
+        /// Why.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A model file's content is not what the manifest records.
+    #[error(
+        "model file {} (graph `{graph}`) does not match its manifest: blake3 {} expected, {} found — it was modified or truncated; restore or re-export the model set",
+        path.display(),
+        &expected[..expected.len().min(16)],
+        &found[..found.len().min(16)]
+    )]
+    Modified {
+        /// The file.
+        path: PathBuf,
+        /// The graph it belongs to.
+        graph: String,
+        /// blake3 the manifest records.
+        expected: String,
+        /// blake3 of the file.
+        found: String,
+    },
+    /// The runtime that would render cannot be found or identified; `detail` is the
+    /// runtime layer's message with its help.
+    #[error("{detail}")]
+    Runtime {
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl FactsError {
+    /// A file that cannot be read.
+    pub fn read(path: &Path, source: std::io::Error) -> FactsError {
+        FactsError::Read {
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        }
+    }
+}
+
 /// The facts a plan is computed from.
 pub trait Facts {
     /// blake3 (hex) of a file's content.
-    fn file_blake3(&mut self, path: &Path) -> Result<String, String>;
+    fn file_blake3(&mut self, path: &Path) -> Result<String, FactsError>;
     /// Every graph `needs` uses in the model set at `set`: name → blake3, each checked
     /// against the file on disk (a modified or truncated file is an error naming it).
     fn model_hashes(
         &mut self,
         set: &Path,
         needs: &ModelNeeds,
-    ) -> Result<BTreeMap<String, String>, String>;
+    ) -> Result<BTreeMap<String, String>, FactsError>;
     /// The renderer and runtime that will make the pixels.
-    fn runtime(&mut self) -> Result<RuntimeFacts, String>;
+    fn runtime(&mut self) -> Result<RuntimeFacts, FactsError>;
 }
 
 /// The numerics-relevant facts about the renderer (DESIGN.md §3 item 6).

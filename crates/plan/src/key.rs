@@ -10,19 +10,15 @@
 //!   where the common digest is `blake3` of the target's shared inputs' encoding. Shared
 //!   inputs (cut schedules, model hashes) are hashed once per target, not once per frame.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::Serialize;
 use serde_json::Value;
 
 /// The version tag hashed into every key; bump it when the encoding changes.
 pub const KEY_FORMAT: &str = "disco-key/1";
 
-/// A 32-byte blake3 digest naming a job (or a target's shared inputs).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Key(pub [u8; 32]);
+pub use crate::store::{Key, KeyParseError};
 
+// Planning's constructors of the store's content key.
 impl Key {
     /// The key of a job from its target's shared digest and its own inputs.
     pub fn of_job(common: &Key, frame: &impl Serialize) -> Key {
@@ -38,59 +34,6 @@ impl Key {
     /// The digest of a target's shared inputs.
     pub fn of_common(common: &impl Serialize) -> Key {
         Key(*blake3::hash(&canonical_bytes(common)).as_bytes())
-    }
-
-    /// The first two hex digits (the object's fan-out directory).
-    pub fn fanout(&self) -> String {
-        format!("{:02x}", self.0[0])
-    }
-
-    /// A short form for people (12 hex digits).
-    pub fn short(&self) -> String {
-        self.to_string()[..12].to_owned()
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Key({})", self.short())
-    }
-}
-
-impl FromStr for Key {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Key, String> {
-        if s.len() != 64 || !s.is_ascii() {
-            return Err(format!("not a 64-digit hex key: {s:?}"));
-        }
-        let mut out = [0u8; 32];
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
-                .map_err(|_| format!("not a hex key: {s:?}"))?;
-        }
-        Ok(Key(out))
-    }
-}
-
-impl Serialize for Key {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Key {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -26,7 +26,7 @@ mod target;
 pub use expand::{
     Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name, target_label,
 };
-pub use facts::{Facts, LpipsNeed, ModelNeeds, RuntimeFacts, lpips_need};
+pub use facts::{Facts, FactsError, LpipsNeed, ModelNeeds, RuntimeFacts, lpips_need};
 pub use inputs::{CommonInputs, FrameInputs, Init};
 pub use key::Key;
 pub use reason::{Change, Staleness, explain};

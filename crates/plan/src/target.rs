@@ -161,7 +161,7 @@ impl Planner<'_> {
         };
         let model_set = s.model_set.value.resolved.clone().unwrap_or_default();
         let models = self.facts.model_hashes(&model_set, &needs).map_err(|e| {
-            at_setting(e, s.model_set.origin.as_ref(), "this model set")
+            at_setting(e.to_string(), s.model_set.origin.as_ref(), "this model set")
                 .with_help("run `disco doctor --verify` to check the model set, or re-export it")
         })?;
         let inputs = common_inputs(s, &self.runtime, models, animation, (width, height));

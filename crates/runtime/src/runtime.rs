@@ -192,19 +192,33 @@ pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeEr
     }
 }
 
+/// Why [`library_version`] could not ask a library its version.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    /// The file cannot be loaded as a shared library.
+    #[error("{0}")]
+    Load(#[source] libloading::Error),
+    /// It has no `OrtGetApiBase`: not ONNX Runtime.
+    #[error("{0}")]
+    Symbol(#[source] libloading::Error),
+    /// `OrtGetApiBase` returned null.
+    #[error("OrtGetApiBase returned null")]
+    Null,
+}
+
 /// The library's own version string (`OrtGetApiBase()->GetVersionString()`), read without
 /// initialising ort, so it also works for a library ort would refuse.
-pub fn library_version(path: &Path) -> Result<String, String> {
+pub fn library_version(path: &Path) -> Result<String, VersionError> {
     // SAFETY: loading ONNX Runtime runs no initialisers with preconditions; the symbol has
     // the C signature of the ONNX Runtime C API (`const OrtApiBase* OrtGetApiBase(void)`),
     // and GetVersionString returns a static NUL-terminated string.
     unsafe {
-        let lib = libloading::Library::new(path).map_err(|e| e.to_string())?;
+        let lib = libloading::Library::new(path).map_err(VersionError::Load)?;
         let get: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
-            lib.get(b"OrtGetApiBase").map_err(|e| e.to_string())?;
+            lib.get(b"OrtGetApiBase").map_err(VersionError::Symbol)?;
         let base = get();
         if base.is_null() {
-            return Err("OrtGetApiBase returned null".into());
+            return Err(VersionError::Null);
         }
         let v = ((*base).GetVersionString)();
         let version = std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned();

@@ -29,9 +29,14 @@ pub enum Device {
     Cuda(i32),
 }
 
+/// Text that names no device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown device `{0}`: expected auto, cpu, cuda or cuda:N")]
+pub struct UnknownDevice(pub String);
+
 impl FromStr for Device {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownDevice;
+    fn from_str(s: &str) -> Result<Self, UnknownDevice> {
         match s {
             "auto" => Ok(Device::Auto),
             "cpu" => Ok(Device::Cpu),
@@ -40,7 +45,7 @@ impl FromStr for Device {
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
                 .map(Device::Cuda)
-                .ok_or_else(|| format!("unknown device `{s}`: expected auto, cpu, cuda or cuda:N")),
+                .ok_or_else(|| UnknownDevice(s.to_owned())),
         }
     }
 }

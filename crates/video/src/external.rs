@@ -29,20 +29,49 @@ pub struct Probe {
     pub encoder: Option<String>,
 }
 
-fn run(args: &[&str], extra: &[PathBuf]) -> Result<Vec<(String, String)>, String> {
+/// Why the helper could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    /// The helper cannot be started.
+    #[error("cannot run {}: {source} (it is built with disco)", helper.display())]
+    Spawn {
+        /// The helper's path.
+        helper: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The helper failed; what it said on stderr.
+    #[error("{0}")]
+    Helper(String),
+    /// The helper's report lacks a field.
+    #[error("disco-video said nothing about {0}")]
+    Missing(String),
+    /// A field of the helper's report is not a number.
+    #[error("disco-video {name}: {source}")]
+    Number {
+        /// The field.
+        name: String,
+        /// Why.
+        #[source]
+        source: std::num::ParseIntError,
+    },
+}
+
+fn run(args: &[&str], extra: &[PathBuf]) -> Result<Vec<(String, String)>, VideoError> {
     let helper = helper();
     let out = Command::new(&helper)
         .args(args)
         .args(extra)
         .output()
-        .map_err(|e| {
-            format!(
-                "cannot run {}: {e} (it is built with disco)",
-                helper.display()
-            )
+        .map_err(|source| VideoError::Spawn {
+            helper: helper.clone(),
+            source,
         })?;
     if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        return Err(VideoError::Helper(
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -53,16 +82,16 @@ fn run(args: &[&str], extra: &[PathBuf]) -> Result<Vec<(String, String)>, String
         .collect())
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Result<&'a str, String> {
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Result<&'a str, VideoError> {
     fields
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-        .ok_or_else(|| format!("disco-video said nothing about {name}"))
+        .ok_or_else(|| VideoError::Missing(name.to_owned()))
 }
 
 /// The FFmpeg version and H.264 encoder, as the helper sees them.
-pub fn probe() -> Result<Probe, String> {
+pub fn probe() -> Result<Probe, VideoError> {
     let f = run(&["probe"], &[])?;
     let encoder = field(&f, "encoder")?;
     Ok(Probe {
@@ -72,7 +101,7 @@ pub fn probe() -> Result<Probe, String> {
 }
 
 /// Encodes `frames` into `out` (atomically) with the helper.
-pub fn encode(frames: &[PathBuf], out: &Path, s: &EncodeSettings) -> Result<Encoded, String> {
+pub fn encode(frames: &[PathBuf], out: &Path, s: &EncodeSettings) -> Result<Encoded, VideoError> {
     let (fps, crf) = (s.fps.to_string(), s.crf.to_string());
     let out_s = out.to_string_lossy();
     let f = run(
@@ -81,10 +110,13 @@ pub fn encode(frames: &[PathBuf], out: &Path, s: &EncodeSettings) -> Result<Enco
         ],
         frames,
     )?;
-    let num = |name| -> Result<u64, String> {
+    let num = |name: &str| -> Result<u64, VideoError> {
         field(&f, name)?
             .parse()
-            .map_err(|e| format!("disco-video {name}: {e}"))
+            .map_err(|source| VideoError::Number {
+                name: name.to_owned(),
+                source,
+            })
     };
     Ok(Encoded {
         frames: num("frames")? as usize,

@@ -30,6 +30,7 @@ use std::time::Duration;
 use kdl::{KdlEntry, KdlNode, KdlValue};
 
 use crate::Key;
+use crate::store::KeyParseError;
 use disco_project::fsutil::{BoundedReadError, read_to_string_bounded, write_atomic};
 use disco_project::{Diagnostic, Origin, SourceFile};
 
@@ -322,7 +323,9 @@ fn read_job(
     let key_entry = prop("key")?;
     let key: Key = string_of(key_entry, at)?
         .parse()
-        .map_err(|e: String| Diagnostic::error(e, &at(key_entry.span()), "this key"))?;
+        .map_err(|e: KeyParseError| {
+            Diagnostic::error(e.to_string(), &at(key_entry.span()), "this key")
+        })?;
     let hash_entry = prop("blake3")?;
     let blake3 = string_of(hash_entry, at)?;
     if blake3.len() != 64 || !blake3.bytes().all(|b| b.is_ascii_hexdigit()) {

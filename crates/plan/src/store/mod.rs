@@ -2,6 +2,11 @@
 //! job key, their records, the stat cache, the index of materialised outputs, sampler
 //! checkpoints and the build lock. Knows keys and bytes, not how images are made.
 //!
+//! Objects (images, records, shared inputs, checkpoints) go through an [`ObjectStore`]:
+//! [`LocalObjects`] below `.disco/` by default, any other implementation (a shared or remote
+//! cache, the tests' [`MemoryObjects`]) through [`Store::with_objects`]. The lock, the stat
+//! cache, the outputs index and the drawn seeds describe this checkout and stay local.
+//!
 //! Layout (every file written atomically: a temporary file in the same directory, then a
 //! rename, so a killed build leaves the old file or the new one, never half of one):
 //!
@@ -21,25 +26,33 @@
 //! An entry of unknown format version reads as missing: a cache miss, never an error.
 
 mod gc;
+mod key;
+mod local;
 mod lock;
+mod memory;
 mod objects;
 mod outputs;
+mod record;
 mod seeds;
 mod statcache;
 mod versioned;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
 
 pub use gc::{GcReport, GcSelection};
+pub use key::{Key, KeyParseError};
+pub use local::LocalObjects;
 pub use lock::{BuildLock, LockError};
-pub use objects::{ObjectInfo, RECORD_FORMAT, Record, unix_now};
+pub use memory::{Access, MemoryObjects};
+pub use objects::{Listed, ObjectName, ObjectStore, Stored};
 pub use outputs::{OutputEntry, Outputs};
+pub use record::{ObjectInfo, RECORD_FORMAT, Record, unix_now};
 pub use seeds::Seeds;
 pub use statcache::StatCache;
-
-use crate::{CommonInputs, Key};
-use disco_project::fsutil::write_atomic;
 
 /// The directory name, beside the project file.
 pub const STORE_DIR: &str = ".disco";
@@ -48,138 +61,108 @@ pub const STORE_DIR: &str = ".disco";
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    objects: Arc<dyn ObjectStore>,
 }
 
 impl Store {
-    /// The store of the project in `project_dir` (created on first write).
+    /// The store of the project in `project_dir` (created on first write), its objects
+    /// under `.disco/`.
     pub fn new(project_dir: &Path) -> Store {
+        let root = project_dir.join(STORE_DIR);
+        let objects = Arc::new(LocalObjects::new(&root));
+        Store { root, objects }
+    }
+
+    /// The store of the project in `project_dir` with its objects in `objects`.
+    pub fn with_objects(project_dir: &Path, objects: Arc<dyn ObjectStore>) -> Store {
         Store {
             root: project_dir.join(STORE_DIR),
+            objects,
         }
     }
 
-    /// `.disco/` itself.
+    /// `.disco/` itself (the lock, the indexes; the local objects by default).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn object_dir(&self, key: &Key) -> PathBuf {
-        self.root.join("objects").join(key.fanout())
-    }
-
-    /// Path of job `key`'s final image.
-    pub fn image_path(&self, key: &Key) -> PathBuf {
-        self.object_dir(key).join(format!("{key}.png"))
-    }
-
-    /// Path of job `key`'s intermediate save at iteration `j`.
-    pub fn partial_path(&self, key: &Key, j: u32) -> PathBuf {
-        self.object_dir(key).join(format!("{key}.{j}.png"))
-    }
-
-    fn record_path(&self, key: &Key) -> PathBuf {
-        self.object_dir(key).join(format!("{key}.json"))
+    /// The objects.
+    pub fn objects(&self) -> &dyn ObjectStore {
+        &*self.objects
     }
 
     /// Whether job `key` is cached: its record exists (records are written last) and its
     /// image is still there.
     pub fn has(&self, key: &Key) -> bool {
-        self.record_path(key).is_file() && self.image_path(key).is_file()
+        self.objects.contains(&ObjectName::Record(*key))
+            && self.objects.contains(&ObjectName::Image(*key))
     }
 
     /// Job `key`'s record, if it is cached and readable.
     pub fn record(&self, key: &Key) -> Option<Record> {
-        let bytes = std::fs::read(self.record_path(key)).ok()?;
-        objects::parse_record(&bytes, key)
+        let bytes = self.objects.get(&ObjectName::Record(*key)).ok()??;
+        record::parse_record(&bytes, key)
     }
 
-    /// Stores a finished job: its intermediate saves, its image, then its record.
-    pub fn put(
-        &self,
-        key: &Key,
-        image: &[u8],
-        partials: &[(u32, Vec<u8>)],
-        record: &Record,
-    ) -> io::Result<()> {
-        std::fs::create_dir_all(self.object_dir(key))?;
-        for (j, bytes) in partials {
-            write_atomic(&self.partial_path(key, *j), bytes)?;
-        }
-        write_atomic(&self.image_path(key), image)?;
-        // Outputs are hard links to objects: read-only, so editing an output in place
-        // cannot change the cached image behind it.
-        for j in self.partials_on_disk(key) {
-            read_only(&self.partial_path(key, j))?;
-        }
-        read_only(&self.image_path(key))?;
+    /// Job `key`'s final image (PNG bytes), if stored and readable.
+    pub fn image(&self, key: &Key) -> Option<Vec<u8>> {
+        self.objects.get(&ObjectName::Image(*key)).ok()?
+    }
+
+    /// Stores a finished job: its image, then its record. (Intermediate saves are put as
+    /// the sampler reaches them, [`Store::put_partial`].)
+    pub fn put(&self, key: &Key, image: &[u8], record: &Record) -> io::Result<()> {
+        self.objects.put(&ObjectName::Image(*key), image)?;
         let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-        write_atomic(&self.record_path(key), &json)
+        self.objects.put(&ObjectName::Record(*key), &json)
     }
 
-    /// Iterations j whose intermediate save of job `key` is on disk.
-    fn partials_on_disk(&self, key: &Key) -> Vec<u32> {
-        let prefix = format!("{key}.");
-        let Ok(entries) = std::fs::read_dir(self.object_dir(key)) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_prefix(&prefix)?
-                    .strip_suffix(".png")?
-                    .parse()
-                    .ok()
-            })
-            .collect()
+    /// Stores job `key`'s intermediate save at iteration `j`.
+    pub fn put_partial(&self, key: &Key, j: u32, png: &[u8]) -> io::Result<()> {
+        self.objects.put(&ObjectName::Partial(*key, j), png)
     }
 
-    fn inputs_path(&self, digest: &Key) -> PathBuf {
-        self.root.join("inputs").join(format!("{digest}.json"))
+    /// Whether job `key`'s intermediate save at iteration `j` is stored.
+    pub fn has_partial(&self, key: &Key, j: u32) -> bool {
+        self.objects.contains(&ObjectName::Partial(*key, j))
     }
 
-    /// Records a target's shared inputs (once per digest).
-    pub fn put_inputs(&self, digest: &Key, inputs: &CommonInputs) -> io::Result<()> {
-        let path = self.inputs_path(digest);
-        if path.is_file() {
+    /// Records a target's shared inputs (once per digest), serialised as the caller
+    /// serialises them: the store keeps them, it does not read them.
+    pub fn put_inputs(&self, digest: &Key, inputs: &impl Serialize) -> io::Result<()> {
+        let name = ObjectName::Inputs(*digest);
+        if self.objects.contains(&name) {
             return Ok(());
         }
-        std::fs::create_dir_all(path.parent().expect("inputs dir"))?;
-        let doc = serde_json::json!({"format": objects::INPUTS_FORMAT, "inputs": inputs});
-        write_atomic(
-            &path,
-            &serde_json::to_vec_pretty(&doc).map_err(io::Error::other)?,
-        )
+        let bytes = record::inputs_bytes(inputs).map_err(io::Error::other)?;
+        self.objects.put(&name, &bytes)
     }
 
-    /// A target's shared inputs by digest, if recorded and readable.
-    pub fn inputs(&self, digest: &Key) -> Option<CommonInputs> {
-        let bytes = std::fs::read(self.inputs_path(digest)).ok()?;
-        objects::parse_inputs(&bytes)
-    }
-
-    fn checkpoint_path(&self, key: &Key) -> PathBuf {
-        self.root.join("partial").join(format!("{key}.ckpt"))
+    /// A target's shared inputs by digest, as JSON, if recorded and readable.
+    pub fn inputs(&self, digest: &Key) -> Option<serde_json::Value> {
+        let bytes = self.objects.get(&ObjectName::Inputs(*digest)).ok()??;
+        record::parse_inputs(&bytes)
     }
 
     /// Saves an unfinished job's sampler checkpoint (opaque bytes).
     pub fn put_checkpoint(&self, key: &Key, bytes: &[u8]) -> io::Result<()> {
-        let path = self.checkpoint_path(key);
-        std::fs::create_dir_all(path.parent().expect("partial dir"))?;
-        write_atomic(&path, bytes)
+        self.objects.put(&ObjectName::Checkpoint(*key), bytes)
     }
 
     /// An unfinished job's checkpoint bytes, if any.
     pub fn checkpoint(&self, key: &Key) -> Option<Vec<u8>> {
-        std::fs::read(self.checkpoint_path(key)).ok()
+        self.objects.get(&ObjectName::Checkpoint(*key)).ok()?
     }
 
     /// Drops a checkpoint once its job is finished.
     pub fn remove_checkpoint(&self, key: &Key) -> io::Result<()> {
-        match std::fs::remove_file(self.checkpoint_path(key)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        self.objects.remove(&ObjectName::Checkpoint(*key))
+    }
+
+    /// A file holding `name`'s bytes in this file system, if the objects are local (so an
+    /// output can be a hard link to it).
+    pub fn local_path(&self, name: &ObjectName) -> Option<PathBuf> {
+        self.objects.local_path(name)
     }
 
     /// Removes the temporaries a killed build left while writing job `key`'s objects or
@@ -187,16 +170,8 @@ impl Store {
     /// renders: a stray can only belong to a job whose record was never written, so every
     /// stray is in the folder of a job that renders again.
     pub fn sweep_temporaries(&self, keys: &[Key]) {
-        let mut dirs: std::collections::BTreeSet<PathBuf> =
-            keys.iter().map(|k| self.object_dir(k)).collect();
-        dirs.extend([
-            self.root.clone(),
-            self.root.join("partial"),
-            self.root.join("inputs"),
-        ]);
-        for d in dirs {
-            disco_project::fsutil::sweep_temporaries(&d);
-        }
+        self.objects.sweep_temporaries(keys);
+        disco_project::fsutil::sweep_temporaries(&self.root);
     }
 
     /// Takes the build lock (see [`BuildLock`]).
@@ -222,11 +197,6 @@ impl Store {
     /// Removes (or in a dry run lists) the objects, inputs and checkpoints `sel` neither
     /// keeps nor leaves out, and stray temporary files.
     pub fn gc(&self, sel: &GcSelection) -> io::Result<GcReport> {
-        gc::run(&self.root, sel)
+        gc::run(&*self.objects, sel)
     }
-}
-
-fn read_only(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444))
 }

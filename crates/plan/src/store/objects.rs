@@ -1,83 +1,87 @@
-//! Records: what the store knows about each cached image (`objects/<aa>/<key>.json`).
-//!
-//! Format `disco-record/1`, pretty JSON, read whole:
-//! `key`, `common` (digest of the shared inputs, kept in `inputs/<digest>.json`), `frame`
-//! (the job's own inputs), `image` (blake3 and size of the PNG), `partials` (iterations j
-//! with an intermediate save), `seconds`, `steps`, `losses` (of the last guided step),
-//! `device`, `tool` (disco's version), `finished` (Unix seconds), `target` (the label of
-//! the target that made it; optional).
+//! The object store: bytes by name, where a name is a content key and what the key names
+//! (a job's image, an intermediate save, its record, a target's shared inputs, a sampler
+//! checkpoint). The engine reads and writes through [`ObjectStore`] only, so a shared or
+//! remote store is one more implementation; [`super::LocalObjects`] (`.disco/`) is the
+//! first, [`super::MemoryObjects`] the fake the engine's tests build against.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
 
-use crate::{CommonInputs, FrameInputs, Key};
+use super::Key;
 
-/// The record format tag.
-pub const RECORD_FORMAT: &str = "disco-record/1";
-/// The shared-inputs format tag.
-pub const INPUTS_FORMAT: &str = "disco-inputs/1";
+/// What an object is, by the key it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectName {
+    /// Job `key`'s final image (PNG).
+    Image(Key),
+    /// Job `key`'s intermediate save at iteration j (PNG).
+    Partial(Key, u32),
+    /// Job `key`'s record (JSON, [`super::Record`]); written last: no record, no object.
+    Record(Key),
+    /// A target's shared inputs by digest (JSON, opaque to the store).
+    Inputs(Key),
+    /// The sampler checkpoint of an unfinished job (opaque bytes).
+    Checkpoint(Key),
+}
 
-/// Size and hash of a stored file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectInfo {
-    /// blake3, hex.
-    pub blake3: String,
-    /// Bytes.
+impl ObjectName {
+    /// The key the object belongs to.
+    pub fn key(&self) -> Key {
+        match *self {
+            ObjectName::Image(k)
+            | ObjectName::Partial(k, _)
+            | ObjectName::Record(k)
+            | ObjectName::Inputs(k)
+            | ObjectName::Checkpoint(k) => k,
+        }
+    }
+}
+
+/// What a listed entry of a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// An object.
+    Object(ObjectName),
+    /// A temporary a killed writer left behind.
+    Temporary,
+    /// Something else in the store's space, with the key its name starts with, if any.
+    Other(Option<Key>),
+}
+
+/// One entry of [`ObjectStore::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// What it is.
+    pub what: Stored,
+    /// Where it is, for people (a path for the local store).
+    pub location: PathBuf,
+    /// Its size in bytes.
     pub bytes: u64,
 }
 
-/// Now, in whole seconds since the Unix epoch: a record's `finished` time.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// One cached job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    /// [`RECORD_FORMAT`].
-    pub format: String,
-    /// The job's key.
-    pub key: Key,
-    /// Digest of the target's shared inputs.
-    pub common: Key,
-    /// The job's own inputs.
-    pub frame: FrameInputs,
-    /// The final image.
-    pub image: ObjectInfo,
-    /// Iterations j with an intermediate save.
-    pub partials: Vec<u32>,
-    /// Render time in seconds (this run's share if it resumed from a checkpoint).
-    pub seconds: f64,
-    /// Sampler steps run.
-    pub steps: u32,
-    /// Loss terms of the last guided step.
-    pub losses: serde_json::Value,
-    /// Where it ran (`cpu`, `cuda:0`).
-    pub device: String,
-    /// disco's version.
-    pub tool: String,
-    /// When it finished (Unix seconds).
-    pub finished: u64,
-    /// The label of the target that made it (`name` or `name[cell]`), so `disco gc
-    /// TARGET` can tell its objects; absent in records of older versions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-}
-
-/// A record from bytes; `None` if unreadable, of another format, or for another key.
-pub fn parse_record(bytes: &[u8], key: &Key) -> Option<Record> {
-    let r: Record = serde_json::from_slice(bytes).ok()?;
-    (r.format == RECORD_FORMAT && &r.key == key).then_some(r)
-}
-
-/// Shared inputs from bytes; `None` if unreadable or of another format.
-pub fn parse_inputs(bytes: &[u8]) -> Option<CommonInputs> {
-    #[derive(Deserialize)]
-    struct Doc {
-        format: String,
-        inputs: CommonInputs,
+/// Bytes by [`ObjectName`]. Writes are atomic (a reader sees the old object or the new one,
+/// never part of one); reads are bounded (a huge or endless entry is an error, not an
+/// exhausted memory).
+pub trait ObjectStore: fmt::Debug + Send + Sync {
+    /// The bytes of `name`; `Ok(None)` when the store does not hold it.
+    fn get(&self, name: &ObjectName) -> io::Result<Option<Vec<u8>>>;
+    /// Stores `bytes` as `name`, replacing what was there.
+    fn put(&self, name: &ObjectName, bytes: &[u8]) -> io::Result<()>;
+    /// Whether the store holds `name`.
+    fn contains(&self, name: &ObjectName) -> bool;
+    /// Removes `name`; removing what is not there is no error.
+    fn remove(&self, name: &ObjectName) -> io::Result<()>;
+    /// Everything the store holds, objects and not, in a stable order (for `disco gc`).
+    fn list(&self) -> io::Result<Vec<Listed>>;
+    /// Removes a listed entry that is not an object (a temporary, a stray file).
+    fn remove_listed(&self, entry: &Listed) -> io::Result<()>;
+    /// A file in this file system holding `name`'s bytes, so an output can be a hard link
+    /// to it; `None` when the store keeps its bytes elsewhere (callers then `get` them).
+    fn local_path(&self, _name: &ObjectName) -> Option<PathBuf> {
+        None
     }
-    let d: Doc = serde_json::from_slice(bytes).ok()?;
-    (d.format == INPUTS_FORMAT).then_some(d.inputs)
+    /// Clears what a killed writer left while writing the objects of `keys` (and the
+    /// store's own folders). A store whose writes leave nothing behind has nothing to do.
+    fn sweep_temporaries(&self, _keys: &[Key]) {}
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Key;
+use super::Key;
 
 const FORMAT: &str = "disco-outputs/1";
 

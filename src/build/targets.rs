@@ -1,0 +1,224 @@
+//! The per-target loop of `disco build`: each target's jobs rendered, adopted or
+//! materialised as decided, then its settings file and video, then the report. A job that
+//! fails is reported and the others go on (frames chained to it are skipped); a renderer
+//! that cannot be set up, a store or an output that cannot be written stop the loop.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use super::decide::Decision;
+use super::events::{BuildEvent, BuildSink};
+use super::exec::{At, BuildError, BuildOptions, Summary};
+use super::job::{RenderInto, render_job};
+use super::publish::{adopt, materialise, stored, write_settings};
+use super::renderer::Renderer;
+use crate::plan::Plan;
+use crate::store::{ObjectName, Outputs, Store};
+
+/// One build's walk over its targets.
+pub(super) struct TargetLoop<'a> {
+    pub plan: &'a Plan,
+    pub options: &'a BuildOptions,
+    pub store: &'a Store,
+    pub outputs: &'a mut Outputs,
+    pub decisions: &'a [Decision],
+    pub renderer: &'a mut dyn Renderer,
+    pub sink: &'a mut dyn BuildSink,
+    pub cancel: &'a AtomicBool,
+    pub summary: &'a mut Summary,
+}
+
+/// What became of the jobs so far, beyond the summary's counts.
+#[derive(Default)]
+struct Progress {
+    failed: HashSet<usize>,
+    /// Stale jobs left for a later call: not failed, but their target is not complete.
+    waiting: HashSet<usize>,
+}
+
+impl Progress {
+    fn built(&self, j: usize) -> bool {
+        !self.failed.contains(&j) && !self.waiting.contains(&j)
+    }
+}
+
+impl TargetLoop<'_> {
+    /// Renders and materialises every target's jobs as decided, then its video, then the
+    /// sweeps' contact sheets and the project's report.
+    pub fn run(mut self) -> Result<(), BuildError> {
+        let mut progress = Progress::default();
+        for t in 0..self.plan.targets.len() {
+            self.target(t, &mut progress)?;
+        }
+        // what people look at: the sweeps' contact sheets and the project's report; a
+        // build with no image to show leaves none behind
+        let built: Vec<bool> = (0..self.plan.jobs.len())
+            .map(|j| progress.built(j))
+            .collect();
+        if built.iter().any(|&b| b) {
+            for w in crate::report::refresh(self.plan, self.store, self.outputs, &built)? {
+                self.sink.event(&w.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn target(&mut self, t: usize, progress: &mut Progress) -> Result<(), BuildError> {
+        let target = &self.plan.targets[t];
+        if target
+            .jobs
+            .clone()
+            .any(|j| matches!(self.decisions[j], Decision::Render(_) | Decision::Adopt))
+        {
+            let digest = target.common.digest;
+            self.store
+                .put_inputs(&digest, &target.common.inputs)
+                .map_err(|e| stored(self.store, &ObjectName::Inputs(digest), e))?;
+        }
+        for j in target.jobs.clone() {
+            self.job(j, progress)?;
+        }
+        // DD's settings file describes images: none for a target none of whose jobs has
+        // one (e.g. every job failed before rendering on an unreadable init image)
+        if target.jobs.clone().any(|j| progress.built(j)) {
+            write_settings(self.plan, t)?;
+        }
+        if target.jobs.clone().all(|j| progress.built(j)) {
+            self.video(t)?;
+        }
+        Ok(())
+    }
+
+    fn job(&mut self, j: usize, progress: &mut Progress) -> Result<(), BuildError> {
+        let (plan, store) = (self.plan, self.store);
+        let job = &plan.jobs[j];
+        match &self.decisions[j] {
+            Decision::Current => self.summary.reused += 1,
+            Decision::Materialize => {
+                materialise(plan, store, self.outputs, j)?;
+                self.summary.reused += 1;
+                self.sink.event(&BuildEvent::Materialized {
+                    job: plan.job_label(j),
+                    output: job.output.display().to_string(),
+                });
+            }
+            Decision::Adopt => self.adopt(j, progress)?,
+            Decision::Render(_)
+                if self
+                    .options
+                    .render_only
+                    .as_ref()
+                    .is_some_and(|only| !only.contains(&j)) =>
+            {
+                progress.waiting.insert(j);
+            }
+            Decision::Render(_) => self.render(j, progress)?,
+        }
+        Ok(())
+    }
+
+    fn adopt(&mut self, j: usize, progress: &mut Progress) -> Result<(), BuildError> {
+        let (plan, store) = (self.plan, self.store);
+        let job = &plan.jobs[j];
+        if adopt(plan, store, j)? {
+            materialise(plan, store, self.outputs, j)?;
+            self.summary.reused += 1;
+            self.sink.event(&BuildEvent::Adopted {
+                job: plan.job_label(j),
+                output: job.output.display().to_string(),
+            });
+        } else {
+            // the file changed since the plan looked: render after all
+            progress.failed.insert(j);
+            self.summary.failed += 1;
+            self.sink.event(&BuildEvent::JobFailed {
+                job: plan.job_label(j),
+                error: format!(
+                    "{} changed while the build ran; build again to render it",
+                    job.output.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn render(&mut self, j: usize, progress: &mut Progress) -> Result<(), BuildError> {
+        let (plan, store) = (self.plan, self.store);
+        let job = &plan.jobs[j];
+        if let Some(p) = job.prev.filter(|p| progress.failed.contains(p)) {
+            progress.failed.insert(j);
+            self.summary.failed += 1;
+            self.sink.event(&BuildEvent::JobSkipped {
+                job: plan.job_label(j),
+                reason: format!("{} failed", plan.job_label(p)),
+            });
+            return Ok(());
+        }
+        // `?`: a renderer that cannot be set up stops here, once, blaming no job
+        let rendered = render_job(
+            plan,
+            self.options,
+            store,
+            self.renderer,
+            self.sink,
+            self.cancel,
+            j,
+            RenderInto::Project,
+        )?;
+        let Some(seconds) = rendered else {
+            progress.failed.insert(j);
+            self.summary.failed += 1;
+            return Ok(());
+        };
+        materialise(plan, store, self.outputs, j)?;
+        self.outputs.save().at(&store.root().join("outputs.json"))?;
+        self.summary.rendered += 1;
+        self.sink.event(&BuildEvent::JobFinished {
+            job: plan.job_label(j),
+            key: job.key.to_string(),
+            output: job.output.display().to_string(),
+            seconds,
+        });
+        Ok(())
+    }
+
+    /// Encodes target `t`'s video, unless it has none or it is current.
+    fn video(&mut self, t: usize) -> Result<(), BuildError> {
+        let plan = self.plan;
+        let target = &plan.targets[t];
+        let Some(v) = super::decide::video_of(plan, t) else {
+            return Ok(());
+        };
+        if self.outputs.is_current(&plan.dir, &v.output, &v.key) {
+            return Ok(());
+        }
+        self.outputs
+            .save()
+            .at(&self.store.root().join("outputs.json"))?;
+        let started = Instant::now();
+        let frames: Vec<PathBuf> = v.frames.iter().map(|f| plan.dir.join(f)).collect();
+        match crate::video::external::encode(&frames, &plan.dir.join(&v.output), &v.settings) {
+            Ok(e) => {
+                self.outputs
+                    .set(&plan.dir, &v.output, v.key)
+                    .at(&plan.dir.join(&v.output))?;
+                self.sink.event(&BuildEvent::VideoEncoded {
+                    target: target.label(),
+                    output: v.output.display().to_string(),
+                    frames: e.frames,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+            }
+            Err(error) => {
+                self.summary.failed += 1;
+                self.sink.event(&BuildEvent::VideoFailed {
+                    target: target.label(),
+                    error: error.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
