@@ -4,8 +4,10 @@
 //! downward:
 //! - `disco-kernels`: DD's numeric kernels and 2D/3D motion math ([`anim`]; the sampler,
 //!   cutouts, losses, … through [`render`]).
-//! - `disco-project`: KDL text → typed, validated [`project`]; [`fsutil`].
-//! - `disco-plan`: [`plan`] (jobs and their keys), the object [`store`], [`lockfile`].
+//! - `disco-fsutil`: bounded reads and atomic writes ([`fsutil`]).
+//! - `disco-project`: KDL text → typed, validated [`project`].
+//! - `disco-store`: the object [`store`] behind a trait in bytes.
+//! - `disco-plan`: [`plan`] (jobs, their resolved inputs and keys), [`lockfile`].
 //! - `disco-runtime`: one job → one image on ONNX Runtime ([`render`]).
 //! - `disco-video`: frames → H.264 mp4 through FFmpeg ([`video`]).
 //! - this crate: [`build`] (the engine), [`watch`], [`report`], [`import`] and the CLI.
@@ -19,11 +21,12 @@ pub mod import;
 pub mod report;
 pub mod watch;
 
+pub use disco_fsutil as fsutil;
 pub use disco_kernels::anim;
 pub use disco_plan as plan;
-pub use disco_plan::{lockfile, store};
+pub use disco_plan::lockfile;
 pub use disco_project as project;
-pub use disco_project::fsutil;
+pub use disco_store as store;
 pub use disco_video as video;
 
 /// The renderer on ONNX Runtime (`disco-runtime`) with the kernels it drives

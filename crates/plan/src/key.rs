@@ -16,25 +16,23 @@ use serde_json::Value;
 /// The version tag hashed into every key; bump it when the encoding changes.
 pub const KEY_FORMAT: &str = "disco-key/1";
 
-pub use crate::store::{Key, KeyParseError};
+pub use disco_store::{Key, KeyParseError};
 
-// Planning's constructors of the store's content key.
-impl Key {
-    /// The key of a job from its target's shared digest and its own inputs.
-    pub fn of_job(common: &Key, frame: &impl Serialize) -> Key {
-        let mut h = blake3::Hasher::new();
-        h.update(KEY_FORMAT.as_bytes());
-        h.update(b"\n");
-        h.update(common.to_string().as_bytes());
-        h.update(b"\n");
-        h.update(&canonical_bytes(frame));
-        Key(*h.finalize().as_bytes())
-    }
+/// The key of a job from its target's shared digest and its own inputs. (Planning makes the
+/// store's content keys; the store only names objects by them.)
+pub fn of_job(common: &Key, frame: &impl Serialize) -> Key {
+    let mut h = blake3::Hasher::new();
+    h.update(KEY_FORMAT.as_bytes());
+    h.update(b"\n");
+    h.update(common.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(&canonical_bytes(frame));
+    Key(*h.finalize().as_bytes())
+}
 
-    /// The digest of a target's shared inputs.
-    pub fn of_common(common: &impl Serialize) -> Key {
-        Key(*blake3::hash(&canonical_bytes(common)).as_bytes())
-    }
+/// The digest of a target's shared inputs.
+pub fn of_common(common: &impl Serialize) -> Key {
+    Key(*blake3::hash(&canonical_bytes(common)).as_bytes())
 }
 
 /// The canonical encoding of `value` (see the module docs).
@@ -93,14 +91,14 @@ mod tests {
     #[test]
     fn floats_keep_every_bit() {
         // 0.1 + 0.2 = 0.30000000000000004: a lossy print would merge it with 0.3
-        let a = Key::of_common(&json!({"x": 0.1 + 0.2}));
-        let b = Key::of_common(&json!({"x": 0.3}));
+        let a = of_common(&json!({"x": 0.1 + 0.2}));
+        let b = of_common(&json!({"x": 0.3}));
         assert_ne!(a, b);
     }
 
     #[test]
     fn key_round_trips_through_text() {
-        let k = Key::of_job(&Key::of_common(&json!({"w": 64})), &json!({"seed": 1}));
+        let k = of_job(&of_common(&json!({"w": 64})), &json!({"seed": 1}));
         assert_eq!(k.to_string().parse::<Key>().unwrap(), k);
         assert!("xyz".parse::<Key>().is_err());
     }
@@ -111,12 +109,12 @@ mod tests {
     #[test]
     fn golden_key() {
         let (common, frames) = crate::inputs::sample();
-        let digest = Key::of_common(&common);
+        let digest = of_common(&common);
         let mut out = String::from_utf8(canonical_bytes(&common)).unwrap();
         for frame in &frames {
             out.push('\n');
             out.push_str(std::str::from_utf8(&canonical_bytes(frame)).unwrap());
-            out.push_str(&format!("\n{}", Key::of_job(&digest, frame)));
+            out.push_str(&format!("\n{}", of_job(&digest, frame)));
         }
         insta::assert_snapshot!(out);
     }
@@ -125,8 +123,8 @@ mod tests {
     /// hashing itself has not moved.
     #[test]
     fn golden_key_of_plain_json() {
-        let common = Key::of_common(&json!({"width": 64, "steps": 10}));
-        let k = Key::of_job(
+        let common = of_common(&json!({"width": 64, "steps": 10}));
+        let k = of_job(
             &common,
             &json!({"seed": 7, "prompts": [{"text": "a", "weight": 1.0}]}),
         );

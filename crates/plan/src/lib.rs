@@ -7,7 +7,6 @@
 //!   2D motion;
 //! - [`reason`]: why a job must render, compared with what its slot last held;
 //! - [`sweep`]: a sweep cell's axes and coordinates;
-//! - [`store`]: the content-addressed object store under `.disco/`;
 //! - [`lockfile`]: `disco.lock`, the committed record of seeds and outputs.
 
 #![deny(missing_docs)]
@@ -19,7 +18,6 @@ pub mod key;
 pub mod lockfile;
 pub mod motion;
 pub mod reason;
-pub mod store;
 pub mod sweep;
 mod target;
 

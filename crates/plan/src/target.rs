@@ -114,7 +114,7 @@ impl Planner<'_> {
                 text_prompts: text_prompts(s, frame_no),
                 image_prompts,
             };
-            let key = Key::of_job(&common.digest, &frame);
+            let key = super::key::of_job(&common.digest, &frame);
             let file = image_file_name(&batch_name, index, animation);
             self.plan.jobs.push(Job {
                 target: t,
@@ -165,7 +165,7 @@ impl Planner<'_> {
                 .with_help("run `disco doctor --verify` to check the model set, or re-export it")
         })?;
         let inputs = common_inputs(s, &self.runtime, models, animation, (width, height));
-        let digest = Key::of_common(&inputs);
+        let digest = super::key::of_common(&inputs);
         let common = self
             .commons
             .entry(digest)

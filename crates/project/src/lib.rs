@@ -3,8 +3,6 @@
 //! This layer reads project files (and their includes) and validates them; diagnostics
 //! carry file, line and column. It knows nothing of jobs, caches or models: model
 //! manifests and the runtime are looked at after parsing, by the layers above.
-//! [`fsutil`] (bounded reads, atomic writes) lives here as the lowest crate that touches
-//! files.
 
 #![deny(missing_docs)]
 
@@ -12,7 +10,6 @@ mod bounds;
 mod degenerate;
 mod depth;
 mod diagnostic;
-pub mod fsutil;
 pub mod limits;
 mod load;
 mod model;

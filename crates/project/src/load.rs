@@ -23,7 +23,7 @@ use super::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use super::source::{Origin, SourceFile, Spanned};
 use super::types::{AnimationMode, ChoiceSetting, fmt_number};
 use super::validate;
-use crate::fsutil::{BoundedReadError, read_to_string_bounded};
+use disco_fsutil::{BoundedReadError, read_to_string_bounded};
 use disco_kernels::sampler::SamplerKind;
 
 pub use super::limits::MAX_SWEEP_CELLS;

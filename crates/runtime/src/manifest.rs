@@ -172,20 +172,15 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join(MANIFEST);
         // a real set's manifest is a few KB; a FIFO or device in its place is refused
-        let text =
-            disco_project::fsutil::read_to_string_bounded(&path, 16 << 20).map_err(
-                |e| match e {
-                    disco_project::fsutil::BoundedReadError::Io(e)
-                        if e.kind() == std::io::ErrorKind::NotFound =>
-                    {
-                        ManifestError::Missing(dir.to_owned())
-                    }
-                    e => ManifestError::Invalid {
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    },
-                },
-            )?;
+        let text = disco_fsutil::read_to_string_bounded(&path, 16 << 20).map_err(|e| match e {
+            disco_fsutil::BoundedReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                ManifestError::Missing(dir.to_owned())
+            }
+            e => ManifestError::Invalid {
+                path: path.clone(),
+                reason: e.to_string(),
+            },
+        })?;
         let m: Manifest = serde_json::from_str(&text).map_err(|e| ManifestError::Invalid {
             path: path.clone(),
             reason: e.to_string(),

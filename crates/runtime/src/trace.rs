@@ -141,9 +141,9 @@ impl Trace {
             Value::Array(std::mem::take(&mut self.steps)),
         );
         let bytes: Vec<u8> = self.bin.iter().flat_map(|v| v.to_le_bytes()).collect();
-        disco_project::fsutil::write_atomic(&dir.join("tensors.bin"), &bytes)?;
+        disco_fsutil::write_atomic(&dir.join("tensors.bin"), &bytes)?;
         let text = serde_json::to_string_pretty(&Value::Object(self.doc))
             .map_err(std::io::Error::other)?;
-        disco_project::fsutil::write_atomic(&dir.join("trace.json"), text.as_bytes())
+        disco_fsutil::write_atomic(&dir.join("trace.json"), text.as_bytes())
     }
 }

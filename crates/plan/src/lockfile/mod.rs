@@ -30,9 +30,9 @@ use std::time::Duration;
 use kdl::{KdlEntry, KdlNode, KdlValue};
 
 use crate::Key;
-use crate::store::KeyParseError;
-use disco_project::fsutil::{BoundedReadError, read_to_string_bounded, write_atomic};
+use disco_fsutil::{BoundedReadError, read_to_string_bounded, write_atomic};
 use disco_project::{Diagnostic, Origin, SourceFile};
+use disco_store::KeyParseError;
 
 /// The format tag on the first line.
 pub const LOCK_FORMAT: &str = "disco-lock/1";

@@ -25,6 +25,8 @@
 //!
 //! An entry of unknown format version reads as missing: a cache miss, never an error.
 
+#![deny(missing_docs)]
+
 mod gc;
 mod key;
 mod local;
@@ -171,7 +173,7 @@ impl Store {
     /// stray is in the folder of a job that renders again.
     pub fn sweep_temporaries(&self, keys: &[Key]) {
         self.objects.sweep_temporaries(keys);
-        disco_project::fsutil::sweep_temporaries(&self.root);
+        disco_fsutil::sweep_temporaries(&self.root);
     }
 
     /// Takes the build lock (see [`BuildLock`]).

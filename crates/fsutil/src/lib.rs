@@ -2,6 +2,8 @@
 //! that refuse FIFOs and devices, atomic writes, and clearing the temporaries a killed
 //! process left.
 
+#![deny(missing_docs)]
+
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;

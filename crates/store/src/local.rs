@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::Key;
 use super::objects::{Listed, ObjectName, ObjectStore, Stored};
-use disco_project::fsutil::{self, write_atomic};
+use disco_fsutil::{self as fsutil, write_atomic};
 
 /// The most a record or shared-inputs file may hold (they are a few KiB).
 const JSON_LIMIT: u64 = 64 << 20;

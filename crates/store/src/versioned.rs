@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use disco_project::fsutil::write_atomic;
+use disco_fsutil::write_atomic;
 
 /// The map under `field` in `path`, if the file has format `format`.
 pub fn load<V: DeserializeOwned>(path: &Path, format: &str, field: &str) -> BTreeMap<String, V> {
