@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use crate::lockfile::{self, LockFile};
 use crate::plan::{CommonInputs, FrameInputs, Job, Key, Plan, Staleness, TargetPlan, explain};
-use crate::project::types::IntermediateSaves as Saves;
-use crate::render::saves::{self, IntermediateSaves};
+use crate::render::saves::{self, IntermediateSaves as Saves};
 use crate::store::{Outputs, Store};
 
 /// What a build does with one job.
@@ -176,13 +175,12 @@ pub fn video_of(plan: &Plan, t: usize) -> Option<VideoPlan> {
 
 /// Iterations j of `job` that write an intermediate save (dd-algorithm.md §11.2).
 pub fn saves_of(target: &TargetPlan, job: &Job) -> Vec<usize> {
-    let s = match &target.settings.intermediate_saves.value {
-        Saves::Count(0) => return Vec::new(),
-        Saves::Count(k) => IntermediateSaves::Count(*k as usize),
-        Saves::At(v) => IntermediateSaves::At(v.iter().map(|&j| j as usize).collect()),
-    };
+    let s = &target.settings.intermediate_saves.value;
+    if *s == Saves::Count(0) {
+        return Vec::new();
+    }
     saves::save_iterations(
-        &s,
+        s,
         target.common.inputs.steps as usize,
         job.frame.skip_steps as usize,
     )

@@ -3,8 +3,9 @@
 //! Pure arithmetic over the iteration counter j (0-based within a job's loop); naming and
 //! writing the files belong to the layers above.
 
-/// `intermediate_saves`: a count spread over the run, or explicit iterations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `intermediate_saves`: a count spread over the run, or explicit iterations. The project file
+/// writes it as `intermediate-saves 2` or `intermediate-saves { at 10 50 120 }`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum IntermediateSaves {
     /// An integer k: about k + 1 evenly spaced saves; 0 means none.
     Count(usize),

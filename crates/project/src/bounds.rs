@@ -115,7 +115,7 @@ fn saves(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     if s.animation_mode.value != AnimationMode::None {
         last = last.max(last_of(s.frames_skip_steps.value.of_steps(steps)));
     }
-    if let Some(&j) = at.iter().find(|&&j| j > last) {
+    if let Some(&j) = at.iter().find(|&&j| j > last as usize) {
         diags.push(error(
             format!(
                 "intermediate save at iteration {j} is past the last iteration ({last} = steps {steps} − skipped steps − 1)"

@@ -208,7 +208,7 @@ fn longest_suffix(s: &Settings) -> usize {
         // `-<pct:02>%.png`, pct ≤ 100
         IntermediateSaves::Count(_) => "(0)_".len() + last.max(4) + "-100%.png".len(),
         IntermediateSaves::At(at) => {
-            let j = at.last().map_or(1, |&j| digits(j)).max(3);
+            let j = at.last().map_or(1, |&j| digits(j as u32)).max(3);
             "(0)_".len() + last.max(4) + 1 + j + ".png".len()
         }
     };

@@ -156,14 +156,7 @@ impl SettingType for OptPath {
     }
 }
 
-/// DD's `intermediate_saves`: a count k (≥ k+1 evenly spaced partials) or explicit steps.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum IntermediateSaves {
-    /// `intermediate-saves 2`.
-    Count(u32),
-    /// `intermediate-saves { at 10 50 120 }`: iteration indices.
-    At(Vec<u32>),
-}
+pub use disco_kernels::saves::IntermediateSaves;
 
 impl SettingType for IntermediateSaves {
     const EXPECTS: &'static str = "a count, or a block `{ at STEP… }`";
@@ -182,7 +175,7 @@ impl SettingType for IntermediateSaves {
                     ));
                 }
                 for e in read::args(child, cx, "step indices")? {
-                    at.push(read::int(e, cx, 0, u32::MAX as i128)? as u32);
+                    at.push(read::int(e, cx, 0, u32::MAX as i128)? as usize);
                 }
             }
             at.sort_unstable();
@@ -191,7 +184,7 @@ impl SettingType for IntermediateSaves {
         }
         let e = read::single(node, cx, Self::EXPECTS)?;
         Ok(IntermediateSaves::Count(
-            read::int(e, cx, 0, u32::MAX as i128)? as u32,
+            read::int(e, cx, 0, u32::MAX as i128)? as usize,
         ))
     }
     fn to_json(&self) -> Value {
