@@ -11,7 +11,8 @@
 //! - [`cutouts`]: cutouts, augmentations and CLIP normalisation with their adjoints.
 //! - [`guidance`]: cond_fn composed from the graphs and the kernels; [`models`]: the sessions
 //!   a render needs; [`job`]: one render end to end (targets, sampler loop, final image,
-//!   checkpoints); [`trace`]: everything a render did, for the PyTorch replay.
+//!   checkpoints); [`observer`]: what a render reports while it runs; [`trace`]: the observer
+//!   that records everything a render did, for the PyTorch replay.
 
 pub mod cutouts;
 pub mod guidance;
@@ -20,6 +21,7 @@ pub mod losses;
 pub mod manifest;
 pub mod models;
 pub mod noise;
+pub mod observer;
 pub mod perlin;
 pub mod prompts;
 pub mod runtime;
