@@ -114,10 +114,37 @@ impl<'a> Loader<'a> {
             self.walk_file(&file, &doc, &mut base, &mut raw);
         }
 
+        let targets = self.targets(&base, raw);
+        for t in &targets {
+            validate::target(t, &mut self.diags);
+        }
+        bounds::check(&targets, &mut self.diags);
+        // Output paths only mean something for targets that are otherwise valid (two
+        // targets with one name would also be reported as writing one folder).
+        if !self.diags.has_errors() {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            outputs::check(dir.unwrap_or(Path::new(".")), &targets, &mut self.diags);
+        }
+        let diagnostics = dedup(self.diags);
+        let project = (!diagnostics.has_errors()).then(|| Project {
+            path: path.to_owned(),
+            files: self.files,
+            base,
+            targets,
+        });
+        LoadResult {
+            project,
+            diagnostics,
+        }
+    }
+
+    /// The declared targets, their names unique; with none declared (and no error), the
+    /// implicit target of the top-level settings.
+    fn targets(&mut self, base: &Settings, raw: Vec<RawTarget>) -> Vec<Target> {
         let mut targets = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         for rt in raw {
-            if let Some(t) = self.target(&base, rt) {
+            if let Some(t) = self.target(base, rt) {
                 if !seen.insert(t.name.value.clone()) {
                     let o = t
                         .name
@@ -148,27 +175,7 @@ impl<'a> Loader<'a> {
                 sweep: None,
             });
         }
-        for t in &targets {
-            validate::target(t, &mut self.diags);
-        }
-        bounds::check(&targets, &mut self.diags);
-        // Output paths only mean something for targets that are otherwise valid (two
-        // targets with one name would also be reported as writing one folder).
-        if !self.diags.has_errors() {
-            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-            outputs::check(dir.unwrap_or(Path::new(".")), &targets, &mut self.diags);
-        }
-        let diagnostics = dedup(self.diags);
-        let project = (!diagnostics.has_errors()).then(|| Project {
-            path: path.to_owned(),
-            files: self.files,
-            base,
-            targets,
-        });
-        LoadResult {
-            project,
-            diagnostics,
-        }
+        targets
     }
 
     /// Parses a file read for the first time and remembers it under its canonical path.

@@ -1,6 +1,8 @@
 //! Target blocks (`stills`, `animation`, `sweep`): the name, the settings written inside over
 //! the top-level ones, and the keyword checked against `animation-mode`.
 
+use kdl::KdlNode;
+
 use super::settings::finish;
 use super::{Loader, RawTarget};
 use crate::project::diagnostic::Diagnostic;
@@ -15,6 +17,30 @@ impl Loader<'_> {
     pub(super) fn target(&mut self, base: &Settings, rt: RawTarget) -> Option<Target> {
         let cx = Cx { file: &rt.file };
         let node = &rt.node;
+        let name = self.target_name(node, cx)?;
+        let mut settings = base.clone();
+        settings.batch_name =
+            Spanned::at(name.value.clone(), name.origin.clone().expect("written"));
+        if rt.kind == TargetKind::Animation {
+            settings.animation_mode = Spanned::at(AnimationMode::TwoD, cx.name(node));
+        }
+        let axes_nodes = self.target_body(rt.kind, node, &mut settings, cx);
+        self.check_kind(rt.kind, node, &settings, cx);
+        finish(&mut settings);
+        let sweep = match rt.kind {
+            TargetKind::Sweep => Some(self.sweep(node, &axes_nodes, &settings, cx)?),
+            _ => None,
+        };
+        Some(Target {
+            name,
+            kind: rt.kind,
+            settings,
+            sweep,
+        })
+    }
+
+    /// The target's name: its first argument, a non-empty string, and its only one.
+    fn target_name(&mut self, node: &KdlNode, cx: Cx) -> Option<Spanned<String>> {
         let keyword = node.name().value();
         let name = match node.entries().first() {
             Some(e) if e.name().is_none() => match read::string(e, cx) {
@@ -51,16 +77,23 @@ impl Loader<'_> {
                 "unexpected value",
             ));
         }
-        let mut settings = base.clone();
-        settings.batch_name =
-            Spanned::at(name.value.clone(), name.origin.clone().expect("written"));
-        if rt.kind == TargetKind::Animation {
-            settings.animation_mode = Spanned::at(AnimationMode::TwoD, cx.name(node));
-        }
+        Some(name)
+    }
+
+    /// Applies the settings written in the target's block to `settings`; returns a sweep's
+    /// `axis` nodes.
+    fn target_body<'n>(
+        &mut self,
+        kind: TargetKind,
+        node: &'n KdlNode,
+        settings: &mut Settings,
+        cx: Cx,
+    ) -> Vec<&'n KdlNode> {
+        let keyword = node.name().value();
         let mut axes_nodes = Vec::new();
         for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
             match child.name().value() {
-                "axis" if rt.kind == TargetKind::Sweep => axes_nodes.push(child),
+                "axis" if kind == TargetKind::Sweep => axes_nodes.push(child),
                 "axis" => self.diags.push(
                     Diagnostic::error(
                         "`axis` belongs in a `sweep` block",
@@ -76,12 +109,16 @@ impl Loader<'_> {
                         "only settings (and `axis` in sweeps) go here",
                     ))
                 }
-                _ => self.setting(&mut settings, child, cx),
+                _ => self.setting(settings, child, cx),
             }
         }
-        // The keyword says what the target is; an `animation-mode` that contradicts it is an error.
+        axes_nodes
+    }
+
+    /// The keyword says what the target is; an `animation-mode` that contradicts it is an error.
+    fn check_kind(&mut self, kind: TargetKind, node: &KdlNode, settings: &Settings, cx: Cx) {
         let animated = settings.animation_mode.value != AnimationMode::None;
-        let mismatch = match rt.kind {
+        let mismatch = match kind {
             TargetKind::Stills if animated => Some((
                 "a `stills` target cannot be an animation",
                 "animation mode set here",
@@ -103,16 +140,5 @@ impl Loader<'_> {
             self.diags
                 .push(Diagnostic::error(message, &o, label).with_help(help));
         }
-        finish(&mut settings);
-        let sweep = match rt.kind {
-            TargetKind::Sweep => Some(self.sweep(node, &axes_nodes, &settings, cx)?),
-            _ => None,
-        };
-        Some(Target {
-            name,
-            kind: rt.kind,
-            settings,
-            sweep,
-        })
     }
 }
