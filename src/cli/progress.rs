@@ -180,7 +180,7 @@ impl HumanSink {
                 }
             }
             None => {
-                if (j + 1) % 10 == 0 || j + 1 == total {
+                if (j + 1).is_multiple_of(10) || j + 1 == total {
                     eprintln!("  {job}: step {}/{total}, loss {loss:.4}", j + 1);
                 }
             }
