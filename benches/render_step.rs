@@ -16,6 +16,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use disco::build::trace_out::write_trace;
 use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::job::{self, Rendered};
@@ -126,13 +127,14 @@ fn trace_child(side: usize, dir: &Path) {
     let s = spec(&set, side, false);
     let mut models = open_models(&set, &s);
     let mut trace = Trace::new();
-    let r = job::render_traced(&s, &mut models, &mut trace).expect("render");
+    let never = AtomicBool::new(false);
+    let r = job::render_observed(&s, &mut models, None, &mut trace, &never).expect("render");
     assert!(matches!(r, Rendered::Finished(_)));
     let abs = std::fs::canonicalize(&dir_models).unwrap_or(dir_models);
     trace
         .doc
         .insert("models".into(), abs.display().to_string().into());
-    trace.write(dir).expect("write the trace");
+    write_trace(dir, &trace.into_files()).expect("write the trace");
 }
 
 /// One configuration, in this process: prints `seconds_per_step peak_kib`.

@@ -9,7 +9,7 @@
 //! - [`renderer`]: the seam to the pixels ([`OrtRenderer`] on ONNX Runtime);
 //! - [`verify`]: `disco verify`, re-rendering into a scratch store against `disco.lock`;
 //! - [`spec`]: a job → the renderer's inputs; [`checkpoint`], [`png`], [`materialize`]:
-//!   the bytes the build writes.
+//!   the bytes the build writes; [`trace_out`]: a render trace's files.
 
 pub mod checkpoint;
 pub mod decide;
@@ -27,6 +27,7 @@ mod publish;
 pub mod renderer;
 pub mod spec;
 mod targets;
+pub mod trace_out;
 pub mod verify;
 
 pub use decide::{Decision, decide};

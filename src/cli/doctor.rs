@@ -18,21 +18,35 @@ pub fn run(
     model_set: Option<PathBuf>,
 ) -> i32 {
     println!("disco {}", env!("CARGO_PKG_VERSION"));
-    let mut ok = true;
+    let mut ok = runtime_report(ort_lib);
+    video_report();
+    let (sets, project_ok) = model_sets(project_arg, model_set);
+    ok &= project_ok;
+    if sets.is_empty() {
+        println!("model sets: none given; pass a project or --model-set DIR");
+    }
+    for (dir, why) in sets {
+        ok &= model_set_report(&dir, &why, verify);
+    }
+    if ok { EXIT_OK } else { EXIT_FAILURE }
+}
 
+/// Prints where ONNX Runtime was found, its version and execution providers; false if it
+/// cannot be found or loaded.
+fn runtime_report(ort_lib: Option<&Path>) -> bool {
     match runtime::discover(ort_lib) {
         Err(e) => {
-            ok = false;
             println!("ONNX Runtime: NOT FOUND: {e}\n  help: {}", e.help());
+            false
         }
         Ok(found) => match runtime::init(Some(&found.path)) {
             Err(e) => {
-                ok = false;
                 println!(
                     "ONNX Runtime: {} (via {}) could not be loaded: {e}",
                     found.path.display(),
                     found.via
                 );
+                false
             }
             Ok(_) => {
                 let info = runtime::info();
@@ -54,10 +68,14 @@ pub fn run(
                         }
                     );
                 }
+                true
             }
         },
     }
+}
 
+/// Prints what the video helper's FFmpeg can encode.
+fn video_report() {
     // Only animations need video, so a missing encoder is reported but does not fail doctor.
     // FFmpeg lives in the `disco-video` helper (src/bin/disco-video.rs).
     match video::external::probe() {
@@ -74,7 +92,16 @@ pub fn run(
             video::INSTALL_HELP
         ),
     }
+}
 
+/// The model sets to check, each with the words that introduce it: `--model-set`, then those
+/// of the project's targets (the project named, or `disco.kdl` here if there is one). False
+/// if the project's settings need what no model set can give (printed).
+fn model_sets(
+    project_arg: Option<PathBuf>,
+    model_set: Option<PathBuf>,
+) -> (Vec<(PathBuf, String)>, bool) {
+    let mut ok = true;
     let project_file = match project_arg {
         Some(p) if p.is_dir() => Some(p.join("disco.kdl")),
         Some(p) => Some(p),
@@ -107,50 +134,51 @@ pub fn run(
             None => println!("project {}: invalid (run `disco check`)", pf.display()),
         }
     }
-    if sets.is_empty() {
-        println!("model sets: none given; pass a project or --model-set DIR");
+    (sets, ok)
+}
+
+/// Prints one model set's manifest summary, its graphs' role problems and, with `verify`,
+/// each graph's hash check; false if any of them fails.
+fn model_set_report(dir: &Path, why: &str, verify: bool) -> bool {
+    let m = match Manifest::read(dir) {
+        Err(e) => {
+            println!(
+                "{why}: {e}\n  help: export one with `python -m disco_export` (see docs/models.md)"
+            );
+            return false;
+        }
+        Ok(m) => m,
+    };
+    let mut ok = true;
+    println!(
+        "{why}: {} ({} graphs, CLIP models: {}{})",
+        dir.display(),
+        m.graphs.len(),
+        m.clip.keys().cloned().collect::<Vec<_>>().join(", "),
+        if m.tiny {
+            "; tiny random-weight test set"
+        } else {
+            ""
+        }
+    );
+    for (graph, role, problem) in m.role_problems() {
+        ok = false;
+        println!("  graph `{graph}` cannot be the {role} graph: it {problem}");
     }
-    for (dir, why) in sets {
-        match Manifest::read(&dir) {
-            Err(e) => {
-                ok = false;
-                println!(
-                    "{why}: {e}\n  help: export one with `python -m disco_export` (see docs/models.md)"
-                );
-            }
-            Ok(m) => {
-                println!(
-                    "{why}: {} ({} graphs, CLIP models: {}{})",
-                    dir.display(),
-                    m.graphs.len(),
-                    m.clip.keys().cloned().collect::<Vec<_>>().join(", "),
-                    if m.tiny {
-                        "; tiny random-weight test set"
-                    } else {
-                        ""
-                    }
-                );
-                for (graph, role, problem) in m.role_problems() {
+    if verify {
+        for (name, check) in manifest::verify(dir, &m) {
+            match check {
+                GraphCheck::Ok => println!("  {name}: ok"),
+                GraphCheck::Missing => {
                     ok = false;
-                    println!("  graph `{graph}` cannot be the {role} graph: it {problem}");
+                    println!("  {name}: MISSING");
                 }
-                if verify {
-                    for (name, check) in manifest::verify(&dir, &m) {
-                        match check {
-                            GraphCheck::Ok => println!("  {name}: ok"),
-                            GraphCheck::Missing => {
-                                ok = false;
-                                println!("  {name}: MISSING");
-                            }
-                            GraphCheck::Changed { actual } => {
-                                ok = false;
-                                println!("  {name}: CHANGED (blake3 {actual})");
-                            }
-                        }
-                    }
+                GraphCheck::Changed { actual } => {
+                    ok = false;
+                    println!("  {name}: CHANGED (blake3 {actual})");
                 }
             }
         }
     }
-    if ok { EXIT_OK } else { EXIT_FAILURE }
+    ok
 }

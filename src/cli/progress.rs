@@ -142,6 +142,51 @@ impl HumanSink {
             .is_some_and(|bar| !bar.is_finished())
     }
 
+    /// A job's bar from `resumed_at` of `steps`, replacing the last job's; a line without bars.
+    fn job_started(&mut self, job: &str, steps: usize, resumed_at: usize) {
+        let resumed = if resumed_at > 0 {
+            format!(", resuming at step {resumed_at}")
+        } else {
+            String::new()
+        };
+        match &mut self.bars {
+            Some(b) => {
+                if let Some(old) = b.job.take() {
+                    old.finish_and_clear();
+                }
+                let bar = b.multi.add(ProgressBar::new(steps as u64));
+                bar.set_style(
+                    ProgressStyle::with_template(JOB)
+                        .expect("template")
+                        .progress_chars("=> "),
+                );
+                bar.set_prefix("rendering");
+                bar.set_position(resumed_at as u64);
+                bar.set_message(job.to_owned());
+                bar.enable_steady_tick(TICK);
+                b.job = Some(bar);
+            }
+            None => eprintln!("rendering {job} ({steps} steps{resumed})"),
+        }
+    }
+
+    /// Moves the job's bar to step `j` of `total`; without bars, a line every tenth step.
+    fn step(&self, job: &str, j: usize, total: usize, loss: f64) {
+        match &self.bars {
+            Some(b) => {
+                if let Some(bar) = &b.job {
+                    bar.set_position(j as u64 + 1);
+                    bar.set_message(format!("{job}, loss {loss:.4}"));
+                }
+            }
+            None => {
+                if (j + 1).is_multiple_of(10) || j + 1 == total {
+                    eprintln!("  {job}: step {}/{total}, loss {loss:.4}", j + 1);
+                }
+            }
+        }
+    }
+
     fn job_done(&mut self) {
         self.done += 1;
         self.clear_job();
@@ -168,47 +213,10 @@ impl BuildSink for HumanSink {
                 steps,
                 resumed_at,
                 ..
-            } => {
-                let resumed = if *resumed_at > 0 {
-                    format!(", resuming at step {resumed_at}")
-                } else {
-                    String::new()
-                };
-                match &mut self.bars {
-                    Some(b) => {
-                        if let Some(old) = b.job.take() {
-                            old.finish_and_clear();
-                        }
-                        let bar = b.multi.add(ProgressBar::new(*steps as u64));
-                        bar.set_style(
-                            ProgressStyle::with_template(JOB)
-                                .expect("template")
-                                .progress_chars("=> "),
-                        );
-                        bar.set_prefix("rendering");
-                        bar.set_position(*resumed_at as u64);
-                        bar.set_message(job.clone());
-                        bar.enable_steady_tick(TICK);
-                        b.job = Some(bar);
-                    }
-                    None => eprintln!("rendering {job} ({steps} steps{resumed})"),
-                }
-            }
+            } => self.job_started(job, *steps, *resumed_at),
             BuildEvent::Step {
                 job, j, total, loss, ..
-            } => match &self.bars {
-                Some(b) => {
-                    if let Some(bar) = &b.job {
-                        bar.set_position(*j as u64 + 1);
-                        bar.set_message(format!("{job}, loss {loss:.4}"));
-                    }
-                }
-                None => {
-                    if (j + 1) % 10 == 0 || j + 1 == *total {
-                        eprintln!("  {job}: step {}/{total}, loss {loss:.4}", j + 1);
-                    }
-                }
-            },
+            } => self.step(job, *j, *total, *loss),
             BuildEvent::JobFinished {
                 job,
                 output,

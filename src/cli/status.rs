@@ -34,34 +34,13 @@ pub fn run(sel: &Selection, check: bool) -> i32 {
             return EXIT_INVALID;
         }
     };
-    let mut findings = Vec::new();
     // Without cached images (a fresh clone) nothing was built here: only the lock is judged.
     let has_store = store.root().join("objects").is_dir();
-    if has_store {
-        let outputs = store.outputs();
-        for (j, d) in decide(&plan, &store, &outputs).into_iter().enumerate() {
-            match d {
-                Decision::Current => {}
-                Decision::Materialize => findings.push(Finding {
-                    reason: "output-missing",
-                    job: plan.job_label(j),
-                    detail: "cached, but its output file is missing or replaced".into(),
-                }),
-                Decision::Adopt => findings.push(Finding {
-                    reason: "adoptable",
-                    job: plan.job_label(j),
-                    detail: "not cached, but its output file holds the image disco.lock \
-                             records: `disco build` adopts it without rendering"
-                        .into(),
-                }),
-                Decision::Render(why) => findings.push(Finding {
-                    reason: why.tag(),
-                    job: plan.job_label(j),
-                    detail: why.to_string(),
-                }),
-            }
-        }
-    }
+    let mut findings = if has_store {
+        stale_findings(&plan, &store)
+    } else {
+        Vec::new()
+    };
     for d in compare(lock.as_ref(), &plan) {
         findings.push(Finding {
             reason: match d {
@@ -79,15 +58,53 @@ pub fn run(sel: &Selection, check: bool) -> i32 {
             detail: lock_detail(&plan, &store, &d),
         });
     }
-    if sel.message_format == MessageFormat::Json {
-        for f in &findings {
+    print_findings(&findings, plan.jobs.len(), has_store, sel.message_format);
+    if check && !findings.is_empty() {
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    }
+}
+
+/// A finding per job that is not current in the store: why it would render, or be restored.
+fn stale_findings(plan: &Plan, store: &Store) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let outputs = store.outputs();
+    for (j, d) in decide(plan, store, &outputs).into_iter().enumerate() {
+        match d {
+            Decision::Current => {}
+            Decision::Materialize => findings.push(Finding {
+                reason: "output-missing",
+                job: plan.job_label(j),
+                detail: "cached, but its output file is missing or replaced".into(),
+            }),
+            Decision::Adopt => findings.push(Finding {
+                reason: "adoptable",
+                job: plan.job_label(j),
+                detail: "not cached, but its output file holds the image disco.lock \
+                         records: `disco build` adopts it without rendering"
+                    .into(),
+            }),
+            Decision::Render(why) => findings.push(Finding {
+                reason: why.tag(),
+                job: plan.job_label(j),
+                detail: why.to_string(),
+            }),
+        }
+    }
+    findings
+}
+
+/// The findings, as JSON lines or as lines and a summary for people.
+fn print_findings(findings: &[Finding], n: usize, has_store: bool, format: MessageFormat) {
+    if format == MessageFormat::Json {
+        for f in findings {
             JsonSink::write(f);
         }
     } else {
-        for f in &findings {
+        for f in findings {
             println!("{}: {}", f.job, f.detail);
         }
-        let n = plan.jobs.len();
         if findings.is_empty() {
             println!(
                 "ok: {n} job{} up to date{}, disco.lock agrees",
@@ -106,11 +123,6 @@ pub fn run(sel: &Selection, check: bool) -> i32 {
                 plural(n)
             );
         }
-    }
-    if check && !findings.is_empty() {
-        EXIT_FAILURE
-    } else {
-        EXIT_OK
     }
 }
 

@@ -40,20 +40,9 @@ pub fn run(sel: &Selection, flags: &VerifyFlags) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let path = lock_path(&plan.project_file);
-    let lock = match LockFile::read(&path) {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            eprintln!(
-                "error: {} does not exist\nhelp: `disco build` writes it; commit it with the project",
-                path.display()
-            );
-            return EXIT_FAILURE;
-        }
-        Err(diags) => {
-            print_all(&Diagnostics(diags));
-            return EXIT_INVALID;
-        }
+    let lock = match read_lock(&plan) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
     let choice = match flags.sample {
         Some(n) => Choice::Sample {
@@ -122,32 +111,62 @@ pub fn run(sel: &Selection, flags: &VerifyFlags) -> i32 {
     };
     let bad = verdicts.iter().filter(|v| !v.passed()).count();
     if !json {
-        let what = match choice {
-            Choice::All => "every locked job".to_owned(),
-            Choice::Sample { n, seed } => format!("a sample of {n} (seed {seed})"),
-        };
-        println!(
-            "{}: {} of {} job{} match{} disco.lock ({what}, tolerance {}){}",
-            if bad == 0 { "ok" } else { "FAILED" },
-            verdicts.len() - bad,
-            verdicts.len(),
-            plural(verdicts.len()),
-            if verdicts.len() == 1 { "es" } else { "" },
-            match flags.tolerance {
-                Tolerance::Exact => "exact".to_owned(),
-                Tolerance::Psnr(db) => format!("psnr ≥ {db} dB"),
-            },
-            if unlocked > 0 {
-                format!(
-                    "; {unlocked} planned job{} not in the lock",
-                    plural(unlocked)
-                )
-            } else {
-                String::new()
-            }
-        );
+        print_summary(choice, &verdicts, bad, flags.tolerance, unlocked);
     }
     if bad == 0 { EXIT_OK } else { EXIT_FAILURE }
+}
+
+/// `disco.lock` beside the project; an exit code (after saying why) if it is missing or invalid.
+fn read_lock(plan: &Plan) -> Result<LockFile, i32> {
+    let path = lock_path(&plan.project_file);
+    match LockFile::read(&path) {
+        Ok(Some(l)) => Ok(l),
+        Ok(None) => {
+            eprintln!(
+                "error: {} does not exist\nhelp: `disco build` writes it; commit it with the project",
+                path.display()
+            );
+            Err(EXIT_FAILURE)
+        }
+        Err(diags) => {
+            print_all(&Diagnostics(diags));
+            Err(EXIT_INVALID)
+        }
+    }
+}
+
+/// `ok: 3 of 3 jobs match disco.lock (every locked job, tolerance exact)`.
+fn print_summary(
+    choice: Choice,
+    verdicts: &[Verdict],
+    bad: usize,
+    tolerance: Tolerance,
+    unlocked: usize,
+) {
+    let what = match choice {
+        Choice::All => "every locked job".to_owned(),
+        Choice::Sample { n, seed } => format!("a sample of {n} (seed {seed})"),
+    };
+    println!(
+        "{}: {} of {} job{} match{} disco.lock ({what}, tolerance {}){}",
+        if bad == 0 { "ok" } else { "FAILED" },
+        verdicts.len() - bad,
+        verdicts.len(),
+        plural(verdicts.len()),
+        if verdicts.len() == 1 { "es" } else { "" },
+        match tolerance {
+            Tolerance::Exact => "exact".to_owned(),
+            Tolerance::Psnr(db) => format!("psnr ≥ {db} dB"),
+        },
+        if unlocked > 0 {
+            format!(
+                "; {unlocked} planned job{} not in the lock",
+                plural(unlocked)
+            )
+        } else {
+            String::new()
+        }
+    );
 }
 
 /// `verifying 1 job (6 renders: frames chain from the first)`.

@@ -3,7 +3,9 @@
 //! final image (relative error ‖a−b‖/‖b‖).
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
+use disco::build::trace_out::write_trace;
 use disco::render::job::{self, Rendered};
 use disco::render::noise::JobRng;
 use disco::render::sampler::Method;
@@ -34,13 +36,15 @@ fn traced(set: &ModelSet, method: Method, secondary: bool, dir: &Path) {
     );
     let mut m = models(set, &s, true);
     let mut trace = Trace::new();
-    let Rendered::Finished(_) = job::render_traced(&s, &mut m, &mut trace).unwrap() else {
+    let never = AtomicBool::new(false);
+    let Rendered::Finished(_) = job::render_observed(&s, &mut m, None, &mut trace, &never).unwrap()
+    else {
         panic!("cancelled")
     };
     trace
         .doc
         .insert("models".into(), set.dir.display().to_string().into());
-    trace.write(dir).unwrap();
+    write_trace(dir, &trace.into_files()).unwrap();
 }
 
 #[test]

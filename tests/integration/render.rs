@@ -10,6 +10,7 @@ use disco::render::guidance::{self, At};
 use disco::render::job::{self, Rendered};
 use disco::render::models::{Models, Needs};
 use disco::render::noise::JobRng;
+use disco::render::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
 use disco::render::sampler::Method;
 use disco::render::schedule::DiffusionSchedule;
 use disco::render::session::{Device, ModelSet, SessionOptions};
@@ -277,4 +278,62 @@ fn use_checkpoint_changes_memory_not_pixels() {
         panic!()
     };
     assert_eq!(a, b, "chunking the CLIP calls changed the image");
+}
+
+/// Records the order of an observer's calls, one letter each: `S`tart, `c`ond_fn (`t` when
+/// it carried clamp ties), `e`valuated (`u` unguided), `n`oise, `|` step, `F`inished.
+struct Calls {
+    log: String,
+    margin: Option<f32>,
+}
+
+impl RenderObserver for Calls {
+    fn clamp_tie_margin(&self) -> Option<f32> {
+        self.margin
+    }
+    fn start(&mut self, _: &RenderStart<'_>) {
+        self.log.push('S');
+    }
+    fn cond_fn(&mut self, e: &CondFnEval<'_>) {
+        self.log.push(if e.ties.is_some() { 't' } else { 'c' });
+    }
+    fn evaluated(&mut self, e: &DenoiserEval<'_>) {
+        self.log.push(if e.grad.is_some() { 'e' } else { 'u' });
+    }
+    fn noise(&mut self, _: &Array4<f32>) {
+        self.log.push('n');
+    }
+    fn step(&mut self, _: &job::StepEvent<'_>) {
+        self.log.push('|');
+    }
+    fn finished(&mut self, _: &Array4<f32>, _: &Array4<f32>) {
+        self.log.push('F');
+    }
+}
+
+#[test]
+fn an_observer_sees_every_evaluation_noise_and_step_in_order_without_changing_the_image() {
+    let Some(set) = tiny_set() else { return };
+    let s = spec(&set);
+    let mut m = models(&set, &s, false);
+    let never = AtomicBool::new(false);
+    let Rendered::Finished(plain) = job::render(&s, &mut m, None, |_| {}, &never).unwrap() else {
+        panic!("cancelled")
+    };
+    for (margin, guided) in [(None, "cen|"), (Some(1e-5), "ten|")] {
+        let mut calls = Calls {
+            log: String::new(),
+            margin,
+        };
+        let Rendered::Finished(observed) =
+            job::render_observed(&s, &mut m, None, &mut calls, &never).unwrap()
+        else {
+            panic!("cancelled")
+        };
+        assert_eq!(observed, plain, "observing changes nothing");
+        // DDIM: one guided evaluation and one z per step; the last step (k = 0) is unguided.
+        let n = s.steps() - s.skip_steps();
+        let expected = format!("S{}un|F", guided.repeat(n - 1));
+        assert_eq!(calls.log, expected, "margin {margin:?}");
+    }
 }

@@ -211,46 +211,122 @@ pub fn loss_and_grad(
     at: At,
     draws: &Draws,
     eps_at_cur_t: Option<&Array4<f32>>,
-    mut ties: Option<&mut TieRecord>,
+    ties: Option<&mut TieRecord>,
 ) -> Result<(Losses, Array4<f32>), GuidanceError> {
     let (b, c, h, w) = x.dim();
     assert_eq!((b, c), (1, 3), "x must be [1, 3, H, W]");
     let alpha_bar = schedule.alpha_bar(at.cur_t);
-    let fac = (1.0 - alpha_bar).sqrt() as f32;
-    let tc = Array1::from_elem(1, t_c(alpha_bar)).into_dyn();
-    let t_unet = Array1::from_elem(1, schedule.t_model(at.cur_t)).into_dyn();
-    let xd = x.clone().into_dyn();
+    let time = Time {
+        xd: x.clone().into_dyn(),
+        alpha_bar,
+        fac: (1.0 - alpha_bar).sqrt() as f32,
+        tc: Array1::from_elem(1, t_c(alpha_bar)).into_dyn(),
+        t_unet: Array1::from_elem(1, schedule.t_model(at.cur_t)).into_dyn(),
+    };
+    let fac = time.fac;
 
     // 1. The denoised estimate (§5.1).
-    let pred: Array4<f32> = match (&mut models.secondary, spec.common.use_secondary_model) {
-        (Some((fwd, _)), true) => four(one(
-            fwd,
-            &[("x", Input::F32(xd.view())), ("t", Input::F32(tc.view()))],
-            "pred",
-        )?),
-        _ => {
-            let eps = match eps_at_cur_t {
-                Some(e) => e.clone(),
-                None => {
-                    let full = one(
-                        &mut models.unet,
-                        &[
-                            ("x", Input::F32(xd.view())),
-                            ("t", Input::F32(t_unet.view())),
-                        ],
-                        "eps_full",
-                    )?;
-                    four(full).slice_move(ndarray::s![.., 0..3, .., ..])
-                }
-            };
-            super::sampler::pred_x0(x.view(), eps.view(), alpha_bar)
-        }
-    };
+    let pred = denoised(models, spec, x, &time, eps_at_cur_t)?;
     let x_in = &pred * fac + x * (1.0 - fac);
 
     // 2. ∂L/∂x_in (§5.6–5.7).
     let mut losses = Losses::default();
     let mut g_in = Array4::<f32>::zeros((1, 3, h, w));
+    clip_grad(
+        models,
+        spec,
+        targets,
+        draws,
+        &x_in,
+        ties,
+        &mut losses,
+        &mut g_in,
+    )?;
+    image_losses_grad(models, spec, &x_in, &mut losses, &mut g_in)?;
+    // The range loss acts on the denoised estimate: with DD's behaviour its gradient never
+    // reaches x_in (§5.7), so it only shows in the losses; otherwise it joins the upstream of
+    // the denoiser's VJP below.
+    let mut g_pred = g_in.mapv(|v| v * fac);
+    let range_scale = spec.range_scale();
+    if range_scale != 0.0 {
+        let (l, g) = losses::range_loss_grad(pred.view());
+        losses.range = (l * range_scale) as f64;
+        if spec.range_loss() == RangeLoss::ThroughDenoiser {
+            g_pred.scaled_add(range_scale, &g);
+        }
+    }
+
+    // 3. Back through x_in = fac·pred(x) + (1 − fac)·x (§5.8).
+    let grad_x = back_through_denoiser(models, spec, &time, &g_in, g_pred)?;
+    Ok((losses, grad_x))
+}
+
+/// Where one cond_fn call reads the diffusion, as the graphs take it: x, ᾱ at `cur_t`,
+/// `fac` = sqrt(1 − ᾱ), and the model times (secondary model: t_c(ᾱ); UNet: t_model(cur_t)).
+struct Time {
+    xd: ArrayD<f32>,
+    alpha_bar: f64,
+    fac: f32,
+    tc: ArrayD<f32>,
+    t_unet: ArrayD<f32>,
+}
+
+/// The denoised estimate x̂0(x) (§5.1), from the secondary model or from the UNet's ε.
+fn denoised(
+    models: &mut Models,
+    spec: &RenderSpec,
+    x: &Array4<f32>,
+    time: &Time,
+    eps_at_cur_t: Option<&Array4<f32>>,
+) -> Result<Array4<f32>, GuidanceError> {
+    let Time {
+        ref xd,
+        alpha_bar,
+        ref tc,
+        ref t_unet,
+        ..
+    } = *time;
+    Ok(
+        match (&mut models.secondary, spec.common.use_secondary_model) {
+            (Some((fwd, _)), true) => four(one(
+                fwd,
+                &[("x", Input::F32(xd.view())), ("t", Input::F32(tc.view()))],
+                "pred",
+            )?),
+            _ => {
+                let eps = match eps_at_cur_t {
+                    Some(e) => e.clone(),
+                    None => {
+                        let full = one(
+                            &mut models.unet,
+                            &[
+                                ("x", Input::F32(xd.view())),
+                                ("t", Input::F32(t_unet.view())),
+                            ],
+                            "eps_full",
+                        )?;
+                        four(full).slice_move(ndarray::s![.., 0..3, .., ..])
+                    }
+                };
+                super::sampler::pred_x0(x.view(), eps.view(), alpha_bar)
+            }
+        },
+    )
+}
+
+/// The CLIP loss over every model and cutn-batch (§5.6): adds its terms to `losses.clip` and
+/// its gradient to `g_in` (∂L/∂x_in), in model then batch order.
+#[allow(clippy::too_many_arguments)] // the call's inputs, the drawn randomness and the sums
+fn clip_grad(
+    models: &mut Models,
+    spec: &RenderSpec,
+    targets: &[Targets],
+    draws: &Draws,
+    x_in: &Array4<f32>,
+    mut ties: Option<&mut TieRecord>,
+    losses: &mut Losses,
+    g_in: &mut Array4<f32>,
+) -> Result<(), GuidanceError> {
     let u = x_in.mapv(|v| (v + 1.0) / 2.0);
     let per_batch = spec.common.clip_guidance_scale as f32 / spec.common.cutn_batches as f32;
     for ((model, target), batches) in models.clip.iter_mut().zip(targets).zip(&draws.batches) {
@@ -266,31 +342,57 @@ pub fn loss_and_grad(
                     .unwrap_or_default();
                 t.ties.last_mut().expect("pushed per model").push(found);
             }
-            let cuts_aug = match aug {
-                Some(p) => augment::apply(cuts.view(), p),
-                None => cuts.clone(),
-            };
-            let clip_in = normalize(cuts_aug.view());
-            let chunk = if spec.unkeyed.use_checkpoint {
-                CHECKPOINT_CHUNK
-            } else {
-                clip_in.dim().0.max(1)
-            };
-            let embed = embed_chunked(&mut model.image, &clip_in, chunk)?;
-            let (loss, d_embed) =
-                losses::clip_loss_and_grad(embed.view(), target.rows.view(), &target.weights);
+            let (loss, g_cuts) = clip_batch(model, target, spec, &cuts, aug.as_ref(), per_batch)?;
             losses.clip += (loss * per_batch) as f64;
-            let upstream: Array2<f32> = d_embed * per_batch;
-            let g_clip_in = vjp_chunked(&mut model.image_vjp, &clip_in, &upstream, chunk)?;
-            let g_cuts = normalize_adjoint(g_clip_in.view());
-            let g_cuts = match aug {
-                Some(p) => augment::adjoint(g_cuts.view(), cuts.view(), p),
-                None => g_cuts,
-            };
             // u = (x_in + 1)/2
             g_in.scaled_add(0.5, &dango::adjoint(g_cuts.view(), plan));
         }
     }
+    Ok(())
+}
+
+/// One cutn-batch of one CLIP model: augment and normalise `cuts: [C, 3, R, R]`, embed, and
+/// take the CLIP loss and its gradient back to the cuts (scaled by `per_batch`).
+fn clip_batch(
+    model: &mut ClipSessions,
+    target: &Targets,
+    spec: &RenderSpec,
+    cuts: &Array4<f32>,
+    aug: Option<&AugParams>,
+    per_batch: f32,
+) -> Result<(f32, Array4<f32>), GuidanceError> {
+    let cuts_aug = match aug {
+        Some(p) => augment::apply(cuts.view(), p),
+        None => cuts.clone(),
+    };
+    let clip_in = normalize(cuts_aug.view());
+    let chunk = if spec.unkeyed.use_checkpoint {
+        CHECKPOINT_CHUNK
+    } else {
+        clip_in.dim().0.max(1)
+    };
+    let embed = embed_chunked(&mut model.image, &clip_in, chunk)?;
+    let (loss, d_embed) =
+        losses::clip_loss_and_grad(embed.view(), target.rows.view(), &target.weights);
+    let upstream: Array2<f32> = d_embed * per_batch;
+    let g_clip_in = vjp_chunked(&mut model.image_vjp, &clip_in, &upstream, chunk)?;
+    let g_cuts = normalize_adjoint(g_clip_in.view());
+    let g_cuts = match aug {
+        Some(p) => augment::adjoint(g_cuts.view(), cuts.view(), p),
+        None => g_cuts,
+    };
+    Ok((loss, g_cuts))
+}
+
+/// The losses on x_in itself (§5.7): TV, saturation and LPIPS toward `spec.init`; adds their
+/// terms to `losses` and their gradients to `g_in`, in that order.
+fn image_losses_grad(
+    models: &mut Models,
+    spec: &RenderSpec,
+    x_in: &Array4<f32>,
+    losses: &mut Losses,
+    g_in: &mut Array4<f32>,
+) -> Result<(), GuidanceError> {
     let (tv_scale, sat_scale) = (spec.common.tv_scale as f32, spec.common.sat_scale as f32);
     if tv_scale != 0.0 {
         let (l, g) = losses::tv_loss_grad(x_in.view());
@@ -298,7 +400,7 @@ pub fn loss_and_grad(
         g_in.scaled_add(tv_scale, &g);
     }
     if sat_scale != 0.0 {
-        let (l, g) = losses::sat_loss_grad(&x_in);
+        let (l, g) = losses::sat_loss_grad(x_in);
         losses.sat = (l * sat_scale) as f64;
         g_in.scaled_add(sat_scale, &g);
     }
@@ -316,22 +418,28 @@ pub fn loss_and_grad(
             ("upstream", Input::F32(up.view())),
         ])?;
         losses.init = (r["distance"].sum() * spec.init_scale()) as f64;
-        g_in += &four(r.remove("grad_a").expect("grad_a output"));
+        *g_in += &four(r.remove("grad_a").expect("grad_a output"));
     }
-    // The range loss acts on the denoised estimate: with DD's behaviour its gradient never
-    // reaches x_in (§5.7), so it only shows in the losses; otherwise it joins the upstream of
-    // the denoiser's VJP below.
-    let mut g_pred = g_in.mapv(|v| v * fac);
-    let range_scale = spec.range_scale();
-    if range_scale != 0.0 {
-        let (l, g) = losses::range_loss_grad(pred.view());
-        losses.range = (l * range_scale) as f64;
-        if spec.range_loss() == RangeLoss::ThroughDenoiser {
-            g_pred.scaled_add(range_scale, &g);
-        }
-    }
+    Ok(())
+}
 
-    // 3. Back through x_in = fac·pred(x) + (1 − fac)·x (§5.8).
+/// ∂L/∂x from ∂L/∂x_in (`g_in`) and the upstream of the denoiser (`g_pred` = ∂L/∂x̂0), through
+/// x_in = fac·x̂0(x) + (1 − fac)·x (§5.8): the secondary model's VJP, or the UNet path's
+/// closed form plus the UNet's VJP.
+fn back_through_denoiser(
+    models: &mut Models,
+    spec: &RenderSpec,
+    time: &Time,
+    g_in: &Array4<f32>,
+    g_pred: Array4<f32>,
+) -> Result<Array4<f32>, GuidanceError> {
+    let Time {
+        ref xd,
+        alpha_bar,
+        fac,
+        ref tc,
+        ref t_unet,
+    } = *time;
     let mut grad_x = g_in.mapv(|v| v * (1.0 - fac));
     match (&mut models.secondary, spec.common.use_secondary_model) {
         (Some((_, vjp)), true) => {
@@ -371,7 +479,7 @@ pub fn loss_and_grad(
             grad_x += &four(gx);
         }
     }
-    Ok((losses, grad_x))
+    Ok(grad_x)
 }
 
 /// DD's final treatment of the gradient (§5.8): g = −∂L/∂x; a NaN anywhere zeroes it (the

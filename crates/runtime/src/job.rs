@@ -6,7 +6,7 @@
 //! augmentations). Keeping them apart means a change in guidance settings does not shift the
 //! noise, and a checkpoint records both positions.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::AtomicBool;
 
 use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
@@ -14,19 +14,18 @@ use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
 use super::cutouts::legacy::{self, LegacyPlan};
 use super::cutouts::normalize::normalize;
 use super::guidance::{self, At, GuidanceError, Losses, TieRecord};
-use super::losses::RangeLoss;
 use super::models::Models;
 use super::noise::{JobRng, RngPosition};
+use super::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
 use super::prompts::{self, EncodedImagePrompt, PromptError, Targets};
 use super::sampler::{
-    Denoised, EvalAt, Method, Mirroring, SampleOptions, SamplerExit, SamplerState, sample,
+    Denoised, EvalAt, Method, SampleOptions, SamplerExit, SamplerState, StepReport, sample,
     start_state,
 };
 use super::schedule::DiffusionSchedule;
 use super::session::{Input, SessionError};
 use super::spec::RenderSpec;
 use super::tokenizer::{ClipTokenizer, Overlong, TooLong};
-use super::trace::Trace;
 
 /// Number of legacy cutouts per image prompt (`DD:1291`).
 const IMAGE_PROMPT_CUTN: usize = prompts::IMAGE_PROMPT_CUTS;
@@ -64,6 +63,8 @@ pub struct Checkpoint {
 pub struct StepEvent<'a> {
     /// 0-based iteration (DD's j).
     pub j: usize,
+    /// The respaced index just stepped from.
+    pub k: usize,
     /// Number of iterations of the whole render.
     pub total: usize,
     /// The unguided x̂0 after this step (for previews and partials), `[1, 3, H, W]`.
@@ -204,175 +205,56 @@ pub fn render(
     on_step: impl FnMut(&StepEvent<'_>),
     cancel: &AtomicBool,
 ) -> Result<Rendered, RenderError> {
-    run(spec, models, resume, on_step, cancel, None)
+    render_observed(spec, models, resume, &mut OnStep(on_step), cancel)
 }
 
-/// Renders `spec` from the start and records everything into `trace` (docs/trace.md).
-pub fn render_traced(
-    spec: &RenderSpec,
-    models: &mut Models,
-    trace: &mut Trace,
-) -> Result<Rendered, RenderError> {
-    let cell = RefCell::new(std::mem::take(trace));
-    let r = run(
-        spec,
-        models,
-        None,
-        |_| {},
-        &AtomicBool::new(false),
-        Some(&cell),
-    );
-    *trace = cell.into_inner();
-    r
+/// A closure that sees every step, as an observer.
+struct OnStep<F>(F);
+
+impl<F: FnMut(&StepEvent<'_>)> RenderObserver for OnStep<F> {
+    fn step(&mut self, step: &StepEvent<'_>) {
+        (self.0)(step)
+    }
 }
 
-fn spec_json(spec: &RenderSpec, symmetry: &Mirroring) -> serde_json::Value {
-    let c = &spec.common;
-    // The renderer's f32 values, as cond_fn uses them.
-    let f32s = |v: f64| v as f32;
-    serde_json::json!({
-        "width": c.width, "height": c.height, "steps": c.steps, "skip_steps": spec.frame.skip_steps,
-        "method": c.method.kind().name(), "eta": c.method.eta(), "clip_denoised": c.clip_denoised,
-        "clip_guidance_scale": f32s(c.clip_guidance_scale), "tv_scale": f32s(c.tv_scale),
-        "range_scale": spec.range_scale(),
-        "range_loss": match spec.range_loss() { RangeLoss::Dd => "dd", RangeLoss::ThroughDenoiser => "through_denoiser" },
-        "sat_scale": f32s(c.sat_scale), "init_scale": spec.init_scale(), "cutn_batches": c.cutn_batches,
-        "augs": c.augs.map(|a| a.name()),
-        "use_secondary_model": c.use_secondary_model, "clamp_max": c.clamp_max.map(f32s),
-        "symmetry": {"horizontal": symmetry.horizontal, "vertical": symmetry.vertical, "steps": symmetry.steps},
-        "clip_models": c.clip_models, "seed": spec.frame.seed,
-    })
-}
-
-fn run(
+/// [`render`], reporting everything the render does to `observer` (a
+/// [`Trace`](super::trace::Trace) records it for the PyTorch replay).
+pub fn render_observed(
     spec: &RenderSpec,
     models: &mut Models,
     resume: Option<&Checkpoint>,
-    mut on_step: impl FnMut(&StepEvent<'_>),
+    observer: &mut dyn RenderObserver,
     cancel: &AtomicBool,
-    trace: Option<&RefCell<Trace>>,
 ) -> Result<Rendered, RenderError> {
     let schedule = DiffusionSchedule::new(spec.steps());
-    let (h, w) = (spec.height(), spec.width());
     let mut guide_rng = JobRng::new(guidance_seed(spec.frame.seed));
     let targets = targets(models, spec, &mut guide_rng)?;
-    let (mut noise, state) = match resume {
-        Some(cp) => {
-            guide_rng = JobRng::at(cp.guidance);
-            (JobRng::at(cp.noise), cp.state.clone())
-        }
-        None => {
-            let mut noise = JobRng::new(spec.frame.seed);
-            let z = noise.normal4([1, 3, h, w]);
-            (
-                noise,
-                start_state(
-                    &schedule,
-                    spec.skip_steps(),
-                    spec.init.as_ref().map(|i| i.view()),
-                    z,
-                ),
-            )
-        }
-    };
-    let options = SampleOptions {
-        method: spec.common.method,
-        skip_steps: spec.skip_steps(),
-        clip_denoised: spec.common.clip_denoised,
-        mirroring: spec.mirroring(),
-    };
-    if let Some(t) = trace {
-        let mut t = t.borrow_mut();
-        let spec_json = spec_json(spec, &options.mirroring);
-        t.doc.insert("format".into(), super::trace::FORMAT.into());
-        t.doc
-            .insert("clamp_margin".into(), super::trace::TIE_MARGIN.into());
-        t.doc.insert("spec".into(), spec_json);
-        let targets_json: Vec<serde_json::Value> = targets
-            .iter()
-            .map(|tg| serde_json::json!({"rows": t.tensor(&tg.rows), "weights": tg.weights}))
-            .collect();
-        t.doc.insert("targets".into(), targets_json.into());
-        let init = spec
-            .init
-            .as_ref()
-            .map(|i| t.tensor(i))
-            .unwrap_or(serde_json::Value::Null);
-        t.doc.insert("init".into(), init);
-        let x_start = t.tensor(&state.x);
-        t.doc.insert("x_start".into(), x_start);
-    }
-    let ddim = matches!(spec.common.method, Method::Ddim { .. });
+    let (mut noise, state) = start(spec, &schedule, resume, &mut guide_rng);
+    let options = sample_options(spec);
+    observer.start(&RenderStart {
+        spec,
+        symmetry: &options.mirroring,
+        targets: &targets,
+        x_start: &state.x,
+    });
     let total = spec.steps() - spec.skip_steps();
-    // The streams' positions after the latest draw, for the checkpoints offered per step.
-    let noise_pos = std::cell::Cell::new(noise.position());
-    let guide_pos = std::cell::Cell::new(guide_rng.position());
-    // The losses of the latest guidance evaluation, shared by the denoiser and the reporter.
-    let last = RefCell::new((Losses::default(), false));
-    let mut denoiser = |x: ArrayView4<f32>, at: EvalAt| -> Result<Denoised, RenderError> {
-        let xd = x.to_owned().into_dyn();
-        let t = ndarray::Array1::from_elem(1, schedule.t_model(at.k)).into_dyn();
-        let full = models
-            .unet
-            .run(&[("x", Input::F32(xd.view())), ("t", Input::F32(t.view()))])?
-            .remove("eps_full")
-            .expect("eps_full");
-        let eps: Array4<f32> = full
-            .into_dimensionality::<ndarray::Ix4>()
-            .expect("[1, 6, H, W]")
-            .slice_move(ndarray::s![.., 0..3, .., ..]);
-        // The guidance at DDIM's last step never reaches the saved image (§4.5): skip it.
-        if ddim && at.k == 0 {
-            *last.borrow_mut() = (Losses::default(), false);
-            if let Some(t) = trace {
-                let mut t = t.borrow_mut();
-                let e = serde_json::json!({"k": at.k, "cur_t": at.cur_t, "eps": t.tensor(&eps), "x": t.tensor(&x), "draws": [], "clamp_ties": [], "losses": Trace::losses(&Losses::default()), "grad_raw": null, "grad": null});
-                t.evals.push(e);
-            }
-            return Ok(Denoised { eps, grad: None });
-        }
-        let at = At {
-            k: at.k,
-            cur_t: at.cur_t,
-        };
-        let draws = guidance::draw(guide_rng.rng(), spec, &schedule, at, &models.clip, (h, w));
-        guide_pos.set(guide_rng.position());
-        let x = x.to_owned();
-        let eps_cur = (at.k == at.cur_t).then_some(&eps);
-        let mut ties = trace.map(|_| TieRecord::new(super::trace::TIE_MARGIN));
-        let (losses, grad_x) = guidance::loss_and_grad(
-            models,
-            spec,
-            &schedule,
-            &targets,
-            &x,
-            at,
-            &draws,
-            eps_cur,
-            ties.as_mut(),
-        )?;
-        let grad_raw = trace.map(|_| grad_x.clone());
-        let (g, nan) = guidance::finish(grad_x, spec.common.clamp_max.map(|m| m as f32));
-        if let (Some(t), Some(raw)) = (trace, grad_raw) {
-            let mut t = t.borrow_mut();
-            let e = serde_json::json!({
-                "k": at.k, "cur_t": at.cur_t, "eps": t.tensor(&eps), "x": t.tensor(&x), "draws": t.draws(&draws),
-                "clamp_ties": ties.as_ref().map(Trace::ties),
-                "losses": Trace::losses(&losses), "grad_raw": t.tensor(&raw), "grad": t.tensor(&g),
-            });
-            t.evals.push(e);
-        }
-        *last.borrow_mut() = (losses, nan);
-        Ok(Denoised { eps, grad: Some(g) })
+    let fixed = Fixed {
+        spec,
+        schedule: &schedule,
+        targets: &targets,
     };
+    let shared = Shared {
+        observer: RefCell::new(observer),
+        noise_pos: Cell::new(noise.position()),
+        guide_pos: Cell::new(guide_rng.position()),
+        last: RefCell::new((Losses::default(), false)),
+    };
+    let mut denoiser =
+        |x: ArrayView4<f32>, at: EvalAt| denoise(&fixed, models, &mut guide_rng, &shared, x, at);
     let mut noise_source = |shape: [usize; 4]| {
         let z = noise.normal4(shape);
-        noise_pos.set(noise.position());
-        if let Some(t) = trace {
-            let mut t = t.borrow_mut();
-            let r = t.tensor(&z);
-            t.noise.push(r);
-        }
+        shared.noise_pos.set(noise.position());
+        shared.observer.borrow_mut().noise(&z);
         z
     };
     let outcome = sample(
@@ -381,50 +263,12 @@ fn run(
         state,
         &mut denoiser,
         &mut noise_source,
-        |r| {
-            if let Some(t) = trace {
-                let mut t = t.borrow_mut();
-                let evals = std::mem::take(&mut t.evals);
-                let z = t.noise.pop().unwrap_or(serde_json::Value::Null);
-                t.noise.clear();
-                let x = evals
-                    .first()
-                    .map(|e| e["x"].clone())
-                    .unwrap_or(serde_json::Value::Null);
-                let pred = t.tensor(&r.pred_x0);
-                let x_next = r
-                    .resume
-                    .map(|s| t.tensor(&s.x))
-                    .unwrap_or(serde_json::Value::Null);
-                let step = serde_json::json!({"j": r.iteration, "k": r.k, "x": x, "evals": evals, "noise": z, "pred_x0": pred, "x_next": x_next});
-                t.steps.push(step);
-            }
-            let l = last.borrow();
-            on_step(&StepEvent {
-                j: r.iteration,
-                total,
-                pred_x0: r.pred_x0,
-                losses: &l.0,
-                nan: l.1,
-                resume: r.resume.map(|state| ResumePoint {
-                    state,
-                    noise: noise_pos.get(),
-                    guidance: guide_pos.get(),
-                }),
-            });
-        },
+        |r| report(&shared, r, total),
         cancel,
     );
     match outcome? {
         SamplerExit::Finished { pred_x0, x } => {
-            if let Some(t) = trace {
-                let mut t = t.borrow_mut();
-                let (fin, x_last) = (t.tensor(&pred_x0), t.tensor(&x));
-                t.doc.insert("final".into(), fin);
-                if let Some(last_step) = t.steps.last_mut() {
-                    last_step["x_next"] = x_last;
-                }
-            }
+            shared.observer.borrow_mut().finished(&pred_x0, &x);
             Ok(Rendered::Finished(to_u8(pred_x0.view())))
         }
         SamplerExit::Cancelled(state) => Ok(Rendered::Cancelled(Checkpoint {
@@ -433,4 +277,171 @@ fn run(
             guidance: guide_rng.position(),
         })),
     }
+}
+
+/// The diffusion-noise stream and the sampler's state before the first step to run: drawn
+/// fresh (start noise, §4.4), or taken from `resume` (which also moves `guide_rng`).
+fn start(
+    spec: &RenderSpec,
+    schedule: &DiffusionSchedule,
+    resume: Option<&Checkpoint>,
+    guide_rng: &mut JobRng,
+) -> (JobRng, SamplerState) {
+    let (h, w) = (spec.height(), spec.width());
+    match resume {
+        Some(cp) => {
+            *guide_rng = JobRng::at(cp.guidance);
+            (JobRng::at(cp.noise), cp.state.clone())
+        }
+        None => {
+            let mut noise = JobRng::new(spec.frame.seed);
+            let z = noise.normal4([1, 3, h, w]);
+            (
+                noise,
+                start_state(
+                    schedule,
+                    spec.skip_steps(),
+                    spec.init.as_ref().map(|i| i.view()),
+                    z,
+                ),
+            )
+        }
+    }
+}
+
+/// The settings the sampler loop reads.
+fn sample_options(spec: &RenderSpec) -> SampleOptions {
+    SampleOptions {
+        method: spec.common.method,
+        skip_steps: spec.skip_steps(),
+        clip_denoised: spec.common.clip_denoised,
+        mirroring: spec.mirroring(),
+    }
+}
+
+/// What one render reads and never changes.
+struct Fixed<'a> {
+    spec: &'a RenderSpec,
+    schedule: &'a DiffusionSchedule,
+    targets: &'a [Targets],
+}
+
+/// What the sampler's callbacks (denoiser, noise source, step reporter) share.
+struct Shared<'o> {
+    observer: RefCell<&'o mut dyn RenderObserver>,
+    /// The diffusion-noise stream's position after its latest draw, for the checkpoints
+    /// offered per step.
+    noise_pos: Cell<RngPosition>,
+    /// The guidance stream's position after its latest draw.
+    guide_pos: Cell<RngPosition>,
+    /// The losses and NaN flag of the latest guidance evaluation.
+    last: RefCell<(Losses, bool)>,
+}
+
+/// The denoiser the sampler calls: the UNet's ε̂ at (x, k) and cond_fn's finished gradient.
+fn denoise(
+    fixed: &Fixed<'_>,
+    models: &mut Models,
+    guide_rng: &mut JobRng,
+    shared: &Shared<'_>,
+    x: ArrayView4<f32>,
+    at: EvalAt,
+) -> Result<Denoised, RenderError> {
+    let Fixed {
+        spec,
+        schedule,
+        targets,
+    } = *fixed;
+    let eps = unet_eps(models, schedule, x, at.k)?;
+    let at = At {
+        k: at.k,
+        cur_t: at.cur_t,
+    };
+    // The guidance at DDIM's last step never reaches the saved image (§4.5): skip it.
+    if matches!(spec.common.method, Method::Ddim { .. }) && at.k == 0 {
+        *shared.last.borrow_mut() = (Losses::default(), false);
+        let eval = DenoiserEval {
+            at,
+            eps: &eps,
+            x,
+            grad: None,
+        };
+        shared.observer.borrow_mut().evaluated(&eval);
+        return Ok(Denoised { eps, grad: None });
+    }
+    let (h, w) = (spec.height(), spec.width());
+    let draws = guidance::draw(guide_rng.rng(), spec, schedule, at, &models.clip, (h, w));
+    shared.guide_pos.set(guide_rng.position());
+    let x = x.to_owned();
+    let eps_cur = (at.k == at.cur_t).then_some(&eps);
+    let margin = shared.observer.borrow().clamp_tie_margin();
+    let mut ties = margin.map(TieRecord::new);
+    let (losses, grad_x) = guidance::loss_and_grad(
+        models,
+        spec,
+        schedule,
+        targets,
+        &x,
+        at,
+        &draws,
+        eps_cur,
+        ties.as_mut(),
+    )?;
+    shared.observer.borrow_mut().cond_fn(&CondFnEval {
+        at,
+        eps: &eps,
+        x: &x,
+        draws: &draws,
+        ties: ties.as_ref(),
+        losses: &losses,
+        grad_raw: &grad_x,
+    });
+    let (g, nan) = guidance::finish(grad_x, spec.common.clamp_max.map(|m| m as f32));
+    shared.observer.borrow_mut().evaluated(&DenoiserEval {
+        at,
+        eps: &eps,
+        x: x.view(),
+        grad: Some(&g),
+    });
+    *shared.last.borrow_mut() = (losses, nan);
+    Ok(Denoised { eps, grad: Some(g) })
+}
+
+/// ε̂ = UNet(x, t_model(k))[:, 0..3], `[1, 3, H, W]`.
+fn unet_eps(
+    models: &mut Models,
+    schedule: &DiffusionSchedule,
+    x: ArrayView4<f32>,
+    k: usize,
+) -> Result<Array4<f32>, RenderError> {
+    let xd = x.to_owned().into_dyn();
+    let t = ndarray::Array1::from_elem(1, schedule.t_model(k)).into_dyn();
+    let full = models
+        .unet
+        .run(&[("x", Input::F32(xd.view())), ("t", Input::F32(t.view()))])?
+        .remove("eps_full")
+        .expect("eps_full");
+    Ok(full
+        .into_dimensionality::<ndarray::Ix4>()
+        .expect("[1, 6, H, W]")
+        .slice_move(ndarray::s![.., 0..3, .., ..]))
+}
+
+/// Hands the sampler's step report, with the latest losses and the streams' positions, to
+/// the observer.
+fn report(shared: &Shared<'_>, r: &StepReport<'_>, total: usize) {
+    let l = shared.last.borrow();
+    shared.observer.borrow_mut().step(&StepEvent {
+        j: r.iteration,
+        k: r.k,
+        total,
+        pred_x0: r.pred_x0,
+        losses: &l.0,
+        nan: l.1,
+        resume: r.resume.map(|state| ResumePoint {
+            state,
+            noise: shared.noise_pos.get(),
+            guidance: shared.guide_pos.get(),
+        }),
+    });
 }

@@ -7,7 +7,8 @@
 //! - [`prompts`]: CLIP targets and weights.
 //! - [`guidance`]: cond_fn composed from the graphs and the kernels; [`models`]: the sessions
 //!   a render needs; [`job`]: one render end to end (targets, sampler loop, final image,
-//!   checkpoints); [`trace`]: everything a render did, for the PyTorch replay.
+//!   checkpoints); [`observer`]: what a render reports while it runs; [`trace`]: the observer
+//!   that records everything a render did, for the PyTorch replay.
 
 #![deny(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod guidance;
 pub mod job;
 pub mod manifest;
 pub mod models;
+pub mod observer;
 pub mod prompts;
 pub mod runtime;
 pub mod session;

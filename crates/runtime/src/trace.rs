@@ -1,19 +1,25 @@
 //! Render traces (docs/trace.md): every random choice and intermediate result of one render,
-//! written so that an independent PyTorch replay (`onnx-export/disco_export/reference`) can
+//! recorded so that an independent PyTorch replay (`onnx-export/disco_export/reference`) can
 //! compare itself with disco step by step.
 //!
-//! `tensors.bin` holds every tensor as little-endian f32, concatenated; `trace.json` indexes
-//! it. Tracing costs memory proportional to everything a render computes: it is for tests
-//! and debugging, not for builds.
+//! [`Trace`] is a [`RenderObserver`]: pass it to
+//! [`render_observed`](super::job::render_observed), then write [`Trace::into_files`] where
+//! the trace belongs (the renderer writes no files). `tensors.bin` holds every tensor as
+//! little-endian f32, concatenated; `trace.json` indexes it. Tracing costs memory
+//! proportional to everything a render computes: it is for tests and debugging, not for
+//! builds.
 
-use std::path::Path;
-
-use ndarray::{ArrayBase, Data, Dimension};
-use serde_json::{Value, json};
+use ndarray::{Array4, ArrayBase, Data, Dimension};
+use serde_json::{Map, Value, json};
 
 use super::cutouts::augment::{AugParams, Jitter, Ties};
 use super::cutouts::dango::CutPlan;
 use super::guidance::{Draws, Losses, TieRecord};
+use super::job::StepEvent;
+use super::losses::RangeLoss;
+use super::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
+use super::sampler::Mirroring;
+use super::spec::RenderSpec;
 
 /// The trace format written (docs/trace.md).
 pub const FORMAT: &str = "disco-trace/2";
@@ -28,14 +34,25 @@ pub const TIE_MARGIN: f32 = 1e-5;
 #[derive(Debug, Default)]
 pub struct Trace {
     bin: Vec<f32>,
-    /// The index being built (`trace.json`).
-    pub doc: serde_json::Map<String, Value>,
+    /// The index being built (`trace.json`); a caller may add keys (the model set).
+    pub doc: Map<String, Value>,
     /// Model evaluations of the step in progress.
-    pub evals: Vec<Value>,
+    evals: Vec<Value>,
+    /// The evaluation whose cond_fn has been recorded, waiting for its finished gradient.
+    pending: Option<Map<String, Value>>,
     /// Noise drawn during the step in progress.
-    pub noise: Vec<Value>,
+    noise: Vec<Value>,
     /// Finished steps.
-    pub steps: Vec<Value>,
+    steps: Vec<Value>,
+}
+
+/// A finished trace's two files (docs/trace.md), for the caller to write into one directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceFiles {
+    /// `trace.json`: the index, pretty-printed.
+    pub trace_json: String,
+    /// `tensors.bin`: every tensor, little-endian f32, concatenated.
+    pub tensors_bin: Vec<u8>,
 }
 
 impl Trace {
@@ -45,14 +62,14 @@ impl Trace {
     }
 
     /// Stores a tensor and returns its reference `{offset, shape}`.
-    pub fn tensor<S: Data<Elem = f32>, D: Dimension>(&mut self, a: &ArrayBase<S, D>) -> Value {
+    fn tensor<S: Data<Elem = f32>, D: Dimension>(&mut self, a: &ArrayBase<S, D>) -> Value {
         let offset = self.bin.len();
         self.bin.extend(a.iter().copied());
         json!({"offset": offset, "shape": a.shape()})
     }
 
     /// The JSON of one cond_fn call's random choices (per model, per batch).
-    pub fn draws(&mut self, draws: &Draws) -> Value {
+    fn draws(&mut self, draws: &Draws) -> Value {
         let per_model: Vec<Value> = draws
             .batches
             .iter()
@@ -102,7 +119,7 @@ impl Trace {
     /// `{"op": [..], "index": [..], "passed": [..], "hue": {"pixel": [..], "imax": [..],
     /// "imin": [..], "sector": [..], "passed": [[p, q, t], ..], "rgb": [[r, g, b], ..]}}`
     /// (parallel arrays).
-    pub fn ties(record: &TieRecord) -> Value {
+    fn ties(record: &TieRecord) -> Value {
         let batch = |t: &Ties| {
             let (c, h) = (&t.clamps, &t.hue);
             json!({
@@ -129,21 +146,122 @@ impl Trace {
     }
 
     /// The JSON of a loss record.
-    pub fn losses(l: &Losses) -> Value {
+    fn losses(l: &Losses) -> Value {
         json!({"clip": l.clip, "tv": l.tv, "sat": l.sat, "range": l.range, "init": l.init})
     }
 
-    /// Writes `trace.json` and `tensors.bin` into `dir` (created if needed).
-    pub fn write(mut self, dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
+    /// The two files of the trace recorded so far.
+    pub fn into_files(mut self) -> TraceFiles {
         self.doc.insert(
             "steps".into(),
             Value::Array(std::mem::take(&mut self.steps)),
         );
-        let bytes: Vec<u8> = self.bin.iter().flat_map(|v| v.to_le_bytes()).collect();
-        disco_fsutil::write_atomic(&dir.join("tensors.bin"), &bytes)?;
-        let text = serde_json::to_string_pretty(&Value::Object(self.doc))
-            .map_err(std::io::Error::other)?;
-        disco_fsutil::write_atomic(&dir.join("trace.json"), text.as_bytes())
+        let tensors_bin: Vec<u8> = self.bin.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let trace_json = serde_json::to_string_pretty(&Value::Object(self.doc))
+            .expect("a JSON value with string keys serialises");
+        TraceFiles {
+            trace_json,
+            tensors_bin,
+        }
     }
+}
+
+impl RenderObserver for Trace {
+    fn clamp_tie_margin(&self) -> Option<f32> {
+        Some(TIE_MARGIN)
+    }
+
+    fn start(&mut self, start: &RenderStart<'_>) {
+        let spec = start.spec;
+        self.doc.insert("format".into(), FORMAT.into());
+        self.doc.insert("clamp_margin".into(), TIE_MARGIN.into());
+        self.doc
+            .insert("spec".into(), spec_json(spec, start.symmetry));
+        let targets_json: Vec<Value> = start
+            .targets
+            .iter()
+            .map(|tg| json!({"rows": self.tensor(&tg.rows), "weights": tg.weights}))
+            .collect();
+        self.doc.insert("targets".into(), targets_json.into());
+        let init = spec
+            .init
+            .as_ref()
+            .map(|i| self.tensor(i))
+            .unwrap_or(Value::Null);
+        self.doc.insert("init".into(), init);
+        let x_start = self.tensor(start.x_start);
+        self.doc.insert("x_start".into(), x_start);
+    }
+
+    /// Records everything of the evaluation but its finished gradient, which
+    /// [`evaluated`](RenderObserver::evaluated) adds.
+    fn cond_fn(&mut self, e: &CondFnEval<'_>) {
+        let Value::Object(record) = json!({
+            "k": e.at.k, "cur_t": e.at.cur_t, "eps": self.tensor(e.eps), "x": self.tensor(e.x), "draws": self.draws(e.draws),
+            "clamp_ties": e.ties.map(Trace::ties),
+            "losses": Trace::losses(e.losses), "grad_raw": self.tensor(e.grad_raw),
+        }) else {
+            unreachable!("json! of braces is an object")
+        };
+        self.pending = Some(record);
+    }
+
+    fn evaluated(&mut self, e: &DenoiserEval<'_>) {
+        let record = match (self.pending.take(), e.grad) {
+            (Some(mut record), Some(g)) => {
+                record.insert("grad".into(), self.tensor(g));
+                Value::Object(record)
+            }
+            _ => {
+                json!({"k": e.at.k, "cur_t": e.at.cur_t, "eps": self.tensor(e.eps), "x": self.tensor(&e.x), "draws": [], "clamp_ties": [], "losses": Trace::losses(&Losses::default()), "grad_raw": null, "grad": null})
+            }
+        };
+        self.evals.push(record);
+    }
+
+    fn noise(&mut self, z: &Array4<f32>) {
+        let r = self.tensor(z);
+        self.noise.push(r);
+    }
+
+    fn step(&mut self, s: &StepEvent<'_>) {
+        let evals = std::mem::take(&mut self.evals);
+        let z = self.noise.pop().unwrap_or(Value::Null);
+        self.noise.clear();
+        let x = evals.first().map(|e| e["x"].clone()).unwrap_or(Value::Null);
+        let pred = self.tensor(&s.pred_x0);
+        let x_next = s
+            .resume
+            .map(|r| self.tensor(&r.state.x))
+            .unwrap_or(Value::Null);
+        let step = json!({"j": s.j, "k": s.k, "x": x, "evals": evals, "noise": z, "pred_x0": pred, "x_next": x_next});
+        self.steps.push(step);
+    }
+
+    fn finished(&mut self, pred_x0: &Array4<f32>, x: &Array4<f32>) {
+        let (fin, x_last) = (self.tensor(pred_x0), self.tensor(x));
+        self.doc.insert("final".into(), fin);
+        if let Some(last_step) = self.steps.last_mut() {
+            last_step["x_next"] = x_last;
+        }
+    }
+}
+
+/// The `spec` block of `trace.json`: the settings the replay needs.
+fn spec_json(spec: &RenderSpec, symmetry: &Mirroring) -> Value {
+    let c = &spec.common;
+    // The renderer's f32 values, as cond_fn uses them.
+    let f32s = |v: f64| v as f32;
+    json!({
+        "width": c.width, "height": c.height, "steps": c.steps, "skip_steps": spec.frame.skip_steps,
+        "method": c.method.kind().name(), "eta": c.method.eta(), "clip_denoised": c.clip_denoised,
+        "clip_guidance_scale": f32s(c.clip_guidance_scale), "tv_scale": f32s(c.tv_scale),
+        "range_scale": spec.range_scale(),
+        "range_loss": match spec.range_loss() { RangeLoss::Dd => "dd", RangeLoss::ThroughDenoiser => "through_denoiser" },
+        "sat_scale": f32s(c.sat_scale), "init_scale": spec.init_scale(), "cutn_batches": c.cutn_batches,
+        "augs": c.augs.map(|a| a.name()),
+        "use_secondary_model": c.use_secondary_model, "clamp_max": c.clamp_max.map(f32s),
+        "symmetry": {"horizontal": symmetry.horizontal, "vertical": symmetry.vertical, "steps": symmetry.steps},
+        "clip_models": c.clip_models, "seed": spec.frame.seed,
+    })
 }

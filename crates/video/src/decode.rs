@@ -40,7 +40,6 @@ pub struct Decoded {
 /// returned so a caller can check them.
 pub fn decode(path: &Path) -> Result<Decoded, VideoError> {
     init()?;
-    let ff = |step| move |source| VideoError::Ffmpeg { step, source };
     let mut input = format::input(path).map_err(ff("open the video"))?;
     let stream = input
         .streams()
@@ -81,52 +80,65 @@ pub fn decode(path: &Path) -> Result<Decoded, VideoError> {
         color_range: util::color::Range::Unspecified,
         chroma_location: util::chroma::Location::Unspecified,
     };
-    let mut receive = |decoder: &mut ffmpeg_next::decoder::Video| -> Result<(), VideoError> {
-        let mut yuv = frame::Video::empty();
-        loop {
-            match decoder.receive_frame(&mut yuv) {
-                Ok(()) => {}
-                Err(ffmpeg_next::Error::Eof) => return Ok(()),
-                Err(ffmpeg_next::Error::Other { errno }) if errno == util::error::EAGAIN => {
-                    return Ok(());
-                }
-                Err(e) => return Err(ff("decode a frame")(e)),
-            }
-            if out.frames.is_empty() {
-                out.color_space = yuv.color_space();
-                out.color_range = yuv.color_range();
-                out.chroma_location = yuv.chroma_location();
-            }
-            if yuv420 {
-                let (stride, data) = (yuv.stride(0), yuv.data(0));
-                out.luma.push(Array2::from_shape_fn(
-                    (height as usize, width as usize),
-                    |(y, x)| data[y * stride + x],
-                ));
-            }
-            let mut rgb = frame::Video::empty();
-            scaler
-                .run(&yuv, &mut rgb)
-                .map_err(ff("convert a frame to RGB"))?;
-            let stride = rgb.stride(0);
-            let data = rgb.data(0);
-            let (w, h) = (width as usize, height as usize);
-            out.frames
-                .push(Array3::from_shape_fn((h, w, 3), |(y, x, k)| {
-                    data[y * stride + x * 3 + k]
-                }));
-            out.pts.push(yuv.timestamp().unwrap_or(i64::MIN));
-        }
-    };
     for (s, packet) in input.packets() {
         if s.index() == index {
             decoder
                 .send_packet(&packet)
                 .map_err(ff("decode a packet"))?;
-            receive(&mut decoder)?;
+            receive(&mut decoder, &mut scaler, yuv420, &mut out)?;
         }
     }
     decoder.send_eof().map_err(ff("flush the decoder"))?;
-    receive(&mut decoder)?;
+    receive(&mut decoder, &mut scaler, yuv420, &mut out)?;
     Ok(out)
+}
+
+/// Takes every frame `decoder` has ready into `out`: the colour tags of the first, and per
+/// frame its luma plane (yuv420p streams), its RGB conversion by `scaler` and its timestamp.
+fn receive(
+    decoder: &mut ffmpeg_next::decoder::Video,
+    scaler: &mut scaling::Context,
+    yuv420: bool,
+    out: &mut Decoded,
+) -> Result<(), VideoError> {
+    let mut yuv = frame::Video::empty();
+    loop {
+        match decoder.receive_frame(&mut yuv) {
+            Ok(()) => {}
+            Err(ffmpeg_next::Error::Eof) => return Ok(()),
+            Err(ffmpeg_next::Error::Other { errno }) if errno == util::error::EAGAIN => {
+                return Ok(());
+            }
+            Err(e) => return Err(ff("decode a frame")(e)),
+        }
+        if out.frames.is_empty() {
+            out.color_space = yuv.color_space();
+            out.color_range = yuv.color_range();
+            out.chroma_location = yuv.chroma_location();
+        }
+        if yuv420 {
+            let (stride, data) = (yuv.stride(0), yuv.data(0));
+            out.luma.push(Array2::from_shape_fn(
+                (out.height as usize, out.width as usize),
+                |(y, x)| data[y * stride + x],
+            ));
+        }
+        let mut rgb = frame::Video::empty();
+        scaler
+            .run(&yuv, &mut rgb)
+            .map_err(ff("convert a frame to RGB"))?;
+        let stride = rgb.stride(0);
+        let data = rgb.data(0);
+        let (w, h) = (out.width as usize, out.height as usize);
+        out.frames
+            .push(Array3::from_shape_fn((h, w, 3), |(y, x, k)| {
+                data[y * stride + x * 3 + k]
+            }));
+        out.pts.push(yuv.timestamp().unwrap_or(i64::MIN));
+    }
+}
+
+/// The error of an FFmpeg call made to `step`.
+fn ff(step: &'static str) -> impl Fn(ffmpeg_next::Error) -> VideoError {
+    move |source| VideoError::Ffmpeg { step, source }
 }

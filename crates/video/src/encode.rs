@@ -105,84 +105,14 @@ impl Mp4Writer {
         settings: &EncodeSettings,
     ) -> Result<Mp4Writer, VideoError> {
         init()?;
-        if settings.fps == 0 || settings.fps > i32::MAX as u32 {
-            return Err(VideoError::Settings(format!(
-                "fps {} is not a frame rate",
-                settings.fps
-            )));
-        }
-        if settings.crf > 51 {
-            return Err(VideoError::Settings(format!(
-                "crf {} is out of x264's range 0–51",
-                settings.crf
-            )));
-        }
-        if width % 2 == 1 || height % 2 == 1 || width == 0 || height == 0 {
-            return Err(VideoError::OddSize { width, height });
-        }
+        check(settings, width, height)?;
         let codec = find_h264().ok_or(VideoError::NoH264Encoder)?;
-        let ff = |step| move |source| VideoError::Ffmpeg { step, source };
-        let dir = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".disco-tmp-")
-            .suffix(".mp4")
-            .tempfile_in(dir)
-            .map_err(|source| VideoError::Io {
-                path: out.to_owned(),
-                source,
-            })?;
+        let tmp = temp_beside(out)?;
         let mut octx = format::output_as(tmp.path(), "mp4").map_err(ff("create the mp4"))?;
         let global_header = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
-
         let encoder_tb = Rational::new(1, settings.fps as i32);
-        let mut enc = codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .video()
-            .map_err(ff("set up the H.264 encoder"))?;
-        enc.set_width(width);
-        enc.set_height(height);
-        enc.set_format(format::Pixel::YUV420P);
-        enc.set_time_base(encoder_tb);
-        enc.set_frame_rate(Some(Rational::new(settings.fps as i32, 1)));
-        // What swscale's RGB→YUV does, said in the stream (x264 writes it into the SPS), so
-        // that players decode with the same conventions: BT.601 coefficients, limited range,
-        // and 4:2:0 chroma sampled at the centre of each 2×2 block (MPEG-1/JPEG siting). H.264
-        // assumes left siting when untagged; decoding centre-sited chroma as left-sited costs
-        // 2.4 dB (toy frames, no x264: 34.3 → 31.9 dB), a 601/709 mismatch 7.4 dB (docs/build.md).
-        enc.set_colorspace(util::color::Space::SMPTE170M);
-        enc.set_color_range(util::color::Range::MPEG);
-        // SAFETY: a plain field of the codec context this encoder owns, set before opening it;
-        // ffmpeg-next has no setter for it.
-        unsafe {
-            (*enc.as_mut_ptr()).chroma_sample_location = util::chroma::Location::Center.into();
-        }
-        if global_header {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
-        }
-        // x264's defaults otherwise, as DD's ffmpeg call: its psy-rd and adaptive quantisation
-        // spend bits where the eye sees them, not where PSNR counts them. `tune psnr` would add
-        // 1.7 dB of luma PSNR (+0.3 dB RGB) for 3 % more bytes on the toy frames, at the cost of
-        // flatter grain and texture; disco keeps the look DD's videos have.
-        let mut opts = Dictionary::new();
-        opts.set("crf", &settings.crf.to_string());
-        opts.set("preset", &settings.preset);
-        let encoder = enc.open_with(opts).map_err(ff("open the H.264 encoder"))?;
-
-        let mut stream = octx.add_stream(codec).map_err(ff("add a video stream"))?;
-        stream.set_parameters(&encoder);
-        stream.set_time_base(encoder_tb);
-        stream.set_avg_frame_rate(Rational::new(settings.fps as i32, 1));
-        // faststart: the index goes before the media, so players can start before the end
-        let mut mux_opts = Dictionary::new();
-        mux_opts.set("movflags", "+faststart");
-        octx.write_header_with(mux_opts)
-            .map_err(ff("write the mp4 header"))?;
-        // the muxer may pick its own time base; packets are rescaled to it
-        let stream_tb = octx.stream(0).expect("stream just added").time_base();
-
+        let encoder = open_encoder(codec, width, height, settings, global_header)?;
+        let stream_tb = start_stream(&mut octx, codec, &encoder, settings)?;
         // Bicubic, rounding exactly; the chroma filter hardly matters on the way in (area,
         // lanczos and full-resolution chroma input are within 0.2 dB of it on the toy frames).
         let scaler = scaling::Context::get(
@@ -322,4 +252,111 @@ impl Mp4Writer {
         }
         Ok(())
     }
+}
+
+/// Settings and a size x264 can encode: a frame rate, crf 0–51, even non-zero sides.
+fn check(settings: &EncodeSettings, width: u32, height: u32) -> Result<(), VideoError> {
+    if settings.fps == 0 || settings.fps > i32::MAX as u32 {
+        return Err(VideoError::Settings(format!(
+            "fps {} is not a frame rate",
+            settings.fps
+        )));
+    }
+    if settings.crf > 51 {
+        return Err(VideoError::Settings(format!(
+            "crf {} is out of x264's range 0–51",
+            settings.crf
+        )));
+    }
+    if width % 2 == 1 || height % 2 == 1 || width == 0 || height == 0 {
+        return Err(VideoError::OddSize { width, height });
+    }
+    Ok(())
+}
+
+/// A temporary mp4 in `out`'s directory, renamed over `out` when the video is complete.
+fn temp_beside(out: &Path) -> Result<NamedTempFile, VideoError> {
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tempfile::Builder::new()
+        .prefix(".disco-tmp-")
+        .suffix(".mp4")
+        .tempfile_in(dir)
+        .map_err(|source| VideoError::Io {
+            path: out.to_owned(),
+            source,
+        })
+}
+
+/// The H.264 encoder at `settings`, tagged with the colour conventions swscale's conversion
+/// follows; `global_header` when the container wants the codec's headers out of band.
+fn open_encoder(
+    codec: ffmpeg_next::Codec,
+    width: u32,
+    height: u32,
+    settings: &EncodeSettings,
+    global_header: bool,
+) -> Result<encoder::video::Encoder, VideoError> {
+    let encoder_tb = Rational::new(1, settings.fps as i32);
+    let mut enc = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(ff("set up the H.264 encoder"))?;
+    enc.set_width(width);
+    enc.set_height(height);
+    enc.set_format(format::Pixel::YUV420P);
+    enc.set_time_base(encoder_tb);
+    enc.set_frame_rate(Some(Rational::new(settings.fps as i32, 1)));
+    // What swscale's RGB→YUV does, said in the stream (x264 writes it into the SPS), so
+    // that players decode with the same conventions: BT.601 coefficients, limited range,
+    // and 4:2:0 chroma sampled at the centre of each 2×2 block (MPEG-1/JPEG siting). H.264
+    // assumes left siting when untagged; decoding centre-sited chroma as left-sited costs
+    // 2.4 dB (toy frames, no x264: 34.3 → 31.9 dB), a 601/709 mismatch 7.4 dB (docs/build.md).
+    enc.set_colorspace(util::color::Space::SMPTE170M);
+    enc.set_color_range(util::color::Range::MPEG);
+    // SAFETY: a plain field of the codec context this encoder owns, set before opening it;
+    // ffmpeg-next has no setter for it.
+    unsafe {
+        (*enc.as_mut_ptr()).chroma_sample_location = util::chroma::Location::Center.into();
+    }
+    if global_header {
+        enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    // x264's defaults otherwise, as DD's ffmpeg call: its psy-rd and adaptive quantisation
+    // spend bits where the eye sees them, not where PSNR counts them. `tune psnr` would add
+    // 1.7 dB of luma PSNR (+0.3 dB RGB) for 3 % more bytes on the toy frames, at the cost of
+    // flatter grain and texture; disco keeps the look DD's videos have.
+    let mut opts = Dictionary::new();
+    opts.set("crf", &settings.crf.to_string());
+    opts.set("preset", &settings.preset);
+    enc.open_with(opts).map_err(ff("open the H.264 encoder"))
+}
+
+/// Adds the video stream to `octx` and writes the mp4 header; returns the time base the
+/// muxer chose for the stream.
+fn start_stream(
+    octx: &mut format::context::Output,
+    codec: ffmpeg_next::Codec,
+    encoder: &encoder::video::Encoder,
+    settings: &EncodeSettings,
+) -> Result<Rational, VideoError> {
+    let encoder_tb = Rational::new(1, settings.fps as i32);
+    let mut stream = octx.add_stream(codec).map_err(ff("add a video stream"))?;
+    stream.set_parameters(encoder);
+    stream.set_time_base(encoder_tb);
+    stream.set_avg_frame_rate(Rational::new(settings.fps as i32, 1));
+    // faststart: the index goes before the media, so players can start before the end
+    let mut mux_opts = Dictionary::new();
+    mux_opts.set("movflags", "+faststart");
+    octx.write_header_with(mux_opts)
+        .map_err(ff("write the mp4 header"))?;
+    // the muxer may pick its own time base; packets are rescaled to it
+    Ok(octx.stream(0).expect("stream just added").time_base())
+}
+
+/// The error of an FFmpeg call made to `step`.
+fn ff(step: &'static str) -> impl Fn(ffmpeg_next::Error) -> VideoError {
+    move |source| VideoError::Ffmpeg { step, source }
 }
