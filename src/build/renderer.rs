@@ -111,7 +111,7 @@ pub enum JobError {
     Spec(#[from] super::spec::SpecError),
     /// The sampler or a session failed on it.
     #[error(transparent)]
-    Render(#[from] job::RenderError),
+    Render(#[from] job::RunError),
 }
 
 impl From<String> for RenderError {

@@ -105,36 +105,36 @@ impl fmt::Display for Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 /// The source of a diagnostic, shaped for miette (which needs a `SourceCode` it can borrow).
-pub struct Rendered {
+pub struct DiagnosticReport {
     diag: Diagnostic,
     source: Option<NamedSource<std::sync::Arc<String>>>,
 }
 
 impl Diagnostic {
     /// Wraps the diagnostic so miette can render it with its snippet.
-    pub fn rendered(&self) -> Rendered {
-        Rendered {
+    pub fn rendered(&self) -> DiagnosticReport {
+        DiagnosticReport {
             source: self.primary.as_ref().map(|(o, _)| o.file.named()),
             diag: self.clone(),
         }
     }
 }
 
-impl fmt::Debug for Rendered {
+impl fmt::Debug for DiagnosticReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.diag, f)
     }
 }
 
-impl fmt::Display for Rendered {
+impl fmt::Display for DiagnosticReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.diag, f)
     }
 }
 
-impl std::error::Error for Rendered {}
+impl std::error::Error for DiagnosticReport {}
 
-impl miette::Diagnostic for Rendered {
+impl miette::Diagnostic for DiagnosticReport {
     fn severity(&self) -> Option<Severity> {
         Some(self.diag.severity)
     }

@@ -22,7 +22,7 @@ mod source;
 pub mod types;
 mod validate;
 
-pub use diagnostic::{Diagnostic, DiagnosticData, Diagnostics, Rendered};
+pub use diagnostic::{Diagnostic, DiagnosticData, DiagnosticReport, Diagnostics};
 pub use load::{LoadResult, load, load_str};
 pub use model::{Axis, Cell, Project, Sweep, Target, TargetKind};
 pub use parse::{MAX_PROJECT_BYTES, PARSE_TIMEOUT, parse_kdl, parse_kdl_bounded, parse_kdl_within};

@@ -32,7 +32,7 @@ const IMAGE_PROMPT_CUTN: usize = prompts::IMAGE_PROMPT_CUTS;
 
 /// Why a render failed.
 #[derive(Debug, thiserror::Error)]
-pub enum RenderError {
+pub enum RunError {
     /// A graph failed.
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -122,7 +122,7 @@ pub fn targets(
     models: &mut Models,
     spec: &RenderSpec,
     rng: &mut JobRng,
-) -> Result<Vec<Targets>, RenderError> {
+) -> Result<Vec<Targets>, RunError> {
     let tokenizer = ClipTokenizer::new();
     let prompts = &spec.frame.text_prompts;
     let texts: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
@@ -204,7 +204,7 @@ pub fn render(
     resume: Option<&Checkpoint>,
     on_step: impl FnMut(&StepEvent<'_>),
     cancel: &AtomicBool,
-) -> Result<Rendered, RenderError> {
+) -> Result<Rendered, RunError> {
     render_observed(spec, models, resume, &mut OnStep(on_step), cancel)
 }
 
@@ -225,7 +225,7 @@ pub fn render_observed(
     resume: Option<&Checkpoint>,
     observer: &mut dyn RenderObserver,
     cancel: &AtomicBool,
-) -> Result<Rendered, RenderError> {
+) -> Result<Rendered, RunError> {
     let schedule = DiffusionSchedule::new(spec.steps());
     let mut guide_rng = JobRng::new(guidance_seed(spec.frame.seed));
     let targets = targets(models, spec, &mut guide_rng)?;
@@ -346,7 +346,7 @@ fn denoise(
     shared: &Shared<'_>,
     x: ArrayView4<f32>,
     at: EvalAt,
-) -> Result<Denoised, RenderError> {
+) -> Result<Denoised, RunError> {
     let Fixed {
         spec,
         schedule,
@@ -413,7 +413,7 @@ fn unet_eps(
     schedule: &DiffusionSchedule,
     x: ArrayView4<f32>,
     k: usize,
-) -> Result<Array4<f32>, RenderError> {
+) -> Result<Array4<f32>, RunError> {
     let xd = x.to_owned().into_dyn();
     let t = ndarray::Array1::from_elem(1, schedule.t_model(k)).into_dyn();
     let full = models

@@ -31,7 +31,7 @@ pub struct Probe {
 
 /// Why the helper could not do its work.
 #[derive(Debug, thiserror::Error)]
-pub enum VideoError {
+pub enum HelperError {
     /// The helper cannot be started.
     #[error("cannot run {}: {source} (it is built with disco)", helper.display())]
     Spawn {
@@ -58,18 +58,18 @@ pub enum VideoError {
     },
 }
 
-fn run(args: &[&str], extra: &[PathBuf]) -> Result<Vec<(String, String)>, VideoError> {
+fn run(args: &[&str], extra: &[PathBuf]) -> Result<Vec<(String, String)>, HelperError> {
     let helper = helper();
     let out = Command::new(&helper)
         .args(args)
         .args(extra)
         .output()
-        .map_err(|source| VideoError::Spawn {
+        .map_err(|source| HelperError::Spawn {
             helper: helper.clone(),
             source,
         })?;
     if !out.status.success() {
-        return Err(VideoError::Helper(
+        return Err(HelperError::Helper(
             String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         ));
     }
@@ -82,16 +82,16 @@ fn run(args: &[&str], extra: &[PathBuf]) -> Result<Vec<(String, String)>, VideoE
         .collect())
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Result<&'a str, VideoError> {
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Result<&'a str, HelperError> {
     fields
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-        .ok_or_else(|| VideoError::Missing(name.to_owned()))
+        .ok_or_else(|| HelperError::Missing(name.to_owned()))
 }
 
 /// The FFmpeg version and H.264 encoder, as the helper sees them.
-pub fn probe() -> Result<Probe, VideoError> {
+pub fn probe() -> Result<Probe, HelperError> {
     let f = run(&["probe"], &[])?;
     let encoder = field(&f, "encoder")?;
     Ok(Probe {
@@ -101,7 +101,7 @@ pub fn probe() -> Result<Probe, VideoError> {
 }
 
 /// Encodes `frames` into `out` (atomically) with the helper.
-pub fn encode(frames: &[PathBuf], out: &Path, s: &EncodeSettings) -> Result<Encoded, VideoError> {
+pub fn encode(frames: &[PathBuf], out: &Path, s: &EncodeSettings) -> Result<Encoded, HelperError> {
     let (fps, crf) = (s.fps.to_string(), s.crf.to_string());
     let out_s = out.to_string_lossy();
     let f = run(
@@ -110,10 +110,10 @@ pub fn encode(frames: &[PathBuf], out: &Path, s: &EncodeSettings) -> Result<Enco
         ],
         frames,
     )?;
-    let num = |name: &str| -> Result<u64, VideoError> {
+    let num = |name: &str| -> Result<u64, HelperError> {
         field(&f, name)?
             .parse()
-            .map_err(|source| VideoError::Number {
+            .map_err(|source| HelperError::Number {
                 name: name.to_owned(),
                 source,
             })

@@ -52,7 +52,7 @@ impl Pose {
 
 /// A coordinate axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Axis {
+pub enum CameraAxis {
     /// x, to the right.
     X,
     /// y, in DD's points downwards (row index grows with y).
@@ -62,21 +62,21 @@ pub enum Axis {
 }
 
 /// pytorch3d's `_axis_angle_rotation`: rotation by `angle` radians about `axis`.
-pub fn axis_rotation(axis: Axis, angle: f64) -> Mat3 {
+pub fn axis_rotation(axis: CameraAxis, angle: f64) -> Mat3 {
     let (s, c) = angle.sin_cos();
     match axis {
-        Axis::X => [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]],
-        Axis::Y => [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]],
-        Axis::Z => [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]],
+        CameraAxis::X => [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]],
+        CameraAxis::Y => [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]],
+        CameraAxis::Z => [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]],
     }
 }
 
 /// `euler_angles_to_matrix(radians(deg), "XYZ")` = `Rx · Ry · Rz`.
 pub fn euler_xyz(deg: [f64; 3]) -> Mat3 {
     let [x, y, z] = deg;
-    let rx = axis_rotation(Axis::X, x.to_radians());
-    let ry = axis_rotation(Axis::Y, y.to_radians());
-    let rz = axis_rotation(Axis::Z, z.to_radians());
+    let rx = axis_rotation(CameraAxis::X, x.to_radians());
+    let ry = axis_rotation(CameraAxis::Y, y.to_radians());
+    let rz = axis_rotation(CameraAxis::Z, z.to_radians());
     mul3(&mul3(&rx, &ry), &rz)
 }
 
