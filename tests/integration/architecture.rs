@@ -29,17 +29,11 @@ fn documented() -> Graph {
         .collect()
 }
 
-/// Each workspace member's normal dependencies on other members, from `cargo metadata`.
-fn actual() -> Graph {
+/// The standard output of `cargo ARGS` in the repository.
+fn cargo(args: &[&str]) -> Vec<u8> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
+        .args(args)
         .current_dir(repo_root())
         .output()
         .unwrap();
@@ -48,7 +42,13 @@ fn actual() -> Graph {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    out.stdout
+}
+
+/// Each workspace member's normal dependencies on other members, from `cargo metadata`.
+fn actual() -> Graph {
+    let out = cargo(&["metadata", "--format-version", "1", "--no-deps"]);
+    let meta: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let packages = meta["packages"].as_array().unwrap();
     let members: BTreeSet<&str> = packages
         .iter()
@@ -75,27 +75,16 @@ fn the_crate_graph_is_the_documented_one() {
 
 #[test]
 fn the_kernels_compile_without_ort_ffmpeg_or_kdl() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "tree",
-            "--offline",
-            "-p",
-            "disco-kernels",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tree = String::from_utf8_lossy(&out.stdout);
+    let out = cargo(&[
+        "tree",
+        "-p",
+        "disco-kernels",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ]);
+    let tree = String::from_utf8_lossy(&out);
     assert!(tree.lines().count() > 5, "{tree}");
     for heavy in ["ort ", "ffmpeg-next ", "kdl ", "miette "] {
         assert!(
