@@ -206,7 +206,7 @@ impl Builder<'_> {
                 self.written.insert(setting, dd.to_owned());
                 self.imported.push((dd.to_owned(), setting));
             }
-            Some(Err(why)) => self.skip(dd, Some(v), why, lossy),
+            Some(Err(why)) => self.skip(dd, Some(v), why.to_string(), lossy),
             None => self.skip(dd, Some(v), "no such setting", false),
         }
     }

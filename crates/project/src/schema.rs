@@ -119,7 +119,7 @@ macro_rules! settings {
             }
 
             /// KDL text for a setting from its DD JSON value (for `disco import`).
-            pub fn kdl_from_json(name: &str, v: &Value) -> Option<Result<String, String>> {
+            pub fn kdl_from_json(name: &str, v: &Value) -> Option<Result<String, FromDdError>> {
                 match name {
                     $( $name => Some(<$ty as SettingType>::kdl_from_json(v)), )*
                     _ => None,

@@ -3,7 +3,7 @@
 use kdl::KdlNode;
 use serde_json::Value;
 
-use super::{SettingType, kdl_string};
+use super::{FromDdError, SettingType, kdl_string};
 use crate::diagnostic::Diagnostic;
 use crate::read::{self, Cx};
 pub use disco_kernels::anim::InterpSpline;
@@ -92,14 +92,14 @@ macro_rules! choice {
             fn to_json(&self) -> Value {
                 Value::String(ChoiceSetting::name(*self).to_owned())
             }
-            fn kdl_from_json(v: &Value) -> Result<String, String> {
+            fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
                 match v {
                     Value::String(s) => match <$ty as ChoiceSetting>::parse(s.trim()) {
                         Ok(x) => Ok(kdl_string(ChoiceSetting::name(x))),
-                        Err(Some(why)) => Err(format!("\"{s}\" is not supported yet: {why}")),
-                        Err(None) => Err(format!("\"{s}\" is not one of {:?}", Self::NAMES)),
+                        Err(Some(why)) => Err(FromDdError::Unsupported { value: s.clone(), why }),
+                        Err(None) => Err(FromDdError::UnknownName { value: s.clone(), names: Self::NAMES }),
                     },
-                    other => Err(format!("expected a string, found {}", super::kind(other))),
+                    other => Err(FromDdError::wrong_kind("a string", other)),
                 }
             }
         }

@@ -9,7 +9,7 @@
 use kdl::{KdlNode, KdlValue};
 use serde_json::Value;
 
-use super::{SettingType, fmt_number, kdl_string};
+use super::{FromDdError, SettingType, fmt_number, kdl_string};
 use crate::diagnostic::Diagnostic;
 use crate::read::{self, Cx};
 
@@ -192,14 +192,15 @@ impl SettingType for Keyframes {
     fn to_json(&self) -> Value {
         Value::String(self.text.clone())
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v {
-            Value::String(s) => parse_dd(s).map(|_| kdl_string(s)).map_err(|e| e.1),
+            Value::String(s) => parse_dd(s).map(|_| kdl_string(s)).map_err(|e| e.1.into()),
             Value::Number(n) => Ok(n.to_string()),
             other => Err(format!(
                 "expected keyframes like \"0: (1)\", found {}",
                 super::kind(other)
-            )),
+            )
+            .into()),
         }
     }
 }

@@ -37,7 +37,7 @@ pub trait SettingType: Clone + PartialEq + Debug + Sized {
     fn to_json(&self) -> Value;
 
     /// KDL text for the arguments/block of a node holding the DD JSON value `v`.
-    fn kdl_from_json(v: &Value) -> Result<String, String>;
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError>;
 
     /// The value as a number, for range checks.
     fn numeric(&self) -> Option<f64> {
@@ -119,6 +119,61 @@ pub fn kdl_number(x: f64) -> String {
     }
 }
 
+/// Why a value from a DD settings file cannot be a setting's value (`disco import` skips it
+/// and says why).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FromDdError {
+    /// The JSON value is of another kind than the setting takes.
+    #[error("expected {expected}, found {found}")]
+    WrongKind {
+        /// What the setting takes.
+        expected: &'static str,
+        /// What the file holds ([`kind`]: never the value itself).
+        found: &'static str,
+    },
+    /// A name DD knows that disco does not render yet.
+    #[error("\"{value}\" is not supported yet: {why}")]
+    Unsupported {
+        /// The name.
+        value: String,
+        /// Why, and what to use instead.
+        why: &'static str,
+    },
+    /// A name that is none of the setting's.
+    #[error("\"{value}\" is not one of {names:?}")]
+    UnknownName {
+        /// The name.
+        value: String,
+        /// The names the setting takes.
+        names: &'static [&'static str],
+    },
+    /// A value of the right kind that the setting's own syntax or range rejects.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl FromDdError {
+    /// A value of another kind than `expected`.
+    pub fn wrong_kind(expected: &'static str, v: &Value) -> Self {
+        FromDdError::WrongKind {
+            expected,
+            found: kind(v),
+        }
+    }
+}
+
+impl From<String> for FromDdError {
+    fn from(message: String) -> Self {
+        FromDdError::Invalid(message)
+    }
+}
+
+impl From<&str> for FromDdError {
+    fn from(message: &str) -> Self {
+        FromDdError::Invalid(message.to_owned())
+    }
+}
+
 /// The reason `disco import` gives for NaN and infinities.
 pub const NON_FINITE: &str = "NaN and infinity are not numbers a setting can take";
 
@@ -154,7 +209,7 @@ impl SettingType for u32 {
     fn to_json(&self) -> Value {
         Value::from(*self)
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         let max = u32::MAX as f64;
         match v {
             Value::Number(n) if n.as_u64().is_some_and(|x| x <= u32::MAX as u64) => {
@@ -166,10 +221,12 @@ impl SettingType for u32 {
             {
                 Ok(fmt_number(n.as_f64().unwrap_or_default()))
             }
-            Value::Number(n) => Err(format!("{n} is not a whole number in 0..={}", u32::MAX)),
+            Value::Number(n) => {
+                Err(format!("{n} is not a whole number in 0..={}", u32::MAX).into())
+            }
             Value::String(s) if s.trim().parse::<u32>().is_ok() => Ok(s.trim().to_owned()),
             Value::String(s) if is_non_finite_word(s) => Err(NON_FINITE.into()),
-            other => Err(format!("expected a whole number, found {}", kind(other))),
+            other => Err(FromDdError::wrong_kind("a whole number", other)),
         }
     }
     fn numeric(&self) -> Option<f64> {
@@ -189,7 +246,7 @@ impl SettingType for f64 {
             Value::from(*self)
         }
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v {
             Value::Number(n) => Ok(n.to_string()),
             Value::String(s) => match s.trim().parse::<f64>() {
@@ -198,7 +255,7 @@ impl SettingType for f64 {
                 Err(_) if is_non_finite_word(s) => Err(NON_FINITE.into()),
                 Err(_) => Err("expected a number, found a string".into()),
             },
-            other => Err(format!("expected a number, found {}", kind(other))),
+            other => Err(FromDdError::wrong_kind("a number", other)),
         }
     }
     fn numeric(&self) -> Option<f64> {
@@ -214,12 +271,12 @@ impl SettingType for bool {
     fn to_json(&self) -> Value {
         Value::Bool(*self)
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v {
             Value::Bool(b) => Ok(format!("#{b}")),
             Value::String(s) if s.eq_ignore_ascii_case("true") => Ok("#true".into()),
             Value::String(s) if s.eq_ignore_ascii_case("false") => Ok("#false".into()),
-            other => Err(format!("expected true or false, found {}", kind(other))),
+            other => Err(FromDdError::wrong_kind("true or false", other)),
         }
     }
 }
@@ -232,12 +289,12 @@ impl SettingType for String {
     fn to_json(&self) -> Value {
         Value::String(self.clone())
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v {
             // Names (`batch_name`): surrounding blanks are never meant.
             Value::String(s) if s.trim().is_empty() => Err("an empty name".into()),
             Value::String(s) => Ok(kdl_string(s.trim())),
-            other => Err(format!("expected a string, found {}", kind(other))),
+            other => Err(FromDdError::wrong_kind("a string", other)),
         }
     }
 }
@@ -245,6 +302,32 @@ impl SettingType for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dd_value_that_cannot_be_imported_says_which_way_it_fails() {
+        use crate::Settings;
+        let kdl = |name: &str, v: Value| Settings::kdl_from_json(name, &v).expect(name);
+        assert_eq!(
+            kdl("steps", Value::from(vec![1, 2])),
+            Err(FromDdError::WrongKind {
+                expected: "a whole number",
+                found: "a list"
+            })
+        );
+        assert!(matches!(
+            kdl("diffusion-model", Value::from("watercolordiffusion")),
+            Err(FromDdError::Unsupported { value, .. }) if value == "watercolordiffusion"
+        ));
+        assert!(matches!(
+            kdl("diffusion-sampling-mode", Value::from("euler")),
+            Err(FromDdError::UnknownName { names, .. }) if names == ["ddim", "plms"]
+        ));
+        let Err(FromDdError::Invalid(why)) = kdl("steps", Value::from(-3)) else {
+            panic!("a negative step count is a value out of range");
+        };
+        assert!(why.contains("-3"), "{why}");
+        assert_eq!(kdl("steps", Value::from("40")), Ok("40".to_owned()));
+    }
 
     #[test]
     fn kdl_strings_read_back_as_one_value_on_one_line() {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use kdl::{KdlEntry, KdlNode};
 use serde_json::Value;
 
-use super::{SettingType, fmt_number, kdl_string};
+use super::{FromDdError, SettingType, fmt_number, kdl_string};
 use crate::diagnostic::Diagnostic;
 use crate::read::{self, Cx};
 use crate::source::Origin;
@@ -314,23 +314,20 @@ impl SettingType for Prompts {
     }
     /// Empty prompts give empty text: the importer then writes the bare node (`text-prompts`
     /// = no prompts) rather than an empty block.
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
-        let strings = |list: &Value| -> Result<Vec<String>, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
+        let strings = |list: &Value| -> Result<Vec<String>, FromDdError> {
             match list {
                 Value::Array(items) => items
                     .iter()
                     .map(|s| {
-                        s.as_str().map(kdl_string).ok_or_else(|| {
-                            format!("expected prompt strings, found {}", super::kind(s))
-                        })
+                        s.as_str()
+                            .map(kdl_string)
+                            .ok_or_else(|| FromDdError::wrong_kind("prompt strings", s))
                     })
                     .collect(),
                 Value::String(s) => Ok(vec![kdl_string(s)]),
                 Value::Null => Ok(Vec::new()),
-                other => Err(format!(
-                    "expected a list of prompts, found {}",
-                    super::kind(other)
-                )),
+                other => Err(FromDdError::wrong_kind("a list of prompts", other)),
             }
         };
         let mut frames: Vec<(u32, Vec<String>)> = match v {
@@ -339,25 +336,22 @@ impl SettingType for Prompts {
                 .iter()
                 .map(|(k, list)| {
                     let f = k.trim().parse::<u32>().map_err(|_| {
-                        format!(
+                        FromDdError::Invalid(format!(
                             "frame key \"{}\" is not a whole number",
                             k.chars().take(40).collect::<String>()
-                        )
+                        ))
                     })?;
                     Ok((f, strings(list)?))
                 })
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, FromDdError>>()?,
             list @ (Value::Array(_) | Value::String(_)) => vec![(0, strings(list)?)],
             other => {
-                return Err(format!(
-                    "expected prompts keyed by frame, found {}",
-                    super::kind(other)
-                ));
+                return Err(FromDdError::wrong_kind("prompts keyed by frame", other));
             }
         };
         frames.sort_by_key(|f| f.0);
         if let Some(w) = frames.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(format!("frame {} is keyed twice", w[0].0));
+            return Err(format!("frame {} is keyed twice", w[0].0).into());
         }
         if frames.iter().all(|(_, texts)| texts.is_empty()) {
             return Ok(String::new());

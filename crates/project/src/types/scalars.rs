@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use kdl::{KdlNode, KdlValue};
 use serde_json::Value;
 
-use super::{SettingType, fmt_number, kdl_string, kind};
+use super::{FromDdError, SettingType, fmt_number, kdl_string, kind};
 use crate::diagnostic::Diagnostic;
 use crate::read::{self, Cx};
 
@@ -41,21 +41,20 @@ impl SettingType for Seed {
             Seed::Fixed(n) => Value::from(*n),
         }
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v {
             Value::String(s) if s == "random_seed" || s == "random" => Ok("\"random\"".into()),
             Value::String(s) => match s.trim().parse::<u64>() {
                 Ok(n) if n <= MAX_SEED => Ok(n.to_string()),
-                _ => Err(format!(
-                    "seed \"{s}\" is neither an integer nor \"random_seed\""
-                )),
+                _ => Err(format!("seed \"{s}\" is neither an integer nor \"random_seed\"").into()),
             },
             Value::Number(n) if n.as_u64().is_some_and(|n| n <= MAX_SEED) => Ok(n.to_string()),
-            Value::Number(n) => Err(format!("seed {n} is not an integer in 0..=2^32")),
+            Value::Number(n) => Err(format!("seed {n} is not an integer in 0..=2^32").into()),
             other => Err(format!(
                 "expected an integer seed or \"random_seed\", found {}",
                 kind(other)
-            )),
+            )
+            .into()),
         }
     }
 }
@@ -102,14 +101,14 @@ impl SettingType for WidthHeight {
     fn to_json(&self) -> Value {
         Value::from(vec![self.width, self.height])
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v.as_array().map(Vec::as_slice) {
             Some([w, h]) => Ok(format!(
                 "{} {}",
                 u32::kdl_from_json(w)?,
                 u32::kdl_from_json(h)?
             )),
-            _ => Err(format!("expected [width, height], found {}", kind(v))),
+            _ => Err(FromDdError::wrong_kind("[width, height]", v)),
         }
     }
 }
@@ -144,14 +143,14 @@ impl SettingType for OptPath {
     fn to_json(&self) -> Value {
         self.written.clone().map_or(Value::Null, Value::String)
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v {
             Value::Null => Ok("#null".into()),
             Value::String(s) if matches!(s.as_str(), "" | "none" | "None" | "NONE") => {
                 Ok("#null".into())
             }
             Value::String(s) => Ok(kdl_string(s)),
-            other => Err(format!("expected a path or null, found {}", kind(other))),
+            other => Err(FromDdError::wrong_kind("a path or null", other)),
         }
     }
 }
@@ -193,7 +192,7 @@ impl SettingType for IntermediateSaves {
             IntermediateSaves::At(v) => Value::from(v.clone()),
         }
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v {
             // DD saves at no step for an empty list, as for a count of 0.
             Value::Array(items) if items.is_empty() => Ok("0".into()),
@@ -241,7 +240,7 @@ impl SettingType for Fractions {
     fn to_json(&self) -> Value {
         Value::from(self.0.clone())
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         let items = match v {
             Value::Array(items) => items.clone(),
             Value::String(s) => serde_json::from_str::<Vec<Value>>(s)
@@ -256,7 +255,7 @@ impl SettingType for Fractions {
             .map(|x| {
                 x.as_f64()
                     .map(fmt_number)
-                    .ok_or_else(|| format!("expected numbers, found {}", kind(x)))
+                    .ok_or_else(|| FromDdError::wrong_kind("numbers", x))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|v| v.join(" "))
@@ -297,13 +296,12 @@ impl SettingType for Percent {
     fn to_json(&self) -> Value {
         Value::String(format!("{}%", fmt_number(self.0)))
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v {
             Value::String(s) if Percent::parse(s).is_some() => Ok(kdl_string(s.trim())),
-            other => Err(format!(
-                "expected a percentage like \"60%\", found {}",
-                kind(other)
-            )),
+            other => {
+                Err(format!("expected a percentage like \"60%\", found {}", kind(other)).into())
+            }
         }
     }
     fn numeric(&self) -> Option<f64> {

@@ -9,7 +9,7 @@
 use kdl::{KdlEntry, KdlNode};
 use serde_json::Value;
 
-use super::{SettingType, fmt_number, kdl_string};
+use super::{FromDdError, SettingType, fmt_number, kdl_string};
 use crate::diagnostic::Diagnostic;
 use crate::read::{self, Cx};
 
@@ -300,9 +300,11 @@ impl SettingType for CutSchedule {
     fn to_json(&self) -> Value {
         Value::String(self.text.clone())
     }
-    fn kdl_from_json(v: &Value) -> Result<String, String> {
+    fn kdl_from_json(v: &Value) -> Result<String, FromDdError> {
         match v {
-            Value::String(s) => parse_dd(s).map(|_| kdl_string(s)).map_err(|e| e.message),
+            Value::String(s) => parse_dd(s)
+                .map(|_| kdl_string(s))
+                .map_err(|e| e.message.into()),
             // A plain number (EM writes `cut_ic_pow: 1`) means that value everywhere.
             Value::Number(n) => Ok(kdl_string(&format!("[{n}]*{SCHEDULE_LEN}"))),
             Value::Array(items) => {
@@ -321,10 +323,7 @@ impl SettingType for CutSchedule {
                 parse_dd(&text).map_err(|e| e.message)?;
                 Ok(kdl_string(&text))
             }
-            other => Err(format!(
-                "expected a schedule string, found {}",
-                super::kind(other)
-            )),
+            other => Err(FromDdError::wrong_kind("a schedule string", other)),
         }
     }
 }
