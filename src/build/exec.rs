@@ -261,9 +261,7 @@ fn shard_jobs(plan: &Plan, options: &BuildOptions) -> Result<Option<HashSet<usiz
             targets: plan.drawn_seeds.keys().cloned().collect(),
         });
     }
-    Ok(Some(
-        plan::shard::jobs_of(plan, spec).into_iter().collect(),
-    ))
+    Ok(Some(plan::shard::jobs_of(plan, spec).into_iter().collect()))
 }
 
 /// Before a build writes: the seeds it drew recorded (and reported), the temporaries a

@@ -205,11 +205,7 @@ pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
             EXIT_INTERRUPTED
         }
         Err(e @ BuildError::ShardDrawsSeed { .. }) => {
-            eprintln!(
-                "error: {e}\nhelp: fix the seed first: give the target a `seed N`, or run a plain \
-                 `disco build` once and commit the disco.lock it writes (it records drawn seeds), \
-                 so that every worker plans the same keys"
-            );
+            super::shards::print_seed_refusal(&e);
             EXIT_INVALID
         }
         Err(BuildError::Locked(e)) => {
@@ -233,8 +229,7 @@ pub fn run_plan(sel: &Selection, shards: Option<usize>) -> i32 {
     let outputs = store.outputs();
     let decisions = decide(&plan, &store, &outputs);
     if let Some(n) = shards {
-        super::shards::print(&plan, &decisions, n, sel.message_format);
-        return EXIT_OK;
+        return super::shards::run(&plan, &decisions, n, sel.message_format);
     }
     if sel.message_format == MessageFormat::Json {
         let mut sink = JsonSink;

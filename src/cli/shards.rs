@@ -3,11 +3,12 @@
 
 use serde::Serialize;
 
-use disco::build::Decision;
+use disco::build::{BuildError, Decision};
 use disco::plan::Plan;
 use disco::plan::shard::{self, Unit};
 
 use super::progress::{JsonSink, MessageFormat};
+use super::{EXIT_INVALID, EXIT_OK};
 
 /// One line of `disco plan --shards N --message-format json`.
 #[derive(Serialize)]
@@ -45,8 +46,35 @@ struct UnitJob {
     stale: bool,
 }
 
+/// Prints `plan`'s units among `shards` shards; refuses (exit 2) a plan that draws a seed,
+/// as `disco build --shard` does: its keys would not be the workers'.
+pub(super) fn run(
+    plan: &Plan,
+    decisions: &[Decision],
+    shards: usize,
+    format: MessageFormat,
+) -> i32 {
+    if !plan.drawn_seeds.is_empty() {
+        print_seed_refusal(&BuildError::ShardDrawsSeed {
+            targets: plan.drawn_seeds.keys().cloned().collect(),
+        });
+        return EXIT_INVALID;
+    }
+    print(plan, decisions, shards, format);
+    EXIT_OK
+}
+
+/// The error for a sharded plan that draws a seed, and how to fix the seed.
+pub(super) fn print_seed_refusal(e: &BuildError) {
+    eprintln!(
+        "error: {e}\nhelp: fix the seed first: give the target a `seed N`, or run a plain \
+         `disco build` once and commit the disco.lock it writes (it records drawn seeds), so \
+         that every worker plans the same keys"
+    );
+}
+
 /// Prints `plan`'s units among `shards` shards, grouped by shard.
-pub(super) fn print(plan: &Plan, decisions: &[Decision], shards: usize, format: MessageFormat) {
+fn print(plan: &Plan, decisions: &[Decision], shards: usize, format: MessageFormat) {
     let units = shard::assign(plan, shards);
     let stale = |j: &usize| matches!(decisions[*j], Decision::Render(_));
     for s in 0..shards {
@@ -55,7 +83,11 @@ pub(super) fn print(plan: &Plan, decisions: &[Decision], shards: usize, format: 
             shard: s,
             units: mine.len(),
             jobs: mine.iter().map(|u| u.jobs.len()).sum(),
-            stale: mine.iter().flat_map(|u| &u.jobs).filter(|j| stale(j)).count(),
+            stale: mine
+                .iter()
+                .flat_map(|u| &u.jobs)
+                .filter(|j| stale(j))
+                .count(),
             cost: mine.iter().map(|u| u.cost).sum(),
         };
         if format == MessageFormat::Human {
@@ -97,7 +129,10 @@ fn print_human(plan: &Plan, s: usize, units: &[&Unit], t: &Totals) {
         let first = u.jobs[0];
         let what = match u.jobs.len() {
             1 => plan.job_label(first),
-            n => format!("{} ({n} frames)", plan.targets[plan.jobs[first].target].label()),
+            n => format!(
+                "{} ({n} frames)",
+                plan.targets[plan.jobs[first].target].label()
+            ),
         };
         println!("  {what}: cost {}", u.cost);
     }
