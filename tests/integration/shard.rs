@@ -11,7 +11,7 @@ use disco::store::Store;
 
 use crate::engine::{FakeFacts, FakeRenderer};
 use crate::models::tiny_set;
-use crate::support::{disco, text, tree};
+use crate::support::{copy_dir, disco, text, tree};
 
 /// A film (one chain of 6 frames), 3 stills and a sweep of 2 cells × 1 image: 6 units.
 /// (The cells' guidance differs from the stills' 5000, so that no two jobs share a key.)
@@ -131,6 +131,26 @@ fn shards_then_a_plain_build_equal_one_plain_build() {
     assert_eq!(lock(farm.path()), lock(single.path()));
     assert_eq!(images(farm.path()), images(single.path()));
     assert!(assembled(farm.path()).len() > 1, "the report and lock");
+}
+
+#[test]
+fn workers_in_separate_checkouts_assemble_from_their_copied_objects() {
+    let single = project(PROJECT);
+    build(single.path(), None).unwrap();
+    let assemble = project(PROJECT);
+    for index in 0..4 {
+        // each worker its own clone, with an empty store
+        let worker = project(PROJECT);
+        build(worker.path(), Some(ShardSpec { index, count: 4 })).unwrap();
+        copy_dir(
+            &worker.path().join(".disco/objects"),
+            &assemble.path().join(".disco/objects"),
+        );
+    }
+    assert_eq!(build(assemble.path(), None).unwrap(), Vec::<String>::new());
+    let lock = |d: &Path| std::fs::read_to_string(d.join("disco.lock")).unwrap();
+    assert_eq!(lock(assemble.path()), lock(single.path()));
+    assert_eq!(images(assemble.path()), images(single.path()));
 }
 
 #[test]
