@@ -69,13 +69,16 @@ impl TargetLoop<'_> {
         Ok(())
     }
 
+    /// Whether job `j` is this build's to render and publish (not another shard's).
+    fn ours(&self, j: usize) -> bool {
+        self.mine.is_none_or(|m| m.contains(&j))
+    }
+
     fn target(&mut self, t: usize, progress: &mut Progress) -> Result<(), BuildError> {
         let target = &self.plan.targets[t];
-        if target
-            .jobs
-            .clone()
-            .any(|j| matches!(self.decisions[j], Decision::Render(_) | Decision::Adopt))
-        {
+        if target.jobs.clone().any(|j| {
+            self.ours(j) && matches!(self.decisions[j], Decision::Render(_) | Decision::Adopt)
+        }) {
             let digest = target.common.digest;
             self.store
                 .put_inputs(&digest, &target.common.inputs)
@@ -98,7 +101,7 @@ impl TargetLoop<'_> {
     fn job(&mut self, j: usize, progress: &mut Progress) -> Result<(), BuildError> {
         let (plan, store) = (self.plan, self.store);
         let job = &plan.jobs[j];
-        if self.mine.is_some_and(|m| !m.contains(&j)) {
+        if !self.ours(j) {
             // another shard's: it renders and publishes it
             progress.waiting.insert(j);
             return Ok(());
