@@ -3,6 +3,7 @@
 //! lock or an unusable store stop the build; a frame that fails is reported, never cached,
 //! and the other jobs go on (frames chained to it are skipped).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use super::materialize;
 use super::renderer::Renderer;
 use super::targets::TargetLoop;
 use crate::lockfile::{self, LockFile};
-use crate::plan::{self, Facts, Key, Plan, PlanOptions};
+use crate::plan::{self, Facts, Key, Plan, PlanOptions, ShardSpec};
 use crate::project::{Diagnostic, Project};
 use crate::store::Store;
 
@@ -33,6 +34,11 @@ pub struct BuildOptions {
     /// does their target's video. Cached jobs are still materialised. `None`: every stale
     /// job (`disco watch` renders one job per call, in its own order).
     pub render_only: Option<Vec<usize>>,
+    /// A farm worker's share (`disco build --shard I/N`): only the jobs of this shard's
+    /// units ([`crate::plan::shard`]) are rendered or published; videos, contact sheets,
+    /// the report and `disco.lock` are left to the assemble step (a plain build), and a
+    /// plan that draws a random seed is refused.
+    pub shard: Option<ShardSpec>,
 }
 
 impl Default for BuildOptions {
@@ -43,6 +49,7 @@ impl Default for BuildOptions {
             checkpoint_every: 10,
             holder: format!("pid {}", std::process::id()),
             render_only: None,
+            shard: None,
         }
     }
 }
@@ -87,6 +94,15 @@ pub enum BuildError {
     /// Cancelled (Ctrl-C); the running frame saved a checkpoint.
     #[error("interrupted")]
     Interrupted,
+    /// A shard's plan draws a `seed "random"`: every worker would draw another.
+    #[error(
+        "`--shard` cannot draw a random seed (every worker would draw another) for {}",
+        targets.join(", ")
+    )]
+    ShardDrawsSeed {
+        /// The targets (`target` or `target[cell]`) whose seed is not fixed yet.
+        targets: Vec<String>,
+    },
     /// The renderer rendered on another provider than the plan keyed.
     #[error(
         "planned for {planned} but sessions run on {actual}: pass `--device {actual}` so keys match the pixels"
@@ -176,6 +192,7 @@ pub fn build_in(
     cancel: &AtomicBool,
 ) -> Result<Summary, BuildError> {
     let started = Instant::now();
+    let mine = shard_jobs(plan, options)?;
     let _lock = if options.dry_run {
         None
     } else {
@@ -186,16 +203,15 @@ pub fn build_in(
     }
     let mut outputs = store.outputs();
     let decisions = decide(plan, store, &outputs);
+    let ours = |j: usize| mine.as_ref().is_none_or(|m| m.contains(&j));
     if !options.dry_run {
-        let stale_keys: Vec<Key> = decisions
-            .iter()
-            .zip(&plan.jobs)
-            .filter(|(d, _)| matches!(d, Decision::Render(_)))
-            .map(|(_, job)| job.key)
+        let stale_keys: Vec<Key> = (0..plan.jobs.len())
+            .filter(|&j| ours(j) && matches!(decisions[j], Decision::Render(_)))
+            .map(|j| plan.jobs[j].key)
             .collect();
         store.sweep_temporaries(&stale_keys);
     }
-    announce(plan, &decisions, sink);
+    announce(plan, &decisions, &ours, sink);
     let mut summary = Summary::default();
     if options.dry_run {
         summary.seconds = started.elapsed().as_secs_f64();
@@ -207,14 +223,20 @@ pub fn build_in(
         store,
         outputs: &mut outputs,
         decisions: &decisions,
+        mine: mine.as_ref(),
         renderer,
         sink,
         cancel,
         summary: &mut summary,
     }
     .run();
-    // The lock records what exists, after a failed frame or Ctrl-C too.
-    let locked = update_lock(plan, store, &mut outputs, &decisions, &summary);
+    // The lock records what exists, after a failed frame or Ctrl-C too; a shard's
+    // images are recorded by the assemble step, which sees every shard's.
+    let locked = if mine.is_none() {
+        update_lock(plan, store, &mut outputs, &decisions, &summary)
+    } else {
+        Ok(())
+    };
     run?;
     locked?;
     outputs.save().at(&store.root().join("outputs.json"))?;
@@ -226,6 +248,20 @@ pub fn build_in(
         seconds: summary.seconds,
     });
     Ok(summary)
+}
+
+/// The jobs of `options.shard`'s units, or `None` without a shard. A plan that draws a
+/// seed is refused: each worker would draw its own, and the keys would disagree.
+fn shard_jobs(plan: &Plan, options: &BuildOptions) -> Result<Option<HashSet<usize>>, BuildError> {
+    let Some(spec) = options.shard else {
+        return Ok(None);
+    };
+    if !plan.drawn_seeds.is_empty() {
+        return Err(BuildError::ShardDrawsSeed {
+            targets: plan.drawn_seeds.keys().cloned().collect(),
+        });
+    }
+    Ok(Some(plan::shard::jobs_of(plan, spec).into_iter().collect()))
 }
 
 /// Before a build writes: the seeds it drew recorded (and reported), the temporaries a
@@ -253,18 +289,26 @@ fn prepare(store: &Store, plan: &Plan, sink: &mut dyn BuildSink) -> Result<(), B
     Ok(())
 }
 
-/// Reports how many jobs are stale, and why each is.
-fn announce(plan: &Plan, decisions: &[Decision], sink: &mut dyn BuildSink) {
-    let stale = decisions
-        .iter()
-        .filter(|d| matches!(d, Decision::Render(_)))
+/// Reports how many of the jobs this build is for (`ours`) are stale, and why each is.
+fn announce(
+    plan: &Plan,
+    decisions: &[Decision],
+    ours: &dyn Fn(usize) -> bool,
+    sink: &mut dyn BuildSink,
+) {
+    let jobs = (0..plan.jobs.len()).filter(|&j| ours(j)).count();
+    let stale = (0..plan.jobs.len())
+        .filter(|&j| ours(j) && matches!(decisions[j], Decision::Render(_)))
         .count();
     sink.event(&BuildEvent::Planned {
-        jobs: plan.jobs.len(),
+        jobs,
         stale,
-        fresh: plan.jobs.len() - stale,
+        fresh: jobs - stale,
     });
     for (j, d) in decisions.iter().enumerate() {
+        if !ours(j) {
+            continue;
+        }
         if let Decision::Render(why) = d {
             sink.event(&BuildEvent::Stale {
                 job: plan.job_label(j),

@@ -24,6 +24,8 @@ pub(super) struct TargetLoop<'a> {
     pub store: &'a Store,
     pub outputs: &'a mut Outputs,
     pub decisions: &'a [Decision],
+    /// A shard's jobs: the others are neither rendered nor published (`None`: all).
+    pub mine: Option<&'a HashSet<usize>>,
     pub renderer: &'a mut dyn Renderer,
     pub sink: &'a mut dyn BuildSink,
     pub cancel: &'a AtomicBool,
@@ -34,7 +36,8 @@ pub(super) struct TargetLoop<'a> {
 #[derive(Default)]
 struct Progress {
     failed: HashSet<usize>,
-    /// Stale jobs left for a later call: not failed, but their target is not complete.
+    /// Stale jobs left for a later call, and another shard's jobs: not failed, but their
+    /// target is not complete.
     waiting: HashSet<usize>,
 }
 
@@ -57,7 +60,8 @@ impl TargetLoop<'_> {
         let built: Vec<bool> = (0..self.plan.jobs.len())
             .map(|j| progress.built(j))
             .collect();
-        if built.iter().any(|&b| b) {
+        // a shard sees only its own images: the assemble step draws them all
+        if self.mine.is_none() && built.iter().any(|&b| b) {
             for w in crate::report::refresh(self.plan, self.store, self.outputs, &built)? {
                 self.sink.event(&w.into());
             }
@@ -65,13 +69,16 @@ impl TargetLoop<'_> {
         Ok(())
     }
 
+    /// Whether job `j` is this build's to render and publish (not another shard's).
+    fn ours(&self, j: usize) -> bool {
+        self.mine.is_none_or(|m| m.contains(&j))
+    }
+
     fn target(&mut self, t: usize, progress: &mut Progress) -> Result<(), BuildError> {
         let target = &self.plan.targets[t];
-        if target
-            .jobs
-            .clone()
-            .any(|j| matches!(self.decisions[j], Decision::Render(_) | Decision::Adopt))
-        {
+        if target.jobs.clone().any(|j| {
+            self.ours(j) && matches!(self.decisions[j], Decision::Render(_) | Decision::Adopt)
+        }) {
             let digest = target.common.digest;
             self.store
                 .put_inputs(&digest, &target.common.inputs)
@@ -85,7 +92,7 @@ impl TargetLoop<'_> {
         if target.jobs.clone().any(|j| progress.built(j)) {
             write_settings(self.plan, t)?;
         }
-        if target.jobs.clone().all(|j| progress.built(j)) {
+        if self.mine.is_none() && target.jobs.clone().all(|j| progress.built(j)) {
             self.video(t)?;
         }
         Ok(())
@@ -94,6 +101,11 @@ impl TargetLoop<'_> {
     fn job(&mut self, j: usize, progress: &mut Progress) -> Result<(), BuildError> {
         let (plan, store) = (self.plan, self.store);
         let job = &plan.jobs[j];
+        if !self.ours(j) {
+            // another shard's: it renders and publishes it
+            progress.waiting.insert(j);
+            return Ok(());
+        }
         match &self.decisions[j] {
             Decision::Current => self.summary.reused += 1,
             Decision::Materialize => {

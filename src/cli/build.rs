@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use disco::build::{
     self, BuildError, BuildOptions, BuildSink, Decision, OrtRenderer, StoreFacts, decide, make_plan,
 };
-use disco::plan::Plan;
+use disco::plan::{Plan, ShardSpec};
 use disco::project::{self, Diagnostics};
 use disco::render::session::{Device, SessionOptions};
 use disco::store::Store;
@@ -94,6 +94,11 @@ pub struct BuildFlags {
     /// Threads per ONNX Runtime operator (default: ONNX Runtime's choice).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Render and publish only shard I of N (0-based: an array job's index passes straight
+    /// in). Every worker computes the same split from the plan; a plain `disco build`
+    /// afterwards assembles videos, sheets, the report and disco.lock.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<ShardSpec>,
 }
 
 pub(super) fn sink(format: MessageFormat) -> Box<dyn BuildSink> {
@@ -182,6 +187,7 @@ pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
             std::env::args().collect::<Vec<_>>().join(" ")
         ),
         render_only: None,
+        shard: flags.shard,
     };
     let mut renderer = renderer(sel, flags.threads);
     let mut sink = sink(sel.message_format);
@@ -198,6 +204,10 @@ pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
             );
             EXIT_INTERRUPTED
         }
+        Err(e @ BuildError::ShardDrawsSeed { .. }) => {
+            super::shards::print_seed_refusal(&e);
+            EXIT_INVALID
+        }
         Err(BuildError::Locked(e)) => {
             eprintln!("error: {e}\nhelp: one build per project at a time; wait for it, or stop it");
             EXIT_FAILURE
@@ -209,14 +219,18 @@ pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
     }
 }
 
-/// Runs `disco plan`: every job that would render and why, and how many are up to date.
-pub fn run_plan(sel: &Selection) -> i32 {
+/// Runs `disco plan`: every job that would render and why, and how many are up to date;
+/// with `shards`, the plan's units of work and the shard of each instead.
+pub fn run_plan(sel: &Selection, shards: Option<usize>) -> i32 {
     let (plan, store) = match load_and_plan(sel) {
         Ok(p) => p,
         Err(code) => return code,
     };
     let outputs = store.outputs();
     let decisions = decide(&plan, &store, &outputs);
+    if let Some(n) = shards {
+        return super::shards::run(&plan, &decisions, n, sel.message_format);
+    }
     if sel.message_format == MessageFormat::Json {
         let mut sink = JsonSink;
         let options = BuildOptions {

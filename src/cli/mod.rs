@@ -9,6 +9,7 @@ mod import;
 mod init;
 mod progress;
 mod report;
+mod shards;
 mod status;
 mod verify;
 mod watch;
@@ -100,6 +101,10 @@ enum Command {
     Plan {
         #[command(flatten)]
         selection: build::Selection,
+        /// Instead, list the plan's units of work (a still image, or a whole animation)
+        /// with the shard of each among N, as `disco build --shard I/N` splits them.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        shards: Option<u32>,
     },
     /// Say what is stale and where `disco.lock` disagrees with the project; render nothing.
     ///
@@ -168,7 +173,9 @@ pub fn run() -> i32 {
     match cli.command {
         Command::Build { selection, flags } => build::run_build(&selection, &flags),
         Command::Watch { selection, flags } => watch::run_watch(&selection, &flags),
-        Command::Plan { selection } => build::run_plan(&selection),
+        Command::Plan { selection, shards } => {
+            build::run_plan(&selection, shards.map(|n| n as usize))
+        }
         Command::Gc { args } => build::run_gc(&args),
         Command::Status { selection, check } => status::run(&selection, check),
         Command::Verify { selection, flags } => verify::run(&selection, &flags),

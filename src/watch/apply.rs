@@ -112,6 +112,7 @@ pub fn worker(shared: Arc<Shared>, seams: Arc<dyn Seams>, sink: SharedSink, opti
             checkpoint_every: options.checkpoint_every,
             holder: options.holder.clone(),
             render_only: Some(only),
+            shard: None,
         };
         let mut forward = |e: &build::BuildEvent| {
             // the watcher reports its own plan and totals

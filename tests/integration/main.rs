@@ -31,6 +31,7 @@ mod quality;
 mod render;
 mod report;
 mod setup;
+mod shard;
 mod video;
 mod warp3d;
 mod watch;

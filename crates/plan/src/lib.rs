@@ -7,6 +7,7 @@
 //!   2D motion;
 //! - [`reason`]: why a job must render, compared with what its slot last held;
 //! - [`sweep`]: a sweep cell's axes and coordinates;
+//! - [`shard`]: the plan split into units of work among farm workers (`--shard I/N`);
 //! - [`lockfile`]: `disco.lock`, the committed record of seeds and outputs.
 
 #![deny(missing_docs)]
@@ -18,6 +19,7 @@ pub mod key;
 pub mod lockfile;
 pub mod motion;
 pub mod reason;
+pub mod shard;
 pub mod sweep;
 mod target;
 
@@ -28,4 +30,5 @@ pub use facts::{Facts, FactsError, LpipsNeed, ModelNeeds, RuntimeFacts, lpips_ne
 pub use inputs::{CommonInputs, FrameInputs, Init};
 pub use key::Key;
 pub use reason::{Change, Staleness, explain};
+pub use shard::{ShardSpec, ShardSpecError, Unit};
 pub use sweep::{SweepAxes, SweepAxis, SweepCell};
