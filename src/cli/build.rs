@@ -13,7 +13,7 @@ use disco::project::{self, Diagnostics};
 use disco::render::session::{Device, SessionOptions};
 use disco::store::{CacheMode, Store};
 
-use super::cache::{NeverRender, RenderWhen};
+use super::cache::RenderWhen;
 use super::progress::{HumanSink, JsonSink, MessageFormat};
 use super::report::print_all;
 use super::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, project_path};
@@ -208,21 +208,7 @@ pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
     };
     let mut sink = sink(sel.message_format);
     let result = if flags.render == RenderWhen::Never {
-        let mut never = NeverRender::default();
-        let r = build::build_in(&store, &plan, &options, &mut never, sink.as_mut(), &cancel);
-        if !never.missing.is_empty() {
-            eprintln!(
-                "error: {} job{} in no cache (`--render never` renders nothing): {}",
-                never.missing.len(),
-                if never.missing.len() == 1 {
-                    " is"
-                } else {
-                    "s are"
-                },
-                never.missing.join(", ")
-            );
-        }
-        r
+        super::cache::assemble(&store, &plan, &options, sink.as_mut(), &cancel)
     } else {
         let mut renderer = renderer(sel, flags.threads);
         let r = build::build_in(

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use disco::build::{self, JobError, RenderError};
+use disco::build::{self, BuildError, BuildOptions, BuildSink, JobError, RenderError, Summary};
+use disco::plan::Plan;
 use disco::store::{CacheMode, SharedDir, Store};
 
 use super::{EXIT_FAILURE, EXIT_INVALID};
@@ -65,4 +66,30 @@ impl build::Renderer for NeverRender {
         self.missing.push(req.plan.job_label(req.job));
         Err(JobError::NotCached(req.plan.jobs[req.job].key).into())
     }
+}
+
+/// The assemble step (`--render never`): builds `plan` in `store` rendering nothing, then
+/// names every job no store held.
+pub fn assemble(
+    store: &Store,
+    plan: &Plan,
+    options: &BuildOptions,
+    sink: &mut dyn BuildSink,
+    cancel: &AtomicBool,
+) -> Result<Summary, BuildError> {
+    let mut never = NeverRender::default();
+    let result = build::build_in(store, plan, options, &mut never, sink, cancel);
+    if !never.missing.is_empty() {
+        eprintln!(
+            "error: {} job{} in no cache (`--render never` renders nothing): {}",
+            never.missing.len(),
+            if never.missing.len() == 1 {
+                " is"
+            } else {
+                "s are"
+            },
+            never.missing.join(", ")
+        );
+    }
+    result
 }
