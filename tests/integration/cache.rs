@@ -219,4 +219,13 @@ fn render_never_with_a_missing_key_exits_1_naming_each_job() {
 
     let out = disco(dir.path(), &["build", "--cache", "http://127.0.0.1/c"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    // $DISCO_CACHE names the cache when --cache does not
+    let out = crate::support::disco_command(dir.path())
+        .env("DISCO_CACHE", "http://127.0.0.1/c")
+        .args(["build", "--render", "never"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no http backend"), "{stderr}");
 }

@@ -325,4 +325,22 @@ mod tests {
         let kept = loser.get(&ObjectName::Record(key)).unwrap().unwrap();
         assert_eq!(kept, record(key, b"first"));
     }
+
+    #[test]
+    fn a_worker_killed_before_its_record_leaves_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let key = Key([5; 32]);
+        // the image reached the cache, the record never did (and a temporary was left)
+        shared.put_image(b"png").unwrap();
+        let folder = dir.path().join("ac").join(key.fanout());
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(".disco-tmp-abc"), b"{\"half").unwrap();
+        let other = worker(&shared, CacheMode::ReadWrite);
+        assert!(!other.contains(&ObjectName::Record(key)));
+        assert!(!other.contains(&ObjectName::Image(key)));
+        // its next writer completes the key
+        store_job(&other, key, b"png");
+        assert!(worker(&shared, CacheMode::Read).contains(&ObjectName::Record(key)));
+    }
 }
