@@ -112,6 +112,10 @@ pub enum JobError {
     /// The sampler or a session failed on it.
     #[error(transparent)]
     Render(#[from] job::RunError),
+    /// `disco build --render never` (the assemble step) renders nothing, and neither this
+    /// checkout nor the cache holds the job.
+    #[error("its key {0} is in no cache, and `--render never` renders nothing")]
+    NotCached(crate::plan::Key),
 }
 
 impl From<String> for RenderError {

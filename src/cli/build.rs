@@ -11,8 +11,9 @@ use disco::build::{
 use disco::plan::{Plan, ShardSpec};
 use disco::project::{self, Diagnostics};
 use disco::render::session::{Device, SessionOptions};
-use disco::store::Store;
+use disco::store::{CacheMode, Store};
 
+use super::cache::RenderWhen;
 use super::progress::{HumanSink, JsonSink, MessageFormat};
 use super::report::print_all;
 use super::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, project_path};
@@ -99,6 +100,17 @@ pub struct BuildFlags {
     /// afterwards assembles videos, sheets, the report and disco.lock.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<ShardSpec>,
+    /// A shared cache, `file:///path` (default: $DISCO_CACHE): a job missing here is pulled
+    /// from it before rendering, and each job rendered is pushed to it.
+    #[arg(long, value_name = "URL")]
+    pub cache: Option<String>,
+    /// `read` (pull only, never write to the cache), `write` (push only) or `readwrite`.
+    #[arg(long, value_name = "MODE", default_value = "readwrite")]
+    pub cache_mode: CacheMode,
+    /// `never`: render nothing, take every image from this checkout or the cache (the
+    /// assemble step); a job neither holds fails, named, and the build exits 1.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub render: RenderWhen,
 }
 
 pub(super) fn sink(format: MessageFormat) -> Box<dyn BuildSink> {
@@ -176,6 +188,11 @@ pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let cache = flags.cache.as_deref();
+    let store = match super::cache::store(&plan.dir, cache, flags.cache_mode, flags.dry_run) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let cancel = cancel_on_ctrl_c();
     let options = BuildOptions {
         only: Vec::new(),
@@ -189,12 +206,24 @@ pub fn run_build(sel: &Selection, flags: &BuildFlags) -> i32 {
         render_only: None,
         shard: flags.shard,
     };
-    let mut renderer = renderer(sel, flags.threads);
     let mut sink = sink(sel.message_format);
-    let result = build::build(&plan, &options, &mut renderer, sink.as_mut(), &cancel);
-    for n in &renderer.notices {
-        eprintln!("notice: {n}");
-    }
+    let result = if flags.render == RenderWhen::Never {
+        super::cache::assemble(&store, &plan, &options, sink.as_mut(), &cancel)
+    } else {
+        let mut renderer = renderer(sel, flags.threads);
+        let r = build::build_in(
+            &store,
+            &plan,
+            &options,
+            &mut renderer,
+            sink.as_mut(),
+            &cancel,
+        );
+        for n in &renderer.notices {
+            eprintln!("notice: {n}");
+        }
+        r
+    };
     match result {
         Ok(s) if s.failed > 0 => EXIT_FAILURE,
         Ok(_) => EXIT_OK,

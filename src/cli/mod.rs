@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 failure (e.g. a missing runtime), 2 usage error or invalid project.
 
 mod build;
+mod cache;
 mod check;
 mod doctor;
 mod import;

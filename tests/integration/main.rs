@@ -6,6 +6,7 @@ mod anim;
 mod animation;
 mod architecture;
 mod build;
+mod cache;
 mod check_examples;
 mod dd_arithmetic;
 mod dd_semantics;

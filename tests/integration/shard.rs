@@ -15,7 +15,7 @@ use crate::support::{copy_dir, disco, text, tree};
 
 /// A film (one chain of 6 frames), 3 stills and a sweep of 2 cells × 1 image: 6 units.
 /// (The cells' guidance differs from the stills' 5000, so that no two jobs share a key.)
-const PROJECT: &str = r#"
+pub(crate) const PROJECT: &str = r#"
 model-set "models"
 width-height 64 64
 steps 10
@@ -37,7 +37,7 @@ sweep "grid" {
 }
 "#;
 
-fn project(text: &str) -> tempfile::TempDir {
+pub(crate) fn project(text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("disco.kdl"), text).unwrap();
     dir
@@ -75,7 +75,7 @@ fn build(dir: &Path, shard: Option<ShardSpec>) -> Result<Vec<String>, BuildError
 }
 
 /// The images under `images_out/` (PNGs only), with their bytes.
-fn images(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+pub(crate) fn images(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let out = dir.join("images_out");
     if !out.exists() {
         return Vec::new();
@@ -87,7 +87,7 @@ fn images(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// Files only the assemble step may write.
-fn assembled(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn assembled(dir: &Path) -> Vec<PathBuf> {
     tree(dir)
         .into_iter()
         .map(|(p, _)| p)

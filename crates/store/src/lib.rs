@@ -4,7 +4,9 @@
 //!
 //! Objects (images, records, shared inputs, checkpoints) go through an [`ObjectStore`]:
 //! [`LocalObjects`] below `.disco/` by default, any other implementation (a shared or remote
-//! cache, the tests' [`MemoryObjects`]) through [`Store::with_objects`]. The lock, the stat
+//! cache, the tests' [`MemoryObjects`]) through [`Store::with_objects`]; a shared cache
+//! directory ([`SharedDir`], `--cache file:///…`) is layered over the local objects by
+//! [`Store::with_cache`] ([`LayeredObjects`]: read-through, write-back). The lock, the stat
 //! cache, the outputs index and the drawn seeds describe this checkout and stay local.
 //!
 //! Layout (every file written atomically: a temporary file in the same directory, then a
@@ -29,6 +31,7 @@
 
 mod gc;
 mod key;
+mod layered;
 mod local;
 mod lock;
 mod memory;
@@ -36,6 +39,7 @@ mod objects;
 mod outputs;
 mod record;
 mod seeds;
+mod shared;
 mod statcache;
 mod versioned;
 
@@ -47,6 +51,7 @@ use serde::Serialize;
 
 pub use gc::{GcReport, GcSelection};
 pub use key::{Key, KeyParseError};
+pub use layered::{CacheMode, CacheModeError, LayeredObjects};
 pub use local::LocalObjects;
 pub use lock::{BuildLock, LockError};
 pub use memory::{Access, MemoryObjects};
@@ -54,6 +59,7 @@ pub use objects::{Listed, ObjectName, ObjectStore, Stored};
 pub use outputs::{OutputEntry, Outputs};
 pub use record::{ObjectInfo, RECORD_FORMAT, Record, unix_now};
 pub use seeds::Seeds;
+pub use shared::{CacheError, SharedDir, is_hex64};
 pub use statcache::StatCache;
 
 /// The directory name, beside the project file.
@@ -81,6 +87,15 @@ impl Store {
             root: project_dir.join(STORE_DIR),
             objects,
         }
+    }
+
+    /// The store of the project in `project_dir`, its objects under `.disco/` over the
+    /// shared cache `shared`, used as `mode` says.
+    pub fn with_cache(project_dir: &Path, shared: SharedDir, mode: CacheMode) -> Store {
+        let root = project_dir.join(STORE_DIR);
+        let local = Arc::new(LocalObjects::new(&root));
+        let objects = Arc::new(LayeredObjects::new(local, shared, mode));
+        Store { root, objects }
     }
 
     /// `.disco/` itself (the lock, the indexes; the local objects by default).
