@@ -12,6 +12,7 @@
 //! (`kdl_string` for values, [`report::printable`] for comments), so no key or value can
 //! add a line to the project.
 
+mod custom_model;
 mod known;
 mod parse;
 mod report;
@@ -339,7 +340,9 @@ impl Builder<'_> {
             "ViTL14_336" => "ViTL14_336px",
             other => other,
         };
-        if let Some(info) = schema::by_dd_name(dd) {
+        if self.custom_model_key(key, v) {
+            // custom_model.rs: the custom architecture and fork spellings of it
+        } else if let Some(info) = schema::by_dd_name(dd) {
             self.emit(info.name, key, v);
         } else if let Some((_, why)) = UNSUPPORTED.iter().find(|(k, _)| *k == key) {
             let mode = self.map.get("animation_mode").and_then(Value::as_str);
@@ -360,6 +363,7 @@ impl Builder<'_> {
     }
 
     fn finish(mut self, name: &Path) -> Result<Imported, ImportError> {
+        self.custom_model_notes();
         if !self.written.contains_key("batch-name")
             && let Some(batch) = batch_from_file_name(name)
         {

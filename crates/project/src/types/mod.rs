@@ -5,12 +5,14 @@
 //! (`to_json`), and how to turn such a DD value into KDL text (`kdl_from_json`, for
 //! `disco import`). Keeping the three together makes import → check → export round-trip.
 
+mod arch;
 mod choice;
 mod keyframes;
 mod prompts;
 mod scalars;
 mod schedule;
 
+pub use arch::NumberList;
 pub use choice::{AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline};
 pub use keyframes::Keyframes;
 pub use prompts::{Prompt, PromptSet, Prompts};
