@@ -37,7 +37,7 @@ def parser():
     a("--out", type=Path, required=True, help="model-set directory to write (graphs + manifest.json)")
     a("--tiny", action="store_true",
       help="tiny random-weight models (fixed seed); without other model flags exports everything: "
-           f"the 512 UNet, secondary, CLIP {' '.join(TINY_CLIP)} and LPIPS")
+           f"the 512 UNet, a custom-architecture UNet, secondary, CLIP {' '.join(TINY_CLIP)} and LPIPS")
     a("--diffusion", choices=sorted(unet.CONFIGS) + [unet_catalog.CUSTOM], metavar="NAME",
       help="guided-diffusion UNet to export (default: none): " + ", ".join(sorted(unet.CONFIGS))
       + ", or custom (architecture from the flags below)")

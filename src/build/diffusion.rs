@@ -93,10 +93,14 @@ fn custom_mismatch(held: &HeldModel, s: &Settings) -> Option<String> {
     }
     let size = s.custom_model_image_size.value;
     let mult = s.custom_model_channel_mult.value.values();
-    let mult = if mult.is_empty() {
-        default_mult(size)?
-    } else {
-        mult
+    let mult = match (mult.is_empty(), default_mult(size)) {
+        (false, _) => mult,
+        (true, Some(m)) => m,
+        (true, None) => {
+            return Some(format!(
+                "channel-mult \"\" means guided-diffusion's default, which image-size {size} has none of (write the list)"
+            ));
+        }
     };
     let attention: Vec<u32> = s
         .custom_model_attention_resolutions
@@ -115,21 +119,75 @@ fn custom_mismatch(held: &HeldModel, s: &Settings) -> Option<String> {
             diffs.push(format!("{field} {project} (the set: {set})"));
         }
     };
-    cmp("image-size", size.to_string(), held.image_size.map(|v| v.to_string()));
-    cmp("num-channels", s.custom_model_num_channels.value.to_string(), held.num_channels.map(|v| v.to_string()));
-    cmp("channel-mult", format!("{mult:?}"), held.channel_mult.as_ref().map(|v| format!("{v:?}")));
-    cmp("num-res-blocks", s.custom_model_num_res_blocks.value.to_string(), held.num_res_blocks.map(|v| v.to_string()));
-    cmp("attention-resolutions", format!("{attention:?} (as downsample factors)"), held.attention_ds.as_ref().map(|v| format!("{v:?} (as downsample factors)")));
-    cmp("num-head-channels", head_channels.to_string(), held.num_head_channels.map(|v| v.to_string()));
+    cmp(
+        "image-size",
+        size.to_string(),
+        held.image_size.map(|v| v.to_string()),
+    );
+    cmp(
+        "num-channels",
+        s.custom_model_num_channels.value.to_string(),
+        held.num_channels.map(|v| v.to_string()),
+    );
+    cmp(
+        "channel-mult",
+        format!("{mult:?}"),
+        held.channel_mult.as_ref().map(|v| format!("{v:?}")),
+    );
+    cmp(
+        "num-res-blocks",
+        s.custom_model_num_res_blocks.value.to_string(),
+        held.num_res_blocks.map(|v| v.to_string()),
+    );
+    cmp(
+        "attention-resolutions",
+        format!("{attention:?} (as downsample factors)"),
+        held.attention_ds
+            .as_ref()
+            .map(|v| format!("{v:?} (as downsample factors)")),
+    );
+    cmp(
+        "num-head-channels",
+        head_channels.to_string(),
+        held.num_head_channels.map(|v| v.to_string()),
+    );
     if head_channels == -1 {
-        cmp("num-heads", s.custom_model_num_heads.value.to_string(), held.num_heads.map(|v| v.to_string()));
-        cmp("num-heads-upsample", s.custom_model_num_heads_upsample.value.to_string(), held.num_heads_upsample.map(|v| v.to_string()));
+        cmp(
+            "num-heads",
+            s.custom_model_num_heads.value.to_string(),
+            held.num_heads.map(|v| v.to_string()),
+        );
+        cmp(
+            "num-heads-upsample",
+            s.custom_model_num_heads_upsample.value.to_string(),
+            held.num_heads_upsample.map(|v| v.to_string()),
+        );
     }
-    let out = if s.custom_model_learn_sigma.value { 6 } else { 3 };
-    cmp("learn-sigma", format!("{}", out == 6), held.out_channels.map(|v| format!("{}", v == 6)));
-    cmp("resblock-updown", s.custom_model_resblock_updown.value.to_string(), held.resblock_updown.map(|v| v.to_string()));
-    cmp("use-scale-shift-norm", s.custom_model_use_scale_shift_norm.value.to_string(), held.use_scale_shift_norm.map(|v| v.to_string()));
-    cmp("use-new-attention-order", s.custom_model_use_new_attention_order.value.to_string(), held.use_new_attention_order.map(|v| v.to_string()));
+    let out = if s.custom_model_learn_sigma.value {
+        6
+    } else {
+        3
+    };
+    cmp(
+        "learn-sigma",
+        format!("{}", out == 6),
+        held.out_channels.map(|v| format!("{}", v == 6)),
+    );
+    cmp(
+        "resblock-updown",
+        s.custom_model_resblock_updown.value.to_string(),
+        held.resblock_updown.map(|v| v.to_string()),
+    );
+    cmp(
+        "use-scale-shift-norm",
+        s.custom_model_use_scale_shift_norm.value.to_string(),
+        held.use_scale_shift_norm.map(|v| v.to_string()),
+    );
+    cmp(
+        "use-new-attention-order",
+        s.custom_model_use_new_attention_order.value.to_string(),
+        held.use_new_attention_order.map(|v| v.to_string()),
+    );
     (!diffs.is_empty()).then(|| diffs.join(", "))
 }
 
@@ -145,9 +203,17 @@ pub fn model_default_notes(project: &crate::project::Project) -> Vec<String> {
             let (w, h) = model.default_size();
             parts.push(format!("width-height {w}×{h}"));
         }
-        let cuts = [&s.cut_overview, &s.cut_innercut, &s.cut_ic_pow, &s.cut_icgray_p];
+        let cuts = [
+            &s.cut_overview,
+            &s.cut_innercut,
+            &s.cut_ic_pow,
+            &s.cut_icgray_p,
+        ];
         if model.cut_schedules().is_some() && cuts.iter().any(|c| c.origin.is_none()) {
-            let family = if matches!(model, DiffusionModel::Watercolor | DiffusionModel::Watercolor2) {
+            let family = if matches!(
+                model,
+                DiffusionModel::Watercolor | DiffusionModel::Watercolor2
+            ) {
                 "watercolor"
             } else {
                 "pixel-art"

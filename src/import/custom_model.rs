@@ -11,11 +11,31 @@ use crate::project::schema;
 /// guided-diffusion arguments that only a training run or a sampler disco does not have
 /// would read: (argument, the value disco renders with, why).
 const FIXED: &[(&str, &str, &str)] = &[
-    ("class_cond", "false", "class-conditional models need class labels, which DD never gives"),
-    ("noise_schedule", "\"linear\"", "disco samples with DD's linear noise schedule"),
-    ("diffusion_steps", "1000", "disco's schedule is DD's, trained with 1000 steps"),
-    ("rescale_timesteps", "true", "disco feeds DD's rescaled timesteps"),
-    ("use_checkpoint", "true", "gradient checkpointing changes memory only"),
+    (
+        "class_cond",
+        "false",
+        "class-conditional models need class labels, which DD never gives",
+    ),
+    (
+        "noise_schedule",
+        "\"linear\"",
+        "disco samples with DD's linear noise schedule",
+    ),
+    (
+        "diffusion_steps",
+        "1000",
+        "disco's schedule is DD's, trained with 1000 steps",
+    ),
+    (
+        "rescale_timesteps",
+        "true",
+        "disco feeds DD's rescaled timesteps",
+    ),
+    (
+        "use_checkpoint",
+        "true",
+        "gradient checkpointing changes memory only",
+    ),
     ("timestep_respacing", "\"ddim100\"", "derived from steps"),
     ("dropout", "0", "dropout acts only in training"),
 ];
@@ -104,11 +124,13 @@ mod tests {
 
     #[test]
     fn a_custom_model_and_its_architecture_carry_over() {
-        let r = run(r#"{"diffusion_model": "custom", "custom_path": "/content/ema_0.9999_058000.pt",
+        let r = run(
+            r#"{"diffusion_model": "custom", "custom_path": "/content/ema_0.9999_058000.pt",
             "custom_model_image_size": 512, "custom_model_num_channels": 256,
             "custom_model_attention_resolutions": "32, 16, 8", "custom_model_num_head_channels": 64,
             "custom_model_resblock_updown": true, "custom_model_use_scale_shift_norm": true,
-            "custom_model_learn_sigma": true, "custom_model_class_cond": false}"#);
+            "custom_model_learn_sigma": true, "custom_model_class_cond": false}"#,
+        );
         for line in [
             "diffusion-model custom",
             "custom-path \"/content/ema_0.9999_058000.pt\"",
@@ -117,7 +139,11 @@ mod tests {
             "custom-model-num-head-channels 64",
             "custom-model-resblock-updown #true",
         ] {
-            assert!(r.kdl.lines().any(|l| l == line), "{line} missing in\n{}", r.kdl);
+            assert!(
+                r.kdl.lines().any(|l| l == line),
+                "{line} missing in\n{}",
+                r.kdl
+            );
         }
         assert_eq!(r.lossy().count(), 0, "{:?}", r.skipped);
         let p = crate::project::load_str(Path::new("p.kdl"), &r.kdl);
@@ -126,8 +152,10 @@ mod tests {
 
     #[test]
     fn discostream_spellings_and_what_cannot_be_honoured() {
-        let r = run(r#"{"diffusion_model": "custom", "custom_path": "m.pt", "custom_image_size": 512,
-            "custom_num_heads": 4, "custom_noise_schedule": "cosine", "custom_use_checkpoint": false}"#);
+        let r = run(
+            r#"{"diffusion_model": "custom", "custom_path": "m.pt", "custom_image_size": 512,
+            "custom_num_heads": 4, "custom_noise_schedule": "cosine", "custom_use_checkpoint": false}"#,
+        );
         assert!(r.kdl.contains("custom-model-image-size 512"));
         assert!(r.kdl.contains("custom-model-num-heads 4"));
         let lossy: Vec<_> = r.lossy().map(|s| s.key.as_str()).collect();
@@ -136,7 +164,8 @@ mod tests {
 
     #[test]
     fn custom_keys_of_a_named_model_are_not_imported_and_a_bare_custom_model_is_noted() {
-        let r = run(r#"{"diffusion_model": "pixelartdiffusion4k", "custom_model_image_size": 512}"#);
+        let r =
+            run(r#"{"diffusion_model": "pixelartdiffusion4k", "custom_model_image_size": 512}"#);
         assert!(!r.kdl.contains("custom-model-image-size 512"));
         assert!(r.kdl.contains("diffusion-model pixelartdiffusion4k"));
         assert_eq!(r.lossy().count(), 0);

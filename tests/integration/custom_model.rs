@@ -9,13 +9,13 @@ use std::path::Path;
 use crate::models::tiny_set;
 use crate::support::{disco, text};
 
-/// Two targets on the tiny set at 32×32 (the custom model's size multiple is 2, the
+/// Two targets on the tiny set at 64×64 (the custom model's size multiple is 2, the
 /// default's 4); guidance through the UNet so each model's VJP graph runs too.
 fn project(models: &Path, custom_block: &str) -> String {
     format!(
         r#"
 model-set "{}"
-width-height 32 32
+width-height 64 64
 steps 6
 skip-steps 3
 seed 5
@@ -65,8 +65,15 @@ fn stored_inputs(dir: &Path) -> Vec<String> {
 #[test]
 fn a_custom_architecture_model_renders_beside_the_default_one() {
     let Some(set) = tiny_set() else { return };
-    if !set.manifest.diffusion_models.contains_key("custom:tiny-custom.pt") {
-        panic!("the tiny set at {} predates its custom model: re-export it", set.dir.display());
+    if !set
+        .manifest
+        .diffusion_models
+        .contains_key("custom:tiny-custom.pt")
+    {
+        panic!(
+            "the tiny set at {} predates its custom model: re-export it",
+            set.dir.display()
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("disco.kdl"), project(&set.dir, TINY_CUSTOM)).unwrap();
@@ -80,7 +87,12 @@ fn a_custom_architecture_model_renders_beside_the_default_one() {
 
     // the keys name the graphs actually used: the custom model's for one, the default's for the other
     let inputs = stored_inputs(dir.path());
-    let uses = |graph: &str| inputs.iter().filter(|t| t.contains(&format!("\"{graph}\""))).count();
+    let uses = |graph: &str| {
+        inputs
+            .iter()
+            .filter(|t| t.contains(&format!("\"{graph}\"")))
+            .count()
+    };
     assert_eq!(uses("unet_custom_tiny_custom_pt_fwd"), 1, "{inputs:?}");
     assert_eq!(uses("unet_custom_tiny_custom_pt_vjp"), 1, "{inputs:?}");
     assert_eq!(uses("unet_fwd"), 1, "{inputs:?}");
@@ -97,19 +109,31 @@ fn a_custom_model_of_another_architecture_or_a_missing_model_is_refused_at_check
     let out = disco(dir.path(), &["check"]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}");
-    assert!(stderr.contains("with another architecture: num-heads 4 (the set: 2)"), "{stderr}");
+    assert!(
+        stderr.contains("with another architecture: num-heads 4 (the set: 2)"),
+        "{stderr}"
+    );
 
     let other_file = project(&set.dir, TINY_CUSTOM).replace("tiny-custom.pt", "mine.pt");
     std::fs::write(&kdl, other_file).unwrap();
     let (_, stderr) = text(&disco(dir.path(), &["check"]));
     assert!(stderr.contains("not `custom:mine.pt`"), "{stderr}");
-    assert!(stderr.contains("--diffusion custom --checkpoint …/mine.pt"), "{stderr}");
+    assert!(
+        stderr.contains("--diffusion custom --checkpoint …/mine.pt"),
+        "{stderr}"
+    );
 
-    let named = project(&set.dir, TINY_CUSTOM).replace("diffusion-model \"custom\"", "diffusion-model \"pixelartdiffusion4k\"");
+    let named = project(&set.dir, TINY_CUSTOM).replace(
+        "diffusion-model \"custom\"",
+        "diffusion-model \"pixelartdiffusion4k\"",
+    );
     std::fs::write(&kdl, named).unwrap();
     let out = disco(dir.path(), &["check"]);
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(stderr.contains("not `pixelartdiffusion4k`"), "{stderr}");
-    assert!(stderr.contains("--diffusion pixelartdiffusion4k"), "{stderr}");
+    assert!(
+        stderr.contains("--diffusion pixelartdiffusion4k"),
+        "{stderr}"
+    );
 }

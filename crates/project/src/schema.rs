@@ -453,7 +453,12 @@ impl Settings {
         if self.diffusion_model.value != DiffusionModel::Custom {
             return self.diffusion_model.value.name().to_owned();
         }
-        let file = self.custom_path.value.written.as_deref().unwrap_or_default();
+        let file = self
+            .custom_path
+            .value
+            .written
+            .as_deref()
+            .unwrap_or_default();
         let name = file.rsplit(['/', '\\']).next().unwrap_or_default();
         format!("custom:{name}")
     }

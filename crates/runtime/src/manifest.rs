@@ -474,6 +474,48 @@ mod tests {
         assert_eq!(checks[2], ("c".into(), GraphCheck::Missing));
     }
 
+    fn manifest(extra: &str) -> Manifest {
+        let text = format!(r#"{{"format": "disco-models/1", "graphs": {{}}{extra}}}"#);
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn old_single_model_sets_and_new_multi_model_sets_pick_the_named_model() {
+        let unet = r#""unet": {"graphs": {"forward": "unet_fwd", "vjp": "unet_vjp"}, "size_multiple": 64}"#;
+        let old = manifest(&format!(
+            r#", {unet}, "diffusion": {{"name": "512x512_diffusion_uncond_finetune_008100"}}"#
+        ));
+        let fam = old.diffusion_family("512x512_diffusion_uncond_finetune_008100");
+        assert_eq!(fam.unwrap().graph("forward"), Some("unet_fwd"));
+        assert!(old.diffusion_family("pixelartdiffusion4k").is_none());
+        // a set that never recorded its model serves any name, as before
+        let unnamed = manifest(&format!(", {unet}"));
+        assert!(unnamed.diffusion_family("pixelartdiffusion4k").is_some());
+        let new = manifest(&format!(
+            r#", {unet}, "diffusion": {{"name": "512x512_diffusion_uncond_finetune_008100"}},
+            "diffusion_models": {{
+              "512x512_diffusion_uncond_finetune_008100": {{"graphs": {{"forward": "unet_fwd", "vjp": "unet_vjp"}}, "size_multiple": 64}},
+              "custom:m.pt": {{"image_size": 32, "num_heads": 2, "checkpoint": "m.pt",
+                "graphs": {{"forward": "unet_custom_m_pt_fwd", "vjp": "unet_custom_m_pt_vjp"}}, "size_multiple": 2}}}}"#
+        ));
+        let custom = new.diffusion_family("custom:m.pt").unwrap();
+        assert_eq!(custom.graph("vjp"), Some("unet_custom_m_pt_vjp"));
+        assert_eq!(custom.size_multiple, 2);
+        assert_eq!(new.diffusion_models["custom:m.pt"].num_heads, Some(2));
+        assert!(new.diffusion_family("custom:other.pt").is_none());
+        assert_eq!(
+            new.diffusion_names(),
+            ["512x512_diffusion_uncond_finetune_008100", "custom:m.pt"]
+        );
+        // the models' graphs are checked against the UNet contract too
+        let problems = new.role_problems();
+        assert!(
+            problems
+                .iter()
+                .any(|(g, r, _)| g == "unet_custom_m_pt_fwd" && *r == "unet forward")
+        );
+    }
+
     fn graph(inputs: &str, outputs: &str) -> Graph {
         serde_json::from_str(&format!(
             r#"{{"file": "g.onnx", "blake3": "00", "inputs": {inputs}, "outputs": {outputs}}}"#

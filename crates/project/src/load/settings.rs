@@ -63,8 +63,12 @@ impl Loader<'_> {
     fn custom_model(&mut self, settings: &mut Settings, node: &KdlNode, cx: Cx) {
         if !node.entries().is_empty() {
             self.diags.push(
-                Diagnostic::error("`custom-model` takes a block, not values", &cx.name(node), "here")
-                    .with_help("write `custom-model { image-size 256; num-channels 128; … }`"),
+                Diagnostic::error(
+                    "`custom-model` takes a block, not values",
+                    &cx.name(node),
+                    "here",
+                )
+                .with_help("write `custom-model { image-size 256; num-channels 128; … }`"),
             );
         }
         for child in node.children().map(|d| d.nodes()).unwrap_or_default() {

@@ -57,10 +57,7 @@ impl NumberList {
 
     /// The numbers (empty for `""`).
     pub fn values(&self) -> Vec<f64> {
-        self.0
-            .split(',')
-            .filter_map(|p| p.parse().ok())
-            .collect()
+        self.0.split(',').filter_map(|p| p.parse().ok()).collect()
     }
 }
 
@@ -106,10 +103,16 @@ mod tests {
         let kdl = |v: Value| NumberList::kdl_from_json(&v);
         assert_eq!(kdl(Value::from("32, 16, 8")), Ok("\"32,16,8\"".into()));
         assert_eq!(kdl(Value::from(16)), Ok("\"16\"".into()));
-        assert_eq!(kdl(serde_json::json!([0.5, 1, 2])), Ok("\"0.5,1,2\"".into()));
+        assert_eq!(
+            kdl(serde_json::json!([0.5, 1, 2])),
+            Ok("\"0.5,1,2\"".into())
+        );
         assert_eq!(kdl(Value::from("")), Ok("\"\"".into()));
         assert!(kdl(Value::from("16;8")).is_err());
-        assert_eq!(NumberList::parse("0.5, 1,2").unwrap().values(), vec![0.5, 1.0, 2.0]);
+        assert_eq!(
+            NumberList::parse("0.5, 1,2").unwrap().values(),
+            vec![0.5, 1.0, 2.0]
+        );
         assert_eq!(i32::kdl_from_json(&Value::from(-1)), Ok("-1".into()));
         assert_eq!(i32::kdl_from_json(&Value::from("64")), Ok("64".into()));
         assert!(i32::kdl_from_json(&Value::from(1.5)).is_err());

@@ -317,9 +317,13 @@ mod tests {
             })
         );
         assert!(matches!(
-            kdl("diffusion-model", Value::from("watercolordiffusion")),
-            Err(FromDdError::Unsupported { value, .. }) if value == "watercolordiffusion"
+            kdl("animation-mode", Value::from("3D")),
+            Err(FromDdError::Unsupported { value, .. }) if value == "3D"
         ));
+        assert_eq!(
+            kdl("diffusion-model", Value::from("watercolordiffusion")),
+            Ok("watercolordiffusion".to_owned())
+        );
         assert!(matches!(
             kdl("diffusion-sampling-mode", Value::from("euler")),
             Err(FromDdError::UnknownName { names, .. }) if names == ["ddim", "plms"]
