@@ -259,7 +259,7 @@ fn values_that_change_the_picture_and_cannot_be_imported_refuse_the_import() {
     std::fs::write(
         tmp.path().join("s.json"),
         r#"{"steps": 100, "clip_guidance_scale": NaN, "tv_scale": "inf", "sat_scale": "-Infinity",
-            "diffusion_model": "pixel_art_diffusion_hard_256", "eta": "abc", "cutn_batches": [1],
+            "diffusion_model": "Medieval_Diffusion", "eta": "abc", "cutn_batches": [1],
             "display_rate": "often", "range_scale": 150}"#,
     )
     .unwrap();
@@ -303,7 +303,7 @@ fn values_that_change_the_picture_and_cannot_be_imported_refuse_the_import() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let written = std::fs::read_to_string(tmp.path().join("disco.kdl")).unwrap();
     assert!(
-        written.contains("//   diffusion_model = \"pixel_art_diffusion_hard_256\"")
+        written.contains("//   diffusion_model = \"Medieval_Diffusion\"")
             && written.contains("[changes the picture]"),
         "{written}"
     );
