@@ -51,6 +51,15 @@ const TINY_CUSTOM: &str = r#"        image-size 32
         use-scale-shift-norm #false
         resblock-updown #false"#;
 
+/// stderr with miette's wrapping undone (line breaks, gutters), for phrase checks.
+fn flat(stderr: &str) -> String {
+    stderr
+        .replace(['│', '·'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Every job-inputs record the build stored, as text.
 fn stored_inputs(dir: &Path) -> Vec<String> {
     let inputs = dir.join(".disco/inputs");
@@ -108,6 +117,7 @@ fn a_custom_model_of_another_architecture_or_a_missing_model_is_refused_at_check
     std::fs::write(&kdl, project(&set.dir, &wrong)).unwrap();
     let out = disco(dir.path(), &["check"]);
     let (stdout, stderr) = text(&out);
+    let stderr = flat(&stderr);
     assert!(!out.status.success(), "{stdout}");
     assert!(
         stderr.contains("with another architecture: num-heads 4 (the set: 2)"),
@@ -116,7 +126,7 @@ fn a_custom_model_of_another_architecture_or_a_missing_model_is_refused_at_check
 
     let other_file = project(&set.dir, TINY_CUSTOM).replace("tiny-custom.pt", "mine.pt");
     std::fs::write(&kdl, other_file).unwrap();
-    let (_, stderr) = text(&disco(dir.path(), &["check"]));
+    let stderr = flat(&text(&disco(dir.path(), &["check"])).1);
     assert!(stderr.contains("not `custom:mine.pt`"), "{stderr}");
     assert!(
         stderr.contains("--diffusion custom --checkpoint …/mine.pt"),
@@ -129,7 +139,7 @@ fn a_custom_model_of_another_architecture_or_a_missing_model_is_refused_at_check
     );
     std::fs::write(&kdl, named).unwrap();
     let out = disco(dir.path(), &["check"]);
-    let (_, stderr) = text(&out);
+    let stderr = flat(&text(&out).1);
     assert!(!out.status.success());
     assert!(stderr.contains("not `pixelartdiffusion4k`"), "{stderr}");
     assert!(
