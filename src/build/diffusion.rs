@@ -27,6 +27,9 @@ pub fn diffusion_problem(m: &Manifest, dir: &Path, s: &Settings) -> Option<Diagn
         });
     }
     let have = m.diffusion_names();
+    if have.is_empty() {
+        return None; // a set without UNet graphs: planning names what is missing
+    }
     let message = format!(
         "the model set {} holds the diffusion model{} {}, not `{wanted}`",
         dir.display(),
