@@ -235,3 +235,24 @@ pub fn model_default_notes(project: &crate::project::Project) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_names_the_defaults_dd_applies_for_the_model_chosen() {
+        let text = "diffusion-model \"watercolordiffusion\"\ncut-overview \"[3]*1000\"\nstills \"w\" { n-batches 1 }\nstills \"p\" {\n  diffusion-model \"PulpSciFiDiffusion\"\n  width-height 640 640\n}\nstills \"o\" { diffusion-model \"portrait_generator_v001\" }\n";
+        let p = crate::project::load_str(Path::new("p.kdl"), text)
+            .project
+            .expect("valid");
+        let notes = model_default_notes(&p);
+        assert_eq!(
+            notes,
+            [
+                "target `w` uses `watercolordiffusion`: width-height 512×448 and DD's watercolor cut schedules (DD's defaults for this model)",
+                "target `p` uses `PulpSciFiDiffusion`: DD's pixel-art cut schedules (DD's defaults for this model)",
+            ]
+        );
+    }
+}
