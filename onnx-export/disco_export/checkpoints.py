@@ -55,7 +55,18 @@ def read_state_dict(path):
         raise CheckpointError(f"{path}: holds a {type(sd).__name__}, not a state dict")
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
+    sd = from_custom_text_layout(sd)
     return {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def from_custom_text_layout(sd):
+    """open_clip's ``CustomTextCLIP`` layout (text tower under ``text.``: ``text.token_embedding.weight``,
+    ``text.transformer.resblocks.0...``, ``text.text_projection``) -> the CLIP layout, which has those keys at the
+    top level. Other state dicts are returned unchanged.
+    """
+    if "text.token_embedding.weight" not in sd or "token_embedding.weight" in sd:
+        return sd
+    return {(k[len("text."):] if k.startswith("text.") else k): v for k, v in sd.items()}
 
 
 def check_keys(model, sd, what, ignore=()):

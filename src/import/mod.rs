@@ -12,6 +12,7 @@
 //! (`kdl_string` for values, [`report::printable`] for comments), so no key or value can
 //! add a line to the project.
 
+mod clip_list;
 mod known;
 mod parse;
 mod report;
@@ -339,8 +340,13 @@ impl Builder<'_> {
             "ViTL14_336" => "ViTL14_336px",
             other => other,
         };
-        if let Some(info) = schema::by_dd_name(dd) {
+        if key == "clip_models" {
+            self.clip_list(key, v);
+        } else if let Some(info) = schema::by_dd_name(dd) {
             self.emit(info.name, key, v);
+        } else if let Some((toggle, _, _)) = CLIP_MODELS.iter().find(|(_, k, _)| *k == key) {
+            // CLIP models DD has no toggle for, under their model-set key
+            self.emit(toggle, key, v);
         } else if let Some((_, why)) = UNSUPPORTED.iter().find(|(k, _)| *k == key) {
             let mode = self.map.get("animation_mode").and_then(Value::as_str);
             let lossy = known::unsupported_changes_picture(key, v, mode);
@@ -383,7 +389,7 @@ impl Builder<'_> {
         if !self
             .map
             .keys()
-            .any(|k| CLIP_MODELS.iter().any(|(_, dd, _)| dd == k))
+            .any(|k| k == "clip_models" || CLIP_MODELS.iter().any(|(_, dd, _)| dd == k))
         {
             self.notes.push(
                 "no CLIP model toggles in the file: DD's defaults (ViT-B/32, ViT-B/16, RN50) apply"
