@@ -99,3 +99,14 @@ def test_symbolic_axes_and_io_names_match(tiny_set, name):
                 assert d.dim_param and not d.dim_value, f"{vi.name}: axis {w} is not symbolic"
             else:
                 assert d.dim_value == w, f"{vi.name}: axis should be {w}"
+
+
+def test_openclip_graphs_use_exact_gelu_and_openai_graphs_quickgelu(tiny_set):
+    """open_clip's GELU configs export an exact GELU; OpenAI's QuickGELU is x·sigmoid(1.702x) (no Gelu op)."""
+    def ops(name):
+        return {n.op_type for n in onnx.load(str(tiny_set / f"{name}.onnx")).graph.node}
+
+    for name in ("clip_ViTB32_laion2b_e16_text", "clip_ViTB32_laion2b_e16_image", "clip_RN50_cc12m_text"):
+        assert "Gelu" in ops(name), name
+    for name in ("clip_ViTB32_text", "clip_ViTB32_image", "clip_RN50_text"):
+        assert "Gelu" not in ops(name) and "Sigmoid" in ops(name), name
