@@ -197,3 +197,33 @@ def test_cli_takes_discoart_names_and_reports_a_missing_checkpoint(tmp_path, cap
     assert not (out / "manifest.json").exists()
     with pytest.raises(SystemExit):
         main(["--out", str(out), "--clip", "ViT-B-32::no_such_tag"])
+
+
+def _write_safetensors(path, sd):
+    """A safetensors file written from the format's description (header length, JSON header, raw data)."""
+    import json
+    import struct
+    names = {torch.float32: "F32", torch.float16: "F16", torch.int64: "I64"}
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for k, v in sd.items():
+        raw = v.contiguous().numpy().tobytes()
+        header[k] = {"dtype": names[v.dtype], "shape": list(v.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def test_hugging_face_safetensors_file(tmp_path):
+    """open_clip's Hugging Face uploads (open_clip_model.safetensors), fp16 weights widened to fp32."""
+    a, b = _tiny_pair("ViTB32_laion2b_e16")
+    half = {k: v.half() for k, v in a.state_dict().items()}
+    path = tmp_path / "open_clip_model.safetensors"
+    _write_safetensors(path, half)
+    checkpoints.load_into(b, path, "CLIP ViTB32_laion2b_e16")
+    for k, v in half.items():
+        assert b.state_dict()[k].dtype == torch.float32 and torch.equal(b.state_dict()[k], v.float()), k
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(checkpoints.CheckpointError, match="malformed safetensors"):
+        checkpoints.read_state_dict(truncated)
