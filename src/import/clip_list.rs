@@ -51,7 +51,9 @@ mod tests {
 
     /// The imported project's enabled CLIP models (model-set keys), as disco loads it.
     fn models(kdl: &str) -> Vec<&'static str> {
-        let p = project::load_str(Path::new("imported.kdl"), kdl).project.unwrap();
+        let p = project::load_str(Path::new("imported.kdl"), kdl)
+            .project
+            .unwrap();
         p.targets[0].settings.clip_models()
     }
 
@@ -64,7 +66,11 @@ mod tests {
         .unwrap();
         assert!(out.kdl.contains("vit-b32-laion2b-e16 #true"), "{}", out.kdl);
         assert!(out.kdl.contains("vit-b32 #false") && out.kdl.contains("vit-b16 #false"));
-        assert!(!out.kdl.contains("rn50 #"), "RN50 is on by default: {}", out.kdl);
+        assert!(
+            !out.kdl.contains("rn50 #"),
+            "RN50 is on by default: {}",
+            out.kdl
+        );
         assert_eq!(
             models(&out.kdl),
             vec!["RN50", "ViTB32_laion2b_e16", "ViTH14_laion2b_s32b_b79k"]
@@ -75,7 +81,11 @@ mod tests {
             lossy[0].value,
             Some(serde_json::json!("ViT-g-14::laion2b_s12b_b42k"))
         );
-        assert!(!out.notes.iter().any(|n| n.contains("no CLIP model toggles")));
+        assert!(
+            !out.notes
+                .iter()
+                .any(|n| n.contains("no CLIP model toggles"))
+        );
     }
 
     #[test]

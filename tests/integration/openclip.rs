@@ -53,7 +53,10 @@ fn discoart_named_openclip_models_render_and_steer_the_picture() {
     // OpenAI's models guide elsewhere: the OpenCLIP graphs were used
     let (code, stderr, openai) = build(&project(&set.dir, "\"ViT-B-32::openai\" \"RN50::openai\""));
     assert_eq!(code, 0, "{stderr}");
-    assert_ne!(openai[0].1, open[0].1, "OpenCLIP and OpenAI models gave one picture");
+    assert_ne!(
+        openai[0].1, open[0].1,
+        "OpenCLIP and OpenAI models gave one picture"
+    );
 }
 
 #[test]

@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use kdl::{KdlNode, KdlValue};
 
 use super::Loader;
+use crate::clip_names::{clip_toggle, display_names, known_clip_names};
 use crate::diagnostic::Diagnostic;
 use crate::names;
 use crate::read::{self, Cx};
-use crate::clip_names::{clip_toggle, display_names, known_clip_names};
 use crate::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use crate::source::{Origin, Spanned};
 use crate::types::{ChoiceSetting, WidthHeight};
@@ -73,11 +73,15 @@ impl Loader<'_> {
                 }
                 None => {
                     let known = display_names();
-                    let d = Diagnostic::error(format!("unknown CLIP model `{s}`"), &cx.entry(e), "not a CLIP model disco knows")
-                        .with_help(match names::closest(s, known_clip_names()) {
-                            Some(best) => format!("did you mean `{best}`? Known: {known}"),
-                            None => format!("known: {known}"),
-                        });
+                    let d = Diagnostic::error(
+                        format!("unknown CLIP model `{s}`"),
+                        &cx.entry(e),
+                        "not a CLIP model disco knows",
+                    )
+                    .with_help(match names::closest(s, known_clip_names()) {
+                        Some(best) => format!("did you mean `{best}`? Known: {known}"),
+                        None => format!("known: {known}"),
+                    });
                     return self.diags.push(d);
                 }
             }
