@@ -9,7 +9,7 @@ use crate::support::{disco, text, tree};
 
 fn project(models: &Path, clip: &str) -> String {
     format!(
-        "model-set \"{}\"\nwidth-height 64 64\nsteps 8\nskip-steps 5\nseed 3\ncutn-batches 1\nclip-models {clip}\ntext-prompts \"a red circle on a blue background\"\n",
+        "model-set \"{}\"\nwidth-height 64 64\nsteps 8\nskip-steps 5\nseed 3\nn-batches 1\ncutn-batches 1\nclip-models {clip}\ntext-prompts \"a red circle on a blue background\"\n",
         models.display()
     )
 }
@@ -24,7 +24,9 @@ fn build(project: &str) -> (i32, String, Vec<(PathBuf, Vec<u8>)>) {
         tree(&dir.path().join("images_out"))
             .into_iter()
             .filter(|(p, _)| {
-                p.extension().is_some_and(|e| e == "png") && !p.ends_with("progress.png")
+                p.extension().is_some_and(|e| e == "png")
+                    && !p.ends_with("progress.png")
+                    && !p.components().any(|c| c.as_os_str() == ".thumbs")
             })
             .collect()
     } else {
@@ -45,7 +47,8 @@ fn discoart_named_openclip_models_render_and_steer_the_picture() {
         "\"ViT-B-32::laion2b_e16\" \"RN50::cc12m\"",
     ));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(open.len(), 1, "{open:?}");
+    let names: Vec<_> = open.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(open.len(), 1, "{names:?}");
     // DD's toggle names select the same models: the same picture
     let (code, stderr, dd) = build(&project(&set.dir, "\"ViTB32_laion2b_e16\" \"RN50_cc12m\""));
     assert_eq!(code, 0, "{stderr}");
