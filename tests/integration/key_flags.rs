@@ -23,6 +23,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("batch-name", "", "", "batch-name \"Other\""),
     ("text-prompts", "", "", "text-prompts \"a red circle\""),
     ("image-prompts", "", "", "image-prompts \"prompt.png\""),
+    (
+        "prompt-tokenization",
+        "text-prompts \"a red circle:2\"\n",
+        "",
+        "prompt-tokenization \"dd\"",
+    ),
     ("width-height", "", "", "width-height 192 128"),
     ("steps", "", "", "steps 60"),
     ("skip-steps", "", "", "skip-steps 6"),
