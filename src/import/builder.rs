@@ -76,8 +76,9 @@ impl<'a> Builder<'a> {
             self.skip(dd, Some(v), "no such setting", Group::Bookkeeping);
             return;
         };
-        // Losing the value changes the picture when it acts on pixels and is not DD's default.
-        let lossy = if info.pixels && !known::same(v, &info.default) {
+        // Losing the value changes the picture when it acts on pixels and is not DD's default,
+        // and the switch it depends on is on.
+        let lossy = if info.pixels && !known::same(v, &info.default) && !self.switched_off(dd) {
             Group::ChangesPicture
         } else {
             Group::OffOrDefault
@@ -153,6 +154,8 @@ impl<'a> Builder<'a> {
             self.skip(key, Some(v), *why, Group::Bookkeeping);
         } else if key == "multipliers" {
             self.multipliers(v);
+        } else if key == "modifiers" {
+            self.modifiers(v);
         } else if let Some((_, why)) = known::CLI_PORT_EXTRAS.iter().find(|(k, _)| *k == key) {
             let group = if known::truthy(v) {
                 Group::ChangesPicture
@@ -177,6 +180,27 @@ impl<'a> Builder<'a> {
                 "not a setting of Disco Diffusion or disco; DD ignores it (a fork may not)",
                 Group::Bookkeeping,
             );
+        }
+    }
+
+    /// Whether DD key `dd` tunes a switch that is off in the file (or absent, and off by
+    /// default), so that its value cannot act (dd-algorithm.md §2.3).
+    fn switched_off(&self, dd: &str) -> bool {
+        let switch = match dd {
+            "perlin_mode" => "perlin_init",
+            "rand_mag" => "fuzzy_prompt",
+            "clamp_max" => "clamp_grad",
+            _ => return false,
+        };
+        let default_on = switch == "clamp_grad";
+        match self.map.get(switch) {
+            None => !default_on,
+            Some(v) => match coerce(schema::by_dd_name(switch).expect("a DD switch"), v) {
+                Coerced::Same => v == &Value::Bool(false),
+                Coerced::Value(b, _) => b == Value::Bool(false),
+                Coerced::Unset => !default_on,
+                Coerced::Lossy(_) => false,
+            },
         }
     }
 

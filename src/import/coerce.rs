@@ -138,7 +138,7 @@ fn is_keyframes(s: &str) -> bool {
 }
 
 /// DD's schedule form: `[12]*400+[4]*600`.
-fn is_schedule(s: &str) -> bool {
+pub(super) fn is_schedule(s: &str) -> bool {
     s.trim_start().starts_with('[') || s.contains('*')
 }
 
@@ -151,7 +151,7 @@ fn keyframes_constant(s: &str) -> Result<f64, String> {
 }
 
 /// The one value of a schedule, or why it has several; DiscoArt writes Python's `True`/`False`.
-fn constant(s: &str) -> Result<f64, String> {
+pub(super) fn constant(s: &str) -> Result<f64, String> {
     let numeric = s.replace("True", "1").replace("False", "0");
     let values =
         parse_schedule(&numeric).map_err(|e| format!("not a schedule DD reads: {}", e.message))?;

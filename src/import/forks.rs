@@ -408,6 +408,23 @@ pub fn classify(
             model,
         ));
     }
+    let brightness = [
+        "high_contrast_",
+        "low_contrast_",
+        "high_brightness_",
+        "low_brightness_",
+    ];
+    if brightness.iter().any(|p| key.starts_with(p)) {
+        let what = "tunes progrock's brightness and contrast correction";
+        return Some(if on("fix_brightness_contrast") {
+            (
+                Group::Bookkeeping,
+                format!("{what}, which is listed as changing the picture"),
+            )
+        } else {
+            (Group::OffOrDefault, format!("{what}, which is off"))
+        });
+    }
     if key.starts_with("perf_") && key != "perf_guidance_interval" {
         return Some((Group::Bookkeeping, "a speed switch of a port".into()));
     }

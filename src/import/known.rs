@@ -119,11 +119,6 @@ pub const CLI_PORT_EXTRAS: &[(&str, &str)] = &[
         "the CLI port's target image is not supported",
     ),
     (
-        "modifiers",
-        "the CLI port's job modifiers: which of them it rendered depends on its version (at \
-         1403825 only the last one runs), so they are not guessed; write `stills` targets instead",
-    ),
-    (
         "prompt_salad",
         "the CLI port's random prompts are not supported",
     ),

@@ -16,6 +16,7 @@ mod builder;
 mod coerce;
 mod forks;
 mod known;
+mod modifiers;
 mod parse;
 mod relaxed;
 mod report;

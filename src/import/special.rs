@@ -121,6 +121,10 @@ impl Builder<'_> {
         };
         for key in ["diffusion_steps", "timestep_respacing"] {
             let Some(v) = self.map.get(key) else { continue };
+            if v.is_null() {
+                self.skip(key, Some(v), "None: derived from steps", Group::Bookkeeping);
+                continue;
+            }
             let Some(steps) = steps.filter(|s| *s > 0) else {
                 self.skip(
                     key,

@@ -1,11 +1,12 @@
 //! Forks' spellings of DD settings, rewritten to DD's before the settings are imported:
 //! DD 5.6's `width_height_for_512x512_models`/`…_256x256_models` (chosen by the file's
 //! model, as DD chooses), a Python port's `prompts` and `resolved_seed`, progrock's sampler
-//! named `sampling_mode`, and the `clip_models` list of DiscoArt and ports, which becomes
-//! DD's CLIP toggles.
+//! named `sampling_mode`, DiscoArt's prompt list (`version: "1"`), and the `clip_models`
+//! list of DiscoArt and ports, which becomes DD's CLIP toggles.
 
 use serde_json::{Map, Value};
 
+use super::coerce;
 use super::report::{Group, Skipped};
 use crate::project::schema::CLIP_MODELS;
 
@@ -66,6 +67,21 @@ pub fn respell(map: &Map<String, Value>) -> Respelled {
                 out.rename(key, "diffusion_sampling_mode", v.clone());
             }
             "clip_models" => out.clip_models(map, v),
+            "text_prompts" if v.get("version").is_some() => match discoart_prompts(v) {
+                Ok(list) => {
+                    out.notes.push(
+                        "DiscoArt's prompt list (`version: \"1\"`) was read as DD's prompts".into(),
+                    );
+                    out.map.insert(key.clone(), list);
+                }
+                Err(why) => out.skipped.push(Skipped {
+                    key: key.clone(),
+                    value: Some(v.clone()),
+                    reason: format!("DiscoArt's prompt list: {why}"),
+                    group: Group::ChangesPicture,
+                    instead: "uses DD's default prompts".into(),
+                }),
+            },
             _ => {
                 out.map.insert(key.clone(), v.clone());
             }
@@ -118,6 +134,57 @@ impl Respelled {
         self.notes
             .push("`clip_models` was read as DD's CLIP model toggles".into());
     }
+}
+
+/// DiscoArt's `{version: "1", prompts: [{text, weight}]}` as DD's list of `"text:weight"`
+/// (frame 0), where every weight holds one value for all steps; per-step weights,
+/// `schedule` and `clip_guidance` have no DD counterpart.
+fn discoart_prompts(v: &Value) -> Result<Value, String> {
+    if v.get("version").and_then(Value::as_str).map(str::trim) != Some("1") {
+        return Err("only version \"1\" is known".into());
+    }
+    let items = v
+        .get("prompts")
+        .and_then(Value::as_array)
+        .ok_or("expected `prompts`, a list")?;
+    let mut list = Vec::new();
+    for item in items {
+        let text = item
+            .get("text")
+            .and_then(Value::as_str)
+            .ok_or("a prompt without `text`")?;
+        for key in item.as_object().into_iter().flat_map(|m| m.keys()) {
+            if !matches!(key.as_str(), "text" | "weight" | "spellcheck") {
+                return Err(format!("a prompt's `{key}` has no DD counterpart"));
+            }
+        }
+        if item
+            .get("spellcheck")
+            .is_some_and(|s| s.as_str() != Some("ignore"))
+        {
+            return Err("a prompt's `spellcheck` other than \"ignore\" rewrites its text".into());
+        }
+        let weight = match item.get("weight") {
+            None => None,
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) if coerce::is_schedule(s) => Some(coerce::constant(s)?),
+            Some(Value::String(s)) => Some(
+                s.trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("weight \"{s}\" is not a number"))?,
+            ),
+            Some(other) => return Err(format!("weight {other} is not a number")),
+        };
+        // Without `weight`, DiscoArt reads a `:weight` suffix of the text as DD does; with
+        // one, a colon in the text stays text only when the weight follows it.
+        list.push(Value::from(match weight {
+            Some(w) if w != 1.0 || text.contains(':') => {
+                format!("{text}:{}", crate::project::types::fmt_number(w))
+            }
+            _ => text.to_owned(),
+        }));
+    }
+    Ok(Value::Array(list))
 }
 
 /// DD's toggle for an OpenAI CLIP model as DiscoArt (`ViT-B-32::openai`) or OpenAI's `clip`

@@ -15,7 +15,26 @@ use crate::support::root;
 
 /// Files whose loud keys are fork features disco has no counterpart for, key by key; any
 /// other loud key in them fails the test.
-const FORK_FEATURES: &[(&str, &[&str])] = &[];
+const FORK_FEATURES: &[(&str, &[&str])] = &[
+    // the CLI port's Voronoi init
+    ("entmike-voronoi.yaml", &["init_generator"]),
+    // a Python port that guides every second step only
+    ("philpax-samples(1)_settings.json", &["guidance_every"]),
+    // progrock's "auto" values (computed at run time, not recorded) and its brightness fix
+    (
+        "progrock-lowfuel-settings.json",
+        &[
+            "clip_guidance_scale",
+            "clamp_max",
+            "eta",
+            "fix_brightness_contrast",
+        ],
+    ),
+    (
+        "progrock-njbbaer-settings.json",
+        &["clip_guidance_scale", "clamp_max", "eta"],
+    ),
+];
 
 /// Why a loud key is allowed: what disco cannot render yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -159,6 +178,7 @@ fn real_settings_files_import_without_losing_the_picture() {
     let forks: BTreeMap<&str, &[&str]> = FORK_FEATURES.iter().copied().collect();
     let mut tally: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut compared = 0;
+    let mut failures = Vec::new();
     for (name, path) in &files {
         let out = import::import_file(path).unwrap_or_else(|e| panic!("{name}: {e}"));
         compared += check_values(name, path, &out);
@@ -176,11 +196,12 @@ fn real_settings_files_import_without_losing_the_picture() {
                 .iter()
                 .filter(|k| cause(k) == Cause::Other && !allowed.contains(k))
                 .collect();
-            assert!(
-                other.is_empty(),
-                "{name} loses what changes the picture: {other:?}\n{}",
-                out.kdl
-            );
+            if !other.is_empty() {
+                failures.push(format!(
+                    "{name} loses what changes the picture: {other:?}\n{}",
+                    out.kdl
+                ));
+            }
             "fork features disco lacks (listed)"
         };
         tally.entry(class).or_default().push(name.clone());
@@ -192,4 +213,5 @@ fn real_settings_files_import_without_losing_the_picture() {
     for (class, names) in &tally {
         println!("  {class}: {} — {}", names.len(), names.join(", "));
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

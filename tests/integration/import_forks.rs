@@ -214,6 +214,34 @@ fn cli_port_multipliers_become_a_sweep() {
 }
 
 #[test]
+fn cli_port_modifiers_become_one_target_each() {
+    let out = import(
+        "study.yml",
+        "batch_name: study\nsteps: 100\nmodifiers:\n  0:\n    clip_guidance_scale: 500\n  1:\n    text_prompts:\n      0:\n      - a castle:2\n",
+    );
+    let p = project::load_str(Path::new("disco.kdl"), &out.kdl)
+        .project
+        .unwrap_or_else(|| panic!("{}", out.kdl));
+    let names: Vec<&str> = p.targets.iter().map(|t| t.name.value.as_str()).collect();
+    assert_eq!(names, ["study-0", "study-1"], "{}", out.kdl);
+    assert_eq!(p.targets[0].settings.clip_guidance_scale.value, 500.0);
+    assert_eq!(
+        p.targets[0].settings.steps.value, 100,
+        "the top level is the base"
+    );
+    let prompt = &p.targets[1]
+        .settings
+        .text_prompts
+        .value
+        .at(0)
+        .unwrap()
+        .prompts[0];
+    assert_eq!((prompt.text.as_str(), prompt.weight), ("a castle", 2.0));
+    assert_eq!(out.lossy().count(), 0, "{}", out.kdl);
+    assert!(out.notes.iter().any(|n| n.contains("only the last one")));
+}
+
+#[test]
 fn the_report_on_screen_is_grouped_loud_first() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
