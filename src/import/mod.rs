@@ -191,7 +191,10 @@ mod tests {
         .unwrap();
         assert!(out.kdl.contains("steps 100"));
         let keys: Vec<_> = out.skipped.iter().map(|s| s.key.as_str()).collect();
-        assert_eq!(keys, vec!["frobnicate", "translation_z"]);
+        // Group by group: translation_z is at DD's default, frobnicate is not a setting.
+        assert_eq!(keys, vec!["translation_z", "frobnicate"]);
+        assert_eq!(out.skipped[0].group, Group::OffOrDefault);
+        assert_eq!(out.skipped[1].group, Group::Bookkeeping);
         assert!(out.kdl.contains("//   frobnicate = 3"));
     }
     fn skipped<'a>(out: &'a Imported, key: &str) -> &'a Skipped {
