@@ -1,11 +1,17 @@
 //! Disco Diffusion settings → a disco project file.
 //!
-//! Reads DD's `<batch>(<n>)_settings.txt` (JSON) and the CLI port's YAML configs, maps
-//! every key it knows to its kebab-case setting, and lists every key it does not import
-//! with the reason — in the result and as comments in the written file, so nothing is
-//! dropped silently. Each such key is classed as changing the picture or not
-//! ([`Skipped::changes_picture`]); `disco import` refuses to write a project that would
-//! render a different picture unless asked to (`--allow-lossy`).
+//! Reads DD's `<batch>(<n>)_settings.txt` (JSON), the CLI port's YAML configs, DiscoArt's
+//! configs and forks' JSON, maps every key it knows to its kebab-case setting, and lists
+//! every key it does not import with the reason — in the result and as comments in the
+//! written file, so nothing is dropped silently. Each such key is in a [`Group`]: it changes
+//! the picture (with what disco does instead), it is off or at DD's default, or it is
+//! bookkeeping; `disco import` refuses to write a project that would render a different
+//! picture unless asked to (`--allow-lossy`).
+//!
+//! The steps, one file each: `parse` (JSON, `relaxed` JSON, YAML, within bounds) →
+//! `spellings` (forks' names for DD's keys) → `builder` (each key a line or a report entry;
+//! `coerce` reads forks' value forms, `forks` knows forks' own keys, `special` the keys DD
+//! writes in pairs, `sweep` and `modifiers` the CLI port's jobs) → `write` (notes, text).
 //!
 //! The file is untrusted: it is read within fixed bounds (`fsutil::read_to_string_bounded`,
 //! [`parse`]), and every text taken from it is escaped before it enters the project
@@ -117,7 +123,7 @@ pub fn import(name: &Path, text: &str) -> Result<Imported, ImportError> {
         parse::Parsed::Other(found) => return Err(ImportError::NotAMapping { path, found }),
     };
     let discoart = write::is_discoart(&map);
-    let respelled = spellings::respell(&map);
+    let respelled = spellings::respell(&map, discoart);
     let map = respelled.map;
     let mut b = Builder::new(&map, &non_finite);
     b.skipped = respelled.skipped;

@@ -20,8 +20,8 @@ pub struct Respelled {
     pub skipped: Vec<Skipped>,
 }
 
-/// Rewrites forks' spellings of DD settings in `map`.
-pub fn respell(map: &Map<String, Value>) -> Respelled {
+/// Rewrites forks' spellings of DD settings in `map`; `discoart` when the file is DiscoArt's.
+pub fn respell(map: &Map<String, Value>, discoart: bool) -> Respelled {
     let mut out = Respelled {
         map: Map::new(),
         notes: Vec::new(),
@@ -30,6 +30,17 @@ pub fn respell(map: &Map<String, Value>) -> Respelled {
     let is_256 = model_is_256(map);
     for (key, v) in map {
         match key.as_str() {
+            // DiscoArt's `load_config` accepts these legacy keys and drops them.
+            "skip_augs" | "fuzzy_prompt" | "clip_sequential_evaluation" if discoart => {
+                out.skipped.push(Skipped {
+                    key: key.clone(),
+                    value: Some(v.clone()),
+                    reason: "DiscoArt accepts it and ignores it, so its pictures did not use it"
+                        .into(),
+                    group: Group::Bookkeeping,
+                    instead: String::new(),
+                });
+            }
             "prompts" if !map.contains_key("text_prompts") => {
                 out.rename(key, "text_prompts", v.clone());
             }
@@ -243,7 +254,7 @@ mod tests {
     #[test]
     fn clip_models_list_becomes_toggles() {
         let map = json!({"clip_models": ["RN50::openai", "ViT-B-32::laion2b_e16"]});
-        let r = respell(map.as_object().unwrap());
+        let r = respell(map.as_object().unwrap(), false);
         assert_eq!(r.map["RN50"], json!(true));
         assert_eq!(r.map["ViTB32"], json!(false));
         assert_eq!(r.skipped.len(), 1);
@@ -257,7 +268,7 @@ mod tests {
             "width_height_for_512x512_models": [1280, 768],
             "width_height_for_256x256_models": [512, 448],
         });
-        let r = respell(map.as_object().unwrap());
+        let r = respell(map.as_object().unwrap(), false);
         assert_eq!(r.map["width_height"], json!([512, 448]));
         assert_eq!(r.skipped[0].key, "width_height_for_512x512_models");
     }

@@ -94,14 +94,17 @@ fn fork_spellings_are_read_as_dd_s() {
         "da.json",
         r#"{"width_height_for_512x512_models": [1024, 576], "width_height_for_256x256_models": [256, 256],
             "clip_models": ["ViT-B-16::openai", "RN50x4::openai"], "text_prompts": ["a castle:2", "fog"],
-            "seed": null, "name_docarray": "x", "cut_schedules_group": null}"#,
+            "seed": null, "name_docarray": "x", "cut_schedules_group": null, "skip_augs": true}"#,
     );
+    // DiscoArt drops its legacy `skip_augs`: its pictures had augmentations.
+    assert_eq!(group_of(&out, "skip_augs"), Group::Bookkeeping);
     let s = settings(&out);
     assert_eq!(
         (s.width_height.value.width, s.width_height.value.height),
         (1024, 576)
     );
     assert!(s.vit_b16.value && s.rn50x4.value && !s.vit_b32.value && !s.rn50.value);
+    assert!(!s.skip_augs.value);
     assert_eq!(s.text_prompts.value.at(0).unwrap().prompts[0].weight, 2.0);
     assert_eq!(
         group_of(&out, "width_height_for_256x256_models"),
