@@ -481,3 +481,20 @@ fn deeply_nested_input_is_refused_promptly() {
         assert!(took < Duration::from_secs(5), "{file} took {took:?}");
     }
 }
+
+/// Found by `fuzz_import`: `steps` below DD's default `skip-steps` in a file without targets
+/// gave an error with no place to point at; it points at `steps`.
+#[test]
+fn steps_below_the_default_skip_steps_points_at_steps() {
+    let out = disco::import::import(Path::new("s.json"), r#"{"steps": 1}"#).unwrap();
+    let loaded = project::load_str(Path::new("disco.kdl"), &out.kdl);
+    let errors: Vec<_> = loaded
+        .diagnostics
+        .0
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors.len(), 1, "{:?}", loaded.diagnostics);
+    assert!(errors[0].location().is_some(), "{:?}", errors[0]);
+    assert!(errors[0].to_string().contains("must be less than `steps`"));
+}
