@@ -131,10 +131,25 @@ impl Builder<'_> {
     /// port and progrock (`clip.tokenize(prompt)`); DiscoArt tokenises the text alone, as
     /// disco does by default. The import keeps the file's pictures.
     fn tokenization(&mut self, discoart: bool) {
-        let Some(prompts) = self.map.get("text_prompts") else {
-            return;
-        };
-        if !self.written.contains_key("text-prompts") || !has_weight_suffix(prompts) {
+        // The prompts the project renders: the top level's, and those of the CLI port's jobs.
+        let mut prompts: Vec<&Value> = Vec::new();
+        if self.written.contains_key("text-prompts") {
+            prompts.extend(self.map.get("text_prompts"));
+        }
+        let jobs_imported = |key: &str| self.imported.iter().any(|(dd, _)| dd == key);
+        if jobs_imported("modifiers")
+            && let Some(Value::Object(mods)) = self.map.get("modifiers")
+        {
+            prompts.extend(mods.values().filter_map(|m| m.get("text_prompts")));
+        }
+        if jobs_imported("multipliers") {
+            prompts.extend(
+                self.map
+                    .get("multipliers")
+                    .and_then(|m| m.get("text_prompts")),
+            );
+        }
+        if !prompts.into_iter().any(has_weight_suffix) {
             return;
         }
         if discoart {

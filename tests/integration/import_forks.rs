@@ -242,6 +242,11 @@ fn cli_port_modifiers_become_one_target_each() {
     assert_eq!((prompt.text.as_str(), prompt.weight), ("a castle", 2.0));
     assert_eq!(out.lossy().count(), 0, "{}", out.kdl);
     assert!(out.notes.iter().any(|n| n.contains("only the last one")));
+    // The weighted prompt is the CLI port's, which tokenises it as DD does.
+    assert_eq!(
+        p.targets[1].settings.prompt_tokenization.value,
+        disco::project::types::PromptTokenization::Dd
+    );
 }
 
 #[test]
