@@ -16,7 +16,8 @@ use crate::support::root;
 /// Files whose loud keys are fork features disco has no counterpart for, key by key; any
 /// other loud key in them fails the test.
 const FORK_FEATURES: &[(&str, &[&str])] = &[
-    // the CLI port's Voronoi init
+    // the CLI port's random prompts and Voronoi init
+    ("entmike-prompt-salad.yml", &["prompt_salad"]),
     ("entmike-voronoi.yaml", &["init_generator"]),
     // a Python port that guides every second step only
     ("philpax-samples(1)_settings.json", &["guidance_every"]),
