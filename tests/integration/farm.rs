@@ -97,40 +97,7 @@ fn a_slurm_array_over_an_nginx_cache_equals_one_build() {
     copy_dir(single.path(), &assemble);
     clean(&assemble);
 
-    let disco_bin = env!("CARGO_BIN_EXE_disco");
-    let worker_script = farm.path().join("worker.sh");
-    std::fs::write(&worker_script, WORKER).unwrap();
-    let env = [
-        ("FARM", farm.path().to_str().unwrap()),
-        ("DISCO", disco_bin),
-        ("CACHE", nginx.url.as_str()),
-        ("DISCO_CACHE_USER", svc::USER),
-        ("DISCO_CACHE_PASSWORD", svc::PASSWORD),
-        ("NO_COLOR", "1"),
-    ];
-    let log = farm.path().join("%x-%a.out");
-    let array = slurm.sbatch(
-        &[
-            "--array=0-2",
-            "--job-name=worker",
-            "-o",
-            log.to_str().unwrap(),
-            worker_script.to_str().unwrap(),
-        ],
-        &env,
-    );
-    let after = format!("--dependency=afterok:{array}");
-    let assemble_log = farm.path().join("assemble.out");
-    let assemble_job = slurm.sbatch(
-        &[
-            &after,
-            "--job-name=assemble",
-            "-o",
-            assemble_log.to_str().unwrap(),
-            worker_script.to_str().unwrap(),
-        ],
-        &env,
-    );
+    let (array, assemble_job) = submit(&slurm, farm.path(), &nginx);
     let states = slurm.wait(&array, Duration::from_secs(150));
     let logs = || {
         (0..3)
@@ -144,7 +111,7 @@ fn a_slurm_array_over_an_nginx_cache_equals_one_build() {
         logs()
     );
     let states = slurm.wait(&assemble_job, Duration::from_secs(60));
-    let assembled = read(&assemble_log);
+    let assembled = read(&farm.path().join("assemble.out"));
     assert_eq!(states, ["COMPLETED"], "{assembled}");
 
     // the workers rendered every job the killed worker had not pushed, each once, and
@@ -172,6 +139,45 @@ fn a_slurm_array_over_an_nginx_cache_equals_one_build() {
     };
     assert_eq!(finals(&assemble), finals(single.path()));
     assert_cache_consistent(&nginx.root, None);
+}
+
+/// Submits the 3-task worker array and, after it, the assemble job; returns their ids.
+fn submit(slurm: &Slurm, farm: &Path, nginx: &Nginx) -> (String, String) {
+    let disco_bin = env!("CARGO_BIN_EXE_disco");
+    let worker_script = farm.join("worker.sh");
+    std::fs::write(&worker_script, WORKER).unwrap();
+    let env = [
+        ("FARM", farm.to_str().unwrap()),
+        ("DISCO", disco_bin),
+        ("CACHE", nginx.url.as_str()),
+        ("DISCO_CACHE_USER", svc::USER),
+        ("DISCO_CACHE_PASSWORD", svc::PASSWORD),
+        ("NO_COLOR", "1"),
+    ];
+    let log = farm.join("%x-%a.out");
+    let array = slurm.sbatch(
+        &[
+            "--array=0-2",
+            "--job-name=worker",
+            "-o",
+            log.to_str().unwrap(),
+            worker_script.to_str().unwrap(),
+        ],
+        &env,
+    );
+    let after = format!("--dependency=afterok:{array}");
+    let assemble_log = farm.join("assemble.out");
+    let assemble_job = slurm.sbatch(
+        &[
+            &after,
+            "--job-name=assemble",
+            "-o",
+            assemble_log.to_str().unwrap(),
+            worker_script.to_str().unwrap(),
+        ],
+        &env,
+    );
+    (array, assemble_job)
 }
 
 /// A worker's and the assemble step's command: the array's tasks render their shard and
