@@ -23,6 +23,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("batch-name", "", "", "batch-name \"Other\""),
     ("text-prompts", "", "", "text-prompts \"a red circle\""),
     ("image-prompts", "", "", "image-prompts \"prompt.png\""),
+    (
+        "prompt-tokenization",
+        "text-prompts \"a red circle:2\"\n",
+        "",
+        "prompt-tokenization \"dd\"",
+    ),
     ("width-height", "", "", "width-height 192 128"),
     ("steps", "", "", "steps 60"),
     ("skip-steps", "", "", "skip-steps 6"),
@@ -212,4 +218,30 @@ fn a_setting_changes_the_key_exactly_when_its_pixels_flag_says_so() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `prompt-tokenization` reaches the key only through the text CLIP reads: it re-renders the
+/// jobs whose prompts carry DD's `:weight` suffix and no others (dd-algorithm.md §3.2).
+#[test]
+fn prompt_tokenization_changes_only_keys_whose_tokens_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let with = |prompts: &str, mode: &str| {
+        keys(
+            tmp.path(),
+            &format!("{BASE}text-prompts {prompts}\nprompt-tokenization \"{mode}\"\n"),
+        )
+    };
+    // A suffix: DD's tokens differ from disco's.
+    assert_ne!(with("\"sky:2\"", "dd"), with("\"sky:2\"", "disco"));
+    // No suffix, or an explicit weight: the same tokens either way.
+    assert_eq!(with("\"sky\"", "dd"), with("\"sky\"", "disco"));
+    assert_eq!(
+        with("{ - \"sky\" weight=2; }", "dd"),
+        with("{ - \"sky\" weight=2; }", "disco")
+    );
+    // DD's tokens of "sky:2" are those of the text "sky:2" with weight 2.
+    assert_eq!(
+        with("\"sky:2\"", "dd"),
+        with("{ - \"sky:2\" weight=2; }", "disco")
+    );
 }

@@ -21,6 +21,8 @@ mod fuzz_support;
 mod gc;
 mod hostile;
 mod import;
+mod import_corpus;
+mod import_forks;
 mod init;
 mod invalid_corpus;
 mod key_flags;

@@ -137,6 +137,9 @@ settings! {
     text_prompts: Prompts = Prompts::dd_default(); "text-prompts", dd "text_prompts", pixels true;
     /// Image prompts keyed by frame (paths relative to the file that names them).
     image_prompts: Prompts = Prompts::default(); "image-prompts", dd "image_prompts", pixels true;
+    /// What CLIP reads of a prompt written `"text:weight"`: "disco" (the text alone) or "dd"
+    /// (the whole string, suffix included, as DD tokenises it; dd-algorithm.md §3.2).
+    prompt_tokenization: PromptTokenization = PromptTokenization::Disco; "prompt-tokenization", dd "", pixels true;
     /// Output size in pixels; each side is floored to a multiple of 64. DD's default is
     /// 1280×768 for 512-class models and 512×448 for 256-class models.
     width_height: WidthHeight = WidthHeight { width: 1280, height: 768 }; "width-height", dd "width_height", pixels true;
