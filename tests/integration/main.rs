@@ -13,6 +13,8 @@ mod dd_semantics;
 mod docs;
 mod engine;
 mod engine_seams;
+mod farm;
+mod farm_services;
 mod fuzz_import;
 mod fuzz_loader;
 mod fuzz_support;
