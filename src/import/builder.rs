@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::coerce::{Coerced, coerce};
 use super::report::{Group, Skipped};
 use super::{forks, known};
-use crate::project::schema::{self, SCHEMA, Settings, UNSUPPORTED};
+use crate::project::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use crate::project::types::NON_FINITE;
 
 /// The import in progress.
@@ -143,6 +143,9 @@ impl<'a> Builder<'a> {
         let model = self.map.get("diffusion_model").and_then(Value::as_str);
         if let Some(info) = schema::by_dd_name(dd_alias(key)) {
             self.emit(info.name, key, v);
+        } else if let Some((toggle, _, _)) = CLIP_MODELS.iter().find(|(_, k, _)| *k == key) {
+            // an OpenCLIP model DD has no toggle for, by its model-set key (from `clip_models`)
+            self.emit(toggle, key, v);
         } else if let Some((_, why)) = UNSUPPORTED.iter().find(|(k, _)| *k == key) {
             let group = if known::unsupported_changes_picture(key, v, mode) {
                 Group::ChangesPicture

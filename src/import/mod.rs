@@ -19,6 +19,8 @@
 //! add a line to the project.
 
 mod builder;
+#[cfg(test)]
+mod clip_list;
 mod coerce;
 mod forks;
 mod known;

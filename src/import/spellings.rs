@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::coerce;
 use super::report::{Group, Skipped};
+use crate::project::clip_names::clip_toggle;
 use crate::project::schema::CLIP_MODELS;
 
 /// The file's settings under DD's names, with what was rewritten.
@@ -122,15 +123,12 @@ impl Respelled {
         };
         let mut on = Vec::new();
         for name in names {
-            match name.as_str().and_then(openai_toggle) {
-                Some(toggle) => on.push(toggle),
+            match name.as_str().and_then(model_key) {
+                Some(key) => on.push(key),
                 None => self.skipped.push(Skipped {
                     key: "clip_models".into(),
                     value: Some(name.clone()),
-                    // The OpenCLIP names are mapped by the OpenCLIP models' own name function
-                    // once those models can be exported.
-                    reason: "not an OpenAI CLIP model; OpenCLIP models cannot be imported yet"
-                        .into(),
+                    reason: "not a CLIP model disco can export (docs/models.md lists them)".into(),
                     group: Group::ChangesPicture,
                     instead: "renders without this CLIP model".into(),
                 }),
@@ -198,26 +196,15 @@ fn discoart_prompts(v: &Value) -> Result<Value, String> {
     Ok(Value::Array(list))
 }
 
-/// DD's toggle for an OpenAI CLIP model as DiscoArt (`ViT-B-32::openai`) or OpenAI's `clip`
-/// (`ViT-B/32`) names it.
-fn openai_toggle(name: &str) -> Option<&'static str> {
-    let name = name.trim();
-    let bare = name.strip_suffix("::openai").unwrap_or(name);
-    let squeeze = |s: &str| {
-        s.chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase()
-    };
-    if name.contains("::") && bare == name {
-        return None;
-    }
-    // "ViT-L-14-336" and "ViT-L/14@336px" both squeeze to "vitl14336…".
-    let want = squeeze(bare).trim_end_matches("px").to_owned();
+/// The model-set key (DD's toggle where DD has one) of a CLIP model as DiscoArt
+/// (`ViT-B-32::openai`, `ViT-B-32::laion2b_e16`), OpenAI's `clip` (`ViT-B/32`) or DD names it;
+/// `disco_project::clip_names` knows every spelling.
+fn model_key(name: &str) -> Option<&'static str> {
+    let toggle = clip_toggle(name)?;
     CLIP_MODELS
         .iter()
-        .find(|(_, _, openai)| squeeze(openai).trim_end_matches("px") == want)
-        .map(|(_, dd, _)| *dd)
+        .find(|(t, _, _)| *t == toggle)
+        .map(|(_, key, _)| *key)
 }
 
 /// Whether DD 5.6 would size this file's picture for a 256-class model.
@@ -243,22 +230,31 @@ mod tests {
 
     #[test]
     fn discoart_and_openai_names_find_dd_toggles() {
-        assert_eq!(openai_toggle("ViT-B-32::openai"), Some("ViTB32"));
-        assert_eq!(openai_toggle("ViT-B/16"), Some("ViTB16"));
-        assert_eq!(openai_toggle("ViT-L-14-336::openai"), Some("ViTL14_336px"));
-        assert_eq!(openai_toggle("ViT-L/14@336px"), Some("ViTL14_336px"));
-        assert_eq!(openai_toggle("RN50x16::openai"), Some("RN50x16"));
-        assert_eq!(openai_toggle("ViT-B-32::laion2b_e16"), None);
+        assert_eq!(model_key("ViT-B-32::openai"), Some("ViTB32"));
+        assert_eq!(model_key("ViT-B/16"), Some("ViTB16"));
+        assert_eq!(model_key("ViT-L-14-336::openai"), Some("ViTL14_336px"));
+        assert_eq!(model_key("ViT-L/14@336px"), Some("ViTL14_336px"));
+        assert_eq!(model_key("RN50x16::openai"), Some("RN50x16"));
+        assert_eq!(
+            model_key("ViT-B-32::laion2b_e16"),
+            Some("ViTB32_laion2b_e16")
+        );
+        assert_eq!(model_key("RN50::yfcc15m"), Some("RN50_yffcc15m"));
+        assert_eq!(model_key("ViT-g-14::laion2b_s12b_b42k"), None);
     }
 
     #[test]
     fn clip_models_list_becomes_toggles() {
-        let map = json!({"clip_models": ["RN50::openai", "ViT-B-32::laion2b_e16"]});
+        let map = json!({"clip_models": ["RN50::openai", "ViT-B-32::laion2b_e16", "ViT-g-14::laion2b_s12b_b42k"]});
         let r = respell(map.as_object().unwrap(), false);
         assert_eq!(r.map["RN50"], json!(true));
         assert_eq!(r.map["ViTB32"], json!(false));
+        assert_eq!(r.map["ViTB32_laion2b_e16"], json!(true));
         assert_eq!(r.skipped.len(), 1);
-        assert_eq!(r.skipped[0].value, Some(json!("ViT-B-32::laion2b_e16")));
+        assert_eq!(
+            r.skipped[0].value,
+            Some(json!("ViT-g-14::laion2b_s12b_b42k"))
+        );
     }
 
     #[test]

@@ -254,7 +254,7 @@ fn the_report_on_screen_is_grouped_loud_first() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("s.json"),
-        r#"{"batchNum": 3, "RN50_cc12m": false, "sharpen_preset": "Faster", "steps": 100}"#,
+        r#"{"batchNum": 3, "turbo_mode": false, "sharpen_preset": "Faster", "steps": 100}"#,
     )
     .unwrap();
     let out = disco(tmp.path(), &["import", "s.json", "--allow-lossy"]);

@@ -29,6 +29,7 @@ mod key_flags;
 mod key_golden;
 mod lock;
 mod models;
+mod openclip;
 mod parameters;
 mod parity;
 mod project;
