@@ -1,5 +1,5 @@
-"""Export Disco Diffusion's models (guided-diffusion UNet, secondary model, OpenAI CLIP, LPIPS-VGG) as ONNX
-forward and VJP graphs with a manifest.json, or, with --tiny, the same architectures at small widths with
+"""Export Disco Diffusion's models (guided-diffusion UNet, secondary model, OpenAI and OpenCLIP CLIP models,
+LPIPS-VGG) as ONNX forward and VJP graphs with a manifest.json, or, with --tiny, the same architectures at small widths with
 fixed-seed random weights (test fixtures). Every graph is verified in ONNX Runtime against PyTorch autograd.
 
 Example: python -m disco_export --diffusion 512x512_diffusion_uncond_finetune_008100 --checkpoint PATH
@@ -11,10 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import checkpoints, clip, unet, unet_catalog, verify
+from . import checkpoints, openclip, unet, unet_catalog, verify
 from .modelset import Request, build, log
 
-TINY_CLIP = ["ViTB32", "RN50", "ViTB16"]
+# The OpenCLIP pair adds exact GELU (a ViT) and a GELU text tower beside a ModifiedResNet; the other OpenCLIP
+# models are config variants of these (checked by tests/test_keys.py).
+TINY_CLIP = ["ViTB32", "RN50", "ViTB16", "ViTB32_laion2b_e16", "RN50_cc12m"]
 # guided-diffusion create_model arguments of --diffusion custom; defaults are DD 5.7's custom model cell.
 CUSTOM_DEFAULTS = dict(image_size=256, num_channels=128, num_res_blocks=2, attention_resolutions="16",
                        channel_mult="", num_heads=1, num_head_channels=-1, num_heads_upsample=-1, learn_sigma=True,
@@ -22,12 +24,21 @@ CUSTOM_DEFAULTS = dict(image_size=256, num_channels=128, num_res_blocks=2, atten
                        use_fp16=True)
 
 
+def clip_name(text):
+    """Any accepted CLIP model name (``ViTB32``, ``ViT-B-32::laion2b_e16``, ``RN50_yffcc15m`` ...) -> its key."""
+    flag = openclip.resolve(text)
+    if flag is None:
+        raise argparse.ArgumentTypeError(f"unknown CLIP model {text!r}; known: {', '.join(openclip.all_flags())} "
+                                         "(or open_clip's ARCH::TAG names such as ViT-B-32::laion2b_e16)")
+    return flag
+
+
 def parse_clip_checkpoint(text):
-    """'FLAG=PATH' -> (flag, path)."""
-    flag, sep, path = text.partition("=")
-    if not sep or flag not in clip.CONFIGS:
-        raise argparse.ArgumentTypeError(f"expected FLAG=PATH with FLAG in {', '.join(clip.CONFIGS)}, got {text!r}")
-    return flag, Path(path)
+    """'NAME=PATH' -> (key, path); NAME may contain '::' but not '='."""
+    name, sep, path = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected FLAG=PATH, got {text!r}")
+    return clip_name(name), Path(path)
 
 
 def parser():
@@ -46,10 +57,12 @@ def parser():
                                       "arguments; defaults: DD 5.7's custom model cell)"))
     a("--secondary", nargs="?", const=True, default=None, metavar="PATH",
       help="export the secondary model from this secondary_model_imagenet_2.pth (no PATH with --tiny)")
-    a("--clip", nargs="+", default=[], choices=list(clip.CONFIGS), metavar="FLAG",
-      help=f"CLIP models by Disco Diffusion flag name: {', '.join(clip.CONFIGS)}")
+    a("--clip", nargs="+", default=[], type=clip_name, metavar="FLAG",
+      help=f"CLIP models by Disco Diffusion flag name ({', '.join(openclip.all_flags())}) or open_clip's "
+           "ARCH::TAG name (ViT-B-32::laion2b_e16, ViT-H-14::laion2b_s32b_b79k, ViT-B-32::openai)")
     a("--clip-dir", type=Path, default=Path("~/.cache/clip").expanduser(),
-      help="directory holding OpenAI's released CLIP files (ViT-B-32.pt, RN50.pt, ...) (default: %(default)s)")
+      help="directory holding the released CLIP files (OpenAI's ViT-B-32.pt, RN50.pt, ...; open_clip's "
+           "vit_b_32-laion2b_e16-af8dbd0c.pth, ...; see docs/models.md) (default: %(default)s)")
     a("--clip-checkpoint", type=parse_clip_checkpoint, action="append", default=[], metavar="FLAG=PATH",
       help="explicit CLIP checkpoint (OpenAI TorchScript archive or open_clip state dict); repeatable")
     a("--lpips", action="store_true", help="export LPIPS v0.1 (VGG16) forward and VJP")
@@ -106,7 +119,7 @@ def request(args):
             raise SystemExit("--secondary needs the path of secondary_model_imagenet_2.pth")
         explicit = dict(args.clip_checkpoint)
         for flag in req.clip:
-            req.clip_checkpoints[flag] = explicit.get(flag, args.clip_dir / clip.OPENAI_FILES[flag])
+            req.clip_checkpoints[flag] = explicit.get(flag, args.clip_dir / openclip.default_file(flag))
     return req
 
 

@@ -1,8 +1,8 @@
 """Reading official checkpoints and checking them against the model definitions.
 
 Formats: plain ``torch.save`` state dicts (guided-diffusion, secondary model, LPIPS heads, torchvision VGG16),
-OpenAI CLIP's TorchScript archives, and open_clip state dicts (optionally under ``state_dict`` with a
-``module.`` prefix). Nothing here downloads anything (see ``download.py``).
+OpenAI CLIP's TorchScript archives, open_clip state dicts (optionally under ``state_dict`` with a
+``module.`` prefix, or in the custom-text layout), and ``.safetensors`` files. Nothing here downloads anything (see ``download.py``).
 """
 
 import hashlib
@@ -10,6 +10,8 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from . import safetensors_io
 
 # Keys that OpenAI's TorchScript archives carry besides the weights (dropped by clip.build_model too), and the
 # constant causal mask that a traced module may keep as a buffer.
@@ -39,6 +41,11 @@ def _require(path):
 def read_state_dict(path):
     """Tensors of a checkpoint file as ``{key: tensor}`` (fp32), whichever supported format it has."""
     path = _require(path)
+    if safetensors_io.is_safetensors(path):
+        try:
+            return _normalise(safetensors_io.load(path))
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{path}: malformed safetensors file ({e})") from e
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still the reader
@@ -53,9 +60,25 @@ def read_state_dict(path):
         sd = sd["state_dict"]
     if not isinstance(sd, dict):
         raise CheckpointError(f"{path}: holds a {type(sd).__name__}, not a state dict")
+    return _normalise(sd)
+
+
+def _normalise(sd):
+    """Strip DataParallel's ``module.``, map open_clip's custom-text layout, widen floats to fp32."""
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
+    sd = from_custom_text_layout(sd)
     return {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def from_custom_text_layout(sd):
+    """open_clip's ``CustomTextCLIP`` layout (text tower under ``text.``: ``text.token_embedding.weight``,
+    ``text.transformer.resblocks.0...``, ``text.text_projection``) -> the CLIP layout, which has those keys at the
+    top level. Other state dicts are returned unchanged.
+    """
+    if "text.token_embedding.weight" not in sd or "token_embedding.weight" in sd:
+        return sd
+    return {(k[len("text."):] if k.startswith("text.") else k): v for k, v in sd.items()}
 
 
 def check_keys(model, sd, what, ignore=()):

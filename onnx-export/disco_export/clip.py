@@ -1,4 +1,5 @@
-"""OpenAI CLIP image and text encoders (ViT and ModifiedResNet), fp32.
+"""CLIP image and text encoders (ViT and ModifiedResNet), fp32: OpenAI's models, and open_clip's (openclip.py),
+which share the layout and differ only in the transformer MLP activation (``quick_gelu``) and head widths.
 
 Written from the published architecture (dd-algorithm.md §7); parameter names match OpenAI's released files
 (``visual.transformer.resblocks.0.attn.in_proj_weight``, ``visual.layer1.0.conv1.weight``,
@@ -40,6 +41,9 @@ class CLIPConfig:
     context_length: int = CONTEXT_LENGTH
     vocab_size: int = VOCAB_SIZE
     tiny: bool = False
+    # OpenAI's models use QuickGELU (x·σ(1.702x)) in every transformer MLP; open_clip's configs without the
+    # ``-quickgelu`` suffix use exact (erf) GELU, whatever activation the weights were trained with.
+    quick_gelu: bool = True
 
     @property
     def is_vit(self):
@@ -90,10 +94,14 @@ OPENAI_FILES = {
 
 def tiny_config(flag):
     """Small stand-in of the same kind (ViT or ModifiedResNet) with the real context length and vocabulary."""
-    real = CONFIGS[flag]
-    common = dict(text_width=8, text_heads=2, text_layers=1, tiny=True)
+    return tiny_of(CONFIGS[flag])
+
+
+def tiny_of(real):
+    """Tiny version of ``real``: same kind and activation; patch 32 -> 16, smaller patches -> 8."""
+    common = dict(text_width=8, text_heads=2, text_layers=1, tiny=True, quick_gelu=real.quick_gelu)
     if real.is_vit:
-        patch = {"ViTB32": 16, "ViTB16": 8}.get(flag, 8)
+        patch = 16 if real.vision_patch_size == 32 else 8
         return CLIPConfig(real.name, 32, 32, 2, 32, patch, vision_heads=2, **common)
     return CLIPConfig(real.name, 32, 64, (1, 1, 1, 1), 8, 0, vision_heads=4, **common)
 
@@ -139,12 +147,13 @@ class MultiheadSelfAttention(nn.Module):
 class ResidualAttentionBlock(nn.Module):
     """Pre-LN transformer block. x: (N, L, W) -> (N, L, W)."""
 
-    def __init__(self, width, heads):
+    def __init__(self, width, heads, quick_gelu=True):
         super().__init__()
         self.attn = MultiheadSelfAttention(width, heads)
         self.ln_1 = LayerNorm(width)
+        act = QuickGELU() if quick_gelu else nn.GELU()
         self.mlp = nn.Sequential(OrderedDict([
-            ("c_fc", nn.Linear(width, width * 4)), ("gelu", QuickGELU()), ("c_proj", nn.Linear(width * 4, width))]))
+            ("c_fc", nn.Linear(width, width * 4)), ("gelu", act), ("c_proj", nn.Linear(width * 4, width))]))
         self.ln_2 = LayerNorm(width)
 
     def forward(self, x, mask=None):
@@ -153,9 +162,9 @@ class ResidualAttentionBlock(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, width, layers, heads):
+    def __init__(self, width, layers, heads, quick_gelu=True):
         super().__init__()
-        self.resblocks = nn.ModuleList([ResidualAttentionBlock(width, heads) for _ in range(layers)])
+        self.resblocks = nn.ModuleList([ResidualAttentionBlock(width, heads, quick_gelu) for _ in range(layers)])
 
     def forward(self, x, mask=None):
         for block in self.resblocks:
@@ -166,7 +175,7 @@ class Transformer(nn.Module):
 class VisionTransformer(nn.Module):
     """ViT image tower. x: (N, 3, R, R) -> (N, D)."""
 
-    def __init__(self, resolution, patch, width, layers, heads, output_dim):
+    def __init__(self, resolution, patch, width, layers, heads, output_dim, quick_gelu=True):
         super().__init__()
         self.input_resolution = resolution
         self.conv1 = nn.Conv2d(3, width, patch, stride=patch, bias=False)
@@ -174,7 +183,7 @@ class VisionTransformer(nn.Module):
         self.class_embedding = nn.Parameter(scale * torch.randn(width))
         self.positional_embedding = nn.Parameter(scale * torch.randn((resolution // patch) ** 2 + 1, width))
         self.ln_pre = LayerNorm(width)
-        self.transformer = Transformer(width, layers, heads)
+        self.transformer = Transformer(width, layers, heads, quick_gelu)
         self.ln_post = LayerNorm(width)
         self.proj = nn.Parameter(scale * torch.randn(width, output_dim))
 
@@ -297,11 +306,11 @@ class CLIP(nn.Module):
         self.cfg = cfg
         if cfg.is_vit:
             self.visual = VisionTransformer(cfg.image_resolution, cfg.vision_patch_size, cfg.vision_width,
-                                            cfg.vision_layers, cfg.heads, cfg.embed_dim)
+                                            cfg.vision_layers, cfg.heads, cfg.embed_dim, cfg.quick_gelu)
         else:
             self.visual = ModifiedResNet(cfg.vision_layers, cfg.embed_dim, cfg.heads, cfg.image_resolution,
                                          cfg.vision_width)
-        self.transformer = Transformer(cfg.text_width, cfg.text_layers, cfg.text_heads)
+        self.transformer = Transformer(cfg.text_width, cfg.text_layers, cfg.text_heads, cfg.quick_gelu)
         self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.text_width)
         self.positional_embedding = nn.Parameter(torch.randn(cfg.context_length, cfg.text_width) * 0.01)
         self.ln_final = LayerNorm(cfg.text_width)

@@ -14,7 +14,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from . import clip, unet_catalog
+from . import clip, openclip, unet_catalog
 from .checkpoints import sha256_file
 
 # Disco Diffusion's hashes (diff_model_map; unet_catalog.py) and OpenAI's (the hex path component of each CLIP URL).
@@ -79,14 +79,23 @@ def fetch(dest, sha256, urls, log=print):
     raise DownloadError(f"{dest.name}: every source failed: " + "; ".join(errors))
 
 
+def _clip_name(text):
+    flag = openclip.resolve(text)
+    if flag is None:
+        raise argparse.ArgumentTypeError(f"unknown CLIP model {text!r}")
+    return flag
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m disco_export.download", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dir", type=Path, required=True, help="directory to download into")
     p.add_argument("--diffusion", choices=sorted(DIFFUSION), help="guided-diffusion checkpoint to fetch")
     p.add_argument("--secondary", action="store_true", help="fetch secondary_model_imagenet_2.pth")
-    p.add_argument("--clip", nargs="+", default=[], choices=list(CLIP_SHA256), metavar="FLAG",
-                   help=f"OpenAI CLIP archives by Disco Diffusion flag: {', '.join(CLIP_SHA256)}")
+    p.add_argument("--clip", nargs="+", default=[], type=_clip_name, metavar="FLAG",
+                   help=f"CLIP checkpoints by Disco Diffusion flag ({', '.join(openclip.all_flags())}) or "
+                        "open_clip ARCH::TAG name; OpenAI's are checked against their full sha256, open_clip's "
+                        "GitHub releases against the published 8-digit prefix, Hugging Face ones not at all")
     p.add_argument("--lpips", action="store_true", help="fetch torchvision VGG16 and the LPIPS v0.1 heads")
     args = p.parse_args(argv)
 
@@ -101,7 +110,11 @@ def main(argv=None):
         if args.secondary:
             name, sha, urls = SECONDARY
             fetch(args.dir / name, sha, urls, log)
-        for flag in args.clip:
+        for flag in dict.fromkeys(args.clip):
+            if flag in openclip.MODELS:
+                m = openclip.MODELS[flag]
+                fetch(args.dir / m.file, m.sha256_prefix, [m.url], log)
+                continue
             file = clip.OPENAI_FILES[flag]
             fetch(args.dir / file, CLIP_SHA256[flag], [CLIP_URL.format(sha=CLIP_SHA256[flag], file=file)], log)
         if args.lpips:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoints, clip, export, lpips, manifest, secondary, unet, unet_catalog, verify
+from . import checkpoints, clip, export, lpips, manifest, openclip, secondary, unet, unet_catalog, verify
 
 
 @dataclass
@@ -97,15 +97,31 @@ def make_secondary(req):
 
 
 def make_clip(req, flag):
+    """OpenAI or OpenCLIP model ``flag`` (a canonical key, see openclip.resolve)."""
     if req.tiny:
-        cfg = clip.tiny_config(flag)
-        seed = req.seed + 10 + list(clip.CONFIGS).index(flag)
+        cfg = openclip.tiny_config(flag)
+        seed = req.seed + 10 + openclip.all_flags().index(flag)
         return _tiny_buffers(_seeded(seed, lambda: clip.CLIP(cfg)), seed), None
-    model = clip.CLIP(clip.CONFIGS[flag])
+    model = clip.CLIP(openclip.config(flag))
     path = req.clip_checkpoints.get(flag)
     if path is None:
         raise checkpoints.CheckpointError(f"no checkpoint for CLIP {flag}")
-    return model, checkpoints.load_into(model, path, f"CLIP {flag}")
+    # open_clip keeps the causal mask as a buffer; a checkpoint written with it persistent carries it.
+    sha = checkpoints.load_into(model, path, f"CLIP {flag}", ignore=("attn_mask",))
+    published = openclip.MODELS[flag].sha256_prefix if flag in openclip.MODELS else None
+    if published and not sha.startswith(published):
+        log(f"warning: {path} has sha256 {sha[:16]}..., the published {openclip.MODELS[flag].file} starts with "
+            f"{published}: not the released file (the manifest records this file's hash)")
+    return model, sha
+
+
+def clip_section(flag, model, names):
+    """The manifest's ``clip.<flag>`` entry."""
+    cfg = model.cfg
+    mean, std = openclip.normalisation(flag)
+    return {"name": cfg.name, "resolution": cfg.image_resolution, "embed_dim": cfg.embed_dim,
+            "context_length": cfg.context_length, "vocab_size": cfg.vocab_size, "mean": list(mean),
+            "std": list(std), "graphs": names, "config": cfg.as_manifest(), **openclip.manifest_extra(flag)}
 
 
 def make_lpips(req):
@@ -191,11 +207,7 @@ def build(req):
         for role, spec in clip.graph_specs(flag, model).items():
             _run(spec, req, sha, graphs)
             names[role] = spec.name
-        cfg = model.cfg
-        sections["clip"][flag] = {
-            "name": cfg.name, "resolution": cfg.image_resolution, "embed_dim": cfg.embed_dim,
-            "context_length": cfg.context_length, "vocab_size": cfg.vocab_size,
-            "mean": list(clip.MEAN), "std": list(clip.STD), "graphs": names, "config": cfg.as_manifest()}
+        sections["clip"][flag] = clip_section(flag, model, names)
     if "lpips" in models:
         model, sha = models["lpips"]
         sections["lpips"] = _family(lpips.graph_specs(model), req, sha, graphs)

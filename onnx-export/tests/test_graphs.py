@@ -39,12 +39,13 @@ def test_every_family_has_forward_and_vjp():
     names = set(SPECS)
     for fam in ("unet", "secondary", "lpips"):
         assert f"{fam}_fwd" in names and f"{fam}_vjp" in names
-    for flag in ("ViTB32", "RN50", "ViTB16"):
+    for flag in ("ViTB32", "RN50", "ViTB16", "ViTB32_laion2b_e16", "RN50_cc12m"):
         assert {f"clip_{flag}_text", f"clip_{flag}_image", f"clip_{flag}_image_vjp"} <= names
 
 
 @pytest.mark.parametrize("name", ["unet_vjp", "unet_custom_tiny_custom_pt_vjp", "secondary_vjp", "lpips_vjp",
-                                  "clip_RN50_image_vjp", "clip_ViTB32_image_vjp"])
+                                  "clip_RN50_image_vjp", "clip_ViTB32_image_vjp",
+                                  "clip_ViTB32_laion2b_e16_image_vjp", "clip_RN50_cc12m_image_vjp"])
 def test_vjp_is_linear_in_upstream(tiny_set, name):
     """grad(x, 2u + 3w) = 2 grad(x, u) + 3 grad(x, w): the graph really is a vector-Jacobian product."""
     spec = SPECS[name]
@@ -98,3 +99,14 @@ def test_symbolic_axes_and_io_names_match(tiny_set, name):
                 assert d.dim_param and not d.dim_value, f"{vi.name}: axis {w} is not symbolic"
             else:
                 assert d.dim_value == w, f"{vi.name}: axis should be {w}"
+
+
+def test_openclip_graphs_use_exact_gelu_and_openai_graphs_quickgelu(tiny_set):
+    """open_clip's GELU configs export an exact GELU; OpenAI's QuickGELU is x·sigmoid(1.702x) (no Gelu op)."""
+    def ops(name):
+        return {n.op_type for n in onnx.load(str(tiny_set / f"{name}.onnx")).graph.node}
+
+    for name in ("clip_ViTB32_laion2b_e16_text", "clip_ViTB32_laion2b_e16_image", "clip_RN50_cc12m_text"):
+        assert "Gelu" in ops(name), name
+    for name in ("clip_ViTB32_text", "clip_ViTB32_image", "clip_RN50_text"):
+        assert "Gelu" not in ops(name) and "Sigmoid" in ops(name), name

@@ -6,7 +6,7 @@ import shutil
 
 import blake3
 
-from disco_export import clip, manifest
+from disco_export import clip, manifest, openclip
 
 
 def test_manifest_is_valid_and_hashes_match(tiny_set, tiny_manifest):
@@ -45,11 +45,12 @@ def test_manifest_top_level_contract(tiny_manifest):
 
 def test_manifest_clip_sections(tiny_manifest):
     c = tiny_manifest["clip"]
-    assert set(c) == {"ViTB32", "RN50", "ViTB16"}
+    assert set(c) == {"ViTB32", "RN50", "ViTB16", "ViTB32_laion2b_e16", "RN50_cc12m"}
     for flag, entry in c.items():
-        assert entry["name"] == clip.CONFIGS[flag].name
+        assert entry["name"] == openclip.config(flag).name
         assert entry["context_length"] == 77 and entry["vocab_size"] == 49408
         assert entry["mean"] == list(clip.MEAN) and entry["std"] == list(clip.STD)
+        assert entry["config"]["quick_gelu"] == (flag in clip.CONFIGS)
         text = tiny_manifest["graphs"][entry["graphs"]["text"]]
         assert text["inputs"] == [{"name": "tokens", "dtype": "int64", "shape": ["B", 77]}]
         assert text["outputs"] == [{"name": "text_embed", "dtype": "float32", "shape": ["B", entry["embed_dim"]]}]
@@ -59,6 +60,12 @@ def test_manifest_clip_sections(tiny_manifest):
         assert vjp["inputs"][0]["shape"] == ["B", 3, r, r]
         assert [o["name"] for o in vjp["outputs"]] == ["image_embed", "grad_image"]
     assert c["ViTB32"]["config"]["kind"] == "vit" and c["RN50"]["config"]["kind"] == "modified_resnet"
+    assert c["ViTB32"]["open_clip"] is None
+    assert c["ViTB32_laion2b_e16"]["name"] == "ViT-B-32::laion2b_e16"
+    assert c["ViTB32_laion2b_e16"]["open_clip"] == {
+        "model": "ViT-B-32", "pretrained": "laion2b_e16", "dd_toggle": True, "file": "vit_b_32-laion2b_e16-af8dbd0c.pth",
+        "published_sha256_prefix": "af8dbd0c"}
+    assert c["RN50_cc12m"]["config"]["kind"] == "modified_resnet"
 
 
 def test_graph_io_names_contract(tiny_manifest):

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use disco::build::{self, BuildError, BuildOptions, BuildSink, JobError, RenderError, Summary};
 use disco::plan::Plan;
-use disco::store::{CacheMode, SharedDir, Store};
+use disco::store::{CacheMode, Store, open_cache};
 
 use super::{EXIT_FAILURE, EXIT_INVALID};
 
@@ -36,7 +36,7 @@ pub fn store(dir: &Path, flag: Option<&str>, mode: CacheMode, dry: bool) -> Resu
     let Some(url) = flag.map(str::to_owned).or(env) else {
         return Ok(Store::new(dir));
     };
-    match SharedDir::open(&url) {
+    match open_cache(&url) {
         Ok(shared) => Ok(Store::with_cache(dir, shared, mode)),
         Err(e @ disco::store::CacheError::Url(_)) => {
             eprintln!("error: {e}");

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use disco::fsutil::write_atomic;
-use disco::import::{self, Imported};
+use disco::import::{self, Group, Imported};
 use disco::project;
 
 use super::report::print_all;
@@ -70,26 +70,48 @@ pub fn run(file: &Path, output: Option<&Path>, force: bool, allow_lossy: bool) -
     EXIT_OK
 }
 
-/// The keys not imported and the notes, every text from the file escaped.
+/// The keys not imported, group by group, and the notes, every text from the file escaped:
+/// the keys that change the picture one by one with what disco does instead, the keys off or
+/// at DD's default as a count, the bookkeeping keys by name.
 fn print_report(imported: &Imported, written: bool) {
-    if !imported.skipped.is_empty() {
+    let where_ = if written {
+        "; all listed at the end of the file"
+    } else {
+        ""
+    };
+    let in_group = |g: Group| imported.skipped.iter().filter(move |s| s.group == g);
+    let loud = in_group(Group::ChangesPicture).count();
+    if loud > 0 {
         println!(
-            "not imported ({}{}):",
-            imported.skipped.len(),
-            if written {
-                "; also listed at the end of the file"
-            } else {
-                ""
-            }
+            "not imported, {} ({loud}):",
+            Group::ChangesPicture.heading()
         );
-        for s in &imported.skipped {
-            let mark = if s.changes_picture {
-                "  [changes the picture]"
-            } else {
-                ""
-            };
-            println!("  {}: {}{mark}", s.shown_key(), s.shown_reason());
+        for s in in_group(Group::ChangesPicture) {
+            println!(
+                "  {}: {}  [changes the picture]",
+                s.shown_key(),
+                s.shown_reason_and_instead()
+            );
         }
+    }
+    let off = in_group(Group::OffOrDefault).count();
+    if off > 0 {
+        println!(
+            "not imported, {}: {off} key{}{where_}",
+            Group::OffOrDefault.heading(),
+            if off == 1 { "" } else { "s" }
+        );
+    }
+    let books: Vec<String> = in_group(Group::Bookkeeping)
+        .map(|s| s.shown_key())
+        .collect();
+    if !books.is_empty() {
+        println!(
+            "not imported, {} ({}): {}",
+            Group::Bookkeeping.heading(),
+            books.len(),
+            books.join(", ")
+        );
     }
     for note in &imported.notes {
         println!("note: {note}");

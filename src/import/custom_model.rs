@@ -5,7 +5,9 @@
 
 use serde_json::Value;
 
-use super::{Builder, known};
+use super::builder::Builder;
+use super::known;
+use super::report::Group;
 use crate::project::schema;
 
 /// guided-diffusion arguments that only a training run or a sampler disco does not have
@@ -62,18 +64,32 @@ impl Builder<'_> {
 
     /// Imports or reports a custom-model key; `false` when `key` is not one.
     pub(super) fn custom_model_key(&mut self, key: &str, v: &Value) -> bool {
+        if key == "custom_path" {
+            if self.custom() {
+                self.emit("custom-path", key, v);
+            } else {
+                let why = "the checkpoint of diffusion_model \"custom\"; this file renders with a named model";
+                self.skip(key, Some(v), why, Group::OffOrDefault);
+            }
+            return true;
+        }
         let Some(arg) = argument(key) else {
             return false;
         };
         if !self.custom() {
             let why = "describes a custom model; this file renders with a named diffusion_model";
-            self.skip(key, Some(v), why, false);
+            self.skip(key, Some(v), why, Group::OffOrDefault);
             return true;
         }
         if let Some((_, want, why)) = FIXED.iter().find(|(a, _, _)| *a == arg) {
             let fine = serde_json::from_str::<Value>(want).is_ok_and(|w| known::same(v, &w))
                 || matches!(arg, "use_checkpoint" | "timestep_respacing" | "dropout");
-            self.skip(key, Some(v), *why, !fine);
+            let group = if fine {
+                Group::OffOrDefault
+            } else {
+                Group::ChangesPicture
+            };
+            self.skip(key, Some(v), *why, group);
             return true;
         }
         let setting = schema::by_dd_name(&format!("custom_model_{arg}"))
@@ -90,8 +106,9 @@ impl Builder<'_> {
         let before = self.skipped.len();
         self.emit(setting, key, v);
         let default = schema::info(setting).map(|i| i.default.clone());
-        if let Some(s) = self.skipped.get_mut(before) {
-            s.changes_picture = default.is_none_or(|d| !known::same(v, &d));
+        if self.skipped.len() > before && default.is_none_or(|d| !known::same(v, &d)) {
+            let lost = self.skipped.remove(before);
+            self.skip(key, Some(v), lost.reason, Group::ChangesPicture);
         }
     }
 

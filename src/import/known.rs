@@ -93,8 +93,23 @@ pub fn unsupported_changes_picture(key: &str, v: &Value, animation_mode: Option<
         (Mode::ThreeD, Some(m)) => m.eq_ignore_ascii_case("3D"),
         (Mode::VideoInput, Some(m)) => m.eq_ignore_ascii_case("Video Input"),
     };
-    acts && serde_json::from_str::<Value>(default).is_ok_and(|d| !same(v, &d))
+    let is_default = |text: &str| serde_json::from_str::<Value>(text).is_ok_and(|d| same(v, &d));
+    let earlier = EARLIER_DEFAULTS
+        .iter()
+        .filter(|(k, _)| *k == key)
+        .any(|(_, d)| is_default(d));
+    acts && !is_default(default) && !earlier
 }
+
+/// Defaults of earlier DD v5 notebooks, which their settings files record whatever the mode
+/// (DD 5.0-5.2 `disco.py` had `video_init_path = "training.mp4"` and
+/// `video_init_seed_continuity = True`; 5.4+ in Colab, a Drive path).
+const EARLIER_DEFAULTS: &[(&str, &str)] = &[
+    ("video_init_path", r#""training.mp4""#),
+    ("video_init_path", r#""/content/training.mp4""#),
+    ("video_init_path", r#""/content/drive/MyDrive/init.mp4""#),
+    ("video_init_seed_continuity", "true"),
+];
 
 /// The CLI port's (entmike) keys that disco does not import, with the reason; each changes
 /// the picture when set (dd-algorithm.md §12).
@@ -102,14 +117,6 @@ pub const CLI_PORT_EXTRAS: &[(&str, &str)] = &[
     (
         "target_image",
         "the CLI port's target image is not supported",
-    ),
-    (
-        "modifiers",
-        "the CLI port's prompt modifiers are not supported; write a sweep instead",
-    ),
-    (
-        "multipliers",
-        "the CLI port's prompt multipliers are not supported; write a sweep instead",
     ),
     (
         "prompt_salad",

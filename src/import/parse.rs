@@ -62,8 +62,9 @@ pub enum ParseError {
     Syntax(String),
 }
 
-/// Parses `text` as YAML when `yaml`, else as JSON with YAML as the fallback (Python's
-/// `json.dump` writes `NaN` and `Infinity`, which only the YAML reader accepts).
+/// Parses `text` as YAML when `yaml`, else as JSON, then as relaxed JSON (comments, trailing
+/// commas, Python words: `relaxed.rs`), with YAML as the fallback (Python's `json.dump`
+/// writes `NaN` and `Infinity`, which only the YAML reader accepts).
 pub fn parse(text: &str, yaml: bool) -> Result<Parsed, ParseError> {
     if let Some(line) = too_deep(text, MAX_DEPTH) {
         return Err(ParseError::TooDeep { line });
@@ -75,6 +76,10 @@ pub fn parse(text: &str, yaml: bool) -> Result<Parsed, ParseError> {
         Ok(p) => return Ok(p),
         Err(e) => e,
     };
+    // Forks' hand-written JSON: comments, trailing commas, Python's None/True/False.
+    if let Some(Ok(p)) = super::relaxed::relax(text).map(|t| parse_json(&t)) {
+        return Ok(p);
+    }
     match parse_yaml(text) {
         Ok(p) => Ok(p),
         // A file that looks like JSON gets JSON's message.

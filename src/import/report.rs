@@ -1,10 +1,33 @@
-//! The not-imported report: one entry per key, with its reason and whether losing it
-//! changes the picture; and the escaping that keeps file-supplied text inert in a `//`
-//! comment or on a terminal.
+//! The not-imported report: one entry per key, with its reason and its [`Group`] (does
+//! losing it change the picture, is it off or at DD's default, or is it bookkeeping); and
+//! the escaping that keeps file-supplied text inert in a `//` comment or on a terminal.
 
 use serde_json::Value;
 
 use crate::project::types::needs_escape;
+
+/// What losing a key means, in the order the report shows the groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Group {
+    /// The project renders a different picture than the file describes without it.
+    ChangesPicture,
+    /// A feature switched off, or a value equal to DD's default: nothing is lost.
+    OffOrDefault,
+    /// Not a setting of the picture: run counters, paths, devices, derived values, keys DD
+    /// does not read.
+    Bookkeeping,
+}
+
+impl Group {
+    /// The group's heading in the report.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Group::ChangesPicture => "changes your picture",
+            Group::OffOrDefault => "off or at DD's default",
+            Group::Bookkeeping => "bookkeeping",
+        }
+    }
+}
 
 /// A key of the settings file that was not imported.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,9 +38,11 @@ pub struct Skipped {
     pub value: Option<Value>,
     /// Why it was not imported.
     pub reason: String,
-    /// Whether the project renders a different picture than DD would from the file because
-    /// this key is missing: the key acts on pixels and its value is not DD's default.
-    pub changes_picture: bool,
+    /// Which group of the report it belongs to.
+    pub group: Group,
+    /// For [`Group::ChangesPicture`]: what disco renders instead (e.g. "uses DD's default,
+    /// 5000"); empty otherwise.
+    pub instead: String,
 }
 
 /// Longest key, value and reason shown (characters, before escaping).
@@ -26,6 +51,17 @@ const VALUE_CHARS: usize = 80;
 const REASON_CHARS: usize = 200;
 
 impl Skipped {
+    /// Whether the project renders a different picture than the file describes because this
+    /// key is missing.
+    pub fn changes_picture(&self) -> bool {
+        self.group == Group::ChangesPicture
+    }
+
+    /// What disco does instead, safe to print; empty when nothing changes.
+    pub fn shown_instead(&self) -> String {
+        printable(&self.instead, REASON_CHARS)
+    }
+
     /// The key, safe to print in a comment or on a terminal.
     pub fn shown_key(&self) -> String {
         printable(&self.key, KEY_CHARS)
@@ -52,10 +88,20 @@ impl Skipped {
             s.push_str(&self.shown_value());
         }
         s.push_str("  (");
-        s.push_str(&self.shown_reason());
+        s.push_str(&self.shown_reason_and_instead());
         s.push(')');
-        if self.changes_picture {
+        if self.changes_picture() {
             s.push_str("  [changes the picture]");
+        }
+        s
+    }
+
+    /// The reason, then what disco does instead when the picture changes; safe to print.
+    pub fn shown_reason_and_instead(&self) -> String {
+        let mut s = self.shown_reason();
+        if self.changes_picture() && !self.instead.is_empty() {
+            s.push_str("; instead, disco ");
+            s.push_str(&self.shown_instead());
         }
         s
     }

@@ -3,6 +3,7 @@
 //! nothing and gives what one build on one machine gives. Fakes as in `engine.rs`.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use disco::build::{self, BuildEvent, BuildOptions, JobError, RenderError, Renderer};
@@ -46,7 +47,7 @@ fn build_with(
         .project
         .unwrap();
     let store = match cache {
-        Some((c, mode)) => Store::with_cache(dir, SharedDir::at(c).unwrap(), mode),
+        Some((c, mode)) => Store::with_cache(dir, Arc::new(SharedDir::at(c).unwrap()), mode),
         None => Store::new(dir),
     };
     let mut facts = FakeFacts {
@@ -217,15 +218,22 @@ fn render_never_with_a_missing_key_exits_1_naming_each_job() {
         "nothing rendered, nothing pushed: {pushed:?}"
     );
 
-    let out = disco(dir.path(), &["build", "--cache", "http://127.0.0.1/c"]);
+    let out = disco(dir.path(), &["build", "--cache", "s3://bucket/c"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
     // $DISCO_CACHE names the cache when --cache does not
     let out = crate::support::disco_command(dir.path())
-        .env("DISCO_CACHE", "http://127.0.0.1/c")
+        .env("DISCO_CACHE", "ftp://u:secret@127.0.0.1/c")
         .args(["build", "--render", "never"])
         .output()
         .unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("no http backend"), "{stderr}");
+    assert!(
+        stderr.contains("not a cache this disco can use"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("secret"),
+        "credentials are never shown: {stderr}"
+    );
 }

@@ -33,6 +33,7 @@ fn dd_settings_file() -> serde_json::Map<String, Value> {
     m.insert("translation_z".into(), json!("0: (10.0)"));
     m.insert("turbo_mode".into(), json!(false));
     m.insert("video_init_path".into(), json!("init.mp4"));
+    // an OpenCLIP toggle imports as a setting (it was "not supported" before OpenCLIP export)
     m.insert("RN50_cc12m".into(), json!(false));
     m
 }
@@ -47,17 +48,23 @@ fn dd_settings_file_round_trips_through_import() {
     let out = disco(tmp.path(), &["import", "TimeToDisco(0)_settings.txt"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    for skipped in [
-        "translation_z",
-        "turbo_mode",
-        "video_init_path",
-        "RN50_cc12m",
-    ] {
+    // At DD's default: counted on screen, listed in the file under their group.
+    assert!(
+        stdout.contains("not imported, off or at DD's default: 3 keys"),
+        "{stdout}"
+    );
+    let written = std::fs::read_to_string(tmp.path().join("disco.kdl")).unwrap();
+    let off = written
+        .split("// Not imported, off or at DD's default:")
+        .nth(1)
+        .expect("an off-or-default group");
+    for skipped in ["translation_z", "turbo_mode", "video_init_path"] {
         assert!(
-            stdout.contains(&format!("  {skipped}: ")),
-            "{skipped} not listed:\n{stdout}"
+            off.contains(&format!("//   {skipped} = ")),
+            "{skipped} not listed:\n{written}"
         );
     }
+    assert!(written.contains("rn50-cc12m #false"), "{written}");
     let check = disco(tmp.path(), &["check"]);
     assert_eq!(check.status.code(), Some(0), "{:?}", text(&check));
 
@@ -287,12 +294,12 @@ fn values_that_change_the_picture_and_cannot_be_imported_refuse_the_import() {
         "{stdout}"
     );
     assert!(stdout.contains("  tv_scale: NaN and infinity"), "{stdout}");
-    // display_rate does not change pixels: listed, not counted.
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("  display_rate: "))
-        .unwrap();
-    assert!(!line.contains("[changes the picture]"), "{line}");
+    // display_rate does not change pixels: counted in the quiet group, not listed as loud.
+    assert!(!stdout.contains("  display_rate: "), "{stdout}");
+    assert!(
+        stdout.contains("not imported, off or at DD's default: "),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("6 keys that change the picture"),
         "{stderr}"
@@ -376,9 +383,8 @@ fn seed_and_set_seed_give_one_seed_line() {
     assert_eq!(nodes(&written), vec!["seed"], "{written}");
     assert!(written.contains("\nseed 42\n"), "{written}");
     assert!(
-        text(&out)
-            .0
-            .contains("  set_seed: DD drew the recorded `seed`")
+        written.contains("//   set_seed = \"random_seed\"  (DD drew the recorded `seed`"),
+        "{written}"
     );
     // The CLI port records only set_seed.
     let (out, written) = import(r#"{"set_seed": 7}"#);
@@ -471,4 +477,21 @@ fn deeply_nested_input_is_refused_promptly() {
         );
         assert!(took < Duration::from_secs(5), "{file} took {took:?}");
     }
+}
+
+/// Found by `fuzz_import`: `steps` below DD's default `skip-steps` in a file without targets
+/// gave an error with no place to point at; it points at `steps`.
+#[test]
+fn steps_below_the_default_skip_steps_points_at_steps() {
+    let out = disco::import::import(Path::new("s.json"), r#"{"steps": 1}"#).unwrap();
+    let loaded = project::load_str(Path::new("disco.kdl"), &out.kdl);
+    let errors: Vec<_> = loaded
+        .diagnostics
+        .0
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors.len(), 1, "{:?}", loaded.diagnostics);
+    assert!(errors[0].location().is_some(), "{:?}", errors[0]);
+    assert!(errors[0].to_string().contains("must be less than `steps`"));
 }

@@ -23,6 +23,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("batch-name", "", "", "batch-name \"Other\""),
     ("text-prompts", "", "", "text-prompts \"a red circle\""),
     ("image-prompts", "", "", "image-prompts \"prompt.png\""),
+    (
+        "prompt-tokenization",
+        "text-prompts \"a red circle:2\"\n",
+        "",
+        "prompt-tokenization \"dd\"",
+    ),
     ("width-height", "", "", "width-height 192 128"),
     ("steps", "", "", "steps 60"),
     ("skip-steps", "", "", "skip-steps 6"),
@@ -154,6 +160,89 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("rn50x4", "", "", "rn50x4 #true"),
     ("rn50x16", "", "", "rn50x16 #true"),
     ("rn50x64", "", "", "rn50x64 #true"),
+    ("vit-b32-laion2b-e16", "", "", "vit-b32-laion2b-e16 #true"),
+    (
+        "vit-b32-laion400m-e31",
+        "",
+        "",
+        "vit-b32-laion400m-e31 #true",
+    ),
+    (
+        "vit-b32-laion400m-e32",
+        "",
+        "",
+        "vit-b32-laion400m-e32 #true",
+    ),
+    (
+        "vit-b32-quickgelu-laion400m-e31",
+        "",
+        "",
+        "vit-b32-quickgelu-laion400m-e31 #true",
+    ),
+    (
+        "vit-b32-quickgelu-laion400m-e32",
+        "",
+        "",
+        "vit-b32-quickgelu-laion400m-e32 #true",
+    ),
+    (
+        "vit-b16-laion400m-e31",
+        "",
+        "",
+        "vit-b16-laion400m-e31 #true",
+    ),
+    (
+        "vit-b16-laion400m-e32",
+        "",
+        "",
+        "vit-b16-laion400m-e32 #true",
+    ),
+    ("rn50-yfcc15m", "", "", "rn50-yfcc15m #true"),
+    ("rn50-cc12m", "", "", "rn50-cc12m #true"),
+    (
+        "rn50-quickgelu-yfcc15m",
+        "",
+        "",
+        "rn50-quickgelu-yfcc15m #true",
+    ),
+    ("rn50-quickgelu-cc12m", "", "", "rn50-quickgelu-cc12m #true"),
+    ("rn101-yfcc15m", "", "", "rn101-yfcc15m #true"),
+    (
+        "rn101-quickgelu-yfcc15m",
+        "",
+        "",
+        "rn101-quickgelu-yfcc15m #true",
+    ),
+    (
+        "vit-b32-laion2b-s34b-b79k",
+        "",
+        "",
+        "vit-b32-laion2b-s34b-b79k #true",
+    ),
+    (
+        "vit-l14-laion400m-e31",
+        "",
+        "",
+        "vit-l14-laion400m-e31 #true",
+    ),
+    (
+        "vit-l14-laion400m-e32",
+        "",
+        "",
+        "vit-l14-laion400m-e32 #true",
+    ),
+    (
+        "vit-l14-laion2b-s32b-b82k",
+        "",
+        "",
+        "vit-l14-laion2b-s32b-b82k #true",
+    ),
+    (
+        "vit-h14-laion2b-s32b-b79k",
+        "",
+        "",
+        "vit-h14-laion2b-s32b-b79k #true",
+    ),
     ("intermediate-saves", "", "", "intermediate-saves 2"),
     (
         "intermediates-in-subfolder",
@@ -287,4 +376,30 @@ fn a_setting_changes_the_key_exactly_when_its_pixels_flag_says_so() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `prompt-tokenization` reaches the key only through the text CLIP reads: it re-renders the
+/// jobs whose prompts carry DD's `:weight` suffix and no others (dd-algorithm.md §3.2).
+#[test]
+fn prompt_tokenization_changes_only_keys_whose_tokens_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let with = |prompts: &str, mode: &str| {
+        keys(
+            tmp.path(),
+            &format!("{BASE}text-prompts {prompts}\nprompt-tokenization \"{mode}\"\n"),
+        )
+    };
+    // A suffix: DD's tokens differ from disco's.
+    assert_ne!(with("\"sky:2\"", "dd"), with("\"sky:2\"", "disco"));
+    // No suffix, or an explicit weight: the same tokens either way.
+    assert_eq!(with("\"sky\"", "dd"), with("\"sky\"", "disco"));
+    assert_eq!(
+        with("{ - \"sky\" weight=2; }", "dd"),
+        with("{ - \"sky\" weight=2; }", "disco")
+    );
+    // DD's tokens of "sky:2" are those of the text "sky:2" with weight 2.
+    assert_eq!(
+        with("\"sky:2\"", "dd"),
+        with("{ - \"sky:2\" weight=2; }", "disco")
+    );
 }

@@ -10,7 +10,7 @@ use disco_kernels::cutouts::augment::AugMode;
 use disco_kernels::losses::RangeLoss;
 use disco_kernels::sampler::{Method, SamplerKind, Symmetry};
 use disco_project::outputs::{image_file_name, target_folder};
-use disco_project::types::{AnimationMode, Seed};
+use disco_project::types::{AnimationMode, ChoiceSetting, PromptTokenization, Seed};
 use disco_project::{Diagnostic, Origin, Settings};
 
 use super::expand::{Common, Job, Plan, TargetPlan};
@@ -157,7 +157,7 @@ impl Planner<'_> {
             secondary: s.use_secondary_model.value,
             lpips: super::facts::lpips_need(s).is_some(),
             clip: s.clip_models().into_iter().map(str::to_owned).collect(),
-            diffusion: s.diffusion_selector(),
+            diffusion: s.diffusion_model.value.name().to_owned(),
         };
         let model_set = s.model_set.value.resolved.clone().unwrap_or_default();
         let models = self.facts.model_hashes(&model_set, &needs).map_err(|e| {
@@ -257,8 +257,11 @@ impl Planner<'_> {
     }
 }
 
-/// The text prompts in force at `frame_no`.
+/// The text prompts in force at `frame_no`, each with the text CLIP tokenises: with
+/// `prompt-tokenization "dd"`, DD's `:weight` suffix stays in it (dd-algorithm.md §3.2). The
+/// setting reaches the key only through this text, so it re-renders only prompts it changes.
 fn text_prompts(s: &Settings, frame_no: u32) -> Vec<TextPrompt> {
+    let dd_tokens = s.prompt_tokenization.value == PromptTokenization::Dd;
     s.text_prompts
         .value
         .at(frame_no)
@@ -266,7 +269,10 @@ fn text_prompts(s: &Settings, frame_no: u32) -> Vec<TextPrompt> {
             set.prompts
                 .iter()
                 .map(|p| TextPrompt {
-                    text: p.text.clone(),
+                    text: match &p.suffix {
+                        Some(suffix) if dd_tokens => format!("{}{suffix}", p.text),
+                        _ => p.text.clone(),
+                    },
                     weight: p.weight,
                 })
                 .collect()

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod bounds;
+pub mod clip_names;
 mod degenerate;
 mod depth;
 mod diagnostic;

@@ -137,6 +137,9 @@ settings! {
     text_prompts: Prompts = Prompts::dd_default(); "text-prompts", dd "text_prompts", pixels true;
     /// Image prompts keyed by frame (paths relative to the file that names them).
     image_prompts: Prompts = Prompts::default(); "image-prompts", dd "image_prompts", pixels true;
+    /// What CLIP reads of a prompt written `"text:weight"`: "disco" (the text alone) or "dd"
+    /// (the whole string, suffix included, as DD tokenises it; dd-algorithm.md §3.2).
+    prompt_tokenization: PromptTokenization = PromptTokenization::Disco; "prompt-tokenization", dd "", pixels true;
     /// Output size in pixels; each side is floored to a multiple of 64. DD's default is
     /// 1280×768 for 512-class models and 512×448 for 256-class models.
     width_height: WidthHeight = WidthHeight { width: 1280, height: 768 }; "width-height", dd "width_height", pixels true;
@@ -234,6 +237,42 @@ settings! {
     rn50x16: bool = false; "rn50x16", dd "RN50x16", pixels true;
     /// CLIP RN50x64.
     rn50x64: bool = false; "rn50x64", dd "RN50x64", pixels true;
+    /// OpenCLIP ViT-B-32::laion2b_e16 (DD's `ViTB32_laion2b_e16`).
+    vit_b32_laion2b_e16: bool = false; "vit-b32-laion2b-e16", dd "ViTB32_laion2b_e16", pixels true;
+    /// OpenCLIP ViT-B-32::laion400m_e31 (DD's `ViTB32_laion400m_e31`).
+    vit_b32_laion400m_e31: bool = false; "vit-b32-laion400m-e31", dd "ViTB32_laion400m_e31", pixels true;
+    /// OpenCLIP ViT-B-32::laion400m_e32 (DD's `ViTB32_laion400m_32`).
+    vit_b32_laion400m_e32: bool = false; "vit-b32-laion400m-e32", dd "ViTB32_laion400m_32", pixels true;
+    /// OpenCLIP ViT-B-32-quickgelu::laion400m_e31 (DD's `ViTB32quickgelu_laion400m_e31`).
+    vit_b32_quickgelu_laion400m_e31: bool = false; "vit-b32-quickgelu-laion400m-e31", dd "ViTB32quickgelu_laion400m_e31", pixels true;
+    /// OpenCLIP ViT-B-32-quickgelu::laion400m_e32 (DD's `ViTB32quickgelu_laion400m_e32`).
+    vit_b32_quickgelu_laion400m_e32: bool = false; "vit-b32-quickgelu-laion400m-e32", dd "ViTB32quickgelu_laion400m_e32", pixels true;
+    /// OpenCLIP ViT-B-16::laion400m_e31 (DD's `ViTB16_laion400m_e31`).
+    vit_b16_laion400m_e31: bool = false; "vit-b16-laion400m-e31", dd "ViTB16_laion400m_e31", pixels true;
+    /// OpenCLIP ViT-B-16::laion400m_e32 (DD's `ViTB16_laion400m_e32`).
+    vit_b16_laion400m_e32: bool = false; "vit-b16-laion400m-e32", dd "ViTB16_laion400m_e32", pixels true;
+    /// OpenCLIP RN50::yfcc15m (DD's `RN50_yffcc15m`).
+    rn50_yfcc15m: bool = false; "rn50-yfcc15m", dd "RN50_yffcc15m", pixels true;
+    /// OpenCLIP RN50::cc12m (DD's `RN50_cc12m`).
+    rn50_cc12m: bool = false; "rn50-cc12m", dd "RN50_cc12m", pixels true;
+    /// OpenCLIP RN50-quickgelu::yfcc15m (DD's `RN50_quickgelu_yfcc15m`).
+    rn50_quickgelu_yfcc15m: bool = false; "rn50-quickgelu-yfcc15m", dd "RN50_quickgelu_yfcc15m", pixels true;
+    /// OpenCLIP RN50-quickgelu::cc12m (DD's `RN50_quickgelu_cc12m`).
+    rn50_quickgelu_cc12m: bool = false; "rn50-quickgelu-cc12m", dd "RN50_quickgelu_cc12m", pixels true;
+    /// OpenCLIP RN101::yfcc15m (DD's `RN101_yfcc15m`).
+    rn101_yfcc15m: bool = false; "rn101-yfcc15m", dd "RN101_yfcc15m", pixels true;
+    /// OpenCLIP RN101-quickgelu::yfcc15m (DD's `RN101_quickgelu_yfcc15m`).
+    rn101_quickgelu_yfcc15m: bool = false; "rn101-quickgelu-yfcc15m", dd "RN101_quickgelu_yfcc15m", pixels true;
+    /// OpenCLIP ViT-B-32::laion2b_s34b_b79k (DiscoArt and later forks; no DD toggle).
+    vit_b32_laion2b_s34b_b79k: bool = false; "vit-b32-laion2b-s34b-b79k", dd "", pixels true;
+    /// OpenCLIP ViT-L-14::laion400m_e31 (DiscoArt and later forks; no DD toggle).
+    vit_l14_laion400m_e31: bool = false; "vit-l14-laion400m-e31", dd "", pixels true;
+    /// OpenCLIP ViT-L-14::laion400m_e32 (DiscoArt and later forks; no DD toggle).
+    vit_l14_laion400m_e32: bool = false; "vit-l14-laion400m-e32", dd "", pixels true;
+    /// OpenCLIP ViT-L-14::laion2b_s32b_b82k (DiscoArt and later forks; no DD toggle).
+    vit_l14_laion2b_s32b_b82k: bool = false; "vit-l14-laion2b-s32b-b82k", dd "", pixels true;
+    /// OpenCLIP ViT-H-14::laion2b_s32b_b79k (DiscoArt and later forks; no DD toggle).
+    vit_h14_laion2b_s32b_b79k: bool = false; "vit-h14-laion2b-s32b-b79k", dd "", pixels true;
     /// Save k+1 or more partial images (a count), or at given steps (`{ at 10 50 }`).
     intermediate_saves: IntermediateSaves = IntermediateSaves::Count(0); "intermediate-saves", dd "intermediate_saves", pixels false;
     /// Put partial images in a `partials/` subfolder.
@@ -391,49 +430,12 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
         "video_init_frames_skip_steps",
         "Video Input mode is not supported yet",
     ),
-    ("ViTB32_laion2b_e16", "OpenCLIP models are not exported yet"),
-    (
-        "ViTB32_laion400m_e31",
-        "OpenCLIP models are not exported yet",
-    ),
-    (
-        "ViTB32_laion400m_32",
-        "OpenCLIP models are not exported yet",
-    ),
-    (
-        "ViTB32quickgelu_laion400m_e31",
-        "OpenCLIP models are not exported yet",
-    ),
-    (
-        "ViTB32quickgelu_laion400m_e32",
-        "OpenCLIP models are not exported yet",
-    ),
-    (
-        "ViTB16_laion400m_e31",
-        "OpenCLIP models are not exported yet",
-    ),
-    (
-        "ViTB16_laion400m_e32",
-        "OpenCLIP models are not exported yet",
-    ),
-    ("RN50_yffcc15m", "OpenCLIP models are not exported yet"),
-    ("RN50_cc12m", "OpenCLIP models are not exported yet"),
-    (
-        "RN50_quickgelu_yfcc15m",
-        "OpenCLIP models are not exported yet",
-    ),
-    (
-        "RN50_quickgelu_cc12m",
-        "OpenCLIP models are not exported yet",
-    ),
-    ("RN101_yfcc15m", "OpenCLIP models are not exported yet"),
-    (
-        "RN101_quickgelu_yfcc15m",
-        "OpenCLIP models are not exported yet",
-    ),
 ];
 
-/// The CLIP toggles: (setting name, DD flag, OpenAI CLIP name).
+/// The CLIP toggles: (setting name, model key, display name). The key names the model in a
+/// model set's manifest: DD's flag where DD has one (with DD's own spellings `ViTB32_laion400m_32`
+/// and `RN50_yffcc15m`), else `<arch>_<tag>`; the display name is OpenAI's, or open_clip's
+/// `ARCH::TAG` as DiscoArt writes it. Order: DD's load order, then the models DD lacks.
 pub const CLIP_MODELS: &[(&str, &str, &str)] = &[
     ("vit-b32", "ViTB32", "ViT-B/32"),
     ("vit-b16", "ViTB16", "ViT-B/16"),
@@ -444,6 +446,84 @@ pub const CLIP_MODELS: &[(&str, &str, &str)] = &[
     ("rn50x4", "RN50x4", "RN50x4"),
     ("rn50x16", "RN50x16", "RN50x16"),
     ("rn50x64", "RN50x64", "RN50x64"),
+    (
+        "vit-b32-laion2b-e16",
+        "ViTB32_laion2b_e16",
+        "ViT-B-32::laion2b_e16",
+    ),
+    (
+        "vit-b32-laion400m-e31",
+        "ViTB32_laion400m_e31",
+        "ViT-B-32::laion400m_e31",
+    ),
+    (
+        "vit-b32-laion400m-e32",
+        "ViTB32_laion400m_32",
+        "ViT-B-32::laion400m_e32",
+    ),
+    (
+        "vit-b32-quickgelu-laion400m-e31",
+        "ViTB32quickgelu_laion400m_e31",
+        "ViT-B-32-quickgelu::laion400m_e31",
+    ),
+    (
+        "vit-b32-quickgelu-laion400m-e32",
+        "ViTB32quickgelu_laion400m_e32",
+        "ViT-B-32-quickgelu::laion400m_e32",
+    ),
+    (
+        "vit-b16-laion400m-e31",
+        "ViTB16_laion400m_e31",
+        "ViT-B-16::laion400m_e31",
+    ),
+    (
+        "vit-b16-laion400m-e32",
+        "ViTB16_laion400m_e32",
+        "ViT-B-16::laion400m_e32",
+    ),
+    ("rn50-yfcc15m", "RN50_yffcc15m", "RN50::yfcc15m"),
+    ("rn50-cc12m", "RN50_cc12m", "RN50::cc12m"),
+    (
+        "rn50-quickgelu-yfcc15m",
+        "RN50_quickgelu_yfcc15m",
+        "RN50-quickgelu::yfcc15m",
+    ),
+    (
+        "rn50-quickgelu-cc12m",
+        "RN50_quickgelu_cc12m",
+        "RN50-quickgelu::cc12m",
+    ),
+    ("rn101-yfcc15m", "RN101_yfcc15m", "RN101::yfcc15m"),
+    (
+        "rn101-quickgelu-yfcc15m",
+        "RN101_quickgelu_yfcc15m",
+        "RN101-quickgelu::yfcc15m",
+    ),
+    (
+        "vit-b32-laion2b-s34b-b79k",
+        "ViTB32_laion2b_s34b_b79k",
+        "ViT-B-32::laion2b_s34b_b79k",
+    ),
+    (
+        "vit-l14-laion400m-e31",
+        "ViTL14_laion400m_e31",
+        "ViT-L-14::laion400m_e31",
+    ),
+    (
+        "vit-l14-laion400m-e32",
+        "ViTL14_laion400m_e32",
+        "ViT-L-14::laion400m_e32",
+    ),
+    (
+        "vit-l14-laion2b-s32b-b82k",
+        "ViTL14_laion2b_s32b_b82k",
+        "ViT-L-14::laion2b_s32b_b82k",
+    ),
+    (
+        "vit-h14-laion2b-s32b-b79k",
+        "ViTH14_laion2b_s32b_b79k",
+        "ViT-H-14::laion2b_s32b_b79k",
+    ),
 ];
 
 impl Settings {

@@ -402,14 +402,18 @@ fn skip_steps_against_steps(t: &Target, s: &Settings, diags: &mut Diagnostics) {
         format!("in `{target}`, `skip-steps` ({skip}) must be less than `steps` ({steps})");
     let mut help = "nothing would be left to render; lower skip-steps or raise steps".to_owned();
     let fallback = t.name.origin.as_ref();
-    let Some(primary) = skip_at.or(fallback) else {
+    // An implicit target has no name to point at: then `steps`, written too low for the
+    // default `skip-steps`, is the place to fix.
+    let Some(primary) = skip_at.or(fallback).or(steps_at) else {
         push(diags, None, true, message, "", Some(help));
         return;
     };
     let label = if skip_at.is_some() {
         format!("skips {skip} steps")
-    } else {
+    } else if fallback.is_some() {
         format!("uses the default `skip-steps {skip}`")
+    } else {
+        format!("leaves nothing after the default `skip-steps {skip}`")
     };
     let mut d = Diagnostic::error(message, primary, label);
     // the other half of the clash, when it is in the same file (miette draws one source)
@@ -422,7 +426,7 @@ fn skip_steps_against_steps(t: &Target, s: &Settings, diags: &mut Diagnostics) {
             None => format!("`{target}` has the default `steps {steps}`"),
         };
         d = d.with_secondary(o.span, label);
-    } else if let Some(o) = steps_at {
+    } else if let Some(o) = steps_at.filter(|o| o.span != primary.span) {
         // in another file: say where
         let (line, col) = o.file.line_col(o.span.offset());
         help += &format!(

@@ -22,7 +22,8 @@ pub struct Manifest {
     pub tiny: bool,
     /// Every graph by name.
     pub graphs: BTreeMap<String, Graph>,
-    /// CLIP models by DD flag name (`ViTB32`, `RN50`, …).
+    /// CLIP models by key: DD's flag name (`ViTB32`, `RN50`, `ViTB32_laion2b_e16`, …), or
+    /// `<arch>_<tag>` for OpenCLIP models DD has no toggle for (`ViTH14_laion2b_s32b_b79k`).
     #[serde(default)]
     pub clip: BTreeMap<String, ClipModel>,
     /// The diffusion UNet's graphs by role and size.
@@ -105,7 +106,7 @@ pub struct DiffusionModel {
 /// A CLIP model of the set.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClipModel {
-    /// OpenAI's name (`ViT-B/32`).
+    /// OpenAI's name (`ViT-B/32`), or open_clip's `ARCH::TAG` (`ViT-B-32::laion2b_e16`).
     pub name: String,
     /// Input resolution R of the image encoder.
     pub resolution: usize,
@@ -113,12 +114,25 @@ pub struct ClipModel {
     pub embed_dim: usize,
     /// Token sequence length (77).
     pub context_length: usize,
-    /// Per-channel normalisation mean.
+    /// Per-channel normalisation mean the model was published with (informative: disco
+    /// normalises every model with OpenAI's constants, as DD and DiscoArt do).
     pub mean: [f32; 3],
     /// Per-channel normalisation std.
     pub std: [f32; 3],
     /// Graph names by role: `text`, `image`, `image_vjp`.
     pub graphs: BTreeMap<String, String>,
+    /// Where an OpenCLIP model comes from (`None` for OpenAI's models and older sets).
+    #[serde(default)]
+    pub open_clip: Option<OpenClipSource>,
+}
+
+/// open_clip's name of a model: `open_clip.create_model(model, pretrained=pretrained)`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpenClipSource {
+    /// Architecture config (`ViT-B-32`, `RN50-quickgelu`): its suffix picks the activation.
+    pub model: String,
+    /// Pretrained tag (`laion2b_e16`).
+    pub pretrained: String,
 }
 
 /// A model family's graphs (`unet`, `secondary`, `lpips`): role (`forward`, `vjp`) → graph

@@ -1,4 +1,5 @@
-//! A checkout's objects layered over a shared cache ([`SharedDir`]): read-through (a job
+//! A checkout's objects layered over a shared cache ([`SharedCache`]: a directory or an
+//! http(s) server): read-through (a job
 //! missing here is pulled from the cache, whole and verified, before anyone asks to render
 //! it) and write-back (a job is pushed when its record is put, i.e. after the job). The
 //! engine sees one [`ObjectStore`]; the cache is never listed, collected or swept.
@@ -14,9 +15,9 @@ use std::io;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use super::backend::{CachedJob, SharedCache};
 use super::objects::{Listed, ObjectName, ObjectStore};
 use super::record::parse_record;
-use super::shared::SharedDir;
 use super::{Key, Record};
 
 /// What a build does with the cache (`--cache-mode`).
@@ -72,13 +73,13 @@ impl fmt::Display for CacheMode {
 #[derive(Debug)]
 pub struct LayeredObjects {
     local: Arc<dyn ObjectStore>,
-    shared: SharedDir,
+    shared: Arc<dyn SharedCache>,
     mode: CacheMode,
 }
 
 impl LayeredObjects {
     /// `local` over `shared`, used as `mode` says.
-    pub fn new(local: Arc<dyn ObjectStore>, shared: SharedDir, mode: CacheMode) -> Self {
+    pub fn new(local: Arc<dyn ObjectStore>, shared: Arc<dyn SharedCache>, mode: CacheMode) -> Self {
         LayeredObjects {
             local,
             shared,
@@ -107,25 +108,12 @@ impl LayeredObjects {
     /// miss (no record, an unreadable one, an image that is missing or hashes otherwise, a
     /// missing intermediate save).
     fn pull(&self, key: &Key) -> io::Result<bool> {
-        let Some(bytes) = self.shared.record(key)? else {
+        let Some((job, record)) = self.fetch(key)? else {
             return Ok(false);
         };
-        let Some(record) = parse_record(&bytes, key) else {
-            return Ok(false);
-        };
-        let Some(image) = self.shared.image(&record.image.blake3)? else {
-            return Ok(false);
-        };
-        let mut partials = Vec::new();
-        for &j in &record.partials {
-            match self.shared.partial(key, j)? {
-                Some(png) => partials.push((j, png)),
-                None => return Ok(false),
-            }
-        }
-        self.local.put(&ObjectName::Image(*key), &image)?;
-        for (j, png) in partials {
-            self.local.put(&ObjectName::Partial(*key, j), &png)?;
+        self.local.put(&ObjectName::Image(*key), &job.image)?;
+        for (j, png) in &job.partials {
+            self.local.put(&ObjectName::Partial(*key, *j), png)?;
         }
         let inputs = ObjectName::Inputs(record.common);
         if !self.local.contains(&inputs)
@@ -133,8 +121,27 @@ impl LayeredObjects {
         {
             self.local.put(&inputs, &b)?;
         }
-        self.local.put(&ObjectName::Record(*key), &bytes)?;
+        self.local.put(&ObjectName::Record(*key), &job.record)?;
         Ok(true)
+    }
+
+    /// Job `key` from the cache and its parsed record, if whole: the record names `key`, the
+    /// image hashes to the record's blake3, every save the record lists is there. Anything
+    /// else is a miss, whatever the backend let through: wrong pixels are never served.
+    fn fetch(&self, key: &Key) -> io::Result<Option<(CachedJob, Record)>> {
+        let Some(job) = self.shared.get_job(key)? else {
+            return Ok(None);
+        };
+        let Some(record) = parse_record(&job.record, key) else {
+            return Ok(None);
+        };
+        let mut held: Vec<u32> = job.partials.iter().map(|(j, _)| *j).collect();
+        let mut listed = record.partials.clone();
+        held.sort_unstable();
+        listed.sort_unstable();
+        let whole =
+            blake3::hash(&job.image).to_hex().as_str() == record.image.blake3 && held == listed;
+        Ok(whole.then_some((job, record)))
     }
 
     /// Pushes job `key` (its record is `bytes`): blobs first, the record last. If another
@@ -148,18 +155,23 @@ impl LayeredObjects {
             .local
             .get(&ObjectName::Image(*key))?
             .ok_or_else(missing)?;
-        self.shared.put_image(&image)?;
+        let mut partials = Vec::with_capacity(record.partials.len());
         for &j in &record.partials {
             let png = self
                 .local
                 .get(&ObjectName::Partial(*key, j))?
                 .ok_or_else(missing)?;
-            self.shared.put_partial(key, j, &png)?;
+            partials.push((j, png));
         }
         if let Some(b) = self.local.get(&ObjectName::Inputs(record.common))? {
             self.shared.put_inputs(&record.common, &b)?;
         }
-        if self.shared.create_record(key, bytes)? {
+        let job = CachedJob {
+            record: bytes.to_vec(),
+            image,
+            partials,
+        };
+        if self.shared.create_job(key, &job)? {
             return Ok(());
         }
         self.adopt(key, &record)
@@ -168,21 +180,19 @@ impl LayeredObjects {
     /// Takes the cache's record of `key` (and its image) in place of `ours`, when they
     /// differ and the cache's is whole: every checkout then holds the first writer's pixels.
     fn adopt(&self, key: &Key, ours: &Record) -> io::Result<()> {
-        let Some(bytes) = self.shared.record(key)? else {
-            return Ok(());
-        };
-        let Some(theirs) = parse_record(&bytes, key) else {
+        let Some((job, theirs)) = self.fetch(key)? else {
             return Ok(());
         };
         if theirs.image == ours.image {
             return Ok(());
         }
-        if let Some(image) = self.shared.image(&theirs.image.blake3)? {
-            // record last, as everywhere: a crash in between leaves no record, a re-render
-            self.local.remove(&ObjectName::Record(*key))?;
-            self.local.put(&ObjectName::Image(*key), &image)?;
-            self.local.put(&ObjectName::Record(*key), &bytes)?;
+        // record last, as everywhere: a crash in between leaves no record, a re-render
+        self.local.remove(&ObjectName::Record(*key))?;
+        self.local.put(&ObjectName::Image(*key), &job.image)?;
+        for (j, png) in &job.partials {
+            self.local.put(&ObjectName::Partial(*key, *j), png)?;
         }
+        self.local.put(&ObjectName::Record(*key), &job.record)?;
         Ok(())
     }
 }
@@ -236,7 +246,7 @@ impl ObjectStore for LayeredObjects {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemoryObjects, ObjectInfo, RECORD_FORMAT};
+    use crate::{MemoryObjects, ObjectInfo, RECORD_FORMAT, SharedDir};
 
     fn record(key: Key, png: &[u8]) -> Vec<u8> {
         let r = Record {
@@ -262,7 +272,11 @@ mod tests {
 
     /// A worker with its own local objects over `shared`.
     fn worker(shared: &SharedDir, mode: CacheMode) -> LayeredObjects {
-        LayeredObjects::new(Arc::new(MemoryObjects::new()), shared.clone(), mode)
+        LayeredObjects::new(
+            Arc::new(MemoryObjects::new()),
+            Arc::new(shared.clone()),
+            mode,
+        )
     }
 
     fn store_job(w: &LayeredObjects, key: Key, png: &[u8]) {

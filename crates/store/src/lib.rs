@@ -5,8 +5,9 @@
 //! Objects (images, records, shared inputs, checkpoints) go through an [`ObjectStore`]:
 //! [`LocalObjects`] below `.disco/` by default, any other implementation (a shared or remote
 //! cache, the tests' [`MemoryObjects`]) through [`Store::with_objects`]; a shared cache
-//! directory ([`SharedDir`], `--cache file:///…`) is layered over the local objects by
-//! [`Store::with_cache`] ([`LayeredObjects`]: read-through, write-back). The lock, the stat
+//! ([`SharedCache`]: a directory, [`SharedDir`], `--cache file:///…`, or a Bazel-layout
+//! HTTP server, [`HttpCache`], `--cache https://…`; [`open_cache`]) is layered over the local
+//! objects by [`Store::with_cache`] ([`LayeredObjects`]: read-through, write-back). The lock, the stat
 //! cache, the outputs index and the drawn seeds describe this checkout and stay local.
 //!
 //! Layout (every file written atomically: a temporary file in the same directory, then a
@@ -29,7 +30,9 @@
 
 #![deny(missing_docs)]
 
+mod backend;
 mod gc;
+mod http;
 mod key;
 mod layered;
 mod local;
@@ -49,7 +52,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use backend::{CachedJob, SharedCache, open_cache};
 pub use gc::{GcReport, GcSelection};
+pub use http::HttpCache;
 pub use key::{Key, KeyParseError};
 pub use layered::{CacheMode, CacheModeError, LayeredObjects};
 pub use local::LocalObjects;
@@ -91,7 +96,7 @@ impl Store {
 
     /// The store of the project in `project_dir`, its objects under `.disco/` over the
     /// shared cache `shared`, used as `mode` says.
-    pub fn with_cache(project_dir: &Path, shared: SharedDir, mode: CacheMode) -> Store {
+    pub fn with_cache(project_dir: &Path, shared: Arc<dyn SharedCache>, mode: CacheMode) -> Store {
         let root = project_dir.join(STORE_DIR);
         let local = Arc::new(LocalObjects::new(&root));
         let objects = Arc::new(LayeredObjects::new(local, shared, mode));

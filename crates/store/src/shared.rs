@@ -18,6 +18,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::Key;
+use super::backend::{CachedJob, SharedCache};
+use super::http::redact;
 use disco_fsutil::{self as fsutil, write_atomic};
 
 /// The most a record or shared-inputs file may hold.
@@ -28,11 +30,21 @@ const BLOB_LIMIT: u64 = 1 << 30;
 /// Why a cache cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    /// The URL is not `file://` followed by an absolute path.
+    /// The URL is neither `file://` followed by an absolute path nor `http(s)://host/…`
+    /// (shown without its credentials).
     #[error(
-        "`{0}` is not a cache this disco can use: write file:///absolute/path (there is no http backend yet)"
+        "`{}` is not a cache this disco can use: write file:///absolute/path, http://host[:port]/path or https://host[:port]/path",
+        redact(.0)
     )]
     Url(String),
+    /// The credentials for an http(s) cache cannot be read.
+    #[error("cannot read the credentials for the cache {url}: {reason}")]
+    Credentials {
+        /// The cache, without credentials.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// The cache directory cannot be created.
     #[error("cannot create the cache {}: {source}", path.display())]
     Create {
@@ -163,6 +175,49 @@ impl SharedDir {
     /// Stores shared inputs by digest (once).
     pub fn put_inputs(&self, digest: &Key, bytes: &[u8]) -> io::Result<()> {
         put_once(&self.inputs_path(digest), bytes)
+    }
+}
+
+impl SharedCache for SharedDir {
+    fn get_job(&self, key: &Key) -> io::Result<Option<CachedJob>> {
+        let Some(record) = self.record(key)? else {
+            return Ok(None);
+        };
+        let Some(parsed) = super::record::parse_record(&record, key) else {
+            return Ok(None);
+        };
+        let Some(image) = self.image(&parsed.image.blake3)? else {
+            return Ok(None);
+        };
+        let wanted = parsed.partials;
+        let mut partials = Vec::with_capacity(wanted.len());
+        for j in wanted {
+            match self.partial(key, j)? {
+                Some(png) => partials.push((j, png)),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(CachedJob {
+            record,
+            image,
+            partials,
+        }))
+    }
+
+    fn create_job(&self, key: &Key, job: &CachedJob) -> io::Result<bool> {
+        self.put_image(&job.image)?;
+        for (j, png) in &job.partials {
+            self.put_partial(key, *j, png)?;
+        }
+        self.create_record(key, &job.record)
+    }
+
+    fn inputs(&self, digest: &Key) -> io::Result<Option<Vec<u8>>> {
+        SharedDir::inputs(self, digest)
+    }
+
+    fn put_inputs(&self, digest: &Key, bytes: &[u8]) -> io::Result<()> {
+        SharedDir::put_inputs(self, digest, bytes)
     }
 }
 

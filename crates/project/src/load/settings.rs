@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use kdl::{KdlNode, KdlValue};
 
 use super::Loader;
+use crate::clip_names::{clip_toggle, display_names, known_clip_names};
 use crate::diagnostic::Diagnostic;
 use crate::names;
 use crate::read::{self, Cx};
@@ -107,26 +108,21 @@ impl Loader<'_> {
                 Ok(s) => s,
                 Err(d) => return self.diags.push(d),
             };
-            match CLIP_MODELS
-                .iter()
-                .find(|(n, dd, clip)| s == *n || s == *dd || s == *clip)
-            {
-                Some((n, _, _)) => {
-                    on.insert(*n);
-                }
-                None if UNSUPPORTED.iter().any(|(dd, _)| *dd == s) => {
-                    return self.diags.push(
-                        Diagnostic::error(format!("CLIP model `{s}` is not supported yet"), &cx.entry(e), "not supported yet")
-                            .with_help("OpenCLIP models are not exported yet; use the OpenAI models (ViT-B/32, RN50, …)"),
-                    );
+            match clip_toggle(s) {
+                Some(n) => {
+                    on.insert(n);
                 }
                 None => {
-                    let all = CLIP_MODELS.iter().flat_map(|(n, dd, c)| [*n, *dd, *c]);
-                    let d = Diagnostic::error(format!("unknown CLIP model `{s}`"), &cx.entry(e), "not a CLIP model disco knows")
-                        .with_help(match names::closest(s, all) {
-                            Some(best) => format!("did you mean `{best}`? Known: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px, RN50, RN101, RN50x4, RN50x16, RN50x64"),
-                            None => "known: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px, RN50, RN101, RN50x4, RN50x16, RN50x64".into(),
-                        });
+                    let known = display_names();
+                    let d = Diagnostic::error(
+                        format!("unknown CLIP model `{s}`"),
+                        &cx.entry(e),
+                        "not a CLIP model disco knows",
+                    )
+                    .with_help(match names::closest(s, known_clip_names()) {
+                        Some(best) => format!("did you mean `{best}`? Known: {known}"),
+                        None => format!("known: {known}"),
+                    });
                     return self.diags.push(d);
                 }
             }

@@ -246,6 +246,19 @@ choice! {
     unsupported {}
 }
 
+choice! {
+    /// The text CLIP tokenises for a prompt written with DD's `:weight` suffix.
+    enum PromptTokenization, "\"disco\" or \"dd\"" {
+        /// The text without the suffix (`"sky:2"` → tokens of `sky`): what the prompt says.
+        Disco => ["disco"],
+        /// The whole string, suffix included (`"sky:2"` → tokens of `sky:2`), as DD's
+        /// `clip.tokenize(prompt)` does after `parse_prompt` (dd-algorithm.md §3.2), so DD's
+        /// pictures can be reproduced.
+        Dd => ["dd"],
+    }
+    unsupported {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

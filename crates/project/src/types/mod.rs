@@ -13,11 +13,13 @@ mod scalars;
 mod schedule;
 
 pub use arch::NumberList;
-pub use choice::{AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline};
-pub use keyframes::Keyframes;
+pub use choice::{
+    AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline, PromptTokenization,
+};
+pub use keyframes::{Keyframes, parse_dd as parse_keyframes};
 pub use prompts::{Prompt, PromptSet, Prompts};
 pub use scalars::{Fractions, IntermediateSaves, OptPath, Percent, Seed, WidthHeight};
-pub use schedule::{CutSchedule, SCHEDULE_LEN, ScheduleKind};
+pub use schedule::{CutSchedule, SCHEDULE_LEN, ScheduleKind, parse_dd as parse_schedule};
 
 use std::fmt::Debug;
 

@@ -30,13 +30,16 @@ pub struct Prompt {
     pub text: String,
     /// Relative weight; negative weights push away.
     pub weight: f64,
+    /// DD's `:weight` suffix exactly as written after the text (`":5"`), when the weight came
+    /// from one: DD tokenises the text with it (§3.2), so `prompt-tokenization "dd"` needs it.
+    pub suffix: Option<String>,
     /// Where it was written.
     pub origin: Option<Origin>,
 }
 
 impl PartialEq for Prompt {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text && self.weight == other.weight
+        self.text == other.text && self.weight == other.weight && self.suffix == other.suffix
     }
 }
 
@@ -68,6 +71,8 @@ impl Prompts {
                 .map(|(t, w)| Prompt {
                     text: (*t).into(),
                     weight: *w,
+                    // DD's default writes the weight five as "…:5".
+                    suffix: (*w != 1.0).then(|| format!(":{}", fmt_number(*w))),
                     origin: None,
                 })
                 .collect(),
@@ -144,9 +149,11 @@ fn prompt_from_entry(e: &KdlEntry, cx: Cx) -> Result<Prompt, Diagnostic> {
         )
         .with_help("DD reads the text after the last `:` as the weight; to keep a colon in the text, write `- \"…\" weight=1`")
     })?;
+    let suffix = (text.len() < s.len()).then(|| s[text.len()..].to_owned());
     Ok(Prompt {
         text,
         weight,
+        suffix,
         origin: Some(cx.entry(e)),
     })
 }
@@ -186,6 +193,7 @@ fn prompt_item(node: &KdlNode, cx: Cx) -> Result<Prompt, Diagnostic> {
         Some(w) => Ok(Prompt {
             text: read::string(t, cx)?.to_owned(),
             weight: w,
+            suffix: None,
             origin: Some(cx.entry(t)),
         }),
         None => prompt_from_entry(t, cx),
@@ -301,7 +309,9 @@ impl SettingType for Prompts {
                 .prompts
                 .iter()
                 .map(|p| {
-                    if p.weight == 1.0 && !p.text.contains(':') {
+                    if let Some(suffix) = &p.suffix {
+                        Value::String(format!("{}{suffix}", p.text))
+                    } else if p.weight == 1.0 && !p.text.contains(':') {
                         Value::String(p.text.clone())
                     } else {
                         Value::String(format!("{}:{}", p.text, fmt_number(p.weight)))
@@ -394,6 +404,19 @@ mod tests {
     fn non_numeric_suffix_is_an_error() {
         let (a, b) = split_weight("a photo: 4k").unwrap_err();
         assert_eq!(&"a photo: 4k"[a..b], " 4k");
+    }
+
+    #[test]
+    fn the_suffix_is_kept_as_written_for_dd_tokens() {
+        // DD's default prompt "This prompt has weight five:5" (parameters.md)
+        let p = Prompts::dd_default();
+        let five = &p.at(100).unwrap().prompts[1];
+        assert_eq!((five.weight, five.suffix.as_deref()), (5.0, Some(":5")));
+        assert_eq!(p.at(0).unwrap().prompts[0].suffix, None);
+        assert_eq!(
+            p.to_json()["100"][1],
+            Value::from("This prompt has weight five:5")
+        );
     }
 
     #[test]

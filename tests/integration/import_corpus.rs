@@ -1,0 +1,218 @@
+//! `disco import` on real settings files from public repositories (tests/fixtures/dd-settings/,
+//! sources in its SOURCES file): every file imports into a valid project that keeps the file's
+//! values, and nothing that changes the picture is lost unless the file uses what disco cannot
+//! render yet (3D or Video Input motion, the diffusion and OpenCLIP models other work adds) or
+//! a fork's own feature listed in [`FORK_FEATURES`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use disco::import::{self, Imported};
+use disco::project;
+use serde_json::Value;
+
+use crate::support::root;
+
+/// Files whose loud keys are fork features disco has no counterpart for, key by key; any
+/// other loud key in them fails the test.
+const FORK_FEATURES: &[(&str, &[&str])] = &[
+    // the CLI port's random prompts and Voronoi init
+    ("entmike-prompt-salad.yml", &["prompt_salad"]),
+    ("entmike-voronoi.yaml", &["init_generator"]),
+    // a Python port that guides every second step only
+    ("philpax-samples(1)_settings.json", &["guidance_every"]),
+    // progrock's "auto" values (computed at run time, not recorded) and its brightness fix
+    (
+        "progrock-lowfuel-settings.json",
+        &[
+            "clip_guidance_scale",
+            "clamp_max",
+            "eta",
+            "fix_brightness_contrast",
+        ],
+    ),
+    (
+        "progrock-njbbaer-settings.json",
+        &["clip_guidance_scale", "clamp_max", "eta"],
+    ),
+];
+
+/// Why a loud key is allowed: what disco cannot render yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Cause {
+    ThreeD,
+    VideoInput,
+    /// Diffusion models and OpenCLIP models: another helper's mapping.
+    Models,
+    Other,
+}
+
+fn cause(key: &str) -> Cause {
+    const THREE_D: &[&str] = &[
+        "translation_z",
+        "rotation_3d_x",
+        "rotation_3d_y",
+        "rotation_3d_z",
+        "midas_depth_model",
+        "midas_weight",
+        "near_plane",
+        "far_plane",
+        "fov",
+        "padding_mode",
+        "turbo_mode",
+        "turbo_steps",
+        "turbo_preroll",
+        "vr_mode",
+        "vr_eye_angle",
+        "vr_ipd",
+        "animation_mode",
+    ];
+    const VIDEO: &[&str] = &[
+        "extract_nth_frame",
+        "force_flow_generation",
+        "blend",
+        "init_frame",
+        "last_frame",
+        "flow_blend",
+        "blend_ramp",
+    ];
+    let openclip = disco::project::schema::UNSUPPORTED
+        .iter()
+        .any(|(k, why)| *k == key && why.contains("OpenCLIP"));
+    if THREE_D.contains(&key) {
+        Cause::ThreeD
+    } else if key.starts_with("video_init") || VIDEO.contains(&key) {
+        Cause::VideoInput
+    } else if openclip
+        || matches!(
+            key,
+            "diffusion_model" | "custom_path" | "clip_models" | "diffusion_model_config"
+        )
+        || key.starts_with("custom_model_")
+        || key.starts_with("pad_or_pulp_")
+        || key.starts_with("watercolor_")
+    {
+        Cause::Models
+    } else {
+        Cause::Other
+    }
+}
+
+/// The corpus: (file name, path), every file named in SOURCES and every SOURCES line a file.
+fn corpus() -> Vec<(String, std::path::PathBuf)> {
+    let dir = root().join("tests/fixtures/dd-settings");
+    let sources = std::fs::read_to_string(dir.join("SOURCES")).expect("SOURCES");
+    let listed: BTreeSet<String> = sources
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cols.len(), 4, "file, repository, path, commit: {l}");
+            assert!(
+                cols[3].len() == 40 && cols[3].chars().all(|c| c.is_ascii_hexdigit()),
+                "{l}"
+            );
+            cols[0].to_owned()
+        })
+        .collect();
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name != "SOURCES" {
+            assert!(listed.contains(&name), "{name} is not in SOURCES");
+            files.push((name.clone(), dir.join(&name)));
+        }
+    }
+    assert_eq!(files.len(), listed.len(), "SOURCES names a missing file");
+    files.sort();
+    files
+}
+
+/// The file's settings as the importer read them (for comparing values).
+fn file_values(path: &Path) -> serde_json::Map<String, Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml")
+    );
+    let stripped: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let v: Value = if yaml {
+        serde_norway::from_str(&text).unwrap()
+    } else {
+        serde_json::from_str(&stripped).unwrap()
+    };
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// Every plain number and switch imported as written is the loaded project's value.
+fn check_values(name: &str, path: &Path, out: &Imported) -> usize {
+    let loaded = project::load_str(Path::new("disco.kdl"), &out.kdl);
+    let p = loaded
+        .project
+        .unwrap_or_else(|| panic!("{name}: not a valid project:\n{}", out.kdl));
+    let resolved = p.targets[0].settings.to_dd_json();
+    let file = file_values(path);
+    let mut compared = 0;
+    for (dd, _) in &out.imported {
+        let (Some(want), Some(have)) = (file.get(dd), resolved.get(dd)) else {
+            continue;
+        };
+        let same = match (want, have) {
+            (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            _ => continue,
+        };
+        assert!(same, "{name}: {dd} imported as {have}, the file has {want}");
+        compared += 1;
+    }
+    compared
+}
+
+#[test]
+fn real_settings_files_import_without_losing_the_picture() {
+    let files = corpus();
+    assert!(files.len() >= 15, "only {} files", files.len());
+    let forks: BTreeMap<&str, &[&str]> = FORK_FEATURES.iter().copied().collect();
+    let mut tally: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for (name, path) in &files {
+        let out = import::import_file(path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        compared += check_values(name, path, &out);
+        let loud: Vec<&str> = out.lossy().map(|s| s.key.as_str()).collect();
+        let causes: BTreeSet<Cause> = loud.iter().map(|k| cause(k)).collect();
+        let class = if loud.is_empty() {
+            "clean"
+        } else if causes.contains(&Cause::ThreeD) || causes.contains(&Cause::VideoInput) {
+            "3D or Video Input"
+        } else if causes == BTreeSet::from([Cause::Models]) {
+            "only diffusion/OpenCLIP models (other helpers)"
+        } else {
+            let allowed = forks.get(name.as_str()).copied().unwrap_or_default();
+            let other: Vec<&&str> = loud
+                .iter()
+                .filter(|k| cause(k) == Cause::Other && !allowed.contains(k))
+                .collect();
+            if !other.is_empty() {
+                failures.push(format!(
+                    "{name} loses what changes the picture: {other:?}\n{}",
+                    out.kdl
+                ));
+            }
+            "fork features disco lacks (listed)"
+        };
+        tally.entry(class).or_default().push(name.clone());
+    }
+    println!(
+        "{} settings files imported; {compared} values compared",
+        files.len()
+    );
+    for (class, names) in &tally {
+        println!("  {class}: {} — {}", names.len(), names.join(", "));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
