@@ -55,7 +55,7 @@ pub fn diffusion_problem(m: &Manifest, dir: &Path, s: &Settings) -> Option<Diagn
     let d = at_model(s, message, "asks for this model");
     let d = match (&s.diffusion_model.origin, &s.model_set.origin) {
         (Some(o), Some(ms)) if ms.file.path == o.file.path => {
-            d.with_secondary(ms.span, "does not hold it")
+            d.with_secondary(ms.span, "holds another")
         }
         _ => d,
     };
