@@ -10,7 +10,7 @@ use disco_kernels::cutouts::augment::AugMode;
 use disco_kernels::losses::RangeLoss;
 use disco_kernels::sampler::{Method, SamplerKind, Symmetry};
 use disco_project::outputs::{image_file_name, target_folder};
-use disco_project::types::{AnimationMode, ChoiceSetting, PromptTokenization, Seed};
+use disco_project::types::{AnimationMode, PromptTokenization, Seed};
 use disco_project::{Diagnostic, Origin, Settings};
 
 use super::expand::{Common, Job, Plan, TargetPlan};
