@@ -111,6 +111,7 @@ fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
         secondary: true,
         lpips: false,
         clip: &s.common.clip_models,
+        diffusion: "512x512_diffusion_uncond_finetune_008100",
     };
     let opts = SessionOptions {
         device: Device::Cpu,

@@ -179,6 +179,7 @@ fn main() {
         secondary: true,
         lpips: false,
         clip: &probe.common.clip_models,
+        diffusion: "512x512_diffusion_uncond_finetune_008100",
     };
     let opts = SessionOptions {
         device: Device::Cpu,

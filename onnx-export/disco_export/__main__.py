@@ -11,12 +11,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import checkpoints, openclip, unet, verify
+from . import checkpoints, openclip, unet, unet_catalog, verify
 from .modelset import Request, build, log
 
 # The OpenCLIP pair adds exact GELU (a ViT) and a GELU text tower beside a ModifiedResNet; the other OpenCLIP
 # models are config variants of these (checked by tests/test_keys.py).
 TINY_CLIP = ["ViTB32", "RN50", "ViTB16", "ViTB32_laion2b_e16", "RN50_cc12m"]
+# guided-diffusion create_model arguments of --diffusion custom; defaults are DD 5.7's custom model cell.
+CUSTOM_DEFAULTS = dict(image_size=256, num_channels=128, num_res_blocks=2, attention_resolutions="16",
+                       channel_mult="", num_heads=1, num_head_channels=-1, num_heads_upsample=-1, learn_sigma=True,
+                       use_scale_shift_norm=False, resblock_updown=False, use_new_attention_order=False,
+                       use_fp16=True)
 
 
 def clip_name(text):
@@ -43,9 +48,13 @@ def parser():
     a("--out", type=Path, required=True, help="model-set directory to write (graphs + manifest.json)")
     a("--tiny", action="store_true",
       help="tiny random-weight models (fixed seed); without other model flags exports everything: "
-           f"the 512 UNet, secondary, CLIP {' '.join(TINY_CLIP)} and LPIPS")
-    a("--diffusion", choices=sorted(unet.CONFIGS), help="guided-diffusion UNet to export (default: none)")
+           f"the 512 UNet, a custom-architecture UNet, secondary, CLIP {' '.join(TINY_CLIP)} and LPIPS")
+    a("--diffusion", choices=sorted(unet.CONFIGS) + [unet_catalog.CUSTOM], metavar="NAME",
+      help="guided-diffusion UNet to export (default: none): " + ", ".join(sorted(unet.CONFIGS))
+      + ", or custom (architecture from the flags below)")
     a("--checkpoint", type=Path, help="the UNet checkpoint (.pt state dict) for --diffusion")
+    custom_flags(p.add_argument_group("--diffusion custom: the architecture (guided-diffusion create_model "
+                                      "arguments; defaults: DD 5.7's custom model cell)"))
     a("--secondary", nargs="?", const=True, default=None, metavar="PATH",
       help="export the secondary model from this secondary_model_imagenet_2.pth (no PATH with --tiny)")
     a("--clip", nargs="+", default=[], type=clip_name, metavar="FLAG",
@@ -65,6 +74,25 @@ def parser():
     return p
 
 
+def custom_flags(g):
+    for key, default in CUSTOM_DEFAULTS.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(default, bool):
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f"(default: {default})")
+        else:
+            g.add_argument(flag, type=type(default), default=default, help=f"(default: {default!r})")
+
+
+def custom_request(args, tiny):
+    """The custom UNetConfig of the parsed flags, named after the checkpoint file."""
+    arch = {k: getattr(args, k) for k in CUSTOM_DEFAULTS}
+    if tiny:
+        return unet_catalog.custom_config(unet_catalog.TINY_CUSTOM_CHECKPOINT, tiny=True, **arch)
+    if args.checkpoint is None:
+        raise SystemExit("--diffusion custom needs --checkpoint PATH")
+    return unet_catalog.custom_config(args.checkpoint.name, **arch)
+
+
 def request(args):
     """Turn parsed arguments into a Request (filling the --tiny defaults)."""
     tiny = args.tiny
@@ -77,8 +105,15 @@ def request(args):
                   clip=list(dict.fromkeys(args.clip)), lpips=args.lpips, lpips_vgg=args.lpips_vgg,
                   lpips_lin=args.lpips_lin,
                   verify_batches=tuple(args.verify_batches), seed=args.seed)
+    if args.diffusion == unet_catalog.CUSTOM:
+        try:
+            req.custom = custom_request(args, tiny)
+        except ValueError as e:
+            raise SystemExit(f"--diffusion custom: {e}") from None
     if tiny and not anything:
-        req.diffusion, req.secondary, req.clip, req.lpips = "512x512_diffusion_uncond_finetune_008100", True, TINY_CLIP, True
+        req.diffusion, req.secondary, req.clip, req.lpips = unet_catalog.DEFAULT, True, TINY_CLIP, True
+        req.extra_tiny_unets = [unet_catalog.custom_config(unet_catalog.TINY_CUSTOM_CHECKPOINT, tiny=True,
+                                                           **unet_catalog.TINY_CUSTOM_ARGS)]
     if not tiny:
         if req.secondary and req.secondary_checkpoint is None:
             raise SystemExit("--secondary needs the path of secondary_model_imagenet_2.pth")

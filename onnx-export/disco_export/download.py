@@ -14,21 +14,11 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from . import clip, openclip
+from . import clip, openclip, unet_catalog
 from .checkpoints import sha256_file
 
-# Disco Diffusion's hashes (dd-algorithm.md §2.2) and OpenAI's (the hex path component of each CLIP URL).
-DIFFUSION = {
-    "512x512_diffusion_uncond_finetune_008100": (
-        "9c111ab89e214862b76e1fa6a1b3f1d329b1a88281885943d2cdbe357ad57648",
-        ["https://huggingface.co/lowlevelware/512x512_diffusion_unconditional_ImageNet/resolve/main/"
-         "512x512_diffusion_uncond_finetune_008100.pt",
-         "https://the-eye.eu/public/AI/models/512x512_diffusion_unconditional_ImageNet/"
-         "512x512_diffusion_uncond_finetune_008100.pt"]),
-    "256x256_diffusion_uncond": (
-        "a37c32fffd316cd494cf3f35b339936debdc1576dad13fe57c42399a5dbc78b1",
-        ["https://openaipublic.blob.core.windows.net/diffusion/jul-2021/256x256_diffusion_uncond.pt"]),
-}
+# Disco Diffusion's hashes (diff_model_map; unet_catalog.py) and OpenAI's (the hex path component of each CLIP URL).
+DIFFUSION = unet_catalog.CHECKPOINTS
 SECONDARY = ("secondary_model_imagenet_2.pth",
              "983e3de6f95c88c81b2ca7ebb2c217933be1973b1ff058776b970f901584613a",
              ["https://the-eye.eu/public/AI/models/v-diffusion/secondary_model_imagenet_2.pth",
@@ -116,7 +106,7 @@ def main(argv=None):
     try:
         if args.diffusion:
             sha, urls = DIFFUSION[args.diffusion]
-            fetch(args.dir / f"{args.diffusion}.pt", sha, urls, log)
+            fetch(args.dir / unet_catalog.CONFIGS[args.diffusion].checkpoint, sha, urls, log)
         if args.secondary:
             name, sha, urls = SECONDARY
             fetch(args.dir / name, sha, urls, log)

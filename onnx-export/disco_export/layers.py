@@ -60,3 +60,15 @@ def upsample_bilinear2x(x):
     x: shape (B, C, H, W) with H, W >= 2 -> shape (B, C, 2H, 2W).
     """
     return _bilinear2x_axis(_bilinear2x_axis(x, 2), 3)
+
+
+def subsample2x(x):
+    """Every second row and column starting at 0, like ``x[:, :, ::2, ::2]`` on even sizes.
+
+    x: shape (B, C, H, W) with H, W even -> shape (B, C, H/2, W/2). Written as a masked 2x2 sum so that its
+    backward pass is a broadcast multiply: a stride-2 convolution whose input size is symbolic would otherwise
+    need a ConvTranspose output padding that only the concrete size determines.
+    """
+    b, c, h, w = x.shape
+    mask = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=x.dtype, device=x.device).reshape(1, 1, 1, 2, 1, 2)
+    return (x.reshape(b, c, h // 2, 2, w // 2, 2) * mask).sum(dim=(3, 5))

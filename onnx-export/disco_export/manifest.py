@@ -67,6 +67,24 @@ def load(root):
         return json.load(f)
 
 
+def migrate_diffusion(doc):
+    """A manifest written before ``diffusion_models`` (one ``diffusion`` + ``unet``) with that model listed in
+    ``diffusion_models`` too, so that adding a second model keeps the first."""
+    if doc.get("diffusion_models") or not (doc.get("diffusion") and doc.get("unet")):
+        return doc
+    d = doc["diffusion"]
+    return {**doc, "diffusion_models": {d["name"]: {**d, **doc["unet"]}}}
+
+
+def diffusion_graph_clash(doc, name, graph_names):
+    """The model of ``doc`` (a manifest dict or None) other than ``name`` whose graphs have one of
+    ``graph_names``, or None. A set written before ``diffusion_models`` names any model's graphs ``unet_*``."""
+    for other, entry in migrate_diffusion(doc or {}).get("diffusion_models", {}).items():
+        if other != name and set(entry.get("graphs", {}).values()) & set(graph_names):
+            return other
+    return None
+
+
 def write(root, tiny, sections, graphs):
     """Write (or extend) ``root/manifest.json`` atomically.
 
@@ -75,12 +93,12 @@ def write(root, tiny, sections, graphs):
     """
     root = Path(root)
     doc = {"format": FORMAT, "exporter": exporter_info(), "tiny": tiny, "diffusion": None,
-           "graphs": {}, "clip": {}, "secondary": None, "lpips": None, "unet": None}
+           "graphs": {}, "clip": {}, "secondary": None, "lpips": None, "unet": None, "diffusion_models": {}}
     old = load(root)
     if old is not None:
         if old.get("format") != FORMAT or old.get("tiny") != tiny:
             raise RuntimeError(f"{root / MANIFEST} is a different kind of model set; use another --out")
-        doc = _merge(doc, {k: v for k, v in old.items() if k != "exporter"})
+        doc = _merge(doc, {k: v for k, v in migrate_diffusion(old).items() if k != "exporter"})
     doc = _merge(doc, sections)
     doc["graphs"].update(graphs)
     tmp = root / (MANIFEST + ".tmp")
@@ -142,6 +160,13 @@ def validate(doc, root=None):
             need(k in c, f"clip.{flag}.{k} missing")
         need(set(c.get("graphs", {})) == {"text", "image", "image_vjp"}, f"clip.{flag}.graphs roles wrong")
         refs(c.get("graphs", {}), f"clip.{flag}.graphs")
+    for name, d in (doc.get("diffusion_models") or {}).items():
+        need(d.get("name") == name, f"diffusion_models.{name}.name differs")
+        for k in ("image_size", "num_channels", "channel_mult", "num_res_blocks", "attention_ds", "out_channels"):
+            need(k in d, f"diffusion_models.{name}.{k} missing")
+        need(set(d.get("graphs", {})) == {"forward", "vjp"}, f"diffusion_models.{name}.graphs roles wrong")
+        need(isinstance(d.get("size_multiple"), int), f"diffusion_models.{name}.size_multiple missing")
+        refs(d.get("graphs", {}), f"diffusion_models.{name}.graphs")
     for fam in ("unet", "secondary", "lpips"):
         sec = doc.get(fam)
         if sec is not None:

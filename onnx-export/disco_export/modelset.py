@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoints, clip, export, lpips, manifest, openclip, secondary, unet, verify
+from . import checkpoints, clip, export, lpips, manifest, openclip, secondary, unet, unet_catalog, verify
 
 
 @dataclass
@@ -22,6 +22,10 @@ class Request:
     tiny: bool = False
     diffusion: str = None
     checkpoint: Path = None
+    # The architecture when ``diffusion`` is "custom" (unet_catalog.custom_config).
+    custom: unet_catalog.UNetConfig = None
+    # Further tiny diffusion models of the same set (the default tiny set's custom model).
+    extra_tiny_unets: list = field(default_factory=list)
     secondary: bool = False
     secondary_checkpoint: Path = None
     clip: list = field(default_factory=list)
@@ -66,13 +70,23 @@ def _tiny_buffers(model, seed):
 
 def make_unet(req):
     """(model, source sha256 or None)."""
+    if req.diffusion == unet_catalog.CUSTOM:
+        if req.custom is None:
+            raise ValueError("--diffusion custom needs the architecture (--image-size, --num-channels, ...)")
+        cfg = req.custom
+    else:
+        cfg = (unet.TINY_CONFIGS if req.tiny else unet.CONFIGS)[req.diffusion]
     if req.tiny:
-        cfg = unet.TINY_CONFIGS[req.diffusion]
         return _seeded(req.seed + 1, lambda: unet.UNetModel(cfg)), None
-    model = unet.UNetModel(unet.CONFIGS[req.diffusion])
+    model = unet.UNetModel(cfg)
     if req.checkpoint is None:
         raise checkpoints.CheckpointError(f"--checkpoint is required for {req.diffusion}")
-    return model, checkpoints.load_into(model, req.checkpoint, req.diffusion)
+    return model, checkpoints.load_into(model, req.checkpoint, cfg.name)
+
+
+def diffusion_section(model, specs, req, source_sha, graphs):
+    """Export one UNet's graphs; its ``diffusion_models`` entry (architecture, graphs, size multiple)."""
+    return {**model.cfg.as_manifest(), **_family(specs, req, source_sha, graphs)}
 
 
 def make_secondary(req):
@@ -155,6 +169,8 @@ def build(req):
     models = dict(req.prebuilt)
     if req.diffusion and "unet" not in models:
         models["unet"] = make_unet(req)
+    for i, cfg in enumerate(req.extra_tiny_unets):
+        models[f"unet:{cfg.name}"] = _seeded(req.seed + 4 + i, lambda: unet.UNetModel(cfg)), None
     if req.secondary and "secondary" not in models:
         models["secondary"] = make_secondary(req)
     for flag in req.clip:
@@ -164,11 +180,22 @@ def build(req):
         models["lpips"] = make_lpips(req)
     if not models:
         raise ValueError("nothing to export: give --diffusion, --secondary, --clip or --lpips (or --tiny)")
+    old = manifest.load(req.out)
+    for key in [k for k in models if k == "unet" or k.startswith("unet:")]:
+        cfg = models[key][0].cfg
+        clash = manifest.diffusion_graph_clash(old, cfg.name, [unet_catalog.graph_prefix(cfg.name) + s
+                                                               for s in ("_fwd", "_vjp")])
+        if clash:
+            raise ValueError(f"{req.out} holds {clash} under the graph names {cfg.name} would get; "
+                             "export into another --out")
     graphs, sections = {}, dict(req.extra_sections)
-    if "unet" in models:
-        model, sha = models["unet"]
-        sections["diffusion"] = model.cfg.as_manifest()
-        sections["unet"] = _family(unet.graph_specs(model), req, sha, graphs)
+    for key in [k for k in models if k == "unet" or k.startswith("unet:")]:
+        model, sha = models[key]
+        entry = diffusion_section(model, unet.graph_specs(model), req, sha, graphs)
+        sections.setdefault("diffusion_models", {})[model.cfg.name] = entry
+        if model.cfg.name == unet_catalog.DEFAULT:  # the single-model sections older readers know
+            sections["diffusion"] = model.cfg.as_manifest()
+            sections["unet"] = {k: entry[k] for k in ("graphs", "size_multiple")}
     if "secondary" in models:
         model, sha = models["secondary"]
         sections["secondary"] = _family(secondary.graph_specs(model), req, sha, graphs)

@@ -3,74 +3,23 @@
 Written from the published architecture (dd-algorithm.md §4.1); parameter names follow the official
 checkpoints (``input_blocks.0.0.weight``, ``middle_block.1.qkv.weight``, ``out.2.weight`` ...), so
 ``load_state_dict(strict=True)`` accepts ``512x512_diffusion_uncond_finetune_008100.pt`` and
-``256x256_diffusion_uncond.pt`` unchanged. fp32 throughout.
+``256x256_diffusion_uncond.pt`` unchanged, and so does every other model of unet_catalog.py (the portrait
+and KaliYuga fine-tunes, custom models). fp32 throughout.
 
 Forward: ``eps_full = UNet(x, t)`` with x: shape (B, 3, H, W), t: shape (B,) float timesteps in [0, 1000),
 eps_full: shape (B, 6, H, W) (channels 0..2 = eps, 3..5 = variance interpolation).
 """
 
 import math
-from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .layers import avg_pool2x2, upsample_nearest2x
+from .layers import avg_pool2x2, subsample2x, upsample_nearest2x
+from .unet_catalog import CONFIGS, TINY_CONFIGS, UNetConfig, graph_prefix  # noqa: F401 - re-exported: unet.CONFIGS
 
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """Hyper-parameters of one guided-diffusion UNet (the names of guided-diffusion's ``create_model``)."""
-
-    name: str
-    image_size: int
-    num_channels: int
-    channel_mult: tuple
-    num_res_blocks: int
-    attention_ds: tuple  # feature-map downsample factors that carry attention
-    num_head_channels: int = -1
-    num_heads: int = 4
-    resblock_updown: bool = True
-    use_scale_shift_norm: bool = True
-    conv_resample: bool = True
-    in_channels: int = 3
-    out_channels: int = 6
-    norm_groups: int = 32
-    tiny: bool = False
-
-    def as_manifest(self):
-        """JSON-ready dict of the config (manifest ``diffusion`` section)."""
-        d = asdict(self)
-        d["channel_mult"] = list(self.channel_mult)
-        d["attention_ds"] = list(self.attention_ds)
-        d["channels"] = self.in_channels
-        d["downsample_factor"] = 2 ** (len(self.channel_mult) - 1)
-        return d
-
-
-CONFIGS = {
-    "512x512_diffusion_uncond_finetune_008100": UNetConfig(
-        name="512x512_diffusion_uncond_finetune_008100", image_size=512, num_channels=256,
-        channel_mult=(0.5, 1, 1, 2, 2, 4, 4), num_res_blocks=2, attention_ds=(16, 32, 64),
-        num_head_channels=64),
-    "256x256_diffusion_uncond": UNetConfig(
-        name="256x256_diffusion_uncond", image_size=256, num_channels=256,
-        channel_mult=(1, 1, 2, 2, 4, 4), num_res_blocks=2, attention_ds=(8, 16, 32),
-        num_head_channels=64),
-}
-
-# Tiny stand-ins: same block structure (resblock up/down, scale-shift norm, legacy attention, 6 outputs), small widths.
-TINY_CONFIGS = {
-    "512x512_diffusion_uncond_finetune_008100": UNetConfig(
-        name="512x512_diffusion_uncond_finetune_008100", image_size=64, num_channels=32,
-        channel_mult=(0.5, 1, 1), num_res_blocks=1, attention_ds=(2, 4), num_head_channels=16,
-        norm_groups=8, tiny=True),
-    "256x256_diffusion_uncond": UNetConfig(
-        name="256x256_diffusion_uncond", image_size=64, num_channels=32,
-        channel_mult=(1, 2), num_res_blocks=1, attention_ds=(2,), num_head_channels=16,
-        norm_groups=8, tiny=True),
-}
+__all__ = ["CONFIGS", "TINY_CONFIGS", "UNetConfig", "UNetModel", "graph_specs"]
 
 
 class GroupNorm32(nn.GroupNorm):
@@ -98,7 +47,10 @@ class Downsample(nn.Module):
             self.op = nn.Conv2d(channels, out_channels or channels, 3, stride=2, padding=1)
 
     def forward(self, x):
-        return self.op(x) if self.use_conv else avg_pool2x2(x)
+        if not self.use_conv:
+            return avg_pool2x2(x)
+        # = self.op(x) (stride 2, padding 1) on even sizes, as a stride-1 conv and a subsample (layers.py says why)
+        return subsample2x(F.conv2d(x, self.op.weight, self.op.bias, padding=1))
 
 
 class Upsample(nn.Module):
@@ -163,9 +115,10 @@ class AttentionBlock(nn.Module):
     x: (B, C, H, W) -> (B, C, H, W).
     """
 
-    def __init__(self, channels, num_heads, num_head_channels, groups):
+    def __init__(self, channels, num_heads, num_head_channels, groups, new_order=False):
         super().__init__()
         self.num_heads = num_heads if num_head_channels == -1 else channels // num_head_channels
+        self.new_order = new_order
         self.norm = GroupNorm32(groups, channels)
         self.qkv = nn.Conv1d(channels, channels * 3, 1)
         self.proj_out = nn.Conv1d(channels, channels, 1)
@@ -175,7 +128,10 @@ class AttentionBlock(nn.Module):
         xf = x.reshape(b, c, h * w)
         qkv = self.qkv(self.norm(xf))
         ch = c // self.num_heads
-        q, k, v = qkv.reshape(b * self.num_heads, 3 * ch, h * w).split(ch, dim=1)
+        if self.new_order:  # QKVAttention: split q, k, v first, then heads
+            q, k, v = (z.reshape(b * self.num_heads, ch, h * w) for z in qkv.chunk(3, dim=1))
+        else:  # QKVAttentionLegacy: heads first
+            q, k, v = qkv.reshape(b * self.num_heads, 3 * ch, h * w).split(ch, dim=1)
         scale = 1 / math.sqrt(math.sqrt(ch))
         weight = torch.einsum("bct,bcs->bts", q * scale, k * scale)
         weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
@@ -205,8 +161,10 @@ class UNetModel(nn.Module):
         def res(ch_in, ch_out, **kw):
             return ResBlock(ch_in, emb_dim, ch_out, g, cfg.use_scale_shift_norm, **kw)
 
-        def attn(ch):
-            return AttentionBlock(ch, cfg.num_heads, cfg.num_head_channels, g)
+        def attn(ch, heads=cfg.num_heads):
+            return AttentionBlock(ch, heads, cfg.num_head_channels, g, cfg.use_new_attention_order)
+
+        heads_up = cfg.num_heads if cfg.num_heads_upsample == -1 else cfg.num_heads_upsample
 
         ch = input_ch = int(cfg.channel_mult[0] * mc)
         self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(cfg.in_channels, ch, 3, padding=1))])
@@ -232,7 +190,7 @@ class UNetModel(nn.Module):
                 layers = [res(ch + skip_chans.pop(), int(mc * mult))]
                 ch = int(mc * mult)
                 if ds in cfg.attention_ds:
-                    layers.append(attn(ch))
+                    layers.append(attn(ch, heads_up))
                 if level and i == cfg.num_res_blocks:
                     layers.append(res(ch, ch, up=True) if cfg.resblock_updown else Upsample(ch, cfg.conv_resample, ch))
                     ds //= 2
@@ -253,7 +211,9 @@ class UNetModel(nn.Module):
 
 
 class UNetEps(nn.Module):
-    """eps part of the UNet output, for the VJP: (x: (B,3,H,W), t: (B,)) -> (eps: (B,3,H,W), eps_full: (B,6,H,W))."""
+    """eps part of the UNet output, for the VJP: (x: (B,3,H,W), t: (B,)) -> (eps: (B,3,H,W), eps_full: (B,C,H,W))
+
+    with C = 6 (learn_sigma) or 3."""
 
     def __init__(self, unet):
         super().__init__()
@@ -278,13 +238,14 @@ def graph_specs(model):
     """
     from .export import GraphSpec, TensorSpec
     m = 2 ** (len(model.cfg.channel_mult) - 1)
+    prefix = graph_prefix(model.cfg.name)  # unet_fwd for DD's default model, unet_<name>_fwd for the others
     img = ["B", 3, "H", "W"]
     x, t = TensorSpec("x", "float32", img), TensorSpec("t", "float32", ["B"])
     full = TensorSpec("eps_full", "float32", ["B", model.cfg.out_channels, "H", "W"])
     meta = {"size_multiple": m}
     return {
-        "forward": GraphSpec("unet_fwd", model, [x, t], [full], sample_inputs, multiple=m, meta=meta),
-        "vjp": GraphSpec("unet_vjp", UNetEps(model), [x, t], [full, TensorSpec("grad_x", "float32", img)],
+        "forward": GraphSpec(f"{prefix}_fwd", model, [x, t], [full], sample_inputs, multiple=m, meta=meta),
+        "vjp": GraphSpec(f"{prefix}_vjp", UNetEps(model), [x, t], [full, TensorSpec("grad_x", "float32", img)],
                          sample_inputs, vjp=True, has_aux=True, upstream=TensorSpec("upstream", "float32", img),
                          multiple=m, meta=meta),
     }

@@ -11,7 +11,7 @@ import pytest
 
 from disco_export import clip, lpips, manifest, secondary, unet
 from disco_export.__main__ import TINY_CLIP, main, parser, request
-from disco_export.modelset import make_clip, make_lpips, make_secondary, make_unet
+from disco_export.modelset import _seeded, make_clip, make_lpips, make_secondary, make_unet
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +35,9 @@ def tiny_specs():
     specs = {}
     model, _ = make_unet(req)
     specs.update({s.name: s for s in unet.graph_specs(model).values()})
+    for i, cfg in enumerate(req.extra_tiny_unets):  # the custom-architecture model, seeded as modelset.build does
+        model = _seeded(req.seed + 4 + i, lambda: unet.UNetModel(cfg))
+        specs.update({s.name: s for s in unet.graph_specs(model).values()})
     model, _ = make_secondary(req)
     specs.update({s.name: s for s in secondary.graph_specs(model).values()})
     model, _ = make_lpips(req)

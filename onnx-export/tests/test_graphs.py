@@ -43,7 +43,7 @@ def test_every_family_has_forward_and_vjp():
         assert {f"clip_{flag}_text", f"clip_{flag}_image", f"clip_{flag}_image_vjp"} <= names
 
 
-@pytest.mark.parametrize("name", ["unet_vjp", "secondary_vjp", "lpips_vjp",
+@pytest.mark.parametrize("name", ["unet_vjp", "unet_custom_tiny_custom_pt_vjp", "secondary_vjp", "lpips_vjp",
                                   "clip_RN50_image_vjp", "clip_ViTB32_image_vjp",
                                   "clip_ViTB32_laion2b_e16_image_vjp", "clip_RN50_cc12m_image_vjp"])
 def test_vjp_is_linear_in_upstream(tiny_set, name):

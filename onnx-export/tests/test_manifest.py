@@ -27,6 +27,13 @@ def test_manifest_top_level_contract(tiny_manifest):
     d = m["diffusion"]
     assert d["name"] == "512x512_diffusion_uncond_finetune_008100"
     assert d["channels"] == 3 and d["out_channels"] == 6 and isinstance(d["image_size"], int)
+    models = m["diffusion_models"]
+    assert set(models) == {"512x512_diffusion_uncond_finetune_008100", "custom:tiny-custom.pt"}
+    assert models[d["name"]]["graphs"] == m["unet"]["graphs"]  # legacy sections mirror the default model
+    custom = models["custom:tiny-custom.pt"]
+    assert custom["checkpoint"] == "tiny-custom.pt" and custom["num_heads"] == 2 and custom["out_channels"] == 6
+    assert custom["graphs"] == {"forward": "unet_custom_tiny_custom_pt_fwd", "vjp": "unet_custom_tiny_custom_pt_vjp"}
+    assert custom["size_multiple"] == 2 and custom["resblock_updown"] is False
     multiples = {"unet": 4, "secondary": 32, "lpips": 16}
     for fam, mult in multiples.items():
         assert m[fam]["graphs"] == {"forward": f"{fam}_fwd", "vjp": f"{fam}_vjp"}

@@ -70,6 +70,7 @@ impl Facts for StoreFacts {
             secondary: needs.secondary,
             lpips: needs.lpips,
             clip: &clip,
+            diffusion: &needs.diffusion,
         }
         .graphs(set)
         .map_err(|e| FactsError::ModelSet {

@@ -13,6 +13,7 @@
 
 pub mod checkpoint;
 pub mod decide;
+pub mod diffusion;
 pub mod events;
 pub mod exec;
 pub mod facts;

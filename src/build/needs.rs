@@ -1,14 +1,13 @@
 //! What a project's settings need from its model sets, checked before planning and by
-//! `disco check` and `disco doctor`: today, the LPIPS graphs that an init image or an
+//! `disco check` and `disco doctor`: the diffusion model (diffusion.rs), and the LPIPS graphs that an init image or an
 //! animation's frame coherence loss use. The toy set ships without them, so the default
 //! animation settings (`frames-scale 1500`) would otherwise fail at the first frame with
 //! no word of which setting asked for LPIPS.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::plan::lpips_need;
-use crate::project::types::ChoiceSetting;
 use crate::project::{Diagnostic, Project, Settings, Target};
 use crate::render::manifest::Manifest;
 
@@ -27,7 +26,7 @@ pub fn model_set_problems(project: &Project, only: &[String]) -> Vec<Diagnostic>
             .entry(dir.clone())
             .or_insert_with(|| Manifest::read(&dir).ok())
             .as_ref();
-        if let Some(d) = manifest.and_then(|m| wrong_diffusion_model(m, &dir, s))
+        if let Some(d) = manifest.and_then(|m| super::diffusion::diffusion_problem(m, &dir, s))
             && seen.insert((t.name.value.clone(), "diffusion-model"))
         {
             out.push(d);
@@ -96,37 +95,4 @@ pub fn resolved_settings<'a>(
                 None => vec![(t, &t.settings)],
             }
         })
-}
-
-/// A set holds one diffusion model: a project asking for another would get the set's
-/// pictures without a word (sets written before the exporter recorded the model pass).
-fn wrong_diffusion_model(m: &Manifest, dir: &Path, s: &Settings) -> Option<Diagnostic> {
-    let held = &m.diffusion.as_ref()?.name;
-    let wanted = s.diffusion_model.value.name();
-    if held == wanted {
-        return None;
-    }
-    let message = format!(
-        "the model set {} holds the diffusion model `{held}`, not `{wanted}`",
-        dir.display()
-    );
-    let help = format!(
-        "export `{wanted}` into a model set of its own (docs/models.md), or write `diffusion-model \"{held}\"`"
-    );
-    let d = match (&s.diffusion_model.origin, &s.model_set.origin) {
-        (Some(o), ms) => {
-            let d = Diagnostic::error(message, o, "asks for this model");
-            match ms {
-                Some(ms) if ms.file.path == o.file.path => {
-                    d.with_secondary(ms.span, "holds another")
-                }
-                _ => d,
-            }
-        }
-        (None, Some(ms)) => {
-            Diagnostic::error(message, ms, format!("holds `{held}`, not DD's default"))
-        }
-        (None, None) => Diagnostic::bare(message),
-    };
-    Some(d.with_help(help))
 }

@@ -152,7 +152,7 @@ pub struct OrtRenderer {
     sets: HashMap<PathBuf, ModelSet>,
     /// Sessions by (model set, secondary, lpips, CLIP models): graphs have symbolic sizes,
     /// so one set of sessions serves every size of a build.
-    models: HashMap<(PathBuf, bool, bool, Vec<String>), Models>,
+    models: HashMap<(PathBuf, String, bool, bool, Vec<String>), Models>,
     /// Notices to show once (e.g. `auto` fell back to the CPU).
     pub notices: Vec<String>,
     provider: Option<String>,
@@ -177,8 +177,10 @@ impl OrtRenderer {
         let c = &target.common.inputs;
         // LPIPS is opened for any target that may need it, so frames 0 and 1 share sessions.
         let lpips = target.lpips;
+        let diffusion = target.settings.diffusion_selector();
         let id = (
             target.model_set.clone(),
+            diffusion.clone(),
             c.use_secondary_model,
             lpips,
             c.clip_models.clone(),
@@ -196,6 +198,7 @@ impl OrtRenderer {
                 secondary: c.use_secondary_model,
                 lpips,
                 clip: &c.clip_models,
+                diffusion: &diffusion,
             };
             let m = Models::open(set, &needs, self.options).map_err(SetupError::Sessions)?;
             for n in &m.notices {

@@ -25,6 +25,9 @@ pub fn run(path: &Path) -> i32 {
     match result.project {
         Some(p) if !diagnostics.has_errors() => {
             println!("ok: {} is valid: {}", path.display(), summary(&p));
+            for note in disco::build::diffusion::model_default_notes(&p) {
+                println!("note: {note}");
+            }
             EXIT_OK
         }
         _ => EXIT_INVALID,

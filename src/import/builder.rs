@@ -139,6 +139,9 @@ impl<'a> Builder<'a> {
 
     /// Any other key.
     pub(super) fn other(&mut self, key: &str, v: &Value) {
+        if self.custom_model_key(key, v) {
+            return; // custom_model.rs: the custom architecture, also in DiscoStream's spelling
+        }
         let mode = self.map.get("animation_mode").and_then(Value::as_str);
         let model = self.map.get("diffusion_model").and_then(Value::as_str);
         if let Some(info) = schema::by_dd_name(dd_alias(key)) {

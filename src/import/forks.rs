@@ -261,11 +261,6 @@ pub const FORK_KEYS: &[(&str, &str, Acts)] = &[
         Acts::Switch("0"),
     ),
     (
-        "custom_path",
-        "the checkpoint of diffusion_model \"custom\"",
-        Acts::WithModels(&["custom"]),
-    ),
-    (
         "pad_or_pulp_cut_overview",
         "DD 5.6's cuts for the pixel-art and PulpSciFi models",
         Acts::WithModels(&["pixel*", "PulpSciFiDiffusion"]),
@@ -401,13 +396,6 @@ pub fn classify(
     video_mode_possible: bool,
     on: impl Fn(&str) -> bool,
 ) -> Option<(Group, String)> {
-    if key.starts_with("custom_model_") {
-        return Some(with_models(
-            "the architecture of diffusion_model \"custom\"",
-            &["custom"],
-            model,
-        ));
-    }
     let brightness = [
         "high_contrast_",
         "low_contrast_",

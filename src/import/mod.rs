@@ -22,6 +22,7 @@ mod builder;
 #[cfg(test)]
 mod clip_list;
 mod coerce;
+mod custom_model;
 mod forks;
 mod known;
 mod modifiers;

@@ -55,6 +55,7 @@ impl Builder<'_> {
             ));
         }
         self.mode_note();
+        self.custom_model_notes();
         self.tokenization(discoart);
         if !self
             .map

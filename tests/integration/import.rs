@@ -48,9 +48,10 @@ fn dd_settings_file_round_trips_through_import() {
     let out = disco(tmp.path(), &["import", "TimeToDisco(0)_settings.txt"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    // At DD's default: counted on screen, listed in the file under their group.
+    // At DD's default: counted on screen, listed in the file under their group (3, and the
+    // custom-model architecture keys, which a named diffusion_model does not read).
     assert!(
-        stdout.contains("not imported, off or at DD's default: 3 keys"),
+        stdout.contains("not imported, off or at DD's default: 17 keys"),
         "{stdout}"
     );
     let written = std::fs::read_to_string(tmp.path().join("disco.kdl")).unwrap();
@@ -266,7 +267,7 @@ fn values_that_change_the_picture_and_cannot_be_imported_refuse_the_import() {
     std::fs::write(
         tmp.path().join("s.json"),
         r#"{"steps": 100, "clip_guidance_scale": NaN, "tv_scale": "inf", "sat_scale": "-Infinity",
-            "diffusion_model": "pixel_art_diffusion_hard_256", "eta": "abc", "cutn_batches": [1],
+            "diffusion_model": "Medieval_Diffusion", "eta": "abc", "cutn_batches": [1],
             "display_rate": "often", "range_scale": 150}"#,
     )
     .unwrap();
@@ -310,7 +311,7 @@ fn values_that_change_the_picture_and_cannot_be_imported_refuse_the_import() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let written = std::fs::read_to_string(tmp.path().join("disco.kdl")).unwrap();
     assert!(
-        written.contains("//   diffusion_model = \"pixel_art_diffusion_hard_256\"")
+        written.contains("//   diffusion_model = \"Medieval_Diffusion\"")
             && written.contains("[changes the picture]"),
         "{written}"
     );

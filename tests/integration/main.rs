@@ -8,6 +8,7 @@ mod architecture;
 mod build;
 mod cache;
 mod check_examples;
+mod custom_model;
 mod dd_arithmetic;
 mod dd_semantics;
 mod docs;

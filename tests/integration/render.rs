@@ -86,6 +86,7 @@ pub fn models(set: &ModelSet, s: &RenderSpec, lpips: bool) -> Models {
         secondary: s.common.use_secondary_model,
         lpips,
         clip: &s.common.clip_models,
+        diffusion: "512x512_diffusion_uncond_finetune_008100",
     };
     Models::open(
         set,

@@ -19,9 +19,9 @@ pub struct ModelNeeds {
     pub lpips: bool,
     /// CLIP models by DD flag, in load order.
     pub clip: Vec<String>,
-    /// DD's name of the diffusion model (`diffusion-model`), whose UNet graphs the hashes
-    /// must be of. Today's sets hold one model, and `build::needs` refuses a set holding
-    /// another before planning; a set holding several would pick by this name.
+    /// The diffusion model whose UNet graphs the hashes must be of: DD's name
+    /// (`diffusion-model`), or `custom:<checkpoint file>` (`Settings::diffusion_selector`).
+    /// A set may hold several side by side; the graphs' names and hashes go in the key.
     pub diffusion: String,
 }
 

@@ -10,7 +10,7 @@ use disco_kernels::cutouts::augment::AugMode;
 use disco_kernels::losses::RangeLoss;
 use disco_kernels::sampler::{Method, SamplerKind, Symmetry};
 use disco_project::outputs::{image_file_name, target_folder};
-use disco_project::types::{AnimationMode, ChoiceSetting, PromptTokenization, Seed};
+use disco_project::types::{AnimationMode, PromptTokenization, Seed};
 use disco_project::{Diagnostic, Origin, Settings};
 
 use super::expand::{Common, Job, Plan, TargetPlan};
@@ -157,7 +157,7 @@ impl Planner<'_> {
             secondary: s.use_secondary_model.value,
             lpips: super::facts::lpips_need(s).is_some(),
             clip: s.clip_models().into_iter().map(str::to_owned).collect(),
-            diffusion: s.diffusion_model.value.name().to_owned(),
+            diffusion: s.diffusion_selector(),
         };
         let model_set = s.model_set.value.resolved.clone().unwrap_or_default();
         let models = self.facts.model_hashes(&model_set, &needs).map_err(|e| {

@@ -25,6 +25,8 @@ use disco_fsutil::{BoundedReadError, read_to_string_bounded};
 use settings::finish;
 
 mod include;
+#[cfg(test)]
+mod models_tests;
 mod settings;
 mod sweep;
 mod target;

@@ -174,8 +174,37 @@ settings! {
     resume_run: bool = false; "resume-run", dd "resume_run", pixels false;
 
     // ---- Models (§2.2) ----
-    /// The guided-diffusion checkpoint.
+    /// The guided-diffusion checkpoint: a DD model name, or "custom" (`custom-path`, `custom-model`).
     diffusion_model: DiffusionModel = DiffusionModel::Uncond512; "diffusion-model", dd "diffusion_model", pixels true;
+    /// With `diffusion-model "custom"`: the checkpoint. The model set's custom model of this file
+    /// name renders (the graph's hash is in the key, so the path itself changes no pixel).
+    custom_path: OptPath = OptPath::default(); "custom-path", dd "custom_path", pixels false;
+    /// Custom model: image size it was trained at (guided-diffusion's `image_size`).
+    custom_model_image_size: u32 = 256; "custom-model-image-size", dd "custom_model_image_size", pixels false, min 8;
+    /// Custom model: base channel count (`num_channels`).
+    custom_model_num_channels: u32 = 128; "custom-model-num-channels", dd "custom_model_num_channels", pixels false, min 1;
+    /// Custom model: ResBlocks per level (`num_res_blocks`).
+    custom_model_num_res_blocks: u32 = 2; "custom-model-num-res-blocks", dd "custom_model_num_res_blocks", pixels false, min 1;
+    /// Custom model: resolutions with attention (`attention_resolutions`, e.g. "32,16,8").
+    custom_model_attention_resolutions: NumberList = NumberList("16".into()); "custom-model-attention-resolutions", dd "custom_model_attention_resolutions", pixels false;
+    /// Custom model: channel multiplier per level (`channel_mult`; "" = guided-diffusion's for the image size).
+    custom_model_channel_mult: NumberList = NumberList::default(); "custom-model-channel-mult", dd "custom_model_channel_mult", pixels false;
+    /// Custom model: attention heads (`num_heads`, when `num-head-channels` is -1).
+    custom_model_num_heads: i32 = 1; "custom-model-num-heads", dd "custom_model_num_heads", pixels false;
+    /// Custom model: channels per attention head (`num_head_channels`), or -1.
+    custom_model_num_head_channels: i32 = -1; "custom-model-num-head-channels", dd "custom_model_num_head_channels", pixels false;
+    /// Custom model: heads of the decoder's attention (`num_heads_upsample`), or -1 (= `num-heads`).
+    custom_model_num_heads_upsample: i32 = -1; "custom-model-num-heads-upsample", dd "custom_model_num_heads_upsample", pixels false;
+    /// Custom model: 6 output channels (ε and variance) rather than 3 (`learn_sigma`).
+    custom_model_learn_sigma: bool = true; "custom-model-learn-sigma", dd "custom_model_learn_sigma", pixels false;
+    /// Custom model: scale-shift time conditioning (`use_scale_shift_norm`).
+    custom_model_use_scale_shift_norm: bool = false; "custom-model-use-scale-shift-norm", dd "custom_model_use_scale_shift_norm", pixels false;
+    /// Custom model: resampling inside ResBlocks (`resblock_updown`).
+    custom_model_resblock_updown: bool = false; "custom-model-resblock-updown", dd "custom_model_resblock_updown", pixels false;
+    /// Custom model: QKV split before heads (`use_new_attention_order`).
+    custom_model_use_new_attention_order: bool = false; "custom-model-use-new-attention-order", dd "custom_model_use_new_attention_order", pixels false;
+    /// Custom model: DD runs its torso in fp16 (`use_fp16`); disco's graphs are fp32 either way.
+    custom_model_use_fp16: bool = true; "custom-model-use-fp16", dd "custom_model_use_fp16", pixels false;
     /// Guide with the small secondary model's denoised estimate (faster) instead of the UNet's.
     use_secondary_model: bool = true; "use-secondary-model", dd "use_secondary_model", pixels true;
     /// The sampler: "ddim" or "plms".
@@ -498,6 +527,22 @@ pub const CLIP_MODELS: &[(&str, &str, &str)] = &[
 ];
 
 impl Settings {
+    /// Which diffusion model of the set renders: DD's name, or `custom:<file name of
+    /// custom-path>` for a custom model (the name the exporter gives it).
+    pub fn diffusion_selector(&self) -> String {
+        if self.diffusion_model.value != DiffusionModel::Custom {
+            return self.diffusion_model.value.name().to_owned();
+        }
+        let file = self
+            .custom_path
+            .value
+            .written
+            .as_deref()
+            .unwrap_or_default();
+        let name = file.rsplit(['/', '\\']).next().unwrap_or_default();
+        format!("custom:{name}")
+    }
+
     /// The enabled CLIP models as DD flag names, in DD's load order.
     pub fn clip_models(&self) -> Vec<&'static str> {
         CLIP_MODELS

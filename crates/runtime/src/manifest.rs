@@ -35,9 +35,14 @@ pub struct Manifest {
     /// LPIPS graphs by role and size.
     #[serde(default)]
     pub lpips: Option<Family>,
-    /// The diffusion model the UNet graphs were exported from.
+    /// The diffusion model the UNet graphs were exported from (sets written before
+    /// `diffusion_models`; newer sets write it for DD's default model only).
     #[serde(default)]
     pub diffusion: Option<DiffusionArch>,
+    /// Every diffusion model of the set by name (`pixelartdiffusion4k`,
+    /// `custom:<checkpoint file>`): its architecture and UNet graphs.
+    #[serde(default)]
+    pub diffusion_models: BTreeMap<String, DiffusionModel>,
 }
 
 /// What a set records about its diffusion model (the architecture fields are the exporter's).
@@ -45,6 +50,57 @@ pub struct Manifest {
 pub struct DiffusionArch {
     /// DD's name of the model (`512x512_diffusion_uncond_finetune_008100`).
     pub name: String,
+}
+
+/// One diffusion model of a set: its architecture as guided-diffusion's `create_model`
+/// arguments (the fields a `custom-model` block is compared with) and its UNet graphs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiffusionModel {
+    /// Image size the model was trained at.
+    #[serde(default)]
+    pub image_size: Option<u32>,
+    /// Base channel count.
+    #[serde(default)]
+    pub num_channels: Option<u32>,
+    /// Channel multiplier per level.
+    #[serde(default)]
+    pub channel_mult: Option<Vec<f64>>,
+    /// ResBlocks per level.
+    #[serde(default)]
+    pub num_res_blocks: Option<u32>,
+    /// Feature-map downsample factors with attention (`image_size / resolution`).
+    #[serde(default)]
+    pub attention_ds: Option<Vec<u32>>,
+    /// Attention heads (when `num_head_channels` is -1).
+    #[serde(default)]
+    pub num_heads: Option<i64>,
+    /// Channels per head, or -1.
+    #[serde(default)]
+    pub num_head_channels: Option<i64>,
+    /// Heads of the decoder's attention, or -1 (= `num_heads`).
+    #[serde(default)]
+    pub num_heads_upsample: Option<i64>,
+    /// Resampling inside ResBlocks.
+    #[serde(default)]
+    pub resblock_updown: Option<bool>,
+    /// Scale-shift time conditioning.
+    #[serde(default)]
+    pub use_scale_shift_norm: Option<bool>,
+    /// QKV split before heads.
+    #[serde(default)]
+    pub use_new_attention_order: Option<bool>,
+    /// 6 (`learn_sigma`) or 3.
+    #[serde(default)]
+    pub out_channels: Option<u32>,
+    /// What DD runs in fp16 (informative: the graphs are fp32).
+    #[serde(default)]
+    pub use_fp16: Option<bool>,
+    /// The checkpoint's file name.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
+    /// The UNet graphs of this model.
+    #[serde(flatten)]
+    pub family: Family,
 }
 
 /// A CLIP model of the set.
@@ -182,6 +238,30 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// The UNet graphs of diffusion model `name` (DD's name, or `custom:<checkpoint file>`).
+    /// A set written before `diffusion_models` holds one model in `unet`; one that did not
+    /// record its model's name serves any name, as such sets always did.
+    pub fn diffusion_family(&self, name: &str) -> Option<&Family> {
+        if let Some(m) = self.diffusion_models.get(name) {
+            return Some(&m.family);
+        }
+        if !self.diffusion_models.is_empty() {
+            return None;
+        }
+        match &self.diffusion {
+            Some(d) if d.name != name => None,
+            _ => self.unet.as_ref(),
+        }
+    }
+
+    /// Names of the diffusion models the set holds, for messages.
+    pub fn diffusion_names(&self) -> Vec<String> {
+        if !self.diffusion_models.is_empty() {
+            return self.diffusion_models.keys().cloned().collect();
+        }
+        self.diffusion.iter().map(|d| d.name.clone()).collect()
+    }
+
     /// Reads `<dir>/manifest.json`.
     pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join(MANIFEST);
@@ -324,6 +404,13 @@ impl Manifest {
                 roles.push((family, role, name));
             }
         }
+        for m in self.diffusion_models.values() {
+            for (role, name) in &m.family.graphs {
+                if !roles.iter().any(|r| r.0 == "unet" && r.2 == name) {
+                    roles.push(("unet", role, name));
+                }
+            }
+        }
         for c in self.clip.values() {
             for (role, name) in &c.graphs {
                 roles.push(("clip", role, name));
@@ -399,6 +486,48 @@ mod tests {
         assert_eq!(checks[0], ("a".into(), GraphCheck::Ok));
         assert!(matches!(checks[1].1, GraphCheck::Changed { .. }));
         assert_eq!(checks[2], ("c".into(), GraphCheck::Missing));
+    }
+
+    fn manifest(extra: &str) -> Manifest {
+        let text = format!(r#"{{"format": "disco-models/1", "graphs": {{}}{extra}}}"#);
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn old_single_model_sets_and_new_multi_model_sets_pick_the_named_model() {
+        let unet = r#""unet": {"graphs": {"forward": "unet_fwd", "vjp": "unet_vjp"}, "size_multiple": 64}"#;
+        let old = manifest(&format!(
+            r#", {unet}, "diffusion": {{"name": "512x512_diffusion_uncond_finetune_008100"}}"#
+        ));
+        let fam = old.diffusion_family("512x512_diffusion_uncond_finetune_008100");
+        assert_eq!(fam.unwrap().graph("forward"), Some("unet_fwd"));
+        assert!(old.diffusion_family("pixelartdiffusion4k").is_none());
+        // a set that never recorded its model serves any name, as before
+        let unnamed = manifest(&format!(", {unet}"));
+        assert!(unnamed.diffusion_family("pixelartdiffusion4k").is_some());
+        let new = manifest(&format!(
+            r#", {unet}, "diffusion": {{"name": "512x512_diffusion_uncond_finetune_008100"}},
+            "diffusion_models": {{
+              "512x512_diffusion_uncond_finetune_008100": {{"graphs": {{"forward": "unet_fwd", "vjp": "unet_vjp"}}, "size_multiple": 64}},
+              "custom:m.pt": {{"image_size": 32, "num_heads": 2, "checkpoint": "m.pt",
+                "graphs": {{"forward": "unet_custom_m_pt_fwd", "vjp": "unet_custom_m_pt_vjp"}}, "size_multiple": 2}}}}"#
+        ));
+        let custom = new.diffusion_family("custom:m.pt").unwrap();
+        assert_eq!(custom.graph("vjp"), Some("unet_custom_m_pt_vjp"));
+        assert_eq!(custom.size_multiple, 2);
+        assert_eq!(new.diffusion_models["custom:m.pt"].num_heads, Some(2));
+        assert!(new.diffusion_family("custom:other.pt").is_none());
+        assert_eq!(
+            new.diffusion_names(),
+            ["512x512_diffusion_uncond_finetune_008100", "custom:m.pt"]
+        );
+        // the models' graphs are checked against the UNet contract too
+        let problems = new.role_problems();
+        assert!(
+            problems
+                .iter()
+                .any(|(g, r, _)| g == "unet_custom_m_pt_fwd" && *r == "unet forward")
+        );
     }
 
     fn graph(inputs: &str, outputs: &str) -> Graph {

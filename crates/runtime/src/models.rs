@@ -56,6 +56,16 @@ pub enum ModelsError {
         /// What is wrong, naming the tensor.
         problem: String,
     },
+    /// The set lacks the diffusion model the project names.
+    #[error("the model set {dir} has no diffusion model `{name}` (it has: {have})")]
+    NoDiffusion {
+        /// The model set.
+        dir: String,
+        /// DD's name, or `custom:<checkpoint file>`.
+        name: String,
+        /// Models the set has.
+        have: String,
+    },
     /// The set lacks a CLIP model the project enables.
     #[error("the model set {dir} has no CLIP model {flag} (it has: {have})")]
     NoClip {
@@ -75,6 +85,14 @@ impl ModelsError {
             ModelsError::NoClip { dir, flag, .. } => Some(format!(
                 "export it into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --clip {flag} --clip-dir … (see docs/models.md §3)"
             )),
+            ModelsError::NoDiffusion { dir, name, .. } => Some(match name.strip_prefix("custom:") {
+                Some(file) => format!(
+                    "export it into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --diffusion custom --checkpoint …/{file} plus its architecture flags (see docs/models.md)"
+                ),
+                None => format!(
+                    "export it into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --diffusion {name} --checkpoint … (see docs/models.md)"
+                ),
+            }),
             ModelsError::Contract { .. } | ModelsError::Session(SessionError::NoGraph { .. }) => {
                 Some(
                     "the manifest does not describe what disco feeds this graph; re-export the model set (docs/models.md §3), or check it with `disco doctor --verify`"
@@ -129,6 +147,9 @@ pub struct Needs<'a> {
     pub lpips: bool,
     /// CLIP models by DD flag.
     pub clip: &'a [String],
+    /// The diffusion model: DD's name, or `custom:<checkpoint file>`
+    /// (`Settings::diffusion_selector`).
+    pub diffusion: &'a str,
 }
 
 /// The graph names a render uses, by role.
@@ -193,13 +214,20 @@ impl Needs<'_> {
                 })
         };
         let m = &set.manifest;
-        let unet = sized(m.unet.as_ref(), "unet", "forward")?;
+        let unet_family =
+            m.diffusion_family(self.diffusion)
+                .ok_or_else(|| ModelsError::NoDiffusion {
+                    dir: dir.clone(),
+                    name: self.diffusion.to_owned(),
+                    have: m.diffusion_names().join(", "),
+                })?;
+        let unet = sized(Some(unet_family), "unet", "forward")?;
         let (unet_vjp, secondary) = if self.secondary {
             let f = sized(m.secondary.as_ref(), "secondary", "forward")?;
             let v = sized(m.secondary.as_ref(), "secondary", "vjp")?;
             (None, Some((f, v)))
         } else {
-            (Some(sized(m.unet.as_ref(), "unet", "vjp")?), None)
+            (Some(sized(Some(unet_family), "unet", "vjp")?), None)
         };
         let lpips_vjp = if self.lpips {
             Some(sized(m.lpips.as_ref(), "lpips", "vjp")?)

@@ -13,7 +13,7 @@ use crate::names;
 use crate::read::{self, Cx};
 use crate::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use crate::source::{Origin, Spanned};
-use crate::types::{ChoiceSetting, WidthHeight};
+use crate::types::{ChoiceSetting, CutSchedule, WidthHeight};
 use disco_kernels::sampler::SamplerKind;
 
 /// Node names that are not settings.
@@ -23,6 +23,7 @@ const KEYWORDS: &[&str] = &[
     "animation",
     "sweep",
     "clip-models",
+    "custom-model",
     "axis",
 ];
 
@@ -32,6 +33,9 @@ impl Loader<'_> {
         let name = node.name().value();
         if name == "clip-models" {
             return self.clip_models(settings, node, cx);
+        }
+        if name == "custom-model" {
+            return self.custom_model(settings, node, cx);
         }
         if name == "sampling-mode"
             && let Some(KdlValue::String(s)) = node.entries().first().map(|e| e.value())
@@ -52,6 +56,43 @@ impl Loader<'_> {
             Some(Ok(())) => {}
             Some(Err(d)) => self.diags.push(d),
             None => self.diags.push(unknown_node(name, &cx.name(node))),
+        }
+    }
+
+    /// `custom-model { image-size 256; num-heads 1; … }`: each child `x` is the setting
+    /// `custom-model-x` (DD forks' `custom_model_x`), so a block and flat settings mean the same.
+    fn custom_model(&mut self, settings: &mut Settings, node: &KdlNode, cx: Cx) {
+        if !node.entries().is_empty() {
+            self.diags.push(
+                Diagnostic::error(
+                    "`custom-model` takes a block, not values",
+                    &cx.name(node),
+                    "here",
+                )
+                .with_help("write `custom-model { image-size 256; num-channels 128; … }`"),
+            );
+        }
+        for child in node.children().map(|d| d.nodes()).unwrap_or_default() {
+            let field = child.name().value();
+            let full = format!("custom-model-{field}");
+            match settings.set(&full, child, cx) {
+                Some(Ok(())) => {}
+                Some(Err(d)) => self.diags.push(d),
+                None => {
+                    let known = SCHEMA
+                        .iter()
+                        .filter_map(|s| s.name.strip_prefix("custom-model-"));
+                    let d = Diagnostic::error(
+                        format!("`{field}` is not a custom-model field"),
+                        &cx.name(child),
+                        "unknown field",
+                    );
+                    self.diags.push(match names::closest(field, known) {
+                        Some(best) => d.with_help(format!("did you mean `{best}`?")),
+                        None => d,
+                    });
+                }
+            }
         }
     }
 
@@ -98,8 +139,9 @@ impl Loader<'_> {
     }
 }
 
-/// Applies defaults that depend on other settings (DD's 256-class default size, derived
-/// respacing when not written).
+/// Applies defaults that depend on other settings (DD's 256-class default size, the cut
+/// schedules DD sets for the pixel-art, PulpSciFi and watercolor models, derived respacing
+/// when not written).
 pub(super) fn finish(s: &mut Settings) {
     if s.width_height.origin.is_none() {
         let (w, h) = s.diffusion_model.value.default_size();
@@ -107,6 +149,20 @@ pub(super) fn finish(s: &mut Settings) {
             width: w,
             height: h,
         };
+    }
+    if let Some([overview, innercut, ic_pow, icgray_p]) = s.diffusion_model.value.cut_schedules() {
+        // DD overwrites the notebook's schedules for these models; a schedule written in the
+        // project still wins (DD's settings files record the overwritten ones, so imports agree).
+        for (slot, text) in [
+            (&mut s.cut_overview, overview),
+            (&mut s.cut_innercut, innercut),
+            (&mut s.cut_ic_pow, ic_pow),
+            (&mut s.cut_icgray_p, icgray_p),
+        ] {
+            if slot.origin.is_none() {
+                slot.value = CutSchedule::dd(text);
+            }
+        }
     }
     let (respacing, d) = Settings::derived_respacing(s.steps.value);
     if s.timestep_respacing.origin.is_none() {

@@ -106,36 +106,76 @@ macro_rules! choice {
     };
 }
 
-const KALIYUGA: &str = "disco exports the two OpenAI guided-diffusion models; fine-tuned community \
-models need their own export (see docs/models.md)";
-
 choice! {
-    /// The guided-diffusion checkpoint (dd-algorithm.md §4.1).
+    /// The guided-diffusion checkpoint (dd-algorithm.md §4.1): every model DD 5.7 lists,
+    /// forks' `portrait_generator_v002`, and `custom` (`custom-path` + `custom-model`).
     enum DiffusionModel, "a diffusion model name" {
         /// `512x512_diffusion_uncond_finetune_008100`.
         Uncond512 => ["512x512_diffusion_uncond_finetune_008100"],
         /// `256x256_diffusion_uncond`.
         Uncond256 => ["256x256_diffusion_uncond"],
+        /// Felipe3DArtist's portrait generator.
+        PortraitV001 => ["portrait_generator_v001"],
+        /// The portrait generator's second release (DiscoStream).
+        PortraitV002 => ["portrait_generator_v002"],
+        /// KaliYuga's expanded pixel-art model.
+        PixelArtExpanded => ["pixelartdiffusion_expanded"],
+        /// KaliYuga's hard-edged pixel-art model.
+        PixelArtHard => ["pixel_art_diffusion_hard_256"],
+        /// KaliYuga's soft pixel-art model.
+        PixelArtSoft => ["pixel_art_diffusion_soft_256"],
+        /// KaliYuga's 4k pixel-art model.
+        PixelArt4k => ["pixelartdiffusion4k"],
+        /// KaliYuga's second watercolor model.
+        Watercolor2 => ["watercolordiffusion_2"],
+        /// KaliYuga's watercolor model.
+        Watercolor => ["watercolordiffusion"],
+        /// KaliYuga's pulp sci-fi model.
+        PulpSciFi => ["PulpSciFiDiffusion"],
+        /// A checkpoint of the user's (`custom-path`) with the architecture of `custom-model`.
+        Custom => ["custom"],
     }
-    unsupported {
-        "portrait_generator_v001" => KALIYUGA,
-        "pixelartdiffusion_expanded" => KALIYUGA,
-        "pixel_art_diffusion_hard_256" => KALIYUGA,
-        "pixel_art_diffusion_soft_256" => KALIYUGA,
-        "pixelartdiffusion4k" => KALIYUGA,
-        "watercolordiffusion_2" => KALIYUGA,
-        "watercolordiffusion" => KALIYUGA,
-        "PulpSciFiDiffusion" => KALIYUGA,
-        "custom" => KALIYUGA,
-    }
+    unsupported {}
 }
 
+/// DD's cut schedules for the pixel-art and PulpSciFi models (DD 5.7 `pad_or_pulp_cut_*`).
+const PIXEL_ART_CUTS: [&str; 4] = [
+    "[15]*100+[15]*100+[12]*100+[12]*100+[6]*100+[4]*100+[2]*200+[0]*200",
+    "[1]*100+[1]*100+[4]*100+[4]*100+[8]*100+[8]*100+[10]*200+[10]*200",
+    "[12]*300+[12]*100+[12]*50+[12]*50+[10]*100+[10]*100+[10]*300",
+    "[0.87]*100+[0.78]*50+[0.73]*50+[0.64]*60+[0.56]*40+[0.50]*50+[0.33]*100+[0.19]*150+[0]*400",
+];
+
+/// DD's cut schedules for the watercolor models (DD 5.7 `watercolor_cut_*`).
+const WATERCOLOR_CUTS: [&str; 4] = [
+    "[14]*200+[12]*200+[4]*400+[0]*200",
+    "[2]*200+[4]*200+[12]*400+[12]*200",
+    "[12]*300+[12]*100+[12]*50+[12]*50+[10]*100+[10]*100+[10]*300",
+    "[0.7]*100+[0.6]*100+[0.45]*100+[0.3]*100+[0]*600",
+];
+
 impl DiffusionModel {
-    /// DD's default output size for this model (`width_height_for_256x256_models`, §2.1).
+    /// DD's default output size for this model: `width_height_for_256x256_models` for the
+    /// models of DD's `diffusion_models_256x256_list`, else the 512 models' (§2.1).
     pub fn default_size(self) -> (u32, u32) {
+        use DiffusionModel::*;
         match self {
-            DiffusionModel::Uncond512 => (1280, 768),
-            DiffusionModel::Uncond256 => (512, 448),
+            Uncond256 | PixelArtExpanded | PixelArtHard | PixelArtSoft | PixelArt4k
+            | Watercolor2 | Watercolor | PulpSciFi => (512, 448),
+            Uncond512 | PortraitV001 | PortraitV002 | Custom => (1280, 768),
+        }
+    }
+
+    /// The cut schedules DD sets for this model (`cut_overview`, `cut_innercut`,
+    /// `cut_ic_pow`, `cut_icgray_p`), replacing the notebook's (§2.3); `None`: DD's usual ones.
+    pub fn cut_schedules(self) -> Option<[&'static str; 4]> {
+        use DiffusionModel::*;
+        match self {
+            PixelArtExpanded | PixelArtHard | PixelArtSoft | PixelArt4k | PulpSciFi => {
+                Some(PIXEL_ART_CUTS)
+            }
+            Watercolor2 | Watercolor => Some(WATERCOLOR_CUTS),
+            _ => None,
         }
     }
 }

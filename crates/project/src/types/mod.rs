@@ -5,12 +5,14 @@
 //! (`to_json`), and how to turn such a DD value into KDL text (`kdl_from_json`, for
 //! `disco import`). Keeping the three together makes import → check → export round-trip.
 
+mod arch;
 mod choice;
 mod keyframes;
 mod prompts;
 mod scalars;
 mod schedule;
 
+pub use arch::NumberList;
 pub use choice::{
     AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline, PromptTokenization,
 };
@@ -317,9 +319,13 @@ mod tests {
             })
         );
         assert!(matches!(
-            kdl("diffusion-model", Value::from("watercolordiffusion")),
-            Err(FromDdError::Unsupported { value, .. }) if value == "watercolordiffusion"
+            kdl("animation-mode", Value::from("3D")),
+            Err(FromDdError::Unsupported { value, .. }) if value == "3D"
         ));
+        assert_eq!(
+            kdl("diffusion-model", Value::from("watercolordiffusion")),
+            Ok("watercolordiffusion".to_owned())
+        );
         assert!(matches!(
             kdl("diffusion-sampling-mode", Value::from("euler")),
             Err(FromDdError::UnknownName { names, .. }) if names == ["ddim", "plms"]
