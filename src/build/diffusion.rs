@@ -113,85 +113,99 @@ fn custom_mismatch(held: &HeldModel, s: &Settings) -> Option<String> {
         .filter(|r| **r >= 1.0)
         .map(|r| size / *r as u32)
         .collect();
+    let diffs: Vec<String> = architecture_pairs(held, s, &mult, &attention)
+        .into_iter()
+        .filter_map(|(field, project, set)| {
+            let set = set.filter(|set| *set != project)?;
+            Some(format!("{field} {project} (the set: {set})"))
+        })
+        .collect();
+    (!diffs.is_empty()).then(|| diffs.join(", "))
+}
+
+fn text<T: ToString>(v: Option<T>) -> Option<String> {
+    v.map(|v| v.to_string())
+}
+
+/// (field, the project's value, the held model's value if its manifest records it) for
+/// every field guided-diffusion builds the network from.
+fn architecture_pairs(
+    held: &HeldModel,
+    s: &Settings,
+    mult: &[f64],
+    attention: &[u32],
+) -> Vec<(&'static str, String, Option<String>)> {
     let head_channels = s.custom_model_num_head_channels.value as i64;
-    let mut diffs = Vec::new();
-    let mut cmp = |field: &str, project: String, set: Option<String>| {
-        if let Some(set) = set
-            && set != project
-        {
-            diffs.push(format!("{field} {project} (the set: {set})"));
-        }
-    };
-    cmp(
-        "image-size",
-        size.to_string(),
-        held.image_size.map(|v| v.to_string()),
-    );
-    cmp(
-        "num-channels",
-        s.custom_model_num_channels.value.to_string(),
-        held.num_channels.map(|v| v.to_string()),
-    );
-    cmp(
-        "channel-mult",
-        format!("{mult:?}"),
-        held.channel_mult.as_ref().map(|v| format!("{v:?}")),
-    );
-    cmp(
-        "num-res-blocks",
-        s.custom_model_num_res_blocks.value.to_string(),
-        held.num_res_blocks.map(|v| v.to_string()),
-    );
-    cmp(
-        "attention-resolutions",
-        format!("{attention:?} (as downsample factors)"),
-        held.attention_ds
-            .as_ref()
-            .map(|v| format!("{v:?} (as downsample factors)")),
-    );
-    cmp(
-        "num-head-channels",
-        head_channels.to_string(),
-        held.num_head_channels.map(|v| v.to_string()),
-    );
+    let mut pairs = vec![
+        (
+            "image-size",
+            s.custom_model_image_size.value.to_string(),
+            text(held.image_size),
+        ),
+        (
+            "num-channels",
+            s.custom_model_num_channels.value.to_string(),
+            text(held.num_channels),
+        ),
+        (
+            "channel-mult",
+            format!("{mult:?}"),
+            held.channel_mult.as_ref().map(|v| format!("{v:?}")),
+        ),
+        (
+            "num-res-blocks",
+            s.custom_model_num_res_blocks.value.to_string(),
+            text(held.num_res_blocks),
+        ),
+        (
+            "attention-resolutions",
+            format!("{attention:?} (as downsample factors)"),
+            held.attention_ds
+                .as_ref()
+                .map(|v| format!("{v:?} (as downsample factors)")),
+        ),
+        (
+            "num-head-channels",
+            head_channels.to_string(),
+            text(held.num_head_channels),
+        ),
+    ];
+    // guided-diffusion reads the head counts only when no head width is given
     if head_channels == -1 {
-        cmp(
+        pairs.push((
             "num-heads",
             s.custom_model_num_heads.value.to_string(),
-            held.num_heads.map(|v| v.to_string()),
-        );
-        cmp(
+            text(held.num_heads),
+        ));
+        pairs.push((
             "num-heads-upsample",
             s.custom_model_num_heads_upsample.value.to_string(),
-            held.num_heads_upsample.map(|v| v.to_string()),
-        );
+            text(held.num_heads_upsample),
+        ));
     }
-    let out = if s.custom_model_learn_sigma.value {
-        6
-    } else {
-        3
-    };
-    cmp(
-        "learn-sigma",
-        format!("{}", out == 6),
-        held.out_channels.map(|v| format!("{}", v == 6)),
-    );
-    cmp(
-        "resblock-updown",
-        s.custom_model_resblock_updown.value.to_string(),
-        held.resblock_updown.map(|v| v.to_string()),
-    );
-    cmp(
-        "use-scale-shift-norm",
-        s.custom_model_use_scale_shift_norm.value.to_string(),
-        held.use_scale_shift_norm.map(|v| v.to_string()),
-    );
-    cmp(
-        "use-new-attention-order",
-        s.custom_model_use_new_attention_order.value.to_string(),
-        held.use_new_attention_order.map(|v| v.to_string()),
-    );
-    (!diffs.is_empty()).then(|| diffs.join(", "))
+    pairs.extend([
+        (
+            "learn-sigma",
+            s.custom_model_learn_sigma.value.to_string(),
+            held.out_channels.map(|v| (v == 6).to_string()),
+        ),
+        (
+            "resblock-updown",
+            s.custom_model_resblock_updown.value.to_string(),
+            text(held.resblock_updown),
+        ),
+        (
+            "use-scale-shift-norm",
+            s.custom_model_use_scale_shift_norm.value.to_string(),
+            text(held.use_scale_shift_norm),
+        ),
+        (
+            "use-new-attention-order",
+            s.custom_model_use_new_attention_order.value.to_string(),
+            text(held.use_new_attention_order),
+        ),
+    ]);
+    pairs
 }
 
 /// One line per target (and sweep cell model) whose chosen diffusion model brings DD's

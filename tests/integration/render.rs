@@ -33,7 +33,12 @@ pub fn spec(set: &ModelSet) -> RenderSpec {
             steps: 12,
             method: Method::Ddim { eta: 0.8 },
             clip_denoised: false,
-            clip_models: set.manifest.clip.keys().take(2).cloned().collect(),
+            // a ViT and a ResNet, OpenAI's (the PyTorch reference of parity.rs replays them)
+            clip_models: ["RN50", "ViTB16"]
+                .into_iter()
+                .filter(|k| set.manifest.clip.contains_key(*k))
+                .map(String::from)
+                .collect(),
             clip_guidance_scale: 5000.0,
             tv_scale: 10.0,
             // DD's range loss: reported with `dd_range_scale`, no gradient

@@ -6,8 +6,6 @@
 //! OpenAI's models `ARCH::openai` (`ViT-B-32::openai`, also with a `-quickgelu` suffix, which
 //! open_clip ignores for OpenAI weights); those mean the OpenAI toggles.
 
-use crate::schema::CLIP_MODELS;
-
 /// open_clip's architecture names of OpenAI's models → disco's toggle.
 const OPENAI_ARCHS: &[(&str, &str)] = &[
     ("ViT-B-32", "vit-b32"),
@@ -61,6 +59,100 @@ pub fn display_names() -> String {
         openai.join(", ")
     )
 }
+
+/// The CLIP toggles: (setting name, model key, display name). The key names the model in a
+/// model set's manifest: DD's flag where DD has one (with DD's own spellings `ViTB32_laion400m_32`
+/// and `RN50_yffcc15m`), else `<arch>_<tag>`; the display name is OpenAI's, or open_clip's
+/// `ARCH::TAG` as DiscoArt writes it. Order: DD's load order, then the models DD lacks.
+pub const CLIP_MODELS: &[(&str, &str, &str)] = &[
+    ("vit-b32", "ViTB32", "ViT-B/32"),
+    ("vit-b16", "ViTB16", "ViT-B/16"),
+    ("vit-l14", "ViTL14", "ViT-L/14"),
+    ("vit-l14-336px", "ViTL14_336px", "ViT-L/14@336px"),
+    ("rn50", "RN50", "RN50"),
+    ("rn101", "RN101", "RN101"),
+    ("rn50x4", "RN50x4", "RN50x4"),
+    ("rn50x16", "RN50x16", "RN50x16"),
+    ("rn50x64", "RN50x64", "RN50x64"),
+    (
+        "vit-b32-laion2b-e16",
+        "ViTB32_laion2b_e16",
+        "ViT-B-32::laion2b_e16",
+    ),
+    (
+        "vit-b32-laion400m-e31",
+        "ViTB32_laion400m_e31",
+        "ViT-B-32::laion400m_e31",
+    ),
+    (
+        "vit-b32-laion400m-e32",
+        "ViTB32_laion400m_32",
+        "ViT-B-32::laion400m_e32",
+    ),
+    (
+        "vit-b32-quickgelu-laion400m-e31",
+        "ViTB32quickgelu_laion400m_e31",
+        "ViT-B-32-quickgelu::laion400m_e31",
+    ),
+    (
+        "vit-b32-quickgelu-laion400m-e32",
+        "ViTB32quickgelu_laion400m_e32",
+        "ViT-B-32-quickgelu::laion400m_e32",
+    ),
+    (
+        "vit-b16-laion400m-e31",
+        "ViTB16_laion400m_e31",
+        "ViT-B-16::laion400m_e31",
+    ),
+    (
+        "vit-b16-laion400m-e32",
+        "ViTB16_laion400m_e32",
+        "ViT-B-16::laion400m_e32",
+    ),
+    ("rn50-yfcc15m", "RN50_yffcc15m", "RN50::yfcc15m"),
+    ("rn50-cc12m", "RN50_cc12m", "RN50::cc12m"),
+    (
+        "rn50-quickgelu-yfcc15m",
+        "RN50_quickgelu_yfcc15m",
+        "RN50-quickgelu::yfcc15m",
+    ),
+    (
+        "rn50-quickgelu-cc12m",
+        "RN50_quickgelu_cc12m",
+        "RN50-quickgelu::cc12m",
+    ),
+    ("rn101-yfcc15m", "RN101_yfcc15m", "RN101::yfcc15m"),
+    (
+        "rn101-quickgelu-yfcc15m",
+        "RN101_quickgelu_yfcc15m",
+        "RN101-quickgelu::yfcc15m",
+    ),
+    (
+        "vit-b32-laion2b-s34b-b79k",
+        "ViTB32_laion2b_s34b_b79k",
+        "ViT-B-32::laion2b_s34b_b79k",
+    ),
+    (
+        "vit-l14-laion400m-e31",
+        "ViTL14_laion400m_e31",
+        "ViT-L-14::laion400m_e31",
+    ),
+    (
+        "vit-l14-laion400m-e32",
+        "ViTL14_laion400m_e32",
+        "ViT-L-14::laion400m_e32",
+    ),
+    (
+        "vit-l14-laion2b-s32b-b82k",
+        "ViTL14_laion2b_s32b_b82k",
+        "ViT-L-14::laion2b_s32b_b82k",
+    ),
+    (
+        "vit-h14-laion2b-s32b-b79k",
+        "ViTH14_laion2b_s32b_b79k",
+        "ViT-H-14::laion2b_s32b_b79k",
+    ),
+];
 
 #[cfg(test)]
 mod tests {
