@@ -96,6 +96,12 @@ fn a_model_set_for_another_diffusion_model_is_refused_before_rendering() {
     let out = crate::support::disco(dir.path(), &["build", "--dry-run"]);
     let (_, stderr) = crate::support::text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // miette wraps the message: read it as one line
+    let stderr = stderr
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(
         stderr.contains("holds the diffusion model")
             && stderr.contains("not `256x256_diffusion_uncond`"),

