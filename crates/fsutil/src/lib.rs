@@ -124,6 +124,27 @@ fn kind_of(t: &std::fs::FileType) -> &'static str {
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced,
 /// then renamed over the target. A crash leaves either the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = staged(path, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically unless `path` exists: `Ok(true)` if this file is now
+/// there, `Ok(false)` if another writer's was first (and stays). A hard link fails when
+/// the name exists, so a reader never sees a partial file and the first of two writers
+/// wins (the temporary is removed when it drops).
+pub fn create_atomic(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    let tmp = staged(path, bytes)?;
+    match std::fs::hard_link(tmp.path(), path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `bytes` in a synced temporary file beside `path`, readable as `std::fs::write` leaves
+/// files under the usual umask (tempfile creates 0600), so images can be shared and served.
+fn staged(path: &Path, bytes: &[u8]) -> io::Result<tempfile::NamedTempFile> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -132,8 +153,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .prefix(".disco-tmp-")
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
-    // tempfile creates 0600; a written file is as readable as one `std::fs::write` makes
-    // under the usual umask (rw-r--r--), so images can be shared and served.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -141,8 +160,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok(tmp)
 }
 
 /// Removes temporary files a killed build left in `dir` (not recursive).

@@ -14,7 +14,7 @@
 //! of a key wins. File names come from [`Key`]s or from hashes checked to be 64 lowercase
 //! hex digits: nothing read from the cache names a path outside it.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::Key;
@@ -119,25 +119,8 @@ impl SharedDir {
         let path = self.ac(key, "json");
         let dir = path.parent().expect("a record's folder");
         std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".disco-tmp-")
-            .tempfile_in(dir)?;
-        tmp.write_all(bytes)?;
-        #[cfg(unix)]
-        {
-            // readable by the other workers, as `write_atomic` leaves its files
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        }
-        tmp.as_file().sync_all()?;
-        // a hard link fails if the name exists: the record a reader sees is whole, and the
-        // first of two writers keeps it (the temporary is removed when `tmp` drops)
-        match std::fs::hard_link(tmp.path(), &path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e),
-        }
+        // no-clobber: the first of two writers keeps the record
+        disco_fsutil::create_atomic(&path, bytes)
     }
 
     /// The image whose blake3 is `hash`, if held and whole: bytes hashing to anything else
