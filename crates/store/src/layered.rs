@@ -244,11 +244,12 @@ impl ObjectStore for LayeredObjects {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{MemoryObjects, ObjectInfo, RECORD_FORMAT, SharedDir};
 
-    fn record(key: Key, png: &[u8]) -> Vec<u8> {
+    /// A whole record for `key` whose image is `png` (the http tests use it too).
+    pub(crate) fn record(key: Key, png: &[u8]) -> Vec<u8> {
         let r = Record {
             format: RECORD_FORMAT.into(),
             key,

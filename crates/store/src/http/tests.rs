@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::*;
-use crate::{CacheMode, LayeredObjects, MemoryObjects, ObjectInfo, ObjectName, ObjectStore};
-use crate::{RECORD_FORMAT, Record};
+use crate::{CacheMode, LayeredObjects, MemoryObjects, ObjectName, ObjectStore};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -131,27 +130,7 @@ fn serve(
     let _ = req.respond(tiny_http::Response::empty(status));
 }
 
-fn record(key: Key, png: &[u8]) -> Vec<u8> {
-    let r = Record {
-        format: RECORD_FORMAT.into(),
-        key,
-        common: Key([9; 32]),
-        frame: serde_json::Value::Null,
-        image: ObjectInfo {
-            blake3: blake3::hash(png).to_hex().to_string(),
-            bytes: png.len() as u64,
-        },
-        partials: Vec::new(),
-        seconds: 0.0,
-        steps: 1,
-        losses: serde_json::Value::Null,
-        device: "cpu".into(),
-        tool: "test".into(),
-        finished: 0,
-        target: None,
-    };
-    serde_json::to_vec(&r).unwrap()
-}
+use crate::layered::tests::record;
 
 fn worker(cache: HttpCache, mode: CacheMode) -> LayeredObjects {
     LayeredObjects::new(Arc::new(MemoryObjects::new()), Arc::new(cache), mode)
@@ -272,6 +251,36 @@ fn a_blob_whose_hash_disagrees_with_its_entry_is_a_miss() {
         &serde_json::to_vec(&entry).unwrap(),
     );
     assert!(!farm(&server, CacheMode::Read).contains(&ObjectName::Record(key)));
+}
+
+#[test]
+fn hostile_entries_from_the_server_are_misses() {
+    let server = Server::start(None, true);
+    let key = Key([11; 32]);
+    store_job(&farm(&server, CacheMode::ReadWrite), key, b"png").unwrap();
+    // the sound entry is a hit, so each miss below is the hostile entry's doing
+    assert!(farm(&server, CacheMode::Read).contains(&ObjectName::Record(key)));
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let huge = format!("{{\"format\":\"{}\"}}", "x".repeat(8 << 20));
+    let newline = format!(
+        "{{\"format\":\"{AC_FORMAT}\",\"record\":\"{}\\n{}\"}}",
+        "0".repeat(64),
+        "0".repeat(64)
+    );
+    let hostile: [&[u8]; 6] = [
+        b"\xff\xfe not json",
+        deep.as_bytes(),
+        huge.as_bytes(),
+        b"{\"format\": NaN}",
+        newline.as_bytes(),
+        b"",
+    ];
+    for body in hostile {
+        server.set(&format!("/cache/ac/{key}"), body);
+        let reader = farm(&server, CacheMode::Read);
+        assert!(!reader.contains(&ObjectName::Record(key)), "{}", body.len());
+        assert_eq!(reader.get(&ObjectName::Image(key)).unwrap(), None);
+    }
 }
 
 #[test]
