@@ -13,7 +13,7 @@ use crate::names;
 use crate::read::{self, Cx};
 use crate::schema::{self, CLIP_MODELS, SCHEMA, Settings, UNSUPPORTED};
 use crate::source::{Origin, Spanned};
-use crate::types::{ChoiceSetting, CutSchedule, WidthHeight};
+use crate::types::{ChoiceSetting, CutSchedule, WidthHeight, escaped};
 use disco_kernels::sampler::SamplerKind;
 
 /// Node names that are not settings.
@@ -115,7 +115,7 @@ impl Loader<'_> {
                 None => {
                     let known = display_names();
                     let d = Diagnostic::error(
-                        format!("unknown CLIP model `{s}`"),
+                        format!("unknown CLIP model `{}`", escaped(s)),
                         &cx.entry(e),
                         "not a CLIP model disco knows",
                     )

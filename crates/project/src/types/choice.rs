@@ -3,7 +3,7 @@
 use kdl::KdlNode;
 use serde_json::Value;
 
-use super::{FromDdError, SettingType, kdl_string};
+use super::{FromDdError, SettingType, escaped, kdl_string};
 use crate::diagnostic::Diagnostic;
 use crate::read::{self, Cx};
 pub use disco_kernels::anim::InterpSpline;
@@ -78,7 +78,7 @@ macro_rules! choice {
                     None => {
                         let list = Self::NAMES.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
                         let d = Diagnostic::error(
-                            format!("unknown value `{s}` for `{}`", node.name().value()),
+                            format!("unknown value `{}` for `{}`", escaped(s), node.name().value()),
                             &cx.entry(e),
                             format!("expected one of {list}"),
                         );

@@ -61,8 +61,13 @@ pub fn kdl_string(s: &str) -> String {
     if !bare.starts_with('"') && !s.chars().any(needs_escape) {
         return bare;
     }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+    format!("\"{}\"", escaped(s))
+}
+
+/// `s` with every character [`kdl_string`] escapes escaped, quotes and backslashes too:
+/// text from a user's file as a diagnostic may show it (an injected newline stays `\n`).
+pub fn escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -74,7 +79,6 @@ pub fn kdl_string(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out.push('"');
     out
 }
 
