@@ -376,5 +376,6 @@ fn common_inputs(
             transformation_percent: s.transformation_percent.value.0.clone(),
         }),
         fuzzy: s.fuzzy_prompt.value.then_some(s.rand_mag.value.first()),
+        guidance_every: s.guidance_every.value,
     }
 }

@@ -287,6 +287,10 @@ settings! {
     clamp_grad: bool = true; "clamp-grad", dd "clamp_grad", pixels true;
     /// RMS ceiling of the guidance gradient.
     clamp_max: Keyed<f64> = Keyed::Fixed(0.05); "clamp-max", dd "clamp_max", pixels true, above 0;
+    /// Compute the CLIP guidance gradient on every N-th evaluation only and reuse it in
+    /// between (philpax/disco-diffusion's lazy guidance, its `guidance_every`): faster, and
+    /// not DD's pictures. 1 (DD) guides every step.
+    guidance_every: u32 = 1; "guidance-every", dd "", pixels true, min 1, max 1000;
     /// Clamp the denoised estimate to [-1, 1] inside the sampler.
     clip_denoised: bool = false; "clip-denoised", dd "clip_denoised", pixels true;
     /// No effect for unconditional models (kept for DD compatibility).
