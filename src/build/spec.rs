@@ -12,6 +12,7 @@ use crate::project::Settings;
 use crate::render::noise::JobRng;
 use crate::render::perlin::perlin_init;
 use crate::render::spec::{RenderSpec, Unkeyed};
+use crate::render::voronoi::{Palette as VoronoiPalette, voronoi_init};
 
 /// Why a job's pixels could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,15 @@ fn load_init(
             // cannot shift the diffusion noise.
             let mut rng = JobRng::new(job.frame.seed ^ 0x5045_524C_494E_0001);
             Some(perlin_init(*mode, h, w, rng.rng()))
+        }
+        Init::Voronoi { points, palette } => {
+            // its own stream, as Perlin's, so the points cannot shift the diffusion noise
+            let mut rng = JobRng::new(job.frame.seed ^ 0x564F_524F_4E4F_4901);
+            let palette = match palette.is_empty() {
+                true => VoronoiPalette::DEFAULT,
+                false => VoronoiPalette::Static(palette.clone()),
+            };
+            Some(voronoi_init(w, h, *points as usize, &palette, rng.rng()))
         }
         Init::Image { path, blake3 } => {
             let file = target

@@ -33,6 +33,7 @@ mod report;
 mod special;
 mod spellings;
 mod sweep;
+mod voronoi;
 mod write;
 
 use std::path::Path;
@@ -146,7 +147,11 @@ pub fn import(name: &Path, text: &str) -> Result<Imported, ImportError> {
     b.size();
     b.seed();
     b.derived();
+    b.voronoi();
     for (key, v) in &map {
+        if voronoi::KEYS.contains(&key.as_str()) {
+            continue;
+        }
         if matches!(
             key.as_str(),
             "width"

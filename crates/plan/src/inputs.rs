@@ -223,6 +223,13 @@ pub enum Init {
         /// `mixed`, `color` or `gray`.
         mode: PerlinMode,
     },
+    /// The CLI port's Voronoi init, drawn from the job's seed (`kernels::voronoi`).
+    Voronoi {
+        /// Number of points (regions).
+        points: u32,
+        /// The regions' RGB colours in turn; empty = the generated default palette.
+        palette: Vec<[u8; 3]>,
+    },
     /// An image file.
     Image {
         /// The file, for people (not keyed).

@@ -215,6 +215,11 @@ impl Planner<'_> {
             (_, true) => Init::Perlin {
                 mode: s.perlin_mode.value,
             },
+            // like Perlin noise, a Voronoi image replaces an init image (the CLI port)
+            _ if s.voronoi_init.value => Init::Voronoi {
+                points: s.voronoi_points.value,
+                palette: s.voronoi_palette.value.0.clone(),
+            },
             (Some(p), false) => {
                 let blake3 = self.facts.file_blake3(p).map_err(|e| {
                     at_setting(

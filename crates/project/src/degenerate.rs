@@ -32,6 +32,32 @@ pub fn check(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     video_fps(s, fallback, diags);
     perlin_replaces_init_image(s, fallback, diags);
     keyframed_numbers(s, fallback, diags);
+    voronoi_init(s, fallback, diags);
+}
+
+/// A Voronoi image is one start image: not with Perlin noise (the CLI port picks one
+/// generator), and it replaces an init image.
+fn voronoi_init(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
+    if !s.voronoi_init.value {
+        return;
+    }
+    if s.perlin_init.value {
+        push(diags, blame(s, "voronoi-init", fallback), true,
+            "`voronoi-init` and `perlin-init` are both on: a render starts from one generated image".into(),
+            "both start images", Some("turn one of them off".into()));
+    } else if s.init_image.value.written.is_some() {
+        push(
+            diags,
+            blame(s, "init-image", fallback),
+            false,
+            "`init-image` is not used: `voronoi-init` is on, and the Voronoi image replaces it"
+                .into(),
+            "unused: the Voronoi image replaces it",
+            Some(
+                "set `voronoi-init #false` to start from this image, or remove `init-image`".into(),
+            ),
+        );
+    }
 }
 
 /// Keyframed numbers (`eta "0: (0.2), 10: (0.5)"`): stills read frame 0 only (a warning),

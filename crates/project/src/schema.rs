@@ -303,6 +303,14 @@ settings! {
     perlin_init: bool = false; "perlin-init", dd "perlin_init", pixels true;
     /// Perlin colour mode: "mixed", "color" or "gray".
     perlin_mode: PerlinMode = PerlinMode::Mixed; "perlin-mode", dd "perlin_mode", pixels true;
+    /// Start from a Voronoi image (the CLI port's `init_generator "voronoi"`): random points,
+    /// each pixel the colour of its nearest point. Replaces an init image; not with `perlin-init`.
+    voronoi_init: bool = false; "voronoi-init", dd "", pixels true;
+    /// Number of Voronoi points (regions).
+    voronoi_points: u32 = 200; "voronoi-points", dd "", pixels true, min 1, max 100000;
+    /// The regions' colours in turn ("#RRGGBB" or 0xRRGGBBAA); none = random colours (red
+    /// 0–128, green 0–255, blue 50–255, the port's default palette).
+    voronoi_palette: Colours = Colours::default(); "voronoi-palette", dd "", pixels true;
     /// Overview cuts per diffusion time (1000 entries).
     cut_overview: CutSchedule = CutSchedule::dd("[12]*400+[4]*600"); "cut-overview", dd "cut_overview", pixels true;
     /// Inner cuts per diffusion time (1000 entries).

@@ -9,6 +9,7 @@ mod arch;
 mod choice;
 mod keyed;
 mod keyframes;
+mod palette;
 mod prompts;
 mod scalars;
 mod schedule;
@@ -19,6 +20,7 @@ pub use choice::{
 };
 pub use keyed::{KeyValue, Keyed, is_keyframeable};
 pub use keyframes::{Keyframes, parse_dd as parse_keyframes};
+pub use palette::Colours;
 pub use prompts::{Prompt, PromptSet, Prompts};
 pub use scalars::{Fractions, IntermediateSaves, OptPath, Percent, Seed, WidthHeight};
 pub use schedule::{CutSchedule, SCHEDULE_LEN, ScheduleKind, parse_dd as parse_schedule};
