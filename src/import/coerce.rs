@@ -6,11 +6,11 @@
 //! A schedule or keyframe string that holds one value throughout is that value. Keyframes
 //! that vary are kept for the settings disco keyframes per frame (the 2D motion, and every
 //! number an animation can keyframe: `eta`, `clip-guidance-scale`, `frames-skip-steps`, …);
-//! for any other setting, and for a per-step schedule that varies, they are reported as
-//! changing the picture.
+//! per-step schedules that vary are kept for the guidance settings the sampler reads at every
+//! step (`PER_STEP`). Any other varying form is reported as changing the picture.
 
 use crate::project::SettingInfo;
-use crate::project::types::is_keyframeable;
+use crate::project::types::{PER_STEP, is_keyframeable};
 use crate::project::types::{fmt_number, parse_keyframes, parse_schedule};
 use serde_json::Value;
 
@@ -101,7 +101,11 @@ fn number(info: &SettingInfo, v: &Value) -> Coerced {
                 number_value(x),
                 format!("the per-step schedule \"{}\" holds one value", short(s)),
             ),
-            Err(why) => Coerced::Lossy(format!("{why}; disco holds one `{setting}` for all steps")),
+            // kept as a per-step schedule where the sampler reads the setting at every step
+            Err(_) if PER_STEP.contains(&setting) => Coerced::Same,
+            Err(why) => Coerced::Lossy(format!(
+                "{why}; disco changes `{setting}` per frame (keyframes), not per step"
+            )),
         },
         Value::String(s) if matches!(s.trim(), "auto" | "random") => Coerced::Lossy(format!(
             "\"{}\": the fork computed or drew the value itself, and the file does not record it",
@@ -245,8 +249,13 @@ mod tests {
             c("init-scale", json!("0:(1000), 10:(500)")),
             Coerced::Lossy(_)
         ));
-        assert!(matches!(
+        // per-step schedules are kept for the guidance settings, not for the others
+        assert_eq!(
             c("clip-guidance-scale", json!("[5000]*500+[9000]*500")),
+            Coerced::Same
+        );
+        assert!(matches!(
+            c("eta", json!("[0.5]*500+[0.8]*500")),
             Coerced::Lossy(_)
         ));
         assert!(matches!(c("eta", json!("auto")), Coerced::Lossy(_)));

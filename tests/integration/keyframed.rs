@@ -65,3 +65,41 @@ fn keyframed_skip_steps_and_eta_reach_each_frame() {
         reasons["film frame 8"]
     );
 }
+
+#[test]
+fn a_per_step_guidance_schedule_is_keyed_and_one_holding_one_value_is_that_value() {
+    let mut s = Scenario::new(&ANIMATION.replace(
+        "steps 10",
+        "steps 10\nclip-guidance-scale \"[5000]*500+[9000]*500\"",
+    ));
+    let (first, _) = s.build();
+    assert_eq!(first.len(), 12);
+    s.edit("[9000]*500", "[8000]*500");
+    let (rendered, reasons) = s.build();
+    assert_eq!(rendered.len(), 12, "every image is guided by the schedule");
+    assert!(
+        reasons["film frame 0"].starts_with("clip-guidance-scale"),
+        "{:?}",
+        reasons["film frame 0"]
+    );
+    // a schedule of one value is that value: the same keys as the number
+    s.edit("\"[5000]*500+[8000]*500\"", "\"[7000]*1000\"");
+    s.build();
+    s.edit("\"[7000]*1000\"", "7000");
+    let (rendered, _) = s.build();
+    assert!(rendered.is_empty(), "re-rendered {rendered:?}");
+}
+
+#[test]
+fn only_guidance_settings_change_per_step() {
+    let r = disco::project::load_str(
+        std::path::Path::new("mem/disco.kdl"),
+        "eta \"[0.5]*500+[0.8]*500\"\n",
+    );
+    assert!(r.diagnostics.has_errors(), "{:?}", r.diagnostics);
+    let message = r.diagnostics.0[0].message.clone();
+    assert!(
+        message.contains("`eta` cannot change per diffusion step"),
+        "{message}"
+    );
+}

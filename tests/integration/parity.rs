@@ -29,9 +29,9 @@ fn traced(set: &ModelSet, method: Method, secondary: bool, dir: &Path) {
     );
     assert!(
         s.common.clip_models.len() >= 2
-            && s.common.cutn_batches == 2
-            && s.common.tv_scale > 0.0
-            && s.common.sat_scale > 0.0
+            && s.common.cutn_batches == 2.into()
+            && s.common.tv_scale.at(0) > 0.0
+            && s.common.sat_scale.at(0) > 0.0
             && s.init_scale() > 0.0
     );
     let mut m = models(set, &s, true);

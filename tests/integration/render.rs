@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
+use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, PerStep, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::guidance::{self, At};
 use disco::render::job::{self, Checkpoint, Rendered};
@@ -39,12 +39,12 @@ pub fn spec(set: &ModelSet) -> RenderSpec {
                 .filter(|k| set.manifest.clip.contains_key(*k))
                 .map(String::from)
                 .collect(),
-            clip_guidance_scale: 5000.0,
-            tv_scale: 10.0,
+            clip_guidance_scale: (5000.0).into(),
+            tv_scale: (10.0).into(),
             // DD's range loss: reported with `dd_range_scale`, no gradient
             range_scale: None,
-            sat_scale: 20.0,
-            cutn_batches: 2,
+            sat_scale: (20.0).into(),
+            cutn_batches: (2).into(),
             augs: Some(AugMode::Still),
             cuts: CutSchedules {
                 overview: vec![(4.0, 400), (2.0, 600)],
@@ -53,7 +53,7 @@ pub fn spec(set: &ModelSet) -> RenderSpec {
                 icgray_p: vec![(0.2, 400), (0.0, 600)],
             },
             use_secondary_model: true,
-            clamp_max: Some(0.05),
+            clamp_max: Some((0.05).into()),
             symmetry: None,
             fuzzy: None,
             guidance_every: 1,
@@ -117,7 +117,7 @@ fn check_cond_fn_gradient(secondary: bool) {
     s.common.use_secondary_model = secondary;
     // With DD's range loss the loss counts a term whose gradient DD drops (§5.7); the
     // intended form differentiates every term, so the whole loss can be checked.
-    s.common.range_scale = Some(s.unkeyed.dd_range_scale);
+    s.common.range_scale = Some((s.unkeyed.dd_range_scale).into());
     s.init = Some(randn((1, 3, s.height(), s.width()), 5).mapv(|v| v.tanh()));
     let mut m = models(&set, &s, true);
     let schedule = DiffusionSchedule::new(s.steps());
@@ -207,6 +207,30 @@ fn a_render_is_deterministic_and_resumes_bit_identically_after_cancellation() {
 }
 
 #[test]
+fn per_step_guidance_schedules_are_read_at_each_step() {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    let mut m = models(&set, &s, false);
+    let never = AtomicBool::new(false);
+    let mut finish = |s: &RenderSpec| match job::render(s, &mut m, None, |_| {}, &never).unwrap() {
+        Rendered::Finished(a) => a,
+        Rendered::Cancelled(_) => panic!("cancelled"),
+    };
+    let scale = s.common.clip_guidance_scale.at(0);
+    let fixed = finish(&s);
+    // a schedule holding the same value everywhere renders the same bytes
+    s.common.clip_guidance_scale = PerStep::Steps(vec![(scale, 300), (scale, 700)]);
+    s.common.cutn_batches = PerStep::Steps(vec![(s.common.cutn_batches.at(0), 1000)]);
+    assert_eq!(finish(&s), fixed);
+    // no guidance for the late steps (high indices) changes the picture
+    s.common.clip_guidance_scale = PerStep::Steps(vec![(scale, 500), (0.0, 500)]);
+    let scheduled = finish(&s);
+    assert_ne!(scheduled, fixed);
+    s.common.clip_guidance_scale = PerStep::Fixed(0.0);
+    assert_ne!(scheduled, finish(&s), "the early steps are still guided");
+}
+
+#[test]
 fn lazy_guidance_reuses_its_gradient_and_resumes_bit_identically() {
     let Some(set) = tiny_set() else { return };
     let mut s = spec(&set);
@@ -281,9 +305,9 @@ fn guidance_brings_the_image_closer_to_the_prompt_than_no_guidance() {
     let mut s = spec(&set);
     s.frame.text_prompts.truncate(1);
     s.common.clip_models.truncate(1);
-    (s.common.tv_scale, s.common.sat_scale) = (0.0, 0.0);
+    (s.common.tv_scale, s.common.sat_scale) = (0.0.into(), 0.0.into());
     (s.unkeyed.dd_range_scale, s.frame.init_scale) = (0.0, None);
-    s.common.clamp_max = Some(0.2);
+    s.common.clamp_max = Some((0.2).into());
     let mut m = models(&set, &s, false);
     let never = AtomicBool::new(false);
     let mut closer = 0;
@@ -291,9 +315,9 @@ fn guidance_brings_the_image_closer_to_the_prompt_than_no_guidance() {
     for seed in seeds {
         s.frame.seed = seed;
         let mut guided = s.clone();
-        guided.common.clip_guidance_scale = 20000.0;
+        guided.common.clip_guidance_scale = (20000.0).into();
         let mut unguided = s.clone();
-        unguided.common.clip_guidance_scale = 0.0;
+        unguided.common.clip_guidance_scale = (0.0).into();
         let Rendered::Finished(a) = job::render(&guided, &mut m, None, |_| {}, &never).unwrap()
         else {
             panic!()

@@ -50,15 +50,15 @@ pub struct CommonInputs {
     /// Enabled CLIP models, DD flags in load order.
     pub clip_models: Vec<String>,
     /// `clip-guidance-scale`.
-    pub clip_guidance_scale: f64,
+    pub clip_guidance_scale: PerStep<f64>,
     /// `tv-scale`.
-    pub tv_scale: f64,
+    pub tv_scale: PerStep<f64>,
     /// `range-scale` when it acts (`range-loss "through-denoiser"`), else `None`.
-    pub range_scale: Option<f64>,
+    pub range_scale: Option<PerStep<f64>>,
     /// `sat-scale`.
-    pub sat_scale: f64,
+    pub sat_scale: PerStep<f64>,
     /// `cutn-batches`.
-    pub cutn_batches: u32,
+    pub cutn_batches: PerStep<u32>,
     /// Augmentations: `still` or `animated`; `None` with `skip-augs`.
     pub augs: Option<AugMode>,
     /// The four cut schedules, run-length encoded over their 1000 entries.
@@ -66,7 +66,7 @@ pub struct CommonInputs {
     /// `use-secondary-model`.
     pub use_secondary_model: bool,
     /// `clamp-max` when `clamp-grad` is on.
-    pub clamp_max: Option<f64>,
+    pub clamp_max: Option<PerStep<f64>>,
     /// Symmetry, when either direction is on.
     pub symmetry: Option<Symmetry>,
     /// `rand-mag` when `fuzzy-prompt` is on.
@@ -83,6 +83,55 @@ fn every_step() -> u32 {
 
 fn is_every_step(n: &u32) -> bool {
     *n == 1
+}
+
+/// A guidance setting: one value, or a per-step schedule as DiscoArt writes them
+/// (`"[5000]*500+[9000]*500"`: 1000 entries by diffusion time, read as the cut schedules are),
+/// as `[value, count]` runs. One value serialises as the number it always was, so keys made
+/// before schedules existed are unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PerStep<T> {
+    /// The same value at every step.
+    Fixed(T),
+    /// Runs of the 1000 schedule entries.
+    Steps(Vec<(T, u32)>),
+}
+
+impl<T: Copy> PerStep<T> {
+    /// The value at schedule index `idx` (0..1000, `schedule_index` of the step).
+    ///
+    /// # Panics
+    /// If `idx` is past the schedule's end (planning keys 1000 entries).
+    pub fn at(&self, idx: usize) -> T {
+        match self {
+            PerStep::Fixed(x) => *x,
+            PerStep::Steps(runs) => {
+                let mut left = idx;
+                for &(v, n) in runs {
+                    if left < n as usize {
+                        return v;
+                    }
+                    left -= n as usize;
+                }
+                panic!("schedule index {idx} is past the schedule's end")
+            }
+        }
+    }
+
+    /// Every value the setting takes.
+    pub fn values(&self) -> Vec<T> {
+        match self {
+            PerStep::Fixed(x) => vec![*x],
+            PerStep::Steps(runs) => runs.iter().map(|r| r.0).collect(),
+        }
+    }
+}
+
+impl<T> From<T> for PerStep<T> {
+    fn from(x: T) -> Self {
+        PerStep::Fixed(x)
+    }
 }
 
 /// DD's cut schedules as `[value, count]` runs (the expanded 1000 entries, compressed).
@@ -286,11 +335,11 @@ pub(crate) fn sample() -> (CommonInputs, [FrameInputs; 2]) {
         method: Method::Ddim { eta: 0.8 },
         clip_denoised: false,
         clip_models: vec!["ViTB32".into(), "RN50".into()],
-        clip_guidance_scale: 5000.0,
-        tv_scale: 0.0,
-        range_scale: Some(150.0),
-        sat_scale: 0.1 + 0.2,
-        cutn_batches: 4,
+        clip_guidance_scale: (5000.0).into(),
+        tv_scale: (0.0).into(),
+        range_scale: Some((150.0).into()),
+        sat_scale: (0.1 + 0.2).into(),
+        cutn_batches: (4).into(),
         augs: Some(AugMode::Animated),
         cuts: CutSchedules {
             overview: vec![(12.0, 400), (4.0, 600)],
@@ -299,7 +348,7 @@ pub(crate) fn sample() -> (CommonInputs, [FrameInputs; 2]) {
             icgray_p: vec![(0.2, 400), (0.0, 600)],
         },
         use_secondary_model: true,
-        clamp_max: Some(0.05),
+        clamp_max: Some((0.05).into()),
         symmetry: Some(Symmetry {
             horizontal: true,
             vertical: false,

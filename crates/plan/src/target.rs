@@ -10,14 +10,14 @@ use disco_kernels::cutouts::augment::AugMode;
 use disco_kernels::losses::RangeLoss;
 use disco_kernels::sampler::{Method, SamplerKind, Symmetry};
 use disco_project::outputs::{image_file_name, target_folder};
-use disco_project::types::{AnimationMode, PromptTokenization, Seed};
+use disco_project::types::{AnimationMode, KeyValue, Keyed, PromptTokenization, Seed};
 use disco_project::{Diagnostic, Origin, Settings};
 
 use super::expand::{Common, Job, Plan, TargetPlan};
 use super::facts::{Facts, ModelNeeds, RuntimeFacts};
 use super::frame_settings::FrameSettings;
 use super::inputs::{
-    CommonInputs, CutSchedules, FrameInputs, ImagePrompt, Init, TextPrompt, run_length,
+    CommonInputs, CutSchedules, FrameInputs, ImagePrompt, Init, PerStep, TextPrompt, run_length,
 };
 use super::key::Key;
 use super::motion;
@@ -329,6 +329,24 @@ pub fn prompt_path(p: &disco_project::types::Prompt, s: &Settings) -> PathBuf {
     base.join(&p.text)
 }
 
+/// A guidance setting as the renderer reads it: its value (this frame's, when keyframed), or
+/// its per-step schedule's 1000 entries as runs.
+fn per_step<T: KeyValue + PartialEq>(k: &Keyed<T>) -> PerStep<T> {
+    match k.steps() {
+        Some(values) => {
+            let mut runs: Vec<(T, u32)> = Vec::new();
+            for v in values {
+                match runs.last_mut() {
+                    Some((last, n)) if *last == v => *n += 1,
+                    _ => runs.push((v, 1)),
+                }
+            }
+            PerStep::Steps(runs)
+        }
+        None => PerStep::Fixed(k.first()),
+    }
+}
+
 /// The shared inputs of a target with settings `s` (see `inputs.rs` for what is left out
 /// where it has no effect).
 fn common_inputs(
@@ -357,11 +375,11 @@ fn common_inputs(
         },
         clip_denoised: s.clip_denoised.value,
         clip_models: s.clip_models().into_iter().map(str::to_owned).collect(),
-        clip_guidance_scale: s.clip_guidance_scale.value.first(),
-        tv_scale: s.tv_scale.value.first(),
-        range_scale: through.then_some(s.range_scale.value.first()),
-        sat_scale: s.sat_scale.value.first(),
-        cutn_batches: s.cutn_batches.value.first(),
+        clip_guidance_scale: per_step(&s.clip_guidance_scale.value),
+        tv_scale: per_step(&s.tv_scale.value),
+        range_scale: through.then(|| per_step(&s.range_scale.value)),
+        sat_scale: per_step(&s.sat_scale.value),
+        cutn_batches: per_step(&s.cutn_batches.value),
         augs: (!s.skip_augs.value).then_some(if animation {
             AugMode::Animated
         } else {
@@ -374,7 +392,7 @@ fn common_inputs(
             icgray_p: runs(&s.cut_icgray_p.value.values),
         },
         use_secondary_model: s.use_secondary_model.value,
-        clamp_max: s.clamp_grad.value.then_some(s.clamp_max.value.first()),
+        clamp_max: s.clamp_grad.value.then(|| per_step(&s.clamp_max.value)),
         symmetry: symmetric.then(|| Symmetry {
             horizontal: s.use_horizontal_symmetry.value,
             vertical: s.use_vertical_symmetry.value,

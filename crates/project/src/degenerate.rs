@@ -10,7 +10,8 @@ use super::diagnostic::Diagnostics;
 use super::schema::{SCHEMA, Settings};
 use super::source::Origin;
 use super::types::{
-    AnimationMode, ChoiceSetting, Keyframes, fmt_number, is_keyframeable, parse_keyframes,
+    AnimationMode, ChoiceSetting, Keyframes, PER_STEP, fmt_number, is_keyframeable, is_schedule,
+    parse_keyframes,
 };
 use super::validate::{blame, push};
 use disco_kernels::anim::Series;
@@ -68,10 +69,24 @@ fn keyframed_numbers(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagno
         let Some(Value::String(text)) = s.get_json(info.name) else {
             continue; // one value on every frame
         };
+        let name = info.name;
         let Ok(keys) = parse_keyframes(&text) else {
+            // a per-step schedule, which only guidance settings take (or a value's own text)
+            if is_schedule(&text) && !PER_STEP.contains(&name) {
+                push(
+                    diags,
+                    blame(s, name, fallback),
+                    true,
+                    format!("`{name}` cannot change per diffusion step"),
+                    "a per-step schedule",
+                    Some(format!(
+                        "per-step schedules are for {}; keyframe `{name}` per frame instead",
+                        PER_STEP.join(", ")
+                    )),
+                );
+            }
             continue;
         };
-        let name = info.name;
         if !animation {
             let first = keys.iter().min_by_key(|k| k.0).map_or(0.0, |k| k.1);
             push(

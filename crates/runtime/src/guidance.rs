@@ -28,6 +28,9 @@ pub const CHECKPOINT_CHUNK: usize = 4;
 pub struct Draws {
     /// `[model][batch]` → the cut plan and augmentation parameters.
     pub batches: Vec<Vec<(CutPlan, Option<AugParams>)>>,
+    /// The call's schedule index (0..1000), where the cut schedules and the per-step
+    /// guidance settings are read.
+    pub idx: usize,
 }
 
 /// Where cond_fn is evaluated: the model time index `k` (cut schedule) and DD's `cur_t`
@@ -56,7 +59,7 @@ pub fn draw(
     let batches = clip
         .iter()
         .map(|m| {
-            (0..spec.common.cutn_batches)
+            (0..spec.common.cutn_batches.at(idx))
                 .map(|_| {
                     let r = m.resolution;
                     let plan =
@@ -70,7 +73,7 @@ pub fn draw(
                 .collect()
         })
         .collect();
-    Draws { batches }
+    Draws { batches, idx }
 }
 
 /// The augmentation clamp decisions near a bound of one cond_fn call, for traces
@@ -242,12 +245,12 @@ pub fn loss_and_grad(
         &mut losses,
         &mut g_in,
     )?;
-    image_losses_grad(models, spec, &x_in, &mut losses, &mut g_in)?;
+    image_losses_grad(models, spec, draws.idx, &x_in, &mut losses, &mut g_in)?;
     // The range loss acts on the denoised estimate: with DD's behaviour its gradient never
     // reaches x_in (§5.7), so it only shows in the losses; otherwise it joins the upstream of
     // the denoiser's VJP below.
     let mut g_pred = g_in.mapv(|v| v * fac);
-    let range_scale = spec.range_scale();
+    let range_scale = spec.range_scale(draws.idx);
     if range_scale != 0.0 {
         let (l, g) = losses::range_loss_grad(pred.view());
         losses.range = (l * range_scale) as f64;
@@ -328,7 +331,11 @@ fn clip_grad(
     g_in: &mut Array4<f32>,
 ) -> Result<(), GuidanceError> {
     let u = x_in.mapv(|v| (v + 1.0) / 2.0);
-    let per_batch = spec.common.clip_guidance_scale as f32 / spec.common.cutn_batches as f32;
+    let (scale, cutn_batches) = (
+        spec.common.clip_guidance_scale.at(draws.idx),
+        spec.common.cutn_batches.at(draws.idx),
+    );
+    let per_batch = scale as f32 / cutn_batches as f32;
     for ((model, target), batches) in models.clip.iter_mut().zip(targets).zip(&draws.batches) {
         if let Some(t) = ties.as_deref_mut() {
             t.ties.push(Vec::new());
@@ -389,11 +396,15 @@ fn clip_batch(
 fn image_losses_grad(
     models: &mut Models,
     spec: &RenderSpec,
+    idx: usize,
     x_in: &Array4<f32>,
     losses: &mut Losses,
     g_in: &mut Array4<f32>,
 ) -> Result<(), GuidanceError> {
-    let (tv_scale, sat_scale) = (spec.common.tv_scale as f32, spec.common.sat_scale as f32);
+    let (tv_scale, sat_scale) = (
+        spec.common.tv_scale.at(idx) as f32,
+        spec.common.sat_scale.at(idx) as f32,
+    );
     if tv_scale != 0.0 {
         let (l, g) = losses::tv_loss_grad(x_in.view());
         losses.tv = (l * tv_scale) as f64;

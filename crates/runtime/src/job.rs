@@ -425,7 +425,12 @@ fn denoise(
         losses: &losses,
         grad_raw: &grad_x,
     });
-    let (g, nan) = guidance::finish(grad_x, spec.common.clamp_max.map(|m| m as f32));
+    let clamp_max = spec
+        .common
+        .clamp_max
+        .as_ref()
+        .map(|m| m.at(draws.idx) as f32);
+    let (g, nan) = guidance::finish(grad_x, clamp_max);
     shared.observer.borrow_mut().evaluated(&DenoiserEval {
         at,
         eps: &eps,

@@ -61,11 +61,13 @@ impl RenderSpec {
         self.frame.skip_steps as usize
     }
 
-    /// The range loss's weight, as cond_fn applies (or, under DD's range loss, reports) it.
-    pub fn range_scale(&self) -> f32 {
+    /// The range loss's weight at schedule index `idx`, as cond_fn applies (or, under DD's
+    /// range loss, reports) it.
+    pub fn range_scale(&self, idx: usize) -> f32 {
         self.common
             .range_scale
-            .unwrap_or(self.unkeyed.dd_range_scale) as f32
+            .as_ref()
+            .map_or(self.unkeyed.dd_range_scale, |r| r.at(idx)) as f32
     }
 
     /// How the range loss acts.

@@ -20,6 +20,7 @@ use super::losses::RangeLoss;
 use super::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
 use super::sampler::Mirroring;
 use super::spec::RenderSpec;
+use disco_plan::inputs::PerStep;
 
 /// The trace format written (docs/trace.md).
 pub const FORMAT: &str = "disco-trace/2";
@@ -250,17 +251,21 @@ impl RenderObserver for Trace {
 /// The `spec` block of `trace.json`: the settings the replay needs.
 fn spec_json(spec: &RenderSpec, symmetry: &Mirroring) -> Value {
     let c = &spec.common;
-    // The renderer's f32 values, as cond_fn uses them.
-    let f32s = |v: f64| v as f32;
+    // The renderer's f32 values, as cond_fn uses them; a per-step schedule as its 1000
+    // entries (the replay reads a number only, so it refuses those rather than guess).
+    let f32s = |v: &PerStep<f64>| match v {
+        PerStep::Fixed(x) => json!(*x as f32),
+        PerStep::Steps(_) => json!((0..1000).map(|i| v.at(i) as f32).collect::<Vec<_>>()),
+    };
     json!({
         "width": c.width, "height": c.height, "steps": c.steps, "skip_steps": spec.frame.skip_steps,
         "method": c.method.kind().name(), "eta": c.method.eta(), "clip_denoised": c.clip_denoised,
-        "clip_guidance_scale": f32s(c.clip_guidance_scale), "tv_scale": f32s(c.tv_scale),
-        "range_scale": spec.range_scale(),
+        "clip_guidance_scale": f32s(&c.clip_guidance_scale), "tv_scale": f32s(&c.tv_scale),
+        "range_scale": match &c.range_scale { Some(r) => f32s(r), None => json!(spec.range_scale(0)) },
         "range_loss": match spec.range_loss() { RangeLoss::Dd => "dd", RangeLoss::ThroughDenoiser => "through_denoiser" },
-        "sat_scale": f32s(c.sat_scale), "init_scale": spec.init_scale(), "cutn_batches": c.cutn_batches,
+        "sat_scale": f32s(&c.sat_scale), "init_scale": spec.init_scale(), "cutn_batches": c.cutn_batches,
         "augs": c.augs.map(|a| a.name()),
-        "use_secondary_model": c.use_secondary_model, "clamp_max": c.clamp_max.map(f32s),
+        "use_secondary_model": c.use_secondary_model, "clamp_max": c.clamp_max.as_ref().map(f32s),
         "symmetry": {"horizontal": symmetry.horizontal, "vertical": symmetry.vertical, "steps": symmetry.steps},
         "clip_models": c.clip_models, "seed": spec.frame.seed,
     })

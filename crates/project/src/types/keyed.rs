@@ -7,6 +7,10 @@
 //! VALUE`, like the 2D motion settings. Between keys the value follows `interp-spline`
 //! (planning evaluates it per frame; stills read frame 0). Keyframes that hold one value
 //! are that value, so writing them never changes a key.
+//!
+//! The guidance settings the sampler reads at every step ([`PER_STEP`]) also take a per-step
+//! schedule as DiscoArt writes them (`"[5000]*500+[9000]*500"`: 1000 entries by diffusion
+//! time, read as the cut schedules are).
 
 use std::marker::PhantomData;
 
@@ -16,6 +20,7 @@ use serde_json::Value;
 
 use super::keyframes::{Keyframes, parse_dd};
 use super::scalars::Percent;
+use super::schedule::{CutSchedule, SCHEDULE_LEN, parse_dd as parse_schedule};
 use super::{FromDdError, SettingType, kdl_string};
 use crate::diagnostic::Diagnostic;
 use crate::read::Cx;
@@ -88,13 +93,26 @@ impl KeyValue for Percent {
     }
 }
 
-/// One value, or keyframes that change it over an animation.
+/// The settings whose value may change per diffusion step (the sampler reads them at every
+/// step); the others change per frame only.
+pub const PER_STEP: &[&str] = &[
+    "clip-guidance-scale",
+    "tv-scale",
+    "range-scale",
+    "sat-scale",
+    "clamp-max",
+    "cutn-batches",
+];
+
+/// One value, keyframes that change it over an animation, or a per-step schedule.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Keyed<T> {
     /// The same value on every frame.
     Fixed(T),
     /// Keyframes holding at least two different values.
     Keys(Keyframes, PhantomData<T>),
+    /// A per-step schedule holding at least two different values in its first 1000.
+    Steps(CutSchedule, PhantomData<T>),
 }
 
 impl<T: KeyValue> Keyed<T> {
@@ -102,7 +120,20 @@ impl<T: KeyValue> Keyed<T> {
     pub fn fixed(&self) -> Option<T> {
         match self {
             Keyed::Fixed(x) => Some(*x),
-            Keyed::Keys(..) => None,
+            Keyed::Keys(..) | Keyed::Steps(..) => None,
+        }
+    }
+
+    /// The per-step schedule's 1000 values, if it is one.
+    pub fn steps(&self) -> Option<Vec<T>> {
+        match self {
+            Keyed::Steps(s, _) => Some(
+                s.values[..SCHEDULE_LEN]
+                    .iter()
+                    .map(|&x| T::between(x))
+                    .collect(),
+            ),
+            _ => None,
         }
     }
 
@@ -112,6 +143,7 @@ impl<T: KeyValue> Keyed<T> {
         match self {
             Keyed::Fixed(x) => *x,
             Keyed::Keys(k, _) => T::between(k.keys[0].1),
+            Keyed::Steps(s, _) => T::between(s.values[0]),
         }
     }
 
@@ -120,6 +152,7 @@ impl<T: KeyValue> Keyed<T> {
         match self {
             Keyed::Fixed(x) => vec![*x],
             Keyed::Keys(k, _) => k.keys.iter().map(|&(_, x)| T::between(x)).collect(),
+            Keyed::Steps(..) => self.steps().unwrap_or_default(),
         }
     }
 
@@ -127,7 +160,7 @@ impl<T: KeyValue> Keyed<T> {
     /// is fixed (or `max_frames` is 0, which the project layer rejects).
     pub fn series(&self, max_frames: u32, spline: InterpSpline) -> Option<Series> {
         match self {
-            Keyed::Fixed(_) => None,
+            Keyed::Fixed(_) | Keyed::Steps(..) => None,
             Keyed::Keys(k, _) => Series::new(&k.keys, max_frames, spline).ok(),
         }
     }
@@ -138,6 +171,29 @@ impl<T: KeyValue> Keyed<T> {
             Some(x) => T::between(x),
             None => self.first(),
         }
+    }
+
+    /// A per-step schedule → a value, when its first 1000 entries hold one value only.
+    fn from_schedule(text: &str) -> Result<Self, String> {
+        let values = parse_schedule(text).map_err(|e| e.message)?;
+        if values.len() < SCHEDULE_LEN {
+            return Err(format!(
+                "a per-step schedule needs {SCHEDULE_LEN} entries, found {}",
+                values.len()
+            ));
+        }
+        for &x in &values[..SCHEDULE_LEN] {
+            T::from_key(x)?;
+        }
+        let first = values[0];
+        if values[..SCHEDULE_LEN].iter().all(|&x| x == first) {
+            return Ok(Keyed::Fixed(T::between(first)));
+        }
+        let schedule = CutSchedule {
+            values: values.into(),
+            text: text.to_owned(),
+        };
+        Ok(Keyed::Steps(schedule, PhantomData))
     }
 
     /// Keyframes → a value, when they hold one value only.
@@ -159,6 +215,11 @@ pub fn is_keyframeable(info: &crate::SettingInfo) -> bool {
     info.expects == <Keyed<f64> as SettingType>::EXPECTS
 }
 
+/// Whether a string value is a per-step schedule (`[5000]*1000`).
+pub fn is_schedule(s: &str) -> bool {
+    !is_keyframes(s) && (s.trim_start().starts_with('[') || s.contains('*'))
+}
+
 /// Whether a string value is keyframes (`FRAME: (VALUE)`), not the setting's own text
 /// (a percentage like `"60%"`, a number).
 fn is_keyframes(s: &str) -> bool {
@@ -174,6 +235,21 @@ impl<T: KeyValue> SettingType for Keyed<T> {
                 node.entries().first().map(|e| e.value()),
                 Some(KdlValue::String(s)) if is_keyframes(s)
             );
+        if let Some(e) = node.entries().first()
+            && let KdlValue::String(s) = e.value()
+            && is_schedule(s)
+        {
+            return Self::from_schedule(s).map_err(|why| {
+                Diagnostic::error(
+                    format!("invalid per-step schedule: {why}"),
+                    &cx.entry(e),
+                    format!("schedule values here are {}", T::KEY_EXPECTS),
+                )
+                .with_help(
+                    "a per-step schedule looks like \"[5000]*500+[9000]*500\" (1000 entries)",
+                )
+            });
+        }
         if !keyframes {
             return T::from_node(node, cx).map(Keyed::Fixed);
         }
@@ -191,6 +267,7 @@ impl<T: KeyValue> SettingType for Keyed<T> {
         match self {
             Keyed::Fixed(x) => x.to_json(),
             Keyed::Keys(k, _) => Value::String(k.text.clone()),
+            Keyed::Steps(s, _) => Value::String(s.text.clone()),
         }
     }
 
@@ -201,6 +278,10 @@ impl<T: KeyValue> SettingType for Keyed<T> {
                 for &(_, x) in &keys {
                     T::from_key(x)?;
                 }
+                Ok(kdl_string(s.trim()))
+            }
+            Value::String(s) if is_schedule(s) => {
+                Self::from_schedule(s.trim())?;
                 Ok(kdl_string(s.trim()))
             }
             other => T::kdl_from_json(other),
@@ -214,10 +295,10 @@ impl<T: KeyValue> SettingType for Keyed<T> {
     fn numbers(&self) -> Vec<f64> {
         match self {
             Keyed::Fixed(x) => x.numeric().into_iter().collect(),
-            Keyed::Keys(k, _) => k
-                .keys
-                .iter()
-                .filter_map(|&(_, x)| T::between(x).numeric())
+            Keyed::Keys(..) | Keyed::Steps(..) => self
+                .values()
+                .into_iter()
+                .filter_map(|x| x.numeric())
                 .collect(),
         }
     }
@@ -250,6 +331,23 @@ mod tests {
         let per_frame: Vec<u32> = (0..5).map(|f| u32::between(s.get(f).unwrap())).collect();
         // 2, 2.75, 3.5, 4.25, 5 → rounded half away from zero
         assert_eq!(per_frame, [2, 3, 4, 4, 5]);
+    }
+
+    #[test]
+    fn per_step_schedules_are_read_as_cut_schedules_are() {
+        let s = Keyed::<f64>::from_schedule("[5000]*500+[9000]*500").unwrap();
+        let steps = s.steps().unwrap();
+        assert_eq!((steps.len(), steps[0], steps[999]), (1000, 5000.0, 9000.0));
+        assert_eq!(
+            Keyed::<f64>::from_schedule("[8]*1000").unwrap(),
+            Keyed::Fixed(8.0)
+        );
+        assert!(Keyed::<f64>::from_schedule("[8]*999").is_err());
+        assert!(Keyed::<u32>::from_schedule("[2]*500+[2.5]*500").is_err());
+        assert_eq!(
+            Keyed::<f64>::kdl_from_json(&json!("[5000]*500+[9000]*500")).unwrap(),
+            "\"[5000]*500+[9000]*500\""
+        );
     }
 
     #[test]

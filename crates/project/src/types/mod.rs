@@ -18,7 +18,7 @@ pub use arch::NumberList;
 pub use choice::{
     AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline, PromptTokenization,
 };
-pub use keyed::{KeyValue, Keyed, is_keyframeable};
+pub use keyed::{KeyValue, Keyed, PER_STEP, is_keyframeable, is_schedule};
 pub use keyframes::{Keyframes, parse_dd as parse_keyframes};
 pub use palette::Colours;
 pub use prompts::{Prompt, PromptSet, Prompts};

@@ -208,7 +208,7 @@ pub fn parse_dd(text: &str) -> Result<Vec<f64>, ExprError> {
                 "expected a list such as `[12]` (the schedule is read as data, not run as code)",
             );
         };
-        if out.len() + items.len().saturating_mul(times) > MAX_EXPANDED {
+        if out.len().saturating_add(items.len().saturating_mul(times)) > MAX_EXPANDED {
             return Err(ExprError {
                 at: (term_start, lx.pos),
                 message: format!("the schedule expands to more than {MAX_EXPANDED} entries"),
@@ -387,5 +387,8 @@ mod tests {
     #[test]
     fn huge_repeats_are_refused() {
         assert!(parse_dd("[1]*1000000000").is_err());
+        // a count that saturates usize after an earlier term must not overflow the check
+        assert!(parse_dd("[0]*500+[100]*99999999999999999999").is_err());
+        assert!(parse_dd("[0]*500+99999999999999999999*[1, 2]").is_err());
     }
 }
