@@ -7,6 +7,7 @@
 
 mod arch;
 mod choice;
+mod choice3d;
 mod keyframes;
 mod prompts;
 mod scalars;
@@ -16,6 +17,7 @@ pub use arch::NumberList;
 pub use choice::{
     AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline, PromptTokenization,
 };
+pub use choice3d::{MidasDepthModel, Padding};
 pub use keyframes::{Keyframes, parse_dd as parse_keyframes};
 pub use prompts::{Prompt, PromptSet, Prompts};
 pub use scalars::{Fractions, IntermediateSaves, OptPath, Percent, Seed, WidthHeight};
@@ -323,8 +325,8 @@ mod tests {
             })
         );
         assert!(matches!(
-            kdl("animation-mode", Value::from("3D")),
-            Err(FromDdError::Unsupported { value, .. }) if value == "3D"
+            kdl("animation-mode", Value::from("Video Input")),
+            Err(FromDdError::Unsupported { value, .. }) if value == "Video Input"
         ));
         assert_eq!(
             kdl("diffusion-model", Value::from("watercolordiffusion")),
