@@ -41,7 +41,18 @@ pub(crate) fn motion_series(s: &Settings) -> [(&'static str, &Keyframes); 4] {
 /// Validates the 3D settings of one set of resolved settings.
 pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     camera(s, fallback, diags);
-    if s.animation_mode.value != AnimationMode::ThreeD {
+    if s.animation_mode.value == AnimationMode::ThreeD {
+        // the settings are read and checked; the frames are not planned yet (plan/motion3d.rs)
+        push(
+            diags,
+            blame(s, "animation-mode", fallback),
+            false,
+            "3D animations are checked but not rendered yet: `disco build` refuses this target"
+                .into(),
+            "3D",
+            Some("use `animation-mode \"2D\"` to render 2D motion now".into()),
+        );
+    } else {
         for name in THREE_D_ONLY {
             if let Some(o) = s.origin(name) {
                 push(
