@@ -253,7 +253,7 @@ def tiny_model(seed):
         head = model.scratch.output_conv[4]
         head.weight.abs_()
         head.bias.abs_()
-    return model
+    return model.eval()
 
 
 def resize_for_net(height, width, net=NET_SIZE, multiple=SIZE_MULTIPLE):
