@@ -32,6 +32,8 @@ pub use disco_video as video;
 /// The renderer on ONNX Runtime (`disco-runtime`) with the kernels it drives
 /// (`disco-kernels`), under one path.
 pub mod render {
-    pub use disco_kernels::{cutouts, losses, noise, perlin, sampler, saves, schedule, tokenizer};
+    pub use disco_kernels::{
+        cutouts, losses, noise, perlin, sampler, saves, schedule, tokenizer, voronoi,
+    };
     pub use disco_runtime::*;
 }

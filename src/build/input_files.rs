@@ -57,8 +57,9 @@ pub fn input_file_problems(project: &Project, only: &[String]) -> Vec<Diagnostic
 /// (file, where it is named, what it is) for every image `s` makes the build read.
 fn inputs(s: &Settings) -> Vec<(PathBuf, Option<Origin>, &'static str)> {
     let mut out = Vec::new();
-    // Perlin noise replaces the init image (DD §9): it is never read then.
+    // Perlin noise (DD §9) and a Voronoi image replace the init image: it is never read then.
     if !s.perlin_init.value
+        && !s.voronoi_init.value
         && let Some(p) = &s.init_image.value.resolved
     {
         out.push((p.clone(), s.init_image.origin.clone(), "init image"));

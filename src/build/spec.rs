@@ -8,9 +8,11 @@ use ndarray::{Array3, Array4};
 
 use crate::anim::warp::{Kernel, Motion, warp_frame};
 use crate::plan::{Init, Plan};
+use crate::project::Settings;
 use crate::render::noise::JobRng;
 use crate::render::perlin::perlin_init;
 use crate::render::spec::{RenderSpec, Unkeyed};
+use crate::render::voronoi::{Palette as VoronoiPalette, voronoi_init};
 
 /// Why a job's pixels could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +59,7 @@ pub fn render_spec(
 ) -> Result<RenderSpec, SpecError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
-    let common = target.common.inputs.clone();
+    let common = job.common.inputs.clone();
     let size = (common.width as usize, common.height as usize);
     let init = load_init(plan, j, size, prev)?;
     let image_prompts = image_prompt_files(plan, j)
@@ -72,9 +74,17 @@ pub fn render_spec(
         image_prompts,
         unkeyed: Unkeyed {
             use_checkpoint: target.settings.use_checkpoint.value,
-            dd_range_scale: target.settings.range_scale.value,
+            // reported only (DD's range loss changes no pixel), so read here, not keyed
+            dd_range_scale: dd_range_scale(&target.settings, target.animation, job.index),
         },
     })
+}
+
+/// `range-scale` at job `index` (frame 0's for stills).
+fn dd_range_scale(s: &Settings, animation: bool, index: u32) -> f64 {
+    let frame = if animation { index } else { 0 };
+    let (frames, spline) = (s.max_frames.value, s.interp_spline.value);
+    s.range_scale.value.at(frame, frames, spline)
 }
 
 /// The start image of job `j` as `frame.init` names it, `(w, h)` pixels, in [−1, 1].
@@ -93,6 +103,15 @@ fn load_init(
             // cannot shift the diffusion noise.
             let mut rng = JobRng::new(job.frame.seed ^ 0x5045_524C_494E_0001);
             Some(perlin_init(*mode, h, w, rng.rng()))
+        }
+        Init::Voronoi { points, palette } => {
+            // its own stream, as Perlin's, so the points cannot shift the diffusion noise
+            let mut rng = JobRng::new(job.frame.seed ^ 0x564F_524F_4E4F_4901);
+            let palette = match palette.is_empty() {
+                true => VoronoiPalette::DEFAULT,
+                false => VoronoiPalette::Static(palette.clone()),
+            };
+            Some(voronoi_init(w, h, *points as usize, &palette, rng.rng()))
         }
         Init::Image { path, blake3 } => {
             let file = target

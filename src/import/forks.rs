@@ -131,21 +131,6 @@ pub const FORK_KEYS: &[(&str, &str, Acts)] = &[
         Acts::Tunes(&["v_symmetry_loss"]),
     ),
     (
-        "init_generator",
-        "the CLI port's Voronoi init",
-        Acts::Switch("\"perlin\""),
-    ),
-    (
-        "voronoi_points",
-        "tunes the CLI port's Voronoi init",
-        Acts::Tunes(&["init_generator"]),
-    ),
-    (
-        "voronoi_palette_embed",
-        "tunes the CLI port's Voronoi init",
-        Acts::Tunes(&["init_generator"]),
-    ),
-    (
         "target_scale",
         "tunes the CLI port's target image",
         Acts::Tunes(&["target_image"]),
@@ -366,11 +351,6 @@ pub const FORK_KEYS: &[(&str, &str, Acts)] = &[
         Acts::Bookkeeping,
     ),
     // Python ports
-    (
-        "guidance_every",
-        "a port's guidance every N steps only",
-        Acts::Switch("1"),
-    ),
     (
         "perf_guidance_interval",
         "a port's guidance every N steps only",

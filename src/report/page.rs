@@ -296,6 +296,7 @@ fn inputs(job: &Job) -> Vec<(String, String)> {
     let init = match &f.init {
         Init::None => None,
         Init::Perlin { mode } => Some(format!("Perlin ({mode})")),
+        Init::Voronoi { points, .. } => Some(format!("Voronoi ({points} points)")),
         Init::Image { path, .. } => Some(path.clone()),
         Init::PreviousFrame {
             angle,

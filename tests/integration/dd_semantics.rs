@@ -108,3 +108,64 @@ fn a_model_set_for_another_diffusion_model_is_refused_before_rendering() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_voronoi_init_replaces_the_init_image_and_paints_the_palettes_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "width-height 128 64\ninit-image \"missing.png\"\nvoronoi-init #true\nvoronoi-points 7\nvoronoi-palette \"#ff0000\" 0x00FF00FF \"#0000ff\"\nn-batches 2\n";
+    let path = dir.path().join("disco.kdl");
+    std::fs::write(&path, text).unwrap();
+    let r = project::load(&path);
+    assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
+    assert!(
+        r.diagnostics
+            .0
+            .iter()
+            .any(|d| d.message.contains("the Voronoi image replaces it")),
+        "{:?}",
+        r.diagnostics
+    );
+    let mut facts = FakeFacts {
+        model_hash: "m".into(),
+    };
+    let plan = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let specs: Vec<_> = (0..2)
+        .map(|j| disco::build::spec::render_spec(&plan, j, None).unwrap())
+        .collect();
+    for (job, spec) in plan.jobs.iter().zip(&specs) {
+        assert!(
+            matches!(&job.frame.init, Init::Voronoi { points: 7, palette } if palette.len() == 3),
+            "{:?}",
+            job.frame.init
+        );
+        let init = spec.init.as_ref().expect("a start image");
+        assert_eq!(init.dim(), (1, 3, 64, 128));
+        // every pixel is one of the palette's colours, and more than one is used
+        let mut seen = std::collections::BTreeSet::new();
+        for y in 0..64 {
+            for x in 0..128 {
+                let px: Vec<i32> = (0..3).map(|c| init[(0, c, y, x)].round() as i32).collect();
+                assert!(
+                    [[1, -1, -1], [-1, 1, -1], [-1, -1, 1]]
+                        .iter()
+                        .any(|p| p[..] == px[..]),
+                    "{px:?}"
+                );
+                seen.insert(px);
+            }
+        }
+        assert!(seen.len() > 1);
+    }
+    // each image draws its own points from its seed
+    assert_ne!(specs[0].init, specs[1].init);
+}
+
+#[test]
+fn voronoi_and_perlin_init_together_are_an_error() {
+    let r = project::load_str(
+        Path::new("mem/disco.kdl"),
+        "voronoi-init #true\nperlin-init #true\n",
+    );
+    assert!(r.diagnostics.has_errors(), "{:?}", r.diagnostics);
+}

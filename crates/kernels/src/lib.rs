@@ -3,8 +3,8 @@
 //!
 //! - [`schedule`], [`sampler`], [`saves`], [`noise`]: the diffusion process (dd-algorithm.md
 //!   §4, §11.2) as pure functions and one sampler loop.
-//! - [`tokenizer`], [`losses`], [`perlin`]: CLIP tokens, the guidance losses with their
-//!   gradients, Perlin init.
+//! - [`tokenizer`], [`losses`], [`perlin`], [`voronoi`]: CLIP tokens, the guidance losses
+//!   with their gradients, Perlin and Voronoi init.
 //! - [`cutouts`]: cutouts, augmentations and CLIP normalisation with their adjoints.
 //! - [`anim`]: keyframe series, the 2D warp and the 3D camera warp (§10).
 
@@ -19,3 +19,4 @@ pub mod sampler;
 pub mod saves;
 pub mod schedule;
 pub mod tokenizer;
+pub mod voronoi;

@@ -8,7 +8,9 @@
 mod arch;
 mod choice;
 mod choice3d;
+mod keyed;
 mod keyframes;
+mod palette;
 mod prompts;
 mod scalars;
 mod schedule;
@@ -18,7 +20,9 @@ pub use choice::{
     AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline, PromptTokenization,
 };
 pub use choice3d::{MidasDepthModel, Padding};
+pub use keyed::{KeyValue, Keyed, is_keyframeable};
 pub use keyframes::{Keyframes, parse_dd as parse_keyframes};
+pub use palette::Colours;
 pub use prompts::{Prompt, PromptSet, Prompts};
 pub use scalars::{Fractions, IntermediateSaves, OptPath, Percent, Seed, WidthHeight};
 pub use schedule::{CutSchedule, SCHEDULE_LEN, ScheduleKind, parse_dd as parse_schedule};
@@ -48,6 +52,11 @@ pub trait SettingType: Clone + PartialEq + Debug + Sized {
     /// The value as a number, for range checks.
     fn numeric(&self) -> Option<f64> {
         None
+    }
+
+    /// Every number the value holds (each keyframe's), for range checks.
+    fn numbers(&self) -> Vec<f64> {
+        self.numeric().into_iter().collect()
     }
 }
 
