@@ -48,13 +48,17 @@ def parser():
     a("--out", type=Path, required=True, help="model-set directory to write (graphs + manifest.json)")
     a("--tiny", action="store_true",
       help="tiny random-weight models (fixed seed); without other model flags exports everything: "
-           f"the 512 UNet, a custom-architecture UNet, secondary, CLIP {' '.join(TINY_CLIP)} and LPIPS")
+           f"the 512 UNet, a custom-architecture UNet, secondary, CLIP {' '.join(TINY_CLIP)}, LPIPS, MiDaS DPT-Large and AdaBins")
     a("--diffusion", choices=sorted(unet.CONFIGS) + [unet_catalog.CUSTOM], metavar="NAME",
       help="guided-diffusion UNet to export (default: none): " + ", ".join(sorted(unet.CONFIGS))
       + ", or custom (architecture from the flags below)")
     a("--checkpoint", type=Path, help="the UNet checkpoint (.pt state dict) for --diffusion")
     custom_flags(p.add_argument_group("--diffusion custom: the architecture (guided-diffusion create_model "
                                       "arguments; defaults: DD 5.7's custom model cell)"))
+    a("--midas", nargs="?", const=True, default=None, metavar="PATH",
+      help="export MiDaS DPT-Large (3D depth) from this dpt_large-midas-2f21e586.pt (no PATH with --tiny)")
+    a("--adabins", nargs="?", const=True, default=None, metavar="PATH",
+      help="export AdaBins-NYU (3D depth, blended by midas_weight) from this AdaBins_nyu.pt (no PATH with --tiny)")
     a("--secondary", nargs="?", const=True, default=None, metavar="PATH",
       help="export the secondary model from this secondary_model_imagenet_2.pth (no PATH with --tiny)")
     a("--clip", nargs="+", default=[], type=clip_name, metavar="FLAG",
@@ -96,7 +100,13 @@ def custom_request(args, tiny):
 def request(args):
     """Turn parsed arguments into a Request (filling the --tiny defaults)."""
     tiny = args.tiny
-    anything = args.diffusion or args.secondary or args.clip or args.lpips
+    anything = args.diffusion or args.secondary or args.clip or args.lpips or args.midas or args.adabins
+    for flag, value, file in (("--midas", args.midas, "dpt_large-midas-2f21e586.pt"),
+                              ("--adabins", args.adabins, "AdaBins_nyu.pt")):
+        if tiny and isinstance(value, str):
+            raise SystemExit(f"--tiny takes no checkpoint paths (use {flag} without PATH)")
+        if not tiny and value is True:
+            raise SystemExit(f"{flag} needs the path of {file}")
     if tiny and isinstance(args.secondary, str):
         raise SystemExit("--tiny takes no checkpoint paths (use --secondary without PATH)")
     req = Request(out=args.out, tiny=tiny, diffusion=args.diffusion, checkpoint=args.checkpoint,
@@ -104,7 +114,10 @@ def request(args):
                   secondary_checkpoint=Path(args.secondary) if isinstance(args.secondary, str) else None,
                   clip=list(dict.fromkeys(args.clip)), lpips=args.lpips, lpips_vgg=args.lpips_vgg,
                   lpips_lin=args.lpips_lin,
-                  verify_batches=tuple(args.verify_batches), seed=args.seed)
+                  verify_batches=tuple(args.verify_batches), seed=args.seed, midas=bool(args.midas),
+                  midas_checkpoint=Path(args.midas) if isinstance(args.midas, str) else None,
+                  adabins=bool(args.adabins),
+                  adabins_checkpoint=Path(args.adabins) if isinstance(args.adabins, str) else None)
     if args.diffusion == unet_catalog.CUSTOM:
         try:
             req.custom = custom_request(args, tiny)
@@ -112,6 +125,7 @@ def request(args):
             raise SystemExit(f"--diffusion custom: {e}") from None
     if tiny and not anything:
         req.diffusion, req.secondary, req.clip, req.lpips = unet_catalog.DEFAULT, True, TINY_CLIP, True
+        req.midas = req.adabins = True
         req.extra_tiny_unets = [unet_catalog.custom_config(unet_catalog.TINY_CUSTOM_CHECKPOINT, tiny=True,
                                                            **unet_catalog.TINY_CUSTOM_ARGS)]
     if not tiny:

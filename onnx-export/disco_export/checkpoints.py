@@ -56,8 +56,11 @@ def read_state_dict(path):
             sd = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
             raise CheckpointError(f"{path}: not a TorchScript archive or a torch.save state dict ({e})") from e
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
+    # open_clip wraps the weights as {"state_dict": ...}; AdaBins' training checkpoints as {"model": ...}
+    for wrapper in ("state_dict", "model"):
+        if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
+            sd = sd[wrapper]
+            break
     if not isinstance(sd, dict):
         raise CheckpointError(f"{path}: holds a {type(sd).__name__}, not a state dict")
     return _normalise(sd)

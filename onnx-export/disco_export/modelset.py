@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoints, clip, export, lpips, manifest, openclip, secondary, unet, unet_catalog, verify
+from . import adabins, checkpoints, clip, depth, export, lpips, manifest, openclip, secondary, unet, unet_catalog, verify
 
 
 @dataclass
@@ -33,6 +33,11 @@ class Request:
     lpips: bool = False
     lpips_vgg: Path = None
     lpips_lin: Path = None
+    # MiDaS DPT-Large, the 3D mode's depth model (depth.py).
+    midas: bool = False
+    midas_checkpoint: Path = None
+    adabins: bool = False
+    adabins_checkpoint: Path = None
     verify_batches: tuple = (1, 3)
     seed: int = 0
     # Models built by the caller (the toy set's trained weights): {"unet" | "secondary" | "clip:FLAG" | "lpips":
@@ -178,6 +183,10 @@ def build(req):
             models[f"clip:{flag}"] = make_clip(req, flag)
     if req.lpips and "lpips" not in models:
         models["lpips"] = make_lpips(req)
+    if req.midas and "midas" not in models:
+        models["midas"] = depth.make_midas(req)
+    if req.adabins and "adabins" not in models:
+        models["adabins"] = depth.make_adabins(req)
     if not models:
         raise ValueError("nothing to export: give --diffusion, --secondary, --clip or --lpips (or --tiny)")
     old = manifest.load(req.out)
@@ -213,6 +222,14 @@ def build(req):
         sections["lpips"] = _family(lpips.graph_specs(model), req, sha, graphs)
         sections["lpips"]["version"] = "0.1"
         sections["lpips"]["net"] = "vgg16"
+    if "midas" in models:
+        model, sha = models["midas"]
+        sections.setdefault("depth", {})["midas"] = {model.cfg.name: depth.midas_section(model, _family(
+            depth.midas_graph_specs(model), req, sha, graphs))}
+    if "adabins" in models:
+        model, sha = models["adabins"]
+        sections.setdefault("depth", {})["adabins"] = depth.adabins_section(model, _family(
+            adabins.graph_specs(model), req, sha, graphs))
     doc = manifest.write(req.out, req.tiny, sections, graphs)
     problems = manifest.validate(doc, req.out)
     if problems:

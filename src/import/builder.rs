@@ -55,7 +55,6 @@ impl<'a> Builder<'a> {
                 _ if key == "animation_mode" => {
                     "renders stills; `animation-mode \"2D\"` gives 2D motion without depth".into()
                 }
-                _ if reason.contains("3D") => "renders without 3D motion".into(),
                 _ if reason.contains("Video Input") => "renders without the video's frames".into(),
                 Some(info) => format!("uses DD's default, `{} {}`", info.name, info.default),
                 None => "renders without it".into(),
@@ -144,7 +143,9 @@ impl<'a> Builder<'a> {
         }
         let mode = self.map.get("animation_mode").and_then(Value::as_str);
         let model = self.map.get("diffusion_model").and_then(Value::as_str);
-        if let Some(info) = schema::by_dd_name(dd_alias(key)) {
+        if let Some(why) = super::three_d::not_imported(key, v, mode) {
+            self.skip(key, Some(v), why, Group::OffOrDefault);
+        } else if let Some(info) = schema::by_dd_name(dd_alias(key)) {
             self.emit(info.name, key, v);
         } else if let Some(setting) = port_setting(key) {
             self.emit(setting, key, v);

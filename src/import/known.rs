@@ -36,29 +36,12 @@ pub const BOOKKEEPING: &[(&str, &str)] = &[
 /// The animation mode in which an unsupported key acts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    ThreeD,
     VideoInput,
 }
 
 /// DD's defaults (v5.7, as in `examples/dd-import/`) of the keys in `schema::UNSUPPORTED`,
 /// as JSON text, and the mode in which each acts.
 const UNSUPPORTED_DEFAULTS: &[(&str, &str, Mode)] = &[
-    ("translation_z", r#""0: (10.0)""#, Mode::ThreeD),
-    ("rotation_3d_x", r#""0: (0)""#, Mode::ThreeD),
-    ("rotation_3d_y", r#""0: (0)""#, Mode::ThreeD),
-    ("rotation_3d_z", r#""0: (0)""#, Mode::ThreeD),
-    ("midas_depth_model", r#""dpt_large""#, Mode::ThreeD),
-    ("midas_weight", "0.3", Mode::ThreeD),
-    ("near_plane", "200", Mode::ThreeD),
-    ("far_plane", "10000", Mode::ThreeD),
-    ("fov", "40", Mode::ThreeD),
-    ("padding_mode", r#""border""#, Mode::ThreeD),
-    ("turbo_mode", "false", Mode::ThreeD),
-    ("turbo_steps", "3", Mode::ThreeD),
-    ("turbo_preroll", "10", Mode::ThreeD),
-    ("vr_mode", "false", Mode::ThreeD),
-    ("vr_eye_angle", "0.5", Mode::ThreeD),
-    ("vr_ipd", "5.0", Mode::ThreeD),
     ("video_init_path", r#""init.mp4""#, Mode::VideoInput),
     ("extract_nth_frame", "2", Mode::VideoInput),
     ("video_init_seed_continuity", "false", Mode::VideoInput),
@@ -90,7 +73,6 @@ pub fn unsupported_changes_picture(key: &str, v: &Value, animation_mode: Option<
     };
     let acts = match (mode, animation_mode.map(str::trim)) {
         (_, None) => true,
-        (Mode::ThreeD, Some(m)) => m.eq_ignore_ascii_case("3D"),
         (Mode::VideoInput, Some(m)) => m.eq_ignore_ascii_case("Video Input"),
     };
     let is_default = |text: &str| serde_json::from_str::<Value>(text).is_ok_and(|d| same(v, &d));
@@ -184,18 +166,26 @@ mod tests {
     }
 
     #[test]
-    fn three_d_keys_matter_only_in_3d_or_when_the_mode_is_unknown() {
-        let z = json!("0: (5)");
-        assert!(unsupported_changes_picture("translation_z", &z, None));
-        assert!(unsupported_changes_picture("translation_z", &z, Some("3D")));
-        assert!(!unsupported_changes_picture(
-            "translation_z",
-            &z,
-            Some("2D")
+    fn video_input_keys_matter_only_in_video_input_or_when_the_mode_is_unknown() {
+        let steps = json!(60);
+        assert!(unsupported_changes_picture(
+            "video_init_steps",
+            &steps,
+            None
+        ));
+        assert!(unsupported_changes_picture(
+            "video_init_steps",
+            &steps,
+            Some("Video Input")
         ));
         assert!(!unsupported_changes_picture(
-            "translation_z",
-            &json!("0: (10.0)"),
+            "video_init_steps",
+            &steps,
+            Some("3D")
+        ));
+        assert!(!unsupported_changes_picture(
+            "video_init_steps",
+            &json!(100),
             None
         ));
         assert!(unsupported_changes_picture(

@@ -33,6 +33,7 @@ mod report;
 mod special;
 mod spellings;
 mod sweep;
+mod three_d;
 mod voronoi;
 mod write;
 
@@ -266,15 +267,34 @@ mod tests {
     }
 
     #[test]
-    fn three_d_settings_count_only_where_they_act() {
+    fn three_d_settings_are_imported_where_they_can_act() {
         let z = r#""translation_z": "0: (3)""#;
+        // no mode recorded: a moved camera may be a 3D run's, so it is kept
         let out = import(Path::new("a.json"), &format!("{{{z}}}")).unwrap();
-        assert!(skipped(&out, "translation_z").changes_picture());
+        assert!(
+            out.kdl.contains("\ntranslation-z \"0: (3)\"\n"),
+            "{}",
+            out.kdl
+        );
+        let out = import(
+            Path::new("a.json"),
+            &format!(r#"{{{z}, "animation_mode": "3D"}}"#),
+        )
+        .unwrap();
+        assert!(
+            out.kdl.contains("\ntranslation-z \"0: (3)\"\n"),
+            "{}",
+            out.kdl
+        );
+        assert!(out.kdl.contains("animation-mode \"3D\""), "{}", out.kdl);
+        assert_eq!(out.lossy().count(), 0);
+        // a 2D run never reads it
         let out = import(
             Path::new("a.json"),
             &format!(r#"{{{z}, "animation_mode": "2D"}}"#),
         )
         .unwrap();
+        assert!(!out.kdl.contains("translation-z"), "{}", out.kdl);
         assert!(!skipped(&out, "translation_z").changes_picture());
     }
 }

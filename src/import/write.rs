@@ -13,23 +13,20 @@ use super::{ImportError, Imported, batch_from_file_name, known};
 use crate::project::schema::{CLIP_MODELS, SCHEMA};
 use crate::project::types::kdl_string;
 
-/// DD's 2D motion keys and their defaults (parameters.md), for "motion set, mode unknown".
+/// DD's 2D and 3D motion keys and their defaults (parameters.md, dd-algorithm.md §2.4), for "motion set, mode unknown".
 const MOTION: &[(&str, &str)] = &[
     ("angle", r#""0:(0)""#),
     ("zoom", r#""0: (1), 10: (1.05)""#),
     ("translation_x", r#""0: (0)""#),
     ("translation_y", r#""0: (0)""#),
+    ("translation_z", r#""0: (10.0)""#),
+    ("rotation_3d_x", r#""0: (0)""#),
+    ("rotation_3d_y", r#""0: (0)""#),
+    ("rotation_3d_z", r#""0: (0)""#),
 ];
 
-/// DD's 3D and Video Input motion keys (their defaults, with earlier versions', are in
-/// `known.rs`).
-const OTHER_MOTION: &[&str] = &[
-    "translation_z",
-    "rotation_3d_x",
-    "rotation_3d_y",
-    "rotation_3d_z",
-    "video_init_path",
-];
+/// DD's Video Input motion keys (their defaults, with earlier versions', are in `known.rs`).
+const OTHER_MOTION: &[&str] = &["video_init_path"];
 
 /// Keys only DiscoArt writes: it tokenises a prompt's text without its `:weight` suffix.
 const DISCOART_KEYS: &[&str] = &[
@@ -122,7 +119,7 @@ impl Builder<'_> {
             );
         } else {
             self.notes.push(format!(
-                "the file does not record animation_mode, but sets motion ({}): it may be from a 2D, 3D or Video Input run; imported as stills, so add `animation-mode \"2D\"` if it was 2D",
+                "the file does not record animation_mode, but sets motion ({}): it may be from a 2D, 3D or Video Input run; imported as stills, so add `animation-mode \"2D\"` or `\"3D\"` if it was either",
                 moved.join(", ")
             ));
         }

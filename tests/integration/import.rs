@@ -48,10 +48,11 @@ fn dd_settings_file_round_trips_through_import() {
     let out = disco(tmp.path(), &["import", "TimeToDisco(0)_settings.txt"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    // At DD's default: counted on screen, listed in the file under their group (3, and the
-    // custom-model architecture keys, which a named diffusion_model does not read).
+    // At DD's default: counted on screen, listed in the file under their group (3, the 17
+    // 3D-only settings at DD's defaults in a file without a mode, and the custom-model
+    // architecture keys, which a named diffusion_model does not read).
     assert!(
-        stdout.contains("not imported, off or at DD's default: 17 keys"),
+        stdout.contains("not imported, off or at DD's default: 32 keys"),
         "{stdout}"
     );
     let written = std::fs::read_to_string(tmp.path().join("disco.kdl")).unwrap();

@@ -1,7 +1,7 @@
 //! `disco import` on real settings files from public repositories (tests/fixtures/dd-settings/,
 //! sources in its SOURCES file): every file imports into a valid project that keeps the file's
 //! values, and nothing that changes the picture is lost unless the file uses what disco cannot
-//! render yet (3D or Video Input motion, the diffusion and OpenCLIP models other work adds) or
+//! render yet (Video Input motion, the diffusion and OpenCLIP models other work adds) or
 //! a fork's own feature listed in [`FORK_FEATURES`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +28,6 @@ const FORK_FEATURES: &[(&str, &[&str])] = &[
 /// Why a loud key is allowed: what disco cannot render yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Cause {
-    ThreeD,
     VideoInput,
     /// Diffusion models and OpenCLIP models: another helper's mapping.
     Models,
@@ -36,25 +35,6 @@ enum Cause {
 }
 
 fn cause(key: &str) -> Cause {
-    const THREE_D: &[&str] = &[
-        "translation_z",
-        "rotation_3d_x",
-        "rotation_3d_y",
-        "rotation_3d_z",
-        "midas_depth_model",
-        "midas_weight",
-        "near_plane",
-        "far_plane",
-        "fov",
-        "padding_mode",
-        "turbo_mode",
-        "turbo_steps",
-        "turbo_preroll",
-        "vr_mode",
-        "vr_eye_angle",
-        "vr_ipd",
-        "animation_mode",
-    ];
     const VIDEO: &[&str] = &[
         "extract_nth_frame",
         "force_flow_generation",
@@ -67,9 +47,8 @@ fn cause(key: &str) -> Cause {
     let openclip = disco::project::schema::UNSUPPORTED
         .iter()
         .any(|(k, why)| *k == key && why.contains("OpenCLIP"));
-    if THREE_D.contains(&key) {
-        Cause::ThreeD
-    } else if key.starts_with("video_init") || VIDEO.contains(&key) {
+    // `animation_mode` is loud only for "Video Input": "2D" and "3D" are imported
+    if key.starts_with("video_init") || VIDEO.contains(&key) || key == "animation_mode" {
         Cause::VideoInput
     } else if openclip
         || matches!(
@@ -175,8 +154,8 @@ fn real_settings_files_import_without_losing_the_picture() {
         let causes: BTreeSet<Cause> = loud.iter().map(|k| cause(k)).collect();
         let class = if loud.is_empty() {
             "clean"
-        } else if causes.contains(&Cause::ThreeD) || causes.contains(&Cause::VideoInput) {
-            "3D or Video Input"
+        } else if causes.contains(&Cause::VideoInput) {
+            "Video Input"
         } else if causes == BTreeSet::from([Cause::Models]) {
             "only diffusion/OpenCLIP models (other helpers)"
         } else {
@@ -203,4 +182,40 @@ fn real_settings_files_import_without_losing_the_picture() {
         println!("  {class}: {} — {}", names.len(), names.join(", "));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A DD 3D run's file imports with its camera and turbo kept: a 3D animation whose keyed
+/// motion is the file's, and nothing loud.
+#[test]
+fn a_3d_settings_file_imports_with_its_motion() {
+    let path = root().join("tests/fixtures/dd-settings/rodrigo-settings-3d.json");
+    let out = import::import_file(&path).unwrap();
+    let loud: Vec<&str> = out.lossy().map(|s| s.key.as_str()).collect();
+    assert!(loud.is_empty(), "{loud:?}\n{}", out.kdl);
+    let p = project::load_str(Path::new("disco.kdl"), &out.kdl)
+        .project
+        .expect("a valid project");
+    let s = &p.targets[0].settings;
+    assert_eq!(
+        s.animation_mode.value,
+        project::types::AnimationMode::ThreeD
+    );
+    assert_eq!(s.translation_z.value.keys, vec![(0, 0.0)]);
+    assert!(s.turbo_mode.value);
+    assert_eq!(s.turbo_steps.value, 2);
+    assert_eq!(s.turbo_preroll.value, 10);
+    assert_eq!(s.midas_weight.value, 0.3);
+    assert_eq!(s.max_frames.value, 60);
+    for dd in [
+        "translation_z",
+        "rotation_3d_y",
+        "fov",
+        "padding_mode",
+        "vr_mode",
+    ] {
+        assert!(
+            out.imported.iter().any(|(k, _)| k == dd),
+            "{dd} not imported"
+        );
+    }
 }

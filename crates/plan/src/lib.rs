@@ -19,6 +19,7 @@ pub mod inputs;
 pub mod key;
 pub mod lockfile;
 pub mod motion;
+pub mod motion3d;
 pub mod reason;
 pub mod shard;
 pub mod sweep;

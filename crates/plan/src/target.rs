@@ -75,6 +75,7 @@ impl Planner<'_> {
         s: &Settings,
         seed: u64,
     ) -> Result<(), Diagnostic> {
+        super::motion3d::refuse_unplanned(s)?;
         let animation = s.animation_mode.value != AnimationMode::None;
         let (mut common, model_set, lpips) = self.common(s, animation)?;
         let batch_name = s.batch_name.value.clone();

@@ -126,19 +126,23 @@ fn keyframed_numbers(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagno
     }
 }
 
-/// Every frame's interpolated 2D motion is finite, and zoom never reaches 0.
+/// Every frame's interpolated motion is finite, and a 2D zoom never reaches 0.
 fn motion(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     if s.animation_mode.value == AnimationMode::None || s.max_frames.value > MAX_SCANNED_FRAMES {
         return;
     }
     let frames = s.max_frames.value;
     let spline = s.interp_spline.value;
-    let series: [(&str, &Keyframes); 4] = [
-        ("angle", &s.angle.value),
-        ("zoom", &s.zoom.value),
+    let mut series: Vec<(&str, &Keyframes)> = vec![
         ("translation-x", &s.translation_x.value),
         ("translation-y", &s.translation_y.value),
     ];
+    // DD reads angle and zoom in 2D only, the camera's z and rotations in 3D only.
+    if s.animation_mode.value == AnimationMode::ThreeD {
+        series.extend(crate::validate3d::motion_series(s));
+    } else {
+        series.extend([("angle", &s.angle.value), ("zoom", &s.zoom.value)]);
+    }
     for (name, keys) in series {
         let Ok(series) = Series::new(&keys.keys, frames, spline) else {
             continue; // no keys or no frames: reported where they are read

@@ -211,7 +211,7 @@ settings! {
     diffusion_sampling_mode: SamplerKind = SamplerKind::Ddim; "diffusion-sampling-mode", dd "diffusion_sampling_mode", pixels true;
     /// DD's `sampling_mode`: the 3D warp's interpolation. The CLI port's docs use this name for
     /// the sampler, so "ddim"/"plms" here set `diffusion-sampling-mode` instead (with a warning).
-    sampling_mode: GridSampleMode = GridSampleMode::Bicubic; "sampling-mode", dd "sampling_mode", pixels false;
+    sampling_mode: GridSampleMode = GridSampleMode::Bicubic; "sampling-mode", dd "sampling_mode", pixels true;
     /// Derived, as in DD: `ddim{steps}`. May be given only with that value.
     timestep_respacing: String = "ddim250".into(); "timestep-respacing", dd "timestep_respacing", pixels false;
     /// Derived, as in DD: `(1000 // steps) * steps` below 1000 steps, else `steps`.
@@ -327,7 +327,7 @@ settings! {
     transformation_percent: Fractions = Fractions(vec![0.09]); "transformation-percent", dd "transformation_percent", pixels true;
 
     // ---- Animation and video (§2.4) ----
-    /// "None" (stills) or "2D". DD's "3D" and "Video Input" are not supported yet.
+    /// "None" (stills), "2D" or "3D". DD's "Video Input" is not supported yet.
     animation_mode: AnimationMode = AnimationMode::None; "animation-mode", dd "animation_mode", pixels true;
     /// Accepted for DD compatibility: keyframe strings and plain numbers are both always accepted.
     key_frames: bool = true; "key-frames", dd "key_frames", pixels false;
@@ -339,10 +339,47 @@ settings! {
     angle: Keyframes = Keyframes::dd("0:(0)"); "angle", dd "angle", pixels true;
     /// Zoom factor per frame (2D), keyframed.
     zoom: Keyframes = Keyframes::dd("0: (1), 10: (1.05)"); "zoom", dd "zoom", pixels true;
-    /// Horizontal shift in pixels per frame (2D), keyframed.
+    /// Horizontal shift per frame, keyframed: pixels (2D), or 1/200 of the scene's unit (3D).
     translation_x: Keyframes = Keyframes::dd("0: (0)"); "translation-x", dd "translation_x", pixels true;
-    /// Vertical shift in pixels per frame (2D), keyframed.
+    /// Vertical shift per frame, keyframed: pixels (2D), or 1/200 of the scene's unit (3D).
     translation_y: Keyframes = Keyframes::dd("0: (0)"); "translation-y", dd "translation_y", pixels true;
+    // 3D (dd-algorithm.md §2.4, §10.4): its own block of the table, `validate3d.rs` checks it.
+    /// Camera move along the view axis per frame (3D), in 1/200 of the scene's unit; positive
+    /// moves forward, into the picture. Keyframed.
+    translation_z: Keyframes = Keyframes::dd("0: (10.0)"); "translation-z", dd "translation_z", pixels true;
+    /// Camera rotation about the x axis (tilt) in degrees per frame (3D), keyframed.
+    rotation_3d_x: Keyframes = Keyframes::dd("0: (0)"); "rotation-3d-x", dd "rotation_3d_x", pixels true;
+    /// Camera rotation about the y axis (pan) in degrees per frame (3D), keyframed.
+    rotation_3d_y: Keyframes = Keyframes::dd("0: (0)"); "rotation-3d-y", dd "rotation_3d_y", pixels true;
+    /// Camera rotation about the view axis (roll) in degrees per frame (3D), keyframed.
+    rotation_3d_z: Keyframes = Keyframes::dd("0: (0)"); "rotation-3d-z", dd "rotation_3d_z", pixels true;
+    /// The MiDaS network that estimates each 3D frame's depth.
+    midas_depth_model: MidasDepthModel = MidasDepthModel::DptLarge; "midas-depth-model", dd "midas_depth_model", pixels true;
+    /// Weight of MiDaS's depth against AdaBins-NYU's (3D): 1 uses MiDaS alone; below 1 the
+    /// depth is `w·MiDaS + (1 − w)·AdaBins`.
+    midas_weight: f64 = 0.3; "midas-weight", dd "midas_weight", pixels true, min 0, max 1;
+    /// The 3D camera's near clipping plane. With DD's square frustum it shapes only the depth
+    /// coordinate DD drops, so it changes no pixel.
+    near_plane: f64 = 200.0; "near-plane", dd "near_plane", pixels false, above 0;
+    /// The 3D camera's far clipping plane; like `near-plane`, it changes no pixel.
+    far_plane: f64 = 10000.0; "far-plane", dd "far_plane", pixels false, above 0;
+    /// The 3D camera's field of view in degrees (below 180): wider exaggerates parallax.
+    fov: f64 = 40.0; "fov", dd "fov", pixels true, above 0;
+    /// What the 3D warp samples outside the previous frame: "border", "zeros" or "reflection".
+    padding_mode: Padding = Padding::Border; "padding-mode", dd "padding_mode", pixels true;
+    /// 3D: diffuse only every `turbo-steps`-th frame after `turbo-preroll`; the frames
+    /// between are blends of warps of the last two.
+    turbo_mode: bool = false; "turbo-mode", dd "turbo_mode", pixels true;
+    /// With `turbo-mode`: diffuse every this many frames.
+    turbo_steps: u32 = 3; "turbo-steps", dd "turbo_steps", pixels true, min 1, advised 2 ..= 6;
+    /// With `turbo-mode`: frames diffused one by one before turbo starts.
+    turbo_preroll: u32 = 10; "turbo-preroll", dd "turbo_preroll", pixels true;
+    /// 3D: also write left- and right-eye views of each frame (`_l`, `_r`).
+    vr_mode: bool = false; "vr-mode", dd "vr_mode", pixels true;
+    /// With `vr-mode`: each eye's rotation about the y axis, in degrees.
+    vr_eye_angle: f64 = 0.5; "vr-eye-angle", dd "vr_eye_angle", pixels true;
+    /// With `vr-mode`: the distance between the eyes, in 1/200 of the scene's unit.
+    vr_ipd: f64 = 5.0; "vr-ipd", dd "vr_ipd", pixels true;
     /// LPIPS weight pulling each frame toward the warped previous frame.
     frames_scale: Keyed<f64> = Keyed::Fixed(1500.0); "frames-scale", dd "frames_scale", pixels true, min 0;
     /// Steps skipped for frames after the first, as a percentage of `steps`.
@@ -371,22 +408,6 @@ pub fn by_dd_name(dd: &str) -> Option<&'static SettingInfo> {
 
 /// DD settings disco knows but does not support yet, with the reason (shown on use and by import).
 pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("translation_z", "3D animation is not supported yet"),
-    ("rotation_3d_x", "3D animation is not supported yet"),
-    ("rotation_3d_y", "3D animation is not supported yet"),
-    ("rotation_3d_z", "3D animation is not supported yet"),
-    ("midas_depth_model", "3D animation is not supported yet"),
-    ("midas_weight", "3D animation is not supported yet"),
-    ("near_plane", "3D animation is not supported yet"),
-    ("far_plane", "3D animation is not supported yet"),
-    ("fov", "3D animation is not supported yet"),
-    ("padding_mode", "3D animation is not supported yet"),
-    ("turbo_mode", "turbo mode (3D only) is not supported yet"),
-    ("turbo_steps", "turbo mode (3D only) is not supported yet"),
-    ("turbo_preroll", "turbo mode (3D only) is not supported yet"),
-    ("vr_mode", "VR mode (3D only) is not supported yet"),
-    ("vr_eye_angle", "VR mode (3D only) is not supported yet"),
-    ("vr_ipd", "VR mode (3D only) is not supported yet"),
     ("video_init_path", "Video Input mode is not supported yet"),
     ("extract_nth_frame", "Video Input mode is not supported yet"),
     (

@@ -106,6 +106,9 @@ macro_rules! choice {
     };
 }
 
+/// For the 3D settings' own file (`choice3d.rs`).
+pub(super) use choice;
+
 choice! {
     /// The guided-diffusion checkpoint (dd-algorithm.md §4.1): every model DD 5.7 lists,
     /// forks' `portrait_generator_v002`, and `custom` (`custom-path` + `custom-model`).
@@ -201,15 +204,16 @@ choice! {
 
 choice! {
     /// What a target renders: stills, or an animation.
-    enum AnimationMode, "\"None\" or \"2D\"" {
+    enum AnimationMode, "\"None\", \"2D\" or \"3D\"" {
         /// Still images (`n-batches` of them).
         None => ["None", "none"],
         /// 2D animation: each frame starts from the warped previous one.
         TwoD => ["2D", "2d"],
+        /// 3D animation: each frame starts from the previous one warped through its depth
+        /// map by a moving camera (dd-algorithm.md §10.4).
+        ThreeD => ["3D", "3d"],
     }
     unsupported {
-        "3D" => "3D animation needs MiDaS/AdaBins depth models, which disco does not export yet; use \"2D\"",
-        "3d" => "3D animation needs MiDaS/AdaBins depth models, which disco does not export yet; use \"2D\"",
         "Video Input" => "Video Input mode needs RAFT optical flow, which disco does not export yet",
     }
 }

@@ -7,6 +7,7 @@
 
 mod arch;
 mod choice;
+mod choice3d;
 mod keyed;
 mod keyframes;
 mod palette;
@@ -18,6 +19,7 @@ pub use arch::NumberList;
 pub use choice::{
     AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline, PromptTokenization,
 };
+pub use choice3d::{MidasDepthModel, Padding};
 pub use keyed::{KeyValue, Keyed, PER_STEP, is_keyframeable, is_schedule};
 pub use keyframes::{Keyframes, parse_dd as parse_keyframes};
 pub use palette::Colours;
@@ -332,8 +334,8 @@ mod tests {
             })
         );
         assert!(matches!(
-            kdl("animation-mode", Value::from("3D")),
-            Err(FromDdError::Unsupported { value, .. }) if value == "3D"
+            kdl("animation-mode", Value::from("Video Input")),
+            Err(FromDdError::Unsupported { value, .. }) if value == "Video Input"
         ));
         assert_eq!(
             kdl("diffusion-model", Value::from("watercolordiffusion")),
