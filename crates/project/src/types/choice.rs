@@ -201,17 +201,32 @@ choice! {
 
 choice! {
     /// What a target renders: stills, or an animation.
-    enum AnimationMode, "\"None\" or \"2D\"" {
+    enum AnimationMode, "\"None\", \"2D\" or \"Video Input\"" {
         /// Still images (`n-batches` of them).
         None => ["None", "none"],
         /// 2D animation: each frame starts from the warped previous one.
         TwoD => ["2D", "2d"],
+        /// Video Input: each frame restyles a frame of `video-init-path` (dd-algorithm.md §10.5).
+        VideoInput => ["Video Input", "video input"],
     }
     unsupported {
         "3D" => "3D animation needs MiDaS/AdaBins depth models, which disco does not export yet; use \"2D\"",
         "3d" => "3D animation needs MiDaS/AdaBins depth models, which disco does not export yet; use \"2D\"",
-        "Video Input" => "Video Input mode needs RAFT optical flow, which disco does not export yet",
     }
+}
+
+choice! {
+    /// DD's `video_init_blend_mode`: how the assembled video of a Video Input target blends
+    /// consecutive frames (§11.6); the frames themselves are not changed.
+    enum VideoBlendMode, "\"None\", \"linear\" or \"optical flow\"" {
+        /// The frames as rendered.
+        None => ["None", "none"],
+        /// Each frame mixed half and half with the next.
+        Linear => ["linear"],
+        /// Each frame mixed with the next warped along the optical flow.
+        OpticalFlow => ["optical flow"],
+    }
+    unsupported {}
 }
 
 // Interpolation between keyframes (§10.1).

@@ -15,6 +15,7 @@ mod schedule;
 pub use arch::NumberList;
 pub use choice::{
     AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline, PromptTokenization,
+    VideoBlendMode,
 };
 pub use keyframes::{Keyframes, parse_dd as parse_keyframes};
 pub use prompts::{Prompt, PromptSet, Prompts};
