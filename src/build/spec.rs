@@ -40,6 +40,9 @@ pub enum SpecError {
     /// A frame that starts from the previous one was asked for without it.
     #[error("the previous frame's image is missing")]
     NoPreviousFrame,
+    /// Video Input frames are planned but not rendered yet (issue 16).
+    #[error("rendering Video Input frames is not implemented yet")]
+    VideoInput,
 }
 
 impl From<SpecError> for super::RenderError {
@@ -123,6 +126,7 @@ fn load_init(
             let warped = warp_frame(prev, &motion, Kernel::FixedPoint);
             Some(to_tensor(&warped))
         }
+        Init::SourceFrame { .. } | Init::FlowBlend { .. } => return Err(SpecError::VideoInput),
     })
 }
 

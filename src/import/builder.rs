@@ -144,7 +144,12 @@ impl<'a> Builder<'a> {
         }
         let mode = self.map.get("animation_mode").and_then(Value::as_str);
         let model = self.map.get("diffusion_model").and_then(Value::as_str);
-        if let Some(info) = schema::by_dd_name(dd_alias(key)) {
+        let info = schema::by_dd_name(dd_alias(key));
+        if info.is_some_and(|i| video_input_elsewhere(i.name, mode)) {
+            // recorded by DD in every mode; it acts only in Video Input
+            let why = "acts only in Video Input mode";
+            self.skip(key, Some(v), why, Group::OffOrDefault);
+        } else if let Some(info) = info {
             self.emit(info.name, key, v);
         } else if let Some((toggle, _, _)) = CLIP_MODELS.iter().find(|(_, k, _)| *k == key) {
             // an OpenCLIP model DD has no toggle for, by its model-set key (from `clip_models`)
@@ -238,4 +243,10 @@ fn dd_alias(key: &str) -> &str {
         "ViTL14_336" => "ViTL14_336px",
         other => other,
     }
+}
+
+/// Whether `setting` is a Video Input setting in a file of another (recorded) mode.
+fn video_input_elsewhere(setting: &str, mode: Option<&str>) -> bool {
+    let other = mode.is_some_and(|m| !m.trim().eq_ignore_ascii_case("Video Input"));
+    other && crate::project::video_input::SETTINGS.contains(&setting)
 }

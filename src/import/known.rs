@@ -37,7 +37,6 @@ pub const BOOKKEEPING: &[(&str, &str)] = &[
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     ThreeD,
-    VideoInput,
 }
 
 /// DD's defaults (v5.7, as in `examples/dd-import/`) of the keys in `schema::UNSUPPORTED`,
@@ -59,26 +58,6 @@ const UNSUPPORTED_DEFAULTS: &[(&str, &str, Mode)] = &[
     ("vr_mode", "false", Mode::ThreeD),
     ("vr_eye_angle", "0.5", Mode::ThreeD),
     ("vr_ipd", "5.0", Mode::ThreeD),
-    ("video_init_path", r#""init.mp4""#, Mode::VideoInput),
-    ("extract_nth_frame", "2", Mode::VideoInput),
-    ("video_init_seed_continuity", "false", Mode::VideoInput),
-    ("video_init_flow_warp", "true", Mode::VideoInput),
-    ("video_init_flow_blend", "0.999", Mode::VideoInput),
-    ("video_init_check_consistency", "false", Mode::VideoInput),
-    (
-        "video_init_blend_mode",
-        r#""optical flow""#,
-        Mode::VideoInput,
-    ),
-    ("video_init_steps", "100", Mode::VideoInput),
-    ("video_init_clip_guidance_scale", "1000", Mode::VideoInput),
-    ("video_init_tv_scale", "0.1", Mode::VideoInput),
-    ("video_init_range_scale", "150", Mode::VideoInput),
-    ("video_init_sat_scale", "300", Mode::VideoInput),
-    ("video_init_cutn_batches", "4", Mode::VideoInput),
-    ("video_init_skip_steps", "50", Mode::VideoInput),
-    ("video_init_frames_scale", "15000", Mode::VideoInput),
-    ("video_init_frames_skip_steps", r#""70%""#, Mode::VideoInput),
 ];
 
 /// Whether an unsupported DD key with value `v` changes the picture: it differs from DD's
@@ -91,25 +70,24 @@ pub fn unsupported_changes_picture(key: &str, v: &Value, animation_mode: Option<
     let acts = match (mode, animation_mode.map(str::trim)) {
         (_, None) => true,
         (Mode::ThreeD, Some(m)) => m.eq_ignore_ascii_case("3D"),
-        (Mode::VideoInput, Some(m)) => m.eq_ignore_ascii_case("Video Input"),
     };
-    let is_default = |text: &str| serde_json::from_str::<Value>(text).is_ok_and(|d| same(v, &d));
-    let earlier = EARLIER_DEFAULTS
-        .iter()
-        .filter(|(k, _)| *k == key)
-        .any(|(_, d)| is_default(d));
-    acts && !is_default(default) && !earlier
+    let is_default = serde_json::from_str::<Value>(default).is_ok_and(|d| same(v, &d));
+    acts && !is_default
 }
 
-/// Defaults of earlier DD v5 notebooks, which their settings files record whatever the mode
-/// (DD 5.0-5.2 `disco.py` had `video_init_path = "training.mp4"` and
-/// `video_init_seed_continuity = True`; 5.4+ in Colab, a Drive path).
-const EARLIER_DEFAULTS: &[(&str, &str)] = &[
-    ("video_init_path", r#""training.mp4""#),
-    ("video_init_path", r#""/content/training.mp4""#),
-    ("video_init_path", r#""/content/drive/MyDrive/init.mp4""#),
-    ("video_init_seed_continuity", "true"),
+/// The video paths DD notebooks record whatever the mode: v5.7's default, DD 5.0-5.2's
+/// `disco.py` (`training.mp4`) and 5.4+ in Colab (a Drive path).
+const DEFAULT_VIDEO_PATHS: &[&str] = &[
+    "init.mp4",
+    "training.mp4",
+    "/content/training.mp4",
+    "/content/drive/MyDrive/init.mp4",
 ];
+
+/// Whether a settings file's `video_init_path` names a video of its own (not a default).
+pub fn video_path_set(v: &Value) -> bool {
+    truthy(v) && !DEFAULT_VIDEO_PATHS.iter().any(|d| same(v, &Value::from(*d)))
+}
 
 /// The CLI port's (entmike) keys that disco does not import, with the reason; each changes
 /// the picture when set (dd-algorithm.md §12).

@@ -161,13 +161,26 @@ fn three_d_and_video_input_are_loud_with_what_disco_does_instead() {
         .find(|s| s.key == "translation_z")
         .unwrap();
     assert!(z.instead.contains("without 3D motion"), "{z:?}");
-    let out = import(
-        "b.json",
-        r#"{"animation_mode": "Video Input", "video_init_path": "clip.mp4", "video_init_steps": 60}"#,
-    );
-    assert_eq!(group_of(&out, "video_init_steps"), Group::ChangesPicture);
     // The loud group comes first in the report.
     assert_eq!(out.skipped[0].group, Group::ChangesPicture);
+}
+
+#[test]
+fn video_input_settings_import_and_are_quiet_in_other_modes() {
+    let video = r#""video_init_path": "clip.mp4", "video_init_steps": 60, "extract_nth_frame": 3"#;
+    let out = import(
+        "b.json",
+        &format!(r#"{{"animation_mode": "Video Input", {video}}}"#),
+    );
+    assert_eq!(out.lossy().count(), 0, "{}", out.kdl);
+    let s = settings(&out);
+    assert_eq!(s.video_init_steps.value, 60);
+    assert_eq!(s.extract_nth_frame.value, 3);
+    assert_eq!(s.video_init_path.value.written.as_deref(), Some("clip.mp4"));
+    // DD records them in every mode: a 2D file does not write them
+    let out = import("c.json", &format!(r#"{{"animation_mode": "2D", {video}}}"#));
+    assert_eq!(group_of(&out, "video_init_steps"), Group::OffOrDefault);
+    assert!(!out.kdl.contains("video-init"), "{}", out.kdl);
 }
 
 #[test]

@@ -22,7 +22,7 @@ pub mod schema;
 mod source;
 pub mod types;
 mod validate;
-mod video_input;
+pub mod video_input;
 
 pub use diagnostic::{Diagnostic, DiagnosticData, DiagnosticReport, Diagnostics};
 pub use load::{LoadResult, load, load_str};

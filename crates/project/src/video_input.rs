@@ -10,8 +10,28 @@ use super::source::Origin;
 use super::types::{AnimationMode, VideoBlendMode, fmt_number};
 use super::validate::{blame, push};
 
+/// The settings that act only in Video Input mode (DD names: the same in snake case).
+pub const SETTINGS: &[&str] = &[
+    "video-init-path",
+    "extract-nth-frame",
+    "video-init-seed-continuity",
+    "video-init-flow-warp",
+    "video-init-flow-blend",
+    "video-init-check-consistency",
+    "video-init-blend-mode",
+    "video-init-steps",
+    "video-init-clip-guidance-scale",
+    "video-init-tv-scale",
+    "video-init-range-scale",
+    "video-init-sat-scale",
+    "video-init-cutn-batches",
+    "video-init-skip-steps",
+    "video-init-frames-scale",
+    "video-init-frames-skip-steps",
+];
+
 /// Runs the Video Input checks on one set of resolved settings (nothing for other modes).
-pub fn check(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
+pub(crate) fn check(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     if s.animation_mode.value != AnimationMode::VideoInput {
         return;
     }
@@ -166,6 +186,15 @@ mod tests {
             .iter()
             .map(|d| (d.severity == miette::Severity::Error, d.message.clone()))
             .collect()
+    }
+
+    #[test]
+    fn the_list_names_every_video_input_setting_of_the_schema() {
+        for info in crate::SCHEMA.iter() {
+            let video = info.name.starts_with("video-init-") || info.name == "extract-nth-frame";
+            assert_eq!(video, super::SETTINGS.contains(&info.name), "{}", info.name);
+        }
+        assert!(super::SETTINGS.iter().all(|n| crate::schema::info(n).is_some()));
     }
 
     #[test]

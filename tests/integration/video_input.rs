@@ -1,0 +1,135 @@
+//! Video Input through the build engine with its seams faked (engine.rs: a fake video is
+//! text, one line per frame, so a test can replace one frame's pixels): each clip frame is
+//! keyed by its source frame's pixels, so replacing one source frame re-renders that frame
+//! and, with the flow warp, the frames chained after it — nothing before.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use disco::build::{self, BuildEvent, BuildOptions};
+use disco::store::Store;
+
+use crate::engine::{FakeFacts, FakeRenderer};
+
+const PROJECT: &str = r#"
+model-set "models"
+width-height 64 64
+seed 5
+text-prompts "a painted city"
+video-init-steps 10
+video-init-skip-steps 2
+animation "clip" {
+    animation-mode "Video Input"
+    video-init-path "source.mp4"
+    extract-nth-frame 2
+}
+"#;
+
+/// Source frames 0..16 (every second one is used: 8 clip frames).
+fn source(changed: Option<usize>) -> String {
+    (0..16)
+        .map(|i| match changed {
+            Some(c) if c == i => format!("frame {i} retouched\n"),
+            _ => format!("frame {i}\n"),
+        })
+        .collect()
+}
+
+/// Builds `dir`'s project; (rendered jobs, stale reason by job).
+fn build(dir: &Path) -> (Vec<String>, BTreeMap<String, String>) {
+    let project = disco::project::load(&dir.join("disco.kdl")).project.expect("valid");
+    let store = Store::new(dir);
+    let mut facts = FakeFacts {
+        model_hash: "m".into(),
+    };
+    let plan = build::make_plan(&project, &[], None, &store, &mut facts).expect("plan");
+    let (mut rendered, mut reasons) = (Vec::new(), BTreeMap::new());
+    let mut sink = |e: &BuildEvent| match e {
+        BuildEvent::JobFinished { job, .. } => rendered.push(job.clone()),
+        BuildEvent::Stale { job, detail, .. } => {
+            reasons.insert(job.clone(), detail.clone());
+        }
+        BuildEvent::JobFailed { job, error } => panic!("{job} failed: {error}"),
+        _ => {}
+    };
+    let options = BuildOptions::default();
+    build::build(&plan, &options, &mut FakeRenderer, &mut sink, &AtomicBool::new(false))
+        .expect("build");
+    (rendered, reasons)
+}
+
+fn clip(range: std::ops::Range<u32>) -> Vec<String> {
+    range.map(|f| format!("clip frame {f}")).collect()
+}
+
+fn scenario(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = PROJECT.replace("extract-nth-frame 2", &format!("extract-nth-frame 2\n{extra}"));
+    std::fs::write(dir.path().join("disco.kdl"), text).unwrap();
+    std::fs::write(dir.path().join("source.mp4"), source(None)).unwrap();
+    dir
+}
+
+#[test]
+fn replacing_one_source_frame_rerenders_it_and_the_chain_after_it() {
+    let dir = scenario("");
+    let (first, _) = build(dir.path());
+    assert_eq!(first, clip(0..8));
+    // source frame 10 is clip frame 5
+    std::fs::write(dir.path().join("source.mp4"), source(Some(10))).unwrap();
+    let (rendered, reasons) = build(dir.path());
+    assert_eq!(rendered, clip(5..8));
+    assert_eq!(reasons["clip frame 5"], "source frame changed");
+    assert_eq!(reasons["clip frame 6"], "previous frame changed");
+    // a source frame extract-nth-frame skips changes nothing
+    let mut skipped = source(Some(10));
+    skipped = skipped.replace("frame 11\n", "frame 11 retouched\n");
+    std::fs::write(dir.path().join("source.mp4"), skipped).unwrap();
+    let (rendered, _) = build(dir.path());
+    assert!(rendered.is_empty(), "{rendered:?}");
+}
+
+#[test]
+fn without_the_flow_warp_only_the_changed_frame_rerenders() {
+    let dir = scenario("video-init-flow-warp #false");
+    build(dir.path());
+    std::fs::write(dir.path().join("source.mp4"), source(Some(6))).unwrap();
+    let (rendered, reasons) = build(dir.path());
+    assert_eq!(rendered, clip(3..4));
+    assert_eq!(reasons["clip frame 3"], "source frame changed");
+}
+
+#[test]
+fn trimming_the_video_keeps_the_frames_it_still_has() {
+    let dir = scenario("");
+    build(dir.path());
+    let trimmed: String = source(None).lines().take(10).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join("source.mp4"), trimmed).unwrap();
+    let (rendered, _) = build(dir.path());
+    assert!(rendered.is_empty(), "{rendered:?}");
+}
+
+#[test]
+fn the_plan_applies_the_overrides_and_dds_seeds() {
+    let dir = scenario("");
+    let project = disco::project::load(&dir.path().join("disco.kdl")).project.unwrap();
+    let mut facts = FakeFacts {
+        model_hash: "m".into(),
+    };
+    let store = Store::new(dir.path());
+    let plan = build::make_plan(&project, &[], None, &store, &mut facts).unwrap();
+    let t = &plan.targets[0];
+    assert_eq!(t.common.inputs.steps, 10);
+    assert_eq!(t.common.inputs.clip_guidance_scale, 1000.0);
+    let jobs = &plan.jobs[t.jobs.clone()];
+    assert_eq!(jobs.len(), 8);
+    // DD: seed + 1 before every frame; frame 0 skips video-init-skip-steps, later frames
+    // 70% of video-init-steps, all pulled with video-init-frames-scale
+    let seeds: Vec<u64> = jobs.iter().map(|j| j.frame.seed).collect();
+    assert_eq!(seeds, (6..14).collect::<Vec<u64>>());
+    assert_eq!(jobs[0].frame.skip_steps, 2);
+    assert_eq!(jobs[1].frame.skip_steps, 7);
+    assert_eq!(jobs[3].frame.init_scale, Some(15000.0));
+    assert_eq!(jobs[3].prev, Some(t.jobs.start + 2));
+}
