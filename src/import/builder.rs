@@ -145,7 +145,7 @@ impl<'a> Builder<'a> {
         let mode = self.map.get("animation_mode").and_then(Value::as_str);
         let model = self.map.get("diffusion_model").and_then(Value::as_str);
         let info = schema::by_dd_name(dd_alias(key));
-        if info.is_some_and(|i| video_input_elsewhere(i.name, mode)) {
+        if info.is_some_and(|i| video_input_elsewhere(i, v, mode)) {
             // recorded by DD in every mode; it acts only in Video Input
             let why = "acts only in Video Input mode";
             self.skip(key, Some(v), why, Group::OffOrDefault);
@@ -245,8 +245,16 @@ fn dd_alias(key: &str) -> &str {
     }
 }
 
-/// Whether `setting` is a Video Input setting in a file of another (recorded) mode.
-fn video_input_elsewhere(setting: &str, mode: Option<&str>) -> bool {
-    let other = mode.is_some_and(|m| !m.trim().eq_ignore_ascii_case("Video Input"));
-    other && crate::project::video_input::SETTINGS.contains(&setting)
+/// Whether `info` is a Video Input setting that is not imported: DD records them in every
+/// mode, so a file of another mode, or one without a mode at DD's default value (DD's
+/// notebook records no mode), would only fill the project with settings that do nothing.
+fn video_input_elsewhere(info: &schema::SettingInfo, v: &Value, mode: Option<&str>) -> bool {
+    if !crate::project::video_input::SETTINGS.contains(&info.name) {
+        return false;
+    }
+    match mode.map(str::trim) {
+        Some(m) => !m.eq_ignore_ascii_case("Video Input"),
+        None if info.name == "video-init-path" => !known::video_path_set(v),
+        None => known::same(v, &info.default),
+    }
 }

@@ -86,7 +86,10 @@ const DEFAULT_VIDEO_PATHS: &[&str] = &[
 
 /// Whether a settings file's `video_init_path` names a video of its own (not a default).
 pub fn video_path_set(v: &Value) -> bool {
-    truthy(v) && !DEFAULT_VIDEO_PATHS.iter().any(|d| same(v, &Value::from(*d)))
+    truthy(v)
+        && !DEFAULT_VIDEO_PATHS
+            .iter()
+            .any(|d| same(v, &Value::from(*d)))
 }
 
 /// The CLI port's (entmike) keys that disco does not import, with the reason; each changes

@@ -45,7 +45,9 @@ impl Facts for FakeFacts {
     fn video_frames(&mut self, path: &Path, nth: u32) -> Result<Vec<String>, FactsError> {
         let text = std::fs::read_to_string(path).map_err(|e| FactsError::read(path, e))?;
         let frames = text.lines().step_by(nth as usize);
-        Ok(frames.map(|l| blake3::hash(l.as_bytes()).to_hex().to_string()).collect())
+        Ok(frames
+            .map(|l| blake3::hash(l.as_bytes()).to_hex().to_string())
+            .collect())
     }
 }
 

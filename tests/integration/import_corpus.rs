@@ -229,7 +229,10 @@ fn a_video_input_settings_file_keeps_its_video_settings() {
     let p = loaded.project.unwrap_or_else(|| panic!("{}", out.kdl));
     let s = &p.targets[0].settings;
     let file = file_values(&path);
-    assert_eq!(s.animation_mode.value, project::types::AnimationMode::VideoInput);
+    assert_eq!(
+        s.animation_mode.value,
+        project::types::AnimationMode::VideoInput
+    );
     for dd in [
         "video_init_path",
         "video_init_steps",
@@ -244,7 +247,11 @@ fn a_video_input_settings_file_keeps_its_video_settings() {
         "video_init_sat_scale",
     ] {
         let setting = project::schema::by_dd_name(dd).expect(dd).name;
-        assert!(s.origin(setting).is_some(), "{dd} not written:\n{}", out.kdl);
+        assert!(
+            s.origin(setting).is_some(),
+            "{dd} not written:\n{}",
+            out.kdl
+        );
         assert!(
             same_value(&s.get_json(setting).unwrap(), &file[dd]),
             "{dd}: {:?} vs {:?}",

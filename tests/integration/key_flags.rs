@@ -319,13 +319,43 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     // same frames)
     ("video-init-path", VIDEO, "", "video-init-path \"same.mp4\""),
     ("extract-nth-frame", VIDEO, "", "extract-nth-frame 1"),
-    ("video-init-seed-continuity", VIDEO, "", "video-init-seed-continuity #true"),
-    ("video-init-flow-warp", VIDEO, "", "video-init-flow-warp #false"),
-    ("video-init-flow-blend", VIDEO, "", "video-init-flow-blend 0.5"),
-    ("video-init-check-consistency", VIDEO, "", "video-init-check-consistency #true"),
-    ("video-init-blend-mode", VIDEO, "", "video-init-blend-mode \"linear\""),
+    (
+        "video-init-seed-continuity",
+        VIDEO,
+        "",
+        "video-init-seed-continuity #true",
+    ),
+    (
+        "video-init-flow-warp",
+        VIDEO,
+        "",
+        "video-init-flow-warp #false",
+    ),
+    (
+        "video-init-flow-blend",
+        VIDEO,
+        "",
+        "video-init-flow-blend 0.5",
+    ),
+    (
+        "video-init-check-consistency",
+        VIDEO,
+        "",
+        "video-init-check-consistency #true",
+    ),
+    (
+        "video-init-blend-mode",
+        VIDEO,
+        "",
+        "video-init-blend-mode \"linear\"",
+    ),
     ("video-init-steps", VIDEO, "", "video-init-steps 60"),
-    ("video-init-clip-guidance-scale", VIDEO, "", "video-init-clip-guidance-scale 2000"),
+    (
+        "video-init-clip-guidance-scale",
+        VIDEO,
+        "",
+        "video-init-clip-guidance-scale 2000",
+    ),
     ("video-init-tv-scale", VIDEO, "", "video-init-tv-scale 1"),
     (
         "video-init-range-scale",
@@ -334,10 +364,30 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "video-init-range-scale 100",
     ),
     ("video-init-sat-scale", VIDEO, "", "video-init-sat-scale 3"),
-    ("video-init-cutn-batches", VIDEO, "", "video-init-cutn-batches 2"),
-    ("video-init-skip-steps", VIDEO, "", "video-init-skip-steps 6"),
-    ("video-init-frames-scale", VIDEO, "", "video-init-frames-scale 1000"),
-    ("video-init-frames-skip-steps", VIDEO, "", "video-init-frames-skip-steps \"50%\""),
+    (
+        "video-init-cutn-batches",
+        VIDEO,
+        "",
+        "video-init-cutn-batches 2",
+    ),
+    (
+        "video-init-skip-steps",
+        VIDEO,
+        "",
+        "video-init-skip-steps 6",
+    ),
+    (
+        "video-init-frames-scale",
+        VIDEO,
+        "",
+        "video-init-frames-scale 1000",
+    ),
+    (
+        "video-init-frames-skip-steps",
+        VIDEO,
+        "",
+        "video-init-frames-skip-steps \"50%\"",
+    ),
 ];
 
 /// A Video Input target over a fake video of four frames (engine.rs: one line a frame).

@@ -38,7 +38,9 @@ fn source(changed: Option<usize>) -> String {
 
 /// Builds `dir`'s project; (rendered jobs, stale reason by job).
 fn build(dir: &Path) -> (Vec<String>, BTreeMap<String, String>) {
-    let project = disco::project::load(&dir.join("disco.kdl")).project.expect("valid");
+    let project = disco::project::load(&dir.join("disco.kdl"))
+        .project
+        .expect("valid");
     let store = Store::new(dir);
     let mut facts = FakeFacts {
         model_hash: "m".into(),
@@ -54,8 +56,14 @@ fn build(dir: &Path) -> (Vec<String>, BTreeMap<String, String>) {
         _ => {}
     };
     let options = BuildOptions::default();
-    build::build(&plan, &options, &mut FakeRenderer, &mut sink, &AtomicBool::new(false))
-        .expect("build");
+    build::build(
+        &plan,
+        &options,
+        &mut FakeRenderer,
+        &mut sink,
+        &AtomicBool::new(false),
+    )
+    .expect("build");
     (rendered, reasons)
 }
 
@@ -65,7 +73,10 @@ fn clip(range: std::ops::Range<u32>) -> Vec<String> {
 
 fn scenario(extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let text = PROJECT.replace("extract-nth-frame 2", &format!("extract-nth-frame 2\n{extra}"));
+    let text = PROJECT.replace(
+        "extract-nth-frame 2",
+        &format!("extract-nth-frame 2\n{extra}"),
+    );
     std::fs::write(dir.path().join("disco.kdl"), text).unwrap();
     std::fs::write(dir.path().join("source.mp4"), source(None)).unwrap();
     dir
@@ -104,7 +115,11 @@ fn without_the_flow_warp_only_the_changed_frame_rerenders() {
 fn trimming_the_video_keeps_the_frames_it_still_has() {
     let dir = scenario("");
     build(dir.path());
-    let trimmed: String = source(None).lines().take(10).map(|l| format!("{l}\n")).collect();
+    let trimmed: String = source(None)
+        .lines()
+        .take(10)
+        .map(|l| format!("{l}\n"))
+        .collect();
     std::fs::write(dir.path().join("source.mp4"), trimmed).unwrap();
     let (rendered, _) = build(dir.path());
     assert!(rendered.is_empty(), "{rendered:?}");
@@ -113,7 +128,9 @@ fn trimming_the_video_keeps_the_frames_it_still_has() {
 #[test]
 fn the_plan_applies_the_overrides_and_dds_seeds() {
     let dir = scenario("");
-    let project = disco::project::load(&dir.path().join("disco.kdl")).project.unwrap();
+    let project = disco::project::load(&dir.path().join("disco.kdl"))
+        .project
+        .unwrap();
     let mut facts = FakeFacts {
         model_hash: "m".into(),
     };
@@ -132,4 +149,83 @@ fn the_plan_applies_the_overrides_and_dds_seeds() {
     assert_eq!(jobs[1].frame.skip_steps, 7);
     assert_eq!(jobs[3].frame.init_scale, Some(15000.0));
     assert_eq!(jobs[3].prev, Some(t.jobs.start + 2));
+}
+
+/// A picture that differs at every pixel from frame to frame.
+fn picture(i: usize) -> ndarray::Array3<u8> {
+    ndarray::Array3::from_shape_fn((48, 64, 3), |(y, x, k)| {
+        ((x * 7 + y * 13 + k * 50 + i * 37) % 256) as u8
+    })
+}
+
+/// Encodes `frames` losslessly (crf 0: unchanged frames decode to unchanged pixels) with
+/// x264's `preset`.
+fn encode(
+    dir: &Path,
+    name: &str,
+    frames: &[ndarray::Array3<u8>],
+    preset: &str,
+) -> std::path::PathBuf {
+    use disco::video::{EncodeSettings, png};
+    let pngs: Vec<_> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = dir.join(format!("{name}-{i}.png"));
+            png::write_rgb(&p, f).unwrap();
+            p
+        })
+        .collect();
+    let out = dir.join(name);
+    let settings = EncodeSettings {
+        crf: 0,
+        preset: preset.into(),
+        ..EncodeSettings::default()
+    };
+    disco::video::encode_pngs(&pngs, &out, &settings).unwrap();
+    out
+}
+
+/// Through the real `disco-video` helper: frames are keyed by their decoded pixels, so a
+/// re-encoded video keeps every key, a replaced frame changes exactly its own, a trimmed one
+/// keeps the frames it still has; and the second read decodes nothing.
+#[test]
+fn source_frames_are_keyed_by_their_decoded_pixels() {
+    use disco::build::source_frames::{frame_path, source_frames};
+    let helper = Path::new(env!("CARGO_BIN_EXE_disco-video"));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join(".disco/frames");
+    let hashes = |video: &Path, nth: u32| {
+        let file = blake3::hash(&std::fs::read(video).unwrap())
+            .to_hex()
+            .to_string();
+        source_frames(helper, &store, (video, &file), nth).unwrap()
+    };
+    let mut frames: Vec<_> = (0..6).map(picture).collect();
+    let a = hashes(&encode(dir.path(), "a.mp4", &frames, "veryslow"), 1);
+    assert_eq!(a.len(), 6);
+    assert!(a.iter().all(|h| frame_path(&store, h).is_file()));
+    // another encoding of the same pixels: other bytes, the same frames
+    let b_path = encode(dir.path(), "b.mp4", &frames, "ultrafast");
+    assert_ne!(
+        std::fs::read(&b_path).unwrap(),
+        std::fs::read(dir.path().join("a.mp4")).unwrap()
+    );
+    assert_eq!(hashes(&b_path, 1), a);
+    // one frame replaced: only its hash changes
+    frames[3] = picture(40);
+    let c = hashes(&encode(dir.path(), "c.mp4", &frames, "veryslow"), 1);
+    let changed: Vec<usize> = (0..6).filter(|&i| a[i] != c[i]).collect();
+    assert_eq!(changed, [3]);
+    // trimmed: the frames it keeps keep their hashes; every second frame is every second hash
+    let t = hashes(&encode(dir.path(), "t.mp4", &frames[2..], "veryslow"), 1);
+    assert_eq!(t, c[2..]);
+    assert_eq!(
+        hashes(&dir.path().join("c.mp4"), 2),
+        [c[0].clone(), c[2].clone(), c[4].clone()]
+    );
+    // read again from the index: the frames are not decoded again
+    let index = std::fs::read_dir(&store).unwrap().count();
+    assert_eq!(hashes(&dir.path().join("c.mp4"), 1), c);
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), index);
 }

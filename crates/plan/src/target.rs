@@ -119,7 +119,9 @@ impl Planner<'_> {
             let frame = FrameInputs {
                 // DD: frame f of an animation uses seed + f (§10.2); disco gives still i
                 // seed + i, so any image of a batch can be remade on its own.
-                seed: video.as_ref().map_or(seed + u64::from(index), |v| v.seed(seed, index)),
+                seed: video
+                    .as_ref()
+                    .map_or(seed + u64::from(index), |v| v.seed(seed, index)),
                 skip_steps: start.skip_steps,
                 init: start.init,
                 init_scale: start.init_scale,

@@ -23,7 +23,10 @@ pub(super) struct Video {
 
 impl Video {
     /// The Video Input part of a target with settings `s` (`None` for other modes).
-    pub(super) fn of(p: &mut Planner<'_>, s: &Settings) -> Result<Option<Video>, disco_project::Diagnostic> {
+    pub(super) fn of(
+        p: &mut Planner<'_>,
+        s: &Settings,
+    ) -> Result<Option<Video>, disco_project::Diagnostic> {
         use disco_project::types::AnimationMode;
         if s.animation_mode.value != AnimationMode::VideoInput {
             return Ok(None);
@@ -31,12 +34,22 @@ impl Video {
         let origin = s.video_init_path.origin.as_ref();
         let Some(path) = &s.video_init_path.value.resolved else {
             let why = "a Video Input target needs `video-init-path`".to_owned();
-            return Err(at_setting(why, s.animation_mode.origin.as_ref(), "Video Input set here"));
+            return Err(at_setting(
+                why,
+                s.animation_mode.origin.as_ref(),
+                "Video Input set here",
+            ));
         };
         let facts: &mut dyn Facts = p.facts;
         let sources = facts
             .video_frames(path, s.extract_nth_frame.value)
-            .map_err(|e| at_setting(format!("cannot read video {}: {e}", path.display()), origin, "this video"))?;
+            .map_err(|e| {
+                at_setting(
+                    format!("cannot read video {}: {e}", path.display()),
+                    origin,
+                    "this video",
+                )
+            })?;
         if sources.is_empty() {
             let why = format!("video {} has no frames to restyle", path.display());
             return Err(at_setting(why, origin, "this video"));

@@ -194,7 +194,11 @@ mod tests {
             let video = info.name.starts_with("video-init-") || info.name == "extract-nth-frame";
             assert_eq!(video, super::SETTINGS.contains(&info.name), "{}", info.name);
         }
-        assert!(super::SETTINGS.iter().all(|n| crate::schema::info(n).is_some()));
+        assert!(
+            super::SETTINGS
+                .iter()
+                .all(|n| crate::schema::info(n).is_some())
+        );
     }
 
     #[test]
