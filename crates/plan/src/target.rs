@@ -93,29 +93,15 @@ impl Planner<'_> {
         } else {
             s.n_batches.value
         };
-        let motion = if animation && video.is_none() {
-            motion::series(s)
-        } else {
-            None
-        };
+        let motion = (animation && video.is_none())
+            .then(|| motion::series(s))
+            .flatten();
         let mut image_hashes: HashMap<PathBuf, String> = HashMap::new();
         for index in 0..count {
             // DD's frame-keyed prompts: a still batch reads frame 0 (§3.1).
             let frame_no = if animation { index } else { 0 };
             let image_prompts = self.image_prompts(s, frame_no, &mut image_hashes)?;
-            let start = if let Some(v) = &video {
-                let prev = (index > 0).then(|| self.plan.jobs.len() - 1);
-                v.start(index, prev.map(|p| (p, self.plan.jobs[p].key)))
-            } else if animation && index > 0 {
-                self.previous_frame(s, index, motion.as_ref())
-            } else {
-                Start {
-                    init_scale: (init_first != Init::None).then_some(s.init_scale.value),
-                    init: init_first.clone(),
-                    skip_steps: s.skip_steps.value,
-                    prev: None,
-                }
-            };
+            let start = self.start(s, index, (video.as_ref(), motion.as_ref()), &init_first);
             let frame = FrameInputs {
                 // DD: frame f of an animation uses seed + f (§10.2); disco gives still i
                 // seed + i, so any image of a batch can be remade on its own.
@@ -211,6 +197,31 @@ impl Planner<'_> {
             }
             (None, false) => Init::None,
         })
+    }
+
+    /// Where job `index` of a target with settings `s` starts: its video's frame (Video
+    /// Input), the warped previous frame (2D frames after the first), else `first`.
+    fn start(
+        &self,
+        s: &Settings,
+        index: u32,
+        (video, motion): (Option<&Video>, Option<&MotionSeries>),
+        first: &Init,
+    ) -> Start {
+        let animation = s.animation_mode.value != AnimationMode::None;
+        if let Some(v) = video {
+            let prev = (index > 0).then(|| self.plan.jobs.len() - 1);
+            v.start(index, prev.map(|p| (p, self.plan.jobs[p].key)))
+        } else if animation && index > 0 {
+            self.previous_frame(s, index, motion)
+        } else {
+            Start {
+                init_scale: (*first != Init::None).then_some(s.init_scale.value),
+                init: first.clone(),
+                skip_steps: s.skip_steps.value,
+                prev: None,
+            }
+        }
     }
 
     /// Frame `index` (> 0) of an animation: the previous frame (the last job planned),

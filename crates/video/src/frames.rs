@@ -82,7 +82,7 @@ impl<F: FnMut(usize, Array3<u8>) -> Result<(), VideoError>> Sink<'_, F> {
             }
             let n = self.seen;
             self.seen += 1;
-            if n % self.nth != 0 {
+            if !n.is_multiple_of(self.nth) {
                 continue;
             }
             let mut rgb = frame::Video::empty();
