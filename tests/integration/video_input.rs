@@ -294,6 +294,11 @@ animation "clip" {{
     // source frame 4 is clip frame 2
     frames[4] = picture(90);
     encode(dir.path(), "source.mp4", &frames, "veryslow");
+    let plan = disco(dir.path(), &["plan"]);
+    let (stdout, stderr) = text(&plan);
+    assert!(plan.status.success(), "{stderr}");
+    let stale: Vec<&str> = stdout.lines().filter(|l| l.starts_with("clip frame")).collect();
+    assert_eq!(stale, ["clip frame 2: source frame changed"], "{stdout}");
     let second = build(dir.path());
     assert_eq!(
         second,
