@@ -68,6 +68,7 @@ fn spec(set: &ModelSet, side: usize, use_checkpoint: bool) -> RenderSpec {
             clamp_max: Some(0.05),
             symmetry: None,
             fuzzy: None,
+            guidance_every: 1,
         },
         frame: FrameInputs {
             seed: 1,

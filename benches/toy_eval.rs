@@ -78,6 +78,7 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
             clamp_max: Some(f64::from(clamp)),
             symmetry: None,
             fuzzy: None,
+            guidance_every: 1,
         },
         frame: FrameInputs {
             seed,

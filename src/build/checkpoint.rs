@@ -1,21 +1,23 @@
 //! Sampler checkpoints as bytes (`.disco/partial/<key>.ckpt`), so a killed build resumes a
 //! frame mid-way instead of from step 0.
 //!
-//! Layout, version 1, little-endian, read whole:
-//! `b"disco-ckpt/1\n"`, the job key (32 bytes), `k: u64`, the shape of x (`4 × u64`),
+//! Layout, version 2, little-endian, read whole:
+//! `b"disco-ckpt/2\n"`, the job key (32 bytes), `k: u64`, the shape of x (`4 × u64`),
 //! x (`f32` × len), `has_eps: u8` then ε_prev (`f32` × len) if 1, the noise stream
-//! (`seed: u64`, `word_pos: u128`), the guidance stream (same), and blake3 of everything
-//! before it (32 bytes). Anything that does not parse, or is for another key or size, is
-//! ignored: the frame restarts from step 0.
+//! (`seed: u64`, `word_pos: u128`), the guidance stream (same), the lazy guidance's count
+//! (`u64`) and `has_grad: u8` then its kept gradient (`f32` × len) if 1, and blake3 of
+//! everything before it (32 bytes). Anything that does not parse, or is for another key,
+//! size or version (version 1 had no lazy guidance), is ignored: the frame restarts from
+//! step 0.
 
 use ndarray::Array4;
 
 use crate::plan::Key;
-use crate::render::job::Checkpoint;
+use crate::render::job::{Checkpoint, LazyGuidance};
 use crate::render::noise::RngPosition;
 use crate::render::sampler::SamplerState;
 
-const MAGIC: &[u8] = b"disco-ckpt/1\n";
+const MAGIC: &[u8] = b"disco-ckpt/2\n";
 
 /// Encodes `cp` for job `key`.
 pub fn encode(key: &Key, cp: &Checkpoint) -> Vec<u8> {
@@ -33,17 +35,20 @@ pub fn encode(key: &Key, cp: &Checkpoint) -> Vec<u8> {
         }
     };
     floats(&mut out, x);
-    match &cp.state.eps_prev {
-        Some(e) => {
+    let optional = |out: &mut Vec<u8>, a: &Option<Array4<f32>>| match a {
+        Some(a) => {
             out.push(1);
-            floats(&mut out, e);
+            floats(out, a);
         }
         None => out.push(0),
-    }
+    };
+    optional(&mut out, &cp.state.eps_prev);
     for p in [cp.noise, cp.guidance] {
         out.extend_from_slice(&p.seed.to_le_bytes());
         out.extend_from_slice(&p.word_pos.to_le_bytes());
     }
+    out.extend_from_slice(&cp.lazy.calls.to_le_bytes());
+    optional(&mut out, &cp.lazy.grad);
     let hash = blake3::hash(&out);
     out.extend_from_slice(hash.as_bytes());
     out
@@ -68,10 +73,7 @@ pub fn decode(bytes: &[u8], key: &Key, shape: [usize; 4]) -> Option<Checkpoint> 
         return None;
     }
     let x = r.array(shape)?;
-    let eps_prev = match r.take(1)?[0] {
-        1 => Some(r.array(shape)?),
-        _ => None,
-    };
+    let eps_prev = r.optional(shape)?;
     let noise = RngPosition {
         seed: r.u64()?,
         word_pos: r.u128()?,
@@ -80,10 +82,15 @@ pub fn decode(bytes: &[u8], key: &Key, shape: [usize; 4]) -> Option<Checkpoint> 
         seed: r.u64()?,
         word_pos: r.u128()?,
     };
+    let lazy = LazyGuidance {
+        calls: r.u64()?,
+        grad: r.optional(shape)?,
+    };
     r.0.is_empty().then_some(Checkpoint {
         state: SamplerState { k, x, eps_prev },
         noise,
         guidance,
+        lazy,
     })
 }
 
@@ -103,6 +110,14 @@ impl<'a> Reader<'a> {
     }
     fn u128(&mut self) -> Option<u128> {
         Some(u128::from_le_bytes(self.take(16)?.try_into().ok()?))
+    }
+    /// A presence byte, then the array if it is 1; `None` (no parse) for any other byte.
+    fn optional(&mut self, shape: [usize; 4]) -> Option<Option<Array4<f32>>> {
+        match self.take(1)?[0] {
+            0 => Some(None),
+            1 => Some(Some(self.array(shape)?)),
+            _ => None,
+        }
     }
     fn array(&mut self, shape: [usize; 4]) -> Option<Array4<f32>> {
         let n: usize = shape.iter().product();
@@ -128,7 +143,7 @@ mod tests {
             state: SamplerState {
                 k: 5,
                 x: x.clone(),
-                eps_prev: Some(x * 2.0),
+                eps_prev: Some(&x * 2.0),
             },
             noise: RngPosition {
                 seed: 1,
@@ -137,6 +152,10 @@ mod tests {
             guidance: RngPosition {
                 seed: 2,
                 word_pos: 1 << 70,
+            },
+            lazy: LazyGuidance {
+                calls: 3,
+                grad: Some(x.mapv(|v| v - 0.5)),
             },
         };
         (key, cp)

@@ -98,11 +98,11 @@ fn decide_one(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> Decis
             Decision::Materialize
         };
     }
-    Decision::Render(why_stale(plan, store, outputs, job))
+    Decision::Render(why_stale(store, outputs, job))
 }
 
 /// Why `job` (not cached) renders: compared with what its output slot last held.
-pub fn why_stale(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> Staleness {
+pub fn why_stale(store: &Store, outputs: &Outputs, job: &Job) -> Staleness {
     let Some(entry) = outputs.get(&job.output) else {
         return Staleness::NeverBuilt;
     };
@@ -110,10 +110,7 @@ pub fn why_stale(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> St
         return Staleness::ObjectMissing;
     }
     match recorded_inputs(store, &entry.key) {
-        Some((c, f)) => explain(
-            (&c, &f),
-            (&plan.targets[job.target].common.inputs, &job.frame),
-        ),
+        Some((c, f)) => explain((&c, &f), (&job.common.inputs, &job.frame)),
         None => Staleness::InputsChanged(Vec::new()),
     }
 }

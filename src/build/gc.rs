@@ -24,7 +24,7 @@ pub fn gc(
     let whole = make_plan(project, &[], None, store, facts)?;
     let mut sel = GcSelection {
         keep: whole.jobs.iter().map(|j| j.key).collect(),
-        keep_inputs: whole.targets.iter().map(|t| t.common.digest).collect(),
+        keep_inputs: whole.jobs.iter().map(|j| j.common.digest).collect(),
         only: None,
         dry_run,
     };

@@ -223,7 +223,7 @@ fn previous_frame(
 /// The checkpoint job `j` resumes from, if an interrupted run left one that fits.
 fn resume_point(plan: &Plan, store: &Store, j: usize) -> Option<Checkpoint> {
     let job = &plan.jobs[j];
-    let c = &plan.targets[job.target].common.inputs;
+    let c = &job.common.inputs;
     let shape = [1, 3, c.height as usize, c.width as usize];
     store
         .checkpoint(&job.key)
@@ -242,7 +242,7 @@ fn run(
 ) -> Result<Result<RenderOutcome, RenderError>, BuildError> {
     let plan = req.plan;
     let job = &plan.jobs[req.job];
-    let c = &plan.targets[job.target].common.inputs;
+    let c = &job.common.inputs;
     // the sampler iterations this job runs: DD's steps less skip-steps
     let iterations = c.steps as usize - job.frame.skip_steps as usize;
     let resumed_at = req.resume.map_or(0, |cp| iterations - 1 - cp.state.k);
@@ -285,7 +285,7 @@ fn finish(
     made: Made,
 ) -> Result<f64, BuildError> {
     let job = &plan.jobs[j];
-    let c = &plan.targets[job.target].common.inputs;
+    let c = &job.common.inputs;
     let inputs = serde_json::json!({"key": job.key, "common": c, "frame": job.frame});
     let bytes = png::encode(image, &[("disco-inputs", inputs.to_string())])
         .map_err(std::io::Error::other)?;

@@ -31,7 +31,7 @@ pub(super) fn adopt(plan: &Plan, store: &Store, j: usize) -> Result<bool, BuildE
     else {
         return Ok(false);
     };
-    let c = &target.common.inputs;
+    let c = &job.common.inputs;
     let made = Made {
         partials: Vec::new(),
         // not rendered here: no time, no losses; the lock says which disco made it
@@ -74,7 +74,7 @@ pub(super) fn store_job(
     let record = Record {
         format: RECORD_FORMAT.into(),
         key: job.key,
-        common: target.common.digest,
+        common: job.common.digest,
         frame: serde_json::to_value(&job.frame).map_err(std::io::Error::other)?,
         image: ObjectInfo {
             blake3: blake3::hash(png).to_hex().to_string(),

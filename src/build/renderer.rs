@@ -262,7 +262,7 @@ impl Renderer for OrtRenderer {
                 steps,
                 device,
             }),
-            Rendered::Cancelled(cp) => Ok(RenderOutcome::Cancelled(cp)),
+            Rendered::Cancelled(cp) => Ok(RenderOutcome::Cancelled(*cp)),
         }
     }
 

@@ -8,6 +8,7 @@ use ndarray::{Array3, Array4};
 
 use crate::anim::warp::{Kernel, Motion, warp_frame};
 use crate::plan::{Init, Plan};
+use crate::project::Settings;
 use crate::render::noise::JobRng;
 use crate::render::perlin::perlin_init;
 use crate::render::spec::{RenderSpec, Unkeyed};
@@ -62,7 +63,7 @@ pub fn render_spec(
 ) -> Result<RenderSpec, SpecError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
-    let common = target.common.inputs.clone();
+    let common = job.common.inputs.clone();
     let size = (common.width as usize, common.height as usize);
     let init = load_init(plan, j, size, prev)?;
     let image_prompts = image_prompt_files(plan, j)
@@ -77,9 +78,17 @@ pub fn render_spec(
         image_prompts,
         unkeyed: Unkeyed {
             use_checkpoint: target.settings.use_checkpoint.value,
-            dd_range_scale: target.settings.range_scale.value,
+            // reported only (DD's range loss changes no pixel), so read here, not keyed
+            dd_range_scale: dd_range_scale(&target.settings, target.animation, job.index),
         },
     })
+}
+
+/// `range-scale` at job `index` (frame 0's for stills).
+fn dd_range_scale(s: &Settings, animation: bool, index: u32) -> f64 {
+    let frame = if animation { index } else { 0 };
+    let (frames, spline) = (s.max_frames.value, s.interp_spline.value);
+    s.range_scale.value.at(frame, frames, spline)
 }
 
 /// The start image of job `j` as `frame.init` names it, `(w, h)` pixels, in [−1, 1].

@@ -76,13 +76,18 @@ impl TargetLoop<'_> {
 
     fn target(&mut self, t: usize, progress: &mut Progress) -> Result<(), BuildError> {
         let target = &self.plan.targets[t];
-        if target.jobs.clone().any(|j| {
-            self.ours(j) && matches!(self.decisions[j], Decision::Render(_) | Decision::Adopt)
-        }) {
-            let digest = target.common.digest;
-            self.store
-                .put_inputs(&digest, &target.common.inputs)
-                .map_err(|e| stored(self.store, &ObjectName::Inputs(digest), e))?;
+        // the shared inputs of every job this build records (keyframed settings give
+        // frames their own), each stored once
+        let mut stored_commons = HashSet::new();
+        for j in target.jobs.clone() {
+            let made =
+                self.ours(j) && matches!(self.decisions[j], Decision::Render(_) | Decision::Adopt);
+            let common = &self.plan.jobs[j].common;
+            if made && stored_commons.insert(common.digest) {
+                self.store
+                    .put_inputs(&common.digest, &common.inputs)
+                    .map_err(|e| stored(self.store, &ObjectName::Inputs(common.digest), e))?;
+            }
         }
         for j in target.jobs.clone() {
             self.job(j, progress)?;

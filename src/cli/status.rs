@@ -134,13 +134,7 @@ fn lock_detail(plan: &Plan, store: &Store, d: &Disagreement) -> String {
     };
     let job = &plan.jobs[*job];
     let old = disco::build::decide::recorded_inputs(store, locked);
-    let why = old.map(|(c, f)| {
-        explain(
-            (&c, &f),
-            (&plan.targets[job.target].common.inputs, &job.frame),
-        )
-        .to_string()
-    });
+    let why = old.map(|(c, f)| explain((&c, &f), (&job.common.inputs, &job.frame)).to_string());
     match why {
         // an empty list of changes says nothing: the generic text names the key
         Some(w) if !w.is_empty() => format!("disco.lock is out of date: {w}"),

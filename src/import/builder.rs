@@ -151,6 +151,8 @@ impl<'a> Builder<'a> {
             self.skip(key, Some(v), why, Group::OffOrDefault);
         } else if let Some(info) = info {
             self.emit(info.name, key, v);
+        } else if let Some(setting) = port_setting(key) {
+            self.emit(setting, key, v);
         } else if let Some((toggle, _, _)) = CLIP_MODELS.iter().find(|(_, k, _)| *k == key) {
             // an OpenCLIP model DD has no toggle for, by its model-set key (from `clip_models`)
             self.emit(toggle, key, v);
@@ -238,6 +240,15 @@ impl<'a> Builder<'a> {
 }
 
 /// The CLI port's spelling of a DD name.
+/// Keys of DD's ports that disco has a setting for though DD has none.
+fn port_setting(key: &str) -> Option<&'static str> {
+    match key {
+        // philpax/disco-diffusion's lazy guidance
+        "guidance_every" => Some("guidance-every"),
+        _ => None,
+    }
+}
+
 fn dd_alias(key: &str) -> &str {
     match key {
         "ViTL14_336" => "ViTL14_336px",

@@ -3,12 +3,14 @@
 //! Python UIs), Python's `None`, DiscoArt's per-step schedules for scalars (`"[20000]*1000"`,
 //! `"[True]*1000"`) and keyframe strings for scalars (`eta "0:(0.2)"`).
 //!
-//! A schedule or keyframe string that holds one value throughout is that value. One that
-//! varies cannot be kept for a setting disco holds one value per frame for, so it is
-//! reported as changing the picture; keyframed settings (`angle`, `zoom`, `translation-x`,
-//! `translation-y`) keep their keyframes unchanged.
+//! A schedule or keyframe string that holds one value throughout is that value. Keyframes
+//! that vary are kept for the settings disco keyframes per frame (the 2D motion, and every
+//! number an animation can keyframe: `eta`, `clip-guidance-scale`, `frames-skip-steps`, …);
+//! for any other setting, and for a per-step schedule that varies, they are reported as
+//! changing the picture.
 
 use crate::project::SettingInfo;
+use crate::project::types::is_keyframeable;
 use crate::project::types::{fmt_number, parse_keyframes, parse_schedule};
 use serde_json::Value;
 
@@ -45,7 +47,7 @@ pub fn coerce(info: &SettingInfo, v: &Value) -> Coerced {
         }
         (_, Value::Null) => Coerced::Unset,
         (Value::Bool(_), v) => switch(v),
-        (Value::Number(_), v) => number(info.name, v),
+        (Value::Number(_), v) => number(info, v),
         (Value::String(d), v) if d.ends_with('%') => percent(v),
         // Cut schedules: a switch written for a number (`cut_ic_pow: true`).
         (Value::String(d), Value::Bool(b)) if d.starts_with('[') => {
@@ -75,8 +77,10 @@ fn switch(v: &Value) -> Coerced {
     }
 }
 
-/// A number: as written, a switch meaning 0 or 1, or a schedule or keyframes holding one value.
-fn number(setting: &str, v: &Value) -> Coerced {
+/// A number: as written, a switch meaning 0 or 1, keyframes (kept where disco keyframes the
+/// setting), or a schedule or keyframes holding one value.
+fn number(info: &SettingInfo, v: &Value) -> Coerced {
+    let (setting, keyframeable) = (info.name, is_keyframeable(info));
     match v {
         Value::Bool(b) => {
             let n = u8::from(*b);
@@ -88,9 +92,9 @@ fn number(setting: &str, v: &Value) -> Coerced {
                 number_value(x),
                 format!("keyframes \"{}\" hold one value", s.trim()),
             ),
-            Err(why) => Coerced::Lossy(format!(
-                "{why}; disco keyframes only angle, zoom and translation, not `{setting}`"
-            )),
+            // kept as keyframes; their values are checked as the setting reads them
+            Err(_) if keyframeable => Coerced::Same,
+            Err(why) => Coerced::Lossy(format!("{why}; disco does not keyframe `{setting}`")),
         },
         Value::String(s) if is_schedule(s) => match constant(s) {
             Ok(x) => Coerced::Value(
@@ -123,9 +127,8 @@ fn percent(v: &Value) -> Coerced {
     match v {
         Value::String(s) if is_keyframes(s) => match keyframes_constant(s) {
             Ok(x) => fraction(x, format!("keyframes \"{}\"", s.trim())),
-            Err(why) => Coerced::Lossy(format!(
-                "{why}; disco has one `frames-skip-steps` for all frames"
-            )),
+            // kept as keyframed fractions of the steps, as the forks write them
+            Err(_) => Coerced::Same,
         },
         Value::Number(n) => fraction(n.as_f64().unwrap_or(f64::NAN), n.to_string()),
         _ => Coerced::Same,
@@ -232,8 +235,14 @@ mod tests {
             c("frames-skip-steps", json!("0:(.6)")).value(),
             Some(json!("60%"))
         );
+        // keyframes that change are kept: disco keyframes these settings per frame
+        assert_eq!(c("eta", json!("0:(0.2), 10:(0.5)")), Coerced::Same);
+        assert_eq!(
+            c("frames-skip-steps", json!("0:(.6), 9:(.4)")),
+            Coerced::Same
+        );
         assert!(matches!(
-            c("eta", json!("0:(0.2), 10:(0.5)")),
+            c("init-scale", json!("0:(1000), 10:(500)")),
             Coerced::Lossy(_)
         ));
         assert!(matches!(

@@ -367,11 +367,6 @@ pub const FORK_KEYS: &[(&str, &str, Acts)] = &[
     ),
     // Python ports
     (
-        "guidance_every",
-        "a port's guidance every N steps only",
-        Acts::Switch("1"),
-    ),
-    (
         "perf_guidance_interval",
         "a port's guidance every N steps only",
         Acts::Switch("1"),

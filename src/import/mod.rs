@@ -9,7 +9,7 @@
 //! picture unless asked to (`--allow-lossy`).
 //!
 //! The steps, one file each: `parse` (JSON, `relaxed` JSON, YAML, within bounds) →
-//! `spellings` (forks' names for DD's keys) → `builder` (each key a line or a report entry;
+//! `spellings` (forks' names for DD's keys) → `progrock` (its computed "auto" values) → `builder` (each key a line or a report entry;
 //! `coerce` reads forks' value forms, `forks` knows forks' own keys, `special` the keys DD
 //! writes in pairs, `sweep` and `modifiers` the CLI port's jobs) → `write` (notes, text).
 //!
@@ -27,6 +27,7 @@ mod forks;
 mod known;
 mod modifiers;
 mod parse;
+mod progrock;
 mod relaxed;
 mod report;
 mod special;
@@ -127,10 +128,13 @@ pub fn import(name: &Path, text: &str) -> Result<Imported, ImportError> {
     };
     let discoart = write::is_discoart(&map);
     let respelled = spellings::respell(&map, discoart);
-    let map = respelled.map;
+    let mut map = respelled.map;
+    let (auto_notes, auto_skipped) = progrock::resolve_auto(&mut map);
     let mut b = Builder::new(&map, &non_finite);
     b.skipped = respelled.skipped;
+    b.skipped.extend(auto_skipped);
     b.notes = respelled.notes;
+    b.notes.extend(auto_notes);
     for key in &repeated {
         b.skip(
             key,

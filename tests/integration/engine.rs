@@ -77,13 +77,13 @@ impl Renderer for FakeRenderer {
 }
 
 /// A temp project with `text` as its disco.kdl.
-struct Scenario {
+pub(crate) struct Scenario {
     dir: tempfile::TempDir,
     facts: FakeFacts,
 }
 
 impl Scenario {
-    fn new(text: &str) -> Scenario {
+    pub(crate) fn new(text: &str) -> Scenario {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("disco.kdl"), text).unwrap();
         Scenario {
@@ -98,14 +98,14 @@ impl Scenario {
         self.dir.path().join("disco.kdl")
     }
 
-    fn edit(&self, from: &str, to: &str) {
+    pub(crate) fn edit(&self, from: &str, to: &str) {
         let text = std::fs::read_to_string(self.path()).unwrap();
         assert!(text.contains(from), "{from:?} not in the project");
         std::fs::write(self.path(), text.replacen(from, to, 1)).unwrap();
     }
 
     /// Builds; returns (rendered job labels, stale reasons by label).
-    fn build(&mut self) -> (Vec<String>, BTreeMap<String, String>) {
+    pub(crate) fn build(&mut self) -> (Vec<String>, BTreeMap<String, String>) {
         let (rendered, reasons, _) = self.build_with(BuildOptions::default());
         (rendered, reasons)
     }

@@ -19,21 +19,10 @@ const FORK_FEATURES: &[(&str, &[&str])] = &[
     // the CLI port's random prompts and Voronoi init
     ("entmike-prompt-salad.yml", &["prompt_salad"]),
     ("entmike-voronoi.yaml", &["init_generator"]),
-    // a Python port that guides every second step only
-    ("philpax-samples(1)_settings.json", &["guidance_every"]),
-    // progrock's "auto" values (computed at run time, not recorded) and its brightness fix
+    // progrock's brightness and contrast correction, which restarts the sampler mid-run
     (
         "progrock-lowfuel-settings.json",
-        &[
-            "clip_guidance_scale",
-            "clamp_max",
-            "eta",
-            "fix_brightness_contrast",
-        ],
-    ),
-    (
-        "progrock-njbbaer-settings.json",
-        &["clip_guidance_scale", "clamp_max", "eta"],
+        &["fix_brightness_contrast"],
     ),
 ];
 

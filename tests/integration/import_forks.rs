@@ -54,7 +54,10 @@ fn numbers_written_as_switches_and_switches_as_numbers_keep_their_meaning() {
         r#"{"sat_scale": false, "tv_scale": true, "cut_ic_pow": true, "ViTB32": 1.0, "RN50": 0.0, "ViTB16": 0.5}"#,
     );
     let s = settings(&out);
-    assert_eq!((s.sat_scale.value, s.tv_scale.value), (0.0, 1.0));
+    assert_eq!(
+        (s.sat_scale.value.first(), s.tv_scale.value.first()),
+        (0.0, 1.0)
+    );
     assert_eq!(s.cut_ic_pow.value.values[0], 1.0);
     assert!(s.vit_b32.value && !s.rn50.value);
     // A weight of 0.5 is neither on nor off: disco cannot weigh a model.
@@ -62,7 +65,7 @@ fn numbers_written_as_switches_and_switches_as_numbers_keep_their_meaning() {
 }
 
 #[test]
-fn schedules_holding_one_value_are_that_value_and_varying_ones_are_loud() {
+fn schedules_holding_one_value_are_that_value_keyframes_are_kept_varying_schedules_are_loud() {
     let out = import(
         "a.json",
         r#"{"eta": "0:(0.2)", "frames_skip_steps": "0:(.6)", "clip_guidance_scale": "[20000]*1000",
@@ -70,10 +73,10 @@ fn schedules_holding_one_value_are_that_value_and_varying_ones_are_loud() {
             "zoom": "0: (1), 10: (1.05)", "tv_scale": "0:(0), 50:(100)"}"#,
     );
     let s = settings(&out);
-    assert_eq!(s.eta.value, 0.2);
-    assert_eq!(s.frames_skip_steps.value.0, 60.0);
-    assert_eq!(s.clip_guidance_scale.value, 20000.0);
-    assert_eq!(s.cutn_batches.value, 8);
+    assert_eq!(s.eta.value.first(), 0.2);
+    assert_eq!(s.frames_skip_steps.value.first().0, 60.0);
+    assert_eq!(s.clip_guidance_scale.value.first(), 20000.0);
+    assert_eq!(s.cutn_batches.value.first(), 8);
     assert!(s.clamp_grad.value);
     // zoom is keyframed in disco: the keyframes are kept as written.
     assert!(
@@ -81,10 +84,16 @@ fn schedules_holding_one_value_are_that_value_and_varying_ones_are_loud() {
         "{}",
         out.kdl
     );
-    // A per-step schedule that changes, and keyframes for a setting disco does not keyframe.
+    // Keyframes that change a number are kept: disco keyframes it per frame.
+    assert!(
+        out.kdl.contains("tv-scale \"0:(0), 50:(100)\""),
+        "{}",
+        out.kdl
+    );
+    assert_eq!(s.tv_scale.value.values(), [0.0, 100.0]);
+    // A per-step schedule that changes cannot be kept.
     assert_eq!(group_of(&out, "clamp_max"), Group::ChangesPicture);
-    assert_eq!(group_of(&out, "tv_scale"), Group::ChangesPicture);
-    assert_eq!(out.lossy().count(), 2);
+    assert_eq!(out.lossy().count(), 1);
 }
 
 #[test]
@@ -240,7 +249,10 @@ fn cli_port_modifiers_become_one_target_each() {
         .unwrap_or_else(|| panic!("{}", out.kdl));
     let names: Vec<&str> = p.targets.iter().map(|t| t.name.value.as_str()).collect();
     assert_eq!(names, ["study-0", "study-1"], "{}", out.kdl);
-    assert_eq!(p.targets[0].settings.clip_guidance_scale.value, 500.0);
+    assert_eq!(
+        p.targets[0].settings.clip_guidance_scale.value.first(),
+        500.0
+    );
     assert_eq!(
         p.targets[0].settings.steps.value, 100,
         "the top level is the base"

@@ -254,6 +254,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("eta", "", "", "eta 0.5"),
     ("clamp-grad", "", "", "clamp-grad #false"),
     ("clamp-max", "", "", "clamp-max 0.1"),
+    ("guidance-every", "", "", "guidance-every 2"),
     ("clip-denoised", "", "", "clip-denoised #true"),
     ("randomize-class", "", "", "randomize-class #false"),
     ("fuzzy-prompt", "", "", "fuzzy-prompt #true"),

@@ -28,6 +28,7 @@ mod init;
 mod invalid_corpus;
 mod key_flags;
 mod key_golden;
+mod keyframed;
 mod lock;
 mod models;
 mod openclip;

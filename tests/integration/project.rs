@@ -64,7 +64,10 @@ fn sweep_cells_are_row_major_with_readable_names() {
             "clip-guidance-scale=10000,seed=3",
         ]
     );
-    assert_eq!(sweep.cells[4].settings.clip_guidance_scale.value, 10000.0);
+    assert_eq!(
+        sweep.cells[4].settings.clip_guidance_scale.value.first(),
+        10000.0
+    );
     assert_eq!(
         sweep.cells[4].settings.seed.value,
         disco::project::types::Seed::Fixed(2)
@@ -79,7 +82,10 @@ fn targets_inherit_top_level_settings_and_override_in_their_block() {
     let (a, b) = (&p.targets[0], &p.targets[1]);
     assert_eq!((a.settings.steps.value, b.settings.steps.value), (50, 100));
     assert_eq!(
-        (a.settings.tv_scale.value, b.settings.tv_scale.value),
+        (
+            a.settings.tv_scale.value.first(),
+            b.settings.tv_scale.value.first()
+        ),
         (10.0, 10.0)
     );
     assert!(b.is_animation() && !a.is_animation());
@@ -107,7 +113,11 @@ fn includes_layer_in_reading_order_and_resolve_paths_from_their_own_file() {
         s.steps.value, 300,
         "the include comes later than `steps 100`"
     );
-    assert_eq!(s.tv_scale.value, 9.0, "the main file's later value wins");
+    assert_eq!(
+        s.tv_scale.value.first(),
+        9.0,
+        "the main file's later value wins"
+    );
     assert_eq!(
         s.init_image.value.resolved.as_deref(),
         Some(tmp.path().join("shared/img/start.png").as_path())

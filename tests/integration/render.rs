@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::guidance::{self, At};
-use disco::render::job::{self, Rendered};
+use disco::render::job::{self, Checkpoint, Rendered};
 use disco::render::models::{Models, Needs};
 use disco::render::noise::JobRng;
 use disco::render::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
@@ -56,6 +56,7 @@ pub fn spec(set: &ModelSet) -> RenderSpec {
             clamp_max: Some(0.05),
             symmetry: None,
             fuzzy: None,
+            guidance_every: 1,
         },
         frame: FrameInputs {
             seed: 7,
@@ -203,6 +204,50 @@ fn a_render_is_deterministic_and_resumes_bit_identically_after_cancellation() {
         panic!("cancelled")
     };
     assert_eq!(a, c, "resumed render differs from an uninterrupted one");
+}
+
+#[test]
+fn lazy_guidance_reuses_its_gradient_and_resumes_bit_identically() {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    let mut m = models(&set, &s, false);
+    let never = AtomicBool::new(false);
+    let finish = |s: &RenderSpec, m: &mut Models, cp: Option<&Checkpoint>| match job::render(
+        s,
+        m,
+        cp,
+        |_| {},
+        &never,
+    )
+    .unwrap()
+    {
+        Rendered::Finished(a) => a,
+        Rendered::Cancelled(_) => panic!("cancelled"),
+    };
+    let every_step = finish(&s, &mut m, None);
+    s.common.guidance_every = 2;
+    let lazy = finish(&s, &mut m, None);
+    assert_ne!(every_step, lazy, "reusing gradients changes the picture");
+    // cancelled after 3 steps: the next evaluation reuses the gradient the checkpoint keeps
+    let stop = AtomicBool::new(false);
+    let on_step = |e: &job::StepEvent<'_>| {
+        if e.j == 2 {
+            stop.store(true, Ordering::SeqCst)
+        }
+    };
+    let Rendered::Cancelled(cp) = job::render(&s, &mut m, None, on_step, &stop).unwrap() else {
+        panic!("not cancelled")
+    };
+    assert!(
+        cp.lazy.grad.is_some() && cp.lazy.calls % 2 == 1,
+        "{:?}",
+        cp.lazy.calls
+    );
+    assert_eq!(
+        finish(&s, &mut m, Some(&cp)),
+        lazy,
+        "resumed lazy render differs"
+    );
 }
 
 /// Spherical distance (weighted as the targets are) between the image's overview cut and

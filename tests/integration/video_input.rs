@@ -297,7 +297,10 @@ animation "clip" {{
     let plan = disco(dir.path(), &["plan"]);
     let (stdout, stderr) = text(&plan);
     assert!(plan.status.success(), "{stderr}");
-    let stale: Vec<&str> = stdout.lines().filter(|l| l.starts_with("clip frame")).collect();
+    let stale: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("clip frame"))
+        .collect();
     assert_eq!(stale, ["clip frame 2: source frame changed"], "{stdout}");
     let second = build(dir.path());
     assert_eq!(

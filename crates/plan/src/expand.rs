@@ -84,6 +84,9 @@ pub struct Job {
     pub index: u32,
     /// The key: what the image is cached under.
     pub key: Key,
+    /// Its shared inputs: the target's, or this frame's own where keyframed settings
+    /// change them.
+    pub common: Arc<Common>,
     /// Inputs beyond the target's shared ones.
     pub frame: FrameInputs,
     /// The job this one starts from (the previous frame), as an index into [`Plan::jobs`].

@@ -157,10 +157,17 @@ pub fn lpips_need(s: &disco_project::Settings) -> Option<LpipsNeed<'_>> {
     use disco_project::types::AnimationMode;
     let animation = s.animation_mode.value != AnimationMode::None;
     let has_init = s.init_image.value.resolved.is_some() || s.perlin_init.value;
-    if animation && s.frames_scale.value > 0.0 {
+    // keyframed: any frame with a positive weight needs the graphs
+    let frames_scale = s
+        .frames_scale
+        .value
+        .values()
+        .into_iter()
+        .fold(0.0, f64::max);
+    if animation && frames_scale > 0.0 {
         return Some(LpipsNeed {
             setting: "frames-scale",
-            value: s.frames_scale.value,
+            value: frames_scale,
             origin: s.frames_scale.origin.as_ref(),
         });
     }

@@ -71,6 +71,18 @@ pub struct CommonInputs {
     pub symmetry: Option<Symmetry>,
     /// `rand-mag` when `fuzzy-prompt` is on.
     pub fuzzy: Option<f64>,
+    /// `guidance-every`; left out of the key at 1 (every step, DD), so keys made before the
+    /// setting existed are unchanged.
+    #[serde(default = "every_step", skip_serializing_if = "is_every_step")]
+    pub guidance_every: u32,
+}
+
+fn every_step() -> u32 {
+    1
+}
+
+fn is_every_step(n: &u32) -> bool {
+    *n == 1
 }
 
 /// DD's cut schedules as `[value, count]` runs (the expanded 1000 entries, compressed).
@@ -307,6 +319,7 @@ pub(crate) fn sample() -> (CommonInputs, [FrameInputs; 2]) {
             transformation_percent: vec![0.09],
         }),
         fuzzy: Some(0.05),
+        guidance_every: 1,
     };
     let first = FrameInputs {
         seed: 7,

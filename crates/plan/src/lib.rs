@@ -14,6 +14,7 @@
 
 pub mod expand;
 pub mod facts;
+mod frame_settings;
 pub mod inputs;
 pub mod key;
 pub mod lockfile;

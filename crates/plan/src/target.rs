@@ -15,6 +15,7 @@ use disco_project::{Diagnostic, Origin, Settings};
 
 use super::expand::{Common, Job, Plan, TargetPlan};
 use super::facts::{Facts, ModelNeeds, RuntimeFacts};
+use super::frame_settings::FrameSettings;
 use super::inputs::{
     CommonInputs, CutSchedules, FrameInputs, ImagePrompt, Init, TextPrompt, run_length,
 };
@@ -79,7 +80,7 @@ impl Planner<'_> {
         let video = super::video_input::Video::of(self, s)?;
         let s = video.as_ref().map_or(s, |v| &v.settings);
         let animation = s.animation_mode.value != AnimationMode::None;
-        let (common, model_set, lpips) = self.common(s, animation)?;
+        let (mut common, model_set, lpips) = self.common(s, animation)?;
         let batch_name = s.batch_name.value.clone();
         let folder = target_folder(&batch_name, cell);
         let mut settings = s.clone();
@@ -96,8 +97,18 @@ impl Planner<'_> {
         let motion = (animation && video.is_none())
             .then(|| motion::series(s))
             .flatten();
+        let keyed = if animation {
+            FrameSettings::of(s)
+        } else {
+            None
+        };
         let mut image_hashes: HashMap<PathBuf, String> = HashMap::new();
         for index in 0..count {
+            let at_frame = keyed.as_ref().map(|k| k.at(s, index));
+            let (s, job_common) = match &at_frame {
+                Some(sf) => (sf, self.frame_common(&common, sf)),
+                None => (s, common.clone()),
+            };
             // DD's frame-keyed prompts: a still batch reads frame 0 (§3.1).
             let frame_no = if animation { index } else { 0 };
             let image_prompts = self.image_prompts(s, frame_no, &mut image_hashes)?;
@@ -114,16 +125,20 @@ impl Planner<'_> {
                 text_prompts: text_prompts(s, frame_no),
                 image_prompts,
             };
-            let key = super::key::of_job(&common.digest, &frame);
+            let key = super::key::of_job(&job_common.digest, &frame);
             let file = image_file_name(&batch_name, index, animation);
             self.plan.jobs.push(Job {
                 target: t,
                 index,
                 key,
+                common: job_common,
                 frame,
                 prev: start.prev,
                 output: folder.join(file),
             });
+        }
+        if let Some(job) = self.plan.jobs.get(first) {
+            common = job.common.clone();
         }
         self.plan.targets.push(TargetPlan {
             name,
@@ -165,13 +180,31 @@ impl Planner<'_> {
                 .with_help("run `disco doctor --verify` to check the model set, or re-export it")
         })?;
         let inputs = common_inputs(s, &self.runtime, models, animation, (width, height));
+        Ok((self.intern(inputs), model_set, needs.lpips))
+    }
+
+    /// The shared inputs of one frame planned with `sf` (its keyframed settings fixed at
+    /// that frame) and the target's models.
+    fn frame_common(&mut self, target: &Common, sf: &Settings) -> Arc<Common> {
+        let c = &target.inputs;
+        let animation = true;
+        let inputs = common_inputs(
+            sf,
+            &self.runtime,
+            c.models.clone(),
+            animation,
+            (c.width, c.height),
+        );
+        self.intern(inputs)
+    }
+
+    /// One allocation per digest of shared inputs.
+    fn intern(&mut self, inputs: CommonInputs) -> Arc<Common> {
         let digest = super::key::of_common(&inputs);
-        let common = self
-            .commons
+        self.commons
             .entry(digest)
             .or_insert_with(|| Arc::new(Common { inputs, digest }))
-            .clone();
-        Ok((common, model_set, needs.lpips))
+            .clone()
     }
 
     /// The start of a target's first image (and of every still): DD loads the init image,
@@ -239,8 +272,8 @@ impl Planner<'_> {
                 translation_x: m.translation_x,
                 translation_y: m.translation_y,
             },
-            skip_steps: s.frames_skip_steps.value.of_steps(s.steps.value),
-            init_scale: Some(s.frames_scale.value),
+            skip_steps: s.frames_skip_steps.value.first().of_steps(s.steps.value),
+            init_scale: Some(s.frames_scale.value.first()),
             prev: Some(prev),
         }
     }
@@ -337,16 +370,18 @@ fn common_inputs(
         height,
         steps: s.steps.value,
         method: match s.diffusion_sampling_mode.value {
-            SamplerKind::Ddim => Method::Ddim { eta: s.eta.value },
+            SamplerKind::Ddim => Method::Ddim {
+                eta: s.eta.value.first(),
+            },
             SamplerKind::Plms => Method::Plms,
         },
         clip_denoised: s.clip_denoised.value,
         clip_models: s.clip_models().into_iter().map(str::to_owned).collect(),
-        clip_guidance_scale: s.clip_guidance_scale.value,
-        tv_scale: s.tv_scale.value,
-        range_scale: through.then_some(s.range_scale.value),
-        sat_scale: s.sat_scale.value,
-        cutn_batches: s.cutn_batches.value,
+        clip_guidance_scale: s.clip_guidance_scale.value.first(),
+        tv_scale: s.tv_scale.value.first(),
+        range_scale: through.then_some(s.range_scale.value.first()),
+        sat_scale: s.sat_scale.value.first(),
+        cutn_batches: s.cutn_batches.value.first(),
         augs: (!s.skip_augs.value).then_some(if animation {
             AugMode::Animated
         } else {
@@ -359,12 +394,13 @@ fn common_inputs(
             icgray_p: runs(&s.cut_icgray_p.value.values),
         },
         use_secondary_model: s.use_secondary_model.value,
-        clamp_max: s.clamp_grad.value.then_some(s.clamp_max.value),
+        clamp_max: s.clamp_grad.value.then_some(s.clamp_max.value.first()),
         symmetry: symmetric.then(|| Symmetry {
             horizontal: s.use_horizontal_symmetry.value,
             vertical: s.use_vertical_symmetry.value,
             transformation_percent: s.transformation_percent.value.0.clone(),
         }),
-        fuzzy: s.fuzzy_prompt.value.then_some(s.rand_mag.value),
+        fuzzy: s.fuzzy_prompt.value.then_some(s.rand_mag.value.first()),
+        guidance_every: s.guidance_every.value,
     }
 }

@@ -6,7 +6,8 @@
 //! after them.
 
 use disco_project::Settings;
-use disco_project::types::OptPath;
+use disco_project::Spanned;
+use disco_project::types::{Keyed, OptPath};
 
 use super::facts::Facts;
 use super::inputs::Init;
@@ -101,9 +102,9 @@ impl Video {
             skip_steps: if warp && index == 0 {
                 s.skip_steps.value
             } else {
-                s.frames_skip_steps.value.of_steps(s.steps.value)
+                s.frames_skip_steps.value.first().of_steps(s.steps.value)
             },
-            init_scale: Some(s.frames_scale.value),
+            init_scale: Some(s.frames_scale.value.first()),
             prev: chained,
         }
     }
@@ -115,15 +116,23 @@ impl Video {
 pub(super) fn effective(s: &Settings) -> Settings {
     let mut e = s.clone();
     e.steps = s.video_init_steps.clone();
-    e.clip_guidance_scale = s.video_init_clip_guidance_scale.clone();
-    e.tv_scale = s.video_init_tv_scale.clone();
-    e.range_scale = s.video_init_range_scale.clone();
-    e.sat_scale = s.video_init_sat_scale.clone();
-    e.cutn_batches = s.video_init_cutn_batches.clone();
+    e.clip_guidance_scale = fixed(&s.video_init_clip_guidance_scale);
+    e.tv_scale = fixed(&s.video_init_tv_scale);
+    e.range_scale = fixed(&s.video_init_range_scale);
+    e.sat_scale = fixed(&s.video_init_sat_scale);
+    e.cutn_batches = fixed(&s.video_init_cutn_batches);
     e.skip_steps = s.video_init_skip_steps.clone();
-    e.frames_scale = s.video_init_frames_scale.clone();
-    e.frames_skip_steps = s.video_init_frames_skip_steps.clone();
+    e.frames_scale = fixed(&s.video_init_frames_scale);
+    e.frames_skip_steps = fixed(&s.video_init_frames_skip_steps);
     e.init_image.value = OptPath::default();
     e.perlin_init.value = false;
     e
+}
+
+/// An override's value where the setting it replaces takes keyframes: the same at every frame.
+fn fixed<T: Copy>(v: &Spanned<T>) -> Spanned<Keyed<T>> {
+    Spanned {
+        value: Keyed::Fixed(v.value),
+        origin: v.origin.clone(),
+    }
 }

@@ -113,7 +113,15 @@ fn saves(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     let last_of = |skip: u32| steps.saturating_sub(skip.saturating_add(1));
     let mut last = last_of(s.skip_steps.value);
     if s.animation_mode.value != AnimationMode::None {
-        last = last.max(last_of(s.frames_skip_steps.value.of_steps(steps)));
+        // keyframed: the frame that skips least runs longest
+        let fewest = s
+            .frames_skip_steps
+            .value
+            .values()
+            .iter()
+            .map(|p| p.of_steps(steps))
+            .min();
+        last = last.max(last_of(fewest.unwrap_or_default()));
     }
     if let Some(&j) = at.iter().find(|&&j| j > last as usize) {
         diags.push(error(

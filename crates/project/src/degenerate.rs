@@ -1,17 +1,20 @@
 //! Settings that parse and pass their ranges one by one, yet would render garbage once DD's
 //! arithmetic combines them: weights whose sum overflows, keyframes that interpolate to a
-//! non-finite value or to a zero zoom (the warp collapses the frame to a point), a video
+//! non-finite value (motion or keyframed numbers) or to a zero zoom (the warp collapses the frame to a point), a video
 //! frame rate the encoder cannot hold, an init image that Perlin noise replaces.
 //!
 //! Where DD would accept the value and render nonsense, disco refuses it (an error); where
 //! DD's result is well defined but surprising, disco warns.
 
 use super::diagnostic::Diagnostics;
-use super::schema::Settings;
+use super::schema::{SCHEMA, Settings};
 use super::source::Origin;
-use super::types::{AnimationMode, ChoiceSetting, Keyframes, fmt_number};
+use super::types::{
+    AnimationMode, ChoiceSetting, Keyframes, fmt_number, is_keyframeable, parse_keyframes,
+};
 use super::validate::{blame, push};
 use disco_kernels::anim::Series;
+use serde_json::Value;
 
 /// A |zoom| below this maps the whole frame onto less than a thousandth of its size: no
 /// picture survives the warp (and exactly 0 makes DD's matrix singular).
@@ -28,6 +31,58 @@ pub fn check(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     motion(s, fallback, diags);
     video_fps(s, fallback, diags);
     perlin_replaces_init_image(s, fallback, diags);
+    keyframed_numbers(s, fallback, diags);
+}
+
+/// Keyframed numbers (`eta "0: (0.2), 10: (0.5)"`): stills read frame 0 only (a warning),
+/// and an animation's interpolated values must stay finite (an error).
+fn keyframed_numbers(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
+    let animation = s.animation_mode.value != AnimationMode::None;
+    for info in SCHEMA.iter().filter(|i| is_keyframeable(i)) {
+        let Some(Value::String(text)) = s.get_json(info.name) else {
+            continue; // one value on every frame
+        };
+        let Ok(keys) = parse_keyframes(&text) else {
+            continue;
+        };
+        let name = info.name;
+        if !animation {
+            let first = keys.iter().min_by_key(|k| k.0).map_or(0.0, |k| k.1);
+            push(
+                diags,
+                blame(s, name, fallback),
+                false,
+                format!(
+                    "`{name}` is keyframed, but stills render with frame 0's value ({})",
+                    fmt_number(first)
+                ),
+                "keyframes past frame 0 are unused",
+                Some("keyframes change a value over an animation's frames".into()),
+            );
+            continue;
+        }
+        if s.max_frames.value > MAX_SCANNED_FRAMES {
+            continue;
+        }
+        let Ok(series) = Series::new(&keys, s.max_frames.value, s.interp_spline.value) else {
+            continue;
+        };
+        if let Some(f) =
+            (0..s.max_frames.value).find(|&f| series.get(f).is_some_and(|x| !x.is_finite()))
+        {
+            push(
+                diags,
+                blame(s, name, fallback),
+                true,
+                format!("`{name}` interpolates to a non-finite value at frame {f}"),
+                "overflows between these keys",
+                Some(format!(
+                    "`interp-spline \"{}\"` interpolates between the keys; use keys whose differences are finite numbers",
+                    s.interp_spline.value.name()
+                )),
+            );
+        }
+    }
 }
 
 /// Every frame's interpolated 2D motion is finite, and zoom never reaches 0.

@@ -102,10 +102,10 @@ macro_rules! settings {
                 }
             }
 
-            /// The value of `name` as a number and where it was written, for range checks.
-            pub fn numeric(&self, name: &str) -> Option<(f64, Option<&super::source::Origin>)> {
+            /// Every number of `name` (each keyframe's) and where it was written, for range checks.
+            pub fn numbers(&self, name: &str) -> Option<(Vec<f64>, Option<&super::source::Origin>)> {
                 match name {
-                    $( $name => self.$field.value.numeric().map(|x| (x, self.$field.origin.as_ref())), )*
+                    $( $name => Some((self.$field.value.numbers(), self.$field.origin.as_ref())), )*
                     _ => None,
                 }
             }
@@ -148,22 +148,22 @@ settings! {
     /// Steps skipped at the start of the noise schedule (must be less than `steps`).
     skip_steps: u32 = 10; "skip-steps", dd "skip_steps", pixels true;
     /// How strongly CLIP pulls toward the prompts each step.
-    clip_guidance_scale: f64 = 5000.0; "clip-guidance-scale", dd "clip_guidance_scale", pixels true, min 0, advised 1500 ..= 100000;
+    clip_guidance_scale: Keyed<f64> = Keyed::Fixed(5000.0); "clip-guidance-scale", dd "clip_guidance_scale", pixels true, min 0, advised 1500 ..= 100000;
     /// L2 total-variation smoothing of the denoised estimate.
-    tv_scale: f64 = 0.0; "tv-scale", dd "tv_scale", pixels true, min 0, advised 0 ..= 1000;
+    tv_scale: Keyed<f64> = Keyed::Fixed(0.0); "tv-scale", dd "tv_scale", pixels true, min 0, advised 0 ..= 1000;
     /// Range loss weight. In DD it has no effect (dd-algorithm.md §5.7); disco keeps DD's behaviour.
-    range_scale: f64 = 150.0; "range-scale", dd "range_scale", pixels true, min 0, advised 0 ..= 1000;
+    range_scale: Keyed<f64> = Keyed::Fixed(150.0); "range-scale", dd "range_scale", pixels true, min 0, advised 0 ..= 1000;
     /// How `range-scale` acts: "dd" (DD's behaviour: no effect, dd-algorithm.md §5.7) or
     /// "through-denoiser" (the range loss's gradient flows back through the denoiser).
     range_loss: RangeLoss = RangeLoss::Dd; "range-loss", dd "", pixels true;
     /// Penalty on values outside [-1, 1] (mitigates over-saturation).
-    sat_scale: f64 = 0.0; "sat-scale", dd "sat_scale", pixels true, min 0, advised 0 ..= 2000;
+    sat_scale: Keyed<f64> = Keyed::Fixed(0.0); "sat-scale", dd "sat_scale", pixels true, min 0, advised 0 ..= 2000;
     /// Start image (resized to the output size), or `#null`.
     init_image: OptPath = OptPath::default(); "init-image", dd "init_image", pixels true;
     /// LPIPS weight pulling the image toward the init image.
     init_scale: f64 = 1000.0; "init-scale", dd "init_scale", pixels true, min 0, advised 10 ..= 20000;
     /// Cutout/CLIP passes per step (each with new cuts and augmentations).
-    cutn_batches: u32 = 4; "cutn-batches", dd "cutn_batches", pixels true, min 1, max 256, advised 1 ..= 8;
+    cutn_batches: Keyed<u32> = Keyed::Fixed(4); "cutn-batches", dd "cutn_batches", pixels true, min 1, max 256, advised 1 ..= 8;
     /// Skip the torchvision-style augmentations of the cutouts.
     skip_augs: bool = false; "skip-augs", dd "skip_augs", pixels true;
     /// Number of still images in a batch (stills only).
@@ -282,11 +282,15 @@ settings! {
     /// The run seed (DD's `set_seed`): an integer, or "random".
     seed: Seed = Seed::Random; "seed", dd "seed", pixels true;
     /// DDIM η (noise added per step); above 1 risks NaN.
-    eta: f64 = 0.8; "eta", dd "eta", pixels true, min 0, advised 0 ..= 1;
+    eta: Keyed<f64> = Keyed::Fixed(0.8); "eta", dd "eta", pixels true, min 0, advised 0 ..= 1;
     /// Cap the RMS of the guidance gradient at `clamp-max`.
     clamp_grad: bool = true; "clamp-grad", dd "clamp_grad", pixels true;
     /// RMS ceiling of the guidance gradient.
-    clamp_max: f64 = 0.05; "clamp-max", dd "clamp_max", pixels true, above 0;
+    clamp_max: Keyed<f64> = Keyed::Fixed(0.05); "clamp-max", dd "clamp_max", pixels true, above 0;
+    /// Compute the CLIP guidance gradient on every N-th evaluation only and reuse it in
+    /// between (philpax/disco-diffusion's lazy guidance, its `guidance_every`): faster, and
+    /// not DD's pictures. 1 (DD) guides every step.
+    guidance_every: u32 = 1; "guidance-every", dd "", pixels true, min 1, max 1000;
     /// Clamp the denoised estimate to [-1, 1] inside the sampler.
     clip_denoised: bool = false; "clip-denoised", dd "clip_denoised", pixels true;
     /// No effect for unconditional models (kept for DD compatibility).
@@ -294,7 +298,7 @@ settings! {
     /// Add 25 noisy copies of every text prompt embedding.
     fuzzy_prompt: bool = false; "fuzzy-prompt", dd "fuzzy_prompt", pixels true;
     /// Noise level of the fuzzy copies.
-    rand_mag: f64 = 0.05; "rand-mag", dd "rand_mag", pixels true, min 0;
+    rand_mag: Keyed<f64> = Keyed::Fixed(0.05); "rand-mag", dd "rand_mag", pixels true, min 0;
     /// Start from Perlin noise instead of Gaussian noise.
     perlin_init: bool = false; "perlin-init", dd "perlin_init", pixels true;
     /// Perlin colour mode: "mixed", "color" or "gray".
@@ -333,9 +337,9 @@ settings! {
     /// Vertical shift in pixels per frame (2D), keyframed.
     translation_y: Keyframes = Keyframes::dd("0: (0)"); "translation-y", dd "translation_y", pixels true;
     /// LPIPS weight pulling each frame toward the warped previous frame.
-    frames_scale: f64 = 1500.0; "frames-scale", dd "frames_scale", pixels true, min 0;
+    frames_scale: Keyed<f64> = Keyed::Fixed(1500.0); "frames-scale", dd "frames_scale", pixels true, min 0;
     /// Steps skipped for frames after the first, as a percentage of `steps`.
-    frames_skip_steps: Percent = Percent(60.0); "frames-skip-steps", dd "frames_skip_steps", pixels true;
+    frames_skip_steps: Keyed<Percent> = Keyed::Fixed(Percent(60.0)); "frames-skip-steps", dd "frames_skip_steps", pixels true;
     /// Frames per second of the assembled video.
     video_fps: f64 = 12.0; "video-fps", dd "fps", pixels false, above 0;
     /// H.264 constant rate factor of the video (0 = lossless, 51 = worst).

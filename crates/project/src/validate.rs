@@ -3,7 +3,7 @@
 
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::Target;
-use super::schema::{SCHEMA, Settings};
+use super::schema::{SCHEMA, SettingInfo, Settings};
 use super::source::Origin;
 use super::types::{CutSchedule, Prompts, ScheduleKind, fmt_number};
 
@@ -92,10 +92,14 @@ pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics
 
 fn ranges(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     for info in SCHEMA.iter() {
-        let Some((x, origin)) = s.numeric(info.name) else {
+        let Some((xs, origin)) = s.numbers(info.name) else {
             continue;
         };
         let origin = origin.or(fallback).cloned();
+        // Keyframed settings: the first value past a limit (each key is checked).
+        let Some(x) = xs.iter().copied().find(|&x| outside(info, x)) else {
+            continue;
+        };
         let shown = fmt_number(x);
         if let Some(min) = info.min.filter(|m| x < *m) {
             push(
@@ -156,11 +160,30 @@ fn ranges(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     }
 }
 
+/// The most steps `frames-skip-steps` skips on any frame (each key is checked).
+fn most_skipped(s: &Settings) -> u32 {
+    let steps = s.steps.value;
+    let values = s.frames_skip_steps.value.values();
+    values
+        .iter()
+        .map(|p| p.of_steps(steps))
+        .max()
+        .unwrap_or_default()
+}
+
+/// Whether `x` is past any limit or the advised range of `info`.
+fn outside(info: &SettingInfo, x: f64) -> bool {
+    info.min.is_some_and(|m| x < m)
+        || info.above.is_some_and(|m| x <= m)
+        || info.max.is_some_and(|m| x > m)
+        || info.advised.is_some_and(|(lo, hi)| x < lo || x > hi)
+}
+
 fn steps(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     let steps = s.steps.value;
     // skip-steps against steps: skip_steps_against_steps, which names the target
     if s.animation_mode.value != super::types::AnimationMode::None {
-        let calc = s.frames_skip_steps.value.of_steps(steps);
+        let calc = most_skipped(s);
         if calc >= steps {
             push(
                 diags,
@@ -344,7 +367,12 @@ fn prompt_weights(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnosti
 
 /// CLIP guidance needs a CLIP model and something to guide toward (DD crashes on either).
 fn guidance_inputs(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
-    if s.clip_guidance_scale.value == 0.0 {
+    if s.clip_guidance_scale
+        .value
+        .values()
+        .iter()
+        .all(|&x| x == 0.0)
+    {
         return;
     }
     if s.clip_models().is_empty() {

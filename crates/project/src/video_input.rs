@@ -102,32 +102,32 @@ fn departures(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) 
         "video-init-clip-guidance-scale",
         v.video_init_clip_guidance_scale.value,
         "clip-guidance-scale",
-        v.clip_guidance_scale.value,
+        v.clip_guidance_scale.value.first(),
     );
     scale(
         "video-init-tv-scale",
         v.video_init_tv_scale.value,
         "tv-scale",
-        v.tv_scale.value,
+        v.tv_scale.value.first(),
     );
     scale(
         "video-init-sat-scale",
         v.video_init_sat_scale.value,
         "sat-scale",
-        v.sat_scale.value,
+        v.sat_scale.value.first(),
     );
-    if v.video_init_cutn_batches.value != v.cutn_batches.value {
+    if v.video_init_cutn_batches.value != v.cutn_batches.value.first() {
         differ.push(format!(
             "`video-init-cutn-batches` {n} averaged over {n} (DD divides by `cutn-batches` {d})",
             n = v.video_init_cutn_batches.value,
-            d = v.cutn_batches.value
+            d = v.cutn_batches.value.first()
         ));
     }
     let ours = v
         .video_init_frames_skip_steps
         .value
         .of_steps(v.video_init_steps.value);
-    let dd = v.frames_skip_steps.value.of_steps(v.steps.value);
+    let dd = v.frames_skip_steps.value.first().of_steps(v.steps.value);
     if ours != dd {
         differ.push(format!(
             "`video-init-frames-skip-steps` skips {ours} steps (DD skips {dd}, from `frames-skip-steps` of `steps`)"

@@ -56,6 +56,18 @@ pub struct Checkpoint {
     pub noise: RngPosition,
     /// The guidance stream's position.
     pub guidance: RngPosition,
+    /// The lazy guidance's count and kept gradient (`guidance-every`).
+    pub lazy: LazyGuidance,
+}
+
+/// `guidance-every N`: guidance evaluations so far, and the gradient the latest computed
+/// one finished with (kept only when N > 1), which the next N − 1 evaluations reuse.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LazyGuidance {
+    /// Guidance evaluations made so far (computed or reused).
+    pub calls: u64,
+    /// The latest computed gradient.
+    pub grad: Option<Array4<f32>>,
 }
 
 /// What each step reports.
@@ -87,6 +99,8 @@ pub struct ResumePoint<'a> {
     pub noise: RngPosition,
     /// The guidance stream's position.
     pub guidance: RngPosition,
+    /// The lazy guidance's state.
+    pub lazy: &'a LazyGuidance,
 }
 
 impl ResumePoint<'_> {
@@ -96,6 +110,7 @@ impl ResumePoint<'_> {
             state: self.state.clone(),
             noise: self.noise,
             guidance: self.guidance,
+            lazy: self.lazy.clone(),
         }
     }
 }
@@ -106,7 +121,7 @@ pub enum Rendered {
     /// The final image, `[H, W, 3]` u8, as DD writes it (§11.1).
     Finished(Array3<u8>),
     /// Cancelled between steps.
-    Cancelled(Checkpoint),
+    Cancelled(Box<Checkpoint>),
 }
 
 fn guidance_seed(seed: u64) -> u64 {
@@ -248,6 +263,7 @@ pub fn render_observed(
         noise_pos: Cell::new(noise.position()),
         guide_pos: Cell::new(guide_rng.position()),
         last: RefCell::new((Losses::default(), false)),
+        lazy: RefCell::new(resume.map(|cp| cp.lazy.clone()).unwrap_or_default()),
     };
     let mut denoiser =
         |x: ArrayView4<f32>, at: EvalAt| denoise(&fixed, models, &mut guide_rng, &shared, x, at);
@@ -271,11 +287,12 @@ pub fn render_observed(
             shared.observer.borrow_mut().finished(&pred_x0, &x);
             Ok(Rendered::Finished(to_u8(pred_x0.view())))
         }
-        SamplerExit::Cancelled(state) => Ok(Rendered::Cancelled(Checkpoint {
+        SamplerExit::Cancelled(state) => Ok(Rendered::Cancelled(Box::new(Checkpoint {
             state,
             noise: noise.position(),
             guidance: guide_rng.position(),
-        })),
+            lazy: shared.lazy.into_inner(),
+        }))),
     }
 }
 
@@ -336,6 +353,8 @@ struct Shared<'o> {
     guide_pos: Cell<RngPosition>,
     /// The losses and NaN flag of the latest guidance evaluation.
     last: RefCell<(Losses, bool)>,
+    /// `guidance-every`'s count and kept gradient.
+    lazy: RefCell<LazyGuidance>,
 }
 
 /// The denoiser the sampler calls: the UNet's ε̂ at (x, k) and cond_fn's finished gradient.
@@ -368,6 +387,16 @@ fn denoise(
         };
         shared.observer.borrow_mut().evaluated(&eval);
         return Ok(Denoised { eps, grad: None });
+    }
+    if let Some(g) = reused_gradient(spec, shared) {
+        let eval = DenoiserEval {
+            at,
+            eps: &eps,
+            x,
+            grad: Some(&g),
+        };
+        shared.observer.borrow_mut().evaluated(&eval);
+        return Ok(Denoised { eps, grad: Some(g) });
     }
     let (h, w) = (spec.height(), spec.width());
     let draws = guidance::draw(guide_rng.rng(), spec, schedule, at, &models.clip, (h, w));
@@ -404,7 +433,24 @@ fn denoise(
         grad: Some(&g),
     });
     *shared.last.borrow_mut() = (losses, nan);
+    if spec.common.guidance_every > 1 {
+        shared.lazy.borrow_mut().grad = Some(g.clone());
+    }
     Ok(Denoised { eps, grad: Some(g) })
+}
+
+/// `guidance-every N`: counts this evaluation, and returns the kept gradient when this one
+/// reuses it (all but every N-th, once one has been computed; no cuts are drawn for it).
+fn reused_gradient(spec: &RenderSpec, shared: &Shared<'_>) -> Option<Array4<f32>> {
+    let every = u64::from(spec.common.guidance_every.max(1));
+    let mut lazy = shared.lazy.borrow_mut();
+    let call = lazy.calls;
+    lazy.calls += 1;
+    if every > 1 && !call.is_multiple_of(every) {
+        lazy.grad.clone()
+    } else {
+        None
+    }
 }
 
 /// ε̂ = UNet(x, t_model(k))[:, 0..3], `[1, 3, H, W]`.
@@ -431,6 +477,7 @@ fn unet_eps(
 /// the observer.
 fn report(shared: &Shared<'_>, r: &StepReport<'_>, total: usize) {
     let l = shared.last.borrow();
+    let lazy = shared.lazy.borrow();
     shared.observer.borrow_mut().step(&StepEvent {
         j: r.iteration,
         k: r.k,
@@ -442,6 +489,7 @@ fn report(shared: &Shared<'_>, r: &StepReport<'_>, total: usize) {
             state,
             noise: shared.noise_pos.get(),
             guidance: shared.guide_pos.get(),
+            lazy: &lazy,
         }),
     });
 }

@@ -104,7 +104,7 @@ pub fn parse_dd(text: &str) -> Result<Vec<(u32, f64)>, KeyError> {
                             (k + 1, k + 1 + close),
                             format!(
                                 "`{}` is not a number (expressions are not supported)",
-                                inner.trim()
+                                super::escaped(inner.trim())
                             ),
                         )
                     })?;

@@ -7,6 +7,7 @@
 
 mod arch;
 mod choice;
+mod keyed;
 mod keyframes;
 mod prompts;
 mod scalars;
@@ -17,6 +18,7 @@ pub use choice::{
     AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline, PromptTokenization,
     VideoBlendMode,
 };
+pub use keyed::{KeyValue, Keyed, is_keyframeable};
 pub use keyframes::{Keyframes, parse_dd as parse_keyframes};
 pub use prompts::{Prompt, PromptSet, Prompts};
 pub use scalars::{Fractions, IntermediateSaves, OptPath, Percent, Seed, WidthHeight};
@@ -47,6 +49,11 @@ pub trait SettingType: Clone + PartialEq + Debug + Sized {
     /// The value as a number, for range checks.
     fn numeric(&self) -> Option<f64> {
         None
+    }
+
+    /// Every number the value holds (each keyframe's), for range checks.
+    fn numbers(&self) -> Vec<f64> {
+        self.numeric().into_iter().collect()
     }
 }
 
