@@ -5,9 +5,11 @@
 //!
 //!     disco-video probe
 //!     disco-video encode --out OUT.mp4 --fps 12 --crf 17 --preset veryslow FRAME.png…
+//!     disco-video frames --nth 2 --out DIR VIDEO
 //!
 //! `probe` prints `libavcodec <version>` and `encoder <name>` (or `encoder -`); `encode`
-//! prints `frames <n>`, `encoder <name>`, `bytes <n>`. Errors go to stderr with exit 1.
+//! prints `frames <n>`, `encoder <name>`, `bytes <n>`; `frames` writes every nth frame of VIDEO as
+//! DIR/000000.png, 000001.png, … and prints `frames <n>`. Errors go to stderr with exit 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +63,36 @@ fn run(args: &[String]) -> Result<(), String> {
             println!("bytes {}", e.bytes);
             Ok(())
         }
-        _ => Err("usage: disco-video probe | disco-video encode --out OUT --fps N --crf N --preset P FRAME…".into()),
+        Some("frames") => frames(&args[1..]),
+        _ => Err("usage: disco-video probe | disco-video encode --out OUT --fps N --crf N --preset P FRAME… | disco-video frames --nth N --out DIR VIDEO".into()),
     }
+}
+
+/// `frames --nth N --out DIR VIDEO`: Video Input's source frames as PNG files.
+fn frames(args: &[String]) -> Result<(), String> {
+    let (mut nth, mut out, mut video) = (1usize, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--nth" => {
+                let v = it.next().ok_or("--nth needs a value")?;
+                nth = v.parse().map_err(|e| format!("--nth: {e}"))?;
+            }
+            "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a value")?)),
+            v => video = Some(PathBuf::from(v)),
+        }
+    }
+    let (out, video) = (
+        out.ok_or("frames needs --out")?,
+        video.ok_or("frames needs a video")?,
+    );
+    if nth == 0 {
+        return Err("--nth must be at least 1".into());
+    }
+    let n = video::each_nth_frame(&video, nth, |i, img| {
+        video::png::write_rgb(&out.join(format!("{i:06}.png")), &img)
+    })
+    .map_err(|e| e.to_string())?;
+    println!("frames {n}");
+    Ok(())
 }

@@ -21,6 +21,8 @@ pub struct StoreFacts {
     device: Device,
     ort_lib: Option<PathBuf>,
     runtime: Option<Result<RuntimeFacts, FactsError>>,
+    /// Where Video Input's source frames are kept (`.disco/frames`); `None`: not read.
+    frames: Option<PathBuf>,
 }
 
 impl StoreFacts {
@@ -33,7 +35,14 @@ impl StoreFacts {
             device,
             ort_lib,
             runtime: None,
+            frames: None,
         }
+    }
+
+    /// Keeps Video Input's source frames in `dir` (source_frames.rs).
+    pub fn with_frames(mut self, dir: PathBuf) -> StoreFacts {
+        self.frames = Some(dir);
+        self
     }
 
     fn set(&mut self, dir: &Path) -> Result<&ModelSet, FactsError> {
@@ -55,6 +64,19 @@ impl Facts for StoreFacts {
         self.stat
             .blake3(path)
             .map_err(|e| FactsError::read(path, e))
+    }
+
+    fn video_frames(&mut self, path: &Path, nth: u32) -> Result<Vec<String>, FactsError> {
+        let Some(dir) = self.frames.clone() else {
+            let detail = "this command does not read videos".to_owned();
+            return Err(FactsError::Runtime { detail });
+        };
+        super::source_frames::readable_video(path)
+            .map_err(|detail| FactsError::Runtime { detail })?;
+        let file = self.file_blake3(path)?;
+        let helper = crate::video::external::helper();
+        super::source_frames::source_frames(&helper, &dir, (path, &file), nth)
+            .map_err(|detail| FactsError::Runtime { detail })
     }
 
     fn model_hashes(

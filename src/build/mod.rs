@@ -26,6 +26,7 @@ pub mod needs;
 pub mod png;
 mod publish;
 pub mod renderer;
+pub mod source_frames;
 pub mod spec;
 mod targets;
 pub mod trace_out;

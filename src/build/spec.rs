@@ -42,6 +42,11 @@ pub enum SpecError {
     /// A frame that starts from the previous one was asked for without it.
     #[error("the previous frame's image is missing")]
     NoPreviousFrame,
+    /// A flow-blended Video Input init needs optical flow, which disco cannot compute yet.
+    #[error(
+        "`video-init-flow-warp` needs RAFT optical flow, which disco does not export yet; set `video-init-flow-warp #false`"
+    )]
+    FlowWarp,
 }
 
 impl From<SpecError> for super::RenderError {
@@ -142,6 +147,11 @@ fn load_init(
             let warped = warp_frame(prev, &motion, Kernel::FixedPoint);
             Some(to_tensor(&warped))
         }
+        Init::SourceFrame { source } => {
+            let img = source_frame(plan, source)?;
+            Some(to_tensor(&resize_exact(&img, w, h)))
+        }
+        Init::FlowBlend { .. } => return Err(SpecError::FlowWarp),
     })
 }
 
@@ -182,6 +192,23 @@ fn image_prompt_files(plan: &Plan, j: usize) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A Video Input source frame as planning kept it (source_frames.rs), checked against the
+/// pixel hash its key was computed from; stretched to the output size as DD stretches its
+/// init images (§13 item 7).
+fn source_frame(plan: &Plan, hash: &str) -> Result<Array3<u8>, SpecError> {
+    use super::source_frames::{frame_path, frames_dir, pixel_hash};
+    let file = frame_path(&frames_dir(&plan.dir), hash);
+    let bytes = std::fs::read(&file).map_err(|source| SpecError::Read {
+        path: file.clone(),
+        source,
+    })?;
+    let img = decode_image(&bytes, &file)?;
+    if pixel_hash(&img) != hash {
+        return Err(SpecError::Changed { path: file });
+    }
+    Ok(img)
 }
 
 fn read_checked(path: &Path, blake3: &str) -> Result<Vec<u8>, SpecError> {

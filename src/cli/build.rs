@@ -135,7 +135,8 @@ pub(super) fn load_and_plan_with(sel: &Selection, save_hashes: bool) -> Result<(
         return Err(EXIT_INVALID);
     };
     let store = Store::new(&project_dir(&path));
-    let mut facts = StoreFacts::new(store.stat_cache(), sel.device, sel.ort_lib.clone());
+    let mut facts = StoreFacts::new(store.stat_cache(), sel.device, sel.ort_lib.clone())
+        .with_frames(store.root().join("frames"));
     let plan = make_plan(
         &project,
         &targets,
@@ -357,7 +358,8 @@ pub fn run_gc(a: &GcArgs) -> i32 {
         return EXIT_INVALID;
     };
     let store = Store::new(&project_dir(&path));
-    let mut facts = StoreFacts::new(store.stat_cache(), Device::Auto, a.ort_lib.clone());
+    let mut facts = StoreFacts::new(store.stat_cache(), Device::Auto, a.ort_lib.clone())
+        .with_frames(store.root().join("frames"));
     let result = build::gc(&project, &targets, &store, &mut facts, a.dry_run);
     if !a.dry_run
         && let Err(e) = facts.stat.save()

@@ -20,6 +20,9 @@ pub fn run(path: &Path) -> i32 {
         for d in disco::build::input_files::input_file_problems(p, &[]) {
             diagnostics.push(d);
         }
+        for d in disco::build::source_frames::video_file_problems(p, &[]) {
+            diagnostics.push(d);
+        }
     }
     print_all(&diagnostics);
     match result.project {
@@ -41,9 +44,13 @@ pub fn summary(p: &Project) -> String {
         .iter()
         .map(|t| {
             let what = |s: &disco::project::Settings| {
-                if s.animation_mode.value == project::types::AnimationMode::None {
+                use project::types::AnimationMode;
+                if s.animation_mode.value == AnimationMode::None {
                     let n = s.n_batches.value as usize;
                     format!("{n} image{}", plural(n))
+                } else if s.animation_mode.value == AnimationMode::VideoInput {
+                    let video = s.video_init_path.value.written.as_deref().unwrap_or("");
+                    format!("frames of {video}")
                 } else {
                     let n = s.max_frames.value as usize;
                     format!("{n} frame{}", plural(n))

@@ -143,9 +143,14 @@ impl<'a> Builder<'a> {
         }
         let mode = self.map.get("animation_mode").and_then(Value::as_str);
         let model = self.map.get("diffusion_model").and_then(Value::as_str);
+        let info = schema::by_dd_name(dd_alias(key));
         if let Some(why) = super::three_d::not_imported(key, v, mode) {
             self.skip(key, Some(v), why, Group::OffOrDefault);
-        } else if let Some(info) = schema::by_dd_name(dd_alias(key)) {
+        } else if info.is_some_and(|i| video_input_elsewhere(i, v, mode)) {
+            // recorded by DD in every mode; it acts only in Video Input
+            let why = "acts only in Video Input mode";
+            self.skip(key, Some(v), why, Group::OffOrDefault);
+        } else if let Some(info) = info {
             self.emit(info.name, key, v);
         } else if let Some(setting) = port_setting(key) {
             self.emit(setting, key, v);
@@ -153,7 +158,7 @@ impl<'a> Builder<'a> {
             // an OpenCLIP model DD has no toggle for, by its model-set key (from `clip_models`)
             self.emit(toggle, key, v);
         } else if let Some((_, why)) = UNSUPPORTED.iter().find(|(k, _)| *k == key) {
-            let group = if known::unsupported_changes_picture(key, v, mode) {
+            let group = if known::unsupported_changes_picture(v) {
                 Group::ChangesPicture
             } else {
                 Group::OffOrDefault
@@ -249,5 +254,19 @@ fn dd_alias(key: &str) -> &str {
     match key {
         "ViTL14_336" => "ViTL14_336px",
         other => other,
+    }
+}
+
+/// Whether `info` is a Video Input setting that is not imported: DD records them in every
+/// mode, so a file of another mode, or one without a mode at DD's default value (DD's
+/// notebook records no mode), would only fill the project with settings that do nothing.
+fn video_input_elsewhere(info: &schema::SettingInfo, v: &Value, mode: Option<&str>) -> bool {
+    if !crate::project::video_input::SETTINGS.contains(&info.name) {
+        return false;
+    }
+    match mode.map(str::trim) {
+        Some(m) => !m.eq_ignore_ascii_case("Video Input"),
+        None if info.name == "video-init-path" => !known::video_path_set(v),
+        None => known::same(v, &info.default),
     }
 }

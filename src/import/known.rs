@@ -1,5 +1,5 @@
 //! What the importer knows about DD keys that are not disco settings: bookkeeping, the
-//! defaults of features disco does not support yet, and the CLI port's extras, so each
+//! video paths DD records in every mode, and the CLI port's extras, so each
 //! key that is not imported can be classed as changing the picture or not.
 
 use serde_json::Value;
@@ -33,65 +33,28 @@ pub const BOOKKEEPING: &[(&str, &str)] = &[
     ("check_model_SHA", "disco always checks model hashes"),
 ];
 
-/// The animation mode in which an unsupported key acts.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    VideoInput,
+/// Whether an unsupported DD key (`schema::UNSUPPORTED`) with value `v` changes the picture:
+/// it is set. (Its default would be off; the table lists none today.)
+pub fn unsupported_changes_picture(v: &Value) -> bool {
+    truthy(v)
 }
 
-/// DD's defaults (v5.7, as in `examples/dd-import/`) of the keys in `schema::UNSUPPORTED`,
-/// as JSON text, and the mode in which each acts.
-const UNSUPPORTED_DEFAULTS: &[(&str, &str, Mode)] = &[
-    ("video_init_path", r#""init.mp4""#, Mode::VideoInput),
-    ("extract_nth_frame", "2", Mode::VideoInput),
-    ("video_init_seed_continuity", "false", Mode::VideoInput),
-    ("video_init_flow_warp", "true", Mode::VideoInput),
-    ("video_init_flow_blend", "0.999", Mode::VideoInput),
-    ("video_init_check_consistency", "false", Mode::VideoInput),
-    (
-        "video_init_blend_mode",
-        r#""optical flow""#,
-        Mode::VideoInput,
-    ),
-    ("video_init_steps", "100", Mode::VideoInput),
-    ("video_init_clip_guidance_scale", "1000", Mode::VideoInput),
-    ("video_init_tv_scale", "0.1", Mode::VideoInput),
-    ("video_init_range_scale", "150", Mode::VideoInput),
-    ("video_init_sat_scale", "300", Mode::VideoInput),
-    ("video_init_cutn_batches", "4", Mode::VideoInput),
-    ("video_init_skip_steps", "50", Mode::VideoInput),
-    ("video_init_frames_scale", "15000", Mode::VideoInput),
-    ("video_init_frames_skip_steps", r#""70%""#, Mode::VideoInput),
+/// The video paths DD notebooks record whatever the mode: v5.7's default, DD 5.0-5.2's
+/// `disco.py` (`training.mp4`) and 5.4+ in Colab (a Drive path).
+const DEFAULT_VIDEO_PATHS: &[&str] = &[
+    "init.mp4",
+    "training.mp4",
+    "/content/training.mp4",
+    "/content/drive/MyDrive/init.mp4",
 ];
 
-/// Whether an unsupported DD key with value `v` changes the picture: it differs from DD's
-/// default and acts in the file's animation mode (files without `animation_mode`, as DD's
-/// notebook writes them, may be of any mode). OpenCLIP toggles act in every mode, off by default.
-pub fn unsupported_changes_picture(key: &str, v: &Value, animation_mode: Option<&str>) -> bool {
-    let Some((_, default, mode)) = UNSUPPORTED_DEFAULTS.iter().find(|(k, _, _)| *k == key) else {
-        return truthy(v);
-    };
-    let acts = match (mode, animation_mode.map(str::trim)) {
-        (_, None) => true,
-        (Mode::VideoInput, Some(m)) => m.eq_ignore_ascii_case("Video Input"),
-    };
-    let is_default = |text: &str| serde_json::from_str::<Value>(text).is_ok_and(|d| same(v, &d));
-    let earlier = EARLIER_DEFAULTS
-        .iter()
-        .filter(|(k, _)| *k == key)
-        .any(|(_, d)| is_default(d));
-    acts && !is_default(default) && !earlier
+/// Whether a settings file's `video_init_path` names a video of its own (not a default).
+pub fn video_path_set(v: &Value) -> bool {
+    truthy(v)
+        && !DEFAULT_VIDEO_PATHS
+            .iter()
+            .any(|d| same(v, &Value::from(*d)))
 }
-
-/// Defaults of earlier DD v5 notebooks, which their settings files record whatever the mode
-/// (DD 5.0-5.2 `disco.py` had `video_init_path = "training.mp4"` and
-/// `video_init_seed_continuity = True`; 5.4+ in Colab, a Drive path).
-const EARLIER_DEFAULTS: &[(&str, &str)] = &[
-    ("video_init_path", r#""training.mp4""#),
-    ("video_init_path", r#""/content/training.mp4""#),
-    ("video_init_path", r#""/content/drive/MyDrive/init.mp4""#),
-    ("video_init_seed_continuity", "true"),
-];
 
 /// The CLI port's (entmike) keys that disco does not import, with the reason; each changes
 /// the picture when set (dd-algorithm.md §12).
@@ -163,40 +126,5 @@ mod tests {
         assert!(same(&json!("0:(10.0)"), &json!("0: (10.0)")));
         assert!(!same(&json!("0: (5)"), &json!("0: (10.0)")));
         assert!(!same(&json!(true), &json!(1)));
-    }
-
-    #[test]
-    fn video_input_keys_matter_only_in_video_input_or_when_the_mode_is_unknown() {
-        let steps = json!(60);
-        assert!(unsupported_changes_picture(
-            "video_init_steps",
-            &steps,
-            None
-        ));
-        assert!(unsupported_changes_picture(
-            "video_init_steps",
-            &steps,
-            Some("Video Input")
-        ));
-        assert!(!unsupported_changes_picture(
-            "video_init_steps",
-            &steps,
-            Some("3D")
-        ));
-        assert!(!unsupported_changes_picture(
-            "video_init_steps",
-            &json!(100),
-            None
-        ));
-        assert!(unsupported_changes_picture(
-            "RN50_cc12m",
-            &json!(true),
-            Some("2D")
-        ));
-        assert!(!unsupported_changes_picture(
-            "RN50_cc12m",
-            &json!(false),
-            None
-        ));
     }
 }

@@ -104,7 +104,8 @@ impl Builder<'_> {
                     !v.is_null()
                         && serde_json::from_str::<Value>(d).is_ok_and(|d| !known::same(v, &d))
                 }
-                None => known::unsupported_changes_picture(k, v, None),
+                None if k == "video_init_path" => known::video_path_set(v),
+                None => known::truthy(v),
             })
         };
         let moved: Vec<&str> = MOTION

@@ -307,6 +307,10 @@ fn inputs(job: &Job) -> Vec<(String, String)> {
         } => Some(format!(
             "previous frame, angle {angle}, zoom {zoom}, translation ({translation_x}, {translation_y})"
         )),
+        Init::SourceFrame { .. } => Some("source frame".into()),
+        Init::FlowBlend { blend, .. } => Some(format!(
+            "source frame, blended {blend} with the previous frame warped along the flow"
+        )),
     };
     if let Some(init) = init {
         out.push(("init".into(), init));

@@ -30,7 +30,8 @@ pub struct OrtSeams {
 
 impl Seams for OrtSeams {
     fn with_facts(&self, store: &Store, f: &mut dyn FnMut(&mut dyn Facts)) {
-        let mut facts = StoreFacts::new(store.stat_cache(), self.device, self.ort_lib.clone());
+        let mut facts = StoreFacts::new(store.stat_cache(), self.device, self.ort_lib.clone())
+            .with_frames(store.root().join("frames"));
         f(&mut facts);
         // a hash computed is worth keeping even when planning failed further on; the
         // watcher must not die of a full disk

@@ -41,6 +41,14 @@ impl Facts for FakeFacts {
             ort: "0".into(),
         })
     }
+    /// A fake video is text, one line per frame: a frame's pixels are its line.
+    fn video_frames(&mut self, path: &Path, nth: u32) -> Result<Vec<String>, FactsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FactsError::read(path, e))?;
+        let frames = text.lines().step_by(nth as usize);
+        Ok(frames
+            .map(|l| blake3::hash(l.as_bytes()).to_hex().to_string())
+            .collect())
+    }
 }
 
 /// Paints a 64×64 image from the key's bytes (and the previous frame, to show the chain).

@@ -35,8 +35,8 @@ enum Cause {
 }
 
 fn cause(key: &str) -> Cause {
+    // Video Input's own settings (`video_init_*`, `extract_nth_frame`) import; these are forks'
     const VIDEO: &[&str] = &[
-        "extract_nth_frame",
         "force_flow_generation",
         "blend",
         "init_frame",
@@ -47,8 +47,7 @@ fn cause(key: &str) -> Cause {
     let openclip = disco::project::schema::UNSUPPORTED
         .iter()
         .any(|(k, why)| *k == key && why.contains("OpenCLIP"));
-    // `animation_mode` is loud only for "Video Input": "2D" and "3D" are imported
-    if key.starts_with("video_init") || VIDEO.contains(&key) || key == "animation_mode" {
+    if VIDEO.contains(&key) {
         Cause::VideoInput
     } else if openclip
         || matches!(
@@ -217,5 +216,60 @@ fn a_3d_settings_file_imports_with_its_motion() {
             out.imported.iter().any(|(k, _)| k == dd),
             "{dd} not imported"
         );
+    }
+}
+
+/// A DD Video Input settings file keeps its mode and every Video Input value, loses nothing
+/// that changes the picture, and loads as a valid Video Input project.
+#[test]
+fn a_video_input_settings_file_keeps_its_video_settings() {
+    let path = root().join("tests/fixtures/dd-settings/rodrigo-settings-video-init.json");
+    let out = import::import_file(&path).unwrap();
+    let loud: Vec<&str> = out.lossy().map(|s| s.key.as_str()).collect();
+    assert!(loud.is_empty(), "loud keys: {loud:?}\n{}", out.kdl);
+    let loaded = project::load_str(Path::new("disco.kdl"), &out.kdl);
+    let p = loaded.project.unwrap_or_else(|| panic!("{}", out.kdl));
+    let s = &p.targets[0].settings;
+    let file = file_values(&path);
+    assert_eq!(
+        s.animation_mode.value,
+        project::types::AnimationMode::VideoInput
+    );
+    for dd in [
+        "video_init_path",
+        "video_init_steps",
+        "video_init_skip_steps",
+        "extract_nth_frame",
+        "video_init_flow_blend",
+        "video_init_flow_warp",
+        "video_init_seed_continuity",
+        "video_init_check_consistency",
+        "video_init_blend_mode",
+        "video_init_cutn_batches",
+        "video_init_sat_scale",
+    ] {
+        let setting = project::schema::by_dd_name(dd).expect(dd).name;
+        assert!(
+            s.origin(setting).is_some(),
+            "{dd} not written:\n{}",
+            out.kdl
+        );
+        assert!(
+            same_value(&s.get_json(setting).unwrap(), &file[dd]),
+            "{dd}: {:?} vs {:?}",
+            s.get_json(setting),
+            file[dd]
+        );
+    }
+    // the file's own values, not DD's defaults
+    assert_eq!(s.video_init_skip_steps.value, 20);
+    assert_eq!(s.extract_nth_frame.value, 1);
+}
+
+/// Numbers by value, anything else as JSON.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
     }
 }

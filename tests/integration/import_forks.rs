@@ -160,7 +160,7 @@ fn dd_prompt_tokens_are_kept_for_dd_files() {
 }
 
 #[test]
-fn three_d_imports_and_video_input_is_loud_with_what_disco_does_instead() {
+fn three_d_files_import_with_their_motion() {
     let out = import(
         "a.json",
         r#"{"animation_mode": "3D", "translation_z": "0: (5)", "fov": 60}"#,
@@ -173,13 +173,24 @@ fn three_d_imports_and_video_input_is_loud_with_what_disco_does_instead() {
     ] {
         assert!(out.kdl.contains(line), "{line} not in\n{}", out.kdl);
     }
+}
+
+#[test]
+fn video_input_settings_import_and_are_quiet_in_other_modes() {
+    let video = r#""video_init_path": "clip.mp4", "video_init_steps": 60, "extract_nth_frame": 3"#;
     let out = import(
         "b.json",
-        r#"{"animation_mode": "Video Input", "video_init_path": "clip.mp4", "video_init_steps": 60}"#,
+        &format!(r#"{{"animation_mode": "Video Input", {video}}}"#),
     );
-    assert_eq!(group_of(&out, "video_init_steps"), Group::ChangesPicture);
-    // The loud group comes first in the report.
-    assert_eq!(out.skipped[0].group, Group::ChangesPicture);
+    assert_eq!(out.lossy().count(), 0, "{}", out.kdl);
+    let s = settings(&out);
+    assert_eq!(s.video_init_steps.value, 60);
+    assert_eq!(s.extract_nth_frame.value, 3);
+    assert_eq!(s.video_init_path.value.written.as_deref(), Some("clip.mp4"));
+    // DD records them in every mode: a 2D file does not write them
+    let out = import("c.json", &format!(r#"{{"animation_mode": "2D", {video}}}"#));
+    assert_eq!(group_of(&out, "video_init_steps"), Group::OffOrDefault);
+    assert!(!out.kdl.contains("video-init"), "{}", out.kdl);
 }
 
 #[test]

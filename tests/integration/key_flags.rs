@@ -331,6 +331,79 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("video-fps", ANIM, "", "video-fps 24"),
     ("video-crf", ANIM, "", "video-crf 20"),
     ("model-set", "", "", "model-set \"other-models\""),
+    // Video Input: the frames' pixels are keyed, not the video's path (both files hold the
+    // same frames)
+    ("video-init-path", VIDEO, "", "video-init-path \"same.mp4\""),
+    ("extract-nth-frame", VIDEO, "", "extract-nth-frame 1"),
+    (
+        "video-init-seed-continuity",
+        VIDEO,
+        "",
+        "video-init-seed-continuity #true",
+    ),
+    (
+        "video-init-flow-warp",
+        VIDEO,
+        "",
+        "video-init-flow-warp #false",
+    ),
+    (
+        "video-init-flow-blend",
+        VIDEO,
+        "",
+        "video-init-flow-blend 0.5",
+    ),
+    (
+        "video-init-check-consistency",
+        VIDEO,
+        "",
+        "video-init-check-consistency #true",
+    ),
+    (
+        "video-init-blend-mode",
+        VIDEO,
+        "",
+        "video-init-blend-mode \"linear\"",
+    ),
+    ("video-init-steps", VIDEO, "", "video-init-steps 60"),
+    (
+        "video-init-clip-guidance-scale",
+        VIDEO,
+        "",
+        "video-init-clip-guidance-scale 2000",
+    ),
+    ("video-init-tv-scale", VIDEO, "", "video-init-tv-scale 1"),
+    (
+        "video-init-range-scale",
+        "range-loss \"through-denoiser\"\nanimation-mode \"Video Input\"\nvideo-init-path \"clip.mp4\"\n",
+        "",
+        "video-init-range-scale 100",
+    ),
+    ("video-init-sat-scale", VIDEO, "", "video-init-sat-scale 3"),
+    (
+        "video-init-cutn-batches",
+        VIDEO,
+        "",
+        "video-init-cutn-batches 2",
+    ),
+    (
+        "video-init-skip-steps",
+        VIDEO,
+        "",
+        "video-init-skip-steps 6",
+    ),
+    (
+        "video-init-frames-scale",
+        VIDEO,
+        "",
+        "video-init-frames-scale 1000",
+    ),
+    (
+        "video-init-frames-skip-steps",
+        VIDEO,
+        "",
+        "video-init-frames-skip-steps \"50%\"",
+    ),
 ];
 
 /// Settings that act only in a 3D animation. The plan refuses 3D targets until their frame
@@ -353,6 +426,9 @@ const NOT_PLANNED_YET: &[&str] = &[
     "vr-eye-angle",
     "vr-ipd",
 ];
+
+/// A Video Input target over a fake video of four frames (engine.rs: one line a frame).
+const VIDEO: &str = "animation-mode \"Video Input\"\nvideo-init-path \"clip.mp4\"\n";
 
 /// The keys of every job of `text`, in plan order.
 fn keys(dir: &std::path::Path, text: &str) -> Vec<Key> {
@@ -398,6 +474,9 @@ fn a_setting_changes_the_key_exactly_when_its_pixels_flag_says_so() {
     let dir = tempfile::tempdir().unwrap();
     for file in ["init.png", "prompt.png"] {
         std::fs::write(dir.path().join(file), file.as_bytes()).unwrap();
+    }
+    for file in ["clip.mp4", "same.mp4"] {
+        std::fs::write(dir.path().join(file), "a\nb\nc\nd\n").unwrap();
     }
     let mut wrong = Vec::new();
     for &(name, context, base, perturbed) in CASES {

@@ -41,6 +41,7 @@ mod report;
 mod setup;
 mod shard;
 mod video;
+mod video_input;
 mod warp3d;
 mod watch;
 mod watch_loop;

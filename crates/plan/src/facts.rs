@@ -115,6 +115,17 @@ pub trait Facts {
     ) -> Result<BTreeMap<String, String>, FactsError>;
     /// The renderer and runtime that will make the pixels.
     fn runtime(&mut self) -> Result<RuntimeFacts, FactsError>;
+    /// Video Input: blake3 (hex) of the decoded RGB pixels of every `nth`-th frame of the
+    /// video at `path` (frames 0, n, 2n, …), in order.
+    fn video_frames(&mut self, path: &Path, nth: u32) -> Result<Vec<String>, FactsError> {
+        let _ = nth;
+        Err(FactsError::Runtime {
+            detail: format!(
+                "cannot decode {}: this build of disco does not read videos yet",
+                path.display()
+            ),
+        })
+    }
 }
 
 /// The numerics-relevant facts about the renderer (DESIGN.md §3 item 6).

@@ -299,6 +299,26 @@ pub enum Init {
         /// Translation in pixels.
         translation_y: f64,
     },
+    /// Video Input: a frame of the target's video (dd-algorithm.md §10.5), by the blake3 of
+    /// its decoded pixels, so re-encoding the video changes no key where no pixel changed.
+    SourceFrame {
+        /// blake3 of the frame's decoded RGB pixels.
+        source: String,
+    },
+    /// Video Input with `video-init-flow-warp`: `(1 − blend)·source + blend·remap(previous
+    /// output, flow from this source frame back to the previous one)` (§10.5).
+    FlowBlend {
+        /// blake3 of this frame's decoded pixels.
+        source: String,
+        /// blake3 of the previous source frame's pixels (the flow's other end).
+        prev_source: String,
+        /// The previous frame's key: the chain.
+        key: Key,
+        /// `video-init-flow-blend`: the warped previous output's weight.
+        blend: f64,
+        /// `video-init-check-consistency`: keep the warp only where the flows agree.
+        consistency: bool,
+    },
 }
 
 /// `values` as `[value, count]` runs.

@@ -24,6 +24,7 @@ pub mod reason;
 pub mod shard;
 pub mod sweep;
 mod target;
+mod video_input;
 
 pub use expand::{
     Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name, target_label,

@@ -27,6 +27,8 @@ pub enum Staleness {
     RendererChanged(Vec<Change>),
     /// Only the previous frame changed: the chain carries an edit forward.
     ChainChanged,
+    /// Video Input: the frame's source frame (its decoded pixels) changed.
+    SourceChanged,
     /// The image is cached but lacks intermediate saves now asked for.
     PartialsMissing,
 }
@@ -64,6 +66,7 @@ impl fmt::Display for Staleness {
                 list(f, cs)
             }
             Staleness::ChainChanged => write!(f, "previous frame changed"),
+            Staleness::SourceChanged => write!(f, "source frame changed"),
             Staleness::PartialsMissing => write!(f, "intermediate saves asked for"),
         }
     }
@@ -79,6 +82,7 @@ impl Staleness {
             Staleness::ModelChanged { .. } => "model-changed",
             Staleness::RendererChanged(_) => "renderer-changed",
             Staleness::ChainChanged => "chain-changed",
+            Staleness::SourceChanged => "source-changed",
             Staleness::PartialsMissing => "partials-missing",
         }
     }
@@ -120,12 +124,19 @@ pub fn explain(
     let (mut wf, mut nf) = (wf, nf);
     // The init: a previous frame differs by its key (the chain) or by its motion.
     let chain = wf["init"]["key"] != nf["init"]["key"];
+    // Video Input: the source frame by its pixels (the previous one's shows in the chain)
+    let source = wf["init"]["source"] != nf["init"]["source"];
     for side in [&mut wf, &mut nf] {
         if let Some(init) = side.get_mut("init").and_then(Value::as_object_mut) {
-            init.remove("key");
+            for k in ["key", "source", "prev_source"] {
+                init.remove(k);
+            }
         }
     }
     diff_objects("", &wf, &nf, true, &mut changes);
+    if changes.is_empty() && source {
+        return Staleness::SourceChanged;
+    }
     if changes.is_empty() && !chain {
         // only float noise differs, yet the key does: show it exactly rather than blame
         // the key format

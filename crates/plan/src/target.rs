@@ -22,8 +22,9 @@ use super::inputs::{
 use super::key::Key;
 use super::motion;
 use super::sweep::SweepCell;
+use super::video_input::Video;
 
-fn at_setting(message: String, origin: Option<&Origin>, label: &str) -> Diagnostic {
+pub(super) fn at_setting(message: String, origin: Option<&Origin>, label: &str) -> Diagnostic {
     match origin {
         Some(o) => Diagnostic::error(message, o, label),
         None => Diagnostic::bare(message),
@@ -42,11 +43,11 @@ pub(super) struct Planner<'a> {
 }
 
 /// Where one job starts: its init, skipped steps, LPIPS weight and the job it chains from.
-struct Start {
-    init: Init,
-    skip_steps: u32,
-    init_scale: Option<f64>,
-    prev: Option<usize>,
+pub(super) struct Start {
+    pub(super) init: Init,
+    pub(super) skip_steps: u32,
+    pub(super) init_scale: Option<f64>,
+    pub(super) prev: Option<usize>,
 }
 
 impl Planner<'_> {
@@ -76,6 +77,9 @@ impl Planner<'_> {
         seed: u64,
     ) -> Result<(), Diagnostic> {
         super::motion3d::refuse_unplanned(s)?;
+        // Video Input: its overrides in force, its frames from the video (video_input.rs)
+        let video = super::video_input::Video::of(self, s)?;
+        let s = video.as_ref().map_or(s, |v| &v.settings);
         let animation = s.animation_mode.value != AnimationMode::None;
         let (mut common, model_set, lpips) = self.common(s, animation)?;
         let batch_name = s.batch_name.value.clone();
@@ -85,12 +89,15 @@ impl Planner<'_> {
         let t = self.plan.targets.len();
         let first = self.plan.jobs.len();
         let init_first = self.first_init(s)?;
+        let frames = video.as_ref().map_or(s.max_frames.value, Video::frames);
         let count = if animation {
-            s.max_frames.value.min(self.frame_limit.unwrap_or(u32::MAX))
+            frames.min(self.frame_limit.unwrap_or(u32::MAX))
         } else {
             s.n_batches.value
         };
-        let motion = if animation { motion::series(s) } else { None };
+        let motion = (animation && video.is_none())
+            .then(|| motion::series(s))
+            .flatten();
         let keyed = if animation {
             FrameSettings::of(s)
         } else {
@@ -106,20 +113,13 @@ impl Planner<'_> {
             // DD's frame-keyed prompts: a still batch reads frame 0 (§3.1).
             let frame_no = if animation { index } else { 0 };
             let image_prompts = self.image_prompts(s, frame_no, &mut image_hashes)?;
-            let start = if animation && index > 0 {
-                self.previous_frame(s, index, motion.as_ref())
-            } else {
-                Start {
-                    init_scale: (init_first != Init::None).then_some(s.init_scale.value),
-                    init: init_first.clone(),
-                    skip_steps: s.skip_steps.value,
-                    prev: None,
-                }
-            };
+            let start = self.start(s, index, (video.as_ref(), motion.as_ref()), &init_first);
             let frame = FrameInputs {
                 // DD: frame f of an animation uses seed + f (§10.2); disco gives still i
                 // seed + i, so any image of a batch can be remade on its own.
-                seed: seed + u64::from(index),
+                seed: video
+                    .as_ref()
+                    .map_or(seed + u64::from(index), |v| v.seed(seed, index)),
                 skip_steps: start.skip_steps,
                 init: start.init,
                 init_scale: start.init_scale,
@@ -148,7 +148,7 @@ impl Planner<'_> {
             batch_name,
             folder,
             animation,
-            complete: count == s.max_frames.value,
+            complete: count == frames,
             settings,
             seed,
             model_set,
@@ -236,6 +236,31 @@ impl Planner<'_> {
             }
             (None, false) => Init::None,
         })
+    }
+
+    /// Where job `index` of a target with settings `s` starts: its video's frame (Video
+    /// Input), the warped previous frame (2D frames after the first), else `first`.
+    fn start(
+        &self,
+        s: &Settings,
+        index: u32,
+        (video, motion): (Option<&Video>, Option<&MotionSeries>),
+        first: &Init,
+    ) -> Start {
+        let animation = s.animation_mode.value != AnimationMode::None;
+        if let Some(v) = video {
+            let prev = (index > 0).then(|| self.plan.jobs.len() - 1);
+            v.start(index, prev.map(|p| (p, self.plan.jobs[p].key)))
+        } else if animation && index > 0 {
+            self.previous_frame(s, index, motion)
+        } else {
+            Start {
+                init_scale: (*first != Init::None).then_some(s.init_scale.value),
+                init: first.clone(),
+                skip_steps: s.skip_steps.value,
+                prev: None,
+            }
+        }
     }
 
     /// Frame `index` (> 0) of an animation: the previous frame (the last job planned),

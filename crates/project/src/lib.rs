@@ -23,6 +23,7 @@ mod source;
 pub mod types;
 mod validate;
 pub mod validate3d;
+pub mod video_input;
 
 pub use diagnostic::{Diagnostic, DiagnosticData, DiagnosticReport, Diagnostics};
 pub use load::{LoadResult, load, load_str};

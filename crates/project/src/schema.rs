@@ -327,7 +327,7 @@ settings! {
     transformation_percent: Fractions = Fractions(vec![0.09]); "transformation-percent", dd "transformation_percent", pixels true;
 
     // ---- Animation and video (§2.4) ----
-    /// "None" (stills), "2D" or "3D". DD's "Video Input" is not supported yet.
+    /// "None" (stills), "2D", "3D" or "Video Input" (restyle `video-init-path`).
     animation_mode: AnimationMode = AnimationMode::None; "animation-mode", dd "animation_mode", pixels true;
     /// Accepted for DD compatibility: keyframe strings and plain numbers are both always accepted.
     key_frames: bool = true; "key-frames", dd "key_frames", pixels false;
@@ -389,6 +389,41 @@ settings! {
     /// H.264 constant rate factor of the video (0 = lossless, 51 = worst).
     video_crf: u32 = 17; "video-crf", dd "", pixels false, max 51;
 
+    // ---- Video Input (§2.4, §10.5; checks in video_input.rs) ----
+    /// Video Input: the video whose frames are the inits (relative to this file). DD's
+    /// default is `init.mp4`; disco asks for the path.
+    video_init_path: OptPath = OptPath::default(); "video-init-path", dd "video_init_path", pixels false;
+    /// Video Input: use every n-th frame of the video (frames 0, n, 2n, …).
+    extract_nth_frame: u32 = 2; "extract-nth-frame", dd "extract_nth_frame", pixels true, min 1;
+    /// Video Input: every frame keeps the run seed; off, frame f uses seed + f + 1 (DD).
+    video_init_seed_continuity: bool = false; "video-init-seed-continuity", dd "video_init_seed_continuity", pixels true;
+    /// Video Input: blend each source frame with the previous output warped along the optical flow.
+    video_init_flow_warp: bool = true; "video-init-flow-warp", dd "video_init_flow_warp", pixels true;
+    /// Video Input: weight of the flow-warped previous output in a frame's init (0 = the source frame).
+    video_init_flow_blend: f64 = 0.999; "video-init-flow-blend", dd "video_init_flow_blend", pixels true, min 0, max 1;
+    /// Video Input: keep the previous output only where forward and backward flow agree.
+    video_init_check_consistency: bool = false; "video-init-check-consistency", dd "video_init_check_consistency", pixels true;
+    /// Video Input: how the assembled video blends frames: "None", "linear" or "optical flow".
+    video_init_blend_mode: VideoBlendMode = VideoBlendMode::OpticalFlow; "video-init-blend-mode", dd "video_init_blend_mode", pixels false;
+    /// Video Input: diffusion steps (replaces `steps`).
+    video_init_steps: u32 = 100; "video-init-steps", dd "video_init_steps", pixels true, min 1, max 10000;
+    /// Video Input: CLIP guidance scale (replaces `clip-guidance-scale`; DD ignores it).
+    video_init_clip_guidance_scale: f64 = 1000.0; "video-init-clip-guidance-scale", dd "video_init_clip_guidance_scale", pixels true, min 0;
+    /// Video Input: total-variation scale (replaces `tv-scale`; DD ignores it).
+    video_init_tv_scale: f64 = 0.1; "video-init-tv-scale", dd "video_init_tv_scale", pixels true, min 0;
+    /// Video Input: range scale (replaces `range-scale`).
+    video_init_range_scale: f64 = 150.0; "video-init-range-scale", dd "video_init_range_scale", pixels true, min 0;
+    /// Video Input: saturation scale (replaces `sat-scale`; DD ignores it).
+    video_init_sat_scale: f64 = 300.0; "video-init-sat-scale", dd "video_init_sat_scale", pixels true, min 0;
+    /// Video Input: cutout batches per step (replaces `cutn-batches`).
+    video_init_cutn_batches: u32 = 4; "video-init-cutn-batches", dd "video_init_cutn_batches", pixels true, min 1, max 256;
+    /// Video Input: steps skipped for the first frame (replaces `skip-steps`).
+    video_init_skip_steps: u32 = 50; "video-init-skip-steps", dd "video_init_skip_steps", pixels true;
+    /// Video Input: LPIPS weight toward each frame's init (replaces `frames-scale`).
+    video_init_frames_scale: f64 = 15000.0; "video-init-frames-scale", dd "video_init_frames_scale", pixels true, min 0;
+    /// Video Input: steps skipped for frames after the first (replaces `frames-skip-steps`; DD ignores it).
+    video_init_frames_skip_steps: Percent = Percent(70.0); "video-init-frames-skip-steps", dd "video_init_frames_skip_steps", pixels true;
+
     // ---- disco's own ----
     /// The exported model set (a directory with `manifest.json`), relative to this file.
     model_set: OptPath = OptPath { written: Some("models/default".into()), resolved: None }; "model-set", dd "", pixels false;
@@ -407,63 +442,8 @@ pub fn by_dd_name(dd: &str) -> Option<&'static SettingInfo> {
 }
 
 /// DD settings disco knows but does not support yet, with the reason (shown on use and by import).
-pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("video_init_path", "Video Input mode is not supported yet"),
-    ("extract_nth_frame", "Video Input mode is not supported yet"),
-    (
-        "video_init_seed_continuity",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_flow_warp",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_flow_blend",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_check_consistency",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_blend_mode",
-        "Video Input mode is not supported yet",
-    ),
-    ("video_init_steps", "Video Input mode is not supported yet"),
-    (
-        "video_init_clip_guidance_scale",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_tv_scale",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_range_scale",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_sat_scale",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_cutn_batches",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_skip_steps",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_frames_scale",
-        "Video Input mode is not supported yet",
-    ),
-    (
-        "video_init_frames_skip_steps",
-        "Video Input mode is not supported yet",
-    ),
-];
+/// Empty since 3D and Video Input landed; kept so the next such feature is refused loudly.
+pub const UNSUPPORTED: &[(&str, &str)] = &[];
 
 pub use crate::clip_names::CLIP_MODELS;
 

@@ -73,6 +73,7 @@ pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics
     guidance_inputs(s, fallback, diags);
     super::degenerate::check(s, fallback, diags);
     super::validate3d::settings(s, fallback, diags);
+    super::video_input::check(s, fallback, diags);
     let name = &s.batch_name.value;
     if name.is_empty() || name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
         push(

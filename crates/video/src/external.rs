@@ -59,7 +59,15 @@ pub enum HelperError {
 }
 
 fn run(args: &[&str], extra: &[PathBuf]) -> Result<Vec<(String, String)>, HelperError> {
-    let helper = helper();
+    run_helper(&helper(), args, extra)
+}
+
+fn run_helper(
+    helper: &Path,
+    args: &[&str],
+    extra: &[PathBuf],
+) -> Result<Vec<(String, String)>, HelperError> {
+    let helper = helper.to_path_buf();
     let out = Command::new(&helper)
         .args(args)
         .args(extra)
@@ -123,4 +131,24 @@ pub fn encode(frames: &[PathBuf], out: &Path, s: &EncodeSettings) -> Result<Enco
         encoder: field(&f, "encoder")?.to_owned(),
         bytes: num("bytes")?,
     })
+}
+
+/// Writes every `nth` frame of `video` into `out` as `000000.png`, `000001.png`, … with the
+/// helper at `helper` (see [`helper`]); returns how many.
+pub fn extract_frames(
+    helper: &Path,
+    video: &Path,
+    nth: u32,
+    out: &Path,
+) -> Result<usize, HelperError> {
+    let nth = nth.to_string();
+    let out = out.to_string_lossy();
+    let args = ["frames", "--nth", &nth, "--out", &out];
+    let f = run_helper(helper, &args, &[video.to_path_buf()])?;
+    field(&f, "frames")?
+        .parse()
+        .map_err(|source| HelperError::Number {
+            name: "frames".into(),
+            source,
+        })
 }

@@ -8,12 +8,14 @@
 mod decode;
 mod encode;
 pub mod external;
+mod frames;
 pub mod png;
 
 use std::path::PathBuf;
 
 pub use decode::{Decoded, decode};
 pub use encode::{EncodeSettings, Encoded, Mp4Writer, encode_pngs, h264_encoder};
+pub use frames::each_nth_frame;
 
 /// What to install when no H.264 encoder is present.
 pub const INSTALL_HELP: &str = "disco encodes video with FFmpeg's libx264 H.264 encoder; \

@@ -5,6 +5,7 @@
 
 mod spline;
 
+pub mod flow;
 pub mod motion;
 pub mod series;
 pub mod warp;

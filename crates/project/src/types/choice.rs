@@ -204,7 +204,7 @@ choice! {
 
 choice! {
     /// What a target renders: stills, or an animation.
-    enum AnimationMode, "\"None\", \"2D\" or \"3D\"" {
+    enum AnimationMode, "\"None\", \"2D\", \"3D\" or \"Video Input\"" {
         /// Still images (`n-batches` of them).
         None => ["None", "none"],
         /// 2D animation: each frame starts from the warped previous one.
@@ -212,10 +212,25 @@ choice! {
         /// 3D animation: each frame starts from the previous one warped through its depth
         /// map by a moving camera (dd-algorithm.md §10.4).
         ThreeD => ["3D", "3d"],
+        /// Video Input: each frame restyles a frame of `video-init-path` (dd-algorithm.md §10.5).
+        VideoInput => ["Video Input", "video input"],
     }
     unsupported {
-        "Video Input" => "Video Input mode needs RAFT optical flow, which disco does not export yet",
     }
+}
+
+choice! {
+    /// DD's `video_init_blend_mode`: how the assembled video of a Video Input target blends
+    /// consecutive frames (§11.6); the frames themselves are not changed.
+    enum VideoBlendMode, "\"None\", \"linear\" or \"optical flow\"" {
+        /// The frames as rendered.
+        None => ["None", "none"],
+        /// Each frame mixed half and half with the next.
+        Linear => ["linear"],
+        /// Each frame mixed with the next warped along the optical flow.
+        OpticalFlow => ["optical flow"],
+    }
+    unsupported {}
 }
 
 // Interpolation between keyframes (§10.1).

@@ -18,6 +18,7 @@ mod schedule;
 pub use arch::NumberList;
 pub use choice::{
     AnimationMode, ChoiceSetting, DiffusionModel, GridSampleMode, InterpSpline, PromptTokenization,
+    VideoBlendMode,
 };
 pub use choice3d::{MidasDepthModel, Padding};
 pub use keyed::{KeyValue, Keyed, PER_STEP, is_keyframeable, is_schedule};

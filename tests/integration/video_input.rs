@@ -1,0 +1,321 @@
+//! Video Input through the build engine with its seams faked (engine.rs: a fake video is
+//! text, one line per frame, so a test can replace one frame's pixels): each clip frame is
+//! keyed by its source frame's pixels, so replacing one source frame re-renders that frame
+//! and, with the flow warp, the frames chained after it — nothing before.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use disco::build::{self, BuildEvent, BuildOptions};
+use disco::store::Store;
+
+use crate::engine::{FakeFacts, FakeRenderer};
+
+const PROJECT: &str = r#"
+model-set "models"
+width-height 64 64
+seed 5
+text-prompts "a painted city"
+video-init-steps 10
+video-init-skip-steps 2
+animation "clip" {
+    animation-mode "Video Input"
+    video-init-path "source.mp4"
+    extract-nth-frame 2
+}
+"#;
+
+/// Source frames 0..16 (every second one is used: 8 clip frames).
+fn source(changed: Option<usize>) -> String {
+    (0..16)
+        .map(|i| match changed {
+            Some(c) if c == i => format!("frame {i} retouched\n"),
+            _ => format!("frame {i}\n"),
+        })
+        .collect()
+}
+
+/// Builds `dir`'s project; (rendered jobs, stale reason by job).
+fn build(dir: &Path) -> (Vec<String>, BTreeMap<String, String>) {
+    let project = disco::project::load(&dir.join("disco.kdl"))
+        .project
+        .expect("valid");
+    let store = Store::new(dir);
+    let mut facts = FakeFacts {
+        model_hash: "m".into(),
+    };
+    let plan = build::make_plan(&project, &[], None, &store, &mut facts).expect("plan");
+    let (mut rendered, mut reasons) = (Vec::new(), BTreeMap::new());
+    let mut sink = |e: &BuildEvent| match e {
+        BuildEvent::JobFinished { job, .. } => rendered.push(job.clone()),
+        BuildEvent::Stale { job, detail, .. } => {
+            reasons.insert(job.clone(), detail.clone());
+        }
+        BuildEvent::JobFailed { job, error } => panic!("{job} failed: {error}"),
+        _ => {}
+    };
+    let options = BuildOptions::default();
+    build::build(
+        &plan,
+        &options,
+        &mut FakeRenderer,
+        &mut sink,
+        &AtomicBool::new(false),
+    )
+    .expect("build");
+    (rendered, reasons)
+}
+
+fn clip(range: std::ops::Range<u32>) -> Vec<String> {
+    range.map(|f| format!("clip frame {f}")).collect()
+}
+
+fn scenario(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = PROJECT.replace(
+        "extract-nth-frame 2",
+        &format!("extract-nth-frame 2\n{extra}"),
+    );
+    std::fs::write(dir.path().join("disco.kdl"), text).unwrap();
+    std::fs::write(dir.path().join("source.mp4"), source(None)).unwrap();
+    dir
+}
+
+#[test]
+fn replacing_one_source_frame_rerenders_it_and_the_chain_after_it() {
+    let dir = scenario("");
+    let (first, _) = build(dir.path());
+    assert_eq!(first, clip(0..8));
+    // source frame 10 is clip frame 5
+    std::fs::write(dir.path().join("source.mp4"), source(Some(10))).unwrap();
+    let (rendered, reasons) = build(dir.path());
+    assert_eq!(rendered, clip(5..8));
+    assert_eq!(reasons["clip frame 5"], "source frame changed");
+    assert_eq!(reasons["clip frame 6"], "previous frame changed");
+    // a source frame extract-nth-frame skips changes nothing
+    let mut skipped = source(Some(10));
+    skipped = skipped.replace("frame 11\n", "frame 11 retouched\n");
+    std::fs::write(dir.path().join("source.mp4"), skipped).unwrap();
+    let (rendered, _) = build(dir.path());
+    assert!(rendered.is_empty(), "{rendered:?}");
+}
+
+#[test]
+fn without_the_flow_warp_only_the_changed_frame_rerenders() {
+    let dir = scenario("video-init-flow-warp #false");
+    build(dir.path());
+    std::fs::write(dir.path().join("source.mp4"), source(Some(6))).unwrap();
+    let (rendered, reasons) = build(dir.path());
+    assert_eq!(rendered, clip(3..4));
+    assert_eq!(reasons["clip frame 3"], "source frame changed");
+}
+
+#[test]
+fn trimming_the_video_keeps_the_frames_it_still_has() {
+    let dir = scenario("");
+    build(dir.path());
+    let trimmed: String = source(None)
+        .lines()
+        .take(10)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("source.mp4"), trimmed).unwrap();
+    let (rendered, _) = build(dir.path());
+    assert!(rendered.is_empty(), "{rendered:?}");
+}
+
+#[test]
+fn the_plan_applies_the_overrides_and_dds_seeds() {
+    let dir = scenario("");
+    let project = disco::project::load(&dir.path().join("disco.kdl"))
+        .project
+        .unwrap();
+    let mut facts = FakeFacts {
+        model_hash: "m".into(),
+    };
+    let store = Store::new(dir.path());
+    let plan = build::make_plan(&project, &[], None, &store, &mut facts).unwrap();
+    let t = &plan.targets[0];
+    assert_eq!(t.common.inputs.steps, 10);
+    assert_eq!(t.common.inputs.clip_guidance_scale, 1000.0.into());
+    let jobs = &plan.jobs[t.jobs.clone()];
+    assert_eq!(jobs.len(), 8);
+    // DD: seed + 1 before every frame; frame 0 skips video-init-skip-steps, later frames
+    // 70% of video-init-steps, all pulled with video-init-frames-scale
+    let seeds: Vec<u64> = jobs.iter().map(|j| j.frame.seed).collect();
+    assert_eq!(seeds, (6..14).collect::<Vec<u64>>());
+    assert_eq!(jobs[0].frame.skip_steps, 2);
+    assert_eq!(jobs[1].frame.skip_steps, 7);
+    assert_eq!(jobs[3].frame.init_scale, Some(15000.0));
+    assert_eq!(jobs[3].prev, Some(t.jobs.start + 2));
+}
+
+/// A picture that differs at every pixel from frame to frame.
+fn picture(i: usize) -> ndarray::Array3<u8> {
+    ndarray::Array3::from_shape_fn((48, 64, 3), |(y, x, k)| {
+        ((x * 7 + y * 13 + k * 50 + i * 37) % 256) as u8
+    })
+}
+
+/// Encodes `frames` losslessly (crf 0: unchanged frames decode to unchanged pixels) with
+/// x264's `preset`.
+fn encode(
+    dir: &Path,
+    name: &str,
+    frames: &[ndarray::Array3<u8>],
+    preset: &str,
+) -> std::path::PathBuf {
+    use disco::video::{EncodeSettings, png};
+    let pngs: Vec<_> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = dir.join(format!("{name}-{i}.png"));
+            png::write_rgb(&p, f).unwrap();
+            p
+        })
+        .collect();
+    let out = dir.join(name);
+    let settings = EncodeSettings {
+        crf: 0,
+        preset: preset.into(),
+        ..EncodeSettings::default()
+    };
+    disco::video::encode_pngs(&pngs, &out, &settings).unwrap();
+    out
+}
+
+/// Through the real `disco-video` helper: frames are keyed by their decoded pixels, so a
+/// re-encoded video keeps every key, a replaced frame changes exactly its own, a trimmed one
+/// keeps the frames it still has; and the second read decodes nothing.
+#[test]
+fn source_frames_are_keyed_by_their_decoded_pixels() {
+    use disco::build::source_frames::{frame_path, source_frames};
+    let helper = Path::new(env!("CARGO_BIN_EXE_disco-video"));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join(".disco/frames");
+    let hashes = |video: &Path, nth: u32| {
+        let file = blake3::hash(&std::fs::read(video).unwrap())
+            .to_hex()
+            .to_string();
+        source_frames(helper, &store, (video, &file), nth).unwrap()
+    };
+    let mut frames: Vec<_> = (0..6).map(picture).collect();
+    let a = hashes(&encode(dir.path(), "a.mp4", &frames, "veryslow"), 1);
+    assert_eq!(a.len(), 6);
+    assert!(a.iter().all(|h| frame_path(&store, h).is_file()));
+    // another encoding of the same pixels: other bytes, the same frames
+    let b_path = encode(dir.path(), "b.mp4", &frames, "ultrafast");
+    assert_ne!(
+        std::fs::read(&b_path).unwrap(),
+        std::fs::read(dir.path().join("a.mp4")).unwrap()
+    );
+    assert_eq!(hashes(&b_path, 1), a);
+    // one frame replaced: only its hash changes
+    frames[3] = picture(40);
+    let c = hashes(&encode(dir.path(), "c.mp4", &frames, "veryslow"), 1);
+    let changed: Vec<usize> = (0..6).filter(|&i| a[i] != c[i]).collect();
+    assert_eq!(changed, [3]);
+    // trimmed: the frames it keeps keep their hashes; every second frame is every second hash
+    let t = hashes(&encode(dir.path(), "t.mp4", &frames[2..], "veryslow"), 1);
+    assert_eq!(t, c[2..]);
+    assert_eq!(
+        hashes(&dir.path().join("c.mp4"), 2),
+        [c[0].clone(), c[2].clone(), c[4].clone()]
+    );
+    // read again from the index: the frames are not decoded again
+    let index = std::fs::read_dir(&store).unwrap().count();
+    assert_eq!(hashes(&dir.path().join("c.mp4"), 1), c);
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), index);
+}
+
+/// The toy set end to end (models/toy, on a CPU): a generated clip restyled frame by frame;
+/// replacing one source frame re-renders exactly its clip frame (no flow warp: nothing is
+/// chained), and a re-encoded clip with the same pixels renders nothing.
+#[test]
+fn a_generated_clip_builds_and_a_replaced_source_frame_rerenders_only_its_frame() {
+    use crate::support::{disco, root, text};
+    let dir = tempfile::tempdir().unwrap();
+    let mut frames: Vec<_> = (0..8).map(picture).collect();
+    encode(dir.path(), "source.mp4", &frames, "veryslow");
+    let project = format!(
+        r#"model-set "{}"
+width-height 64 64
+seed 3
+clip-models "ViT-B/32"
+text-prompts "a red circle"
+frames-scale 0
+animation "clip" {{
+    animation-mode "Video Input"
+    video-init-path "source.mp4"
+    extract-nth-frame 2
+    video-init-flow-warp #false
+    video-init-steps 6
+    video-init-skip-steps 2
+    video-init-frames-skip-steps "50%"
+    video-init-cutn-batches 1
+    video-init-clip-guidance-scale 50000
+    video-init-frames-scale 0
+}}
+"#,
+        root().join("models/toy").display()
+    );
+    std::fs::write(dir.path().join("disco.kdl"), project).unwrap();
+    let build = |dir: &Path| -> Vec<(String, String)> {
+        let out = disco(dir, &["build", "--message-format", "json"]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        let events: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let reason = |job: &str| {
+            events
+                .iter()
+                .find(|e| e["event"] == "stale" && e["job"] == job)
+                .map(|e| e["detail"].as_str().unwrap_or("").to_owned())
+                .unwrap_or_default()
+        };
+        events
+            .iter()
+            .filter(|e| e["event"] == "job-finished")
+            .map(|e| e["job"].as_str().unwrap().to_owned())
+            .map(|j| (j.clone(), reason(&j)))
+            .collect()
+    };
+    let first = build(dir.path());
+    assert_eq!(first.len(), 4, "{first:?}");
+    let png = |f: u32| {
+        dir.path()
+            .join(format!("images_out/clip/clip(0)_{f:04}.png"))
+    };
+    let before: Vec<Vec<u8>> = (0..4).map(|f| std::fs::read(png(f)).unwrap()).collect();
+    // source frame 4 is clip frame 2
+    frames[4] = picture(90);
+    encode(dir.path(), "source.mp4", &frames, "veryslow");
+    let plan = disco(dir.path(), &["plan"]);
+    let (stdout, stderr) = text(&plan);
+    assert!(plan.status.success(), "{stderr}");
+    let stale: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("clip frame"))
+        .collect();
+    assert_eq!(stale, ["clip frame 2: source frame changed"], "{stdout}");
+    let second = build(dir.path());
+    assert_eq!(
+        second,
+        [("clip frame 2".to_owned(), "source frame changed".to_owned())]
+    );
+    for f in [0, 1, 3] {
+        assert_eq!(
+            std::fs::read(png(f)).unwrap(),
+            before[f as usize],
+            "frame {f}"
+        );
+    }
+    assert_ne!(std::fs::read(png(2)).unwrap(), before[2]);
+    // the same pixels encoded otherwise: nothing to render
+    encode(dir.path(), "source.mp4", &frames, "ultrafast");
+    assert!(build(dir.path()).is_empty());
+}
