@@ -69,6 +69,7 @@ fn spec(set: &ModelSet, side: usize, use_checkpoint: bool) -> RenderSpec {
             symmetry: None,
             fuzzy: None,
             guidance_every: 1,
+            tone_fix: None,
         },
         frame: FrameInputs {
             seed: 1,

@@ -79,6 +79,7 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
             symmetry: None,
             fuzzy: None,
             guidance_every: 1,
+            tone_fix: None,
         },
         frame: FrameInputs {
             seed,

@@ -33,7 +33,7 @@ pub use disco_video as video;
 /// (`disco-kernels`), under one path.
 pub mod render {
     pub use disco_kernels::{
-        cutouts, losses, noise, perlin, sampler, saves, schedule, tokenizer, voronoi,
+        cutouts, losses, noise, perlin, sampler, saves, schedule, tokenizer, tone_fix, voronoi,
     };
     pub use disco_runtime::*;
 }

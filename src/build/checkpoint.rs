@@ -1,13 +1,14 @@
 //! Sampler checkpoints as bytes (`.disco/partial/<key>.ckpt`), so a killed build resumes a
 //! frame mid-way instead of from step 0.
 //!
-//! Layout, version 2, little-endian, read whole:
-//! `b"disco-ckpt/2\n"`, the job key (32 bytes), `k: u64`, the shape of x (`4 × u64`),
+//! Layout, version 3, little-endian, read whole:
+//! `b"disco-ckpt/3\n"`, the job key (32 bytes), `k: u64`, the shape of x (`4 × u64`),
 //! x (`f32` × len), `has_eps: u8` then ε_prev (`f32` × len) if 1, the noise stream
 //! (`seed: u64`, `word_pos: u128`), the guidance stream (same), the lazy guidance's count
-//! (`u64`) and `has_grad: u8` then its kept gradient (`f32` × len) if 1, and blake3 of
-//! everything before it (32 bytes). Anything that does not parse, or is for another key,
-//! size or version (version 1 had no lazy guidance), is ignored: the frame restarts from
+//! (`u64`) and `has_grad: u8` then its kept gradient (`f32` × len) if 1, `has_tone: u8` then
+//! the tone correction's image (`f32` × len) if 1, and blake3 of everything before it
+//! (32 bytes). Anything that does not parse, or is for another key, size or version (version 1
+//! had no lazy guidance, version 2 no tone correction), is ignored: the frame restarts from
 //! step 0.
 
 use ndarray::Array4;
@@ -17,7 +18,7 @@ use crate::render::job::{Checkpoint, LazyGuidance};
 use crate::render::noise::RngPosition;
 use crate::render::sampler::SamplerState;
 
-const MAGIC: &[u8] = b"disco-ckpt/2\n";
+const MAGIC: &[u8] = b"disco-ckpt/3\n";
 
 /// Encodes `cp` for job `key`.
 pub fn encode(key: &Key, cp: &Checkpoint) -> Vec<u8> {
@@ -49,6 +50,7 @@ pub fn encode(key: &Key, cp: &Checkpoint) -> Vec<u8> {
     }
     out.extend_from_slice(&cp.lazy.calls.to_le_bytes());
     optional(&mut out, &cp.lazy.grad);
+    optional(&mut out, &cp.tone_init);
     let hash = blake3::hash(&out);
     out.extend_from_slice(hash.as_bytes());
     out
@@ -86,11 +88,13 @@ pub fn decode(bytes: &[u8], key: &Key, shape: [usize; 4]) -> Option<Checkpoint> 
         calls: r.u64()?,
         grad: r.optional(shape)?,
     };
+    let tone_init = r.optional(shape)?;
     r.0.is_empty().then_some(Checkpoint {
         state: SamplerState { k, x, eps_prev },
         noise,
         guidance,
         lazy,
+        tone_init,
     })
 }
 
@@ -157,6 +161,7 @@ mod tests {
                 calls: 3,
                 grad: Some(x.mapv(|v| v - 0.5)),
             },
+            tone_init: Some(x.mapv(|v| v * 0.5)),
         };
         (key, cp)
     }

@@ -58,7 +58,7 @@ pub enum RenderOutcome {
         device: String,
     },
     /// The cancellation flag stopped it; resume from this checkpoint.
-    Cancelled(Checkpoint),
+    Cancelled(Box<Checkpoint>),
 }
 
 /// Why a render failed, sorted by consequence (DESIGN.md §2): the per-target loop stops
@@ -262,7 +262,7 @@ impl Renderer for OrtRenderer {
                 steps,
                 device,
             }),
-            Rendered::Cancelled(cp) => Ok(RenderOutcome::Cancelled(*cp)),
+            Rendered::Cancelled(cp) => Ok(RenderOutcome::Cancelled(cp)),
         }
     }
 

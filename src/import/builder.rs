@@ -246,6 +246,17 @@ fn port_setting(key: &str) -> Option<&'static str> {
     match key {
         // philpax/disco-diffusion's lazy guidance
         "guidance_every" => Some("guidance-every"),
+        // progrock's brightness and contrast correction: the same names, kebab-cased
+        "fix_brightness_contrast" | "adjustment_interval" => {
+            schema::info(&crate::project::names::kebab(key)).map(|i| i.name)
+        }
+        _ if ["high_", "low_"].iter().any(|p| key.starts_with(p))
+            && ["_brightness_", "_contrast_"]
+                .iter()
+                .any(|m| key.contains(m)) =>
+        {
+            schema::info(&crate::project::names::kebab(key)).map(|i| i.name)
+        }
         _ => None,
     }
 }

@@ -48,11 +48,6 @@ pub const FORK_KEYS: &[(&str, &str, Acts)] = &[
     ),
     ("stop_early", "progrock's early stop", Acts::Switch("0")),
     (
-        "fix_brightness_contrast",
-        "progrock's brightness and contrast correction between steps",
-        Acts::Switch("false"),
-    ),
-    (
         "symmetry_loss_v",
         "progrock's vertical symmetry loss",
         Acts::Switch("false"),
@@ -376,23 +371,6 @@ pub fn classify(
     video_mode_possible: bool,
     on: impl Fn(&str) -> bool,
 ) -> Option<(Group, String)> {
-    let brightness = [
-        "high_contrast_",
-        "low_contrast_",
-        "high_brightness_",
-        "low_brightness_",
-    ];
-    if brightness.iter().any(|p| key.starts_with(p)) {
-        let what = "tunes progrock's brightness and contrast correction";
-        return Some(if on("fix_brightness_contrast") {
-            (
-                Group::Bookkeeping,
-                format!("{what}, which is listed as changing the picture"),
-            )
-        } else {
-            (Group::OffOrDefault, format!("{what}, which is off"))
-        });
-    }
     if key.starts_with("perf_") && key != "perf_guidance_interval" {
         return Some((Group::Bookkeeping, "a speed switch of a port".into()));
     }

@@ -52,7 +52,7 @@ fn dd_settings_file_round_trips_through_import() {
     // settings and the Video Input settings at DD's defaults in a file without a mode, and the
     // custom-model architecture keys, which a named diffusion_model does not read).
     assert!(
-        stdout.contains("not imported, off or at DD's default: 32 keys"),
+        stdout.contains("not imported, off or at DD's default: 47 keys"),
         "{stdout}"
     );
     let written = std::fs::read_to_string(tmp.path().join("disco.kdl")).unwrap();

@@ -18,11 +18,6 @@ use crate::support::root;
 const FORK_FEATURES: &[(&str, &[&str])] = &[
     // the CLI port's random prompts, drawn from its word lists with no seed recorded
     ("entmike-prompt-salad.yml", &["prompt_salad"]),
-    // progrock's brightness and contrast correction, which restarts the sampler mid-run
-    (
-        "progrock-lowfuel-settings.json",
-        &["fix_brightness_contrast"],
-    ),
 ];
 
 /// Why a loud key is allowed: what disco cannot render yet.

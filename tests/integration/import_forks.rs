@@ -211,13 +211,10 @@ fn motion_without_a_recorded_mode_is_said() {
 fn fork_features_are_loud_only_when_on() {
     let out = import(
         "p.json",
-        r#"{"fix_brightness_contrast": true, "high_contrast_threshold": 80, "symmetry_loss_v": false,
+        r#"{"smooth_schedules": true, "symmetry_loss_v": false,
             "symm_loss_scale": 20000, "use_jpg": false, "perf_tf32": true}"#,
     );
-    assert_eq!(
-        group_of(&out, "fix_brightness_contrast"),
-        Group::ChangesPicture
-    );
+    assert_eq!(group_of(&out, "smooth_schedules"), Group::ChangesPicture);
     assert_eq!(group_of(&out, "symmetry_loss_v"), Group::OffOrDefault);
     assert_eq!(group_of(&out, "symm_loss_scale"), Group::OffOrDefault);
     assert_eq!(group_of(&out, "use_jpg"), Group::Bookkeeping);
@@ -305,4 +302,24 @@ fn the_report_on_screen_is_grouped_loud_first() {
         written.contains("// Not imported, changes your picture:"),
         "{written}"
     );
+}
+
+#[test]
+fn progrock_s_brightness_and_contrast_correction_imports_as_its_settings() {
+    let out = import(
+        "p.json",
+        r#"{"fix_brightness_contrast": true, "adjustment_interval": 5, "high_contrast_threshold": 70,
+            "low_brightness_adjust_amount": 1.2, "low_contrast_adjust": false, "high_brightness_start": 3}"#,
+    );
+    assert_eq!(out.lossy().count(), 0, "{:?}", out.skipped);
+    let p = project::load_str(Path::new("disco.kdl"), &out.kdl)
+        .project
+        .unwrap_or_else(|| panic!("{}", out.kdl));
+    let s = &p.targets[0].settings;
+    assert!(s.fix_brightness_contrast.value);
+    assert_eq!(s.adjustment_interval.value, 5);
+    assert_eq!(s.high_contrast_threshold.value, 70.0);
+    assert_eq!(s.low_brightness_adjust_amount.value, 1.2);
+    assert!(!s.low_contrast_adjust.value);
+    assert_eq!(s.high_brightness_start.value, 3);
 }

@@ -254,6 +254,89 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("clamp-grad", "", "", "clamp-grad #false"),
     ("clamp-max", "", "", "clamp-max 0.1"),
     ("guidance-every", "", "", "guidance-every 2"),
+    (
+        "fix-brightness-contrast",
+        "",
+        "",
+        "fix-brightness-contrast #true",
+    ),
+    ("adjustment-interval", TONE, "", "adjustment-interval 5"),
+    (
+        "high-brightness-adjust",
+        TONE,
+        "",
+        "high-brightness-adjust #false",
+    ),
+    (
+        "high-brightness-threshold",
+        TONE,
+        "",
+        "high-brightness-threshold 100",
+    ),
+    (
+        "high-brightness-adjust-amount",
+        TONE,
+        "",
+        "high-brightness-adjust-amount 1.5",
+    ),
+    ("high-brightness-start", TONE, "", "high-brightness-start 3"),
+    (
+        "high-contrast-adjust",
+        TONE,
+        "",
+        "high-contrast-adjust #false",
+    ),
+    (
+        "high-contrast-threshold",
+        TONE,
+        "",
+        "high-contrast-threshold 100",
+    ),
+    (
+        "high-contrast-adjust-amount",
+        TONE,
+        "",
+        "high-contrast-adjust-amount 1.5",
+    ),
+    ("high-contrast-start", TONE, "", "high-contrast-start 3"),
+    (
+        "low-brightness-adjust",
+        TONE,
+        "",
+        "low-brightness-adjust #false",
+    ),
+    (
+        "low-brightness-threshold",
+        TONE,
+        "",
+        "low-brightness-threshold 100",
+    ),
+    (
+        "low-brightness-adjust-amount",
+        TONE,
+        "",
+        "low-brightness-adjust-amount 1.5",
+    ),
+    ("low-brightness-start", TONE, "", "low-brightness-start 3"),
+    (
+        "low-contrast-adjust",
+        TONE,
+        "",
+        "low-contrast-adjust #false",
+    ),
+    (
+        "low-contrast-threshold",
+        TONE,
+        "",
+        "low-contrast-threshold 100",
+    ),
+    (
+        "low-contrast-adjust-amount",
+        TONE,
+        "",
+        "low-contrast-adjust-amount 1.5",
+    ),
+    ("low-contrast-start", TONE, "", "low-contrast-start 3"),
     ("voronoi-init", "", "", "voronoi-init #true"),
     (
         "voronoi-points",
@@ -426,6 +509,9 @@ const NOT_PLANNED_YET: &[&str] = &[
     "vr-eye-angle",
     "vr-ipd",
 ];
+
+/// progrock's tone correction switched on, so its tuning settings act.
+const TONE: &str = "fix-brightness-contrast #true\n";
 
 /// A Video Input target over a fake video of four frames (engine.rs: one line a frame).
 const VIDEO: &str = "animation-mode \"Video Input\"\nvideo-init-path \"clip.mp4\"\n";

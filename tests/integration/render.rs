@@ -57,6 +57,7 @@ pub fn spec(set: &ModelSet) -> RenderSpec {
             symmetry: None,
             fuzzy: None,
             guidance_every: 1,
+            tone_fix: None,
         },
         frame: FrameInputs {
             seed: 7,
@@ -133,7 +134,19 @@ fn check_cond_fn_gradient(secondary: bool) {
     );
     let x = randn((1, 3, s.height(), s.width()), 3);
     let mut loss = |x: &Array4<f32>| {
-        guidance::loss_and_grad(&mut m, &s, &schedule, &targets, x, at, &draws, None, None).unwrap()
+        guidance::loss_and_grad(
+            &mut m,
+            &s,
+            &schedule,
+            &targets,
+            x,
+            at,
+            &draws,
+            None,
+            s.init_pull(),
+            None,
+        )
+        .unwrap()
     };
     let (l0, grad) = loss(&x);
     assert!(
@@ -411,4 +424,64 @@ fn an_observer_sees_every_evaluation_noise_and_step_in_order_without_changing_th
         let expected = format!("S{}un|F", guided.repeat(n - 1));
         assert_eq!(calls.log, expected, "margin {margin:?}");
     }
+}
+
+#[test]
+fn a_tone_correction_restarts_pulls_toward_its_image_and_resumes_bit_identically() {
+    use disco::render::tone_fix::{Fix, Rule, ToneFix};
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    s.frame.skip_steps = 0;
+    let mut m = models(&set, &s, true);
+    let never = AtomicBool::new(false);
+    let finish = |s: &RenderSpec, m: &mut Models, cp: Option<&Checkpoint>| {
+        let mut fixes = Vec::new();
+        let on_step = |e: &job::StepEvent<'_>| fixes.push((e.j, e.tone_fix));
+        let Rendered::Finished(a) = job::render(s, m, cp, on_step, &never).unwrap() else {
+            panic!("cancelled")
+        };
+        let fired: Vec<(usize, Fix)> = fixes
+            .into_iter()
+            .filter_map(|(j, f)| Some((j, f?)))
+            .collect();
+        (a, fired)
+    };
+    let (plain, none) = finish(&s, &mut m, None);
+    assert!(none.is_empty());
+    // a low-brightness rule that always fires: at progrock's s = 2 and 3 (< 0.3 · 12 steps)
+    s.common.tone_fix = Some(ToneFix {
+        interval: 1,
+        high_brightness: None,
+        low_brightness: Some(Rule {
+            threshold: 255.0,
+            amount: 1.15,
+            start: 0,
+        }),
+        high_contrast: None,
+        low_contrast: None,
+        init_scale: 100.0,
+    });
+    let (fixed, fired) = finish(&s, &mut m, None);
+    assert_eq!(fired, [(0, Fix::LowBrightness), (1, Fix::LowBrightness)]);
+    assert_ne!(plain, fixed, "the corrections change the picture");
+    // the LPIPS loss pulls toward the corrected image at the rule set's init_scale
+    let mut unpulled = s.clone();
+    unpulled.common.tone_fix.as_mut().unwrap().init_scale = 0.0;
+    assert_ne!(finish(&unpulled, &mut m, None).0, fixed);
+    // cancelled after the second restart: the checkpoint keeps the corrected image
+    let stop = AtomicBool::new(false);
+    let on_step = |e: &job::StepEvent<'_>| {
+        if e.j == 1 {
+            stop.store(true, Ordering::SeqCst)
+        }
+    };
+    let Rendered::Cancelled(cp) = job::render(&s, &mut m, None, on_step, &stop).unwrap() else {
+        panic!("not cancelled")
+    };
+    assert!(cp.tone_init.is_some());
+    assert_eq!(
+        finish(&s, &mut m, Some(&cp)).0,
+        fixed,
+        "resumed render differs"
+    );
 }

@@ -19,4 +19,5 @@ pub mod sampler;
 pub mod saves;
 pub mod schedule;
 pub mod tokenizer;
+pub mod tone_fix;
 pub mod voronoi;

@@ -156,8 +156,11 @@ pub struct LpipsNeed<'a> {
 pub fn lpips_need(s: &disco_project::Settings) -> Option<LpipsNeed<'_>> {
     use disco_project::types::AnimationMode;
     let animation = s.animation_mode.value != AnimationMode::None;
-    let has_init =
-        s.init_image.value.resolved.is_some() || s.perlin_init.value || s.voronoi_init.value;
+    // progrock's tone correction makes its corrected x̂0 the init the LPIPS loss pulls toward
+    let has_init = s.init_image.value.resolved.is_some()
+        || s.perlin_init.value
+        || s.voronoi_init.value
+        || s.fix_brightness_contrast.value;
     // keyframed: any frame with a positive weight needs the graphs
     let frames_scale = s
         .frames_scale

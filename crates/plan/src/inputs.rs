@@ -22,6 +22,7 @@ use disco_kernels::cutouts::augment::AugMode;
 use disco_kernels::losses::RangeLoss;
 use disco_kernels::perlin::PerlinMode;
 use disco_kernels::sampler::{Method, Symmetry};
+use disco_kernels::tone_fix::ToneFix;
 
 /// Inputs shared by every job of one target (or sweep cell), hashed once per target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +76,9 @@ pub struct CommonInputs {
     /// setting existed are unchanged.
     #[serde(default = "every_step", skip_serializing_if = "is_every_step")]
     pub guidance_every: u32,
+    /// progrock's brightness and contrast correction; left out of the key when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tone_fix: Option<ToneFix>,
 }
 
 fn every_step() -> u32 {
@@ -376,6 +380,7 @@ pub(crate) fn sample() -> (CommonInputs, [FrameInputs; 2]) {
         }),
         fuzzy: Some(0.05),
         guidance_every: 1,
+        tone_fix: None,
     };
     let first = FrameInputs {
         seed: 7,

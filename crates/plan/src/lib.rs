@@ -24,6 +24,7 @@ pub mod reason;
 pub mod shard;
 pub mod sweep;
 mod target;
+mod tone_fix;
 mod video_input;
 
 pub use expand::{

@@ -426,5 +426,6 @@ fn common_inputs(
         }),
         fuzzy: s.fuzzy_prompt.value.then_some(s.rand_mag.value.first()),
         guidance_every: s.guidance_every.value,
+        tone_fix: super::tone_fix::of(s),
     }
 }

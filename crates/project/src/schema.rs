@@ -291,6 +291,44 @@ settings! {
     /// between (philpax/disco-diffusion's lazy guidance, its `guidance_every`): faster, and
     /// not DD's pictures. 1 (DD) guides every step.
     guidance_every: u32 = 1; "guidance-every", dd "", pixels true, min 1, max 1000;
+    /// progrock's brightness and contrast correction (its `fix_brightness_contrast`): every
+    /// `adjustment-interval` steps in the first 30 %, an x̂0 too bright, dark, contrasty or flat
+    /// is corrected as PIL's ImageEnhance does and the sampler restarts from it. Off in DD.
+    fix_brightness_contrast: bool = false; "fix-brightness-contrast", dd "", pixels true;
+    /// Steps between the correction's measurements.
+    adjustment_interval: u32 = 10; "adjustment-interval", dd "", pixels true, min 1, max 10000;
+    /// Whether the high-brightness correction acts.
+    high_brightness_adjust: bool = true; "high-brightness-adjust", dd "", pixels true;
+    /// Brightness above which x̂0 is darkened (0–255, the mean of the channels' means).
+    high_brightness_threshold: f64 = 180.0; "high-brightness-threshold", dd "", pixels true, min 0, max 255;
+    /// The high-brightness correction's PIL enhancement factor (1 changes nothing).
+    high_brightness_adjust_amount: f64 = 0.85; "high-brightness-adjust-amount", dd "", pixels true, min 0, max 100;
+    /// The high-brightness correction acts only after this step.
+    high_brightness_start: u32 = 0; "high-brightness-start", dd "", pixels true, max 10000;
+    /// Whether the low-brightness correction acts.
+    low_brightness_adjust: bool = true; "low-brightness-adjust", dd "", pixels true;
+    /// Brightness below which x̂0 is brightened (0–255).
+    low_brightness_threshold: f64 = 40.0; "low-brightness-threshold", dd "", pixels true, min 0, max 255;
+    /// The low-brightness correction's PIL enhancement factor (1 changes nothing).
+    low_brightness_adjust_amount: f64 = 1.15; "low-brightness-adjust-amount", dd "", pixels true, min 0, max 100;
+    /// The low-brightness correction acts only after this step.
+    low_brightness_start: u32 = 0; "low-brightness-start", dd "", pixels true, max 10000;
+    /// Whether the high-contrast correction acts.
+    high_contrast_adjust: bool = true; "high-contrast-adjust", dd "", pixels true;
+    /// Contrast above which x̂0 is flattened (0–255, the mean of the channels' standard deviations).
+    high_contrast_threshold: f64 = 80.0; "high-contrast-threshold", dd "", pixels true, min 0, max 255;
+    /// The high-contrast correction's PIL enhancement factor (1 changes nothing).
+    high_contrast_adjust_amount: f64 = 0.85; "high-contrast-adjust-amount", dd "", pixels true, min 0, max 100;
+    /// The high-contrast correction acts only after this step.
+    high_contrast_start: u32 = 20; "high-contrast-start", dd "", pixels true, max 10000;
+    /// Whether the low-contrast correction acts.
+    low_contrast_adjust: bool = true; "low-contrast-adjust", dd "", pixels true;
+    /// Contrast below which x̂0 is strengthened (0–255).
+    low_contrast_threshold: f64 = 20.0; "low-contrast-threshold", dd "", pixels true, min 0, max 255;
+    /// The low-contrast correction's PIL enhancement factor (1 changes nothing).
+    low_contrast_adjust_amount: f64 = 2.0; "low-contrast-adjust-amount", dd "", pixels true, min 0, max 100;
+    /// The low-contrast correction acts only after this step.
+    low_contrast_start: u32 = 20; "low-contrast-start", dd "", pixels true, max 10000;
     /// Clamp the denoised estimate to [-1, 1] inside the sampler.
     clip_denoised: bool = false; "clip-denoised", dd "clip_denoised", pixels true;
     /// No effect for unconditional models (kept for DD compatibility).

@@ -202,7 +202,8 @@ fn four(a: ArrayD<f32>) -> Array4<f32> {
 
 /// The total guidance loss L(x) and ∂L/∂x (before the sign flip, NaN guard and RMS clamp):
 /// `x: [1, 3, H, W]`; `eps_at_cur_t` is the UNet's ε at (x, cur_t) when the caller has it
-/// (UNet path only). The LPIPS term pulls toward `spec.init`. With `ties`, the augmentation
+/// (UNet path only). The LPIPS term pulls toward `init` with its weight
+/// ([`RenderSpec::init_pull`], or a tone correction's image). With `ties`, the augmentation
 /// clamp decisions taken near a bound are recorded there (traces only).
 #[allow(clippy::too_many_arguments)] // cond_fn's inputs as DD has them, plus the drawn randomness
 pub fn loss_and_grad(
@@ -214,6 +215,7 @@ pub fn loss_and_grad(
     at: At,
     draws: &Draws,
     eps_at_cur_t: Option<&Array4<f32>>,
+    init: Option<(&Array4<f32>, f32)>,
     ties: Option<&mut TieRecord>,
 ) -> Result<(Losses, Array4<f32>), GuidanceError> {
     let (b, c, h, w) = x.dim();
@@ -245,7 +247,7 @@ pub fn loss_and_grad(
         &mut losses,
         &mut g_in,
     )?;
-    image_losses_grad(models, spec, draws.idx, &x_in, &mut losses, &mut g_in)?;
+    image_losses_grad(models, spec, draws.idx, init, &x_in, &mut losses, &mut g_in)?;
     // The range loss acts on the denoised estimate: with DD's behaviour its gradient never
     // reaches x_in (§5.7), so it only shows in the losses; otherwise it joins the upstream of
     // the denoiser's VJP below.
@@ -391,12 +393,13 @@ fn clip_batch(
     Ok((loss, g_cuts))
 }
 
-/// The losses on x_in itself (§5.7): TV, saturation and LPIPS toward `spec.init`; adds their
-/// terms to `losses` and their gradients to `g_in`, in that order.
+/// The losses on x_in itself (§5.7): TV, saturation and LPIPS toward `init` (image, weight);
+/// adds their terms to `losses` and their gradients to `g_in`, in that order.
 fn image_losses_grad(
     models: &mut Models,
     spec: &RenderSpec,
     idx: usize,
+    init: Option<(&Array4<f32>, f32)>,
     x_in: &Array4<f32>,
     losses: &mut Losses,
     g_in: &mut Array4<f32>,
@@ -415,20 +418,16 @@ fn image_losses_grad(
         losses.sat = (l * sat_scale) as f64;
         g_in.scaled_add(sat_scale, &g);
     }
-    if let (Some(init), Some(lpips), true) = (
-        spec.init.as_ref(),
-        models.lpips_vjp.as_mut(),
-        spec.init_scale() != 0.0,
-    ) {
+    if let (Some((init, scale)), Some(lpips)) = (init, models.lpips_vjp.as_mut()) {
         let a = x_in.clone().into_dyn();
         let bimg = init.clone().into_dyn();
-        let up = Array1::from_elem(1, spec.init_scale()).into_dyn();
+        let up = Array1::from_elem(1, scale).into_dyn();
         let mut r = lpips.run(&[
             ("a", Input::F32(a.view())),
             ("b", Input::F32(bimg.view())),
             ("upstream", Input::F32(up.view())),
         ])?;
-        losses.init = (r["distance"].sum() * spec.init_scale()) as f64;
+        losses.init = (r["distance"].sum() * scale) as f64;
         *g_in += &four(r.remove("grad_a").expect("grad_a output"));
     }
     Ok(())

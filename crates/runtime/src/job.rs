@@ -26,6 +26,7 @@ use super::schedule::DiffusionSchedule;
 use super::session::{Input, SessionError};
 use super::spec::RenderSpec;
 use super::tokenizer::{ClipTokenizer, Overlong, TooLong};
+use disco_kernels::tone_fix::Fix;
 
 /// Number of legacy cutouts per image prompt (`DD:1291`).
 const IMAGE_PROMPT_CUTN: usize = prompts::IMAGE_PROMPT_CUTS;
@@ -58,6 +59,9 @@ pub struct Checkpoint {
     pub guidance: RngPosition,
     /// The lazy guidance's count and kept gradient (`guidance-every`).
     pub lazy: LazyGuidance,
+    /// The image of the latest tone correction (`fix-brightness-contrast`), which the LPIPS
+    /// loss pulls toward from the restart on.
+    pub tone_init: Option<Array4<f32>>,
 }
 
 /// `guidance-every N`: guidance evaluations so far, and the gradient the latest computed
@@ -88,6 +92,8 @@ pub struct StepEvent<'a> {
     /// Where the render stands after this step (`None` after the last step): resuming
     /// from [`ResumePoint::to_checkpoint`] continues bit for bit.
     pub resume: Option<ResumePoint<'a>>,
+    /// The tone correction that fired after this step (the sampler restarted from it).
+    pub tone_fix: Option<Fix>,
 }
 
 /// A borrowed [`Checkpoint`], offered after every step so a caller can save one.
@@ -101,6 +107,8 @@ pub struct ResumePoint<'a> {
     pub guidance: RngPosition,
     /// The lazy guidance's state.
     pub lazy: &'a LazyGuidance,
+    /// The latest tone correction's image.
+    pub tone_init: Option<&'a Array4<f32>>,
 }
 
 impl ResumePoint<'_> {
@@ -111,6 +119,7 @@ impl ResumePoint<'_> {
             noise: self.noise,
             guidance: self.guidance,
             lazy: self.lazy.clone(),
+            tone_init: self.tone_init.cloned(),
         }
     }
 }
@@ -264,6 +273,7 @@ pub fn render_observed(
         guide_pos: Cell::new(guide_rng.position()),
         last: RefCell::new((Losses::default(), false)),
         lazy: RefCell::new(resume.map(|cp| cp.lazy.clone()).unwrap_or_default()),
+        tone_init: RefCell::new(resume.and_then(|cp| cp.tone_init.clone())),
     };
     let mut denoiser =
         |x: ArrayView4<f32>, at: EvalAt| denoise(&fixed, models, &mut guide_rng, &shared, x, at);
@@ -292,6 +302,7 @@ pub fn render_observed(
             noise: noise.position(),
             guidance: guide_rng.position(),
             lazy: shared.lazy.into_inner(),
+            tone_init: shared.tone_init.into_inner(),
         }))),
     }
 }
@@ -333,6 +344,7 @@ fn sample_options(spec: &RenderSpec) -> SampleOptions {
         skip_steps: spec.skip_steps(),
         clip_denoised: spec.common.clip_denoised,
         mirroring: spec.mirroring(),
+        tone_fix: spec.common.tone_fix.clone(),
     }
 }
 
@@ -355,6 +367,8 @@ struct Shared<'o> {
     last: RefCell<(Losses, bool)>,
     /// `guidance-every`'s count and kept gradient.
     lazy: RefCell<LazyGuidance>,
+    /// The latest tone correction's image (LPIPS pulls toward it from the restart on).
+    tone_init: RefCell<Option<Array4<f32>>>,
 }
 
 /// The denoiser the sampler calls: the UNet's ε̂ at (x, k) and cond_fn's finished gradient.
@@ -405,6 +419,13 @@ fn denoise(
     let eps_cur = (at.k == at.cur_t).then_some(&eps);
     let margin = shared.observer.borrow().clamp_tie_margin();
     let mut ties = margin.map(TieRecord::new);
+    let tone_init = shared.tone_init.borrow();
+    // after a tone correction its image is cond_fn's init, at progrock's init_scale
+    let init = match (tone_init.as_ref(), &spec.common.tone_fix) {
+        (Some(image), Some(t)) if t.init_scale != 0.0 => Some((image, t.init_scale as f32)),
+        (Some(_), _) => None,
+        (None, _) => spec.init_pull(),
+    };
     let (losses, grad_x) = guidance::loss_and_grad(
         models,
         spec,
@@ -414,8 +435,10 @@ fn denoise(
         at,
         &draws,
         eps_cur,
+        init,
         ties.as_mut(),
     )?;
+    drop(tone_init);
     shared.observer.borrow_mut().cond_fn(&CondFnEval {
         at,
         eps: &eps,
@@ -481,6 +504,10 @@ fn unet_eps(
 /// Hands the sampler's step report, with the latest losses and the streams' positions, to
 /// the observer.
 fn report(shared: &Shared<'_>, r: &StepReport<'_>, total: usize) {
+    if let Some((_, image)) = r.restarted {
+        *shared.tone_init.borrow_mut() = Some(image.clone());
+    }
+    let tone_init = shared.tone_init.borrow();
     let l = shared.last.borrow();
     let lazy = shared.lazy.borrow();
     shared.observer.borrow_mut().step(&StepEvent {
@@ -495,6 +522,8 @@ fn report(shared: &Shared<'_>, r: &StepReport<'_>, total: usize) {
             noise: shared.noise_pos.get(),
             guidance: shared.guide_pos.get(),
             lazy: &lazy,
+            tone_init: tone_init.as_ref(),
         }),
+        tone_fix: r.restarted.map(|(fix, _)| fix),
     });
 }

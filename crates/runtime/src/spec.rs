@@ -80,6 +80,16 @@ impl RenderSpec {
         self.frame.init_scale.unwrap_or(0.0) as f32
     }
 
+    /// The image the LPIPS loss pulls toward and its weight: the init with `init_scale`, when
+    /// both are there.
+    pub fn init_pull(&self) -> Option<(&Array4<f32>, f32)> {
+        let scale = self.init_scale();
+        self.init
+            .as_ref()
+            .filter(|_| scale != 0.0)
+            .map(|i| (i, scale))
+    }
+
     /// When the sampler mirrors x_k.
     pub fn mirroring(&self) -> Mirroring {
         Mirroring::of(

@@ -15,6 +15,7 @@ use ndarray::{Array4, ArrayView4};
 use super::{Mirroring, StepOut, condition_score, ddim_step, plms_step, q_sample};
 use crate::noise::NoiseSource;
 use crate::schedule::DiffusionSchedule;
+use crate::tone_fix::{Fix, ToneFix};
 
 /// DD's `diffusion_sampling_mode`: the sampler without its parameters. The one definition:
 /// the project parses the setting into it and a job's inputs key it as `ddim` or `plms`.
@@ -81,6 +82,9 @@ pub struct SampleOptions {
     pub clip_denoised: bool,
     /// When to mirror x_k (DDIM only).
     pub mirroring: Mirroring,
+    /// progrock's brightness and contrast correction, which restarts the loop from a
+    /// corrected x̂0; `None` (DD) never restarts.
+    pub tone_fix: Option<ToneFix>,
 }
 
 /// Everything that carries from one step to the next; resuming from it reproduces the rest
@@ -144,6 +148,9 @@ pub struct StepReport<'a> {
     pub pred_x0: ArrayView4<'a, f32>,
     /// The state to resume from after this step; `None` after the last step.
     pub resume: Option<&'a SamplerState>,
+    /// The tone correction that fired after this step, with the corrected x̂0 the loop
+    /// restarted from (`[1, 3, H, W]`): cond_fn's init from here on.
+    pub restarted: Option<(Fix, &'a Array4<f32>)>,
 }
 
 /// How a call to [`sample`] ended.
@@ -195,6 +202,10 @@ pub fn start_state(
 /// [`SamplerExit::Cancelled`]. Each DDIM step draws one z from `noise` after its model call,
 /// including at k = 0, as DD does; PLMS draws none. `on_step` sees every step's report.
 ///
+/// With a tone correction that fires after a step, the loop restarts as progrock's does (a
+/// new sampler call from the corrected x̂0): x_{k−1} = q_sample(x̂0', ᾱ_{k−1}, z) with a
+/// fresh z from `noise`, and PLMS's history dropped.
+///
 /// # Errors
 /// The first error of the denoiser; the state at that step is lost (the last report's
 /// `resume` is still valid).
@@ -230,22 +241,38 @@ pub fn sample<D: Denoiser>(
                 k,
                 pred_x0: out.pred_x0.view(),
                 resume: None,
+                restarted: None,
             });
             return Ok(SamplerExit::Finished {
                 x: out.x_prev,
                 pred_x0: out.pred_x0,
             });
         }
-        state = SamplerState {
-            k: k - 1,
-            x: out.x_prev,
-            eps_prev,
+        let fixed = options
+            .tone_fix
+            .as_ref()
+            .and_then(|t| t.check(schedule.steps(), k - 1, out.pred_x0.view()));
+        state = match &fixed {
+            Some((_, x0)) => {
+                let z = noise.normal4(shape);
+                SamplerState {
+                    k: k - 1,
+                    x: q_sample(x0.view(), schedule.alpha_bar(k - 1), z.view()),
+                    eps_prev: None,
+                }
+            }
+            None => SamplerState {
+                k: k - 1,
+                x: out.x_prev,
+                eps_prev,
+            },
         };
         on_step(&StepReport {
             iteration,
             k,
             pred_x0: out.pred_x0.view(),
             resume: Some(&state),
+            restarted: fixed.as_ref().map(|(f, x0)| (*f, x0)),
         });
     }
 }

@@ -39,6 +39,7 @@ fn options(method: Method, skip_steps: usize) -> SampleOptions {
         skip_steps,
         clip_denoised: false,
         mirroring: Mirroring::default(),
+        tone_fix: None,
     }
 }
 
@@ -463,6 +464,7 @@ fn symmetry_mirrors_the_model_input_at_the_trigger_only_in_ddim() {
     for (method, expect_mirror) in [(Method::Ddim { eta: 0.8 }, true), (Method::Plms, false)] {
         let opts = SampleOptions {
             mirroring: symmetry.clone(),
+            tone_fix: None,
             ..options(method, 0)
         };
         let seen = RefCell::new(Vec::new());
@@ -560,4 +562,63 @@ fn empty_images_pass_through() {
     let out = ddim_step(x.view(), x.view(), Some(x.view()), x.view(), a, 0.8, true);
     assert_eq!(out.x_prev.shape(), [1, 3, 0, 0]);
     assert_eq!(mirror_horizontal(x.view()).shape(), [1, 3, 0, 0]);
+}
+
+#[test]
+fn a_tone_correction_restarts_from_the_corrected_x0_with_fresh_noise() {
+    use crate::tone_fix::{Fix, Rule, ToneFix};
+    // a rule that always fires: every measured step restarts
+    let always_dark = ToneFix {
+        interval: 5,
+        high_brightness: None,
+        low_brightness: Some(Rule {
+            threshold: 256.0,
+            amount: 1.15,
+            start: 0,
+        }),
+        high_contrast: None,
+        low_contrast: None,
+        init_scale: 0.0,
+    };
+    let sched = DiffusionSchedule::new(50);
+    let mut opts = options(Method::Ddim { eta: 0.8 }, 0);
+    opts.tone_fix = Some(always_dark.clone());
+    let z0 = JobRng::new(9).normal4(SHAPE);
+    let mut recorded = Vec::new();
+    let mut noise_rng = JobRng::new(10);
+    let mut noise = |shape: [usize; 4]| {
+        let z = noise_rng.normal4(shape);
+        recorded.push(z.clone());
+        z
+    };
+    // (k stepped from, the fix, x0 handed back, the state restarted to)
+    let mut restarts = Vec::new();
+    sample(
+        &sched,
+        &opts,
+        start_state(&sched, 0, None, z0),
+        &mut analytic(0.3, Some(-0.2)),
+        &mut noise,
+        |r| {
+            if let Some((fix, x0)) = r.restarted {
+                restarts.push((r.k, fix, x0.clone(), r.resume.unwrap().clone()));
+            }
+        },
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    // progrock's s = steps − cur_t after the step (cur_t = k − 1) ∈ {5, 10} (< 0.3·50): after
+    // the steps from k = 46 and k = 41
+    let ks: Vec<usize> = restarts.iter().map(|r| r.0).collect();
+    assert_eq!(ks, [46, 41]);
+    // 50 DDIM draws plus one fresh start noise per restart
+    assert_eq!(recorded.len(), 52);
+    for (i, (k, fix, x0, state)) in restarts.iter().enumerate() {
+        assert_eq!(*fix, Fix::LowBrightness);
+        assert_eq!((state.k, state.eps_prev.is_none()), (k - 1, true));
+        // the draw right after this step's own DDIM draw, (49 − k) + i (i restarts before)
+        let z = &recorded[(49 - k) + i + 1];
+        let want = q_sample(x0.view(), sched.alpha_bar(k - 1), z.view());
+        assert_eq!(state.x, want);
+    }
 }
