@@ -130,21 +130,6 @@ pub const FORK_KEYS: &[(&str, &str, Acts)] = &[
         "tunes the CLI port's target image",
         Acts::Tunes(&["target_image"]),
     ),
-    (
-        "prompt_salad_template",
-        "tunes the CLI port's random prompts",
-        Acts::Tunes(&["prompt_salad"]),
-    ),
-    (
-        "prompt_salad_amount",
-        "tunes the CLI port's random prompts",
-        Acts::Tunes(&["prompt_salad"]),
-    ),
-    (
-        "prompt_salad_path",
-        "tunes the CLI port's random prompts",
-        Acts::Tunes(&["prompt_salad"]),
-    ),
     ("console_preview", "a terminal preview", Acts::Bookkeeping),
     (
         "console_preview_width",

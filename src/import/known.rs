@@ -58,16 +58,10 @@ pub fn video_path_set(v: &Value) -> bool {
 
 /// The CLI port's (entmike) keys that disco does not import, with the reason; each changes
 /// the picture when set (dd-algorithm.md §12).
-pub const CLI_PORT_EXTRAS: &[(&str, &str)] = &[
-    (
-        "target_image",
-        "the CLI port's target image is not supported",
-    ),
-    (
-        "prompt_salad",
-        "the CLI port's random prompts are not supported",
-    ),
-];
+pub const CLI_PORT_EXTRAS: &[(&str, &str)] = &[(
+    "target_image",
+    "the CLI port's target image is not supported",
+)];
 
 /// Whether a value "is set": not null, false, 0, empty, or DD's "None".
 pub fn truthy(v: &Value) -> bool {

@@ -30,6 +30,7 @@ mod parse;
 mod progrock;
 mod relaxed;
 mod report;
+mod salad;
 mod special;
 mod spellings;
 mod sweep;
@@ -132,6 +133,10 @@ pub fn import(name: &Path, text: &str) -> Result<Imported, ImportError> {
     let respelled = spellings::respell(&map, discoart);
     let mut map = respelled.map;
     let (auto_notes, auto_skipped) = progrock::resolve_auto(&mut map);
+    let salad = salad::draw(&map, name);
+    if let Ok(Some(s)) = &salad {
+        salad::add_to_multipliers(&mut map, &s.prompts);
+    }
     let mut b = Builder::new(&map, &non_finite);
     b.skipped = respelled.skipped;
     b.skipped.extend(auto_skipped);
@@ -149,8 +154,9 @@ pub fn import(name: &Path, text: &str) -> Result<Imported, ImportError> {
     b.seed();
     b.derived();
     b.voronoi();
+    b.salad(salad);
     for (key, v) in &map {
-        if voronoi::KEYS.contains(&key.as_str()) {
+        if voronoi::KEYS.contains(&key.as_str()) || salad::KEYS.contains(&key.as_str()) {
             continue;
         }
         if matches!(
