@@ -334,10 +334,11 @@ mod tests {
                 found: "a list"
             })
         );
-        assert!(matches!(
+        // every animation mode DD has is a disco value now
+        assert_eq!(
             kdl("animation-mode", Value::from("Video Input")),
-            Err(FromDdError::Unsupported { value, .. }) if value == "Video Input"
-        ));
+            Ok("\"Video Input\"".to_owned())
+        );
         assert_eq!(
             kdl("diffusion-model", Value::from("watercolordiffusion")),
             Ok("watercolordiffusion".to_owned())

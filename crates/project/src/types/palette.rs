@@ -106,7 +106,7 @@ mod tests {
         assert_eq!(hex("fda4ba"), None);
         assert_eq!(hex("#fda4b"), None);
         assert_eq!(
-            Colours::kdl_from_json(&json!([4255429375u64, "#000000"])).unwrap(),
+            Colours::kdl_from_json(&json!([4255431423u64, "#000000"])).unwrap(),
             "0xFDA4BAFF \"#000000\""
         );
         assert!(Colours::kdl_from_json(&json!([-1])).is_err());
