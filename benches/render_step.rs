@@ -114,6 +114,7 @@ fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
         lpips: false,
         clip: &s.common.clip_models,
         diffusion: "512x512_diffusion_uncond_finetune_008100",
+        flow: false,
     };
     let opts = SessionOptions {
         device: Device::Cpu,

@@ -182,6 +182,7 @@ fn main() {
         lpips: false,
         clip: &probe.common.clip_models,
         diffusion: "512x512_diffusion_uncond_finetune_008100",
+        flow: false,
     };
     let opts = SessionOptions {
         device: Device::Cpu,

@@ -48,7 +48,7 @@ def parser():
     a("--out", type=Path, required=True, help="model-set directory to write (graphs + manifest.json)")
     a("--tiny", action="store_true",
       help="tiny random-weight models (fixed seed); without other model flags exports everything: "
-           f"the 512 UNet, a custom-architecture UNet, secondary, CLIP {' '.join(TINY_CLIP)}, LPIPS, MiDaS DPT-Large and AdaBins")
+           f"the 512 UNet, a custom-architecture UNet, secondary, CLIP {' '.join(TINY_CLIP)}, LPIPS, MiDaS DPT-Large, AdaBins and RAFT")
     a("--diffusion", choices=sorted(unet.CONFIGS) + [unet_catalog.CUSTOM], metavar="NAME",
       help="guided-diffusion UNet to export (default: none): " + ", ".join(sorted(unet.CONFIGS))
       + ", or custom (architecture from the flags below)")
@@ -59,6 +59,8 @@ def parser():
       help="export MiDaS DPT-Large (3D depth) from this dpt_large-midas-2f21e586.pt (no PATH with --tiny)")
     a("--adabins", nargs="?", const=True, default=None, metavar="PATH",
       help="export AdaBins-NYU (3D depth, blended by midas_weight) from this AdaBins_nyu.pt (no PATH with --tiny)")
+    a("--raft", nargs="?", const=True, default=None, metavar="PATH",
+      help="export RAFT optical flow (Video Input's flow warp) from this raft-things.pth (no PATH with --tiny)")
     a("--secondary", nargs="?", const=True, default=None, metavar="PATH",
       help="export the secondary model from this secondary_model_imagenet_2.pth (no PATH with --tiny)")
     a("--clip", nargs="+", default=[], type=clip_name, metavar="FLAG",
@@ -100,9 +102,10 @@ def custom_request(args, tiny):
 def request(args):
     """Turn parsed arguments into a Request (filling the --tiny defaults)."""
     tiny = args.tiny
-    anything = args.diffusion or args.secondary or args.clip or args.lpips or args.midas or args.adabins
+    anything = args.diffusion or args.secondary or args.clip or args.lpips or args.midas or args.adabins or args.raft
     for flag, value, file in (("--midas", args.midas, "dpt_large-midas-2f21e586.pt"),
-                              ("--adabins", args.adabins, "AdaBins_nyu.pt")):
+                              ("--adabins", args.adabins, "AdaBins_nyu.pt"),
+                              ("--raft", args.raft, "raft-things.pth")):
         if tiny and isinstance(value, str):
             raise SystemExit(f"--tiny takes no checkpoint paths (use {flag} without PATH)")
         if not tiny and value is True:
@@ -117,7 +120,8 @@ def request(args):
                   verify_batches=tuple(args.verify_batches), seed=args.seed, midas=bool(args.midas),
                   midas_checkpoint=Path(args.midas) if isinstance(args.midas, str) else None,
                   adabins=bool(args.adabins),
-                  adabins_checkpoint=Path(args.adabins) if isinstance(args.adabins, str) else None)
+                  adabins_checkpoint=Path(args.adabins) if isinstance(args.adabins, str) else None,
+                  raft=bool(args.raft), raft_checkpoint=Path(args.raft) if isinstance(args.raft, str) else None)
     if args.diffusion == unet_catalog.CUSTOM:
         try:
             req.custom = custom_request(args, tiny)
@@ -125,7 +129,7 @@ def request(args):
             raise SystemExit(f"--diffusion custom: {e}") from None
     if tiny and not anything:
         req.diffusion, req.secondary, req.clip, req.lpips = unet_catalog.DEFAULT, True, TINY_CLIP, True
-        req.midas = req.adabins = True
+        req.midas = req.adabins = req.raft = True
         req.extra_tiny_unets = [unet_catalog.custom_config(unet_catalog.TINY_CUSTOM_CHECKPOINT, tiny=True,
                                                            **unet_catalog.TINY_CUSTOM_ARGS)]
     if not tiny:

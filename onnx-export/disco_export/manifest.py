@@ -173,4 +173,10 @@ def validate(doc, root=None):
             need(set(sec.get("graphs", {})) == {"forward", "vjp"}, f"{fam}.graphs roles wrong")
             need(isinstance(sec.get("size_multiple"), int), f"{fam}.size_multiple missing")
             refs(sec.get("graphs", {}), f"{fam}.graphs")
+    sec = doc.get("raft")
+    if sec is not None:
+        need(set(sec.get("graphs", {})) == {"forward"}, "raft.graphs roles wrong")
+        for k in ("size_multiple", "min_side", "iters"):
+            need(isinstance(sec.get(k), int), f"raft.{k} missing")
+        refs(sec.get("graphs", {}), "raft.graphs")
     return problems

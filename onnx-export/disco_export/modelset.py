@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import adabins, checkpoints, clip, depth, export, lpips, manifest, openclip, secondary, unet, unet_catalog, verify
+from . import adabins, checkpoints, clip, depth, export, flow, lpips, manifest, openclip, raft, secondary, unet, unet_catalog, verify
 
 
 @dataclass
@@ -38,6 +38,9 @@ class Request:
     midas_checkpoint: Path = None
     adabins: bool = False
     adabins_checkpoint: Path = None
+    # RAFT optical flow, Video Input's flow warp (flow.py).
+    raft: bool = False
+    raft_checkpoint: Path = None
     verify_batches: tuple = (1, 3)
     seed: int = 0
     # Models built by the caller (the toy set's trained weights): {"unet" | "secondary" | "clip:FLAG" | "lpips":
@@ -187,6 +190,8 @@ def build(req):
         models["midas"] = depth.make_midas(req)
     if req.adabins and "adabins" not in models:
         models["adabins"] = depth.make_adabins(req)
+    if req.raft and "raft" not in models:
+        models["raft"] = flow.make_raft(req)
     if not models:
         raise ValueError("nothing to export: give --diffusion, --secondary, --clip or --lpips (or --tiny)")
     old = manifest.load(req.out)
@@ -230,6 +235,9 @@ def build(req):
         model, sha = models["adabins"]
         sections.setdefault("depth", {})["adabins"] = depth.adabins_section(model, _family(
             adabins.graph_specs(model), req, sha, graphs))
+    if "raft" in models:
+        model, sha = models["raft"]
+        sections["raft"] = flow.raft_section(model, _family(raft.graph_specs(model), req, sha, graphs))
     doc = manifest.write(req.out, req.tiny, sections, graphs)
     problems = manifest.validate(doc, req.out)
     if problems:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from disco_export import adabins, clip, depth, lpips, manifest, secondary, unet
+from disco_export import adabins, clip, depth, flow, lpips, manifest, raft, secondary, unet
 from disco_export.__main__ import TINY_CLIP, main, parser, request
 from disco_export.modelset import _seeded, make_clip, make_lpips, make_secondary, make_unet
 
@@ -46,6 +46,8 @@ def tiny_specs():
     specs.update({s.name: s for s in depth.midas_graph_specs(model).values()})
     model, _ = depth.make_adabins(req)
     specs.update({s.name: s for s in adabins.graph_specs(model).values()})
+    model, _ = flow.make_raft(req)
+    specs.update({s.name: s for s in raft.graph_specs(model).values()})
     for flag in TINY_CLIP:
         model, _ = make_clip(req, flag)
         specs.update({s.name: s for s in clip.graph_specs(flag, model).values()})

@@ -93,6 +93,7 @@ impl Facts for StoreFacts {
             lpips: needs.lpips,
             clip: &clip,
             diffusion: &needs.diffusion,
+            flow: needs.flow,
         }
         .graphs(set)
         .map_err(|e| FactsError::ModelSet {

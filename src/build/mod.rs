@@ -17,6 +17,7 @@ pub mod diffusion;
 pub mod events;
 pub mod exec;
 pub mod facts;
+pub mod flow;
 pub mod gc;
 pub mod input_files;
 mod job;

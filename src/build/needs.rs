@@ -31,6 +31,13 @@ pub fn model_set_problems(project: &Project, only: &[String]) -> Vec<Diagnostic>
         {
             out.push(d);
         }
+        if let Some(m) = manifest
+            && m.raft.is_none()
+            && seen.insert((t.name.value.clone(), "video-init-flow-warp"))
+            && let Some(d) = raft_problem(t, s, &dir)
+        {
+            out.push(d);
+        }
         let Some(need) = lpips_need(s) else { continue };
         let has_lpips = manifest.map(|m| m.lpips.as_ref().and_then(|f| f.graph("vjp")).is_some());
         // one report per target and setting, however many sweep cells share it
@@ -77,6 +84,32 @@ pub fn model_set_problems(project: &Project, only: &[String]) -> Vec<Diagnostic>
         out.push(d.with_help(help));
     }
     out
+}
+
+/// The error of a Video Input target with the flow warp on, whose model set `dir` has no
+/// RAFT graph: at `video-init-flow-warp`, or at `animation-mode` where the warp is DD's default.
+fn raft_problem(t: &Target, s: &Settings, dir: &std::path::Path) -> Option<Diagnostic> {
+    use crate::project::types::AnimationMode;
+    if s.animation_mode.value != AnimationMode::VideoInput || !s.video_init_flow_warp.value {
+        return None;
+    }
+    let message = format!(
+        "`{}` needs RAFT optical flow for `video-init-flow-warp`, but the model set {} has no RAFT graph",
+        t.name.value,
+        dir.display()
+    );
+    let d = match (&s.video_init_flow_warp.origin, &s.animation_mode.origin) {
+        (Some(o), _) => Diagnostic::error(message, o, "flow warp on here"),
+        (None, Some(o)) => Diagnostic::error(
+            message,
+            o,
+            "flow warp on by default in Video Input, as in DD",
+        ),
+        (None, None) => Diagnostic::bare(message),
+    };
+    Some(d.with_help(
+        "export RAFT into the set (`python -m disco_export --out SET --raft raft-things.pth`, docs/models.md), or set `video-init-flow-warp #false`: each frame then starts from its source frame",
+    ))
 }
 
 /// Every selected target's resolved settings (`only`: these targets; empty: all), one per

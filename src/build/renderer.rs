@@ -145,14 +145,18 @@ pub trait Renderer {
     }
 }
 
+/// What one set of sessions is opened for: (model set, diffusion model, secondary, LPIPS,
+/// CLIP models, RAFT flow).
+type SessionsId = (PathBuf, String, bool, bool, Vec<String>, bool);
+
 /// The real renderer: Disco Diffusion's sampler on ONNX Runtime.
 pub struct OrtRenderer {
     options: SessionOptions,
     ort_lib: Option<PathBuf>,
     sets: HashMap<PathBuf, ModelSet>,
-    /// Sessions by (model set, secondary, lpips, CLIP models): graphs have symbolic sizes,
+    /// Sessions by [`SessionsId`]: graphs have symbolic sizes,
     /// so one set of sessions serves every size of a build.
-    models: HashMap<(PathBuf, String, bool, bool, Vec<String>), Models>,
+    models: HashMap<SessionsId, Models>,
     /// Notices to show once (e.g. `auto` fell back to the CPU).
     pub notices: Vec<String>,
     provider: Option<String>,
@@ -178,12 +182,16 @@ impl OrtRenderer {
         // LPIPS is opened for any target that may need it, so frames 0 and 1 share sessions.
         let lpips = target.lpips;
         let diffusion = target.settings.diffusion_selector();
+        let s = &target.settings;
+        let flow = s.animation_mode.value == crate::project::types::AnimationMode::VideoInput
+            && s.video_init_flow_warp.value;
         let id = (
             target.model_set.clone(),
             diffusion.clone(),
             c.use_secondary_model,
             lpips,
             c.clip_models.clone(),
+            flow,
         );
         if !self.models.contains_key(&id) {
             crate::render::runtime::init(self.ort_lib.as_deref()).map_err(SetupError::Runtime)?;
@@ -199,6 +207,7 @@ impl OrtRenderer {
                 lpips,
                 clip: &c.clip_models,
                 diffusion: &diffusion,
+                flow,
             };
             let m = Models::open(set, &needs, self.options).map_err(SetupError::Sessions)?;
             for n in &m.notices {
@@ -226,8 +235,10 @@ impl Renderer for OrtRenderer {
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
     ) -> Result<RenderOutcome, RenderError> {
-        let spec = super::spec::render_spec(req.plan, req.job, req.prev)?;
         let models = self.models(req.plan, req.job)?;
+        let flows = super::flow::job_flows(req.plan, req.job, models.raft.as_mut())
+            .map_err(super::spec::SpecError::Flow)?;
+        let spec = super::spec::render_spec(req.plan, req.job, req.prev, flows.as_ref())?;
         let device = format!("{:?}", models.unet.device).to_lowercase();
         let mut last_losses = serde_json::Value::Null;
         let mut steps = 0;

@@ -16,28 +16,13 @@ use crate::project::{Diagnostic, Project};
 pub const MAX_VIDEO_BYTES: u64 = 64 << 30;
 
 /// One error per unusable video of the selected targets (`only`; empty: all), at the
-/// `video-init-path` that names it; and one if a target asks for the flow warp, which
-/// disco cannot compute yet.
+/// `video-init-path` that names it.
 pub fn video_file_problems(project: &Project, only: &[String]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut reported = std::collections::HashSet::new();
     for (_, s) in resolved_settings(project, only) {
         if s.animation_mode.value != AnimationMode::VideoInput {
             continue;
-        }
-        if s.video_init_flow_warp.value && reported.insert((PathBuf::new(), None)) {
-            let message =
-                "`video-init-flow-warp` needs RAFT optical flow, which disco does not export yet";
-            let d = match (&s.video_init_flow_warp.origin, &s.animation_mode.origin) {
-                (Some(o), _) => Diagnostic::error(message, o, "flow warp on here"),
-                (None, Some(o)) => {
-                    Diagnostic::error(message, o, "on by default in Video Input, as in DD")
-                }
-                (None, None) => Diagnostic::bare(message),
-            };
-            out.push(d.with_help(
-                "set `video-init-flow-warp #false`: each frame then starts from its source frame",
-            ));
         }
         let Some(path) = &s.video_init_path.value.resolved else {
             continue; // the project's checks ask for a path

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, Array4};
 
+use super::flow::JobFlows;
 use crate::anim::warp::{Kernel, Motion, warp_frame};
 use crate::plan::{Init, Plan};
 use crate::project::Settings;
@@ -42,11 +43,12 @@ pub enum SpecError {
     /// A frame that starts from the previous one was asked for without it.
     #[error("the previous frame's image is missing")]
     NoPreviousFrame,
-    /// A flow-blended Video Input init needs optical flow, which disco cannot compute yet.
-    #[error(
-        "`video-init-flow-warp` needs RAFT optical flow, which disco does not export yet; set `video-init-flow-warp #false`"
-    )]
-    FlowWarp,
+    /// A flow-blended Video Input init was asked for without its flows.
+    #[error("the optical flow of this frame's source frames is missing")]
+    NoFlow,
+    /// The optical flow could not be computed or kept.
+    #[error("optical flow: {0}")]
+    Flow(String),
 }
 
 impl From<SpecError> for super::RenderError {
@@ -56,17 +58,19 @@ impl From<SpecError> for super::RenderError {
 }
 
 /// The spec of job `j` of `plan`; `prev` is the previous frame's final image for a frame
-/// that starts from it.
+/// that starts from it, `flows` the optical flows of a flow-blended Video Input init
+/// (`flow::job_flows`).
 pub fn render_spec(
     plan: &Plan,
     j: usize,
     prev: Option<&Array3<u8>>,
+    flows: Option<&JobFlows>,
 ) -> Result<RenderSpec, SpecError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
     let common = job.common.inputs.clone();
     let size = (common.width as usize, common.height as usize);
-    let init = load_init(plan, j, size, prev)?;
+    let init = load_init(plan, j, size, prev, flows)?;
     let image_prompts = image_prompt_files(plan, j)
         .iter()
         .zip(&job.frame.image_prompts)
@@ -98,6 +102,7 @@ fn load_init(
     j: usize,
     (w, h): (usize, usize),
     prev: Option<&Array3<u8>>,
+    flows: Option<&JobFlows>,
 ) -> Result<Option<Array4<f32>>, SpecError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
@@ -151,8 +156,61 @@ fn load_init(
             let img = source_frame(plan, source)?;
             Some(to_tensor(&resize_exact(&img, w, h)))
         }
-        Init::FlowBlend { .. } => return Err(SpecError::FlowWarp),
+        Init::FlowBlend {
+            source,
+            blend,
+            consistency,
+            ..
+        } => {
+            let prev = prev.ok_or(SpecError::NoPreviousFrame)?;
+            let flows = flows.ok_or(SpecError::NoFlow)?;
+            let src = resize_exact(&source_frame(plan, source)?, w, h);
+            Some(to_tensor(&flow_blended(
+                &src,
+                prev,
+                flows,
+                *blend,
+                *consistency,
+            )?))
+        }
     })
+}
+
+/// DD's flow-blended init (§10.5): the previous output remapped along the backward flow,
+/// kept only where the flows agree when `consistency` is on (the source frame elsewhere),
+/// then `(1 − blend)·source + blend·warped`, truncated to 8 bits as DD's `astype('uint8')`.
+fn flow_blended(
+    source: &Array3<u8>,
+    prev: &Array3<u8>,
+    flows: &JobFlows,
+    blend: f64,
+    consistency: bool,
+) -> Result<Array3<u8>, SpecError> {
+    use crate::anim::flow;
+    let (h, w, _) = source.dim();
+    let prev = resize_exact(prev, w, h).mapv(f32::from);
+    if flows.back.dim() != (h, w, 2) {
+        return Err(SpecError::Flow(format!(
+            "a flow of {:?} for a {w}x{h} frame",
+            flows.back.dim()
+        )));
+    }
+    let warped = flow::remap(prev.view(), flows.back.view());
+    let weights = match (consistency, &flows.forth) {
+        (false, _) => None,
+        // the map over this frame's pixels: out along the backward flow, back along the
+        // forward one (DD's check_consistency with flow_fwd = the 21 flow)
+        (true, Some(forth)) => Some(flow::consistency(flows.back.view(), forth.view())),
+        (true, None) => return Err(SpecError::NoFlow),
+    };
+    let src = source.mapv(f32::from);
+    let out = flow::flow_blend(
+        src.view(),
+        warped.view(),
+        weights.as_ref().map(|m| m.view()),
+        blend as f32,
+    );
+    Ok(out.mapv(|v| v.clamp(0.0, 255.0) as u8))
 }
 
 /// One image prompt's pixels: its shorter side brought to min(w, h, its own sides), aspect
@@ -197,7 +255,7 @@ fn image_prompt_files(plan: &Plan, j: usize) -> Vec<PathBuf> {
 /// A Video Input source frame as planning kept it (source_frames.rs), checked against the
 /// pixel hash its key was computed from; stretched to the output size as DD stretches its
 /// init images (§13 item 7).
-fn source_frame(plan: &Plan, hash: &str) -> Result<Array3<u8>, SpecError> {
+pub(super) fn source_frame(plan: &Plan, hash: &str) -> Result<Array3<u8>, SpecError> {
     use super::source_frames::{frame_path, frames_dir, pixel_hash};
     let file = frame_path(&frames_dir(&plan.dir), hash);
     let bytes = std::fs::read(&file).map_err(|source| SpecError::Read {
@@ -241,7 +299,7 @@ fn decode_image(bytes: &[u8], path: &Path) -> Result<Array3<u8>, SpecError> {
 
 /// Lanczos resize to exactly `w`×`h` (DD resizes init images with PIL's LANCZOS, §4.4);
 /// the same size is returned unchanged, as PIL does.
-fn resize_exact(img: &Array3<u8>, w: usize, h: usize) -> Array3<u8> {
+pub(super) fn resize_exact(img: &Array3<u8>, w: usize, h: usize) -> Array3<u8> {
     let (ih, iw, _) = img.dim();
     if (ih, iw) == (h, w) {
         return img.clone();
@@ -263,4 +321,62 @@ fn to_tensor(img: &Array3<u8>) -> Array4<f32> {
     Array4::from_shape_fn((1, 3, h, w), |(_, c, y, x)| {
         f32::from(img[[y, x, c]]) / 255.0 * 2.0 - 1.0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(h: usize, w: usize, v: u8) -> Array3<u8> {
+        Array3::from_elem((h, w, 3), v)
+    }
+
+    fn flows(dx: f32, back_forth: Option<f32>) -> JobFlows {
+        let f = |d: f32| Array3::from_shape_fn((2, 3, 2), |(_, _, k)| if k == 0 { d } else { 0.0 });
+        JobFlows {
+            back: f(dx),
+            forth: back_forth.map(f),
+        }
+    }
+
+    #[test]
+    fn the_init_is_the_previous_output_warped_along_the_flow_and_blended() {
+        let prev = Array3::from_shape_fn((2, 3, 3), |(y, x, _)| (10 * (y * 3 + x) + 10) as u8);
+        let source = flat(2, 3, 200);
+        // blend 1, zero flow: the previous output itself
+        let out = flow_blended(&source, &prev, &flows(0.0, None), 1.0, false).unwrap();
+        assert_eq!(out, prev);
+        // one pixel to the right: each pixel reads its right neighbour, zero past the edge
+        let out = flow_blended(&source, &prev, &flows(1.0, None), 1.0, false).unwrap();
+        assert_eq!(out[[0, 0, 0]], prev[[0, 1, 0]]);
+        assert_eq!(out[[1, 1, 2]], prev[[1, 2, 2]]);
+        assert_eq!(out[[0, 2, 0]], 0);
+        // half and half, truncated to 8 bits as DD's astype('uint8'): (200 + 10) / 2 = 105
+        let out = flow_blended(&source, &prev, &flows(0.0, None), 0.5, false).unwrap();
+        assert_eq!(out[[0, 0, 0]], 105);
+        let out = flow_blended(
+            &flat(2, 3, 10),
+            &flat(2, 3, 21),
+            &flows(0.0, None),
+            0.5,
+            false,
+        );
+        assert_eq!(out.unwrap()[[0, 0, 0]], 15);
+    }
+
+    #[test]
+    fn the_consistency_check_keeps_the_source_where_the_flows_disagree() {
+        let (prev, source) = (flat(2, 3, 50), flat(2, 3, 200));
+        // forth undoes back: agree (inside the frame), the warp is kept
+        let out = flow_blended(&source, &prev, &flows(1.0, Some(-1.0)), 1.0, true).unwrap();
+        assert_eq!(out[[0, 0, 0]], 50);
+        // forth does not undo back (|1 + 1|² > 0.01·2 + 0.5): the source frame
+        let out = flow_blended(&source, &prev, &flows(1.0, Some(1.0)), 1.0, true).unwrap();
+        assert_eq!(out[[0, 0, 0]], 200);
+        // the check without the flow the other way is an error, not a silent skip
+        assert!(matches!(
+            flow_blended(&source, &prev, &flows(1.0, None), 1.0, true),
+            Err(SpecError::NoFlow)
+        ));
+    }
 }

@@ -131,7 +131,7 @@ fn a_voronoi_init_replaces_the_init_image_and_paints_the_palettes_colours() {
     let plan = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
         .unwrap_or_else(|e| panic!("{e:?}"));
     let specs: Vec<_> = (0..2)
-        .map(|j| disco::build::spec::render_spec(&plan, j, None).unwrap())
+        .map(|j| disco::build::spec::render_spec(&plan, j, None, None).unwrap())
         .collect();
     for (job, spec) in plan.jobs.iter().zip(&specs) {
         assert!(

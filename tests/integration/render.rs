@@ -94,6 +94,7 @@ pub fn models(set: &ModelSet, s: &RenderSpec, lpips: bool) -> Models {
         lpips,
         clip: &s.common.clip_models,
         diffusion: "512x512_diffusion_uncond_finetune_008100",
+        flow: false,
     };
     Models::open(
         set,

@@ -319,3 +319,207 @@ animation "clip" {{
     encode(dir.path(), "source.mp4", &frames, "ultrafast");
     assert!(build(dir.path()).is_empty());
 }
+
+/// The tiny set (with its RAFT graph) end to end, DD's default flow warp on and the
+/// consistency check: every clip frame after the first starts from the previous output warped
+/// along RAFT's flow; each flow is computed once and kept under `.disco/flow/`; replacing one
+/// source frame re-renders its clip frame and the chain after it, nothing before.
+#[test]
+fn a_flow_warped_clip_builds_on_the_tiny_set_and_a_replaced_frame_rerenders_the_chain() {
+    use crate::support::{disco, text};
+    let Some(set) = crate::models::tiny_set() else {
+        return;
+    };
+    if set.manifest.raft.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the tiny set has no RAFT graph"
+        );
+        eprintln!(
+            "skipping: the tiny set at {} has no RAFT graph",
+            set.dir.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut frames: Vec<_> = (0..8).map(picture).collect();
+    encode(dir.path(), "source.mp4", &frames, "veryslow");
+    let project = format!(
+        r#"model-set "{}"
+width-height 64 64
+seed 3
+clip-models "ViT-B/32"
+text-prompts "a red circle"
+animation "clip" {{
+    animation-mode "Video Input"
+    video-init-path "source.mp4"
+    extract-nth-frame 2
+    video-init-check-consistency #true
+    video-init-steps 6
+    video-init-skip-steps 2
+    video-init-frames-skip-steps "50%"
+    video-init-cutn-batches 1
+    video-init-frames-scale 0
+}}
+"#,
+        set.dir.display()
+    );
+    std::fs::write(dir.path().join("disco.kdl"), project).unwrap();
+    let check = disco(dir.path(), &["check"]);
+    assert!(check.status.success(), "{}", text(&check).1);
+    let build = |dir: &Path| -> Vec<(String, String)> {
+        let out = disco(dir, &["build", "--message-format", "json"]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}\n{stdout}");
+        let events: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let reason = |job: &str| {
+            events
+                .iter()
+                .find(|e| e["event"] == "stale" && e["job"] == job)
+                .map(|e| e["detail"].as_str().unwrap_or("").to_owned())
+                .unwrap_or_default()
+        };
+        events
+            .iter()
+            .filter(|e| e["event"] == "job-finished")
+            .map(|e| e["job"].as_str().unwrap().to_owned())
+            .map(|j| (j.clone(), reason(&j)))
+            .collect()
+    };
+    let flows = |dir: &Path| {
+        std::fs::read_dir(disco::build::flow::flow_dir(dir))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let first = build(dir.path());
+    assert_eq!(first.len(), 4, "{first:?}");
+    // three pairs, each flow both ways (the consistency check)
+    assert_eq!(flows(dir.path()), 6);
+    let png = |f: u32| {
+        dir.path()
+            .join(format!("images_out/clip/clip(0)_{f:04}.png"))
+    };
+    let before: Vec<Vec<u8>> = (0..4).map(|f| std::fs::read(png(f)).unwrap()).collect();
+    assert!(before.windows(2).all(|w| w[0] != w[1]));
+    // the frames' keys hold the RAFT graph's hash (read from the index: nothing decodes)
+    let keyed = |text: &str| {
+        let project = disco::project::load_str(&dir.path().join("disco.kdl"), text)
+            .project
+            .expect("valid");
+        let store = Store::new(dir.path());
+        let frames = disco::build::source_frames::frames_dir(dir.path());
+        let mut facts = disco::build::StoreFacts::new(
+            store.stat_cache(),
+            disco::render::session::Device::Cpu,
+            None,
+        )
+        .with_frames(frames);
+        let plan = build::make_plan(&project, &[], None, &store, &mut facts).expect("plan");
+        plan.targets[0]
+            .common
+            .inputs
+            .models
+            .contains_key("raft_fwd")
+    };
+    let kdl = std::fs::read_to_string(dir.path().join("disco.kdl")).unwrap();
+    assert!(keyed(&kdl));
+    assert!(!keyed(&kdl.replace(
+        "video-init-check-consistency #true",
+        "video-init-flow-warp #false"
+    )));
+    // a rebuild renders and computes nothing
+    assert!(build(dir.path()).is_empty());
+    assert_eq!(flows(dir.path()), 6);
+    // source frame 4 is clip frame 2: it and frame 3 (chained through the warp) re-render
+    frames[4] = picture(90);
+    encode(dir.path(), "source.mp4", &frames, "veryslow");
+    let second = build(dir.path());
+    assert_eq!(
+        second,
+        [
+            ("clip frame 2".to_owned(), "source frame changed".to_owned()),
+            (
+                "clip frame 3".to_owned(),
+                "previous frame changed".to_owned()
+            ),
+        ]
+    );
+    // the two pairs that hold the new frame, both ways
+    assert_eq!(flows(dir.path()), 10);
+    for f in [0, 1] {
+        assert_eq!(
+            std::fs::read(png(f)).unwrap(),
+            before[f as usize],
+            "frame {f}"
+        );
+    }
+    for f in [2, 3] {
+        assert_ne!(
+            std::fs::read(png(f)).unwrap(),
+            before[f as usize],
+            "frame {f}"
+        );
+    }
+}
+
+/// A model set without RAFT: `disco check` points at the flow warp (DD's default, so at
+/// `animation-mode` when the project does not write it), and with the warp off all is well.
+#[test]
+fn a_model_set_without_raft_is_an_error_at_the_flow_warp() {
+    use crate::support::{disco, text};
+    let Some(set) = crate::models::tiny_set() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(set.dir.join("manifest.json")).unwrap()).unwrap();
+    manifest.as_object_mut().unwrap().remove("raft");
+    std::fs::write(models.join("manifest.json"), manifest.to_string()).unwrap();
+    encode(
+        dir.path(),
+        "source.mp4",
+        &[picture(0), picture(1)],
+        "veryslow",
+    );
+    let project = |extra: &str| {
+        format!(
+            "model-set \"models\"\nwidth-height 64 64\nclip-models \"ViT-B/32\"\nanimation \"clip\" {{\n    animation-mode \"Video Input\"\n    video-init-path \"source.mp4\"\n{extra}}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("disco.kdl"), project("")).unwrap();
+    let out = disco(dir.path(), &["check"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("needs RAFT optical flow for `video-init-flow-warp`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("flow warp on by default in Video Input"),
+        "{all}"
+    );
+    std::fs::write(
+        dir.path().join("disco.kdl"),
+        project("    video-init-flow-warp #true\n"),
+    )
+    .unwrap();
+    let (stdout, stderr) = text(&disco(dir.path(), &["check"]));
+    assert!(format!("{stdout}{stderr}").contains("flow warp on here"));
+    std::fs::write(
+        dir.path().join("disco.kdl"),
+        project("    video-init-flow-warp #false\n"),
+    )
+    .unwrap();
+    let out = disco(dir.path(), &["check"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !format!("{stdout}{stderr}").contains("RAFT"),
+        "{stdout}{stderr}"
+    );
+}

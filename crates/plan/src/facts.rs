@@ -23,6 +23,9 @@ pub struct ModelNeeds {
     /// (`diffusion-model`), or `custom:<checkpoint file>` (`Settings::diffusion_selector`).
     /// A set may hold several side by side; the graphs' names and hashes go in the key.
     pub diffusion: String,
+    /// RAFT optical flow: a Video Input target with `video-init-flow-warp`, whose frames'
+    /// keys then hold the RAFT graph's hash.
+    pub flow: bool,
 }
 
 /// Why a fact could not be had. Planning puts it in a diagnostic at the setting that

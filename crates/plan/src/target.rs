@@ -174,6 +174,8 @@ impl Planner<'_> {
             lpips: super::facts::lpips_need(s).is_some(),
             clip: s.clip_models().into_iter().map(str::to_owned).collect(),
             diffusion: s.diffusion_selector(),
+            flow: s.animation_mode.value == disco_project::types::AnimationMode::VideoInput
+                && s.video_init_flow_warp.value,
         };
         let model_set = s.model_set.value.resolved.clone().unwrap_or_default();
         let models = self.facts.model_hashes(&model_set, &needs).map_err(|e| {

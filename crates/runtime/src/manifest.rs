@@ -43,6 +43,32 @@ pub struct Manifest {
     /// `custom:<checkpoint file>`): its architecture and UNet graphs.
     #[serde(default)]
     pub diffusion_models: BTreeMap<String, DiffusionModel>,
+    /// RAFT optical flow (Video Input's flow warp), when the set has it.
+    #[serde(default)]
+    pub raft: Option<Raft>,
+}
+
+/// The set's RAFT optical-flow graph (`raft_fwd`): `(image1, image2)` RGB in [0, 255] →
+/// `flow` from image1 to image2 in pixels, x then y.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Raft {
+    /// `forward` → graph name; heights and widths must be multiples of `size_multiple`.
+    #[serde(flatten)]
+    pub family: Family,
+    /// Heights and widths must be at least this.
+    pub min_side: usize,
+    /// The refinement iterations the graph runs (DD: 20).
+    pub iters: u32,
+}
+
+impl Raft {
+    /// The size `(w, h)` a `w`×`h` frame is padded to before the graph sees it: each side up
+    /// to a multiple of `size_multiple`, at least `min_side`.
+    pub fn padded(&self, w: usize, h: usize) -> (usize, usize) {
+        let m = self.family.size_multiple.max(1);
+        let side = |x: usize| x.max(self.min_side).div_ceil(m) * m;
+        (side(w), side(h))
+    }
 }
 
 /// What a set records about its diffusion model (the architecture fields are the exporter's).
@@ -322,6 +348,10 @@ pub fn contract(family: &str, role: &str) -> Option<Contract> {
             &[("a", F32, 4), ("b", F32, 4), ("upstream", F32, 1)],
             &[("distance", F32, 1), ("grad_a", F32, 4)],
         ),
+        ("raft", "forward") => (
+            &[("image1", F32, 4), ("image2", F32, 4)],
+            &[("flow", F32, 4)],
+        ),
         ("clip", "text") => (&[("tokens", "int64", 2)], &[("text_embed", F32, 2)]),
         ("clip", "image") => (&[("image", F32, 4)], &[("image_embed", F32, 2)]),
         ("clip", "image_vjp") => (
@@ -336,6 +366,7 @@ pub fn contract(family: &str, role: &str) -> Option<Contract> {
         ("secondary", "forward") => "secondary forward",
         ("secondary", "vjp") => "secondary vjp",
         ("lpips", _) => "lpips vjp",
+        ("raft", _) => "raft forward",
         ("clip", "text") => "clip text",
         ("clip", "image") => "clip image",
         _ => "clip image_vjp",
@@ -415,6 +446,9 @@ impl Manifest {
             for (role, name) in &c.graphs {
                 roles.push(("clip", role, name));
             }
+        }
+        for (role, name) in self.raft.iter().flat_map(|r| &r.family.graphs) {
+            roles.push(("raft", role, name));
         }
         let mut out = Vec::new();
         for (family, role, name) in roles {
@@ -566,5 +600,35 @@ mod tests {
             &format!("[{eps}]"),
         );
         assert_eq!(int.breaks(&c).unwrap(), "input `t` is int64, not float32");
+    }
+
+    #[test]
+    fn the_raft_section_pads_frames_and_its_graph_is_checked() {
+        let m = manifest(
+            r#", "raft": {"graphs": {"forward": "raft_fwd"}, "size_multiple": 64, "min_side": 128, "iters": 20, "name": "raft-things"}"#,
+        );
+        let r = m.raft.as_ref().unwrap();
+        assert_eq!((r.iters, r.family.graph("forward")), (20, Some("raft_fwd")));
+        assert_eq!(r.padded(64, 48), (128, 128));
+        assert_eq!(r.padded(1280, 768), (1280, 768));
+        assert_eq!(r.padded(1000, 700), (1024, 704));
+        // not in `graphs`: named
+        assert!(
+            m.role_problems()
+                .iter()
+                .any(|(g, r, _)| g == "raft_fwd" && *r == "raft forward")
+        );
+        let c = contract("raft", "forward").unwrap();
+        let img = |n: &str| {
+            format!(r#"{{"name": "{n}", "dtype": "float32", "shape": ["B", 3, "H", "W"]}}"#)
+        };
+        let flow = r#"{"name": "flow", "dtype": "float32", "shape": ["B", 2, "H", "W"]}"#;
+        let good = graph(
+            &format!("[{}, {}]", img("image1"), img("image2")),
+            &format!("[{flow}]"),
+        );
+        assert_eq!(good.breaks(&c), None);
+        let one = graph(&format!("[{}]", img("image1")), &format!("[{flow}]"));
+        assert_eq!(one.breaks(&c).unwrap(), "declares no input `image2`");
     }
 }

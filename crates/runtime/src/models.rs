@@ -93,6 +93,9 @@ impl ModelsError {
                     "export it into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --diffusion {name} --checkpoint … (see docs/models.md)"
                 ),
             }),
+            ModelsError::NoFamily { dir, family: "raft" } => Some(format!(
+                "export RAFT into the set: cd onnx-export && ../.venv/bin/python -m disco_export --out {dir} --raft …/raft-things.pth (see docs/models.md), or set `video-init-flow-warp #false`"
+            )),
             ModelsError::Contract { .. } | ModelsError::Session(SessionError::NoGraph { .. }) => {
                 Some(
                     "the manifest does not describe what disco feeds this graph; re-export the model set (docs/models.md §3), or check it with `disco doctor --verify`"
@@ -130,6 +133,8 @@ pub struct Models {
     pub lpips_vjp: Option<GraphSession>,
     /// The enabled CLIP models, in the project's order.
     pub clip: Vec<ClipSessions>,
+    /// RAFT optical flow (Video Input's flow warp), and the set's padding rule for it.
+    pub raft: Option<(GraphSession, super::manifest::Raft)>,
     /// Notices to show (e.g. `auto` fell back to the CPU).
     pub notices: Vec<String>,
 }
@@ -150,6 +155,8 @@ pub struct Needs<'a> {
     /// The diffusion model: DD's name, or `custom:<checkpoint file>`
     /// (`Settings::diffusion_selector`).
     pub diffusion: &'a str,
+    /// RAFT optical flow (a Video Input target with `video-init-flow-warp`).
+    pub flow: bool,
 }
 
 /// The graph names a render uses, by role.
@@ -165,6 +172,8 @@ pub struct GraphNames {
     pub lpips_vjp: Option<String>,
     /// Per CLIP model: (flag, resolution, text, image, image VJP).
     pub clip: Vec<(String, usize, String, String, String)>,
+    /// RAFT forward.
+    pub raft: Option<String>,
 }
 
 impl GraphNames {
@@ -179,6 +188,7 @@ impl GraphNames {
         for (_, _, t, i, b) in &self.clip {
             v.extend([t.as_str(), i.as_str(), b.as_str()]);
         }
+        v.extend(self.raft.as_deref());
         v
     }
 }
@@ -256,12 +266,29 @@ impl Needs<'_> {
                 role("image_vjp")?,
             ));
         }
+        let raft = match (self.flow, &m.raft) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(ModelsError::NoFamily {
+                    dir: dir.clone(),
+                    family: "raft",
+                });
+            }
+            (true, Some(r)) => Some(r.family.graph("forward").map(str::to_owned).ok_or_else(
+                || ModelsError::NoRole {
+                    dir: dir.clone(),
+                    family: "raft",
+                    role: "forward",
+                },
+            )?),
+        };
         let names = GraphNames {
             unet,
             unet_vjp,
             secondary,
             lpips_vjp,
             clip,
+            raft,
         };
         names.check(set)?;
         Ok(names)
@@ -288,6 +315,7 @@ impl GraphNames {
                 ("clip", "image_vjp", v.as_str()),
             ]);
         }
+        roles.extend(self.raft.as_deref().map(|g| ("raft", "forward", g)));
         let dir = set.dir.display().to_string();
         for (family, role, name) in roles {
             let c = contract(family, role).expect("every role the renderer opens has a contract");
@@ -347,12 +375,17 @@ impl Models {
                 image_vjp: open(image_vjp)?,
             });
         }
+        let raft = match (&names.raft, &set.manifest.raft) {
+            (Some(g), Some(r)) => Some((open(g)?, r.clone())),
+            _ => None,
+        };
         Ok(Models {
             unet,
             unet_vjp,
             secondary,
             lpips_vjp,
             clip,
+            raft,
             notices,
         })
     }
