@@ -1,0 +1,212 @@
+//! A 3D frame's depth map (dd-algorithm.md §10.4), from the model set's depth graphs on ONNX
+//! Runtime: MiDaS (`depth.midas.<model>`), and AdaBins-NYU (`depth.adabins`) blended in when
+//! `midas-weight` < 1, as DD's `transform_image_3d` caller does:
+//!
+//! - MiDaS: the frame resized bicubically to [`midas_size`] (MiDaS's "minimal" resize),
+//!   normalised with the manifest's mean/std, the graph's inverse depth resized bicubically
+//!   back to the frame, then `(50 − pred) / 19`;
+//! - AdaBins: the frame scaled into `[min_area, max_area]` ([`adabins_size`]), normalised,
+//!   the graph's depth (metres) resized bicubically back to the frame;
+//! - `depth = w·midas + (1 − w)·adabins`.
+//!
+//! DD resizes the AdaBins input with PIL (LANCZOS down, BICUBIC up) to any size; the graph
+//! takes multiples of 32, so disco rounds each scaled side to the nearest multiple of 32
+//! and resizes with the same bicubic as MiDaS's (docs/anim3d.md).
+
+use disco_kernels::anim::warp3d::resize::bicubic;
+use ndarray::{Array2, Array4, ArrayView3, Axis, IxDyn};
+
+use super::manifest::DepthModel;
+use super::models::ModelsError;
+use super::session::{GraphSession, Input, ModelSet, SessionError, SessionOptions};
+
+/// One depth network's session and its manifest entry.
+struct Net {
+    session: GraphSession,
+    model: DepthModel,
+    output: &'static str,
+}
+
+/// The depth graphs one 3D target uses, opened once and reused for every frame.
+pub struct DepthSessions {
+    midas: Net,
+    adabins: Option<Net>,
+}
+
+impl DepthSessions {
+    /// Opens MiDaS `midas` (DD's `midas_depth_model` name) of `set`, and AdaBins when
+    /// `adabins`.
+    pub fn open(
+        set: &ModelSet,
+        midas: &str,
+        adabins: bool,
+        opts: SessionOptions,
+    ) -> Result<DepthSessions, ModelsError> {
+        let dir = set.dir.display().to_string();
+        let missing = |family: &'static str| ModelsError::NoFamily {
+            dir: dir.clone(),
+            family,
+        };
+        let open = |model: &DepthModel, family: &'static str, output| {
+            let name = model.forward().ok_or_else(|| ModelsError::NoRole {
+                dir: dir.clone(),
+                family,
+                role: "forward",
+            })?;
+            Ok::<_, ModelsError>(Net {
+                session: GraphSession::open(set, name, opts)?,
+                model: model.clone(),
+                output,
+            })
+        };
+        let m = set
+            .manifest
+            .midas(midas)
+            .ok_or_else(|| missing("MiDaS depth"))?;
+        let midas = open(m, "MiDaS depth", "inverse_depth")?;
+        let adabins = match adabins {
+            true => {
+                let a = set
+                    .manifest
+                    .adabins()
+                    .ok_or_else(|| missing("AdaBins depth"))?;
+                Some(open(a, "AdaBins depth", "depth")?)
+            }
+            false => None,
+        };
+        Ok(DepthSessions { midas, adabins })
+    }
+
+    /// The depth map `[H, W]` of `image` (`[3, H, W]` RGB in [0, 1]) with MiDaS's weight
+    /// `midas_weight` (AdaBins takes the rest when it was opened).
+    pub fn depth(
+        &mut self,
+        image: ArrayView3<f32>,
+        midas_weight: f64,
+    ) -> Result<Array2<f32>, SessionError> {
+        let (_, h, w) = image.dim();
+        let net = self.midas.model.net_size.unwrap_or(384);
+        let size = midas_size(h, w, net, self.midas.model.size_multiple);
+        let pred = self.midas.run(image, size)?;
+        let midas = bicubic(pred.view(), (h, w)).mapv(|p| (50.0 - p) / 19.0);
+        let Some(adabins) = &mut self.adabins else {
+            return Ok(midas);
+        };
+        let m = &adabins.model;
+        let area = (
+            m.min_area.unwrap_or(448 * 448),
+            m.max_area.unwrap_or(500_000),
+        );
+        let size = adabins_size(h, w, area, m.size_multiple);
+        let metres = bicubic(adabins.run(image, size)?.view(), (h, w));
+        let wm = midas_weight as f32;
+        Ok(&midas * wm + &metres * (1.0 - wm))
+    }
+}
+
+impl Net {
+    /// The graph's output `[h', w']` for `image` resized to `(h', w')` and normalised.
+    fn run(
+        &mut self,
+        image: ArrayView3<f32>,
+        (h, w): (usize, usize),
+    ) -> Result<Array2<f32>, SessionError> {
+        let mut input = Array4::<f32>::zeros((1, 3, h, w));
+        for (c, plane) in image.axis_iter(Axis(0)).enumerate() {
+            let resized = bicubic(plane, (h, w));
+            let (mean, std) = (self.model.mean[c], self.model.std[c]);
+            input
+                .index_axis_mut(Axis(0), 0)
+                .index_axis_mut(Axis(0), c)
+                .assign(&resized.mapv(|v| (v - mean) / std));
+        }
+        let input = input.into_dyn();
+        let mut out = self.session.run(&[("image", Input::F32(input.view()))])?;
+        let name = self.session.name().to_owned();
+        let pred = out.remove(self.output).ok_or_else(|| SessionError::Run {
+            graph: name.clone(),
+            reason: format!("no output `{}`", self.output),
+        })?;
+        pred.into_shape_with_order(IxDyn(&[h, w]))
+            .map_err(|e| SessionError::Run {
+                graph: name,
+                reason: format!("output `{}`: {e}", self.output),
+            })?
+            .into_dimensionality()
+            .map_err(|e| SessionError::Run {
+                graph: self.session.name().to_owned(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// MiDaS's input size for an `h`×`w` frame (`Resize(keep_aspect_ratio, ensure_multiple_of,
+/// "minimal")`, as `onnx-export/disco_export/midas.py`'s `resize_for_net`): the scale closer
+/// to 1 of `net/h` and `net/w`; each side rounded to a multiple (half to even), or rounded up
+/// where that would fall below `net`.
+pub fn midas_size(h: usize, w: usize, net: usize, multiple: usize) -> (usize, usize) {
+    let (sh, sw) = (net as f64 / h as f64, net as f64 / w as f64);
+    let scale = if (1.0 - sw).abs() < (1.0 - sh).abs() {
+        sw
+    } else {
+        sh
+    };
+    let m = multiple.max(1) as f64;
+    let side = |x: f64| {
+        let y = (x / m).round_ties_even() * m;
+        if y >= net as f64 {
+            y as usize
+        } else {
+            ((x / m).ceil() * m) as usize
+        }
+    };
+    (side(scale * h as f64), side(scale * w as f64))
+}
+
+/// AdaBins's input size for an `h`×`w` frame: DD scales the frame (aspect kept) into the area
+/// `[min, max]` (unchanged inside it); each side then goes to the nearest multiple of
+/// `multiple` (at least one).
+pub fn adabins_size(
+    h: usize,
+    w: usize,
+    (min, max): (usize, usize),
+    multiple: usize,
+) -> (usize, usize) {
+    let area = (h * w) as f64;
+    let scale = if area > max as f64 {
+        (max as f64 / area).sqrt()
+    } else if area < min as f64 {
+        (min as f64 / area).sqrt()
+    } else {
+        1.0
+    };
+    let m = multiple.max(1) as f64;
+    // DD truncates the scaled sides (`int(w * scale)`)
+    let side = |x: usize| ((((x as f64 * scale).floor()) / m).round().max(1.0) * m) as usize;
+    (side(h), side(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn midas_sizes_follow_midas_resize_for_net() {
+        // resize_for_net(64, 64) == (384, 384); (512, 768) → scale 0.75 → (384, 576)
+        assert_eq!(midas_size(64, 64, 384, 32), (384, 384));
+        assert_eq!(midas_size(512, 768, 384, 32), (384, 576));
+        // (128, 192): w's scale (2) is closer to 1 than h's (3); 256 stays below 384
+        assert_eq!(midas_size(128, 192, 384, 32), (256, 384));
+    }
+
+    #[test]
+    fn adabins_sizes_stay_in_the_area() {
+        // 64×64 scaled up to 448×448
+        assert_eq!(adabins_size(64, 64, (448 * 448, 500_000), 32), (448, 448));
+        // inside: unchanged up to the multiple
+        assert_eq!(adabins_size(512, 640, (448 * 448, 500_000), 32), (512, 640));
+        // above: down to ≤ 500000 px before rounding
+        let (h, w) = adabins_size(1024, 1024, (448 * 448, 500_000), 32);
+        assert_eq!((h, w), (704, 704));
+    }
+}
