@@ -3,6 +3,7 @@
 mod support;
 
 mod anim;
+mod anim3d;
 mod animation;
 mod architecture;
 mod build;

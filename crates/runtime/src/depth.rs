@@ -97,7 +97,7 @@ impl DepthSessions {
             m.min_area.unwrap_or(448 * 448),
             m.max_area.unwrap_or(500_000),
         );
-        let size = adabins_size(h, w, area, m.size_multiple);
+        let size = adabins_size(h, w, area, m.size_multiple, m.patch);
         let metres = bicubic(adabins.run(image, size)?.view(), (h, w));
         let wm = midas_weight as f32;
         Ok(&midas * wm + &metres * (1.0 - wm))
@@ -163,14 +163,22 @@ pub fn midas_size(h: usize, w: usize, net: usize, multiple: usize) -> (usize, us
     (side(scale * h as f64), side(scale * w as f64))
 }
 
+/// The positional encodings of AdaBins's mini-ViT (the released model's and the tiny one's):
+/// its input can have at most this many patches.
+pub const ADABINS_POSITIONS: usize = 500;
+
 /// AdaBins's input size for an `h`×`w` frame: DD scales the frame (aspect kept) into the area
 /// `[min, max]` (unchanged inside it); each side then goes to the nearest multiple of
-/// `multiple` (at least one).
+/// `multiple` (at least one). With `patch` (the mini-ViT's patch on the half-size decoder
+/// output), an input with more than [`ADABINS_POSITIONS`] patches is scaled down to fit,
+/// sides rounded down: never for the released model (DD's 500000 px have at most 488), but
+/// the tiny model's 4 px patches fit far smaller inputs.
 pub fn adabins_size(
     h: usize,
     w: usize,
     (min, max): (usize, usize),
     multiple: usize,
+    patch: Option<usize>,
 ) -> (usize, usize) {
     let area = (h * w) as f64;
     let scale = if area > max as f64 {
@@ -182,8 +190,20 @@ pub fn adabins_size(
     };
     let m = multiple.max(1) as f64;
     // DD truncates the scaled sides (`int(w * scale)`)
-    let side = |x: usize| ((((x as f64 * scale).floor()) / m).round().max(1.0) * m) as usize;
-    (side(h), side(w))
+    let side = |x: usize, s: f64, round: fn(f64) -> f64| {
+        (round((x as f64 * s).floor() / m).max(1.0) * m) as usize
+    };
+    let (sh, sw) = (side(h, scale, f64::round), side(w, scale, f64::round));
+    let Some(p) = patch.filter(|&p| p > 0) else {
+        return (sh, sw);
+    };
+    let patches = |a: usize, b: usize| (a / (2 * p)) * (b / (2 * p));
+    if patches(sh, sw) <= ADABINS_POSITIONS {
+        return (sh, sw);
+    }
+    let cap = (ADABINS_POSITIONS * 4 * p * p) as f64;
+    let scale = (cap / area).sqrt();
+    (side(h, scale, f64::floor), side(w, scale, f64::floor))
 }
 
 #[cfg(test)]
@@ -202,11 +222,14 @@ mod tests {
     #[test]
     fn adabins_sizes_stay_in_the_area() {
         // 64×64 scaled up to 448×448
-        assert_eq!(adabins_size(64, 64, (448 * 448, 500_000), 32), (448, 448));
+        let dd = (448 * 448, 500_000);
+        assert_eq!(adabins_size(64, 64, dd, 32, Some(16)), (448, 448));
         // inside: unchanged up to the multiple
-        assert_eq!(adabins_size(512, 640, (448 * 448, 500_000), 32), (512, 640));
+        assert_eq!(adabins_size(512, 640, dd, 32, Some(16)), (512, 640));
         // above: down to ≤ 500000 px before rounding
-        let (h, w) = adabins_size(1024, 1024, (448 * 448, 500_000), 32);
-        assert_eq!((h, w), (704, 704));
+        assert_eq!(adabins_size(1024, 1024, dd, 32, Some(16)), (704, 704));
+        // the tiny model's 4 px patches: at most 500 of them (160² has 20² = 400)
+        assert_eq!(adabins_size(64, 64, dd, 32, Some(4)), (160, 160));
+        assert_eq!(adabins_size(64, 64, dd, 32, None), (448, 448));
     }
 }

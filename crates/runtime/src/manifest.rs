@@ -80,6 +80,9 @@ pub struct DepthModel {
     /// AdaBins: the largest input area DD scales a frame down to.
     #[serde(default)]
     pub max_area: Option<usize>,
+    /// AdaBins: the mini-ViT's patch side on the decoder's half-size output.
+    #[serde(default)]
+    pub patch: Option<usize>,
 }
 
 impl DepthModel {
