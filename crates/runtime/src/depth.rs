@@ -14,7 +14,7 @@
 //! and resizes with the same bicubic as MiDaS's (docs/anim3d.md).
 
 use disco_kernels::anim::warp3d::resize::bicubic;
-use ndarray::{Array2, Array4, ArrayView3, Axis, IxDyn};
+use ndarray::{Array2, Array4, ArrayView2, ArrayView3, Axis};
 
 use super::manifest::DepthModel;
 use super::models::ModelsError;
@@ -87,8 +87,7 @@ impl DepthSessions {
         let (_, h, w) = image.dim();
         let net = self.midas.model.net_size.unwrap_or(384);
         let size = midas_size(h, w, net, self.midas.model.size_multiple);
-        let pred = self.midas.run(image, size)?;
-        let midas = bicubic(pred.view(), (h, w)).mapv(|p| (50.0 - p) / 19.0);
+        let midas = midas_depth(self.midas.run(image, size)?.view(), (h, w));
         let Some(adabins) = &mut self.adabins else {
             return Ok(midas);
         };
@@ -99,8 +98,7 @@ impl DepthSessions {
         );
         let size = adabins_size(h, w, area, m.size_multiple, m.patch);
         let metres = bicubic(adabins.run(image, size)?.view(), (h, w));
-        let wm = midas_weight as f32;
-        Ok(&midas * wm + &metres * (1.0 - wm))
+        Ok(blend(&midas, &metres, midas_weight))
     }
 }
 
@@ -109,35 +107,52 @@ impl Net {
     fn run(
         &mut self,
         image: ArrayView3<f32>,
-        (h, w): (usize, usize),
+        size: (usize, usize),
     ) -> Result<Array2<f32>, SessionError> {
-        let mut input = Array4::<f32>::zeros((1, 3, h, w));
-        for (c, plane) in image.axis_iter(Axis(0)).enumerate() {
-            let resized = bicubic(plane, (h, w));
-            let (mean, std) = (self.model.mean[c], self.model.std[c]);
-            input
-                .index_axis_mut(Axis(0), 0)
-                .index_axis_mut(Axis(0), c)
-                .assign(&resized.mapv(|v| (v - mean) / std));
-        }
-        let input = input.into_dyn();
+        let input = net_input(image, size, (self.model.mean, self.model.std)).into_dyn();
+        let (h, w) = size;
         let mut out = self.session.run(&[("image", Input::F32(input.view()))])?;
         let name = self.session.name().to_owned();
-        let pred = out.remove(self.output).ok_or_else(|| SessionError::Run {
+        let err = |reason: String| SessionError::Run {
             graph: name.clone(),
-            reason: format!("no output `{}`", self.output),
-        })?;
-        pred.into_shape_with_order(IxDyn(&[h, w]))
-            .map_err(|e| SessionError::Run {
-                graph: name,
-                reason: format!("output `{}`: {e}", self.output),
-            })?
-            .into_dimensionality()
-            .map_err(|e| SessionError::Run {
-                graph: self.session.name().to_owned(),
-                reason: e.to_string(),
-            })
+            reason,
+        };
+        let pred = out
+            .remove(self.output)
+            .ok_or_else(|| err(format!("no output `{}`", self.output)))?;
+        pred.into_shape_with_order((h, w))
+            .map_err(|e| err(format!("output `{}`: {e}", self.output)))
     }
+}
+
+/// A depth network's input `[1, 3, h, w]`: `image` (`[3, H, W]` in [0, 1]) resized
+/// bicubically to `(h, w)`, each channel normalised `(x − mean)/std`.
+pub fn net_input(
+    image: ArrayView3<f32>,
+    (h, w): (usize, usize),
+    (mean, std): ([f32; 3], [f32; 3]),
+) -> Array4<f32> {
+    let mut input = Array4::<f32>::zeros((1, 3, h, w));
+    for (c, plane) in image.axis_iter(Axis(0)).enumerate() {
+        let resized = bicubic(plane, (h, w));
+        input
+            .index_axis_mut(Axis(0), 0)
+            .index_axis_mut(Axis(0), c)
+            .assign(&resized.mapv(|v| (v - mean[c]) / std[c]));
+    }
+    input
+}
+
+/// DD's depth from MiDaS's inverse depth `pred`: resized bicubically to the frame `(h, w)`,
+/// then `(50 − pred)/19` (far is larger, roughly AdaBins's metres).
+pub fn midas_depth(pred: ArrayView2<f32>, (h, w): (usize, usize)) -> Array2<f32> {
+    bicubic(pred, (h, w)).mapv(|p| (50.0 - p) / 19.0)
+}
+
+/// `w·midas + (1 − w)·adabins`, as DD blends them (`midas_weight`).
+pub fn blend(midas: &Array2<f32>, adabins: &Array2<f32>, w: f64) -> Array2<f32> {
+    let w = w as f32;
+    midas * w + adabins * (1.0 - w)
 }
 
 /// MiDaS's input size for an `h`×`w` frame (`Resize(keep_aspect_ratio, ensure_multiple_of,
