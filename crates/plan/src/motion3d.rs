@@ -43,10 +43,15 @@ impl Frames3d {
         ];
         let mut series = Vec::with_capacity(6);
         for k in keys {
-            // the project layer has checked every series (validate3d.rs)
-            let Ok(x) = Series::new(k, frames, spline) else {
-                return Ok(None);
-            };
+            // the project layer has checked every series (validate3d.rs); should one still
+            // fail, the target is refused rather than planned without its camera
+            let x = Series::new(k, frames, spline).map_err(|e| {
+                at_setting(
+                    format!("the 3D camera's keyframes cannot be interpolated: {e}"),
+                    s.animation_mode.origin.as_ref(),
+                    "3D",
+                )
+            })?;
             series.push(x);
         }
         let series: [Series; 6] = series.try_into().expect("six series");
