@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::plan::{Facts, FactsError, ModelNeeds, RuntimeFacts};
+use crate::plan::{DepthHashes, Facts, FactsError, ModelNeeds, RuntimeFacts};
 use crate::render::models::Needs;
 use crate::render::session::{Device, ModelSet};
 use crate::render::{RENDERER_SALT, runtime};
@@ -103,8 +103,60 @@ impl Facts for StoreFacts {
                 None => e.to_string(),
             },
         })?;
+        let names: Vec<String> = names.all().into_iter().map(str::to_owned).collect();
+        self.checked_hashes(dir, &names)
+    }
+
+    fn depth_hashes(
+        &mut self,
+        dir: &Path,
+        midas: &str,
+        adabins: bool,
+    ) -> Result<DepthHashes, FactsError> {
+        let set = self.set(dir)?;
+        let missing = |what: String| FactsError::ModelSet {
+            set: dir.to_path_buf(),
+            detail: format!("the model set {} has no {what}", dir.display()),
+        };
+        let m = set.manifest.midas(midas).and_then(|m| m.forward());
+        let m = m.ok_or_else(|| missing(format!("MiDaS `{midas}` depth graph")))?;
+        let mut names = vec![m.to_owned()];
+        if adabins {
+            let a = set.manifest.adabins().and_then(|a| a.forward());
+            let a = a.ok_or_else(|| {
+                missing("AdaBins depth graph (`midas-weight` below 1 blends it in)".into())
+            })?;
+            names.push(a.to_owned());
+        }
+        let mut hashes = self.checked_hashes(dir, &names)?;
+        Ok(DepthHashes {
+            midas: hashes.remove(&names[0]).unwrap_or_default(),
+            adabins: names.get(1).map(|a| hashes.remove(a).unwrap_or_default()),
+        })
+    }
+
+    fn runtime(&mut self) -> Result<RuntimeFacts, FactsError> {
+        if let Some(r) = &self.runtime {
+            return r.clone();
+        }
+        let r = runtime_facts(self.device, self.ort_lib.as_deref(), &mut self.stat);
+        self.runtime = Some(r.clone());
+        r
+    }
+}
+
+impl StoreFacts {
+    /// blake3 of graphs `names` of the set at `dir` (a graph with external data: both files'
+    /// hashes joined by `+`), each file checked against the manifest.
+    fn checked_hashes(
+        &mut self,
+        dir: &Path,
+        names: &[String],
+    ) -> Result<BTreeMap<String, String>, FactsError> {
+        let set = self.set(dir)?;
         let mut files = Vec::new();
-        for name in names.all() {
+        for name in names {
+            let name = name.as_str();
             let g = set
                 .manifest
                 .graphs
@@ -146,15 +198,6 @@ impl Facts for StoreFacts {
                 .or_insert(got);
         }
         Ok(out)
-    }
-
-    fn runtime(&mut self) -> Result<RuntimeFacts, FactsError> {
-        if let Some(r) = &self.runtime {
-            return r.clone();
-        }
-        let r = runtime_facts(self.device, self.ort_lib.as_deref(), &mut self.stat);
-        self.runtime = Some(r.clone());
-        r
     }
 }
 

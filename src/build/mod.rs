@@ -8,7 +8,7 @@
 //! - [`facts`]: planning's facts from the stat cache, manifests and runtime;
 //! - [`renderer`]: the seam to the pixels ([`OrtRenderer`] on ONNX Runtime);
 //! - [`verify`]: `disco verify`, re-rendering into a scratch store against `disco.lock`;
-//! - [`spec`]: a job → the renderer's inputs; [`checkpoint`], [`png`], [`materialize`]:
+//! - [`spec`]: a job → the renderer's inputs; [`warp3d`]: a 3D frame's init through depth; [`checkpoint`], [`png`], [`materialize`]:
 //!   the bytes the build writes; [`trace_out`]: a render trace's files.
 
 pub mod checkpoint;
@@ -32,6 +32,7 @@ pub mod spec;
 mod targets;
 pub mod trace_out;
 pub mod verify;
+pub mod warp3d;
 
 pub use decide::{Decision, decide};
 pub use events::{BuildEvent, BuildSink};

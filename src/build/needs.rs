@@ -1,5 +1,5 @@
 //! What a project's settings need from its model sets, checked before planning and by
-//! `disco check` and `disco doctor`: the diffusion model (diffusion.rs), and the LPIPS graphs that an init image or an
+//! `disco check` and `disco doctor`: the diffusion model (diffusion.rs), a 3D animation's depth graphs, and the LPIPS graphs that an init image or an
 //! animation's frame coherence loss use. The toy set ships without them, so the default
 //! animation settings (`frames-scale 1500`) would otherwise fail at the first frame with
 //! no word of which setting asked for LPIPS.
@@ -35,6 +35,11 @@ pub fn model_set_problems(project: &Project, only: &[String]) -> Vec<Diagnostic>
             && m.raft.is_none()
             && seen.insert((t.name.value.clone(), "video-init-flow-warp"))
             && let Some(d) = raft_problem(t, s, &dir)
+        {
+            out.push(d);
+        }
+        if let Some(d) = manifest.and_then(|m| depth_problem(m, &dir, s))
+            && seen.insert((t.name.value.clone(), "animation-mode"))
         {
             out.push(d);
         }
@@ -109,6 +114,42 @@ fn raft_problem(t: &Target, s: &Settings, dir: &std::path::Path) -> Option<Diagn
     };
     Some(d.with_help(
         "export RAFT into the set (`python -m disco_export --out SET --raft raft-things.pth`, docs/models.md), or set `video-init-flow-warp #false`: each frame then starts from its source frame",
+    ))
+}
+
+/// A 3D animation whose model set lacks the depth graphs it uses (MiDaS `midas-depth-model`,
+/// and AdaBins when `midas-weight` < 1), as an error at its `animation-mode`.
+fn depth_problem(m: &Manifest, dir: &std::path::Path, s: &Settings) -> Option<Diagnostic> {
+    use crate::project::types::{AnimationMode, ChoiceSetting};
+    if s.animation_mode.value != AnimationMode::ThreeD {
+        return None;
+    }
+    let midas = s.midas_depth_model.value.name();
+    let adabins = s.midas_weight.value < 1.0;
+    let mut lacks = Vec::new();
+    if m.midas(midas).and_then(|d| d.forward()).is_none() {
+        lacks.push(format!("MiDaS `{midas}`"));
+    }
+    if adabins && m.adabins().and_then(|d| d.forward()).is_none() {
+        lacks.push(format!(
+            "AdaBins (`midas-weight` {} < 1)",
+            s.midas_weight.value
+        ));
+    }
+    if lacks.is_empty() {
+        return None;
+    }
+    let message = format!(
+        "a 3D animation needs depth graphs, but the model set {} has no {}",
+        dir.display(),
+        lacks.join(" and no ")
+    );
+    let d = match &s.animation_mode.origin {
+        Some(o) => Diagnostic::error(message, o, "3D needs depth graphs"),
+        None => Diagnostic::bare(message),
+    };
+    Some(d.with_help(
+        "export them into the set (`--midas`, `--adabins`; docs/models.md §3), set `midas-weight 1` to use MiDaS alone, or use `animation-mode \"2D\"`",
     ))
 }
 

@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use ndarray::Array3;
 
 use crate::plan::Plan;
+use crate::render::depth::DepthSessions;
 use crate::render::job::{self, Checkpoint, Rendered};
 use crate::render::models::{Models, ModelsError, Needs};
 use crate::render::runtime::RuntimeError;
@@ -157,6 +158,8 @@ pub struct OrtRenderer {
     /// Sessions by [`SessionsId`]: graphs have symbolic sizes,
     /// so one set of sessions serves every size of a build.
     models: HashMap<SessionsId, Models>,
+    /// Depth sessions by (model set, MiDaS model, AdaBins blended in).
+    depth: HashMap<(PathBuf, String, bool), DepthSessions>,
     /// Notices to show once (e.g. `auto` fell back to the CPU).
     pub notices: Vec<String>,
     provider: Option<String>,
@@ -171,6 +174,7 @@ impl OrtRenderer {
             ort_lib,
             sets: HashMap::new(),
             models: HashMap::new(),
+            depth: HashMap::new(),
             notices: Vec::new(),
             provider: None,
         }
@@ -228,6 +232,42 @@ impl OrtRenderer {
     }
 }
 
+impl OrtRenderer {
+    /// A 3D frame's init: the previous frame warped through its depth (`None` for any
+    /// other job). The depth sessions open once per (model set, MiDaS model, AdaBins).
+    fn warp3d(&mut self, req: &Request<'_>) -> Result<Option<Array3<u8>>, RenderError> {
+        let job = &req.plan.jobs[req.job];
+        let crate::plan::Init::Warp3d(w) = &job.frame.init else {
+            return Ok(None);
+        };
+        let target = &req.plan.targets[job.target];
+        let adabins = w.adabins_graph.is_some();
+        let id = (
+            target.model_set.clone(),
+            w.midas_depth_model.clone(),
+            adabins,
+        );
+        if !self.depth.contains_key(&id) {
+            crate::render::runtime::init(self.ort_lib.as_deref()).map_err(SetupError::Runtime)?;
+            if !self.sets.contains_key(&target.model_set) {
+                let set = ModelSet::open(&target.model_set).map_err(SetupError::ModelSet)?;
+                self.sets.insert(target.model_set.clone(), set);
+            }
+            let set = &self.sets[&target.model_set];
+            let d = DepthSessions::open(set, &w.midas_depth_model, adabins, self.options)
+                .map_err(SetupError::Sessions)?;
+            self.depth.insert(id.clone(), d);
+        }
+        let prev = req.prev.ok_or(super::spec::SpecError::NoPreviousFrame)?;
+        let s = &target.settings;
+        let planes = (s.near_plane.value, s.far_plane.value);
+        let depth = self.depth.get_mut(&id).expect("opened");
+        let warped = super::warp3d::warp3d_init(prev, w, planes, depth)
+            .map_err(|e| JobError::Inputs(e.to_string()))?;
+        Ok(Some(warped))
+    }
+}
+
 impl Renderer for OrtRenderer {
     fn render(
         &mut self,
@@ -235,10 +275,12 @@ impl Renderer for OrtRenderer {
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
     ) -> Result<RenderOutcome, RenderError> {
+        let warped = self.warp3d(req)?;
+        let prev = warped.as_ref().or(req.prev);
         let models = self.models(req.plan, req.job)?;
         let flows = super::flow::job_flows(req.plan, req.job, models.raft.as_mut())
             .map_err(super::spec::SpecError::Flow)?;
-        let spec = super::spec::render_spec(req.plan, req.job, req.prev, flows.as_ref())?;
+        let spec = super::spec::render_spec(req.plan, req.job, prev, flows.as_ref())?;
         let device = format!("{:?}", models.unet.device).to_lowercase();
         let mut last_losses = serde_json::Value::Null;
         let mut steps = 0;

@@ -58,8 +58,8 @@ impl From<SpecError> for super::RenderError {
 }
 
 /// The spec of job `j` of `plan`; `prev` is the previous frame's final image for a frame
-/// that starts from it, `flows` the optical flows of a flow-blended Video Input init
-/// (`flow::job_flows`).
+/// that starts from it (a 3D frame: that image already warped in 3D, `warp3d.rs`), `flows`
+/// the optical flows of a flow-blended Video Input init (`flow::job_flows`).
 pub fn render_spec(
     plan: &Plan,
     j: usize,
@@ -152,6 +152,9 @@ fn load_init(
             let warped = warp_frame(prev, &motion, Kernel::FixedPoint);
             Some(to_tensor(&warped))
         }
+        // the renderer warped the previous frame through its depth already (warp3d.rs:
+        // depth needs the model set's sessions)
+        Init::Warp3d(_) => Some(to_tensor(prev.ok_or(SpecError::NoPreviousFrame)?)),
         Init::SourceFrame { source } => {
             let img = source_frame(plan, source)?;
             Some(to_tensor(&resize_exact(&img, w, h)))

@@ -307,6 +307,17 @@ fn inputs(job: &Job) -> Vec<(String, String)> {
         } => Some(format!(
             "previous frame, angle {angle}, zoom {zoom}, translation ({translation_x}, {translation_y})"
         )),
+        Init::Warp3d(w) => Some(format!(
+            "previous frame in 3D, translation ({}, {}, {}), rotation ({}, {}, {}), fov {}, midas weight {}",
+            w.translation_x,
+            w.translation_y,
+            w.translation_z,
+            w.rotation_3d_x,
+            w.rotation_3d_y,
+            w.rotation_3d_z,
+            w.fov,
+            w.midas_weight
+        )),
         Init::SourceFrame { .. } => Some("source frame".into()),
         Init::FlowBlend { blend, .. } => Some(format!(
             "source frame, blended {blend} with the previous frame warped along the flow"

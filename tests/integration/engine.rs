@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use disco::build::{self, BuildEvent, BuildOptions, Hooks, RenderOutcome, Renderer, Request};
-use disco::plan::{Facts, FactsError, ModelNeeds, RuntimeFacts};
+use disco::plan::{DepthHashes, Facts, FactsError, ModelNeeds, RuntimeFacts};
 use disco::store::Store;
 use ndarray::Array3;
 
@@ -39,6 +39,18 @@ impl Facts for FakeFacts {
             renderer: "fake/1".into(),
             provider: "cpu".into(),
             ort: "0".into(),
+        })
+    }
+    /// Depth graphs that hash to their names (MiDaS's names its model).
+    fn depth_hashes(
+        &mut self,
+        _: &Path,
+        midas: &str,
+        adabins: bool,
+    ) -> Result<DepthHashes, FactsError> {
+        Ok(DepthHashes {
+            midas: format!("midas:{midas}"),
+            adabins: adabins.then(|| "adabins".to_owned()),
         })
     }
     /// A fake video is text, one line per frame: a frame's pixels are its line.

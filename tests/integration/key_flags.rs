@@ -406,9 +406,25 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("zoom", ANIM, "", "zoom \"0: (1.1)\""),
     ("translation-x", ANIM, "", "translation-x \"0: (2)\""),
     ("translation-y", ANIM, "", "translation-y \"0: (2)\""),
+    // 3D: each frame after the first keys the camera's move at that frame, the camera and
+    // sampling settings and the depth graphs (plan/src/motion3d.rs)
+    ("translation-z", THREE_D, "", "translation-z \"0: (5)\""),
+    ("rotation-3d-x", THREE_D, "", "rotation-3d-x \"0: (1)\""),
+    ("rotation-3d-y", THREE_D, "", "rotation-3d-y \"0: (1)\""),
+    ("rotation-3d-z", THREE_D, "", "rotation-3d-z \"0: (1)\""),
+    (
+        "midas-depth-model",
+        THREE_D,
+        "",
+        "midas-depth-model \"dpt_hybrid\"",
+    ),
+    ("midas-weight", THREE_D, "", "midas-weight 0.5"),
+    ("fov", THREE_D, "", "fov 60"),
+    ("padding-mode", THREE_D, "", "padding-mode \"zeros\""),
+    ("sampling-mode", THREE_D, "", "sampling-mode \"bilinear\""),
     // the camera's clipping planes shape only the depth coordinate DD drops
-    ("near-plane", "", "", "near-plane 100"),
-    ("far-plane", "", "", "far-plane 5000"),
+    ("near-plane", THREE_D, "", "near-plane 100"),
+    ("far-plane", THREE_D, "", "far-plane 5000"),
     ("frames-scale", ANIM, "", "frames-scale 1000"),
     ("frames-skip-steps", ANIM, "", "frames-skip-steps \"50%\""),
     ("video-fps", ANIM, "", "video-fps 24"),
@@ -489,19 +505,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// Settings that act only in a 3D animation. The plan refuses 3D targets until their frame
-/// job exists (`plan/src/motion3d.rs`), so no key can be compared yet: each is marked as
-/// changing pixels, and moves to [`CASES`] with a 3D context when 3D frames are keyed.
+/// A small 3D animation (three frames).
+const THREE_D: &str = "animation-mode \"3D\"\nmax-frames 3\n";
+
+/// Settings of 3D frames not planned yet: the plan refuses a 3D target with `turbo-mode` or
+/// `vr-mode` (`plan/src/motion3d.rs`), so no key can be compared: each is marked as changing
+/// pixels, and moves to [`CASES`] when turbo and VR frames are keyed.
 const NOT_PLANNED_YET: &[&str] = &[
-    "sampling-mode",
-    "translation-z",
-    "rotation-3d-x",
-    "rotation-3d-y",
-    "rotation-3d-z",
-    "midas-depth-model",
-    "midas-weight",
-    "fov",
-    "padding-mode",
     "turbo-mode",
     "turbo-steps",
     "turbo-preroll",
@@ -614,27 +624,40 @@ fn prompt_tokenization_changes_only_keys_whose_tokens_change() {
     );
 }
 
-/// A 3D target is refused by the plan, at its `animation-mode`, whatever 3D setting it has:
-/// nothing renders it as 2D. Its settings all change pixels once it is planned.
+/// A 3D target with turbo or VR is refused by the plan, at that setting: nothing renders
+/// it without them. Their settings all change pixels once they are planned.
 #[test]
-fn a_3d_target_is_refused_by_the_plan_until_its_frames_are_keyed() {
+fn a_3d_target_with_turbo_or_vr_is_refused_by_the_plan() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("disco.kdl");
     for name in NOT_PLANNED_YET {
         let info = SCHEMA.iter().find(|s| s.name == *name).unwrap();
         assert!(info.pixels, "{name} acts on a 3D frame's pixels");
     }
-    let text = format!("{BASE}animation-mode \"3D\"\nmax-frames 3\nrotation-3d-y \"0: (0.5)\"\n");
-    std::fs::write(&path, text).unwrap();
+    for setting in ["turbo-mode", "vr-mode"] {
+        let text = format!("{BASE}{THREE_D}{setting} #true\n");
+        std::fs::write(&path, text).unwrap();
+        let r = project::load(&path);
+        assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
+        let mut facts = FakeFacts {
+            model_hash: "m".into(),
+        };
+        let e = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
+            .map(|_| ())
+            .expect_err("refused");
+        let shown = format!("{e:?}");
+        assert!(
+            shown.contains(&format!("`{setting}` is not rendered yet")),
+            "{shown}"
+        );
+        assert!(shown.contains("disco.kdl"), "located: {shown}");
+    }
+    // without them, the 3D target plans: one job per frame
+    std::fs::write(&path, format!("{BASE}{THREE_D}")).unwrap();
     let r = project::load(&path);
-    assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
     let mut facts = FakeFacts {
         model_hash: "m".into(),
     };
-    let e = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
-        .map(|_| ())
-        .expect_err("a 3D target is refused");
-    let shown = format!("{e:?}");
-    assert!(shown.contains("cannot be rendered yet"), "{shown}");
-    assert!(shown.contains("disco.kdl"), "located: {shown}");
+    let p = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts).unwrap();
+    assert_eq!(p.jobs.len(), 3);
 }

@@ -3,6 +3,7 @@
 mod support;
 
 mod anim;
+mod anim3d;
 mod animation;
 mod architecture;
 mod build;
@@ -11,6 +12,7 @@ mod check_examples;
 mod custom_model;
 mod dd_arithmetic;
 mod dd_semantics;
+mod depth;
 mod docs;
 mod engine;
 mod engine_seams;

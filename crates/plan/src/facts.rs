@@ -118,6 +118,21 @@ pub trait Facts {
     ) -> Result<BTreeMap<String, String>, FactsError>;
     /// The renderer and runtime that will make the pixels.
     fn runtime(&mut self) -> Result<RuntimeFacts, FactsError>;
+    /// 3D animation: blake3 of the depth graphs of the model set at `set` — MiDaS `midas`
+    /// (DD's `midas_depth_model` name), and AdaBins when `adabins` — each checked against
+    /// the file on disk.
+    fn depth_hashes(
+        &mut self,
+        set: &Path,
+        midas: &str,
+        adabins: bool,
+    ) -> Result<DepthHashes, FactsError> {
+        let _ = (midas, adabins);
+        Err(FactsError::ModelSet {
+            set: set.to_path_buf(),
+            detail: "this build of disco reads no depth graphs".into(),
+        })
+    }
     /// Video Input: blake3 (hex) of the decoded RGB pixels of every `nth`-th frame of the
     /// video at `path` (frames 0, n, 2n, …), in order.
     fn video_frames(&mut self, path: &Path, nth: u32) -> Result<Vec<String>, FactsError> {
@@ -129,6 +144,15 @@ pub trait Facts {
             ),
         })
     }
+}
+
+/// The depth graphs a 3D frame uses, by blake3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepthHashes {
+    /// The MiDaS graph.
+    pub midas: String,
+    /// The AdaBins graph, when asked for.
+    pub adabins: Option<String>,
 }
 
 /// The numerics-relevant facts about the renderer (DESIGN.md §3 item 6).

@@ -303,6 +303,10 @@ pub enum Init {
         /// Translation in pixels.
         translation_y: f64,
     },
+    /// A 3D frame (dd-algorithm.md §10.4): the previous frame seen from the camera moved by this
+    /// frame's pose, through depth from MiDaS (blended with AdaBins when `midas-weight` < 1).
+    /// Its fields are keyed under their setting names, so `disco plan` names them as written.
+    Warp3d(Box<Warp3d>),
     /// Video Input: a frame of the target's video (dd-algorithm.md §10.5), by the blake3 of
     /// its decoded pixels, so re-encoding the video changes no key where no pixel changed.
     SourceFrame {
@@ -323,6 +327,43 @@ pub enum Init {
         /// `video-init-check-consistency`: keep the warp only where the flows agree.
         consistency: bool,
     },
+}
+
+/// What a 3D frame's init depends on: the previous frame (by its key), the camera's move at
+/// this frame, the camera and sampling settings, and the depth graphs used (by blake3).
+/// `near-plane` and `far-plane` are not here: with DD's square frustum they shape only the
+/// depth coordinate DD drops, so they change no pixel (docs/anim3d.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Warp3d {
+    /// The previous frame's key: the chain.
+    pub key: Key,
+    /// `translation-x` at this frame (1/200 of the scene's unit).
+    pub translation_x: f64,
+    /// `translation-y` at this frame.
+    pub translation_y: f64,
+    /// `translation-z` at this frame.
+    pub translation_z: f64,
+    /// `rotation-3d-x` at this frame, degrees.
+    pub rotation_3d_x: f64,
+    /// `rotation-3d-y` at this frame, degrees.
+    pub rotation_3d_y: f64,
+    /// `rotation-3d-z` at this frame, degrees.
+    pub rotation_3d_z: f64,
+    /// `fov`, degrees.
+    pub fov: f64,
+    /// `midas-weight`: MiDaS's share of the depth.
+    pub midas_weight: f64,
+    /// `padding-mode` (`border`, `zeros`, `reflection`).
+    pub padding_mode: String,
+    /// `sampling-mode` (`bicubic`, `bilinear`, `nearest`).
+    pub sampling_mode: String,
+    /// `midas-depth-model`: DD's name of the MiDaS network.
+    pub midas_depth_model: String,
+    /// blake3 of the MiDaS graph.
+    pub midas_graph: String,
+    /// blake3 of the AdaBins graph, when `midas-weight` < 1 blends it in.
+    pub adabins_graph: Option<String>,
 }
 
 /// `values` as `[value, count]` runs.

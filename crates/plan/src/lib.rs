@@ -4,7 +4,7 @@
 //!
 //! - [`inputs`]: what a job's pixels depend on; [`key`]: its canonical encoding and hash;
 //! - [`expand`]: project → [`Plan`] (one target's jobs in `target.rs`); [`motion`]: per-frame
-//!   2D motion;
+//!   2D motion; [`motion3d`]: per-frame 3D camera moves and a 3D frame's init;
 //! - [`reason`]: why a job must render, compared with what its slot last held;
 //! - [`sweep`]: a sweep cell's axes and coordinates;
 //! - [`shard`]: the plan split into units of work among farm workers (`--shard I/N`);
@@ -30,8 +30,8 @@ mod video_input;
 pub use expand::{
     Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name, target_label,
 };
-pub use facts::{Facts, FactsError, LpipsNeed, ModelNeeds, RuntimeFacts, lpips_need};
-pub use inputs::{CommonInputs, FrameInputs, Init};
+pub use facts::{DepthHashes, Facts, FactsError, LpipsNeed, ModelNeeds, RuntimeFacts, lpips_need};
+pub use inputs::{CommonInputs, FrameInputs, Init, Warp3d};
 pub use key::Key;
 pub use reason::{Change, Staleness, explain};
 pub use shard::{ShardSpec, ShardSpecError, Unit};

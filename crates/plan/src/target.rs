@@ -21,6 +21,7 @@ use super::inputs::{
 };
 use super::key::Key;
 use super::motion;
+use super::motion3d::Frames3d;
 use super::sweep::SweepCell;
 use super::video_input::Video;
 
@@ -76,7 +77,6 @@ impl Planner<'_> {
         s: &Settings,
         seed: u64,
     ) -> Result<(), Diagnostic> {
-        super::motion3d::refuse_unplanned(s)?;
         // Video Input: its overrides in force, its frames from the video (video_input.rs)
         let video = super::video_input::Video::of(self, s)?;
         let s = video.as_ref().map_or(s, |v| &v.settings);
@@ -95,7 +95,8 @@ impl Planner<'_> {
         } else {
             s.n_batches.value
         };
-        let motion = (animation && video.is_none())
+        let three_d = Frames3d::of(s, &mut *self.facts)?;
+        let motion = (animation && video.is_none() && three_d.is_none())
             .then(|| motion::series(s))
             .flatten();
         let keyed = if animation {
@@ -113,7 +114,8 @@ impl Planner<'_> {
             // DD's frame-keyed prompts: a still batch reads frame 0 (§3.1).
             let frame_no = if animation { index } else { 0 };
             let image_prompts = self.image_prompts(s, frame_no, &mut image_hashes)?;
-            let start = self.start(s, index, (video.as_ref(), motion.as_ref()), &init_first);
+            let moves = (video.as_ref(), motion.as_ref(), three_d.as_ref());
+            let start = self.start(s, index, moves, &init_first);
             let frame = FrameInputs {
                 // DD: frame f of an animation uses seed + f (§10.2); disco gives still i
                 // seed + i, so any image of a batch can be remade on its own.
@@ -241,18 +243,24 @@ impl Planner<'_> {
     }
 
     /// Where job `index` of a target with settings `s` starts: its video's frame (Video
-    /// Input), the warped previous frame (2D frames after the first), else `first`.
+    /// Input), the previous frame warped in 3D or 2D (frames after the first), else `first`.
     fn start(
         &self,
         s: &Settings,
         index: u32,
-        (video, motion): (Option<&Video>, Option<&MotionSeries>),
+        (video, motion, three_d): (Option<&Video>, Option<&MotionSeries>, Option<&Frames3d>),
         first: &Init,
     ) -> Start {
         let animation = s.animation_mode.value != AnimationMode::None;
         if let Some(v) = video {
             let prev = (index > 0).then(|| self.plan.jobs.len() - 1);
             v.start(index, prev.map(|p| (p, self.plan.jobs[p].key)))
+        } else if let Some(f) = three_d.filter(|_| index > 0) {
+            let prev = self.plan.jobs.len() - 1;
+            Start {
+                init: f.init(s, index, self.plan.jobs[prev].key),
+                ..self.frame_start(s, prev)
+            }
         } else if animation && index > 0 {
             self.previous_frame(s, index, motion)
         } else {
@@ -280,6 +288,15 @@ impl Planner<'_> {
                 translation_x: m.translation_x,
                 translation_y: m.translation_y,
             },
+            ..self.frame_start(s, prev)
+        }
+    }
+
+    /// A frame after the first (2D or 3D) chained to job `prev`: `frames-skip-steps`,
+    /// `frames-scale` (dd-algorithm.md §10.2); its init is the caller's.
+    fn frame_start(&self, s: &Settings, prev: usize) -> Start {
+        Start {
+            init: Init::None,
             skip_steps: s.frames_skip_steps.value.first().of_steps(s.steps.value),
             init_scale: Some(s.frames_scale.value.first()),
             prev: Some(prev),

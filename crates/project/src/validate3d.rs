@@ -42,16 +42,24 @@ pub(crate) fn motion_series(s: &Settings) -> [(&'static str, &Keyframes); 4] {
 pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     camera(s, fallback, diags);
     if s.animation_mode.value == AnimationMode::ThreeD {
-        // the settings are read and checked; the frames are not planned yet (plan/motion3d.rs)
-        push(
-            diags,
-            blame(s, "animation-mode", fallback),
-            false,
-            "3D animations are checked but not rendered yet: `disco build` refuses this target"
-                .into(),
-            "3D",
-            Some("use `animation-mode \"2D\"` to render 2D motion now".into()),
-        );
+        // turbo and VR frames are not planned yet (plan/motion3d.rs refuses them)
+        for (name, on) in [
+            ("turbo-mode", s.turbo_mode.value),
+            ("vr-mode", s.vr_mode.value),
+        ] {
+            if on {
+                push(
+                    diags,
+                    blame(s, name, fallback),
+                    false,
+                    format!(
+                        "3D `{name}` is checked but not rendered yet: `disco build` refuses this target"
+                    ),
+                    "not rendered yet",
+                    Some(format!("set `{name} #false` to render the 3D frames now")),
+                );
+            }
+        }
     } else {
         for name in THREE_D_ONLY {
             if let Some(o) = s.origin(name) {

@@ -4,6 +4,7 @@
 //! - [`runtime`], [`session`], [`manifest`]: finding ONNX Runtime, model-set manifests,
 //!   graph sessions by manifest name.
 //! - [`spec`]: every resolved input of one render.
+//! - [`depth`]: a 3D frame's depth map from the MiDaS / AdaBins graphs.
 //! - [`prompts`]: CLIP targets and weights.
 //! - [`guidance`]: cond_fn composed from the graphs and the kernels; [`models`]: the sessions
 //!   a render needs; [`job`]: one render end to end (targets, sampler loop, final image,
@@ -12,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+pub mod depth;
 pub mod guidance;
 pub mod job;
 pub mod manifest;

@@ -46,6 +46,9 @@ pub struct Manifest {
     /// RAFT optical flow (Video Input's flow warp), when the set has it.
     #[serde(default)]
     pub raft: Option<Raft>,
+    /// 3D animation's depth graphs (`depth.midas.<model>`, `depth.adabins`).
+    #[serde(default)]
+    pub depth: Option<DepthSection>,
 }
 
 /// The set's RAFT optical-flow graph (`raft_fwd`): `(image1, image2)` RGB in [0, 255] →
@@ -68,6 +71,62 @@ impl Raft {
         let m = self.family.size_multiple.max(1);
         let side = |x: usize| x.max(self.min_side).div_ceil(m) * m;
         (side(w), side(h))
+    }
+}
+
+/// The depth models of a set (docs/models.md): MiDaS networks by DD's
+/// `midas_depth_model` name, and AdaBins-NYU.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DepthSection {
+    /// MiDaS networks by DD's name (`dpt_large`).
+    #[serde(default)]
+    pub midas: BTreeMap<String, DepthModel>,
+    /// AdaBins-NYU.
+    #[serde(default)]
+    pub adabins: Option<DepthModel>,
+}
+
+/// One depth network: its graphs by role (`forward`) and what its input must be.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DepthModel {
+    /// Graph names by role.
+    pub graphs: BTreeMap<String, String>,
+    /// The input's height and width must be multiples of this.
+    pub size_multiple: usize,
+    /// Per-channel normalisation mean of the input in [0, 1].
+    pub mean: [f32; 3],
+    /// Per-channel normalisation std.
+    pub std: [f32; 3],
+    /// MiDaS: the network's nominal input side (384).
+    #[serde(default)]
+    pub net_size: Option<usize>,
+    /// AdaBins: the smallest input area DD scales a frame up to.
+    #[serde(default)]
+    pub min_area: Option<usize>,
+    /// AdaBins: the largest input area DD scales a frame down to.
+    #[serde(default)]
+    pub max_area: Option<usize>,
+    /// AdaBins: the mini-ViT's patch side on the decoder's half-size output.
+    #[serde(default)]
+    pub patch: Option<usize>,
+}
+
+impl DepthModel {
+    /// The forward graph's name.
+    pub fn forward(&self) -> Option<&str> {
+        self.graphs.get("forward").map(String::as_str)
+    }
+}
+
+impl Manifest {
+    /// The MiDaS network `name` (DD's `midas_depth_model`), if the set has it.
+    pub fn midas(&self, name: &str) -> Option<&DepthModel> {
+        self.depth.as_ref()?.midas.get(name)
+    }
+
+    /// AdaBins-NYU, if the set has it.
+    pub fn adabins(&self) -> Option<&DepthModel> {
+        self.depth.as_ref()?.adabins.as_ref()
     }
 }
 

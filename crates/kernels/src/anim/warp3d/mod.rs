@@ -15,6 +15,7 @@
 
 pub mod camera;
 pub mod grid_sample;
+pub mod resize;
 
 use ndarray::{Array3, ArrayView2, ArrayView3};
 

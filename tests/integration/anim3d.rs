@@ -1,0 +1,192 @@
+//! A 3D animation end to end on the tiny set (its MiDaS and AdaBins graphs): each frame after
+//! the first starts from the previous one warped through its depth; an edit of the camera at
+//! a later key re-renders exactly the frames whose keys change, and `disco plan` names it.
+//! The toy set has no depth graphs: `disco check` says so at `animation-mode`.
+
+use std::path::Path;
+
+use crate::models::tiny_set;
+use crate::support::{disco, root, text};
+
+fn project(models: &Path, rotation_y: &str) -> String {
+    format!(
+        r#"model-set "{}"
+width-height 64 64
+steps 6
+skip-steps 0
+seed 3
+cutn-batches 1
+clip-models "ViT-B/32"
+text-prompts "a red circle"
+frames-scale 0
+animation "cam" {{
+    animation-mode "3D"
+    max-frames 4
+    frames-skip-steps "50%"
+    translation-z "0: (10)"
+    rotation-3d-y "{rotation_y}"
+    midas-weight 0.3
+}}
+"#,
+        models.display()
+    )
+}
+
+/// The frames `disco build` rendered, each with the reason it gave.
+fn build(dir: &Path) -> Vec<(String, String)> {
+    let out = disco(dir, &["build", "--message-format", "json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reason = |job: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "stale" && e["job"] == job)
+            .map(|e| e["detail"].as_str().unwrap_or("").to_owned())
+            .unwrap_or_default()
+    };
+    events
+        .iter()
+        .filter(|e| e["event"] == "job-finished")
+        .map(|e| e["job"].as_str().unwrap().to_owned())
+        .map(|j| (j.clone(), reason(&j)))
+        .collect()
+}
+
+#[test]
+fn a_3d_animation_renders_and_a_later_camera_edit_rerenders_only_its_frames() {
+    let Some(set) = tiny_set() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let kdl = dir.path().join("disco.kdl");
+    std::fs::write(&kdl, project(&set.dir, "0: (0.5)")).unwrap();
+    let first = build(dir.path());
+    assert_eq!(first.len(), 4, "{first:?}");
+    let png = |f: u32| dir.path().join(format!("images_out/cam/cam(0)_{f:04}.png"));
+    let before: Vec<Vec<u8>> = (0..4).map(|f| std::fs::read(png(f)).unwrap()).collect();
+    for f in 1..4 {
+        assert_ne!(before[f], before[f - 1], "frame {f} equals frame {}", f - 1);
+    }
+    // nothing changed: nothing renders
+    assert!(build(dir.path()).is_empty());
+
+    // the camera turns faster from frame 3 on: frames 0–2 keep their keys
+    std::fs::write(&kdl, project(&set.dir, "0: (0.5), 2: (0.5), 3: (1.0)")).unwrap();
+    let plan = disco(dir.path(), &["plan"]);
+    let (stdout, stderr) = text(&plan);
+    assert!(plan.status.success(), "{stderr}");
+    let stale: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("cam frame"))
+        .collect();
+    assert_eq!(stale, ["cam frame 3: rotation-3d-y 0.5 → 1.0"], "{stdout}");
+    let second = build(dir.path());
+    assert_eq!(
+        second,
+        [(
+            "cam frame 3".to_owned(),
+            "rotation-3d-y 0.5 → 1.0".to_owned()
+        )]
+    );
+    for f in 0..3 {
+        assert_eq!(
+            std::fs::read(png(f)).unwrap(),
+            before[f as usize],
+            "frame {f}"
+        );
+    }
+    assert_ne!(std::fs::read(png(3)).unwrap(), before[3]);
+}
+
+#[test]
+fn a_model_set_without_depth_graphs_is_an_error_at_animation_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("disco.kdl"),
+        project(&root().join("models/toy"), "0: (0.5)"),
+    )
+    .unwrap();
+    let out = disco(dir.path(), &["check"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stderr.contains("a 3D animation needs depth graphs")
+            && stderr.contains("`dpt_large`")
+            && stderr.contains("no AdaBins"),
+        "{stderr}"
+    );
+    // at the setting, with the line that wrote it
+    assert!(stderr.contains("animation-mode \"3D\""), "{stderr}");
+    assert!(stderr.contains("3D needs depth graphs"), "{stderr}");
+}
+
+/// The 3D init itself on the tiny set's depth graphs: a finite depth map of the frame's size;
+/// the identity pose gives the frame back (to DD's half-level shift and 8-bit truncation), a
+/// turned camera moves it; AdaBins's share changes the depth.
+#[test]
+fn the_3d_init_warps_the_previous_frame_through_its_depth() {
+    use disco::build::warp3d::warp3d_init;
+    use disco::plan::{Key, Warp3d};
+    use disco::render::depth::DepthSessions;
+    use disco::render::session::{Device, SessionOptions};
+    let Some(set) = tiny_set() else { return };
+    let opts = SessionOptions {
+        device: Device::Cpu,
+        intra_threads: Some(1),
+        verify_hashes: true,
+    };
+    let mut depth = DepthSessions::open(&set, "dpt_large", true, opts).unwrap();
+    let prev = ndarray::Array3::from_shape_fn((64, 96, 3), |(y, x, c)| {
+        ((x * 3 + y * 2 + c * 60) % 256) as u8
+    });
+    let image = prev
+        .view()
+        .permuted_axes([2, 0, 1])
+        .mapv(|v| f32::from(v) / 255.0);
+    let midas = depth.depth(image.view(), 1.0).unwrap();
+    let blended = depth.depth(image.view(), 0.3).unwrap();
+    assert_eq!(midas.dim(), (64, 96));
+    assert!(midas.iter().chain(&blended).all(|v| v.is_finite()));
+    assert_ne!(midas, blended, "AdaBins's share changes the depth");
+    let still = Warp3d {
+        key: Key([0; 32]),
+        translation_x: 0.0,
+        translation_y: 0.0,
+        translation_z: 0.0,
+        rotation_3d_x: 0.0,
+        rotation_3d_y: 0.0,
+        rotation_3d_z: 0.0,
+        fov: 40.0,
+        midas_weight: 0.3,
+        padding_mode: "border".into(),
+        sampling_mode: "bicubic".into(),
+        midas_depth_model: "dpt_large".into(),
+        midas_graph: String::new(),
+        adabins_graph: Some(String::new()),
+    };
+    let planes = (200.0, 10000.0);
+    let same = warp3d_init(&prev, &still, planes, &mut depth).unwrap();
+    assert_eq!(same.dim(), prev.dim());
+    let off = same
+        .iter()
+        .zip(&prev)
+        .map(|(a, b)| (i16::from(*a) - i16::from(*b)).abs())
+        .max()
+        .unwrap();
+    assert!(off <= 1, "identity pose moved a pixel by {off} levels");
+    let turned = Warp3d {
+        rotation_3d_y: 5.0,
+        translation_z: 10.0,
+        ..still.clone()
+    };
+    let moved = warp3d_init(&prev, &turned, planes, &mut depth).unwrap();
+    let changed = moved.iter().zip(&prev).filter(|(a, b)| a != b).count();
+    assert!(changed > prev.len() / 2, "only {changed} values moved");
+    let bad = Warp3d {
+        padding_mode: "wrap".into(),
+        ..still
+    };
+    assert!(warp3d_init(&prev, &bad, planes, &mut depth).is_err());
+}
