@@ -56,6 +56,15 @@ pub enum BuildEvent {
         /// Total guidance loss of the step.
         loss: f64,
     },
+    /// progrock's tone correction fired after a step and the sampler restarted from it.
+    ToneCorrected {
+        /// `target image 3`.
+        job: String,
+        /// 0-based iteration after which it fired.
+        j: usize,
+        /// Which rule fired (`low brightness`, …).
+        fix: &'static str,
+    },
     /// A job's image is rendered and stored.
     JobFinished {
         /// `target image 3`.

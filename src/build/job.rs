@@ -43,6 +43,14 @@ impl Hooks for JobHooks<'_> {
         });
     }
 
+    fn tone_corrected(&mut self, j: usize, fix: &'static str) {
+        self.sink.event(&BuildEvent::ToneCorrected {
+            job: self.plan.job_label(self.job),
+            j,
+            fix,
+        });
+    }
+
     fn save(&mut self, j: usize, image: Array3<u8>) {
         let key = self.plan.jobs[self.job].key;
         let r = png::encode(&image, &[])

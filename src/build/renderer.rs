@@ -43,6 +43,8 @@ pub trait Hooks {
     fn preview(&mut self, image: Array3<u8>);
     /// A point to resume from, when one is due.
     fn checkpoint(&mut self, cp: Checkpoint);
+    /// progrock's tone correction `fix` fired after iteration `j`.
+    fn tone_corrected(&mut self, j: usize, fix: &'static str);
 }
 
 /// How a render ended.
@@ -295,6 +297,9 @@ impl Renderer for OrtRenderer {
                 });
             }
             hooks.step(e.j, e.total, last_losses["total"].as_f64().unwrap_or(0.0));
+            if let Some(fix) = e.tone_fix {
+                hooks.tone_corrected(e.j, fix.name());
+            }
             if req.saves.contains(&e.j) {
                 hooks.save(e.j, job::to_u8(e.pred_x0));
             }

@@ -217,6 +217,10 @@ impl BuildSink for HumanSink {
             BuildEvent::Step {
                 job, j, total, loss, ..
             } => self.step(job, *j, *total, *loss),
+            BuildEvent::ToneCorrected { job, j, fix } => self.line(format!(
+                "   {job}: {fix} corrected after step {}, the sampler restarts from it",
+                j + 1
+            )),
             BuildEvent::JobFinished {
                 job,
                 output,

@@ -309,3 +309,36 @@ fn sigkill_at_random_moments_then_rebuild_gives_the_same_bytes() {
         finished(&events)["rendered"]
     );
 }
+
+/// progrock's tone correction fires where prd.py's arithmetic says (s = 2 and 3 of 12 steps)
+/// and the build says so, as an event and on screen.
+#[test]
+fn a_tone_correction_is_reported_when_it_fires() {
+    let Some(models) = tiny_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let kdl = format!(
+        "model-set \"{}\"\nwidth-height 64 64\nsteps 12\nskip-steps 0\nseed 3\ncutn-batches 1\nclip-models \"RN50\"\ntext-prompts \"a red circle\"\nn-batches 1\nfix-brightness-contrast #true\nadjustment-interval 1\nlow-brightness-threshold 255\ninit-scale 100\n",
+        models.display()
+    );
+    std::fs::write(tmp.path().join("disco.kdl"), &kdl).unwrap();
+    let (code, events, stderr) = build(tmp.path(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let fired: Vec<(u64, &str)> = events
+        .iter()
+        .filter(|e| e["event"] == "tone-corrected")
+        .map(|e| (e["j"].as_u64().unwrap(), e["fix"].as_str().unwrap()))
+        .collect();
+    assert_eq!(fired, [(0, "low brightness"), (1, "low brightness")]);
+    // on screen: a rebuild renders nothing, so change the seed and read the human output
+    std::fs::write(
+        tmp.path().join("disco.kdl"),
+        kdl.replace("seed 3", "seed 4"),
+    )
+    .unwrap();
+    let out = disco(tmp.path(), &["build"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        format!("{stdout}{stderr}").contains("low brightness corrected after step 1"),
+        "{stdout}\n{stderr}"
+    );
+}
