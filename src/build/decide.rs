@@ -78,6 +78,13 @@ pub fn adoptable_bytes(path: &std::path::Path, blake3: &str) -> Option<Vec<u8>> 
 fn decide_one(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> Decision {
     let target = &plan.targets[job.target];
     if store.has(&job.key) {
+        // a turbo frame hands the next frame its second images: without them it renders again
+        if super::turbo::aux_of(job)
+            .iter()
+            .any(|&a| !store.has_aux(&job.key, a))
+        {
+            return Decision::Render(Staleness::ObjectMissing);
+        }
         let saves = saves_of(target, job);
         if !saves.is_empty() {
             let have = store
@@ -173,7 +180,8 @@ pub fn video_of(plan: &Plan, t: usize) -> Option<VideoPlan> {
 /// Iterations j of `job` that write an intermediate save (dd-algorithm.md §11.2).
 pub fn saves_of(target: &TargetPlan, job: &Job) -> Vec<usize> {
     let s = &target.settings.intermediate_saves.value;
-    if *s == Saves::Count(0) {
+    // a skipped turbo frame runs no sampler: it has no iterations to save
+    if *s == Saves::Count(0) || job.is_turbo_skip() {
         return Vec::new();
     }
     saves::save_iterations(
