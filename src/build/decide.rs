@@ -117,6 +117,10 @@ pub fn why_stale(store: &Store, outputs: &Outputs, job: &Job) -> Staleness {
         return Staleness::ObjectMissing;
     }
     match recorded_inputs(store, &entry.key) {
+        // a skipped turbo frame's key holds no shared input: only its own can explain it
+        Some((_, f)) if job.is_turbo_skip() => {
+            explain((&job.common.inputs, &f), (&job.common.inputs, &job.frame))
+        }
         Some((c, f)) => explain((&c, &f), (&job.common.inputs, &job.frame)),
         None => Staleness::InputsChanged(Vec::new()),
     }

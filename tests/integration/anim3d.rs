@@ -353,6 +353,28 @@ fn a_3d_turbo_animation_diffuses_every_third_frame_and_blends_the_others() {
         turbo_project(&set.dir, "0: (5000), 1: (5000), 2: (8000)", "0: (0.5)"),
     )
     .unwrap();
+    // `disco plan` says why: the guidance at frame 3, the chain at the skipped frames after
+    let plan = disco(dir.path(), &["plan"]);
+    let (stdout, stderr) = text(&plan);
+    assert!(plan.status.success(), "{stderr}");
+    let stale: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("cam frame"))
+        .collect();
+    assert_eq!(stale.len(), 3, "{stdout}");
+    assert!(
+        stale[0].starts_with("cam frame 3: ") && stale[0].contains("clip-guidance-scale"),
+        "{stdout}"
+    );
+    for (line, f) in stale[1..].iter().zip([4, 5]) {
+        assert_eq!(
+            *line,
+            format!(
+                "cam frame {f} (turbo skip: warps blended, no sampler): previous frame changed"
+            ),
+            "{stdout}"
+        );
+    }
     let (sampled, finished) = build_events(dir.path());
     assert_eq!(finished, labels(&[3, 4, 5]));
     assert_eq!(sampled, labels(&[3]));
