@@ -49,7 +49,8 @@ pub fn decide(plan: &Plan, store: &Store, outputs: &Outputs) -> Vec<Decision> {
 }
 
 /// Whether `job`'s output file holds the image `lock` records for the job's key. Jobs
-/// with intermediate saves are not adopted: their saves would be missing from the store.
+/// with intermediate saves are not adopted: their saves would be missing from the store;
+/// nor are 3D turbo frames: the images they hand on are not in their output file.
 fn adoptable(plan: &Plan, lock: Option<&LockFile>, job: &Job) -> bool {
     let target = &plan.targets[job.target];
     let Some(entry) = lock
@@ -60,6 +61,7 @@ fn adoptable(plan: &Plan, lock: Option<&LockFile>, job: &Job) -> bool {
         return false;
     };
     saves_of(target, job).is_empty()
+        && super::turbo::aux_of(job).is_empty()
         && adoptable_bytes(&plan.dir.join(&job.output), &entry.blake3).is_some()
 }
 

@@ -399,4 +399,22 @@ fn a_3d_turbo_animation_diffuses_every_third_frame_and_blends_the_others() {
     assert_eq!(finished, labels(&[4, 5]));
     assert!(sampled.is_empty(), "{sampled:?}");
     assert_eq!(build_events(dir.path()).1, Vec::<String>::new());
+
+    // a skipped frame whose old image is gone renders again (its output file cannot give
+    // it back, so it is not adopted), to the same bytes
+    let keys = frame_keys(dir.path(), 6);
+    let was = std::fs::read(dir.path().join("images_out/cam/cam(0)_0004.png")).unwrap();
+    let k = &keys[4];
+    std::fs::remove_file(
+        dir.path()
+            .join(format!(".disco/objects/{}/{k}.old.png", &k[..2])),
+    )
+    .unwrap();
+    let (sampled, finished) = build_events(dir.path());
+    assert_eq!(finished, labels(&[4]));
+    assert!(sampled.is_empty(), "{sampled:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("images_out/cam/cam(0)_0004.png")).unwrap(),
+        was
+    );
 }
