@@ -81,6 +81,7 @@ fn spec(set: &ModelSet, side: usize, use_checkpoint: bool) -> RenderSpec {
                 weight: 1.0,
             }],
             image_prompts: vec![],
+            turbo: None,
         },
         init: None,
         image_prompts: vec![],

@@ -91,6 +91,7 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
                 weight: 1.0,
             }],
             image_prompts: vec![],
+            turbo: None,
         },
         init: None,
         image_prompts: vec![],

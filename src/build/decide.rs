@@ -49,7 +49,8 @@ pub fn decide(plan: &Plan, store: &Store, outputs: &Outputs) -> Vec<Decision> {
 }
 
 /// Whether `job`'s output file holds the image `lock` records for the job's key. Jobs
-/// with intermediate saves are not adopted: their saves would be missing from the store.
+/// with intermediate saves are not adopted: their saves would be missing from the store;
+/// nor are 3D turbo frames: the images they hand on are not in their output file.
 fn adoptable(plan: &Plan, lock: Option<&LockFile>, job: &Job) -> bool {
     let target = &plan.targets[job.target];
     let Some(entry) = lock
@@ -60,6 +61,7 @@ fn adoptable(plan: &Plan, lock: Option<&LockFile>, job: &Job) -> bool {
         return false;
     };
     saves_of(target, job).is_empty()
+        && super::turbo::aux_of(job).is_empty()
         && adoptable_bytes(&plan.dir.join(&job.output), &entry.blake3).is_some()
 }
 
@@ -78,6 +80,13 @@ pub fn adoptable_bytes(path: &std::path::Path, blake3: &str) -> Option<Vec<u8>> 
 fn decide_one(plan: &Plan, store: &Store, outputs: &Outputs, job: &Job) -> Decision {
     let target = &plan.targets[job.target];
     if store.has(&job.key) {
+        // a turbo frame hands the next frame its second images: without them it renders again
+        if super::turbo::aux_of(job)
+            .iter()
+            .any(|&a| !store.has_aux(&job.key, a))
+        {
+            return Decision::Render(Staleness::ObjectMissing);
+        }
         let saves = saves_of(target, job);
         if !saves.is_empty() {
             let have = store
@@ -110,6 +119,10 @@ pub fn why_stale(store: &Store, outputs: &Outputs, job: &Job) -> Staleness {
         return Staleness::ObjectMissing;
     }
     match recorded_inputs(store, &entry.key) {
+        // a skipped turbo frame's key holds no shared input: only its own can explain it
+        Some((_, f)) if job.is_turbo_skip() => {
+            explain((&job.common.inputs, &f), (&job.common.inputs, &job.frame))
+        }
         Some((c, f)) => explain((&c, &f), (&job.common.inputs, &job.frame)),
         None => Staleness::InputsChanged(Vec::new()),
     }
@@ -173,7 +186,8 @@ pub fn video_of(plan: &Plan, t: usize) -> Option<VideoPlan> {
 /// Iterations j of `job` that write an intermediate save (dd-algorithm.md §11.2).
 pub fn saves_of(target: &TargetPlan, job: &Job) -> Vec<usize> {
     let s = &target.settings.intermediate_saves.value;
-    if *s == Saves::Count(0) {
+    // a skipped turbo frame runs no sampler: it has no iterations to save
+    if *s == Saves::Count(0) || job.is_turbo_skip() {
         return Vec::new();
     }
     saves::save_iterations(

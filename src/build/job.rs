@@ -12,11 +12,11 @@ use super::events::{BuildEvent, BuildSink};
 use super::exec::{BuildError, BuildOptions};
 use super::publish::{Made, store_job, stored};
 use super::renderer::{Hooks, RenderError, RenderOutcome, Renderer, Request};
-use super::{checkpoint, png};
+use super::{checkpoint, png, turbo};
 use crate::fsutil::write_atomic;
-use crate::plan::Plan;
+use crate::plan::{Plan, Turbo};
 use crate::render::job::Checkpoint;
-use crate::store::{ObjectName, Store};
+use crate::store::{Aux, ObjectName, Store};
 
 /// Where the build writes while a job renders: partials into the store, the preview
 /// beside the images, checkpoints into the store.
@@ -114,9 +114,21 @@ pub(super) fn render_job(
 ) -> Result<Option<f64>, BuildError> {
     let job = &plan.jobs[j];
     let target = &plan.targets[job.target];
-    let prev = match previous_frame(plan, store, j) {
+    let prev = match previous_frame(plan, store, j, turbo::next_of) {
         Ok(prev) => prev,
         Err(error) => return Ok(failed(plan, j, sink, error.to_string())),
+    };
+    if let Some(Turbo::Skipped { blend }) = job.frame.turbo {
+        return skipped(plan, store, renderer, sink, j, (prev, blend), into);
+    }
+    // a diffused turbo frame blends its result with its init: the build warps it
+    let init = match (&job.frame.turbo, &prev) {
+        (Some(Turbo::Diffused { .. }), Some(p)) => match renderer.warp3d(plan, j, p) {
+            Ok(w) => Some(w),
+            Err(RenderError::Setup(e)) => return Err(BuildError::Setup(e)),
+            Err(RenderError::Job(e)) => return Ok(failed(plan, j, sink, e.to_string())),
+        },
+        _ => None,
     };
     let resume = resume_point(plan, store, j);
     let saves = saves_of(target, job);
@@ -125,6 +137,7 @@ pub(super) fn render_job(
         plan,
         job: j,
         prev: prev.as_ref(),
+        init: init.as_ref(),
         saves: &saves,
         preview_every: target.settings.display_rate.value as usize,
         checkpoint_every: options.checkpoint_every,
@@ -146,6 +159,17 @@ pub(super) fn render_job(
             steps,
             device,
         }) => (image, losses, steps, device),
+    };
+    let image = match (&job.frame.turbo, &init) {
+        // DD saves `blend·diffused + (1 − blend)·init` and hands the diffused image on
+        (Some(Turbo::Diffused { blend, old }), Some(w)) => {
+            put_aux(plan, store, j, Aux::Next, &image)?;
+            if *old {
+                put_aux(plan, store, j, Aux::Old, w)?;
+            }
+            turbo::blend(&image, *blend, w)
+        }
+        _ => image,
     };
     let made = Made {
         // partials of an earlier, interrupted run of this job are in the store already
@@ -203,16 +227,102 @@ enum PreviousFrameError {
     },
 }
 
-/// The final image of the frame job `j` starts from, if it chains from one.
+/// A skipped turbo frame (no sampler): the previous frame's next image `prev` and its old
+/// image, each warped by this frame's camera; it saves their blend with weight `blend` on
+/// the new warp and stores both warps for the next frame (`turbo.rs`).
+fn skipped(
+    plan: &Plan,
+    store: &Store,
+    renderer: &mut dyn Renderer,
+    sink: &mut dyn BuildSink,
+    j: usize,
+    (prev, blend): (Option<Array3<u8>>, f64),
+    into: RenderInto,
+) -> Result<Option<f64>, BuildError> {
+    let job = &plan.jobs[j];
+    let started = Instant::now();
+    sink.event(&BuildEvent::JobStarted {
+        job: plan.job_label(j),
+        key: job.key.to_string(),
+        steps: 0,
+        resumed_at: 0,
+    });
+    let old = match previous_frame(plan, store, j, turbo::old_of) {
+        Ok(old) => old,
+        Err(error) => return Ok(failed(plan, j, sink, error.to_string())),
+    };
+    let (Some(prev), Some(old)) = (prev, old) else {
+        return Ok(failed(
+            plan,
+            j,
+            sink,
+            "a skipped turbo frame without a previous frame".into(),
+        ));
+    };
+    let mut warp = |image: &Array3<u8>| match renderer.warp3d(plan, j, image) {
+        Ok(w) => Ok(Ok(w)),
+        Err(RenderError::Setup(e)) => Err(BuildError::Setup(e)),
+        Err(RenderError::Job(e)) => Ok(Err(e.to_string())),
+    };
+    let new = match warp(&prev)? {
+        Ok(w) => w,
+        Err(e) => return Ok(failed(plan, j, sink, e)),
+    };
+    let old = match warp(&old)? {
+        Ok(w) => w,
+        Err(e) => return Ok(failed(plan, j, sink, e)),
+    };
+    put_aux(plan, store, j, Aux::Next, &new)?;
+    put_aux(plan, store, j, Aux::Old, &old)?;
+    let image = turbo::blend(&new, blend, &old);
+    let made = Made {
+        partials: Vec::new(),
+        seconds: started.elapsed().as_secs_f64(),
+        steps: 0,
+        losses: serde_json::Value::Null,
+        device: renderer.provider().unwrap_or("cpu").to_owned(),
+        tool: env!("CARGO_PKG_VERSION").into(),
+    };
+    let seconds = finish(plan, store, j, &image, made)?;
+    if into == RenderInto::Scratch {
+        sink.event(&BuildEvent::JobFinished {
+            job: plan.job_label(j),
+            key: job.key.to_string(),
+            output: "the scratch store".into(),
+            seconds,
+        });
+    }
+    Ok(Some(seconds))
+}
+
+/// Stores job `j`'s second image `aux` (before its record, which `finish` writes).
+fn put_aux(
+    plan: &Plan,
+    store: &Store,
+    j: usize,
+    aux: Aux,
+    image: &Array3<u8>,
+) -> Result<(), BuildError> {
+    let key = plan.jobs[j].key;
+    png::encode(image, &[])
+        .map_err(std::io::Error::other)
+        .and_then(|b| store.put_aux(&key, aux, &b))
+        .map_err(|e| stored(store, &ObjectName::Aux(key, aux), e))
+}
+
+/// The image of the frame job `j` starts from, if it chains from one: the previous job's
+/// final image, or the second image `which` names (a turbo frame's, `turbo.rs`).
 fn previous_frame(
     plan: &Plan,
     store: &Store,
     j: usize,
+    which: fn(&crate::plan::Job) -> Option<Aux>,
 ) -> Result<Option<Array3<u8>>, PreviousFrameError> {
     let Some(p) = plan.jobs[j].prev else {
         return Ok(None);
     };
-    let name = ObjectName::Image(plan.jobs[p].key);
+    let key = plan.jobs[p].key;
+    let name = which(&plan.jobs[p]).map_or(ObjectName::Image(key), |a| ObjectName::Aux(key, a));
     let at = || {
         store
             .local_path(&name)

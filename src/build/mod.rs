@@ -31,6 +31,7 @@ pub mod source_frames;
 pub mod spec;
 mod targets;
 pub mod trace_out;
+pub mod turbo;
 pub mod verify;
 pub mod warp3d;
 

@@ -23,6 +23,9 @@ pub struct Request<'a> {
     pub job: usize,
     /// The previous frame's final image, for a frame that starts from it.
     pub prev: Option<&'a Array3<u8>>,
+    /// A 3D frame's init, warped already (a turbo frame: the build blends it with the
+    /// result, dd-algorithm.md §10.4); `None`: the renderer warps `prev` itself.
+    pub init: Option<&'a Array3<u8>>,
     /// Iterations j that write an intermediate save.
     pub saves: &'a [usize],
     /// Refresh the preview every this many iterations (DD's `display_rate`).
@@ -146,6 +149,22 @@ pub trait Renderer {
     fn provider(&self) -> Option<&str> {
         None
     }
+    /// `image` warped by job `j`'s 3D init (its `Init::Warp3d`): the warps of a turbo frame
+    /// (dd-algorithm.md §10.4), which the build blends. A renderer that draws no 3D frames
+    /// fails the job.
+    fn warp3d(
+        &mut self,
+        plan: &Plan,
+        j: usize,
+        image: &Array3<u8>,
+    ) -> Result<Array3<u8>, RenderError> {
+        let _ = image;
+        Err(JobError::Inputs(format!(
+            "{}: this renderer draws no 3D warp",
+            plan.job_label(j)
+        ))
+        .into())
+    }
 }
 
 /// What one set of sessions is opened for: (model set, diffusion model, secondary, LPIPS,
@@ -236,13 +255,31 @@ impl OrtRenderer {
 
 impl OrtRenderer {
     /// A 3D frame's init: the previous frame warped through its depth (`None` for any
-    /// other job). The depth sessions open once per (model set, MiDaS model, AdaBins).
-    fn warp3d(&mut self, req: &Request<'_>) -> Result<Option<Array3<u8>>, RenderError> {
-        let job = &req.plan.jobs[req.job];
-        let crate::plan::Init::Warp3d(w) = &job.frame.init else {
+    /// other job).
+    fn warp3d_init(&mut self, req: &Request<'_>) -> Result<Option<Array3<u8>>, RenderError> {
+        if !matches!(
+            req.plan.jobs[req.job].frame.init,
+            crate::plan::Init::Warp3d(_)
+        ) {
             return Ok(None);
+        }
+        let prev = req.prev.ok_or(super::spec::SpecError::NoPreviousFrame)?;
+        self.warp_image(req.plan, req.job, prev).map(Some)
+    }
+
+    /// `image` warped by job `j`'s 3D init. The depth sessions open once per (model set,
+    /// MiDaS model, AdaBins).
+    fn warp_image(
+        &mut self,
+        plan: &Plan,
+        j: usize,
+        image: &Array3<u8>,
+    ) -> Result<Array3<u8>, RenderError> {
+        let job = &plan.jobs[j];
+        let crate::plan::Init::Warp3d(w) = &job.frame.init else {
+            return Err(JobError::Inputs(format!("{} is no 3D frame", plan.job_label(j))).into());
         };
-        let target = &req.plan.targets[job.target];
+        let target = &plan.targets[job.target];
         let adabins = w.adabins_graph.is_some();
         let id = (
             target.model_set.clone(),
@@ -260,13 +297,12 @@ impl OrtRenderer {
                 .map_err(SetupError::Sessions)?;
             self.depth.insert(id.clone(), d);
         }
-        let prev = req.prev.ok_or(super::spec::SpecError::NoPreviousFrame)?;
         let s = &target.settings;
         let planes = (s.near_plane.value, s.far_plane.value);
         let depth = self.depth.get_mut(&id).expect("opened");
-        let warped = super::warp3d::warp3d_init(prev, w, planes, depth)
+        let warped = super::warp3d::warp3d_init(image, w, planes, depth)
             .map_err(|e| JobError::Inputs(e.to_string()))?;
-        Ok(Some(warped))
+        Ok(warped)
     }
 }
 
@@ -277,8 +313,11 @@ impl Renderer for OrtRenderer {
         hooks: &mut dyn Hooks,
         cancel: &AtomicBool,
     ) -> Result<RenderOutcome, RenderError> {
-        let warped = self.warp3d(req)?;
-        let prev = warped.as_ref().or(req.prev);
+        let warped = match req.init {
+            Some(_) => None,
+            None => self.warp3d_init(req)?,
+        };
+        let prev = req.init.or(warped.as_ref()).or(req.prev);
         let models = self.models(req.plan, req.job)?;
         let flows = super::flow::job_flows(req.plan, req.job, models.raft.as_mut())
             .map_err(super::spec::SpecError::Flow)?;
@@ -326,5 +365,14 @@ impl Renderer for OrtRenderer {
 
     fn provider(&self) -> Option<&str> {
         self.provider.as_deref()
+    }
+
+    fn warp3d(
+        &mut self,
+        plan: &Plan,
+        j: usize,
+        image: &Array3<u8>,
+    ) -> Result<Array3<u8>, RenderError> {
+        self.warp_image(plan, j, image)
     }
 }

@@ -283,15 +283,24 @@ pub fn run_plan(sel: &Selection, shards: Option<usize>) -> i32 {
         };
     }
     let mut current = 0;
+    // a skipped 3D turbo frame runs no sampler: its line says so
+    let label = |j: usize| {
+        let l = plan.job_label(j);
+        if plan.jobs[j].is_turbo_skip() {
+            format!("{l} (turbo skip: warps blended, no sampler)")
+        } else {
+            l
+        }
+    };
     for (j, d) in decisions.iter().enumerate() {
         match d {
-            Decision::Render(why) => println!("{}: {why}", plan.job_label(j)),
+            Decision::Render(why) => println!("{}: {why}", label(j)),
             Decision::Materialize => {
-                println!("{}: cached, output file to restore", plan.job_label(j))
+                println!("{}: cached, output file to restore", label(j))
             }
             Decision::Adopt => println!(
                 "{}: to adopt from {} (its bytes are the image disco.lock records)",
-                plan.job_label(j),
+                label(j),
                 plan.jobs[j].output.display()
             ),
             Decision::Current => current += 1,

@@ -66,6 +66,18 @@ impl build::Renderer for NeverRender {
         self.missing.push(req.plan.job_label(req.job));
         Err(JobError::NotCached(req.plan.jobs[req.job].key).into())
     }
+
+    /// A 3D turbo frame asks for its warps first (a skipped one asks for nothing else): it
+    /// is a job no store holds, like one asked to render.
+    fn warp3d(
+        &mut self,
+        plan: &Plan,
+        j: usize,
+        _: &ndarray::Array3<u8>,
+    ) -> Result<ndarray::Array3<u8>, RenderError> {
+        self.missing.push(plan.job_label(j));
+        Err(JobError::NotCached(plan.jobs[j].key).into())
+    }
 }
 
 /// The assemble step (`--render never`): builds `plan` in `store` rendering nothing, then

@@ -190,3 +190,231 @@ fn the_3d_init_warps_the_previous_frame_through_its_depth() {
     };
     assert!(warp3d_init(&prev, &bad, planes, &mut depth).is_err());
 }
+
+/// A 3D turbo animation (DD's turbo, dd-algorithm.md §10.4): six frames, `turbo-steps 3`,
+/// `turbo-preroll 1`, so frames 0, 1, 3 are diffused and 2, 4, 5 skipped.
+fn turbo_project(models: &Path, guidance: &str, rotation_y: &str) -> String {
+    format!(
+        r#"model-set "{}"
+width-height 64 64
+steps 6
+skip-steps 0
+seed 3
+cutn-batches 1
+clip-models "ViT-B/32"
+text-prompts "a red circle"
+frames-scale 0
+clip-guidance-scale "{guidance}"
+animation "cam" {{
+    animation-mode "3D"
+    max-frames 6
+    frames-skip-steps "50%"
+    translation-z "0: (10)"
+    rotation-3d-y "{rotation_y}"
+    turbo-mode #true
+    turbo-steps 3
+    turbo-preroll 1
+}}
+"#,
+        models.display()
+    )
+}
+
+/// The frames a build ran the sampler for (those with `step` events), and those it finished.
+fn build_events(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let out = disco(dir, &["build", "--message-format", "json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let jobs = |kind: &str| {
+        let mut v: Vec<String> = events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .map(|e| e["job"].as_str().unwrap().to_owned())
+            .collect();
+        v.dedup();
+        v
+    };
+    (jobs("step"), jobs("job-finished"))
+}
+
+/// Each output frame's job key (the stored image its bytes are), and the store's folder.
+fn frame_keys(dir: &Path, frames: u32) -> Vec<String> {
+    let mut images = Vec::new();
+    for d in std::fs::read_dir(dir.join(".disco/objects")).unwrap() {
+        for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+            let p = f.unwrap().path();
+            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+            if name.len() == 68 && name.ends_with(".png") {
+                images.push((name[..64].to_owned(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    (0..frames)
+        .map(|f| {
+            let out = std::fs::read(dir.join(format!("images_out/cam/cam(0)_{f:04}.png"))).unwrap();
+            images
+                .iter()
+                .find(|(_, b)| *b == out)
+                .map(|(k, _)| k.clone())
+                .unwrap_or_else(|| panic!("frame {f}: no stored image"))
+        })
+        .collect()
+}
+
+fn labels(frames: &[u32]) -> Vec<String> {
+    frames.iter().map(|f| format!("cam frame {f}")).collect()
+}
+
+#[test]
+fn a_3d_turbo_animation_diffuses_every_third_frame_and_blends_the_others() {
+    use disco::build::png::decode;
+    use disco::build::turbo::blend;
+    let Some(set) = tiny_set() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let kdl = dir.path().join("disco.kdl");
+    std::fs::write(&kdl, turbo_project(&set.dir, "0: (5000)", "0: (0.5)")).unwrap();
+    // `disco plan` marks the skipped frames
+    let plan = disco(dir.path(), &["plan"]);
+    let (stdout, stderr) = text(&plan);
+    assert!(plan.status.success(), "{stderr}");
+    let skipped: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("turbo skip"))
+        .collect();
+    assert_eq!(skipped.len(), 3, "{stdout}");
+    for f in [2, 4, 5] {
+        assert!(
+            stdout.contains(&format!("cam frame {f} (turbo skip")),
+            "{stdout}"
+        );
+    }
+
+    let (sampled, finished) = build_events(dir.path());
+    assert_eq!(
+        sampled,
+        labels(&[0, 1, 3]),
+        "only diffused frames run the sampler"
+    );
+    assert_eq!(finished.len(), 6, "{finished:?}");
+
+    // the stored images: each frame's saved image is DD's blend of the images it hands on
+    let keys = frame_keys(dir.path(), 6);
+    let object = |k: &str, suffix: &str| {
+        let p = dir
+            .path()
+            .join(format!(".disco/objects/{}/{k}{suffix}", &k[..2]));
+        decode(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+    };
+    let saved = |f: usize| object(&keys[f], ".png");
+    let next = |f: usize| object(&keys[f], ".next.png");
+    let old = |f: usize| object(&keys[f], ".old.png");
+    // frame 1 (the preroll's last, diffused): a third of the diffused image, two of its
+    // init, which starts the old chain
+    assert_eq!(saved(1), blend(&next(1), 1.0 / 3.0, &old(1)));
+    // frame 2 (skipped, weight (2 + 1)/3 = 1): the new warp alone
+    assert_eq!(saved(2), next(2));
+    // frame 3 (diffused): blended with its init, which starts the old chain again
+    assert_eq!(saved(3), blend(&next(3), 1.0 / 3.0, &old(3)));
+    assert_ne!(next(3), old(3));
+    // frame 4 (skipped, weight 2/3): both warps
+    assert_eq!(saved(4), blend(&next(4), 2.0 / 3.0, &old(4)));
+    assert_ne!(saved(4), next(4));
+    // every record of a skipped frame says so, and that it ran no step
+    for f in [2, 4, 5] {
+        let k = &keys[f];
+        let r: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                dir.path()
+                    .join(format!(".disco/objects/{}/{k}.json", &k[..2])),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(r["frame"]["turbo"]["skipped"]["blend"].is_number(), "{r}");
+        assert_eq!(r["steps"], 0, "{r}");
+    }
+    let before: Vec<Vec<u8>> = (0..6)
+        .map(|f| {
+            std::fs::read(dir.path().join(format!("images_out/cam/cam(0)_{f:04}.png"))).unwrap()
+        })
+        .collect();
+
+    // nothing changed: nothing renders
+    assert_eq!(build_events(dir.path()).1, Vec::<String>::new());
+
+    // guidance up from frame 2 on: frame 2 (skipped) keeps its key; frame 3 (diffused)
+    // and the frames after it render again
+    std::fs::write(
+        &kdl,
+        turbo_project(&set.dir, "0: (5000), 1: (5000), 2: (8000)", "0: (0.5)"),
+    )
+    .unwrap();
+    // `disco plan` says why: the guidance at frame 3, the chain at the skipped frames after
+    let plan = disco(dir.path(), &["plan"]);
+    let (stdout, stderr) = text(&plan);
+    assert!(plan.status.success(), "{stderr}");
+    let stale: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("cam frame"))
+        .collect();
+    assert_eq!(stale.len(), 3, "{stdout}");
+    assert!(
+        stale[0].starts_with("cam frame 3: ") && stale[0].contains("clip-guidance-scale"),
+        "{stdout}"
+    );
+    for (line, f) in stale[1..].iter().zip([4, 5]) {
+        assert_eq!(
+            *line,
+            format!(
+                "cam frame {f} (turbo skip: warps blended, no sampler): previous frame changed"
+            ),
+            "{stdout}"
+        );
+    }
+    let (sampled, finished) = build_events(dir.path());
+    assert_eq!(finished, labels(&[3, 4, 5]));
+    assert_eq!(sampled, labels(&[3]));
+    for (f, was) in before.iter().enumerate().take(3) {
+        let now =
+            std::fs::read(dir.path().join(format!("images_out/cam/cam(0)_{f:04}.png"))).unwrap();
+        assert_eq!(&now, was, "frame {f}");
+    }
+
+    // the camera turns faster from frame 4 on: frames 4 and 5 (skipped) render again,
+    // without the sampler
+    std::fs::write(
+        &kdl,
+        turbo_project(
+            &set.dir,
+            "0: (5000), 1: (5000), 2: (8000)",
+            "0: (0.5), 3: (0.5), 4: (2.0)",
+        ),
+    )
+    .unwrap();
+    let (sampled, finished) = build_events(dir.path());
+    assert_eq!(finished, labels(&[4, 5]));
+    assert!(sampled.is_empty(), "{sampled:?}");
+    assert_eq!(build_events(dir.path()).1, Vec::<String>::new());
+
+    // a skipped frame whose old image is gone renders again (its output file cannot give
+    // it back, so it is not adopted), to the same bytes
+    let keys = frame_keys(dir.path(), 6);
+    let was = std::fs::read(dir.path().join("images_out/cam/cam(0)_0004.png")).unwrap();
+    let k = &keys[4];
+    std::fs::remove_file(
+        dir.path()
+            .join(format!(".disco/objects/{}/{k}.old.png", &k[..2])),
+    )
+    .unwrap();
+    let (sampled, finished) = build_events(dir.path());
+    assert_eq!(finished, labels(&[4]));
+    assert!(sampled.is_empty(), "{sampled:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("images_out/cam/cam(0)_0004.png")).unwrap(),
+        was
+    );
+}

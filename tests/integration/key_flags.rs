@@ -420,6 +420,14 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     ("midas-weight", THREE_D, "", "midas-weight 0.5"),
     ("fov", THREE_D, "", "fov 60"),
+    ("turbo-mode", THREE_D, "", "turbo-mode #true"),
+    (
+        "turbo-steps",
+        TURBO,
+        "turbo-preroll 0",
+        "turbo-preroll 0\nturbo-steps 2",
+    ),
+    ("turbo-preroll", TURBO, "turbo-preroll 0", "turbo-preroll 1"),
     ("padding-mode", THREE_D, "", "padding-mode \"zeros\""),
     ("sampling-mode", THREE_D, "", "sampling-mode \"bilinear\""),
     // the camera's clipping planes shape only the depth coordinate DD drops
@@ -508,17 +516,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
 /// A small 3D animation (three frames).
 const THREE_D: &str = "animation-mode \"3D\"\nmax-frames 3\n";
 
-/// Settings of 3D frames not planned yet: the plan refuses a 3D target with `turbo-mode` or
-/// `vr-mode` (`plan/src/motion3d.rs`), so no key can be compared: each is marked as changing
-/// pixels, and moves to [`CASES`] when turbo and VR frames are keyed.
-const NOT_PLANNED_YET: &[&str] = &[
-    "turbo-mode",
-    "turbo-steps",
-    "turbo-preroll",
-    "vr-mode",
-    "vr-eye-angle",
-    "vr-ipd",
-];
+/// The small 3D animation with DD's turbo on.
+const TURBO: &str = "animation-mode \"3D\"\nmax-frames 3\nturbo-mode #true\n";
+
+/// Settings of 3D frames not planned yet: the plan refuses a 3D target with `vr-mode`
+/// (`plan/src/motion3d.rs`), so no key can be compared: each is marked as changing pixels,
+/// and moves to [`CASES`] when VR frames are keyed.
+const NOT_PLANNED_YET: &[&str] = &["vr-mode", "vr-eye-angle", "vr-ipd"];
 
 /// progrock's tone correction switched on, so its tuning settings act.
 const TONE: &str = "fix-brightness-contrast #true\n";
@@ -624,35 +628,59 @@ fn prompt_tokenization_changes_only_keys_whose_tokens_change() {
     );
 }
 
-/// A 3D target with turbo or VR is refused by the plan, at that setting: nothing renders
-/// it without them. Their settings all change pixels once they are planned.
+/// Under turbo (steps 2, preroll 1) frames 3 and 5 of six are skipped: their keys hold no
+/// sampler setting, so raising `clip-guidance-scale` from frame 3 on leaves frames 0–3 as they
+/// were and changes frame 4 (diffused) and 5 (after it); without turbo frame 3 changes too.
 #[test]
-fn a_3d_target_with_turbo_or_vr_is_refused_by_the_plan() {
+fn a_skipped_turbo_frame_is_keyed_without_sampler_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let anim = "animation-mode \"3D\"\nmax-frames 6\nturbo-steps 2\nturbo-preroll 1\n";
+    let changed = |turbo: &str| {
+        let a = keys(
+            dir.path(),
+            &format!("{BASE}{anim}{turbo}clip-guidance-scale \"0: (5000)\"\n"),
+        );
+        let b = keys(
+            dir.path(),
+            &format!(
+                "{BASE}{anim}{turbo}clip-guidance-scale \"0: (5000), 2: (5000), 3: (8000)\"\n"
+            ),
+        );
+        assert_eq!(a.len(), 6);
+        (0..6).filter(|&f| a[f] != b[f]).collect::<Vec<_>>()
+    };
+    assert_eq!(changed("turbo-mode #true\n"), [4, 5]);
+    assert_eq!(changed(""), [3, 4, 5]);
+}
+
+/// A 3D target with VR is refused by the plan, at that setting: nothing renders it without
+/// it. Its settings all change pixels once they are planned.
+#[test]
+fn a_3d_target_with_vr_is_refused_by_the_plan() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("disco.kdl");
     for name in NOT_PLANNED_YET {
         let info = SCHEMA.iter().find(|s| s.name == *name).unwrap();
         assert!(info.pixels, "{name} acts on a 3D frame's pixels");
     }
-    for setting in ["turbo-mode", "vr-mode"] {
-        let text = format!("{BASE}{THREE_D}{setting} #true\n");
-        std::fs::write(&path, text).unwrap();
-        let r = project::load(&path);
-        assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
-        let mut facts = FakeFacts {
-            model_hash: "m".into(),
-        };
-        let e = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
-            .map(|_| ())
-            .expect_err("refused");
-        let shown = format!("{e:?}");
-        assert!(
-            shown.contains(&format!("`{setting}` is not rendered yet")),
-            "{shown}"
-        );
-        assert!(shown.contains("disco.kdl"), "located: {shown}");
-    }
-    // without them, the 3D target plans: one job per frame
+    std::fs::write(&path, format!("{BASE}{THREE_D}vr-mode #true\n")).unwrap();
+    let r = project::load(&path);
+    assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
+    let mut facts = FakeFacts {
+        model_hash: "m".into(),
+    };
+    let e = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
+        .map(|_| ())
+        .expect_err("refused");
+    let shown = format!("{e:?}");
+    assert!(shown.contains("`vr-mode` is not rendered yet"), "{shown}");
+    assert!(shown.contains("disco.kdl"), "located: {shown}");
+    // with turbo, the 3D target plans
+    std::fs::write(&path, format!("{BASE}{THREE_D}turbo-mode #true\n")).unwrap();
+    let r = project::load(&path);
+    let p = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts).unwrap();
+    assert_eq!(p.jobs.len(), 3);
+    // without VR, the 3D target plans: one job per frame
     std::fs::write(&path, format!("{BASE}{THREE_D}")).unwrap();
     let r = project::load(&path);
     let mut facts = FakeFacts {

@@ -75,6 +75,7 @@ pub fn spec(set: &ModelSet) -> RenderSpec {
                 },
             ],
             image_prompts: vec![],
+            turbo: None,
         },
         init: None,
         image_prompts: vec![],

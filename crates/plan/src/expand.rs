@@ -95,6 +95,13 @@ pub struct Job {
     pub output: PathBuf,
 }
 
+impl Job {
+    /// Whether this is a skipped 3D turbo frame: a blend of warps, no sampler (§10.4).
+    pub fn is_turbo_skip(&self) -> bool {
+        matches!(self.frame.turbo, Some(super::inputs::Turbo::Skipped { .. }))
+    }
+}
+
 /// Everything a build would make.
 #[derive(Debug)]
 pub struct Plan {

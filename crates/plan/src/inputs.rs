@@ -243,6 +243,49 @@ pub struct FrameInputs {
     pub text_prompts: Vec<TextPrompt>,
     /// Image prompts in force at this frame.
     pub image_prompts: Vec<ImagePrompt>,
+    /// DD's turbo mode at this 3D frame (dd-algorithm.md §10.4); `None` without turbo (and
+    /// then not keyed, so keys of frames without turbo are what they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turbo: Option<Turbo>,
+}
+
+/// A 3D frame under `turbo-mode` (dd-algorithm.md §10.4, DD:1202-1226, 1519-1533).
+///
+/// Each such job has up to three images: its saved frame (the store's image), the image the
+/// next frame warps (DD's `prevFrame.png`: `next`) and its image of DD's second, "old" warp
+/// chain (`oldFrameScaled.png`: `old`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Turbo {
+    /// A diffused frame > 0: it saves `blend·diffused + (1 − blend)·init` (`blend` =
+    /// 1/`turbo-steps`), and the next frame starts from the unblended diffused image. With
+    /// `old`, DD's old chain restarts here from its init (frame ≥ `turbo-preroll`).
+    Diffused {
+        /// The diffused image's weight in the saved frame.
+        blend: f64,
+        /// Whether the old chain starts (again) at this frame.
+        old: bool,
+    },
+    /// A skipped frame: no sampler. Its saved image is `blend·new + (1 − blend)·old`, with
+    /// `new` the previous frame's next-image warped by the frame's [`Warp3d`] (which the next
+    /// frame starts from) and `old` the previous frame's old-chain image warped the same way.
+    Skipped {
+        /// The new warp's weight, DD's `((f mod turbo-steps) + 1)/turbo-steps`.
+        blend: f64,
+    },
+}
+
+/// The inputs a skipped turbo frame's key is made of: only what its image is computed from
+/// (the warps it blends, chained to the previous frame's key), no sampler setting.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SkippedInputs<'a> {
+    /// Always `turbo-skip`.
+    pub kind: &'a str,
+    /// The warp of both chains (the previous frame's key, the camera at this frame, depth).
+    pub warp: &'a Warp3d,
+    /// The new warp's weight.
+    pub blend: f64,
 }
 
 /// One text prompt.
@@ -439,6 +482,7 @@ pub(crate) fn sample() -> (CommonInputs, [FrameInputs; 2]) {
             blake3: "cd".repeat(32),
             weight: 0.5,
         }],
+        turbo: None,
     };
     let second = FrameInputs {
         seed: 8,

@@ -30,6 +30,17 @@ pub fn of_job(common: &Key, frame: &impl Serialize) -> Key {
     Key(*h.finalize().as_bytes())
 }
 
+/// The key of a skipped turbo frame (dd-algorithm.md §10.4): `blake3("disco-key/1\n" ‖
+/// encoding)` of only what its image is computed from, no target's shared inputs, so no
+/// sampler setting (the previous frame's key, inside the warp, carries the chain).
+pub fn of_skipped(inputs: &super::inputs::SkippedInputs<'_>) -> Key {
+    let mut h = blake3::Hasher::new();
+    h.update(KEY_FORMAT.as_bytes());
+    h.update(b"\n");
+    h.update(&canonical_bytes(inputs));
+    Key(*h.finalize().as_bytes())
+}
+
 /// The digest of a target's shared inputs.
 pub fn of_common(common: &impl Serialize) -> Key {
     Key(*blake3::hash(&canonical_bytes(common)).as_bytes())

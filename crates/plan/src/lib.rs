@@ -31,7 +31,7 @@ pub use expand::{
     Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name, target_label,
 };
 pub use facts::{DepthHashes, Facts, FactsError, LpipsNeed, ModelNeeds, RuntimeFacts, lpips_need};
-pub use inputs::{CommonInputs, FrameInputs, Init, Warp3d};
+pub use inputs::{CommonInputs, FrameInputs, Init, SkippedInputs, Turbo, Warp3d};
 pub use key::Key;
 pub use reason::{Change, Staleness, explain};
 pub use shard::{ShardSpec, ShardSpecError, Unit};

@@ -4,15 +4,17 @@
 //! `midas-weight` < 1). Its init ([`Warp3d`]) keys the previous frame's key, the camera's
 //! values at f, the camera and sampling settings and the depth graphs' hashes.
 //!
-//! Turbo and VR frames are not planned yet: a 3D target with `turbo-mode` or `vr-mode` is
-//! refused at that setting, so nothing renders it without them.
+//! With `turbo-mode` (DD's turbo, §10.4) frames after `turbo-preroll` are diffused only every
+//! `turbo-steps` frames; the frames between ([`Turbo::Skipped`]) are blends of two warps and
+//! keyed by those warps alone ([`super::key::of_skipped`]). VR frames are not planned yet: a
+//! 3D target with `vr-mode` is refused at that setting.
 
 use disco_kernels::anim::Series;
 use disco_project::types::{AnimationMode, ChoiceSetting};
 use disco_project::{Diagnostic, Settings};
 
 use super::facts::{DepthHashes, Facts};
-use super::inputs::{Init, Warp3d};
+use super::inputs::{Init, Turbo, Warp3d};
 use super::key::Key;
 use super::target::at_setting;
 
@@ -99,17 +101,41 @@ impl Frames3d {
     }
 }
 
-/// Refuses a 3D target with `turbo-mode` or `vr-mode` on, at that setting: their frames (warp
-/// blends, spherical eye views) are not planned yet.
+/// DD's turbo role of frame `index` of a 3D target with settings `s` (dd-algorithm.md §10.4,
+/// DD:1202-1226): `None` without `turbo-mode` and for frame 0. Frames up to and including
+/// `turbo-preroll` are diffused; after it, only frames with `f mod turbo-steps = 0`. Every
+/// diffused frame > 0 saves its blend with its init (DD:1519-1533); the old chain starts at
+/// `turbo-preroll` and again at each diffused frame after it.
+pub fn turbo(s: &Settings, index: u32) -> Option<Turbo> {
+    turbo_role(
+        s.turbo_mode.value,
+        s.turbo_steps.value,
+        s.turbo_preroll.value,
+        index,
+    )
+}
+
+fn turbo_role(on: bool, steps: u32, preroll: u32, index: u32) -> Option<Turbo> {
+    if !on || index == 0 {
+        return None;
+    }
+    // `turbo-steps` is at least 1 (schema); max keeps a damaged value from dividing by zero
+    let ts = steps.max(1);
+    if index > preroll && !index.is_multiple_of(ts) {
+        return Some(Turbo::Skipped {
+            blend: f64::from(index % ts + 1) / f64::from(ts),
+        });
+    }
+    Some(Turbo::Diffused {
+        blend: 1.0 / f64::from(ts),
+        old: index >= preroll,
+    })
+}
+
+/// Refuses a 3D target with `vr-mode` on, at that setting: its spherical eye views are not
+/// planned yet.
 pub fn refuse_unplanned(s: &Settings) -> Result<(), Diagnostic> {
     let off = |name: &str| format!("set `{name} #false` to render the 3D frames without it");
-    if s.turbo_mode.value {
-        let message = "3D `turbo-mode` is not rendered yet: its skipped frames (blends of warps) are not planned".to_owned();
-        return Err(
-            at_setting(message, s.turbo_mode.origin.as_ref(), "turbo on")
-                .with_help(off("turbo-mode")),
-        );
-    }
     if s.vr_mode.value {
         let message = "3D `vr-mode` is not rendered yet: the eyes' spherical views are not planned"
             .to_owned();
@@ -125,16 +151,78 @@ mod tests {
     use super::*;
 
     #[test]
-    fn turbo_and_vr_are_refused_plain_3d_is_not() {
+    fn vr_is_refused_plain_3d_and_turbo_are_not() {
         let mut s = Settings::default();
         s.animation_mode.value = AnimationMode::ThreeD;
         assert!(refuse_unplanned(&s).is_ok());
         s.turbo_mode.value = true;
-        let e = refuse_unplanned(&s).unwrap_err();
-        assert!(e.message.contains("turbo-mode"), "{}", e.message);
-        s.turbo_mode.value = false;
+        assert!(refuse_unplanned(&s).is_ok());
         s.vr_mode.value = true;
         let e = refuse_unplanned(&s).unwrap_err();
         assert!(e.message.contains("vr-mode"), "{}", e.message);
+    }
+
+    #[test]
+    fn turbo_roles_follow_dd() {
+        // DD's defaults: 3 steps, preroll 10
+        let role = |f| turbo_role(true, 3, 10, f);
+        assert_eq!(role(0), None);
+        assert_eq!(turbo_role(false, 3, 10, 11), None);
+        let third = 1.0 / 3.0;
+        for f in 1..10 {
+            assert_eq!(
+                role(f),
+                Some(Turbo::Diffused {
+                    blend: third,
+                    old: false
+                }),
+                "{f}"
+            );
+        }
+        // the preroll's last frame is diffused (10 mod 3 ≠ 0) and starts the old chain
+        assert_eq!(
+            role(10),
+            Some(Turbo::Diffused {
+                blend: third,
+                old: true
+            })
+        );
+        assert_eq!(role(11), Some(Turbo::Skipped { blend: 1.0 }));
+        assert_eq!(
+            role(12),
+            Some(Turbo::Diffused {
+                blend: third,
+                old: true
+            })
+        );
+        assert_eq!(role(13), Some(Turbo::Skipped { blend: 2.0 / 3.0 }));
+        assert_eq!(role(14), Some(Turbo::Skipped { blend: 1.0 }));
+        assert_eq!(
+            role(15),
+            Some(Turbo::Diffused {
+                blend: third,
+                old: true
+            })
+        );
+        // one step: every frame diffused, saved unblended
+        assert_eq!(
+            turbo_role(true, 1, 0, 5),
+            Some(Turbo::Diffused {
+                blend: 1.0,
+                old: true
+            })
+        );
+        // preroll 0: frame 1 on follows the steps
+        assert_eq!(
+            turbo_role(true, 2, 0, 1),
+            Some(Turbo::Skipped { blend: 1.0 })
+        );
+        assert_eq!(
+            turbo_role(true, 2, 0, 2),
+            Some(Turbo::Diffused {
+                blend: 0.5,
+                old: true
+            })
+        );
     }
 }

@@ -17,7 +17,8 @@ use super::expand::{Common, Job, Plan, TargetPlan};
 use super::facts::{Facts, ModelNeeds, RuntimeFacts};
 use super::frame_settings::FrameSettings;
 use super::inputs::{
-    CommonInputs, CutSchedules, FrameInputs, ImagePrompt, Init, PerStep, TextPrompt, run_length,
+    CommonInputs, CutSchedules, FrameInputs, ImagePrompt, Init, PerStep, SkippedInputs, TextPrompt,
+    Turbo, run_length,
 };
 use super::key::Key;
 use super::motion;
@@ -127,8 +128,19 @@ impl Planner<'_> {
                 init_scale: start.init_scale,
                 text_prompts: text_prompts(s, frame_no),
                 image_prompts,
+                turbo: three_d.as_ref().and(super::motion3d::turbo(s, index)),
             };
-            let key = super::key::of_job(&job_common.digest, &frame);
+            let key = match (&frame.turbo, &frame.init) {
+                // a skipped turbo frame runs no sampler: keyed by its warps alone
+                (Some(Turbo::Skipped { blend }), Init::Warp3d(warp)) => {
+                    super::key::of_skipped(&SkippedInputs {
+                        kind: "turbo-skip",
+                        warp,
+                        blend: *blend,
+                    })
+                }
+                _ => super::key::of_job(&job_common.digest, &frame),
+            };
             let file = image_file_name(&batch_name, index, animation);
             self.plan.jobs.push(Job {
                 target: t,

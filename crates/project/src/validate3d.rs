@@ -42,11 +42,8 @@ pub(crate) fn motion_series(s: &Settings) -> [(&'static str, &Keyframes); 4] {
 pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     camera(s, fallback, diags);
     if s.animation_mode.value == AnimationMode::ThreeD {
-        // turbo and VR frames are not planned yet (plan/motion3d.rs refuses them)
-        for (name, on) in [
-            ("turbo-mode", s.turbo_mode.value),
-            ("vr-mode", s.vr_mode.value),
-        ] {
+        // VR frames are not planned yet (plan/motion3d.rs refuses them)
+        for (name, on) in [("vr-mode", s.vr_mode.value)] {
             if on {
                 push(
                     diags,

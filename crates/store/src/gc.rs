@@ -84,7 +84,10 @@ pub fn run(objects: &dyn ObjectStore, sel: &GcSelection) -> io::Result<GcReport>
         let go = match entry.what {
             Stored::Temporary => true,
             Stored::Object(
-                ObjectName::Image(k) | ObjectName::Partial(k, _) | ObjectName::Record(k),
+                ObjectName::Image(k)
+                | ObjectName::Partial(k, _)
+                | ObjectName::Record(k)
+                | ObjectName::Aux(k, _),
             ) => {
                 !sel.keep.contains(&k)
                     && *may_go

@@ -96,6 +96,9 @@ impl LayeredObjects {
             ObjectName::Image(k) | ObjectName::Partial(k, _) | ObjectName::Record(k) => {
                 self.pull(&k).map(drop)
             }
+            // a turbo frame's second images stay in the checkout that made them: a job
+            // pulled without them renders again where they are needed
+            ObjectName::Aux(..) => Ok(()),
             ObjectName::Inputs(d) => match self.shared.inputs(&d)? {
                 Some(bytes) => self.local.put(name, &bytes),
                 None => Ok(()),

@@ -60,7 +60,7 @@ pub use layered::{CacheMode, CacheModeError, LayeredObjects};
 pub use local::LocalObjects;
 pub use lock::{BuildLock, LockError};
 pub use memory::{Access, MemoryObjects};
-pub use objects::{Listed, ObjectName, ObjectStore, Stored};
+pub use objects::{Aux, Listed, ObjectName, ObjectStore, Stored};
 pub use outputs::{OutputEntry, Outputs};
 pub use record::{ObjectInfo, RECORD_FORMAT, Record, unix_now};
 pub use seeds::Seeds;
@@ -137,6 +137,16 @@ impl Store {
         self.objects.put(&ObjectName::Image(*key), image)?;
         let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
         self.objects.put(&ObjectName::Record(*key), &json)
+    }
+
+    /// Stores job `key`'s second image `aux` (before its record: [`Store::put`]).
+    pub fn put_aux(&self, key: &Key, aux: Aux, png: &[u8]) -> io::Result<()> {
+        self.objects.put(&ObjectName::Aux(*key, aux), png)
+    }
+
+    /// Whether job `key`'s second image `aux` is stored.
+    pub fn has_aux(&self, key: &Key, aux: Aux) -> bool {
+        self.objects.contains(&ObjectName::Aux(*key, aux))
     }
 
     /// Stores job `key`'s intermediate save at iteration `j`.

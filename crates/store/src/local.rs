@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::Key;
-use super::objects::{Listed, ObjectName, ObjectStore, Stored};
+use super::objects::{Aux, Listed, ObjectName, ObjectStore, Stored};
 use disco_fsutil::{self as fsutil, write_atomic};
 
 /// The most a record or shared-inputs file may hold (they are a few KiB).
@@ -37,6 +37,7 @@ impl LocalObjects {
         match name {
             ObjectName::Image(k) => self.object_dir(k).join(format!("{k}.png")),
             ObjectName::Partial(k, j) => self.object_dir(k).join(format!("{k}.{j}.png")),
+            ObjectName::Aux(k, a) => self.object_dir(k).join(format!("{k}.{}.png", a.name())),
             ObjectName::Record(k) => self.object_dir(k).join(format!("{k}.json")),
             ObjectName::Inputs(k) => self.root.join("inputs").join(format!("{k}.json")),
             ObjectName::Checkpoint(k) => self.root.join("partial").join(format!("{k}.ckpt")),
@@ -95,7 +96,10 @@ impl ObjectStore for LocalObjects {
         let path = self.path(name);
         std::fs::create_dir_all(path.parent().expect("an object's folder"))?;
         write_atomic(&path, bytes)?;
-        if matches!(name, ObjectName::Image(_) | ObjectName::Partial(..)) {
+        if matches!(
+            name,
+            ObjectName::Image(_) | ObjectName::Partial(..) | ObjectName::Aux(..)
+        ) {
             // Outputs are hard links to images: read-only, so editing an output in place
             // cannot change the cached image behind it.
             read_only(&path)?;
@@ -113,7 +117,11 @@ impl ObjectStore for LocalObjects {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        if let ObjectName::Image(_) | ObjectName::Partial(..) | ObjectName::Record(_) = name {
+        if let ObjectName::Image(_)
+        | ObjectName::Partial(..)
+        | ObjectName::Record(_)
+        | ObjectName::Aux(..) = name
+        {
             // an emptied fan-out folder goes too (fails, harmlessly, while it holds more)
             let _ = std::fs::remove_dir(path.parent().expect("an object's folder"));
         }
@@ -167,12 +175,15 @@ impl ObjectStore for LocalObjects {
     }
 }
 
-/// `<key>.png`, `<key>.<j>.png`, `<key>.json` in a fan-out folder.
+/// `<key>.png`, `<key>.<j>.png`, `<key>.json`, `<key>.next.png`, `<key>.old.png` in a
+/// fan-out folder.
 fn parse_object(name: &str) -> Option<ObjectName> {
     let key: Key = name.get(..64)?.parse().ok()?;
     match name.get(64..)? {
         ".png" => Some(ObjectName::Image(key)),
         ".json" => Some(ObjectName::Record(key)),
+        ".next.png" => Some(ObjectName::Aux(key, Aux::Next)),
+        ".old.png" => Some(ObjectName::Aux(key, Aux::Old)),
         rest => {
             let j = rest.strip_prefix('.')?.strip_suffix(".png")?;
             // the name must be the one `path` gives: digits only, no sign or leading zero
@@ -223,6 +234,14 @@ mod tests {
             (ObjectName::Record(k), format!("objects/ab/{k}.json")),
             (ObjectName::Inputs(k), format!("inputs/{k}.json")),
             (ObjectName::Checkpoint(k), format!("partial/{k}.ckpt")),
+            (
+                ObjectName::Aux(k, Aux::Next),
+                format!("objects/ab/{k}.next.png"),
+            ),
+            (
+                ObjectName::Aux(k, Aux::Old),
+                format!("objects/ab/{k}.old.png"),
+            ),
         ] {
             assert!(!o.contains(&name) && o.get(&name).unwrap().is_none());
             o.put(&name, b"bytes").unwrap();
@@ -238,10 +257,13 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&o.path(&ObjectName::Image(k))), 0o444);
         assert_eq!(mode(&o.path(&ObjectName::Record(k))), 0o644);
+        assert_eq!(mode(&o.path(&ObjectName::Aux(k, Aux::Old))), 0o444);
         for name in [
             ObjectName::Image(k),
             ObjectName::Partial(k, 7),
             ObjectName::Record(k),
+            ObjectName::Aux(k, Aux::Next),
+            ObjectName::Aux(k, Aux::Old),
         ] {
             o.remove(&name).unwrap();
         }

@@ -23,6 +23,29 @@ pub enum ObjectName {
     Inputs(Key),
     /// The sampler checkpoint of an unfinished job (opaque bytes).
     Checkpoint(Key),
+    /// A second image of job `key` beside its final one (PNG): what a 3D turbo frame hands on
+    /// (dd-algorithm.md §10.4). Written before the record, like the image.
+    Aux(Key, Aux),
+}
+
+/// Which second image of a job an [`ObjectName::Aux`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Aux {
+    /// The image the next frame starts from, where it is not the saved one (DD's
+    /// `prevFrame.png` under turbo).
+    Next,
+    /// The job's image of turbo's second warp chain (DD's `oldFrameScaled.png`).
+    Old,
+}
+
+impl Aux {
+    /// Its name in file names: `<key>.next.png`, `<key>.old.png`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Aux::Next => "next",
+            Aux::Old => "old",
+        }
+    }
 }
 
 impl ObjectName {
@@ -33,7 +56,8 @@ impl ObjectName {
             | ObjectName::Partial(k, _)
             | ObjectName::Record(k)
             | ObjectName::Inputs(k)
-            | ObjectName::Checkpoint(k) => k,
+            | ObjectName::Checkpoint(k)
+            | ObjectName::Aux(k, _) => k,
         }
     }
 }
