@@ -33,6 +33,9 @@ pub enum BuildEvent {
         reason: String,
         /// The reason for people.
         detail: String,
+        /// A skipped 3D turbo frame: warps blended, no sampler (left out when false).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        turbo_skip: bool,
     },
     /// A job started rendering.
     JobStarted {

@@ -315,6 +315,7 @@ fn announce(
                 key: plan.jobs[j].key.to_string(),
                 reason: why.tag().into(),
                 detail: why.to_string(),
+                turbo_skip: plan.jobs[j].is_turbo_skip(),
             });
         }
     }

@@ -292,6 +292,17 @@ fn a_3d_turbo_animation_diffuses_every_third_frame_and_blends_the_others() {
             "{stdout}"
         );
     }
+    // and so does its JSON form
+    let json = disco(dir.path(), &["plan", "--message-format", "json"]);
+    let (stdout, stderr) = text(&json);
+    assert!(json.status.success(), "{stderr}");
+    let skips: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "stale" && e["turbo_skip"] == true)
+        .map(|e| e["job"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(skips, labels(&[2, 4, 5]), "{stdout}");
 
     let (sampled, finished) = build_events(dir.path());
     assert_eq!(
