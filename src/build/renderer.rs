@@ -3,7 +3,7 @@
 //! reused for every job); tests substitute a fake that derives an image from the key.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use ndarray::Array3;
@@ -201,6 +201,16 @@ impl OrtRenderer {
         }
     }
 
+    /// ONNX Runtime loaded and the model set at `dir` open (once each per build).
+    fn open_set(&mut self, dir: &Path) -> Result<&ModelSet, SetupError> {
+        crate::render::runtime::init(self.ort_lib.as_deref()).map_err(SetupError::Runtime)?;
+        if !self.sets.contains_key(dir) {
+            let set = ModelSet::open(dir).map_err(SetupError::ModelSet)?;
+            self.sets.insert(dir.to_owned(), set);
+        }
+        Ok(&self.sets[dir])
+    }
+
     fn models(&mut self, plan: &Plan, j: usize) -> Result<&mut Models, SetupError> {
         let target = &plan.targets[plan.jobs[j].target];
         let c = &target.common.inputs;
@@ -219,12 +229,8 @@ impl OrtRenderer {
             flow,
         );
         if !self.models.contains_key(&id) {
-            crate::render::runtime::init(self.ort_lib.as_deref()).map_err(SetupError::Runtime)?;
-            if !self.sets.contains_key(&target.model_set) {
-                let set = ModelSet::open(&target.model_set).map_err(SetupError::ModelSet)?;
-                self.sets.insert(target.model_set.clone(), set);
-            }
-            let set = &self.sets[&target.model_set];
+            let options = self.options;
+            let set = self.open_set(&target.model_set)?;
             let needs = Needs {
                 width: c.width as usize,
                 height: c.height as usize,
@@ -234,7 +240,7 @@ impl OrtRenderer {
                 diffusion: &diffusion,
                 flow,
             };
-            let m = Models::open(set, &needs, self.options).map_err(SetupError::Sessions)?;
+            let m = Models::open(set, &needs, options).map_err(SetupError::Sessions)?;
             for n in &m.notices {
                 if !self.notices.contains(n) {
                     self.notices.push(n.clone());
@@ -287,13 +293,9 @@ impl OrtRenderer {
             adabins,
         );
         if !self.depth.contains_key(&id) {
-            crate::render::runtime::init(self.ort_lib.as_deref()).map_err(SetupError::Runtime)?;
-            if !self.sets.contains_key(&target.model_set) {
-                let set = ModelSet::open(&target.model_set).map_err(SetupError::ModelSet)?;
-                self.sets.insert(target.model_set.clone(), set);
-            }
-            let set = &self.sets[&target.model_set];
-            let d = DepthSessions::open(set, &w.midas_depth_model, adabins, self.options)
+            let options = self.options;
+            let set = self.open_set(&target.model_set)?;
+            let d = DepthSessions::open(set, &w.midas_depth_model, adabins, options)
                 .map_err(SetupError::Sessions)?;
             self.depth.insert(id.clone(), d);
         }

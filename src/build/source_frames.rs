@@ -51,7 +51,10 @@ pub fn readable_video(path: &Path) -> Result<(), String> {
     // metadata first: opening a FIFO with no writer blocks, and some devices act on open
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
-        return Err(format!("not a regular file ({})", kind(&meta.file_type())));
+        return Err(format!(
+            "not a regular file ({})",
+            crate::fsutil::kind_of(&meta.file_type())
+        ));
     }
     if meta.len() == 0 {
         return Err("the file is empty".into());
@@ -60,30 +63,6 @@ pub fn readable_video(path: &Path) -> Result<(), String> {
         return Err(format!("larger than the limit of {MAX_VIDEO_BYTES} bytes"));
     }
     File::open(path).map(drop).map_err(|e| e.to_string())
-}
-
-fn kind(t: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_char_device() {
-            return "a character device";
-        }
-        if t.is_block_device() {
-            return "a block device";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    if t.is_dir() {
-        "a directory"
-    } else {
-        "not a file"
-    }
 }
 
 /// The largest frame index read back (bytes): a list of hashes.

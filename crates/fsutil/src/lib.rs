@@ -97,7 +97,8 @@ fn open_nonblocking(path: &Path) -> io::Result<File> {
     File::open(path)
 }
 
-fn kind_of(t: &std::fs::FileType) -> &'static str {
+/// What a file that is not a regular file is, in words (`a FIFO`, `a directory`, …).
+pub fn kind_of(t: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;
