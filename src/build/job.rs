@@ -185,15 +185,27 @@ pub(super) fn render_job(
         tool: env!("CARGO_PKG_VERSION").into(),
     };
     let seconds = finish(plan, store, j, &image, made)?;
+    scratch_finished(plan, j, into, sink, seconds);
+    Ok(Some(seconds))
+}
+
+/// The `JobFinished` of a job rendered into the scratch store (it has no output file);
+/// shared by sampled and turbo-blended jobs.
+fn scratch_finished(
+    plan: &Plan,
+    j: usize,
+    into: RenderInto,
+    sink: &mut dyn BuildSink,
+    seconds: f64,
+) {
     if into == RenderInto::Scratch {
         sink.event(&BuildEvent::JobFinished {
             job: plan.job_label(j),
-            key: job.key.to_string(),
+            key: plan.jobs[j].key.to_string(),
             output: "the scratch store".into(),
             seconds,
         });
     }
-    Ok(Some(seconds))
 }
 
 /// Reports job `j` failed with `error`: the job is not cached; the build goes on.
@@ -284,14 +296,7 @@ fn skipped(
         tool: env!("CARGO_PKG_VERSION").into(),
     };
     let seconds = finish(plan, store, j, &image, made)?;
-    if into == RenderInto::Scratch {
-        sink.event(&BuildEvent::JobFinished {
-            job: plan.job_label(j),
-            key: job.key.to_string(),
-            output: "the scratch store".into(),
-            seconds,
-        });
-    }
+    scratch_finished(plan, j, into, sink, seconds);
     Ok(Some(seconds))
 }
 

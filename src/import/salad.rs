@@ -304,6 +304,27 @@ mod tests {
             let e = draw(&on(json!({"prompt_salad_template": hostile})), &file).unwrap_err();
             assert!(e.contains("does not name a word file"), "{hostile}: {e}");
         }
+        // a word file that is a FIFO or larger than the bound is refused, never read whole
+        let words_dir = tmp.path().join("prompt_salad");
+        std::fs::create_dir_all(&words_dir).unwrap();
+        #[cfg(unix)]
+        {
+            let fifo = words_dir.join("pipe.txt");
+            let made = std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap();
+            assert!(made.success());
+            let e = draw(&on(json!({"prompt_salad_template": "{pipe}"})), &file).unwrap_err();
+            assert!(e.contains("pipe.txt could not be read"), "{e}");
+        }
+        std::fs::write(
+            words_dir.join("big.txt"),
+            vec![b'a'; (MAX_WORD_FILE + 1) as usize],
+        )
+        .unwrap();
+        let e = draw(&on(json!({"prompt_salad_template": "{big}"})), &file).unwrap_err();
+        assert!(e.contains("big.txt could not be read"), "{e}");
         let e = draw(&on(json!({"prompt_salad_amount": 1e12})), &file).unwrap_err();
         assert!(e.contains("more than 10000"), "{e}");
         let off: Map<String, Value> =
