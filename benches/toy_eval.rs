@@ -8,7 +8,8 @@
 //!
 //!     cargo bench --bench toy_eval
 //!
-//! `DISCO_TOY_MODELS` (default `models/toy`), `DISCO_TOY_SEEDS` (default 16),
+//! `DISCO_TOY_MODELS` (default `models/toy`), `DISCO_TOY_SEEDS` (default 8),
+//! `DISCO_TOY_UNGUIDED` (unguided renders, default 64),
 //! `DISCO_TOY_SCALE` (clip_guidance_scale, default DD's 5000), `DISCO_TOY_CLAMP` (clamp_max,
 //! default DD's 0.05), `DISCO_TOY_STEPS` (default 50), `DISCO_TOY_OUT` (default
 //! `target/toy-eval`) and `DISCO_PYTHON` (default `.venv/bin/python`) change the set-up;
@@ -29,15 +30,22 @@ use disco::render::session::{Device, ModelSet, SessionOptions};
 use disco::render::spec::{RenderSpec, Unkeyed};
 use ndarray::Array3;
 
-/// (prompt, colour, shape): four colours and four shapes, none of them a pair held out of
-/// the toy CLIP's training.
-const PROMPTS: [(&str, &str, &str); 4] = [
+/// (prompt, colour, shape): every colour once and every shape at least once, none of them a
+/// pair held out of the toy CLIPs' training.
+const PROMPTS: [(&str, &str, &str); 8] = [
     ("a red circle", "red", "circle"),
-    ("a blue square", "blue", "square"),
+    ("an orange triangle", "orange", "triangle"),
     ("a yellow star", "yellow", "star"),
-    ("a green triangle", "green", "triangle"),
+    ("a green square", "green", "square"),
+    ("a cyan ring", "cyan", "ring"),
+    ("a blue square", "blue", "square"),
+    ("a purple circle", "purple", "circle"),
+    ("a pink triangle", "pink", "triangle"),
 ];
-const SEEDS: u64 = 16;
+const SEEDS: u64 = 8;
+/// The classifier calls a picture's main object recognisable when its best shape template
+/// fits with at least this intersection-over-union (`disco_export/toy/sample.py`).
+const RECOGNISABLE_IOU: f64 = 0.7;
 const SIDE: usize = 64;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -124,14 +132,22 @@ fn render(models: &mut Models, s: &RenderSpec) -> Array3<u8> {
     }
 }
 
-/// The classifier's (colour, shape) for each picture; also writes them as a contact sheet,
-/// `columns` to a row.
+/// What the classifier says of one picture.
+struct Verdict {
+    colour: String,
+    shape: String,
+    /// Whether the main object's shape is recognisable (template IoU ≥ [`RECOGNISABLE_IOU`]).
+    recognisable: bool,
+}
+
+/// The classifier's verdict for each picture; also writes them as a contact sheet, `columns`
+/// to a row.
 fn classify(
     python: &Path,
     files: &[PathBuf],
     sheet: &Path,
     columns: u64,
-) -> BTreeMap<PathBuf, (String, String)> {
+) -> BTreeMap<PathBuf, Verdict> {
     let out = Command::new(python)
         .current_dir("onnx-export")
         .args(["-m", "disco_export.toy.classify", "--columns"])
@@ -152,7 +168,13 @@ fn classify(
         .zip(text.lines())
         .map(|(f, line)| {
             let cols: Vec<&str> = line.split('\t').collect();
-            (f.clone(), (cols[1].to_string(), cols[2].to_string()))
+            let iou: f64 = cols[3].parse().expect("classifier IoU");
+            let verdict = Verdict {
+                colour: cols[1].to_string(),
+                shape: cols[2].to_string(),
+                recognisable: cols[1] != "None" && iou >= RECOGNISABLE_IOU,
+            };
+            (f.clone(), verdict)
         })
         .collect()
 }
@@ -196,9 +218,11 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/toy-eval"));
     let start = Instant::now();
-    // Unguided renders ignore the prompt (its CLIP term is multiplied by 0): one per seed.
+    // Unguided renders ignore the prompt (its CLIP term is multiplied by 0); more seeds than
+    // the guided ones, so the chance rates they give are not noise.
+    let unguided_seeds: u64 = env_or("DISCO_TOY_UNGUIDED", 64);
     let mut unguided = Vec::new();
-    for seed in 0..seeds {
+    for seed in 0..unguided_seeds {
         let s = spec(&set, PROMPTS[0].0, seed, 0.0, steps);
         let path = out.join(format!("unguided/seed{seed:02}.ppm"));
         write_ppm(&path, &render(&mut models, &s));
@@ -231,35 +255,43 @@ fn main() {
     let (mut tot_cg, mut tot_cu, mut tot_sg, mut tot_su) = (0, 0, 0, 0);
     for (p, (prompt, colour, shape)) in PROMPTS.iter().enumerate() {
         let g = &guided[p * n..(p + 1) * n];
-        let count = |files: &[PathBuf], f: &dyn Fn(&(String, String)) -> bool| {
+        let count = |files: &[PathBuf], f: &dyn Fn(&Verdict) -> bool| {
             files.iter().filter(|x| f(&verdicts[*x])).count()
         };
-        let cg = count(g, &|v| v.0 == *colour);
-        let cu = count(&unguided, &|v| v.0 == *colour);
-        let sg = count(g, &|v| v.1 == *shape);
-        let su = count(&unguided, &|v| v.1 == *shape);
+        let cg = count(g, &|v| v.colour == *colour);
+        let cu = count(&unguided, &|v| v.colour == *colour);
+        let u = unguided.len();
+        // a shape counts only where the classifier recognises one
+        let sg = count(g, &|v| v.recognisable && v.shape == *shape);
+        let su = count(&unguided, &|v| v.recognisable && v.shape == *shape);
         (tot_cg, tot_cu, tot_sg, tot_su) = (tot_cg + cg, tot_cu + cu, tot_sg + sg, tot_su + su);
         println!(
             "| {prompt} | {} | {} | {} | {} |",
             rate(cg, n),
-            rate(cu, n),
+            rate(cu, u),
             rate(sg, n),
-            rate(su, n)
+            rate(su, u)
         );
     }
     let m = n * PROMPTS.len();
     println!(
         "| all | {} | {} | {} | {} |",
         rate(tot_cg, m),
-        rate(tot_cu, m),
+        rate(tot_cu, unguided.len() * PROMPTS.len()),
         rate(tot_sg, m),
-        rate(tot_su, m)
+        rate(tot_su, unguided.len() * PROMPTS.len())
     );
     let mut hist: BTreeMap<&str, usize> = BTreeMap::new();
     for f in &unguided {
-        *hist.entry(verdicts[f].0.as_str()).or_default() += 1;
+        *hist.entry(verdicts[f].colour.as_str()).or_default() += 1;
     }
     println!("unguided colours: {hist:?}");
+    let recognised = |files: &[PathBuf]| files.iter().filter(|f| verdicts[*f].recognisable).count();
+    println!(
+        "main object recognisable (template IoU ≥ {RECOGNISABLE_IOU}): unguided {}, guided {}",
+        rate(recognised(&unguided), unguided.len()),
+        rate(recognised(&guided), guided.len())
+    );
     println!(
         "pictures: {} (rows: unguided, then each prompt; one column per seed)",
         sheet.display()

@@ -197,9 +197,13 @@ class VisionTransformer(nn.Module):
 
 
 class BatchNorm2d(nn.BatchNorm2d):
-    """Eval-mode BatchNorm written as one affine map (its gradient decomposes to plain multiplies)."""
+    """Eval-mode BatchNorm written as one affine map (its gradient decomposes to plain multiplies). In training
+    mode (the toy set's RN50, trained here) it normalises by batch statistics as nn.BatchNorm2d does; every
+    export runs in eval mode (export.py)."""
 
     def forward(self, x):
+        if self.training:
+            return super().forward(x)
         inv = self.weight / torch.sqrt(self.running_var + self.eps)
         return x * inv[None, :, None, None] + (self.bias - self.running_mean * inv)[None, :, None, None]
 

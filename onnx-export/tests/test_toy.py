@@ -163,9 +163,11 @@ def test_the_runner_replays_the_recipe_of_the_shipped_weights(tmp_path):
         assert (a.steps, a.stop_after or a.steps, a.batch, a.lr, a.seed, a.threads) == \
             (r["steps"], r["steps_done"], r["batch"], r["lr"], r["seed"], r["threads"]), name
         assert a.max_minutes is None and (a.init.name if a.init else None) == r.get("init"), name
-        if a.model != "clip":
-            assert a.ema == r["ema"], name
-    assert runs["unet"].init == runs["unet_stage1"].out / "unet.pt"  # stage 2 starts from stage 1's weights
+        if a.model in ("unet", "secondary"):
+            assert (a.ema, a.bf16, a.min_snr) == (r["ema"], r.get("bf16", False), r.get("min_snr")), name
+        if a.model == "clip":
+            assert (a.arch, a.shape_groups, a.probe) == (r["arch"], r.get("shape_groups", 0), r.get("probe", False))
+    assert set(runner.SECOND_PROCESS) | {"unet"} == set(runs)
 
 
 @pytest.fixture
@@ -175,13 +177,20 @@ def keep_threads():
     torch.set_num_threads(n)
 
 
-@pytest.mark.parametrize("model", ["clip", "unet", "secondary"])
+@pytest.mark.parametrize("model", [["clip", "--arch", "ViTB32", "--probe", "--shape-groups", "1", "--batch", "4"],
+                                   ["clip", "--arch", "RN50", "--batch", "4"], ["unet", "--bf16", "--min-snr", "5"],
+                                   ["secondary", "--bf16"], ["lpips", "--steps", "3"]], ids=lambda m: m[0] + m[-1])
 def test_two_training_steps_give_the_same_weights_twice(tmp_path, keep_threads, model):
     # the training is a function of its seed: the premise of "the scripts reproduce the shipped weights"
-    def run(name, *extra):
-        out = tmp_path / name
-        assert train.main([model, "--stop-after", "2", "--batch", "2", "--out", str(out), *extra]) == 0
-        return out / f"{model}.pt", json.loads((out / f"{model}.json").read_text())["metrics"]
+    name = f"clip_{model[2]}" if model[0] == "clip" else model[0]
+
+    def run(run_name, *extra):
+        out = tmp_path / run_name
+        argv = model + ["--stop-after", "2", "--out", str(out), *extra]
+        if "--batch" not in argv:
+            argv += ["--batch", "2"]
+        assert train.main(argv) == 0
+        return out / f"{name}.pt", json.loads((out / f"{name}.json").read_text())["metrics"]
 
     (a, ma), (b, mb), (c, _) = run("a"), run("b"), run("c", "--seed", "1")
     sa, sb, sc = (torch.load(p) for p in (a, b, c))

@@ -91,6 +91,33 @@ pub fn job_flows(
     }))
 }
 
+/// The file names in [`flow_dir`] that some job of `plan` reads: for each flow-blended
+/// frame, its pair's flow (both ways with the consistency check) through each graph hash its
+/// key holds (only the RAFT graph's names a file; `disco gc` keeps these).
+pub fn referenced_flows(plan: &Plan) -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    for job in &plan.jobs {
+        let Init::FlowBlend {
+            source,
+            prev_source,
+            consistency,
+            ..
+        } = &job.frame.init
+        else {
+            continue;
+        };
+        let c = &plan.targets[job.target].common.inputs;
+        let size = (c.width as usize, c.height as usize);
+        for graph in c.models.values() {
+            names.insert(flow_name(graph, source, prev_source, size));
+            if *consistency {
+                names.insert(flow_name(graph, prev_source, source, size));
+            }
+        }
+    }
+    names
+}
+
 /// Where the flows of the project in `project_dir` are kept.
 pub fn flow_dir(project_dir: &Path) -> PathBuf {
     project_dir.join(crate::store::STORE_DIR).join("flow")

@@ -66,7 +66,7 @@ pub fn readable_video(path: &Path) -> Result<(), String> {
 }
 
 /// The largest frame index read back (bytes): a list of hashes.
-const MAX_INDEX_BYTES: u64 = 64 << 20;
+pub const MAX_INDEX_BYTES: u64 = 64 << 20;
 
 /// The pixel hash of every `nth` frame of `video`, whose file hashes to `file_blake3`:
 /// from `frames`' index when present and every frame it names is there, else decoded by
@@ -103,6 +103,30 @@ pub fn source_frames(
     let json = serde_json::to_vec(&hashes).map_err(|e| e.to_string())?;
     crate::fsutil::write_atomic(&index, &json).map_err(|e| format!("{}: {e}", index.display()))?;
     Ok(hashes)
+}
+
+/// The pixel hashes of the source frames some job of `plan` starts from (its own source
+/// frame, and the previous one a flow blend warps from): what `disco gc` keeps.
+pub fn referenced_frames(plan: &crate::plan::Plan) -> std::collections::HashSet<String> {
+    use crate::plan::Init;
+    let mut out = std::collections::HashSet::new();
+    for job in &plan.jobs {
+        match &job.frame.init {
+            Init::SourceFrame { source } => {
+                out.insert(source.clone());
+            }
+            Init::FlowBlend {
+                source,
+                prev_source,
+                ..
+            } => {
+                out.insert(source.clone());
+                out.insert(prev_source.clone());
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Where the source frames of the project in `project_dir` are kept.

@@ -42,6 +42,7 @@ mod render;
 mod report;
 mod setup;
 mod shard;
+mod toy_set;
 mod video;
 mod video_input;
 mod warp3d;

@@ -463,6 +463,39 @@ animation "clip" {{
             "frame {f}"
         );
     }
+    // `disco gc`: the replaced frame, its video's old index and the four flows through it go;
+    // what the clip reads stays (a rebuild renders and computes nothing)
+    let frame_files = |dir: &Path| {
+        let mut names: Vec<String> =
+            std::fs::read_dir(disco::build::source_frames::frames_dir(dir))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        names.sort();
+        names
+    };
+    let old = frame_files(dir.path());
+    assert_eq!(old.len(), 4 + 1 + 2, "{old:?}"); // 4 frames + the new one, two indexes
+    let dry = disco(dir.path(), &["gc", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry).1);
+    let listed = text(&dry).0;
+    let cached = |sub: &str| {
+        listed
+            .lines()
+            .filter(|l| l.starts_with("would remove") && l.contains(sub))
+            .count()
+    };
+    assert_eq!(cached("frames"), 2, "{listed}"); // the old frame and the old index
+    assert_eq!(cached("flow"), 4, "{listed}");
+    assert_eq!(frame_files(dir.path()), old);
+    let gc = disco(dir.path(), &["gc"]);
+    assert!(gc.status.success(), "{}", text(&gc).1);
+    let kept = frame_files(dir.path());
+    assert_eq!(kept.len(), 4 + 1, "{kept:?}");
+    assert_eq!(kept.iter().filter(|n| n.starts_with("index-")).count(), 1);
+    assert_eq!(flows(dir.path()), 6);
+    assert!(build(dir.path()).is_empty());
+    assert_eq!(flows(dir.path()), 6);
 }
 
 /// A model set without RAFT: `disco check` points at the flow warp (DD's default, so at

@@ -1,14 +1,13 @@
-"""Re-make the toy model set from nothing: train the three models (fixed seed, one thread each) and export them.
+"""Re-make the toy model set from nothing: train its five models (fixed seeds, one thread each) and export them.
 
 Usage: nice -n 19 python -m disco_export.toy [--out models/toy] [--checkpoints DIR] [--parallel]
 
---parallel trains the UNet in one process while the CLIP and then the secondary model train in another (two
-cores); otherwise the three run one after the other. Each model's metrics are printed and stored beside its
+--parallel trains the UNet in one process while the two CLIPs, the LPIPS and the secondary model train one after
+another in a second (two cores); otherwise all run one after the other. Each model's metrics are printed and stored beside its
 checkpoint (docs/toy-models.md lists the shipped weights' numbers).
 """
 
 import argparse
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +17,19 @@ from . import export, train
 
 def stages(checkpoints):
     """The training runs that made the shipped set, as ``python -m disco_export.toy.train`` arguments, under the
-    names of the manifest's ``toy.training`` records: the CLIP, the UNet's two stages (stage1/unet.pt, then from
-    its EMA weights the shipped unet.pt) and the secondary model."""
+    names of the manifest's ``toy.training`` records (train.RECIPES), writing into ``checkpoints`` (a first
+    stage into ``checkpoints/stage1``)."""
     checkpoints = Path(checkpoints)
-    ck = ["--out", str(checkpoints)]
     stage1 = checkpoints / "stage1"
-    return {"clip": ["clip"] + ck,
-            "unet_stage1": ["unet", "--out", str(stage1)],
-            "unet": ["unet", "--init", str(stage1 / "unet.pt")] + train.UNET_STAGE2 + ck,
-            "secondary": ["secondary"] + ck}
+    out = {}
+    for name, argv in train.RECIPES.items():
+        argv = [a.replace("{stage1}", str(stage1)) for a in argv]
+        out[name] = argv + ["--out", str(stage1 if name.endswith("_stage1") else checkpoints)]
+    return out
+
+
+# --parallel: the UNet on one core; the CLIPs, LPIPS and the secondary model one after another on the other.
+SECOND_PROCESS = ("clip_ViTB32_stage1", "clip_RN50", "lpips", "secondary", "clip_ViTB32")
 
 
 def main(argv=None):
@@ -39,13 +42,14 @@ def main(argv=None):
     cmd = [sys.executable, "-m", "disco_export.toy.train"]
     runs = {name: cmd + argv for name, argv in stages(args.checkpoints).items()}
     if args.parallel:
-        unet = f"{shlex.join(runs['unet_stage1'])} && {shlex.join(runs['unet'])}"
-        proc = subprocess.Popen(unet, shell=True)
-        rc = subprocess.call(runs["clip"]) or subprocess.call(runs["secondary"])
+        proc = subprocess.Popen(runs["unet"])
+        rc = 0
+        for name in SECOND_PROCESS:
+            rc = rc or subprocess.call(runs[name])
         rc = proc.wait() or rc
     else:
         rc = 0
-        for name in ("clip", "unet_stage1", "unet", "secondary"):
+        for name in ("unet",) + SECOND_PROCESS:
             rc = rc or subprocess.call(runs[name])
     if rc:
         return rc

@@ -1,8 +1,9 @@
 """Export the trained toy models (train.py's checkpoints) as a model set, through the normal exporter path.
 
 The same ``modelset.build`` as ``python -m disco_export`` exports and verifies every graph; only the model
-construction differs: the toy configurations with the trained weights. The CLIP is exported under the Disco
-Diffusion name ViT-B/32 (flag ``ViTB32``), so projects select it with ``clip-models "ViT-B/32"``.
+construction differs: the toy configurations with the trained weights. The CLIPs are exported under the Disco
+Diffusion names ViT-B/32 and RN50 (flags ``ViTB32``, ``RN50``), so projects select them with
+``clip-models "ViT-B/32" "RN50"``; the LPIPS is LPIPS-VGG's architecture at small widths (train_lpips.py).
 
 Usage: python -m disco_export.toy.export [--checkpoints DIR] [--out models/toy]
 """
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from .. import checkpoints, clip, manifest, secondary, unet, verify
+from .. import checkpoints, clip, lpips, manifest, secondary, unet, verify
 from ..modelset import Request, build, log
-from . import train
+from . import train, train_lpips
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -24,11 +25,11 @@ DESCRIPTION = ("toy model set: small models trained on procedural 64x64 scenes o
                "(onnx-export/disco_export/toy, docs/toy-models.md); not Disco Diffusion's models")
 
 
-MODELS = ("clip", "unet", "secondary")
+MODELS = ("clip", "unet", "secondary", "lpips")
 
 
 def load_models(ckpt_dir, which=MODELS):
-    """{"unet" | "secondary" | "clip:ViTB32": (model, sha256 of the checkpoint)} from train.py's checkpoints."""
+    """{"unet" | "secondary" | "clip:FLAG" | "lpips": (model, sha256 of the checkpoint)} from train.py's checkpoints."""
     ckpt_dir = Path(ckpt_dir)
     out = {}
     if "unet" in which:
@@ -38,8 +39,12 @@ def load_models(ckpt_dir, which=MODELS):
         m = secondary.SecondaryDiffusionImageNet2(train.SECONDARY_CHANNELS)
         out["secondary"] = (m, checkpoints.load_into(m, ckpt_dir / "secondary.pt", "toy secondary model"))
     if "clip" in which:
-        m = clip.CLIP(train.CLIP_CONFIG)
-        out[f"clip:{train.CLIP_FLAG}"] = (m, checkpoints.load_into(m, ckpt_dir / "clip.pt", "toy CLIP"))
+        for flag, cfg in train.CLIP_CONFIGS.items():
+            m = clip.CLIP(cfg)
+            out[f"clip:{flag}"] = (m, checkpoints.load_into(m, ckpt_dir / f"clip_{flag}.pt", f"toy CLIP {flag}"))
+    if "lpips" in which:
+        m = lpips.LPIPS(train_lpips.CHANNELS)
+        out["lpips"] = (m, checkpoints.load_into(m, ckpt_dir / "lpips.pt", "toy LPIPS"))
     for model, _ in out.values():
         model.eval()
     return out
@@ -48,13 +53,14 @@ def load_models(ckpt_dir, which=MODELS):
 def toy_section(ckpt_dir):
     """The manifest's ``toy`` section: what the set is, its CLIP names, and each model's training record."""
     records = {}
-    for kind, file in (("clip", "clip.json"), ("unet_stage1", "stage1/unet.json"), ("unet", "unet.json"),
-                       ("secondary", "secondary.json")):
+    names = [f"clip_{flag}" for flag in train.CLIP_CONFIGS] + ["unet", "secondary", "lpips"]
+    files = [(n, f"{n}.json") for n in names] + [("clip_ViTB32_stage1", "stage1/clip_ViTB32.json")]
+    for kind, file in files:
         path = Path(ckpt_dir) / file
         if path.is_file():
             records[kind] = json.loads(path.read_text())
     return {"description": DESCRIPTION, "image_size": 64,
-            "clip_models": {train.CLIP_FLAG: train.CLIP_CONFIG.name},
+            "clip_models": {flag: cfg.name for flag, cfg in train.CLIP_CONFIGS.items()},
             "held_out_pairs": [f"{c} {s}" for c, s in train.HELD_OUT], "training": records}
 
 
@@ -79,7 +85,8 @@ def main(argv=None):
         return 0
     try:
         req = Request(out=args.out, diffusion=train.UNET_CONFIG.name if "unet" in args.only else None,
-                      secondary="secondary" in args.only, clip=[train.CLIP_FLAG] if "clip" in args.only else [],
+                      secondary="secondary" in args.only, lpips="lpips" in args.only,
+                      clip=list(train.CLIP_CONFIGS) if "clip" in args.only else [],
                       prebuilt=load_models(args.checkpoints, args.only),
                       extra_sections={"toy": toy_section(args.checkpoints)})
         build(req)

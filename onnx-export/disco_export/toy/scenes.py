@@ -215,6 +215,20 @@ def sample_scene(rng, two_object_p=0.25, excluded=()):
     return scene
 
 
+def shape_variants(scene, rng, k, excluded=()):
+    """``k`` copies of ``scene`` that differ only in its first object's shape (the original among them), captions
+    changed to match: a contrastive batch of them can only be told apart by shape."""
+    obj = scene.objects[0]
+    others = [s for s in SHAPES if s != obj.shape and (obj.color, s) not in excluded]
+    picks = [obj.shape] + [others[int(i)] for i in rng.permutation(len(others))[:k - 1]]
+    out = []
+    for shape in picks:
+        objects = [Obj(shape, obj.color, obj.cx, obj.cy, obj.r)] + scene.objects[1:]
+        caption = scene.caption.replace(f"{obj.color} {obj.shape}", f"{obj.color} {shape}", 1)
+        out.append(Scene(objects, scene.background, scene.split, caption, list(scene.brightness)))
+    return out
+
+
 def sample_batch(rng, n, **kw):
     """n scenes and their images: (list of Scene, uint8 (n, 64, 64, 3))."""
     scenes = [sample_scene(rng, **kw) for _ in range(n)]

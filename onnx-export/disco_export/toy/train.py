@@ -30,17 +30,24 @@ from .. import clip as clip_mod
 from .. import secondary as secondary_mod
 from .. import tokens as tokens_mod
 from .. import unet as unet_mod
-from . import scenes
+from . import scenes, train_lpips
 
 DEFAULT_OUT = Path(__file__).resolve().parents[3] / "target" / "toy-train"
 
 # (colour, shape) pairs the CLIP never sees in training: its zero-shot test of composition.
 HELD_OUT = (("green", "star"), ("blue", "triangle"), ("pink", "ring"), ("orange", "square"), ("cyan", "circle"))
 
-CLIP_FLAG = "ViTB32"
-CLIP_CONFIG = clip_mod.CLIPConfig(
-    name="ViT-B/32", embed_dim=64, image_resolution=32, vision_layers=3, vision_width=64, vision_patch_size=4,
-    text_width=32, text_heads=4, text_layers=2, vision_heads=4)
+# The toy CLIPs, keyed by the Disco Diffusion flag they stand in for: a ViT and a ModifiedResNet, as in DD's
+# default mix. The ViT sees 32×32 views in 4-pixel patches (it learns shape sooner with small patches than with
+# 8-pixel ones at 64×64); the ResNet sees 64×64 (its stem and four stages downsample by 32).
+CLIP_CONFIGS = {
+    "ViTB32": clip_mod.CLIPConfig(
+        name="ViT-B/32", embed_dim=64, image_resolution=32, vision_layers=3, vision_width=64, vision_patch_size=4,
+        text_width=32, text_heads=4, text_layers=2, vision_heads=4),
+    "RN50": clip_mod.CLIPConfig(
+        name="RN50", embed_dim=64, image_resolution=64, vision_layers=(1, 1, 1, 1), vision_width=12,
+        vision_patch_size=0, text_width=32, text_heads=4, text_layers=2, vision_heads=4),
+}
 
 UNET_CONFIG = unet_mod.UNetConfig(
     name="512x512_diffusion_uncond_finetune_008100", image_size=64, num_channels=32, channel_mult=(0.5, 1, 1, 2),
@@ -48,13 +55,26 @@ UNET_CONFIG = unet_mod.UNetConfig(
 
 SECONDARY_CHANNELS = 12
 
-STEPS = {"clip": 1200, "unet": 1200, "secondary": 800}
-# The UNet's second stage (``--init`` the first stage's EMA weights): the shipped run stopped at its 22-minute
-# budget after 721 of the 1400 scheduled steps; ``--stop-after 721`` replays it.
-UNET_STAGE2 = ["--seed", "1", "--steps", "1400", "--stop-after", "721", "--batch", "16", "--lr", "3e-4",
-               "--ema", "0.998"]
-BATCH = {"clip": 96, "unet": 8, "secondary": 16}
-LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4}
+STEPS = {"clip": 1200, "unet": 1200, "secondary": 800, "lpips": 1000}
+BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32}
+LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3}
+
+# The runs that made the shipped set (``python -m disco_export.toy`` replays them; the manifest's
+# ``toy.training`` records are theirs). The diffusion models ran under a time budget (``--max-minutes``);
+# ``--stop-after`` replays where it stopped them.
+_CLIP = ["--shape-groups", "12", "--probe", "--eval-every", "500"]
+RECIPES = {
+    # the ViT in two stages: the second from the first's weights ({stage1}: the first stage's directory)
+    "clip_ViTB32_stage1": ["clip", "--arch", "ViTB32", "--steps", "2500"] + _CLIP,
+    "clip_ViTB32": ["clip", "--arch", "ViTB32", "--init", "{stage1}/clip_ViTB32.pt", "--seed", "1", "--steps",
+                    "2500", "--lr", "5e-4"] + _CLIP,
+    "clip_RN50": ["clip", "--arch", "RN50", "--steps", "2000"] + _CLIP,
+    "lpips": ["lpips", "--steps", "1000"],
+    "unet": ["unet", "--steps", "9000", "--stop-after", "UNET_DONE", "--batch", "16", "--lr", "4e-4", "--ema",
+             "0.999", "--bf16", "--min-snr", "5"],
+    "secondary": ["secondary", "--steps", "3000", "--stop-after", "SECONDARY_DONE", "--batch", "16", "--lr", "5e-4",
+                  "--ema", "0.999", "--bf16"],
+}
 
 
 def log(msg):
@@ -115,14 +135,29 @@ def clip_views(images, gen, res, train=True):
     return (x - mean) / std
 
 
-def clip_loss(model, img, tok, captions):
-    ie = F.normalize(model.encode_image(img), dim=-1)
+def clip_loss(model, img, tok, captions, probe=None, labels=None):
+    """Symmetric InfoNCE; with ``probe`` (a linear layer on the image embedding) and ``labels`` (main colour,
+    main shape), plus the probe's cross-entropy: an auxiliary signal that makes the image tower encode shape
+    early, which contrastive learning alone reaches slowly (colour differences dominate its negatives)."""
+    raw = model.encode_image(img)
+    ie = F.normalize(raw, dim=-1)
     te = F.normalize(model.encode_text(tok), dim=-1)
     logits = ie @ te.T * model.logit_scale.exp().clamp(max=100)
     # identical captions in a batch are all positives
     same = torch.tensor([[a == b for b in captions] for a in captions], dtype=torch.float32)
     target = same / same.sum(dim=1, keepdim=True)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    if probe is not None:
+        out = probe(raw)
+        nc = len(scenes.COLORS)
+        loss = loss + F.cross_entropy(out[:, :nc], labels[0]) + F.cross_entropy(out[:, nc:], labels[1])
+    return loss
+
+
+def main_labels(ss):
+    """(main colour index, main shape index) of each scene, as int64 tensors."""
+    return (torch.tensor([list(scenes.COLORS).index(s.main.color) for s in ss]),
+            torch.tensor([scenes.SHAPES.index(s.main.shape) for s in ss]))
 
 
 @torch.no_grad()
@@ -146,32 +181,51 @@ def clip_zero_shot(model, tokenizer, n=400, seed=10_000, held_out_only=False):
     return float(col), float(shp)
 
 
+def clip_batch(rng, n, groups):
+    """``n`` training scenes: ``groups`` groups of 4 that differ only in one object's shape (hard negatives:
+    colour and background alone cannot match them to their captions), the rest independent."""
+    ss = []
+    for _ in range(groups):
+        ss += scenes.shape_variants(scenes.sample_scene(rng, excluded=HELD_OUT), rng, 4, excluded=HELD_OUT)
+    ss += [scenes.sample_scene(rng, excluded=HELD_OUT) for _ in range(n - len(ss))]
+    return ss, np.stack([scenes.render(s) for s in ss])
+
+
 def train_clip(args):
     torch.manual_seed(args.seed)
-    model = clip_mod.CLIP(CLIP_CONFIG)
-    with torch.no_grad():
-        model.logit_scale.fill_(math.log(1 / 0.07))  # CLIP's initial temperature
+    cfg = CLIP_CONFIGS[args.arch]
+    model = clip_mod.CLIP(cfg)
+    if args.init is not None:  # a second stage: continue from a first one's weights
+        model.load_state_dict(torch.load(args.init))
+    else:
+        with torch.no_grad():
+            model.logit_scale.fill_(math.log(1 / 0.07))  # CLIP's initial temperature
     tokenizer = Tokenizer()
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05, betas=(0.9, 0.98))
+    probe = torch.nn.Linear(cfg.embed_dim, len(scenes.COLORS) + len(scenes.SHAPES)) if args.probe else None
+    params = list(model.parameters()) + (list(probe.parameters()) if probe else [])
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05, betas=(0.9, 0.98))
     sched = warmup_cosine(opt, args.steps)
     t0, avg = time.perf_counter(), None
     for step in range(args.steps):
         if stop_now(args, step, t0):
             break
-        ss, imgs = scenes.sample_batch(rng, args.batch, excluded=HELD_OUT)
+        ss, imgs = clip_batch(rng, args.batch, args.shape_groups)
         caps = [s.caption for s in ss]
-        loss = clip_loss(model, clip_views(imgs, gen, CLIP_CONFIG.image_resolution), tokenizer(caps), caps)
+        loss = clip_loss(model, clip_views(imgs, gen, cfg.image_resolution), tokenizer(caps), caps, probe,
+                         main_labels(ss))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
         progress(step, args.steps, t0, f"loss {avg:.3f}")
         args.done = step + 1
-    torch.save(model.state_dict(), args.out / "clip.pt")
+        if args.eval_every and args.done % args.eval_every == 0:
+            log(f"zero-shot colour, shape at step {args.done}: {clip_zero_shot(model, tokenizer, n=200)}")
+    torch.save(model.state_dict(), args.out / f"clip_{args.arch}.pt")
     col, shp = clip_zero_shot(model, tokenizer)
     hcol, hshp = clip_zero_shot(model, tokenizer, held_out_only=True)
     return {"train_loss": avg, "zero_shot_color": col, "zero_shot_shape": shp,
@@ -223,12 +277,24 @@ def _discretized_gaussian_nll(x, mean, logvar):
     return -lp
 
 
-def hybrid_loss(model, sch, x0, t, noise, vlb_weight=0.001):
-    """Improved-DDPM's L_hybrid: MSE on eps + λ·L_vlb for the variance channels (mean detached)."""
+def hybrid_loss(model, sch, x0, t, noise, vlb_weight=0.001, min_snr=None, bf16=False):
+    """Improved-DDPM's L_hybrid: MSE on eps + λ·L_vlb for the variance channels (mean detached).
+
+    ``min_snr`` γ weights each sample's eps-MSE by min(SNR, γ)/SNR (Hang et al. 2023, "Min-SNR weighting"): the
+    nearly clean timesteps, whose denoising is local and easy, stop dominating the gradient, and the noisy ones
+    that decide a picture's layout get the model's capacity. The returned (second) MSE is unweighted. ``bf16``
+    runs the UNet under bfloat16 autocast (the losses stay fp32).
+    """
     xt = sch.q_sample(x0, t, noise)
-    out = model(xt, t.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model(xt, t.float())
+    out = out.float()
     eps, v = out[:, :3], out[:, 3:]
     mse = ((eps - noise) ** 2).mean(dim=(1, 2, 3))
+    weighted = mse
+    if min_snr is not None:
+        snr = sch.alphas_cumprod[t] / (1 - sch.alphas_cumprod[t])
+        weighted = mse * snr.clamp(max=min_snr) / snr
     c = lambda a: a[t][:, None, None, None]  # noqa: E731
     true_mean = c(sch.post_c0) * x0 + c(sch.post_ct) * xt
     x0_pred = (xt - c(sch.sqrt_1mab) * eps.detach()) / c(sch.sqrt_ab)
@@ -238,7 +304,7 @@ def hybrid_loss(model, sch, x0, t, noise, vlb_weight=0.001):
     kl = _normal_kl(true_mean, c(sch.post_logvar), model_mean, logvar).mean(dim=(1, 2, 3)) / math.log(2.0)
     nll = _discretized_gaussian_nll(x0, model_mean, logvar).mean(dim=(1, 2, 3)) / math.log(2.0)
     vlb = torch.where(t == 0, nll, kl) * sch.steps
-    return (mse + vlb_weight * vlb).mean(), mse.mean()
+    return (weighted + vlb_weight * vlb).mean(), mse.mean()
 
 
 # ---------------------------------------------------------------- secondary model (v-objective)
@@ -248,7 +314,7 @@ def v_loss(model, x0, t, noise):
     """Crowson's v-objective on the cosine schedule: t in [0, 1], v = α·eps − σ·x0."""
     a, s = torch.cos(t * math.pi / 2)[:, None, None, None], torch.sin(t * math.pi / 2)[:, None, None, None]
     _, v = model(x0 * a + noise * s, t)
-    return F.mse_loss(v, noise * a - x0 * s)
+    return F.mse_loss(v.float(), noise * a - x0 * s)
 
 
 # ---------------------------------------------------------------- shared loop
@@ -300,8 +366,9 @@ def train_diffusion(args, kind):
     def loss_of(m, x0, frac, noise):
         if kind == "unet":
             t = (frac * sch.steps).long().clamp(max=sch.steps - 1)
-            return hybrid_loss(m, sch, x0, t, noise)
-        loss = v_loss(m, x0, frac, noise)
+            return hybrid_loss(m, sch, x0, t, noise, min_snr=args.min_snr, bf16=args.bf16 and m is model)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16 and m is model):
+            loss = v_loss(m, x0, frac, noise)
         return loss, loss
 
     t0, avg = time.perf_counter(), None
@@ -326,6 +393,8 @@ def train_diffusion(args, kind):
         avg = mse.item() if avg is None else 0.98 * avg + 0.02 * mse.item()
         progress(step, args.steps, t0, f"mse {avg:.4f}")
         args.done = step + 1
+        if args.save_every and args.done % args.save_every == 0:  # a snapshot to sample from during the run
+            torch.save(ema.state_dict(), args.out / f"{kind}.partial.pt")
     torch.save(ema.state_dict(), args.out / f"{kind}.pt")
     with torch.no_grad():
         x0, frac, noise = validation_batch()
@@ -336,13 +405,15 @@ def train_diffusion(args, kind):
 def evaluate(args):
     """The end-of-training metrics of an existing checkpoint in ``args.out``."""
     if args.model == "clip":
-        model = clip_mod.CLIP(CLIP_CONFIG)
-        model.load_state_dict(torch.load(args.out / "clip.pt"))
+        model = clip_mod.CLIP(CLIP_CONFIGS[args.arch])
+        model.load_state_dict(torch.load(args.out / f"clip_{args.arch}.pt"))
         tokenizer = Tokenizer()
         col, shp = clip_zero_shot(model, tokenizer)
         hcol, hshp = clip_zero_shot(model, tokenizer, held_out_only=True)
         return {"zero_shot_color": col, "zero_shot_shape": shp, "held_out_pairs_color": hcol,
                 "held_out_pairs_shape": hshp}
+    if args.model == "lpips":
+        return train_lpips.evaluate(args.out / "lpips.pt")
     if args.model == "unet":
         model, sch = unet_mod.UNetModel(UNET_CONFIG), LinearSchedule()
     else:
@@ -361,7 +432,7 @@ def parse_args(argv=None):
     """The run's settings: the command line with the model's defaults filled in (STEPS, BATCH, LR)."""
     p = argparse.ArgumentParser(prog="python -m disco_export.toy.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", choices=["clip", "unet", "secondary"])
+    p.add_argument("model", choices=["clip", "unet", "secondary", "lpips"])
     p.add_argument("--steps", type=int, help="optimizer steps (default: the shipped weights' count)")
     p.add_argument("--stop-after", type=int, help="stop after this many steps (the schedule still spans --steps)")
     p.add_argument("--max-minutes", type=float, help="stop when this much time has passed (wall clock)")
@@ -369,10 +440,19 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float)
     p.add_argument("--ema", type=float, default=0.995, help="EMA decay of the diffusion models' weights")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", type=Path, help="start from these weights (a diffusion model's second stage)")
+    p.add_argument("--init", type=Path, help="start from these weights (a second stage)")
     p.add_argument("--evaluate", action="store_true",
                    help="only compute the metrics of the checkpoint in --out (and store them in its record)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    p.add_argument("--shape-groups", type=int, default=0,
+                   help="CLIP batches: groups of 4 scenes that differ only in shape (hard negatives)")
+    p.add_argument("--probe", action="store_true",
+                   help="CLIP: an auxiliary linear probe of main colour and shape on the image embedding")
+    p.add_argument("--arch", default="ViTB32", help="CLIP: which toy configuration (CLIP_CONFIGS)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the diffusion models' forward")
+    p.add_argument("--min-snr", type=float, help="Min-SNR-γ loss weighting of the UNet's eps-MSE")
+    p.add_argument("--eval-every", type=int, default=0, help="CLIP: print zero-shot accuracy every N steps")
+    p.add_argument("--save-every", type=int, default=0, help="write <model>.partial.pt (EMA) every N steps")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint directory (default: %(default)s)")
     args = p.parse_args(argv)
     args.steps = args.steps or STEPS[args.model]
@@ -386,33 +466,49 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     args.done = 0
+    name = f"clip_{args.arch}" if args.model == "clip" else args.model  # checkpoint and record name
     t0, c0 = time.perf_counter(), time.process_time()
     if args.evaluate:
         metrics = evaluate(args)
         for k, v in metrics.items():
-            print(f"{args.model}.{k} = {v:.4f}")
-        path = args.out / f"{args.model}.json"
+            print(f"{name}.{k} = {v:.4f}")
+        path = args.out / f"{name}.json"
         record = json.loads(path.read_text()) if path.is_file() else {"steps": args.steps, "seed": args.seed}
         record["metrics"] = {k: round(v, 4) for k, v in metrics.items()}
         path.write_text(json.dumps(record, indent=1) + "\n")
         return 0
-    metrics = train_clip(args) if args.model == "clip" else train_diffusion(args, args.model)
+    if args.model == "clip":
+        metrics = train_clip(args)
+    elif args.model == "lpips":
+        metrics = train_lpips.train_lpips(args, log, progress, stop_now, warmup_cosine)
+    else:
+        metrics = train_diffusion(args, args.model)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    log(f"{args.model}: {args.done} of {args.steps} steps, batch {args.batch}, seed {args.seed}, {wall:.0f} s "
+    log(f"{name}: {args.done} of {args.steps} steps, batch {args.batch}, seed {args.seed}, {wall:.0f} s "
         f"({cpu:.0f} s CPU)")
     for k, v in metrics.items():
-        print(f"{args.model}.{k} = {v:.4f}")
-    print(f"{args.model}.wall_seconds = {wall:.0f}")
-    print(f"{args.model}.cpu_seconds = {cpu:.0f}")
+        print(f"{name}.{k} = {v:.4f}")
+    print(f"{name}.wall_seconds = {wall:.0f}")
+    print(f"{name}.cpu_seconds = {cpu:.0f}")
     record = {"steps": args.steps, "steps_done": args.done, "batch": args.batch, "lr": args.lr, "seed": args.seed,
               "threads": args.threads,
               "wall_seconds": round(wall), "cpu_seconds": round(cpu), "torch": torch.__version__.split("+")[0],
               "metrics": {k: round(v, 4) for k, v in metrics.items()}}
-    if args.model != "clip":
+    if args.model in ("unet", "secondary"):
         record["ema"] = args.ema
+        if args.bf16:
+            record["bf16"] = True
+        if args.min_snr is not None:
+            record["min_snr"] = args.min_snr
     if args.init is not None:
         record["init"] = str(args.init.name)
-    (args.out / f"{args.model}.json").write_text(json.dumps(record, indent=1) + "\n")
+    if args.model == "clip":
+        record["arch"] = args.arch
+        if args.shape_groups:
+            record["shape_groups"] = args.shape_groups
+        if args.probe:
+            record["probe"] = True
+    (args.out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
 
