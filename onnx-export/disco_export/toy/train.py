@@ -60,8 +60,8 @@ BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32}
 LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3}
 
 # The runs that made the shipped set (``python -m disco_export.toy`` replays them; the manifest's
-# ``toy.training`` records are theirs). The diffusion models ran under a time budget (``--max-minutes``);
-# ``--stop-after`` replays where it stopped them.
+# ``toy.training`` records are theirs). The UNet ran under a time budget (``--max-minutes``); ``--stop-after``
+# replays where it stopped it.
 _CLIP = ["--shape-groups", "12", "--probe", "--eval-every", "500"]
 RECIPES = {
     # the ViT in two stages: the second from the first's weights ({stage1}: the first stage's directory)
@@ -72,8 +72,7 @@ RECIPES = {
     "lpips": ["lpips", "--steps", "1000"],
     "unet": ["unet", "--steps", "9000", "--stop-after", "UNET_DONE", "--batch", "16", "--lr", "4e-4", "--ema",
              "0.999", "--bf16", "--min-snr", "5"],
-    "secondary": ["secondary", "--steps", "3000", "--stop-after", "SECONDARY_DONE", "--batch", "16", "--lr", "5e-4",
-                  "--ema", "0.999", "--bf16"],
+    "secondary": ["secondary", "--steps", "3000", "--batch", "16", "--lr", "5e-4", "--ema", "0.999", "--bf16"],
 }
 
 
