@@ -11,7 +11,8 @@
 //! `DISCO_TOY_MODELS` (default `models/toy`), `DISCO_TOY_SEEDS` (default 8),
 //! `DISCO_TOY_UNGUIDED` (unguided renders, default 64),
 //! `DISCO_TOY_SCALE` (clip_guidance_scale, default DD's 5000), `DISCO_TOY_CLAMP` (clamp_max,
-//! default DD's 0.05), `DISCO_TOY_STEPS` (default 50), `DISCO_TOY_OUT` (default
+//! default DD's 0.05), `DISCO_TOY_CLIP_DENOISED` (default true; DD's is false),
+//! `DISCO_TOY_STEPS` (default 50), `DISCO_TOY_OUT` (default
 //! `target/toy-eval`) and `DISCO_PYTHON` (default `.venv/bin/python`) change the set-up;
 //! `DISCO_TOY_VERBOSE=1` prints the loss terms every ten steps.
 
@@ -67,7 +68,9 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
             height: SIDE as u32,
             steps: steps as u32,
             method: Method::Ddim { eta: 0.8 },
-            clip_denoised: false,
+            // the toy UNet's x0 estimates overshoot [-1, 1] at high noise; unclipped, the
+            // sampler drifts to saturated plain fields (docs/toy-models.md)
+            clip_denoised: env_or("DISCO_TOY_CLIP_DENOISED", true),
             clip_models: set.manifest.clip.keys().cloned().collect(),
             clip_guidance_scale: (f64::from(scale)).into(),
             tv_scale: (0.0).into(),
@@ -245,9 +248,10 @@ fn main() {
     let sheet = out.join("sheet.png");
     let verdicts = classify(&python, &all, &sheet, seeds);
     println!(
-        "toy set {}: {} renders of {SIDE}×{SIDE}, {steps} DDIM steps (eta 0.8), guidance scale {scale}, clamp_max {clamp}, {seeds} seeds, {secs:.0} s",
+        "toy set {}: {} renders of {SIDE}×{SIDE}, {steps} DDIM steps (eta 0.8), guidance scale {scale}, clamp_max {clamp}, clip_denoised {}, {seeds} seeds, {secs:.0} s",
         dir.display(),
-        all.len()
+        all.len(),
+        env_or("DISCO_TOY_CLIP_DENOISED", true)
     );
     println!("| prompt | colour, guided | colour, unguided | shape, guided | shape, unguided |");
     println!("| --- | --- | --- | --- | --- |");

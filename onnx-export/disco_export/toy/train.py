@@ -60,8 +60,7 @@ BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32}
 LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3}
 
 # The runs that made the shipped set (``python -m disco_export.toy`` replays them; the manifest's
-# ``toy.training`` records are theirs). The UNet ran under a time budget (``--max-minutes``); ``--stop-after``
-# replays where it stopped it.
+# ``toy.training`` records are theirs).
 _CLIP = ["--shape-groups", "12", "--probe", "--eval-every", "500"]
 RECIPES = {
     # the ViT in two stages: the second from the first's weights ({stage1}: the first stage's directory)
@@ -70,7 +69,7 @@ RECIPES = {
                     "2500", "--lr", "5e-4"] + _CLIP,
     "clip_RN50": ["clip", "--arch", "RN50", "--steps", "2000"] + _CLIP,
     "lpips": ["lpips", "--steps", "1000"],
-    "unet": ["unet", "--steps", "9000", "--stop-after", "UNET_DONE", "--batch", "16", "--lr", "4e-4", "--ema",
+    "unet": ["unet", "--steps", "9000", "--batch", "16", "--lr", "4e-4", "--ema",
              "0.999", "--bf16", "--min-snr", "5"],
     "secondary": ["secondary", "--steps", "3000", "--batch", "16", "--lr", "5e-4", "--ema", "0.999", "--bf16"],
 }
