@@ -101,7 +101,7 @@ animation "film" {{
         );
         assert!(luma > 35.0, "frame {f}: luma PSNR {luma:.1} dB");
         // On flat pictures 4:2:0 alone keeps ~40 dB and the codec's own quantisation shows
-        // (2.2 dB on the retrained toy set's frame 1): there 35 dB of RGB is the floor.
+        // (up to 2.5 dB on the retrained toy set's frames): there 35 dB of RGB is the floor.
         assert!(
             scores[f] > (kept - 2.0).min(35.0),
             "frame {f}: RGB PSNR {:.1} dB, 4:2:0 alone keeps {kept:.1} dB",
