@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, Array4, ArrayD, Axis};
 
-use crate::plan::{Init, Plan};
+use crate::plan::{CommonInputs, Init, Plan};
 use crate::render::manifest::Raft;
 use crate::render::session::{GraphSession, Input};
 
@@ -36,30 +36,18 @@ pub fn job_flows(
     j: usize,
     raft: Option<&mut (GraphSession, Raft)>,
 ) -> Result<Option<JobFlows>, String> {
-    let job = &plan.jobs[j];
-    let Init::FlowBlend {
-        source,
-        prev_source,
-        consistency,
-        ..
-    } = &job.frame.init
-    else {
+    let Some((pairs, c)) = flow_pairs(plan, j) else {
         return Ok(None);
     };
     let Some((session, raft)) = raft else {
         return Err("the model set opened for this job has no RAFT graph".into());
     };
-    let c = &plan.targets[job.target].common.inputs;
     let graph = c
         .models
         .get(session.name())
         .ok_or_else(|| format!("the job's key holds no hash of graph `{}`", session.name()))?;
     let size = (c.width as usize, c.height as usize);
     let dir = flow_dir(&plan.dir);
-    let mut pairs = vec![(source.as_str(), prev_source.as_str())];
-    if *consistency {
-        pairs.push((prev_source.as_str(), source.as_str()));
-    }
     let files: Vec<PathBuf> = pairs
         .iter()
         .map(|(a, b)| dir.join(flow_name(graph, a, b, size)))
@@ -71,7 +59,7 @@ pub fn job_flows(
             let img = super::spec::source_frame(plan, h).map_err(|e| e.to_string())?;
             Ok(super::spec::resize_exact(&img, size.0, size.1))
         };
-        let (a, b) = (frame(source)?, frame(prev_source)?);
+        let (a, b) = (frame(pairs[0].0)?, frame(pairs[0].1)?);
         let inputs: Vec<(&Array3<u8>, &Array3<u8>)> = missing
             .iter()
             .map(|&i| if i == 0 { (&a, &b) } else { (&b, &a) })
@@ -96,26 +84,37 @@ pub fn job_flows(
 /// key holds (only the RAFT graph's names a file; `disco gc` keeps these).
 pub fn referenced_flows(plan: &Plan) -> std::collections::HashSet<String> {
     let mut names = std::collections::HashSet::new();
-    for job in &plan.jobs {
-        let Init::FlowBlend {
-            source,
-            prev_source,
-            consistency,
-            ..
-        } = &job.frame.init
-        else {
+    for j in 0..plan.jobs.len() {
+        let Some((pairs, c)) = flow_pairs(plan, j) else {
             continue;
         };
-        let c = &plan.targets[job.target].common.inputs;
         let size = (c.width as usize, c.height as usize);
         for graph in c.models.values() {
-            names.insert(flow_name(graph, source, prev_source, size));
-            if *consistency {
-                names.insert(flow_name(graph, prev_source, source, size));
-            }
+            names.extend(pairs.iter().map(|(a, b)| flow_name(graph, a, b, size)));
         }
     }
     names
+}
+
+/// The source-frame pairs (pixel hashes) whose flows job `j` of `plan` reads, from its frame
+/// back to the previous one, then (with the consistency check) the other way, and the job's
+/// common inputs; `None` unless its init is a flow blend.
+fn flow_pairs(plan: &Plan, j: usize) -> Option<(Vec<(&str, &str)>, &CommonInputs)> {
+    let job = &plan.jobs[j];
+    let Init::FlowBlend {
+        source,
+        prev_source,
+        consistency,
+        ..
+    } = &job.frame.init
+    else {
+        return None;
+    };
+    let mut pairs = vec![(source.as_str(), prev_source.as_str())];
+    if *consistency {
+        pairs.push((prev_source.as_str(), source.as_str()));
+    }
+    Some((pairs, &plan.targets[job.target].common.inputs))
 }
 
 /// Where the flows of the project in `project_dir` are kept.
