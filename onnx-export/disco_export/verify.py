@@ -45,8 +45,11 @@ def session(path, threads=None):
 
 
 def reference(spec, inputs, upstream=None, module=None):
-    """Eager PyTorch outputs for ``spec`` (a GraphSpec): forward outputs, or (output, grad) for a VJP."""
-    module = module or spec.module
+    """Eager PyTorch outputs for ``spec`` (a GraphSpec): forward outputs, or (output, grad) for a VJP.
+
+    The module runs in eval mode, as every graph is exported: the toy set's CLIP BatchNorm uses batch statistics
+    in training mode."""
+    module = (module or spec.module).eval()
     if not spec.vjp:
         with torch.no_grad():
             out = module(*inputs)
