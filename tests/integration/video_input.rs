@@ -496,6 +496,25 @@ animation "clip" {{
     assert_eq!(flows(dir.path()), 6);
     assert!(build(dir.path()).is_empty());
     assert_eq!(flows(dir.path()), 6);
+    // hostile neighbours named like cache files: a FIFO (opening it would block), a folder and
+    // an index that is not JSON are not read as caches; gc leaves the first two and succeeds
+    let frames_dir = disco::build::source_frames::frames_dir(dir.path());
+    let fifo = frames_dir.join(format!("{}.png", "a".repeat(64)));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let folder = disco::build::flow::flow_dir(dir.path()).join(format!("{}.f32", "b".repeat(64)));
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(frames_dir.join("index-x-2.json"), b"\n{\"not\": [a list").unwrap();
+    let gc = disco(dir.path(), &["gc"]);
+    assert!(gc.status.success(), "{}", text(&gc).1);
+    assert!(fifo.exists() && folder.is_dir());
+    assert!(
+        !frames_dir.join("index-x-2.json").exists(),
+        "a stale index goes"
+    );
 }
 
 /// A model set without RAFT: `disco check` points at the flow warp (DD's default, so at
