@@ -6,16 +6,10 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::quality::{chroma_420, luma_psnr, psnr};
-use crate::support::{disco, root, text};
+use crate::support::{json_events, root};
 
 fn build(dir: &Path) -> Vec<Value> {
-    let out = disco(dir, &["build", "--message-format", "json"]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    json_events(dir, &["build", "--message-format", "json"])
 }
 
 fn of(events: &[Value], kind: &str) -> Vec<Value> {

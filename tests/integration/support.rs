@@ -64,3 +64,15 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Runs `disco ARGS` in `dir` (a `--message-format json` command), asserts it succeeded, and
+/// returns its events.
+pub fn json_events(dir: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = disco(dir, args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

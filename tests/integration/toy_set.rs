@@ -2,21 +2,9 @@
 //! by default: two CLIP models, and LPIPS for `init-scale` (an init image) and `frames-scale`
 //! (2D animation), both at DD's defaults (1000 and 1500).
 
-use std::path::Path;
-
 use serde_json::Value;
 
-use crate::support::{disco, root, text};
-
-fn events(dir: &Path, args: &[&str]) -> Vec<Value> {
-    let out = disco(dir, args);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use crate::support::{disco, json_events as events, root, text};
 
 #[test]
 fn dds_default_init_and_frames_scales_build_on_the_toy_set_with_two_clip_models() {
