@@ -44,6 +44,8 @@ class AdaBinsConfig:
     ff: int = 1024
     positions: int = 500
     regressor: int = 256
+    min_area: int = 448 * 448  # DD scales a frame into this area (px) for AdaBins
+    max_area: int = 500000
 
     def as_manifest(self):
         return {"name": self.name, "n_bins": self.n_bins, "out": self.out, "patch": self.patch,

@@ -31,7 +31,7 @@ def midas_graph_specs(model):
 def midas_section(model, family):
     """The manifest's ``depth.midas.<name>`` entry: architecture, graphs, and DD's preprocessing constants."""
     return {**model.cfg.as_manifest(), **family, "mean": list(midas.MEAN), "std": list(midas.STD),
-            "net_size": midas.NET_SIZE, "resize": "minimal", "output": "inverse_depth",
+            "net_size": model.cfg.net_size, "resize": "minimal", "output": "inverse_depth",
             "dd_depth": "(50 - inverse_depth) / 19"}
 
 
@@ -49,4 +49,4 @@ def make_adabins(req):
 def adabins_section(model, family):
     """The manifest's ``depth.adabins`` entry: architecture, graphs, DD's normalisation and area limits."""
     return {**model.cfg.as_manifest(), **family, "mean": list(adabins.MEAN), "std": list(adabins.STD),
-            "min_area": 448 * 448, "max_area": 500000, "output": "depth"}
+            "min_area": model.cfg.min_area, "max_area": model.cfg.max_area, "output": "depth"}

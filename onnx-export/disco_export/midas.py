@@ -38,6 +38,7 @@ class DptConfig:
     features: tuple = (256, 512, 1024, 1024)   # reassembled widths, fine to coarse
     fusion: int = 256            # the decoder's width
     mlp_ratio: int = 4
+    net_size: int = 384          # DD's net_w = net_h: the side the frame is resized towards
 
     def as_manifest(self):
         return {"name": self.name, "width": self.width, "depth": self.depth, "heads": self.heads,

@@ -179,7 +179,8 @@ def keep_threads():
 
 @pytest.mark.parametrize("model", [["clip", "--arch", "ViTB32", "--probe", "--shape-groups", "1", "--batch", "4"],
                                    ["clip", "--arch", "RN50", "--batch", "4"], ["unet", "--bf16", "--min-snr", "5"],
-                                   ["secondary", "--bf16"], ["lpips", "--steps", "3"]], ids=lambda m: m[0] + m[-1])
+                                   ["secondary", "--bf16"], ["lpips", "--steps", "3"], ["midas"],
+                                   ["adabins"]], ids=lambda m: m[0] + m[-1])
 def test_two_training_steps_give_the_same_weights_twice(tmp_path, keep_threads, model):
     # the training is a function of its seed: the premise of "the scripts reproduce the shipped weights"
     name = f"clip_{model[2]}" if model[0] == "clip" else model[0]
@@ -196,3 +197,21 @@ def test_two_training_steps_give_the_same_weights_twice(tmp_path, keep_threads, 
     sa, sb, sc = (torch.load(p) for p in (a, b, c))
     assert all(torch.equal(sa[k], sb[k]) for k in sa) and ma == mb
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_depth_maps_put_each_object_in_front_of_the_wall_nearer_the_larger_it_is():
+    big = scenes.Scene([scenes.Obj("square", "red", 32.0, 32.0, 20.0)], ("blue",))
+    pair = scenes.Scene([scenes.Obj("circle", "red", 16.0, 32.0, 8.0), scenes.Obj("ring", "green", 46.0, 32.0, 12.0)],
+                        ("white",))
+    d = scenes.depth_map(big)
+    assert d.shape == (64, 64) and d.dtype == np.float32
+    assert d[32, 32] == pytest.approx(scenes.object_depth(20.0)) and d[1, 1] == scenes.BACKGROUND_DEPTH
+    assert scenes.object_depth(20.0) < scenes.object_depth(12.0) < scenes.object_depth(8.0) < scenes.BACKGROUND_DEPTH
+    p = scenes.depth_map(pair)
+    assert p[32, 16] == pytest.approx(scenes.object_depth(8.0))
+    assert p[32, 46] == scenes.BACKGROUND_DEPTH  # the ring's hole shows the wall
+    assert p[32, 46 + 9] == pytest.approx(scenes.object_depth(12.0))
+    # the same geometry at twice the size: 2×2 blocks average to the 64×64 map away from edges
+    p2 = scenes.depth_map(pair, 128)
+    assert np.abs(p2.reshape(64, 2, 64, 2).mean(axis=(1, 3)) - p).max() < 0.15
+    assert p2[64, 32] == pytest.approx(scenes.object_depth(8.0))

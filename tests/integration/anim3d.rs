@@ -1,7 +1,7 @@
 //! A 3D animation end to end on the tiny set (its MiDaS and AdaBins graphs): each frame after
 //! the first starts from the previous one warped through its depth; an edit of the camera at
 //! a later key re-renders exactly the frames whose keys change, and `disco plan` names it.
-//! The toy set has no depth graphs: `disco check` says so at `animation-mode`.
+//! A set without depth graphs: `disco check` says so at `animation-mode`.
 
 use std::path::Path;
 
@@ -100,14 +100,30 @@ fn a_3d_animation_renders_and_a_later_camera_edit_rerenders_only_its_frames() {
     assert_ne!(std::fs::read(png(3)).unwrap(), before[3]);
 }
 
+/// The toy set without its depth section: links to its graphs, a manifest with no `depth`.
+fn set_without_depth(dir: &Path) -> std::path::PathBuf {
+    let toy = root().join("models/toy");
+    let set = dir.join("no-depth");
+    std::fs::create_dir(&set).unwrap();
+    for entry in std::fs::read_dir(&toy).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "onnx") {
+            std::os::unix::fs::symlink(&path, set.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(toy.join("manifest.json")).unwrap()).unwrap();
+    let dropped = manifest.as_object_mut().unwrap().remove("depth");
+    assert!(dropped.is_some(), "the toy set has depth graphs");
+    std::fs::write(set.join("manifest.json"), manifest.to_string()).unwrap();
+    set
+}
+
 #[test]
 fn a_model_set_without_depth_graphs_is_an_error_at_animation_mode() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("disco.kdl"),
-        project(&root().join("models/toy"), "0: (0.5)"),
-    )
-    .unwrap();
+    let set = set_without_depth(dir.path());
+    std::fs::write(dir.path().join("disco.kdl"), project(&set, "0: (0.5)")).unwrap();
     let out = disco(dir.path(), &["check"]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}");

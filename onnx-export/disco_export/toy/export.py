@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from .. import checkpoints, clip, lpips, manifest, secondary, unet, verify
+from .. import adabins, checkpoints, clip, lpips, manifest, midas, secondary, unet, verify
 from ..modelset import Request, build, log
-from . import train, train_lpips
+from . import train, train_depth, train_lpips
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,11 +25,12 @@ DESCRIPTION = ("toy model set: small models trained on procedural 64x64 scenes o
                "(onnx-export/disco_export/toy, docs/toy-models.md); not Disco Diffusion's models")
 
 
-MODELS = ("clip", "unet", "secondary", "lpips")
+MODELS = ("clip", "unet", "secondary", "lpips", "depth")
 
 
 def load_models(ckpt_dir, which=MODELS):
-    """{"unet" | "secondary" | "clip:FLAG" | "lpips": (model, sha256 of the checkpoint)} from train.py's checkpoints."""
+    """{"unet" | "secondary" | "clip:FLAG" | "lpips" | "midas" | "adabins": (model, sha256 of the checkpoint)} from
+    train.py's checkpoints."""
     ckpt_dir = Path(ckpt_dir)
     out = {}
     if "unet" in which:
@@ -45,6 +46,11 @@ def load_models(ckpt_dir, which=MODELS):
     if "lpips" in which:
         m = lpips.LPIPS(train_lpips.CHANNELS)
         out["lpips"] = (m, checkpoints.load_into(m, ckpt_dir / "lpips.pt", "toy LPIPS"))
+    if "depth" in which:
+        m = midas.DPTDepthModel(train_depth.MIDAS_CONFIG)
+        out["midas"] = (m, checkpoints.load_into(m, ckpt_dir / "midas.pt", "toy MiDaS"))
+        m = adabins.DdPredict(train_depth.ADABINS_CONFIG)
+        out["adabins"] = (m, checkpoints.load_into(m, ckpt_dir / "adabins.pt", "toy AdaBins"))
     for model, _ in out.values():
         model.eval()
     return out
@@ -53,7 +59,7 @@ def load_models(ckpt_dir, which=MODELS):
 def toy_section(ckpt_dir):
     """The manifest's ``toy`` section: what the set is, its CLIP names, and each model's training record."""
     records = {}
-    names = [f"clip_{flag}" for flag in train.CLIP_CONFIGS] + ["unet", "secondary", "lpips"]
+    names = [f"clip_{flag}" for flag in train.CLIP_CONFIGS] + ["unet", "secondary", "lpips", "midas", "adabins"]
     files = [(n, f"{n}.json") for n in names] + [("clip_ViTB32_stage1", "stage1/clip_ViTB32.json")]
     for kind, file in files:
         path = Path(ckpt_dir) / file
@@ -86,6 +92,7 @@ def main(argv=None):
     try:
         req = Request(out=args.out, diffusion=train.UNET_CONFIG.name if "unet" in args.only else None,
                       secondary="secondary" in args.only, lpips="lpips" in args.only,
+                      midas="depth" in args.only, adabins="depth" in args.only,
                       clip=list(train.CLIP_CONFIGS) if "clip" in args.only else [],
                       prebuilt=load_models(args.checkpoints, args.only),
                       extra_sections={"toy": toy_section(args.checkpoints)})

@@ -134,6 +134,31 @@ def render(scene, size=SIZE):
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
+# Depth (for the toy depth models, in the units of DD's depth maps: MiDaS's ``(50 - pred) / 19`` and AdaBins's
+# metres). The ground is a wall at BACKGROUND_DEPTH; an object stands in front of it, the nearer the larger it is
+# drawn (a fixed-size world seen in perspective), so the picture alone tells the depth.
+BACKGROUND_DEPTH = 2.5
+NEAREST_DEPTH, FARTHEST_DEPTH = 1.0, 2.1
+R_NEAR, R_FAR = 22.0, 7.0
+
+
+def object_depth(r):
+    """The depth of an object drawn with radius ``r`` (pixels at 64×64): linear in r, clamped to the range."""
+    t = (R_NEAR - r) / (R_NEAR - R_FAR)
+    return float(np.clip(NEAREST_DEPTH + t * (FARTHEST_DEPTH - NEAREST_DEPTH), NEAREST_DEPTH, FARTHEST_DEPTH))
+
+
+def depth_map(scene, size=SIZE):
+    """The scene's depth as float32 (size, size), drawn as ``render`` draws colours (coverage-weighted, later
+    objects over earlier ones), at any ``size`` (the geometry scales with it)."""
+    k = size / SIZE
+    d = np.full((size, size), BACKGROUND_DEPTH, dtype=np.float32)
+    for obj in scene.objects:
+        a = shape_mask(obj.shape, obj.cx * k, obj.cy * k, obj.r * k, size)
+        d = d * (1 - a) + object_depth(obj.r) * a
+    return d
+
+
 def _background_phrase(scene):
     if scene.split == "none":
         return f"on {article(scene.background[0])} {scene.background[0]} background"
