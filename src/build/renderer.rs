@@ -321,8 +321,8 @@ impl OrtRenderer {
         if !self.depth.contains_key(&id) {
             let options = self.options;
             let set = self.open_set(model_set)?;
-            let d = DepthSessions::open(set, midas, adabins, options)
-                .map_err(SetupError::Sessions)?;
+            let d =
+                DepthSessions::open(set, midas, adabins, options).map_err(SetupError::Sessions)?;
             self.depth.insert(id.clone(), d);
         }
         Ok(self.depth.get_mut(&id).expect("opened"))

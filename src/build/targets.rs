@@ -136,29 +136,27 @@ impl TargetLoop<'_> {
                     output: view.output.display().to_string(),
                 });
             }
-            Decision::Render(_) => {
-                match super::vr::render_eye(plan, store, self.renderer, e)? {
-                    Ok(seconds) => {
-                        super::vr::materialise_eye(plan, store, self.outputs, e)?;
-                        self.outputs.save().at(&store.root().join("outputs.json"))?;
-                        self.summary.rendered += 1;
-                        self.sink.event(&BuildEvent::EyeRendered {
-                            view: plan.eye_label(e),
-                            key: view.key.to_string(),
-                            output: view.output.display().to_string(),
-                            seconds,
-                        });
-                    }
-                    Err(error) => {
-                        progress.eyes_missing.insert(e);
-                        self.summary.failed += 1;
-                        self.sink.event(&BuildEvent::EyeFailed {
-                            view: plan.eye_label(e),
-                            error,
-                        });
-                    }
+            Decision::Render(_) => match super::vr::render_eye(plan, store, self.renderer, e)? {
+                Ok(seconds) => {
+                    super::vr::materialise_eye(plan, store, self.outputs, e)?;
+                    self.outputs.save().at(&store.root().join("outputs.json"))?;
+                    self.summary.rendered += 1;
+                    self.sink.event(&BuildEvent::EyeRendered {
+                        view: plan.eye_label(e),
+                        key: view.key.to_string(),
+                        output: view.output.display().to_string(),
+                        seconds,
+                    });
                 }
-            }
+                Err(error) => {
+                    progress.eyes_missing.insert(e);
+                    self.summary.failed += 1;
+                    self.sink.event(&BuildEvent::EyeFailed {
+                        view: plan.eye_label(e),
+                        error,
+                    });
+                }
+            },
         }
         Ok(())
     }

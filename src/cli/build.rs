@@ -341,7 +341,10 @@ pub fn run_plan(sel: &Selection, shards: Option<usize>) -> i32 {
             .iter()
             .filter(|d| matches!(d, Decision::Render(_)))
             .count();
-        println!("{stale} VR eye views to render ({} in all)", plan.eyes.len());
+        println!(
+            "{stale} VR eye views to render ({} in all)",
+            plan.eyes.len()
+        );
     }
     EXIT_OK
 }

@@ -556,16 +556,9 @@ fn keys_and_eyes(dir: &std::path::Path, text: &str) -> (Vec<Key>, Vec<Key>) {
 
 #[test]
 fn every_setting_has_a_perturbation_case() {
-    let cased: BTreeSet<&str> = CASES
-        .iter()
-        .map(|c| c.0)
-        .collect();
+    let cased: BTreeSet<&str> = CASES.iter().map(|c| c.0).collect();
     let schema: BTreeSet<&str> = SCHEMA.iter().map(|s| s.name).collect();
-    assert_eq!(
-        cased.len(),
-        CASES.len(),
-        "a setting is listed twice"
-    );
+    assert_eq!(cased.len(), CASES.len(), "a setting is listed twice");
     assert_eq!(
         schema.difference(&cased).collect::<Vec<_>>(),
         Vec::<&&str>::new(),
@@ -675,11 +668,18 @@ fn vr_settings_key_the_eye_views_and_never_the_frames() {
     assert!(plain.1.is_empty(), "no views without vr-mode");
     assert_eq!(frames, plain.0, "vr-mode moves no frame's key");
     assert_eq!(eyes.len(), 6, "left and right of each of 3 frames");
-    assert_eq!(eyes.iter().collect::<BTreeSet<_>>().len(), 6, "all distinct");
+    assert_eq!(
+        eyes.iter().collect::<BTreeSet<_>>().len(),
+        6,
+        "all distinct"
+    );
     for edit in ["vr-ipd 6", "vr-eye-angle 2"] {
         let (f, e) = keys_and_eyes(dir.path(), &format!("{BASE}{VR}{edit}\n"));
         assert_eq!(f, frames, "{edit} moves no frame");
-        assert!(e.iter().zip(&eyes).all(|(a, b)| a != b), "{edit}: every view");
+        assert!(
+            e.iter().zip(&eyes).all(|(a, b)| a != b),
+            "{edit}: every view"
+        );
     }
     // the camera edited at frame 2: frame 2's views move, frames 0 and 1's do not
     let (f, e) = keys_and_eyes(

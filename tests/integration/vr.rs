@@ -66,17 +66,27 @@ fn vr_eye_views_render_per_frame_and_an_ipd_edit_rerenders_only_them() {
     assert_eq!(of(&events, "job-finished", "job").len(), 4, "{events:?}");
     let views = of(&events, "eye-rendered", "view");
     assert_eq!(views.len(), 8, "{views:?}");
-    assert!(views.contains(&"cam frame 3 right eye".to_owned()), "{views:?}");
+    assert!(
+        views.contains(&"cam frame 3 right eye".to_owned()),
+        "{views:?}"
+    );
     let frames: Vec<Vec<u8>> = (0..4).map(|f| std::fs::read(frame(f)).unwrap()).collect();
     let mut before = Vec::new();
     for f in 0..4 {
         // frame 3 is turbo-skipped: it has views too
-        let (l, r, img) = (pixels(&eye(f, "l")), pixels(&eye(f, "r")), pixels(&frame(f)));
+        let (l, r, img) = (
+            pixels(&eye(f, "l")),
+            pixels(&eye(f, "r")),
+            pixels(&frame(f)),
+        );
         assert_eq!(l.dim(), img.dim(), "frame {f}");
         assert_ne!(l, img, "frame {f}: the left view is the frame");
         assert_ne!(r, img, "frame {f}: the right view is the frame");
         assert_ne!(l, r, "frame {f}: both eyes see the same");
-        before.push((std::fs::read(eye(f, "l")).unwrap(), std::fs::read(eye(f, "r")).unwrap()));
+        before.push((
+            std::fs::read(eye(f, "l")).unwrap(),
+            std::fs::read(eye(f, "r")).unwrap(),
+        ));
     }
     // one video of the frames, one per eye, of four pictures each
     let mut videos = of(&events, "video-encoded", "output");
@@ -96,7 +106,12 @@ fn vr_eye_views_render_per_frame_and_an_ipd_edit_rerenders_only_them() {
 
     // nothing changed: nothing renders or encodes
     let again = json_events(dir.path(), &["build", "--message-format", "json"]);
-    for kind in ["job-finished", "eye-rendered", "video-encoded", "materialized"] {
+    for kind in [
+        "job-finished",
+        "eye-rendered",
+        "video-encoded",
+        "materialized",
+    ] {
         assert!(
             !again.iter().any(|e| e["event"] == kind),
             "{kind}: {again:?}"
@@ -114,17 +129,18 @@ fn vr_eye_views_render_per_frame_and_an_ipd_edit_rerenders_only_them() {
         .collect();
     assert_eq!(stale.len(), 8, "{stdout}");
     for line in &stale {
-        assert!(
-            line.ends_with(" eye: vr-ipd 5.0 → 6.0"),
-            "{line}\n{stdout}"
-        );
+        assert!(line.ends_with(" eye: vr-ipd 5.0 → 6.0"), "{line}\n{stdout}");
     }
     assert!(stdout.contains("0 to render, 4 up to date"), "{stdout}");
     let edited = json_events(dir.path(), &["build", "--message-format", "json"]);
     assert!(of(&edited, "job-finished", "job").is_empty(), "{edited:?}");
     assert_eq!(of(&edited, "eye-rendered", "view").len(), 8);
     for f in 0..4 {
-        assert_eq!(std::fs::read(frame(f)).unwrap(), frames[f as usize], "frame {f}");
+        assert_eq!(
+            std::fs::read(frame(f)).unwrap(),
+            frames[f as usize],
+            "frame {f}"
+        );
         let (l, r) = &before[f as usize];
         assert_ne!(&std::fs::read(eye(f, "l")).unwrap(), l, "frame {f} left");
         assert_ne!(&std::fs::read(eye(f, "r")).unwrap(), r, "frame {f} right");

@@ -229,7 +229,10 @@ fn vr_eye_views_match_pytorch_golden() {
              sphere max {sphere_max:.1e}  image rel {rel:.1e} max {max:.1e}"
         );
         assert!(grid_max < 1e-12, "{name}: grid differs by {grid_max:e}");
-        assert!(sphere_max < 1e-15, "{name}: sphere differs by {sphere_max:e}");
+        assert!(
+            sphere_max < 1e-15,
+            "{name}: sphere differs by {sphere_max:e}"
+        );
         assert!(rel < TOL, "{name}: relative error {rel:e}");
         assert!(max < TOL, "{name}: max abs error {max:e}");
     }

@@ -12,9 +12,9 @@ use super::facts::Facts;
 use super::inputs::{CommonInputs, FrameInputs};
 use super::key::Key;
 use super::sweep::{SweepAxes, SweepCell};
-use super::vr::EyeView;
 use super::target::Planner;
 pub use super::target::prompt_path;
+use super::vr::EyeView;
 
 // The output layout is the project layer's, so that `check` sees the paths `build` writes.
 pub use disco_project::outputs::{IMAGES_OUT, safe_file_name};
@@ -140,7 +140,11 @@ impl Plan {
     /// The eye view's display name: `film frame 12 left eye`.
     pub fn eye_label(&self, e: usize) -> String {
         let v = &self.eyes[e];
-        format!("{} {} eye", self.job_label(v.job), super::vr::eye_name(v.eye))
+        format!(
+            "{} {} eye",
+            self.job_label(v.job),
+            super::vr::eye_name(v.eye)
+        )
     }
 }
 

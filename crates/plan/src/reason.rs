@@ -165,7 +165,13 @@ fn to_value(v: &impl serde::Serialize) -> Value {
 
 /// Field-by-field differences; nested objects (the init, cut schedules) name their parts.
 /// `tolerant`: numbers within float noise of each other are the same.
-pub(crate) fn diff_objects(prefix: &str, was: &Value, now: &Value, tolerant: bool, out: &mut Vec<Change>) {
+pub(crate) fn diff_objects(
+    prefix: &str,
+    was: &Value,
+    now: &Value,
+    tolerant: bool,
+    out: &mut Vec<Change>,
+) {
     let (Some(w), Some(n)) = (was.as_object(), now.as_object()) else {
         if let Some(c) = change(prefix, was, now) {
             out.push(c);

@@ -161,13 +161,8 @@ impl Planner<'_> {
             for j in first..self.plan.jobs.len() {
                 let job = &self.plan.jobs[j];
                 for eye in disco_kernels::anim::warp3d::Eye::BOTH {
-                    let view = super::vr::eye_view(
-                        s,
-                        d3.depth(),
-                        (j, job.key, job.index),
-                        eye,
-                        &folder,
-                    );
+                    let view =
+                        super::vr::eye_view(s, d3.depth(), (j, job.key, job.index), eye, &folder);
                     self.plan.eyes.push(view);
                 }
             }

@@ -551,8 +551,13 @@ mod tests {
         });
         for sampling in Sampling::ALL {
             for padding in Padding::ALL {
-                let out =
-                    grid_sample_with(input.view(), grid.view(), sampling, padding, Corners::Centres);
+                let out = grid_sample_with(
+                    input.view(),
+                    grid.view(),
+                    sampling,
+                    padding,
+                    Corners::Centres,
+                );
                 for (a, b) in out.iter().zip(&input) {
                     assert_close(*a, *b, &format!("aligned {sampling} {padding}"));
                 }
@@ -563,8 +568,13 @@ mod tests {
         let row = Array3::from_shape_vec((1, 1, 4), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
         let at = |x: f64, corners| {
             let g = Array3::from_shape_vec((1, 1, 2), vec![x, 0.0]).unwrap();
-            grid_sample_with(row.view(), g.view(), Sampling::Bilinear, Padding::Zeros, corners)
-                [[0, 0, 0]]
+            grid_sample_with(
+                row.view(),
+                g.view(),
+                Sampling::Bilinear,
+                Padding::Zeros,
+                corners,
+            )[[0, 0, 0]]
         };
         assert_close(at(-1.0, Corners::Centres), 1.0, "aligned end");
         assert_close(at(-1.0, Corners::Edges), 0.5, "unaligned end");

@@ -139,7 +139,10 @@ mod tests {
             assert!((a - b).abs() < 1e-15);
         }
         // the right eye mirrors the left: R_r = R_lᵀ
-        let (l, r) = (eye_pose(Eye::Left, 0.5, 5.0), eye_pose(Eye::Right, 0.5, 5.0));
+        let (l, r) = (
+            eye_pose(Eye::Left, 0.5, 5.0),
+            eye_pose(Eye::Right, 0.5, 5.0),
+        );
         assert_eq!(l.translation[0], -r.translation[0]);
         for i in 0..3 {
             for j in 0..3 {
@@ -164,7 +167,8 @@ mod tests {
         // identity pose: the first sample reads affine_grid's pixel centres with aligned
         // corners (a slight zoom about the centre), the fish-eye pulls the rim outwards: the
         // centre pixel is the shifted image, the corners sample outside (zeros → 0)
-        let img = Array3::from_shape_fn((3, 5, 5), |(c, i, j)| 0.2 + 0.1 * (c + i + j) as f32 / 4.0);
+        let img =
+            Array3::from_shape_fn((3, 5, 5), |(c, i, j)| 0.2 + 0.1 * (c + i + j) as f32 / 4.0);
         let depth = Array2::from_elem((5, 5), 1.5f32);
         let out = transform_image_3d_spherical(
             img.view(),
