@@ -161,6 +161,38 @@ fn vr_eye_views_render_per_frame_and_an_ipd_edit_rerenders_only_them() {
     for f in 0..4 {
         assert_eq!(std::fs::read(eye(f, "l")).unwrap(), before[f as usize].0);
     }
+
+    // gc keeps the current views (a build after it renders nothing) and drops the others
+    let eye_objects = || {
+        walk(&dir.path().join(".disco/objects"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".eye.png"))
+            .count()
+    };
+    assert_eq!(eye_objects(), 16, "both ipds' views are stored");
+    let gc = disco(dir.path(), &["gc"]);
+    assert!(gc.status.success(), "{}", text(&gc).1);
+    assert_eq!(
+        eye_objects(),
+        8,
+        "the edited views went, the current stayed"
+    );
+    let after = json_events(dir.path(), &["build", "--message-format", "json"]);
+    assert!(of(&after, "eye-rendered", "view").is_empty(), "{after:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
 
 /// `disco check` no longer warns of VR: a 3D target with `vr-mode` is a project like any.
