@@ -140,11 +140,14 @@ pub fn recorded_inputs(store: &Store, key: &Key) -> Option<(CommonInputs, FrameI
 
 /// An animation's video: where it goes (relative to the project), how it is encoded, and
 /// its key — blake3 over the encoding settings and every frame's key, so the video is
-/// re-encoded exactly when a frame or a video setting changed.
+/// re-encoded exactly when a frame or a video setting changed. With VR, each eye has one
+/// too, of its views, keyed by the views' keys.
 #[derive(Debug, Clone)]
 pub struct VideoPlan {
-    /// `images_out/<batch>/<batch>(0).mp4`.
+    /// `images_out/<batch>/<batch>(0).mp4`; an eye's `<batch>(0)_l.mp4`, `<batch>(0)_r.mp4`.
     pub output: PathBuf,
+    /// The eye whose views it shows; `None` for the frames' video.
+    pub eye: Option<crate::anim::warp3d::Eye>,
     /// The frames, in order, relative to the project.
     pub frames: Vec<PathBuf>,
     /// Encoder settings (DD: 12 fps, crf 17, veryslow).
@@ -159,6 +162,45 @@ pub fn video_of(plan: &Plan, t: usize) -> Option<VideoPlan> {
     if !target.animation || !target.complete || target.jobs.is_empty() {
         return None;
     }
+    let frames = target
+        .jobs
+        .clone()
+        .map(|j| (plan.jobs[j].key, plan.jobs[j].output.clone()));
+    let name = format!("{}(0).mp4", target.batch_name);
+    Some(video(target, frames.collect(), name, None))
+}
+
+/// Every video of target `t`: the frames' (DD's one), then with VR one per eye of its views
+/// (DD leaves those to the user's ffmpeg), encoded the same way.
+pub fn videos_of(plan: &Plan, t: usize) -> Vec<VideoPlan> {
+    let Some(main) = video_of(plan, t) else {
+        return Vec::new();
+    };
+    let target = &plan.targets[t];
+    let mut out = vec![main];
+    if target.eyes.is_empty() {
+        return out;
+    }
+    for eye in crate::anim::warp3d::Eye::BOTH {
+        let views = target
+            .eyes
+            .clone()
+            .map(|e| &plan.eyes[e])
+            .filter(|v| v.eye == eye)
+            .map(|v| (v.key, v.output.clone()));
+        let name = format!("{}(0)_{}.mp4", target.batch_name, eye.suffix());
+        out.push(video(target, views.collect(), name, Some(eye)));
+    }
+    out
+}
+
+/// A video of `images` (key, file) in order, named `name` in the target's folder.
+fn video(
+    target: &TargetPlan,
+    images: Vec<(Key, PathBuf)>,
+    name: String,
+    eye: Option<crate::anim::warp3d::Eye>,
+) -> VideoPlan {
     let s = &target.settings;
     let settings = crate::video::EncodeSettings {
         fps: s.video_fps.value.round().max(1.0) as u32,
@@ -168,19 +210,16 @@ pub fn video_of(plan: &Plan, t: usize) -> Option<VideoPlan> {
     let mut h = blake3::Hasher::new();
     h.update(b"disco-video/1\n");
     h.update(format!("{} {} {}\n", settings.fps, settings.crf, settings.preset).as_bytes());
-    for j in target.jobs.clone() {
-        h.update(&plan.jobs[j].key.0);
+    for (key, _) in &images {
+        h.update(&key.0);
     }
-    Some(VideoPlan {
-        output: target.folder.join(format!("{}(0).mp4", target.batch_name)),
-        frames: target
-            .jobs
-            .clone()
-            .map(|j| plan.jobs[j].output.clone())
-            .collect(),
+    VideoPlan {
+        output: target.folder.join(name),
+        eye,
+        frames: images.into_iter().map(|(_, f)| f).collect(),
         settings,
         key: crate::plan::Key(*h.finalize().as_bytes()),
-    })
+    }
 }
 
 /// Iterations j of `job` that write an intermediate save (dd-algorithm.md §11.2).

@@ -108,6 +108,24 @@ pub enum BuildEvent {
         /// Why.
         reason: String,
     },
+    /// A VR eye view was rendered, stored and put in place.
+    EyeRendered {
+        /// `target frame 3 left eye`.
+        view: String,
+        /// The view's key.
+        key: String,
+        /// Output file, relative to the project directory.
+        output: String,
+        /// Render time (depth and warp).
+        seconds: f64,
+    },
+    /// A VR eye view failed; it is not cached and the build goes on.
+    EyeFailed {
+        /// `target frame 3 left eye`.
+        view: String,
+        /// Why.
+        error: String,
+    },
     /// An animation's video was encoded.
     VideoEncoded {
         /// The target.

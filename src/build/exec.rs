@@ -203,6 +203,7 @@ pub fn build_in(
     }
     let mut outputs = store.outputs();
     let decisions = decide(plan, store, &outputs);
+    let eye_decisions = super::vr::decide_eyes(plan, store, &outputs);
     let ours = |j: usize| mine.as_ref().is_none_or(|m| m.contains(&j));
     if !options.dry_run {
         let stale_keys: Vec<Key> = (0..plan.jobs.len())
@@ -212,6 +213,7 @@ pub fn build_in(
         store.sweep_temporaries(&stale_keys);
     }
     announce(plan, &decisions, &ours, sink);
+    announce_eyes(plan, &eye_decisions, &ours, sink);
     let mut summary = Summary::default();
     if options.dry_run {
         summary.seconds = started.elapsed().as_secs_f64();
@@ -223,6 +225,7 @@ pub fn build_in(
         store,
         outputs: &mut outputs,
         decisions: &decisions,
+        eye_decisions: &eye_decisions,
         mine: mine.as_ref(),
         renderer,
         sink,
@@ -287,6 +290,28 @@ fn prepare(store: &Store, plan: &Plan, sink: &mut dyn BuildSink) -> Result<(), B
         materialize::sweep_temporaries(&folder.join("partials"));
     }
     Ok(())
+}
+
+/// Reports why each stale eye view of the jobs this build is for (`ours`) renders.
+fn announce_eyes(
+    plan: &Plan,
+    decisions: &[Decision],
+    ours: &dyn Fn(usize) -> bool,
+    sink: &mut dyn BuildSink,
+) {
+    for (e, d) in decisions.iter().enumerate() {
+        if let Decision::Render(why) = d
+            && ours(plan.eyes[e].job)
+        {
+            sink.event(&BuildEvent::Stale {
+                job: plan.eye_label(e),
+                key: plan.eyes[e].key.to_string(),
+                reason: why.tag().into(),
+                detail: why.to_string(),
+                turbo_skip: false,
+            });
+        }
+    }
 }
 
 /// Reports how many of the jobs this build is for (`ours`) are stale, and why each is.

@@ -27,9 +27,20 @@ pub fn gc(
     dry_run: bool,
 ) -> Result<GcReport, BuildError> {
     let whole = make_plan(project, &[], None, store, facts)?;
+    // an eye view is kept under its own key, with its inputs (plan/src/vr.rs)
     let mut sel = GcSelection {
-        keep: whole.jobs.iter().map(|j| j.key).collect(),
-        keep_inputs: whole.jobs.iter().map(|j| j.common.digest).collect(),
+        keep: whole
+            .jobs
+            .iter()
+            .map(|j| j.key)
+            .chain(whole.eyes.iter().map(|e| e.key))
+            .collect(),
+        keep_inputs: whole
+            .jobs
+            .iter()
+            .map(|j| j.common.digest)
+            .chain(whole.eyes.iter().map(|e| e.key))
+            .collect(),
         only: None,
         dry_run,
     };

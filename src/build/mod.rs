@@ -8,7 +8,8 @@
 //! - [`facts`]: planning's facts from the stat cache, manifests and runtime;
 //! - [`renderer`]: the seam to the pixels ([`OrtRenderer`] on ONNX Runtime);
 //! - [`verify`]: `disco verify`, re-rendering into a scratch store against `disco.lock`;
-//! - [`spec`]: a job → the renderer's inputs; [`warp3d`]: a 3D frame's init through depth; [`checkpoint`], [`png`], [`materialize`]:
+//! - [`spec`]: a job → the renderer's inputs; [`warp3d`]: a 3D frame's init through depth;
+//!   [`vr`]: VR eye views, decided, rendered and materialised; [`checkpoint`], [`png`], [`materialize`]:
 //!   the bytes the build writes; [`trace_out`]: a render trace's files.
 
 pub mod checkpoint;
@@ -33,6 +34,7 @@ mod targets;
 pub mod trace_out;
 pub mod turbo;
 pub mod verify;
+pub mod vr;
 pub mod warp3d;
 
 pub use decide::{Decision, decide};

@@ -165,6 +165,21 @@ pub trait Renderer {
         ))
         .into())
     }
+    /// Eye view `e`'s image (`plan.eyes[e]`, dd-algorithm.md §10.4) of its frame's saved
+    /// image `frame`. A renderer that draws no 3D frames fails the view.
+    fn eye_view(
+        &mut self,
+        plan: &Plan,
+        e: usize,
+        frame: &Array3<u8>,
+    ) -> Result<Array3<u8>, RenderError> {
+        let _ = frame;
+        Err(JobError::Inputs(format!(
+            "{}: this renderer draws no VR eye view",
+            plan.eye_label(e)
+        ))
+        .into())
+    }
 }
 
 /// What one set of sessions is opened for: (model set, diffusion model, secondary, LPIPS,
@@ -287,24 +302,30 @@ impl OrtRenderer {
         };
         let target = &plan.targets[job.target];
         let adabins = w.adabins_graph.is_some();
-        let id = (
-            target.model_set.clone(),
-            w.midas_depth_model.clone(),
-            adabins,
-        );
-        if !self.depth.contains_key(&id) {
-            let options = self.options;
-            let set = self.open_set(&target.model_set)?;
-            let d = DepthSessions::open(set, &w.midas_depth_model, adabins, options)
-                .map_err(SetupError::Sessions)?;
-            self.depth.insert(id.clone(), d);
-        }
+        let depth = self.depth_sessions(&target.model_set, &w.midas_depth_model, adabins)?;
         let s = &target.settings;
         let planes = (s.near_plane.value, s.far_plane.value);
-        let depth = self.depth.get_mut(&id).expect("opened");
         let warped = super::warp3d::warp3d_init(image, w, planes, depth)
             .map_err(|e| JobError::Inputs(e.to_string()))?;
         Ok(warped)
+    }
+
+    /// The depth sessions of (model set, MiDaS model, AdaBins), opened once.
+    fn depth_sessions(
+        &mut self,
+        model_set: &Path,
+        midas: &str,
+        adabins: bool,
+    ) -> Result<&mut DepthSessions, SetupError> {
+        let id = (model_set.to_path_buf(), midas.to_owned(), adabins);
+        if !self.depth.contains_key(&id) {
+            let options = self.options;
+            let set = self.open_set(model_set)?;
+            let d =
+                DepthSessions::open(set, midas, adabins, options).map_err(SetupError::Sessions)?;
+            self.depth.insert(id.clone(), d);
+        }
+        Ok(self.depth.get_mut(&id).expect("opened"))
     }
 }
 
@@ -376,5 +397,25 @@ impl Renderer for OrtRenderer {
         image: &Array3<u8>,
     ) -> Result<Array3<u8>, RenderError> {
         self.warp_image(plan, j, image)
+    }
+
+    fn eye_view(
+        &mut self,
+        plan: &Plan,
+        e: usize,
+        frame: &Array3<u8>,
+    ) -> Result<Array3<u8>, RenderError> {
+        let view = &plan.eyes[e];
+        let target = &plan.targets[plan.jobs[view.job].target];
+        let i = &view.inputs;
+        let depth = self.depth_sessions(
+            &target.model_set,
+            &i.midas_depth_model,
+            i.adabins_graph.is_some(),
+        )?;
+        let s = &target.settings;
+        let planes = (s.near_plane.value, s.far_plane.value);
+        super::warp3d::eye_view_image(frame, i, planes, depth)
+            .map_err(|e| JobError::Inputs(e.to_string()).into())
     }
 }

@@ -24,6 +24,8 @@ pub(super) struct TargetLoop<'a> {
     pub store: &'a Store,
     pub outputs: &'a mut Outputs,
     pub decisions: &'a [Decision],
+    /// What to do with each eye view of [`Plan::eyes`] (`vr.rs`).
+    pub eye_decisions: &'a [Decision],
     /// A shard's jobs: the others are neither rendered nor published (`None`: all).
     pub mine: Option<&'a HashSet<usize>>,
     pub renderer: &'a mut dyn Renderer,
@@ -39,6 +41,8 @@ struct Progress {
     /// Stale jobs left for a later call, and another shard's jobs: not failed, but their
     /// target is not complete.
     waiting: HashSet<usize>,
+    /// Eye views that failed or wait for their frame: their target's eye videos wait.
+    eyes_missing: HashSet<usize>,
 }
 
 impl Progress {
@@ -92,13 +96,67 @@ impl TargetLoop<'_> {
         for j in target.jobs.clone() {
             self.job(j, progress)?;
         }
+        for e in target.eyes.clone() {
+            self.eye(e, progress)?;
+        }
         // DD's settings file describes images: none for a target none of whose jobs has
         // one (e.g. every job failed before rendering on an unreadable init image)
         if target.jobs.clone().any(|j| progress.built(j)) {
             write_settings(self.plan, t)?;
         }
         if self.mine.is_none() && target.jobs.clone().all(|j| progress.built(j)) {
-            self.video(t)?;
+            let eyes_built = target
+                .eyes
+                .clone()
+                .all(|e| !progress.eyes_missing.contains(&e));
+            for v in super::decide::videos_of(self.plan, t) {
+                if v.eye.is_none() || eyes_built {
+                    self.video(t, &v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Eye view `e` (`vr.rs`), once its frame is built: rendered from the frame's stored
+    /// image, or put in place from the store, as decided.
+    fn eye(&mut self, e: usize, progress: &mut Progress) -> Result<(), BuildError> {
+        let (plan, store) = (self.plan, self.store);
+        let view = &plan.eyes[e];
+        if !self.ours(view.job) || !progress.built(view.job) {
+            progress.eyes_missing.insert(e);
+            return Ok(());
+        }
+        match &self.eye_decisions[e] {
+            Decision::Current => {}
+            Decision::Materialize | Decision::Adopt => {
+                super::vr::materialise_eye(plan, store, self.outputs, e)?;
+                self.sink.event(&BuildEvent::Materialized {
+                    job: plan.eye_label(e),
+                    output: view.output.display().to_string(),
+                });
+            }
+            Decision::Render(_) => match super::vr::render_eye(plan, store, self.renderer, e)? {
+                Ok(seconds) => {
+                    super::vr::materialise_eye(plan, store, self.outputs, e)?;
+                    self.outputs.save().at(&store.root().join("outputs.json"))?;
+                    self.summary.rendered += 1;
+                    self.sink.event(&BuildEvent::EyeRendered {
+                        view: plan.eye_label(e),
+                        key: view.key.to_string(),
+                        output: view.output.display().to_string(),
+                        seconds,
+                    });
+                }
+                Err(error) => {
+                    progress.eyes_missing.insert(e);
+                    self.summary.failed += 1;
+                    self.sink.event(&BuildEvent::EyeFailed {
+                        view: plan.eye_label(e),
+                        error,
+                    });
+                }
+            },
         }
         Ok(())
     }
@@ -201,13 +259,10 @@ impl TargetLoop<'_> {
         Ok(())
     }
 
-    /// Encodes target `t`'s video, unless it has none or it is current.
-    fn video(&mut self, t: usize) -> Result<(), BuildError> {
+    /// Encodes video `v` of target `t`, unless it is current.
+    fn video(&mut self, t: usize, v: &super::decide::VideoPlan) -> Result<(), BuildError> {
         let plan = self.plan;
         let target = &plan.targets[t];
-        let Some(v) = super::decide::video_of(plan, t) else {
-            return Ok(());
-        };
         if self.outputs.is_current(&plan.dir, &v.output, &v.key) {
             return Ok(());
         }

@@ -306,9 +306,20 @@ pub fn run_plan(sel: &Selection, shards: Option<usize>) -> i32 {
             Decision::Current => current += 1,
         }
     }
+    let eye_decisions = build::vr::decide_eyes(&plan, &store, &outputs);
+    for (e, d) in eye_decisions.iter().enumerate() {
+        match d {
+            Decision::Render(why) => println!("{}: {why}", plan.eye_label(e)),
+            Decision::Materialize | Decision::Adopt => {
+                println!("{}: cached, output file to restore", plan.eye_label(e))
+            }
+            Decision::Current => {}
+        }
+    }
     for t in 0..plan.targets.len() {
-        if let Some(v) = build::decide::video_of(&plan, t)
-            && !outputs.is_current(&plan.dir, &v.output, &v.key)
+        for v in build::decide::videos_of(&plan, t)
+            .into_iter()
+            .filter(|v| !outputs.is_current(&plan.dir, &v.output, &v.key))
         {
             println!(
                 "{} video: to encode → {}",
@@ -325,6 +336,16 @@ pub fn run_plan(sel: &Selection, shards: Option<usize>) -> i32 {
         "{stale} to render, {current} up to date ({} jobs)",
         plan.jobs.len()
     );
+    if !plan.eyes.is_empty() {
+        let stale = eye_decisions
+            .iter()
+            .filter(|d| matches!(d, Decision::Render(_)))
+            .count();
+        println!(
+            "{stale} VR eye views to render ({} in all)",
+            plan.eyes.len()
+        );
+    }
     EXIT_OK
 }
 

@@ -78,6 +78,17 @@ impl build::Renderer for NeverRender {
         self.missing.push(plan.job_label(j));
         Err(JobError::NotCached(plan.jobs[j].key).into())
     }
+
+    /// A VR eye view the store lacks (the shared cache does not carry them).
+    fn eye_view(
+        &mut self,
+        plan: &Plan,
+        e: usize,
+        _: &ndarray::Array3<u8>,
+    ) -> Result<ndarray::Array3<u8>, RenderError> {
+        self.missing.push(plan.eye_label(e));
+        Err(JobError::NotCached(plan.eyes[e].key).into())
+    }
 }
 
 /// The assemble step (`--render never`): builds `plan` in `store` rendering nothing, then

@@ -244,6 +244,15 @@ impl BuildSink for HumanSink {
                 self.job_done();
                 self.line(format!("skipped {job}: {reason}"));
             }
+            BuildEvent::EyeRendered {
+                view,
+                output,
+                seconds,
+                ..
+            } => self.line(format!("   rendered {view} in {seconds:.1} s → {output}")),
+            BuildEvent::EyeFailed { view, error } => {
+                self.line(format!("error: {view} failed: {error}"))
+            }
             BuildEvent::VideoEncoded {
                 output,
                 frames,

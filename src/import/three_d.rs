@@ -48,4 +48,17 @@ mod tests {
         );
         assert_eq!(not_imported("steps", &json!(100), Some("None")), None);
     }
+
+    #[test]
+    fn a_3d_file_keeps_its_vr_settings() {
+        // VR renders now (plan/src/vr.rs): a 3D run's VR settings are imported as written
+        for (key, v) in [
+            ("vr_mode", json!(true)),
+            ("vr_eye_angle", json!(1.5)),
+            ("vr_ipd", json!(6.0)),
+        ] {
+            assert_eq!(not_imported(key, &v, Some("3D")), None, "{key}");
+            assert!(not_imported(key, &v, Some("2D")).is_some(), "{key}");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! whose flag is true changes some job's key (in a configuration where the setting has an
 //! effect), and perturbing one whose flag is false changes none. A setting missing from the
 //! key would serve stale images with no other test failing; a setting keyed without effect
-//! would re-render for nothing.
+//! would re-render for nothing. The keys compared are the jobs' and, with VR, the eye views'
+//! (`plan/src/vr.rs`): VR's settings change the views' pixels, never a frame's.
 
 use std::collections::BTreeSet;
 
@@ -433,6 +434,9 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     // the camera's clipping planes shape only the depth coordinate DD drops
     ("near-plane", THREE_D, "", "near-plane 100"),
     ("far-plane", THREE_D, "", "far-plane 5000"),
+    ("vr-mode", THREE_D, "", "vr-mode #true"),
+    ("vr-eye-angle", VR, "", "vr-eye-angle 1.5"),
+    ("vr-ipd", VR, "", "vr-ipd 6"),
     ("frames-scale", ANIM, "", "frames-scale 1000"),
     ("frames-skip-steps", ANIM, "", "frames-skip-steps \"50%\""),
     ("video-fps", ANIM, "", "video-fps 24"),
@@ -519,10 +523,8 @@ const THREE_D: &str = "animation-mode \"3D\"\nmax-frames 3\n";
 /// The small 3D animation with DD's turbo on.
 const TURBO: &str = "animation-mode \"3D\"\nmax-frames 3\nturbo-mode #true\n";
 
-/// Settings of 3D frames not planned yet: the plan refuses a 3D target with `vr-mode`
-/// (`plan/src/motion3d.rs`), so no key can be compared: each is marked as changing pixels,
-/// and moves to [`CASES`] when VR frames are keyed.
-const NOT_PLANNED_YET: &[&str] = &["vr-mode", "vr-eye-angle", "vr-ipd"];
+/// The small 3D animation with VR's eye views.
+const VR: &str = "animation-mode \"3D\"\nmax-frames 3\nvr-mode #true\n";
 
 /// progrock's tone correction switched on, so its tuning settings act.
 const TONE: &str = "fix-brightness-contrast #true\n";
@@ -532,6 +534,11 @@ const VIDEO: &str = "animation-mode \"Video Input\"\nvideo-init-path \"clip.mp4\
 
 /// The keys of every job of `text`, in plan order.
 fn keys(dir: &std::path::Path, text: &str) -> Vec<Key> {
+    keys_and_eyes(dir, text).0
+}
+
+/// The keys of every job of `text` and of every VR eye view, in plan order.
+fn keys_and_eyes(dir: &std::path::Path, text: &str) -> (Vec<Key>, Vec<Key>) {
     let path = dir.join("disco.kdl");
     std::fs::write(&path, text).unwrap();
     let r = project::load(&path);
@@ -541,22 +548,17 @@ fn keys(dir: &std::path::Path, text: &str) -> Vec<Key> {
     };
     let plan = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
         .unwrap_or_else(|e| panic!("{text}\n{e:?}"));
-    plan.jobs.iter().map(|j| j.key).collect()
+    (
+        plan.jobs.iter().map(|j| j.key).collect(),
+        plan.eyes.iter().map(|e| e.key).collect(),
+    )
 }
 
 #[test]
 fn every_setting_has_a_perturbation_case() {
-    let cased: BTreeSet<&str> = CASES
-        .iter()
-        .map(|c| c.0)
-        .chain(NOT_PLANNED_YET.iter().copied())
-        .collect();
+    let cased: BTreeSet<&str> = CASES.iter().map(|c| c.0).collect();
     let schema: BTreeSet<&str> = SCHEMA.iter().map(|s| s.name).collect();
-    assert_eq!(
-        cased.len(),
-        CASES.len() + NOT_PLANNED_YET.len(),
-        "a setting is listed twice"
-    );
+    assert_eq!(cased.len(), CASES.len(), "a setting is listed twice");
     assert_eq!(
         schema.difference(&cased).collect::<Vec<_>>(),
         Vec::<&&str>::new(),
@@ -581,12 +583,13 @@ fn a_setting_changes_the_key_exactly_when_its_pixels_flag_says_so() {
     let mut wrong = Vec::new();
     for &(name, context, base, perturbed) in CASES {
         let info = SCHEMA.iter().find(|s| s.name == name).unwrap();
-        let a = keys(dir.path(), &format!("{BASE}{context}{base}\n"));
-        let b = keys(dir.path(), &format!("{BASE}{context}{perturbed}\n"));
-        // Compare the jobs both plans have (`n-batches` and `max-frames` change the count).
+        let (a, eyes_a) = keys_and_eyes(dir.path(), &format!("{BASE}{context}{base}\n"));
+        let (b, eyes_b) = keys_and_eyes(dir.path(), &format!("{BASE}{context}{perturbed}\n"));
+        // Compare the jobs both plans have (`n-batches` and `max-frames` change the count),
+        // and the eye views (`vr-mode` adds them).
         let common = a.len().min(b.len());
         assert!(common > 0, "{name}: no jobs");
-        let changed = a[..common] != b[..common];
+        let changed = a[..common] != b[..common] || eyes_a != eyes_b;
         if changed != info.pixels {
             wrong.push(format!(
                 "{name}: pixels {} but `{perturbed}` {} the key",
@@ -653,39 +656,48 @@ fn a_skipped_turbo_frame_is_keyed_without_sampler_settings() {
     assert_eq!(changed(""), [3, 4, 5]);
 }
 
-/// A 3D target with VR is refused by the plan, at that setting: nothing renders it without
-/// it. Its settings all change pixels once they are planned.
+/// VR's eye views are work of their own (`plan/src/vr.rs`): turning `vr-mode` on adds two per
+/// frame — turbo-skipped frames included — and moves no frame's key; an edit of `vr-ipd` or
+/// `vr-eye-angle` moves every view's key and no frame's; a frame's edit moves the views of
+/// the frames it changes, and only those.
 #[test]
-fn a_3d_target_with_vr_is_refused_by_the_plan() {
+fn vr_settings_key_the_eye_views_and_never_the_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("disco.kdl");
-    for name in NOT_PLANNED_YET {
-        let info = SCHEMA.iter().find(|s| s.name == *name).unwrap();
-        assert!(info.pixels, "{name} acts on a 3D frame's pixels");
+    let plain = keys_and_eyes(dir.path(), &format!("{BASE}{THREE_D}"));
+    let (frames, eyes) = keys_and_eyes(dir.path(), &format!("{BASE}{VR}"));
+    assert!(plain.1.is_empty(), "no views without vr-mode");
+    assert_eq!(frames, plain.0, "vr-mode moves no frame's key");
+    assert_eq!(eyes.len(), 6, "left and right of each of 3 frames");
+    assert_eq!(
+        eyes.iter().collect::<BTreeSet<_>>().len(),
+        6,
+        "all distinct"
+    );
+    for edit in ["vr-ipd 6", "vr-eye-angle 2"] {
+        let (f, e) = keys_and_eyes(dir.path(), &format!("{BASE}{VR}{edit}\n"));
+        assert_eq!(f, frames, "{edit} moves no frame");
+        assert!(
+            e.iter().zip(&eyes).all(|(a, b)| a != b),
+            "{edit}: every view"
+        );
     }
-    std::fs::write(&path, format!("{BASE}{THREE_D}vr-mode #true\n")).unwrap();
-    let r = project::load(&path);
-    assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
-    let mut facts = FakeFacts {
-        model_hash: "m".into(),
-    };
-    let e = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts)
-        .map(|_| ())
-        .expect_err("refused");
-    let shown = format!("{e:?}");
-    assert!(shown.contains("`vr-mode` is not rendered yet"), "{shown}");
-    assert!(shown.contains("disco.kdl"), "located: {shown}");
-    // with turbo, the 3D target plans
-    std::fs::write(&path, format!("{BASE}{THREE_D}turbo-mode #true\n")).unwrap();
-    let r = project::load(&path);
-    let p = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts).unwrap();
-    assert_eq!(p.jobs.len(), 3);
-    // without VR, the 3D target plans: one job per frame
-    std::fs::write(&path, format!("{BASE}{THREE_D}")).unwrap();
-    let r = project::load(&path);
-    let mut facts = FakeFacts {
-        model_hash: "m".into(),
-    };
-    let p = plan::plan(&r.project.unwrap(), &PlanOptions::default(), &mut facts).unwrap();
-    assert_eq!(p.jobs.len(), 3);
+    // the camera edited at frame 2: frame 2's views move, frames 0 and 1's do not
+    let (f, e) = keys_and_eyes(
+        dir.path(),
+        &format!("{BASE}{VR}rotation-3d-y \"0: (0), 1: (0), 2: (1)\"\n"),
+    );
+    assert_eq!(f[..2], frames[..2]);
+    assert_ne!(f[2], frames[2]);
+    assert_eq!(e[..4], eyes[..4]);
+    assert!(e[4] != eyes[4] && e[5] != eyes[5]);
+    // turbo's skipped frames have views too
+    let (f, e) = keys_and_eyes(
+        dir.path(),
+        &format!("{BASE}{VR}turbo-mode #true\nturbo-steps 2\nturbo-preroll 0\n"),
+    );
+    assert_eq!((f.len(), e.len()), (3, 6));
+    for name in ["vr-mode", "vr-eye-angle", "vr-ipd"] {
+        let info = SCHEMA.iter().find(|s| s.name == name).unwrap();
+        assert!(info.pixels, "{name} changes the eye views' pixels");
+    }
 }

@@ -45,6 +45,7 @@ mod shard;
 mod toy_set;
 mod video;
 mod video_input;
+mod vr;
 mod warp3d;
 mod watch;
 mod watch_loop;

@@ -152,3 +152,90 @@ fn warp3d_identity_golden_is_the_shifted_image() {
     let (_, max) = errors(shifted, &want);
     assert!(max < 1e-12, "identity golden moved pixels by {max:e}");
 }
+
+/// DD's VR eye views (`transform_image_3d(…, spherical=True)`) against
+/// `tests/golden-gen/vr_golden.py` (fixtures in `tests/fixtures/anim3d/vr/`): the eye's pose,
+/// the depth warp's grid, the spherical grid and the view.
+#[test]
+fn vr_eye_views_match_pytorch_golden() {
+    use disco::anim::warp3d::{Eye, eye_pose, spherical_grid, transform_image_3d_spherical};
+    let dir = fixtures().join("vr");
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    let (mut modes, mut eyes) = (BTreeSet::new(), BTreeSet::new());
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let (c, h, w) = (
+            case["channels"].as_u64().unwrap() as usize,
+            case["height"].as_u64().unwrap() as usize,
+            case["width"].as_u64().unwrap() as usize,
+        );
+        let padding: Padding = case["padding_mode"].as_str().unwrap().parse().unwrap();
+        let sampling: Sampling = case["sampling_mode"].as_str().unwrap().parse().unwrap();
+        modes.insert((padding.as_str(), sampling.as_str()));
+        let eye = match case["eye"].as_str().unwrap() {
+            "left" => Eye::Left,
+            "right" => Eye::Right,
+            other => panic!("{name}: eye {other}"),
+        };
+        eyes.insert(eye);
+
+        let pose = eye_pose(
+            eye,
+            case["vr_eye_angle"].as_f64().unwrap(),
+            case["vr_ipd"].as_f64().unwrap(),
+        );
+        let want_r: Vec<[f64; 3]> = case["R"].as_array().unwrap().iter().map(floats).collect();
+        for (got, want) in pose.rotation.iter().flatten().zip(want_r.iter().flatten()) {
+            assert!((got - want).abs() < 1e-15, "{name}: R {got} vs {want}");
+        }
+        let want_t = floats::<3>(&case["T"]);
+        for (got, want) in pose.translation.iter().zip(want_t) {
+            assert!((got - want).abs() < 1e-17, "{name}: T {got} vs {want}");
+        }
+        let camera = Camera {
+            near: case["near"].as_f64().unwrap(),
+            far: case["far"].as_f64().unwrap(),
+            fov_deg: case["fov"].as_f64().unwrap(),
+        };
+
+        let bytes = std::fs::read(dir.join(case["file"].as_str().unwrap())).unwrap();
+        let mut at = 0;
+        let image = Array3::from_shape_vec((c, h, w), f32s(&bytes, &mut at, c * h * w)).unwrap();
+        let depth = Array2::from_shape_vec((h, w), f32s(&bytes, &mut at, h * w)).unwrap();
+        let want_grid = f64s(&bytes, &mut at, h * w * 2);
+        let want_sphere = f64s(&bytes, &mut at, h * w * 2);
+        let want = f64s(&bytes, &mut at, c * h * w);
+        assert_eq!(at, bytes.len(), "{name}: trailing bytes");
+
+        let (_, grid_max) = errors(
+            sampling_grid(depth.view(), &pose, &camera).iter().copied(),
+            &want_grid,
+        );
+        let sphere = spherical_grid(h, w, disco::anim::warp3d::spherical::SPHERICAL_MAGNITUDE);
+        let (_, sphere_max) = errors(sphere.iter().copied(), &want_sphere);
+        let out = transform_image_3d_spherical(
+            image.view(),
+            depth.view(),
+            &pose,
+            &camera,
+            sampling,
+            padding,
+        );
+        let (rel, max) = errors(out.iter().map(|&v| f64::from(v)), &want);
+        println!(
+            "{name:<20} {padding:<10} {sampling:<8} {h:>2}x{w:<2} grid max {grid_max:.1e}  \
+             sphere max {sphere_max:.1e}  image rel {rel:.1e} max {max:.1e}"
+        );
+        assert!(grid_max < 1e-12, "{name}: grid differs by {grid_max:e}");
+        assert!(
+            sphere_max < 1e-15,
+            "{name}: sphere differs by {sphere_max:e}"
+        );
+        assert!(rel < TOL, "{name}: relative error {rel:e}");
+        assert!(max < TOL, "{name}: max abs error {max:e}");
+    }
+    assert_eq!(modes.len(), 9, "every padding × sampling pair: {modes:?}");
+    assert_eq!(eyes.len(), 2, "both eyes");
+}

@@ -14,6 +14,7 @@ use super::key::Key;
 use super::sweep::{SweepAxes, SweepCell};
 use super::target::Planner;
 pub use super::target::prompt_path;
+use super::vr::EyeView;
 
 // The output layout is the project layer's, so that `check` sees the paths `build` writes.
 pub use disco_project::outputs::{IMAGES_OUT, safe_file_name};
@@ -57,6 +58,9 @@ pub struct TargetPlan {
     pub common: Arc<Common>,
     /// This target's jobs, as indices into [`Plan::jobs`].
     pub jobs: Range<usize>,
+    /// Its VR eye views (3D with `vr-mode`), as indices into [`Plan::eyes`]: two per frame,
+    /// in frame order.
+    pub eyes: Range<usize>,
 }
 
 impl TargetPlan {
@@ -115,6 +119,8 @@ pub struct Plan {
     pub targets: Vec<TargetPlan>,
     /// Jobs, grouped by target; a chain's frames in order.
     pub jobs: Vec<Job>,
+    /// VR eye views of 3D frames (`vr.rs`), grouped by target.
+    pub eyes: Vec<EyeView>,
     /// Random seeds drawn by this plan (`seed "random"` with none recorded): record them.
     pub drawn_seeds: BTreeMap<String, u64>,
     /// Whether every target of the project is planned (none selected by name): only then
@@ -129,6 +135,16 @@ impl Plan {
         let t = &self.targets[job.target];
         let what = if t.animation { "frame" } else { "image" };
         format!("{} {what} {}", t.label(), job.index)
+    }
+
+    /// The eye view's display name: `film frame 12 left eye`.
+    pub fn eye_label(&self, e: usize) -> String {
+        let v = &self.eyes[e];
+        format!(
+            "{} {} eye",
+            self.job_label(v.job),
+            super::vr::eye_name(v.eye)
+        )
     }
 }
 
@@ -174,6 +190,7 @@ pub fn plan(
                 .collect(),
             targets: Vec::new(),
             jobs: Vec::new(),
+            eyes: Vec::new(),
             drawn_seeds: BTreeMap::new(),
             all_targets: options.only.is_empty(),
         },
@@ -247,23 +264,26 @@ fn cells(target: &Target) -> Vec<(Option<&str>, Option<SweepCell>, &Settings)> {
 /// Two jobs writing one file would overwrite each other: an error naming both targets.
 fn check_outputs(plan: &Plan, errors: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<&Path, usize> = HashMap::new();
-    for (i, job) in plan.jobs.iter().enumerate() {
-        if let Some(&other) = seen.get(job.output.as_path()) {
-            let (a, b) = (
-                &plan.targets[plan.jobs[other].target],
-                &plan.targets[job.target],
-            );
+    // an eye view is its frame's target's output
+    let files = plan.jobs.iter().map(|j| (&j.output, j.target)).chain(
+        plan.eyes
+            .iter()
+            .map(|e| (&e.output, plan.jobs[e.job].target)),
+    );
+    for (output, target) in files {
+        if let Some(&other) = seen.get(output.as_path()) {
+            let (a, b) = (&plan.targets[other], &plan.targets[target]);
             errors.push(
                 Diagnostic::bare(format!(
                     "targets `{}` and `{}` both write {}",
                     a.label(),
                     b.label(),
-                    job.output.display()
+                    output.display()
                 ))
                 .with_help("give one of them its own `batch-name`"),
             );
             return;
         }
-        seen.insert(job.output.as_path(), i);
+        seen.insert(output.as_path(), target);
     }
 }

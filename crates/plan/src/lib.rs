@@ -7,6 +7,7 @@
 //!   2D motion; [`motion3d`]: per-frame 3D camera moves and a 3D frame's init;
 //! - [`reason`]: why a job must render, compared with what its slot last held;
 //! - [`sweep`]: a sweep cell's axes and coordinates;
+//! - [`vr`]: VR's eye views of 3D frames, their keys and explanations;
 //! - [`shard`]: the plan split into units of work among farm workers (`--shard I/N`);
 //! - [`lockfile`]: `disco.lock`, the committed record of seeds and outputs.
 
@@ -26,6 +27,7 @@ pub mod sweep;
 mod target;
 mod tone_fix;
 mod video_input;
+pub mod vr;
 
 pub use expand::{
     Common, IMAGES_OUT, Job, Plan, PlanOptions, TargetPlan, plan, safe_file_name, target_label,
@@ -36,3 +38,4 @@ pub use key::Key;
 pub use reason::{Change, Staleness, explain};
 pub use shard::{ShardSpec, ShardSpecError, Unit};
 pub use sweep::{SweepAxes, SweepAxis, SweepCell};
+pub use vr::{EyeInputs, EyeView};

@@ -6,8 +6,8 @@
 //!
 //! With `turbo-mode` (DD's turbo, §10.4) frames after `turbo-preroll` are diffused only every
 //! `turbo-steps` frames; the frames between ([`Turbo::Skipped`]) are blends of two warps and
-//! keyed by those warps alone ([`super::key::of_skipped`]). VR frames are not planned yet: a
-//! 3D target with `vr-mode` is refused at that setting.
+//! keyed by those warps alone ([`super::key::of_skipped`]). With `vr-mode` each frame also
+//! has two eye views, planned as work of their own (`vr.rs`).
 
 use disco_kernels::anim::Series;
 use disco_project::types::{AnimationMode, ChoiceSetting};
@@ -33,7 +33,6 @@ impl Frames3d {
         if s.animation_mode.value != AnimationMode::ThreeD {
             return Ok(None);
         }
-        refuse_unplanned(s)?;
         let (frames, spline) = (s.max_frames.value, s.interp_spline.value);
         let keys = [
             &s.translation_x.value.keys,
@@ -73,6 +72,11 @@ impl Frames3d {
             ))
         })?;
         Ok(Some(Frames3d { series, depth }))
+    }
+
+    /// The depth graphs the target's frames (and their eye views) use.
+    pub(super) fn depth(&self) -> &DepthHashes {
+        &self.depth
     }
 
     /// The init of frame `index` (> 0) with settings `s` (this frame's), chained to the
@@ -132,35 +136,9 @@ fn turbo_role(on: bool, steps: u32, preroll: u32, index: u32) -> Option<Turbo> {
     })
 }
 
-/// Refuses a 3D target with `vr-mode` on, at that setting: its spherical eye views are not
-/// planned yet.
-pub fn refuse_unplanned(s: &Settings) -> Result<(), Diagnostic> {
-    let off = |name: &str| format!("set `{name} #false` to render the 3D frames without it");
-    if s.vr_mode.value {
-        let message = "3D `vr-mode` is not rendered yet: the eyes' spherical views are not planned"
-            .to_owned();
-        return Err(
-            at_setting(message, s.vr_mode.origin.as_ref(), "VR on").with_help(off("vr-mode"))
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn vr_is_refused_plain_3d_and_turbo_are_not() {
-        let mut s = Settings::default();
-        s.animation_mode.value = AnimationMode::ThreeD;
-        assert!(refuse_unplanned(&s).is_ok());
-        s.turbo_mode.value = true;
-        assert!(refuse_unplanned(&s).is_ok());
-        s.vr_mode.value = true;
-        let e = refuse_unplanned(&s).unwrap_err();
-        assert!(e.message.contains("vr-mode"), "{}", e.message);
-    }
 
     #[test]
     fn turbo_roles_follow_dd() {

@@ -31,6 +31,8 @@ pub enum Staleness {
     SourceChanged,
     /// The image is cached but lacks intermediate saves now asked for.
     PartialsMissing,
+    /// A VR eye view whose only difference is the frame it shows (`vr.rs`).
+    FrameChanged,
 }
 
 /// One input that differs.
@@ -68,6 +70,7 @@ impl fmt::Display for Staleness {
             Staleness::ChainChanged => write!(f, "previous frame changed"),
             Staleness::SourceChanged => write!(f, "source frame changed"),
             Staleness::PartialsMissing => write!(f, "intermediate saves asked for"),
+            Staleness::FrameChanged => write!(f, "its frame changed"),
         }
     }
 }
@@ -84,6 +87,7 @@ impl Staleness {
             Staleness::ChainChanged => "chain-changed",
             Staleness::SourceChanged => "source-changed",
             Staleness::PartialsMissing => "partials-missing",
+            Staleness::FrameChanged => "frame-changed",
         }
     }
 }
@@ -161,7 +165,13 @@ fn to_value(v: &impl serde::Serialize) -> Value {
 
 /// Field-by-field differences; nested objects (the init, cut schedules) name their parts.
 /// `tolerant`: numbers within float noise of each other are the same.
-fn diff_objects(prefix: &str, was: &Value, now: &Value, tolerant: bool, out: &mut Vec<Change>) {
+pub(crate) fn diff_objects(
+    prefix: &str,
+    was: &Value,
+    now: &Value,
+    tolerant: bool,
+    out: &mut Vec<Change>,
+) {
     let (Some(w), Some(n)) = (was.as_object(), now.as_object()) else {
         if let Some(c) = change(prefix, was, now) {
             out.push(c);

@@ -155,6 +155,18 @@ impl Planner<'_> {
         if let Some(job) = self.plan.jobs.get(first) {
             common = job.common.clone();
         }
+        let eyes_first = self.plan.eyes.len();
+        if let Some(d3) = three_d.as_ref().filter(|_| s.vr_mode.value) {
+            // every final frame, diffused or turbo-skipped, has both eyes (DD:1219, 1531)
+            for j in first..self.plan.jobs.len() {
+                let job = &self.plan.jobs[j];
+                for eye in disco_kernels::anim::warp3d::Eye::BOTH {
+                    let view =
+                        super::vr::eye_view(s, d3.depth(), (j, job.key, job.index), eye, &folder);
+                    self.plan.eyes.push(view);
+                }
+            }
+        }
         self.plan.targets.push(TargetPlan {
             name,
             cell: cell.map(str::to_owned),
@@ -169,6 +181,7 @@ impl Planner<'_> {
             lpips,
             common,
             jobs: first..self.plan.jobs.len(),
+            eyes: eyes_first..self.plan.eyes.len(),
         });
         Ok(())
     }

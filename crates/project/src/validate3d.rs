@@ -41,23 +41,7 @@ pub(crate) fn motion_series(s: &Settings) -> [(&'static str, &Keyframes); 4] {
 /// Validates the 3D settings of one set of resolved settings.
 pub fn settings(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     camera(s, fallback, diags);
-    if s.animation_mode.value == AnimationMode::ThreeD {
-        // VR frames are not planned yet (plan/motion3d.rs refuses them)
-        for (name, on) in [("vr-mode", s.vr_mode.value)] {
-            if on {
-                push(
-                    diags,
-                    blame(s, name, fallback),
-                    false,
-                    format!(
-                        "3D `{name}` is checked but not rendered yet: `disco build` refuses this target"
-                    ),
-                    "not rendered yet",
-                    Some(format!("set `{name} #false` to render the 3D frames now")),
-                );
-            }
-        }
-    } else {
+    if s.animation_mode.value != AnimationMode::ThreeD {
         for name in THREE_D_ONLY {
             if let Some(o) = s.origin(name) {
                 push(

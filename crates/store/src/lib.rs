@@ -19,7 +19,10 @@
 //!   objects/<aa>/<key>.png      the final image of job <key> (aa = its first hex byte)
 //!   objects/<aa>/<key>.<j>.png  its intermediate save at iteration j
 //!   objects/<aa>/<key>.json     its record (objects.rs); written last: no record, no object
-//!   inputs/<digest>.json        a target's shared inputs, referenced by records
+//!   objects/<aa>/<key>.next.png a 3D turbo frame's second images (`.next`, `.old`)
+//!   objects/<aa>/<key>.eye.png  a VR eye view, by the view's own key (no record)
+//!   inputs/<digest>.json        a target's shared inputs, referenced by records; an eye
+//!                               view's inputs, by its key
 //!   partial/<key>.ckpt          the sampler checkpoint of an unfinished job
 //!   outputs.json                what each file under images_out/ was materialised from
 //!   stat-cache.json             content hashes of big files by (path, size, mtime, inode)

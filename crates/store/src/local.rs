@@ -175,8 +175,8 @@ impl ObjectStore for LocalObjects {
     }
 }
 
-/// `<key>.png`, `<key>.<j>.png`, `<key>.json`, `<key>.next.png`, `<key>.old.png` in a
-/// fan-out folder.
+/// `<key>.png`, `<key>.<j>.png`, `<key>.json`, `<key>.next.png`, `<key>.old.png`,
+/// `<key>.eye.png` in a fan-out folder.
 fn parse_object(name: &str) -> Option<ObjectName> {
     let key: Key = name.get(..64)?.parse().ok()?;
     match name.get(64..)? {
@@ -184,6 +184,7 @@ fn parse_object(name: &str) -> Option<ObjectName> {
         ".json" => Some(ObjectName::Record(key)),
         ".next.png" => Some(ObjectName::Aux(key, Aux::Next)),
         ".old.png" => Some(ObjectName::Aux(key, Aux::Old)),
+        ".eye.png" => Some(ObjectName::Aux(key, Aux::Eye)),
         rest => {
             let j = rest.strip_prefix('.')?.strip_suffix(".png")?;
             // the name must be the one `path` gives: digits only, no sign or leading zero
@@ -242,6 +243,10 @@ mod tests {
                 ObjectName::Aux(k, Aux::Old),
                 format!("objects/ab/{k}.old.png"),
             ),
+            (
+                ObjectName::Aux(k, Aux::Eye),
+                format!("objects/ab/{k}.eye.png"),
+            ),
         ] {
             assert!(!o.contains(&name) && o.get(&name).unwrap().is_none());
             o.put(&name, b"bytes").unwrap();
@@ -258,12 +263,14 @@ mod tests {
         assert_eq!(mode(&o.path(&ObjectName::Image(k))), 0o444);
         assert_eq!(mode(&o.path(&ObjectName::Record(k))), 0o644);
         assert_eq!(mode(&o.path(&ObjectName::Aux(k, Aux::Old))), 0o444);
+        assert_eq!(mode(&o.path(&ObjectName::Aux(k, Aux::Eye))), 0o444);
         for name in [
             ObjectName::Image(k),
             ObjectName::Partial(k, 7),
             ObjectName::Record(k),
             ObjectName::Aux(k, Aux::Next),
             ObjectName::Aux(k, Aux::Old),
+            ObjectName::Aux(k, Aux::Eye),
         ] {
             o.remove(&name).unwrap();
         }

@@ -36,14 +36,19 @@ pub enum Aux {
     Next,
     /// The job's image of turbo's second warp chain (DD's `oldFrameScaled.png`).
     Old,
+    /// A VR eye view (dd-algorithm.md §10.4), under the view's own key (which chains to its
+    /// frame's): an image made from a job's image, with no record of its own. Its inputs are
+    /// stored as [`ObjectName::Inputs`] of the same key, before it.
+    Eye,
 }
 
 impl Aux {
-    /// Its name in file names: `<key>.next.png`, `<key>.old.png`.
+    /// Its name in file names: `<key>.next.png`, `<key>.old.png`, `<key>.eye.png`.
     pub fn name(self) -> &'static str {
         match self {
             Aux::Next => "next",
             Aux::Old => "old",
+            Aux::Eye => "eye",
         }
     }
 }

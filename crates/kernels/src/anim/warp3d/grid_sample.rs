@@ -1,12 +1,16 @@
-//! PyTorch's `grid_sample` for 2D images with `align_corners=False`, the way DD's 3D warp calls
-//! it (dd-algorithm.md §10.4). Knows nothing of cameras: the grid comes in ready.
+//! PyTorch's `grid_sample` for 2D images, the way DD's 3D warp calls it (dd-algorithm.md
+//! §10.4): `align_corners=False` for the frames, `align_corners=True` in VR's spherical views
+//! (`disco_xform_utils.py`, `spherical=True`). Knows nothing of cameras: the grid comes in ready.
 //!
 //! A grid entry `(x, y)` in `[−1, 1]` is unnormalised to pixel coordinates by
-//! `u = ((x + 1)·W − 1)/2` (pixel `i`'s centre is at `u = i`). Then, following ATen's CPU
-//! kernel (`GridSampler.h`, `GridSamplerKernel.cpp`):
+//! `u = ((x + 1)·W − 1)/2` (pixel `i`'s centre is at `u = i`; −1 and 1 are the outer edges of
+//! the border pixels), or with aligned corners by `u = (x + 1)/2·(W − 1)` (−1 and 1 are the
+//! border pixels' centres). Then, following ATen's CPU kernel (`GridSampler.h`,
+//! `GridSamplerKernel.cpp`):
 //! * bilinear and nearest pad the *coordinate*: border clips it to `[0, W − 1]`, reflection
-//!   reflects it about the image's outer edges (−½ and W − ½) and then clips; under zeros a
-//!   tap outside the image reads 0. Nearest rounds half to even (`nearbyint`).
+//!   reflects it about the image's outer edges (−½ and W − ½; aligned: the border pixels'
+//!   centres 0 and W − 1) and then clips; under zeros a tap outside the image reads 0.
+//!   Nearest rounds half to even (`nearbyint`).
 //! * bicubic takes the 4×4 taps around `floor(u)` from the *unpadded* coordinate with
 //!   cubic-convolution weights (A = −0.75) and pads *each tap's index*: border clips it,
 //!   reflection reflects then clips, zeros reads 0 outside.
@@ -124,9 +128,27 @@ impl fmt::Display for Sampling {
     }
 }
 
+/// `align_corners`: where a grid's −1 and 1 fall.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Corners {
+    /// `align_corners=False` (DD's 3D frames): on the border pixels' outer edges.
+    #[default]
+    Edges,
+    /// `align_corners=True` (DD's VR eye views): on the border pixels' centres.
+    Centres,
+}
+
 /// `grid_sampler_unnormalize` for `align_corners=False`: `[−1, 1]` → pixel coordinates.
 pub fn unnormalize(coord: f64, size: usize) -> f64 {
-    ((coord + 1.0) * size as f64 - 1.0) / 2.0
+    unnormalize_with(coord, size, Corners::Edges)
+}
+
+/// `grid_sampler_unnormalize`: `[−1, 1]` → pixel coordinates, corners placed as `corners` says.
+pub fn unnormalize_with(coord: f64, size: usize, corners: Corners) -> f64 {
+    match corners {
+        Corners::Edges => ((coord + 1.0) * size as f64 - 1.0) / 2.0,
+        Corners::Centres => (coord + 1.0) / 2.0 * (size as f64 - 1.0),
+    }
 }
 
 /// `clip_coordinates`: clamp to `[0, size − 1]`.
@@ -156,10 +178,21 @@ fn reflect(coord: f64, twice_low: f64, twice_high: f64) -> f64 {
 /// Zeros leaves it alone (the tap's bounds check reads 0 instead); reflection folds about the
 /// outer edges −½ and `size − ½`, then clips like border.
 pub fn pad(coord: f64, size: usize, padding: Padding) -> f64 {
-    match padding {
-        Padding::Zeros => coord,
-        Padding::Border => clip(coord, size),
-        Padding::Reflection => clip(reflect(coord, -1.0, 2.0 * size as f64 - 1.0), size),
+    pad_with(coord, size, padding, Corners::Edges)
+}
+
+/// `compute_coordinates`: [`pad`], where aligned corners fold reflection about the border
+/// pixels' centres 0 and `size − 1` instead.
+pub fn pad_with(coord: f64, size: usize, padding: Padding, corners: Corners) -> f64 {
+    match (padding, corners) {
+        (Padding::Zeros, _) => coord,
+        (Padding::Border, _) => clip(coord, size),
+        (Padding::Reflection, Corners::Edges) => {
+            clip(reflect(coord, -1.0, 2.0 * size as f64 - 1.0), size)
+        }
+        (Padding::Reflection, Corners::Centres) => {
+            clip(reflect(coord, 0.0, 2.0 * (size as f64 - 1.0)), size)
+        }
     }
 }
 
@@ -200,21 +233,38 @@ impl Taps {
     }
 }
 
+/// How one `grid_sample` call samples: its `mode`, `padding_mode` and `align_corners`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Modes {
+    sampling: Sampling,
+    padding: Padding,
+    corners: Corners,
+}
+
 /// The taps of the sample at grid point `(gx, gy)` in an image of `h × w` pixels.
-fn taps(gx: f64, gy: f64, h: usize, w: usize, sampling: Sampling, padding: Padding) -> Taps {
+fn taps(gx: f64, gy: f64, h: usize, w: usize, modes: Modes) -> Taps {
+    let Modes {
+        sampling,
+        padding,
+        corners,
+    } = modes;
+    let pad = |c: f64, n: usize| pad_with(c, n, padding, corners);
     let mut taps = Taps::new();
-    let (u, v) = (unnormalize(gx, w), unnormalize(gy, h));
+    let (u, v) = (
+        unnormalize_with(gx, w, corners),
+        unnormalize_with(gy, h, corners),
+    );
     if !u.is_finite() || !v.is_finite() {
         return taps;
     }
     match sampling {
         Sampling::Nearest => {
-            let (u, v) = (pad(u, w, padding), pad(v, h, padding));
+            let (u, v) = (pad(u, w), pad(v, h));
             let (x, y) = (u.round_ties_even(), v.round_ties_even());
             taps.push(index(x, w), index(y, h), w, 1.0);
         }
         Sampling::Bilinear => {
-            let (u, v) = (pad(u, w, padding), pad(v, h, padding));
+            let (u, v) = (pad(u, w), pad(v, h));
             let (x0, y0) = (u.floor(), v.floor());
             let (tx, ty) = (u - x0, v - y0);
             for (y, wy) in [(y0, 1.0 - ty), (y0 + 1.0, ty)] {
@@ -227,9 +277,9 @@ fn taps(gx: f64, gy: f64, h: usize, w: usize, sampling: Sampling, padding: Paddi
             let (x0, y0) = (u.floor(), v.floor());
             let (wxs, wys) = (cubic_weights(u - x0), cubic_weights(v - y0));
             for (dy, wy) in wys.into_iter().enumerate() {
-                let y = index(pad(y0 - 1.0 + dy as f64, h, padding), h);
+                let y = index(pad(y0 - 1.0 + dy as f64, h), h);
                 for (dx, wx) in wxs.into_iter().enumerate() {
-                    let x = index(pad(x0 - 1.0 + dx as f64, w, padding), w);
+                    let x = index(pad(x0 - 1.0 + dx as f64, w), w);
                     taps.push(x, y, w, wx * wy);
                 }
             }
@@ -250,6 +300,26 @@ pub fn grid_sample(
     sampling: Sampling,
     padding: Padding,
 ) -> Array3<f64> {
+    grid_sample_with(input, grid, sampling, padding, Corners::Edges)
+}
+
+/// `grid_sample(input, grid, mode, padding_mode, align_corners)` for one image, corners
+/// placed as `corners` says; otherwise as [`grid_sample()`].
+///
+/// # Panics
+/// If the grid's last axis is not 2.
+pub fn grid_sample_with(
+    input: ArrayView3<f64>,
+    grid: ArrayView3<f64>,
+    sampling: Sampling,
+    padding: Padding,
+    corners: Corners,
+) -> Array3<f64> {
+    let modes = Modes {
+        sampling,
+        padding,
+        corners,
+    };
     let (c, h, w) = input.dim();
     let (h_out, w_out, two) = grid.dim();
     assert_eq!(two, 2, "grid_sample: grid must be [H_out, W_out, 2]");
@@ -262,7 +332,7 @@ pub fn grid_sample(
     let plane = h * w;
     for i in 0..h_out {
         for j in 0..w_out {
-            let t = taps(grid[[i, j, 0]], grid[[i, j, 1]], h, w, sampling, padding);
+            let t = taps(grid[[i, j, 0]], grid[[i, j, 1]], h, w, modes);
             let taps = &t.taps[..t.len];
             for ch in 0..c {
                 let src = &data[ch * plane..(ch + 1) * plane];
@@ -453,6 +523,61 @@ mod tests {
             sample_row(&row, 1e300, Sampling::Nearest, Padding::Zeros),
             0.0
         );
+    }
+
+    #[test]
+    fn aligned_corners_put_the_ends_on_the_border_pixels() {
+        // (x + 1)/2·(W − 1): −1 → 0, 1 → 3, 0 → 1½
+        assert_eq!(unnormalize_with(-1.0, 4, Corners::Centres), 0.0);
+        assert_eq!(unnormalize_with(1.0, 4, Corners::Centres), 3.0);
+        assert_eq!(unnormalize_with(0.0, 4, Corners::Centres), 1.5);
+        // reflection about 0 and 3 (not −½ and 3½)
+        let refl = |c| pad_with(c, 4, Padding::Reflection, Corners::Centres);
+        assert_close(refl(-1.3), 1.3, "−1.3 about 0");
+        assert_close(refl(4.2), 1.8, "4.2 about 3");
+        assert_close(refl(7.5), 1.5, "7.5 → −1.5 → 1.5");
+        assert_eq!(
+            pad_with(12.3, 1, Padding::Reflection, Corners::Centres),
+            0.0
+        );
+        // a linspace(−1, 1) grid is the identity with aligned corners, in every mode
+        let input = Array3::from_shape_fn((2, 4, 5), |(c, i, j)| (c * 20 + i * 5 + j) as f64);
+        let grid = Array3::from_shape_fn((4, 5, 2), |(i, j, k)| {
+            if k == 0 {
+                j as f64 / 2.0 - 1.0
+            } else {
+                i as f64 * 2.0 / 3.0 - 1.0
+            }
+        });
+        for sampling in Sampling::ALL {
+            for padding in Padding::ALL {
+                let out = grid_sample_with(
+                    input.view(),
+                    grid.view(),
+                    sampling,
+                    padding,
+                    Corners::Centres,
+                );
+                for (a, b) in out.iter().zip(&input) {
+                    assert_close(*a, *b, &format!("aligned {sampling} {padding}"));
+                }
+            }
+        }
+        // x = 0 on a row [1, 2, 3, 4] is u = 1½ aligned (bilinear 2.5), u = 1½ unaligned too;
+        // x = −1 is pixel 0's centre aligned (1) but its outer edge unaligned (zeros: ½)
+        let row = Array3::from_shape_vec((1, 1, 4), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let at = |x: f64, corners| {
+            let g = Array3::from_shape_vec((1, 1, 2), vec![x, 0.0]).unwrap();
+            grid_sample_with(
+                row.view(),
+                g.view(),
+                Sampling::Bilinear,
+                Padding::Zeros,
+                corners,
+            )[[0, 0, 0]]
+        };
+        assert_close(at(-1.0, Corners::Centres), 1.0, "aligned end");
+        assert_close(at(-1.0, Corners::Edges), 0.5, "unaligned end");
     }
 
     #[test]

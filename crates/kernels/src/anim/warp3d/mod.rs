@@ -11,16 +11,19 @@
 //! the result to [0, 1]. The geometry and the sampling run in f64; DD runs float32, so the
 //! goldens (`tests/golden-gen/warp3d_golden.py`, float64) test the semantics, not the rounding.
 //!
-//! Not here: VR's spherical variant (`spherical=True`), depth estimation, turbo blending.
+//! VR's eye views, the spherical variant (`spherical=True`), are [`spherical`]. Not here:
+//! depth estimation, turbo blending.
 
 pub mod camera;
 pub mod grid_sample;
 pub mod resize;
+pub mod spherical;
 
 use ndarray::{Array3, ArrayView2, ArrayView3};
 
 pub use camera::{Camera, Pose, sampling_grid};
-pub use grid_sample::{Padding, Sampling, UnknownMode, grid_sample};
+pub use grid_sample::{Corners, Padding, Sampling, UnknownMode, grid_sample, grid_sample_with};
+pub use spherical::{Eye, eye_pose, spherical_grid, transform_image_3d_spherical};
 
 /// What DD adds to the image before sampling. Presumably half an 8-bit level (1/512 ≈ ½·1/256,
 /// less a little), because `ToPILImage` truncates the result to 8 bits rather than rounding.
