@@ -90,7 +90,7 @@ class SmallConfig:
 
 MIDAS_V21_SMALL = SmallConfig()
 TINY_SMALL = SmallConfig(effnet=efficientnet.EffNetConfig(width_mult=0.25, depth_mult=0.5, stem=8, head=64,
-                                                          lite=True), features=8, head=8)
+                                                          lite=True), features=4, head=8)
 
 
 class ResNeXtBottleneck(nn.Module):
