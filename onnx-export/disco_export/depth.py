@@ -75,7 +75,7 @@ def make_tiny_midas(name, seed):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = MIDAS_MODELS[name].build_tiny()
-    return midas.positive_head(model, seed)
+    return midas.positive_head(model)
 
 
 def make_midas(req, name=DEFAULT_MIDAS):

@@ -293,8 +293,8 @@ class DPTDepthModel(nn.Module):
         return s.output_conv(path).squeeze(1)
 
 
-def positive_head(model, seed):
-    """``model`` (built under ``seed`` by the caller) in eval mode with its last 1x1 conv made positive, as a
+def positive_head(model):
+    """``model`` in eval mode with its last 1x1 conv made positive, as a
     trained head is on the ReLU features it reads, so the output is not all zeros after the final ReLU."""
     with torch.no_grad():
         head = model.scratch.output_conv[4]
@@ -308,7 +308,7 @@ def tiny_model(seed, cfg=TINY_DPT):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = DPTDepthModel(cfg)
-    return positive_head(model, seed)
+    return positive_head(model)
 
 
 RESIZE_MODES = ("minimal", "upper_bound")
