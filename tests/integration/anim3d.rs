@@ -130,7 +130,9 @@ fn a_model_set_without_depth_graphs_is_an_error_at_animation_mode() {
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("no MiDaS") && stderr.contains("`midas_v21`") && !stderr.contains("dpt_large"),
+        stderr.contains("no MiDaS")
+            && stderr.contains("`midas_v21`")
+            && !stderr.contains("dpt_large"),
         "{stderr}"
     );
     assert!(stderr.contains("--midas NAME=PATH"), "{stderr}");
@@ -472,7 +474,9 @@ fn a_3d_frame_uses_the_graph_and_preprocessing_of_its_midas_depth_model() {
     use disco::render::session::{Device, GraphSession, Input, SessionOptions};
     let Some(set) = tiny_set() else { return };
     let m = &set.manifest;
-    let small = m.midas("midas_v21_small").expect("the tiny set has midas_v21_small");
+    let small = m
+        .midas("midas_v21_small")
+        .expect("the tiny set has midas_v21_small");
     assert_eq!(small.net_size, Some(256));
     assert_eq!(small.resize, MidasResize::UpperBound);
     assert_eq!(small.mean, [0.485, 0.456, 0.406]);
@@ -499,9 +503,7 @@ fn a_3d_frame_uses_the_graph_and_preprocessing_of_its_midas_depth_model() {
     let got = sessions.depth(image.view(), 1.0).unwrap();
     let mut session = GraphSession::open(&set, small.forward().unwrap(), opts).unwrap();
     let input = net_input(image.view(), size, (small.mean, small.std)).into_dyn();
-    let mut out = session
-        .run(&[("image", Input::F32(input.view()))])
-        .unwrap();
+    let mut out = session.run(&[("image", Input::F32(input.view()))]).unwrap();
     let pred = out
         .remove("inverse_depth")
         .unwrap()
@@ -524,10 +526,11 @@ fn a_3d_frame_uses_the_graph_and_preprocessing_of_its_midas_depth_model() {
         assert_eq!(build(dir.path()).len(), 2);
         let keys = frame_keys(dir.path(), 2);
         let record: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                dir.path()
-                    .join(format!(".disco/objects/{}/{}.json", &keys[1][..2], keys[1])),
-            )
+            &std::fs::read(dir.path().join(format!(
+                ".disco/objects/{}/{}.json",
+                &keys[1][..2],
+                keys[1]
+            )))
             .unwrap(),
         )
         .unwrap();
@@ -547,5 +550,8 @@ fn a_3d_frame_uses_the_graph_and_preprocessing_of_its_midas_depth_model() {
     assert_eq!(small_keys[0], large_keys[0], "frame 0 has no depth");
     assert_eq!(small_png[0], large_png[0]);
     assert_ne!(small_keys[1], large_keys[1]);
-    assert_ne!(small_png[1], large_png[1], "frame 1 warps through another depth");
+    assert_ne!(
+        small_png[1], large_png[1],
+        "frame 1 warps through another depth"
+    );
 }

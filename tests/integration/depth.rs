@@ -53,7 +53,11 @@ fn depth_processing_matches_pytorch_golden() {
         let mode: MidasResize = serde_json::from_value(s[3].clone()).unwrap();
         modes.insert(format!("{mode:?}"));
         let want = (n(&s[4][0]), n(&s[4][1]));
-        assert_eq!(midas_size(n(&s[0]), n(&s[1]), n(&s[2]), 32, mode), want, "{s}");
+        assert_eq!(
+            midas_size(n(&s[0]), n(&s[1]), n(&s[2]), 32, mode),
+            want,
+            "{s}"
+        );
     }
     assert_eq!(modes.len(), 2, "both resize modes are covered");
     let minimal = MidasResize::Minimal;
