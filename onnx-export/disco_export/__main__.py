@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import checkpoints, openclip, unet, unet_catalog, verify
+from . import checkpoints, depth, openclip, unet, unet_catalog, verify
 from .modelset import Request, build, log
 
 # The OpenCLIP pair adds exact GELU (a ViT) and a GELU text tower beside a ModifiedResNet; the other OpenCLIP
@@ -48,15 +48,18 @@ def parser():
     a("--out", type=Path, required=True, help="model-set directory to write (graphs + manifest.json)")
     a("--tiny", action="store_true",
       help="tiny random-weight models (fixed seed); without other model flags exports everything: "
-           f"the 512 UNet, a custom-architecture UNet, secondary, CLIP {' '.join(TINY_CLIP)}, LPIPS, MiDaS DPT-Large, AdaBins and RAFT")
+           f"the 512 UNet, a custom-architecture UNet, secondary, CLIP {' '.join(TINY_CLIP)}, LPIPS, the five MiDaS models, "
+           "AdaBins and RAFT")
     a("--diffusion", choices=sorted(unet.CONFIGS) + [unet_catalog.CUSTOM], metavar="NAME",
       help="guided-diffusion UNet to export (default: none): " + ", ".join(sorted(unet.CONFIGS))
       + ", or custom (architecture from the flags below)")
     a("--checkpoint", type=Path, help="the UNet checkpoint (.pt state dict) for --diffusion")
     custom_flags(p.add_argument_group("--diffusion custom: the architecture (guided-diffusion create_model "
                                       "arguments; defaults: DD 5.7's custom model cell)"))
-    a("--midas", nargs="?", const=True, default=None, metavar="PATH",
-      help="export MiDaS DPT-Large (3D depth) from this dpt_large-midas-2f21e586.pt (no PATH with --tiny)")
+    a("--midas", nargs="*", default=None, metavar="NAME=PATH",
+      help="export MiDaS depth models (3D depth) by DD's midas_depth_model name from their released files: "
+           + ", ".join(f"{n}={m.file}" for n, m in depth.MIDAS_MODELS.items())
+           + "; a bare PATH is dpt_large's; with --tiny give names only (none: all five)")
     a("--adabins", nargs="?", const=True, default=None, metavar="PATH",
       help="export AdaBins-NYU (3D depth, blended by midas_weight) from this AdaBins_nyu.pt (no PATH with --tiny)")
     a("--raft", nargs="?", const=True, default=None, metavar="PATH",
@@ -99,12 +102,43 @@ def custom_request(args, tiny):
     return unet_catalog.custom_config(args.checkpoint.name, **arch)
 
 
+def midas_request(items, tiny):
+    """``--midas`` items -> ([model names], {name: checkpoint path}). Items are ``NAME=PATH``, a bare ``PATH``
+    (dpt_large's file, as before there were other models) or, with --tiny, a bare ``NAME``; with --tiny and no
+    items, every model."""
+    if items is None:
+        return [], {}
+    if tiny and not items:
+        return list(depth.MIDAS_MODELS), {}
+    if not items:
+        raise SystemExit("--midas needs NAME=PATH items: " + ", ".join(
+            f"{n}={m.file}" for n, m in depth.MIDAS_MODELS.items()))
+    names, paths = [], {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep and item in depth.MIDAS_MODELS:
+            name, path = item, None
+        elif not sep:
+            name, path = depth.DEFAULT_MIDAS, item
+        if name not in depth.MIDAS_MODELS:
+            raise SystemExit(f"--midas: unknown model {name!r}; known: {', '.join(depth.MIDAS_MODELS)}")
+        if tiny and path is not None:
+            raise SystemExit("--tiny takes no checkpoint paths (use --midas NAME without =PATH)")
+        if not tiny and path is None:
+            raise SystemExit(f"--midas {name} needs the path of {depth.MIDAS_MODELS[name].file} ({name}=PATH)")
+        names.append(name)
+        if path is not None:
+            paths[name] = Path(path)
+    return list(dict.fromkeys(names)), paths
+
+
 def request(args):
     """Turn parsed arguments into a Request (filling the --tiny defaults)."""
     tiny = args.tiny
-    anything = args.diffusion or args.secondary or args.clip or args.lpips or args.midas or args.adabins or args.raft
-    for flag, value, file in (("--midas", args.midas, "dpt_large-midas-2f21e586.pt"),
-                              ("--adabins", args.adabins, "AdaBins_nyu.pt"),
+    anything = (args.diffusion or args.secondary or args.clip or args.lpips or args.midas is not None or args.adabins
+                or args.raft)
+    midas_names, midas_paths = midas_request(args.midas, tiny)
+    for flag, value, file in (("--adabins", args.adabins, "AdaBins_nyu.pt"),
                               ("--raft", args.raft, "raft-things.pth")):
         if tiny and isinstance(value, str):
             raise SystemExit(f"--tiny takes no checkpoint paths (use {flag} without PATH)")
@@ -117,8 +151,8 @@ def request(args):
                   secondary_checkpoint=Path(args.secondary) if isinstance(args.secondary, str) else None,
                   clip=list(dict.fromkeys(args.clip)), lpips=args.lpips, lpips_vgg=args.lpips_vgg,
                   lpips_lin=args.lpips_lin,
-                  verify_batches=tuple(args.verify_batches), seed=args.seed, midas=bool(args.midas),
-                  midas_checkpoint=Path(args.midas) if isinstance(args.midas, str) else None,
+                  verify_batches=tuple(args.verify_batches), seed=args.seed, midas=midas_names,
+                  midas_checkpoints=midas_paths,
                   adabins=bool(args.adabins),
                   adabins_checkpoint=Path(args.adabins) if isinstance(args.adabins, str) else None,
                   raft=bool(args.raft), raft_checkpoint=Path(args.raft) if isinstance(args.raft, str) else None)
@@ -129,7 +163,8 @@ def request(args):
             raise SystemExit(f"--diffusion custom: {e}") from None
     if tiny and not anything:
         req.diffusion, req.secondary, req.clip, req.lpips = unet_catalog.DEFAULT, True, TINY_CLIP, True
-        req.midas = req.adabins = req.raft = True
+        req.midas = list(depth.MIDAS_MODELS)
+        req.adabins = req.raft = True
         req.extra_tiny_unets = [unet_catalog.custom_config(unet_catalog.TINY_CUSTOM_CHECKPOINT, tiny=True,
                                                            **unet_catalog.TINY_CUSTOM_ARGS)]
     if not tiny:

@@ -99,10 +99,16 @@ def check_keys(model, sd, what, ignore=()):
         raise CheckpointError("\n".join(lines))
 
 
-def load_into(model, path, what, ignore=()):
-    """Load the checkpoint at ``path`` into ``model`` strictly; return the file's sha256."""
+def load_into(model, path, what, ignore=(), optional=()):
+    """Load the checkpoint at ``path`` into ``model`` strictly; return the file's sha256.
+
+    ``ignore``: key prefixes of the checkpoint to drop. ``optional``: key suffixes of the model that the checkpoint
+    may lack (they keep the model's values, e.g. BatchNorm's ``num_batches_tracked``, unused at inference)."""
     sd = read_state_dict(path)
     sd = {k: v for k, v in sd.items() if not any(k.startswith(p) for p in ignore)}
+    for k, v in model.state_dict().items():
+        if k not in sd and any(k.endswith(s) for s in optional):
+            sd[k] = v
     check_keys(model, sd, what)
     model.load_state_dict(sd, strict=True)
     return sha256_file(path)

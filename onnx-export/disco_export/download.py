@@ -14,7 +14,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from . import clip, openclip, unet_catalog
+from . import clip, depth, openclip, unet_catalog
 from .checkpoints import sha256_file
 
 # Disco Diffusion's hashes (diff_model_map; unet_catalog.py) and OpenAI's (the hex path component of each CLIP URL).
@@ -97,6 +97,10 @@ def main(argv=None):
                         "open_clip ARCH::TAG name; OpenAI's are checked against their full sha256, open_clip's "
                         "GitHub releases against the published 8-digit prefix, Hugging Face ones not at all")
     p.add_argument("--lpips", action="store_true", help="fetch torchvision VGG16 and the LPIPS v0.1 heads")
+    p.add_argument("--midas", nargs="+", default=[], choices=list(depth.MIDAS_MODELS), metavar="NAME",
+                   help="MiDaS depth models by DD's midas_depth_model name, saved under DD's file names "
+                        f"({', '.join(m.file for m in depth.MIDAS_MODELS.values())}); checked against the 8-digit "
+                        "sha256 prefix in each name")
     args = p.parse_args(argv)
 
     def log(msg):
@@ -120,6 +124,9 @@ def main(argv=None):
         if args.lpips:
             for name, sha, urls in (LPIPS_VGG, LPIPS_LIN):
                 fetch(args.dir / name, sha, urls, log)
+        for name in dict.fromkeys(args.midas):
+            m = depth.MIDAS_MODELS[name]
+            fetch(args.dir / m.file, m.sha256_prefix, list(m.urls), log)
     except DownloadError as e:
         log(f"error: {e}")
         return 1

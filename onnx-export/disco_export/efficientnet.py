@@ -1,5 +1,9 @@
-"""EfficientNet with TensorFlow's "same" padding (rwightman's gen-efficientnet ``tf_efficientnet_b5_ap``), fp32:
-the encoder of AdaBins (adabins.py), which keeps every stage's output.
+"""EfficientNet with TensorFlow's "same" padding (rwightman's gen-efficientnet), fp32: ``tf_efficientnet_b5_ap``,
+the encoder of AdaBins (adabins.py), which keeps every stage's output; and ``tf_efficientnet_lite3`` (``LITE3``), the
+encoder of MiDaS v2.1 small (midas_v21.py), built with ``exportable=True`` (the same fixed "same" padding).
+
+EfficientNet-Lite (gen-efficientnet's ``_gen_efficientnet_lite``): no squeeze-excitation, ReLU6 activations, the
+stem fixed at 32 channels (not scaled), and the first and last stages' repeats not scaled by the depth multiplier.
 
 Parameter names match gen-efficientnet's: ``conv_stem``, ``bn1``, ``blocks.<stage>.<block>.*`` (depthwise-separable
 blocks: ``conv_dw``, ``bn1``, ``se.conv_reduce``, ``se.conv_expand``, ``conv_pw``, ``bn2``; inverted residuals:
@@ -30,6 +34,10 @@ class EffNetConfig:
     depth_mult: float = 2.2       # B5
     stem: int = 32
     head: int = 1280
+    lite: bool = False            # EfficientNet-Lite: no SE, ReLU6, fixed stem, first/last repeats fixed
+
+    def stem_width(self):
+        return self.stem if self.lite else self.round_width(self.stem)
 
     def round_width(self, c):
         """gen-efficientnet's ``round_channels``: scaled, to a multiple of 8, never below 90 % of the scaled width."""
@@ -39,11 +47,15 @@ class EffNetConfig:
 
     def stages(self):
         """[(kind, repeats, kernel, stride, expansion, width)], depths scaled up (ceil) as gen-efficientnet does."""
-        return [(k, int(math.ceil(r * self.depth_mult)), ks, s, e, self.round_width(c))
-                for k, r, ks, s, e, c in B0_STAGES]
+        last = len(B0_STAGES) - 1
+        return [(k, r if self.lite and i in (0, last) else int(math.ceil(r * self.depth_mult)), ks, s, e,
+                 self.round_width(c)) for i, (k, r, ks, s, e, c) in enumerate(B0_STAGES)]
 
 
 B5 = EffNetConfig()
+# tf_efficientnet_lite3: channel multiplier 1.2, depth multiplier 1.4; stage widths 24, 32, 48, 96, 136, 232, 384
+# and repeats 1, 3, 3, 5, 5, 6, 1.
+LITE3 = EffNetConfig(width_mult=1.2, depth_mult=1.4, stem=32, head=1280, lite=True)
 
 
 def same_pad(k, stride):
@@ -86,41 +98,50 @@ class SqueezeExcite(nn.Module):
         return x * torch.sigmoid(s)
 
 
-class DepthwiseSeparable(nn.Module):
-    """Depthwise conv, BN, SiLU, SE, pointwise conv, BN (no activation); skip when the shape is kept."""
+def activation(lite):
+    """SiLU, or ReLU6 in EfficientNet-Lite."""
+    return F.relu6 if lite else F.silu
 
-    def __init__(self, c_in, c_out, k, stride):
+
+class DepthwiseSeparable(nn.Module):
+    """Depthwise conv, BN, SiLU, SE, pointwise conv, BN (no activation); skip when the shape is kept.
+    Lite: ReLU6 and no SE."""
+
+    def __init__(self, c_in, c_out, k, stride, lite=False):
         super().__init__()
+        self.act = activation(lite)
         self.skip = stride == 1 and c_in == c_out
         self.conv_dw = SameConv(c_in, c_in, k, stride, groups=c_in)
         self.bn1 = bn(c_in)
-        self.se = SqueezeExcite(c_in, _reduced(c_in))
+        self.se = nn.Identity() if lite else SqueezeExcite(c_in, _reduced(c_in))
         self.conv_pw = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.bn2 = bn(c_out)
 
     def forward(self, x):
-        y = self.bn2(self.conv_pw(self.se(F.silu(self.bn1(self.conv_dw(x))))))
+        y = self.bn2(self.conv_pw(self.se(self.act(self.bn1(self.conv_dw(x))))))
         return y + x if self.skip else y
 
 
 class InvertedResidual(nn.Module):
-    """Expand (1x1), depthwise, SE (reduced to a quarter of the input width), project (1x1); skip when kept."""
+    """Expand (1x1), depthwise, SE (reduced to a quarter of the input width), project (1x1); skip when kept.
+    Lite: ReLU6 and no SE."""
 
-    def __init__(self, c_in, c_out, k, stride, expand):
+    def __init__(self, c_in, c_out, k, stride, expand, lite=False):
         super().__init__()
         mid = c_in * expand
+        self.act = activation(lite)
         self.skip = stride == 1 and c_in == c_out
         self.conv_pw = nn.Conv2d(c_in, mid, 1, bias=False)
         self.bn1 = bn(mid)
         self.conv_dw = SameConv(mid, mid, k, stride, groups=mid)
         self.bn2 = bn(mid)
-        self.se = SqueezeExcite(mid, _reduced(c_in))
+        self.se = nn.Identity() if lite else SqueezeExcite(mid, _reduced(c_in))
         self.conv_pwl = nn.Conv2d(mid, c_out, 1, bias=False)
         self.bn3 = bn(c_out)
 
     def forward(self, x):
-        y = F.silu(self.bn1(self.conv_pw(x)))
-        y = self.se(F.silu(self.bn2(self.conv_dw(y))))
+        y = self.act(self.bn1(self.conv_pw(x)))
+        y = self.se(self.act(self.bn2(self.conv_dw(y))))
         y = self.bn3(self.conv_pwl(y))
         return y + x if self.skip else y
 
@@ -132,7 +153,8 @@ class EfficientNet(nn.Module):
     def __init__(self, cfg=B5):
         super().__init__()
         self.cfg = cfg
-        c = cfg.round_width(cfg.stem)
+        c = cfg.stem_width()
+        self.act = activation(cfg.lite)
         self.conv_stem = SameConv(3, c, 3, 2)
         self.bn1 = bn(c)
         stages = []
@@ -140,8 +162,8 @@ class EfficientNet(nn.Module):
             blocks = []
             for i in range(repeats):
                 s = stride if i == 0 else 1
-                blocks.append(DepthwiseSeparable(c, width, k, s) if kind == "ds"
-                              else InvertedResidual(c, width, k, s, expand))
+                blocks.append(DepthwiseSeparable(c, width, k, s, cfg.lite) if kind == "ds"
+                              else InvertedResidual(c, width, k, s, expand, cfg.lite))
                 c = width
             stages.append(nn.Sequential(*blocks))
         self.blocks = nn.Sequential(*stages)
@@ -155,10 +177,10 @@ class EfficientNet(nn.Module):
         out = [x]
         out.append(self.conv_stem(out[-1]))
         out.append(self.bn1(out[-1]))
-        out.append(F.silu(out[-1]))
+        out.append(self.act(out[-1]))
         for stage in self.blocks:
             out.append(stage(out[-1]))
         out.append(self.conv_head(out[-1]))
         out.append(self.bn2(out[-1]))
-        out.append(F.silu(out[-1]))
+        out.append(self.act(out[-1]))
         return out

@@ -173,6 +173,14 @@ def validate(doc, root=None):
             need(set(sec.get("graphs", {})) == {"forward", "vjp"}, f"{fam}.graphs roles wrong")
             need(isinstance(sec.get("size_multiple"), int), f"{fam}.size_multiple missing")
             refs(sec.get("graphs", {}), f"{fam}.graphs")
+    for name, d in ((doc.get("depth") or {}).get("midas") or {}).items():
+        need(d.get("name") == name, f"depth.midas.{name}.name differs")
+        need(set(d.get("graphs", {})) == {"forward"}, f"depth.midas.{name}.graphs roles wrong")
+        need(isinstance(d.get("net_size"), int) and isinstance(d.get("size_multiple"), int),
+             f"depth.midas.{name}: net_size or size_multiple missing")
+        need(d.get("resize") in ("minimal", "upper_bound"), f"depth.midas.{name}.resize unknown")
+        need(len(d.get("mean", [])) == 3 and len(d.get("std", [])) == 3, f"depth.midas.{name}: mean/std not 3 values")
+        refs(d.get("graphs", {}), f"depth.midas.{name}.graphs")
     sec = doc.get("raft")
     if sec is not None:
         need(set(sec.get("graphs", {})) == {"forward"}, "raft.graphs roles wrong")

@@ -1,4 +1,5 @@
-"""MiDaS v3 DPT depth networks (isl-org/MiDaS ``DPTDepthModel``), fp32: DD's default ``dpt_large``.
+"""MiDaS v3 DPT depth networks (isl-org/MiDaS ``DPTDepthModel``), fp32: DD's default ``dpt_large``, and
+``dpt_hybrid`` / ``dpt_hybrid_nyu`` (one architecture, two checkpoints).
 
 A ViT (timm ``vit_large_patch16_384``: 24 blocks, width 1024, 16 heads, 16 px patches, a 24x24 position grid
 resized bilinearly to the input's patch grid) whose block outputs at the four hooks become a feature pyramid
@@ -11,6 +12,14 @@ ViT, including its unused ``norm`` and ``head``), ``pretrained.act_postprocess{1
 ``scratch.layer{1..4}_rn``, ``scratch.refinenet{1..4}.{out_conv,resConfUnit1,resConfUnit2}.*`` and
 ``scratch.output_conv.{0,2,4}``.
 
+DPT-Hybrid (``backbone="vitb_rn50_384"``): timm's ``vit_base_resnet50_384``, a BiT ResNetV2 (bit.py: stages of
+3, 4, 9 bottlenecks, widths 256, 512, 1024) whose stride-16 output a 1x1 conv (``patch_embed.proj``) turns into the
+tokens of a ViT-B (12 blocks, width 768, 12 heads, 24x24 position grid). MiDaS hooks ResNet stages 0 and 1 (widths
+256 at 1/4, 512 at 1/8, passed through unchanged: ``act_postprocess1/2`` are identities without parameters) and
+transformer blocks 8 and 11 (reassembled as DPT-Large's levels 3 and 4: readout projection, 1x1 conv to 768, and
+for level 4 a stride-2 conv). Keys: ``pretrained.model.patch_embed.backbone.{stem.conv,stem.norm,stages.*}``,
+``pretrained.model.patch_embed.proj``, the ViT's as above, ``pretrained.act_postprocess{3,4}``, the same decoder.
+
 Forward: ``inverse_depth = DPT(image)``; image: (B, 3, H, W) with H, W multiples of 32, already resized the way
 DD resizes it (keep the aspect ratio, the scale closest to 1, multiples of 32: ``resize_for_net``; cv2 bicubic) and
 normalised to ``(x − 0.5) / 0.5``; inverse_depth: (B, H, W), larger is nearer. DD then resizes it bicubically to
@@ -18,11 +27,13 @@ the frame and maps it to depth as ``(50 − inverse_depth) / 19`` (dd-algorithm.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .bit import BitConfig, R50_HYBRID, ResNetV2
 
 
 @dataclass(frozen=True)
@@ -38,18 +49,39 @@ class DptConfig:
     features: tuple = (256, 512, 1024, 1024)   # reassembled widths, fine to coarse
     fusion: int = 256            # the decoder's width
     mlp_ratio: int = 4
-    net_size: int = 384          # DD's net_w = net_h: the side the frame is resized towards
+    net_size: int = 384          # DD's net_w = net_h: the side the frame is resized towards (a toy set's own)
+    # DPT-Hybrid: the ResNetV2 under the ViT (levels 1 and 2 are its stages 0 and 1; ``hooks`` then names the two
+    # transformer blocks of levels 3 and 4). None: a plain ViT with 16 px patches, four hooked blocks.
+    resnet: BitConfig = None
+
+    @property
+    def hybrid(self):
+        return self.resnet is not None
 
     def as_manifest(self):
-        return {"name": self.name, "width": self.width, "depth": self.depth, "heads": self.heads,
-                "grid": self.grid, "hooks": list(self.hooks), "features": list(self.features),
-                "fusion": self.fusion}
+        out = {"name": self.name, "width": self.width, "depth": self.depth, "heads": self.heads,
+               "grid": self.grid, "hooks": list(self.hooks), "features": list(self.features),
+               "fusion": self.fusion}
+        if self.hybrid:
+            out["resnet"] = self.resnet.as_manifest()
+            out["resnet_stage_hooks"] = [0, 1]
+        return out
 
 
 DPT_LARGE = DptConfig("dpt_large")
 # The same graph at toy widths: 4 blocks hooked at each, a 4x4 position grid (64 px) resized like the real one.
 TINY_DPT = DptConfig("dpt_large", width=32, depth=4, heads=2, grid=4, hooks=(0, 1, 2, 3), features=(8, 16, 32, 32),
                      fusion=16)
+# DPT-Hybrid (dpt_hybrid-midas-501f0c75.pt, dpt_hybrid_nyu-2ce69ec7.pt): MiDaS's hooks [0, 1, 8, 11], the first two
+# on ResNet stages.
+DPT_HYBRID = DptConfig("dpt_hybrid", width=768, depth=12, heads=12, grid=24, hooks=(8, 11),
+                       features=(256, 512, 768, 768), resnet=R50_HYBRID)
+DPT_HYBRID_NYU = replace(DPT_HYBRID, name="dpt_hybrid_nyu")
+# Toy widths: one bottleneck per stage (widths 32, 64, 128; GroupNorm of 4 groups), a 3-block ViT of width 32.
+TINY_RESNET = BitConfig(layers=(1, 1, 1), widths=(32, 64, 128), stem=16, groups=4)
+TINY_DPT_HYBRID = DptConfig("dpt_hybrid", width=32, depth=3, heads=2, grid=4, hooks=(1, 2), features=(32, 64, 32, 32),
+                            fusion=16, resnet=TINY_RESNET)
+TINY_DPT_HYBRID_NYU = replace(TINY_DPT_HYBRID, name="dpt_hybrid_nyu")
 PATCH = 16
 SIZE_MULTIPLE = 32
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -99,20 +131,33 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self, width):
+    """16 px patches (ViT), or the ResNetV2's stride-16 features and a 1x1 conv (ViT-hybrid: ``backbone``)."""
+
+    def __init__(self, cfg):
         super().__init__()
-        self.proj = nn.Conv2d(3, width, PATCH, stride=PATCH)
+        if cfg.hybrid:
+            self.backbone = ResNetV2(cfg.resnet)
+            self.proj = nn.Conv2d(cfg.resnet.widths[-1], cfg.width, 1)
+        else:
+            self.proj = nn.Conv2d(3, cfg.width, PATCH, stride=PATCH)
+
+    def forward(self, x):
+        """(tokens (B, N, C), the ResNet's stage outputs or [])."""
+        stages = self.backbone(x) if hasattr(self, "backbone") else []
+        tokens = self.proj(stages[-1] if stages else x)
+        return tokens.flatten(2).transpose(1, 2), stages
 
 
 class VisionTransformer(nn.Module):
-    """timm's ViT parameters; forward returns the hooked blocks' outputs (the final norm and head are unused)."""
+    """timm's ViT parameters; forward returns (the ResNet's stage outputs or [], the hooked blocks' outputs); the
+    final norm and head are unused."""
 
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.width))
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.grid * cfg.grid + 1, cfg.width))
-        self.patch_embed = PatchEmbed(cfg.width)
+        self.patch_embed = PatchEmbed(cfg)
         self.blocks = nn.ModuleList(Block(cfg.width, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.width, eps=1e-6)
         self.head = nn.Linear(cfg.width, 1000)
@@ -126,14 +171,14 @@ class VisionTransformer(nn.Module):
 
     def forward(self, x):
         b, _, h, w = x.shape
-        tokens = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+        tokens, stages = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(b, -1, -1), tokens], dim=1) + self.position(h // PATCH, w // PATCH)
         taps = []
         for i, blk in enumerate(self.blocks):
             x = blk(x)
             if i in self.cfg.hooks:
                 taps.append(x)
-        return taps
+        return stages, taps
 
 
 class ProjectReadout(nn.Module):
@@ -163,18 +208,22 @@ def _reassemble(cfg, level):
 
 
 class Backbone(nn.Module):
-    """``pretrained``: the ViT and its four reassembly stages."""
+    """``pretrained``: the ViT and its four reassembly stages (the hybrid's first two have no parameters: the
+    ResNet stages pass unchanged)."""
 
     def __init__(self, cfg):
         super().__init__()
+        self.cfg = cfg
         self.model = VisionTransformer(cfg)
-        for level in range(4):
+        self.first_level = 2 if cfg.hybrid else 0
+        for level in range(self.first_level, 4):
             self.add_module(f"act_postprocess{level + 1}", _reassemble(cfg, level))
 
     def forward(self, x):
         gh, gw = x.shape[2] // PATCH, x.shape[3] // PATCH
-        out = []
-        for level, t in enumerate(self.model(x)):
+        stages, taps = self.model(x)
+        out = list(stages[:self.first_level])
+        for level, t in enumerate(taps, start=self.first_level):
             post = getattr(self, f"act_postprocess{level + 1}")
             t = post[0](t).transpose(1, 2)
             t = t.reshape(t.shape[0], t.shape[1], gh, gw)
@@ -197,11 +246,12 @@ class ResidualConvUnit(nn.Module):
 
 
 class FusionBlock(nn.Module):
-    """``FeatureFusionBlock_custom``: (previous path + refined skip), refined, x2 bilinear (aligned corners), 1x1."""
+    """``FeatureFusionBlock_custom``: (previous path + refined skip), refined, x2 bilinear (aligned corners), 1x1
+    (to ``out`` channels: half the width in MidasNet_small's ``expand`` blocks)."""
 
-    def __init__(self, c):
+    def __init__(self, c, out=None):
         super().__init__()
-        self.out_conv = nn.Conv2d(c, c, 1)
+        self.out_conv = nn.Conv2d(c, out or c, 1)
         self.resConfUnit1 = ResidualConvUnit(c)
         self.resConfUnit2 = ResidualConvUnit(c)
 
@@ -244,12 +294,9 @@ class DPTDepthModel(nn.Module):
         return s.output_conv(path).squeeze(1)
 
 
-def tiny_model(seed):
-    """The tiny DPT with random weights under ``seed``; its last 1x1 conv made positive, as a trained head is on
-    the ReLU features it reads, so the output is not all zeros after the final ReLU."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = DPTDepthModel(TINY_DPT)
+def positive_head(model):
+    """``model`` in eval mode with its last 1x1 conv made positive, as a
+    trained head is on the ReLU features it reads, so the output is not all zeros after the final ReLU."""
     with torch.no_grad():
         head = model.scratch.output_conv[4]
         head.weight.abs_()
@@ -257,18 +304,42 @@ def tiny_model(seed):
     return model.eval()
 
 
-def resize_for_net(height, width, net=NET_SIZE, multiple=SIZE_MULTIPLE):
-    """MiDaS's ``Resize(keep_aspect_ratio=True, ensure_multiple_of=32, resize_method="minimal")`` as DD uses it:
-    the scale closer to 1 of net/height and net/width; each scaled side rounded to a multiple of 32, or rounded up
-    where rounding would fall below ``net`` (so a small image may stay below ``net``: MiDaS ceils, not clamps)."""
+def tiny_model(seed, cfg=TINY_DPT):
+    """A tiny DPT (DPT-Large's layout, or ``TINY_DPT_HYBRID``) with random weights under ``seed``."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = DPTDepthModel(cfg)
+    return positive_head(model)
+
+
+RESIZE_MODES = ("minimal", "upper_bound")
+
+
+def resize_for_net(height, width, net=NET_SIZE, multiple=SIZE_MULTIPLE, mode="minimal"):
+    """MiDaS's ``Resize(net, net, keep_aspect_ratio=True, ensure_multiple_of=32, resize_method=mode)`` as DD uses
+    it (midas/transforms.py, ``get_size`` and ``constrain_to_multiple_of``):
+
+    - ``minimal`` (DPT models): the scale closer to 1 of net/height and net/width; each scaled side rounded to the
+      nearest multiple (numpy's round: half to even, as Python's), with no bound (a side may fall below ``net``);
+    - ``upper_bound`` (MiDaS v2.1 models): the smaller scale; each side rounded to the nearest multiple, or down to
+      one where rounding would exceed ``net``.
+
+    A side that would round to 0 (an aspect ratio past 1:24, where DD's cv2 resize fails) is one multiple."""
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"unknown MiDaS resize mode {mode!r}")
     sh, sw = net / height, net / width
-    scale = sw if abs(1 - sw) < abs(1 - sh) else sh
+    if mode == "minimal":
+        scale = sw if abs(1 - sw) < abs(1 - sh) else sh
+    else:
+        scale = sw if sw < sh else sh
 
     def side(x):
-        y = round(x / multiple) * multiple  # numpy's round: half to even, as Python's
-        return y if y >= net else math.ceil(x / multiple) * multiple
+        y = round(x / multiple) * multiple
+        if mode == "upper_bound" and y > net:
+            y = math.floor(x / multiple) * multiple
+        return max(int(y), multiple)
 
-    return int(side(scale * height)), int(side(scale * width))
+    return side(scale * height), side(scale * width)
 
 
 def sample_inputs(batch, gen, size):
@@ -277,11 +348,17 @@ def sample_inputs(batch, gen, size):
     return [torch.rand(batch, 3, h, w, generator=gen) * 2 - 1]
 
 
+def graph_name(model_name):
+    """``midas_<name>_fwd`` (``midas_dpt_large_fwd``); the v2.1 names already start with ``midas_``."""
+    stem = model_name if model_name.startswith("midas_") else f"midas_{model_name}"
+    return f"{stem}_fwd"
+
+
 def graph_specs(model):
     """Forward ``image -> inverse_depth`` with symbolic B, H, W (multiples of 32)."""
     from .export import GraphSpec, TensorSpec
     image = TensorSpec("image", "float32", ["B", 3, "H", "W"])
     out = TensorSpec("inverse_depth", "float32", ["B", "H", "W"])
     meta = {"size_multiple": SIZE_MULTIPLE}
-    name = f"midas_{model.cfg.name}_fwd"
+    name = graph_name(model.cfg.name)
     return {"forward": GraphSpec(name, model, [image], [out], sample_inputs, multiple=SIZE_MULTIPLE, meta=meta)}

@@ -33,9 +33,9 @@ class Request:
     lpips: bool = False
     lpips_vgg: Path = None
     lpips_lin: Path = None
-    # MiDaS DPT-Large, the 3D mode's depth model (depth.py).
-    midas: bool = False
-    midas_checkpoint: Path = None
+    # MiDaS depth models by DD's midas_depth_model name, the 3D mode's depth (depth.py), and their files.
+    midas: list = field(default_factory=list)
+    midas_checkpoints: dict = field(default_factory=dict)
     adabins: bool = False
     adabins_checkpoint: Path = None
     # RAFT optical flow, Video Input's flow warp (flow.py).
@@ -186,8 +186,9 @@ def build(req):
             models[f"clip:{flag}"] = make_clip(req, flag)
     if req.lpips and "lpips" not in models:
         models["lpips"] = make_lpips(req)
-    if req.midas and "midas" not in models:
-        models["midas"] = depth.make_midas(req)
+    for name in req.midas:
+        if f"midas:{name}" not in models:
+            models[f"midas:{name}"] = depth.make_midas(req, name)
     if req.adabins and "adabins" not in models:
         models["adabins"] = depth.make_adabins(req)
     if req.raft and "raft" not in models:
@@ -227,10 +228,10 @@ def build(req):
         sections["lpips"] = _family(lpips.graph_specs(model), req, sha, graphs)
         sections["lpips"]["version"] = "0.1"
         sections["lpips"]["net"] = "vgg16"
-    if "midas" in models:
-        model, sha = models["midas"]
-        sections.setdefault("depth", {})["midas"] = {model.cfg.name: depth.midas_section(model, _family(
-            depth.midas_graph_specs(model), req, sha, graphs))}
+    for key in [k for k in models if k.startswith("midas:")]:
+        model, sha = models[key]
+        sections.setdefault("depth", {}).setdefault("midas", {})[model.cfg.name] = depth.midas_section(
+            model, _family(depth.midas_graph_specs(model), req, sha, graphs))
     if "adabins" in models:
         model, sha = models["adabins"]
         sections.setdefault("depth", {})["adabins"] = depth.adabins_section(model, _family(

@@ -42,8 +42,9 @@ def tiny_specs():
     specs.update({s.name: s for s in secondary.graph_specs(model).values()})
     model, _ = make_lpips(req)
     specs.update({s.name: s for s in lpips.graph_specs(model).values()})
-    model, _ = depth.make_midas(req)
-    specs.update({s.name: s for s in depth.midas_graph_specs(model).values()})
+    for name in req.midas:
+        model, _ = depth.make_midas(req, name)
+        specs.update({s.name: s for s in depth.midas_graph_specs(model).values()})
     model, _ = depth.make_adabins(req)
     specs.update({s.name: s for s in adabins.graph_specs(model).values()})
     model, _ = flow.make_raft(req)

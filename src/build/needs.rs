@@ -149,7 +149,7 @@ fn depth_problem(m: &Manifest, dir: &std::path::Path, s: &Settings) -> Option<Di
         None => Diagnostic::bare(message),
     };
     Some(d.with_help(
-        "export them into the set (`--midas`, `--adabins`; docs/models.md §3), set `midas-weight 1` to use MiDaS alone, or use `animation-mode \"2D\"`",
+        "export them into the set (`--midas NAME=PATH` with the `midas-depth-model` file, `--adabins`; docs/models.md §3), set `midas-weight 1` to use MiDaS alone, or use `animation-mode \"2D\"`",
     ))
 }
 

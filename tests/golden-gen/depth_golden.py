@@ -6,7 +6,8 @@ does it around MiDaS (dd-algorithm.md §10.4), in float64 PyTorch:
   depth  = (50 - interpolate(pred, frame size, bicubic, align_corners=False)) / 19
   blend  = w * depth + (1 - w) * adabins
 
-and MiDaS's input sizes from onnx-export's resize_for_net (MiDaS's "minimal" Resize). The network between is the
+and MiDaS's input sizes from onnx-export's resize_for_net (MiDaS's Resize: "minimal" at 384 for the DPT models,
+"upper_bound" at 384 for midas_v21 and at 256 for midas_v21_small). The network between is the
 exporter's, verified against torch there; here `pred` and `adabins` are fixed arrays.
 
 Writes tests/fixtures/anim3d/depth/cases.json and depth.bin (raw little-endian, one array after another):
@@ -58,8 +59,10 @@ def main():
     depth = (50.0 - up) / 19.0
     blend = depth * WEIGHT + adabins.to(DT) * (1 - WEIGHT)
 
-    sizes = [[hh, ww, 384, list(resize_for_net(hh, ww))]
-             for hh, ww in [(64, 64), (512, 768), (128, 192), (768, 512), (448, 320), (1080, 1920), (100, 37)]]
+    frames = [(64, 64), (512, 768), (128, 192), (768, 512), (448, 320), (1080, 1920), (100, 37), (300, 500),
+              (130, 300), (20, 1000)]
+    sizes = [[hh, ww, net, mode, list(resize_for_net(hh, ww, net=net, mode=mode))]
+             for net, mode in [(384, "minimal"), (384, "upper_bound"), (256, "upper_bound")] for hh, ww in frames]
     OUT.mkdir(parents=True, exist_ok=True)
     with open(OUT / "depth.bin", "wb") as f:
         for a, dt in [(image, "<f4"), (pred, "<f4"), (adabins, "<f4"), (net_input, "<f8"), (depth, "<f8"),

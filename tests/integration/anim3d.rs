@@ -136,6 +136,22 @@ fn a_model_set_without_depth_graphs_is_an_error_at_animation_mode() {
     // at the setting, with the line that wrote it
     assert!(stderr.contains("animation-mode \"3D\""), "{stderr}");
     assert!(stderr.contains("3D needs depth graphs"), "{stderr}");
+    // another MiDaS model is named as the one missing
+    let kdl = project(&root().join("models/toy"), "0: (0.5)").replace(
+        "midas-weight 0.3",
+        "midas-weight 1\n    midas-depth-model \"midas_v21\"",
+    );
+    std::fs::write(dir.path().join("disco.kdl"), kdl).unwrap();
+    let out = disco(dir.path(), &["check"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no MiDaS")
+            && stderr.contains("`midas_v21`")
+            && !stderr.contains("dpt_large"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--midas NAME=PATH"), "{stderr}");
 }
 
 /// The 3D init itself on the tiny set's depth graphs: a finite depth map of the frame's size;
@@ -443,5 +459,115 @@ fn a_3d_turbo_animation_diffuses_every_third_frame_and_blends_the_others() {
     assert_eq!(
         std::fs::read(dir.path().join("images_out/cam/cam(0)_0004.png")).unwrap(),
         was
+    );
+}
+
+/// Every string under `key` anywhere in `v`.
+fn strings_at(v: &serde_json::Value, key: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k == key, x.as_str()) {
+                    (true, Some(s)) => out.push(s.to_owned()),
+                    _ => strings_at(x, key, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| strings_at(x, key, out)),
+        _ => {}
+    }
+}
+
+/// DD's other MiDaS models: with `midas-depth-model "midas_v21_small"` a 3D frame's depth
+/// comes from that model's graph, preprocessed its way (256 px `upper_bound`, ImageNet's
+/// mean/std). The depth equals the graph run by hand on that input; the rendered frame 1's
+/// record keys that graph's blake3, not DPT-Large's; its key and pixels differ from the
+/// dpt_large build's, and frame 0 (no depth) is the same.
+#[test]
+fn a_3d_frame_uses_the_graph_and_preprocessing_of_its_midas_depth_model() {
+    use disco::render::depth::{DepthSessions, midas_depth, midas_size, net_input};
+    use disco::render::manifest::MidasResize;
+    use disco::render::session::{Device, GraphSession, Input, SessionOptions};
+    let Some(set) = tiny_set() else { return };
+    let m = &set.manifest;
+    let small = m
+        .midas("midas_v21_small")
+        .expect("the tiny set has midas_v21_small");
+    assert_eq!(small.net_size, Some(256));
+    assert_eq!(small.resize, MidasResize::UpperBound);
+    assert_eq!(small.mean, [0.485, 0.456, 0.406]);
+    let graph_hash = |name: &str| {
+        let g = m.midas(name).and_then(|d| d.forward()).unwrap();
+        m.graphs[g].blake3.clone()
+    };
+    let (small_hash, large_hash) = (graph_hash("midas_v21_small"), graph_hash("dpt_large"));
+    assert_ne!(small_hash, large_hash);
+
+    // the depth map: the small graph on the 160×256 upper_bound input (DPT-Large's would be
+    // 256×384), ImageNet-normalised
+    let opts = SessionOptions {
+        device: Device::Cpu,
+        intra_threads: Some(1),
+        verify_hashes: true,
+    };
+    let image = ndarray::Array3::from_shape_fn((3, 64, 96), |(c, y, x)| {
+        ((x * 3 + y * 2 + c * 60) % 256) as f32 / 255.0
+    });
+    let size = midas_size(64, 96, 256, 32, MidasResize::UpperBound);
+    assert_eq!(size, (160, 256));
+    let mut sessions = DepthSessions::open(&set, "midas_v21_small", false, opts).unwrap();
+    let got = sessions.depth(image.view(), 1.0).unwrap();
+    let mut session = GraphSession::open(&set, small.forward().unwrap(), opts).unwrap();
+    let input = net_input(image.view(), size, (small.mean, small.std)).into_dyn();
+    let mut out = session.run(&[("image", Input::F32(input.view()))]).unwrap();
+    let pred = out
+        .remove("inverse_depth")
+        .unwrap()
+        .into_shape_with_order(size)
+        .unwrap();
+    assert_eq!(got, midas_depth(pred.view(), (64, 96)));
+    let mut large = DepthSessions::open(&set, "dpt_large", false, opts).unwrap();
+    assert_ne!(got, large.depth(image.view(), 1.0).unwrap());
+
+    // two frames rendered with each model
+    let render = |model: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let text = project(&set.dir, "0: (0.5)")
+            .replace("max-frames 4", "max-frames 2")
+            .replace(
+                "midas-weight 0.3",
+                &format!("midas-weight 1\n    midas-depth-model \"{model}\""),
+            );
+        std::fs::write(dir.path().join("disco.kdl"), text).unwrap();
+        assert_eq!(build(dir.path()).len(), 2);
+        let keys = frame_keys(dir.path(), 2);
+        let record: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(format!(
+                ".disco/objects/{}/{}.json",
+                &keys[1][..2],
+                keys[1]
+            )))
+            .unwrap(),
+        )
+        .unwrap();
+        let (mut graphs, mut models) = (Vec::new(), Vec::new());
+        strings_at(&record, "midas-graph", &mut graphs);
+        strings_at(&record, "midas-depth-model", &mut models);
+        let png = |f: u32| {
+            std::fs::read(dir.path().join(format!("images_out/cam/cam(0)_{f:04}.png"))).unwrap()
+        };
+        (keys, graphs, models, [png(0), png(1)])
+    };
+    let (small_keys, small_graphs, small_models, small_png) = render("midas_v21_small");
+    assert_eq!(small_graphs, [small_hash]);
+    assert_eq!(small_models, ["midas_v21_small"]);
+    let (large_keys, large_graphs, _, large_png) = render("dpt_large");
+    assert_eq!(large_graphs, [large_hash]);
+    assert_eq!(small_keys[0], large_keys[0], "frame 0 has no depth");
+    assert_eq!(small_png[0], large_png[0]);
+    assert_ne!(small_keys[1], large_keys[1]);
+    assert_ne!(
+        small_png[1], large_png[1],
+        "frame 1 warps through another depth"
     );
 }

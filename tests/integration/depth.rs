@@ -4,6 +4,7 @@
 //! DD's `(50 − pred)/19` after the bicubic resize back, and the AdaBins blend.
 
 use disco::render::depth::{blend, midas_depth, midas_size, net_input};
+use disco::render::manifest::MidasResize;
 use ndarray::{Array2, Array3};
 use serde_json::Value;
 
@@ -47,11 +48,20 @@ fn depth_processing_matches_pytorch_golden() {
     let n = |v: &Value| v.as_u64().unwrap() as usize;
     let (fh, fw) = (n(&doc["frame"][0]), n(&doc["frame"][1]));
     let (h, w) = (n(&doc["net_size"][0]), n(&doc["net_size"][1]));
+    let mut modes = std::collections::BTreeSet::new();
     for s in doc["midas_sizes"].as_array().unwrap() {
-        let want = (n(&s[3][0]), n(&s[3][1]));
-        assert_eq!(midas_size(n(&s[0]), n(&s[1]), n(&s[2]), 32), want, "{s}");
+        let mode: MidasResize = serde_json::from_value(s[3].clone()).unwrap();
+        modes.insert(format!("{mode:?}"));
+        let want = (n(&s[4][0]), n(&s[4][1]));
+        assert_eq!(
+            midas_size(n(&s[0]), n(&s[1]), n(&s[2]), 32, mode),
+            want,
+            "{s}"
+        );
     }
-    assert_eq!(midas_size(fh, fw, n(&doc["net"]), 32), (h, w));
+    assert_eq!(modes.len(), 2, "both resize modes are covered");
+    let minimal = MidasResize::Minimal;
+    assert_eq!(midas_size(fh, fw, n(&doc["net"]), 32, minimal), (h, w));
     let at = &mut 0;
     let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<_>>();
     let image =

@@ -66,7 +66,7 @@ impl Frames3d {
                 "3D needs depth graphs",
             )
             .with_help(format!(
-                "export MiDaS `{midas}`{} into the model set (`--midas`{}, docs/models.md §3), or use `animation-mode \"2D\"`",
+                "export MiDaS `{midas}`{} into the model set (`--midas {midas}=PATH`{}, docs/models.md §3), or use `animation-mode \"2D\"`",
                 if adabins { " and AdaBins" } else { "" },
                 if adabins { ", `--adabins`" } else { "" },
             ))

@@ -2,9 +2,10 @@
 //! Runtime: MiDaS (`depth.midas.<model>`), and AdaBins-NYU (`depth.adabins`) blended in when
 //! `midas-weight` < 1, as DD's `transform_image_3d` caller does:
 //!
-//! - MiDaS: the frame resized bicubically to [`midas_size`] (MiDaS's "minimal" resize),
-//!   normalised with the manifest's mean/std, the graph's inverse depth resized bicubically
-//!   back to the frame, then `(50 − pred) / 19`;
+//! - MiDaS (the graph of `midas-depth-model`): the frame resized bicubically to
+//!   [`midas_size`] (MiDaS's resize with the model's net size and rule: "minimal" for the DPT
+//!   models, "upper_bound" for the v2.1 ones), normalised with the model's mean/std, the
+//!   graph's inverse depth resized bicubically back to the frame, then `(50 − pred) / 19`;
 //! - AdaBins: the frame scaled into `[min_area, max_area]` ([`adabins_size`]), normalised,
 //!   the graph's depth (metres) resized bicubically back to the frame;
 //! - `depth = w·midas + (1 − w)·adabins`.
@@ -16,7 +17,7 @@
 use disco_kernels::anim::warp3d::resize::bicubic;
 use ndarray::{Array2, Array4, ArrayView2, ArrayView3, Axis};
 
-use super::manifest::DepthModel;
+use super::manifest::{DepthModel, MidasResize};
 use super::models::ModelsError;
 use super::session::{GraphSession, Input, ModelSet, SessionError, SessionOptions};
 
@@ -85,8 +86,8 @@ impl DepthSessions {
         midas_weight: f64,
     ) -> Result<Array2<f32>, SessionError> {
         let (_, h, w) = image.dim();
-        let net = self.midas.model.net_size.unwrap_or(384);
-        let size = midas_size(h, w, net, self.midas.model.size_multiple);
+        let m = &self.midas.model;
+        let size = midas_size(h, w, m.net_size.unwrap_or(384), m.size_multiple, m.resize);
         let midas = midas_depth(self.midas.run(image, size)?.view(), (h, w));
         let Some(adabins) = &mut self.adabins else {
             return Ok(midas);
@@ -155,25 +156,37 @@ pub fn blend(midas: &Array2<f32>, adabins: &Array2<f32>, w: f64) -> Array2<f32> 
     midas * w + adabins * (1.0 - w)
 }
 
-/// MiDaS's input size for an `h`×`w` frame (`Resize(keep_aspect_ratio, ensure_multiple_of,
-/// "minimal")`, as `onnx-export/disco_export/midas.py`'s `resize_for_net`): the scale closer
-/// to 1 of `net/h` and `net/w`; each side rounded to a multiple (half to even), or rounded up
-/// where that would fall below `net`.
-pub fn midas_size(h: usize, w: usize, net: usize, multiple: usize) -> (usize, usize) {
+/// MiDaS's input size for an `h`×`w` frame: `Resize(net, net, keep_aspect_ratio=True,
+/// ensure_multiple_of=multiple, resize_method)` as DD builds it (MiDaS's `get_size` and
+/// `constrain_to_multiple_of`; `onnx-export/disco_export/midas.py`'s `resize_for_net`):
+///
+/// - [`MidasResize::Minimal`]: the scale closer to 1 of `net/h` and `net/w`; each scaled side
+///   rounded to the nearest multiple (half to even, as numpy), unbounded;
+/// - [`MidasResize::UpperBound`]: the smaller scale; each side rounded to the nearest
+///   multiple, or down to one where rounding would exceed `net`.
+///
+/// A side that would round to 0 (aspect ratios past 1:24, where DD's cv2 resize fails) is one
+/// multiple.
+pub fn midas_size(
+    h: usize,
+    w: usize,
+    net: usize,
+    multiple: usize,
+    mode: MidasResize,
+) -> (usize, usize) {
     let (sh, sw) = (net as f64 / h as f64, net as f64 / w as f64);
-    let scale = if (1.0 - sw).abs() < (1.0 - sh).abs() {
-        sw
-    } else {
-        sh
+    let scale = match mode {
+        MidasResize::Minimal if (1.0 - sw).abs() < (1.0 - sh).abs() => sw,
+        MidasResize::Minimal => sh,
+        MidasResize::UpperBound => sw.min(sh),
     };
     let m = multiple.max(1) as f64;
     let side = |x: f64| {
-        let y = (x / m).round_ties_even() * m;
-        if y >= net as f64 {
-            y as usize
-        } else {
-            ((x / m).ceil() * m) as usize
+        let mut y = (x / m).round_ties_even() * m;
+        if mode == MidasResize::UpperBound && y > net as f64 {
+            y = (x / m).floor() * m;
         }
+        (y as usize).max(multiple.max(1))
     };
     (side(scale * h as f64), side(scale * w as f64))
 }
@@ -227,11 +240,22 @@ mod tests {
 
     #[test]
     fn midas_sizes_follow_midas_resize_for_net() {
+        use MidasResize::{Minimal, UpperBound};
         // resize_for_net(64, 64) == (384, 384); (512, 768) → scale 0.75 → (384, 576)
-        assert_eq!(midas_size(64, 64, 384, 32), (384, 384));
-        assert_eq!(midas_size(512, 768, 384, 32), (384, 576));
+        assert_eq!(midas_size(64, 64, 384, 32, Minimal), (384, 384));
+        assert_eq!(midas_size(512, 768, 384, 32, Minimal), (384, 576));
         // (128, 192): w's scale (2) is closer to 1 than h's (3); 256 stays below 384
-        assert_eq!(midas_size(128, 192, 384, 32), (256, 384));
+        assert_eq!(midas_size(128, 192, 384, 32, Minimal), (256, 384));
+        // (300, 500): w's scale 0.768 → h 230.4 rounds to 224 (no rounding up to reach 384)
+        assert_eq!(midas_size(300, 500, 384, 32, Minimal), (224, 384));
+        // upper_bound takes the smaller scale: (512, 768) → 0.5 → (256, 384)
+        assert_eq!(midas_size(512, 768, 384, 32, UpperBound), (256, 384));
+        assert_eq!(midas_size(512, 768, 256, 32, UpperBound), (160, 256));
+        // a net side off the multiple: 90 rounds to 96 > 90, so down to 64 (minimal keeps 96)
+        assert_eq!(midas_size(90, 90, 90, 32, UpperBound), (64, 64));
+        assert_eq!(midas_size(90, 90, 90, 32, Minimal), (96, 96));
+        // never a zero side
+        assert_eq!(midas_size(10, 1000, 256, 32, UpperBound), (32, 256));
     }
 
     #[test]

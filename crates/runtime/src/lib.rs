@@ -31,4 +31,4 @@ use disco_kernels::{cutouts, losses, noise, sampler, schedule, tokenizer};
 
 /// The renderer's version salt, hashed into every job key: bump it when a change to the
 /// renderer changes pixels, so cached images of the old renderer are not served.
-pub const RENDERER_SALT: &str = "disco-render/1";
+pub const RENDERER_SALT: &str = "disco-render/2";

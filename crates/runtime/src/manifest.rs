@@ -97,9 +97,13 @@ pub struct DepthModel {
     pub mean: [f32; 3],
     /// Per-channel normalisation std.
     pub std: [f32; 3],
-    /// MiDaS: the network's nominal input side (384).
+    /// MiDaS: the network's nominal input side (384; 256 for `midas_v21_small`).
     #[serde(default)]
     pub net_size: Option<usize>,
+    /// MiDaS: how a frame's size becomes the network's input size (absent in sets written
+    /// before the v2.1 models: `minimal`, DPT-Large's).
+    #[serde(default)]
+    pub resize: MidasResize,
     /// AdaBins: the smallest input area DD scales a frame up to.
     #[serde(default)]
     pub min_area: Option<usize>,
@@ -109,6 +113,20 @@ pub struct DepthModel {
     /// AdaBins: the mini-ViT's patch side on the decoder's half-size output.
     #[serde(default)]
     pub patch: Option<usize>,
+}
+
+/// MiDaS's `Resize(net, net, keep_aspect_ratio=True, ensure_multiple_of, resize_method)` rule,
+/// as DD's `init_midas_depth_model` picks it per model (`depth::midas_size`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MidasResize {
+    /// The DPT models: the scale closer to 1 of `net/h` and `net/w`, each side rounded to the
+    /// nearest multiple.
+    #[default]
+    Minimal,
+    /// The v2.1 models: the smaller scale (the result fits in `net`×`net`), each side rounded
+    /// to the nearest multiple, down where that would exceed `net`.
+    UpperBound,
 }
 
 impl DepthModel {

@@ -29,8 +29,8 @@ MODELS = ("clip", "unet", "secondary", "lpips", "depth")
 
 
 def load_models(ckpt_dir, which=MODELS):
-    """{"unet" | "secondary" | "clip:FLAG" | "lpips" | "midas" | "adabins": (model, sha256 of the checkpoint)} from
-    train.py's checkpoints."""
+    """{"unet" | "secondary" | "clip:FLAG" | "lpips" | "midas:dpt_large" | "adabins": (model, sha256 of the
+    checkpoint)} from train.py's checkpoints."""
     ckpt_dir = Path(ckpt_dir)
     out = {}
     if "unet" in which:
@@ -48,7 +48,7 @@ def load_models(ckpt_dir, which=MODELS):
         out["lpips"] = (m, checkpoints.load_into(m, ckpt_dir / "lpips.pt", "toy LPIPS"))
     if "depth" in which:
         m = midas.DPTDepthModel(train_depth.MIDAS_CONFIG)
-        out["midas"] = (m, checkpoints.load_into(m, ckpt_dir / "midas.pt", "toy MiDaS"))
+        out[f"midas:{m.cfg.name}"] = (m, checkpoints.load_into(m, ckpt_dir / "midas.pt", "toy MiDaS"))
         m = adabins.DdPredict(train_depth.ADABINS_CONFIG)
         out["adabins"] = (m, checkpoints.load_into(m, ckpt_dir / "adabins.pt", "toy AdaBins"))
     for model, _ in out.values():
@@ -92,7 +92,8 @@ def main(argv=None):
     try:
         req = Request(out=args.out, diffusion=train.UNET_CONFIG.name if "unet" in args.only else None,
                       secondary="secondary" in args.only, lpips="lpips" in args.only,
-                      midas="depth" in args.only, adabins="depth" in args.only,
+                      midas=[train_depth.MIDAS_CONFIG.name] if "depth" in args.only else [],
+                      adabins="depth" in args.only,
                       clip=list(train.CLIP_CONFIGS) if "clip" in args.only else [],
                       prebuilt=load_models(args.checkpoints, args.only),
                       extra_sections={"toy": toy_section(args.checkpoints)})
