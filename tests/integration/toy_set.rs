@@ -162,7 +162,7 @@ fn the_toy_depth_models_see_a_shape_in_front_of_the_wall() {
         }
         sum / n
     };
-    let shift = |r: f32| {
+    let mut shift = |r: f32| {
         let img = square_on_wall(32.0, 32.0, r);
         let warped = warp3d_init(&img, &step, (200.0, 10000.0), &mut depth).unwrap();
         (red_x(&warped) - red_x(&img)).abs()
