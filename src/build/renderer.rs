@@ -11,9 +11,10 @@ use ndarray::Array3;
 use crate::plan::Plan;
 use crate::render::depth::DepthSessions;
 use crate::render::job::{self, Checkpoint, Rendered};
+use crate::render::manifest::Raft;
 use crate::render::models::{Models, ModelsError, Needs};
 use crate::render::runtime::RuntimeError;
-use crate::render::session::{ModelSet, SessionError, SessionOptions};
+use crate::render::session::{GraphSession, ModelSet, SessionError, SessionOptions};
 
 /// One job to render.
 pub struct Request<'a> {
@@ -165,6 +166,24 @@ pub trait Renderer {
         ))
         .into())
     }
+    /// The optical flow of Video Input target `t` from source frame `from` to `to` (pixel
+    /// hashes) through the RAFT graph of hash `graph`, at the output size, `[H, W, 2]`: what
+    /// the flow-blended video warps along (video_blend.rs), kept in `.disco/flow/` as the
+    /// flow-warped init's flows are. A renderer without RAFT fails.
+    fn flow(
+        &mut self,
+        plan: &Plan,
+        t: usize,
+        graph: &str,
+        pair: (&str, &str),
+    ) -> Result<Array3<f32>, RenderError> {
+        let _ = (graph, pair);
+        Err(JobError::Inputs(format!(
+            "{}: this renderer computes no optical flow",
+            plan.targets[t].label()
+        ))
+        .into())
+    }
 }
 
 /// What one set of sessions is opened for: (model set, diffusion model, secondary, LPIPS,
@@ -181,6 +200,8 @@ pub struct OrtRenderer {
     models: HashMap<SessionsId, Models>,
     /// Depth sessions by (model set, MiDaS model, AdaBins blended in).
     depth: HashMap<(PathBuf, String, bool), DepthSessions>,
+    /// RAFT alone, by model set: the blended video's flows when no frame's init needed them.
+    raft: HashMap<PathBuf, (GraphSession, Raft)>,
     /// Notices to show once (e.g. `auto` fell back to the CPU).
     pub notices: Vec<String>,
     provider: Option<String>,
@@ -196,6 +217,7 @@ impl OrtRenderer {
             sets: HashMap::new(),
             models: HashMap::new(),
             depth: HashMap::new(),
+            raft: HashMap::new(),
             notices: Vec::new(),
             provider: None,
         }
@@ -376,5 +398,34 @@ impl Renderer for OrtRenderer {
         image: &Array3<u8>,
     ) -> Result<Array3<u8>, RenderError> {
         self.warp_image(plan, j, image)
+    }
+
+    fn flow(
+        &mut self,
+        plan: &Plan,
+        t: usize,
+        graph: &str,
+        pair: (&str, &str),
+    ) -> Result<Array3<f32>, RenderError> {
+        let target = &plan.targets[t];
+        let dir = &target.model_set;
+        if !self.raft.contains_key(dir) {
+            let options = self.options;
+            let set = self.open_set(dir)?;
+            let raft = set.manifest.raft.clone();
+            let name = raft.as_ref().and_then(|r| r.family.graph("forward"));
+            let (Some(raft), Some(name)) = (raft.clone(), name) else {
+                let why = format!("the model set {} has no RAFT graph", dir.display());
+                return Err(SetupError::Other(why).into());
+            };
+            let session = GraphSession::open(set, name, options)
+                .map_err(|e| SetupError::Sessions(e.into()))?;
+            self.raft.insert(dir.clone(), (session, raft));
+        }
+        let raft = self.raft.get_mut(dir).expect("opened");
+        let c = &target.common.inputs;
+        let size = (c.width as usize, c.height as usize);
+        super::flow::pair_flow(plan, graph, size, pair, raft)
+            .map_err(|e| JobError::Spec(super::spec::SpecError::Flow(e)).into())
     }
 }

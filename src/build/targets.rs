@@ -15,6 +15,7 @@ use super::job::{RenderInto, render_job};
 use super::publish::{adopt, materialise, stored, write_settings};
 use super::renderer::Renderer;
 use crate::plan::Plan;
+use crate::project::types::ChoiceSetting;
 use crate::store::{ObjectName, Outputs, Store};
 
 /// One build's walk over its targets.
@@ -201,13 +202,55 @@ impl TargetLoop<'_> {
         Ok(())
     }
 
-    /// Encodes target `t`'s video, unless it has none or it is current.
+    /// Encodes target `t`'s video, unless it has none or it is current; then a Video Input
+    /// target's blended frames and video (video_blend.rs).
     fn video(&mut self, t: usize) -> Result<(), BuildError> {
-        let plan = self.plan;
-        let target = &plan.targets[t];
-        let Some(v) = super::decide::video_of(plan, t) else {
+        let Some(v) = super::decide::video_of(self.plan, t) else {
             return Ok(());
         };
+        self.encode(t, &v)?;
+        self.blended_video(t)
+    }
+
+    /// Makes the blend mode's frames that are not current, then encodes their video.
+    fn blended_video(&mut self, t: usize) -> Result<(), BuildError> {
+        let plan = self.plan;
+        let Some(blend) = super::video_blend::blend_of(plan, t) else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let made = blend.and_then(|b| {
+            let n = super::video_blend::make_frames(plan, t, &b, self.outputs, self.renderer)?;
+            Ok((b, n))
+        });
+        let (b, n) = match made {
+            Ok(done) => done,
+            Err(error) => {
+                let mode = plan.targets[t].settings.video_init_blend_mode.value;
+                self.summary.failed += 1;
+                self.sink.event(&BuildEvent::VideoFailed {
+                    target: plan.targets[t].label(),
+                    error: format!("the {} frames: {error}", mode.name()),
+                });
+                return Ok(());
+            }
+        };
+        if n > 0 {
+            self.sink.event(&BuildEvent::FramesBlended {
+                target: plan.targets[t].label(),
+                mode: b.mode.name().to_owned(),
+                folder: b.folder.display().to_string(),
+                frames: n,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        self.encode(t, &b.video)
+    }
+
+    /// Encodes `v`, a video of target `t`, unless it is current.
+    fn encode(&mut self, t: usize, v: &super::decide::VideoPlan) -> Result<(), BuildError> {
+        let plan = self.plan;
+        let target = &plan.targets[t];
         if self.outputs.is_current(&plan.dir, &v.output, &v.key) {
             return Ok(());
         }
