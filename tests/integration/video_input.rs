@@ -609,7 +609,10 @@ fn video_init_blend_mode_writes_dds_blended_frames_and_video() {
     };
     let Some(raft) = set.manifest.raft.as_ref() else {
         assert!(std::env::var_os("CI").is_none(), "the tiny set has no RAFT");
-        eprintln!("skipping: the tiny set at {} has no RAFT graph", set.dir.display());
+        eprintln!(
+            "skipping: the tiny set at {} has no RAFT graph",
+            set.dir.display()
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -654,7 +657,9 @@ animation "clip" {{
             .iter()
             .filter(|e| e["event"] == kind)
             .map(|e| {
-                let what = ["output", "folder", "job"].iter().find_map(|k| e[k].as_str());
+                let what = ["output", "folder", "job"]
+                    .iter()
+                    .find_map(|k| e[k].as_str());
                 what.unwrap_or_default().to_owned()
             })
             .collect()
@@ -668,7 +673,12 @@ animation "clip" {{
             .unwrap_or(0)
     };
     let idle = |e: &[serde_json::Value]| {
-        for kind in ["job-finished", "materialized", "frames-blended", "video-encoded"] {
+        for kind in [
+            "job-finished",
+            "materialized",
+            "frames-blended",
+            "video-encoded",
+        ] {
             assert!(named(e, kind).is_empty(), "{kind}: {e:?}");
         }
     };
@@ -676,7 +686,10 @@ animation "clip" {{
     // "None": the rendered frames and the plain video, nothing else
     let first = events("None");
     assert_eq!(named(&first, "job-finished").len(), 4, "{first:?}");
-    assert_eq!(named(&first, "video-encoded"), ["images_out/clip/clip(0).mp4"]);
+    assert_eq!(
+        named(&first, "video-encoded"),
+        ["images_out/clip/clip(0).mp4"]
+    );
     assert!(!out.join("flow").exists() && !out.join("blend").exists());
     assert_eq!(flows(), 0);
 
@@ -684,7 +697,10 @@ animation "clip" {{
     let e = events("optical flow");
     assert!(named(&e, "job-finished").is_empty(), "{e:?}");
     assert_eq!(named(&e, "frames-blended"), ["images_out/clip/flow"]);
-    assert_eq!(named(&e, "video-encoded"), ["images_out/clip/clip(0)_flow.mp4"]);
+    assert_eq!(
+        named(&e, "video-encoded"),
+        ["images_out/clip/clip(0)_flow.mp4"]
+    );
     assert!(out.join("clip(0)_flow.mp4").is_file());
     assert_eq!(flows(), 3);
     assert_eq!(
@@ -722,7 +738,11 @@ animation "clip" {{
         let (prev, this) = (pixels(&png("", i - 1)), pixels(&png("", i)));
         let at = |y: f64, x: f64, c: usize| -> f64 {
             let inside = (0.0..64.0).contains(&y) && (0.0..64.0).contains(&x);
-            if inside { f64::from(prev[[y as usize, x as usize, c]]) } else { 0.0 }
+            if inside {
+                f64::from(prev[[y as usize, x as usize, c]])
+            } else {
+                0.0
+            }
         };
         let want = ndarray::Array3::from_shape_fn((64, 64, 3), |(y, x, c)| {
             let sx = x as f64 + f64::from(flow[[y, x, 0]]);
@@ -737,10 +757,18 @@ animation "clip" {{
             (v as f32).clamp(0.0, 255.0) as u8
         });
         let got = pixels(&png("flow", i));
-        let off = got.iter().zip(&want).filter(|(a, b)| a.abs_diff(**b) > 1).count();
+        let off = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.abs_diff(**b) > 1)
+            .count();
         let exact = got.iter().zip(&want).filter(|(a, b)| a == b).count();
         assert_eq!(off, 0, "frame {i}");
-        assert!(exact * 100 >= got.len() * 99, "frame {i}: {exact} of {}", got.len());
+        assert!(
+            exact * 100 >= got.len() * 99,
+            "frame {i}: {exact} of {}",
+            got.len()
+        );
         assert_ne!(got, this, "frame {i} is blended");
     }
     idle(&events("optical flow"));
@@ -749,7 +777,10 @@ animation "clip" {{
     // "linear": (rendered i−1 + rendered i)/2, truncated, exactly
     let e = events("linear");
     assert_eq!(named(&e, "frames-blended"), ["images_out/clip/blend"]);
-    assert_eq!(named(&e, "video-encoded"), ["images_out/clip/clip(0)_blend.mp4"]);
+    assert_eq!(
+        named(&e, "video-encoded"),
+        ["images_out/clip/clip(0)_blend.mp4"]
+    );
     assert_eq!(pixels(&png("blend", 0)), pixels(&png("", 0)));
     for i in 1..4 {
         let (prev, this) = (pixels(&png("", i - 1)), pixels(&png("", i)));
