@@ -226,10 +226,17 @@ pub(super) fn make_frames(
             // DD's `shutil.copy` of frame 0: the same bytes
             None => read(&this)?,
             Some(p) => {
-                let (prev, this) = (
-                    pixels(&plan.dir.join(&plan.jobs[p].output))?,
-                    pixels(&this)?,
-                );
+                let prev_file = plan.dir.join(&plan.jobs[p].output);
+                let (prev, this) = (pixels(&prev_file)?, pixels(&this)?);
+                if prev.dim() != this.dim() {
+                    return Err(format!(
+                        "{} is {:?} but {} is {:?}",
+                        prev_file.display(),
+                        prev.dim(),
+                        plan.jobs[f.job].output.display(),
+                        this.dim()
+                    ));
+                }
                 let img = match &f.flow {
                     Some(id) => {
                         let back = flow_of(plan, t, id, renderer)?;
