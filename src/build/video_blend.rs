@@ -88,9 +88,10 @@ fn plan_blend(
     plain: VideoPlan,
 ) -> Result<BlendPlan, String> {
     let target = &plan.targets[t];
-    let (sub, suffix) = match mode {
-        VideoBlendMode::OpticalFlow => ("flow", "flow"),
-        _ => ("blend", "blend"),
+    // DD's names: the folder and the video's suffix are one word
+    let sub = match mode {
+        VideoBlendMode::OpticalFlow => "flow",
+        _ => "blend",
     };
     let folder = target.folder.join(sub);
     let graph = match mode {
@@ -144,14 +145,14 @@ fn plan_blend(
     }
     let mut h = blake3::Hasher::new();
     h.update(&plain.key.0);
-    h.update(format!("{suffix}\n").as_bytes());
+    h.update(format!("{sub}\n").as_bytes());
     for f in &frames {
         h.update(&f.key.0);
     }
     let video = VideoPlan {
         output: target
             .folder
-            .join(format!("{}(0)_{suffix}.mp4", target.batch_name)),
+            .join(format!("{}(0)_{sub}.mp4", target.batch_name)),
         frames: frames.iter().map(|f| f.output.clone()).collect(),
         settings: plain.settings,
         key: Key(*h.finalize().as_bytes()),
