@@ -137,7 +137,22 @@ pub enum BuildEvent {
         /// Encoding time.
         seconds: f64,
     },
-    /// An animation's video could not be made (its frames are fine).
+    /// A Video Input target's blended frames (`video-init-blend-mode`) were made, those
+    /// whose rendered frames or flow changed.
+    FramesBlended {
+        /// The target.
+        target: String,
+        /// "linear" or "optical flow".
+        mode: String,
+        /// Their folder, relative to the project directory.
+        folder: String,
+        /// Frames made.
+        frames: usize,
+        /// Time taken (flows included).
+        seconds: f64,
+    },
+    /// An animation's video (or a Video Input target's blended frames) could not be made
+    /// (its rendered frames are fine).
     VideoFailed {
         /// The target.
         target: String,

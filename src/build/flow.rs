@@ -117,6 +117,46 @@ fn flow_pairs(plan: &Plan, j: usize) -> Option<(Vec<(&str, &str)>, &CommonInputs
     Some((pairs, &plan.targets[job.target].common.inputs))
 }
 
+/// The flow from source frame `from` to `to` (pixel hashes) at `size`, through the RAFT
+/// graph of hash `graph`: from [`flow_dir`] when kept, else computed with `raft` and kept.
+/// What the blended video's frames are warped along (video_blend.rs), one pair at a time.
+pub fn pair_flow(
+    plan: &Plan,
+    graph: &str,
+    size: (usize, usize),
+    (from, to): (&str, &str),
+    raft: &mut (GraphSession, Raft),
+) -> Result<Array3<f32>, String> {
+    let file = flow_file(&plan.dir, graph, (from, to), size);
+    if let Some(flow) = read_flow(&file, size) {
+        return Ok(flow);
+    }
+    let frame = |h: &str| -> Result<Array3<u8>, String> {
+        let img = super::spec::source_frame(plan, h).map_err(|e| e.to_string())?;
+        Ok(super::spec::resize_exact(&img, size.0, size.1))
+    };
+    let (a, b) = (frame(from)?, frame(to)?);
+    let (session, raft) = raft;
+    let flow = run_raft(session, raft, &[(&a, &b)])?
+        .pop()
+        .ok_or("RAFT returned no flow")?;
+    let dir = flow_dir(&plan.dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    write_flow(&file, &flow)?;
+    Ok(flow)
+}
+
+/// Where the flow from frame `from` to frame `to` (pixel hashes) at `size` through the RAFT
+/// graph of hash `graph` is kept.
+pub fn flow_file(
+    project_dir: &Path,
+    graph: &str,
+    (from, to): (&str, &str),
+    size: (usize, usize),
+) -> PathBuf {
+    flow_dir(project_dir).join(flow_name(graph, from, to, size))
+}
+
 /// Where the flows of the project in `project_dir` are kept.
 pub fn flow_dir(project_dir: &Path) -> PathBuf {
     project_dir.join(crate::store::STORE_DIR).join("flow")
@@ -124,13 +164,13 @@ pub fn flow_dir(project_dir: &Path) -> PathBuf {
 
 /// The file name of the flow from frame `from` to frame `to` (pixel hashes) at `(w, h)`
 /// through the RAFT graph of hash `graph`.
-fn flow_name(graph: &str, from: &str, to: &str, (w, h): (usize, usize)) -> String {
+pub(super) fn flow_name(graph: &str, from: &str, to: &str, (w, h): (usize, usize)) -> String {
     let id = format!("{FLOW_FORMAT}\n{graph}\n{from}\n{to}\n{w}x{h}\n");
     format!("{}.f32", blake3::hash(id.as_bytes()).to_hex())
 }
 
 /// A kept flow of `(w, h)`, if present and whole (raw little-endian f32, `[H, W, 2]`).
-fn read_flow(path: &Path, (w, h): (usize, usize)) -> Option<Array3<f32>> {
+pub fn read_flow(path: &Path, (w, h): (usize, usize)) -> Option<Array3<f32>> {
     let n = h * w * 2;
     let bytes = crate::fsutil::read_bounded(path, (n * 4) as u64).ok()?;
     if bytes.len() != n * 4 {

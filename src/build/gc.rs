@@ -90,7 +90,8 @@ fn live_indexes(project: &Project, facts: &mut dyn Facts) -> HashSet<String> {
 
 /// Removes the Video Input caches nothing reads: source frames (`.disco/frames/<hash>.png`)
 /// neither a job of `whole` starts from nor a `live` index lists, the other indexes (an
-/// earlier version of a video), and flows (`.disco/flow/<name>.f32`) no job of `whole` reads.
+/// earlier version of a video), and flows (`.disco/flow/<name>.f32`) no job or blended video
+/// of `whole` reads.
 /// Files of other names (a decoder's temporary folder) are left.
 fn video_caches_gc(
     whole: &Plan,
@@ -99,7 +100,8 @@ fn video_caches_gc(
     report: &mut GcReport,
 ) -> std::io::Result<()> {
     let mut frames = referenced_frames(whole);
-    let flows = referenced_flows(whole);
+    let mut flows = referenced_flows(whole);
+    flows.extend(super::video_blend::referenced_flows(whole));
     let frames_dir = frames_dir(&whole.dir);
     let mut drop = |path: &Path| -> std::io::Result<()> {
         let Ok(meta) = std::fs::symlink_metadata(path) else {

@@ -7,6 +7,7 @@
 //!   model set, checked before planning;
 //! - [`facts`]: planning's facts from the stat cache, manifests and runtime;
 //! - [`renderer`]: the seam to the pixels ([`OrtRenderer`] on ONNX Runtime);
+//! - [`video_blend`]: a Video Input target's blended frames and video (`video-init-blend-mode`);
 //! - [`verify`]: `disco verify`, re-rendering into a scratch store against `disco.lock`;
 //! - [`spec`]: a job → the renderer's inputs; [`warp3d`]: a 3D frame's init through depth;
 //!   [`vr`]: VR eye views, decided, rendered and materialised; [`checkpoint`], [`png`], [`materialize`]:
@@ -34,6 +35,7 @@ mod targets;
 pub mod trace_out;
 pub mod turbo;
 pub mod verify;
+pub mod video_blend;
 pub mod vr;
 pub mod warp3d;
 

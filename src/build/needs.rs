@@ -91,30 +91,48 @@ pub fn model_set_problems(project: &Project, only: &[String]) -> Vec<Diagnostic>
     out
 }
 
-/// The error of a Video Input target with the flow warp on, whose model set `dir` has no
-/// RAFT graph: at `video-init-flow-warp`, or at `animation-mode` where the warp is DD's default.
+/// The error of a Video Input target whose model set `dir` has no RAFT graph, though the
+/// flow warp (at `video-init-flow-warp`) or, with the warp off, the "optical flow" blended
+/// video (at `video-init-blend-mode`) needs it; at `animation-mode` where DD's default asks.
 fn raft_problem(t: &Target, s: &Settings, dir: &std::path::Path) -> Option<Diagnostic> {
-    use crate::project::types::AnimationMode;
-    if s.animation_mode.value != AnimationMode::VideoInput || !s.video_init_flow_warp.value {
+    use crate::project::types::{AnimationMode, VideoBlendMode};
+    if s.animation_mode.value != AnimationMode::VideoInput {
         return None;
     }
+    let (setting, origin, on, help) = if s.video_init_flow_warp.value {
+        (
+            "video-init-flow-warp",
+            &s.video_init_flow_warp.origin,
+            "flow warp on",
+            "set `video-init-flow-warp #false`: each frame then starts from its source frame",
+        )
+    } else if s.video_init_blend_mode.value == VideoBlendMode::OpticalFlow {
+        (
+            "video-init-blend-mode \"optical flow\"",
+            &s.video_init_blend_mode.origin,
+            "flow-blended video",
+            "set `video-init-blend-mode \"linear\"` or `\"None\"`: the video's frames are then blended without flow, or not at all",
+        )
+    } else {
+        return None;
+    };
     let message = format!(
-        "`{}` needs RAFT optical flow for `video-init-flow-warp`, but the model set {} has no RAFT graph",
+        "`{}` needs RAFT optical flow for `{setting}`, but the model set {} has no RAFT graph",
         t.name.value,
         dir.display()
     );
-    let d = match (&s.video_init_flow_warp.origin, &s.animation_mode.origin) {
-        (Some(o), _) => Diagnostic::error(message, o, "flow warp on here"),
+    let d = match (origin, &s.animation_mode.origin) {
+        (Some(o), _) => Diagnostic::error(message, o, format!("{on} here")),
         (None, Some(o)) => Diagnostic::error(
             message,
             o,
-            "flow warp on by default in Video Input, as in DD",
+            format!("{on} by default in Video Input, as in DD"),
         ),
         (None, None) => Diagnostic::bare(message),
     };
-    Some(d.with_help(
-        "export RAFT into the set (`python -m disco_export --out SET --raft raft-things.pth`, docs/models.md), or set `video-init-flow-warp #false`: each frame then starts from its source frame",
-    ))
+    Some(d.with_help(format!(
+        "export RAFT into the set (`python -m disco_export --out SET --raft raft-things.pth`, docs/models.md), or {help}"
+    )))
 }
 
 /// A 3D animation whose model set lacks the depth graphs it uses (MiDaS `midas-depth-model`,

@@ -11,9 +11,10 @@ use ndarray::Array3;
 use crate::plan::Plan;
 use crate::render::depth::DepthSessions;
 use crate::render::job::{self, Checkpoint, Rendered};
+use crate::render::manifest::Raft;
 use crate::render::models::{Models, ModelsError, Needs};
 use crate::render::runtime::RuntimeError;
-use crate::render::session::{ModelSet, SessionError, SessionOptions};
+use crate::render::session::{GraphSession, ModelSet, SessionError, SessionOptions};
 
 /// One job to render.
 pub struct Request<'a> {
@@ -165,6 +166,7 @@ pub trait Renderer {
         ))
         .into())
     }
+
     /// Eye view `e`'s image (`plan.eyes[e]`, dd-algorithm.md §10.4) of its frame's saved
     /// image `frame`. A renderer that draws no 3D frames fails the view.
     fn eye_view(
@@ -177,6 +179,25 @@ pub trait Renderer {
         Err(JobError::Inputs(format!(
             "{}: this renderer draws no VR eye view",
             plan.eye_label(e)
+        ))
+        .into())
+    }
+
+    /// The optical flow of Video Input target `t` from source frame `from` to `to` (pixel
+    /// hashes) through the RAFT graph of hash `graph`, at the output size, `[H, W, 2]`: what
+    /// the flow-blended video warps along (video_blend.rs), kept in `.disco/flow/` as the
+    /// flow-warped init's flows are. A renderer without RAFT fails.
+    fn flow(
+        &mut self,
+        plan: &Plan,
+        t: usize,
+        graph: &str,
+        pair: (&str, &str),
+    ) -> Result<Array3<f32>, RenderError> {
+        let _ = (graph, pair);
+        Err(JobError::Inputs(format!(
+            "{}: this renderer computes no optical flow",
+            plan.targets[t].label()
         ))
         .into())
     }
@@ -196,6 +217,8 @@ pub struct OrtRenderer {
     models: HashMap<SessionsId, Models>,
     /// Depth sessions by (model set, MiDaS model, AdaBins blended in).
     depth: HashMap<(PathBuf, String, bool), DepthSessions>,
+    /// RAFT alone, by model set: the blended video's flows when no frame's init needed them.
+    raft: HashMap<PathBuf, (GraphSession, Raft)>,
     /// Notices to show once (e.g. `auto` fell back to the CPU).
     pub notices: Vec<String>,
     provider: Option<String>,
@@ -211,6 +234,7 @@ impl OrtRenderer {
             sets: HashMap::new(),
             models: HashMap::new(),
             depth: HashMap::new(),
+            raft: HashMap::new(),
             notices: Vec::new(),
             provider: None,
         }
@@ -417,5 +441,34 @@ impl Renderer for OrtRenderer {
         let planes = (s.near_plane.value, s.far_plane.value);
         super::warp3d::eye_view_image(frame, i, planes, depth)
             .map_err(|e| JobError::Inputs(e.to_string()).into())
+    }
+
+    fn flow(
+        &mut self,
+        plan: &Plan,
+        t: usize,
+        graph: &str,
+        pair: (&str, &str),
+    ) -> Result<Array3<f32>, RenderError> {
+        let target = &plan.targets[t];
+        let dir = &target.model_set;
+        if !self.raft.contains_key(dir) {
+            let options = self.options;
+            let set = self.open_set(dir)?;
+            let raft = set.manifest.raft.clone();
+            let name = raft.as_ref().and_then(|r| r.family.graph("forward"));
+            let (Some(raft), Some(name)) = (raft.clone(), name) else {
+                let why = format!("the model set {} has no RAFT graph", dir.display());
+                return Err(SetupError::Other(why).into());
+            };
+            let session = GraphSession::open(set, name, options)
+                .map_err(|e| SetupError::Sessions(e.into()))?;
+            self.raft.insert(dir.clone(), (session, raft));
+        }
+        let raft = self.raft.get_mut(dir).expect("opened");
+        let c = &target.common.inputs;
+        let size = (c.width as usize, c.height as usize);
+        super::flow::pair_flow(plan, graph, size, pair, raft)
+            .map_err(|e| JobError::Spec(super::spec::SpecError::Flow(e)).into())
     }
 }

@@ -15,6 +15,7 @@ use super::job::{RenderInto, render_job};
 use super::publish::{adopt, materialise, stored, write_settings};
 use super::renderer::Renderer;
 use crate::plan::Plan;
+use crate::project::types::ChoiceSetting;
 use crate::store::{ObjectName, Outputs, Store};
 
 /// One build's walk over its targets.
@@ -109,10 +110,14 @@ impl TargetLoop<'_> {
                 .eyes
                 .clone()
                 .all(|e| !progress.eyes_missing.contains(&e));
-            for v in super::decide::videos_of(self.plan, t) {
+            let videos = super::decide::videos_of(self.plan, t);
+            for v in &videos {
                 if v.eye.is_none() || eyes_built {
-                    self.video(t, &v)?;
+                    self.encode(t, v)?;
                 }
+            }
+            if !videos.is_empty() {
+                self.blended_video(t)?;
             }
         }
         Ok(())
@@ -259,8 +264,43 @@ impl TargetLoop<'_> {
         Ok(())
     }
 
-    /// Encodes video `v` of target `t`, unless it is current.
-    fn video(&mut self, t: usize, v: &super::decide::VideoPlan) -> Result<(), BuildError> {
+    /// Makes the blend mode's frames that are not current, then encodes their video.
+    fn blended_video(&mut self, t: usize) -> Result<(), BuildError> {
+        let plan = self.plan;
+        let Some(blend) = super::video_blend::blend_of(plan, t) else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let made = blend.and_then(|b| {
+            let n = super::video_blend::make_frames(plan, t, &b, self.outputs, self.renderer)?;
+            Ok((b, n))
+        });
+        let (b, n) = match made {
+            Ok(done) => done,
+            Err(error) => {
+                let mode = plan.targets[t].settings.video_init_blend_mode.value;
+                self.summary.failed += 1;
+                self.sink.event(&BuildEvent::VideoFailed {
+                    target: plan.targets[t].label(),
+                    error: format!("the {} frames: {error}", mode.name()),
+                });
+                return Ok(());
+            }
+        };
+        if n > 0 {
+            self.sink.event(&BuildEvent::FramesBlended {
+                target: plan.targets[t].label(),
+                mode: b.mode.name().to_owned(),
+                folder: b.folder.display().to_string(),
+                frames: n,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        self.encode(t, &b.video)
+    }
+
+    /// Encodes `v`, a video of target `t`, unless it is current.
+    fn encode(&mut self, t: usize, v: &super::decide::VideoPlan) -> Result<(), BuildError> {
         let plan = self.plan;
         let target = &plan.targets[t];
         if self.outputs.is_current(&plan.dir, &v.output, &v.key) {

@@ -259,6 +259,15 @@ impl BuildSink for HumanSink {
                 seconds,
                 ..
             } => self.line(format!("    encoded {frames} frames in {seconds:.1} s → {output}")),
+            BuildEvent::FramesBlended {
+                mode,
+                folder,
+                frames,
+                seconds,
+                ..
+            } => self.line(format!(
+                "    blended {frames} frames ({mode}) in {seconds:.1} s → {folder}"
+            )),
             BuildEvent::ContactSheet { output, tiles, .. } => {
                 self.line(format!("      sheet of {tiles} cells → {output}"))
             }

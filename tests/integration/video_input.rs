@@ -251,6 +251,7 @@ animation "clip" {{
     video-init-path "source.mp4"
     extract-nth-frame 2
     video-init-flow-warp #false
+    video-init-blend-mode "None"
     video-init-steps 6
     video-init-skip-steps 2
     video-init-frames-skip-steps "50%"
@@ -563,9 +564,27 @@ fn a_model_set_without_raft_is_an_error_at_the_flow_warp() {
     .unwrap();
     let (stdout, stderr) = text(&disco(dir.path(), &["check"]));
     assert!(format!("{stdout}{stderr}").contains("flow warp on here"));
+    // with the warp off, DD's default "optical flow" blended video needs RAFT too
     std::fs::write(
         dir.path().join("disco.kdl"),
         project("    video-init-flow-warp #false\n"),
+    )
+    .unwrap();
+    let out = disco(dir.path(), &["check"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("needs RAFT optical flow for `video-init-blend-mode \"optical flow\"`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("flow-blended video by default in Video Input"),
+        "{all}"
+    );
+    std::fs::write(
+        dir.path().join("disco.kdl"),
+        project("    video-init-flow-warp #false\n    video-init-blend-mode \"linear\"\n"),
     )
     .unwrap();
     let out = disco(dir.path(), &["check"]);
@@ -574,4 +593,211 @@ fn a_model_set_without_raft_is_an_error_at_the_flow_warp() {
         !format!("{stdout}{stderr}").contains("RAFT"),
         "{stdout}{stderr}"
     );
+}
+
+/// Issue 16, `video-init-blend-mode` on the tiny set with the flow warp off (so the flows are
+/// the blended video's own): "None" makes no extra folder or video; "optical flow" renders
+/// nothing again (the mode changes no frame) but writes `flow/` — frame 0 a copy, frame i the
+/// flow blend of rendered frames i−1 and i, computed here from the kept flow — and
+/// `clip(0)_flow.mp4`; "linear" writes `blend/`, exactly the truncated half sums, and
+/// `clip(0)_blend.mp4`; each second build does nothing.
+#[test]
+fn video_init_blend_mode_writes_dds_blended_frames_and_video() {
+    use crate::support::{disco, text};
+    let Some(set) = crate::models::tiny_set() else {
+        return;
+    };
+    let Some(raft) = set.manifest.raft.as_ref() else {
+        assert!(std::env::var_os("CI").is_none(), "the tiny set has no RAFT");
+        eprintln!(
+            "skipping: the tiny set at {} has no RAFT graph",
+            set.dir.display()
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let frames: Vec<_> = (0..8).map(picture).collect();
+    encode(dir.path(), "source.mp4", &frames, "veryslow");
+    let project = |mode: &str| {
+        format!(
+            r#"model-set "{}"
+width-height 64 64
+seed 3
+clip-models "ViT-B/32"
+text-prompts "a red circle"
+animation "clip" {{
+    animation-mode "Video Input"
+    video-init-path "source.mp4"
+    extract-nth-frame 2
+    video-init-flow-warp #false
+    video-init-blend-mode "{mode}"
+    video-init-steps 6
+    video-init-skip-steps 2
+    video-init-frames-skip-steps "50%"
+    video-init-cutn-batches 1
+    video-init-frames-scale 0
+}}
+"#,
+            set.dir.display()
+        )
+    };
+    let kdl = dir.path().join("disco.kdl");
+    let events = |mode: &str| -> Vec<serde_json::Value> {
+        std::fs::write(&kdl, project(mode)).unwrap();
+        let out = disco(dir.path(), &["build", "--message-format", "json"]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}\n{stdout}");
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let named = |events: &[serde_json::Value], kind: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .map(|e| {
+                let what = ["output", "folder", "job"]
+                    .iter()
+                    .find_map(|k| e[k].as_str());
+                what.unwrap_or_default().to_owned()
+            })
+            .collect()
+    };
+    let out = dir.path().join("images_out/clip");
+    let png = |sub: &str, f: usize| out.join(sub).join(format!("clip(0)_{f:04}.png"));
+    let pixels = |p: &Path| disco::video::png::read_rgb(p).unwrap();
+    let flows = || {
+        std::fs::read_dir(disco::build::flow::flow_dir(dir.path()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let idle = |e: &[serde_json::Value]| {
+        for kind in [
+            "job-finished",
+            "materialized",
+            "frames-blended",
+            "video-encoded",
+        ] {
+            assert!(named(e, kind).is_empty(), "{kind}: {e:?}");
+        }
+    };
+
+    // "None": the rendered frames and the plain video, nothing else
+    let first = events("None");
+    assert_eq!(named(&first, "job-finished").len(), 4, "{first:?}");
+    assert_eq!(
+        named(&first, "video-encoded"),
+        ["images_out/clip/clip(0).mp4"]
+    );
+    assert!(!out.join("flow").exists() && !out.join("blend").exists());
+    assert_eq!(flows(), 0);
+
+    // "optical flow": no frame renders again; the three pairs' flows are computed and kept
+    let e = events("optical flow");
+    assert!(named(&e, "job-finished").is_empty(), "{e:?}");
+    assert_eq!(named(&e, "frames-blended"), ["images_out/clip/flow"]);
+    assert_eq!(
+        named(&e, "video-encoded"),
+        ["images_out/clip/clip(0)_flow.mp4"]
+    );
+    assert!(out.join("clip(0)_flow.mp4").is_file());
+    assert_eq!(flows(), 3);
+    assert_eq!(
+        std::fs::read(png("flow", 0)).unwrap(),
+        std::fs::read(png("", 0)).unwrap(),
+        "frame 0 is copied"
+    );
+    // each frame i: rendered i·½ + (rendered i−1 remapped along the flow from source i back
+    // to source i−1)·½, truncated; the flow as kept under the RAFT graph's hash
+    let store = Store::new(dir.path());
+    let mut facts = disco::build::StoreFacts::new(
+        store.stat_cache(),
+        disco::render::session::Device::Cpu,
+        None,
+    )
+    .with_frames(disco::build::source_frames::frames_dir(dir.path()));
+    let loaded = disco::project::load(&kdl).project.expect("valid");
+    let plan = build::make_plan(&loaded, &[], None, &store, &mut facts).expect("plan");
+    let sources: Vec<String> = plan.jobs[plan.targets[0].jobs.clone()]
+        .iter()
+        .map(|j| match &j.frame.init {
+            disco::plan::Init::SourceFrame { source } => source.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let graph = &set.manifest.graphs[raft.family.graph("forward").unwrap()].blake3;
+    for i in 1..4 {
+        let file = disco::build::flow::flow_file(
+            dir.path(),
+            graph,
+            (&sources[i], &sources[i - 1]),
+            (64, 64),
+        );
+        let flow = disco::build::flow::read_flow(&file, (64, 64)).expect("a kept flow");
+        let (prev, this) = (pixels(&png("", i - 1)), pixels(&png("", i)));
+        let at = |y: f64, x: f64, c: usize| -> f64 {
+            let inside = (0.0..64.0).contains(&y) && (0.0..64.0).contains(&x);
+            if inside {
+                f64::from(prev[[y as usize, x as usize, c]])
+            } else {
+                0.0
+            }
+        };
+        let want = ndarray::Array3::from_shape_fn((64, 64, 3), |(y, x, c)| {
+            let sx = x as f64 + f64::from(flow[[y, x, 0]]);
+            let sy = y as f64 + f64::from(flow[[y, x, 1]]);
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = (sx - x0, sy - y0);
+            let warped = at(y0, x0, c) * (1.0 - fx) * (1.0 - fy)
+                + at(y0, x0 + 1.0, c) * fx * (1.0 - fy)
+                + at(y0 + 1.0, x0, c) * (1.0 - fx) * fy
+                + at(y0 + 1.0, x0 + 1.0, c) * fx * fy;
+            let v = f64::from(this[[y, x, c]]) * 0.5 + f64::from(warped as f32) * 0.5;
+            (v as f32).clamp(0.0, 255.0) as u8
+        });
+        let got = pixels(&png("flow", i));
+        let off = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.abs_diff(**b) > 1)
+            .count();
+        let exact = got.iter().zip(&want).filter(|(a, b)| a == b).count();
+        assert_eq!(off, 0, "frame {i}");
+        assert!(
+            exact * 100 >= got.len() * 99,
+            "frame {i}: {exact} of {}",
+            got.len()
+        );
+        assert_ne!(got, this, "frame {i} is blended");
+    }
+    idle(&events("optical flow"));
+    assert_eq!(flows(), 3);
+
+    // "linear": (rendered i−1 + rendered i)/2, truncated, exactly
+    let e = events("linear");
+    assert_eq!(named(&e, "frames-blended"), ["images_out/clip/blend"]);
+    assert_eq!(
+        named(&e, "video-encoded"),
+        ["images_out/clip/clip(0)_blend.mp4"]
+    );
+    assert_eq!(pixels(&png("blend", 0)), pixels(&png("", 0)));
+    for i in 1..4 {
+        let (prev, this) = (pixels(&png("", i - 1)), pixels(&png("", i)));
+        let want = ndarray::Zip::from(&prev)
+            .and(&this)
+            .map_collect(|&a, &b| ((u16::from(a) + u16::from(b)) / 2) as u8);
+        assert_eq!(pixels(&png("blend", i)), want, "frame {i}");
+    }
+    idle(&events("linear"));
+    // a blended frame someone overwrote is made again, and only it
+    std::fs::write(png("blend", 2), b"not a png").unwrap();
+    let e = events("linear");
+    let made: Vec<u64> = e
+        .iter()
+        .filter(|e| e["event"] == "frames-blended")
+        .map(|e| e["frames"].as_u64().unwrap())
+        .collect();
+    assert_eq!(made, [1], "{e:?}");
+    idle(&events("linear"));
 }

@@ -441,7 +441,7 @@ settings! {
     video_init_flow_blend: f64 = 0.999; "video-init-flow-blend", dd "video_init_flow_blend", pixels true, min 0, max 1;
     /// Video Input: keep the previous output only where forward and backward flow agree.
     video_init_check_consistency: bool = false; "video-init-check-consistency", dd "video_init_check_consistency", pixels true;
-    /// Video Input: how the assembled video blends frames: "None", "linear" or "optical flow".
+    /// Video Input: a blended video beside the plain one: "optical flow" (`flow/`, `<batch>(0)_flow.mp4`), "linear" (`blend/`, `<batch>(0)_blend.mp4`) or "None".
     video_init_blend_mode: VideoBlendMode = VideoBlendMode::OpticalFlow; "video-init-blend-mode", dd "video_init_blend_mode", pixels false;
     /// Video Input: diffusion steps (replaces `steps`).
     video_init_steps: u32 = 100; "video-init-steps", dd "video_init_steps", pixels true, min 1, max 10000;

@@ -30,9 +30,11 @@ pub const SETTINGS: &[&str] = &[
     "video-init-frames-skip-steps",
 ];
 
-/// Runs the Video Input checks on one set of resolved settings (nothing for other modes).
+/// Runs the Video Input checks on one set of resolved settings (for other modes, only that
+/// `video-init-blend-mode` has no effect there).
 pub(crate) fn check(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
     if s.animation_mode.value != AnimationMode::VideoInput {
+        blend_mode_elsewhere(s, diags);
         return;
     }
     if s.video_init_path.value.written.is_none() {
@@ -161,18 +163,32 @@ fn ignored(s: &Settings, fallback: Option<&Origin>, diags: &mut Diagnostics) {
             Some("use `disco build --frames ..N` to render only the first frames".into()),
         );
     }
-    if s.video_init_blend_mode.origin.is_some()
-        && s.video_init_blend_mode.value != VideoBlendMode::None
+}
+
+/// `video-init-blend-mode` written for a target that is not a Video Input animation: disco
+/// blends only a Video Input target's video (DD's "linear" also blends a 2D or 3D video,
+/// whose "Create video" cell does not check the mode; docs/project-format.md).
+fn blend_mode_elsewhere(s: &Settings, diags: &mut Diagnostics) {
+    let Some(o) = &s.video_init_blend_mode.origin else {
+        return;
+    };
+    let dd = if s.video_init_blend_mode.value == VideoBlendMode::Linear
+        && s.animation_mode.value != AnimationMode::None
     {
-        push(
-            diags,
-            blame(s, "video-init-blend-mode", fallback),
-            false,
-            "`video-init-blend-mode` does not blend disco's assembled video yet: its frames are the rendered ones".into(),
-            "not applied yet",
-            Some("set it to \"None\" to silence this".into()),
-        );
-    }
+        " (DD's \"linear\" blends any animation's video; disco only a Video Input target's)"
+    } else {
+        ""
+    };
+    push(
+        diags,
+        Some(o.clone()),
+        false,
+        format!(
+            "`video-init-blend-mode` has no effect: the target is not a Video Input animation{dd}"
+        ),
+        "acts in Video Input only",
+        Some("set `animation-mode \"Video Input\"`, or remove it".into()),
+    );
 }
 
 #[cfg(test)]
@@ -253,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn max_frames_and_blend_mode_are_reported_unused() {
+    fn max_frames_is_reported_unused_and_the_blend_mode_is_applied() {
         let m = messages(
             "animation-mode \"Video Input\"\nvideo-init-path \"a.mp4\"\nmax-frames 5\nvideo-init-blend-mode \"linear\"\n",
         );
@@ -262,9 +278,30 @@ mod tests {
                 .any(|(e, t)| !e && t.contains("`max-frames` has no effect")),
             "{m:?}"
         );
+        assert!(!m.iter().any(|(_, t)| t.contains("blend")), "{m:?}");
+    }
+
+    #[test]
+    fn the_blend_mode_outside_video_input_is_reported_unused() {
+        let m = messages("animation-mode \"2D\"\nmax-frames 3\nvideo-init-blend-mode \"linear\"\n");
+        let w: Vec<_> = m
+            .iter()
+            .filter(|(_, t)| t.contains("`video-init-blend-mode` has no effect"))
+            .collect();
+        assert_eq!(w.len(), 1, "{m:?}");
+        assert!(!w[0].0, "a warning");
         assert!(
-            m.iter().any(|(e, t)| !e && t.contains("does not blend")),
+            w[0].1
+                .contains("DD's \"linear\" blends any animation's video"),
             "{m:?}"
         );
+        let m = messages("video-init-blend-mode \"optical flow\"\n");
+        assert!(
+            m.iter()
+                .any(|(e, t)| !e && t.contains("`video-init-blend-mode` has no effect")),
+            "{m:?}"
+        );
+        // not written: nothing to say (DD's default is "optical flow" in every mode)
+        assert!(messages("animation-mode \"2D\"\nmax-frames 3\n").is_empty());
     }
 }

@@ -6,6 +6,7 @@
 mod spline;
 
 pub mod flow;
+pub mod frame_blend;
 pub mod motion;
 pub mod series;
 pub mod warp;
