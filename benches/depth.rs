@@ -28,10 +28,7 @@ fn sizes() -> Vec<(usize, usize)> {
                 .trim()
                 .split_once('x')
                 .expect("DISCO_BENCH_SIZES: WxH,WxH");
-            (
-                h.parse().expect("a height"),
-                w.parse().expect("a width"),
-            )
+            (h.parse().expect("a height"), w.parse().expect("a width"))
         })
         .collect()
 }

@@ -113,7 +113,10 @@ fn the_toy_depth_models_see_a_shape_in_front_of_the_wall() {
     let mut centres = Vec::new();
     for r in [20.0, 9.0] {
         let img = square_on_wall(32.0, 32.0, r);
-        let image = img.view().permuted_axes([2, 0, 1]).mapv(|v| f32::from(v) / 255.0);
+        let image = img
+            .view()
+            .permuted_axes([2, 0, 1])
+            .mapv(|v| f32::from(v) / 255.0);
         for w in [1.0, 0.0] {
             let d = depth.depth(image.view(), w).unwrap();
             let (centre, corner) = (mean(&d, 30, 30, 4), mean(&d, 1, 1, 4));
@@ -168,7 +171,10 @@ fn the_toy_depth_models_see_a_shape_in_front_of_the_wall() {
         (red_x(&warped) - red_x(&img)).abs()
     };
     let (near, far) = (shift(20.0), shift(9.0));
-    assert!(near > far + 0.5, "near square moved {near} px, far {far} px");
+    assert!(
+        near > far + 0.5,
+        "near square moved {near} px, far {far} px"
+    );
 }
 
 /// examples/anim3d (a 3D film with turbo on the toy set) builds its first frames.
@@ -183,7 +189,10 @@ fn the_3d_example_builds_its_first_frames_on_the_toy_set() {
     );
     assert_ne!(project, example, "the example names the toy set");
     std::fs::write(dir.path().join("disco.kdl"), project).unwrap();
-    let built = events(dir.path(), &["build", "--frames", "0..4", "--message-format", "json"]);
+    let built = events(
+        dir.path(),
+        &["build", "--frames", "0..4", "--message-format", "json"],
+    );
     let finished = built
         .iter()
         .filter(|e| e["event"] == "job-finished")
