@@ -10,7 +10,7 @@ use super::collect::{Deps, normalise};
 use super::decide::Wanted;
 use super::seams::Seams;
 use crate::build::{self, BuildError, Decision};
-use crate::plan::{Facts, FactsError, ModelNeeds, Plan, RuntimeFacts};
+use crate::plan::{DepthHashes, Facts, FactsError, ModelNeeds, Plan, RuntimeFacts};
 use crate::project::Diagnostic;
 use crate::store::Store;
 
@@ -152,5 +152,21 @@ impl Facts for Recording<'_> {
 
     fn runtime(&mut self) -> Result<RuntimeFacts, FactsError> {
         self.inner.runtime()
+    }
+
+    // The trait's defaults refuse 3D and Video Input: a wrapper must forward every fact.
+    fn depth_hashes(
+        &mut self,
+        set: &Path,
+        midas: &str,
+        adabins: bool,
+    ) -> Result<DepthHashes, FactsError> {
+        self.dirs.insert(set.to_path_buf());
+        self.inner.depth_hashes(set, midas, adabins)
+    }
+
+    fn video_frames(&mut self, path: &Path, nth: u32) -> Result<Vec<String>, FactsError> {
+        self.files.insert(path.to_path_buf());
+        self.inner.video_frames(path, nth)
     }
 }

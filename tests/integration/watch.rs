@@ -469,3 +469,39 @@ fn latency_from_save_to_the_first_step_of_the_rerender() {
         to_start[10].as_millis()
     );
 }
+
+/// The watcher plans what `disco build` plans: a 3D animation (depth graphs) and its files.
+/// (Its facts are a recording wrapper: one that forwarded only some facts refused 3D.)
+#[test]
+fn the_watcher_plans_a_3d_animation_and_watches_its_model_set() {
+    use disco::watch::{OrtSeams, Scope, reload::reload};
+    let dir = tempfile::tempdir().unwrap();
+    let toy = crate::support::root().join("models/toy");
+    let kdl = dir.path().join("disco.kdl");
+    std::fs::write(
+        &kdl,
+        format!(
+            "model-set \"{}\"\nwidth-height 64 64\nsteps 4\nskip-steps 0\nclip-models \"ViT-B/32\"\n\
+             animation \"cam\" {{\n    animation-mode \"3D\"\n    max-frames 3\n}}\n",
+            toy.display()
+        ),
+    )
+    .unwrap();
+    let seams = OrtSeams {
+        device: disco::render::session::Device::Cpu,
+        ort_lib: None,
+        threads: Some(1),
+    };
+    let loaded = match reload(&kdl, &Scope::default(), &seams) {
+        Ok(l) => l,
+        Err(e) => panic!("{:?}", e.diagnostics),
+    };
+    assert_eq!(loaded.plan.jobs.len(), 3);
+    assert!(loaded.reasons.iter().all(Option::is_some), "all stale");
+    let toy = toy.canonicalize().unwrap();
+    assert!(
+        loaded.deps.dirs.iter().any(|d| d == &toy),
+        "{:?}",
+        loaded.deps
+    );
+}
