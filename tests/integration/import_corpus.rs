@@ -239,3 +239,28 @@ fn same_value(a: &Value, b: &Value) -> bool {
         _ => a == b,
     }
 }
+
+/// The same DD 3D file builds on the toy set (its depth graphs): the imported project,
+/// included as it was written, with only the model set, size, steps and CLIP models set
+/// after it for the toy world; its 3D motion, depth mix and turbo come from the file.
+#[test]
+fn a_3d_settings_file_builds_on_the_toy_set() {
+    let path = root().join("tests/fixtures/dd-settings/rodrigo-settings-3d.json");
+    let out = import::import_file(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("imported.kdl"), &out.kdl).unwrap();
+    let project = format!(
+        "include \"imported.kdl\"\nmodel-set \"{}\"\nwidth-height 64 64\nsteps 10\nskip-steps 0\n\
+         seed 3\nvit-b16 #false\nrn50x4 #false\nrn50 #true\n",
+        root().join("models/toy").display()
+    );
+    std::fs::write(dir.path().join("disco.kdl"), project).unwrap();
+    let built = crate::support::disco(dir.path(), &["build", "--frames", "0..3"]);
+    let (stdout, stderr) = crate::support::text(&built);
+    assert!(built.status.success(), "{stdout}{stderr}");
+    let frames = dir.path().join("images_out/2022-08-28");
+    let f: Vec<Vec<u8>> = (0..3)
+        .map(|i| std::fs::read(frames.join(format!("2022-08-28(0)_{i:04}.png"))).unwrap())
+        .collect();
+    assert!(f[0] != f[1] && f[1] != f[2], "3D frames differ");
+}
