@@ -30,7 +30,7 @@ from .. import clip as clip_mod
 from .. import secondary as secondary_mod
 from .. import tokens as tokens_mod
 from .. import unet as unet_mod
-from . import scenes, train_lpips
+from . import scenes, train_flow, train_lpips
 
 DEFAULT_OUT = Path(__file__).resolve().parents[3] / "target" / "toy-train"
 
@@ -55,9 +55,9 @@ UNET_CONFIG = unet_mod.UNetConfig(
 
 SECONDARY_CHANNELS = 12
 
-STEPS = {"clip": 1200, "unet": 1200, "secondary": 800, "lpips": 1000}
-BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32}
-LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3}
+STEPS = {"clip": 1200, "unet": 1200, "secondary": 800, "lpips": 1000, "flow": 1000}
+BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32, "flow": 8}
+LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3, "flow": 4e-4}
 
 # The runs that made the shipped set (``python -m disco_export.toy`` replays them; the manifest's
 # ``toy.training`` records are theirs).
@@ -412,6 +412,8 @@ def evaluate(args):
                 "held_out_pairs_shape": hshp}
     if args.model == "lpips":
         return train_lpips.evaluate(args.out / "lpips.pt")
+    if args.model == "flow":
+        return train_flow.evaluate(args.out / "flow.pt")
     if args.model == "unet":
         model, sch = unet_mod.UNetModel(UNET_CONFIG), LinearSchedule()
     else:
@@ -430,7 +432,7 @@ def parse_args(argv=None):
     """The run's settings: the command line with the model's defaults filled in (STEPS, BATCH, LR)."""
     p = argparse.ArgumentParser(prog="python -m disco_export.toy.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", choices=["clip", "unet", "secondary", "lpips"])
+    p.add_argument("model", choices=["clip", "unet", "secondary", "lpips", "flow"])
     p.add_argument("--steps", type=int, help="optimizer steps (default: the shipped weights' count)")
     p.add_argument("--stop-after", type=int, help="stop after this many steps (the schedule still spans --steps)")
     p.add_argument("--max-minutes", type=float, help="stop when this much time has passed (wall clock)")
@@ -479,6 +481,8 @@ def main(argv=None):
         metrics = train_clip(args)
     elif args.model == "lpips":
         metrics = train_lpips.train_lpips(args, log, progress, stop_now, warmup_cosine)
+    elif args.model == "flow":
+        metrics = train_flow.train_flow(args, log, progress, stop_now, warmup_cosine)
     else:
         metrics = train_diffusion(args, args.model)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
