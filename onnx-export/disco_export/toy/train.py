@@ -1,17 +1,18 @@
 """Train the toy model set on the procedural scenes (scenes.py), on the CPU, from a fixed seed.
 
-Three models, each of the architecture family Disco Diffusion uses, at small widths:
+The models, each of the architecture family Disco Diffusion uses, at small widths:
 
 - ``clip``: a CLIP (ViT image tower at 32×32, text transformer over the real CLIP BPE vocabulary), contrastive;
 - ``unet``: a guided-diffusion UNet (1000-step linear schedule, eps + learned variance: the improved-DDPM hybrid
   loss), 64×64;
-- ``secondary``: the secondary model (cosine schedule, v-objective), 64×64.
+- ``secondary``: the secondary model (cosine schedule, v-objective), 64×64;
+- ``lpips`` (train_lpips.py) and ``flow``, RAFT optical flow for Video Input (train_flow.py, on motion.py's clips).
 
 Each run prints its metrics at the end (CLIP zero-shot accuracy; the diffusion models' loss on a fixed validation
-batch), so a re-run can be compared with the shipped weights (docs/toy-models.md). Checkpoints are plain state
+batch; the flow model's end-point error on held-out clips), so a re-run can be compared with the shipped weights (docs/toy-models.md). Checkpoints are plain state
 dicts; ``python -m disco_export.toy.export`` turns them into the model set.
 
-Usage: nice -n 19 python -m disco_export.toy.train clip|unet|secondary [--steps N] [--out DIR]
+Usage: nice -n 19 python -m disco_export.toy.train clip|unet|secondary|lpips|flow [--steps N] [--out DIR]
 """
 
 import argparse
@@ -55,9 +56,9 @@ UNET_CONFIG = unet_mod.UNetConfig(
 
 SECONDARY_CHANNELS = 12
 
-STEPS = {"clip": 1200, "unet": 1200, "secondary": 800, "lpips": 1000, "flow": 1000}
+STEPS = {"clip": 1200, "unet": 1200, "secondary": 800, "lpips": 1000, "flow": 560}
 BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32, "flow": 8}
-LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3, "flow": 4e-4}
+LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3, "flow": 8e-4}
 
 # The runs that made the shipped set (``python -m disco_export.toy`` replays them; the manifest's
 # ``toy.training`` records are theirs).
@@ -72,6 +73,7 @@ RECIPES = {
     "unet": ["unet", "--steps", "9000", "--batch", "16", "--lr", "4e-4", "--ema",
              "0.999", "--bf16", "--min-snr", "5"],
     "secondary": ["secondary", "--steps", "3000", "--batch", "16", "--lr", "5e-4", "--ema", "0.999", "--bf16"],
+    "flow": ["flow", "--steps", "560", "--batch", "8", "--lr", "8e-4"],
 }
 
 
@@ -502,6 +504,9 @@ def main(argv=None):
             record["bf16"] = True
         if args.min_snr is not None:
             record["min_snr"] = args.min_snr
+    if args.model == "flow":  # the architecture and the loss's constants (train_flow.py)
+        record["raft"] = train_flow.CONFIG.as_manifest()
+        record["gamma"], record["noise"] = train_flow.GAMMA, train_flow.NOISE
     if args.init is not None:
         record["init"] = str(args.init.name)
     if args.model == "clip":
