@@ -304,3 +304,12 @@ def test_the_sequence_loss_weights_late_updates_most():
     # |1 - 0| on the first of two updates: γ^1 · 1 = 0.8; on the last: γ^0 · 1 = 1
     assert train_flow.sequence_loss(preds, gt).item() == pytest.approx(0.8)
     assert train_flow.sequence_loss(preds[::-1], gt).item() == pytest.approx(1.0)
+
+
+def test_the_export_takes_the_flow_model_only_where_its_checkpoint_is(tmp_path):
+    from disco_export.toy import export
+    assert export.load_models(tmp_path, ["flow"]) == {}  # a set trained before the flow model exports without it
+    torch.save(raft.RAFT(train_flow.CONFIG).state_dict(), tmp_path / "flow.pt")
+    (model, sha), = export.load_models(tmp_path, ["flow"]).values()
+    assert isinstance(model, raft.RAFT) and model.cfg == train_flow.CONFIG and not model.training and len(sha) == 64
+    assert export.main(["--checkpoints", str(tmp_path / "none"), "--out", str(tmp_path / "set"), "--only", "flow"]) == 1

@@ -117,7 +117,10 @@ def held_out(n=256, seed=50_000):
 @torch.no_grad()
 def end_point_errors(model, n=256, seed=50_000, chunk=32):
     """Mean EPE in pixels of ``model`` (eval mode, the exported graph's forward) and of zero flow on the held-out
-    pairs: over all pixels of the centre, and over the moving ones (GT flow ≠ 0)."""
+    pairs: over all pixels of the centre, and over the moving ones (GT flow ≠ 0); and on the 11 frame pairs of
+    examples/restyle's clip (clip.py: a ball rolling 3 px a frame, a sun that stays)."""
+    from . import clip  # noqa: PLC0415 (clip.py is a script module; only its frames are needed here)
+
     was_training = model.training
     model.eval()
     x1, x2, gt = held_out(n, seed)
@@ -125,9 +128,14 @@ def end_point_errors(model, n=256, seed=50_000, chunk=32):
                      for i in range(0, n, chunk)])
     zero = gt.norm(dim=1)
     moving = zero > 0
+    frames_, flows = clip.source_clip()
+    x = padded(frames(frames_))
+    clip_gt = torch.from_numpy(flows).permute(0, 3, 1, 2)
+    clip_err = (centre(model(x[:-1], x[1:])) - clip_gt).norm(dim=1)
     model.train(was_training)
     return {"epe": float(err.mean()), "epe_zero_flow": float(zero.mean()),
-            "epe_moving": float(err[moving].mean()), "epe_moving_zero_flow": float(zero[moving].mean())}
+            "epe_moving": float(err[moving].mean()), "epe_moving_zero_flow": float(zero[moving].mean()),
+            "epe_clip": float(clip_err.mean()), "epe_clip_zero_flow": float(clip_gt.norm(dim=1).mean())}
 
 
 def train_flow(args, log, progress, stop_now, warmup_cosine):
