@@ -476,7 +476,8 @@ def main(argv=None):
             print(f"{name}.{k} = {v:.4f}")
         path = args.out / f"{name}.json"
         record = json.loads(path.read_text()) if path.is_file() else {"steps": args.steps, "seed": args.seed}
-        record["metrics"] = {k: round(v, 4) for k, v in metrics.items()}
+        # recomputed metrics replace their old values; the training loss (not recomputable) stays
+        record["metrics"] = {**record.get("metrics", {}), **{k: round(v, 4) for k, v in metrics.items()}}
         path.write_text(json.dumps(record, indent=1) + "\n")
         return 0
     if args.model == "clip":
