@@ -180,7 +180,7 @@ def keep_threads():
 
 @pytest.mark.parametrize("model", [["clip", "--arch", "ViTB32", "--probe", "--shape-groups", "1", "--batch", "4"],
                                    ["clip", "--arch", "RN50", "--batch", "4"], ["unet", "--bf16", "--min-snr", "5"],
-                                   ["secondary", "--bf16"], ["lpips", "--steps", "3"], ["flow"]],
+                                   ["secondary", "--bf16"], ["lpips", "--steps", "3"], ["flow", "--balanced"]],
                          ids=lambda m: m[0] + m[-1])
 def test_two_training_steps_give_the_same_weights_twice(tmp_path, keep_threads, model):
     # the training is a function of its seed: the premise of "the scripts reproduce the shipped weights"
@@ -313,3 +313,14 @@ def test_the_export_takes_the_flow_model_only_where_its_checkpoint_is(tmp_path):
     (model, sha), = export.load_models(tmp_path, ["flow"]).values()
     assert isinstance(model, raft.RAFT) and model.cfg == train_flow.CONFIG and not model.training and len(sha) == 64
     assert export.main(["--checkpoints", str(tmp_path / "none"), "--out", str(tmp_path / "set"), "--only", "flow"]) == 1
+
+
+def test_the_balanced_sequence_loss_weights_moving_and_still_pixels_half_each():
+    gt = torch.zeros(1, 2, 64, 64)
+    gt[0, 0, :16] = 4.0  # a quarter of the pixels move 4 px right
+    zero = [torch.zeros_like(gt)]
+    # plain: mean |0 − f| = 4 · (1/4 of the pixels) · (1 of 2 components) = 0.5
+    assert train_flow.sequence_loss(zero, gt).item() == pytest.approx(0.5)
+    # balanced: the moving quarter weighs 0.5 / 0.25 = 2 → 4 · 2 · 1/4 · 1/2 = 1.0
+    assert train_flow.sequence_loss(zero, gt, balanced=True).item() == pytest.approx(1.0)
+    assert train_flow.sequence_loss([gt.clone()], gt, balanced=True).item() == 0.0

@@ -454,6 +454,8 @@ def parse_args(argv=None):
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the diffusion models' forward")
     p.add_argument("--min-snr", type=float, help="Min-SNR-γ loss weighting of the UNet's eps-MSE")
     p.add_argument("--eval-every", type=int, default=0, help="CLIP: print zero-shot accuracy every N steps")
+    p.add_argument("--balanced", action="store_true",
+                   help="flow: weight moving and still pixels half each in the sequence loss")
     p.add_argument("--save-every", type=int, default=0, help="write <model>.partial.pt (EMA) every N steps")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint directory (default: %(default)s)")
     args = p.parse_args(argv)
@@ -508,6 +510,8 @@ def main(argv=None):
     if args.model == "flow":  # the architecture and the loss's constants (train_flow.py)
         record["raft"] = train_flow.CONFIG.as_manifest()
         record["gamma"], record["noise"] = train_flow.GAMMA, train_flow.NOISE
+        if args.balanced:
+            record["balanced"] = True
     if args.init is not None:
         record["init"] = str(args.init.name)
     if args.model == "clip":

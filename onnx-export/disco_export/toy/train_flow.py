@@ -87,11 +87,20 @@ def flow_predictions(model, image1, image2, upsample=upsample_centre):
     return out
 
 
-def sequence_loss(preds, flow_gt, gamma=GAMMA):
+def sequence_loss(preds, flow_gt, gamma=GAMMA, balanced=False):
     """RAFT's loss on the centre: Σ_i γ^(N−1−i) · mean |f_i − f_gt| (L1 over both components). ``preds``: the
-    centre flows (B, 2, 64, 64) of flow_predictions; ``flow_gt``: (B, 2, 64, 64)."""
+    centre flows (B, 2, 64, 64) of flow_predictions; ``flow_gt``: (B, 2, 64, 64).
+
+    ``balanced``: the mean weights the batch's moving pixels (f_gt ≠ 0) and its still ones half each. In the toy
+    clips about 9 % of the pixels move; under the plain mean, zero flow is a deep minimum (a 560-step run with it
+    ended at the zero-flow EPE on moving pixels: 3.194 vs 3.194 px)."""
     n = len(preds)
-    return sum(gamma ** (n - 1 - i) * (p - flow_gt).abs().mean() for i, p in enumerate(preds))
+    w = torch.ones_like(flow_gt[:, :1])
+    if balanced:
+        moving = (flow_gt != 0).any(dim=1, keepdim=True)
+        frac = moving.float().mean().clamp(1e-3, 1 - 1e-3)
+        w = torch.where(moving, 0.5 / frac, 0.5 / (1 - frac))
+    return sum(gamma ** (n - 1 - i) * (w * (p - flow_gt).abs()).mean() for i, p in enumerate(preds))
 
 
 def batch(rng, gen, n):
@@ -159,7 +168,7 @@ def _train(args, log, progress, stop_now, warmup_cosine):
         if stop_now(args, step, t0):
             break
         x1, x2, gt = batch(rng, gen, args.batch)
-        loss = sequence_loss(flow_predictions(model, x1, x2), gt)
+        loss = sequence_loss(flow_predictions(model, x1, x2), gt, balanced=args.balanced)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
