@@ -73,8 +73,10 @@ RECIPES = {
     "unet": ["unet", "--steps", "9000", "--batch", "16", "--lr", "4e-4", "--ema",
              "0.999", "--bf16", "--min-snr", "5"],
     "secondary": ["secondary", "--steps", "3000", "--batch", "16", "--lr", "5e-4", "--ema", "0.999", "--bf16"],
-    "flow": ["flow", "--steps", "560", "--batch", "8", "--lr", "8e-4"],
 }
+# Not yet a recipe: the optical-flow model (``flow``, train_flow.py) has not learnt motion within its CPU budget
+# (docs/toy-models.md §8), so the set ships without one; it joins RECIPES (and __main__.SECOND_PROCESS) with the
+# first run that beats zero flow.
 
 
 def log(msg):
