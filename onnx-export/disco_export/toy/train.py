@@ -56,8 +56,8 @@ UNET_CONFIG = unet_mod.UNetConfig(
 
 SECONDARY_CHANNELS = 12
 
-STEPS = {"clip": 1200, "unet": 1200, "secondary": 800, "lpips": 1000, "flow": 560}
-BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32, "flow": 8}
+STEPS = {"clip": 1200, "unet": 1200, "secondary": 800, "lpips": 1000, "flow": 1200}
+BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32, "flow": 4}
 LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3, "flow": 8e-4}
 
 # The runs that made the shipped set (``python -m disco_export.toy`` replays them; the manifest's
@@ -73,10 +73,8 @@ RECIPES = {
     "unet": ["unet", "--steps", "9000", "--batch", "16", "--lr", "4e-4", "--ema",
              "0.999", "--bf16", "--min-snr", "5"],
     "secondary": ["secondary", "--steps", "3000", "--batch", "16", "--lr", "5e-4", "--ema", "0.999", "--bf16"],
+    "flow": ["flow", "--steps", "1200", "--batch", "4", "--lr", "8e-4", "--balanced"],
 }
-# Not yet a recipe: the optical-flow model (``flow``, train_flow.py) has not learnt motion within its CPU budget
-# (docs/toy-models.md §8), so the set ships without one; it joins RECIPES (and __main__.SECOND_PROCESS) with the
-# first run that beats zero flow.
 
 
 def log(msg):
