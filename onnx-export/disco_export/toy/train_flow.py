@@ -8,7 +8,8 @@ each side (RAFT's ``InputPadder`` split), RGB in [0, 255], and the flow's centre
 same way and scores only that centre.
 
 Loss (Teed & Deng 2020, eq. 7): Σ_i γ^(N−i) ‖f_gt − f_i‖₁ over the N updates' upsampled flows, γ = 0.8, the
-estimate detached between updates as RAFT's training does. Metric: the mean end-point error ‖f − f_gt‖₂ in pixels
+estimate detached between updates as RAFT's training does; the shipped run weights moving and still pixels half
+each (``--balanced``: under the plain mean, with 91 % of the pixels still, it learnt zero flow). Metric: the mean end-point error ‖f − f_gt‖₂ in pixels
 on held-out pairs (another seed), beside that of zero flow; also over the moving pixels only (the background is
 still, so zero flow is right on most of a picture).
 """
