@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from disco_export.toy import __main__ as runner
-from disco_export.toy import classify, scenes, train
+from disco_export import raft
+from disco_export.toy import classify, motion, scenes, train, train_flow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -179,8 +180,8 @@ def keep_threads():
 
 @pytest.mark.parametrize("model", [["clip", "--arch", "ViTB32", "--probe", "--shape-groups", "1", "--batch", "4"],
                                    ["clip", "--arch", "RN50", "--batch", "4"], ["unet", "--bf16", "--min-snr", "5"],
-                                   ["secondary", "--bf16"], ["lpips", "--steps", "3"], ["midas"],
-                                   ["adabins"]], ids=lambda m: m[0] + m[-1])
+                                   ["secondary", "--bf16"], ["lpips", "--steps", "3"], ["midas"], ["adabins"],
+                                   ["flow", "--balanced"]], ids=lambda m: m[0] + m[-1])
 def test_two_training_steps_give_the_same_weights_twice(tmp_path, keep_threads, model):
     # the training is a function of its seed: the premise of "the scripts reproduce the shipped weights"
     name = f"clip_{model[2]}" if model[0] == "clip" else model[0]
@@ -215,3 +216,129 @@ def test_depth_maps_put_each_object_in_front_of_the_wall_nearer_the_larger_it_is
     p2 = scenes.depth_map(pair, 128)
     assert np.abs(p2.reshape(64, 2, 64, 2).mean(axis=(1, 3)) - p).max() < 0.15
     assert p2[64, 32] == pytest.approx(scenes.object_depth(8.0))
+
+
+# ---------------------------------------------------------------- optical flow (motion.py, train_flow.py)
+
+
+def test_the_flow_of_a_known_move_is_its_displacement_plus_the_scaling_about_the_centre():
+    sq = scenes.Scene([scenes.Obj("square", "red", 20.5, 30.5, 8.0)], ("blue",))
+    flow = motion.flow_of(sq, [motion.Motion(5.0, -3.0, 1.1)])
+    # pixel (20, 30) has its centre (20.5, 30.5) at the square's centre: flow = d = (5, -3)
+    assert flow[30, 20] == pytest.approx([5.0, -3.0])
+    # pixel (24, 30) is 4 px right of the centre: flow = d + (s - 1)·(4, 0) = (5.4, -3)
+    assert flow[30, 24] == pytest.approx([5.4, -3.0])
+    assert (flow[0, 0] == 0).all() and (flow[30, 40] == 0).all()  # the background stays
+
+
+def _interior(layer, k):
+    """Pixels of layer k whose 5×5 neighbourhood is all layer k: away from soft edges, even for bilinear
+    samples around a rounded landing point."""
+    m = layer == k
+    out = m.copy()
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            out &= np.roll(m, (dy, dx), axis=(0, 1))
+    return out
+
+
+def test_warping_image2_by_the_true_flow_rebuilds_image1_where_both_see_the_point():
+    rng = np.random.default_rng(11)
+    checked = moved_checked = wrong_with_zero = 0
+    for _ in range(40):
+        scene = scenes.sample_scene(rng)
+        motions = [motion.sample_motion(rng) for _ in scene.objects]
+        img1, img2 = scenes.render(scene), scenes.render(motion.moved(scene, motions))
+        flow = motion.flow_of(scene, motions)
+        layer1, layer2 = motion.layers(scene), motion.layers(motion.moved(scene, motions))
+        seen = motion.visible_in_both(scene, motions)
+        ys, xs = np.mgrid[0:64, 0:64]
+        x2, y2 = np.rint(xs + flow[..., 0]).astype(int), np.rint(ys + flow[..., 1]).astype(int)
+        inside = (x2 >= 2) & (x2 < 62) & (y2 >= 2) & (y2 < 62)
+        for k in range(-1, len(scene.objects)):
+            # interior of layer k in image1 whose landing point is interior of layer k in image2: unoccluded
+            where = _interior(layer1, k) & inside
+            where[where] = _interior(layer2, k)[y2[where], x2[where]]
+            warped = motion.warp(img2, flow)
+            assert np.abs(warped[where] - img1[where]).max(initial=0) <= 1.0, (k, motions)
+            assert seen[where].all()
+            checked += where.sum()
+            if k >= 0 and np.hypot(motions[k].dx, motions[k].dy) > 2:
+                moved_checked += where.sum()
+                wrong_with_zero += (np.abs(img2[where].astype(int) - img1[where]).max(axis=1) > 1).sum()
+    assert checked > 40 * 1500 and moved_checked > 2000
+    # the check has teeth: without the flow, many moved objects' pixels do not match
+    assert wrong_with_zero > 0.2 * moved_checked
+
+
+def test_a_point_hidden_in_image2_still_has_its_flow_and_is_not_visible_in_both():
+    # a blue square moves right under a red circle drawn on top (which stays)
+    scene = scenes.Scene([scenes.Obj("square", "blue", 20.5, 32.5, 8.0), scenes.Obj("circle", "red", 40.5, 32.5, 9.0)],
+                         ("white",))
+    motions = [motion.Motion(12.0, 0.0), motion.Motion(0.0, 0.0)]
+    flow, seen = motion.flow_of(scene, motions), motion.visible_in_both(scene, motions)
+    assert flow[32, 25] == pytest.approx([12.0, 0.0])  # lands at x = 37: under the circle
+    assert not seen[32, 25] and seen[32, 14] and seen[32, 40] and seen[5, 5]
+    assert motion.layers(scene)[32, 25] == 0 and motion.layers(motion.moved(scene, motions))[32, 37] == 1
+
+
+def test_clip_frames_move_by_the_velocity_and_their_flows_say_so():
+    frames, flows = motion.clip(scenes.Scene([scenes.Obj("circle", "red", 20.5, 32.5, 8.0)], ("green",)),
+                                [(3.0, 1.0)], 4)
+    assert frames.shape == (4, 64, 64, 3) and flows.shape == (3, 64, 64, 2)
+    assert tuple(frames[3, 35, 29]) == scenes.COLORS["red"] and tuple(frames[0, 35, 29]) == scenes.COLORS["green"]
+    assert (flows[:, 32, 20] == [3.0, 1.0]).all()
+
+
+def test_training_frames_are_padded_as_the_renderer_pads_them():
+    # src/build/flow.rs: a 64×64 frame goes to the graph at 128×128, edge pixels repeated, 32 on each side
+    x = torch.arange(64.0).reshape(1, 1, 1, 64).expand(1, 3, 64, 64)
+    p = train_flow.padded(x)
+    assert p.shape == (1, 3, raft.MIN_SIDE, raft.MIN_SIDE)
+    assert p[0, 0, 0, 0] == 0 and p[0, 0, 0, 31] == 0 and p[0, 0, 0, 32] == 0 and p[0, 0, 0, 33] == 1
+    assert p[0, 0, 127, 127] == 63 and torch.equal(train_flow.centre(p), x)
+
+
+def test_the_training_forward_is_the_exported_forward():
+    # flow_predictions mirrors raft.RAFT.forward: its last full-size estimate is the graph's output, and the
+    # centre-only upsampling is the full one's centre
+    torch.manual_seed(0)
+    model = raft.RAFT(train_flow.CONFIG).eval()
+    gen = torch.Generator().manual_seed(1)
+    x1, x2 = raft.sample_inputs(2, gen, (128, 128))
+    with torch.no_grad():
+        full = train_flow.flow_predictions(model, x1, x2, upsample=raft.RAFT._upsample)
+        crop = train_flow.flow_predictions(model, x1, x2)
+        out = model(x1, x2)
+    assert len(full) == train_flow.CONFIG.iters
+    assert torch.allclose(full[-1], out, atol=1e-5)
+    assert all(torch.allclose(train_flow.centre(f), c, atol=1e-5) for f, c in zip(full, crop))
+    assert not torch.allclose(full[0], full[-1])
+
+
+def test_the_sequence_loss_weights_late_updates_most():
+    gt = torch.zeros(1, 2, 64, 64)
+    preds = [torch.ones(1, 2, 64, 64), torch.zeros(1, 2, 64, 64)]
+    # |1 - 0| on the first of two updates: γ^1 · 1 = 0.8; on the last: γ^0 · 1 = 1
+    assert train_flow.sequence_loss(preds, gt).item() == pytest.approx(0.8)
+    assert train_flow.sequence_loss(preds[::-1], gt).item() == pytest.approx(1.0)
+
+
+def test_the_export_takes_the_flow_model_only_where_its_checkpoint_is(tmp_path):
+    from disco_export.toy import export
+    assert export.load_models(tmp_path, ["flow"]) == {}  # a set trained before the flow model exports without it
+    torch.save(raft.RAFT(train_flow.CONFIG).state_dict(), tmp_path / "flow.pt")
+    (model, sha), = export.load_models(tmp_path, ["flow"]).values()
+    assert isinstance(model, raft.RAFT) and model.cfg == train_flow.CONFIG and not model.training and len(sha) == 64
+    assert export.main(["--checkpoints", str(tmp_path / "none"), "--out", str(tmp_path / "set"), "--only", "flow"]) == 1
+
+
+def test_the_balanced_sequence_loss_weights_moving_and_still_pixels_half_each():
+    gt = torch.zeros(1, 2, 64, 64)
+    gt[0, 0, :16] = 4.0  # a quarter of the pixels move 4 px right
+    zero = [torch.zeros_like(gt)]
+    # plain: mean |0 − f| = 4 · (1/4 of the pixels) · (1 of 2 components) = 0.5
+    assert train_flow.sequence_loss(zero, gt).item() == pytest.approx(0.5)
+    # balanced: the moving quarter weighs 0.5 / 0.25 = 2 → 4 · 2 · 1/4 · 1/2 = 1.0
+    assert train_flow.sequence_loss(zero, gt, balanced=True).item() == pytest.approx(1.0)
+    assert train_flow.sequence_loss([gt.clone()], gt, balanced=True).item() == 0.0

@@ -205,3 +205,33 @@ fn the_3d_example_builds_its_first_frames_on_the_toy_set() {
         assert!(png.is_file(), "{}", png.display());
     }
 }
+
+/// examples/restyle (Video Input with the flow warp on the toy set's RAFT) builds its first
+/// frames from its source clip.
+#[test]
+fn the_restyle_example_builds_its_first_frames_on_the_toy_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = root().join("examples/restyle");
+    let text = std::fs::read_to_string(example.join("disco.kdl")).unwrap();
+    let project = text.replace(
+        "model-set \"../../models/toy\"",
+        &format!("model-set \"{}\"", root().join("models/toy").display()),
+    );
+    assert_ne!(project, text, "the example names the toy set");
+    std::fs::write(dir.path().join("disco.kdl"), project).unwrap();
+    std::fs::copy(example.join("source.mp4"), dir.path().join("source.mp4")).unwrap();
+    let built = events(
+        dir.path(),
+        &["build", "--frames", "0..3", "--message-format", "json"],
+    );
+    let finished = built
+        .iter()
+        .filter(|e| e["event"] == "job-finished")
+        .count();
+    assert_eq!(finished, 3, "{built:?}");
+    // frames 1 and 2 start from the previous output warped along the toy RAFT's flow
+    let flows = std::fs::read_dir(dir.path().join(".disco/flow"))
+        .unwrap()
+        .count();
+    assert!(flows >= 2, "{flows} flows cached");
+}

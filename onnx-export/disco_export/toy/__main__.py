@@ -2,8 +2,9 @@
 
 Usage: nice -n 19 python -m disco_export.toy [--out models/toy] [--checkpoints DIR] [--parallel]
 
---parallel trains the UNet in one process while the two CLIPs, the LPIPS, the secondary model and the depth models train one after
-another in a second (two cores); otherwise all run one after the other. Each model's metrics are printed and stored beside its
+--parallel trains the UNet in one process while the two CLIPs, the LPIPS, the secondary model, the depth models and
+the flow model train one after another in a second (two cores); otherwise all run one after the other. Each model's
+metrics are printed and stored beside its
 checkpoint (docs/toy-models.md lists the shipped weights' numbers).
 """
 
@@ -28,8 +29,9 @@ def stages(checkpoints):
     return out
 
 
-# --parallel: the UNet on one core; the CLIPs, LPIPS and the secondary model one after another on the other.
-SECOND_PROCESS = ("clip_ViTB32_stage1", "clip_RN50", "lpips", "secondary", "clip_ViTB32", "midas", "adabins")
+# --parallel: the UNet on one core; the CLIPs, LPIPS, the secondary model, the depth and flow models one after another
+# on the other.
+SECOND_PROCESS = ("clip_ViTB32_stage1", "clip_RN50", "lpips", "secondary", "clip_ViTB32", "midas", "adabins", "flow")
 
 
 def main(argv=None):

@@ -3,7 +3,9 @@
 The same ``modelset.build`` as ``python -m disco_export`` exports and verifies every graph; only the model
 construction differs: the toy configurations with the trained weights. The CLIPs are exported under the Disco
 Diffusion names ViT-B/32 and RN50 (flags ``ViTB32``, ``RN50``), so projects select them with
-``clip-models "ViT-B/32" "RN50"``; the LPIPS is LPIPS-VGG's architecture at small widths (train_lpips.py).
+``clip-models "ViT-B/32" "RN50"``; the LPIPS is LPIPS-VGG's architecture at small widths (train_lpips.py); the
+optical-flow model is RAFT's at small widths (train_flow.py), the set's ``raft`` section, exported when its
+checkpoint ``flow.pt`` exists.
 
 Usage: python -m disco_export.toy.export [--checkpoints DIR] [--out models/toy]
 """
@@ -15,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from .. import adabins, checkpoints, clip, lpips, manifest, midas, secondary, unet, verify
+from .. import adabins, checkpoints, clip, lpips, manifest, midas, raft, secondary, unet, verify
 from ..modelset import Request, build, log
-from . import train, train_depth, train_lpips
+from . import train, train_depth, train_flow, train_lpips
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,12 +27,13 @@ DESCRIPTION = ("toy model set: small models trained on procedural 64x64 scenes o
                "(onnx-export/disco_export/toy, docs/toy-models.md); not Disco Diffusion's models")
 
 
-MODELS = ("clip", "unet", "secondary", "lpips", "depth")
+MODELS = ("clip", "unet", "secondary", "lpips", "depth", "flow")
 
 
 def load_models(ckpt_dir, which=MODELS):
-    """{"unet" | "secondary" | "clip:FLAG" | "lpips" | "midas:dpt_large" | "adabins": (model, sha256 of the
-    checkpoint)} from train.py's checkpoints."""
+    """{"unet" | "secondary" | "clip:FLAG" | "lpips" | "midas:dpt_large" | "adabins" | "raft": (model, sha256 of the
+    checkpoint)} from train.py's checkpoints. ``flow`` (the RAFT, under modelset's key "raft") is loaded only where
+    ``flow.pt`` exists: a set trained before the flow model keeps exporting without it."""
     ckpt_dir = Path(ckpt_dir)
     out = {}
     if "unet" in which:
@@ -51,6 +54,9 @@ def load_models(ckpt_dir, which=MODELS):
         out[f"midas:{m.cfg.name}"] = (m, checkpoints.load_into(m, ckpt_dir / "midas.pt", "toy MiDaS"))
         m = adabins.DdPredict(train_depth.ADABINS_CONFIG)
         out["adabins"] = (m, checkpoints.load_into(m, ckpt_dir / "adabins.pt", "toy AdaBins"))
+    if "flow" in which and (ckpt_dir / "flow.pt").is_file():
+        m = raft.RAFT(train_flow.CONFIG)
+        out["raft"] = (m, checkpoints.load_into(m, ckpt_dir / "flow.pt", "toy RAFT"))
     for model, _ in out.values():
         model.eval()
     return out
@@ -59,7 +65,7 @@ def load_models(ckpt_dir, which=MODELS):
 def toy_section(ckpt_dir):
     """The manifest's ``toy`` section: what the set is, its CLIP names, and each model's training record."""
     records = {}
-    names = [f"clip_{flag}" for flag in train.CLIP_CONFIGS] + ["unet", "secondary", "lpips", "midas", "adabins"]
+    names = [f"clip_{flag}" for flag in train.CLIP_CONFIGS] + ["unet", "secondary", "lpips", "midas", "adabins", "flow"]
     files = [(n, f"{n}.json") for n in names] + [("clip_ViTB32_stage1", "stage1/clip_ViTB32.json")]
     for kind, file in files:
         path = Path(ckpt_dir) / file
@@ -90,12 +96,15 @@ def main(argv=None):
             return 1
         return 0
     try:
+        models = load_models(args.checkpoints, args.only)
+        if "flow" in args.only and "raft" not in models and set(args.only) != set(MODELS):
+            raise ValueError(f"no flow.pt in {args.checkpoints}: train it first (train.RECIPES['flow'])")
         req = Request(out=args.out, diffusion=train.UNET_CONFIG.name if "unet" in args.only else None,
                       secondary="secondary" in args.only, lpips="lpips" in args.only,
                       midas=[train_depth.MIDAS_CONFIG.name] if "depth" in args.only else [],
                       adabins="depth" in args.only,
                       clip=list(train.CLIP_CONFIGS) if "clip" in args.only else [],
-                      prebuilt=load_models(args.checkpoints, args.only),
+                      prebuilt=models,
                       extra_sections={"toy": toy_section(args.checkpoints)})
         build(req)
     except (checkpoints.CheckpointError, verify.VerificationError, ValueError) as e:

@@ -1,17 +1,18 @@
 """Train the toy model set on the procedural scenes (scenes.py), on the CPU, from a fixed seed.
 
-Three models, each of the architecture family Disco Diffusion uses, at small widths:
+The models, each of the architecture family Disco Diffusion uses, at small widths:
 
 - ``clip``: a CLIP (ViT image tower at 32×32, text transformer over the real CLIP BPE vocabulary), contrastive;
 - ``unet``: a guided-diffusion UNet (1000-step linear schedule, eps + learned variance: the improved-DDPM hybrid
   loss), 64×64;
-- ``secondary``: the secondary model (cosine schedule, v-objective), 64×64.
+- ``secondary``: the secondary model (cosine schedule, v-objective), 64×64;
+- ``lpips`` (train_lpips.py) and ``flow``, RAFT optical flow for Video Input (train_flow.py, on motion.py's clips).
 
 Each run prints its metrics at the end (CLIP zero-shot accuracy; the diffusion models' loss on a fixed validation
-batch), so a re-run can be compared with the shipped weights (docs/toy-models.md). Checkpoints are plain state
+batch; the flow model's end-point error on held-out clips), so a re-run can be compared with the shipped weights (docs/toy-models.md). Checkpoints are plain state
 dicts; ``python -m disco_export.toy.export`` turns them into the model set.
 
-Usage: nice -n 19 python -m disco_export.toy.train clip|unet|secondary [--steps N] [--out DIR]
+Usage: nice -n 19 python -m disco_export.toy.train clip|unet|secondary|lpips|flow [--steps N] [--out DIR]
 """
 
 import argparse
@@ -30,7 +31,7 @@ from .. import clip as clip_mod
 from .. import secondary as secondary_mod
 from .. import tokens as tokens_mod
 from .. import unet as unet_mod
-from . import scenes, train_depth, train_lpips
+from . import scenes, train_depth, train_flow, train_lpips
 
 DEFAULT_OUT = Path(__file__).resolve().parents[3] / "target" / "toy-train"
 
@@ -55,9 +56,9 @@ UNET_CONFIG = unet_mod.UNetConfig(
 
 SECONDARY_CHANNELS = 12
 
-STEPS = {"clip": 1200, "unet": 1200, "secondary": 800, "lpips": 1000, "midas": 1000, "adabins": 1000}
-BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32, "midas": 8, "adabins": 8}
-LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3, "midas": 1e-3, "adabins": 1e-3}
+STEPS = {"clip": 1200, "unet": 1200, "secondary": 800, "lpips": 1000, "midas": 1000, "adabins": 1000, "flow": 1200}
+BATCH = {"clip": 96, "unet": 8, "secondary": 16, "lpips": 32, "midas": 8, "adabins": 8, "flow": 4}
+LR = {"clip": 1e-3, "unet": 5e-4, "secondary": 5e-4, "lpips": 2e-3, "midas": 1e-3, "adabins": 1e-3, "flow": 8e-4}
 
 # The runs that made the shipped set (``python -m disco_export.toy`` replays them; the manifest's
 # ``toy.training`` records are theirs).
@@ -74,6 +75,7 @@ RECIPES = {
     "secondary": ["secondary", "--steps", "3000", "--batch", "16", "--lr", "5e-4", "--ema", "0.999", "--bf16"],
     "midas": ["midas", "--steps", "1500"],
     "adabins": ["adabins", "--steps", "1500"],
+    "flow": ["flow", "--steps", "1200", "--batch", "4", "--lr", "8e-4", "--balanced"],
 }
 
 
@@ -416,6 +418,8 @@ def evaluate(args):
         return train_lpips.evaluate(args.out / "lpips.pt")
     if args.model in ("midas", "adabins"):
         return train_depth.evaluate(args.model, args.out / f"{args.model}.pt")
+    if args.model == "flow":
+        return train_flow.evaluate(args.out / "flow.pt")
     if args.model == "unet":
         model, sch = unet_mod.UNetModel(UNET_CONFIG), LinearSchedule()
     else:
@@ -434,7 +438,7 @@ def parse_args(argv=None):
     """The run's settings: the command line with the model's defaults filled in (STEPS, BATCH, LR)."""
     p = argparse.ArgumentParser(prog="python -m disco_export.toy.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", choices=["clip", "unet", "secondary", "lpips", "midas", "adabins"])
+    p.add_argument("model", choices=["clip", "unet", "secondary", "lpips", "midas", "adabins", "flow"])
     p.add_argument("--steps", type=int, help="optimizer steps (default: the shipped weights' count)")
     p.add_argument("--stop-after", type=int, help="stop after this many steps (the schedule still spans --steps)")
     p.add_argument("--max-minutes", type=float, help="stop when this much time has passed (wall clock)")
@@ -454,6 +458,8 @@ def parse_args(argv=None):
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the diffusion models' forward")
     p.add_argument("--min-snr", type=float, help="Min-SNR-γ loss weighting of the UNet's eps-MSE")
     p.add_argument("--eval-every", type=int, default=0, help="CLIP: print zero-shot accuracy every N steps")
+    p.add_argument("--balanced", action="store_true",
+                   help="flow: weight moving and still pixels half each in the sequence loss")
     p.add_argument("--save-every", type=int, default=0, help="write <model>.partial.pt (EMA) every N steps")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint directory (default: %(default)s)")
     args = p.parse_args(argv)
@@ -476,7 +482,8 @@ def main(argv=None):
             print(f"{name}.{k} = {v:.4f}")
         path = args.out / f"{name}.json"
         record = json.loads(path.read_text()) if path.is_file() else {"steps": args.steps, "seed": args.seed}
-        record["metrics"] = {k: round(v, 4) for k, v in metrics.items()}
+        # recomputed metrics replace their old values; the training loss (not recomputable) stays
+        record["metrics"] = {**record.get("metrics", {}), **{k: round(v, 4) for k, v in metrics.items()}}
         path.write_text(json.dumps(record, indent=1) + "\n")
         return 0
     if args.model == "clip":
@@ -485,6 +492,8 @@ def main(argv=None):
         metrics = train_lpips.train_lpips(args, log, progress, stop_now, warmup_cosine)
     elif args.model in ("midas", "adabins"):
         metrics = train_depth.train_depth(args, args.model, log, progress, stop_now, warmup_cosine)
+    elif args.model == "flow":
+        metrics = train_flow.train_flow(args, log, progress, stop_now, warmup_cosine)
     else:
         metrics = train_diffusion(args, args.model)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -504,6 +513,11 @@ def main(argv=None):
             record["bf16"] = True
         if args.min_snr is not None:
             record["min_snr"] = args.min_snr
+    if args.model == "flow":  # the architecture and the loss's constants (train_flow.py)
+        record["raft"] = train_flow.CONFIG.as_manifest()
+        record["gamma"], record["noise"] = train_flow.GAMMA, train_flow.NOISE
+        if args.balanced:
+            record["balanced"] = True
     if args.init is not None:
         record["init"] = str(args.init.name)
     if args.model == "clip":

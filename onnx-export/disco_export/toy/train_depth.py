@@ -28,8 +28,8 @@ from .. import midas as midas_mod
 from . import scenes, train_lpips
 
 NET = 128  # both models' input side for a 64×64 frame
-MIDAS_CONFIG = midas_mod.DptConfig("dpt_large", width=64, depth=4, heads=4, grid=NET // midas_mod.PATCH,
-                                   hooks=(0, 1, 2, 3), features=(16, 32, 64, 64), fusion=32, net_size=NET)
+MIDAS_CONFIG = midas_mod.DptConfig("dpt_large", width=48, depth=4, heads=4, grid=NET // midas_mod.PATCH,
+                                   hooks=(0, 1, 2, 3), features=(16, 24, 48, 48), fusion=24, net_size=NET)
 ADABINS_CONFIG = adabins_mod.AdaBinsConfig(
     encoder=efficientnet.EffNetConfig(width_mult=0.25, depth_mult=0.5, stem=32, head=256), decoder=32, out=16,
     n_bins=32, patch=4, heads=2, layers=2, ff=32, positions=500, regressor=32, min_area=NET * NET,
