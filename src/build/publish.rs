@@ -2,6 +2,7 @@
 //! `images_out/`, an output file adopted back into the store, DD's settings file beside the
 //! images.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::exec::{At, BuildError};
@@ -88,11 +89,33 @@ pub(super) fn store_job(
         tool: made.tool,
         finished: unix_now(),
         target: Some(target.label()),
+        aux: aux_infos(store, job)?,
     };
     store
         .put(&job.key, png, &record)
         .map_err(|e| stored(store, &ObjectName::Image(job.key), e))?;
     Ok(record)
+}
+
+/// The blake3 and size of each second image job `job` stored before its record (a 3D turbo
+/// frame's), for the record: the shared cache carries and checks them by it.
+fn aux_infos(
+    store: &Store,
+    job: &crate::plan::Job,
+) -> Result<BTreeMap<String, ObjectInfo>, BuildError> {
+    let mut infos = BTreeMap::new();
+    for a in super::turbo::aux_of(job) {
+        let name = ObjectName::Aux(job.key, a);
+        let bytes = store
+            .objects()
+            .get(&name)
+            .map_err(|e| stored(store, &name, e))?;
+        // one not stored is not named: the job then renders again where it is needed
+        if let Some(png) = bytes {
+            infos.insert(a.name().to_owned(), ObjectInfo::of(&png));
+        }
+    }
+    Ok(infos)
 }
 
 /// A store error, naming the object's file when the store is local.

@@ -4,9 +4,9 @@
 //!
 //! A view is stored under its own key as `<key>.eye.png` ([`Aux::Eye`]), with its inputs as
 //! the store's inputs of that key, written first, so `disco plan` can say what changed since
-//! (`vr-ipd 5.0 → 6.0`). It has no record: the image is the whole object. Like a turbo
-//! frame's second images, the shared cache does not carry it (`layered.rs`); a farm's
-//! assemble step (`--render never`) reports a view no store holds as missing.
+//! (`vr-ipd 5.0 → 6.0`). It has no record: the image is the whole object. The shared cache
+//! carries it with a view record naming its blake3 (`layered.rs`); a farm's assemble step
+//! (`--render never`) reports a view no store holds as missing.
 
 use std::time::Instant;
 

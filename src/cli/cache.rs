@@ -79,7 +79,7 @@ impl build::Renderer for NeverRender {
         Err(JobError::NotCached(plan.jobs[j].key).into())
     }
 
-    /// A VR eye view the store lacks (the shared cache does not carry them).
+    /// A VR eye view neither this checkout nor the shared cache holds.
     fn eye_view(
         &mut self,
         plan: &Plan,

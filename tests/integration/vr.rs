@@ -209,3 +209,104 @@ fn check_accepts_a_3d_target_with_vr() {
         "{stdout}{stderr}"
     );
 }
+
+/// Issue 15's last gap: a farm's assemble step takes a turbo film's second images and its VR
+/// views from the shared cache. One checkout renders the film through a `file://` cache;
+/// another, sharing only the cache, assembles it with `--render never` and gets the same
+/// frames and views; then a third, after the cache lost one view, reports just that view.
+#[test]
+fn render_never_assembles_a_turbo_vr_film_from_a_shared_cache() {
+    let Some(set) = tiny_set() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", cache.path().display());
+    let checkout = || {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("disco.kdl"), project(&set.dir, "5")).unwrap();
+        dir
+    };
+    let files = |dir: &Path| -> Vec<Vec<u8>> {
+        let out = dir.join("images_out/cam");
+        (0..4)
+            .flat_map(|f| {
+                [
+                    format!("cam(0)_{f:04}.png"),
+                    format!("frame_{f:04}_l.png"),
+                    format!("frame_{f:04}_r.png"),
+                ]
+            })
+            .map(|name| std::fs::read(out.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}")))
+            .collect()
+    };
+
+    let worker = checkout();
+    let made = json_events(
+        worker.path(),
+        &["build", "--cache", &url, "--message-format", "json"],
+    );
+    assert_eq!(of(&made, "job-finished", "job").len(), 4, "{made:?}");
+    assert_eq!(of(&made, "eye-rendered", "view").len(), 8, "{made:?}");
+    let views: Vec<_> = crate::support::tree(cache.path())
+        .into_iter()
+        .filter(|(p, _)| p.to_string_lossy().ends_with(".view.json"))
+        .collect();
+    assert_eq!(views.len(), 8, "every view is in the cache");
+
+    let assembler = checkout();
+    let out = disco(
+        assembler.path(),
+        &[
+            "build",
+            "--cache",
+            &url,
+            "--cache-mode",
+            "read",
+            "--render",
+            "never",
+            "--message-format",
+            "json",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    assert!(!stdout.contains("\"job-finished\""), "{stdout}");
+    assert!(!stdout.contains("\"eye-rendered\""), "{stdout}");
+    assert_eq!(files(assembler.path()), files(worker.path()));
+    for v in ["cam(0).mp4", "cam(0)_l.mp4", "cam(0)_r.mp4"] {
+        assert!(
+            assembler.path().join("images_out/cam").join(v).is_file(),
+            "{v}"
+        );
+    }
+    // turbo's second images came with their jobs (frame 3 is skipped: next and old)
+    let seconds = crate::support::tree(&assembler.path().join(".disco"))
+        .into_iter()
+        .filter(|(p, _)| {
+            let p = p.to_string_lossy();
+            p.ends_with(".next.png") || p.ends_with(".old.png")
+        })
+        .count();
+    assert!(seconds >= 4, "{seconds} second images pulled");
+
+    // a view the cache lost is one the assemble step reports, and only it
+    let (lost, _) = &views[0];
+    std::fs::remove_file(cache.path().join(lost)).unwrap();
+    let late = checkout();
+    let out = disco(
+        late.path(),
+        &[
+            "build",
+            "--cache",
+            &url,
+            "--cache-mode",
+            "read",
+            "--render",
+            "never",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("1 job is in no cache") && stderr.contains(" eye"),
+        "{stderr}"
+    );
+}

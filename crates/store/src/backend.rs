@@ -5,6 +5,13 @@
 //! record is published after its blobs, and the first record of a key stays. Checking what
 //! it hands back (the record names the key, the image hashes as the record says) is the
 //! layer's, so no backend can serve wrong pixels by forgetting to.
+//!
+//! Two kinds of objects travel: jobs (a record, its image, its intermediate saves and, for a
+//! 3D turbo frame, its second images) and VR eye views (an image made from a job's image,
+//! with no record of its own: the cache holds it with a small [`ViewRecord`] naming its
+//! hash, published after the image, first writer winning, like a job's record).
+//!
+//! [`ViewRecord`]: crate::record::ViewRecord
 
 use std::fmt;
 use std::io;
@@ -12,6 +19,7 @@ use std::sync::Arc;
 
 use super::Key;
 use super::http::HttpCache;
+use super::objects::Aux;
 use super::shared::{CacheError, SharedDir};
 
 /// One job as a cache holds it: its record's bytes, its image, its intermediate saves.
@@ -23,6 +31,18 @@ pub struct CachedJob {
     pub image: Vec<u8>,
     /// The intermediate saves, by iteration.
     pub partials: Vec<(u32, Vec<u8>)>,
+    /// Its second images (a 3D turbo frame's [`Aux::Next`] and [`Aux::Old`]), as its record
+    /// names them; empty for other jobs.
+    pub aux: Vec<(Aux, Vec<u8>)>,
+}
+
+/// An eye view as a cache holds it: its view record's bytes and its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedView {
+    /// The view record (JSON, [`ViewRecord`](crate::record::ViewRecord)), byte for byte.
+    pub record: Vec<u8>,
+    /// The view's image (PNG).
+    pub image: Vec<u8>,
 }
 
 /// A cache many workers share.
@@ -35,6 +55,14 @@ pub trait SharedCache: fmt::Debug + Send + Sync {
     /// cache holds none for `key`. `Ok(true)` if this job is now the record, `Ok(false)` if
     /// another writer's came first (and stays).
     fn create_job(&self, key: &Key, job: &CachedJob) -> io::Result<bool>;
+
+    /// Eye view `key`, if the cache holds its record and the image it names (`None` on a
+    /// miss).
+    fn get_view(&self, key: &Key) -> io::Result<Option<CachedView>>;
+
+    /// Publishes eye view `key`: its image first, its record last, and the record only if
+    /// the cache holds none for `key`. `Ok(false)` if another writer's came first.
+    fn create_view(&self, key: &Key, view: &CachedView) -> io::Result<bool>;
 
     /// A target's shared inputs by digest, if held.
     fn inputs(&self, digest: &Key) -> io::Result<Option<Vec<u8>>>;

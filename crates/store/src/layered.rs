@@ -4,20 +4,27 @@
 //! it) and write-back (a job is pushed when its record is put, i.e. after the job). The
 //! engine sees one [`ObjectStore`]; the cache is never listed, collected or swept.
 //!
-//! A pull copies the image, the intermediate saves and the shared inputs here, then the
-//! record: the local store keeps its rule "record last". An image whose blake3 disagrees
-//! with the record is a miss. A push writes the blobs first and the record last; when
-//! another worker's record for the key came first, this checkout adopts that worker's
-//! image, so every checkout materialises the same pixels for a key.
+//! A pull copies the image, the intermediate saves, a 3D turbo frame's second images (which
+//! its record names with their blake3) and the shared inputs here, then the record: the
+//! local store keeps its rule "record last". An image or second image whose blake3
+//! disagrees with the record, or one the record names that the cache lacks, is a miss. A
+//! push writes the blobs first and the record last; when another worker's record for the
+//! key came first, this checkout adopts that worker's images, so every checkout
+//! materialises the same pixels for a key.
+//!
+//! A VR eye view has no record: it is pushed when its image is put, as the image and a
+//! view record naming its key and blake3 (the first one wins, and a loser adopts the
+//! winner's image), and pulled, verified against that view record, with its shared inputs
+//! when a build asks whether it is stored.
 
 use std::fmt;
 use std::io;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::backend::{CachedJob, SharedCache};
-use super::objects::{Listed, ObjectName, ObjectStore};
-use super::record::parse_record;
+use super::backend::{CachedJob, CachedView, SharedCache};
+use super::objects::{Aux, Listed, ObjectName, ObjectStore};
+use super::record::{ViewRecord, parse_record, parse_view_record};
 use super::{Key, Record};
 
 /// What a build does with the cache (`--cache-mode`).
@@ -96,41 +103,57 @@ impl LayeredObjects {
             ObjectName::Image(k) | ObjectName::Partial(k, _) | ObjectName::Record(k) => {
                 self.pull(&k).map(drop)
             }
-            // a turbo frame's second images stay in the checkout that made them: a job
-            // pulled without them renders again where they are needed
-            ObjectName::Aux(..) => Ok(()),
-            ObjectName::Inputs(d) => match self.shared.inputs(&d)? {
-                Some(bytes) => self.local.put(name, &bytes),
-                None => Ok(()),
-            },
+            // a turbo frame's second images come with their job: a job pulled before it
+            // had them (an older record, naming none) is pulled again if the cache now does
+            ObjectName::Aux(k, Aux::Next | Aux::Old) => self.pull(&k).map(drop),
+            ObjectName::Aux(k, Aux::Eye) => self.pull_view(&k).map(drop),
+            ObjectName::Inputs(d) => self.pull_inputs(&d),
             ObjectName::Checkpoint(_) => Ok(()),
         }
     }
 
+    /// Copies shared inputs `digest` here from the cache, if held there and not here.
+    fn pull_inputs(&self, digest: &Key) -> io::Result<()> {
+        let inputs = ObjectName::Inputs(*digest);
+        if self.local.contains(&inputs) {
+            return Ok(());
+        }
+        match self.shared.inputs(digest)? {
+            Some(bytes) => self.local.put(&inputs, &bytes),
+            None => Ok(()),
+        }
+    }
+
     /// Copies job `key` here from the cache, if the cache holds it whole: `Ok(false)` on a
-    /// miss (no record, an unreadable one, an image that is missing or hashes otherwise, a
-    /// missing intermediate save).
+    /// miss (no record, an unreadable one, an image or a second image that is missing or
+    /// hashes otherwise, a missing intermediate save).
     fn pull(&self, key: &Key) -> io::Result<bool> {
         let Some((job, record)) = self.fetch(key)? else {
             return Ok(false);
         };
+        self.pull_inputs(&record.common)?;
+        self.install(key, &job)?;
+        Ok(true)
+    }
+
+    /// Puts job `key`'s blobs here, then its record (a record here already goes first: a
+    /// crash in between leaves no record, a re-render, never a record over other pixels).
+    fn install(&self, key: &Key, job: &CachedJob) -> io::Result<()> {
+        self.local.remove(&ObjectName::Record(*key))?;
         self.local.put(&ObjectName::Image(*key), &job.image)?;
         for (j, png) in &job.partials {
             self.local.put(&ObjectName::Partial(*key, *j), png)?;
         }
-        let inputs = ObjectName::Inputs(record.common);
-        if !self.local.contains(&inputs)
-            && let Some(b) = self.shared.inputs(&record.common)?
-        {
-            self.local.put(&inputs, &b)?;
+        for (a, png) in &job.aux {
+            self.local.put(&ObjectName::Aux(*key, *a), png)?;
         }
-        self.local.put(&ObjectName::Record(*key), &job.record)?;
-        Ok(true)
+        self.local.put(&ObjectName::Record(*key), &job.record)
     }
 
     /// Job `key` from the cache and its parsed record, if whole: the record names `key`, the
-    /// image hashes to the record's blake3, every save the record lists is there. Anything
-    /// else is a miss, whatever the backend let through: wrong pixels are never served.
+    /// image and every second image hash to the record's blake3, every save the record
+    /// lists is there. Anything else is a miss, whatever the backend let through: wrong
+    /// pixels are never served.
     fn fetch(&self, key: &Key) -> io::Result<Option<(CachedJob, Record)>> {
         let Some(job) = self.shared.get_job(key)? else {
             return Ok(None);
@@ -138,12 +161,23 @@ impl LayeredObjects {
         let Some(record) = parse_record(&job.record, key) else {
             return Ok(None);
         };
+        let Some(mut listed_aux) = record.aux_images() else {
+            return Ok(None);
+        };
         let mut held: Vec<u32> = job.partials.iter().map(|(j, _)| *j).collect();
         let mut listed = record.partials.clone();
         held.sort_unstable();
         listed.sort_unstable();
-        let whole =
-            blake3::hash(&job.image).to_hex().as_str() == record.image.blake3 && held == listed;
+        let mut held_aux: Vec<(Aux, &[u8])> =
+            job.aux.iter().map(|(a, b)| (*a, b.as_slice())).collect();
+        listed_aux.sort_unstable_by_key(|(a, _)| *a);
+        held_aux.sort_unstable_by_key(|(a, _)| *a);
+        let aux_whole = listed_aux.len() == held_aux.len()
+            && listed_aux
+                .iter()
+                .zip(&held_aux)
+                .all(|((a, info), (b, png))| a == b && info.matches(png));
+        let whole = record.image.matches(&job.image) && held == listed && aux_whole;
         Ok(whole.then_some((job, record)))
     }
 
@@ -151,6 +185,10 @@ impl LayeredObjects {
     /// worker's record was first, this checkout takes that one and its image.
     fn push(&self, key: &Key, bytes: &[u8]) -> io::Result<()> {
         let Some(record) = parse_record(bytes, key) else {
+            return Ok(());
+        };
+        // a record naming a second image no job has is not the cache's to carry
+        let Some(wanted_aux) = record.aux_images() else {
             return Ok(());
         };
         let missing = || io::Error::new(io::ErrorKind::NotFound, format!("{key}: not stored"));
@@ -166,6 +204,14 @@ impl LayeredObjects {
                 .ok_or_else(missing)?;
             partials.push((j, png));
         }
+        let mut aux = Vec::with_capacity(wanted_aux.len());
+        for (a, _) in wanted_aux {
+            let png = self
+                .local
+                .get(&ObjectName::Aux(*key, a))?
+                .ok_or_else(missing)?;
+            aux.push((a, png));
+        }
         if let Some(b) = self.local.get(&ObjectName::Inputs(record.common))? {
             self.shared.put_inputs(&record.common, &b)?;
         }
@@ -173,6 +219,7 @@ impl LayeredObjects {
             record: bytes.to_vec(),
             image,
             partials,
+            aux,
         };
         if self.shared.create_job(key, &job)? {
             return Ok(());
@@ -180,23 +227,59 @@ impl LayeredObjects {
         self.adopt(key, &record)
     }
 
-    /// Takes the cache's record of `key` (and its image) in place of `ours`, when they
+    /// Takes the cache's record of `key` (and its images) in place of `ours`, when they
     /// differ and the cache's is whole: every checkout then holds the first writer's pixels.
     fn adopt(&self, key: &Key, ours: &Record) -> io::Result<()> {
         let Some((job, theirs)) = self.fetch(key)? else {
             return Ok(());
         };
-        if theirs.image == ours.image {
+        if theirs.image == ours.image && theirs.aux == ours.aux {
             return Ok(());
         }
-        // record last, as everywhere: a crash in between leaves no record, a re-render
-        self.local.remove(&ObjectName::Record(*key))?;
-        self.local.put(&ObjectName::Image(*key), &job.image)?;
-        for (j, png) in &job.partials {
-            self.local.put(&ObjectName::Partial(*key, *j), png)?;
+        self.install(key, &job)
+    }
+
+    /// Eye view `key` from the cache, if its view record names `key` and its image hashes
+    /// as the view record says (else a miss).
+    fn fetch_view(&self, key: &Key) -> io::Result<Option<(CachedView, ViewRecord)>> {
+        let Some(view) = self.shared.get_view(key)? else {
+            return Ok(None);
+        };
+        let Some(record) = parse_view_record(&view.record, key) else {
+            return Ok(None);
+        };
+        Ok(record.image.matches(&view.image).then_some((view, record)))
+    }
+
+    /// Copies eye view `key` here from the cache, its shared inputs first (a view here can
+    /// always be explained): `Ok(false)` on a miss.
+    fn pull_view(&self, key: &Key) -> io::Result<bool> {
+        let Some((view, _)) = self.fetch_view(key)? else {
+            return Ok(false);
+        };
+        self.pull_inputs(key)?;
+        self.local
+            .put(&ObjectName::Aux(*key, Aux::Eye), &view.image)?;
+        Ok(true)
+    }
+
+    /// Pushes eye view `key` (its image is `png`): the image first, its view record last. If
+    /// another worker's view was first, this checkout takes that one.
+    fn push_view(&self, key: &Key, png: &[u8]) -> io::Result<()> {
+        let ours = ViewRecord::of(*key, png);
+        let view = CachedView {
+            record: ours.to_bytes(),
+            image: png.to_vec(),
+        };
+        if self.shared.create_view(key, &view)? {
+            return Ok(());
         }
-        self.local.put(&ObjectName::Record(*key), &job.record)?;
-        Ok(())
+        match self.fetch_view(key)? {
+            Some((theirs, record)) if record.image != ours.image => self
+                .local
+                .put(&ObjectName::Aux(*key, Aux::Eye), &theirs.image),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -214,7 +297,9 @@ impl ObjectStore for LayeredObjects {
         match name {
             ObjectName::Record(k) => self.push(k, bytes),
             ObjectName::Inputs(d) => self.shared.put_inputs(d, bytes),
-            // images and saves go with their record; checkpoints stay here
+            // an eye view has no record: it travels as its image is put
+            ObjectName::Aux(k, Aux::Eye) => self.push_view(k, bytes),
+            // images, saves and second images go with their record; checkpoints stay here
             _ => Ok(()),
         }
     }
@@ -270,8 +355,35 @@ pub(crate) mod tests {
             tool: "test".into(),
             finished: 0,
             target: None,
+            aux: Default::default(),
         };
         serde_json::to_vec(&r).unwrap()
+    }
+
+    /// A whole record for turbo job `key` whose image is `png` and second images `aux`.
+    pub(crate) fn turbo_record(key: Key, png: &[u8], aux: &[(Aux, &[u8])]) -> Vec<u8> {
+        let mut r = parse_record(&record(key, png), &key).unwrap();
+        for (a, b) in aux {
+            r.aux.insert(a.name().to_owned(), ObjectInfo::of(b));
+        }
+        serde_json::to_vec(&r).unwrap()
+    }
+
+    /// Stores turbo job `key` in `w` as the engine does: second images, image, record.
+    pub(crate) fn store_turbo_job(w: &LayeredObjects, key: Key, png: &[u8]) {
+        let aux: [(Aux, &[u8]); 2] = [(Aux::Next, b"next"), (Aux::Old, b"old")];
+        for (a, b) in aux {
+            w.put(&ObjectName::Aux(key, a), b).unwrap();
+        }
+        w.put(&ObjectName::Image(key), png).unwrap();
+        w.put(&ObjectName::Record(key), &turbo_record(key, png, &aux))
+            .unwrap();
+    }
+
+    /// Where the directory cache keeps the image whose bytes are `bytes`.
+    fn cas_path(dir: &std::path::Path, bytes: &[u8]) -> std::path::PathBuf {
+        let hash = blake3::hash(bytes).to_hex().to_string();
+        dir.join("cas").join(&hash[..2]).join(&hash)
     }
 
     /// A worker with its own local objects over `shared`.
@@ -360,5 +472,196 @@ pub(crate) mod tests {
         // its next writer completes the key
         store_job(&other, key, b"png");
         assert!(worker(&shared, CacheMode::Read).contains(&ObjectName::Record(key)));
+    }
+
+    #[test]
+    fn a_turbo_job_travels_with_its_second_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let key = Key([6; 32]);
+        store_turbo_job(&worker(&shared, CacheMode::ReadWrite), key, b"png");
+        // asking for a second image pulls the whole job, record last
+        let other = worker(&shared, CacheMode::Read);
+        assert!(other.contains(&ObjectName::Aux(key, Aux::Old)));
+        assert!(other.local.contains(&ObjectName::Record(key)));
+        for (a, b) in [(Aux::Next, &b"next"[..]), (Aux::Old, b"old")] {
+            assert_eq!(
+                other.local.get(&ObjectName::Aux(key, a)).unwrap().unwrap(),
+                b
+            );
+        }
+        // and asking for the record brings the second images along
+        let third = worker(&shared, CacheMode::Read);
+        assert!(third.contains(&ObjectName::Record(key)));
+        assert!(third.local.contains(&ObjectName::Aux(key, Aux::Next)));
+    }
+
+    #[test]
+    fn a_turbo_job_whose_second_image_is_missing_or_wrong_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let key = Key([7; 32]);
+        store_turbo_job(&worker(&shared, CacheMode::ReadWrite), key, b"png");
+        let old = cas_path(dir.path(), b"old");
+        std::fs::write(&old, b"evil").unwrap();
+        let other = worker(&shared, CacheMode::Read);
+        assert!(!other.contains(&ObjectName::Record(key)));
+        assert!(!other.contains(&ObjectName::Aux(key, Aux::Next)));
+        assert_eq!(other.get(&ObjectName::Image(key)).unwrap(), None);
+        std::fs::remove_file(&old).unwrap();
+        assert!(!other.contains(&ObjectName::Record(key)));
+        assert!(
+            !other.local.contains(&ObjectName::Image(key)),
+            "nothing pulled"
+        );
+    }
+
+    #[test]
+    fn a_backend_that_serves_other_second_images_is_a_miss() {
+        /// A cache that hands back its jobs with their second images swapped.
+        #[derive(Debug)]
+        struct Swapping(SharedDir);
+        impl SharedCache for Swapping {
+            fn get_job(&self, key: &Key) -> io::Result<Option<CachedJob>> {
+                Ok(self.0.get_job(key)?.map(|mut j| {
+                    j.aux
+                        .iter_mut()
+                        .for_each(|(a, _)| *a = if *a == Aux::Next { Aux::Old } else { Aux::Next });
+                    j
+                }))
+            }
+            fn create_job(&self, key: &Key, job: &CachedJob) -> io::Result<bool> {
+                self.0.create_job(key, job)
+            }
+            fn get_view(&self, key: &Key) -> io::Result<Option<CachedView>> {
+                self.0.get_view(key)
+            }
+            fn create_view(&self, key: &Key, view: &CachedView) -> io::Result<bool> {
+                self.0.create_view(key, view)
+            }
+            fn inputs(&self, digest: &Key) -> io::Result<Option<Vec<u8>>> {
+                SharedCache::inputs(&self.0, digest)
+            }
+            fn put_inputs(&self, digest: &Key, bytes: &[u8]) -> io::Result<()> {
+                SharedCache::put_inputs(&self.0, digest, bytes)
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let key = Key([8; 32]);
+        store_turbo_job(&worker(&shared, CacheMode::ReadWrite), key, b"png");
+        let swapped = LayeredObjects::new(
+            Arc::new(MemoryObjects::new()),
+            Arc::new(Swapping(shared.clone())),
+            CacheMode::Read,
+        );
+        assert!(!swapped.contains(&ObjectName::Record(key)));
+        assert!(worker(&shared, CacheMode::Read).contains(&ObjectName::Record(key)));
+    }
+
+    #[test]
+    fn an_older_record_naming_no_second_images_is_pulled_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let key = Key([9; 32]);
+        store_job(&worker(&shared, CacheMode::ReadWrite), key, b"png");
+        let other = worker(&shared, CacheMode::Read);
+        assert!(!other.contains(&ObjectName::Aux(key, Aux::Next)));
+        assert!(
+            other.local.contains(&ObjectName::Record(key)),
+            "the job came"
+        );
+    }
+
+    #[test]
+    fn the_loser_of_a_turbo_race_adopts_the_winners_second_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let key = Key([10; 32]);
+        store_turbo_job(&worker(&shared, CacheMode::ReadWrite), key, b"png");
+        let loser = worker(&shared, CacheMode::ReadWrite);
+        let aux: [(Aux, &[u8]); 2] = [(Aux::Next, b"next2"), (Aux::Old, b"old")];
+        for (a, b) in aux {
+            loser.put(&ObjectName::Aux(key, a), b).unwrap();
+        }
+        loser.put(&ObjectName::Image(key), b"png").unwrap();
+        loser
+            .put(&ObjectName::Record(key), &turbo_record(key, b"png", &aux))
+            .unwrap();
+        assert_eq!(
+            loser
+                .get(&ObjectName::Aux(key, Aux::Next))
+                .unwrap()
+                .unwrap(),
+            b"next"
+        );
+    }
+
+    #[test]
+    fn an_eye_view_round_trips_with_its_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let view = Key([11; 32]);
+        let eye = ObjectName::Aux(view, Aux::Eye);
+        let maker = worker(&shared, CacheMode::ReadWrite);
+        maker
+            .put(&ObjectName::Inputs(view), b"{\"ipd\":5}")
+            .unwrap();
+        maker.put(&eye, b"left-right").unwrap();
+        let other = worker(&shared, CacheMode::Read);
+        assert!(other.contains(&eye));
+        assert_eq!(other.get(&eye).unwrap().unwrap(), b"left-right");
+        assert!(other.local.contains(&ObjectName::Inputs(view)), "explained");
+        // read mode pushes no view
+        let reader = worker(&shared, CacheMode::Read);
+        reader
+            .put(&ObjectName::Aux(Key([12; 32]), Aux::Eye), b"x")
+            .unwrap();
+        assert!(
+            !worker(&shared, CacheMode::Read).contains(&ObjectName::Aux(Key([12; 32]), Aux::Eye))
+        );
+    }
+
+    #[test]
+    fn a_corrupted_eye_view_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let view = Key([13; 32]);
+        let eye = ObjectName::Aux(view, Aux::Eye);
+        worker(&shared, CacheMode::ReadWrite)
+            .put(&eye, b"view")
+            .unwrap();
+        std::fs::write(cas_path(dir.path(), b"view"), b"evil").unwrap();
+        let other = worker(&shared, CacheMode::Read);
+        assert!(!other.contains(&eye));
+        assert_eq!(other.get(&eye).unwrap(), None);
+        // a view record of another key, whose image is whole, is a miss too
+        let moved = Key([14; 32]);
+        worker(&shared, CacheMode::ReadWrite)
+            .put(&ObjectName::Aux(moved, Aux::Eye), b"other")
+            .unwrap();
+        let folder = dir.path().join("ac").join(view.fanout());
+        let theirs = std::fs::read(
+            dir.path()
+                .join("ac")
+                .join(moved.fanout())
+                .join(format!("{moved}.view.json")),
+        )
+        .unwrap();
+        std::fs::write(folder.join(format!("{view}.view.json")), theirs).unwrap();
+        assert!(!worker(&shared, CacheMode::Read).contains(&eye));
+    }
+
+    #[test]
+    fn the_loser_of_an_eye_view_race_adopts_the_winners_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let eye = ObjectName::Aux(Key([15; 32]), Aux::Eye);
+        worker(&shared, CacheMode::ReadWrite)
+            .put(&eye, b"first")
+            .unwrap();
+        let loser = worker(&shared, CacheMode::ReadWrite);
+        loser.put(&eye, b"second").unwrap();
+        assert_eq!(loser.get(&eye).unwrap().unwrap(), b"first");
     }
 }

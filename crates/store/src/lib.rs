@@ -55,7 +55,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use backend::{CachedJob, SharedCache, open_cache};
+pub use backend::{CachedJob, CachedView, SharedCache, open_cache};
 pub use gc::{GcReport, GcSelection};
 pub use http::HttpCache;
 pub use key::{Key, KeyParseError};
@@ -65,7 +65,7 @@ pub use lock::{BuildLock, LockError};
 pub use memory::{Access, MemoryObjects};
 pub use objects::{Aux, Listed, ObjectName, ObjectStore, Stored};
 pub use outputs::{OutputEntry, Outputs};
-pub use record::{ObjectInfo, RECORD_FORMAT, Record, unix_now};
+pub use record::{ObjectInfo, RECORD_FORMAT, Record, VIEW_FORMAT, ViewRecord, unix_now};
 pub use seeds::Seeds;
 pub use shared::{CacheError, SharedDir, is_hex64};
 pub use statcache::StatCache;

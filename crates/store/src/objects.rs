@@ -51,6 +51,16 @@ impl Aux {
             Aux::Eye => "eye",
         }
     }
+
+    /// The second image [`Aux::name`] calls `name`.
+    pub fn from_name(name: &str) -> Option<Aux> {
+        match name {
+            "next" => Some(Aux::Next),
+            "old" => Some(Aux::Old),
+            "eye" => Some(Aux::Eye),
+            _ => None,
+        }
+    }
 }
 
 impl ObjectName {

@@ -2,9 +2,11 @@
 //! volume) that many workers read and write at once. Layout:
 //!
 //! ```text
-//! <cache>/cas/<aa>/<blake3>          an image by the blake3 of its bytes (never clobbered)
+//! <cache>/cas/<aa>/<blake3>          an image by the blake3 of its bytes (never clobbered):
+//!                                    a job's image, a turbo frame's second images, an eye view
 //! <cache>/ac/<aa>/<key>.json         job <key>'s record: the first one written wins
 //! <cache>/ac/<aa>/<key>.<j>.png      its intermediate save at iteration j
+//! <cache>/ac/<aa>/<key>.view.json    eye view <key>'s view record: the first one wins
 //! <cache>/inputs/<digest>.json       a target's shared inputs
 //! ```
 //!
@@ -18,7 +20,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::Key;
-use super::backend::{CachedJob, SharedCache};
+use super::backend::{CachedJob, CachedView, SharedCache};
 use super::http::redact;
 use disco_fsutil::{self as fsutil, write_atomic};
 
@@ -116,11 +118,18 @@ impl SharedDir {
     /// Writes job `key`'s record unless one is there: `Ok(true)` if this one is now the
     /// record, `Ok(false)` if another writer's was first (and stays).
     pub fn create_record(&self, key: &Key, bytes: &[u8]) -> io::Result<bool> {
-        let path = self.ac(key, "json");
-        let dir = path.parent().expect("a record's folder");
-        std::fs::create_dir_all(dir)?;
-        // no-clobber: the first of two writers keeps the record
-        disco_fsutil::create_atomic(&path, bytes)
+        create_once(&self.ac(key, "json"), bytes)
+    }
+
+    /// Eye view `key`'s view record bytes, if the cache holds one.
+    pub fn view_record(&self, key: &Key) -> io::Result<Option<Vec<u8>>> {
+        read(&self.ac(key, "view.json"), JSON_LIMIT)
+    }
+
+    /// Writes eye view `key`'s view record unless one is there (`Ok(false)`: another
+    /// writer's was first and stays).
+    pub fn create_view_record(&self, key: &Key, bytes: &[u8]) -> io::Result<bool> {
+        create_once(&self.ac(key, "view.json"), bytes)
     }
 
     /// The image whose blake3 is `hash`, if held and whole: bytes hashing to anything else
@@ -172,11 +181,20 @@ impl SharedCache for SharedDir {
         let Some(image) = self.image(&parsed.image.blake3)? else {
             return Ok(None);
         };
-        let wanted = parsed.partials;
-        let mut partials = Vec::with_capacity(wanted.len());
-        for j in wanted {
+        let mut partials = Vec::with_capacity(parsed.partials.len());
+        for &j in &parsed.partials {
             match self.partial(key, j)? {
                 Some(png) => partials.push((j, png)),
+                None => return Ok(None),
+            }
+        }
+        let Some(wanted) = parsed.aux_images() else {
+            return Ok(None);
+        };
+        let mut aux = Vec::with_capacity(wanted.len());
+        for (a, info) in wanted {
+            match self.image(&info.blake3)? {
+                Some(png) => aux.push((a, png)),
                 None => return Ok(None),
             }
         }
@@ -184,6 +202,7 @@ impl SharedCache for SharedDir {
             record,
             image,
             partials,
+            aux,
         }))
     }
 
@@ -192,7 +211,27 @@ impl SharedCache for SharedDir {
         for (j, png) in &job.partials {
             self.put_partial(key, *j, png)?;
         }
+        for (_, png) in &job.aux {
+            self.put_image(png)?;
+        }
         self.create_record(key, &job.record)
+    }
+
+    fn get_view(&self, key: &Key) -> io::Result<Option<CachedView>> {
+        let Some(record) = self.view_record(key)? else {
+            return Ok(None);
+        };
+        let Some(parsed) = super::record::parse_view_record(&record, key) else {
+            return Ok(None);
+        };
+        Ok(self
+            .image(&parsed.image.blake3)?
+            .map(|image| CachedView { record, image }))
+    }
+
+    fn create_view(&self, key: &Key, view: &CachedView) -> io::Result<bool> {
+        self.put_image(&view.image)?;
+        self.create_view_record(key, &view.record)
     }
 
     fn inputs(&self, digest: &Key) -> io::Result<Option<Vec<u8>>> {
@@ -211,6 +250,13 @@ fn read(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
         Err(fsutil::BoundedReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Writes `bytes` to `path` unless a file is there (`Ok(false)`), atomically and without
+/// clobbering: of two writers racing, the first keeps the name.
+fn create_once(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    std::fs::create_dir_all(path.parent().expect("a record's folder"))?;
+    disco_fsutil::create_atomic(path, bytes)
 }
 
 /// Writes `bytes` to `path` atomically unless a file is there already.

@@ -5,8 +5,12 @@
 //! <prefix>/cas/<sha256>   a blob by the sha256 of its bytes: a record, an image, a save,
 //!                         shared inputs
 //! <prefix>/ac/<key>       job <key>: a small JSON naming its blobs by sha256
-//!                         {"format":"disco-ac/1","record":…,"image":…,"partials":{"j":…}}
+//!                         {"format":"disco-ac/1","record":…,"image":…,"partials":{"j":…},
+//!                          "aux":{"next":…,"old":…}}   (aux: a 3D turbo frame's only)
 //! <prefix>/ac/<digest>    shared inputs <digest>: {"format":"disco-ac/1","inputs":…}
+//! <prefix>/ac/<vkey>      eye view <key>: {"format":"disco-ac/1","record":…,"image":…},
+//!                         its view record and image; vkey = blake3's derive_key of the
+//!                         view's key (an eye view's key also names its shared inputs)
 //! ```
 //!
 //! Blobs go first and the `ac/` entry last, so a reader that finds an entry finds its blobs
@@ -28,7 +32,8 @@ use sha2::{Digest, Sha256};
 
 use self::client::{Client, Put};
 use super::Key;
-use super::backend::{CachedJob, SharedCache};
+use super::backend::{CachedJob, CachedView, SharedCache};
+use super::objects::Aux;
 use super::shared::{CacheError, is_hex64};
 
 pub use self::auth::redact;
@@ -52,6 +57,8 @@ struct AcEntry {
     partials: BTreeMap<u32, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     inputs: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    aux: BTreeMap<String, String>,
 }
 
 impl AcEntry {
@@ -61,7 +68,13 @@ impl AcEntry {
         self.format == AC_FORMAT
             && names.iter().all(|n| n.as_deref().is_none_or(is_hex64))
             && self.partials.values().all(|h| is_hex64(h))
+            && self.aux.values().all(|h| is_hex64(h))
     }
+}
+
+/// The `ac/` name of eye view `key`'s entry: not `key`, which names the view's shared inputs.
+fn view_entry_key(key: &Key) -> Key {
+    Key(blake3::derive_key("disco 2026 eye view ac entry", &key.0))
 }
 
 /// A cache on an HTTP(S) server.
@@ -173,10 +186,21 @@ impl SharedCache for HttpCache {
                 None => return Ok(None),
             }
         }
+        let mut aux = Vec::with_capacity(entry.aux.len());
+        for (name, sha) in &entry.aux {
+            let Some(a) = Aux::from_name(name) else {
+                return Ok(None);
+            };
+            match self.blob(sha, BLOB_LIMIT)? {
+                Some(png) => aux.push((a, png)),
+                None => return Ok(None),
+            }
+        }
         Ok(Some(CachedJob {
             record,
             image,
             partials,
+            aux,
         }))
     }
 
@@ -189,8 +213,36 @@ impl SharedCache for HttpCache {
         for (j, png) in &job.partials {
             entry.partials.insert(*j, self.put_blob(png)?);
         }
+        for (a, png) in &job.aux {
+            entry.aux.insert(a.name().to_owned(), self.put_blob(png)?);
+        }
         entry.record = Some(self.put_blob(&job.record)?);
         self.create_entry(key, &entry)
+    }
+
+    fn get_view(&self, key: &Key) -> io::Result<Option<CachedView>> {
+        let Some(entry) = self.entry(&view_entry_key(key))? else {
+            return Ok(None);
+        };
+        let (Some(record_sha), Some(image_sha)) = (&entry.record, &entry.image) else {
+            return Ok(None);
+        };
+        let Some(record) = self.blob(record_sha, JSON_LIMIT)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .blob(image_sha, BLOB_LIMIT)?
+            .map(|image| CachedView { record, image }))
+    }
+
+    fn create_view(&self, key: &Key, view: &CachedView) -> io::Result<bool> {
+        let entry = AcEntry {
+            format: AC_FORMAT.to_owned(),
+            image: Some(self.put_blob(&view.image)?),
+            record: Some(self.put_blob(&view.record)?),
+            ..AcEntry::default()
+        };
+        self.create_entry(&view_entry_key(key), &entry)
     }
 
     fn inputs(&self, digest: &Key) -> io::Result<Option<Vec<u8>>> {

@@ -382,3 +382,49 @@ fn an_unreachable_server_is_an_error_naming_it() {
     let err = cache.get_job(&Key([15; 32])).unwrap_err().to_string();
     assert!(err.starts_with(&format!("GET {url}/ac/")), "{err}");
 }
+
+#[test]
+fn a_turbo_jobs_second_images_travel_as_blobs_its_entry_names() {
+    use crate::Aux;
+    use crate::layered::tests::store_turbo_job;
+    let server = Server::start(None, true);
+    let key = Key([16; 32]);
+    store_turbo_job(&farm(&server, CacheMode::ReadWrite), key, b"png");
+    let entry: AcEntry =
+        serde_json::from_slice(&server.file(&format!("/cache/ac/{key}")).unwrap()).unwrap();
+    assert_eq!(entry.aux["next"], sha256_hex(b"next"));
+    assert_eq!(entry.aux["old"], sha256_hex(b"old"));
+    let reader = farm(&server, CacheMode::Read);
+    assert!(reader.contains(&ObjectName::Aux(key, Aux::Next)));
+    assert_eq!(
+        reader
+            .get(&ObjectName::Aux(key, Aux::Old))
+            .unwrap()
+            .unwrap(),
+        b"old"
+    );
+    // a second image gone from the server makes the job a miss
+    server.set(&format!("/cache/cas/{}", sha256_hex(b"next")), b"evil");
+    assert!(!farm(&server, CacheMode::Read).contains(&ObjectName::Record(key)));
+}
+
+#[test]
+fn an_eye_view_travels_under_an_entry_of_its_own_beside_its_inputs() {
+    use crate::Aux;
+    let server = Server::start(None, true);
+    let view = Key([17; 32]);
+    let eye = ObjectName::Aux(view, Aux::Eye);
+    let maker = farm(&server, CacheMode::ReadWrite);
+    maker.put(&ObjectName::Inputs(view), b"{}").unwrap();
+    maker.put(&eye, b"view").unwrap();
+    let reader = farm(&server, CacheMode::Read);
+    assert!(reader.contains(&eye));
+    assert_eq!(reader.get(&eye).unwrap().unwrap(), b"view");
+    assert_eq!(
+        reader.get(&ObjectName::Inputs(view)).unwrap().unwrap(),
+        b"{}"
+    );
+    server.set(&format!("/cache/cas/{}", sha256_hex(b"view")), b"evil");
+    let late = farm(&server, CacheMode::Read);
+    assert!(!late.contains(&eye));
+}
