@@ -42,6 +42,22 @@ pub fn transform_image_3d(
     sampling: Sampling,
     padding: Padding,
 ) -> Array3<f32> {
+    let (grid, shifted) = posed_grid_and_image(image, depth, pose, camera);
+    let out = grid_sample(shifted.view(), grid.view(), sampling, padding);
+    out.mapv(|v| v.clamp(0.0, 1.0) as f32)
+}
+
+/// What both branches of DD's transform start from: the sampling grid of `pose` through
+/// `depth` (which must be `[H, W]` of `image`), and the image in f64 with DD's shift.
+///
+/// # Panics
+/// If `depth` is not `[H, W]`.
+fn posed_grid_and_image(
+    image: ArrayView3<f32>,
+    depth: ArrayView2<f32>,
+    pose: &Pose,
+    camera: &Camera,
+) -> (Array3<f64>, Array3<f64>) {
     let (_, h, w) = image.dim();
     assert_eq!(
         depth.dim(),
@@ -49,9 +65,7 @@ pub fn transform_image_3d(
         "transform_image_3d: depth must be [H, W] of the image"
     );
     let grid = sampling_grid(depth, pose, camera);
-    let shifted = image.mapv(|v| f64::from(v) + IMAGE_SHIFT);
-    let out = grid_sample(shifted.view(), grid.view(), sampling, padding);
-    out.mapv(|v| v.clamp(0.0, 1.0) as f32)
+    (grid, image.mapv(|v| f64::from(v) + IMAGE_SHIFT))
 }
 
 #[cfg(test)]

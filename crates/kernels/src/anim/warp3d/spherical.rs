@@ -14,9 +14,9 @@
 
 use ndarray::{Array3, ArrayView2, ArrayView3};
 
-use super::camera::{CameraAxis, Pose, TRANSLATION_SCALE, axis_rotation, linspace, sampling_grid};
+use super::Camera;
+use super::camera::{CameraAxis, Pose, TRANSLATION_SCALE, axis_rotation, linspace};
 use super::grid_sample::{Corners, Padding, Sampling, grid_sample_with};
-use super::{Camera, IMAGE_SHIFT};
 
 /// `get_spherical_projection`'s `magnitude` as DD calls it: −0.4 (a barrel distortion).
 pub const SPHERICAL_MAGNITUDE: f64 = -0.4;
@@ -92,13 +92,7 @@ pub fn transform_image_3d_spherical(
     padding: Padding,
 ) -> Array3<f32> {
     let (_, h, w) = image.dim();
-    assert_eq!(
-        depth.dim(),
-        (h, w),
-        "transform_image_3d_spherical: depth must be [H, W] of the image"
-    );
-    let grid = sampling_grid(depth, pose, camera);
-    let shifted = image.mapv(|v| f64::from(v) + IMAGE_SHIFT);
+    let (grid, shifted) = super::posed_grid_and_image(image, depth, pose, camera);
     let stage = grid_sample_with(
         shifted.view(),
         grid.view(),
@@ -121,6 +115,7 @@ pub fn transform_image_3d_spherical(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anim::warp3d::IMAGE_SHIFT;
     use ndarray::Array2;
 
     #[test]
