@@ -7,7 +7,8 @@
 //!     DISCO_BENCH_DEPTH_SET=target/models/depth-real cargo bench --bench depth
 //!
 //! A real-size set with random weights (the architectures' cost, not their pictures) comes
-//! from the exporter: save `midas.DPTDepthModel(midas.DPT_LARGE).state_dict()` and
+//! from the exporter: save `midas.positive_head(midas.DPTDepthModel(midas.DPT_LARGE)).state_dict()`
+//! (a random head's ReLU would output zeros) and
 //! `adabins.UnetAdaptiveBins(adabins.ADABINS_NYU).state_dict()` with `torch.save`, then
 //! `python -m disco_export --midas dpt_large=<file> --adabins <file> --out ../target/models/depth-real`
 //! (docs/anim3d.md, "Benchmark"). `DISCO_BENCH_SIZES=64x64,1280x768` picks the frame sizes
