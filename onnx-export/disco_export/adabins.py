@@ -126,7 +126,9 @@ class MiniViT(nn.Module):
     def forward(self, x):
         tgt = self.patch_transformer(x)
         x = self.conv3x3(x)
-        head, queries = tgt[0], tgt[1: self.n_queries + 1].permute(1, 0, 2)  # (B, E), (B, Q, E)
+        # narrow, not tgt[1:Q + 1]: with a symbolic sequence length the exporter took that slice's length for S − 1
+        # (the real-size graph then failed to export); narrow's length is the constant Q
+        head, queries = tgt[0], tgt.narrow(0, 1, self.n_queries).permute(1, 0, 2)  # (B, E), (B, Q, E)
         maps = torch.einsum("bchw,bqc->bqhw", x, queries)
         y = torch.relu(self.regressor(head)) + 0.1
         return y / y.sum(dim=1, keepdim=True), maps
@@ -208,4 +210,15 @@ def graph_specs(model):
     out = TensorSpec("depth", "float32", ["B", "H", "W"])
     meta = {"size_multiple": SIZE_MULTIPLE}
     return {"forward": GraphSpec(f"{model.cfg.name}_fwd", model, [image], [out], sample_inputs,
-                                 multiple=SIZE_MULTIPLE, meta=meta)}
+                                 multiple=SIZE_MULTIPLE, meta=meta, sizes=export_sizes(model.cfg))}
+
+
+def export_sizes(cfg):
+    """Trace and check sizes with at least one patch per query plus the head's token (the mini-ViT reads Q + 1
+    tokens; the real model's 129 need 129 blocks of 32 px, more than the exporter's default 3×5-block trace), or
+    None where the defaults have enough (the tiny model)."""
+    per_block = (SIZE_MULTIPLE // 2 // cfg.patch) ** 2  # tokens per 32×32 block of the input
+    if 2 * 2 * per_block >= cfg.out + 1:  # the smallest default size, 2×3 or 4×2 blocks, suffices
+        return None
+    m = SIZE_MULTIPLE
+    return (12 * m, 14 * m), [(13 * m, 11 * m), (11 * m, 15 * m)]

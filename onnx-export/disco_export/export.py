@@ -294,6 +294,8 @@ class GraphSpec:
     upstream: TensorSpec = None
     multiple: int = None
     meta: dict = field(default_factory=dict)
+    # (trace size, [check sizes]) in place of the defaults below, for a model that needs larger inputs
+    sizes: tuple = None
 
     @property
     def forward_input_names(self):
@@ -320,11 +322,15 @@ class GraphSpec:
     @property
     def trace_size(self):
         """Example (height, width) for tracing: 3m x 5m keeps every feature map wider than one pixel."""
+        if self.sizes:
+            return self.sizes[0]
         return (3 * self.multiple, 5 * self.multiple) if self.multiple else None
 
     @property
     def check_sizes(self):
         """Image sizes at which the graph is verified (small, different from the traced one and each other)."""
+        if self.sizes:
+            return list(self.sizes[1])
         m = self.multiple
         return [(2 * m, 3 * m), (4 * m, 2 * m)] if m else [None]
 

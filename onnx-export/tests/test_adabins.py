@@ -115,3 +115,14 @@ def test_tiny_set_holds_the_adabins_graph(tiny_manifest, want_key):
     assert entry["graphs"] == {"forward": "adabins_nyu_fwd"}
     assert entry["mean"] == [0.485, 0.456, 0.406] and entry["max_area"] == 500000
     assert depth.TINY_ADABINS_SEED_OFFSET != depth.TINY_SEED_OFFSET
+
+
+def test_the_real_graph_is_traced_and_checked_at_sizes_with_a_patch_per_query():
+    # the mini-ViT reads Q + 1 = 129 tokens; the exporter's default 3x5-block trace has 15 (the real graph then
+    # failed to export), the tiny model's 4 px patches give 16 tokens per 32 px block
+    assert adabins.export_sizes(adabins.TINY_ADABINS) is None
+    trace, checks = adabins.export_sizes(adabins.ADABINS_NYU)
+    for h, w in [trace, *checks]:
+        tokens = (h // 32) * (w // 32)  # one 16 px patch of the half-size decoder output per 32 px block
+        assert adabins.ADABINS_NYU.out + 1 <= tokens <= adabins.ADABINS_NYU.positions, (h, w)
+    assert len({trace, *checks}) == 3
