@@ -653,6 +653,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_hostile_view_record_is_a_miss_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedDir::at(dir.path()).unwrap();
+        let view = Key([16; 32]);
+        let eye = ObjectName::Aux(view, Aux::Eye);
+        worker(&shared, CacheMode::ReadWrite)
+            .put(&eye, b"view")
+            .unwrap();
+        let record = dir
+            .path()
+            .join("ac")
+            .join(view.fanout())
+            .join(format!("{view}.view.json"));
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let hostile: [&[u8]; 5] = [
+            b"not json",
+            deep.as_bytes(),
+            b"{\"format\":\"disco-view/1\",\"key\":\"x\ny\",\"image\":{\"blake3\":\"NaN\",\"bytes\":1e999}}",
+            b"",
+            &[0xff, 0xfe, 0x00],
+        ];
+        for bytes in hostile {
+            std::fs::write(&record, bytes).unwrap();
+            let other = worker(&shared, CacheMode::Read);
+            assert!(!other.contains(&eye));
+            assert_eq!(other.get(&eye).unwrap(), None);
+        }
+        // a FIFO in the record's place is never opened for reading (no hang): a miss
+        std::fs::remove_file(&record).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&record)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(!worker(&shared, CacheMode::Read).contains(&eye));
+    }
+
+    #[test]
     fn the_loser_of_an_eye_view_race_adopts_the_winners_view() {
         let dir = tempfile::tempdir().unwrap();
         let shared = SharedDir::at(dir.path()).unwrap();
