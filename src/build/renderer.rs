@@ -160,11 +160,7 @@ pub trait Renderer {
         image: &Array3<u8>,
     ) -> Result<Array3<u8>, RenderError> {
         let _ = image;
-        Err(JobError::Inputs(format!(
-            "{}: this renderer draws no 3D warp",
-            plan.job_label(j)
-        ))
-        .into())
+        unsupported(&plan.job_label(j), "draws no 3D warp")
     }
 
     /// Eye view `e`'s image (`plan.eyes[e]`, dd-algorithm.md §10.4) of its frame's saved
@@ -176,11 +172,7 @@ pub trait Renderer {
         frame: &Array3<u8>,
     ) -> Result<Array3<u8>, RenderError> {
         let _ = frame;
-        Err(JobError::Inputs(format!(
-            "{}: this renderer draws no VR eye view",
-            plan.eye_label(e)
-        ))
-        .into())
+        unsupported(&plan.eye_label(e), "draws no VR eye view")
     }
 
     /// The optical flow of Video Input target `t` from source frame `from` to `to` (pixel
@@ -195,12 +187,14 @@ pub trait Renderer {
         pair: (&str, &str),
     ) -> Result<Array3<f32>, RenderError> {
         let _ = (graph, pair);
-        Err(JobError::Inputs(format!(
-            "{}: this renderer computes no optical flow",
-            plan.targets[t].label()
-        ))
-        .into())
+        unsupported(&plan.targets[t].label(), "computes no optical flow")
     }
+}
+
+/// The error of a [`Renderer`] method this renderer does not provide, for `what` (a job,
+/// view or target label).
+fn unsupported<T>(what: &str, lacks: &str) -> Result<T, RenderError> {
+    Err(JobError::Inputs(format!("{what}: this renderer {lacks}")).into())
 }
 
 /// What one set of sessions is opened for: (model set, diffusion model, secondary, LPIPS,
