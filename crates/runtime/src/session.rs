@@ -18,6 +18,50 @@ use ort::value::TensorRef;
 use super::manifest::{Dim, Graph, GraphCheck, Manifest, ManifestError, TensorSpec};
 use super::runtime;
 
+/// Wall time per graph of [`GraphSession::run`], for benchmarks (benches/render_step.rs):
+/// off until [`enable`](graph_times::enable) is called, and then recorded process-wide. While
+/// off, a run pays one relaxed atomic load.
+pub mod graph_times {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static TIMES: Mutex<BTreeMap<String, GraphTime>> = Mutex::new(BTreeMap::new());
+
+    /// The calls of one graph since recording began.
+    #[derive(Debug, Clone, Copy, Default, PartialEq)]
+    pub struct GraphTime {
+        /// Runs.
+        pub calls: u64,
+        /// Their total wall time (inputs in, outputs copied out).
+        pub total: Duration,
+    }
+
+    /// Starts recording.
+    pub fn enable() {
+        ON.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether recording is on.
+    pub fn enabled() -> bool {
+        ON.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn record(graph: &str, took: Duration) {
+        let mut times = TIMES.lock().unwrap_or_else(|e| e.into_inner());
+        let t = times.entry(graph.to_owned()).or_default();
+        t.calls += 1;
+        t.total += took;
+    }
+
+    /// The totals so far, by graph name.
+    pub fn snapshot() -> BTreeMap<String, GraphTime> {
+        TIMES.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Where graphs run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
@@ -260,6 +304,18 @@ impl GraphSession {
         &mut self,
         inputs: &[(&str, Input<'_>)],
     ) -> Result<HashMap<String, ArrayD<f32>>, SessionError> {
+        let started = graph_times::enabled().then(std::time::Instant::now);
+        let out = self.run_untimed(inputs)?;
+        if let Some(t0) = started {
+            graph_times::record(&self.name, t0.elapsed());
+        }
+        Ok(out)
+    }
+
+    fn run_untimed(
+        &mut self,
+        inputs: &[(&str, Input<'_>)],
+    ) -> Result<HashMap<String, ArrayD<f32>>, SessionError> {
         let err = |reason: String| SessionError::Input {
             graph: self.name.clone(),
             reason,
@@ -389,6 +445,17 @@ mod tests {
             dtype: "float32".into(),
             shape,
         }
+    }
+
+    #[test]
+    fn graph_times_accumulate_per_graph() {
+        use std::time::Duration;
+        let name = "graph_times_accumulate_per_graph";
+        graph_times::record(name, Duration::from_millis(5));
+        graph_times::record(name, Duration::from_millis(7));
+        let t = graph_times::snapshot()[name];
+        assert_eq!(t.calls, 2);
+        assert_eq!(t.total, Duration::from_millis(12));
     }
 
     #[test]
