@@ -251,6 +251,17 @@ impl GraphSession {
             if let Some(n) = opts.intra_threads {
                 b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
             }
+            // Benchmarks only (benches/render_step_real.rs): `DISCO_ORT_CPU_ARENA=0` gives every CPU
+            // session ONNX Runtime's plain allocator instead of its arena, which keeps each
+            // session's peak and so holds the sum of all of them.
+            if device == Device::Cpu
+                && std::env::var_os("DISCO_ORT_CPU_ARENA").is_some_and(|v| v == "0")
+            {
+                let ep = ort::ep::CPU::default().with_arena_allocator(false).build();
+                b = b
+                    .with_execution_providers([ep])
+                    .map_err(|e| e.to_string())?;
+            }
             if let Device::Cuda(id) = device {
                 let ep = ort::ep::CUDA::default()
                     .with_device_id(id)
