@@ -1,6 +1,7 @@
 """Export Disco Diffusion's models (guided-diffusion UNet, secondary model, OpenAI and OpenCLIP CLIP models,
 LPIPS-VGG) as ONNX forward and VJP graphs with a manifest.json, or, with --tiny, the same architectures at small widths with
-fixed-seed random weights (test fixtures). Every graph is verified in ONNX Runtime against PyTorch autograd.
+fixed-seed random weights (test fixtures), or, with --random-weights, the real architectures with fixed-seed random
+weights (benchmarks at real sizes without checkpoints). Every graph is verified in ONNX Runtime against PyTorch autograd.
 
 Example: python -m disco_export --diffusion 512x512_diffusion_uncond_finetune_008100 --checkpoint PATH
          --secondary PATH --clip ViTB32 RN50 ViTB16 --lpips --lpips-vgg PATH --lpips-lin PATH --out models/default
