@@ -155,6 +155,41 @@ impl ModelSet {
     }
 }
 
+/// A graph opened on first use: one a render may not need (a CLIP image encoder serves
+/// only image prompts once the guidance graph is fused), so its weights stay off the heap
+/// until then.
+pub struct LazySession {
+    set: ModelSet,
+    name: String,
+    opts: SessionOptions,
+    session: Option<GraphSession>,
+}
+
+impl LazySession {
+    /// Graph `name` of `set`, to open with `opts` when first asked for.
+    pub fn new(set: &ModelSet, name: &str, opts: SessionOptions) -> LazySession {
+        LazySession {
+            set: set.clone(),
+            name: name.to_owned(),
+            opts,
+            session: None,
+        }
+    }
+
+    /// The session, opening it the first time.
+    pub fn get(&mut self) -> Result<&mut GraphSession, SessionError> {
+        match &mut self.session {
+            Some(s) => Ok(s),
+            slot => Ok(slot.insert(GraphSession::open(&self.set, &self.name, self.opts)?)),
+        }
+    }
+
+    /// Whether it has been opened.
+    pub fn is_open(&self) -> bool {
+        self.session.is_some()
+    }
+}
+
 /// Tensors handed to [`GraphSession::run`], by input name.
 pub enum Input<'a> {
     /// A float32 tensor.
