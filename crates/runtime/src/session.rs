@@ -238,7 +238,14 @@ impl GraphSession {
         }
         let env = runtime::environment()?;
         let build = |device: Device| -> Result<Session, String> {
-            let mut b = Session::builder(env).map_err(|e| e.to_string())?;
+            // ORT's memory pattern plans one block for all of a run's tensors from the shapes
+            // of the first run; measured here it doubles the peak of the UNet forward and VJP
+            // (tiny set: 4.5 → 2.3 GB at 192², 2.9 → 1.5 GB at 128²) at the same speed
+            // (docs/bench-render-step.md, "Session memory").
+            let mut b = Session::builder(env)
+                .map_err(|e| e.to_string())?
+                .with_memory_pattern(false)
+                .map_err(|e| e.to_string())?;
             if let Some(n) = opts.intra_threads {
                 b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
             }
