@@ -252,7 +252,7 @@ def build(req):
     for flag in req.clip:
         model, sha = models[f"clip:{flag}"]
         names = {}
-        for role, spec in clip.graph_specs(flag, model).items():
+        for role, spec in clip.graph_specs(flag, model, two_pass=req.tiny).items():
             _run(spec, req, sha, graphs)
             names[role] = spec.name
         sections["clip"][flag] = clip_section(flag, model, names)

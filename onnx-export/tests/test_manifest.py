@@ -86,7 +86,8 @@ def test_graph_io_names_contract(tiny_manifest):
 
 
 def test_tiny_set_is_small(tiny_manifest):
-    assert sum(g["bytes"] for g in tiny_manifest["graphs"].values()) < 30e6
+    # 32.9 MB since each CLIP model carries both guidance graphs (fused and two-pass)
+    assert sum(g["bytes"] for g in tiny_manifest["graphs"].values()) < 36e6
 
 
 def test_validate_catches_problems(tiny_set, tiny_manifest, tmp_path):

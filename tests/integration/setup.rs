@@ -73,7 +73,7 @@ fn a_manifest_missing_an_output_is_named_when_the_set_opens() {
 fn a_manifest_with_a_wrong_rank_is_named_when_the_set_opens() {
     let Some(dir) = damaged(|_, m| {
         m["graphs"]["lpips_vjp"]["outputs"][1]["shape"] = serde_json::json!(["B", 3, "H"]);
-        m["graphs"]["clip_RN50_image_vjp"]["outputs"][1]["shape"] = serde_json::json!(["B"]);
+        m["graphs"]["clip_RN50_image_loss_vjp"]["outputs"][1]["shape"] = serde_json::json!(["B"]);
     }) else {
         return;
     };
@@ -83,7 +83,7 @@ fn a_manifest_with_a_wrong_rank_is_named_when_the_set_opens() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let flat = flat(&stderr);
     assert!(
-        flat.contains("graph `clip_RN50_image_vjp`")
+        flat.contains("graph `clip_RN50_image_loss_vjp`")
             && flat.contains("output `grad_image` has rank 1, not 4"),
         "{stderr}"
     );

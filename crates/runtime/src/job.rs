@@ -14,7 +14,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
 use super::cutouts::legacy::{self, LegacyPlan};
 use super::cutouts::normalize::normalize;
 use super::guidance::{self, At, GuidanceError, Losses, TieRecord};
-use super::models::Models;
+use super::models::{Models, TEXT_EMBED_CACHE};
 use super::noise::{JobRng, RngPosition};
 use super::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
 use super::prompts::{self, EncodedImagePrompt, PromptError, Targets};
@@ -156,17 +156,26 @@ pub fn targets(
     } else {
         Some(tokenizer.tokenize(&texts, Overlong::Error)?.into_dyn())
     };
+    let key: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
     let mut out = Vec::new();
     for m in &mut models.clip {
-        let text_embeds: Array2<f32> = match &tokens {
-            Some(t) => m
-                .text
-                .run(&[("tokens", Input::I64(t.view()))])?
-                .remove("text_embed")
-                .expect("text_embed")
-                .into_dimensionality::<Ix2>()
-                .expect("[P, D]"),
-            None => Array2::zeros((0, 0)),
+        let text_embeds: Array2<f32> = match (&tokens, m.text_embeds.get(&key)) {
+            (None, _) => Array2::zeros((0, 0)),
+            (Some(_), Some(e)) => e.clone(),
+            (Some(t), None) => {
+                let e = m
+                    .text
+                    .run(&[("tokens", Input::I64(t.view()))])?
+                    .remove("text_embed")
+                    .expect("text_embed")
+                    .into_dimensionality::<Ix2>()
+                    .expect("[P, D]");
+                if m.text_embeds.len() >= TEXT_EMBED_CACHE {
+                    m.text_embeds.clear();
+                }
+                m.text_embeds.insert(key.clone(), e.clone());
+                e
+            }
         };
         let mut image_embeds = Vec::new();
         for (image, weight) in spec.image_prompts() {
@@ -183,6 +192,7 @@ pub fn targets(
             let cuts = normalize(legacy::apply(image.view(), &plan).view()).into_dyn();
             let e = m
                 .image
+                .get()?
                 .run(&[("image", Input::F32(cuts.view()))])?
                 .remove("image_embed")
                 .expect("image_embed");

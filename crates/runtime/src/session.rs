@@ -199,6 +199,41 @@ impl ModelSet {
     }
 }
 
+/// A graph opened on first use: one a render may not need (a CLIP image encoder serves
+/// only image prompts once the guidance graph is fused), so its weights stay off the heap
+/// until then.
+pub struct LazySession {
+    set: ModelSet,
+    name: String,
+    opts: SessionOptions,
+    session: Option<GraphSession>,
+}
+
+impl LazySession {
+    /// Graph `name` of `set`, to open with `opts` when first asked for.
+    pub fn new(set: &ModelSet, name: &str, opts: SessionOptions) -> LazySession {
+        LazySession {
+            set: set.clone(),
+            name: name.to_owned(),
+            opts,
+            session: None,
+        }
+    }
+
+    /// The session, opening it the first time.
+    pub fn get(&mut self) -> Result<&mut GraphSession, SessionError> {
+        match &mut self.session {
+            Some(s) => Ok(s),
+            slot => Ok(slot.insert(GraphSession::open(&self.set, &self.name, self.opts)?)),
+        }
+    }
+
+    /// Whether it has been opened.
+    pub fn is_open(&self) -> bool {
+        self.session.is_some()
+    }
+}
+
 /// Tensors handed to [`GraphSession::run`], by input name.
 pub enum Input<'a> {
     /// A float32 tensor.
@@ -247,7 +282,14 @@ impl GraphSession {
         }
         let env = runtime::environment()?;
         let build = |device: Device| -> Result<Session, String> {
-            let mut b = Session::builder(env).map_err(|e| e.to_string())?;
+            // ORT's memory pattern plans one block for all of a run's tensors from the shapes
+            // of the first run; measured here it doubles the peak of the UNet forward and VJP
+            // (tiny set: 4.5 → 2.3 GB at 192², 2.9 → 1.5 GB at 128²) at the same speed
+            // (docs/bench-render-step.md, "Session memory").
+            let mut b = Session::builder(env)
+                .map_err(|e| e.to_string())?
+                .with_memory_pattern(false)
+                .map_err(|e| e.to_string())?;
             if let Some(n) = opts.intra_threads {
                 b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
             }
