@@ -293,16 +293,24 @@ impl GraphSession {
             if let Some(n) = opts.intra_threads {
                 b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
             }
-            // Benchmarks only (benches/render_step_real.rs): `DISCO_ORT_CPU_ARENA=0` gives every CPU
-            // session ONNX Runtime's plain allocator instead of its arena, which keeps each
-            // session's peak and so holds the sum of all of them.
-            if device == Device::Cpu
-                && std::env::var_os("DISCO_ORT_CPU_ARENA").is_some_and(|v| v == "0")
-            {
-                let ep = ort::ep::CPU::default().with_arena_allocator(false).build();
-                b = b
-                    .with_execution_providers([ep])
-                    .map_err(|e| e.to_string())?;
+            // CPU memory (benchmarks choose with `DISCO_ORT_CPU_ARENA`, benches/render_step_real.rs):
+            // one arena shared by every session (the default), ORT's arena per session
+            // (`session`, which keeps each session's peak and so holds the sum of them), or
+            // ORT's plain allocator (`0`).
+            if device == Device::Cpu {
+                match std::env::var("DISCO_ORT_CPU_ARENA").as_deref() {
+                    Ok("0") => {
+                        let ep = ort::ep::CPU::default().with_arena_allocator(false).build();
+                        b = b
+                            .with_execution_providers([ep])
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok("session") => {}
+                    _ if runtime::shared_cpu_arena() => {
+                        b = b.with_env_allocators().map_err(|e| e.to_string())?;
+                    }
+                    _ => {}
+                }
             }
             if let Device::Cuda(id) = device {
                 let ep = ort::ep::CUDA::default()
