@@ -147,20 +147,20 @@ fn embed_chunked(
 ) -> Result<Array2<f32>, SessionError> {
     let mut rows = Vec::new();
     for start in (0..clip_in.dim().0).step_by(chunk) {
-        let part = clip_in
-            .slice(ndarray::s![
-                start..(start + chunk).min(clip_in.dim().0),
-                ..,
-                ..,
-                ..
-            ])
-            .to_owned()
-            .into_dyn();
+        let part = cuts(clip_in, start..(start + chunk).min(clip_in.dim().0));
         let e = one(s, &[("image", Input::F32(part.view()))], "image_embed")?;
         rows.push(e.into_dimensionality::<Ix2>().expect("[C, D] embeddings"));
     }
     let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
     Ok(ndarray::concatenate(ndarray::Axis(0), &views).expect("equal widths"))
+}
+
+/// Cuts `range` of `clip_in: [C, 3, R, R]`, as a graph input.
+fn cuts(clip_in: &Array4<f32>, range: std::ops::Range<usize>) -> ArrayD<f32> {
+    clip_in
+        .slice(ndarray::s![range, .., .., ..])
+        .to_owned()
+        .into_dyn()
 }
 
 /// The image encoder's VJP over `clip_in: [C, 3, R, R]` with `upstream: [C, D]`, in chunks.
@@ -174,10 +174,7 @@ fn vjp_chunked(
     let mut out = Array4::zeros(clip_in.dim());
     for start in (0..c).step_by(chunk) {
         let end = (start + chunk).min(c);
-        let part = clip_in
-            .slice(ndarray::s![start..end, .., .., ..])
-            .to_owned()
-            .into_dyn();
+        let part = cuts(clip_in, start..end);
         let up = upstream
             .slice(ndarray::s![start..end, ..])
             .to_owned()
@@ -215,10 +212,7 @@ fn fused_chunked(
     let mut rows = Vec::new();
     for start in (0..c).step_by(chunk) {
         let end = (start + chunk).min(c);
-        let part = clip_in
-            .slice(ndarray::s![start..end, .., .., ..])
-            .to_owned()
-            .into_dyn();
+        let part = cuts(clip_in, start..end);
         let mut r = s.run(&[
             ("image", Input::F32(part.view())),
             ("targets", Input::F32(targets.view())),
