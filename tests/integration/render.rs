@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, PerStep, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
-use disco::render::guidance::{self, At};
+use disco::render::guidance::{self, At, Draws};
 use disco::render::job::{self, Checkpoint, Rendered};
 use disco::render::models::{ClipGuide, Models, Needs};
 use disco::render::noise::JobRng;
@@ -113,6 +113,20 @@ fn randn(shape: (usize, usize, usize, usize), seed: u64) -> Array4<f32> {
     JobRng::new(seed).normal4([shape.0, shape.1, shape.2, shape.3])
 }
 
+/// One cond_fn call's random draws at model step 6 (seed 2), as the gradient tests use them.
+fn draws_at_step_6(s: &RenderSpec, schedule: &DiffusionSchedule, m: &Models) -> (At, Draws) {
+    let at = At { k: 6, cur_t: 6 };
+    let draws = guidance::draw(
+        JobRng::new(2).rng(),
+        s,
+        schedule,
+        at,
+        &m.clip,
+        (s.height(), s.width()),
+    );
+    (at, draws)
+}
+
 /// L(x) along a random direction v: (L(x + hv) − L(x − hv))/2h against ⟨∂L/∂x, v⟩.
 fn check_cond_fn_gradient(secondary: bool) {
     let Some(set) = tiny_set() else { return };
@@ -125,15 +139,7 @@ fn check_cond_fn_gradient(secondary: bool) {
     let mut m = models(&set, &s, true);
     let schedule = DiffusionSchedule::new(s.steps());
     let targets = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
-    let at = At { k: 6, cur_t: 6 };
-    let draws = guidance::draw(
-        JobRng::new(2).rng(),
-        &s,
-        &schedule,
-        at,
-        &m.clip,
-        (s.height(), s.width()),
-    );
+    let (at, draws) = draws_at_step_6(&s, &schedule, &m);
     let x = randn((1, 3, s.height(), s.width()), 3);
     let mut loss = |x: &Array4<f32>| {
         guidance::loss_and_grad(
@@ -196,15 +202,7 @@ fn check_fused_clip_guidance(use_checkpoint: bool) {
     let schedule = DiffusionSchedule::new(s.steps());
     let targets = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
     assert!(targets.iter().all(|t| t.weights.len() == 2), "two prompts");
-    let at = At { k: 6, cur_t: 6 };
-    let draws = guidance::draw(
-        JobRng::new(2).rng(),
-        &s,
-        &schedule,
-        at,
-        &m.clip,
-        (s.height(), s.width()),
-    );
+    let (at, draws) = draws_at_step_6(&s, &schedule, &m);
     let x = randn((1, 3, s.height(), s.width()), 3);
     let run = |m: &mut Models| {
         guidance::loss_and_grad(m, &s, &schedule, &targets, &x, at, &draws, None, None, None)

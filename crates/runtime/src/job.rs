@@ -147,22 +147,27 @@ pub fn targets(
     spec: &RenderSpec,
     rng: &mut JobRng,
 ) -> Result<Vec<Targets>, RunError> {
-    let tokenizer = ClipTokenizer::new();
     let prompts = &spec.frame.text_prompts;
     let texts: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
     let weights: Vec<f32> = prompts.iter().map(|p| p.weight as f32).collect();
-    let tokens = if texts.is_empty() {
-        None
-    } else {
-        Some(tokenizer.tokenize(&texts, Overlong::Error)?.into_dyn())
-    };
     let key: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+    // Tokenised once, and only when some model has not embedded these prompts yet; an
+    // over-long prompt is an error either way, as the cache never holds one.
+    let mut tokens: Option<ndarray::ArrayD<i64>> = None;
     let mut out = Vec::new();
     for m in &mut models.clip {
-        let text_embeds: Array2<f32> = match (&tokens, m.text_embeds.get(&key)) {
-            (None, _) => Array2::zeros((0, 0)),
-            (Some(_), Some(e)) => e.clone(),
-            (Some(t), None) => {
+        let text_embeds: Array2<f32> = match m.text_embeds.get(&key) {
+            _ if texts.is_empty() => Array2::zeros((0, 0)),
+            Some(e) => e.clone(),
+            None => {
+                let t = match &mut tokens {
+                    Some(t) => t,
+                    slot => slot.insert(
+                        ClipTokenizer::new()
+                            .tokenize(&texts, Overlong::Error)?
+                            .into_dyn(),
+                    ),
+                };
                 let e = m
                     .text
                     .run(&[("tokens", Input::I64(t.view()))])?
