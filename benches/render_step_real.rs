@@ -35,17 +35,16 @@ use ndarray::Array4;
 use serde_json::{Value, json};
 
 use disco::build::trace_out::write_trace;
-use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
-use disco::render::cutouts::augment::AugMode;
 use disco::render::job::{self, Rendered, StepEvent};
 use disco::render::models::{Models, Needs};
 use disco::render::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
-use disco::render::sampler::Method;
 use disco::render::session::{Device, ModelSet, SessionOptions, graph_times};
-use disco::render::spec::{RenderSpec, Unkeyed};
 use disco::render::trace::Trace;
 
-const SKIP: usize = 2;
+#[path = "common/dd_step.rs"]
+mod dd_step;
+
+use dd_step::{dd_step_spec, peak_rss_kib};
 const DIFFUSION: &str = "512x512_diffusion_uncond_finetune_008100";
 
 fn steps() -> usize {
@@ -62,68 +61,6 @@ fn models_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("DISCO_BENCH_MODELS").expect(
         "DISCO_BENCH_MODELS: a --random-weights model set (see the header of benches/render_step_real.rs)",
     ))
-}
-
-fn spec(set: &ModelSet, width: u32, height: u32, secondary: bool) -> RenderSpec {
-    RenderSpec {
-        common: CommonInputs {
-            renderer: "bench".into(),
-            provider: "cpu".into(),
-            ort: "bench".into(),
-            models: Default::default(),
-            width,
-            height,
-            steps: (steps() + SKIP) as u32,
-            method: Method::Ddim { eta: 0.8 },
-            clip_denoised: false,
-            clip_models: set.manifest.clip.keys().cloned().collect(),
-            clip_guidance_scale: (5000.0).into(),
-            tv_scale: (0.0).into(),
-            range_scale: None,
-            sat_scale: (0.0).into(),
-            cutn_batches: (4).into(),
-            augs: Some(AugMode::Still),
-            cuts: CutSchedules {
-                overview: vec![(12.0, 400), (4.0, 600)],
-                innercut: vec![(4.0, 400), (12.0, 600)],
-                ic_pow: vec![(1.0, 1000)],
-                icgray_p: vec![(0.2, 400), (0.0, 600)],
-            },
-            use_secondary_model: secondary,
-            clamp_max: Some((0.05).into()),
-            symmetry: None,
-            fuzzy: None,
-            guidance_every: 1,
-            tone_fix: None,
-        },
-        frame: FrameInputs {
-            seed: 1,
-            skip_steps: SKIP as u32,
-            init: Init::None,
-            init_scale: None,
-            text_prompts: vec![TextPrompt {
-                text: "a red circle".into(),
-                weight: 1.0,
-            }],
-            image_prompts: vec![],
-            turbo: None,
-        },
-        init: None,
-        image_prompts: vec![],
-        unkeyed: Unkeyed {
-            use_checkpoint: false,
-            dd_range_scale: 150.0,
-        },
-    }
-}
-
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// The trace, plus each step's wall time, whether it was guided and its graph times.
@@ -184,7 +121,7 @@ impl RenderObserver for Timed {
 fn child(width: u32, height: u32, secondary: bool, dir: &Path) {
     let dir_models = models_dir();
     let set = ModelSet::open(&dir_models).expect("model set");
-    let s = spec(&set, width, height, secondary);
+    let s = dd_step_spec(&set, (width, height), steps(), secondary, false);
     let needs = Needs {
         width: s.width(),
         height: s.height(),
