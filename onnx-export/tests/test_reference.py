@@ -411,6 +411,15 @@ def test_dd_style_cond_fn_gives_cond_fns_gradient(tiny_set, secondary):
         assert clock.parts[part] > 0, part
 
 
+@pytest.mark.parametrize("random", [{"seed": "3"}, {"seed": 1e999}, {"seed": float("nan")}, {"seed": -1},
+                                    {"seed": 2**64}, {"seed": True}, ["seed", 3], "3\n4"])
+def test_rebuild_refuses_a_random_weights_section_without_a_valid_seed(tmp_path, random):
+    doc = {"format": manifest.FORMAT, "tiny": False, "graphs": {}, "clip": {}, "random_weights": random}
+    (tmp_path / manifest.MANIFEST).write_text(json.dumps(doc))
+    with pytest.raises(NotTiny, match="random_weights.seed"):
+        rebuild(tmp_path, [])
+
+
 def test_rebuild_refuses_checkpoint_sets_and_reads_the_random_weights_seed(tmp_path, tiny_set):
     doc = {"format": manifest.FORMAT, "tiny": False, "graphs": {}, "clip": {}}
     (tmp_path / manifest.MANIFEST).write_text(json.dumps(doc))

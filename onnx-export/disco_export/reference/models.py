@@ -52,12 +52,21 @@ def rebuild(model_dir, clip_flags, seed=0):
     doc = manifest.load(Path(model_dir))
     random = doc.get("random_weights") if doc else None
     if doc and not doc.get("tiny") and random:
-        return _rebuild(doc, Request(out=Path(model_dir), random_weights=True, seed=random["seed"]), model_dir,
-                        clip_flags)
+        return _rebuild(doc, Request(out=Path(model_dir), random_weights=True, seed=_seed(random, model_dir)),
+                        model_dir, clip_flags)
     if doc and not doc.get("tiny"):
         raise NotTiny(f"{model_dir} is a model set exported from checkpoints; the reference can only rebuild "
                       "tiny and --random-weights sets (real checkpoints are not available here)")
     return rebuild_tiny(model_dir, clip_flags, seed)
+
+
+def _seed(random, model_dir):
+    """The manifest's ``random_weights.seed``: an int in torch's seed range, else NotTiny naming the value."""
+    seed = random.get("seed") if isinstance(random, dict) else None
+    if type(seed) is not int or not 0 <= seed < 2**63:
+        raise NotTiny(f"{model_dir}: random_weights.seed must be an integer in [0, 2^63), not {seed!r}; "
+                      "re-export the set with --random-weights --seed N")
+    return seed
 
 
 def _rebuild(doc, req, model_dir, clip_flags):
