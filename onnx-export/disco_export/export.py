@@ -110,10 +110,25 @@ def dynamic_dims(multiple):
     return dims
 
 
+def _derived(dims, d, multiple):
+    """An axis at another scale than H, W (``H/k``, ``kH``; TensorSpec) as a multiple of the same ``hk``/``wk``."""
+    if d in dims:
+        return dims[d]
+    base = d.split("/")[0] if "/" in d else d[-1]
+    k = Dim("hk", min=1, max=MAX_SIDE // multiple) if base == "H" else Dim("wk", min=1, max=MAX_SIDE // multiple)
+    if "/" in d:
+        down = int(d.split("/")[1])
+        if multiple % down:
+            raise ValueError(f"axis {d} needs a size multiple divisible by {down}, not {multiple}")
+        return (multiple // down) * k
+    return int(d[:-1]) * multiple * k
+
+
 def dynamic_shapes(tensor_specs, multiple):
     """torch.export ``dynamic_shapes`` for inputs described by TensorSpecs (string axes are dynamic)."""
     dims = dynamic_dims(multiple)
-    return tuple({i: dims[d] for i, d in enumerate(t.shape) if isinstance(d, str)} or None for t in tensor_specs)
+    return tuple({i: _derived(dims, d, multiple) for i, d in enumerate(t.shape) if isinstance(d, str)} or None
+                 for t in tensor_specs)
 
 
 def export_forward(module, example_inputs, input_specs, multiple=None):
@@ -255,10 +270,24 @@ import time  # noqa: E402
 from typing import Callable  # noqa: E402
 
 
+def _concrete_axis(d, batch, h, w):
+    """A symbolic axis's size: ``B``, ``H``, ``W``, ``H/k``, ``kH`` (and W alike); other symbols stay."""
+    sizes = {"B": batch, "H": h, "W": w}
+    if d in sizes:
+        return sizes[d]
+    if "/" in d:
+        base, k = d.split("/")
+        return sizes[base] // int(k) if base in ("H", "W") and sizes[base] is not None else d
+    if d[-1:] in ("H", "W") and d[:-1].isdigit() and sizes[d[-1]] is not None:
+        return int(d[:-1]) * sizes[d[-1]]
+    return d
+
+
 @dataclass
 class TensorSpec:
     """A graph input or output: name, dtype (``float32``/``int64``) and shape; the string axes are symbolic:
-    ``"B"`` (batch), ``"H"``, ``"W"`` (image height and width)."""
+    ``"B"`` (batch), ``"H"``, ``"W"`` (image height and width), and for tensors at another scale than the input
+    ``"H/k"`` (downsampled k times) or ``"kH"`` (upsampled), k an integer."""
 
     name: str
     dtype: str
@@ -267,7 +296,7 @@ class TensorSpec:
     def concrete(self, batch, size=None):
         """The shape at batch ``batch`` and image size ``size`` = (height, width)."""
         h, w = size if size else (None, None)
-        return [{"B": batch, "H": h, "W": w}.get(d, d) if isinstance(d, str) else d for d in self.shape]
+        return [_concrete_axis(d, batch, h, w) if isinstance(d, str) else d for d in self.shape]
 
     def as_manifest(self):
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
