@@ -114,23 +114,19 @@ def _conv_transpose_input_grad(grad_output, input, weight, stride, padding, dila
     return grad_input
 
 
-def _threshold_backward(grad_output, self, threshold):
-    """ReLU's backward as ``grad · (y > threshold)`` (Greater, Cast, Mul) instead of core's
-    ``where(y <= threshold, 0, grad)``: ONNX Runtime's Where is 2.3–3.7x slower (bench_conv.py). Equal for finite
-    gradients (only the sign of a zero and a non-finite gradient on a masked element differ)."""
-    return grad_output * (self > threshold).to(grad_output.dtype)
-
-
 def _empty_permuted(size, physical_layout, dtype=None, layout=None, device=None, pin_memory=None):
     """``aten.empty_permuted`` as zeros (ONNX has no uninitialised tensor)."""
     return torch.zeros(size, dtype=dtype, device=device)
 
 
 def decomposition_table():
-    """Core ATen decompositions plus the extra ones the VJP graphs need."""
+    """Core ATen decompositions plus the extra ones the VJP graphs need.
+
+    ReLU's backward stays core's ``where(y <= 0, 0, grad)`` although ONNX Runtime's Where is 2.3–3.7x slower
+    than ``grad · (y > 0)`` (bench_conv.py): the multiply turns a non-finite gradient at a masked element into
+    NaN, and LPIPS's f / (‖f‖ + 1e-10) has exactly that (0/0 in the norm's backward where f = 0 after a ReLU)."""
     table = dict(torch.export.default_decompositions())
     table[torch.ops.aten.convolution_backward.default] = _convolution_backward
-    table[torch.ops.aten.threshold_backward.default] = _threshold_backward
     table[torch.ops.aten.empty_permuted.default] = _empty_permuted
     return table
 
