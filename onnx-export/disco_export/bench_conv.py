@@ -18,7 +18,8 @@ The weights are graph initializers already in their final layout (the exported g
 Runtime's constant folding). Every formulation is checked against ``convT`` before it is timed. Times are the
 median of ``--runs`` runs after one warm-up run, in milliseconds. A second table times the elementwise
 backward steps that sit between the convolutions (ReLU's backward as ``Where`` versus a multiply by the mask,
-the 2x2 average pool's backward as ``Expand``+``Reshape`` versus ``Resize``).
+the 2x2 average pool's backward as ``Expand``+``Reshape`` versus ``Resize``). The mask multiply is not what
+the export uses: it is not exact where the incoming gradient is not finite (see export.decomposition_table).
 """
 
 import argparse
