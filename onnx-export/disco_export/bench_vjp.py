@@ -103,8 +103,8 @@ def main(argv=None):
         return
     load_before = os.getloadavg()[0]
     results = time_graphs(args.graphs, args.batch, tuple(args.size), args.runs, args.threads)
-    print(f"batch {args.batch}, size {args.size[0]}x{args.size[1]} (graphs with H, W axes), {args.threads} threads, load average "
-          f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(f"batch {args.batch}, size {args.size[0]}x{args.size[1]} (graphs with H, W axes), {args.threads} threads, "
+          f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     for path, (load, first, times) in zip(args.graphs, results):
         print(f"{path}: median {statistics.median(times):.3f} s (runs {', '.join(f'{x:.3f}' for x in times)}; "
               f"first run {first:.3f} s, session load {load:.1f} s)", flush=True)
