@@ -17,16 +17,16 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use disco::build::trace_out::write_trace;
-use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
-use disco::render::cutouts::augment::AugMode;
 use disco::render::job::{self, Rendered};
 use disco::render::models::{Models, Needs};
-use disco::render::sampler::Method;
 use disco::render::session::{Device, ModelSet, SessionOptions};
-use disco::render::spec::{RenderSpec, Unkeyed};
+use disco::render::spec::RenderSpec;
 use disco::render::trace::Trace;
 
-const SKIP: usize = 2;
+#[path = "common/dd_step.rs"]
+mod dd_step;
+
+use dd_step::{dd_step_spec, peak_rss_kib};
 
 /// Steps timed: `DISCO_BENCH_STEPS` or 10; the last is unguided (DDIM does not guide k = 0).
 fn timed_steps() -> usize {
@@ -39,72 +39,10 @@ fn timed_steps() -> usize {
         .unwrap_or(10)
 }
 
-fn spec(set: &ModelSet, side: usize, use_checkpoint: bool) -> RenderSpec {
-    RenderSpec {
-        common: CommonInputs {
-            renderer: "bench".into(),
-            provider: "cpu".into(),
-            ort: "bench".into(),
-            models: Default::default(),
-            width: side as u32,
-            height: side as u32,
-            steps: (timed_steps() + SKIP) as u32,
-            method: Method::Ddim { eta: 0.8 },
-            clip_denoised: false,
-            clip_models: set.manifest.clip.keys().cloned().collect(),
-            clip_guidance_scale: (5000.0).into(),
-            tv_scale: (0.0).into(),
-            range_scale: None,
-            sat_scale: (0.0).into(),
-            cutn_batches: (4).into(),
-            augs: Some(AugMode::Still),
-            cuts: CutSchedules {
-                overview: vec![(12.0, 400), (4.0, 600)],
-                innercut: vec![(4.0, 400), (12.0, 600)],
-                ic_pow: vec![(1.0, 1000)],
-                icgray_p: vec![(0.2, 400), (0.0, 600)],
-            },
-            use_secondary_model: true,
-            clamp_max: Some((0.05).into()),
-            symmetry: None,
-            fuzzy: None,
-            guidance_every: 1,
-            tone_fix: None,
-        },
-        frame: FrameInputs {
-            seed: 1,
-            skip_steps: SKIP as u32,
-            init: Init::None,
-            init_scale: None,
-            text_prompts: vec![TextPrompt {
-                text: "a red circle".into(),
-                weight: 1.0,
-            }],
-            image_prompts: vec![],
-            turbo: None,
-        },
-        init: None,
-        image_prompts: vec![],
-        unkeyed: Unkeyed {
-            use_checkpoint,
-            dd_range_scale: 150.0,
-        },
-    }
-}
-
 fn tiny_dir() -> PathBuf {
     std::env::var_os("DISCO_TINY_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/models/tiny"))
-}
-
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
@@ -129,7 +67,7 @@ fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
 fn trace_child(side: usize, dir: &Path) {
     let dir_models = tiny_dir();
     let set = ModelSet::open(&dir_models).expect("tiny model set");
-    let s = spec(&set, side, false);
+    let s = dd_step_spec(&set, (side as u32, side as u32), timed_steps(), true, false);
     let mut models = open_models(&set, &s);
     let mut trace = Trace::new();
     let never = AtomicBool::new(false);
@@ -145,7 +83,13 @@ fn trace_child(side: usize, dir: &Path) {
 /// One configuration, in this process: prints `seconds_per_step peak_kib`.
 fn child(side: usize, use_checkpoint: bool) {
     let set = ModelSet::open(&tiny_dir()).expect("tiny model set");
-    let s = spec(&set, side, use_checkpoint);
+    let s = dd_step_spec(
+        &set,
+        (side as u32, side as u32),
+        timed_steps(),
+        true,
+        use_checkpoint,
+    );
     let mut models = open_models(&set, &s);
     let start = Instant::now();
     let r = job::render(&s, &mut models, None, |_| {}, &AtomicBool::new(false)).expect("render");

@@ -1,6 +1,7 @@
 """Export Disco Diffusion's models (guided-diffusion UNet, secondary model, OpenAI and OpenCLIP CLIP models,
 LPIPS-VGG) as ONNX forward and VJP graphs with a manifest.json, or, with --tiny, the same architectures at small widths with
-fixed-seed random weights (test fixtures). Every graph is verified in ONNX Runtime against PyTorch autograd.
+fixed-seed random weights (test fixtures), or, with --random-weights, the real architectures with fixed-seed random
+weights (benchmarks at real sizes without checkpoints). Every graph is verified in ONNX Runtime against PyTorch autograd.
 
 Example: python -m disco_export --diffusion 512x512_diffusion_uncond_finetune_008100 --checkpoint PATH
          --secondary PATH --clip ViTB32 RN50 ViTB16 --lpips --lpips-vgg PATH --lpips-lin PATH --out models/default
@@ -79,7 +80,13 @@ def parser():
     a("--lpips-lin", type=Path, help="LPIPS v0.1 linear heads (lpips/weights/v0.1/vgg.pth) for --lpips")
     a("--verify-batches", type=int, nargs="+", default=[1, 3], metavar="N",
       help="batch sizes at which every graph is checked against PyTorch (default: %(default)s)")
-    a("--seed", type=int, default=0, help="seed of the tiny random weights (default: %(default)s)")
+    a("--random-weights", action="store_true",
+      help="the real architectures of --diffusion, --secondary and --clip with fixed-seed random weights (PyTorch's "
+           "default initialisation; no checkpoints), for benchmarks at real model sizes (benches/render_step.rs); "
+           "the manifest's random_weights section records the seed, from which the PyTorch reference rebuilds the "
+           "same modules. Verification runs as for any set (small image sizes, --verify-batches); at real sizes "
+           "--verify-batches 1 keeps it to one small check per graph")
+    a("--seed", type=int, default=0, help="seed of the tiny or --random-weights weights (default: %(default)s)")
     return p
 
 
@@ -135,6 +142,11 @@ def midas_request(items, tiny):
 def request(args):
     """Turn parsed arguments into a Request (filling the --tiny defaults)."""
     tiny = args.tiny
+    if args.random_weights and (tiny or args.checkpoint or isinstance(args.secondary, str) or args.clip_checkpoint
+                                or args.lpips or args.midas is not None or args.adabins or args.raft
+                                or args.diffusion == unet_catalog.CUSTOM):
+        raise SystemExit("--random-weights takes --diffusion NAME, --secondary and --clip only, without checkpoint "
+                         "paths (and not --tiny)")
     anything = (args.diffusion or args.secondary or args.clip or args.lpips or args.midas is not None or args.adabins
                 or args.raft)
     midas_names, midas_paths = midas_request(args.midas, tiny)
@@ -144,9 +156,9 @@ def request(args):
             raise SystemExit(f"--tiny takes no checkpoint paths (use {flag} without PATH)")
         if not tiny and value is True:
             raise SystemExit(f"{flag} needs the path of {file}")
-    if tiny and isinstance(args.secondary, str):
+    if (tiny or args.random_weights) and isinstance(args.secondary, str):
         raise SystemExit("--tiny takes no checkpoint paths (use --secondary without PATH)")
-    req = Request(out=args.out, tiny=tiny, diffusion=args.diffusion, checkpoint=args.checkpoint,
+    req = Request(out=args.out, tiny=tiny, random_weights=args.random_weights, diffusion=args.diffusion, checkpoint=args.checkpoint,
                   secondary=bool(args.secondary),
                   secondary_checkpoint=Path(args.secondary) if isinstance(args.secondary, str) else None,
                   clip=list(dict.fromkeys(args.clip)), lpips=args.lpips, lpips_vgg=args.lpips_vgg,
@@ -167,7 +179,7 @@ def request(args):
         req.adabins = req.raft = True
         req.extra_tiny_unets = [unet_catalog.custom_config(unet_catalog.TINY_CUSTOM_CHECKPOINT, tiny=True,
                                                            **unet_catalog.TINY_CUSTOM_ARGS)]
-    if not tiny:
+    if not tiny and not args.random_weights:
         if req.secondary and req.secondary_checkpoint is None:
             raise SystemExit("--secondary needs the path of secondary_model_imagenet_2.pth")
         explicit = dict(args.clip_checkpoint)

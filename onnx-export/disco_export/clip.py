@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .layers import avg_pool2x2
 
@@ -348,6 +349,29 @@ class ImageEncoder(nn.Module):
         return self.visual(image)
 
 
+class ImageLoss(nn.Module):
+    """(image: (B, 3, R, R), targets: (P, D), weights: (P,)) -> (loss: (1,), image_embed: (B, D)).
+
+    DD's CLIP loss summed over cuts and prompts, ``Σ_c Σ_p w_p·2·asin(‖ê_c − t̂_p‖/2)²`` with rows L2-normalised
+    (eps 1e-12; dd-algorithm.md §5.6). Its VJP with upstream ``s`` is the gradient of ``s·loss`` with respect to the
+    cuts: the guidance graph gets the embeddings and the cut gradient from one pass (no second forward for the
+    backward). The renderer passes ``s = clip_guidance_scale / (cutn_batches · cuts)``, which makes the sum DD's mean
+    over cuts even when the cuts go through the graph in chunks. r/2 is capped at 1 as in the renderer's formula.
+    """
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, image, targets, weights):
+        embed = self.encoder(image)
+        e = F.normalize(embed, dim=-1)
+        t = F.normalize(targets, dim=-1)
+        chord = (e[:, None, :] - t[None, :, :]).norm(dim=-1)
+        dist = (chord / 2).clamp(max=1).asin().pow(2) * 2
+        return (dist * weights).sum().reshape(1), embed
+
+
 class TextEncoder(nn.Module):
     """tokens: (B, 77) int64 -> text_embed: (B, D)."""
 
@@ -376,30 +400,47 @@ def sample_tokens(batch, gen, context_length=CONTEXT_LENGTH):
     return tokens
 
 
-def graph_specs(flag, model):
-    """Per CLIP model: text ``tokens -> text_embed``, image ``image -> image_embed`` and image VJP
-    ``(image, upstream) -> (image_embed, grad_image)``.
+def graph_specs(flag, model, two_pass=False):
+    """Per CLIP model: text ``tokens -> text_embed``, image ``image -> image_embed`` and the fused guidance graph
+    image_loss_vjp ``(image, targets, weights, upstream) -> (image_embed, grad_image)`` (ImageLoss); with
+    ``two_pass`` also the plain image VJP ``(image, upstream) -> (image_embed, grad_image)`` that model sets before
+    the fused graph used (the tiny test set keeps both, so the two paths can be compared).
 
-    tokens: (B, 77) int64; image, grad_image: (B, 3, R, R); text_embed, image_embed, upstream: (B, D).
+    tokens: (B, 77) int64; image, grad_image: (B, 3, R, R); text_embed, image_embed: (B, D); targets: (P, D);
+    weights: (P,); upstream: (B, D) for image_vjp, (1,) (the loss scale) for image_loss_vjp.
     """
     from .export import GraphSpec, TensorSpec
     cfg = model.cfg
     r, d = cfg.image_resolution, cfg.embed_dim
     image = TensorSpec("image", "float32", ["B", 3, r, r])
     emb = TensorSpec("image_embed", "float32", ["B", d])
+    grad = TensorSpec("grad_image", "float32", image.shape)
 
     def sample_image(batch, gen, size=None):
         """image ~ N(0, 1): (B, 3, R, R) (normalised pixels)."""
         return [torch.randn(batch, 3, r, r, generator=gen)]
 
+    def sample_loss_inputs(batch, gen, size=None):
+        """image as above; P = B + 1 prompts (3 at the trace batch, so P is not specialised) with targets ~ N(0, 1)
+        and weights ~ U(−0.5, 1) (DD allows negative prompt weights)."""
+        p = batch + 1
+        return sample_image(batch, gen) + [torch.randn(p, d, generator=gen),
+                                           torch.rand(p, generator=gen) * 1.5 - 0.5]
+
     image_encoder = ImageEncoder(model)
-    return {
+    specs = {
         "text": GraphSpec(f"clip_{flag}_text", TextEncoder(model),
                           [TensorSpec("tokens", "int64", ["B", cfg.context_length])],
                           [TensorSpec("text_embed", "float32", ["B", d])],
                           lambda b, g, size=None: [sample_tokens(b, g, cfg.context_length)]),
         "image": GraphSpec(f"clip_{flag}_image", image_encoder, [image], [emb], sample_image),
-        "image_vjp": GraphSpec(f"clip_{flag}_image_vjp", image_encoder, [image],
-                               [emb, TensorSpec("grad_image", "float32", image.shape)], sample_image, vjp=True,
-                               upstream=TensorSpec("upstream", "float32", ["B", d])),
+        "image_loss_vjp": GraphSpec(
+            f"clip_{flag}_image_loss_vjp", ImageLoss(image_encoder),
+            [image, TensorSpec("targets", "float32", ["P", d]), TensorSpec("weights", "float32", ["P"])],
+            [emb, grad], sample_loss_inputs, vjp=True, has_aux=True,
+            upstream=TensorSpec("upstream", "float32", [1])),
     }
+    if two_pass:
+        specs["image_vjp"] = GraphSpec(f"clip_{flag}_image_vjp", image_encoder, [image], [emb, grad], sample_image,
+                                       vjp=True, upstream=TensorSpec("upstream", "float32", ["B", d]))
+    return specs

@@ -31,6 +31,7 @@ logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(loggin
 
 OPSET = 20
 MAX_BATCH = 4096
+MAX_PROMPTS = 4096
 MAX_SIDE = 8192
 
 
@@ -146,8 +147,8 @@ def _freeze(module):
 
 
 def dynamic_dims(multiple):
-    """The symbolic axes: ``B`` (batch), and ``H``, ``W`` as multiples of ``multiple`` (None: no H/W)."""
-    dims = {"B": Dim("B", min=1, max=MAX_BATCH)}
+    """The symbolic axes: ``B`` (batch), ``P`` (prompts of a CLIP loss graph), and ``H``, ``W`` as multiples of ``multiple`` (None: no H/W)."""
+    dims = {"B": Dim("B", min=1, max=MAX_BATCH), "P": Dim("P", min=1, max=MAX_PROMPTS)}
     if multiple:
         dims["H"] = multiple * Dim("hk", min=1, max=MAX_SIDE // multiple)
         dims["W"] = multiple * Dim("wk", min=1, max=MAX_SIDE // multiple)

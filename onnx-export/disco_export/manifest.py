@@ -158,7 +158,9 @@ def validate(doc, root=None):
     for flag, c in (doc.get("clip") or {}).items():
         for k in ("name", "resolution", "embed_dim", "context_length", "mean", "std", "graphs"):
             need(k in c, f"clip.{flag}.{k} missing")
-        need(set(c.get("graphs", {})) == {"text", "image", "image_vjp"}, f"clip.{flag}.graphs roles wrong")
+        roles = set(c.get("graphs", {}))
+        need({"text", "image"} <= roles and roles & {"image_loss_vjp", "image_vjp"}
+             and roles <= {"text", "image", "image_loss_vjp", "image_vjp"}, f"clip.{flag}.graphs roles wrong")
         refs(c.get("graphs", {}), f"clip.{flag}.graphs")
     for name, d in (doc.get("diffusion_models") or {}).items():
         need(d.get("name") == name, f"diffusion_models.{name}.name differs")

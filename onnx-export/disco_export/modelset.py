@@ -20,6 +20,9 @@ class Request:
 
     out: Path
     tiny: bool = False
+    # Real architectures with fixed-seed random weights (benchmarks at real sizes without checkpoints): the UNet,
+    # secondary model and CLIP models only; recorded in the manifest's ``random_weights`` section.
+    random_weights: bool = False
     diffusion: str = None
     checkpoint: Path = None
     # The architecture when ``diffusion`` is "custom" (unet_catalog.custom_config).
@@ -76,6 +79,22 @@ def _tiny_buffers(model, seed):
     return model
 
 
+def _random(req):
+    """Whether the models are built from a seed (tiny or --random-weights), not loaded from checkpoints."""
+    return req.tiny or req.random_weights
+
+
+RANDOM_WEIGHTS_INIT = ("PyTorch's default initialisation of every layer, under torch.manual_seed(seed + k) per model "
+                       "(UNet k=1, secondary k=2, CLIP k=10+index of the flag in openclip.all_flags()); this UNet "
+                       "class has no zero-initialised output layers (guided-diffusion's zero_module is not "
+                       "reproduced), so its output and gradients are non-zero")
+
+
+def random_weights_section(req):
+    """The manifest's ``random_weights`` section of a --random-weights set (what rebuilds its modules)."""
+    return {"seed": req.seed, "init": RANDOM_WEIGHTS_INIT}
+
+
 def make_unet(req):
     """(model, source sha256 or None)."""
     if req.diffusion == unet_catalog.CUSTOM:
@@ -84,7 +103,7 @@ def make_unet(req):
         cfg = req.custom
     else:
         cfg = (unet.TINY_CONFIGS if req.tiny else unet.CONFIGS)[req.diffusion]
-    if req.tiny:
+    if _random(req):
         return _seeded(req.seed + 1, lambda: unet.UNetModel(cfg)), None
     model = unet.UNetModel(cfg)
     if req.checkpoint is None:
@@ -100,6 +119,8 @@ def diffusion_section(model, specs, req, source_sha, graphs):
 def make_secondary(req):
     if req.tiny:
         return _seeded(req.seed + 2, lambda: secondary.SecondaryDiffusionImageNet2(secondary.TINY_BASE_CHANNELS)), None
+    if req.random_weights:
+        return _seeded(req.seed + 2, lambda: secondary.SecondaryDiffusionImageNet2()), None
     model = secondary.SecondaryDiffusionImageNet2()
     return model, checkpoints.load_into(model, req.secondary_checkpoint, "secondary_model_imagenet_2")
 
@@ -110,6 +131,9 @@ def make_clip(req, flag):
         cfg = openclip.tiny_config(flag)
         seed = req.seed + 10 + openclip.all_flags().index(flag)
         return _tiny_buffers(_seeded(seed, lambda: clip.CLIP(cfg)), seed), None
+    if req.random_weights:
+        cfg = openclip.config(flag)
+        return _seeded(req.seed + 10 + openclip.all_flags().index(flag), lambda: clip.CLIP(cfg)), None
     model = clip.CLIP(openclip.config(flag))
     path = req.clip_checkpoints.get(flag)
     if path is None:
@@ -196,6 +220,15 @@ def build(req):
     if not models:
         raise ValueError("nothing to export: give --diffusion, --secondary, --clip or --lpips (or --tiny)")
     old = manifest.load(req.out)
+    if req.random_weights:
+        if req.tiny or req.lpips or req.midas or req.adabins or req.raft or req.extra_tiny_unets:
+            raise ValueError("--random-weights builds the UNet, secondary and CLIP models only (not with --tiny)")
+        req.extra_sections = {**req.extra_sections, "random_weights": random_weights_section(req)}
+    seed_of = lambda sec: None if sec is None else sec.get("seed")  # noqa: E731
+    if old is not None and not req.tiny and (seed_of(old.get("random_weights"))
+                                             != seed_of(req.extra_sections.get("random_weights"))):
+        raise ValueError(f"{req.out} holds a model set with other weights (random_weights "
+                         f"{old.get('random_weights')!r}); export into another --out")
     for key in [k for k in models if k == "unet" or k.startswith("unet:")]:
         cfg = models[key][0].cfg
         clash = manifest.diffusion_graph_clash(old, cfg.name, [unet_catalog.graph_prefix(cfg.name) + s
@@ -219,7 +252,7 @@ def build(req):
     for flag in req.clip:
         model, sha = models[f"clip:{flag}"]
         names = {}
-        for role, spec in clip.graph_specs(flag, model).items():
+        for role, spec in clip.graph_specs(flag, model, two_pass=req.tiny).items():
             _run(spec, req, sha, graphs)
             names[role] = spec.name
         sections["clip"][flag] = clip_section(flag, model, names)

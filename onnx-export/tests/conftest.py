@@ -51,5 +51,5 @@ def tiny_specs():
     specs.update({s.name: s for s in raft.graph_specs(model).values()})
     for flag in TINY_CLIP:
         model, _ = make_clip(req, flag)
-        specs.update({s.name: s for s in clip.graph_specs(flag, model).values()})
+        specs.update({s.name: s for s in clip.graph_specs(flag, model, two_pass=True).values()})
     return specs

@@ -42,7 +42,33 @@ def test_every_family_has_forward_and_vjp():
     for fam in ("unet", "secondary", "lpips"):
         assert f"{fam}_fwd" in names and f"{fam}_vjp" in names
     for flag in ("ViTB32", "RN50", "ViTB16", "ViTB32_laion2b_e16", "RN50_cc12m"):
-        assert {f"clip_{flag}_text", f"clip_{flag}_image", f"clip_{flag}_image_vjp"} <= names
+        assert {f"clip_{flag}_text", f"clip_{flag}_image", f"clip_{flag}_image_vjp",
+                f"clip_{flag}_image_loss_vjp"} <= names
+
+
+@pytest.mark.parametrize("flag", ["ViTB32", "RN50"])
+def test_fused_loss_graph_is_the_two_pass_gradient_of_dds_loss(tiny_set, flag):
+    """image_loss_vjp(image, targets, weights, s) = image_vjp(image, s·C·∂L/∂embed) with L the reference's DD loss
+    (mean over cuts), on fresh random inputs: one pass gives what forward + loss + VJP gave."""
+    from disco_export.reference.losses import clip_loss
+    fused = verify.session(tiny_set / f"clip_{flag}_image_loss_vjp.onnx")
+    two_pass = verify.session(tiny_set / f"clip_{flag}_image_vjp.onnx")
+    image_spec = SPECS[f"clip_{flag}_image_vjp"]
+    gen = torch.Generator().manual_seed(11)
+    (image,) = image_spec.sample_inputs(5, gen)
+    d = image_spec.outputs[0].shape[1]
+    targets, weights = torch.randn(3, d, generator=gen), torch.tensor([0.7, -0.2, 0.5])
+    scale = 0.37
+    embed, grad = fused.run(["image_embed", "grad_image"], {"image": image.numpy(), "targets": targets.numpy(),
+                                                           "weights": weights.numpy(),
+                                                           "upstream": np.array([scale], np.float32)})
+    e = torch.from_numpy(embed).requires_grad_(True)
+    (d_embed,) = torch.autograd.grad(clip_loss(e, targets, weights), e)
+    up = (d_embed * scale * image.shape[0]).numpy()
+    embed2, want = two_pass.run(["image_embed", "grad_image"], {"image": image.numpy(), "upstream": up})
+    assert verify.rel_error(embed, embed2) < 1e-6
+    assert np.linalg.norm(want) > 0
+    assert verify.rel_error(grad, want) < 1e-4
 
 
 @pytest.mark.parametrize("name", ["unet_vjp", "unet_custom_tiny_custom_pt_vjp", "secondary_vjp", "lpips_vjp",

@@ -5,6 +5,7 @@ import json
 import shutil
 
 import blake3
+import pytest
 
 from disco_export import clip, manifest, openclip
 
@@ -86,7 +87,8 @@ def test_graph_io_names_contract(tiny_manifest):
 
 
 def test_tiny_set_is_small(tiny_manifest):
-    assert sum(g["bytes"] for g in tiny_manifest["graphs"].values()) < 30e6
+    # 32.9 MB since each CLIP model carries both guidance graphs (fused and two-pass)
+    assert sum(g["bytes"] for g in tiny_manifest["graphs"].values()) < 36e6
 
 
 def test_validate_catches_problems(tiny_set, tiny_manifest, tmp_path):
@@ -106,6 +108,23 @@ def test_validate_catches_problems(tiny_set, tiny_manifest, tmp_path):
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
     assert any("lpips_fwd: blake3 differs" in p for p in manifest.validate(manifest.load(root), root))
+
+
+@pytest.mark.parametrize("roles", [{"text", "image"}, {"text", "image", "image_loss_vjp", "loss\nvjp"},
+                                   {"image", "image_loss_vjp"}])
+def test_validate_refuses_clip_sections_without_a_guidance_graph_or_with_unknown_roles(tiny_manifest, roles):
+    """A CLIP section needs text, image and at least one guidance graph (fused or two-pass), and nothing else."""
+    bad = copy.deepcopy(tiny_manifest)
+    have = bad["clip"]["RN50"]["graphs"]
+    bad["clip"]["RN50"]["graphs"] = {r: have.get(r, have["image"]) for r in roles}
+    assert any("clip.RN50.graphs roles wrong" in p for p in manifest.validate(bad))
+
+
+def test_validate_accepts_fused_only_and_two_pass_only_clip_sections(tiny_manifest):
+    for drop in ("image_vjp", "image_loss_vjp"):
+        doc = copy.deepcopy(tiny_manifest)
+        del doc["clip"]["RN50"]["graphs"][drop]
+        assert not [p for p in manifest.validate(doc) if "RN50" in p]
 
 
 def test_manifest_extends_an_existing_set(tmp_path):

@@ -15,7 +15,9 @@ from disco_export.reference.augment import affine, blend, hue
 from disco_export.reference.cond_fn import Guidance, cond_fn, finish
 from disco_export.reference.cutouts import CutPlan, InnerCut, make_cutouts, resize, resize_taps
 from disco_export.reference.losses import tv_loss
-from disco_export.reference.models import graph_name, rebuild_tiny
+from disco_export import clip
+from disco_export.modelset import Request, make_clip
+from disco_export.reference.models import NotTiny, graph_name, rebuild, rebuild_tiny
 from disco_export.reference.sampler import condition_score, ddim_step, plms_mid, plms_next
 from disco_export.reference.schedule import Schedule, t_c
 from disco_export.reference.trace import Trace, TraceWriter
@@ -376,3 +378,60 @@ def test_range_loss_dd_has_no_gradient(tiny_set):
     lo, raw_dd, _ = cond_fn(models, Guidance(range_loss="dd", **base), sched, [], None, x, 3, empty)
     _, raw_td, _ = cond_fn(models, Guidance(range_loss="through_denoiser", **base), sched, [], None, x, 3, empty)
     assert lo["range"] > 0 and torch.equal(raw_dd, torch.zeros_like(x)) and raw_td.abs().sum() > 0
+
+
+# --- DD's order of cond_fn (ddstep.py, the real-size benchmark's PyTorch side) ---
+
+@pytest.mark.parametrize("secondary", [True, False])
+def test_dd_style_cond_fn_gives_cond_fns_gradient(tiny_set, secondary):
+    from disco_export.reference.ddstep import Clock, dd_cond_fn
+    models = rebuild(tiny_set, CLIP_FLAGS)
+    rng = np.random.default_rng(5)
+    h, w = 32, 64
+    spec = {"clip_guidance_scale": 5000.0, "tv_scale": 10.0, "range_scale": 150.0, "range_loss": "dd",
+            "sat_scale": 20.0, "init_scale": 100.0, "cutn_batches": 2, "use_secondary_model": secondary,
+            "clamp_max": 0.05}
+    sched, settings = Schedule(10), Guidance.from_spec(spec)
+    targets = [(torch.from_numpy(rng.standard_normal((2, 32)).astype(np.float32)), torch.tensor([0.25, 0.75]))
+               for _ in models.clip]
+    init = torch.from_numpy(rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32))
+    x = torch.from_numpy(rng.standard_normal((1, 3, h, w)).astype(np.float32))
+    raw = _draws(rng, models, 2, h, w, 4, 2, True)
+    draws = [[(CutPlan.from_json(p), a) for p, a in per] for per in raw]
+    want_losses, want_raw, want = cond_fn(models, settings, sched, targets, init, x, 7, draws)
+    clock = Clock()
+    losses, grad_raw, grad = dd_cond_fn(models, settings, sched, targets, init, x, 7, draws, clock)
+    assert float(want_raw.norm()) > 0
+    assert _rel(grad_raw.numpy(), want_raw.numpy()) < 1e-5
+    assert _rel(grad.numpy(), want.numpy()) < 1e-5
+    for name, v in want_losses.items():
+        assert v == pytest.approx(losses[name], rel=1e-5, abs=1e-9), name
+    fam = "secondary" if secondary else "unet"
+    for part in (f"{fam} fwd (with grad)", f"{fam} bwd", "clip RN50 fwd", "clip RN50 bwd", "clip ViTB32 bwd"):
+        assert clock.parts[part] > 0, part
+
+
+@pytest.mark.parametrize("random", [{"seed": "3"}, {"seed": 1e999}, {"seed": float("nan")}, {"seed": -1},
+                                    {"seed": 2**64}, {"seed": True}, ["seed", 3], "3\n4"])
+def test_rebuild_refuses_a_random_weights_section_without_a_valid_seed(tmp_path, random):
+    doc = {"format": manifest.FORMAT, "tiny": False, "graphs": {}, "clip": {}, "random_weights": random}
+    (tmp_path / manifest.MANIFEST).write_text(json.dumps(doc))
+    with pytest.raises(NotTiny, match="random_weights.seed"):
+        rebuild(tmp_path, [])
+
+
+def test_rebuild_refuses_checkpoint_sets_and_reads_the_random_weights_seed(tmp_path, tiny_set):
+    doc = {"format": manifest.FORMAT, "tiny": False, "graphs": {}, "clip": {}}
+    (tmp_path / manifest.MANIFEST).write_text(json.dumps(doc))
+    with pytest.raises(NotTiny):
+        rebuild(tmp_path, [])
+    (tmp_path / manifest.MANIFEST).write_text(json.dumps({**doc, "random_weights": {"seed": 3}, "clip": {"RN50": {}}}))
+    a = rebuild(tmp_path, ["RN50"]).clip["RN50"].encoder
+    req = Request(out=tmp_path, random_weights=True, seed=3)
+    b = make_clip(req, "RN50")[0]
+    assert b.cfg.vision_width == 64 and b.cfg.embed_dim == 1024  # the real RN50, not the tiny one
+    for (name, p), q in zip(a.state_dict().items(), clip.ImageEncoder(b).state_dict().values()):
+        assert torch.equal(p, q), name
+    other = make_clip(Request(out=tmp_path, random_weights=True, seed=4), "RN50")[0]
+    assert not torch.equal(other.visual.conv1.weight, b.visual.conv1.weight)
+    assert rebuild(tiny_set, CLIP_FLAGS).clip["RN50"].resolution == rebuild_tiny(tiny_set, CLIP_FLAGS).clip["RN50"].resolution

@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, PerStep, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
-use disco::render::guidance::{self, At};
+use disco::render::guidance::{self, At, Draws};
 use disco::render::job::{self, Checkpoint, Rendered};
-use disco::render::models::{Models, Needs};
+use disco::render::models::{ClipGuide, Models, Needs};
 use disco::render::noise::JobRng;
 use disco::render::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
 use disco::render::sampler::Method;
 use disco::render::schedule::DiffusionSchedule;
-use disco::render::session::{Device, ModelSet, SessionOptions};
+use disco::render::session::{Device, GraphSession, ModelSet, SessionOptions};
 use disco::render::spec::{RenderSpec, Unkeyed};
 use ndarray::Array4;
 
@@ -113,6 +113,20 @@ fn randn(shape: (usize, usize, usize, usize), seed: u64) -> Array4<f32> {
     JobRng::new(seed).normal4([shape.0, shape.1, shape.2, shape.3])
 }
 
+/// One cond_fn call's random draws at model step 6 (seed 2), as the gradient tests use them.
+fn draws_at_step_6(s: &RenderSpec, schedule: &DiffusionSchedule, m: &Models) -> (At, Draws) {
+    let at = At { k: 6, cur_t: 6 };
+    let draws = guidance::draw(
+        JobRng::new(2).rng(),
+        s,
+        schedule,
+        at,
+        &m.clip,
+        (s.height(), s.width()),
+    );
+    (at, draws)
+}
+
 /// L(x) along a random direction v: (L(x + hv) − L(x − hv))/2h against ⟨∂L/∂x, v⟩.
 fn check_cond_fn_gradient(secondary: bool) {
     let Some(set) = tiny_set() else { return };
@@ -125,15 +139,7 @@ fn check_cond_fn_gradient(secondary: bool) {
     let mut m = models(&set, &s, true);
     let schedule = DiffusionSchedule::new(s.steps());
     let targets = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
-    let at = At { k: 6, cur_t: 6 };
-    let draws = guidance::draw(
-        JobRng::new(2).rng(),
-        &s,
-        &schedule,
-        at,
-        &m.clip,
-        (s.height(), s.width()),
-    );
+    let (at, draws) = draws_at_step_6(&s, &schedule, &m);
     let x = randn((1, 3, s.height(), s.width()), 3);
     let mut loss = |x: &Array4<f32>| {
         guidance::loss_and_grad(
@@ -178,6 +184,104 @@ fn cond_fn_gradient_matches_its_loss_through_the_secondary_model() {
 #[test]
 fn cond_fn_gradient_matches_its_loss_through_the_unet() {
     check_cond_fn_gradient(false);
+}
+
+/// The fused CLIP guidance graphs (loss inside, one pass per chunk of cuts) give what the
+/// two-pass path (image forward, loss and its gradient in Rust, image VJP) gives.
+fn check_fused_clip_guidance(use_checkpoint: bool) {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    s.unkeyed.use_checkpoint = use_checkpoint;
+    let mut m = models(&set, &s, false);
+    assert!(
+        m.clip
+            .iter()
+            .all(|c| matches!(c.guide, ClipGuide::Fused(_))),
+        "the tiny set has fused graphs and the renderer prefers them"
+    );
+    let schedule = DiffusionSchedule::new(s.steps());
+    let targets = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
+    assert!(targets.iter().all(|t| t.weights.len() == 2), "two prompts");
+    let (at, draws) = draws_at_step_6(&s, &schedule, &m);
+    let x = randn((1, 3, s.height(), s.width()), 3);
+    let run = |m: &mut Models| {
+        guidance::loss_and_grad(m, &s, &schedule, &targets, &x, at, &draws, None, None, None)
+            .unwrap()
+    };
+    let (fused_loss, fused) = run(&mut m);
+    assert!(
+        m.clip.iter().all(|c| !c.image.is_open()),
+        "no image prompts, fused guidance: the image encoders stay closed"
+    );
+    for c in &mut m.clip {
+        let name = &set.manifest.clip[&c.flag].graphs["image_vjp"];
+        c.guide = ClipGuide::TwoPass(
+            GraphSession::open(
+                &set,
+                name,
+                SessionOptions {
+                    device: Device::Cpu,
+                    intra_threads: Some(2),
+                    verify_hashes: true,
+                },
+            )
+            .unwrap(),
+        );
+    }
+    let (loss, two_pass) = run(&mut m);
+    let rel = (&fused - &two_pass)
+        .mapv(|d| (d as f64).powi(2))
+        .sum()
+        .sqrt()
+        / two_pass.mapv(|d| (d as f64).powi(2)).sum().sqrt();
+    assert!(rel < 1e-4, "gradient: relative error {rel:e}");
+    assert!(
+        (fused_loss.clip - loss.clip).abs() <= 1e-5 * loss.clip.abs() && loss.clip > 0.0,
+        "CLIP loss {} vs {}",
+        fused_loss.clip,
+        loss.clip
+    );
+}
+
+// Jobs that share prompts share the text encoder's output: the second call reads the cache
+// (seen through a marked entry), a new prompt list runs the encoder again.
+#[test]
+fn text_embeddings_are_computed_once_per_prompt_list() {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    let mut m = models(&set, &s, false);
+    let first = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
+    assert!(m.clip.iter().all(|c| c.text_embeds.len() == 1));
+    assert_eq!(
+        job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap()[0].rows,
+        first[0].rows
+    );
+    for c in &mut m.clip {
+        c.text_embeds
+            .values_mut()
+            .for_each(|e| e.mapv_inplace(|v| v * 2.0));
+    }
+    let marked = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
+    assert_eq!(
+        marked[0].rows,
+        first[0].rows.mapv(|v| v * 2.0),
+        "read from the cache"
+    );
+    s.frame.text_prompts[1].text = "sharp".into();
+    let other = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
+    assert_ne!(other[0].rows.row(1), first[0].rows.row(1));
+    assert_eq!(other[0].rows.row(0), first[0].rows.row(0));
+    assert!(m.clip.iter().all(|c| c.text_embeds.len() == 2));
+}
+
+#[test]
+fn fused_clip_guidance_matches_the_two_pass_path() {
+    check_fused_clip_guidance(false);
+}
+
+#[test]
+fn fused_clip_guidance_matches_the_two_pass_path_in_chunks() {
+    check_fused_clip_guidance(true);
 }
 
 #[test]
@@ -300,6 +404,8 @@ fn clip_distance(m: &mut Models, s: &RenderSpec, image: &ndarray::Array3<u8>) ->
     let cut = normalize(Resize::new(h, w, r, r).apply(x.view()).view()).into_dyn();
     let e = m.clip[0]
         .image
+        .get()
+        .unwrap()
         .run(&[("image", Input::F32(cut.view()))])
         .unwrap()
         .remove("image_embed")

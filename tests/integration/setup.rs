@@ -73,7 +73,7 @@ fn a_manifest_missing_an_output_is_named_when_the_set_opens() {
 fn a_manifest_with_a_wrong_rank_is_named_when_the_set_opens() {
     let Some(dir) = damaged(|_, m| {
         m["graphs"]["lpips_vjp"]["outputs"][1]["shape"] = serde_json::json!(["B", 3, "H"]);
-        m["graphs"]["clip_RN50_image_vjp"]["outputs"][1]["shape"] = serde_json::json!(["B"]);
+        m["graphs"]["clip_RN50_image_loss_vjp"]["outputs"][1]["shape"] = serde_json::json!(["B"]);
     }) else {
         return;
     };
@@ -83,10 +83,49 @@ fn a_manifest_with_a_wrong_rank_is_named_when_the_set_opens() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let flat = flat(&stderr);
     assert!(
-        flat.contains("graph `clip_RN50_image_vjp`")
+        flat.contains("graph `clip_RN50_image_loss_vjp`")
             && flat.contains("output `grad_image` has rank 1, not 4"),
         "{stderr}"
     );
+}
+
+// The fused CLIP guidance graph's contract: a graph without the prompt inputs, or a role
+// naming a graph the set does not hold (a name with a newline in it), is refused at open.
+#[test]
+fn a_fused_clip_graph_without_its_prompt_inputs_is_named_when_the_set_opens() {
+    let Some(dir) = damaged(|_, m| {
+        let inputs = m["graphs"]["clip_RN50_image_loss_vjp"]["inputs"]
+            .as_array_mut()
+            .unwrap();
+        inputs.retain(|i| i["name"] != "targets");
+    }) else {
+        return;
+    };
+    let out = disco(dir.path(), &["build"]);
+    let (_, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let flat = flat(&stderr);
+    assert!(
+        flat.contains("graph `clip_RN50_image_loss_vjp`")
+            && flat.contains("clip image_loss_vjp")
+            && flat.contains("declares no input `targets`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_clip_guidance_role_naming_a_missing_graph_stops_the_build() {
+    let Some(dir) = damaged(|_, m| {
+        m["clip"]["RN50"]["graphs"]["image_loss_vjp"] = "clip_RN50\nimage_loss_vjp".into();
+    }) else {
+        return;
+    };
+    let out = disco(dir.path(), &["build"]);
+    let (_, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("rendering"), "nothing rendered: {stderr}");
 }
 
 #[test]

@@ -71,6 +71,26 @@ pub fn spherical_dist<F: Real>(e: ArrayView2<F>, t: ArrayView2<F>) -> Array2<F> 
     })
 }
 
+/// The CLIP loss of one cutn-batch (§5.6): `L = (1/C)·Σ_c Σ_p w_p·d[c,p]`, the value of
+/// [`clip_loss_and_grad`] without the gradient (the fused guidance graph computes that).
+///
+/// `e: [C, D]`, `targets: [P, D]`, `weights: [P]`.
+pub fn clip_loss<F: Real>(e: ArrayView2<F>, targets: ArrayView2<F>, weights: &[F]) -> F {
+    assert_eq!(
+        weights.len(),
+        targets.nrows(),
+        "weights [P] must match targets [P, D]"
+    );
+    assert!(e.nrows() > 0, "no cut embeddings (C = 0)");
+    let inv_c = F::one() / real::<F>(e.nrows() as f64);
+    // The same terms in the same order as clip_loss_and_grad: the same bits.
+    spherical_dist(e, targets)
+        .rows()
+        .into_iter()
+        .flat_map(|row| row.into_iter().zip(weights))
+        .fold(F::zero(), |loss, (&d, &w)| loss + w * d * inv_c)
+}
+
 /// The CLIP loss of one cutn-batch and its gradient with respect to the embeddings (§5.6):
 /// `L = (1/C)·Σ_c Σ_p w_p·d[c,p]`, gradient exact through the normalisation.
 ///
@@ -360,6 +380,31 @@ mod tests {
             let (_, g) = clip_loss_and_grad(e.view(), t.view(), &w);
             let f = |x: &Array2<f64>| clip_loss_and_grad(x.view(), t.view(), &w).0;
             check_grad(&e, &g, f, "dL/de");
+        }
+    }
+
+    // The loss-only kernel (used beside the fused guidance graph) gives the same bits.
+    #[test]
+    fn clip_loss_is_clip_loss_and_grads_value() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        for (c, p, d) in [(16, 3, 8), (4, 1, 5), (1, 2, 3)] {
+            let e = randn(&mut rng, &[c, d], 1.5).into_dimensionality().unwrap();
+            let t: Array2<f64> = randn(&mut rng, &[p, d], 0.7).into_dimensionality().unwrap();
+            let w: Vec<f64> = (0..p).map(|i| 0.9 - 0.4 * i as f64).collect();
+            let e32 = e.mapv(|v: f64| v as f32);
+            let (t32, w32) = (
+                t.mapv(|v| v as f32),
+                w.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            );
+            let with_grad = clip_loss_and_grad(e32.view(), t32.view(), &w32).0;
+            assert_eq!(
+                clip_loss(e32.view(), t32.view(), &w32).to_bits(),
+                with_grad.to_bits()
+            );
+            assert_eq!(
+                clip_loss(e.view(), t.view(), &w),
+                clip_loss_and_grad(e.view(), t.view(), &w).0
+            );
         }
     }
 

@@ -14,7 +14,7 @@ use super::cutouts::dango::{self, CutPlan};
 use super::cutouts::normalize::{normalize, normalize_adjoint};
 use super::losses;
 use super::losses::RangeLoss;
-use super::models::{ClipSessions, Models};
+use super::models::{ClipGuide, ClipSessions, Models};
 use super::prompts::Targets;
 use super::schedule::{DiffusionSchedule, schedule_index, t_c};
 use super::session::{GraphSession, Input, SessionError};
@@ -147,20 +147,20 @@ fn embed_chunked(
 ) -> Result<Array2<f32>, SessionError> {
     let mut rows = Vec::new();
     for start in (0..clip_in.dim().0).step_by(chunk) {
-        let part = clip_in
-            .slice(ndarray::s![
-                start..(start + chunk).min(clip_in.dim().0),
-                ..,
-                ..,
-                ..
-            ])
-            .to_owned()
-            .into_dyn();
+        let part = cuts(clip_in, start..(start + chunk).min(clip_in.dim().0));
         let e = one(s, &[("image", Input::F32(part.view()))], "image_embed")?;
         rows.push(e.into_dimensionality::<Ix2>().expect("[C, D] embeddings"));
     }
     let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
     Ok(ndarray::concatenate(ndarray::Axis(0), &views).expect("equal widths"))
+}
+
+/// Cuts `range` of `clip_in: [C, 3, R, R]`, as a graph input.
+fn cuts(clip_in: &Array4<f32>, range: std::ops::Range<usize>) -> ArrayD<f32> {
+    clip_in
+        .slice(ndarray::s![range, .., .., ..])
+        .to_owned()
+        .into_dyn()
 }
 
 /// The image encoder's VJP over `clip_in: [C, 3, R, R]` with `upstream: [C, D]`, in chunks.
@@ -174,10 +174,7 @@ fn vjp_chunked(
     let mut out = Array4::zeros(clip_in.dim());
     for start in (0..c).step_by(chunk) {
         let end = (start + chunk).min(c);
-        let part = clip_in
-            .slice(ndarray::s![start..end, .., .., ..])
-            .to_owned()
-            .into_dyn();
+        let part = cuts(clip_in, start..end);
         let up = upstream
             .slice(ndarray::s![start..end, ..])
             .to_owned()
@@ -194,6 +191,48 @@ fn vjp_chunked(
             .assign(&four(g));
     }
     Ok(out)
+}
+
+/// The fused guidance graph over `clip_in: [C, 3, R, R]` in chunks: the CLIP loss L of the
+/// batch (from the embeddings the graph returns, by the renderer's own formula) and
+/// `per_batch`·∂L/∂clip_in. The graph sums its loss over the cuts it is given, so its scale
+/// is `per_batch / C`, which makes chunked sums DD's mean over all C cuts.
+fn fused_chunked(
+    s: &mut GraphSession,
+    clip_in: &Array4<f32>,
+    target: &Targets,
+    per_batch: f32,
+    chunk: usize,
+) -> Result<(f32, Array4<f32>), SessionError> {
+    let c = clip_in.dim().0;
+    let targets = target.rows.clone().into_dyn();
+    let weights = Array1::from_vec(target.weights.clone()).into_dyn();
+    let scale = Array1::from_elem(1, per_batch / c as f32).into_dyn();
+    let mut grad = Array4::zeros(clip_in.dim());
+    let mut rows = Vec::new();
+    for start in (0..c).step_by(chunk) {
+        let end = (start + chunk).min(c);
+        let part = cuts(clip_in, start..end);
+        let mut r = s.run(&[
+            ("image", Input::F32(part.view())),
+            ("targets", Input::F32(targets.view())),
+            ("weights", Input::F32(weights.view())),
+            ("upstream", Input::F32(scale.view())),
+        ])?;
+        let g = r
+            .remove("grad_image")
+            .expect("the manifest lists grad_image");
+        grad.slice_mut(ndarray::s![start..end, .., .., ..])
+            .assign(&four(g));
+        let e = r
+            .remove("image_embed")
+            .expect("the manifest lists image_embed");
+        rows.push(e.into_dimensionality::<Ix2>().expect("[C, D] embeddings"));
+    }
+    let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+    let embed = ndarray::concatenate(ndarray::Axis(0), &views).expect("equal widths");
+    let loss = losses::clip_loss(embed.view(), target.rows.view(), &target.weights);
+    Ok((loss, grad))
 }
 
 fn four(a: ArrayD<f32>) -> Array4<f32> {
@@ -380,11 +419,16 @@ fn clip_batch(
     } else {
         clip_in.dim().0.max(1)
     };
-    let embed = embed_chunked(&mut model.image, &clip_in, chunk)?;
-    let (loss, d_embed) =
-        losses::clip_loss_and_grad(embed.view(), target.rows.view(), &target.weights);
-    let upstream: Array2<f32> = d_embed * per_batch;
-    let g_clip_in = vjp_chunked(&mut model.image_vjp, &clip_in, &upstream, chunk)?;
+    let (loss, g_clip_in) = match &mut model.guide {
+        ClipGuide::Fused(s) => fused_chunked(s, &clip_in, target, per_batch, chunk)?,
+        ClipGuide::TwoPass(vjp) => {
+            let embed = embed_chunked(model.image.get()?, &clip_in, chunk)?;
+            let (loss, d_embed) =
+                losses::clip_loss_and_grad(embed.view(), target.rows.view(), &target.weights);
+            let upstream: Array2<f32> = d_embed * per_batch;
+            (loss, vjp_chunked(vjp, &clip_in, &upstream, chunk)?)
+        }
+    };
     let g_cuts = normalize_adjoint(g_clip_in.view());
     let g_cuts = match aug {
         Some(p) => augment::adjoint(g_cuts.view(), cuts.view(), p),

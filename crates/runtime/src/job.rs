@@ -14,7 +14,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
 use super::cutouts::legacy::{self, LegacyPlan};
 use super::cutouts::normalize::normalize;
 use super::guidance::{self, At, GuidanceError, Losses, TieRecord};
-use super::models::Models;
+use super::models::{Models, TEXT_EMBED_CACHE};
 use super::noise::{JobRng, RngPosition};
 use super::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
 use super::prompts::{self, EncodedImagePrompt, PromptError, Targets};
@@ -147,26 +147,40 @@ pub fn targets(
     spec: &RenderSpec,
     rng: &mut JobRng,
 ) -> Result<Vec<Targets>, RunError> {
-    let tokenizer = ClipTokenizer::new();
     let prompts = &spec.frame.text_prompts;
     let texts: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
     let weights: Vec<f32> = prompts.iter().map(|p| p.weight as f32).collect();
-    let tokens = if texts.is_empty() {
-        None
-    } else {
-        Some(tokenizer.tokenize(&texts, Overlong::Error)?.into_dyn())
-    };
+    let key: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+    // Tokenised once, and only when some model has not embedded these prompts yet; an
+    // over-long prompt is an error either way, as the cache never holds one.
+    let mut tokens: Option<ndarray::ArrayD<i64>> = None;
     let mut out = Vec::new();
     for m in &mut models.clip {
-        let text_embeds: Array2<f32> = match &tokens {
-            Some(t) => m
-                .text
-                .run(&[("tokens", Input::I64(t.view()))])?
-                .remove("text_embed")
-                .expect("text_embed")
-                .into_dimensionality::<Ix2>()
-                .expect("[P, D]"),
-            None => Array2::zeros((0, 0)),
+        let text_embeds: Array2<f32> = match m.text_embeds.get(&key) {
+            _ if texts.is_empty() => Array2::zeros((0, 0)),
+            Some(e) => e.clone(),
+            None => {
+                let t = match &mut tokens {
+                    Some(t) => t,
+                    slot => slot.insert(
+                        ClipTokenizer::new()
+                            .tokenize(&texts, Overlong::Error)?
+                            .into_dyn(),
+                    ),
+                };
+                let e = m
+                    .text
+                    .run(&[("tokens", Input::I64(t.view()))])?
+                    .remove("text_embed")
+                    .expect("text_embed")
+                    .into_dimensionality::<Ix2>()
+                    .expect("[P, D]");
+                if m.text_embeds.len() >= TEXT_EMBED_CACHE {
+                    m.text_embeds.clear();
+                }
+                m.text_embeds.insert(key.clone(), e.clone());
+                e
+            }
         };
         let mut image_embeds = Vec::new();
         for (image, weight) in spec.image_prompts() {
@@ -183,6 +197,7 @@ pub fn targets(
             let cuts = normalize(legacy::apply(image.view(), &plan).view()).into_dyn();
             let e = m
                 .image
+                .get()?
                 .run(&[("image", Input::F32(cuts.view()))])?
                 .remove("image_embed")
                 .expect("image_embed");

@@ -222,7 +222,8 @@ pub struct ClipModel {
     pub mean: [f32; 3],
     /// Per-channel normalisation std.
     pub std: [f32; 3],
-    /// Graph names by role: `text`, `image`, `image_vjp`.
+    /// Graph names by role: `text`, `image`, and `image_loss_vjp` (the fused guidance graph)
+    /// or `image_vjp` (sets exported before it) or both.
     pub graphs: BTreeMap<String, String>,
     /// Where an OpenCLIP model comes from (`None` for OpenAI's models and older sets).
     #[serde(default)]
@@ -408,7 +409,7 @@ pub struct Contract {
 const F32: &str = "float32";
 
 /// The contract of `family`'s graph for `role` (`forward`, `vjp`; CLIP: `text`, `image`,
-/// `image_vjp`); `None` for a role the renderer does not use.
+/// `image_loss_vjp`, `image_vjp`); `None` for a role the renderer does not use.
 pub fn contract(family: &str, role: &str) -> Option<Contract> {
     let (inputs, outputs): (&[_], &[_]) = match (family, role) {
         ("unet", "forward") => (&[("x", F32, 4), ("t", F32, 1)], &[("eps_full", F32, 4)]),
@@ -435,6 +436,15 @@ pub fn contract(family: &str, role: &str) -> Option<Contract> {
             &[("image", F32, 4), ("upstream", F32, 2)],
             &[("grad_image", F32, 4)],
         ),
+        ("clip", "image_loss_vjp") => (
+            &[
+                ("image", F32, 4),
+                ("targets", F32, 2),
+                ("weights", F32, 1),
+                ("upstream", F32, 1),
+            ],
+            &[("image_embed", F32, 2), ("grad_image", F32, 4)],
+        ),
         _ => return None,
     };
     let role = match (family, role) {
@@ -446,7 +456,8 @@ pub fn contract(family: &str, role: &str) -> Option<Contract> {
         ("raft", _) => "raft forward",
         ("clip", "text") => "clip text",
         ("clip", "image") => "clip image",
-        _ => "clip image_vjp",
+        ("clip", "image_vjp") => "clip image_vjp",
+        _ => "clip image_loss_vjp",
     };
     Some(Contract {
         role,

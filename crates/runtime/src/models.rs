@@ -1,7 +1,11 @@
 //! The sessions one render needs, opened once per build and reused for every step and frame.
 
+use std::collections::HashMap;
+
+use ndarray::Array2;
+
 use super::manifest::{Family, contract};
-use super::session::{GraphSession, ModelSet, SessionError, SessionOptions};
+use super::session::{GraphSession, LazySession, ModelSet, SessionError, SessionOptions};
 
 /// Why the model set cannot serve a render.
 #[derive(Debug, thiserror::Error)]
@@ -115,10 +119,61 @@ pub struct ClipSessions {
     pub resolution: usize,
     /// Text encoder.
     pub text: GraphSession,
+    /// Image encoder: image prompts, and guidance with a two-pass set; opened on first use.
+    pub image: LazySession,
+    /// The guidance graph.
+    pub guide: ClipGuide<GraphSession>,
+    /// Text embeddings by prompt list, kept for the sessions' life (one build): the frames
+    /// and sweep jobs that share prompts run the text encoder once (job::targets).
+    pub text_embeds: HashMap<Vec<String>, Array2<f32>>,
+}
+
+/// Prompt lists whose embeddings one CLIP model keeps; past this the cache starts over (a
+/// keyframed prompt per frame would otherwise grow it without bound).
+pub const TEXT_EMBED_CACHE: usize = 256;
+
+/// How a CLIP model's guidance gradient is computed, and the graph (name or session) that
+/// computes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClipGuide<G> {
+    /// One call per chunk of cuts returns the embeddings and the gradient of the scaled loss
+    /// with respect to the cuts (`image_loss_vjp`, the loss exported inside the graph).
+    Fused(G),
+    /// The image forward, the loss on the Rust side, then the image VJP, which runs the
+    /// forward again (`image_vjp`; model sets exported before the fused graph).
+    TwoPass(G),
+}
+
+impl<G> ClipGuide<G> {
+    /// The graph.
+    pub fn graph(&self) -> &G {
+        match self {
+            ClipGuide::Fused(g) | ClipGuide::TwoPass(g) => g,
+        }
+    }
+
+    /// The role the graph is listed under.
+    pub fn role(&self) -> &'static str {
+        match self {
+            ClipGuide::Fused(_) => "image_loss_vjp",
+            ClipGuide::TwoPass(_) => "image_vjp",
+        }
+    }
+}
+
+/// One CLIP model's graph names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipGraphs {
+    /// DD flag (`ViTB32`, …).
+    pub flag: String,
+    /// Input resolution R.
+    pub resolution: usize,
+    /// Text encoder.
+    pub text: String,
     /// Image encoder.
-    pub image: GraphSession,
-    /// Image encoder VJP.
-    pub image_vjp: GraphSession,
+    pub image: String,
+    /// The guidance graph: the fused one where the set has it.
+    pub guide: ClipGuide<String>,
 }
 
 /// Every session a render at one size uses.
@@ -170,8 +225,8 @@ pub struct GraphNames {
     pub secondary: Option<(String, String)>,
     /// LPIPS VJP.
     pub lpips_vjp: Option<String>,
-    /// Per CLIP model: (flag, resolution, text, image, image VJP).
-    pub clip: Vec<(String, usize, String, String, String)>,
+    /// Per CLIP model.
+    pub clip: Vec<ClipGraphs>,
     /// RAFT forward.
     pub raft: Option<String>,
 }
@@ -185,8 +240,8 @@ impl GraphNames {
             v.extend([f.as_str(), b.as_str()]);
         }
         v.extend(self.lpips_vjp.as_deref());
-        for (_, _, t, i, b) in &self.clip {
-            v.extend([t.as_str(), i.as_str(), b.as_str()]);
+        for c in &self.clip {
+            v.extend([c.text.as_str(), c.image.as_str(), c.guide.graph().as_str()]);
         }
         v.extend(self.raft.as_deref());
         v
@@ -258,13 +313,17 @@ impl Needs<'_> {
                     role: r,
                 })
             };
-            clip.push((
-                flag.clone(),
-                c.resolution,
-                role("text")?,
-                role("image")?,
-                role("image_vjp")?,
-            ));
+            let guide = match c.graphs.get("image_loss_vjp") {
+                Some(g) => ClipGuide::Fused(g.clone()),
+                None => ClipGuide::TwoPass(role("image_vjp")?),
+            };
+            clip.push(ClipGraphs {
+                flag: flag.clone(),
+                resolution: c.resolution,
+                text: role("text")?,
+                image: role("image")?,
+                guide,
+            });
         }
         let raft = match (self.flow, &m.raft) {
             (false, _) => None,
@@ -308,11 +367,11 @@ impl GraphNames {
             ]);
         }
         roles.extend(self.lpips_vjp.as_deref().map(|g| ("lpips", "vjp", g)));
-        for (_, _, t, i, v) in &self.clip {
+        for c in &self.clip {
             roles.extend([
-                ("clip", "text", t.as_str()),
-                ("clip", "image", i.as_str()),
-                ("clip", "image_vjp", v.as_str()),
+                ("clip", "text", c.text.as_str()),
+                ("clip", "image", c.image.as_str()),
+                ("clip", c.guide.role(), c.guide.graph().as_str()),
             ]);
         }
         roles.extend(self.raft.as_deref().map(|g| ("raft", "forward", g)));
@@ -366,13 +425,18 @@ impl Models {
         };
         let lpips_vjp = names.lpips_vjp.as_deref().map(&mut open).transpose()?;
         let mut clip = Vec::new();
-        for (flag, resolution, text, image, image_vjp) in &names.clip {
+        for c in &names.clip {
+            let guide = match &c.guide {
+                ClipGuide::Fused(g) => ClipGuide::Fused(open(g)?),
+                ClipGuide::TwoPass(g) => ClipGuide::TwoPass(open(g)?),
+            };
             clip.push(ClipSessions {
-                flag: flag.clone(),
-                resolution: *resolution,
-                text: open(text)?,
-                image: open(image)?,
-                image_vjp: open(image_vjp)?,
+                flag: c.flag.clone(),
+                resolution: c.resolution,
+                text: open(&c.text)?,
+                image: LazySession::new(set, &c.image, opts),
+                guide,
+                text_embeds: HashMap::new(),
             });
         }
         let raft = match (&names.raft, &set.manifest.raft) {

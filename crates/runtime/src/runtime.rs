@@ -172,6 +172,7 @@ pub fn init(explicit: Option<&Path>) -> Result<Found, RuntimeError> {
             .with_name("disco")
             .build()
             .map_err(|e| format!("cannot create the ONNX Runtime environment: {e}"))?;
+        register_shared_cpu_arena(&env);
         Ok((found, env))
     });
     match r {
@@ -181,6 +182,50 @@ pub fn init(explicit: Option<&Path>) -> Result<Found, RuntimeError> {
             reason: reason.clone(),
         }),
     }
+}
+
+/// Whether the environment holds the CPU arena every session shares ([`register_shared_cpu_arena`]).
+static SHARED_ARENA: OnceLock<bool> = OnceLock::new();
+
+/// Registers one CPU arena allocator in the environment, for sessions built with
+/// `session.use_env_allocators` ([`shared_cpu_arena`]). Each session's own arena keeps that
+/// session's peak for good, so a render's sessions together held the sum of their peaks
+/// (19 GiB at 384×256 with DD's default models, docs/bench-render-step.md); they run one at a
+/// time, so one shared arena holds about the largest. If ORT refuses, sessions keep their own.
+fn register_shared_cpu_arena(env: &ort::environment::Environment) {
+    use ort::AsPointer;
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+    let ok = MemoryInfo::new(
+        AllocationDevice::CPU,
+        0,
+        AllocatorType::Arena,
+        MemoryType::Default,
+    )
+    .is_ok_and(|info| {
+        // SAFETY: both pointers are live ORT objects (the environment outlives the process's
+        // sessions; ORT copies what it needs from the memory info); a null arena config asks
+        // for ORT's default arena. A returned status is owned by us and released here.
+        unsafe {
+            let api = ort::api();
+            let status = (api.CreateAndRegisterAllocator)(
+                env.ptr().cast_mut(),
+                info.ptr(),
+                std::ptr::null(),
+            );
+            if status.0.is_null() {
+                true
+            } else {
+                (api.ReleaseStatus)(status.0);
+                false
+            }
+        }
+    });
+    let _ = SHARED_ARENA.set(ok);
+}
+
+/// Whether sessions should use the environment's shared CPU arena.
+pub fn shared_cpu_arena() -> bool {
+    SHARED_ARENA.get().copied().unwrap_or(false)
 }
 
 /// The environment built by [`init`] (which is called with no explicit path if needed).

@@ -18,6 +18,50 @@ use ort::value::TensorRef;
 use super::manifest::{Dim, Graph, GraphCheck, Manifest, ManifestError, TensorSpec};
 use super::runtime;
 
+/// Wall time per graph of [`GraphSession::run`], for benchmarks (benches/render_step.rs):
+/// off until [`enable`](graph_times::enable) is called, and then recorded process-wide. While
+/// off, a run pays one relaxed atomic load.
+pub mod graph_times {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static TIMES: Mutex<BTreeMap<String, GraphTime>> = Mutex::new(BTreeMap::new());
+
+    /// The calls of one graph since recording began.
+    #[derive(Debug, Clone, Copy, Default, PartialEq)]
+    pub struct GraphTime {
+        /// Runs.
+        pub calls: u64,
+        /// Their total wall time (inputs in, outputs copied out).
+        pub total: Duration,
+    }
+
+    /// Starts recording.
+    pub fn enable() {
+        ON.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether recording is on.
+    pub fn enabled() -> bool {
+        ON.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn record(graph: &str, took: Duration) {
+        let mut times = TIMES.lock().unwrap_or_else(|e| e.into_inner());
+        let t = times.entry(graph.to_owned()).or_default();
+        t.calls += 1;
+        t.total += took;
+    }
+
+    /// The totals so far, by graph name.
+    pub fn snapshot() -> BTreeMap<String, GraphTime> {
+        TIMES.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Where graphs run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
@@ -155,6 +199,41 @@ impl ModelSet {
     }
 }
 
+/// A graph opened on first use: one a render may not need (a CLIP image encoder serves
+/// only image prompts once the guidance graph is fused), so its weights stay off the heap
+/// until then.
+pub struct LazySession {
+    set: ModelSet,
+    name: String,
+    opts: SessionOptions,
+    session: Option<GraphSession>,
+}
+
+impl LazySession {
+    /// Graph `name` of `set`, to open with `opts` when first asked for.
+    pub fn new(set: &ModelSet, name: &str, opts: SessionOptions) -> LazySession {
+        LazySession {
+            set: set.clone(),
+            name: name.to_owned(),
+            opts,
+            session: None,
+        }
+    }
+
+    /// The session, opening it the first time.
+    pub fn get(&mut self) -> Result<&mut GraphSession, SessionError> {
+        match &mut self.session {
+            Some(s) => Ok(s),
+            slot => Ok(slot.insert(GraphSession::open(&self.set, &self.name, self.opts)?)),
+        }
+    }
+
+    /// Whether it has been opened.
+    pub fn is_open(&self) -> bool {
+        self.session.is_some()
+    }
+}
+
 /// Tensors handed to [`GraphSession::run`], by input name.
 pub enum Input<'a> {
     /// A float32 tensor.
@@ -203,9 +282,35 @@ impl GraphSession {
         }
         let env = runtime::environment()?;
         let build = |device: Device| -> Result<Session, String> {
-            let mut b = Session::builder(env).map_err(|e| e.to_string())?;
+            // ORT's memory pattern plans one block for all of a run's tensors from the shapes
+            // of the first run; measured here it doubles the peak of the UNet forward and VJP
+            // (tiny set: 4.5 → 2.3 GB at 192², 2.9 → 1.5 GB at 128²) at the same speed
+            // (docs/bench-render-step.md, "Session memory").
+            let mut b = Session::builder(env)
+                .map_err(|e| e.to_string())?
+                .with_memory_pattern(false)
+                .map_err(|e| e.to_string())?;
             if let Some(n) = opts.intra_threads {
                 b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
+            }
+            // CPU memory (benchmarks choose with `DISCO_ORT_CPU_ARENA`, benches/render_step_real.rs):
+            // one arena shared by every session (the default), ORT's arena per session
+            // (`session`, which keeps each session's peak and so holds the sum of them), or
+            // ORT's plain allocator (`0`).
+            if device == Device::Cpu {
+                match std::env::var("DISCO_ORT_CPU_ARENA").as_deref() {
+                    Ok("0") => {
+                        let ep = ort::ep::CPU::default().with_arena_allocator(false).build();
+                        b = b
+                            .with_execution_providers([ep])
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok("session") => {}
+                    _ if runtime::shared_cpu_arena() => {
+                        b = b.with_env_allocators().map_err(|e| e.to_string())?;
+                    }
+                    _ => {}
+                }
             }
             if let Device::Cuda(id) = device {
                 let ep = ort::ep::CUDA::default()
@@ -257,6 +362,18 @@ impl GraphSession {
     /// Runs the graph; every manifest input must be given (by name), and every float32
     /// output is returned by name.
     pub fn run(
+        &mut self,
+        inputs: &[(&str, Input<'_>)],
+    ) -> Result<HashMap<String, ArrayD<f32>>, SessionError> {
+        let started = graph_times::enabled().then(std::time::Instant::now);
+        let out = self.run_untimed(inputs)?;
+        if let Some(t0) = started {
+            graph_times::record(&self.name, t0.elapsed());
+        }
+        Ok(out)
+    }
+
+    fn run_untimed(
         &mut self,
         inputs: &[(&str, Input<'_>)],
     ) -> Result<HashMap<String, ArrayD<f32>>, SessionError> {
@@ -389,6 +506,17 @@ mod tests {
             dtype: "float32".into(),
             shape,
         }
+    }
+
+    #[test]
+    fn graph_times_accumulate_per_graph() {
+        use std::time::Duration;
+        let name = "graph_times_accumulate_per_graph";
+        graph_times::record(name, Duration::from_millis(5));
+        graph_times::record(name, Duration::from_millis(7));
+        let t = graph_times::snapshot()[name];
+        assert_eq!(t.calls, 2);
+        assert_eq!(t.total, Duration::from_millis(12));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 """Replay a disco render trace (docs/trace.md) in PyTorch and report how far it agrees with the Rust render.
 
-Rebuilds the trace's tiny model set from its seed (real sets cannot be rebuilt here: no checkpoints), replays
+Rebuilds the trace's tiny or --random-weights model set from its seed (sets exported from checkpoints cannot be
+rebuilt here: no checkpoints), replays
 every step teacher-forced (each evaluation and step from the trace's recorded inputs) and free (from x_start on
 its own outputs with the recorded noise and draws), each with the trace's augmentation clamp ties forced to
 disco's branch and unforced, and writes a JSON report of relative errors ‖a−b‖/‖b‖.
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from .models import NotTiny, rebuild_tiny
+from .ddstep import time_dd_style
+from .models import NotTiny, rebuild
 from .replay import Replayer, replay
 from .trace import Trace
 
@@ -38,6 +40,10 @@ def parser():
     p.add_argument("--time", action="store_true",
                    help="only time one free run (clamp ties forced) and report seconds per step "
                         "(\"seconds_per_step\"; a step is one UNet evaluation and one cond_fn, as disco's)")
+    p.add_argument("--dd-style", action="store_true",
+                   help="with --time: run cond_fn as Disco Diffusion does (autograd.grad to x_in per CLIP batch, "
+                        "one backward through the denoiser) and report each step's time per model and pass "
+                        "(\"dd_style\"; benches/render_step_real.rs)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     return p
 
@@ -54,18 +60,26 @@ def main(argv=None):
     if not models_dir.is_absolute() and not models_dir.exists():
         models_dir = args.trace / models_dir
     try:
-        models = rebuild_tiny(models_dir, trace.spec["clip_models"], seed=args.seed)
+        models = rebuild(models_dir, trace.spec["clip_models"], seed=args.seed)
     except NotTiny as e:
         log(f"cannot replay: {e}")
         return 2
     n_steps = len(trace.doc["steps"])
     if args.time:
         t0 = time.perf_counter()
-        free = Replayer(trace, models).run(free=True)
+        dd = None
+        if args.dd_style:
+            dd, free = time_dd_style(trace, models)
+        else:
+            free = Replayer(trace, models).run(free=True)
         per_step = (time.perf_counter() - t0) / n_steps
         log(f"{per_step:.3f} s per step over {n_steps} steps")
         report = {"trace": str(trace.dir), "steps": n_steps, "seconds_per_step": per_step,
                   "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "free": free}
+        if dd is not None:
+            report["dd_style"] = dd
+            for i, step in enumerate(dd["steps"]):
+                log(f"step {i}: {step['seconds']:.2f} s " + ", ".join(f"{k} {v:.2f}" for k, v in step["parts"].items()))
     else:
         t0 = time.perf_counter()
         report = replay(trace, models, noise_floor=args.noise_floor, unforced=not args.no_unforced)

@@ -1,6 +1,6 @@
-"""The torch modules of a model set. Only tiny sets can be rebuilt here: their weights come from fixed seeds
-through the exporter's own construction code (modelset.make_*); real sets need the original checkpoints,
-which this replay does not load."""
+"""The torch modules of a model set. Only tiny and ``--random-weights`` sets can be rebuilt here: their weights
+come from fixed seeds through the exporter's own construction code (modelset.make_*); sets exported from
+checkpoints need the original files, which this replay does not load."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +12,7 @@ from ..modelset import Request, make_clip, make_lpips, make_secondary, make_unet
 
 
 class NotTiny(RuntimeError):
-    """The model set is not a tiny one: its weights cannot be rebuilt from a seed."""
+    """The model set is neither tiny nor ``--random-weights``: its weights cannot be rebuilt from a seed."""
 
 
 @dataclass
@@ -43,7 +43,33 @@ def rebuild_tiny(model_dir, clip_flags, seed=0):
     if not doc.get("tiny"):
         raise NotTiny(f"{model_dir} is not a tiny model set; the reference can only rebuild tiny sets "
                       "(real checkpoints are not available here)")
-    req = Request(out=Path(model_dir), tiny=True, seed=seed)
+    return _rebuild(doc, Request(out=Path(model_dir), tiny=True, seed=seed), model_dir, clip_flags)
+
+
+def rebuild(model_dir, clip_flags, seed=0):
+    """The torch modules of a tiny set (exported with ``--seed seed``) or of a ``--random-weights`` set (real
+    architectures; the seed is the one its manifest records)."""
+    doc = manifest.load(Path(model_dir))
+    random = doc.get("random_weights") if doc else None
+    if doc and not doc.get("tiny") and random:
+        return _rebuild(doc, Request(out=Path(model_dir), random_weights=True, seed=_seed(random, model_dir)),
+                        model_dir, clip_flags)
+    if doc and not doc.get("tiny"):
+        raise NotTiny(f"{model_dir} is a model set exported from checkpoints; the reference can only rebuild "
+                      "tiny and --random-weights sets (real checkpoints are not available here)")
+    return rebuild_tiny(model_dir, clip_flags, seed)
+
+
+def _seed(random, model_dir):
+    """The manifest's ``random_weights.seed``: an int in torch's seed range, else NotTiny naming the value."""
+    seed = random.get("seed") if isinstance(random, dict) else None
+    if type(seed) is not int or not 0 <= seed < 2**63:
+        raise NotTiny(f"{model_dir}: random_weights.seed must be an integer in [0, 2^63), not {seed!r}; "
+                      "re-export the set with --random-weights --seed N")
+    return seed
+
+
+def _rebuild(doc, req, model_dir, clip_flags):
     models = Models()
     if doc.get("diffusion"):
         req.diffusion = doc["diffusion"]["name"]
