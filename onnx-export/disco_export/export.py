@@ -40,11 +40,30 @@ def _conv_output_padding(in_size, out_size, stride, padding, dilation, kernel):
     return in_size - ((out_size - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1)
 
 
+# Below this many input channels (per group) ConvTranspose beats the flipped-weight Conv for the input gradient
+# (LPIPS's 3->64 first layer: 30 vs 63 ms; the secondary model's 19->64: 114 vs 92 ms); see bench_conv.py.
+FLIP_MIN_CHANNELS = 8
+
+
+def _flipped_weight(weight, groups):
+    """(C_out, C_in/g, *K) -> (C_in, C_out/g, *K), every spatial axis reversed: the weights of the convolution
+    that is the stride-1 input gradient. Traced on the graph's constant, so ONNX Runtime folds it at load."""
+    c_out, c_in_g = weight.shape[:2]
+    k = list(weight.shape[2:])
+    w = weight.reshape([groups, c_out // groups, c_in_g] + k).transpose(1, 2)
+    w = w.reshape([groups * c_in_g, c_out // groups] + k)
+    return torch.flip(w, list(range(2, 2 + len(k))))
+
+
 def _convolution_backward(grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed,
                           output_padding, groups, output_mask):
-    """``aten.convolution_backward`` as a transposed convolution (grad_input) and a sum (grad_bias).
+    """``aten.convolution_backward``: grad_input as a convolution (stride 1) or a transposed convolution, and
+    grad_bias as a sum.
 
     grad_output: (B, C_out, *S_out); input: (B, C_in, *S_in); weight: (C_out, C_in/groups, *K).
+    With stride 1 (and d(k−1) ≥ p, C_in/groups ≥ FLIP_MIN_CHANNELS), grad_input is ``Conv(grad_output, w')``
+    with w' the flipped, channel-swapped weights and padding d(k−1)−p, which ONNX Runtime runs 1.3–2.5x faster
+    than the equal ``ConvTranspose`` (bench_conv.py); otherwise a ``ConvTranspose``.
     Weight gradients are not needed (parameters do not require grad) and are returned as None.
     """
     if transposed:
@@ -52,26 +71,48 @@ def _convolution_backward(grad_output, input, weight, bias_sizes, stride, paddin
     n_sp = weight.dim() - 2
     grad_input = grad_weight = grad_bias = None
     if output_mask[0]:
-        ops, pad_after = [], []
-        for i in range(n_sp):
-            op = _conv_output_padding(input.shape[2 + i], grad_output.shape[2 + i], stride[i], padding[i],
-                                      dilation[i], weight.shape[2 + i])
-            if isinstance(op, int) and 0 <= op < max(stride[i], dilation[i]):
-                ops.append(op)
-                pad_after.append(0)
-            else:  # symbolic or too large for ConvTranspose: pad with zeros afterwards (those rows are never read)
-                ops.append(0)
-                pad_after.append(op)
-        grad_input = torch.ops.aten.convolution.default(
-            grad_output, weight, None, list(stride), list(padding), list(dilation), True, ops, groups)
-        if any(not (isinstance(p, int) and p == 0) for p in pad_after):
-            pads = []
-            for p in reversed(pad_after):
-                pads += [0, p]
-            grad_input = torch.nn.functional.pad(grad_input, pads)
+        kernel = weight.shape[2:]
+        flip_pads = [dilation[i] * (kernel[i] - 1) - padding[i] for i in range(n_sp)]
+        if (all(s == 1 for s in stride) and all(p >= 0 for p in flip_pads)
+                and weight.shape[1] >= FLIP_MIN_CHANNELS):
+            # stride 1: out = in + 2p − d(k−1), so padding d(k−1) − p on both sides gives back in exactly
+            grad_input = torch.ops.aten.convolution.default(
+                grad_output, _flipped_weight(weight, groups), None, [1] * n_sp, flip_pads, list(dilation), False,
+                [0] * n_sp, groups)
+        else:
+            grad_input = _conv_transpose_input_grad(grad_output, input, weight, stride, padding, dilation, groups)
     if output_mask[2]:
         grad_bias = grad_output.sum(dim=[0] + list(range(2, grad_output.dim())))
     return grad_input, grad_weight, grad_bias
+
+
+def _conv_transpose_input_grad(grad_output, input, weight, stride, padding, dilation, groups):
+    """The input gradient as ``ConvTranspose``, with the output padding that restores the input size.
+
+    The output padding op = (in + 2p − d(k−1) − 1) mod s is in [0, s). Where it is symbolic (an image axis of a
+    strided convolution), the transposed convolution runs unpadded with output padding s − 1 (the longest it can
+    need; rows past the kernel's reach are zeros) and the input's rows are sliced out from p on: the rows that
+    an output padding adds are not all zeros when p > 0, so padding zeros after a shorter result would be wrong.
+    """
+    n_sp = weight.dim() - 2
+    ops, pads, crops = [], [], []
+    for i in range(n_sp):
+        op = _conv_output_padding(input.shape[2 + i], grad_output.shape[2 + i], stride[i], padding[i],
+                                  dilation[i], weight.shape[2 + i])
+        if isinstance(op, int):
+            ops.append(op)
+            pads.append(padding[i])
+            crops.append(None)
+        else:
+            ops.append(max(stride[i], dilation[i]) - 1)
+            pads.append(0)
+            crops.append(padding[i])
+    grad_input = torch.ops.aten.convolution.default(
+        grad_output, weight, None, list(stride), pads, list(dilation), True, ops, groups)
+    for i, start in enumerate(crops):
+        if start is not None:
+            grad_input = grad_input.narrow(2 + i, start, input.shape[2 + i])
+    return grad_input
 
 
 def _empty_permuted(size, physical_layout, dtype=None, layout=None, device=None, pin_memory=None):
@@ -80,7 +121,11 @@ def _empty_permuted(size, physical_layout, dtype=None, layout=None, device=None,
 
 
 def decomposition_table():
-    """Core ATen decompositions plus the extra ones the VJP graphs need."""
+    """Core ATen decompositions plus the extra ones the VJP graphs need.
+
+    ReLU's backward stays core's ``where(y <= 0, 0, grad)`` although ONNX Runtime's Where is 2.3–3.7x slower
+    than ``grad · (y > 0)`` (bench_conv.py): the multiply turns a non-finite gradient at a masked element into
+    NaN, and LPIPS's f / (‖f‖ + 1e-10) has exactly that (0/0 in the norm's backward where f = 0 after a ReLU)."""
     table = dict(torch.export.default_decompositions())
     table[torch.ops.aten.convolution_backward.default] = _convolution_backward
     table[torch.ops.aten.empty_permuted.default] = _empty_permuted
