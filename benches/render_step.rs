@@ -10,6 +10,8 @@
 //! giving the PyTorch/disco ratio. `DISCO_BENCH_SIZES=128,256` picks the sizes (default both;
 //! the 256×256 runs need several GB, run them alone); `DISCO_BENCH_STEPS=N` times N steps
 //! instead of 10 (N − 1 guided: DDIM's last is not; the reference replays the same N).
+//! `DISCO_BENCH_PATH=unet` guides through the UNet instead of the secondary model (the
+//! checkpointed UNet walk where the set has it, else the whole-UNet VJP: docs/models.md).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +41,11 @@ fn timed_steps() -> usize {
         .unwrap_or(10)
 }
 
+/// Guidance through the secondary model unless `DISCO_BENCH_PATH=unet`.
+fn secondary_path() -> bool {
+    std::env::var("DISCO_BENCH_PATH").map_or(true, |p| p != "unet")
+}
+
 fn tiny_dir() -> PathBuf {
     std::env::var_os("DISCO_TINY_MODELS")
         .map(PathBuf::from)
@@ -49,7 +56,7 @@ fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
     let needs = Needs {
         width: s.width(),
         height: s.height(),
-        secondary: true,
+        secondary: s.common.use_secondary_model,
         lpips: false,
         clip: &s.common.clip_models,
         diffusion: "512x512_diffusion_uncond_finetune_008100",
@@ -67,7 +74,13 @@ fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
 fn trace_child(side: usize, dir: &Path) {
     let dir_models = tiny_dir();
     let set = ModelSet::open(&dir_models).expect("tiny model set");
-    let s = dd_step_spec(&set, (side as u32, side as u32), timed_steps(), true, false);
+    let s = dd_step_spec(
+        &set,
+        (side as u32, side as u32),
+        timed_steps(),
+        secondary_path(),
+        false,
+    );
     let mut models = open_models(&set, &s);
     let mut trace = Trace::new();
     let never = AtomicBool::new(false);
@@ -87,7 +100,7 @@ fn child(side: usize, use_checkpoint: bool) {
         &set,
         (side as u32, side as u32),
         timed_steps(),
-        true,
+        secondary_path(),
         use_checkpoint,
     );
     let mut models = open_models(&set, &s);
@@ -170,7 +183,12 @@ fn main() {
         })
         .collect();
     println!(
-        "guided steps on the tiny model set (DDIM, secondary model, all CLIP models of the set, cutn_batches 4, 16 cuts; {} steps timed)",
+        "guided steps on the tiny model set (DDIM, guided through the {}, all CLIP models of the set, cutn_batches 4, 16 cuts; {} steps timed)",
+        if secondary_path() {
+            "secondary model"
+        } else {
+            "UNet"
+        },
         timed_steps()
     );
     println!(

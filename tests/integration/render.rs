@@ -608,8 +608,12 @@ fn the_checkpointed_unet_vjp_is_the_whole_unet_vjp() {
         m.unet_vjp.is_none(),
         "the renderer prefers the checkpointed path"
     );
-    let ck = m
-        .unet_checkpoint
+    let Models {
+        unet,
+        unet_checkpoint,
+        ..
+    } = &mut m;
+    let ck = unet_checkpoint
         .as_mut()
         .expect("the tiny set's default model has checkpoint graphs");
     let family = set
@@ -626,7 +630,7 @@ fn the_checkpointed_unet_vjp_is_the_whole_unet_vjp() {
         let x = randn((1, 3, h, w), seed).into_dyn();
         let up = randn((1, 3, h, w), seed + 100).into_dyn();
         let t = ndarray::Array1::from_elem(1, 123.4f32 * seed as f32).into_dyn();
-        let got = ck.vjp(&x, &t, up.clone()).unwrap();
+        let got = ck.vjp(unet, &x, &t, up.clone()).unwrap();
         let want = whole
             .run(&[
                 ("x", disco::render::session::Input::F32(x.view())),
@@ -643,4 +647,24 @@ fn the_checkpointed_unet_vjp_is_the_whole_unet_vjp() {
             "{w}x{h}: relative error {rel:e}"
         );
     }
+}
+
+/// On the checkpointed UNet path the guidance walk starts from the boundaries the sampler's
+/// own forward left at the same (x, t): no guided step runs the UNet forward a third time.
+#[test]
+fn the_checkpointed_walk_reuses_the_samplers_forward() {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    s.common.use_secondary_model = false;
+    let mut m = models(&set, &s, false);
+    let never = AtomicBool::new(false);
+    let mut steps = 0;
+    let Rendered::Finished(_) = job::render(&s, &mut m, None, |_| steps += 1, &never).unwrap()
+    else {
+        panic!("cancelled")
+    };
+    let ck = m.unet_checkpoint.as_ref().expect("checkpointed path");
+    // DDIM guides every step but its last (§4.5)
+    assert_eq!(ck.reused as usize, steps - 1, "{steps} steps");
+    assert_eq!(ck.recomputed, 0);
 }

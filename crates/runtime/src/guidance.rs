@@ -518,7 +518,7 @@ fn back_through_denoiser(
             grad_x.scaled_add(a, &g_pred);
             let up = g_pred.mapv(|v| -s * v).into_dyn();
             if let Some(ck) = models.unet_checkpoint.as_mut() {
-                grad_x += &four(ck.vjp(xd, t_unet, up)?);
+                grad_x += &four(ck.vjp(&mut models.unet, xd, t_unet, up)?);
                 return Ok(grad_x);
             }
             let vjp = models

@@ -242,7 +242,7 @@ impl GraphNames {
         let mut v = vec![self.unet.as_str()];
         v.extend(self.unet_vjp.as_deref());
         if let Some(c) = &self.unet_checkpoint {
-            v.push(c.forward.as_str());
+            // its forward is `unet`, listed above
             v.extend(c.segments.iter().map(|s| s.graph.as_str()));
         }
         if let Some((f, b)) = &self.secondary {
@@ -301,7 +301,8 @@ impl Needs<'_> {
             let v = sized(m.secondary.as_ref(), "secondary", "vjp")?;
             (None, None, Some((f, v)))
         } else if let Some(c) = &unet_family.checkpointed {
-            // the checkpointed walk computes the same gradient in a fraction of the memory
+            // the checkpointed walk computes the same gradient in a fraction of the memory;
+            // its boundary forward serves as the UNet forward (below)
             (None, Some(c.clone()), None)
         } else {
             (Some(sized(Some(unet_family), "unet", "vjp")?), None, None)
@@ -352,6 +353,10 @@ impl Needs<'_> {
                     role: "forward",
                 },
             )?),
+        };
+        let unet = match &unet_checkpoint {
+            Some(c) => c.forward.clone(),
+            None => unet,
         };
         let names = GraphNames {
             unet,
@@ -483,15 +488,13 @@ impl Models {
         let unet = open(&names.unet)?;
         let unet_vjp = names.unet_vjp.as_deref().map(&mut open).transpose()?;
         let unet_checkpoint = match &names.unet_checkpoint {
-            Some(c) => Some(UnetCheckpoint {
-                forward: open(&c.forward)?,
-                segments: c
-                    .segments
+            Some(c) => Some(UnetCheckpoint::new(
+                c.clone(),
+                c.segments
                     .iter()
                     .map(|s| open(&s.graph))
                     .collect::<Result<_, _>>()?,
-                layout: c.clone(),
-            }),
+            )),
             None => None,
         };
         let secondary = match &names.secondary {

@@ -12,29 +12,72 @@ use ndarray::{ArrayD, Axis};
 use super::manifest::{Checkpointed, HEAD_SEGMENT};
 use super::session::{GraphSession, Input, SessionError};
 
-/// The open sessions of a [`Checkpointed`] UNet.
+/// The open sessions of a [`Checkpointed`] UNet. Its boundary forward is the render's UNet
+/// forward (`Models::unet`): the sampler's ε call leaves the boundaries here, and the walk at
+/// the same (x, t) starts from them instead of running the forward again, so a guided step
+/// costs two UNet forwards and one backward, as with the whole-UNet VJP.
 pub struct UnetCheckpoint {
     /// The segment list, as the manifest gives it (checked when the set opened).
     pub layout: Checkpointed,
-    /// `(x, t) -> eps_full, boundaries`.
-    pub forward: GraphSession,
     /// One VJP session per segment, in `layout.segments` order.
     pub segments: Vec<GraphSession>,
+    saved: Option<Saved>,
+    /// Walks that started from the sampler's boundaries, and walks that ran the forward.
+    pub reused: u64,
+    /// See `reused`.
+    pub recomputed: u64,
+}
+
+/// The boundaries of the latest forward, and where it was evaluated.
+struct Saved {
+    x: ArrayD<f32>,
+    t: ArrayD<f32>,
+    values: HashMap<String, ArrayD<f32>>,
 }
 
 impl UnetCheckpoint {
+    /// Sessions for `layout`'s segments (opened by the caller).
+    pub fn new(layout: Checkpointed, segments: Vec<GraphSession>) -> UnetCheckpoint {
+        UnetCheckpoint {
+            layout,
+            segments,
+            saved: None,
+            reused: 0,
+            recomputed: 0,
+        }
+    }
+
+    /// Keeps the boundaries of a forward at (x, t) (every output of the boundary forward but
+    /// `eps_full`) for a walk at the same point; replaces any kept before.
+    pub fn keep(&mut self, x: &ArrayD<f32>, t: &ArrayD<f32>, values: HashMap<String, ArrayD<f32>>) {
+        self.saved = Some(Saved {
+            x: x.clone(),
+            t: t.clone(),
+            values,
+        });
+    }
+
     /// ∂⟨upstream, ε(x, t)⟩/∂x, with `x: [B, 3, H, W]`, `t: [B]` and `upstream` shaped like
     /// ε (the UNet output's first three channels): what the whole-UNet VJP graph returns.
+    /// `forward` is the boundary forward, run unless the boundaries at (x, t) were kept.
     pub fn vjp(
         &mut self,
+        forward: &mut GraphSession,
         x: &ArrayD<f32>,
         t: &ArrayD<f32>,
         upstream: ArrayD<f32>,
     ) -> Result<ArrayD<f32>, SessionError> {
+        let mut values = match self.saved.take() {
+            Some(s) if s.x == *x && s.t == *t => {
+                self.reused += 1;
+                s.values
+            }
+            _ => {
+                self.recomputed += 1;
+                forward.run(&[("x", Input::F32(x.view())), ("t", Input::F32(t.view()))])?
+            }
+        };
         let segs = &self.layout.segments;
-        let mut values = self
-            .forward
-            .run(&[("x", Input::F32(x.view())), ("t", Input::F32(t.view()))])?;
         values.remove("eps_full");
         values.insert("x".to_owned(), x.clone());
         // A boundary is dropped once the walk has passed the first segment that reads it.
