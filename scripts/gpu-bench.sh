@@ -6,7 +6,8 @@
 #
 #   1. read MANIFEST and check every piece (size, sha256) in the piece folders; list every piece
 #      that is missing or corrupt                                           (exit 3)
-#   2. reassemble and decompress each file into --out, check its size and sha256   (exit 3)
+#   2. reassemble and decompress each file into --out, check its size and sha256; a packed
+#      extra file NAME.tar is also unpacked into --out/files/                (exit 3)
 #   3. find libcudart/libcublas/libcublasLt/libcurand/libcufft/libcudnn through python3's
 #      nvidia packages, put them on LD_LIBRARY_PATH and check the CUDA provider's libraries
 #      all resolve (ldd)                                                    (exit 4)
@@ -38,7 +39,9 @@
 #   --disco BIN      disco binary (default: files/disco from the pack, else target/release/disco)
 #   --bench NAME=BIN a benchmark binary, NAME render_step or render_step_real (default: files/
 #                    NAME-* from the pack, else target/release/deps/NAME-*)
-#   --tiny DIR       tiny model set (default target/models/tiny)
+#   --tiny DIR       tiny model set (default: files/tiny from the pack, e.g. packed as
+#                    `tar -C target/models -cf target/tiny.tar tiny` + `--add target/tiny.tar`;
+#                    else target/models/tiny)
 #   --models DIR     a --random-weights set for render_step_real (none: that benchmark is skipped)
 #   --reference      also time the PyTorch reference (on the CPU; needs disco_export's imports)
 # The benchmarks' own variables (DISCO_BENCH_SIZES, DISCO_BENCH_STEPS, DISCO_BENCH_PATHS) pass
@@ -65,7 +68,7 @@ python=python3
 zstd_choice=""
 disco=""
 declare -A bench=()
-tiny=target/models/tiny
+tiny=""
 models=""
 reference=0
 while (($#)); do
@@ -214,7 +217,7 @@ check_pieces() {
         found[tool/$t]=""
         for d in "${pieces_dirs[@]}"; do
             cand="$d/${tool_path[$t]}"
-            if [[ -f "$cand" && "$(sha "$cand")" == "${tool_sha[$t]}" ]]; then
+            if [[ -f "$cand" && "$(size "$cand")" == "${tool_size[$t]}" && "$(sha "$cand")" == "${tool_sha[$t]}" ]]; then
                 found[tool/$t]="$cand"
                 break
             fi
@@ -342,6 +345,13 @@ for fname in "${files[@]}"; do
     chmod "${file_mode[$fname]}" "$tmp"
     mv -f "$tmp" "$dest"
     say "$fname: unpacked, ${file_size[$fname]} bytes, sha256 ok"
+    if [[ "${file_role[$fname]}" == extra && "$fname" == *.tar ]]; then
+        # A packed folder (e.g. `tar -C target/models -cf tiny.tar tiny`): unpacked beside it.
+        tar -tf "$dest" | grep -qE '^/|(^|/)\.\.(/|$)' &&
+            die 3 "$fname holds absolute paths or ..: not unpacked"
+        tar -C "$out/files" -xf "$dest" || die 3 "$fname: tar could not unpack it"
+        say "$fname: unpacked into $out/files/"
+    fi
 done
 lib="$(cd "$out/lib" && pwd)/libonnxruntime.so.$ort_version"
 [[ -f "$lib" ]] || die 3 "the pack holds no libonnxruntime.so.$ort_version"
@@ -360,7 +370,8 @@ for base in (spec.submodule_search_locations if spec else []):
             dirnames[:] = []
         if os.path.basename(dirpath) == "lib" and any(".so" in f for f in filenames):
             seen.append(dirpath)
-print("\n".join(sorted(set(seen))))
+for d in sorted(set(seen)):
+    print(d)
 EOF
 )
 if ((${#nv_dirs[@]})); then
@@ -381,16 +392,21 @@ for want in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 li
     for d in "${search[@]+"${search[@]}"}"; do
         [[ -n "$d" && -e "$d/$want" ]] && { hit="$d/$want"; break; }
     done
-    [[ -z "$hit" ]] && hit="$(ldconfig -p 2>/dev/null | awk -v w="$want" '$1 == w {print $NF; exit}')"
+    [[ -z "$hit" ]] && hit="$( (ldconfig -p 2>/dev/null || true) | awk -v w="$want" '$1 == w && !found {print $NF; found = 1}')"
     if [[ -n "$hit" ]]; then
         say "  $want: $hit"
     else
         cuda_missing+=("$want")
     fi
 done
-unresolved="$(ldd "$out/lib/libonnxruntime_providers_cuda.so" 2>&1 | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ')"
+if ldd_out="$(ldd "$out/lib/libonnxruntime_providers_cuda.so" 2>&1)"; then
+    unresolved="$(awk '/not found/ {print $1}' <<<"$ldd_out" | sort -u | tr '\n' ' ')"
+    [[ -n "$unresolved" ]] && unresolved="ldd of the CUDA provider: not found ${unresolved% }"
+else
+    unresolved="ldd cannot read libonnxruntime_providers_cuda.so: $(tr '\n\t' '  ' <<<"$ldd_out")"
+fi
 if ((${#cuda_missing[@]})) || [[ -n "$unresolved" ]]; then
-    msg="CUDA libraries not found: ${cuda_missing[*]:-} ${unresolved:+(ldd of the CUDA provider: not found $unresolved)}"
+    msg="CUDA libraries not found: ${cuda_missing[*]:-none}${unresolved:+; $unresolved}"
     ((cuda)) && die 4 "$msg; they come with PyTorch's nvidia-* packages (cuda-runtime, cublas, curand, cufft, cudnn-cu13) and the NVIDIA driver"
     say "dry run, so not an error: $msg"
 fi
@@ -432,6 +448,10 @@ if ((reference)); then
     export DISCO_REFERENCE=1
 else
     export DISCO_REFERENCE=0
+fi
+if [[ -z "$tiny" ]]; then
+    tiny=target/models/tiny
+    [[ -f "$out/files/tiny/manifest.json" ]] && tiny="$out/files/tiny"
 fi
 ran=0
 if [[ -f "$tiny/manifest.json" ]]; then

@@ -56,7 +56,16 @@ fn script(name: &str, args: &[&str]) -> Output {
 /// A temp dir with `fake.whl` (the three libraries under onnxruntime/capi/) and `pack/`, the
 /// pieces of it at most `piece_mb` MB each. Returns the dir and each library's bytes.
 fn packed(piece_mb: &str) -> (tempfile::TempDir, Vec<(&'static str, Vec<u8>)>) {
+    packed_with(piece_mb, |_| Vec::new())
+}
+
+/// [`packed`], with more gpu-pack.sh arguments made by `extra` in the temp dir first.
+fn packed_with(
+    piece_mb: &str,
+    extra: impl FnOnce(&Path) -> Vec<String>,
+) -> (tempfile::TempDir, Vec<(&'static str, Vec<u8>)>) {
     let dir = tempfile::tempdir().unwrap();
+    let extra = extra(dir.path());
     let libs: Vec<(&str, Vec<u8>)> = LIBS
         .iter()
         .enumerate()
@@ -84,21 +93,21 @@ fn packed(piece_mb: &str) -> (tempfile::TempDir, Vec<(&'static str, Vec<u8>)>) {
     assert!(made.success(), "python could not write the fake wheel");
     let sum = hex(&std::fs::read(&wheel).unwrap());
     let p = |sub: &str| dir.path().join(sub).display().to_string();
-    let o = script(
-        "gpu-pack.sh",
-        &[
-            "--wheel",
-            &p("fake.whl"),
-            "--wheel-sha256",
-            &sum,
-            "--piece-mb",
-            piece_mb,
-            "--out",
-            &p("pack"),
-            "--work",
-            &p("work"),
-        ],
-    );
+    let mut args = vec![
+        "--wheel".to_owned(),
+        p("fake.whl"),
+        "--wheel-sha256".to_owned(),
+        sum,
+        "--piece-mb".to_owned(),
+        piece_mb.to_owned(),
+        "--out".to_owned(),
+        p("pack"),
+        "--work".to_owned(),
+        p("work"),
+    ];
+    args.extend(extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = script("gpu-pack.sh", &args);
     let (_, err) = text(&o);
     assert!(o.status.success(), "gpu-pack.sh failed:\n{err}");
     (dir, libs)
@@ -462,4 +471,93 @@ fn gpu_pack_refuses_a_wheel_that_is_not_the_pinned_one_and_a_bad_piece_size() {
             "{bad}"
         );
     }
+}
+
+#[test]
+fn added_files_come_back_with_their_mode_and_a_tar_is_unpacked() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _) = packed_with("1", |d| {
+        let bin = d.join("disco-like");
+        std::fs::write(&bin, noise(1_500_000, 7)).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir_all(d.join("sets/tiny")).unwrap();
+        std::fs::write(d.join("sets/tiny/manifest.json"), b"{\"graphs\": {}}").unwrap();
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(d.join("sets"))
+            .arg("-cf")
+            .arg(d.join("tiny.tar"))
+            .arg("tiny")
+            .status()
+            .unwrap();
+        assert!(tar.success());
+        vec![
+            "--add".into(),
+            bin.display().to_string(),
+            "--add".into(),
+            d.join("tiny.tar").display().to_string(),
+        ]
+    });
+    let pack = dir.path().join("pack");
+    let manifest = std::fs::read_to_string(pack.join("MANIFEST")).unwrap();
+    assert!(
+        manifest.contains("\nfile extra disco-like 755 1500000 "),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("\npiece disco-like 1 disco-like.zst.part-001 "),
+        "{manifest}"
+    );
+    let out = dir.path().join("out");
+    let (code, log) = bench(&[
+        "--pieces",
+        pack.to_str().unwrap(),
+        "--unpack-only",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{log}");
+    let bin = out.join("files/disco-like");
+    assert!(std::fs::read(&bin).unwrap() == noise(1_500_000, 7));
+    assert_eq!(
+        std::fs::metadata(&bin).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    assert_eq!(
+        std::fs::read(out.join("files/tiny/manifest.json")).unwrap(),
+        b"{\"graphs\": {}}"
+    );
+}
+
+#[test]
+fn a_packed_tar_that_climbs_out_is_not_unpacked() {
+    let (dir, _) = packed_with("60", |d| {
+        let made = Command::new(python())
+            .arg("-c")
+            .arg(
+                "import io, sys, tarfile\n\
+                 with tarfile.open(sys.argv[1], 'w') as t:\n\
+                 \x20   i = tarfile.TarInfo('../escaped'); i.size = 2\n\
+                 \x20   t.addfile(i, io.BytesIO(b'hi'))\n",
+            )
+            .arg(d.join("evil.tar"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        vec!["--add".into(), d.join("evil.tar").display().to_string()]
+    });
+    let out = dir.path().join("out");
+    let (code, log) = bench(&[
+        "--pieces",
+        dir.path().join("pack").to_str().unwrap(),
+        "--unpack-only",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{log}");
+    assert!(
+        log.contains("evil.tar holds absolute paths or ..: not unpacked"),
+        "{log}"
+    );
+    assert!(!out.join("escaped").exists() && !dir.path().join("escaped").exists());
 }
