@@ -360,6 +360,12 @@ say "ONNX Runtime $ort_version: $lib"
 
 # --- CUDA 13 and cuDNN 9 through python3's nvidia packages ---------------------------------------
 command -v "$python" >/dev/null || die 4 "no $python: give --python PY (the Python that holds torch and the nvidia packages)"
+# An absolute path (a venv's python keeps its symlink name), as the reference runs from onnx-export/.
+if [[ "$python" == */* ]]; then
+    python="$(cd "$(dirname "$python")" && pwd)/$(basename "$python")"
+else
+    python="$(command -v "$python")"
+fi
 mapfile -t nv_dirs < <("$python" - <<'EOF'
 import importlib.util, os
 spec = importlib.util.find_spec("nvidia")
@@ -440,8 +446,7 @@ fi
 
 # --- the benchmarks -----------------------------------------------------------------------------
 export ORT_DYLIB_PATH="$lib" DISCO_BENCH_DEVICE="$device" DISCO_BENCH_ROOT="$root"
-DISCO_BENCH_PYTHON="$(command -v "$python")"
-export DISCO_BENCH_PYTHON
+export DISCO_BENCH_PYTHON="$python"
 if ((reference)); then
     (cd onnx-export && "$python" -c 'import disco_export.reference') ||
         die 6 "--reference: $python cannot import disco_export.reference (above); carry the missing packages as wheels"
