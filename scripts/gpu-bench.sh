@@ -23,8 +23,9 @@
 #                                                 # CPU (missing CUDA libraries are reported only)
 #
 # Options:
-#   --pieces DIR     a folder holding MANIFEST and/or pieces (repeatable; default: the store
-#                    target/gpu-pieces, target/gpu-pack, and ../disco-gpu-pack beside the repository)
+#   --pieces DIR     a folder holding MANIFEST and/or pieces (repeatable; default: target/gpu-pack,
+#                    the store target/gpu-pieces and ../disco-gpu-pack beside the repository; the
+#                    first MANIFEST found is used, with a warning if another differs)
 #   --collect DIR    move DIR's MANIFEST, pieces and tools into the store (checking each piece),
 #                    then report what is still missing; exits 0 once the pieces offered are good
 #   --store DIR      where --collect gathers pieces across calls (default target/gpu-pieces)
@@ -100,7 +101,7 @@ done
 [[ "$device" =~ ^(cpu|cuda|cuda:[0-9]+)$ ]] || die 2 "--device: cpu, cuda or cuda:N, not \`$device\`"
 cuda=1
 [[ "$device" == cpu ]] && cuda=0
-((${#pieces_dirs[@]})) || pieces_dirs=("$store" target/gpu-pack "$(dirname "$root")/disco-gpu-pack")
+((${#pieces_dirs[@]})) || pieces_dirs=(target/gpu-pack "$store" "$(dirname "$root")/disco-gpu-pack")
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
 
@@ -111,9 +112,11 @@ find_manifest() {
     manifest=""
     local d
     for d in "${pieces_dirs[@]}"; do
-        if [[ -f "$d/MANIFEST" ]]; then
+        [[ -f "$d/MANIFEST" ]] || continue
+        if [[ -z "$manifest" ]]; then
             manifest="$d/MANIFEST"
-            return
+        elif ! cmp -s "$manifest" "$d/MANIFEST"; then
+            say "warning: $d/MANIFEST differs from $manifest, which is used (name the folder with --pieces to choose)"
         fi
     done
 }
