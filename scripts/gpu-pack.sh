@@ -24,6 +24,9 @@
 #   --work DIR           extracted and compressed files, kept between runs (default
 #                        target/gpu-pack.work)
 #   --no-tool            do not copy the zstd binary into tools/
+#   --carry-mb N         also sort the pieces into folders carry-01/, carry-02/, … under --out (hard
+#                        links), each at most N MB, the first with MANIFEST and tools/: one folder per
+#                        call of a copy tool that carries N MB at a time (gpu-bench.sh --collect)
 #
 # Idempotent: the wheel is checked on every run, a library is re-extracted only when its file is
 # missing or differs, and a file is recompressed only when its compressed copy was made from
@@ -50,6 +53,7 @@ piece_mb=60
 out=target/gpu-pack
 work=target/gpu-pack.work
 tool=1
+carry_mb=""
 adds=()
 while (($#)); do
     case "$1" in
@@ -60,6 +64,7 @@ while (($#)); do
     --out) out="${2:?--out needs a directory}"; shift 2 ;;
     --work) work="${2:?--work needs a directory}"; shift 2 ;;
     --no-tool) tool=0; shift ;;
+    --carry-mb) carry_mb="${2:?--carry-mb needs a number}"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument \`$1\` (see --help)" ;;
     esac
@@ -67,6 +72,10 @@ done
 
 [[ "$piece_mb" =~ ^[1-9][0-9]*$ ]] || die "--piece-mb must be a whole number of MB above 0, not \`$piece_mb\`"
 piece_bytes=$((piece_mb * 1000000))
+if [[ -n "$carry_mb" ]]; then
+    [[ "$carry_mb" =~ ^[1-9][0-9]*$ ]] || die "--carry-mb must be a whole number of MB above 0, not \`$carry_mb\`"
+    ((carry_mb >= piece_mb)) || die "--carry-mb $carry_mb is below --piece-mb $piece_mb: a piece would not fit in a carry folder"
+fi
 command -v sha256sum >/dev/null || die "sha256sum not found (coreutils)"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
@@ -146,7 +155,7 @@ compress() {
 
 # Old pieces go first: a smaller --piece-mb makes more pieces, a larger one fewer.
 find "$out" -maxdepth 1 -type f \( -name '*.zst.part-*' -o -name MANIFEST -o -name 'MANIFEST.tmp' \) -delete
-rm -rf "$out/tools"
+rm -rf "$out/tools" "$out"/carry-[0-9]*
 manifest="$out/MANIFEST.tmp"
 {
     echo "disco-gpu-pack 1"
@@ -192,6 +201,40 @@ if ((tool)); then
 fi
 mv -f "$manifest" "$out/MANIFEST"
 
-total="$(find "$out" -type f -printf '%s\n' | awk '{s += $1} END {print s}')"
+total="$(find "$out" -maxdepth 2 ! -path '*/carry-*' -type f -printf '%s\n' | awk '{s += $1} END {print s}')"
+
+# --- carry folders: first fit, largest pieces first; the first folder also holds MANIFEST and tools
+if [[ -n "$carry_mb" ]]; then
+    carry_bytes=$((carry_mb * 1000000))
+    first=$(size "$out/MANIFEST")
+    ((tool)) && first=$((first + $(size "$out/tools/zstd")))
+    ((first <= carry_bytes)) || die "--carry-mb $carry_mb cannot hold MANIFEST and tools/zstd ($first bytes)"
+    used=("$first")
+    declare -A bin_of=()
+    while read -r bytes piece; do
+        b=0
+        while ((b < ${#used[@]})) && ((used[b] + bytes > carry_bytes)); do b=$((b + 1)); done
+        if ((b == ${#used[@]})); then
+            ((bytes <= carry_bytes)) || die "piece $piece ($bytes bytes) is larger than --carry-mb $carry_mb"
+            used+=(0)
+        fi
+        used[b]=$((used[b] + bytes))
+        bin_of[$piece]=$b
+    done < <(awk '$1 == "piece" {print $5, $4}' "$out/MANIFEST" | sort -k1,1nr -k2,2)
+    for ((b = 0; b < ${#used[@]}; b++)); do mkdir -p "$out/$(printf 'carry-%02d' $((b + 1)))"; done
+    for piece in "${!bin_of[@]}"; do
+        dir="$out/$(printf 'carry-%02d' $((bin_of[$piece] + 1)))"
+        ln -f "$out/$piece" "$dir/$piece" 2>/dev/null || cp -f "$out/$piece" "$dir/$piece"
+    done
+    cp -f "$out/MANIFEST" "$out/carry-01/MANIFEST"
+    if ((tool)); then
+        mkdir -p "$out/carry-01/tools"
+        cp -f "$out/tools/zstd" "$out/carry-01/tools/zstd"
+    fi
+    for ((b = 0; b < ${#used[@]}; b++)); do
+        say "$(printf 'carry-%02d' $((b + 1))): ${used[b]} bytes"
+    done
+    say "${#used[@]} carry folder(s) of at most $carry_mb MB under $out: carry each in one call and run scripts/gpu-bench.sh --collect FOLDER there"
+fi
 say "wrote $out/MANIFEST: $(grep -c '^piece ' "$out/MANIFEST") piece(s), $total bytes in $out"
 say "carry $out to the CUDA machine and run scripts/gpu-bench.sh there (docs/gpu.md)"

@@ -561,3 +561,85 @@ fn a_packed_tar_that_climbs_out_is_not_unpacked() {
     );
     assert!(!out.join("escaped").exists() && !dir.path().join("escaped").exists());
 }
+
+#[test]
+fn carry_folders_stay_within_their_limit_and_collect_into_the_whole_pack() {
+    let (dir, libs) = packed_with("1", |_| vec!["--carry-mb".into(), "2".into()]);
+    let pack = dir.path().join("pack");
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&pack)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("carry-")
+        })
+        .collect();
+    folders.sort();
+    let names: Vec<String> = folders
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["carry-01", "carry-02", "carry-03"],
+        "5 pieces (2.8 MB) and MANIFEST + tools/zstd (1.3 MB) in 2 MB folders"
+    );
+    let mut carried: Vec<String> = Vec::new();
+    for f in &folders {
+        let total: u64 = crate::support::tree(f)
+            .iter()
+            .map(|(_, bytes)| bytes.len() as u64)
+            .sum();
+        assert!(total <= 2_000_000, "{} holds {total} bytes", f.display());
+        for (path, _) in crate::support::tree(f) {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.contains(".zst.part-") {
+                carried.push(name);
+            }
+        }
+    }
+    carried.sort();
+    let all: Vec<String> = pieces(&pack).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(carried, all, "every piece in exactly one carry folder");
+    assert!(folders[0].join("MANIFEST").exists() && folders[0].join("tools/zstd").exists());
+
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    for (i, f) in folders.iter().enumerate() {
+        let (code, log) = bench(&["--store", s, "--collect", f.to_str().unwrap()]);
+        assert_eq!(code, 0, "{log}");
+        assert_eq!(
+            log.contains("holds every piece"),
+            i == folders.len() - 1,
+            "{log}"
+        );
+    }
+    let out = dir.path().join("out");
+    let (code, log) = bench(&[
+        "--pieces",
+        s,
+        "--unpack-only",
+        "--zstd",
+        "tool",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{log}");
+    for (name, bytes) in &libs {
+        assert!(
+            std::fs::read(out.join("lib").join(name)).unwrap() == *bytes,
+            "{name}"
+        );
+    }
+
+    // A piece larger than a carry folder is refused before anything is packed.
+    let o = script("gpu-pack.sh", &["--piece-mb", "3", "--carry-mb", "2"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).1.contains("--carry-mb 2 is below --piece-mb 3"),
+        "{}",
+        text(&o).1
+    );
+}
