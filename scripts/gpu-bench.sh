@@ -402,13 +402,19 @@ for want in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 li
         [[ -n "$d" && -e "$d/$want" ]] && { hit="$d/$want"; break; }
     done
     [[ -z "$hit" ]] && hit="$( (ldconfig -p 2>/dev/null || true) | awk -v w="$want" '$1 == w && !found {print $NF; found = 1}')"
+    # Last, what the dynamic loader itself finds (a default folder outside ldconfig's cache).
+    [[ -z "$hit" ]] && "$python" -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$want" 2>/dev/null &&
+        hit="(dlopen finds it)"
     if [[ -n "$hit" ]]; then
         say "  $want: $hit"
     else
         cuda_missing+=("$want")
     fi
 done
-if ldd_out="$(ldd "$out/lib/libonnxruntime_providers_cuda.so" 2>&1)"; then
+unresolved=""
+if ! command -v ldd >/dev/null; then
+    say "no ldd here: the CUDA provider's own links are not checked before doctor"
+elif ldd_out="$(ldd "$out/lib/libonnxruntime_providers_cuda.so" 2>&1)"; then
     unresolved="$(awk '/not found/ {print $1}' <<<"$ldd_out" | sort -u | tr '\n' ' ')"
     [[ -n "$unresolved" ]] && unresolved="ldd of the CUDA provider: not found ${unresolved% }"
 else
