@@ -12,6 +12,9 @@
 //! instead of 10 (N − 1 guided: DDIM's last is not; the reference replays the same N).
 //! `DISCO_BENCH_PATH=unet` guides through the UNet instead of the secondary model (the
 //! checkpointed UNet walk where the set has it, else the whole-UNet VJP: docs/models.md).
+//! `DISCO_BENCH_DEVICE=cuda` runs disco's sessions on ONNX Runtime's CUDA provider (the
+//! reference stays on the CPU); `DISCO_BENCH_PYTHON` / `DISCO_BENCH_ROOT` name the reference's
+//! Python and repository where `.venv` is not beside the build (scripts/gpu-bench.sh).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,14 +24,14 @@ use std::time::Instant;
 use disco::build::trace_out::write_trace;
 use disco::render::job::{self, Rendered};
 use disco::render::models::{Models, Needs};
-use disco::render::session::{Device, ModelSet, SessionOptions};
+use disco::render::session::{ModelSet, SessionOptions};
 use disco::render::spec::RenderSpec;
 use disco::render::trace::Trace;
 
 #[path = "common/dd_step.rs"]
 mod dd_step;
 
-use dd_step::{dd_step_spec, peak_rss_kib};
+use dd_step::{bench_device, dd_step_spec, peak_rss_kib, reference_python, repo_root};
 
 /// Steps timed: `DISCO_BENCH_STEPS` or 10; the last is unguided (DDIM does not guide k = 0).
 fn timed_steps() -> usize {
@@ -63,7 +66,7 @@ fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
         flow: false,
     };
     let opts = SessionOptions {
-        device: Device::Cpu,
+        device: bench_device(),
         intra_threads: None,
         verify_hashes: true,
     };
@@ -125,7 +128,7 @@ fn run_child(args: &[&str]) -> String {
 
 /// The PyTorch reference's seconds per step and peak RSS (KiB) replaying a trace of the render.
 fn reference(side: usize) -> (f64, u64) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_root();
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = tmp.path().join(format!("trace-{side}"));
     run_child(&[
@@ -134,7 +137,7 @@ fn reference(side: usize) -> (f64, u64) {
         dir.to_str().expect("UTF-8 path"),
     ]);
     let report = dir.join("report.json");
-    let out = Command::new(root.join(".venv/bin/python"))
+    let out = Command::new(reference_python())
         .args(["-m", "disco_export.reference", "--time", "--trace"])
         .arg(&dir)
         .arg("--out")
@@ -183,13 +186,14 @@ fn main() {
         })
         .collect();
     println!(
-        "guided steps on the tiny model set (DDIM, guided through the {}, all CLIP models of the set, cutn_batches 4, 16 cuts; {} steps timed)",
+        "guided steps on the tiny model set (DDIM, guided through the {}, all CLIP models of the set, cutn_batches 4, 16 cuts; {} steps timed; device {:?})",
         if secondary_path() {
             "secondary model"
         } else {
             "UNet"
         },
-        timed_steps()
+        timed_steps(),
+        bench_device()
     );
     println!(
         "| size | use_checkpoint | s/step (disco) | peak RSS (MiB) | s/step (PyTorch) | PyTorch peak RSS (MiB) | PyTorch / disco |"

@@ -9,7 +9,6 @@ import json
 import os
 from pathlib import Path
 
-import blake3
 import onnx
 import onnxruntime
 import torch
@@ -22,6 +21,10 @@ MANIFEST = "manifest.json"
 
 def blake3_file(path, chunk=1 << 20):
     """Hex blake3 of a file, streamed."""
+    # Imported here, so that reading a manifest (the PyTorch reference, on a machine whose Python has no
+    # blake3 package: docs/gpu.md) does not need it.
+    import blake3  # noqa: PLC0415
+
     h = blake3.blake3()
     with open(path, "rb") as f:
         while block := f.read(chunk):
