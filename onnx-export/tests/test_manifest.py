@@ -87,8 +87,9 @@ def test_graph_io_names_contract(tiny_manifest):
 
 
 def test_tiny_set_is_small(tiny_manifest):
-    # 32.9 MB since each CLIP model carries both guidance graphs (fused and two-pass)
-    assert sum(g["bytes"] for g in tiny_manifest["graphs"].values()) < 36e6
+    # 32.9 MB since each CLIP model carries both guidance graphs (fused and two-pass); 38.4 MB since the default
+    # UNet also carries its checkpointed graphs (a boundary forward and 14 segment VJPs: unet_checkpoint.py)
+    assert sum(g["bytes"] for g in tiny_manifest["graphs"].values()) < 42e6
 
 
 def test_validate_catches_problems(tiny_set, tiny_manifest, tmp_path):
