@@ -119,8 +119,8 @@ def segments(unet):
     prev, encoder = "x", []
     for i, block in enumerate(unet.input_blocks):
         name = f"in{i}"
-        down = shapes[name][1] > shapes[prev][1]
-        out.append((name, Segment(unet, [block], _uses_time([block])), [prev], _uses_time([block]), 2 if down else 1))
+        down, timed = shapes[name][1] > shapes[prev][1], _uses_time([block])
+        out.append((name, Segment(unet, [block], timed), [prev], timed, 2 if down else 1))
         encoder.append(name)
         prev = name
     out.append(("mid", Segment(unet, [unet.middle_block], True), [prev], True, 1))

@@ -274,3 +274,22 @@ fn a_checkpoint_without_its_head_segment_is_named() {
 fn checkpoint(m: &mut serde_json::Value) -> &mut serde_json::Value {
     &mut m["diffusion_models"]["512x512_diffusion_uncond_finetune_008100"]["checkpointed"]
 }
+
+/// A segment list that is well formed but feeds a segment the wrong tensors (a decoder block
+/// without its skip connection) fails the job with the graph named, not a panic.
+#[test]
+fn a_checkpoint_segment_fed_the_wrong_channels_fails_with_its_graph_named() {
+    let Some(dir) = damaged(|_, m| {
+        checkpoint(m)["segments"][7]["inputs"] = serde_json::json!(["mid"]);
+    }) else {
+        return;
+    };
+    let kdl = dir.path().join("disco.kdl");
+    let text_before = std::fs::read_to_string(&kdl).unwrap();
+    std::fs::write(&kdl, format!("{text_before}use-secondary-model #false\n")).unwrap();
+    let out = disco(dir.path(), &["build"]);
+    let (_, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(flat(&stderr).contains("unet_ckpt_out0_vjp"), "{stderr}");
+}

@@ -113,6 +113,18 @@ impl UnetCheckpoint {
                 }
                 let mut out = session.run(&inputs)?;
                 let g = out.remove("grad_h").expect("the contract names grad_h");
+                // split by channels below: a graph whose gradient is not shaped like its input
+                // is named here, not in a panic
+                if g.shape() != h.shape() {
+                    return Err(SessionError::Run {
+                        graph: session.name().to_owned(),
+                        reason: format!(
+                            "output `grad_h` has shape {:?}, its input `h` {:?}",
+                            g.shape(),
+                            h.shape()
+                        ),
+                    });
+                }
                 let mut start = 0;
                 for (name, part) in seg.inputs.iter().zip(&parts) {
                     let c = part.shape()[1];
