@@ -228,9 +228,7 @@ fn checkpoint_damage_is_named(damage: impl FnOnce(&mut serde_json::Value), want:
     let Some(dir) = damaged(|_, m| damage(m)) else {
         return;
     };
-    let kdl = dir.path().join("disco.kdl");
-    let text_before = std::fs::read_to_string(&kdl).unwrap();
-    std::fs::write(&kdl, format!("{text_before}use-secondary-model #false\n")).unwrap();
+    guide_through_the_unet(dir.path());
     let out = disco(dir.path(), &["build"]);
     let (_, stderr) = text(&out);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
@@ -284,12 +282,17 @@ fn a_checkpoint_segment_fed_the_wrong_channels_fails_with_its_graph_named() {
     }) else {
         return;
     };
-    let kdl = dir.path().join("disco.kdl");
-    let text_before = std::fs::read_to_string(&kdl).unwrap();
-    std::fs::write(&kdl, format!("{text_before}use-secondary-model #false\n")).unwrap();
+    guide_through_the_unet(dir.path());
     let out = disco(dir.path(), &["build"]);
     let (_, stderr) = text(&out);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(flat(&stderr).contains("unet_ckpt_out0_vjp"), "{stderr}");
+}
+
+/// Turns the damaged project's guidance to the UNet path (the one that reads `checkpointed`).
+fn guide_through_the_unet(dir: &Path) {
+    let kdl = dir.join("disco.kdl");
+    let text_before = std::fs::read_to_string(&kdl).unwrap();
+    std::fs::write(&kdl, format!("{text_before}use-secondary-model #false\n")).unwrap();
 }
