@@ -26,6 +26,8 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 from torch._subclasses.fake_tensor import FakeTensorMode
 
+from . import attention
+
 # torch.onnx logs a warning per missing torchvision operator on every export; torchvision is not used.
 logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
@@ -119,7 +121,7 @@ def dynamic_shapes(tensor_specs, multiple):
 def export_forward(module, example_inputs, input_specs, multiple=None):
     """Stage 1: ``torch.export`` with the symbolic axes of ``input_specs``; returns the decomposed program."""
     _freeze(module)
-    with _math_attention(), torch.no_grad():
+    with _math_attention(), torch.no_grad(), attention.exporting():
         ep = torch.export.export(module, tuple(example_inputs), dynamic_shapes=dynamic_shapes(input_specs, multiple),
                                  strict=False)
     return ep.run_decompositions(decomposition_table())
@@ -189,6 +191,9 @@ def trace_vjp(forward_ep, example_inputs, upstream, tensor_specs, wrt=0, has_aux
     (*inputs, upstream) -> (output, grad_input).
     """
     gm = forward_ep.module()
+    # torch.func.functionalize has no rule for autograd.Functions; torch.onnx.export functionalises the traced
+    # graph again anyway (it runs torch.export on it), so graphs with chunked attention are traced without it.
+    functional = attention.differentiable(gm) == 0
     vjp = _VJP(gm, wrt, len(example_inputs), has_aux)
     shape_env = ShapeEnv()
     mode = FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True)
@@ -201,7 +206,8 @@ def trace_vjp(forward_ep, example_inputs, upstream, tensor_specs, wrt=0, has_aux
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with mode, _math_attention():
-            traced = make_fx(torch.func.functionalize(vjp), decomposition_table=decomposition_table(),
+            table = decomposition_table() | attention.decompositions()
+            traced = make_fx(torch.func.functionalize(vjp) if functional else vjp, decomposition_table=table,
                              tracing_mode="symbolic")(*fakes)
     tensorize_symbolic_scalars(traced)
     return traced
@@ -341,6 +347,8 @@ class GraphSpec:
 
 
 TRACE_BATCH = 2
+# Forward graphs lower the UNet's attention to the plain N×N form (True) or to query slices (False, attention.py).
+FORWARD_PLAIN_ATTENTION = False
 # Weights above this many bytes (counted twice for a VJP, whose graph also holds transposed copies) are written
 # as external data beside the .onnx file.
 EXTERNAL_DATA_BYTES = 1_500_000_000
@@ -372,7 +380,7 @@ def build_graph(spec, path, log=None):
         graph = trace_vjp(ep, example, upstream, specs, wrt=spec.wrt, has_aux=spec.has_aux)
         args = list(example) + [upstream]
     else:
-        graph, args = ep, list(example)
+        graph, args = ep.run_decompositions(attention.decompositions(plain=FORWARD_PLAIN_ATTENTION)), list(example)
     to_onnx(graph, args, spec.input_names, spec.output_names, path, specs, spec.multiple,
             external_data=uses_external_data(spec))
     return time.perf_counter() - t0
