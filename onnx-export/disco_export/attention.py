@@ -13,10 +13,10 @@ plain ATen ops:
   ds = p ∘ (dp − rowsum(g ∘ o)), dq = k·ds, dk += q·dsᵀ. The recomputed logits are formed as kᵀ·q (transposed)
   so that no common-subexpression pass can merge them with the forward's and keep those alive.
 
-The queries are zero-padded to chunks·S positions, S = ⌈N/chunks⌉, and reshaped to (BH, c, chunks, S): a fixed
+The queries are zero-padded to chunks·S positions, S = ⌈N/chunks⌉ + 1, and reshaped to (BH, c, chunks, S): a fixed
 number of slices whose size S follows the symbolic N (= H·W/ds² of the graph), so the traced graph holds no Python
 loop over a symbolic count and no per-slice symbolic bounds. A slice therefore grows with N: the largest tensor of
-one attention is (B·heads, ⌈N/chunks⌉, N) instead of (B·heads, N, N).
+one attention is (B·heads, ⌈N/chunks⌉ + 1, N) instead of (B·heads, N, N).
 
 Shapes: q, k: (BH, c, N); v: (BH, cv, N) -> out: (BH, cv, N), lse: (BH, N). fp32.
 """
@@ -54,12 +54,14 @@ def plain_attention(q, k, v):
 
 
 def _slices(t, chunks):
-    """t: (BH, c, N) -> (BH, c, chunks, S) with S = ⌈N/chunks⌉, the last positions zero-padded, and S.
+    """t: (BH, c, N) -> (BH, c, chunks, S) with S = ⌈N/chunks⌉ + 1, the last positions zero-padded, and S.
 
     One padding and one reshape, so that slice i is ``t[:, :, i]`` with a constant i: the symbolic N enters the
-    traced graph through the single size S, not through per-slice bounds."""
+    traced graph through the single size S, not through per-slice bounds. S is one more than needed so that it is
+    never 1: the tracer would specialise a size of 1 (the traced UNet has 15 tokens at its coarsest attention) and
+    bake S = 1 into the graph."""
     n = t.shape[-1]
-    size = (n + chunks - 1) // chunks
+    size = (n + chunks - 1) // chunks + 1
     t = torch.nn.functional.pad(t, (0, chunks * size - n))
     return t.reshape(*t.shape[:-1], chunks, size), size
 

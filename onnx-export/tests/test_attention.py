@@ -95,7 +95,7 @@ def _block_spec(side, new_order=False):
                      TensorSpec("grad_x", "float32", shape)],
                      lambda b, g, size: [torch.randn(b, 16, *size, generator=g)], vjp=True,
                      upstream=TensorSpec("upstream", "float32", shape), multiple=1,
-                     sizes=((side, side + 2), [(side + 1, side - 1)]))
+                     sizes=((side, side + 2), [(side + 1, side - 1)]))  # trace 6x8: 48 tokens
 
 
 def _largest_tensor(spec, size):
@@ -115,16 +115,27 @@ def test_traced_vjp_holds_no_square_matrix(monkeypatch):
     size = (32, 34)
     n = size[0] * size[1]
     spec = _block_spec(32)
-    assert _largest_tensor(spec, size) <= 4 * n * -(-n // attention.CHUNKS)
+    assert _largest_tensor(spec, size) <= 4 * n * (-(-n // attention.CHUNKS) + 1)
     monkeypatch.setattr(attention, "CHUNKS", 1)  # one slice: the whole N×N matrix, which the measure must see
-    assert _largest_tensor(spec, size) == 4 * n * n
+    assert _largest_tensor(spec, size) >= 4 * n * n
 
 
 @pytest.mark.parametrize("new_order", [False, True])
 def test_exported_vjp_matches_autograd(tmp_path, new_order):
     """The block's VJP graph (symbolic B, H, W) in ONNX Runtime against eager autograd of the plain block, at
-    sizes whose token counts the slices do not divide."""
+    sizes whose token counts the slices do not divide and whose slice sizes differ from the traced one (4): 15
+    tokens (slices of 2, the least), 36 (4) and 63 (5)."""
     spec = _block_spec(6, new_order)
     export.build_graph(spec, tmp_path / "attn_vjp.onnx")
-    errs = verify.check(spec, tmp_path / "attn_vjp.onnx", batch_sizes=(1, 2), sizes=[(5, 7), (9, 4)])
+    errs = verify.check(spec, tmp_path / "attn_vjp.onnx", batch_sizes=(1, 2), sizes=[(3, 5), (9, 4), (9, 7)])
     assert max(errs.values()) < TOL
+
+
+def test_tiny_unet_vjp_at_a_larger_size(tiny_set):
+    """The tiny set's UNet VJP at 48×40, where every attention level has slices of several positions (120 tokens
+    at 1/4 scale: slices of 9), against autograd: the export verifies at small sizes only, where a size the
+    tracer had specialised would go unnoticed."""
+    from conftest import tiny_specs
+    spec = tiny_specs()["unet_vjp"]
+    errs = verify.check(spec, tiny_set / "unet_vjp.onnx", batch_sizes=(1,), sizes=[(48, 40)])
+    assert max(errs.values()) < verify.TOLERANCE
