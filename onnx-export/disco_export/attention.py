@@ -186,12 +186,9 @@ def attention(q, k, v, chunks=None):
     return plain_attention(q, k, v)
 
 
-def _plain_op(q, k, v, chunks):
-    """The custom op as the plain attention (the forward graph's lowering when measured cheaper); lse unused."""
-    s = torch.bmm(q.transpose(1, 2), k)
-    return plain_attention(q, k, v), torch.logsumexp(s, dim=-1)
+def decompositions():
+    """Lowering of ``disco::chunked_attention`` to ATen ops (its forward), for run_decompositions / make_fx.
 
-
-def decompositions(plain=False):
-    """Lowering of ``disco::chunked_attention`` to ATen ops, for run_decompositions / make_fx."""
-    return {torch.ops.disco.chunked_attention.default: _plain_op if plain else chunked_forward}
+    Forward graphs use it too: at 128×128 and 192×192 the tiny ``unet_fwd`` is faster with slices than with the
+    plain N×N form and peaks at a tenth of its memory (docs/bench-render-step.md, "Chunked attention")."""
+    return {torch.ops.disco.chunked_attention.default: chunked_forward}

@@ -8,7 +8,11 @@ Three stages:
    dynamic, with extra decompositions (``convolution_backward`` as a transposed convolution, ``empty_permuted``
    as zeros); arithmetic with a symbolic Python scalar (GroupNorm's 1/(C·H·W) in the backward pass) is then
    rewritten as tensor arithmetic, which the ONNX translator can handle. The example sizes are chosen so that
-   no feature map is 1 pixel wide (a size of 1 would be specialised) — e.g. 3m x 5m;
+   no feature map is 1 pixel wide (a size of 1 would be specialised) — e.g. 3m x 5m.
+   The UNet's attention stays one opaque op (``disco::chunked_attention``, attention.py) through stage 1; forward
+   graphs lower it to query slices, and stage 2 differentiates it with its own recomputing backward, so neither
+   holds an N×N attention matrix. Such graphs are traced without ``functionalize`` (it has no rule for the
+   autograd.Function); stage 3 functionalises them anyway;
 3. ``torch.onnx.export(dynamo=True, external_data=False, optimize=False)`` to one file. The onnxscript optimizer
    (``optimize=True``) deletes additions of constants below ~1e-8 as if they were zero, which turns LPIPS's
    ``f / (‖f‖ + 1e-10)`` into NaN where a feature vector is zero; ONNX Runtime optimises the graph itself anyway.
@@ -347,8 +351,6 @@ class GraphSpec:
 
 
 TRACE_BATCH = 2
-# Forward graphs lower the UNet's attention to the plain N×N form (True) or to query slices (False, attention.py).
-FORWARD_PLAIN_ATTENTION = False
 # Weights above this many bytes (counted twice for a VJP, whose graph also holds transposed copies) are written
 # as external data beside the .onnx file.
 EXTERNAL_DATA_BYTES = 1_500_000_000
@@ -380,7 +382,7 @@ def build_graph(spec, path, log=None):
         graph = trace_vjp(ep, example, upstream, specs, wrt=spec.wrt, has_aux=spec.has_aux)
         args = list(example) + [upstream]
     else:
-        graph, args = ep.run_decompositions(attention.decompositions(plain=FORWARD_PLAIN_ATTENTION)), list(example)
+        graph, args = ep.run_decompositions(attention.decompositions()), list(example)
     to_onnx(graph, args, spec.input_names, spec.output_names, path, specs, spec.multiple,
             external_data=uses_external_data(spec))
     return time.perf_counter() - t0
