@@ -27,8 +27,8 @@ import contextvars
 import torch
 from torch import Tensor
 
-__all__ = ["CHUNKS", "attention", "chunked_backward", "chunked_forward", "decompositions", "differentiable", "exporting",
-           "plain_attention"]
+__all__ = ["CHUNKS", "attention", "chunked_backward", "chunked_forward", "decompositions", "differentiable",
+           "exporting", "plain_attention"]
 
 # Query slices per attention in the exported graphs (docs/bench-render-step.md, "Chunked attention").
 CHUNKS = 16
