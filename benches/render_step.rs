@@ -10,6 +10,11 @@
 //! giving the PyTorch/disco ratio. `DISCO_BENCH_SIZES=128,256` picks the sizes (default both;
 //! the 256×256 runs need several GB, run them alone); `DISCO_BENCH_STEPS=N` times N steps
 //! instead of 10 (N − 1 guided: DDIM's last is not; the reference replays the same N).
+//! `DISCO_BENCH_PATH=unet` guides through the UNet instead of the secondary model (the
+//! checkpointed UNet walk where the set has it, else the whole-UNet VJP: docs/models.md).
+//! `DISCO_BENCH_DEVICE=cuda` runs disco's sessions on ONNX Runtime's CUDA provider (the
+//! reference stays on the CPU); `DISCO_BENCH_PYTHON` / `DISCO_BENCH_ROOT` name the reference's
+//! Python and repository where `.venv` is not beside the build (scripts/gpu-bench.sh).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,14 +24,14 @@ use std::time::Instant;
 use disco::build::trace_out::write_trace;
 use disco::render::job::{self, Rendered};
 use disco::render::models::{Models, Needs};
-use disco::render::session::{Device, ModelSet, SessionOptions};
+use disco::render::session::{ModelSet, SessionOptions};
 use disco::render::spec::RenderSpec;
 use disco::render::trace::Trace;
 
 #[path = "common/dd_step.rs"]
 mod dd_step;
 
-use dd_step::{dd_step_spec, peak_rss_kib};
+use dd_step::{bench_device, dd_step_spec, peak_rss_kib, reference_python, repo_root};
 
 /// Steps timed: `DISCO_BENCH_STEPS` or 10; the last is unguided (DDIM does not guide k = 0).
 fn timed_steps() -> usize {
@@ -39,6 +44,11 @@ fn timed_steps() -> usize {
         .unwrap_or(10)
 }
 
+/// Guidance through the secondary model unless `DISCO_BENCH_PATH=unet`.
+fn secondary_path() -> bool {
+    std::env::var("DISCO_BENCH_PATH").map_or(true, |p| p != "unet")
+}
+
 fn tiny_dir() -> PathBuf {
     std::env::var_os("DISCO_TINY_MODELS")
         .map(PathBuf::from)
@@ -49,14 +59,14 @@ fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
     let needs = Needs {
         width: s.width(),
         height: s.height(),
-        secondary: true,
+        secondary: s.common.use_secondary_model,
         lpips: false,
         clip: &s.common.clip_models,
         diffusion: "512x512_diffusion_uncond_finetune_008100",
         flow: false,
     };
     let opts = SessionOptions {
-        device: Device::Cpu,
+        device: bench_device(),
         intra_threads: None,
         verify_hashes: true,
     };
@@ -67,7 +77,13 @@ fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
 fn trace_child(side: usize, dir: &Path) {
     let dir_models = tiny_dir();
     let set = ModelSet::open(&dir_models).expect("tiny model set");
-    let s = dd_step_spec(&set, (side as u32, side as u32), timed_steps(), true, false);
+    let s = dd_step_spec(
+        &set,
+        (side as u32, side as u32),
+        timed_steps(),
+        secondary_path(),
+        false,
+    );
     let mut models = open_models(&set, &s);
     let mut trace = Trace::new();
     let never = AtomicBool::new(false);
@@ -87,7 +103,7 @@ fn child(side: usize, use_checkpoint: bool) {
         &set,
         (side as u32, side as u32),
         timed_steps(),
-        true,
+        secondary_path(),
         use_checkpoint,
     );
     let mut models = open_models(&set, &s);
@@ -112,7 +128,7 @@ fn run_child(args: &[&str]) -> String {
 
 /// The PyTorch reference's seconds per step and peak RSS (KiB) replaying a trace of the render.
 fn reference(side: usize) -> (f64, u64) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_root();
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = tmp.path().join(format!("trace-{side}"));
     run_child(&[
@@ -121,7 +137,7 @@ fn reference(side: usize) -> (f64, u64) {
         dir.to_str().expect("UTF-8 path"),
     ]);
     let report = dir.join("report.json");
-    let out = Command::new(root.join(".venv/bin/python"))
+    let out = Command::new(reference_python())
         .args(["-m", "disco_export.reference", "--time", "--trace"])
         .arg(&dir)
         .arg("--out")
@@ -170,8 +186,14 @@ fn main() {
         })
         .collect();
     println!(
-        "guided steps on the tiny model set (DDIM, secondary model, all CLIP models of the set, cutn_batches 4, 16 cuts; {} steps timed)",
-        timed_steps()
+        "guided steps on the tiny model set (DDIM, guided through the {}, all CLIP models of the set, cutn_batches 4, 16 cuts; {} steps timed; device {:?})",
+        if secondary_path() {
+            "secondary model"
+        } else {
+            "UNet"
+        },
+        timed_steps(),
+        bench_device()
     );
     println!(
         "| size | use_checkpoint | s/step (disco) | peak RSS (MiB) | s/step (PyTorch) | PyTorch peak RSS (MiB) | PyTorch / disco |"

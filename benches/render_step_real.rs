@@ -13,7 +13,10 @@
 //! 5000, clamp_max 0.05. `DISCO_BENCH_PATHS` picks the guidance paths (`secondary`: the
 //! secondary model's VJP, `unet`: `use_secondary_model = false`, the UNet's VJP; default
 //! `secondary`); `DISCO_BENCH_SIZES` the sizes as WIDTHxHEIGHT (default 384x256);
-//! `DISCO_BENCH_STEPS` the steps run (default 3: two guided, then DDIM's unguided last).
+//! `DISCO_BENCH_STEPS` the steps run (default 3: two guided, then DDIM's unguided last);
+//! `DISCO_BENCH_DEVICE` disco's device (`cpu` by default, `cuda[:N]`; the reference stays on
+//! the CPU), `DISCO_BENCH_PYTHON` / `DISCO_BENCH_ROOT` the reference's Python and repository
+//! where `.venv` is not beside the build (scripts/gpu-bench.sh).
 //!
 //! Per size and path: a child process renders with disco, recording a trace (docs/trace.md),
 //! the time of each step and each graph's time per step; then
@@ -38,13 +41,13 @@ use disco::build::trace_out::write_trace;
 use disco::render::job::{self, Rendered, StepEvent};
 use disco::render::models::{Models, Needs};
 use disco::render::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
-use disco::render::session::{Device, ModelSet, SessionOptions, graph_times};
+use disco::render::session::{ModelSet, SessionOptions, graph_times};
 use disco::render::trace::Trace;
 
 #[path = "common/dd_step.rs"]
 mod dd_step;
 
-use dd_step::{dd_step_spec, peak_rss_kib};
+use dd_step::{bench_device, dd_step_spec, peak_rss_kib, reference_python, repo_root};
 const DIFFUSION: &str = "512x512_diffusion_uncond_finetune_008100";
 
 fn steps() -> usize {
@@ -132,7 +135,7 @@ fn child(width: u32, height: u32, secondary: bool, dir: &Path) {
         flow: false,
     };
     let opts = SessionOptions {
-        device: Device::Cpu,
+        device: bench_device(),
         intra_threads: None,
         verify_hashes: false,
     };
@@ -177,9 +180,9 @@ fn run_child(args: &[&str]) -> Value {
 }
 
 fn reference(dir: &Path) -> Value {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_root();
     let report = dir.join("report.json");
-    let out = Command::new(root.join(".venv/bin/python"))
+    let out = Command::new(reference_python())
         .args([
             "-m",
             "disco_export.reference",
@@ -411,14 +414,15 @@ fn main() {
     }
     let with_reference = std::env::var_os("DISCO_REFERENCE").is_none_or(|v| v != "0");
     println!(
-        "one guided DDIM step at real model sizes (random weights, {}): {DIFFUSION}, CLIP {}, cutn_batches 4, 16 cuts",
+        "one guided DDIM step at real model sizes (random weights, {}): {DIFFUSION}, CLIP {}, cutn_batches 4, 16 cuts; device {:?}",
         dir.display(),
         set.manifest
             .clip
             .keys()
             .cloned()
             .collect::<Vec<_>>()
-            .join(" + ")
+            .join(" + "),
+        bench_device()
     );
     for &(w, h) in &sizes {
         for path in &paths {

@@ -6,6 +6,7 @@
 #   - Chromium (apt), which the report's browser test runs headless;
 #   - Slurm, munge and nginx with WebDAV (apt), which the render-farm test starts
 #     (tests/integration/farm.rs: a single-node Slurm array over an http cache);
+#   - zstd (apt), for scripts/gpu-pack.sh and its tests (docs/gpu.md);
 #   - nothing is downloaded at run time by disco itself.
 # Re-running is fast: the Python packages are reinstalled only when requirements.txt changes.
 set -euo pipefail
@@ -22,10 +23,11 @@ command -v cargo >/dev/null || { say "cargo not found: install Rust (rustup) fir
 # plus pkg-config and clang, which its build script uses to find and bind them.
 # Chromium loads images_out/report.html from file:// in tests/integration/report.rs.
 # The farm test runs its own munged, slurmctld, slurmd and nginx; htpasswd (apache2-utils)
-# writes the cache's password file. Nothing here starts them.
+# writes the cache's password file. Nothing here starts them. zstd compresses the pieces of
+# scripts/gpu-pack.sh (tests/integration/gpu_pack.rs).
 for pkg in libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev \
     libavdevice-dev pkg-config clang chromium \
-    slurmctld slurmd slurm-client munge nginx-light libnginx-mod-http-dav-ext apache2-utils; do
+    slurmctld slurmd slurm-client munge nginx-light libnginx-mod-http-dav-ext apache2-utils zstd; do
     # any installed nginx with the WebDAV module will do (nginx-light conflicts with the others)
     [[ "$pkg" == nginx-light ]] && nginx -V 2>&1 | grep -q http_dav_module && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")

@@ -1,10 +1,13 @@
-//! What the render-step benchmarks share: the step they time (DD's default guidance settings)
-//! and the peak resident memory of the process.
+//! What the render-step benchmarks share: the step they time (DD's default guidance settings),
+//! the device they run on, where the PyTorch reference lives, and the peak resident memory of
+//! the process.
 
 use disco::plan::inputs::{CommonInputs, CutSchedules, FrameInputs, Init, TextPrompt};
 use disco::render::cutouts::augment::AugMode;
 use disco::render::sampler::Method;
-use disco::render::session::ModelSet;
+use std::path::PathBuf;
+
+use disco::render::session::{Device, ModelSet};
 use disco::render::spec::{RenderSpec, Unkeyed};
 
 /// Steps skipped before the timed ones (DD's `skip_steps`).
@@ -80,4 +83,32 @@ pub fn peak_rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// The device disco's sessions run on: `DISCO_BENCH_DEVICE` (`cpu`, `cuda`, `cuda:N`, `auto`;
+/// default `cpu`). `cuda` registers ONNX Runtime's CUDA provider with error-on-failure, so a
+/// benchmark that finishes on it ran there (scripts/gpu-bench.sh, docs/gpu.md).
+pub fn bench_device() -> Device {
+    match std::env::var("DISCO_BENCH_DEVICE") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("DISCO_BENCH_DEVICE: {e}")),
+        Err(_) => Device::Cpu,
+    }
+}
+
+/// The repository the PyTorch reference is run from (its `onnx-export/`): `DISCO_BENCH_ROOT`,
+/// else the one this benchmark was built in.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("DISCO_BENCH_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// The Python that runs the reference: `DISCO_BENCH_PYTHON`, else the repository's `.venv`.
+pub fn reference_python() -> PathBuf {
+    std::env::var_os("DISCO_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
 }

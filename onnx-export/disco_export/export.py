@@ -46,11 +46,30 @@ def _conv_output_padding(in_size, out_size, stride, padding, dilation, kernel):
     return in_size - ((out_size - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1)
 
 
+# Below this many input channels (per group) ConvTranspose beats the flipped-weight Conv for the input gradient
+# (LPIPS's 3->64 first layer: 30 vs 63 ms; the secondary model's 19->64: 114 vs 92 ms); see bench_conv.py.
+FLIP_MIN_CHANNELS = 8
+
+
+def _flipped_weight(weight, groups):
+    """(C_out, C_in/g, *K) -> (C_in, C_out/g, *K), every spatial axis reversed: the weights of the convolution
+    that is the stride-1 input gradient. Traced on the graph's constant, so ONNX Runtime folds it at load."""
+    c_out, c_in_g = weight.shape[:2]
+    k = list(weight.shape[2:])
+    w = weight.reshape([groups, c_out // groups, c_in_g] + k).transpose(1, 2)
+    w = w.reshape([groups * c_in_g, c_out // groups] + k)
+    return torch.flip(w, list(range(2, 2 + len(k))))
+
+
 def _convolution_backward(grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed,
                           output_padding, groups, output_mask):
-    """``aten.convolution_backward`` as a transposed convolution (grad_input) and a sum (grad_bias).
+    """``aten.convolution_backward``: grad_input as a convolution (stride 1) or a transposed convolution, and
+    grad_bias as a sum.
 
     grad_output: (B, C_out, *S_out); input: (B, C_in, *S_in); weight: (C_out, C_in/groups, *K).
+    With stride 1 (and d(k−1) ≥ p, C_in/groups ≥ FLIP_MIN_CHANNELS), grad_input is ``Conv(grad_output, w')``
+    with w' the flipped, channel-swapped weights and padding d(k−1)−p, which ONNX Runtime runs 1.3–2.5x faster
+    than the equal ``ConvTranspose`` (bench_conv.py); otherwise a ``ConvTranspose``.
     Weight gradients are not needed (parameters do not require grad) and are returned as None.
     """
     if transposed:
@@ -58,26 +77,48 @@ def _convolution_backward(grad_output, input, weight, bias_sizes, stride, paddin
     n_sp = weight.dim() - 2
     grad_input = grad_weight = grad_bias = None
     if output_mask[0]:
-        ops, pad_after = [], []
-        for i in range(n_sp):
-            op = _conv_output_padding(input.shape[2 + i], grad_output.shape[2 + i], stride[i], padding[i],
-                                      dilation[i], weight.shape[2 + i])
-            if isinstance(op, int) and 0 <= op < max(stride[i], dilation[i]):
-                ops.append(op)
-                pad_after.append(0)
-            else:  # symbolic or too large for ConvTranspose: pad with zeros afterwards (those rows are never read)
-                ops.append(0)
-                pad_after.append(op)
-        grad_input = torch.ops.aten.convolution.default(
-            grad_output, weight, None, list(stride), list(padding), list(dilation), True, ops, groups)
-        if any(not (isinstance(p, int) and p == 0) for p in pad_after):
-            pads = []
-            for p in reversed(pad_after):
-                pads += [0, p]
-            grad_input = torch.nn.functional.pad(grad_input, pads)
+        kernel = weight.shape[2:]
+        flip_pads = [dilation[i] * (kernel[i] - 1) - padding[i] for i in range(n_sp)]
+        if (all(s == 1 for s in stride) and all(p >= 0 for p in flip_pads)
+                and weight.shape[1] >= FLIP_MIN_CHANNELS):
+            # stride 1: out = in + 2p − d(k−1), so padding d(k−1) − p on both sides gives back in exactly
+            grad_input = torch.ops.aten.convolution.default(
+                grad_output, _flipped_weight(weight, groups), None, [1] * n_sp, flip_pads, list(dilation), False,
+                [0] * n_sp, groups)
+        else:
+            grad_input = _conv_transpose_input_grad(grad_output, input, weight, stride, padding, dilation, groups)
     if output_mask[2]:
         grad_bias = grad_output.sum(dim=[0] + list(range(2, grad_output.dim())))
     return grad_input, grad_weight, grad_bias
+
+
+def _conv_transpose_input_grad(grad_output, input, weight, stride, padding, dilation, groups):
+    """The input gradient as ``ConvTranspose``, with the output padding that restores the input size.
+
+    The output padding op = (in + 2p − d(k−1) − 1) mod s is in [0, s). Where it is symbolic (an image axis of a
+    strided convolution), the transposed convolution runs unpadded with output padding s − 1 (the longest it can
+    need; rows past the kernel's reach are zeros) and the input's rows are sliced out from p on: the rows that
+    an output padding adds are not all zeros when p > 0, so padding zeros after a shorter result would be wrong.
+    """
+    n_sp = weight.dim() - 2
+    ops, pads, crops = [], [], []
+    for i in range(n_sp):
+        op = _conv_output_padding(input.shape[2 + i], grad_output.shape[2 + i], stride[i], padding[i],
+                                  dilation[i], weight.shape[2 + i])
+        if isinstance(op, int):
+            ops.append(op)
+            pads.append(padding[i])
+            crops.append(None)
+        else:
+            ops.append(max(stride[i], dilation[i]) - 1)
+            pads.append(0)
+            crops.append(padding[i])
+    grad_input = torch.ops.aten.convolution.default(
+        grad_output, weight, None, list(stride), pads, list(dilation), True, ops, groups)
+    for i, start in enumerate(crops):
+        if start is not None:
+            grad_input = grad_input.narrow(2 + i, start, input.shape[2 + i])
+    return grad_input
 
 
 def _empty_permuted(size, physical_layout, dtype=None, layout=None, device=None, pin_memory=None):
@@ -86,7 +127,11 @@ def _empty_permuted(size, physical_layout, dtype=None, layout=None, device=None,
 
 
 def decomposition_table():
-    """Core ATen decompositions plus the extra ones the VJP graphs need."""
+    """Core ATen decompositions plus the extra ones the VJP graphs need.
+
+    ReLU's backward stays core's ``where(y <= 0, 0, grad)`` although ONNX Runtime's Where is 2.3–3.7x slower
+    than ``grad · (y > 0)`` (bench_conv.py): the multiply turns a non-finite gradient at a masked element into
+    NaN, and LPIPS's f / (‖f‖ + 1e-10) has exactly that (0/0 in the norm's backward where f = 0 after a ReLU)."""
     table = dict(torch.export.default_decompositions())
     table[torch.ops.aten.convolution_backward.default] = _convolution_backward
     table[torch.ops.aten.empty_permuted.default] = _empty_permuted
@@ -116,10 +161,25 @@ def dynamic_dims(multiple):
     return dims
 
 
+def _derived(dims, d, multiple):
+    """An axis at another scale than H, W (``H/k``, ``kH``; TensorSpec) as a multiple of the same ``hk``/``wk``."""
+    if d in dims:
+        return dims[d]
+    base = d.split("/")[0] if "/" in d else d[-1]
+    k = Dim("hk", min=1, max=MAX_SIDE // multiple) if base == "H" else Dim("wk", min=1, max=MAX_SIDE // multiple)
+    if "/" in d:
+        down = int(d.split("/")[1])
+        if multiple % down:
+            raise ValueError(f"axis {d} needs a size multiple divisible by {down}, not {multiple}")
+        return (multiple // down) * k
+    return int(d[:-1]) * multiple * k
+
+
 def dynamic_shapes(tensor_specs, multiple):
     """torch.export ``dynamic_shapes`` for inputs described by TensorSpecs (string axes are dynamic)."""
     dims = dynamic_dims(multiple)
-    return tuple({i: dims[d] for i, d in enumerate(t.shape) if isinstance(d, str)} or None for t in tensor_specs)
+    return tuple({i: _derived(dims, d, multiple) for i, d in enumerate(t.shape) if isinstance(d, str)} or None
+                 for t in tensor_specs)
 
 
 def export_forward(module, example_inputs, input_specs, multiple=None):
@@ -265,10 +325,24 @@ import time  # noqa: E402
 from typing import Callable  # noqa: E402
 
 
+def _concrete_axis(d, batch, h, w):
+    """A symbolic axis's size: ``B``, ``H``, ``W``, ``H/k``, ``kH`` (and W alike); other symbols stay."""
+    sizes = {"B": batch, "H": h, "W": w}
+    if d in sizes:
+        return sizes[d]
+    if "/" in d:
+        base, k = d.split("/")
+        return sizes[base] // int(k) if base in ("H", "W") and sizes[base] is not None else d
+    if d[-1:] in ("H", "W") and d[:-1].isdigit() and sizes[d[-1]] is not None:
+        return int(d[:-1]) * sizes[d[-1]]
+    return d
+
+
 @dataclass
 class TensorSpec:
     """A graph input or output: name, dtype (``float32``/``int64``) and shape; the string axes are symbolic:
-    ``"B"`` (batch), ``"H"``, ``"W"`` (image height and width)."""
+    ``"B"`` (batch), ``"H"``, ``"W"`` (image height and width), and for tensors at another scale than the input
+    ``"H/k"`` (downsampled k times) or ``"kH"`` (upsampled), k an integer."""
 
     name: str
     dtype: str
@@ -277,7 +351,7 @@ class TensorSpec:
     def concrete(self, batch, size=None):
         """The shape at batch ``batch`` and image size ``size`` = (height, width)."""
         h, w = size if size else (None, None)
-        return [{"B": batch, "H": h, "W": w}.get(d, d) if isinstance(d, str) else d for d in self.shape]
+        return [_concrete_axis(d, batch, h, w) if isinstance(d, str) else d for d in self.shape]
 
     def as_manifest(self):
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}

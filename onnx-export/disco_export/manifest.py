@@ -9,7 +9,6 @@ import json
 import os
 from pathlib import Path
 
-import blake3
 import onnx
 import onnxruntime
 import torch
@@ -22,6 +21,10 @@ MANIFEST = "manifest.json"
 
 def blake3_file(path, chunk=1 << 20):
     """Hex blake3 of a file, streamed."""
+    # Imported here, so that reading a manifest (the PyTorch reference, on a machine whose Python has no
+    # blake3 package: docs/gpu.md) does not need it.
+    import blake3  # noqa: PLC0415
+
     h = blake3.blake3()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -169,6 +172,8 @@ def validate(doc, root=None):
         need(set(d.get("graphs", {})) == {"forward", "vjp"}, f"diffusion_models.{name}.graphs roles wrong")
         need(isinstance(d.get("size_multiple"), int), f"diffusion_models.{name}.size_multiple missing")
         refs(d.get("graphs", {}), f"diffusion_models.{name}.graphs")
+        if "checkpointed" in d:
+            _validate_checkpoint(d["checkpointed"], graphs, f"diffusion_models.{name}.checkpointed", need)
     for fam in ("unet", "secondary", "lpips"):
         sec = doc.get(fam)
         if sec is not None:
@@ -190,3 +195,30 @@ def validate(doc, root=None):
             need(isinstance(sec.get(k), int), f"raft.{k} missing")
         refs(sec.get("graphs", {}), "raft.graphs")
     return problems
+
+
+def _validate_checkpoint(ck, graphs, where, need):
+    """A diffusion model's ``checkpointed`` entry (unet_checkpoint.checkpoint_section): the boundary forward and
+    segments whose inputs name ``x`` or an earlier segment, ending in ``head``."""
+    if not isinstance(ck, dict):
+        need(False, f"{where} is not an object")
+        return
+    need(isinstance(ck.get("forward"), str) and ck.get("forward") in graphs, f"{where}.forward names no graph")
+    segs = ck.get("segments")
+    if not isinstance(segs, list) or not segs:
+        need(False, f"{where}.segments missing or empty")
+        return
+    known = {"x"}
+    for i, seg in enumerate(segs):
+        at = f"{where}.segments[{i}]"
+        if not isinstance(seg, dict):
+            need(False, f"{at} is not an object")
+            continue
+        need(isinstance(seg.get("name"), str) and seg.get("name") not in known, f"{at}.name missing or repeated")
+        need(isinstance(seg.get("graph"), str) and seg.get("graph") in graphs, f"{at}.graph names no graph")
+        ins = seg.get("inputs")
+        need(isinstance(ins, list) and ins and all(isinstance(n, str) and n in known for n in ins),
+             f"{at}.inputs must name x or earlier segments")
+        need(isinstance(seg.get("time"), bool), f"{at}.time is not a bool")
+        known.add(seg.get("name"))
+    need(isinstance(segs[-1], dict) and segs[-1].get("name") == "head", f"{where}: the last segment is not head")

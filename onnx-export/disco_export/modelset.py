@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from . import adabins, checkpoints, clip, depth, export, flow, lpips, manifest, openclip, raft, secondary, unet, unet_catalog, verify
+from . import (adabins, checkpoints, clip, depth, export, flow, lpips, manifest, openclip, raft, secondary, unet,
+               unet_catalog, unet_checkpoint, verify)
 
 
 @dataclass
@@ -111,9 +112,16 @@ def make_unet(req):
     return model, checkpoints.load_into(model, req.checkpoint, cfg.name)
 
 
-def diffusion_section(model, specs, req, source_sha, graphs):
-    """Export one UNet's graphs; its ``diffusion_models`` entry (architecture, graphs, size multiple)."""
-    return {**model.cfg.as_manifest(), **_family(specs, req, source_sha, graphs)}
+def diffusion_section(model, specs, req, source_sha, graphs, checkpointed=True):
+    """Export one UNet's graphs; its ``diffusion_models`` entry (architecture, graphs, size multiple and, when
+    ``checkpointed``, the segment graphs of the gradient-checkpointed UNet path: unet_checkpoint.py)."""
+    entry = {**model.cfg.as_manifest(), **_family(specs, req, source_sha, graphs)}
+    if checkpointed:
+        fwd, segs = unet_checkpoint.graph_specs(model)
+        for spec in [fwd] + [s for _, s, _, _ in segs]:
+            _run(spec, req, source_sha, graphs)
+        entry["checkpointed"] = unet_checkpoint.checkpoint_section(fwd.name, segs)
+    return entry
 
 
 def make_secondary(req):
@@ -239,7 +247,9 @@ def build(req):
     graphs, sections = {}, dict(req.extra_sections)
     for key in [k for k in models if k == "unet" or k.startswith("unet:")]:
         model, sha = models[key]
-        entry = diffusion_section(model, unet.graph_specs(model), req, sha, graphs)
+        # tiny sets: only DD's default model gets the checkpoint graphs (they add minutes to every test export)
+        checkpointed = not req.tiny or model.cfg.name == unet_catalog.DEFAULT
+        entry = diffusion_section(model, unet.graph_specs(model), req, sha, graphs, checkpointed)
         sections.setdefault("diffusion_models", {})[model.cfg.name] = entry
         if model.cfg.name == unet_catalog.DEFAULT:  # the single-model sections older readers know
             sections["diffusion"] = model.cfg.as_manifest()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from disco_export import adabins, clip, depth, flow, lpips, manifest, raft, secondary, unet
+from disco_export import adabins, clip, depth, flow, lpips, manifest, raft, secondary, unet, unet_checkpoint
 from disco_export.__main__ import TINY_CLIP, main, parser, request
 from disco_export.modelset import _seeded, make_clip, make_lpips, make_secondary, make_unet
 
@@ -35,6 +35,8 @@ def tiny_specs():
     specs = {}
     model, _ = make_unet(req)
     specs.update({s.name: s for s in unet.graph_specs(model).values()})
+    fwd, segs = unet_checkpoint.graph_specs(model)  # the default model's checkpointed path
+    specs.update({s.name: s for s in [fwd] + [seg for _, seg, _, _ in segs]})
     for i, cfg in enumerate(req.extra_tiny_unets):  # the custom-architecture model, seeded as modelset.build does
         model = _seeded(req.seed + 4 + i, lambda: unet.UNetModel(cfg))
         specs.update({s.name: s for s in unet.graph_specs(model).values()})

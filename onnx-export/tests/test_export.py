@@ -15,6 +15,14 @@ from disco_export.export import GraphSpec, TensorSpec
     (nn.Conv2d(3, 5, 8, stride=8, bias=False), (2, 3, 16, 24)),  # ViT patch embedding
     (nn.Conv2d(3, 5, 3, stride=3), (2, 3, 10, 11)),  # rows the convolution never reads
     (nn.Conv1d(6, 18, 1), (2, 6, 10)),  # the UNet's qkv projection
+    # C_in >= FLIP_MIN_CHANNELS and stride 1: a convolution over flipped, channel-swapped weights
+    (nn.Conv2d(8, 6, 3, padding=1), (2, 8, 7, 6)),
+    (nn.Conv2d(8, 6, 3), (2, 8, 9, 8)),  # padding 0
+    (nn.Conv2d(16, 8, 3, padding=1, groups=4), (2, 16, 6, 7)),
+    (nn.Conv2d(8, 8, 3, padding=2, dilation=2), (2, 8, 9, 10)),
+    (nn.Conv2d(8, 8, (3, 1), padding=(1, 0)), (2, 8, 5, 6)),  # a non-square kernel
+    (nn.Conv2d(8, 4, 3, padding=3), (2, 8, 5, 5)),  # padding > d(k-1): ConvTranspose
+    (nn.Conv1d(16, 48, 1), (2, 16, 10)),
 ])
 def test_convolution_backward_decomposition(conv, shape):
     x = torch.randn(shape, dtype=torch.float64)
@@ -31,6 +39,76 @@ def test_convolution_backward_decomposition(conv, shape):
     assert got.shape == want.shape
     assert float((got - want).norm() / want.norm()) < 1e-12
     assert torch.allclose(gb, up.sum(dim=[0] + list(range(2, up.dim()))))
+
+
+def test_relu_backward_masks_non_finite_gradients():
+    """LPIPS's normalisation sends NaN back to a zero feature vector; ReLU's backward must zero it, not NaN · 0."""
+    y = torch.relu(torch.randn(3, 8, 5, 5, dtype=torch.float64))
+    g = torch.randn(3, 8, 5, 5, dtype=torch.float64)
+    g[y == 0] = float("nan")
+    got = export.decomposition_table()[torch.ops.aten.threshold_backward.default](g, y, 0.0)
+    assert (y == 0).any() and torch.equal(got, torch.where(y > 0, g, 0.0))
+
+
+class _ConvNet(nn.Module):
+    """Stride-1 and stride-2 convolutions (padding 0 and 1, groups, dilation, 3 input channels) with ReLUs."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),  # C_in 3: ConvTranspose
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),  # stride 2, symbolic output padding
+            nn.Conv2d(16, 16, 3, padding=1, groups=2), nn.ReLU(),
+            nn.Conv2d(16, 16, 3, padding=2, dilation=2), nn.ReLU(),
+            nn.Conv2d(16, 12, 1), nn.ReLU(),
+            nn.Conv2d(12, 8, 3, stride=2), nn.ReLU(),  # stride 2, padding 0
+            nn.Conv2d(8, 4, 3))  # padding 0
+
+    def forward(self, x):
+        f = self.net(x)
+        return (f * f).mean(dim=(2, 3))
+
+
+def test_conv_net_vjp_graph_matches_autograd(tmp_path, monkeypatch):
+    """The VJP graph of a conv net with symbolic H, W (any size from 24, odd or even) against autograd; stride-1
+    input gradients are Convs whose weights ONNX Runtime folds to constants at load."""
+    import onnx
+    import onnxruntime as ort
+    from torch.export import Dim
+    # H, W of any parity (the models' H = m·k): from 24 up, so that no feature map is 1 pixel wide
+    monkeypatch.setattr(export, "dynamic_dims", lambda multiple: {
+        "B": Dim("B", min=1, max=64), "H": Dim("hk", min=24, max=512), "W": Dim("wk", min=24, max=512)})
+    torch.manual_seed(0)
+    m = _ConvNet()
+    spec = GraphSpec("convnet_vjp", m, [TensorSpec("x", "float32", ["B", 3, "H", "W"])],
+                     [TensorSpec("y", "float32", ["B", 4]), TensorSpec("grad", "float32", ["B", 3, "H", "W"])],
+                     lambda b, g, size=None: [torch.randn(b, 3, *size, generator=g)], vjp=True,
+                     upstream=TensorSpec("upstream", "float32", ["B", 4]), multiple=1, sizes=((29, 34), []))
+    export.build_graph(spec, tmp_path / "c.onnx")
+    model = onnx.load(str(tmp_path / "c.onnx"))
+    ops = [n.op_type for n in model.graph.node]
+    # ConvTranspose: C_in 3 and the two stride-2 convs; Conv: 7 forward, 4 stride-1 input gradients
+    assert ops.count("ConvTranspose") == 3 and ops.count("Conv") == 7 + 4
+    # constant folding (a basic optimisation) turns the flipped weights into initializers; EXTENDED leaves out
+    # the layout transformers, whose NCHWc Convs fuse some nodes
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(tmp_path / "c.onnx"), opts, providers=["CPUExecutionProvider"])
+    opt = onnx.load(str(tmp_path / "opt.onnx"))
+    inits = {i.name for i in opt.graph.initializer}
+    convs = [n for n in opt.graph.node if n.op_type in ("Conv", "FusedConv", "ConvTranspose")]
+    assert len(convs) == 14 and all(n.input[1] in inits for n in convs)
+    sess = verify.session(tmp_path / "c.onnx")
+    for b, (h, w) in [(1, (24, 27)), (3, (27, 24)), (2, (30, 31)), (1, (40, 40))]:
+        x = torch.randn(b, 3, h, w)
+        xr = x.clone().requires_grad_(True)
+        y = m(xr)
+        up = torch.randn(y.shape)
+        (want,) = torch.autograd.grad(y, xr, up)
+        got_y, got = sess.run(None, {"x": x.numpy(), "upstream": up.numpy()})
+        assert verify.rel_error(got_y, y.detach().numpy()) < 1e-5
+        assert verify.rel_error(got, want.numpy()) < 1e-5
 
 
 class _Unit(nn.Module):

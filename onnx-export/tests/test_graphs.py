@@ -37,6 +37,39 @@ def test_image_graphs_serve_several_sizes(tiny_set, name):
     assert all(0 <= e < TOL for e in errors.values())
 
 
+@pytest.mark.parametrize("size", [(96, 64), (32, 160)])
+def test_checkpointed_unet_walk_is_the_whole_unet_gradient(tiny_set, tiny_manifest, size):
+    """The manifest's segments, walked backwards as the renderer walks them (unet_checkpoint.chain_vjp), give
+    autograd's gradient of the whole UNet's eps; fresh random x, t, upstream, batch 2, non-square sizes."""
+    from disco_export import unet_checkpoint
+    from disco_export.unet_catalog import DEFAULT
+    section = tiny_manifest["diffusion_models"][DEFAULT]["checkpointed"]
+    sessions = {}
+
+    def sess(name):
+        if name not in sessions:
+            sessions[name] = verify.session(tiny_set / tiny_manifest["graphs"][name]["file"])
+        return sessions[name]
+
+    def run_forward(x, t):
+        s = sess(section["forward"])
+        return dict(zip([o.name for o in s.get_outputs()], s.run(None, {"x": x, "t": t})))
+
+    def run_segment(graph, h, t, up):
+        feeds = {"h": h, "upstream": up, **({"t": t} if t is not None else {})}
+        return sess(graph).run(["grad_h"], feeds)[0]
+
+    whole = SPECS[tiny_manifest["diffusion_models"][DEFAULT]["graphs"]["vjp"]]
+    gen = torch.Generator().manual_seed(size[0] * 7 + size[1])
+    x, t = whole.sample_inputs(2, gen, size)
+    up = torch.randn(2, 3, *size, generator=gen)
+    got = unet_checkpoint.chain_vjp(run_forward, run_segment, section, x.numpy(), t.numpy(), up.numpy())
+    want = verify.reference(whole, [x, t], up)[1]
+    assert np.linalg.norm(want) > 0
+    assert verify.rel_error(got, want) < TOL
+    assert [s["name"] for s in section["segments"]][-1] == "head"
+
+
 def test_every_family_has_forward_and_vjp():
     names = set(SPECS)
     for fam in ("unet", "secondary", "lpips"):

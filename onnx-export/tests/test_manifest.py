@@ -127,6 +127,25 @@ def test_validate_accepts_fused_only_and_two_pass_only_clip_sections(tiny_manife
         assert not [p for p in manifest.validate(doc) if "RN50" in p]
 
 
+@pytest.mark.parametrize("damage, problem", [
+    (lambda c: c["segments"][2]["inputs"].__setitem__(0, "in7\nx"), "inputs must name x or earlier segments"),
+    (lambda c: c["segments"].pop(), "the last segment is not head"),
+    (lambda c: c["segments"][1].__setitem__("name", "in0"), "name missing or repeated"),
+    (lambda c: c["segments"][0].__setitem__("graph", "nope"), "graph names no graph"),
+    (lambda c: c["segments"][0].__setitem__("time", "yes"), "time is not a bool"),
+    (lambda c: c.__setitem__("forward", None), "forward names no graph"),
+    (lambda c: c.__setitem__("segments", []), "segments missing or empty"),
+])
+def test_validate_refuses_damaged_checkpointed_sections(tiny_manifest, damage, problem):
+    """The checkpointed UNet's segment list: every input names x or an earlier segment, names are unique, graphs
+    exist, and it ends in head (unet_checkpoint.py)."""
+    from disco_export.unet_catalog import DEFAULT
+    assert not manifest.validate(tiny_manifest)
+    bad = copy.deepcopy(tiny_manifest)
+    damage(bad["diffusion_models"][DEFAULT]["checkpointed"])
+    assert any(problem in p for p in manifest.validate(bad)), manifest.validate(bad)
+
+
 def test_manifest_extends_an_existing_set(tmp_path):
     """Exporting into an existing set keeps its other entries (how a CLIP model is added later)."""
     root = tmp_path

@@ -435,3 +435,19 @@ def test_rebuild_refuses_checkpoint_sets_and_reads_the_random_weights_seed(tmp_p
     other = make_clip(Request(out=tmp_path, random_weights=True, seed=4), "RN50")[0]
     assert not torch.equal(other.visual.conv1.weight, b.visual.conv1.weight)
     assert rebuild(tiny_set, CLIP_FLAGS).clip["RN50"].resolution == rebuild_tiny(tiny_set, CLIP_FLAGS).clip["RN50"].resolution
+
+
+def test_the_reference_imports_without_the_export_only_packages():
+    """The GPU machine's Python (docs/gpu.md) has torch, onnx and onnxruntime but not blake3, clip-anytorch or
+    ftfy: the reference (scripts/gpu-bench.sh --reference) must import without them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\n"
+            "for m in ('blake3', 'clip', 'ftfy'):\n"
+            "    sys.modules[m] = None\n"
+            "import disco_export.reference.__main__\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

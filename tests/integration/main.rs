@@ -22,6 +22,7 @@ mod fuzz_import;
 mod fuzz_loader;
 mod fuzz_support;
 mod gc;
+mod gpu_pack;
 mod hostile;
 mod import;
 mod import_corpus;

@@ -593,3 +593,78 @@ fn a_tone_correction_restarts_pulls_toward_its_image_and_resumes_bit_identically
         "resumed render differs"
     );
 }
+
+/// The UNet path's gradient, walked segment by segment through the checkpointed graphs
+/// (docs/models.md, "Checkpointed UNet"), is the whole-UNet VJP's: at two sizes, batch 1,
+/// on fresh random x, t and upstream. The renderer takes the checkpointed path where the set
+/// has it.
+#[test]
+fn the_checkpointed_unet_vjp_is_the_whole_unet_vjp() {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    s.common.use_secondary_model = false;
+    let mut m = models(&set, &s, false);
+    assert!(
+        m.unet_vjp.is_none(),
+        "the renderer prefers the checkpointed path"
+    );
+    let Models {
+        unet,
+        unet_checkpoint,
+        ..
+    } = &mut m;
+    let ck = unet_checkpoint
+        .as_mut()
+        .expect("the tiny set's default model has checkpoint graphs");
+    let family = set
+        .manifest
+        .diffusion_family("512x512_diffusion_uncond_finetune_008100")
+        .unwrap();
+    let opts = SessionOptions {
+        device: Device::Cpu,
+        intra_threads: Some(2),
+        verify_hashes: true,
+    };
+    let mut whole = GraphSession::open(&set, family.graph("vjp").unwrap(), opts).unwrap();
+    for (seed, (h, w)) in [(11, (96, 64)), (12, (32, 128))] {
+        let x = randn((1, 3, h, w), seed).into_dyn();
+        let up = randn((1, 3, h, w), seed + 100).into_dyn();
+        let t = ndarray::Array1::from_elem(1, 123.4f32 * seed as f32).into_dyn();
+        let got = ck.vjp(unet, &x, &t, up.clone()).unwrap();
+        let want = whole
+            .run(&[
+                ("x", disco::render::session::Input::F32(x.view())),
+                ("t", disco::render::session::Input::F32(t.view())),
+                ("upstream", disco::render::session::Input::F32(up.view())),
+            ])
+            .unwrap()
+            .remove("grad_x")
+            .unwrap();
+        let norm = |a: &ndarray::ArrayD<f32>| a.mapv(|v| (v as f64).powi(2)).sum().sqrt();
+        let rel = norm(&(&got - &want)) / norm(&want);
+        assert!(
+            norm(&want) > 0.0 && rel < 1e-5,
+            "{w}x{h}: relative error {rel:e}"
+        );
+    }
+}
+
+/// On the checkpointed UNet path the guidance walk starts from the boundaries the sampler's
+/// own forward left at the same (x, t): no guided step runs the UNet forward a third time.
+#[test]
+fn the_checkpointed_walk_reuses_the_samplers_forward() {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    s.common.use_secondary_model = false;
+    let mut m = models(&set, &s, false);
+    let never = AtomicBool::new(false);
+    let mut steps = 0;
+    let Rendered::Finished(_) = job::render(&s, &mut m, None, |_| steps += 1, &never).unwrap()
+    else {
+        panic!("cancelled")
+    };
+    let ck = m.unet_checkpoint.as_ref().expect("checkpointed path");
+    // DDIM guides every step but its last (§4.5)
+    assert_eq!(ck.reused as usize, steps - 1, "{steps} steps");
+    assert_eq!(ck.recomputed, 0);
+}

@@ -221,3 +221,56 @@ fn doctor_names_the_target_that_needs_lpips() {
         "{stderr}"
     );
 }
+
+/// A damaged `checkpoint` section of the default diffusion model is named before anything
+/// renders (the project guides through the UNet, which uses it).
+fn checkpoint_damage_is_named(damage: impl FnOnce(&mut serde_json::Value), want: &str) {
+    let Some(dir) = damaged(|_, m| damage(m)) else {
+        return;
+    };
+    let kdl = dir.path().join("disco.kdl");
+    let text_before = std::fs::read_to_string(&kdl).unwrap();
+    std::fs::write(&kdl, format!("{text_before}use-secondary-model #false\n")).unwrap();
+    let out = disco(dir.path(), &["build"]);
+    let (_, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(flat(&stderr).contains(want), "{stderr}");
+    assert!(!stderr.contains("rendering"), "nothing rendered: {stderr}");
+}
+
+#[test]
+fn a_checkpoint_segment_reading_an_unknown_tensor_is_named() {
+    checkpoint_damage_is_named(
+        |m| checkpoint(m)["segments"][3]["inputs"][0] = "in9\nx".into(),
+        "reads `in9\\nx`, which is neither x nor an earlier segment",
+    );
+}
+
+#[test]
+fn a_checkpoint_forward_without_a_boundary_is_named() {
+    checkpoint_damage_is_named(
+        |m| {
+            let outputs = m["graphs"]["unet_ckpt_fwd"]["outputs"]
+                .as_array_mut()
+                .unwrap();
+            let mid = outputs.iter_mut().find(|o| o["name"] == "mid").unwrap();
+            mid["name"] = "middle".into();
+        },
+        "declares no 4-d output `mid`, which segment `out0` reads",
+    );
+}
+
+#[test]
+fn a_checkpoint_without_its_head_segment_is_named() {
+    checkpoint_damage_is_named(
+        |m| {
+            checkpoint(m)["segments"].as_array_mut().unwrap().pop();
+        },
+        "the last segment is not `head`",
+    );
+}
+
+fn checkpoint(m: &mut serde_json::Value) -> &mut serde_json::Value {
+    &mut m["diffusion_models"]["512x512_diffusion_uncond_finetune_008100"]["checkpointed"]
+}

@@ -517,10 +517,14 @@ fn back_through_denoiser(
             );
             grad_x.scaled_add(a, &g_pred);
             let up = g_pred.mapv(|v| -s * v).into_dyn();
+            if let Some(ck) = models.unet_checkpoint.as_mut() {
+                grad_x += &four(ck.vjp(&mut models.unet, xd, t_unet, up)?);
+                return Ok(grad_x);
+            }
             let vjp = models
                 .unet_vjp
                 .as_mut()
-                .expect("the UNet VJP is opened when the secondary model is off");
+                .expect("a UNet VJP is opened when the secondary model is off");
             let gx = one(
                 vjp,
                 &[

@@ -505,11 +505,14 @@ fn unet_eps(
 ) -> Result<Array4<f32>, RunError> {
     let xd = x.to_owned().into_dyn();
     let t = ndarray::Array1::from_elem(1, schedule.t_model(k)).into_dyn();
-    let full = models
+    let mut out = models
         .unet
-        .run(&[("x", Input::F32(xd.view())), ("t", Input::F32(t.view()))])?
-        .remove("eps_full")
-        .expect("eps_full");
+        .run(&[("x", Input::F32(xd.view())), ("t", Input::F32(t.view()))])?;
+    let full = out.remove("eps_full").expect("eps_full");
+    // the checkpointed UNet path: the boundaries of this forward start the guidance walk
+    if let Some(ck) = models.unet_checkpoint.as_mut() {
+        ck.keep(&xd, &t, out);
+    }
     Ok(full
         .into_dimensionality::<ndarray::Ix4>()
         .expect("[1, 6, H, W]")

@@ -8,7 +8,7 @@
 //! - [`prompts`]: CLIP targets and weights.
 //! - [`guidance`]: cond_fn composed from the graphs and the kernels; [`models`]: the sessions
 //!   a render needs; [`job`]: one render end to end (targets, sampler loop, final image,
-//!   checkpoints); [`observer`]: what a render reports while it runs; [`trace`]: the observer
+//!   checkpoints); [`unet_checkpoint`]: the UNet's VJP walked segment by segment; [`observer`]: what a render reports while it runs; [`trace`]: the observer
 //!   that records everything a render did, for the PyTorch replay.
 
 #![deny(missing_docs)]
@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod session;
 pub mod spec;
 pub mod trace;
+pub mod unet_checkpoint;
 
 // The pure kernels this layer drives (crate `disco-kernels`), under the names the modules
 // here use for them.

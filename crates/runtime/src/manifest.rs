@@ -247,7 +247,69 @@ pub struct Family {
     pub graphs: BTreeMap<String, String>,
     /// Image height and width must be multiples of this.
     pub size_multiple: usize,
+    /// A UNet's gradient-checkpointed guidance graphs, where the set has them.
+    #[serde(default)]
+    pub checkpointed: Option<Checkpointed>,
 }
+
+/// The UNet cut at its block boundaries (onnx-export's `unet_checkpoint.py`): a forward that
+/// returns every boundary, and per segment a VJP graph that recomputes only that segment, so
+/// the backward never holds more than the boundaries and one segment's activations (DD's
+/// `use_checkpoint`). docs/models.md, "Checkpointed UNet".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Checkpointed {
+    /// `(x, t) -> eps_full` and one output per segment but the last, named after it.
+    pub forward: String,
+    /// In forward order; the last is `head`, whose output is ε.
+    pub segments: Vec<Segment>,
+}
+
+/// One segment of a [`Checkpointed`] UNet.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Segment {
+    /// The segment, and the boundary tensor it outputs.
+    pub name: String,
+    /// Its VJP graph: `(h, [t,] upstream) -> grad_h`.
+    pub graph: String,
+    /// The tensors (`x` or earlier segments) whose channel concatenation is its input `h`.
+    pub inputs: Vec<String>,
+    /// Whether the graph takes the model time `t`.
+    pub time: bool,
+}
+
+impl Checkpointed {
+    /// What is wrong with the segment list, if anything: each segment's inputs name `x` or an
+    /// earlier segment, names are unique, and the last segment is `head`.
+    pub fn problem(&self) -> Option<String> {
+        let mut known: Vec<&str> = vec!["x"];
+        for s in &self.segments {
+            if known.contains(&s.name.as_str()) {
+                return Some(format!(
+                    "segment `{}` is named twice",
+                    s.name.escape_debug()
+                ));
+            }
+            if s.inputs.is_empty() {
+                return Some(format!("segment `{}` has no inputs", s.name.escape_debug()));
+            }
+            if let Some(i) = s.inputs.iter().find(|i| !known.contains(&i.as_str())) {
+                return Some(format!(
+                    "segment `{}` reads `{}`, which is neither x nor an earlier segment",
+                    s.name.escape_debug(),
+                    i.escape_debug()
+                ));
+            }
+            known.push(&s.name);
+        }
+        match self.segments.last() {
+            Some(s) if s.name == HEAD_SEGMENT => None,
+            _ => Some(format!("the last segment is not `{HEAD_SEGMENT}`")),
+        }
+    }
+}
+
+/// The checkpointed UNet's last segment: its output is ε, the cotangent the walk starts from.
+pub const HEAD_SEGMENT: &str = "head";
 
 impl Family {
     /// The graph for `role`.
@@ -417,6 +479,17 @@ pub fn contract(family: &str, role: &str) -> Option<Contract> {
             &[("x", F32, 4), ("t", F32, 1), ("upstream", F32, 4)],
             &[("grad_x", F32, 4)],
         ),
+        ("unet", "checkpoint_forward") => {
+            (&[("x", F32, 4), ("t", F32, 1)], &[("eps_full", F32, 4)])
+        }
+        ("unet", "segment_vjp") => (
+            &[("h", F32, 4), ("t", F32, 1), ("upstream", F32, 4)],
+            &[("grad_h", F32, 4)],
+        ),
+        ("unet", "segment_vjp_untimed") => (
+            &[("h", F32, 4), ("upstream", F32, 4)],
+            &[("grad_h", F32, 4)],
+        ),
         ("secondary", "forward") => (&[("x", F32, 4), ("t", F32, 1)], &[("pred", F32, 4)]),
         ("secondary", "vjp") => (
             &[("x", F32, 4), ("t", F32, 1), ("upstream", F32, 4)],
@@ -450,6 +523,8 @@ pub fn contract(family: &str, role: &str) -> Option<Contract> {
     let role = match (family, role) {
         ("unet", "forward") => "unet forward",
         ("unet", "vjp") => "unet vjp",
+        ("unet", "checkpoint_forward") => "unet checkpoint forward",
+        ("unet", _) => "unet segment vjp",
         ("secondary", "forward") => "secondary forward",
         ("secondary", "vjp") => "secondary vjp",
         ("lpips", _) => "lpips vjp",

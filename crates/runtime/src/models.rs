@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use ndarray::Array2;
 
-use super::manifest::{Family, contract};
+use super::manifest::{Checkpointed, Family, contract};
 use super::session::{GraphSession, LazySession, ModelSet, SessionError, SessionOptions};
+use super::unet_checkpoint::UnetCheckpoint;
 
 /// Why the model set cannot serve a render.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +183,8 @@ pub struct Models {
     pub unet: GraphSession,
     /// UNet VJP (guidance through the UNet when `use_secondary_model` is off).
     pub unet_vjp: Option<GraphSession>,
+    /// The checkpointed UNet VJP, in place of `unet_vjp` where the set has it.
+    pub unet_checkpoint: Option<UnetCheckpoint>,
     /// Secondary model forward and VJP.
     pub secondary: Option<(GraphSession, GraphSession)>,
     /// LPIPS VJP (init / frame coherence loss).
@@ -221,6 +224,8 @@ pub struct GraphNames {
     pub unet: String,
     /// UNet VJP, for guidance through the UNet.
     pub unet_vjp: Option<String>,
+    /// The checkpointed UNet VJP's graphs, in place of `unet_vjp` where the set has them.
+    pub unet_checkpoint: Option<Checkpointed>,
     /// Secondary model forward and VJP.
     pub secondary: Option<(String, String)>,
     /// LPIPS VJP.
@@ -236,6 +241,10 @@ impl GraphNames {
     pub fn all(&self) -> Vec<&str> {
         let mut v = vec![self.unet.as_str()];
         v.extend(self.unet_vjp.as_deref());
+        if let Some(c) = &self.unet_checkpoint {
+            // its forward is `unet`, listed above
+            v.extend(c.segments.iter().map(|s| s.graph.as_str()));
+        }
         if let Some((f, b)) = &self.secondary {
             v.extend([f.as_str(), b.as_str()]);
         }
@@ -287,12 +296,16 @@ impl Needs<'_> {
                     have: m.diffusion_names().join(", "),
                 })?;
         let unet = sized(Some(unet_family), "unet", "forward")?;
-        let (unet_vjp, secondary) = if self.secondary {
+        let (unet_vjp, unet_checkpoint, secondary) = if self.secondary {
             let f = sized(m.secondary.as_ref(), "secondary", "forward")?;
             let v = sized(m.secondary.as_ref(), "secondary", "vjp")?;
-            (None, Some((f, v)))
+            (None, None, Some((f, v)))
+        } else if let Some(c) = &unet_family.checkpointed {
+            // the checkpointed walk computes the same gradient in a fraction of the memory;
+            // its boundary forward serves as the UNet forward (below)
+            (None, Some(c.clone()), None)
         } else {
-            (Some(sized(Some(unet_family), "unet", "vjp")?), None)
+            (Some(sized(Some(unet_family), "unet", "vjp")?), None, None)
         };
         let lpips_vjp = if self.lpips {
             Some(sized(m.lpips.as_ref(), "lpips", "vjp")?)
@@ -341,9 +354,14 @@ impl Needs<'_> {
                 },
             )?),
         };
+        let unet = match &unet_checkpoint {
+            Some(c) => c.forward.clone(),
+            None => unet,
+        };
         let names = GraphNames {
             unet,
             unet_vjp,
+            unet_checkpoint,
             secondary,
             lpips_vjp,
             clip,
@@ -360,6 +378,18 @@ impl GraphNames {
     fn check(&self, set: &ModelSet) -> Result<(), ModelsError> {
         let mut roles: Vec<(&str, &str, &str)> = vec![("unet", "forward", &self.unet)];
         roles.extend(self.unet_vjp.as_deref().map(|g| ("unet", "vjp", g)));
+        if let Some(c) = &self.unet_checkpoint {
+            self.check_checkpoint(set, c)?;
+            roles.push(("unet", "checkpoint_forward", &c.forward));
+            for seg in &c.segments {
+                let role = if seg.time {
+                    "segment_vjp"
+                } else {
+                    "segment_vjp_untimed"
+                };
+                roles.push(("unet", role, &seg.graph));
+            }
+        }
         if let Some((f, v)) = &self.secondary {
             roles.extend([
                 ("secondary", "forward", f.as_str()),
@@ -399,6 +429,44 @@ impl GraphNames {
     }
 }
 
+impl GraphNames {
+    /// The segment list is well formed and the checkpoint forward returns every boundary a
+    /// segment reads.
+    fn check_checkpoint(&self, set: &ModelSet, c: &Checkpointed) -> Result<(), ModelsError> {
+        let contract_err = |graph: &str, problem: String| ModelsError::Contract {
+            dir: set.dir.display().to_string(),
+            graph: graph.to_owned(),
+            role: "unet checkpoint",
+            problem,
+        };
+        if let Some(problem) = c.problem() {
+            return Err(contract_err(&c.forward, problem));
+        }
+        let Some(fwd) = set.manifest.graphs.get(&c.forward) else {
+            return Ok(()); // named as a missing graph by the role check
+        };
+        for seg in &c.segments {
+            for i in seg.inputs.iter().filter(|i| *i != "x") {
+                if !fwd
+                    .outputs
+                    .iter()
+                    .any(|o| &o.name == i && o.shape.len() == 4)
+                {
+                    return Err(contract_err(
+                        &c.forward,
+                        format!(
+                            "declares no 4-d output `{}`, which segment `{}` reads",
+                            i.escape_debug(),
+                            seg.name.escape_debug()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Models {
     /// Opens every session `needs` asks for.
     pub fn open(
@@ -419,6 +487,16 @@ impl Models {
         };
         let unet = open(&names.unet)?;
         let unet_vjp = names.unet_vjp.as_deref().map(&mut open).transpose()?;
+        let unet_checkpoint = match &names.unet_checkpoint {
+            Some(c) => Some(UnetCheckpoint::new(
+                c.clone(),
+                c.segments
+                    .iter()
+                    .map(|s| open(&s.graph))
+                    .collect::<Result<_, _>>()?,
+            )),
+            None => None,
+        };
         let secondary = match &names.secondary {
             Some((f, v)) => Some((open(f)?, open(v)?)),
             None => None,
@@ -446,6 +524,7 @@ impl Models {
         Ok(Models {
             unet,
             unet_vjp,
+            unet_checkpoint,
             secondary,
             lpips_vjp,
             clip,

@@ -6,6 +6,15 @@ few elements recorded within ``clamp_margin`` of a bound, docs/trace.md) and unf
 clamp itself). Forcing removes the measure-zero ties that rounding decides; the unforced runs show their size.
 
 Errors are relative: ‖a − b‖/‖b‖ with b the trace's tensor (‖a‖ when ‖b‖ = 0).
+
+Branches: cond_fn's gradient is not continuous at float32 resolution. A ReLU of the secondary model or of a
+ResNet CLIP whose input lies within rounding of 0 takes either branch depending on how each side rounds, and
+moves the whole gradient by up to ~1e-3 (measured: docs/trace.md, "Branches"). So a teacher-forced evaluation
+whose gradient misses ``BRANCH_LIMIT`` is evaluated again at up to ``BRANCH_DRAWS`` points within
+``BRANCH_NOISE`` relative noise of x, and its error is the smallest over x and those points: the distance from
+disco's gradient to the nearest gradient PyTorch itself produces at x within float32 noise. ``grad_at_x`` and
+``grad_raw_at_x`` keep the errors at x itself, and ``branch`` says which draw matched. A wrong gradient matches
+no branch: the draws only move x by rounding-sized steps.
 """
 
 import torch
@@ -21,6 +30,12 @@ def rel_error(a, b):
     nb = float(b.double().norm())
     diff = float((a.double() - b.double()).norm())
     return diff / nb if nb > 0 else diff
+
+
+# The parity criterion's gradient limit, the relative noise of the branch search, and its draws (above).
+BRANCH_LIMIT = 1e-4
+BRANCH_NOISE = 1e-6
+BRANCH_DRAWS = 8
 
 
 class Replayer:
@@ -62,12 +77,14 @@ class Replayer:
         ties = {"forced": sum(e["forced"] for e in log or []), "flipped": sum(e["flipped"] for e in log or [])}
         return out, ties
 
-    def _eval_record(self, step, ev, x, out, ties):
+    def _eval_record(self, step, ev, x, out, ties, branches=False, forced=True):
         eps, grad_raw, grad, losses = out
         tr = self.trace.tensor
         rec = {"j": step["j"], "k": ev["k"], "cur_t": ev["cur_t"], "ties": ties, "x": rel_error(x, tr(ev["x"])),
                "eps": rel_error(eps, tr(ev["eps"])), "grad_raw": rel_error(grad_raw, tr(ev.get("grad_raw"))),
                "grad": rel_error(grad, tr(ev.get("grad")))}
+        if branches and grad is not None and max(rec["grad"], rec["grad_raw"] or 0.0) >= BRANCH_LIMIT:
+            self._nearest_branch(rec, step, ev, x, forced)
         if self.noise_floor and grad_raw is not None:
             # How far our own ∂L/∂x moves under 1e-6 relative input noise: clamp ties and ReLU masks make
             # the gradient discontinuous at float32 resolution (docs/models.md, "noise floor").
@@ -77,6 +94,24 @@ class Replayer:
         if losses is not None and ev.get("losses"):
             rec["losses"] = {name: {"reference": v, "trace": ev["losses"].get(name)} for name, v in losses.items()}
         return rec
+
+    def _nearest_branch(self, rec, step, ev, x, forced):
+        """Replaces the record's gradient errors by the smallest over x and ``BRANCH_DRAWS`` points within
+        ``BRANCH_NOISE`` of it (module doc, "Branches"); keeps the errors at x as ``*_at_x``."""
+        tr = self.trace.tensor
+        want_raw, want = tr(ev.get("grad_raw")), tr(ev.get("grad"))
+        rec["grad_at_x"], rec["grad_raw_at_x"] = rec["grad"], rec["grad_raw"]
+        rec["branch"] = {"draws": 0, "matched": None}
+        gen = torch.Generator().manual_seed(20261207 + 1000 * step["j"] + ev["k"])
+        for d in range(BRANCH_DRAWS):
+            x_p = x * (1 + BRANCH_NOISE * torch.randn(x.shape, generator=gen))
+            _, grad_raw, grad, _ = self._evaluate(x_p, ev, forced)[0]
+            rec["branch"]["draws"] = d + 1
+            e, e_raw = rel_error(grad, want), rel_error(grad_raw, want_raw)
+            if max(e, e_raw or 0.0) < max(rec["grad"], rec["grad_raw"] or 0.0):
+                rec["grad"], rec["grad_raw"], rec["branch"]["matched"] = e, e_raw, d
+            if max(rec["grad"], rec["grad_raw"] or 0.0) < BRANCH_LIMIT:
+                break
 
     def run(self, free, forced=True):
         """One pass over the trace's steps. free: evaluate on our own x (else the recorded ones); forced: take
@@ -94,7 +129,7 @@ class Replayer:
             ev0 = step_evals[0]
             x0_in = x_k if free else tr(ev0["x"])
             out0, ties0 = self._evaluate(x0_in, ev0, forced)
-            evals.append(self._eval_record(step, ev0, x0_in, out0, ties0))
+            evals.append(self._eval_record(step, ev0, x0_in, out0, ties0, not free, forced))
             if self.method == "ddim":
                 x_next, pred = ddim_step(x_k, out0[0], out0[2], tr(step["noise"]), k, a, ap,
                                          self.spec.get("eta", 0.0), self.clip_denoised)
@@ -108,7 +143,7 @@ class Replayer:
                         ev1 = step_evals[1]
                         x1_in = x_mid if free else tr(ev1["x"])
                         out1, ties1 = self._evaluate(x1_in, ev1, forced)
-                        rec = self._eval_record(step, ev1, x1_in, out1, ties1)
+                        rec = self._eval_record(step, ev1, x1_in, out1, ties1, not free, forced)
                         rec["x"] = rel_error(x_mid, tr(ev1["x"]))  # our probe vs the recorded one
                         evals.append(rec)
                         eps_b = self.guided(x1_in, out1[0], out1[2], ev1["k"])[0]
@@ -138,7 +173,7 @@ def summarise(result):
     for kind in ("evals", "steps"):
         for rec in result[kind]:
             for name, v in rec.items():
-                if name in ("j", "k", "cur_t", "losses", "ties") or v is None:
+                if name in ("j", "k", "cur_t", "losses", "ties", "branch") or v is None:
                     continue
                 key = "eval_x" if kind == "evals" and name == "x" else name
                 values.setdefault(key, []).append((v, rec["j"], rec["k"]))

@@ -1,0 +1,114 @@
+"""Export real-width VJP graphs with random weights and time VJP graphs in ONNX Runtime (CPU).
+
+    python -m disco_export.bench_vjp export --out /tmp/vjp            # secondary_vjp.onnx, clip_RN50_image_vjp.onnx
+    python -m disco_export.bench_vjp time /tmp/vjp/secondary_vjp.onnx --batch 1 --size 512 512
+    python -m disco_export.bench_vjp time before/clip_RN50_image_vjp.onnx after/clip_RN50_image_vjp.onnx --batch 16
+
+``export`` builds the real architectures (the secondary model at c = 64; CLIP RN50 with its configuration from
+clip.py) with seeded random weights and exports their VJP graphs through ``export.build_graph``, unverified.
+``time`` feeds fresh N(0, 1) inputs (t ~ U[0, 1)) and prints the median of ``--runs`` runs after one warm-up
+(the first run of a session is not counted), with 2 intra-op threads and ORT_ENABLE_ALL unless told otherwise;
+several graphs are timed in turn, round by round, so that a before/after pair sees the same machine load.
+"""
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def export_graphs(out, which):
+    import torch
+
+    from . import clip, export, secondary
+
+    out.mkdir(parents=True, exist_ok=True)
+    if "secondary" in which:
+        torch.manual_seed(0)
+        spec = secondary.graph_specs(secondary.SecondaryDiffusionImageNet2())["vjp"]
+        print(f"{spec.name}: {export.build_graph(spec, out / f'{spec.name}.onnx'):.1f} s", flush=True)
+    if "rn50" in which:
+        torch.manual_seed(0)
+        spec = clip.graph_specs("RN50", clip.CLIP(clip.CONFIGS["RN50"]))["image_vjp"]
+        print(f"{spec.name}: {export.build_graph(spec, out / f'{spec.name}.onnx'):.1f} s", flush=True)
+
+
+def feeds_for(sess, batch, size, rng):
+    feeds = {}
+    for inp in sess.get_inputs():
+        dims = []
+        for d in inp.shape:
+            if isinstance(d, int):
+                dims.append(d)
+            elif d == "B":
+                dims.append(batch)
+            elif d in ("H", "W") or "hk" in d or "wk" in d:  # the file names H = 32*hk, W = 32*wk
+                dims.append(size[0] if d == "H" or "hk" in d else size[1])
+            else:
+                raise ValueError(f"{inp.name}: unknown axis {d!r}")
+        if inp.type == "tensor(int64)":
+            raise ValueError(f"{inp.name}: integer inputs are not supported here")
+        x = rng.random(dims) if inp.name == "t" else rng.standard_normal(dims)
+        feeds[inp.name] = x.astype(np.float32)
+    return feeds
+
+
+def time_graphs(paths, batch, size, runs, threads):
+    """Load every graph, run each once (not counted), then time them in turn, ``runs`` rounds: graphs compared
+    with each other see the same machine load. Returns per graph (session load s, first run s, [run s])."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    rng = np.random.default_rng(0)
+    sessions, results = [], []
+    for path in paths:
+        t = time.perf_counter()
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        load = time.perf_counter() - t
+        feeds = feeds_for(sess, batch, size, rng)
+        t = time.perf_counter()
+        sess.run(None, feeds)
+        sessions.append(sess)
+        results.append((load, time.perf_counter() - t, []))
+    for _ in range(runs):
+        for sess, (_, _, times) in zip(sessions, results):
+            feeds = feeds_for(sess, batch, size, rng)
+            t = time.perf_counter()
+            sess.run(None, feeds)
+            times.append(time.perf_counter() - t)
+    return results
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export", help="export real-width VJP graphs with random weights")
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--only", nargs="*", default=["secondary", "rn50"], choices=["secondary", "rn50"])
+    t = sub.add_parser("time", help="time VJP graphs")
+    t.add_argument("graphs", nargs="+", type=Path)
+    t.add_argument("--batch", type=int, default=1)
+    t.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
+    t.add_argument("--runs", type=int, default=3)
+    t.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    if args.cmd == "export":
+        export_graphs(args.out, set(args.only))
+        return
+    load_before = os.getloadavg()[0]
+    results = time_graphs(args.graphs, args.batch, tuple(args.size), args.runs, args.threads)
+    print(f"batch {args.batch}, size {args.size[0]}x{args.size[1]} (graphs with H, W axes), {args.threads} threads, "
+          f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+    for path, (load, first, times) in zip(args.graphs, results):
+        print(f"{path}: median {statistics.median(times):.3f} s (runs {', '.join(f'{x:.3f}' for x in times)}; "
+              f"first run {first:.3f} s, session load {load:.1f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
