@@ -8,7 +8,11 @@ Three stages:
    dynamic, with extra decompositions (``convolution_backward`` as a transposed convolution, ``empty_permuted``
    as zeros); arithmetic with a symbolic Python scalar (GroupNorm's 1/(C·H·W) in the backward pass) is then
    rewritten as tensor arithmetic, which the ONNX translator can handle. The example sizes are chosen so that
-   no feature map is 1 pixel wide (a size of 1 would be specialised) — e.g. 3m x 5m;
+   no feature map is 1 pixel wide (a size of 1 would be specialised) — e.g. 3m x 5m.
+   The UNet's attention stays one opaque op (``disco::chunked_attention``, attention.py) through stage 1; forward
+   graphs lower it to query slices, and stage 2 differentiates it with its own recomputing backward, so neither
+   holds an N×N attention matrix. Such graphs are traced without ``functionalize`` (it has no rule for the
+   autograd.Function); stage 3 functionalises them anyway;
 3. ``torch.onnx.export(dynamo=True, external_data=False, optimize=False)`` to one file. The onnxscript optimizer
    (``optimize=True``) deletes additions of constants below ~1e-8 as if they were zero, which turns LPIPS's
    ``f / (‖f‖ + 1e-10)`` into NaN where a feature vector is zero; ONNX Runtime optimises the graph itself anyway.
@@ -25,6 +29,8 @@ from torch.export import Dim
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 from torch._subclasses.fake_tensor import FakeTensorMode
+
+from . import attention
 
 # torch.onnx logs a warning per missing torchvision operator on every export; torchvision is not used.
 logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
@@ -179,7 +185,7 @@ def dynamic_shapes(tensor_specs, multiple):
 def export_forward(module, example_inputs, input_specs, multiple=None):
     """Stage 1: ``torch.export`` with the symbolic axes of ``input_specs``; returns the decomposed program."""
     _freeze(module)
-    with _math_attention(), torch.no_grad():
+    with _math_attention(), torch.no_grad(), attention.exporting():
         ep = torch.export.export(module, tuple(example_inputs), dynamic_shapes=dynamic_shapes(input_specs, multiple),
                                  strict=False)
     return ep.run_decompositions(decomposition_table())
@@ -249,6 +255,9 @@ def trace_vjp(forward_ep, example_inputs, upstream, tensor_specs, wrt=0, has_aux
     (*inputs, upstream) -> (output, grad_input).
     """
     gm = forward_ep.module()
+    # torch.func.functionalize has no rule for autograd.Functions; torch.onnx.export functionalises the traced
+    # graph again anyway (it runs torch.export on it), so graphs with chunked attention are traced without it.
+    functional = attention.differentiable(gm) == 0
     vjp = _VJP(gm, wrt, len(example_inputs), has_aux)
     shape_env = ShapeEnv()
     mode = FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True)
@@ -261,7 +270,8 @@ def trace_vjp(forward_ep, example_inputs, upstream, tensor_specs, wrt=0, has_aux
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with mode, _math_attention():
-            traced = make_fx(torch.func.functionalize(vjp), decomposition_table=decomposition_table(),
+            table = decomposition_table() | attention.decompositions()
+            traced = make_fx(torch.func.functionalize(vjp) if functional else vjp, decomposition_table=table,
                              tracing_mode="symbolic")(*fakes)
     tensorize_symbolic_scalars(traced)
     return traced
@@ -446,7 +456,7 @@ def build_graph(spec, path, log=None):
         graph = trace_vjp(ep, example, upstream, specs, wrt=spec.wrt, has_aux=spec.has_aux)
         args = list(example) + [upstream]
     else:
-        graph, args = ep, list(example)
+        graph, args = ep.run_decompositions(attention.decompositions()), list(example)
     to_onnx(graph, args, spec.input_names, spec.output_names, path, specs, spec.multiple,
             external_data=uses_external_data(spec))
     return time.perf_counter() - t0

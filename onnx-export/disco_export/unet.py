@@ -16,6 +16,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .attention import attention
 from .layers import avg_pool2x2, subsample2x, upsample_nearest2x
 from .unet_catalog import CONFIGS, TINY_CONFIGS, UNetConfig, graph_prefix  # noqa: F401 - re-exported: unet.CONFIGS
 
@@ -133,9 +134,8 @@ class AttentionBlock(nn.Module):
         else:  # QKVAttentionLegacy: heads first
             q, k, v = qkv.reshape(b * self.num_heads, 3 * ch, h * w).split(ch, dim=1)
         scale = 1 / math.sqrt(math.sqrt(ch))
-        weight = torch.einsum("bct,bcs->bts", q * scale, k * scale)
-        weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
-        a = torch.einsum("bts,bcs->bct", weight, v).reshape(b, c, h * w)
+        # the plain softmax(qᵀk)·v in eager mode; query slices without an N×N matrix in exported graphs
+        a = attention(q * scale, k * scale, v).reshape(b, c, h * w)
         return (xf + self.proj_out(a)).reshape(b, c, h, w)
 
 
