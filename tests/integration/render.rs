@@ -274,6 +274,45 @@ fn text_embeddings_are_computed_once_per_prompt_list() {
     assert!(m.clip.iter().all(|c| c.text_embeds.len() == 2));
 }
 
+// Jobs that draw the same image-prompt cuts (a sweep over a guidance setting at one seed)
+// share the image encoder's output; another seed draws other cuts and runs it again.
+#[test]
+fn image_prompt_embeddings_are_computed_once_per_cut_set() {
+    let Some(set) = tiny_set() else { return };
+    let mut s = spec(&set);
+    s.frame.image_prompts = vec![disco::plan::inputs::ImagePrompt {
+        path: "p.png".into(),
+        blake3: "0".into(),
+        weight: 1.0,
+    }];
+    s.image_prompts = vec![Array4::from_shape_fn((1, 3, 96, 64), |(_, c, y, x)| {
+        ((c * 31 + y * 7 + x * 3) % 17) as f32 / 8.0 - 1.0
+    })];
+    let mut m = models(&set, &s, false);
+    let first = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
+    assert!(m.clip.iter().all(|c| c.image_embeds.len() == 1));
+    for c in &mut m.clip {
+        c.image_embeds
+            .values_mut()
+            .for_each(|e| e.mapv_inplace(|v| v * 2.0));
+    }
+    let marked = job::targets(&mut m, &s, &mut JobRng::new(1)).unwrap();
+    // the prompt's rows follow the text rows; the cached (doubled) embeddings move them
+    let text_rows = s.frame.text_prompts.len();
+    let n = first[0].rows.nrows();
+    assert!(n > text_rows, "image prompt rows present");
+    for r in text_rows..n {
+        assert_eq!(
+            marked[0].rows.row(r),
+            first[0].rows.row(r).mapv(|v| v * 2.0),
+            "row {r} read from the cache"
+        );
+    }
+    let other = job::targets(&mut m, &s, &mut JobRng::new(2)).unwrap();
+    assert!(m.clip.iter().all(|c| c.image_embeds.len() == 2));
+    assert_ne!(other[0].rows.row(n - 1), first[0].rows.row(n - 1));
+}
+
 #[test]
 fn fused_clip_guidance_matches_the_two_pass_path() {
     check_fused_clip_guidance(false);

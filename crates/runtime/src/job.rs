@@ -14,7 +14,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView4, Ix2};
 use super::cutouts::legacy::{self, LegacyPlan};
 use super::cutouts::normalize::normalize;
 use super::guidance::{self, At, GuidanceError, Losses, TieRecord};
-use super::models::{Models, TEXT_EMBED_CACHE};
+use super::models::{IMAGE_EMBED_CACHE, Models, TEXT_EMBED_CACHE};
 use super::noise::{JobRng, RngPosition};
 use super::observer::{CondFnEval, DenoiserEval, RenderObserver, RenderStart};
 use super::prompts::{self, EncodedImagePrompt, PromptError, Targets};
@@ -195,13 +195,26 @@ pub fn targets(
             );
             // DD normalises these [-1, 1] cuts with CLIP's [0, 1] constants (§3.3): kept.
             let cuts = normalize(legacy::apply(image.view(), &plan).view()).into_dyn();
-            let e = m
-                .image
-                .get()?
-                .run(&[("image", Input::F32(cuts.view()))])?
-                .remove("image_embed")
-                .expect("image_embed");
-            image_embeds.push((e.into_dimensionality::<Ix2>().expect("[16, D]"), weight));
+            let key = cuts_key(cuts.view());
+            let e = match m.image_embeds.get(&key) {
+                Some(e) => e.clone(),
+                None => {
+                    let e = m
+                        .image
+                        .get()?
+                        .run(&[("image", Input::F32(cuts.view()))])?
+                        .remove("image_embed")
+                        .expect("image_embed")
+                        .into_dimensionality::<Ix2>()
+                        .expect("[16, D]");
+                    if m.image_embeds.len() >= IMAGE_EMBED_CACHE {
+                        m.image_embeds.clear();
+                    }
+                    m.image_embeds.insert(key, e.clone());
+                    e
+                }
+            };
+            image_embeds.push((e, weight));
         }
         let images: Vec<EncodedImagePrompt> = image_embeds
             .iter()
@@ -224,6 +237,18 @@ pub fn targets(
         )?);
     }
     Ok(out)
+}
+
+/// The image encoder's input, identified: its shape and every value's bits.
+fn cuts_key(cuts: ndarray::ArrayViewD<f32>) -> blake3::Hash {
+    let mut bytes = Vec::with_capacity(8 * cuts.ndim() + 4 * cuts.len());
+    for &d in cuts.shape() {
+        bytes.extend_from_slice(&(d as u64).to_le_bytes());
+    }
+    for v in cuts.iter() {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    blake3::hash(&bytes)
 }
 
 /// `pred_x0: [1, 3, H, W]` in image space → `[H, W, 3]` u8 as torchvision saves it:

@@ -127,11 +127,19 @@ pub struct ClipSessions {
     /// Text embeddings by prompt list, kept for the sessions' life (one build): the frames
     /// and sweep jobs that share prompts run the text encoder once (job::targets).
     pub text_embeds: HashMap<Vec<String>, Array2<f32>>,
+    /// Image-prompt embeddings by the blake3 hash of the encoder's input (the prompt's
+    /// augmented cuts): sweep jobs that share a seed and an image prompt draw the same cuts,
+    /// and run the image encoder once.
+    pub image_embeds: HashMap<blake3::Hash, Array2<f32>>,
 }
 
 /// Prompt lists whose embeddings one CLIP model keeps; past this the cache starts over (a
 /// keyframed prompt per frame would otherwise grow it without bound).
 pub const TEXT_EMBED_CACHE: usize = 256;
+
+/// Image-prompt cut sets whose embeddings one CLIP model keeps; past this the cache starts
+/// over (each animation frame draws new cuts, so its entries never repeat).
+pub const IMAGE_EMBED_CACHE: usize = 64;
 
 /// How a CLIP model's guidance gradient is computed, and the graph (name or session) that
 /// computes it.
@@ -515,6 +523,7 @@ impl Models {
                 image: LazySession::new(set, &c.image, opts),
                 guide,
                 text_embeds: HashMap::new(),
+                image_embeds: HashMap::new(),
             });
         }
         let raft = match (&names.raft, &set.manifest.raft) {
