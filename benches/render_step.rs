@@ -64,6 +64,7 @@ fn open_models(set: &ModelSet, s: &RenderSpec) -> Models {
         clip: &s.common.clip_models,
         diffusion: "512x512_diffusion_uncond_finetune_008100",
         flow: false,
+        fp16: false,
     };
     let opts = SessionOptions {
         device: bench_device(),

@@ -133,6 +133,7 @@ fn child(width: u32, height: u32, secondary: bool, dir: &Path) {
         clip: &s.common.clip_models,
         diffusion: DIFFUSION,
         flow: false,
+        fp16: false,
     };
     let opts = SessionOptions {
         device: bench_device(),

@@ -209,6 +209,7 @@ fn main() {
         clip: &probe.common.clip_models,
         diffusion: "512x512_diffusion_uncond_finetune_008100",
         flow: false,
+        fp16: false,
     };
     let opts = SessionOptions {
         device: Device::Cpu,

@@ -86,6 +86,9 @@ def parser():
            "the manifest's random_weights section records the seed, from which the PyTorch reference rebuilds the "
            "same modules. Verification runs as for any set (small image sizes, --verify-batches); at real sizes "
            "--verify-batches 1 keeps it to one small check per graph")
+    a("--no-fp16", dest="fp16", action="store_false",
+      help="skip the fp16 UNet graphs (by default every diffusion model DD runs in fp16 on a GPU also gets them; "
+           "disco uses them on CUDA, docs/models.md)")
     a("--seed", type=int, default=0, help="seed of the tiny or --random-weights weights (default: %(default)s)")
     return p
 
@@ -167,7 +170,8 @@ def request(args):
                   midas_checkpoints=midas_paths,
                   adabins=bool(args.adabins),
                   adabins_checkpoint=Path(args.adabins) if isinstance(args.adabins, str) else None,
-                  raft=bool(args.raft), raft_checkpoint=Path(args.raft) if isinstance(args.raft, str) else None)
+                  raft=bool(args.raft), raft_checkpoint=Path(args.raft) if isinstance(args.raft, str) else None,
+                  fp16=args.fp16)
     if args.diffusion == unet_catalog.CUSTOM:
         try:
             req.custom = custom_request(args, tiny)

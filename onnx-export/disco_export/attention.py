@@ -18,7 +18,8 @@ number of slices whose size S follows the symbolic N (= H·W/ds² of the graph),
 loop over a symbolic count and no per-slice symbolic bounds. A slice therefore grows with N: the largest tensor of
 one attention is (B·heads, ⌈N/chunks⌉ + 1, N) instead of (B·heads, N, N).
 
-Shapes: q, k: (BH, c, N); v: (BH, cv, N) -> out: (BH, cv, N), lse: (BH, N). fp32.
+Shapes: q, k: (BH, c, N); v: (BH, cv, N) -> out: (BH, cv, N), lse: (BH, N). Computed in fp32; an fp16 UNet's
+q, k, v are cast up and the results back (guided-diffusion's softmax is fp32 too).
 """
 
 import contextlib
@@ -97,6 +98,9 @@ def chunked_backward(q, k, v, out, lse, grad_out, grad_lse, chunks):
     (BH, N) or None, recomputing each slice's probabilities from lse. Padded query positions carry a zero
     cotangent, so they add nothing to dk and dv."""
     n = q.shape[2]
+    dtypes = q.dtype, k.dtype, v.dtype
+    # fp32 like the forward (a no-op in fp32 graphs; an fp16 UNet's q, k, v arrive in fp16)
+    q, k, v, out, grad_out = (z.float() for z in (q, k, v, out, grad_out))
     d = (grad_out * out).sum(dim=1, keepdim=True)  # (BH, 1, N): rowsum(g ∘ o)
     if grad_lse is not None:
         d = d - grad_lse[:, None, :]
@@ -115,7 +119,7 @@ def chunked_backward(q, k, v, out, lse, grad_out, grad_lse, chunks):
         dki = torch.bmm(qi, dst.transpose(1, 2))  # (BH, c, N)
         dk = dki if dk is None else dk + dki
         dv = dvi if dv is None else dv + dvi
-    return _unslice(dqs, n), dk, dv
+    return _unslice(dqs, n).type(dtypes[0]), dk.type(dtypes[1]), dv.type(dtypes[2])
 
 
 @torch.library.custom_op("disco::chunked_attention", mutates_args=())

@@ -3,12 +3,15 @@
     python -m disco_export.bench_vjp export --out /tmp/vjp            # secondary_vjp.onnx, clip_RN50_image_vjp.onnx
     python -m disco_export.bench_vjp time /tmp/vjp/secondary_vjp.onnx --batch 1 --size 512 512
     python -m disco_export.bench_vjp time before/clip_RN50_image_vjp.onnx after/clip_RN50_image_vjp.onnx --batch 16
+    python -m disco_export.bench_vjp profile SET/clip_ViTB16_image_loss_vjp.onnx --batch 16 --top 15
 
 ``export`` builds the real architectures (the secondary model at c = 64; CLIP RN50 with its configuration from
 clip.py) with seeded random weights and exports their VJP graphs through ``export.build_graph``, unverified.
 ``time`` feeds fresh N(0, 1) inputs (t ~ U[0, 1)) and prints the median of ``--runs`` runs after one warm-up
 (the first run of a session is not counted), with 2 intra-op threads and ORT_ENABLE_ALL unless told otherwise;
 several graphs are timed in turn, round by round, so that a before/after pair sees the same machine load.
+``profile`` runs one graph the same way with ONNX Runtime's profiler on and prints where a run's time goes: per
+operator type and the slowest nodes, each as the median over the timed runs.
 """
 
 import argparse
@@ -36,7 +39,7 @@ def export_graphs(out, which):
         print(f"{spec.name}: {export.build_graph(spec, out / f'{spec.name}.onnx'):.1f} s", flush=True)
 
 
-def feeds_for(sess, batch, size, rng):
+def feeds_for(sess, batch, size, rng, prompts=2):
     feeds = {}
     for inp in sess.get_inputs():
         dims = []
@@ -45,13 +48,15 @@ def feeds_for(sess, batch, size, rng):
                 dims.append(d)
             elif d == "B":
                 dims.append(batch)
+            elif d == "P":  # prompt rows of a fused CLIP guidance graph
+                dims.append(prompts)
             elif d in ("H", "W") or "hk" in d or "wk" in d:  # the file names H = 32*hk, W = 32*wk
                 dims.append(size[0] if d == "H" or "hk" in d else size[1])
             else:
                 raise ValueError(f"{inp.name}: unknown axis {d!r}")
         if inp.type == "tensor(int64)":
             raise ValueError(f"{inp.name}: integer inputs are not supported here")
-        x = rng.random(dims) if inp.name == "t" else rng.standard_normal(dims)
+        x = rng.random(dims) if inp.name in ("t", "weights") else rng.standard_normal(dims)
         feeds[inp.name] = x.astype(np.float32)
     return feeds
 
@@ -85,6 +90,60 @@ def time_graphs(paths, batch, size, runs, threads):
     return results
 
 
+def profile_graph(path, batch, size, runs, threads):
+    """Runs ``path`` once (not counted) and ``runs`` times with ORT's profiler on. Returns (median run s, {op type:
+    median s per run}, {node: (op type, median s per run)})."""
+    import json
+    import tempfile
+
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    with tempfile.TemporaryDirectory() as tmp:
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(tmp) / "profile")
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(0)
+        walls = []
+        for _ in range(runs + 1):
+            feeds = feeds_for(sess, batch, size, rng)
+            t = time.perf_counter()
+            sess.run(None, feeds)
+            walls.append(time.perf_counter() - t)
+        trace = json.loads(Path(sess.end_profiling()).read_text())
+    # each run is one "model_run" event; the node events between two of them belong to the later one
+    import bisect
+
+    ends = sorted(r["ts"] + r["dur"] for r in trace if r.get("name") == "model_run")
+    per_run, current = [], None
+    for ev in sorted((e for e in trace if e.get("ph") == "X"), key=lambda e: e["ts"]):
+        if ev.get("cat") == "Session" and ev["name"] == "model_run":
+            continue
+        if ev.get("cat") != "Node" or not ev["name"].endswith("_kernel_time"):
+            continue
+        run = bisect.bisect_left(ends, ev["ts"])
+        if current is None or run != current[0]:
+            current = (run, {})
+            per_run.append(current[1])
+        node = ev["name"][: -len("_kernel_time")]
+        op = ev.get("args", {}).get("op_name", "?")
+        prev = current[1].get(node, (op, 0.0))
+        current[1][node] = (op, prev[1] + ev["dur"] / 1e6)
+    timed = per_run[1:] if len(per_run) > 1 else per_run
+    nodes = {}
+    for n in timed[0]:
+        nodes[n] = (timed[0][n][0], statistics.median(r.get(n, ("", 0.0))[1] for r in timed))
+    ops = {}
+    for run in timed:
+        for op, s in run.values():
+            ops.setdefault(op, []).append(s)
+    ops = {op: sum(v) / len(timed) for op, v in ops.items()}
+    return statistics.median(walls[1:]), ops, nodes
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -97,7 +156,28 @@ def main(argv=None):
     t.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
     t.add_argument("--runs", type=int, default=3)
     t.add_argument("--threads", type=int, default=2)
+    p = sub.add_parser("profile", help="where one graph's time goes, per operator type and node")
+    p.add_argument("graph", type=Path)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--top", type=int, default=12)
     args = ap.parse_args(argv)
+    if args.cmd == "profile":
+        load_before = os.getloadavg()[0]
+        wall, ops, nodes = profile_graph(args.graph, args.batch, tuple(args.size), args.runs, args.threads)
+        kernels = sum(ops.values())
+        print(f"{args.graph.name}: batch {args.batch}, {args.threads} threads, median run {wall:.3f} s, kernels "
+              f"{kernels:.3f} s; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+        print("| operator | s per run | share of kernel time |\n| --- | --- | --- |")
+        for op, s in sorted(ops.items(), key=lambda kv: -kv[1]):
+            if s >= 0.005 * kernels:
+                print(f"| {op} | {s:.4f} | {100 * s / kernels:.1f} % |")
+        print(f"\n| node (slowest {args.top}) | operator | s per run |\n| --- | --- | --- |")
+        for n, (op, s) in sorted(nodes.items(), key=lambda kv: -kv[1][1])[: args.top]:
+            print(f"| {n} | {op} | {s:.4f} |")
+        return
     if args.cmd == "export":
         export_graphs(args.out, set(args.only))
         return

@@ -381,6 +381,8 @@ class GraphSpec:
     meta: dict = field(default_factory=dict)
     # (trace size, [check sizes]) in place of the defaults below, for a model that needs larger inputs
     sizes: tuple = None
+    # verification bound in place of verify.TOLERANCE (fp16 graphs)
+    tolerance: float = None
 
     @property
     def forward_input_names(self):

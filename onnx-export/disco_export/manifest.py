@@ -174,6 +174,17 @@ def validate(doc, root=None):
         refs(d.get("graphs", {}), f"diffusion_models.{name}.graphs")
         if "checkpointed" in d:
             _validate_checkpoint(d["checkpointed"], graphs, f"diffusion_models.{name}.checkpointed", need)
+        half = d.get("fp16")
+        if half is not None:
+            at = f"diffusion_models.{name}.fp16"
+            if not isinstance(half, dict):
+                need(False, f"{at} is not an object")
+                continue
+            need(set(half.get("graphs", {})) == {"forward", "vjp"}, f"{at}.graphs roles wrong")
+            need(half.get("size_multiple") == d.get("size_multiple"), f"{at}.size_multiple differs")
+            refs(half.get("graphs", {}), f"{at}.graphs")
+            if "checkpointed" in half:
+                _validate_checkpoint(half["checkpointed"], graphs, f"{at}.checkpointed", need)
     for fam in ("unet", "secondary", "lpips"):
         sec = doc.get(fam)
         if sec is not None:

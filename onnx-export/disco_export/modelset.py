@@ -4,6 +4,7 @@ through export.build_graph, verify each in ONNX Runtime, and write the manifest.
 Real and tiny sets run the same functions; only the model construction differs.
 """
 
+import copy
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,9 @@ class Request:
     raft_checkpoint: Path = None
     verify_batches: tuple = (1, 3)
     seed: int = 0
+    # fp16 UNet graphs (unet.py, convert_to_fp16) beside the fp32 ones, for every model DD runs in fp16 on a GPU
+    # (its config's use_fp16); the runtime picks them on CUDA. Tiny sets: DD's default model's forward and VJP.
+    fp16: bool = True
     # Models built by the caller (the toy set's trained weights): {"unet" | "secondary" | "clip:FLAG" | "lpips":
     # (model, source sha256)}; they replace the checkpoint or tiny construction of that model.
     prebuilt: dict = field(default_factory=dict)
@@ -112,10 +116,22 @@ def make_unet(req):
     return model, checkpoints.load_into(model, req.checkpoint, cfg.name)
 
 
-def diffusion_section(model, specs, req, source_sha, graphs, checkpointed=True):
+def diffusion_section(model, specs, req, source_sha, graphs, checkpointed=True, fp16=False):
     """Export one UNet's graphs; its ``diffusion_models`` entry (architecture, graphs, size multiple and, when
-    ``checkpointed``, the segment graphs of the gradient-checkpointed UNet path: unet_checkpoint.py)."""
-    entry = {**model.cfg.as_manifest(), **_family(specs, req, source_sha, graphs)}
+    ``checkpointed``, the segment graphs of the gradient-checkpointed UNet path: unet_checkpoint.py). With
+    ``fp16``, the same graphs of the model in DD's mixed precision go under the entry's ``fp16`` key."""
+    entry = {**model.cfg.as_manifest(), **_unet_graphs(model, specs, req, source_sha, graphs, checkpointed)}
+    if fp16:
+        half = copy.deepcopy(model).convert_to_fp16()
+        # tiny sets: without the fp16 checkpoint graphs (minutes of every test export)
+        entry["fp16"] = _unet_graphs(half, unet.graph_specs(half), req, source_sha, graphs,
+                                     checkpointed and not req.tiny)
+    return entry
+
+
+def _unet_graphs(model, specs, req, source_sha, graphs, checkpointed):
+    """The graphs, size multiple and (``checkpointed``) checkpoint section of one UNet at one precision."""
+    entry = _family(specs, req, source_sha, graphs)
     if checkpointed:
         fwd, segs = unet_checkpoint.graph_specs(model)
         for spec in [fwd] + [s for _, s, _, _ in segs]:
@@ -179,7 +195,8 @@ def _run(spec, req, source_sha, graphs):
     log(f"export {spec.name} ...")
     secs = export.build_graph(spec, path)
     notes = []
-    errs = verify.check(spec, path, batch_sizes=req.verify_batches, notes=notes)
+    tol = {} if spec.tolerance is None else {"tolerance": spec.tolerance}
+    errs = verify.check(spec, path, batch_sizes=req.verify_batches, notes=notes, **tol)
     worst = max(errs.values())
     log(f"  {spec.name}: {secs:.1f} s, {path.stat().st_size / 1e6:.2f} MB, max rel. error {worst:.2e}")
     for line in notes:
@@ -249,7 +266,8 @@ def build(req):
         model, sha = models[key]
         # tiny sets: only DD's default model gets the checkpoint graphs (they add minutes to every test export)
         checkpointed = not req.tiny or model.cfg.name == unet_catalog.DEFAULT
-        entry = diffusion_section(model, unet.graph_specs(model), req, sha, graphs, checkpointed)
+        fp16 = req.fp16 and model.cfg.use_fp16 and checkpointed
+        entry = diffusion_section(model, unet.graph_specs(model), req, sha, graphs, checkpointed, fp16)
         sections.setdefault("diffusion_models", {})[model.cfg.name] = entry
         if model.cfg.name == unet_catalog.DEFAULT:  # the single-model sections older readers know
             sections["diffusion"] = model.cfg.as_manifest()

@@ -4,7 +4,12 @@ Written from the published architecture (dd-algorithm.md §4.1); parameter names
 checkpoints (``input_blocks.0.0.weight``, ``middle_block.1.qkv.weight``, ``out.2.weight`` ...), so
 ``load_state_dict(strict=True)`` accepts ``512x512_diffusion_uncond_finetune_008100.pt`` and
 ``256x256_diffusion_uncond.pt`` unchanged, and so does every other model of unet_catalog.py (the portrait
-and KaliYuga fine-tunes, custom models). fp32 throughout.
+and KaliYuga fine-tunes, custom models).
+
+Precision: fp32, or, after ``convert_to_fp16()``, guided-diffusion's mixed precision as DD runs it on a GPU
+(``use_fp16``): the convolutions of the encoder, middle and decoder blocks hold fp16 weights and the torso computes
+in fp16, while the time embedding, the linear layers, GroupNorm (guided-diffusion's ``GroupNorm32``), the attention
+softmax and the output layers stay fp32. Inputs and outputs are fp32 either way.
 
 Forward: ``eps_full = UNet(x, t)`` with x: shape (B, 3, H, W), t: shape (B,) float timesteps in [0, 1000),
 eps_full: shape (B, 6, H, W) (channels 0..2 = eps, 3..5 = variance interpolation).
@@ -100,7 +105,7 @@ class ResBlock(nn.Module):
             x = self.x_upd(x)
         else:
             h = self.in_layers(x)
-        emb_out = self.emb_layers(emb)[:, :, None, None]
+        emb_out = self.emb_layers(emb).type(h.dtype)[:, :, None, None]
         if self.use_scale_shift_norm:
             scale, shift = emb_out.chunk(2, dim=1)
             h = self.out_layers[0](h) * (1 + scale) + shift
@@ -196,18 +201,31 @@ class UNetModel(nn.Module):
                     ds //= 2
                 self.output_blocks.append(TimestepSequential(*layers))
         self.out = nn.Sequential(GroupNorm32(g, ch), nn.SiLU(), nn.Conv2d(input_ch, cfg.out_channels, 3, padding=1))
+        self.dtype = torch.float32
+
+    def convert_to_fp16(self):
+        """guided-diffusion's ``convert_to_fp16``: the torso's convolutions to fp16, and the torso computes in fp16
+        (the module doc says what stays fp32). Returns self."""
+        for blocks in (self.input_blocks, self.middle_block, self.output_blocks):
+            for m in blocks.modules():
+                if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+                    m.weight.data = m.weight.data.half()
+                    if m.bias is not None:
+                        m.bias.data = m.bias.data.half()
+        self.dtype = torch.float16
+        return self
 
     def forward(self, x, t):
         emb = self.time_embed(timestep_embedding(t, self.cfg.num_channels))
         hs = []
-        h = x
+        h = x.type(self.dtype)
         for block in self.input_blocks:
             h = block(h, emb)
             hs.append(h)
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
             h = block(torch.cat([h, hs.pop()], dim=1), emb)
-        return self.out(h)
+        return self.out(h.type(x.dtype))
 
 
 class UNetEps(nn.Module):
@@ -230,22 +248,36 @@ def sample_inputs(batch, gen, size):
     return [torch.randn(batch, 3, h, w, generator=gen), torch.rand(batch, generator=gen) * 1000]
 
 
+def precision_prefix(model):
+    """The graph name prefix of ``model``: ``graph_prefix`` of its name, with ``_fp16`` after ``convert_to_fp16``."""
+    prefix = graph_prefix(model.cfg.name)  # unet_fwd for DD's default model, unet_<name>_fwd for the others
+    return prefix + "_fp16" if model.dtype == torch.float16 else prefix
+
+
+# Verification bound of the fp16 graphs against the same fp16 module in eager PyTorch: fp16 rounding happens in
+# other places (ONNX Runtime's CPU provider computes fp16 nodes in fp32 between casts); a wrong graph is off by O(1).
+FP16_TOLERANCE = 5e-3
+
+
 def graph_specs(model):
     """UNet forward ``(x, t) -> eps_full`` and VJP ``(x, t, upstream) -> (eps_full, grad_x)``, symbolic B, H, W.
 
     x, upstream, grad_x: (B, 3, H, W); t: (B,); eps_full: (B, 6, H, W). upstream is the cotangent of
-    eps = eps_full[:, :3]. H and W must be multiples of 2^(levels-1) (64 for the 512 model).
+    eps = eps_full[:, :3]. H and W must be multiples of 2^(levels-1) (64 for the 512 model). The I/O is fp32 also
+    for an fp16 model (names ``<prefix>_fp16_fwd``, ``_vjp``).
     """
     from .export import GraphSpec, TensorSpec
     m = 2 ** (len(model.cfg.channel_mult) - 1)
-    prefix = graph_prefix(model.cfg.name)  # unet_fwd for DD's default model, unet_<name>_fwd for the others
+    prefix = precision_prefix(model)
     img = ["B", 3, "H", "W"]
     x, t = TensorSpec("x", "float32", img), TensorSpec("t", "float32", ["B"])
     full = TensorSpec("eps_full", "float32", ["B", model.cfg.out_channels, "H", "W"])
     meta = {"size_multiple": m}
+    tol = FP16_TOLERANCE if model.dtype == torch.float16 else None
     return {
-        "forward": GraphSpec(f"{prefix}_fwd", model, [x, t], [full], sample_inputs, multiple=m, meta=meta),
+        "forward": GraphSpec(f"{prefix}_fwd", model, [x, t], [full], sample_inputs, multiple=m, meta=meta,
+                             tolerance=tol),
         "vjp": GraphSpec(f"{prefix}_vjp", UNetEps(model), [x, t], [full, TensorSpec("grad_x", "float32", img)],
                          sample_inputs, vjp=True, has_aux=True, upstream=TensorSpec("upstream", "float32", img),
-                         multiple=m, meta=meta),
+                         multiple=m, meta=meta, tolerance=tol),
     }

@@ -3,8 +3,8 @@ forks' ``portrait_generator_v002``), their checkpoint files and published sha256
 the ``custom`` architecture built from DD's ``model_config`` keys.
 
 Configurations are DD 5.7's ``model_config.update`` calls (dd-algorithm.md §4.1) over guided-diffusion's
-``model_and_diffusion_defaults``. ``use_fp16`` records what DD does (the torso in fp16 on a GPU); disco's
-graphs are fp32 throughout, which the fp32 checkpoints load into unchanged.
+``model_and_diffusion_defaults``. ``use_fp16`` records what DD does (the torso in fp16 on a GPU): such models
+also get fp16 graphs (unet.py ``convert_to_fp16``), which disco runs on CUDA; the fp32 graphs serve the CPU.
 """
 
 import re
@@ -31,7 +31,7 @@ class UNetConfig:
     in_channels: int = 3
     out_channels: int = 6  # 6 with learn_sigma, else 3
     norm_groups: int = 32
-    use_fp16: bool = False  # what DD runs (informative; the graphs are fp32)
+    use_fp16: bool = False  # DD runs the torso in fp16 on a GPU: the set also gets fp16 graphs
     checkpoint: str = None  # the checkpoint's file name (custom models are matched by it)
     tiny: bool = False
 

@@ -16,12 +16,16 @@ the channel concatenation of the tensors it names (a decoder block takes the pre
 connection), so every segment graph has one differentiated input and the runtime splits its gradient by the
 channel counts. The manifest's ``checkpointed`` entry (``checkpoint_section``) lists the segments with their
 inputs; the runtime walks them backwards, adding each segment's input gradient to the tensors it names.
+
+An fp16 UNet (``convert_to_fp16``) keeps the graphs' I/O in fp32: the boundaries leave the forward as fp32 copies
+of its fp16 tensors and each torso segment casts its input back (both exact), so the walk recomputes exactly what
+the forward computed. Its graphs are named ``<prefix>_fp16_ckpt_...``.
 """
 
 import torch
 from torch import nn
 
-from .unet import ResBlock, graph_prefix, timestep_embedding
+from .unet import FP16_TOLERANCE, ResBlock, precision_prefix, timestep_embedding
 
 
 def _uses_time(blocks):
@@ -37,14 +41,17 @@ class Segment(nn.Module):
         self.num_channels = unet.cfg.num_channels
         self.blocks = nn.ModuleList(blocks)
         self.eps_only = eps_only
+        # the torso's precision (the head computes in fp32, like UNetModel.out)
+        self.dtype = torch.float32 if eps_only else unet.dtype
 
     def forward(self, h, t=None):
         emb = None
         if self.unet_time is not None:
             emb = self.unet_time(timestep_embedding(t, self.num_channels))
+        h = h.type(self.dtype)
         for block in self.blocks:
             h = block(h, emb)
-        return h[:, :3] if self.eps_only else h
+        return h[:, :3] if self.eps_only else h.float()
 
 
 class Boundaries(nn.Module):
@@ -58,7 +65,7 @@ class Boundaries(nn.Module):
         u = self.unet
         emb = u.time_embed(timestep_embedding(t, u.cfg.num_channels))
         hs, outs = [], []
-        h = x
+        h = x.type(u.dtype)
         for block in u.input_blocks:
             h = block(h, emb)
             hs.append(h)
@@ -68,7 +75,7 @@ class Boundaries(nn.Module):
         for block in u.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
             outs.append(h)
-        return (u.out(h), *hs, mid, *outs)
+        return (u.out(h.type(x.dtype)), *(b.float() for b in (*hs, mid, *outs)))
 
 
 class _Head(nn.Module):
@@ -152,7 +159,8 @@ def graph_specs(model):
     from .export import GraphSpec, TensorSpec
     from .unet import sample_inputs
     m = 2 ** (len(model.cfg.channel_mult) - 1)
-    prefix = graph_prefix(model.cfg.name)
+    prefix = precision_prefix(model)
+    tol = FP16_TOLERANCE if model.dtype == torch.float16 else None
     shapes = boundary_shapes(model)
     img = ["B", 3, "H", "W"]
     x, t = TensorSpec("x", "float32", img), TensorSpec("t", "float32", ["B"])
@@ -161,7 +169,8 @@ def graph_specs(model):
         c, s = shapes[name]
         outs.append(TensorSpec(name, "float32", ["B", c, _axis("H", s), _axis("W", s)]))
     meta = {"size_multiple": m}
-    fwd = GraphSpec(f"{prefix}_ckpt_fwd", Boundaries(model), [x, t], outs, sample_inputs, multiple=m, meta=meta)
+    fwd = GraphSpec(f"{prefix}_ckpt_fwd", Boundaries(model), [x, t], outs, sample_inputs, multiple=m, meta=meta,
+                    tolerance=tol)
     segs = []
     for name, module, inputs, uses_t, mult in segments(model):
         c_in = sum(shapes[i][0] for i in inputs)
@@ -179,7 +188,7 @@ def graph_specs(model):
                          [TensorSpec(out_name, "float32", out_shape), TensorSpec("grad_h", "float32", h.shape)],
                          sampler, vjp=True, upstream=TensorSpec("upstream", "float32", out_shape), multiple=mult,
                          # the smallest feature map the segment meets (at the smallest image the UNet takes)
-                         meta={"min_side": max(mult, m // s_in)})
+                         meta={"min_side": max(mult, m // s_in)}, tolerance=tol)
         segs.append((name, spec, inputs, uses_t))
     return fwd, segs
 

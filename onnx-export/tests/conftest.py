@@ -4,6 +4,7 @@ Set DISCO_TINY_MODELS=<dir> to reuse a set that ``python -m disco_export --tiny 
 (CI does that first); otherwise the set is exported into a temporary directory (a few minutes on 2 cores).
 """
 
+import copy
 import os
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def tiny_specs():
     specs.update({s.name: s for s in unet.graph_specs(model).values()})
     fwd, segs = unet_checkpoint.graph_specs(model)  # the default model's checkpointed path
     specs.update({s.name: s for s in [fwd] + [seg for _, seg, _, _ in segs]})
+    half = copy.deepcopy(model).convert_to_fp16()  # its fp16 forward and VJP (no fp16 checkpoint graphs when tiny)
+    specs.update({s.name: s for s in unet.graph_specs(half).values()})
     for i, cfg in enumerate(req.extra_tiny_unets):  # the custom-architecture model, seeded as modelset.build does
         model = _seeded(req.seed + 4 + i, lambda: unet.UNetModel(cfg))
         specs.update({s.name: s for s in unet.graph_specs(model).values()})

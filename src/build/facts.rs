@@ -94,6 +94,7 @@ impl Facts for StoreFacts {
             clip: &clip,
             diffusion: &needs.diffusion,
             flow: needs.flow,
+            fp16: needs.fp16,
         }
         .graphs(set)
         .map_err(|e| FactsError::ModelSet {

@@ -198,8 +198,8 @@ fn unsupported<T>(what: &str, lacks: &str) -> Result<T, RenderError> {
 }
 
 /// What one set of sessions is opened for: (model set, diffusion model, secondary, LPIPS,
-/// CLIP models, RAFT flow).
-type SessionsId = (PathBuf, String, bool, bool, Vec<String>, bool);
+/// CLIP models, RAFT flow, fp16 UNet).
+type SessionsId = (PathBuf, String, bool, bool, Vec<String>, bool, bool);
 
 /// The real renderer: Disco Diffusion's sampler on ONNX Runtime.
 pub struct OrtRenderer {
@@ -253,6 +253,8 @@ impl OrtRenderer {
         let s = &target.settings;
         let flow = s.animation_mode.value == crate::project::types::AnimationMode::VideoInput
             && s.video_init_flow_warp.value;
+        // the plan's rule, so that the graphs opened are the ones whose hashes are in the keys
+        let fp16 = crate::plan::facts::unet_fp16(s, &c.provider);
         let id = (
             target.model_set.clone(),
             diffusion.clone(),
@@ -260,6 +262,7 @@ impl OrtRenderer {
             lpips,
             c.clip_models.clone(),
             flow,
+            fp16,
         );
         if !self.models.contains_key(&id) {
             let options = self.options;
@@ -272,6 +275,7 @@ impl OrtRenderer {
                 clip: &c.clip_models,
                 diffusion: &diffusion,
                 flow,
+                fp16,
             };
             let m = Models::open(set, &needs, options).map_err(SetupError::Sessions)?;
             for n in &m.notices {

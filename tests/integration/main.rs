@@ -18,6 +18,7 @@ mod engine;
 mod engine_seams;
 mod farm;
 mod farm_services;
+mod fp16;
 mod fuzz_import;
 mod fuzz_loader;
 mod fuzz_support;

@@ -96,6 +96,7 @@ pub fn models(set: &ModelSet, s: &RenderSpec, lpips: bool) -> Models {
         clip: &s.common.clip_models,
         diffusion: "512x512_diffusion_uncond_finetune_008100",
         flow: false,
+        fp16: false,
     };
     Models::open(
         set,

@@ -26,6 +26,15 @@ pub struct ModelNeeds {
     /// RAFT optical flow: a Video Input target with `video-init-flow-warp`, whose frames'
     /// keys then hold the RAFT graph's hash.
     pub flow: bool,
+    /// The UNet's fp16 graphs where the set has them ([`unet_fp16`]).
+    pub fp16: bool,
+}
+
+/// Whether a target renders with the UNet's fp16 graphs: on CUDA, for a model DD runs in
+/// fp16 there (`use_fp16`). The CPU keeps fp32: ONNX Runtime's CPU provider computes most
+/// fp16 nodes in fp32 between inserted casts, slower and no closer to DD.
+pub fn unet_fp16(s: &disco_project::Settings, provider: &str) -> bool {
+    provider == "cuda" && s.dd_use_fp16()
 }
 
 /// Why a fact could not be had. Planning puts it in a diagnostic at the setting that

@@ -203,6 +203,7 @@ impl Planner<'_> {
             diffusion: s.diffusion_selector(),
             flow: s.animation_mode.value == disco_project::types::AnimationMode::VideoInput
                 && s.video_init_flow_warp.value,
+            fp16: super::facts::unet_fp16(s, &self.runtime.provider),
         };
         let model_set = s.model_set.value.resolved.clone().unwrap_or_default();
         let models = self.facts.model_hashes(&model_set, &needs).map_err(|e| {

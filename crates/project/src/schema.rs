@@ -203,7 +203,8 @@ settings! {
     custom_model_resblock_updown: bool = false; "custom-model-resblock-updown", dd "custom_model_resblock_updown", pixels false;
     /// Custom model: QKV split before heads (`use_new_attention_order`).
     custom_model_use_new_attention_order: bool = false; "custom-model-use-new-attention-order", dd "custom_model_use_new_attention_order", pixels false;
-    /// Custom model: DD runs its torso in fp16 (`use_fp16`); disco's graphs are fp32 either way.
+    /// Custom model: DD runs its torso in fp16 (`use_fp16`); on CUDA disco then runs the set's fp16
+    /// graphs of the model (the fp32 ones on the CPU; the graphs' hashes are in the keys).
     custom_model_use_fp16: bool = true; "custom-model-use-fp16", dd "custom_model_use_fp16", pixels false;
     /// Guide with the small secondary model's denoised estimate (faster) instead of the UNet's.
     use_secondary_model: bool = true; "use-secondary-model", dd "use_secondary_model", pixels true;
@@ -500,6 +501,12 @@ impl Settings {
             .unwrap_or_default();
         let name = file.rsplit(['/', '\\']).next().unwrap_or_default();
         format!("custom:{name}")
+    }
+
+    /// Whether DD runs the diffusion model's torso in fp16 on a GPU (`use_fp16`): every model it
+    /// names, and a custom model unless `custom-model-use-fp16 #false`.
+    pub fn dd_use_fp16(&self) -> bool {
+        self.diffusion_model.value != DiffusionModel::Custom || self.custom_model_use_fp16.value
     }
 
     /// The enabled CLIP models as DD flag names, in DD's load order.

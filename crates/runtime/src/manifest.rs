@@ -195,7 +195,7 @@ pub struct DiffusionModel {
     /// 6 (`learn_sigma`) or 3.
     #[serde(default)]
     pub out_channels: Option<u32>,
-    /// What DD runs in fp16 (informative: the graphs are fp32).
+    /// Whether DD runs the torso in fp16 on a GPU; such models may carry `fp16` graphs.
     #[serde(default)]
     pub use_fp16: Option<bool>,
     /// The checkpoint's file name.
@@ -204,6 +204,10 @@ pub struct DiffusionModel {
     /// The UNet graphs of this model.
     #[serde(flatten)]
     pub family: Family,
+    /// The same graphs of the model in DD's mixed precision (`convert_to_fp16`: an fp16 torso,
+    /// fp32 I/O), which disco runs on CUDA; absent in sets exported with `--no-fp16`.
+    #[serde(default)]
+    pub fp16: Option<Family>,
 }
 
 /// A CLIP model of the set.
@@ -418,6 +422,11 @@ impl Manifest {
             Some(d) if d.name != name => None,
             _ => self.unet.as_ref(),
         }
+    }
+
+    /// The fp16 graphs of diffusion model `name`, where the set has them.
+    pub fn diffusion_fp16_family(&self, name: &str) -> Option<&Family> {
+        self.diffusion_models.get(name)?.fp16.as_ref()
     }
 
     /// Names of the diffusion models the set holds, for messages.

@@ -223,6 +223,9 @@ pub struct Needs<'a> {
     pub diffusion: &'a str,
     /// RAFT optical flow (a Video Input target with `video-init-flow-warp`).
     pub flow: bool,
+    /// The UNet in DD's mixed precision, where the set has fp16 graphs of the model (else
+    /// fp32): asked on CUDA for a model DD runs in fp16 (`disco_plan::facts::unet_fp16`).
+    pub fp16: bool,
 }
 
 /// The graph names a render uses, by role.
@@ -303,6 +306,10 @@ impl Needs<'_> {
                     name: self.diffusion.to_owned(),
                     have: m.diffusion_names().join(", "),
                 })?;
+        let unet_family = match m.diffusion_fp16_family(self.diffusion) {
+            Some(half) if self.fp16 => half,
+            _ => unet_family,
+        };
         let unet = sized(Some(unet_family), "unet", "forward")?;
         let (unet_vjp, unet_checkpoint, secondary) = if self.secondary {
             let f = sized(m.secondary.as_ref(), "secondary", "forward")?;
@@ -484,6 +491,18 @@ impl Models {
     ) -> Result<Models, ModelsError> {
         let names = needs.graphs(set)?;
         let mut notices = Vec::new();
+        if needs.fp16
+            && set
+                .manifest
+                .diffusion_fp16_family(needs.diffusion)
+                .is_none()
+        {
+            notices.push(format!(
+                "the model set {} has no fp16 graphs of {}: its UNet runs in fp32 (DD runs it in fp16 on a GPU; export without --no-fp16 to match)",
+                set.dir.display(),
+                needs.diffusion
+            ));
+        }
         let mut open = |name: &str| -> Result<GraphSession, ModelsError> {
             let s = GraphSession::open(set, name, opts)?;
             if let Some(n) = &s.notice
