@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["CHUNKS", "attention", "chunked_backward", "chunked_forward", "decompositions", "differentiable",
-           "exporting", "plain_attention"]
+           "exporting", "is_exporting", "plain_attention"]
 
 # Query slices per attention in the exported graphs (docs/bench-render-step.md, "Chunked attention").
 CHUNKS = 16
@@ -45,6 +45,11 @@ def exporting(enabled=True):
         yield
     finally:
         _EXPORTING.reset(token)
+
+
+def is_exporting():
+    """Whether an export is tracing (``exporting()``): the custom ops of this module and layers.py are emitted."""
+    return _EXPORTING.get()
 
 
 def plain_attention(q, k, v):

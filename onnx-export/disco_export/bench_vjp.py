@@ -1,6 +1,7 @@
 """Export real-width VJP graphs with random weights and time VJP graphs in ONNX Runtime (CPU).
 
     python -m disco_export.bench_vjp export --out /tmp/vjp            # secondary_vjp.onnx, clip_RN50_image_vjp.onnx
+    python -m disco_export.bench_vjp export --out /tmp/vjp --only rn50_loss vitb16_loss   # the fused guidance graphs
     python -m disco_export.bench_vjp time /tmp/vjp/secondary_vjp.onnx --batch 1 --size 512 512
     python -m disco_export.bench_vjp time before/clip_RN50_image_vjp.onnx after/clip_RN50_image_vjp.onnx --batch 16
     python -m disco_export.bench_vjp profile SET/clip_ViTB16_image_loss_vjp.onnx --batch 16 --top 15
@@ -37,6 +38,11 @@ def export_graphs(out, which):
         torch.manual_seed(0)
         spec = clip.graph_specs("RN50", clip.CLIP(clip.CONFIGS["RN50"]))["image_vjp"]
         print(f"{spec.name}: {export.build_graph(spec, out / f'{spec.name}.onnx'):.1f} s", flush=True)
+    for flag in ("RN50", "ViTB16", "ViTB32"):  # the fused guidance graphs the renderer runs
+        if f"{flag.lower()}_loss" in which:
+            torch.manual_seed(0)
+            spec = clip.graph_specs(flag, clip.CLIP(clip.CONFIGS[flag]))["image_loss_vjp"]
+            print(f"{spec.name}: {export.build_graph(spec, out / f'{spec.name}.onnx'):.1f} s", flush=True)
 
 
 def feeds_for(sess, batch, size, rng, prompts=2):
@@ -149,7 +155,8 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("export", help="export real-width VJP graphs with random weights")
     e.add_argument("--out", type=Path, required=True)
-    e.add_argument("--only", nargs="*", default=["secondary", "rn50"], choices=["secondary", "rn50"])
+    e.add_argument("--only", nargs="*", default=["secondary", "rn50"],
+                   choices=["secondary", "rn50", "rn50_loss", "vitb16_loss", "vitb32_loss"])
     t = sub.add_parser("time", help="time VJP graphs")
     t.add_argument("graphs", nargs="+", type=Path)
     t.add_argument("--batch", type=int, default=1)

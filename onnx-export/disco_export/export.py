@@ -30,7 +30,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from . import attention
+from . import attention, layers
 
 # torch.onnx logs a warning per missing torchvision operator on every export; torchvision is not used.
 logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
@@ -257,7 +257,7 @@ def trace_vjp(forward_ep, example_inputs, upstream, tensor_specs, wrt=0, has_aux
     gm = forward_ep.module()
     # torch.func.functionalize has no rule for autograd.Functions; torch.onnx.export functionalises the traced
     # graph again anyway (it runs torch.export on it), so graphs with chunked attention are traced without it.
-    functional = attention.differentiable(gm) == 0
+    functional = attention.differentiable(gm) + layers.differentiable(gm) == 0
     vjp = _VJP(gm, wrt, len(example_inputs), has_aux)
     shape_env = ShapeEnv()
     mode = FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True)
@@ -270,7 +270,7 @@ def trace_vjp(forward_ep, example_inputs, upstream, tensor_specs, wrt=0, has_aux
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with mode, _math_attention():
-            table = decomposition_table() | attention.decompositions()
+            table = decomposition_table() | attention.decompositions() | layers.decompositions()
             traced = make_fx(torch.func.functionalize(vjp) if functional else vjp, decomposition_table=table,
                              tracing_mode="symbolic")(*fakes)
     tensorize_symbolic_scalars(traced)
@@ -311,7 +311,7 @@ def to_onnx(module, example_inputs, input_names, output_names, path, tensor_spec
         prog = torch.onnx.export(
             module, tuple(example_inputs), dynamo=True, dynamic_shapes=dynamic, input_names=list(input_names),
             output_names=list(output_names), opset_version=OPSET, external_data=False, optimize=False,
-            verbose=False)
+            verbose=False, custom_translation_table=layers.onnx_translations())
     prog.save(str(path), external_data=external_data)
     strip_metadata(path)
     return path
@@ -458,7 +458,7 @@ def build_graph(spec, path, log=None):
         graph = trace_vjp(ep, example, upstream, specs, wrt=spec.wrt, has_aux=spec.has_aux)
         args = list(example) + [upstream]
     else:
-        graph, args = ep.run_decompositions(attention.decompositions()), list(example)
+        graph, args = ep.run_decompositions(attention.decompositions() | layers.decompositions()), list(example)
     to_onnx(graph, args, spec.input_names, spec.output_names, path, specs, spec.multiple,
             external_data=uses_external_data(spec))
     return time.perf_counter() - t0

@@ -3,9 +3,103 @@
 The resampling helpers below are written with reshapes, slices and elementwise maths only, so that their
 backward passes decompose into plain ONNX operators (no ``avg_pool2d_backward`` or ``upsample_*_backward``).
 Each one is exactly equal (up to float rounding) to the PyTorch layer named in its docstring.
+
+Two of them carry their own backward, chosen for what ONNX Runtime runs fast (docs/bench-render-step.md,
+"Elementwise backward steps"): the 2x2 average pool's is a nearest-neighbour ``Resize`` of g/4 (autograd's
+Expand + Reshape of the mean is 2.5-35x slower), and ``relu_finite``'s is g · (y > 0) (ORT's ``Where`` is
+2.3-3.7x slower). Both give exactly autograd's values. In eager mode they are the plain ops; while exporting
+(``attention.exporting()``) they are the custom ops ``disco::avg_pool2x2`` and ``disco::relu_finite``, which stay
+opaque through ``torch.export`` (which would otherwise inline them and lose the backward) and are pointed at
+their autograd Functions before the VJP is traced (``differentiable``), as the chunked attention is.
 """
 
 import torch
+from torch import Tensor
+
+from . import attention
+
+
+def _mean2x2(x):
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h // 2, 2, w // 2, 2).mean(dim=(3, 5))
+
+
+class _AvgPool2x2(torch.autograd.Function):
+    """The 2x2 mean with the backward g/4 repeated over each window: a ``Resize`` (nearest) in a graph."""
+
+    @staticmethod
+    def forward(x):
+        return _mean2x2(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        # x0.25 is exact, as autograd's division of the mean's gradient by 4 is
+        return torch.ops.disco.resize_nearest2x(g * 0.25)
+
+
+class _ReluFinite(torch.autograd.Function):
+    """ReLU whose backward multiplies by the mask (y > 0) instead of selecting with it."""
+
+    @staticmethod
+    def forward(x):
+        return torch.relu(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (y > 0).to(g.dtype)
+
+
+@torch.library.custom_op("disco::avg_pool2x2", mutates_args=())
+def _avg_pool_op(x: Tensor) -> Tensor:
+    return _mean2x2(x)
+
+
+@_avg_pool_op.register_fake
+def _(x):
+    return x.new_empty(x.shape[0], x.shape[1], x.shape[2] // 2, x.shape[3] // 2)
+
+
+@torch.library.custom_op("disco::resize_nearest2x", mutates_args=())
+def _resize_op(x: Tensor) -> Tensor:
+    """Nearest x2 upsampling, written into graphs as ONNX ``Resize`` (``onnx_translations``): tracing would
+    otherwise decompose ``interpolate`` into index gathers."""
+    return torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+@_resize_op.register_fake
+def _(x):
+    return x.new_empty(x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3])
+
+
+def onnx_translations():
+    """ONNX lowerings of the custom ops that reach the ONNX exporter (torch.onnx's custom_translation_table)."""
+    from onnxscript import opset20 as op
+
+    def resize_nearest2x(x):
+        scales = op.Constant(value_floats=[1.0, 1.0, 2.0, 2.0])
+        return op.Resize(x, None, scales, mode="nearest", nearest_mode="floor",
+                         coordinate_transformation_mode="asymmetric")
+
+    return {torch.ops.disco.resize_nearest2x.default: resize_nearest2x}
+
+
+@torch.library.custom_op("disco::relu_finite", mutates_args=())
+def _relu_op(x: Tensor) -> Tensor:
+    return torch.relu(x)
+
+
+@_relu_op.register_fake
+def _(x):
+    return torch.empty_like(x)
 
 
 def avg_pool2x2(x):
@@ -13,8 +107,43 @@ def avg_pool2x2(x):
 
     x: shape (B, C, H, W) with H, W even -> shape (B, C, H/2, W/2).
     """
-    b, c, h, w = x.shape
-    return x.reshape(b, c, h // 2, 2, w // 2, 2).mean(dim=(3, 5))
+    return torch.ops.disco.avg_pool2x2(x) if attention.is_exporting() else _mean2x2(x)
+
+
+def relu_finite(x):
+    """``torch.relu`` for networks whose incoming gradients are always finite (CLIP's ResNets, the secondary
+    model): its exported backward g · (y > 0) equals autograd's where(y <= 0, 0, g) for finite g, and is NaN where
+    g is not finite, which is why LPIPS (0/0 in the backward of its feature normalisation) keeps ``torch.relu``."""
+    return torch.ops.disco.relu_finite(x) if attention.is_exporting() else torch.relu(x)
+
+
+def _avg_pool_apply(x):  # module-level functions: fx names the targets it calls
+    return _AvgPool2x2.apply(x)
+
+
+def _relu_apply(x):
+    return _ReluFinite.apply(x)
+
+
+_FUNCTIONS = {torch.ops.disco.avg_pool2x2.default: _avg_pool_apply,
+              torch.ops.disco.relu_finite.default: _relu_apply}
+
+
+def differentiable(gm):
+    """Point this module's custom op nodes of an fx GraphModule at their autograd Functions (so torch.func.vjp runs
+    their own backward). Returns the number of nodes changed."""
+    n = 0
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and node.target in _FUNCTIONS:
+            node.target = _FUNCTIONS[node.target]
+            n += 1
+    gm.recompile()
+    return n
+
+
+def decompositions():
+    """The custom ops' forwards as ATen ops (forward graphs, and the VJP trace's lowering)."""
+    return {torch.ops.disco.avg_pool2x2.default: _mean2x2, torch.ops.disco.relu_finite.default: torch.relu}
 
 
 def max_pool2x2(x):

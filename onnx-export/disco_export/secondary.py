@@ -13,17 +13,24 @@ import math
 import torch
 from torch import nn
 
-from .layers import avg_pool2x2, upsample_bilinear2x
+from .layers import avg_pool2x2, relu_finite, upsample_bilinear2x
 
 BASE_CHANNELS = 64
 TINY_BASE_CHANNELS = 8
+
+
+class ReLU(nn.Module):
+    """``nn.ReLU`` with layers.relu_finite's backward (the model's incoming gradients are finite)."""
+
+    def forward(self, x):
+        return relu_finite(x)
 
 
 class ConvBlock(nn.Sequential):
     """3x3 conv (padding 1) + ReLU. (B, C_in, H, W) -> (B, C_out, H, W)."""
 
     def __init__(self, c_in, c_out):
-        super().__init__(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU())
+        super().__init__(nn.Conv2d(c_in, c_out, 3, padding=1), ReLU())
 
 
 class Down(nn.Module):
