@@ -5,6 +5,7 @@
     python -m disco_export.bench_vjp time /tmp/vjp/secondary_vjp.onnx --batch 1 --size 512 512
     python -m disco_export.bench_vjp time before/clip_RN50_image_vjp.onnx after/clip_RN50_image_vjp.onnx --batch 16
     python -m disco_export.bench_vjp profile SET/clip_ViTB16_image_loss_vjp.onnx --batch 16 --top 15
+    python -m disco_export.bench_vjp memory SET          # resident memory of the sessions of the UNet-guided path
 
 ``export`` builds the real architectures (the secondary model at c = 64; CLIP RN50 with its configuration from
 clip.py) with seeded random weights and exports their VJP graphs through ``export.build_graph``, unverified.
@@ -12,7 +13,9 @@ clip.py) with seeded random weights and exports their VJP graphs through ``expor
 (the first run of a session is not counted), with 2 intra-op threads and ORT_ENABLE_ALL unless told otherwise;
 several graphs are timed in turn, round by round, so that a before/after pair sees the same machine load.
 ``profile`` runs one graph the same way with ONNX Runtime's profiler on and prints where a run's time goes: per
-operator type and the slowest nodes, each as the median over the timed runs.
+operator type and the slowest nodes, each as the median over the timed runs. ``memory`` opens, group by group, the
+sessions a UNet-guided render of DD's default model opens (checkpoint forward, segment VJPs, CLIP guidance graphs,
+text encoders) and prints the resident memory each group adds beside its size on disk.
 """
 
 import argparse
@@ -150,6 +153,37 @@ def profile_graph(path, batch, size, runs, threads):
     return statistics.median(walls[1:]), ops, nodes
 
 
+def session_memory(set_dir, threads=2):
+    """[(group, sessions, GB resident added, GB on disk)] for the UNet-guided path of the set's default model."""
+    import json
+
+    import onnxruntime as ort
+
+    def rss_gb():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1e6
+
+    m = json.loads((set_dir / "manifest.json").read_text())
+    d = m["diffusion_models"]["512x512_diffusion_uncond_finetune_008100"]
+    flags = sorted(m.get("clip", {}))
+    groups = [("checkpoint forward", [d["checkpointed"]["forward"]]),
+              ("segment VJPs", [s["graph"] for s in d["checkpointed"]["segments"]]),
+              ("CLIP guidance graphs", [m["clip"][f]["graphs"]["image_loss_vjp"] for f in flags]),
+              ("CLIP text encoders", [m["clip"][f]["graphs"]["text"] for f in flags])]
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    keep, rows = [], []
+    for group, names in groups:
+        before, disk = rss_gb(), 0
+        for name in names:
+            path = set_dir / m["graphs"][name]["file"]
+            data = path.with_name(path.name + ".data")
+            disk += path.stat().st_size + (data.stat().st_size if data.exists() else 0)
+            keep.append(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]))
+        rows.append((group, len(names), rss_gb() - before, disk / 1e9))
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -170,7 +204,14 @@ def main(argv=None):
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--top", type=int, default=12)
+    mem = sub.add_parser("memory", help="resident memory of the UNet-guided path's sessions, group by group")
+    mem.add_argument("set", type=Path)
     args = ap.parse_args(argv)
+    if args.cmd == "memory":
+        print("| sessions | count | GB resident | GB on disk |\n| --- | --- | --- | --- |")
+        for group, n, resident, disk in session_memory(args.set):
+            print(f"| {group} | {n} | {resident:.2f} | {disk:.2f} |", flush=True)
+        return
     if args.cmd == "profile":
         load_before = os.getloadavg()[0]
         wall, ops, nodes = profile_graph(args.graph, args.batch, tuple(args.size), args.runs, args.threads)

@@ -139,7 +139,7 @@ fn the_set_resolves_fp16_graphs_and_falls_back_to_fp32_without_them() {
     let bare = ModelSet::open(dir.path()).unwrap();
     assert_eq!(
         needs(&clip, true, true).graphs(&bare).unwrap().unet,
-        "unet_ckpt_fwd"
+        "unet_fwd"
     );
     let opened = Models::open(&bare, &needs(&clip, true, true), cpu()).unwrap();
     assert!(
