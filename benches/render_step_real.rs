@@ -14,6 +14,7 @@
 //! secondary model's VJP, `unet`: `use_secondary_model = false`, the UNet's VJP; default
 //! `secondary`); `DISCO_BENCH_SIZES` the sizes as WIDTHxHEIGHT (default 384x256);
 //! `DISCO_BENCH_STEPS` the steps run (default 3: two guided, then DDIM's unguided last);
+//! `DISCO_BENCH_CHECKPOINT=1` turns on DD's `use_checkpoint` (disco: CLIP cuts in chunks of 4);
 //! `DISCO_BENCH_DEVICE` disco's device (`cpu` by default, `cuda[:N]`; the reference stays on
 //! the CPU), `DISCO_BENCH_PYTHON` / `DISCO_BENCH_ROOT` the reference's Python and repository
 //! where `.venv` is not beside the build (scripts/gpu-bench.sh).
@@ -49,6 +50,13 @@ mod dd_step;
 
 use dd_step::{bench_device, dd_step_spec, peak_rss_kib, reference_python, repo_root};
 const DIFFUSION: &str = "512x512_diffusion_uncond_finetune_008100";
+
+/// `DISCO_BENCH_CHECKPOINT=1`: DD's default `use_checkpoint` (on), which disco applies by
+/// running each CLIP batch in chunks of 4 cuts (the UNet path's walk is checkpointed either
+/// way); off by default, so the figures compare the same CLIP batch sizes as PyTorch's.
+fn use_checkpoint() -> bool {
+    std::env::var("DISCO_BENCH_CHECKPOINT").is_ok_and(|v| v.trim() == "1")
+}
 
 fn steps() -> usize {
     std::env::var("DISCO_BENCH_STEPS")
@@ -124,7 +132,7 @@ impl RenderObserver for Timed {
 fn child(width: u32, height: u32, secondary: bool, dir: &Path) {
     let dir_models = models_dir();
     let set = ModelSet::open(&dir_models).expect("model set");
-    let s = dd_step_spec(&set, (width, height), steps(), secondary, false);
+    let s = dd_step_spec(&set, (width, height), steps(), secondary, use_checkpoint());
     let needs = Needs {
         width: s.width(),
         height: s.height(),
