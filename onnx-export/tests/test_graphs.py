@@ -32,6 +32,10 @@ def test_image_graphs_serve_several_sizes(tiny_set, name):
     spec = SPECS[name]
     m = spec.multiple
     lo = max(m, spec.meta.get("min_side", m))
+    if spec.tolerance:
+        # fp16 graphs from 2m up: at m the UNet's deepest level is one pixel and fp16's own rounding moves the
+        # gradient by 2-3 % (eager fp16 against fp32 at 4x4, batch 1: 2.5 %), which no graph can be held to
+        lo = max(lo, 2 * m)
     sizes = [(lo, lo), (6 * m, 2 * m), (2 * m, 7 * m)]
     tol = spec.tolerance or TOL
     errors = verify.check(spec, tiny_set / f"{name}.onnx", batch_sizes=(2, 1, 3), sizes=sizes, seed=5,
