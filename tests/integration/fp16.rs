@@ -98,20 +98,22 @@ fn needs<'a>(clip: &'a [String], secondary: bool, fp16: bool) -> Needs<'a> {
     }
 }
 
-fn has_fp16(set: &ModelSet) -> bool {
-    set.manifest
-        .diffusion_fp16_family("512x512_diffusion_uncond_finetune_008100")
-        .is_some()
+/// The tiny set, which must carry the fp16 graphs (a set exported before them fails loudly).
+fn fp16_tiny_set() -> Option<ModelSet> {
+    let set = tiny_set()?;
+    assert!(
+        set.manifest
+            .diffusion_fp16_family("512x512_diffusion_uncond_finetune_008100")
+            .is_some(),
+        "the tiny set at {} has no fp16 UNet graphs: it predates them, re-export it",
+        set.dir.display()
+    );
+    Some(set)
 }
 
 #[test]
 fn the_set_resolves_fp16_graphs_and_falls_back_to_fp32_without_them() {
-    let Some(set) = tiny_set() else { return };
-    assert!(
-        has_fp16(&set),
-        "the tiny set at {} has no fp16 UNet graphs: it predates them, re-export it",
-        set.dir.display()
-    );
+    let Some(set) = fp16_tiny_set() else { return };
     let clip = vec!["ViTB32".to_owned()];
     let half = needs(&clip, true, true).graphs(&set).unwrap();
     assert_eq!(half.unet, "unet_fp16_fwd");
@@ -166,12 +168,7 @@ fn rel(a: &ndarray::ArrayD<f32>, b: &ndarray::ArrayD<f32>) -> f64 {
 
 #[test]
 fn the_fp16_unet_graphs_compute_the_fp32_models_output_to_half_precision() {
-    let Some(set) = tiny_set() else { return };
-    assert!(
-        has_fp16(&set),
-        "the tiny set at {} has no fp16 UNet graphs: it predates them, re-export it",
-        set.dir.display()
-    );
+    let Some(set) = fp16_tiny_set() else { return };
     let clip = vec!["ViTB32".to_owned()];
     let mut half = Models::open(&set, &needs(&clip, false, true), cpu()).unwrap();
     let mut full = Models::open(&set, &needs(&clip, false, false), cpu()).unwrap();
