@@ -206,3 +206,52 @@ fn the_fp16_unet_graphs_compute_the_fp32_models_output_to_half_precision() {
     let e = rel(&grad_half, &grad_full);
     assert!(e > 1e-6 && e < 2e-2, "grad_x: relative error {e:e}");
 }
+
+/// A copy of the tiny set with `damage` applied to its default model's `fp16` entry.
+fn damaged_fp16(set: &ModelSet, damage: impl FnOnce(&mut serde_json::Value)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&set.dir, dir.path());
+    let path = dir.path().join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    damage(&mut m["diffusion_models"]["512x512_diffusion_uncond_finetune_008100"]["fp16"]);
+    std::fs::write(&path, serde_json::to_string(&m).unwrap()).unwrap();
+    dir
+}
+
+// A damaged `fp16` entry is an error naming what is wrong when the set opens or its graphs
+// resolve, never a panic: a graph name with a newline that names nothing, a huge size
+// multiple, a section that is not an object.
+#[test]
+fn a_damaged_fp16_entry_is_an_error_not_a_panic() {
+    let Some(set) = fp16_tiny_set() else { return };
+    let clip = vec!["ViTB32".to_owned()];
+
+    let dir = damaged_fp16(&set, |f| f["graphs"]["forward"] = "unet_fwd\nnope".into());
+    let bad = ModelSet::open(dir.path()).unwrap();
+    let e = needs(&clip, true, true)
+        .graphs(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope"), "{e}");
+    // the fp32 graphs are untouched and still resolve
+    assert_eq!(
+        needs(&clip, true, false).graphs(&bad).unwrap().unet,
+        "unet_fwd"
+    );
+
+    let dir = damaged_fp16(&set, |f| f["size_multiple"] = u64::MAX.into());
+    let bad = ModelSet::open(dir.path()).unwrap();
+    let e = needs(&clip, true, true)
+        .graphs(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("multiple"), "{e}");
+
+    let dir = damaged_fp16(&set, |f| *f = serde_json::json!([1, 2]));
+    let e = ModelSet::open(dir.path())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("manifest"), "{e}");
+}

@@ -175,10 +175,7 @@ pub fn targets(
                     .expect("text_embed")
                     .into_dimensionality::<Ix2>()
                     .expect("[P, D]");
-                if m.text_embeds.len() >= TEXT_EMBED_CACHE {
-                    m.text_embeds.clear();
-                }
-                m.text_embeds.insert(key.clone(), e.clone());
+                remember(&mut m.text_embeds, TEXT_EMBED_CACHE, key.clone(), &e);
                 e
             }
         };
@@ -207,10 +204,7 @@ pub fn targets(
                         .expect("image_embed")
                         .into_dimensionality::<Ix2>()
                         .expect("[16, D]");
-                    if m.image_embeds.len() >= IMAGE_EMBED_CACHE {
-                        m.image_embeds.clear();
-                    }
-                    m.image_embeds.insert(key, e.clone());
+                    remember(&mut m.image_embeds, IMAGE_EMBED_CACHE, key, &e);
                     e
                 }
             };
@@ -237,6 +231,20 @@ pub fn targets(
         )?);
     }
     Ok(out)
+}
+
+/// Keeps `e` under `key`, starting the cache over once it holds `limit` entries (a keyframed
+/// prompt per frame, or new cuts per frame, would otherwise grow it without bound).
+fn remember<K: std::hash::Hash + Eq>(
+    cache: &mut std::collections::HashMap<K, Array2<f32>>,
+    limit: usize,
+    key: K,
+    e: &Array2<f32>,
+) {
+    if cache.len() >= limit {
+        cache.clear();
+    }
+    cache.insert(key, e.clone());
 }
 
 /// The image encoder's input, identified: its shape and every value's bits.
