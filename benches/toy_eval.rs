@@ -78,13 +78,7 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
             sat_scale: (0.0).into(),
             cutn_batches: (1).into(),
             augs: Some(AugMode::Still),
-            // DD's default cut schedule
-            cuts: CutSchedules {
-                overview: vec![(12.0, 400), (4.0, 600)],
-                innercut: vec![(4.0, 400), (12.0, 600)],
-                ic_pow: vec![(1.0, 1000)],
-                icgray_p: vec![(0.2, 400), (0.0, 600)],
-            },
+            cuts: cut_schedules(),
             use_secondary_model: true,
             clamp_max: Some((f64::from(clamp)).into()),
             symmetry: None,
@@ -110,6 +104,27 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
             use_checkpoint: true,
             dd_range_scale: 150.0,
         },
+    }
+}
+
+/// DD's default cut schedule, or with `DISCO_TOY_CUTS=overview` the quickstart's: 16 overview
+/// cuts at every step and no inner cuts (an inner cut of a toy scene is mostly background, and
+/// guiding it towards "a yellow star" paints the background yellow).
+fn cut_schedules() -> CutSchedules {
+    let overview_only = std::env::var("DISCO_TOY_CUTS").is_ok_and(|v| v == "overview");
+    if overview_only {
+        return CutSchedules {
+            overview: vec![(16.0, 1000)],
+            innercut: vec![(0.0, 1000)],
+            ic_pow: vec![(1.0, 1000)],
+            icgray_p: vec![(0.0, 1000)],
+        };
+    }
+    CutSchedules {
+        overview: vec![(12.0, 400), (4.0, 600)],
+        innercut: vec![(4.0, 400), (12.0, 600)],
+        ic_pow: vec![(1.0, 1000)],
+        icgray_p: vec![(0.2, 400), (0.0, 600)],
     }
 }
 

@@ -51,6 +51,9 @@ class Request:
     # fp16 UNet graphs (unet.py, convert_to_fp16) beside the fp32 ones, for every model DD runs in fp16 on a GPU
     # (its config's use_fp16); the runtime picks them on CUDA. Tiny sets: DD's default model's forward and VJP.
     fp16: bool = True
+    # The UNet's gradient-checkpoint segment graphs (DD's use_checkpoint) of real sets; the toy set goes without
+    # (at 64×64 the whole VJP is small, and the segments would double the UNet's share of its 40 MB).
+    checkpoint_graphs: bool = True
     # Models built by the caller (the toy set's trained weights): {"unet" | "secondary" | "clip:FLAG" | "lpips":
     # (model, source sha256)}; they replace the checkpoint or tiny construction of that model.
     prebuilt: dict = field(default_factory=dict)
@@ -265,7 +268,7 @@ def build(req):
     for key in [k for k in models if k == "unet" or k.startswith("unet:")]:
         model, sha = models[key]
         # tiny sets: only DD's default model gets the checkpoint graphs (they add minutes to every test export)
-        checkpointed = not req.tiny or model.cfg.name == unet_catalog.DEFAULT
+        checkpointed = req.checkpoint_graphs and (not req.tiny or model.cfg.name == unet_catalog.DEFAULT)
         fp16 = req.fp16 and model.cfg.use_fp16 and checkpointed
         entry = diffusion_section(model, unet.graph_specs(model), req, sha, graphs, checkpointed, fp16)
         sections.setdefault("diffusion_models", {})[model.cfg.name] = entry

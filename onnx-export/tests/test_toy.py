@@ -61,6 +61,27 @@ def test_shape_masks_differ_in_area_as_the_geometry_says():
     assert area["star"] < area["triangle"] < area["square"] < area["circle"]
 
 
+def test_the_diffusion_worlds_are_slices_of_the_full_one():
+    # the full world's draws are what every model but the diffusion ones trains on: unchanged by the slices' options
+    def captions(world):
+        rng = np.random.default_rng(3)
+        return [scenes.sample_scene(rng, **scenes.WORLDS[world]).caption for _ in range(50)]
+
+    assert captions("full") == [scenes.sample_scene(r).caption for r in [np.random.default_rng(3)] for _ in range(50)]
+    assert captions("single") != captions("full")
+    for world, sizes in (("single", set(scenes.SIZES)), ("single-large", {"", "large"})):
+        rng, seen = np.random.default_rng(4), set()
+        for _ in range(300):
+            s = scenes.sample_scene(rng, **scenes.WORLDS[world])
+            assert len(s.objects) == 1 and s.split == "none" and len(s.background) == 1, world
+            lo, hi = min(scenes.SIZES[w][0] for w in sizes), max(scenes.SIZES[w][1] for w in sizes)
+            assert lo <= s.objects[0].r <= hi, world
+            seen.add(next(w for w in scenes.SIZES if scenes.SIZES[w][0] <= s.objects[0].r <= scenes.SIZES[w][1]))
+        assert seen == sizes, world
+    full = [scenes.sample_scene(rng) for _ in range(300)]
+    assert any(len(s.objects) == 2 for s in full) and any(s.split != "none" for s in full)
+
+
 def test_held_out_pairs_are_never_drawn_when_excluded():
     rng = np.random.default_rng(1)
     for _ in range(300):
@@ -165,7 +186,8 @@ def test_the_runner_replays_the_recipe_of_the_shipped_weights(tmp_path):
             (r["steps"], r["steps_done"], r["batch"], r["lr"], r["seed"], r["threads"]), name
         assert a.max_minutes is None and (a.init.name if a.init else None) == r.get("init"), name
         if a.model in ("unet", "secondary"):
-            assert (a.ema, a.bf16, a.min_snr) == (r["ema"], r.get("bf16", False), r.get("min_snr")), name
+            assert (a.ema, a.bf16, a.min_snr, a.world) == \
+                (r["ema"], r.get("bf16", False), r.get("min_snr"), r.get("world", "full")), name
         if a.model == "clip":
             assert (a.arch, a.shape_groups, a.probe) == (r["arch"], r.get("shape_groups", 0), r.get("probe", False))
     assert set(runner.SECOND_PROCESS) | {"unet"} == set(runs)
@@ -331,6 +353,16 @@ def test_the_export_takes_the_flow_model_only_where_its_checkpoint_is(tmp_path):
     (model, sha), = export.load_models(tmp_path, ["flow"]).values()
     assert isinstance(model, raft.RAFT) and model.cfg == train_flow.CONFIG and not model.training and len(sha) == 64
     assert export.main(["--checkpoints", str(tmp_path / "none"), "--out", str(tmp_path / "set"), "--only", "flow"]) == 1
+
+
+def test_one_clip_can_be_exported_without_the_other(tmp_path):
+    from disco_export import clip as clip_mod
+    from disco_export.toy import export
+    torch.save(clip_mod.CLIP(train.CLIP_CONFIGS["RN50"]).state_dict(), tmp_path / "clip_RN50.pt")
+    assert export.clip_flags(["clip:RN50"]) == ["RN50"] and export.clip_flags(["clip"]) == list(train.CLIP_CONFIGS)
+    assert list(export.load_models(tmp_path, ["clip:RN50"])) == ["clip:RN50"]
+    with pytest.raises(Exception):  # the ViT's checkpoint is missing: asking for both must fail
+        export.load_models(tmp_path, ["clip"])
 
 
 def test_the_balanced_sequence_loss_weights_moving_and_still_pixels_half_each():

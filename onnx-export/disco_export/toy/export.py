@@ -28,6 +28,13 @@ DESCRIPTION = ("toy model set: small models trained on procedural 64x64 scenes o
 
 
 MODELS = ("clip", "unet", "secondary", "lpips", "depth", "flow")
+# One CLIP alone (``--only clip:ViTB32``): the other keeps its graphs and manifest entry.
+CLIP_CHOICES = tuple(f"clip:{flag}" for flag in train.CLIP_CONFIGS)
+
+
+def clip_flags(which):
+    """The CLIP flags that ``which`` (MODELS and CLIP_CHOICES entries) asks for."""
+    return [flag for flag in train.CLIP_CONFIGS if "clip" in which or f"clip:{flag}" in which]
 
 
 def load_models(ckpt_dir, which=MODELS):
@@ -42,10 +49,9 @@ def load_models(ckpt_dir, which=MODELS):
     if "secondary" in which:
         m = secondary.SecondaryDiffusionImageNet2(train.SECONDARY_CHANNELS)
         out["secondary"] = (m, checkpoints.load_into(m, ckpt_dir / "secondary.pt", "toy secondary model"))
-    if "clip" in which:
-        for flag, cfg in train.CLIP_CONFIGS.items():
-            m = clip.CLIP(cfg)
-            out[f"clip:{flag}"] = (m, checkpoints.load_into(m, ckpt_dir / f"clip_{flag}.pt", f"toy CLIP {flag}"))
+    for flag in clip_flags(which):
+        m = clip.CLIP(train.CLIP_CONFIGS[flag])
+        out[f"clip:{flag}"] = (m, checkpoints.load_into(m, ckpt_dir / f"clip_{flag}.pt", f"toy CLIP {flag}"))
     if "lpips" in which:
         m = lpips.LPIPS(train_lpips.CHANNELS)
         out["lpips"] = (m, checkpoints.load_into(m, ckpt_dir / "lpips.pt", "toy LPIPS"))
@@ -83,7 +89,7 @@ def main(argv=None):
                    help="train.py's output directory (default: %(default)s)")
     p.add_argument("--out", type=Path, default=REPO / "models" / "toy", help="model set (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--only", nargs="*", choices=MODELS, default=list(MODELS),
+    p.add_argument("--only", nargs="*", choices=MODELS + CLIP_CHOICES, default=list(MODELS),
                    help="export only these models (into the same set: the manifest is extended); none: only "
                         "rewrite the manifest's toy section")
     args = p.parse_args(argv)
@@ -103,8 +109,7 @@ def main(argv=None):
                       secondary="secondary" in args.only, lpips="lpips" in args.only,
                       midas=[train_depth.MIDAS_CONFIG.name] if "depth" in args.only else [],
                       adabins="depth" in args.only,
-                      clip=list(train.CLIP_CONFIGS) if "clip" in args.only else [],
-                      prebuilt=models,
+                      clip=clip_flags(args.only), prebuilt=models, checkpoint_graphs=False,
                       extra_sections={"toy": toy_section(args.checkpoints)})
         build(req)
     except (checkpoints.CheckpointError, verify.VerificationError, ValueError) as e:

@@ -7,7 +7,7 @@ intersection-over-union of at least ``RECOGNISABLE_IOU`` (the generator's own pi
 ``--ground-truth`` measures it).
 
 Usage: python -m disco_export.toy.sample CHECKPOINT [--n 64] [--seed 0] [--sheet sheet.png]
-       python -m disco_export.toy.sample --ground-truth
+       python -m disco_export.toy.sample --ground-truth [--world single-large]
 """
 
 import argparse
@@ -59,12 +59,14 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sheet", type=Path, help="write the samples as one PNG")
     p.add_argument("--ground-truth", action="store_true", help="the rate on the generator's own pictures")
+    p.add_argument("--world", choices=list(scenes.WORLDS), default="full",
+                   help="--ground-truth: the slice of the world drawn (scenes.WORLDS)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.ground_truth:
         rng = np.random.default_rng(args.seed)
-        _, imgs = scenes.sample_batch(rng, args.n)
+        _, imgs = scenes.sample_batch(rng, args.n, **scenes.WORLDS[args.world])
         for name, batch in (("clean", imgs), ("blurred + noise 8", [classify.degrade(i, rng) for i in imgs])):
             rate, _ = judge(batch)
             print(f"ground truth, {name}: recognisable {rate:.3f}")

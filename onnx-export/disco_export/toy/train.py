@@ -2,7 +2,7 @@
 
 The models, each of the architecture family Disco Diffusion uses, at small widths:
 
-- ``clip``: a CLIP (ViT image tower at 32×32, text transformer over the real CLIP BPE vocabulary), contrastive;
+- ``clip``: a CLIP (ViT or ModifiedResNet image tower at 64×64, text transformer over the real CLIP BPE vocabulary), contrastive;
 - ``unet``: a guided-diffusion UNet (1000-step linear schedule, eps + learned variance: the improved-DDPM hybrid
   loss), 64×64;
 - ``secondary``: the secondary model (cosine schedule, v-objective), 64×64;
@@ -39,11 +39,12 @@ DEFAULT_OUT = Path(__file__).resolve().parents[3] / "target" / "toy-train"
 HELD_OUT = (("green", "star"), ("blue", "triangle"), ("pink", "ring"), ("orange", "square"), ("cyan", "circle"))
 
 # The toy CLIPs, keyed by the Disco Diffusion flag they stand in for: a ViT and a ModifiedResNet, as in DD's
-# default mix. The ViT sees 32×32 views in 4-pixel patches (it learns shape sooner with small patches than with
-# 8-pixel ones at 64×64); the ResNet sees 64×64 (its stem and four stages downsample by 32).
+# default mix. Both see 64×64 views: the ViT in 8-pixel patches (8×8 tokens; a first set's 32×32 views in 4-pixel
+# patches learnt shape sooner but levelled off at 0.73, a small star being a few pixels there), the ResNet
+# through its stem and four stages (downsampling by 32).
 CLIP_CONFIGS = {
     "ViTB32": clip_mod.CLIPConfig(
-        name="ViT-B/32", embed_dim=64, image_resolution=32, vision_layers=3, vision_width=64, vision_patch_size=4,
+        name="ViT-B/32", embed_dim=64, image_resolution=64, vision_layers=3, vision_width=64, vision_patch_size=8,
         text_width=32, text_heads=4, text_layers=2, vision_heads=4),
     "RN50": clip_mod.CLIPConfig(
         name="RN50", embed_dim=64, image_resolution=64, vision_layers=(1, 1, 1, 1), vision_width=12,
@@ -71,8 +72,9 @@ RECIPES = {
     "clip_RN50": ["clip", "--arch", "RN50", "--steps", "2000"] + _CLIP,
     "lpips": ["lpips", "--steps", "1000"],
     "unet": ["unet", "--steps", "9000", "--batch", "16", "--lr", "4e-4", "--ema",
-             "0.999", "--bf16", "--min-snr", "5"],
-    "secondary": ["secondary", "--steps", "3000", "--batch", "16", "--lr", "5e-4", "--ema", "0.999", "--bf16"],
+             "0.999", "--bf16", "--min-snr", "5", "--world", "single-large"],
+    "secondary": ["secondary", "--steps", "3000", "--batch", "16", "--lr", "5e-4", "--ema", "0.999", "--bf16",
+                  "--world", "single-large"],
     "midas": ["midas", "--steps", "1500"],
     "adabins": ["adabins", "--steps", "1500"],
     "flow": ["flow", "--steps", "1200", "--batch", "4", "--lr", "8e-4", "--balanced"],
@@ -157,9 +159,10 @@ def clip_loss(model, img, tok, captions, probe=None, labels=None):
 
 
 def main_labels(ss):
-    """(main colour index, main shape index) of each scene, as int64 tensors."""
-    return (torch.tensor([list(scenes.COLORS).index(s.main.color) for s in ss]),
-            torch.tensor([scenes.SHAPES.index(s.main.shape) for s in ss]))
+    """(main colour index, main shape index) of each scene, as int64 tensors; -100 (cross-entropy's ignored
+    label) for an empty scene."""
+    return (torch.tensor([list(scenes.COLORS).index(s.main.color) if s.objects else -100 for s in ss]),
+            torch.tensor([scenes.SHAPES.index(s.main.shape) if s.objects else -100 for s in ss]))
 
 
 @torch.no_grad()
@@ -183,12 +186,20 @@ def clip_zero_shot(model, tokenizer, n=400, seed=10_000, held_out_only=False):
     return float(col), float(shp)
 
 
-def clip_batch(rng, n, groups):
+def clip_batch(rng, n, groups, plain=0):
     """``n`` training scenes: ``groups`` groups of 4 that differ only in one object's shape (hard negatives:
-    colour and background alone cannot match them to their captions), the rest independent."""
+    colour and background alone cannot match them to their captions), ``plain`` empty backgrounds ("a yellow
+    background"), the rest independent.
+
+    The empty ones teach that "a yellow star" is a yellow thing on another colour, not yellowness: without them a
+    plain yellow picture scores nearly as high for it as a yellow star does, and guidance from an early, blurry
+    estimate paints the background the prompt's colour."""
     ss = []
     for _ in range(groups):
         ss += scenes.shape_variants(scenes.sample_scene(rng, excluded=HELD_OUT), rng, 4, excluded=HELD_OUT)
+    for _ in range(plain):
+        bg = list(scenes.BACKGROUNDS)[int(rng.integers(len(scenes.BACKGROUNDS)))]
+        ss.append(scenes.Scene([], (bg,), caption=f"{scenes.article(bg)} {bg} background"))
     ss += [scenes.sample_scene(rng, excluded=HELD_OUT) for _ in range(n - len(ss))]
     return ss, np.stack([scenes.render(s) for s in ss])
 
@@ -213,7 +224,7 @@ def train_clip(args):
     for step in range(args.steps):
         if stop_now(args, step, t0):
             break
-        ss, imgs = clip_batch(rng, args.batch, args.shape_groups)
+        ss, imgs = clip_batch(rng, args.batch, args.shape_groups, args.plain)
         caps = [s.caption for s in ss]
         loss = clip_loss(model, clip_views(imgs, gen, cfg.image_resolution), tokenizer(caps), caps, probe,
                          main_labels(ss))
@@ -344,9 +355,9 @@ def progress(step, steps, t0, text):
         log(f"step {step + 1}/{steps}  {text}  {dt:.0f} s ({dt / (step + 1):.3f} s/step)")
 
 
-def validation_batch(n=64, seed=20_000):
-    """A fixed batch (x0, uniform t fraction, noise) for comparable validation losses."""
-    _, imgs = scenes.sample_batch(np.random.default_rng(seed), n)
+def validation_batch(n=64, seed=20_000, world="full"):
+    """A fixed batch (x0, uniform t fraction, noise) of ``world``'s scenes for comparable validation losses."""
+    _, imgs = scenes.sample_batch(np.random.default_rng(seed), n, **scenes.WORLDS[world])
     g = torch.Generator().manual_seed(seed)
     return torch.from_numpy(scenes.to_model(imgs)), (torch.arange(n) + 0.5) / n, torch.randn(n, 3, 64, 64, generator=g)
 
@@ -377,7 +388,7 @@ def train_diffusion(args, kind):
     for step in range(args.steps):
         if stop_now(args, step, t0):
             break
-        _, imgs = scenes.sample_batch(rng, args.batch)
+        _, imgs = scenes.sample_batch(rng, args.batch, **scenes.WORLDS[args.world])
         x0 = torch.from_numpy(scenes.to_model(imgs))
         if torch.rand(1, generator=gen).item() < 0.5:  # horizontal flips: free variety
             x0 = x0.flip(3)
@@ -399,7 +410,7 @@ def train_diffusion(args, kind):
             torch.save(ema.state_dict(), args.out / f"{kind}.partial.pt")
     torch.save(ema.state_dict(), args.out / f"{kind}.pt")
     with torch.no_grad():
-        x0, frac, noise = validation_batch()
+        x0, frac, noise = validation_batch(world=args.world)
         _, val = loss_of(ema, x0, frac, noise)
     return {"train_mse": avg, "val_mse_ema": float(val)}
 
@@ -425,7 +436,7 @@ def evaluate(args):
     else:
         model, sch = secondary_mod.SecondaryDiffusionImageNet2(SECONDARY_CHANNELS), None
     model.load_state_dict(torch.load(args.out / f"{args.model}.pt"))
-    x0, frac, noise = validation_batch()
+    x0, frac, noise = validation_batch(world=args.world)
     with torch.no_grad():
         if sch is None:
             val = v_loss(model, x0, frac, noise)
@@ -452,6 +463,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     p.add_argument("--shape-groups", type=int, default=0,
                    help="CLIP batches: groups of 4 scenes that differ only in shape (hard negatives)")
+    p.add_argument("--plain", type=int, default=0,
+                   help="CLIP batches: this many empty backgrounds captioned by their colour (negatives)")
     p.add_argument("--probe", action="store_true",
                    help="CLIP: an auxiliary linear probe of main colour and shape on the image embedding")
     p.add_argument("--arch", default="ViTB32", help="CLIP: which toy configuration (CLIP_CONFIGS)")
@@ -460,6 +473,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=0, help="CLIP: print zero-shot accuracy every N steps")
     p.add_argument("--balanced", action="store_true",
                    help="flow: weight moving and still pixels half each in the sequence loss")
+    p.add_argument("--world", choices=list(scenes.WORLDS), default="full",
+                   help="diffusion models: the slice of the world they learn (scenes.WORLDS)")
     p.add_argument("--save-every", type=int, default=0, help="write <model>.partial.pt (EMA) every N steps")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint directory (default: %(default)s)")
     args = p.parse_args(argv)
@@ -513,6 +528,8 @@ def main(argv=None):
             record["bf16"] = True
         if args.min_snr is not None:
             record["min_snr"] = args.min_snr
+        if args.world != "full":
+            record["world"] = args.world
     if args.model == "flow":  # the architecture and the loss's constants (train_flow.py)
         record["raft"] = train_flow.CONFIG.as_manifest()
         record["gamma"], record["noise"] = train_flow.GAMMA, train_flow.NOISE
@@ -526,6 +543,8 @@ def main(argv=None):
             record["shape_groups"] = args.shape_groups
         if args.probe:
             record["probe"] = True
+        if args.plain:
+            record["plain"] = args.plain
     (args.out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
