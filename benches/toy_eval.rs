@@ -12,7 +12,8 @@
 //! `DISCO_TOY_UNGUIDED` (unguided renders, default 64),
 //! `DISCO_TOY_SCALE` (clip_guidance_scale, default DD's 5000), `DISCO_TOY_CLAMP` (clamp_max,
 //! default DD's 0.05), `DISCO_TOY_CLIP_DENOISED` (default true; DD's is false),
-//! `DISCO_TOY_STEPS` (default 50), `DISCO_TOY_OUT` (default
+//! `DISCO_TOY_STEPS` (default 50), `DISCO_TOY_CUTS` (`dd`, DD's default cut schedule, or
+//! `overview`: 16 overview cuts and no inner cuts), `DISCO_TOY_OUT` (default
 //! `target/toy-eval`) and `DISCO_PYTHON` (default `.venv/bin/python`) change the set-up;
 //! `DISCO_TOY_VERBOSE=1` prints the loss terms every ten steps.
 
@@ -111,8 +112,16 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
 /// cuts at every step and no inner cuts (an inner cut of a toy scene is mostly background, and
 /// guiding it towards "a yellow star" paints the background yellow).
 fn cut_schedules() -> CutSchedules {
-    let overview_only = std::env::var("DISCO_TOY_CUTS").is_ok_and(|v| v == "overview");
-    if overview_only {
+    let cuts = std::env::var("DISCO_TOY_CUTS").unwrap_or_default();
+    if cuts == "inner" {
+        return CutSchedules {
+            overview: vec![(4.0, 1000)],
+            innercut: vec![(12.0, 1000)],
+            ic_pow: vec![(1.0, 1000)],
+            icgray_p: vec![(0.2, 400), (0.0, 600)],
+        };
+    }
+    if cuts == "overview" {
         return CutSchedules {
             overview: vec![(16.0, 1000)],
             innercut: vec![(0.0, 1000)],

@@ -82,6 +82,18 @@ def test_the_diffusion_worlds_are_slices_of_the_full_one():
     assert any(len(s.objects) == 2 for s in full) and any(s.split != "none" for s in full)
 
 
+def test_clip_batches_hold_shape_groups_empty_backgrounds_and_the_probe_ignores_the_empty_ones():
+    ss, imgs = train.clip_batch(np.random.default_rng(0), 24, 2, plain=3)
+    assert len(ss) == 24 and imgs.shape == (24, 64, 64, 3)
+    assert len({s.objects[0].shape for s in ss[:4]}) == 4  # a shape group: one scene in four shapes
+    empty = ss[8:11]
+    assert all(not s.objects and s.caption == f"{scenes.article(s.background[0])} {s.background[0]} background"
+               for s in empty)
+    assert all((imgs[i] == imgs[i][0, 0]).all() for i in range(8, 11))  # one flat colour
+    colours, shapes = train.main_labels(ss)
+    assert (colours[8:11] == -100).all() and (shapes[8:11] == -100).all() and (colours[11:] >= 0).all()
+
+
 def test_held_out_pairs_are_never_drawn_when_excluded():
     rng = np.random.default_rng(1)
     for _ in range(300):

@@ -191,9 +191,9 @@ def clip_batch(rng, n, groups, plain=0):
     colour and background alone cannot match them to their captions), ``plain`` empty backgrounds ("a yellow
     background"), the rest independent.
 
-    The empty ones teach that "a yellow star" is a yellow thing on another colour, not yellowness: without them a
-    plain yellow picture scores nearly as high for it as a yellow star does, and guidance from an early, blurry
-    estimate paints the background the prompt's colour."""
+    The empty ones were meant to teach that "a yellow star" is a yellow thing on another colour, not yellowness (a
+    plain yellow field scores well for it, and guidance from an early, blurry estimate paints the background the
+    prompt's colour); measured, they barely moved that score (docs/toy-models.md §5), so no recipe uses them."""
     ss = []
     for _ in range(groups):
         ss += scenes.shape_variants(scenes.sample_scene(rng, excluded=HELD_OUT), rng, 4, excluded=HELD_OUT)
