@@ -12,8 +12,9 @@
 //! `DISCO_TOY_UNGUIDED` (unguided renders, default 64),
 //! `DISCO_TOY_SCALE` (clip_guidance_scale, default DD's 5000), `DISCO_TOY_CLAMP` (clamp_max,
 //! default DD's 0.05), `DISCO_TOY_CLIP_DENOISED` (default true; DD's is false),
-//! `DISCO_TOY_STEPS` (default 50), `DISCO_TOY_CUTS` (`dd`, DD's default cut schedule, or
-//! `overview`: 16 overview cuts and no inner cuts), `DISCO_TOY_OUT` (default
+//! `DISCO_TOY_STEPS` (default 50), `DISCO_TOY_CUTS` (`dd`, DD's default cut schedule;
+//! `overview`: 16 overview cuts and no inner cuts; `inner`: 4 overview and 12 inner cuts),
+//! `DISCO_TOY_OUT` (default
 //! `target/toy-eval`) and `DISCO_PYTHON` (default `.venv/bin/python`) change the set-up;
 //! `DISCO_TOY_VERBOSE=1` prints the loss terms every ten steps.
 
@@ -108,32 +109,30 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
     }
 }
 
-/// DD's default cut schedule, or with `DISCO_TOY_CUTS=overview` the quickstart's: 16 overview
-/// cuts at every step and no inner cuts (an inner cut of a toy scene is mostly background, and
-/// guiding it towards "a yellow star" paints the background yellow).
+/// The cut schedule `DISCO_TOY_CUTS` names: `dd` (the default, DD's own), `overview` (16
+/// overview cuts at every step, no inner cuts) or `inner` (4 overview and 12 inner cuts at every
+/// step); docs/toy-models.md §5 compares them.
 fn cut_schedules() -> CutSchedules {
-    let cuts = std::env::var("DISCO_TOY_CUTS").unwrap_or_default();
-    if cuts == "inner" {
-        return CutSchedules {
-            overview: vec![(4.0, 1000)],
-            innercut: vec![(12.0, 1000)],
-            ic_pow: vec![(1.0, 1000)],
-            icgray_p: vec![(0.2, 400), (0.0, 600)],
-        };
-    }
-    if cuts == "overview" {
-        return CutSchedules {
-            overview: vec![(16.0, 1000)],
-            innercut: vec![(0.0, 1000)],
-            ic_pow: vec![(1.0, 1000)],
-            icgray_p: vec![(0.0, 1000)],
-        };
-    }
+    let name = std::env::var("DISCO_TOY_CUTS").unwrap_or_else(|_| "dd".into());
+    let (overview, innercut, icgray_p) = match name.as_str() {
+        "dd" => (
+            vec![(12.0, 400), (4.0, 600)],
+            vec![(4.0, 400), (12.0, 600)],
+            vec![(0.2, 400), (0.0, 600)],
+        ),
+        "overview" => (vec![(16.0, 1000)], vec![(0.0, 1000)], vec![(0.0, 1000)]),
+        "inner" => (
+            vec![(4.0, 1000)],
+            vec![(12.0, 1000)],
+            vec![(0.2, 400), (0.0, 600)],
+        ),
+        other => panic!("DISCO_TOY_CUTS={other:?}: expected dd, overview or inner"),
+    };
     CutSchedules {
-        overview: vec![(12.0, 400), (4.0, 600)],
-        innercut: vec![(4.0, 400), (12.0, 600)],
+        overview,
+        innercut,
         ic_pow: vec![(1.0, 1000)],
-        icgray_p: vec![(0.2, 400), (0.0, 600)],
+        icgray_p,
     }
 }
 

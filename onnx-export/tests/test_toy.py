@@ -94,6 +94,29 @@ def test_clip_batches_hold_shape_groups_empty_backgrounds_and_the_probe_ignores_
     assert (colours[8:11] == -100).all() and (shapes[8:11] == -100).all() and (colours[11:] >= 0).all()
 
 
+@pytest.mark.parametrize("argv", [
+    ["clip", "--plain", "-1"],
+    ["clip", "--batch", "96", "--shape-groups", "12", "--plain", "49"],  # 48 + 49 > 96
+    ["clip", "--plain", str(10 ** 18)],
+    ["unet", "--world", "../single"],
+    ["unet", "--world", "single\nlarge"],
+    ["unet", "--world", ""],
+])
+def test_hostile_training_arguments_are_refused_before_any_work(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(argv)
+    assert e.value.code == 2 and capsys.readouterr().err
+
+
+@pytest.mark.parametrize("only", ["clip:ViTB16", "clip:", "clip:RN50\n", "../unet"])
+def test_the_export_refuses_a_model_it_does_not_know(tmp_path, only, capsys):
+    from disco_export.toy import export
+    with pytest.raises(SystemExit) as e:
+        export.main(["--checkpoints", str(tmp_path), "--out", str(tmp_path / "set"), "--only", only])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert not (tmp_path / "set").exists()
+
+
 def test_held_out_pairs_are_never_drawn_when_excluded():
     rng = np.random.default_rng(1)
     for _ in range(300):

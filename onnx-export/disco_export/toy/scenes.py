@@ -241,6 +241,12 @@ def sample_scene(rng, two_object_p=0.25, excluded=(), plain=False, size_words=tu
     return scene
 
 
+def empty_scene(rng):
+    """A background and nothing on it, captioned by its colour ("a yellow background")."""
+    bg = _pick(rng, list(BACKGROUNDS))
+    return Scene([], (bg,), caption=f"{article(bg)} {bg} background")
+
+
 def shape_variants(scene, rng, k, excluded=()):
     """``k`` copies of ``scene`` that differ only in its first object's shape (the original among them), captions
     changed to match: a contrastive batch of them can only be told apart by shape."""

@@ -2,7 +2,8 @@
 
 The models, each of the architecture family Disco Diffusion uses, at small widths:
 
-- ``clip``: a CLIP (ViT or ModifiedResNet image tower at 64×64, text transformer over the real CLIP BPE vocabulary), contrastive;
+- ``clip``: a CLIP (ViT or ModifiedResNet image tower at 64×64, text transformer over the real CLIP BPE
+  vocabulary), contrastive;
 - ``unet``: a guided-diffusion UNet (1000-step linear schedule, eps + learned variance: the improved-DDPM hybrid
   loss), 64×64;
 - ``secondary``: the secondary model (cosine schedule, v-objective), 64×64;
@@ -197,9 +198,7 @@ def clip_batch(rng, n, groups, plain=0):
     ss = []
     for _ in range(groups):
         ss += scenes.shape_variants(scenes.sample_scene(rng, excluded=HELD_OUT), rng, 4, excluded=HELD_OUT)
-    for _ in range(plain):
-        bg = list(scenes.BACKGROUNDS)[int(rng.integers(len(scenes.BACKGROUNDS)))]
-        ss.append(scenes.Scene([], (bg,), caption=f"{scenes.article(bg)} {bg} background"))
+    ss += [scenes.empty_scene(rng) for _ in range(plain)]
     ss += [scenes.sample_scene(rng, excluded=HELD_OUT) for _ in range(n - len(ss))]
     return ss, np.stack([scenes.render(s) for s in ss])
 
@@ -481,6 +480,9 @@ def parse_args(argv=None):
     args.steps = args.steps or STEPS[args.model]
     args.batch = args.batch or BATCH[args.model]
     args.lr = args.lr or LR[args.model]
+    if args.model == "clip" and not 0 <= args.plain <= args.batch - 4 * args.shape_groups:
+        p.error(f"--plain {args.plain}: a batch of {args.batch} with {args.shape_groups} shape groups of 4 has room "
+                f"for 0 to {max(0, args.batch - 4 * args.shape_groups)} empty backgrounds")
     return args
 
 
