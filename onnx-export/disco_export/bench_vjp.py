@@ -5,7 +5,7 @@
     python -m disco_export.bench_vjp time /tmp/vjp/secondary_vjp.onnx --batch 1 --size 512 512
     python -m disco_export.bench_vjp time before/clip_RN50_image_vjp.onnx after/clip_RN50_image_vjp.onnx --batch 16
     python -m disco_export.bench_vjp profile SET/clip_ViTB16_image_loss_vjp.onnx --batch 16 --top 15
-    python -m disco_export.bench_vjp memory SET          # resident memory of the sessions of the UNet-guided path
+    python -m disco_export.bench_vjp memory SET [--lean none|unet|all]   # resident memory of the UNet path's sessions
 
 ``export`` builds the real architectures (the secondary model at c = 64; CLIP RN50 with its configuration from
 clip.py) with seeded random weights and exports their VJP graphs through ``export.build_graph``, unverified.
@@ -15,7 +15,8 @@ several graphs are timed in turn, round by round, so that a before/after pair se
 ``profile`` runs one graph the same way with ONNX Runtime's profiler on and prints where a run's time goes: per
 operator type and the slowest nodes, each as the median over the timed runs. ``memory`` opens, group by group, the
 sessions a UNet-guided render of DD's default model opens (checkpoint forward, segment VJPs, CLIP guidance graphs,
-text encoders) and prints the resident memory each group adds beside its size on disk.
+text encoders) and prints the resident memory each group adds beside its size on disk; ``--lean`` picks the groups
+opened as disco's lean sessions (default: the checkpointed UNet's, as disco's renderer opens them).
 """
 
 import argparse
@@ -153,8 +154,18 @@ def profile_graph(path, batch, size, runs, threads):
     return statistics.median(walls[1:]), ops, nodes
 
 
-def session_memory(set_dir, threads=2):
-    """[(group, sessions, GB resident added, GB on disk)] for the UNet-guided path of the set's default model."""
+def lean_options(so):
+    """Session options as disco opens its lean sessions (crates/runtime/src/session.rs, ``Footprint::Lean``): no
+    constant folding, so a backward's flipped and transposed weights are not stored beside the originals, and no
+    CPU arena."""
+    so.add_session_config_entry("optimization.disable_specified_optimizers", "ConstantFolding")
+    so.enable_cpu_mem_arena = False
+    return so
+
+
+def session_memory(set_dir, threads=2, lean=("checkpoint forward", "segment VJPs")):
+    """[(group, sessions, GB resident added, GB on disk)] for the UNet-guided path of the set's default model; the
+    groups named in ``lean`` are opened as disco's lean sessions (disco's renderer: the checkpointed UNet's)."""
     import json
 
     import onnxruntime as ort
@@ -170,10 +181,12 @@ def session_memory(set_dir, threads=2):
               ("segment VJPs", [s["graph"] for s in d["checkpointed"]["segments"]]),
               ("CLIP guidance graphs", [m["clip"][f]["graphs"]["image_loss_vjp"] for f in flags]),
               ("CLIP text encoders", [m["clip"][f]["graphs"]["text"] for f in flags])]
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
     keep, rows = [], []
     for group, names in groups:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        if group in lean:
+            lean_options(so)
         before, disk = rss_gb(), 0
         for name in names:
             path = set_dir / m["graphs"][name]["file"]
@@ -206,10 +219,15 @@ def main(argv=None):
     p.add_argument("--top", type=int, default=12)
     mem = sub.add_parser("memory", help="resident memory of the UNet-guided path's sessions, group by group")
     mem.add_argument("set", type=Path)
+    mem.add_argument("--lean", choices=["none", "unet", "all"], default="unet",
+                     help="groups opened as disco's lean sessions: none, the checkpointed UNet's (disco's renderer, "
+                          "the default), or all")
     args = ap.parse_args(argv)
     if args.cmd == "memory":
         print("| sessions | count | GB resident | GB on disk |\n| --- | --- | --- | --- |")
-        for group, n, resident, disk in session_memory(args.set):
+        lean = {"none": (), "unet": ("checkpoint forward", "segment VJPs"),
+                "all": ("checkpoint forward", "segment VJPs", "CLIP guidance graphs", "CLIP text encoders")}
+        for group, n, resident, disk in session_memory(args.set, lean=lean[args.lean]):
             print(f"| {group} | {n} | {resident:.2f} | {disk:.2f} |", flush=True)
         return
     if args.cmd == "profile":

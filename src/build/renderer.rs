@@ -198,8 +198,8 @@ fn unsupported<T>(what: &str, lacks: &str) -> Result<T, RenderError> {
 }
 
 /// What one set of sessions is opened for: (model set, diffusion model, secondary, LPIPS,
-/// CLIP models, RAFT flow, fp16 UNet).
-type SessionsId = (PathBuf, String, bool, bool, Vec<String>, bool, bool);
+/// CLIP models, RAFT flow, fp16 UNet, lean UNet walk).
+type SessionsId = (PathBuf, String, bool, bool, Vec<String>, bool, bool, bool);
 
 /// The real renderer: Disco Diffusion's sampler on ONNX Runtime.
 pub struct OrtRenderer {
@@ -255,6 +255,25 @@ impl OrtRenderer {
             && s.video_init_flow_warp.value;
         // the plan's rule, so that the graphs opened are the ones whose hashes are in the keys
         let fp16 = crate::plan::facts::unet_fp16(s, &c.provider);
+        let set = self.open_set(&target.model_set)?.clone();
+        let needs = Needs {
+            width: c.width as usize,
+            height: c.height as usize,
+            secondary: c.use_secondary_model,
+            lpips,
+            clip: &c.clip_models,
+            diffusion: &diffusion,
+            flow,
+            fp16,
+        };
+        // sessions opened lean for large renders serve those only (models::lean_walk)
+        let lean = needs
+            .graphs(&set)
+            .ok()
+            .and_then(|g| g.unet_checkpoint)
+            .is_some_and(|ck| {
+                crate::render::models::lean_walk(&set, &ck, needs.width, needs.height)
+            });
         let id = (
             target.model_set.clone(),
             diffusion.clone(),
@@ -263,21 +282,10 @@ impl OrtRenderer {
             c.clip_models.clone(),
             flow,
             fp16,
+            lean,
         );
         if !self.models.contains_key(&id) {
-            let options = self.options;
-            let set = self.open_set(&target.model_set)?;
-            let needs = Needs {
-                width: c.width as usize,
-                height: c.height as usize,
-                secondary: c.use_secondary_model,
-                lpips,
-                clip: &c.clip_models,
-                diffusion: &diffusion,
-                flow,
-                fp16,
-            };
-            let m = Models::open(set, &needs, options).map_err(SetupError::Sessions)?;
+            let m = Models::open(&set, &needs, self.options).map_err(SetupError::Sessions)?;
             for n in &m.notices {
                 if !self.notices.contains(n) {
                     self.notices.push(n.clone());

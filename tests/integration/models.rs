@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 
-use disco::render::session::{Device, GraphSession, Input, ModelSet, SessionError, SessionOptions};
+use disco::render::session::{
+    Device, Footprint, GraphSession, Input, ModelSet, SessionError, SessionOptions,
+};
 use ndarray::{Array, ArrayD, IxDyn};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -263,4 +265,118 @@ fn a_modified_graph_file_is_named_before_it_is_opened() {
         GraphSession::open(&copy, &name, cpu()),
         Err(SessionError::Changed { .. })
     ));
+}
+
+/// A lean session (no constant folding, ORT's plain allocator: the checkpointed UNet's) gives
+/// what the default session gives, for the boundary forward and for segment VJPs at full and
+/// lowest resolution, on fresh random inputs.
+#[test]
+fn lean_sessions_compute_what_default_ones_do() {
+    let Some(set) = tiny_set() else { return };
+    let ck = set
+        .manifest
+        .diffusion_family("512x512_diffusion_uncond_finetune_008100")
+        .and_then(|f| f.checkpointed.clone())
+        .expect("the tiny set's default model has checkpoint graphs");
+    let both = |name: &str, inputs: &[(&str, ArrayD<f32>)]| {
+        let feed: Vec<_> = inputs
+            .iter()
+            .map(|(n, a)| (*n, Input::F32(a.view())))
+            .collect();
+        let run = |footprint| {
+            GraphSession::open_with(&set, name, cpu(), footprint)
+                .unwrap()
+                .run(&feed)
+                .unwrap()
+        };
+        (run(Footprint::Default), run(Footprint::Lean))
+    };
+    let rel = |a: &ArrayD<f32>, b: &ArrayD<f32>| {
+        let d: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum();
+        (d / dot(b, b)).sqrt()
+    };
+    let t = ndarray::arr1(&[417.5f32]).into_dyn();
+    let x = randn(&[1, 3, 64, 32], 31);
+    let (want, got) = both(&ck.forward, &[("x", x), ("t", t.clone())]);
+    assert_eq!(got.len(), want.len());
+    for (name, w) in &want {
+        assert!(dot(w, w) > 0.0, "{name} is zero");
+        let r = rel(&got[name], w);
+        assert!(
+            r < 1e-6,
+            "boundary forward, output {name}: relative error {r:e}"
+        );
+    }
+    // the first segment (full resolution) and one of the innermost (the most weights)
+    let first = &ck.segments[0];
+    let inner = ck
+        .segments
+        .iter()
+        .find(|s| s.name.starts_with("mid"))
+        .expect("a middle segment");
+    for (k, seg) in [first, inner].into_iter().enumerate() {
+        let h_shape = &want
+            .get(&seg.inputs[0])
+            .map(|a| a.shape().to_vec())
+            .unwrap_or_else(|| vec![1, 3, 64, 32]);
+        let mut c = 0;
+        for i in &seg.inputs {
+            c += want.get(i).map_or(3, |a| a.shape()[1]);
+        }
+        let mut shape = h_shape.clone();
+        shape[1] = c;
+        let out_shape = want.get(&seg.name).map(|a| a.shape().to_vec());
+        let up = randn(out_shape.as_deref().unwrap_or(&shape), 40 + k as u64);
+        let mut inputs = vec![("h", randn(&shape, 50 + k as u64)), ("upstream", up)];
+        if seg.time {
+            inputs.push(("t", t.clone()));
+        }
+        let (want, got) = both(&seg.graph, &inputs);
+        let r = rel(&got["grad_h"], &want["grad_h"]);
+        assert!(
+            dot(&want["grad_h"], &want["grad_h"]) > 0.0 && r < 1e-6,
+            "segment {}: relative error {r:e}",
+            seg.name
+        );
+    }
+}
+
+/// A released session opens again on its next run and computes the same; a graph file
+/// changed while it was released is named, not loaded.
+#[test]
+fn a_released_session_reopens_on_its_next_run() {
+    let Some(set) = tiny_set() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&set.dir, tmp.path());
+    let copy = ModelSet::open(tmp.path()).unwrap();
+    let family = copy
+        .manifest
+        .diffusion_family("512x512_diffusion_uncond_finetune_008100")
+        .unwrap();
+    let name = family.graph("forward").unwrap().to_owned();
+    let mut s = GraphSession::open(&copy, &name, cpu()).unwrap();
+    assert!(s.file_bytes() > 0);
+    let x = randn(&[1, 3, 32, 32], 61);
+    let t = ndarray::arr1(&[250.0f32]).into_dyn();
+    let run =
+        |s: &mut GraphSession| s.run(&[("x", Input::F32(x.view())), ("t", Input::F32(t.view()))]);
+    let first = run(&mut s).unwrap();
+    s.release();
+    assert!(!s.is_loaded());
+    assert_eq!(run(&mut s).unwrap(), first);
+    assert!(s.is_loaded());
+    s.release();
+    let file = tmp.path().join(&copy.manifest.graphs[&name].file);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    match run(&mut s) {
+        Err(SessionError::Changed { graph, .. }) => assert_eq!(graph, name),
+        other => panic!("expected a changed-graph error, got {:?}", other.err()),
+    }
 }

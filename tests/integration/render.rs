@@ -707,4 +707,9 @@ fn the_checkpointed_walk_reuses_the_samplers_forward() {
     // DDIM guides every step but its last (§4.5)
     assert_eq!(ck.reused as usize, steps - 1, "{steps} steps");
     assert_eq!(ck.recomputed, 0);
+    // the tiny UNet's boundaries outweigh its weights: every walk released the forward, and
+    // the next step's ε opened it again
+    assert!(m.unet.file_bytes() > 0);
+    assert_eq!(ck.released, ck.reused);
+    assert!(m.unet.is_loaded());
 }

@@ -4,8 +4,10 @@ use std::collections::HashMap;
 
 use ndarray::Array2;
 
-use super::manifest::{Checkpointed, Family, contract};
-use super::session::{GraphSession, LazySession, ModelSet, SessionError, SessionOptions};
+use super::manifest::{Checkpointed, Dim, Family, contract};
+use super::session::{
+    Footprint, GraphSession, LazySession, ModelSet, SessionError, SessionOptions,
+};
 use super::unet_checkpoint::UnetCheckpoint;
 
 /// Why the model set cannot serve a render.
@@ -482,6 +484,45 @@ impl GraphNames {
     }
 }
 
+/// Whether a render at `width`×`height` walks the checkpointed UNet `c` lean: where its
+/// boundaries outweigh the boundary forward's weights (about 768×512 and up with DD's 512
+/// model), the walk is the render's memory peak, and its sessions are opened to hold less
+/// ([`Footprint::Lean`] segments, an [`Footprint::Unpooled`] forward: 31 % less peak for
+/// 21 % more time at 768×512, docs/bench-render-step.md). Smaller renders keep ORT's faster
+/// defaults. The rule depends on the size only, so a job renders the same bytes every time.
+pub fn lean_walk(set: &ModelSet, c: &Checkpointed, width: usize, height: usize) -> bool {
+    let Some(forward) = set.manifest.graphs.get(&c.forward) else {
+        return false;
+    };
+    let side = |d: &Dim, full: usize| match d {
+        Dim::Fixed(n) => *n as u64,
+        Dim::Symbol(s) => match s.split_once('/') {
+            Some((_, k)) => k
+                .parse::<u64>()
+                .map_or(full as u64, |k| full as u64 / k.max(1)),
+            None => full as u64,
+        },
+    };
+    let boundaries: u64 = forward
+        .outputs
+        .iter()
+        .filter(|o| o.name != "eps_full" && o.shape.len() == 4)
+        .map(|o| {
+            let c = match &o.shape[1] {
+                Dim::Fixed(n) => *n as u64,
+                Dim::Symbol(_) => 0,
+            };
+            4 * c * side(&o.shape[2], height) * side(&o.shape[3], width)
+        })
+        .sum();
+    let weights: u64 = std::iter::once(&forward.file)
+        .chain(forward.external_data.as_ref().map(|d| &d.file))
+        .filter_map(|f| std::fs::metadata(set.dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    boundaries > weights
+}
+
 impl Models {
     /// Opens every session `needs` asks for.
     pub fn open(
@@ -503,8 +544,8 @@ impl Models {
                 needs.diffusion
             ));
         }
-        let mut open = |name: &str| -> Result<GraphSession, ModelsError> {
-            let s = GraphSession::open(set, name, opts)?;
+        let mut open_with = |name: &str, footprint| -> Result<GraphSession, ModelsError> {
+            let s = GraphSession::open_with(set, name, opts, footprint)?;
             if let Some(n) = &s.notice
                 && !notices.contains(n)
             {
@@ -512,33 +553,54 @@ impl Models {
             }
             Ok(s)
         };
-        let unet = open(&names.unet)?;
-        let unet_vjp = names.unet_vjp.as_deref().map(&mut open).transpose()?;
+        // large renders on the checkpointed UNet path: its forward's outputs go back to the
+        // system once copied out, its segments hold their weights once
+        let lean = names
+            .unet_checkpoint
+            .as_ref()
+            .is_some_and(|c| lean_walk(set, c, needs.width, needs.height));
+        let (forward, segment) = match lean {
+            true => (Footprint::Unpooled, Footprint::Lean),
+            false => (Footprint::Default, Footprint::Default),
+        };
+        let unet = open_with(&names.unet, forward)?;
+        let unet_vjp = names
+            .unet_vjp
+            .as_deref()
+            .map(|n| open_with(n, Footprint::Default))
+            .transpose()?;
         let unet_checkpoint = match &names.unet_checkpoint {
             Some(c) => Some(UnetCheckpoint::new(
                 c.clone(),
                 c.segments
                     .iter()
-                    .map(|s| open(&s.graph))
+                    .map(|s| open_with(&s.graph, segment))
                     .collect::<Result<_, _>>()?,
             )),
             None => None,
         };
         let secondary = match &names.secondary {
-            Some((f, v)) => Some((open(f)?, open(v)?)),
+            Some((f, v)) => Some((
+                open_with(f, Footprint::Default)?,
+                open_with(v, Footprint::Default)?,
+            )),
             None => None,
         };
-        let lpips_vjp = names.lpips_vjp.as_deref().map(&mut open).transpose()?;
+        let lpips_vjp = names
+            .lpips_vjp
+            .as_deref()
+            .map(|n| open_with(n, Footprint::Default))
+            .transpose()?;
         let mut clip = Vec::new();
         for c in &names.clip {
             let guide = match &c.guide {
-                ClipGuide::Fused(g) => ClipGuide::Fused(open(g)?),
-                ClipGuide::TwoPass(g) => ClipGuide::TwoPass(open(g)?),
+                ClipGuide::Fused(g) => ClipGuide::Fused(open_with(g, Footprint::Default)?),
+                ClipGuide::TwoPass(g) => ClipGuide::TwoPass(open_with(g, Footprint::Default)?),
             };
             clip.push(ClipSessions {
                 flag: c.flag.clone(),
                 resolution: c.resolution,
-                text: open(&c.text)?,
+                text: open_with(&c.text, Footprint::Default)?,
                 image: LazySession::new(set, &c.image, opts),
                 guide,
                 text_embeds: HashMap::new(),
@@ -546,7 +608,7 @@ impl Models {
             });
         }
         let raft = match (&names.raft, &set.manifest.raft) {
-            (Some(g), Some(r)) => Some((open(g)?, r.clone())),
+            (Some(g), Some(r)) => Some((open_with(g, Footprint::Default)?, r.clone())),
             _ => None,
         };
         Ok(Models {

@@ -115,6 +115,26 @@ impl Default for SessionOptions {
     }
 }
 
+/// How one graph's session spends memory, beyond [`SessionOptions`]. The checkpointed UNet's
+/// sessions hold a render's largest tensors (the boundaries and full-resolution segments, ~6 GB
+/// at DD's 1280×768) and the most weights; every other graph keeps ORT's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Footprint {
+    /// ORT's defaults: every graph optimisation, and the CPU arena the sessions share.
+    #[default]
+    Default,
+    /// On the CPU, ORT's plain allocator instead of the shared arena: a freed tensor goes back
+    /// to the system, so the process holds what is live, not an arena's high-water mark (the
+    /// boundary forward, whose outputs are copied out one by one).
+    Unpooled,
+    /// Unpooled, and the weights held once: without constant folding and the NCHWc layout
+    /// (ORT's "all" level), which store a backward's flipped and transposed weights and a
+    /// reordered copy for the recomputed forward beside the originals. The segment VJPs held
+    /// 4.8 GB against 2.45 GB on disk; lean, 2.5 GB, for a slower walk (docs/models.md,
+    /// "Checkpointed UNet").
+    Lean,
+}
+
 /// What went wrong opening or running a graph.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -246,7 +266,12 @@ pub enum Input<'a> {
 pub struct GraphSession {
     name: String,
     spec: Graph,
-    session: Session,
+    /// `None` after [`release`](Self::release), until the next run opens it again.
+    session: Option<Session>,
+    dir: PathBuf,
+    opts: SessionOptions,
+    footprint: Footprint,
+    file_bytes: u64,
     /// The device the session actually runs on.
     pub device: Device,
     /// Set when `auto` fell back to the CPU; the caller shows it.
@@ -260,74 +285,32 @@ impl GraphSession {
         name: &str,
         opts: SessionOptions,
     ) -> Result<GraphSession, SessionError> {
+        Self::open_with(set, name, opts, Footprint::Default)
+    }
+
+    /// Opens graph `name` of `set` with `opts` and the memory `footprint`.
+    pub fn open_with(
+        set: &ModelSet,
+        name: &str,
+        opts: SessionOptions,
+        footprint: Footprint,
+    ) -> Result<GraphSession, SessionError> {
         let spec = set.graph(name)?.clone();
-        let path = set.dir.join(&spec.file);
         if opts.verify_hashes {
-            let checks = std::iter::once((&spec.file, &spec.blake3))
-                .chain(spec.external_data.as_ref().map(|d| (&d.file, &d.blake3)));
-            for (file, want) in checks {
-                let problem = match super::manifest::check_file(&set.dir.join(file), want) {
-                    GraphCheck::Ok => continue,
-                    GraphCheck::Missing => "is missing".to_owned(),
-                    GraphCheck::Changed { actual } => {
-                        format!("changed since export (blake3 {actual}, manifest {want})")
-                    }
-                };
-                return Err(SessionError::Changed {
-                    graph: name.to_owned(),
-                    path: set.dir.join(file),
-                    problem,
-                });
-            }
+            verify_files(&set.dir, name, &spec)?;
         }
-        let env = runtime::environment()?;
-        let build = |device: Device| -> Result<Session, String> {
-            // ORT's memory pattern plans one block for all of a run's tensors from the shapes
-            // of the first run; measured here it doubles the peak of the UNet forward and VJP
-            // (tiny set: 4.5 → 2.3 GB at 192², 2.9 → 1.5 GB at 128²) at the same speed
-            // (docs/bench-render-step.md, "Session memory").
-            let mut b = Session::builder(env)
-                .map_err(|e| e.to_string())?
-                .with_memory_pattern(false)
-                .map_err(|e| e.to_string())?;
-            if let Some(n) = opts.intra_threads {
-                b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
-            }
-            // CPU memory (benchmarks choose with `DISCO_ORT_CPU_ARENA`, benches/render_step_real.rs):
-            // one arena shared by every session (the default), ORT's arena per session
-            // (`session`, which keeps each session's peak and so holds the sum of them), or
-            // ORT's plain allocator (`0`).
-            if device == Device::Cpu {
-                match std::env::var("DISCO_ORT_CPU_ARENA").as_deref() {
-                    Ok("0") => {
-                        let ep = ort::ep::CPU::default().with_arena_allocator(false).build();
-                        b = b
-                            .with_execution_providers([ep])
-                            .map_err(|e| e.to_string())?;
-                    }
-                    Ok("session") => {}
-                    _ if runtime::shared_cpu_arena() => {
-                        b = b.with_env_allocators().map_err(|e| e.to_string())?;
-                    }
-                    _ => {}
-                }
-            }
-            if let Device::Cuda(id) = device {
-                let ep = ort::ep::CUDA::default()
-                    .with_device_id(id)
-                    .build()
-                    .error_on_failure();
-                b = b
-                    .with_execution_providers([ep])
-                    .map_err(|e| e.to_string())?;
-            }
-            b.commit_from_file(&path).map_err(|e| e.to_string())
-        };
+        let path = set.dir.join(&spec.file);
+        let file_bytes = std::iter::once(&spec.file)
+            .chain(spec.external_data.as_ref().map(|d| &d.file))
+            .filter_map(|f| std::fs::metadata(set.dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum();
         let open_err = |device, reason| SessionError::Open {
             graph: name.to_owned(),
             device,
             reason,
         };
+        let build = |device| build_session(&path, device, opts, footprint);
         let (session, device, notice) = match opts.device {
             Device::Auto => {
                 let cuda = ort::ep::CUDA::is_available().unwrap_or(false);
@@ -348,10 +331,53 @@ impl GraphSession {
         Ok(GraphSession {
             name: name.to_owned(),
             spec,
-            session,
+            session: Some(session),
+            dir: set.dir.clone(),
+            opts,
+            footprint,
+            file_bytes,
             device,
             notice,
         })
+    }
+
+    /// Drops the ORT session, and with it the weights it holds; the next run opens it again
+    /// (on the device it ran on, its files checked again where the options ask). For a
+    /// large graph that waits while others need the memory: the checkpointed UNet's boundary
+    /// forward during the walk (unet_checkpoint.rs).
+    pub fn release(&mut self) {
+        self.session = None;
+    }
+
+    /// Whether the ORT session is open (not [`release`](Self::release)d).
+    pub fn is_loaded(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The size of the graph's files (with external data) when it was opened: about what its
+    /// weights hold once loaded.
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
+    }
+
+    /// The open ORT session, opening it again after a [`release`](Self::release).
+    fn loaded(&mut self) -> Result<&mut Session, SessionError> {
+        if self.session.is_none() {
+            if self.opts.verify_hashes {
+                verify_files(&self.dir, &self.name, &self.spec)?;
+            }
+            let path = self.dir.join(&self.spec.file);
+            let session =
+                build_session(&path, self.device, self.opts, self.footprint).map_err(|reason| {
+                    SessionError::Open {
+                        graph: self.name.clone(),
+                        device: self.device,
+                        reason,
+                    }
+                })?;
+            self.session = Some(session);
+        }
+        Ok(self.session.as_mut().expect("opened above"))
     }
 
     /// The graph's name.
@@ -365,8 +391,19 @@ impl GraphSession {
         &mut self,
         inputs: &[(&str, Input<'_>)],
     ) -> Result<HashMap<String, ArrayD<f32>>, SessionError> {
+        self.run_only(inputs, None)
+    }
+
+    /// [`run`](Self::run), returning only the float32 outputs named in `wanted` (all where
+    /// `None`): the others are neither copied out nor kept past the run (a segment VJP's
+    /// recomputed `h_out`, as large as its input).
+    pub fn run_only(
+        &mut self,
+        inputs: &[(&str, Input<'_>)],
+        wanted: Option<&[&str]>,
+    ) -> Result<HashMap<String, ArrayD<f32>>, SessionError> {
         let started = graph_times::enabled().then(std::time::Instant::now);
-        let out = self.run_untimed(inputs)?;
+        let out = self.run_untimed(inputs, wanted)?;
         if let Some(t0) = started {
             graph_times::record(&self.name, t0.elapsed());
         }
@@ -376,7 +413,9 @@ impl GraphSession {
     fn run_untimed(
         &mut self,
         inputs: &[(&str, Input<'_>)],
+        wanted: Option<&[&str]>,
     ) -> Result<HashMap<String, ArrayD<f32>>, SessionError> {
+        self.loaded()?;
         let err = |reason: String| SessionError::Input {
             graph: self.name.clone(),
             reason,
@@ -401,14 +440,39 @@ impl GraphSession {
             graph: self.name.clone(),
             reason,
         };
-        let outputs = self
-            .session
-            .run(values)
-            .map_err(|e| run_err(e.to_string()))?;
+        let wanted_here = |name: &str| wanted.is_none_or(|w| w.contains(&name));
+        let options = match wanted {
+            None => None,
+            Some(names) => Some(
+                ort::session::RunOptions::new()
+                    .map_err(|e| run_err(e.to_string()))?
+                    .with_outputs(
+                        names
+                            .iter()
+                            .fold(ort::session::OutputSelector::no_default(), |s, n| {
+                                s.with(*n)
+                            }),
+                    ),
+            ),
+        };
+        let session = self.session.as_mut().expect("loaded above");
+        let mut outputs = match &options {
+            None => session.run(values),
+            Some(options) => session.run_with_options(values, options),
+        }
+        .map_err(|e| run_err(e.to_string()))?;
         let mut out = HashMap::new();
-        for spec in self.spec.outputs.iter().filter(|s| s.dtype == "float32") {
+        for spec in self
+            .spec
+            .outputs
+            .iter()
+            .filter(|s| s.dtype == "float32" && wanted_here(&s.name))
+        {
+            // each output is released as soon as it is copied: a graph with many large
+            // outputs (the checkpoint forward's boundaries, ~6 GB at 1280×768) then never
+            // holds ORT's tensors and their copies at once
             let value = outputs
-                .get(&spec.name)
+                .remove(&spec.name)
                 .ok_or_else(|| run_err(format!("no output `{}`", spec.name)))?;
             let view = value
                 .try_extract_array::<f32>()
@@ -432,6 +496,86 @@ impl GraphSession {
         }
         Ok(out)
     }
+}
+
+/// Checks graph `name`'s file and external data against the manifest's hashes.
+fn verify_files(dir: &Path, name: &str, spec: &Graph) -> Result<(), SessionError> {
+    let checks = std::iter::once((&spec.file, &spec.blake3))
+        .chain(spec.external_data.as_ref().map(|d| (&d.file, &d.blake3)));
+    for (file, want) in checks {
+        let problem = match super::manifest::check_file(&dir.join(file), want) {
+            GraphCheck::Ok => continue,
+            GraphCheck::Missing => "is missing".to_owned(),
+            GraphCheck::Changed { actual } => {
+                format!("changed since export (blake3 {actual}, manifest {want})")
+            }
+        };
+        return Err(SessionError::Changed {
+            graph: name.to_owned(),
+            path: dir.join(file),
+            problem,
+        });
+    }
+    Ok(())
+}
+
+/// An ORT session for the graph file at `path` on `device`.
+fn build_session(
+    path: &Path,
+    device: Device,
+    opts: SessionOptions,
+    footprint: Footprint,
+) -> Result<Session, String> {
+    let env = runtime::environment().map_err(|e| e.to_string())?;
+    // `DISCO_ORT_LEAN=0` (read when a session opens; for benchmarks): every session as
+    // `Footprint::Default`, to compare with the lean ones (docs/bench-render-step.md)
+    let footprint = match std::env::var("DISCO_ORT_LEAN").as_deref() {
+        Ok("0") => Footprint::Default,
+        _ => footprint,
+    };
+    // ORT's memory pattern plans one block for all of a run's tensors from the shapes of the
+    // first run; measured here it doubles the peak of the UNet forward and VJP (tiny set:
+    // 4.5 → 2.3 GB at 192², 2.9 → 1.5 GB at 128²) at the same speed
+    // (docs/bench-render-step.md, "Session memory").
+    let mut b = Session::builder(env)
+        .map_err(|e| e.to_string())?
+        .with_memory_pattern(false)
+        .map_err(|e| e.to_string())?;
+    if let Some(n) = opts.intra_threads {
+        b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
+    }
+    if footprint == Footprint::Lean {
+        b = b
+            .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level2)
+            .map_err(|e| e.to_string())?
+            .with_disabled_optimizers("ConstantFolding")
+            .map_err(|e| e.to_string())?;
+    }
+    // CPU memory (benchmarks choose with `DISCO_ORT_CPU_ARENA`, benches/render_step_real.rs):
+    // one arena shared by every session (the default), ORT's arena per session (`session`,
+    // which keeps each session's peak and so holds the sum of them), or ORT's plain allocator
+    // (`0`, and always for an unpooled or lean session).
+    if device == Device::Cpu {
+        let arena = std::env::var("DISCO_ORT_CPU_ARENA").ok();
+        if footprint != Footprint::Default || arena.as_deref() == Some("0") {
+            let ep = ort::ep::CPU::default().with_arena_allocator(false).build();
+            b = b
+                .with_execution_providers([ep])
+                .map_err(|e| e.to_string())?;
+        } else if arena.as_deref() != Some("session") && runtime::shared_cpu_arena() {
+            b = b.with_env_allocators().map_err(|e| e.to_string())?;
+        }
+    }
+    if let Device::Cuda(id) = device {
+        let ep = ort::ep::CUDA::default()
+            .with_device_id(id)
+            .build()
+            .error_on_failure();
+        b = b
+            .with_execution_providers([ep])
+            .map_err(|e| e.to_string())?;
+    }
+    b.commit_from_file(path).map_err(|e| e.to_string())
 }
 
 /// Checks names and shapes against the manifest: every input given once, fixed dimensions

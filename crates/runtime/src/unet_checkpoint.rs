@@ -26,6 +26,8 @@ pub struct UnetCheckpoint {
     pub reused: u64,
     /// See `reused`.
     pub recomputed: u64,
+    /// Walks that released the boundary forward's session (it outweighed by the boundaries).
+    pub released: u64,
 }
 
 /// The boundaries of the latest forward, and where it was evaluated.
@@ -44,6 +46,7 @@ impl UnetCheckpoint {
             saved: None,
             reused: 0,
             recomputed: 0,
+            released: 0,
         }
     }
 
@@ -79,6 +82,16 @@ impl UnetCheckpoint {
         };
         let segs = &self.layout.segments;
         values.remove("eps_full");
+        // The walk is the render's memory peak, and the forward's weights wait idle through
+        // it. Where the boundaries outweigh them (about 768×512 and up with DD's 512 model),
+        // the forward is dropped for the walk and opened again by the next step's ε: 7–10 s
+        // a step on a CPU where such a step takes minutes, and 2 GB that let DD's 1280×768 fit
+        // (docs/models.md, "Checkpointed UNet").
+        let held: u64 = values.values().map(|v| 4 * v.len() as u64).sum();
+        if held > forward.file_bytes() && forward.is_loaded() {
+            forward.release();
+            self.released += 1;
+        }
         values.insert("x".to_owned(), x.clone());
         // A boundary is dropped once the walk has passed the first segment that reads it.
         let mut first_reader: HashMap<&str, usize> = HashMap::new();
@@ -96,44 +109,70 @@ impl UnetCheckpoint {
                     .iter()
                     .map(|i| boundary(&values, i, session.name()))
                     .collect::<Result<_, _>>()?;
-                let h = if parts.len() == 1 {
-                    parts[0].to_owned()
-                } else {
-                    ndarray::concatenate(Axis(1), &parts).map_err(|e| SessionError::Input {
-                        graph: session.name().to_owned(),
-                        reason: format!("the boundaries of `{}` do not concatenate: {e}", seg.name),
-                    })?
+                let widths: Vec<usize> = parts.iter().map(|p| p.shape()[1]).collect();
+                let g = {
+                    // a single boundary goes in as it is; only a skip connection's input is
+                    // copied (at full resolution these are the walk's largest tensors, so the
+                    // copy and the segment's input go as soon as the segment has run)
+                    let joined = match parts.as_slice() {
+                        [_] => None,
+                        _ => Some(ndarray::concatenate(Axis(1), &parts).map_err(|e| {
+                            SessionError::Input {
+                                graph: session.name().to_owned(),
+                                reason: format!(
+                                    "the boundaries of `{}` do not concatenate: {e}",
+                                    seg.name
+                                ),
+                            }
+                        })?),
+                    };
+                    let h = joined
+                        .as_ref()
+                        .map_or_else(|| parts[0].view(), |j| j.view());
+                    let mut inputs = vec![
+                        ("h", Input::F32(h.view())),
+                        ("upstream", Input::F32(up.view())),
+                    ];
+                    if seg.time {
+                        inputs.push(("t", Input::F32(t.view())));
+                    }
+                    let g = session
+                        .run_only(&inputs, Some(&["grad_h"]))?
+                        .remove("grad_h")
+                        .expect("the contract names grad_h");
+                    // split by channels below: a graph whose gradient is not shaped like its
+                    // input is named here, not in a panic
+                    if g.shape() != h.shape() {
+                        return Err(SessionError::Run {
+                            graph: session.name().to_owned(),
+                            reason: format!(
+                                "output `grad_h` has shape {:?}, its input `h` {:?}",
+                                g.shape(),
+                                h.shape()
+                            ),
+                        });
+                    }
+                    g
                 };
-                let mut inputs = vec![
-                    ("h", Input::F32(h.view())),
-                    ("upstream", Input::F32(up.view())),
-                ];
-                if seg.time {
-                    inputs.push(("t", Input::F32(t.view())));
-                }
-                let mut out = session.run(&inputs)?;
-                let g = out.remove("grad_h").expect("the contract names grad_h");
-                // split by channels below: a graph whose gradient is not shaped like its input
-                // is named here, not in a panic
-                if g.shape() != h.shape() {
-                    return Err(SessionError::Run {
-                        graph: session.name().to_owned(),
-                        reason: format!(
-                            "output `grad_h` has shape {:?}, its input `h` {:?}",
-                            g.shape(),
-                            h.shape()
-                        ),
-                    });
-                }
-                let mut start = 0;
-                for (name, part) in seg.inputs.iter().zip(&parts) {
-                    let c = part.shape()[1];
-                    let piece = g.slice_axis(Axis(1), (start..start + c).into());
-                    start += c;
+                drop((parts, up));
+                if let [name] = seg.inputs.as_slice() {
+                    // one input: its cotangent is the gradient itself, without a copy
                     match cot.get_mut(name.as_str()) {
-                        Some(acc) => *acc += &piece,
+                        Some(acc) => *acc += &g,
                         None => {
-                            cot.insert(name.as_str(), piece.to_owned());
+                            cot.insert(name.as_str(), g);
+                        }
+                    }
+                } else {
+                    let mut start = 0;
+                    for (name, c) in seg.inputs.iter().zip(widths) {
+                        let piece = g.slice_axis(Axis(1), (start..start + c).into());
+                        start += c;
+                        match cot.get_mut(name.as_str()) {
+                            Some(acc) => *acc += &piece,
+                            None => {
+                                cot.insert(name.as_str(), piece.to_owned());
+                            }
                         }
                     }
                 }
