@@ -380,3 +380,31 @@ fn a_released_session_reopens_on_its_next_run() {
         other => panic!("expected a changed-graph error, got {:?}", other.err()),
     }
 }
+
+/// The boundary estimate behind `models::lean_walk` is what the checkpoint forward returns,
+/// and the rule picks lean sessions for large renders only.
+#[test]
+fn the_boundary_estimate_matches_the_checkpoint_forward() {
+    use disco::render::models::{boundary_bytes, lean_walk};
+    let Some(set) = tiny_set() else { return };
+    let ck = set
+        .manifest
+        .diffusion_family("512x512_diffusion_uncond_finetune_008100")
+        .and_then(|f| f.checkpointed.clone())
+        .expect("the tiny set's default model has checkpoint graphs");
+    let (w, h) = (96, 64);
+    let x = randn(&[1, 3, h, w], 71);
+    let t = ndarray::arr1(&[600.0f32]).into_dyn();
+    let out = GraphSession::open(&set, &ck.forward, cpu())
+        .unwrap()
+        .run(&[("x", Input::F32(x.view())), ("t", Input::F32(t.view()))])
+        .unwrap();
+    let actual: usize = out
+        .iter()
+        .filter(|(name, _)| *name != "eps_full")
+        .map(|(_, a)| 4 * a.len())
+        .sum();
+    assert_eq!(boundary_bytes(&set, &ck, w, h), actual as u64);
+    assert!(!lean_walk(&set, &ck, 8, 8));
+    assert!(lean_walk(&set, &ck, 4096, 4096));
+}

@@ -494,6 +494,21 @@ pub fn lean_walk(set: &ModelSet, c: &Checkpointed, width: usize, height: usize) 
     let Some(forward) = set.manifest.graphs.get(&c.forward) else {
         return false;
     };
+    let weights: u64 = std::iter::once(&forward.file)
+        .chain(forward.external_data.as_ref().map(|d| &d.file))
+        .filter_map(|f| std::fs::metadata(set.dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    boundary_bytes(set, c, width, height) > weights
+}
+
+/// The bytes of the boundaries the checkpointed UNet `c`'s forward returns for one image at
+/// `width`×`height` (float32; every output but `eps_full`), from the shapes the manifest
+/// declares (`C`, `H/k`, `W/k`).
+pub fn boundary_bytes(set: &ModelSet, c: &Checkpointed, width: usize, height: usize) -> u64 {
+    let Some(forward) = set.manifest.graphs.get(&c.forward) else {
+        return 0;
+    };
     let side = |d: &Dim, full: usize| match d {
         Dim::Fixed(n) => *n as u64,
         Dim::Symbol(s) => match s.split_once('/') {
@@ -503,24 +518,18 @@ pub fn lean_walk(set: &ModelSet, c: &Checkpointed, width: usize, height: usize) 
             None => full as u64,
         },
     };
-    let boundaries: u64 = forward
+    forward
         .outputs
         .iter()
         .filter(|o| o.name != "eps_full" && o.shape.len() == 4)
         .map(|o| {
-            let c = match &o.shape[1] {
+            let channels = match &o.shape[1] {
                 Dim::Fixed(n) => *n as u64,
                 Dim::Symbol(_) => 0,
             };
-            4 * c * side(&o.shape[2], height) * side(&o.shape[3], width)
+            4 * channels * side(&o.shape[2], height) * side(&o.shape[3], width)
         })
-        .sum();
-    let weights: u64 = std::iter::once(&forward.file)
-        .chain(forward.external_data.as_ref().map(|d| &d.file))
-        .filter_map(|f| std::fs::metadata(set.dir.join(f)).ok())
-        .map(|m| m.len())
-        .sum();
-    boundaries > weights
+        .sum()
 }
 
 impl Models {
