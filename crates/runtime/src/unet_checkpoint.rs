@@ -2,8 +2,9 @@
 //! returns every block boundary, then the segments' VJP graphs walked backwards, each
 //! recomputing only its own blocks. The whole-UNet VJP graph keeps every activation of the
 //! network alive until its backward reads it; this walk holds the boundaries and one
-//! segment's activations, which is what lets the UNet-guided path run at DD's default
-//! 1280×768 (docs/models.md, "Checkpointed UNet").
+//! segment's activations (docs/models.md, "Checkpointed UNet"). In fp32 on the CPU, DD's
+//! default 1280×768 still needs more than 24 GB: one full-resolution decoder segment's VJP
+//! alone adds 9.3 GB (docs/bench-render-step.md).
 
 use std::collections::HashMap;
 
@@ -26,7 +27,7 @@ pub struct UnetCheckpoint {
     pub reused: u64,
     /// See `reused`.
     pub recomputed: u64,
-    /// Walks that released the boundary forward's session (it outweighed by the boundaries).
+    /// Walks that released the boundary forward's session (outweighed by its boundaries).
     pub released: u64,
 }
 
@@ -85,8 +86,8 @@ impl UnetCheckpoint {
         // The walk is the render's memory peak, and the forward's weights wait idle through
         // it. Where the boundaries outweigh them (about 768×512 and up with DD's 512 model),
         // the forward is dropped for the walk and opened again by the next step's ε: 7–10 s
-        // a step on a CPU where such a step takes minutes, and 2 GB that let DD's 1280×768 fit
-        // (docs/models.md, "Checkpointed UNet").
+        // a step on a CPU where such a step takes minutes, for 2 GB less at the walk's peak
+        // with DD's 512 model (docs/models.md, "Checkpointed UNet").
         let held: u64 = values.values().map(|v| 4 * v.len() as u64).sum();
         if held > forward.file_bytes() && forward.is_loaded() {
             forward.release();
