@@ -273,11 +273,7 @@ fn a_modified_graph_file_is_named_before_it_is_opened() {
 #[test]
 fn lean_sessions_compute_what_default_ones_do() {
     let Some(set) = tiny_set() else { return };
-    let ck = set
-        .manifest
-        .diffusion_family("512x512_diffusion_uncond_finetune_008100")
-        .and_then(|f| f.checkpointed.clone())
-        .expect("the tiny set's default model has checkpoint graphs");
+    let ck = checkpointed(&set);
     let both = |name: &str, inputs: &[(&str, ArrayD<f32>)]| {
         let feed: Vec<_> = inputs
             .iter()
@@ -387,11 +383,7 @@ fn a_released_session_reopens_on_its_next_run() {
 fn the_boundary_estimate_matches_the_checkpoint_forward() {
     use disco::render::models::{boundary_bytes, lean_walk};
     let Some(set) = tiny_set() else { return };
-    let ck = set
-        .manifest
-        .diffusion_family("512x512_diffusion_uncond_finetune_008100")
-        .and_then(|f| f.checkpointed.clone())
-        .expect("the tiny set's default model has checkpoint graphs");
+    let ck = checkpointed(&set);
     let (w, h) = (96, 64);
     let x = randn(&[1, 3, h, w], 71);
     let t = ndarray::arr1(&[600.0f32]).into_dyn();
@@ -407,4 +399,12 @@ fn the_boundary_estimate_matches_the_checkpoint_forward() {
     assert_eq!(boundary_bytes(&set, &ck, w, h), actual as u64);
     assert!(!lean_walk(&set, &ck, 8, 8));
     assert!(lean_walk(&set, &ck, 4096, 4096));
+}
+
+/// The tiny set's default model's checkpointed UNet.
+fn checkpointed(set: &ModelSet) -> disco::render::manifest::Checkpointed {
+    set.manifest
+        .diffusion_family("512x512_diffusion_uncond_finetune_008100")
+        .and_then(|f| f.checkpointed.clone())
+        .expect("the tiny set's default model has checkpoint graphs")
 }

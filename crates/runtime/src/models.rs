@@ -494,12 +494,7 @@ pub fn lean_walk(set: &ModelSet, c: &Checkpointed, width: usize, height: usize) 
     let Some(forward) = set.manifest.graphs.get(&c.forward) else {
         return false;
     };
-    let weights: u64 = std::iter::once(&forward.file)
-        .chain(forward.external_data.as_ref().map(|d| &d.file))
-        .filter_map(|f| std::fs::metadata(set.dir.join(f)).ok())
-        .map(|m| m.len())
-        .sum();
-    boundary_bytes(set, c, width, height) > weights
+    boundary_bytes(set, c, width, height) > set.file_bytes(forward)
 }
 
 /// The bytes of the boundaries the checkpointed UNet `c`'s forward returns for one image at
@@ -527,9 +522,16 @@ pub fn boundary_bytes(set: &ModelSet, c: &Checkpointed, width: usize, height: us
                 Dim::Fixed(n) => *n as u64,
                 Dim::Symbol(_) => 0,
             };
-            4 * channels * side(&o.shape[2], height) * side(&o.shape[3], width)
+            // a damaged manifest's sizes saturate instead of overflowing
+            [
+                channels,
+                side(&o.shape[2], height),
+                side(&o.shape[3], width),
+            ]
+            .into_iter()
+            .fold(4u64, u64::saturating_mul)
         })
-        .sum()
+        .fold(0, u64::saturating_add)
 }
 
 impl Models {

@@ -208,6 +208,16 @@ impl ModelSet {
         })
     }
 
+    /// The size of `graph`'s files (with external data) on disk: about what its weights hold
+    /// once loaded.
+    pub fn file_bytes(&self, graph: &Graph) -> u64 {
+        std::iter::once(&graph.file)
+            .chain(graph.external_data.as_ref().map(|d| &d.file))
+            .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
     fn graph(&self, name: &str) -> Result<&Graph, SessionError> {
         self.manifest
             .graphs
@@ -300,11 +310,7 @@ impl GraphSession {
             verify_files(&set.dir, name, &spec)?;
         }
         let path = set.dir.join(&spec.file);
-        let file_bytes = std::iter::once(&spec.file)
-            .chain(spec.external_data.as_ref().map(|d| &d.file))
-            .filter_map(|f| std::fs::metadata(set.dir.join(f)).ok())
-            .map(|m| m.len())
-            .sum();
+        let file_bytes = set.file_bytes(&spec);
         let open_err = |device, reason| SessionError::Open {
             graph: name.to_owned(),
             device,
