@@ -401,6 +401,63 @@ fn the_boundary_estimate_matches_the_checkpoint_forward() {
     assert!(lean_walk(&set, &ck, 4096, 4096));
 }
 
+/// A damaged manifest's boundary shapes (a zero or unreadable divisor, a symbolic or huge
+/// channel count) neither panic nor overflow the estimate behind `models::lean_walk`.
+#[test]
+fn a_damaged_manifest_cannot_break_the_boundary_estimate() {
+    use disco::render::manifest::Dim;
+    use disco::render::models::{boundary_bytes, lean_walk};
+    let Some(mut set) = tiny_set() else { return };
+    let ck = checkpointed(&set);
+    let (w, h) = (96, 64);
+    let whole = boundary_bytes(&set, &ck, w, h);
+    let outputs = &set.manifest.graphs[&ck.forward].outputs;
+    let i = outputs
+        .iter()
+        .position(|o| o.name != "eps_full" && o.shape[2] != Dim::Symbol("H".into()))
+        .expect("a downsampled boundary");
+    let (c, k) = match (&outputs[i].shape[1], &outputs[i].shape[2]) {
+        (Dim::Fixed(c), Dim::Symbol(s)) => (*c as u64, s[2..].parse::<u64>().unwrap()),
+        other => panic!("unexpected boundary shape {other:?}"),
+    };
+    let own = 4 * c * (h as u64 / k) * (w as u64 / k);
+    let mut damage = |shape: [Dim; 2]| {
+        let out = &mut set.manifest.graphs.get_mut(&ck.forward).unwrap().outputs[i];
+        out.shape.splice(1..3, shape);
+        let got = boundary_bytes(&set, &ck, w, h);
+        let out = &mut set.manifest.graphs.get_mut(&ck.forward).unwrap().outputs[i];
+        out.shape[1] = Dim::Fixed(c as usize);
+        out.shape[2] = Dim::Symbol(format!("H/{k}"));
+        got
+    };
+    // a divisor of 0 or one that is not a number: the full size
+    let full_h = 4 * c * h as u64 * (w as u64 / k);
+    assert_eq!(
+        damage([Dim::Fixed(c as usize), Dim::Symbol("H/0".into())]),
+        whole - own + full_h
+    );
+    assert_eq!(
+        damage([Dim::Fixed(c as usize), Dim::Symbol("H/x\n".into())]),
+        whole - own + full_h
+    );
+    // a symbolic channel count counts nothing; a huge one saturates
+    assert_eq!(
+        damage([Dim::Symbol("C".into()), Dim::Symbol(format!("H/{k}"))]),
+        whole - own
+    );
+    assert_eq!(
+        damage([Dim::Fixed(usize::MAX), Dim::Symbol(format!("H/{k}"))]),
+        u64::MAX
+    );
+    assert_eq!(
+        boundary_bytes(&set, &ck, w, h),
+        whole,
+        "the damage was undone"
+    );
+    set.manifest.graphs.get_mut(&ck.forward).unwrap().outputs[i].shape[1] = Dim::Fixed(usize::MAX);
+    assert!(lean_walk(&set, &ck, w, h));
+}
+
 /// The tiny set's default model's checkpointed UNet.
 fn checkpointed(set: &ModelSet) -> disco::render::manifest::Checkpointed {
     set.manifest

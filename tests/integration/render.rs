@@ -687,6 +687,8 @@ fn the_checkpointed_unet_vjp_is_the_whole_unet_vjp() {
             "{w}x{h}: relative error {rel:e}"
         );
     }
+    // the spec's size walks lean: the second walk reopened every segment the first released
+    assert!(ck.transient && ck.segments.iter().all(|s| !s.is_loaded()));
 }
 
 /// On the checkpointed UNet path the guidance walk starts from the boundaries the sampler's
@@ -712,4 +714,9 @@ fn the_checkpointed_walk_reuses_the_samplers_forward() {
     assert!(m.unet.file_bytes() > 0);
     assert_eq!(ck.released, ck.reused);
     assert!(m.unet.is_loaded());
+    // and so the render is lean: each segment let its weights go once it had run, and the
+    // text encoders once they had embedded the prompts
+    assert!(m.lean && ck.transient);
+    assert!(ck.segments.iter().all(|s| !s.is_loaded()));
+    assert!(m.clip.iter().all(|c| !c.text.is_loaded()));
 }

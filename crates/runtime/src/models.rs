@@ -205,6 +205,10 @@ pub struct Models {
     pub raft: Option<(GraphSession, super::manifest::Raft)>,
     /// Notices to show (e.g. `auto` fell back to the CPU).
     pub notices: Vec<String>,
+    /// A render whose checkpointed walk is its memory peak ([`lean_walk`]): sessions that
+    /// wait through it hold no weights or arena (the CLIP text encoders are released once
+    /// they have run, the segments after each run, the boundary forward during the walk).
+    pub lean: bool,
 }
 
 /// What a render needs from the set.
@@ -486,10 +490,12 @@ impl GraphNames {
 
 /// Whether a render at `width`×`height` walks the checkpointed UNet `c` lean: where its
 /// boundaries outweigh the boundary forward's weights (about 768×512 and up with DD's 512
-/// model), the walk is the render's memory peak, and its sessions are opened to hold less
-/// ([`Footprint::Lean`] segments, an [`Footprint::Unpooled`] forward: 31 % less peak for
-/// 21 % more time at 768×512, docs/bench-render-step.md). Smaller renders keep ORT's faster
-/// defaults. The rule depends on the size only, so a job renders the same bytes every time.
+/// model), the walk is the render's memory peak, and its sessions are opened to hold less:
+/// [`Footprint::Lean`] segments, each released once it has run; every other session
+/// [`Footprint::Unpooled`]; the text encoders released once they have run. That is what
+/// fits DD's default 1280×768 in 20.5 GiB here (docs/bench-render-step.md). Smaller renders
+/// keep ORT's faster defaults. The rule depends on the size only, so a job renders the same
+/// bytes every time.
 pub fn lean_walk(set: &ModelSet, c: &Checkpointed, width: usize, height: usize) -> bool {
     let Some(forward) = set.manifest.graphs.get(&c.forward) else {
         return false;
@@ -570,9 +576,11 @@ impl Models {
             .unet_checkpoint
             .as_ref()
             .is_some_and(|c| lean_walk(set, c, needs.width, needs.height));
-        let (forward, segment) = match lean {
-            true => (Footprint::Unpooled, Footprint::Lean),
-            false => (Footprint::Default, Footprint::Default),
+        // Unpooled elsewhere too: the shared arena keeps the high-water mark of every run
+        // (CLIP's guidance batches), resident through the walk
+        let (forward, segment, other) = match lean {
+            true => (Footprint::Unpooled, Footprint::Lean, Footprint::Unpooled),
+            false => (Footprint::Default, Footprint::Default, Footprint::Default),
         };
         let unet = open_with(&names.unet, forward)?;
         let unet_vjp = names
@@ -581,13 +589,24 @@ impl Models {
             .map(|n| open_with(n, Footprint::Default))
             .transpose()?;
         let unet_checkpoint = match &names.unet_checkpoint {
-            Some(c) => Some(UnetCheckpoint::new(
-                c.clone(),
-                c.segments
+            Some(c) => {
+                let segments = c
+                    .segments
                     .iter()
-                    .map(|s| open_with(&s.graph, segment))
-                    .collect::<Result<_, _>>()?,
-            )),
+                    .map(|s| {
+                        // opened here all the same, so a graph that does not load stops the
+                        // build before its first step
+                        let mut session = open_with(&s.graph, segment)?;
+                        if lean {
+                            session.release();
+                        }
+                        Ok(session)
+                    })
+                    .collect::<Result<_, ModelsError>>()?;
+                let mut ck = UnetCheckpoint::new(c.clone(), segments);
+                ck.transient = lean;
+                Some(ck)
+            }
             None => None,
         };
         let secondary = match &names.secondary {
@@ -600,26 +619,26 @@ impl Models {
         let lpips_vjp = names
             .lpips_vjp
             .as_deref()
-            .map(|n| open_with(n, Footprint::Default))
+            .map(|n| open_with(n, other))
             .transpose()?;
         let mut clip = Vec::new();
         for c in &names.clip {
             let guide = match &c.guide {
-                ClipGuide::Fused(g) => ClipGuide::Fused(open_with(g, Footprint::Default)?),
-                ClipGuide::TwoPass(g) => ClipGuide::TwoPass(open_with(g, Footprint::Default)?),
+                ClipGuide::Fused(g) => ClipGuide::Fused(open_with(g, other)?),
+                ClipGuide::TwoPass(g) => ClipGuide::TwoPass(open_with(g, other)?),
             };
             clip.push(ClipSessions {
                 flag: c.flag.clone(),
                 resolution: c.resolution,
-                text: open_with(&c.text, Footprint::Default)?,
-                image: LazySession::new(set, &c.image, opts),
+                text: open_with(&c.text, other)?,
+                image: LazySession::new(set, &c.image, opts, other),
                 guide,
                 text_embeds: HashMap::new(),
                 image_embeds: HashMap::new(),
             });
         }
         let raft = match (&names.raft, &set.manifest.raft) {
-            (Some(g), Some(r)) => Some((open_with(g, Footprint::Default)?, r.clone())),
+            (Some(g), Some(r)) => Some((open_with(g, other)?, r.clone())),
             _ => None,
         };
         Ok(Models {
@@ -631,6 +650,7 @@ impl Models {
             clip,
             raft,
             notices,
+            lean,
         })
     }
 }

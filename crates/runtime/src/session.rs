@@ -117,7 +117,8 @@ impl Default for SessionOptions {
 
 /// How one graph's session spends memory, beyond [`SessionOptions`]. The checkpointed UNet's
 /// sessions hold a render's largest tensors (the boundaries and full-resolution segments, ~6 GB
-/// at DD's 1280×768) and the most weights; every other graph keeps ORT's defaults.
+/// at DD's 1280×768) and the most weights; where they make the render's peak
+/// (`models::lean_walk`), the other sessions go unpooled too. Otherwise ORT's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Footprint {
     /// ORT's defaults: every graph optimisation, and the CPU arena the sessions share.
@@ -236,16 +237,23 @@ pub struct LazySession {
     set: ModelSet,
     name: String,
     opts: SessionOptions,
+    footprint: Footprint,
     session: Option<GraphSession>,
 }
 
 impl LazySession {
-    /// Graph `name` of `set`, to open with `opts` when first asked for.
-    pub fn new(set: &ModelSet, name: &str, opts: SessionOptions) -> LazySession {
+    /// Graph `name` of `set`, to open with `opts` and `footprint` when first asked for.
+    pub fn new(
+        set: &ModelSet,
+        name: &str,
+        opts: SessionOptions,
+        footprint: Footprint,
+    ) -> LazySession {
         LazySession {
             set: set.clone(),
             name: name.to_owned(),
             opts,
+            footprint,
             session: None,
         }
     }
@@ -254,7 +262,12 @@ impl LazySession {
     pub fn get(&mut self) -> Result<&mut GraphSession, SessionError> {
         match &mut self.session {
             Some(s) => Ok(s),
-            slot => Ok(slot.insert(GraphSession::open(&self.set, &self.name, self.opts)?)),
+            slot => Ok(slot.insert(GraphSession::open_with(
+                &self.set,
+                &self.name,
+                self.opts,
+                self.footprint,
+            )?)),
         }
     }
 

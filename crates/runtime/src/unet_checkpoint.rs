@@ -3,8 +3,8 @@
 //! recomputing only its own blocks. The whole-UNet VJP graph keeps every activation of the
 //! network alive until its backward reads it; this walk holds the boundaries and one
 //! segment's activations (docs/models.md, "Checkpointed UNet"). In fp32 on the CPU, DD's
-//! default 1280×768 still needs more than 24 GB: one full-resolution decoder segment's VJP
-//! alone adds 9.3 GB (docs/bench-render-step.md).
+//! default 1280×768 peaks at 20.5 GiB, most of it in one full-resolution decoder segment's
+//! VJP, which alone adds 9.3 GB (docs/bench-render-step.md).
 
 use std::collections::HashMap;
 
@@ -29,6 +29,10 @@ pub struct UnetCheckpoint {
     pub recomputed: u64,
     /// Walks that released the boundary forward's session (outweighed by its boundaries).
     pub released: u64,
+    /// Each segment's session is released once it has run, and opened again by the next
+    /// walk: a lean render (`models::lean_walk`) holds one segment's weights at a time
+    /// instead of all of them (2.5 GB for DD's 512 model), for ~15 s of opening a walk.
+    pub transient: bool,
 }
 
 /// The boundaries of the latest forward, and where it was evaluated.
@@ -48,6 +52,7 @@ impl UnetCheckpoint {
             reused: 0,
             recomputed: 0,
             released: 0,
+            transient: false,
         }
     }
 
@@ -141,6 +146,9 @@ impl UnetCheckpoint {
                         .run_only(&inputs, Some(&["grad_h"]))?
                         .remove("grad_h")
                         .expect("the contract names grad_h");
+                    if self.transient {
+                        session.release();
+                    }
                     // split by channels below: a graph whose gradient is not shaped like its
                     // input is named here, not in a panic
                     if g.shape() != h.shape() {
