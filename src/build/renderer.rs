@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use ndarray::Array3;
@@ -205,7 +206,8 @@ type SessionsId = (PathBuf, String, bool, bool, Vec<String>, bool, bool, bool);
 pub struct OrtRenderer {
     options: SessionOptions,
     ort_lib: Option<PathBuf>,
-    sets: HashMap<PathBuf, ModelSet>,
+    /// Shared with each job's session setup without copying the manifest.
+    sets: HashMap<PathBuf, Arc<ModelSet>>,
     /// Sessions by [`SessionsId`]: graphs have symbolic sizes,
     /// so one set of sessions serves every size of a build.
     models: HashMap<SessionsId, Models>,
@@ -235,11 +237,11 @@ impl OrtRenderer {
     }
 
     /// ONNX Runtime loaded and the model set at `dir` open (once each per build).
-    fn open_set(&mut self, dir: &Path) -> Result<&ModelSet, SetupError> {
+    fn open_set(&mut self, dir: &Path) -> Result<&Arc<ModelSet>, SetupError> {
         crate::render::runtime::init(self.ort_lib.as_deref()).map_err(SetupError::Runtime)?;
         if !self.sets.contains_key(dir) {
             let set = ModelSet::open(dir).map_err(SetupError::ModelSet)?;
-            self.sets.insert(dir.to_owned(), set);
+            self.sets.insert(dir.to_owned(), Arc::new(set));
         }
         Ok(&self.sets[dir])
     }
@@ -255,7 +257,7 @@ impl OrtRenderer {
             && s.video_init_flow_warp.value;
         // the plan's rule, so that the graphs opened are the ones whose hashes are in the keys
         let fp16 = crate::plan::facts::unet_fp16(s, &c.provider);
-        let set = self.open_set(&target.model_set)?.clone();
+        let set = Arc::clone(self.open_set(&target.model_set)?);
         let needs = Needs {
             width: c.width as usize,
             height: c.height as usize,
