@@ -5,11 +5,15 @@ model: a ResBlock from 384 to 128 channels, docs/bench-render-step.md). This ben
 shape (random weights) twice and runs each VJP in ONNX Runtime with the options of disco's lean sessions:
 
 * ``autograd``: as the exporter writes it today; the backward keeps GroupNorm's and SiLU's outputs;
-* ``chunked N``: GroupNorm+SiLU as one op whose backward saves only its input and recomputes the normalised
-  activations channel chunk by channel chunk (N chunks, whole groups each), so only a chunk's temporaries live.
+* ``GroupNorm+SiLU, N chunks``: GroupNorm+SiLU as one op whose backward saves only its input and recomputes the
+  normalised activations channel chunk by channel chunk (N chunks, whole groups each), so only a chunk's
+  temporaries live;
+* ``entry, N chunks``: the block's entry (GroupNorm+SiLU+conv, and the skip connection's 1x1 conv) as one op whose
+  backward also takes both convolutions' input gradients chunk by chunk, so the only full-size tensors it makes
+  are the chunks' results and their concatenation.
 
 It prints, per variant, the relative error of grad_h against PyTorch autograd (fresh random inputs), the run time
-and the peak resident memory the run adds to its inputs and session. The exporter does not use the chunked form;
+and the peak resident memory the run adds to its inputs and session. The exporter does not use the chunked forms;
 this is the measurement behind the next step (docs/bench-render-step.md, "1280x768 on the UNet path").
 
     python -m disco_export.bench_norm_act --out /tmp/norm_act --size 384 640 --chunks 8 32
@@ -90,50 +94,117 @@ def _gn_silu_apply(x, weight, bias, groups, eps, chunks):
     return _GnSilu.apply(x, weight, bias, groups, eps, chunks)
 
 
+def _conv_input_grad(g, weight, padding):
+    """∂⟨g, conv2d(x, weight)⟩/∂x for a stride-1 convolution: a convolution over the flipped, transposed weights."""
+    return torch.nn.functional.conv2d(g, weight.transpose(0, 1).flip(2, 3), padding=padding)
+
+
+def _entry(x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps):
+    a = gn_silu(x, gn_w, gn_b, groups, eps)
+    return (torch.nn.functional.conv2d(a, conv_w, conv_b, padding=1),
+            torch.nn.functional.conv2d(x, skip_w, skip_b))
+
+
+class _Entry(torch.autograd.Function):
+    """A ResBlock's entry: (conv(silu(norm(x))), skip(x)). Its backward saves only x and walks the input channels
+    in chunks of whole groups: per chunk, the two convolutions' input gradients restricted to those channels, the
+    recomputed GroupNorm+SiLU's backward, and their sum; only the chunks' results make a full-size tensor."""
+
+    @staticmethod
+    def forward(x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps, chunks):
+        return _entry(x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps, chunks = inputs
+        ctx.save_for_backward(x, gn_w, gn_b, conv_w, skip_w)
+        ctx.groups, ctx.eps, ctx.chunks = groups, eps, chunks
+
+    @staticmethod
+    def backward(ctx, g_conv, g_skip):
+        x, gn_w, gn_b, conv_w, skip_w = ctx.saved_tensors
+        c = x.shape[1]
+        per = c // ctx.chunks
+        parts = []
+        for k in range(ctx.chunks):
+            sl = slice(k * per, (k + 1) * per)
+            ga = _conv_input_grad(g_conv, conv_w[:, sl], 1)
+            gx = gn_silu_backward(x[:, sl], gn_w[sl], gn_b[sl], ctx.groups // ctx.chunks, ctx.eps, ga, 1)
+            parts.append(gx + _conv_input_grad(g_skip, skip_w[:, sl], 0))
+        return (torch.cat(parts, dim=1),) + (None,) * 9
+
+
+@torch.library.custom_op("disco_bench::entry", mutates_args=())
+def _entry_op(x: Tensor, gn_w: Tensor, gn_b: Tensor, conv_w: Tensor, conv_b: Tensor, skip_w: Tensor,
+              skip_b: Tensor, groups: int, eps: float, chunks: int) -> tuple[Tensor, Tensor]:
+    return _entry(x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps)
+
+
+@_entry_op.register_fake
+def _(x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps, chunks):
+    shape = (x.shape[0], conv_w.shape[0], x.shape[2], x.shape[3])
+    return x.new_empty(shape), x.new_empty(shape)
+
+
+def _entry_apply(x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps, chunks):
+    return _Entry.apply(x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps, chunks)
+
+
+def _entry_forward(x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps, chunks):
+    return _entry(x, gn_w, gn_b, conv_w, conv_b, skip_w, skip_b, groups, eps)
+
+
 @contextlib.contextmanager
 def _chunked_op_registered():
     """The op is pointed at its autograd Function for the VJP trace as layers.py's own ops are, for this
     export only."""
-    op = torch.ops.disco_bench.gn_silu.default
+    ops = {torch.ops.disco_bench.gn_silu.default: (_gn_silu_apply, gn_silu),
+           torch.ops.disco_bench.entry.default: (_entry_apply, _entry_forward)}
     decompositions = layers.decompositions
-    layers._FUNCTIONS[op] = _gn_silu_apply
-    layers.decompositions = lambda: decompositions() | {op: gn_silu}
+    layers._FUNCTIONS.update({op: f for op, (f, _) in ops.items()})
+    layers.decompositions = lambda: decompositions() | {op: d for op, (_, d) in ops.items()}
     try:
         yield
     finally:
-        del layers._FUNCTIONS[op]
+        for op in ops:
+            del layers._FUNCTIONS[op]
         layers.decompositions = decompositions
 
 
 class Block(nn.Module):
     """A ResBlock 384 -> 128 with scale-shift norm (DD's 512 model's ``out18``), time embedding from t."""
 
-    def __init__(self, chunks=None):
+    def __init__(self, chunks=None, entry=False):
         super().__init__()
         torch.manual_seed(0)
         self.block = ResBlock(CHANNELS_IN, EMB, CHANNELS_OUT, GROUPS, True)
         self.emb = nn.Linear(1, EMB)
-        self.chunks = chunks
+        self.chunks, self.entry = chunks, entry
 
     def forward(self, h, t):
         rb = self.block
-        if self.chunks:
-            norm = rb.in_layers[0]
-            a = torch.ops.disco_bench.gn_silu(h, norm.weight, norm.bias, norm.num_groups, norm.eps, self.chunks)
+        norm, conv, skip = rb.in_layers[0], rb.in_layers[2], rb.skip_connection
+        if self.entry:
+            c1, s = torch.ops.disco_bench.entry(h, norm.weight, norm.bias, conv.weight, conv.bias, skip.weight,
+                                                 skip.bias, norm.num_groups, norm.eps, self.chunks)
         else:
-            a = rb.in_layers[1](rb.in_layers[0](h))
+            if self.chunks:
+                a = torch.ops.disco_bench.gn_silu(h, norm.weight, norm.bias, norm.num_groups, norm.eps, self.chunks)
+            else:
+                a = rb.in_layers[1](norm(h))
+            c1, s = conv(a), skip(h)
         scale, shift = rb.emb_layers(self.emb(t[:, None]))[:, :, None, None].chunk(2, dim=1)
-        y = rb.out_layers[0](rb.in_layers[2](a)) * (1 + scale) + shift
-        return rb.skip_connection(h) + rb.out_layers[3](rb.out_layers[1](y))
+        y = rb.out_layers[0](c1) * (1 + scale) + shift
+        return s + rb.out_layers[3](rb.out_layers[1](y))
 
 
-def _spec(name, chunks):
+def _spec(name, chunks, entry):
     def sample(batch, gen, size):
         return [torch.randn(batch, CHANNELS_IN, *size, generator=gen), torch.rand(batch, generator=gen) * 1000]
 
     h = TensorSpec("h", "float32", ["B", CHANNELS_IN, "H", "W"])
     out = ["B", CHANNELS_OUT, "H", "W"]
-    return GraphSpec(name, Block(chunks), [h, TensorSpec("t", "float32", ["B"])],
+    return GraphSpec(name, Block(chunks, entry), [h, TensorSpec("t", "float32", ["B"])],
                      [TensorSpec("h_out", "float32", out), TensorSpec("grad_h", "float32", h.shape)], sample,
                      vjp=True, upstream=TensorSpec("upstream", "float32", out), multiple=8)
 
@@ -169,12 +240,12 @@ def measure(path, size):
     return time.perf_counter() - t0, status("VmHWM") - before
 
 
-def rel_error(path, size, chunks):
+def rel_error(path, size):
     import onnxruntime as ort
 
     h, t, up = _inputs(size, 2)
     hr = h.clone().requires_grad_(True)
-    (want,) = torch.autograd.grad(Block(chunks=None).eval()(hr, t), hr, up)
+    (want,) = torch.autograd.grad(Block().eval()(hr, t), hr, up)
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
         ["grad_h"], {"h": h.numpy(), "t": t.numpy(), "upstream": up.numpy()})[0]
     return float((torch.from_numpy(got) - want).norm() / want.norm())
@@ -195,12 +266,14 @@ def main(argv=None):
     print(f"ResBlock {CHANNELS_IN}->{CHANNELS_OUT} VJP at {args.size[0]}x{args.size[1]}, lean ORT session, 2 threads; "
           f"load average {load:.2f}\n")
     print("| variant | export (s) | rel. error vs autograd | run (s) | peak added (GB) |\n| --- | --- | --- | --- | --- |")
-    for chunks in [None, *args.chunks]:
-        name = "autograd" if chunks is None else f"chunked {chunks}"
-        path = args.out / ("block_autograd.onnx" if chunks is None else f"block_chunked{chunks}.onnx")
+    variants = [("autograd", None, False, "block_autograd")]
+    variants += [(f"GroupNorm+SiLU, {n} chunks", n, False, f"block_chunked{n}") for n in args.chunks]
+    variants += [(f"entry (GroupNorm+SiLU+conv, skip), {n} chunks", n, True, f"block_entry{n}") for n in args.chunks]
+    for name, chunks, entry, stem in variants:
+        path = args.out / f"{stem}.onnx"
         with _chunked_op_registered():
-            seconds = build_graph(_spec(path.stem, chunks), path)
-        err = rel_error(path, (48, 80), chunks)
+            seconds = build_graph(_spec(stem, chunks, entry), path)
+        err = rel_error(path, (48, 80))
         run = subprocess.run([sys.executable, "-m", "disco_export.bench_norm_act", "--out", str(args.out),
                               "--size", *map(str, args.size), "--measure", str(path)],
                              check=True, capture_output=True, text=True)
