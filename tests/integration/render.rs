@@ -716,7 +716,7 @@ fn the_checkpointed_walk_reuses_the_samplers_forward() {
     assert!(m.unet.is_loaded());
     // and so the render is lean: each segment let its weights go once it had run, and the
     // text encoders once they had embedded the prompts
-    assert!(m.lean && ck.transient);
+    assert!(m.lean() && ck.transient);
     assert!(ck.segments.iter().all(|s| !s.is_loaded()));
     assert!(m.clip.iter().all(|c| !c.text.is_loaded()));
 }

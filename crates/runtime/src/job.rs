@@ -155,7 +155,7 @@ pub fn targets(
     // over-long prompt is an error either way, as the cache never holds one.
     let mut tokens: Option<ndarray::ArrayD<i64>> = None;
     let mut out = Vec::new();
-    let lean = models.lean;
+    let lean = models.lean();
     for m in &mut models.clip {
         let text_embeds: Array2<f32> = match m.text_embeds.get(&key) {
             _ if texts.is_empty() => Array2::zeros((0, 0)),

@@ -205,10 +205,6 @@ pub struct Models {
     pub raft: Option<(GraphSession, super::manifest::Raft)>,
     /// Notices to show (e.g. `auto` fell back to the CPU).
     pub notices: Vec<String>,
-    /// A render whose checkpointed walk is its memory peak ([`lean_walk`]): sessions that
-    /// wait through it hold no weights or arena (the CLIP text encoders are released once
-    /// they have run, the segments after each run, the boundary forward during the walk).
-    pub lean: bool,
 }
 
 /// What a render needs from the set.
@@ -603,9 +599,7 @@ impl Models {
                         Ok(session)
                     })
                     .collect::<Result<_, ModelsError>>()?;
-                let mut ck = UnetCheckpoint::new(c.clone(), segments);
-                ck.transient = lean;
-                Some(ck)
+                Some(UnetCheckpoint::new(c.clone(), segments, lean))
             }
             None => None,
         };
@@ -650,7 +644,13 @@ impl Models {
             clip,
             raft,
             notices,
-            lean,
         })
+    }
+
+    /// A render whose checkpointed walk is its memory peak ([`lean_walk`]): sessions that
+    /// wait through it hold no weights or arena (the CLIP text encoders are released once
+    /// they have run, the segments after each run, the boundary forward during the walk).
+    pub fn lean(&self) -> bool {
+        self.unet_checkpoint.as_ref().is_some_and(|c| c.transient)
     }
 }

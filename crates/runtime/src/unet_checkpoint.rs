@@ -43,8 +43,13 @@ struct Saved {
 }
 
 impl UnetCheckpoint {
-    /// Sessions for `layout`'s segments (opened by the caller).
-    pub fn new(layout: Checkpointed, segments: Vec<GraphSession>) -> UnetCheckpoint {
+    /// Sessions for `layout`'s segments (opened by the caller), released after each run where
+    /// `transient`.
+    pub fn new(
+        layout: Checkpointed,
+        segments: Vec<GraphSession>,
+        transient: bool,
+    ) -> UnetCheckpoint {
         UnetCheckpoint {
             layout,
             segments,
@@ -52,7 +57,7 @@ impl UnetCheckpoint {
             reused: 0,
             recomputed: 0,
             released: 0,
-            transient: false,
+            transient,
         }
     }
 
