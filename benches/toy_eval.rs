@@ -16,7 +16,8 @@
 //! `overview`: 16 overview cuts and no inner cuts; `inner`: 4 overview and 12 inner cuts),
 //! `DISCO_TOY_OUT` (default
 //! `target/toy-eval`) and `DISCO_PYTHON` (default `.venv/bin/python`) change the set-up;
-//! `DISCO_TOY_VERBOSE=1` prints the loss terms every ten steps.
+//! `DISCO_TOY_VERBOSE=1` prints the loss terms every ten steps; `DISCO_TOY_INIT=SKIP:LEVEL` starts
+//! every render from a plain gray field (docs/toy-models.md §7).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ use disco::render::models::{Models, Needs};
 use disco::render::sampler::Method;
 use disco::render::session::{Device, ModelSet, SessionOptions};
 use disco::render::spec::{RenderSpec, Unkeyed};
-use ndarray::Array3;
+use ndarray::{Array3, Array4};
 
 /// (prompt, colour, shape): every colour once and every shape at least once, none of them a
 /// pair held out of the toy CLIPs' training.
@@ -58,8 +59,19 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// `DISCO_TOY_INIT=SKIP:LEVEL`: start every render from a plain gray field of `LEVEL` (in
+/// [-1, 1]) with `SKIP` steps skipped, as DD's `init_image` with `skip_steps`; unset, from noise.
+fn init_start() -> Option<(u32, f32)> {
+    let v = std::env::var("DISCO_TOY_INIT").ok()?;
+    let parsed = v
+        .split_once(':')
+        .and_then(|(skip, level)| Some((skip.parse().ok()?, level.parse().ok()?)));
+    Some(parsed.unwrap_or_else(|| panic!("DISCO_TOY_INIT={v:?}: expected SKIP:LEVEL, e.g. 10:0")))
+}
+
 fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> RenderSpec {
     let clamp: f32 = env_or("DISCO_TOY_CLAMP", 0.05);
+    let start = init_start();
     RenderSpec {
         common: CommonInputs {
             renderer: "bench".into(),
@@ -90,8 +102,14 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
         },
         frame: FrameInputs {
             seed,
-            skip_steps: 0,
-            init: Init::None,
+            skip_steps: start.map_or(0, |(skip, _)| skip),
+            init: match start {
+                Some(_) => Init::Image {
+                    path: "plain field (DISCO_TOY_INIT)".into(),
+                    blake3: String::new(),
+                },
+                None => Init::None,
+            },
             init_scale: None,
             text_prompts: vec![TextPrompt {
                 text: prompt.into(),
@@ -100,7 +118,7 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
             image_prompts: vec![],
             turbo: None,
         },
-        init: None,
+        init: start.map(|(_, level)| Array4::from_elem((1, 3, SIDE, SIDE), level)),
         image_prompts: vec![],
         unkeyed: Unkeyed {
             use_checkpoint: true,
@@ -277,6 +295,9 @@ fn main() {
         all.len(),
         env_or("DISCO_TOY_CLIP_DENOISED", true)
     );
+    if let Some((skip, level)) = init_start() {
+        println!("every render started from a plain field of {level} with {skip} steps skipped");
+    }
     println!("| prompt | colour, guided | colour, unguided | shape, guided | shape, unguided |");
     println!("| --- | --- | --- | --- | --- |");
     let n = seeds as usize;

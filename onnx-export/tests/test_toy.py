@@ -11,7 +11,7 @@ import torch
 
 from disco_export.toy import __main__ as runner
 from disco_export import raft
-from disco_export.toy import classify, motion, scenes, train, train_flow
+from disco_export.toy import classify, motion, sample, scenes, train, train_flow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -199,6 +199,50 @@ def test_hybrid_loss_variance_term_is_smallest_at_the_true_posterior_variance():
     total, mse = loss_with(-1.0)  # v = -1: the posterior variance itself
     assert mse.item() == pytest.approx(0.0, abs=1e-6)
     assert total.item() < loss_with(1.0)[0].item()
+
+
+def test_the_x0_term_is_the_implied_x0_estimates_error():
+    # x0 = (x_t − sqrt(1−ᾱ)·eps)/sqrt(ᾱ): an eps error e moves the estimate by e·sqrt((1−ᾱ)/ᾱ), so its MSE is the
+    # eps-MSE over the SNR; the term weighs the noisiest timesteps most
+    s = train.LinearSchedule()
+    g = torch.Generator().manual_seed(5)
+    x0 = torch.rand(3, 3, 8, 8, generator=g) * 2 - 1
+    noise = torch.randn(3, 3, 8, 8, generator=g)
+    wrong = torch.randn(3, 3, 8, 8, generator=g)
+    t = torch.tensor([100, 600, 999])
+    model = lambda x, tt: torch.cat([wrong, torch.zeros_like(wrong)], dim=1)  # noqa: E731
+    base, mse = train.hybrid_loss(model, s, x0, t, noise, min_snr=5.0)
+    with_x0, _ = train.hybrid_loss(model, s, x0, t, noise, min_snr=5.0, x0_weight=0.01)
+    xt = s.q_sample(x0, t, noise)
+    c = lambda a: a[t][:, None, None, None]  # noqa: E731
+    x0_mse = (((xt - c(s.sqrt_1mab) * wrong) / c(s.sqrt_ab) - x0) ** 2).mean(dim=(1, 2, 3))
+    assert (with_x0 - base).item() == pytest.approx(0.01 * x0_mse.mean().item(), rel=1e-4)
+    assert x0_mse[2] > 100 * x0_mse[1] > 100 * x0_mse[0]
+
+
+def test_the_x0_error_multiplies_an_eps_error_by_the_noise_to_signal_ratio():
+    sch = train.LinearSchedule()
+    _, imgs = scenes.sample_batch(np.random.default_rng(9), 4, **scenes.WORLDS["single-large"])
+    x0 = torch.from_numpy(scenes.to_model(imgs))
+
+    def model(xt, t, bias=0.0):  # knows the clean pictures: its eps is exact, plus ``bias``
+        k = int(t[0])
+        eps = (xt - sch.sqrt_ab[k] * x0) / sch.sqrt_1mab[k]
+        return torch.cat([eps + bias, torch.zeros_like(eps)], dim=1)
+
+    assert all(max(v) < 1e-3 for v in sample.x0_errors(model, n=4, seed=9).values())
+    biased = sample.x0_errors(lambda xt, t: model(xt, t, 0.01), n=4, seed=9)
+    for t, (eps, est, colour) in biased.items():
+        ratio = (sch.sqrt_1mab[t] / sch.sqrt_ab[t]).item()
+        assert eps == pytest.approx(0.01, rel=1e-2) and colour == pytest.approx(0.01 * ratio, rel=1e-2), t
+    assert biased[999][2] > 1.5 > 0.1 > biased[600][2]
+
+
+def test_the_neutral_world_puts_coloured_objects_on_white_black_or_gray():
+    rng = np.random.default_rng(6)
+    ss = [scenes.sample_scene(rng, **scenes.WORLDS["single-large-neutral"]) for _ in range(200)]
+    assert {s.background[0] for s in ss} == set(scenes.NEUTRALS)
+    assert {s.objects[0].color for s in ss} == set(scenes.COLORS) and all(len(s.objects) == 1 for s in ss)
 
 
 def test_contact_sheet_round_trips_through_png(tmp_path):

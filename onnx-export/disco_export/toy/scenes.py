@@ -215,9 +215,11 @@ def _pair(rng, excluded):
     return objs, rel
 
 
-def sample_scene(rng, two_object_p=0.25, excluded=(), plain=False, size_words=tuple(SIZES)):
+def sample_scene(rng, two_object_p=0.25, excluded=(), plain=False, size_words=tuple(SIZES),
+                 backgrounds=tuple(BACKGROUNDS)):
     """A random scene with its caption. ``excluded``: (colour, shape) pairs never drawn (held out); ``plain``: one
-    background colour only; ``size_words``: the sizes a single object is drawn at (a subset of SIZES)."""
+    background colour only; ``size_words``: the sizes a single object is drawn at (a subset of SIZES);
+    ``backgrounds``: the background colours drawn from (a subset of BACKGROUNDS)."""
     if rng.random() < two_object_p:
         objs, rel = _pair(rng, excluded)
         a, b = objs
@@ -229,7 +231,7 @@ def sample_scene(rng, two_object_p=0.25, excluded=(), plain=False, size_words=tu
         words.insert(0, article(words[0]))
         core = " ".join(words) + (f" {pos}" if pos and rng.random() < 0.7 else "")
     used = {o.color for o in objs}
-    bgs = [c for c in BACKGROUNDS if c not in used]
+    bgs = [c for c in backgrounds if c not in used]
     split = "none" if plain else _pick(rng, ["none", "none", "horizontal", "vertical"])
     if split == "none":
         background = (_pick(rng, bgs),)
@@ -268,6 +270,8 @@ WORLDS = {
     "full": {},
     "single": {"two_object_p": 0.0, "plain": True},
     "single-large": {"two_object_p": 0.0, "plain": True, "size_words": ("", "large")},
+    "single-large-neutral": {"two_object_p": 0.0, "plain": True, "size_words": ("", "large"),
+                             "backgrounds": tuple(NEUTRALS)},
 }
 
 

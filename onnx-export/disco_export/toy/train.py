@@ -289,13 +289,16 @@ def _discretized_gaussian_nll(x, mean, logvar):
     return -lp
 
 
-def hybrid_loss(model, sch, x0, t, noise, vlb_weight=0.001, min_snr=None, bf16=False):
+def hybrid_loss(model, sch, x0, t, noise, vlb_weight=0.001, min_snr=None, x0_weight=0.0, bf16=False):
     """Improved-DDPM's L_hybrid: MSE on eps + λ·L_vlb for the variance channels (mean detached).
 
     ``min_snr`` γ weights each sample's eps-MSE by min(SNR, γ)/SNR (Hang et al. 2023, "Min-SNR weighting"): the
     nearly clean timesteps, whose denoising is local and easy, stop dominating the gradient, and the noisy ones
-    that decide a picture's layout get the model's capacity. The returned (second) MSE is unweighted. ``bf16``
-    runs the UNet under bfloat16 autocast (the losses stay fp32).
+    that decide a picture's layout get the model's capacity. ``x0_weight`` β adds β·MSE of the implied x0
+    estimate (the eps-MSE over SNR): at the noisiest timesteps, where a picture's background colour is decided,
+    the eps-MSE barely depends on that colour (it hides behind the 1/sqrt(ᾱ) of the x0 estimate), so without it a
+    UNet does not learn which backgrounds its world has. The returned (second) MSE is unweighted. ``bf16`` runs the
+    UNet under bfloat16 autocast (the losses stay fp32).
     """
     xt = sch.q_sample(x0, t, noise)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -304,9 +307,11 @@ def hybrid_loss(model, sch, x0, t, noise, vlb_weight=0.001, min_snr=None, bf16=F
     eps, v = out[:, :3], out[:, 3:]
     mse = ((eps - noise) ** 2).mean(dim=(1, 2, 3))
     weighted = mse
+    snr = sch.alphas_cumprod[t] / (1 - sch.alphas_cumprod[t])
     if min_snr is not None:
-        snr = sch.alphas_cumprod[t] / (1 - sch.alphas_cumprod[t])
         weighted = mse * snr.clamp(max=min_snr) / snr
+    if x0_weight:
+        weighted = weighted + x0_weight * mse / snr
     c = lambda a: a[t][:, None, None, None]  # noqa: E731
     true_mean = c(sch.post_c0) * x0 + c(sch.post_ct) * xt
     x0_pred = (xt - c(sch.sqrt_1mab) * eps.detach()) / c(sch.sqrt_ab)
@@ -378,7 +383,8 @@ def train_diffusion(args, kind):
     def loss_of(m, x0, frac, noise):
         if kind == "unet":
             t = (frac * sch.steps).long().clamp(max=sch.steps - 1)
-            return hybrid_loss(m, sch, x0, t, noise, min_snr=args.min_snr, bf16=args.bf16 and m is model)
+            return hybrid_loss(m, sch, x0, t, noise, min_snr=args.min_snr, x0_weight=args.x0_weight,
+                               bf16=args.bf16 and m is model)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16 and m is model):
             loss = v_loss(m, x0, frac, noise)
         return loss, loss
@@ -469,6 +475,8 @@ def parse_args(argv=None):
     p.add_argument("--arch", default="ViTB32", help="CLIP: which toy configuration (CLIP_CONFIGS)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the diffusion models' forward")
     p.add_argument("--min-snr", type=float, help="Min-SNR-γ loss weighting of the UNet's eps-MSE")
+    p.add_argument("--x0-weight", type=float, default=0.0,
+                   help="UNet: weight of the implied x0 estimate's MSE beside the eps-MSE (hybrid_loss)")
     p.add_argument("--eval-every", type=int, default=0, help="CLIP: print zero-shot accuracy every N steps")
     p.add_argument("--balanced", action="store_true",
                    help="flow: weight moving and still pixels half each in the sequence loss")
@@ -530,6 +538,8 @@ def main(argv=None):
             record["bf16"] = True
         if args.min_snr is not None:
             record["min_snr"] = args.min_snr
+        if args.x0_weight:
+            record["x0_weight"] = args.x0_weight
         if args.world != "full":
             record["world"] = args.world
     if args.model == "flow":  # the architecture and the loss's constants (train_flow.py)
