@@ -84,6 +84,9 @@ def test_the_diffusion_worlds_are_slices_of_the_full_one():
 
 def test_clip_batches_hold_shape_groups_empty_backgrounds_and_the_probe_ignores_the_empty_ones():
     ss, imgs = train.clip_batch(np.random.default_rng(0), 24, 2, plain=3)
+    swapped, _ = train.clip_batch(np.random.default_rng(0), 24, 2, swaps=2)
+    pairs = swapped[8:12]
+    assert [s.objects[0].color for s in pairs[1::2]] == [s.background[0] for s in pairs[0::2]]
     assert len(ss) == 24 and imgs.shape == (24, 64, 64, 3)
     assert len({s.objects[0].shape for s in ss[:4]}) == 4  # a shape group: one scene in four shapes
     empty = ss[8:11]
@@ -236,6 +239,23 @@ def test_the_x0_error_multiplies_an_eps_error_by_the_noise_to_signal_ratio():
         ratio = (sch.sqrt_1mab[t] / sch.sqrt_ab[t]).item()
         assert eps == pytest.approx(0.01, rel=1e-2) and colour == pytest.approx(0.01 * ratio, rel=1e-2), t
     assert biased[999][2] > 1.5 > 0.1 > biased[600][2]
+
+
+def test_a_colour_swap_exchanges_the_objects_and_the_backgrounds_colours_in_picture_and_caption():
+    rng = np.random.default_rng(8)
+    for _ in range(60):
+        s = scenes.sample_scene(rng, two_object_p=0.0, plain=True, backgrounds=tuple(scenes.COLORS))
+        w = scenes.colour_swap(s)
+        (a, b), (o, v) = (s.objects[0].color, s.background[0]), (w.objects[0].color, w.background[0])
+        assert (o, v) == (b, a) and w.objects[0].shape == s.objects[0].shape
+        # the caption names the new colours where the old one named the old ones, articles included
+        expect = s.caption.replace(a, "\0").replace(b, a).replace("\0", b)
+        for colour in (a, b):
+            expect = expect.replace(f"a {colour}", f"{scenes.article(colour)} {colour}")
+            expect = expect.replace(f"an {colour}", f"{scenes.article(colour)} {colour}")
+        assert w.caption == expect, (s.caption, w.caption)
+        img, swapped = scenes.render(s), scenes.render(w)
+        assert (img[1, 1] != swapped[1, 1]).any()  # the corner is the background: it changed colour
 
 
 def test_the_neutral_world_puts_coloured_objects_on_white_black_or_gray():

@@ -263,6 +263,23 @@ def shape_variants(scene, rng, k, excluded=()):
     return out
 
 
+def colour_swap(scene):
+    """``scene`` (one object on a plain background of one of the eight colours) with the object's and the
+    background's colours exchanged, caption changed to match: "a red circle on a blue background" becomes "a blue
+    circle on a red background". A contrastive batch holding both can tell them apart only by which colour is
+    the object's."""
+    obj, bg = scene.objects[0], scene.background[0]
+    assert len(scene.objects) == 1 and scene.split == "none" and bg in COLORS, scene
+    caption = scene.caption.replace(f"on {article(bg)} {bg} background", "\0", 1)
+    first = f"{article(obj.color)} {obj.color} {obj.shape}"
+    if caption.startswith(first):
+        caption = f"{article(bg)} {bg} {obj.shape}" + caption[len(first):]
+    else:
+        caption = caption.replace(f"{obj.color} {obj.shape}", f"{bg} {obj.shape}", 1)
+    caption = caption.replace("\0", f"on {article(obj.color)} {obj.color} background")
+    return Scene([Obj(obj.shape, bg, obj.cx, obj.cy, obj.r)], (obj.color,), "none", caption, list(scene.brightness))
+
+
 # The slices of the world a model may be trained on (``sample_scene``'s keyword arguments). The CLIPs, LPIPS and
 # depth models learn all of it; the diffusion models draw one object on a plain background, at the unnamed and
 # large sizes (docs/toy-models.md §3 says why), so that a 1 M-parameter UNet learns crisp shapes within the budget.

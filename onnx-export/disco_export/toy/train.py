@@ -187,7 +187,7 @@ def clip_zero_shot(model, tokenizer, n=400, seed=10_000, held_out_only=False):
     return float(col), float(shp)
 
 
-def clip_batch(rng, n, groups, plain=0):
+def clip_batch(rng, n, groups, plain=0, swaps=0):
     """``n`` training scenes: ``groups`` groups of 4 that differ only in one object's shape (hard negatives:
     colour and background alone cannot match them to their captions), ``plain`` empty backgrounds ("a yellow
     background"), the rest independent.
@@ -199,6 +199,13 @@ def clip_batch(rng, n, groups, plain=0):
     for _ in range(groups):
         ss += scenes.shape_variants(scenes.sample_scene(rng, excluded=HELD_OUT), rng, 4, excluded=HELD_OUT)
     ss += [scenes.empty_scene(rng) for _ in range(plain)]
+    for _ in range(swaps):  # a scene and its colour swap (scenes.colour_swap): colour bound to the object
+        while True:
+            one = scenes.sample_scene(rng, two_object_p=0.0, excluded=HELD_OUT, plain=True,
+                                      backgrounds=tuple(scenes.COLORS))
+            if (one.background[0], one.objects[0].shape) not in HELD_OUT:
+                break
+        ss += [one, scenes.colour_swap(one)]
     ss += [scenes.sample_scene(rng, excluded=HELD_OUT) for _ in range(n - len(ss))]
     return ss, np.stack([scenes.render(s) for s in ss])
 
@@ -223,7 +230,7 @@ def train_clip(args):
     for step in range(args.steps):
         if stop_now(args, step, t0):
             break
-        ss, imgs = clip_batch(rng, args.batch, args.shape_groups, args.plain)
+        ss, imgs = clip_batch(rng, args.batch, args.shape_groups, args.plain, args.swap_groups)
         caps = [s.caption for s in ss]
         loss = clip_loss(model, clip_views(imgs, gen, cfg.image_resolution), tokenizer(caps), caps, probe,
                          main_labels(ss))
@@ -470,6 +477,8 @@ def parse_args(argv=None):
                    help="CLIP batches: groups of 4 scenes that differ only in shape (hard negatives)")
     p.add_argument("--plain", type=int, default=0,
                    help="CLIP batches: this many empty backgrounds captioned by their colour (negatives)")
+    p.add_argument("--swap-groups", type=int, default=0,
+                   help="CLIP batches: this many pairs of a scene and its object/background colour swap")
     p.add_argument("--probe", action="store_true",
                    help="CLIP: an auxiliary linear probe of main colour and shape on the image embedding")
     p.add_argument("--arch", default="ViTB32", help="CLIP: which toy configuration (CLIP_CONFIGS)")
@@ -557,6 +566,8 @@ def main(argv=None):
             record["probe"] = True
         if args.plain:
             record["plain"] = args.plain
+        if args.swap_groups:
+            record["swap_groups"] = args.swap_groups
     (args.out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
