@@ -258,6 +258,31 @@ def test_a_colour_swap_exchanges_the_objects_and_the_backgrounds_colours_in_pict
         assert (img[1, 1] != swapped[1, 1]).any()  # the corner is the background: it changed colour
 
 
+def test_the_colour_binding_probe_scores_four_pictures_per_prompt(monkeypatch):
+    # a stand-in CLIP whose image embedding is the picture's mean colour and whose text embedding is the named
+    # colour's: the plain field matches best, the swap (mostly the prompt's colour) next, the right picture last
+    rgb = {c: torch.tensor(v, dtype=torch.float32) for c, v in scenes.COLORS.items()}
+
+    class Stub:
+        cfg = train.CLIP_CONFIGS["RN50"]
+
+        def eval(self): ...
+
+        def train(self): ...
+
+        def encode_text(self, captions):
+            return torch.stack([rgb[c.split()[1]] for c in captions])
+
+        def encode_image(self, x):
+            return x.mean(dim=(2, 3))
+
+    monkeypatch.setattr(train, "clip_views", lambda imgs, gen, res, train=True: torch.from_numpy(
+        imgs.transpose(0, 3, 1, 2).astype(np.float32)))
+    got = train.clip_colour_binding(Stub(), lambda caps: caps)
+    assert set(got) == {"right", "swapped", "plain", "wrong shape"}
+    assert got["plain"] == pytest.approx(1.0) and got["plain"] > got["swapped"] > got["right"]
+
+
 def test_the_neutral_world_puts_coloured_objects_on_white_black_or_gray():
     rng = np.random.default_rng(6)
     ss = [scenes.sample_scene(rng, **scenes.WORLDS["single-large-neutral"]) for _ in range(200)]

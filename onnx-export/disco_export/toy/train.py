@@ -187,6 +187,38 @@ def clip_zero_shot(model, tokenizer, n=400, seed=10_000, held_out_only=False):
     return float(col), float(shp)
 
 
+BINDING_PROMPTS = (("red", "circle"), ("orange", "triangle"), ("yellow", "star"), ("green", "square"),
+                   ("cyan", "ring"), ("blue", "square"), ("purple", "circle"), ("pink", "triangle"))
+
+
+@torch.no_grad()
+def clip_colour_binding(model, tokenizer):
+    """Mean cosine similarity of "a {colour} {shape}" (the adherence bench's 8 prompts) to four pictures: the right
+    object on another colour, the swap (an object of that other colour on the prompt's colour), a plain field of
+    the prompt's colour, and the prompt's colour in another shape. Guidance from a blurry estimate follows the
+    plain field where it scores near the right picture."""
+    names = list(scenes.COLORS)
+    pics, caps = {"right": [], "swapped": [], "plain": [], "wrong shape": []}, []
+    for colour, shape in BINDING_PROMPTS:
+        other = names[(names.index(colour) + 3) % len(names)]
+        wrong = scenes.SHAPES[(scenes.SHAPES.index(shape) + 2) % len(scenes.SHAPES)]
+        one = lambda c, sh, bg: scenes.Scene([scenes.Obj(sh, c, 32.0, 32.0, 16.0)], (bg,), brightness=[1.0])  # noqa
+        pics["right"].append(one(colour, shape, other))
+        pics["swapped"].append(one(other, shape, colour))
+        pics["plain"].append(scenes.Scene([], (colour,)))
+        pics["wrong shape"].append(one(colour, wrong, other))
+        caps.append(f"{scenes.article(colour)} {colour} {shape}")
+    model.eval()
+    te = F.normalize(model.encode_text(tokenizer(caps)), dim=-1)
+    out = {}
+    for kind, ss in pics.items():
+        imgs = np.stack([scenes.render(x) for x in ss])
+        ie = F.normalize(model.encode_image(clip_views(imgs, None, model.cfg.image_resolution, train=False)), dim=-1)
+        out[kind] = float((ie * te).sum(dim=-1).mean())
+    model.train()
+    return out
+
+
 def clip_batch(rng, n, groups, plain=0, swaps=0):
     """``n`` training scenes: ``groups`` groups of 4 that differ only in one object's shape (hard negatives:
     colour and background alone cannot match them to their captions), ``plain`` empty backgrounds ("a yellow
@@ -435,8 +467,9 @@ def evaluate(args):
         tokenizer = Tokenizer()
         col, shp = clip_zero_shot(model, tokenizer)
         hcol, hshp = clip_zero_shot(model, tokenizer, held_out_only=True)
+        binding = {f"binding_{k.replace(' ', '_')}": v for k, v in clip_colour_binding(model, tokenizer).items()}
         return {"zero_shot_color": col, "zero_shot_shape": shp, "held_out_pairs_color": hcol,
-                "held_out_pairs_shape": hshp}
+                "held_out_pairs_shape": hshp, **binding}
     if args.model == "lpips":
         return train_lpips.evaluate(args.out / "lpips.pt")
     if args.model in ("midas", "adabins"):
