@@ -530,9 +530,13 @@ def parse_args(argv=None):
     args.steps = args.steps or STEPS[args.model]
     args.batch = args.batch or BATCH[args.model]
     args.lr = args.lr or LR[args.model]
-    if args.model == "clip" and not 0 <= args.plain <= args.batch - 4 * args.shape_groups:
-        p.error(f"--plain {args.plain}: a batch of {args.batch} with {args.shape_groups} shape groups of 4 has room "
-                f"for 0 to {max(0, args.batch - 4 * args.shape_groups)} empty backgrounds")
+    room = args.batch - 4 * args.shape_groups - 2 * max(args.swap_groups, 0)
+    if args.model == "clip" and (args.swap_groups < 0 or room < 0):
+        p.error(f"--swap-groups {args.swap_groups}: a batch of {args.batch} with {args.shape_groups} shape groups of 4 "
+                f"has room for 0 to {max(0, (args.batch - 4 * args.shape_groups) // 2)} colour-swap pairs")
+    if args.model == "clip" and not 0 <= args.plain <= room:
+        p.error(f"--plain {args.plain}: a batch of {args.batch} with {args.shape_groups} shape groups of 4 and "
+                f"{args.swap_groups} colour-swap pairs has room for 0 to {room} empty backgrounds")
     return args
 
 
