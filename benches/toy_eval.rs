@@ -63,10 +63,15 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// [-1, 1]) with `SKIP` steps skipped, as DD's `init_image` with `skip_steps`; unset, from noise.
 fn init_start() -> Option<(u32, f32)> {
     let v = std::env::var("DISCO_TOY_INIT").ok()?;
+    let steps: u32 = env_or("DISCO_TOY_STEPS", 50);
     let parsed = v
         .split_once(':')
-        .and_then(|(skip, level)| Some((skip.parse().ok()?, level.parse().ok()?)));
-    Some(parsed.unwrap_or_else(|| panic!("DISCO_TOY_INIT={v:?}: expected SKIP:LEVEL, e.g. 10:0")))
+        .and_then(|(skip, level)| Some((skip.parse::<u32>().ok()?, level.parse::<f32>().ok()?)))
+        // a finite level in the pictures' range, and at least one step left to render
+        .filter(|(skip, level)| *skip < steps && level.is_finite() && level.abs() <= 1.0);
+    Some(parsed.unwrap_or_else(|| {
+        panic!("DISCO_TOY_INIT={v:?}: expected SKIP:LEVEL, SKIP < {steps} steps and LEVEL in [-1, 1], e.g. 10:0")
+    }))
 }
 
 fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> RenderSpec {

@@ -103,6 +103,9 @@ def test_clip_batches_hold_shape_groups_empty_backgrounds_and_the_probe_ignores_
     ["clip", "--plain", str(10 ** 18)],
     ["clip", "--batch", "96", "--shape-groups", "12", "--swap-groups", "25"],  # 48 + 50 > 96
     ["clip", "--swap-groups", "-1"],
+    ["unet", "--x0-weight", "nan"],
+    ["unet", "--x0-weight", "inf"],
+    ["unet", "--x0-weight", "-0.1"],
     ["clip", "--batch", "96", "--shape-groups", "12", "--swap-groups", "8", "--plain", "33"],  # 48 + 16 + 33 > 96
     ["unet", "--world", "../single"],
     ["unet", "--world", "single\nlarge"],

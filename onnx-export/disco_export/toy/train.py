@@ -222,7 +222,7 @@ def clip_colour_binding(model, tokenizer):
 def clip_batch(rng, n, groups, plain=0, swaps=0):
     """``n`` training scenes: ``groups`` groups of 4 that differ only in one object's shape (hard negatives:
     colour and background alone cannot match them to their captions), ``plain`` empty backgrounds ("a yellow
-    background"), the rest independent.
+    background"), ``swaps`` pairs of a scene and its colour swap (``scenes.colour_swap``), the rest independent.
 
     The empty ones were meant to teach that "a yellow star" is a yellow thing on another colour, not yellowness (a
     plain yellow field scores well for it, and guidance from an early, blurry estimate paints the background the
@@ -530,6 +530,8 @@ def parse_args(argv=None):
     args.steps = args.steps or STEPS[args.model]
     args.batch = args.batch or BATCH[args.model]
     args.lr = args.lr or LR[args.model]
+    if not (math.isfinite(args.x0_weight) and args.x0_weight >= 0):
+        p.error(f"--x0-weight {args.x0_weight}: expected a finite weight ≥ 0")
     room = args.batch - 4 * args.shape_groups - 2 * max(args.swap_groups, 0)
     if args.model == "clip" and (args.swap_groups < 0 or room < 0):
         p.error(f"--swap-groups {args.swap_groups}: a batch of {args.batch} with {args.shape_groups} shape groups of 4 "
