@@ -16,6 +16,7 @@
 //! `overview`: 16 overview cuts and no inner cuts; `inner`: 4 overview and 12 inner cuts),
 //! `DISCO_TOY_OUT` (default
 //! `target/toy-eval`) and `DISCO_PYTHON` (default `.venv/bin/python`) change the set-up;
+//! `DISCO_TOY_CLIPS=RN50` guides with some of the set's CLIPs (manifest keys, comma-separated);
 //! `DISCO_TOY_VERBOSE=1` prints the loss terms every ten steps; `DISCO_TOY_INIT=SKIP:LEVEL` starts
 //! every render from a plain gray field (docs/toy-models.md §7).
 
@@ -74,6 +75,23 @@ fn init_start() -> Option<(u32, f32)> {
     }))
 }
 
+/// `DISCO_TOY_CLIPS=RN50` (comma-separated manifest keys): guide with these CLIPs only;
+/// unset, with every CLIP of the set.
+fn clip_models(set: &ModelSet) -> Vec<String> {
+    let all: Vec<String> = set.manifest.clip.keys().cloned().collect();
+    let Ok(v) = std::env::var("DISCO_TOY_CLIPS") else {
+        return all;
+    };
+    let chosen: Vec<String> = v.split(',').map(|k| k.trim().to_string()).collect();
+    for k in &chosen {
+        assert!(
+            all.contains(k),
+            "DISCO_TOY_CLIPS={v:?}: {k:?} is not one of the set's CLIPs {all:?}"
+        );
+    }
+    chosen
+}
+
 fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> RenderSpec {
     let clamp: f32 = env_or("DISCO_TOY_CLAMP", 0.05);
     let start = init_start();
@@ -90,7 +108,7 @@ fn spec(set: &ModelSet, prompt: &str, seed: u64, scale: f32, steps: usize) -> Re
             // the toy UNet's x0 estimates overshoot [-1, 1] at high noise; unclipped, the
             // sampler drifts to saturated plain fields (docs/toy-models.md)
             clip_denoised: env_or("DISCO_TOY_CLIP_DENOISED", true),
-            clip_models: set.manifest.clip.keys().cloned().collect(),
+            clip_models: clip_models(set),
             clip_guidance_scale: (f64::from(scale)).into(),
             tv_scale: (0.0).into(),
             range_scale: None,
@@ -300,6 +318,7 @@ fn main() {
         all.len(),
         env_or("DISCO_TOY_CLIP_DENOISED", true)
     );
+    println!("guided by the CLIPs {:?}", probe.common.clip_models);
     if let Some((skip, level)) = init_start() {
         println!("every render started from a plain field of {level} with {skip} steps skipped");
     }

@@ -316,10 +316,12 @@ def test_the_runner_replays_the_recipe_of_the_shipped_weights(tmp_path):
             (r["steps"], r["steps_done"], r["batch"], r["lr"], r["seed"], r["threads"]), name
         assert a.max_minutes is None and (a.init.name if a.init else None) == r.get("init"), name
         if a.model in ("unet", "secondary"):
-            assert (a.ema, a.bf16, a.min_snr, a.world) == \
-                (r["ema"], r.get("bf16", False), r.get("min_snr"), r.get("world", "full")), name
+            assert (a.ema, a.bf16, a.min_snr, a.world, a.x0_weight) == \
+                (r["ema"], r.get("bf16", False), r.get("min_snr"), r.get("world", "full"), r.get("x0_weight", 0)), name
         if a.model == "clip":
-            assert (a.arch, a.shape_groups, a.probe) == (r["arch"], r.get("shape_groups", 0), r.get("probe", False))
+            assert (a.arch, a.shape_groups, a.probe, a.plain, a.swap_groups) == \
+                (r["arch"], r.get("shape_groups", 0), r.get("probe", False), r.get("plain", 0),
+                 r.get("swap_groups", 0)), name
     assert set(runner.SECOND_PROCESS) | {"unet"} == set(runs)
 
 

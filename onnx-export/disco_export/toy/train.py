@@ -70,7 +70,8 @@ RECIPES = {
     "clip_ViTB32_stage1": ["clip", "--arch", "ViTB32", "--steps", "2500"] + _CLIP,
     "clip_ViTB32": ["clip", "--arch", "ViTB32", "--init", "{stage1}/clip_ViTB32.pt", "--seed", "1", "--steps",
                     "2500", "--lr", "5e-4"] + _CLIP,
-    "clip_RN50": ["clip", "--arch", "RN50", "--steps", "2000"] + _CLIP,
+    # the RN50 with colour-swap pairs (docs/toy-models.md §3: they raised guided colour; the ViT's guidance got worse)
+    "clip_RN50": ["clip", "--arch", "RN50", "--steps", "2000", "--swap-groups", "8"] + _CLIP,
     "lpips": ["lpips", "--steps", "1000"],
     "unet": ["unet", "--steps", "9000", "--batch", "16", "--lr", "4e-4", "--ema",
              "0.999", "--bf16", "--min-snr", "5", "--world", "single-large"],
