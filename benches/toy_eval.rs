@@ -83,10 +83,15 @@ fn clip_models(set: &ModelSet) -> Vec<String> {
         return all;
     };
     let chosen: Vec<String> = v.split(',').map(|k| k.trim().to_string()).collect();
-    for k in &chosen {
+    for (i, k) in chosen.iter().enumerate() {
         assert!(
             all.contains(k),
             "DISCO_TOY_CLIPS={v:?}: {k:?} is not one of the set's CLIPs {all:?}"
+        );
+        // a CLIP named twice would silently double its guidance
+        assert!(
+            !chosen[..i].contains(k),
+            "DISCO_TOY_CLIPS={v:?}: {k:?} is named twice"
         );
     }
     chosen
